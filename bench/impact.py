@@ -1,0 +1,416 @@
+"""Impact-query benchmark: bulk load and `Store.downstream` against networkx in memory.
+
+    python bench/impact.py                                  # 10^4 and 10^5 nodes, SQLite
+    python bench/impact.py --sizes 10000,100000,1000000 --repeat 20
+    python bench/impact.py --postgres postgresql://user:pw@host/db   # SQLite and PostgreSQL
+    LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/impact.py
+
+For each size it generates a warehouse-shaped graph (`bench/generate.py`), then per backend:
+
+* bulk load: `store.bulk_load(g.nodes, g.edges)` into an empty store (a fresh SQLite file in
+  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end);
+* impact: a NEW store object (fresh connection, nothing cached) times `store.downstream(key)`
+  for the typical columns and the hub column, p50/p95 over `--repeat` calls, and
+  separately the call plus materialising `r.path` of every reached node;
+* the same keys with `networkx.descendants` on a DiGraph built in this process from the
+  same edge list (build time, memory, p50), the ratio store/networkx, and a correctness check
+  (the set of keys `downstream` returns equals `nx.descendants`).
+
+It prints a plain-text table per size and, at the end, the targets with PASS/MISS. It never
+asserts: the figures are for people (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+import lineage
+
+try:  # `python bench/impact.py` puts bench/ on sys.path; `python -m bench.impact` does not
+    from generate import Graph, generate
+except ImportError:  # pragma: no cover
+    from bench.generate import Graph, generate
+
+#: the targets of issue "Foundation", item 8
+TARGET_LOAD_EDGES_PER_S = 500_000
+TARGET_TYPICAL_P50_S = 0.005
+TARGET_HUB_P50_S = 1.0
+TARGET_HUB_SIZE = 1_000_000
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def _rss_bytes() -> int:
+    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _peak_rss_bytes() -> int:
+    """The process's peak resident set size so far (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def _quantile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank quantile (p50 of [a, b] is a: no interpolation between calls)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+@dataclass
+class Timing:
+    """Samples of one measured operation, in seconds."""
+
+    samples: list[float] = field(default_factory=list)
+    #: what the last call returned
+    result: object = None
+
+    @property
+    def p50(self) -> float:
+        return _quantile(self.samples, 0.50) if self.samples else float("nan")
+
+    @property
+    def p95(self) -> float:
+        return _quantile(self.samples, 0.95) if self.samples else float("nan")
+
+
+def _repeat(fn: Callable[[], object], times: int, budget_s: float) -> Timing:
+    """Call `fn` up to `times` times, stopping early once `budget_s` is spent (>= 1 call)."""
+    timing = Timing()
+    spent = 0.0
+    for _ in range(max(1, times)):
+        timing.result = None  # free the previous result before timing the next call
+        elapsed, timing.result = _timed(fn)
+        timing.samples.append(elapsed)
+        spent += elapsed
+        if spent >= budget_s:
+            break
+    return timing
+
+
+# ------------------------------------------------------------------ backends
+
+
+@contextmanager
+def sqlite_url() -> Iterator[str]:
+    """A URL for a fresh SQLite file in a temporary directory (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="lineage-bench-") as folder:
+        yield f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+@contextmanager
+def postgres_url(base: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema `bench_<random>` (dropped afterwards)."""
+    url = make_url(base)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class QueryResult:
+    """Timings of one kind of impact query on one backend."""
+
+    label: str
+    reached: int
+    store: Timing
+    networkx: Timing
+    check: str
+    cold_s: float | None = None
+
+
+@dataclass
+class BackendResult:
+    """Everything measured on one backend at one size."""
+
+    backend: str
+    load_s: float
+    nodes_written: int
+    edges_written: int
+    queries: list[QueryResult] = field(default_factory=list)
+
+
+@dataclass
+class SizeResult:
+    """Everything measured at one size."""
+
+    graph: Graph
+    generate_s: float
+    specs_s: float
+    nx_build_s: float
+    nx_bytes: int
+    backends: list[BackendResult] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ the benchmark
+
+
+def _networkx(g: Graph) -> tuple[nx.DiGraph, float, int]:
+    """A DiGraph of `g` built from the same edge list: (graph, build seconds, RSS bytes).
+
+    The graph's millions of dicts are then moved out of the garbage collector's sight
+    (`gc.freeze`): otherwise every full collection triggered while the store works would
+    scan them, charging the store for the baseline's memory.
+    """
+    gc.collect()
+    before = _rss_bytes()
+    elapsed, graph = _timed(lambda: nx.DiGraph(g.edge_pairs()))
+    assert isinstance(graph, nx.DiGraph)
+    gc.collect()
+    gc.freeze()
+    return graph, elapsed, max(0, _rss_bytes() - before)
+
+
+def _spec_time(g: Graph) -> float:
+    """Seconds to build every NodeSpec and EdgeSpec alone (part of any bulk-load figure)."""
+    t0 = time.perf_counter()
+    for _ in g.nodes:
+        pass
+    for _ in g.edges:
+        pass
+    return time.perf_counter() - t0
+
+
+def _keys(closure: object) -> set[str]:
+    """The keys a `Closure` reached."""
+    assert isinstance(closure, lineage.Closure)
+    return closure.keys()
+
+
+def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
+            hub_repeat: int, budget_s: float) -> list[QueryResult]:
+    """Time `downstream` for the typical and hub columns, and networkx on the same keys."""
+    results = []
+    typical = Timing()
+    with_paths = Timing()
+    nx_typical = Timing()
+    checks = []
+    cold, _ = _timed(lambda: store.downstream(g.typical[0]))  # first call on a new store
+    for key in g.typical:
+        calls = _repeat(lambda k=key: store.downstream(k), repeat, budget_s)
+        typical.samples += calls.samples
+        with_paths.samples += _repeat(
+            lambda k=key: [r.path for r in store.downstream(k)], repeat, budget_s).samples
+        nx_calls = _repeat(lambda k=key: nx.descendants(graph, k), repeat, budget_s)
+        nx_typical.samples += nx_calls.samples
+        checks.append(_keys(calls.result) == nx_calls.result)
+    reach = sorted(g.reach[k] for k in g.typical)
+    median = reach[len(reach) // 2]
+    check = "OK" if all(checks) else f"MISMATCH ({checks.count(False)}/{len(checks)})"
+    label = f"typical ({len(g.typical)} cols, {reach[0]}-{reach[-1]})"
+    results.append(QueryResult(label, median, typical, nx_typical, check, cold))
+    results.append(QueryResult("typical + r.path", median, with_paths, nx_typical, check))
+
+    hub = _repeat(lambda: store.downstream(g.hub), hub_repeat, budget_s)
+    hub_paths = _repeat(lambda: [r.path for r in store.downstream(g.hub)], hub_repeat,
+                        budget_s)
+    nx_hub = _repeat(lambda: nx.descendants(graph, g.hub), hub_repeat, budget_s)
+    ok = _keys(hub.result) == nx_hub.result
+    results.append(QueryResult("hub", g.reach[g.hub], hub, nx_hub, "OK" if ok else "MISMATCH"))
+    results.append(QueryResult("hub + r.path", g.reach[g.hub], hub_paths, nx_hub,
+                               "OK" if ok else "MISMATCH"))
+    return results
+
+
+def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repeat: int,
+             hub_repeat: int, budget_s: float, log: Callable[[str], None]) -> SizeResult:
+    """Generate a graph of `n` nodes and measure every backend on it."""
+    log(f"generating {n:,} nodes (seed {seed}) ...")
+    gen_s, g = _timed(lambda: generate(n, seed))
+    assert isinstance(g, Graph)
+    log(f"  {g.describe()} [{gen_s:.1f} s]")
+    specs_s = _spec_time(g)
+    log(f"  NodeSpec/EdgeSpec construction alone: {specs_s:.1f} s")
+    graph, nx_s, nx_bytes = _networkx(g)
+    log(f"  networkx DiGraph: {nx_s:.1f} s, {nx_bytes / 2**20:,.0f} MB")
+    result = SizeResult(g, gen_s, specs_s, nx_s, nx_bytes)
+    for backend, base in backends:
+        url_cm = sqlite_url() if backend == "sqlite" else postgres_url(base or "")
+        with url_cm as url:
+            log(f"  {backend}: bulk load ...")
+            with lineage.connect(url) as store:
+                load_s, written = _timed(lambda s=store: s.bulk_load(g.nodes, g.edges))
+            assert isinstance(written, tuple)
+            log(f"  {backend}: loaded in {load_s:.1f} s; impact queries ...")
+            with lineage.connect(url) as store:  # a new store: nothing cached
+                queries = _impact(store, graph, g, repeat, hub_repeat, budget_s)
+            result.backends.append(BackendResult(backend, load_s, written[0], written[1],
+                                                 queries))
+    del graph
+    gc.unfreeze()
+    gc.collect()
+    return result
+
+
+# ------------------------------------------------------------------ printing
+
+
+def _ms(seconds: float) -> str:
+    if seconds != seconds:  # nan
+        return "-"
+    return f"{seconds * 1000:,.1f}" if seconds < 10 else f"{seconds * 1000:,.0f}"
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def format_size(r: SizeResult) -> str:
+    """The plain-text report of one size."""
+    g = r.graph
+    lines = [
+        "",
+        f"=== {g.n_nodes:,} nodes, {g.n_edges:,} edges ({g.n_edges / g.n_nodes:.2f}/node), "
+        f"seed {g.seed}",
+        f"generate {r.generate_s:.1f} s | NodeSpec+EdgeSpec construction alone "
+        f"{r.specs_s:.1f} s | networkx DiGraph build {r.nx_build_s:.1f} s, "
+        f"{r.nx_bytes / 2**20:,.0f} MB RSS",
+        "",
+        f"{'bulk load':<12}{'seconds':>9}{'edges/s':>12}{'nodes/s':>12}"
+        f"{'edges/s excl. specs':>22}{'written (nodes/edges)':>26}",
+    ]
+    for b in r.backends:
+        store_only = b.load_s - r.specs_s
+        lines.append(
+            f"{b.backend:<12}{b.load_s:>9.1f}{_rate(g.n_edges, b.load_s):>12}"
+            f"{_rate(g.n_nodes, b.load_s):>12}{_rate(g.n_edges, store_only):>22}"
+            f"{f'{b.nodes_written:,}/{b.edges_written:,}':>26}")
+    lines += [
+        "",
+        f"{'downstream()':<34}{'backend':<12}{'reached':>9}{'calls':>6}{'p50 ms':>10}"
+        f"{'p95 ms':>10}{'nx p50 ms':>11}{'ratio':>9}  check",
+    ]
+    for b in r.backends:
+        for q in b.queries:
+            ratio = q.store.p50 / q.networkx.p50 if q.networkx.p50 > 0 else float("nan")
+            lines.append(
+                f"{q.label:<34}{b.backend:<12}{q.reached:>9,}{len(q.store.samples):>6}"
+                f"{_ms(q.store.p50):>10}{_ms(q.store.p95):>10}{_ms(q.networkx.p50):>11}"
+                f"{ratio:>8.0f}x  {q.check}")
+        cold = b.queries[0].cold_s
+        if cold is not None:
+            lines.append(f"{'  (first call on a new store)':<34}{b.backend:<12}{'':>9}{1:>6}"
+                         f"{_ms(cold):>10}")
+    return "\n".join(lines)
+
+
+def format_targets(results: Sequence[SizeResult]) -> str:
+    """PASS/MISS per target, at the largest size measured on each backend."""
+    lines = ["", "=== targets"]
+    backends = sorted({b.backend for r in results for b in r.backends},
+                      key=lambda name: name != "sqlite")
+    for backend in backends:
+        runs = [(r, b) for r in results for b in r.backends if b.backend == backend]
+        r, b = max(runs, key=lambda rb: rb[0].graph.n_nodes)
+        at = f"{backend} @ {r.graph.n_nodes:,} nodes"
+        rate = r.graph.n_edges / b.load_s
+        typical = b.queries[0].store.p50
+        lines.append(_target(f"bulk load >= {TARGET_LOAD_EDGES_PER_S:,} edges/s", at,
+                             f"{rate:,.0f} edges/s", rate >= TARGET_LOAD_EDGES_PER_S))
+        lines.append(_target(f"typical impact p50 <= {TARGET_TYPICAL_P50_S * 1000:.0f} ms",
+                             at, f"{typical * 1000:.1f} ms", typical <= TARGET_TYPICAL_P50_S))
+    hub_runs = [(r, b) for r in results for b in r.backends
+                if b.backend == "sqlite" and r.graph.n_nodes >= TARGET_HUB_SIZE]
+    label = f"hub p50 <= {TARGET_HUB_P50_S:.0f} s (10^6 nodes, SQLite)"
+    if hub_runs:
+        r, b = hub_runs[0]
+        hub = b.queries[2].store.p50
+        lines.append(_target(label, f"sqlite @ {r.graph.n_nodes:,} nodes",
+                             f"{hub:.2f} s ({r.graph.reach[r.graph.hub]:,} reached)",
+                             hub <= TARGET_HUB_P50_S))
+    else:
+        lines.append(f"  {label:<44}not measured (add 1000000 to --sizes)")
+    return "\n".join(lines)
+
+
+def _target(label: str, where: str, value: str, ok: bool) -> str:
+    return f"  {label:<44}{where:<30}{value:<32}{'PASS' if ok else 'MISS'}"
+
+
+# ------------------------------------------------------------------ command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000",
+                        help="comma-separated node counts (default: 10000,100000)")
+    parser.add_argument("--postgres", default=os.environ.get("LINEAGE_TEST_POSTGRES_URL"),
+                        help="also run on PostgreSQL at this URL "
+                             "(default: $LINEAGE_TEST_POSTGRES_URL)")
+    parser.add_argument("--repeat", type=int, default=20,
+                        help="calls per typical column (default 20)")
+    parser.add_argument("--hub-repeat", type=int, default=5,
+                        help="calls for the hub column (default 5)")
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="seconds after which repeats of one query stop early (default 60)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    args = parser.parse_args(argv)
+
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    backends: list[tuple[str, str | None]] = [] if args.no_sqlite else [("sqlite", None)]
+    if args.postgres:
+        backends.append(("postgresql", args.postgres))
+    if not backends:
+        parser.error("no backend: drop --no-sqlite or give --postgres")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    cpus = os.cpu_count()
+    print(f"lineage {lineage.__version__} | python {sys.version.split()[0]} | "
+          f"networkx {nx.__version__} | {cpus} CPUs | repeat {args.repeat}, "
+          f"hub repeat {args.hub_repeat}")
+    results = []
+    for n in sizes:
+        result = run_size(n, args.seed, backends, args.repeat, args.hub_repeat, args.budget, log)
+        results.append(result)
+        print(format_size(result), flush=True)
+    print(format_targets(results), flush=True)
+    print(f"\npeak RSS {_peak_rss_bytes() / 2**20:,.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,321 @@
+"""Ingest benchmark: OpenLineage events over real HTTP into `lineage serve`.
+
+    python bench/ingest.py                                   # SQLite
+    python bench/ingest.py --postgres postgresql://postgres@127.0.0.1:5432/test
+    LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/ingest.py     # the same
+    python bench/ingest.py --pairs 1000 --producers 8 --batch 10
+
+`lineage serve` runs in a subprocess on 127.0.0.1 (a free port, a token with
+write:lineage, no access log) over a fresh store: a temporary SQLite file, or a fresh
+PostgreSQL schema `bench_<random>` dropped at the end. `--producers` processes (default 4)
+each send `--pairs` runs (default 500) as a START then a COMPLETE event, one event per request
+as the openlineage-python HttpTransport does (`--batch N`: N events per request to
+/api/v1/lineage/batch instead), over one kept-alive httpx connection each. A typical event:
+2 inputs and 1 output with schema facets, the output with column lineage (3 input fields).
+
+Printed per backend: events/s over the whole run (first request sent to last answer),
+per-request latency p50/p95/p99, failed requests, how many transactions the server's group
+commit wrote for how many requests, and events lost: runs whose START and COMPLETE were both
+answered 2xx but that the store does not hold as COMPLETE with both states, read back
+through the library afterwards. Targets (issue "OpenLineage-compatible HTTP service", bench):
+>= 1,000 events/s sustained, p99 <= 50 ms, 0 lost.
+
+It prints, and never asserts: the figures are for people (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+import lineage
+from lineage import auth
+
+TARGET_EVENTS_PER_S = 1000.0
+TARGET_P99_MS = 50.0
+PRODUCER = "https://github.com/lineage/bench/ingest"
+SCHEMA_FACET = "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json" \
+    "#/$defs/SchemaDatasetFacet"
+LINEAGE_FACET = "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json" \
+    "#/$defs/ColumnLineageDatasetFacet"
+EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+
+# ------------------------------------------------------------------ events
+
+
+def _schema(*fields: tuple[str, str]) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": SCHEMA_FACET,
+            "fields": [{"name": n, "type": t} for n, t in fields]}
+
+
+def run_events(producer: int, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """START and COMPLETE of one run: 2 inputs, 1 output, schema and column lineage."""
+    ns = "postgres://warehouse:5432"
+    k = (producer * 7919 + i) % 200  # 200 pipelines, shared by the producers
+    orders, customers, out = f"raw.orders_{k}", f"raw.customers_{k}", f"mart.order_facts_{k}"
+
+    def field(name: str, column: str, subtype: str) -> dict[str, Any]:
+        kind = "DIRECT" if subtype in ("IDENTITY", "AGGREGATION") else "INDIRECT"
+        return {"namespace": ns, "name": name, "field": column,
+                "transformations": [{"type": kind, "subtype": subtype}]}
+
+    run_id = str(uuid.uuid4())
+    base = {
+        "producer": PRODUCER, "schemaURL": EVENT_SCHEMA, "run": {"runId": run_id},
+        "job": {"namespace": "airflow", "name": f"etl.build_order_facts_{k}"},
+        "inputs": [
+            {"namespace": ns, "name": orders, "facets": {"schema": _schema(
+                ("order_id", "BIGINT"), ("customer_id", "BIGINT"), ("amount", "DECIMAL(12,2)"))}},
+            {"namespace": ns, "name": customers, "facets": {"schema": _schema(
+                ("customer_id", "BIGINT"), ("country", "VARCHAR"))}},
+        ],
+        "outputs": [{"namespace": ns, "name": out, "facets": {
+            "schema": _schema(("order_id", "BIGINT"), ("country", "VARCHAR"),
+                              ("total", "DOUBLE")),
+            "columnLineage": {"_producer": PRODUCER, "_schemaURL": LINEAGE_FACET, "fields": {
+                "order_id": {"inputFields": [field(orders, "order_id", "IDENTITY")]},
+                "country": {"inputFields": [field(customers, "country", "IDENTITY")]},
+                "total": {"inputFields": [field(orders, "amount", "AGGREGATION")]},
+            }}}}],
+    }
+    start = {**base, "eventType": "START", "eventTime": "2024-06-01T00:00:00.000Z"}
+    complete = {**base, "eventType": "COMPLETE", "eventTime": "2024-06-01T00:05:00.000Z"}
+    return start, complete
+
+
+def _produce(args: tuple[str, str, int, int, int, Any]) -> None:
+    """One producer process: send its runs, put (latencies, failures, run ids ok) on `out`."""
+    base, secret, producer, pairs, batch, out = args
+    bodies: list[tuple[bytes, list[str]]] = []  # (body, run ids whose COMPLETE it carries)
+    pending: list[dict[str, Any]] = []
+    runs: list[str] = []
+    events = []
+    for i in range(pairs):
+        start, complete = run_events(producer, i)
+        events += [start, complete]
+    for event in events:
+        if batch == 1:
+            bodies.append((json.dumps(event).encode(), [event["run"]["runId"]]))
+            continue
+        pending.append(event)
+        runs.append(event["run"]["runId"])
+        if len(pending) == batch:
+            bodies.append((json.dumps(pending).encode(), runs))
+            pending, runs = [], []
+    if pending:
+        bodies.append((json.dumps(pending).encode(), runs))
+    url = base + ("/api/v1/lineage" if batch == 1 else "/api/v1/lineage/batch")
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    failures: list[str] = []
+    acknowledged: dict[str, int] = {}
+    with httpx.Client(timeout=60.0) as client:
+        first = time.perf_counter()
+        for body, run_ids in bodies:
+            t0 = time.perf_counter()
+            try:
+                response = client.post(url, content=body, headers=headers)
+                ok = response.status_code in (200, 201)
+                if not ok:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+            except httpx.HTTPError as exc:
+                ok = False
+                failures.append(repr(exc))
+            latencies.append(time.perf_counter() - t0)
+            if ok:
+                for run_id in run_ids:
+                    acknowledged[run_id] = acknowledged.get(run_id, 0) + 1
+        last = time.perf_counter()
+    out.put((latencies, failures, acknowledged, first, last, len(events)))
+
+
+# ------------------------------------------------------------------ stores and the server
+
+
+@contextmanager
+def sqlite_store() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="lineage-bench-") as folder:
+        yield f"sqlite:///{folder}/lineage.db"
+
+
+@contextmanager
+def postgres_store(url: str) -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# `lineage serve`, also before cli/main.py registers it
+LAUNCH = ("import sys; from lineage_cli.main import cli; from lineage_cli.serve import serve; "
+          "cli.commands.get('serve') or cli.add_command(serve); "
+          "cli(sys.argv[1:], prog_name='lineage')")
+
+
+@contextmanager
+def server(url: str, extra: list[str]) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-c", LAUNCH, "--store", url, "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning", *extra]
+    process = subprocess.Popen(command)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"lineage serve did not start (exit {process.poll()})")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# ------------------------------------------------------------------ one run
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def measure(backend: str, url: str, args: argparse.Namespace,
+            serve_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    with lineage.connect(url) as store:
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        _info, secret = auth.create_token(store, name, ["write:lineage", "read"])
+    with server(url, list(serve_args)) as base:
+        print(f"  {backend}: {args.producers} producers x {args.pairs} runs "
+              f"({'1 event' if args.batch == 1 else f'{args.batch} events'} per request)...",
+              file=sys.stderr, flush=True)
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Manager().Queue()
+        jobs = [(base, secret, p, args.pairs, args.batch, queue) for p in range(args.producers)]
+        processes = [ctx.Process(target=_produce, args=(job,)) for job in jobs]
+        for p in processes:
+            p.start()
+        results = [queue.get() for _ in processes]
+        for p in processes:
+            p.join()
+        health = httpx.get(f"{base}/api/v1/health", timeout=10).json()
+    latencies = [x for r in results for x in r[0]]
+    failures = [x for r in results for x in r[1]]
+    acknowledged: dict[str, int] = {}
+    for r in results:
+        acknowledged.update(r[2])
+    first, last = min(r[3] for r in results), max(r[4] for r in results)
+    sent = sum(r[5] for r in results)
+    expected = {run for run, n in acknowledged.items() if n == 2}
+    config = " ".join(serve_args) or "default"
+    with lineage.connect(url) as store:
+        keys = [f"run:{run}" for run in expected]
+        found = store.nodes(keys)
+        stats = store.stats()
+    complete = {k for k, node in found.items()
+                if node.properties.get("state") == "COMPLETE"
+                and set(node.properties.get("states", {})) == {"START", "COMPLETE"}}
+    seconds = last - first
+    return {
+        "backend": backend, "config": config, "events": sent, "requests": len(latencies),
+        "seconds": seconds,
+        "events_per_s": sent / seconds if seconds else float("nan"),
+        "p50": percentile(latencies, 50) * 1000, "p95": percentile(latencies, 95) * 1000,
+        "p99": percentile(latencies, 99) * 1000, "failed": len(failures),
+        "failures": failures[:3], "lost": len(expected) - len(complete),
+        "runs_expected": len(expected), "runs_stored": stats.get("run", 0),
+        "transactions": health["ingest"]["transactions"],
+        "grouped_requests": health["ingest"]["requests"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--producers", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=500,
+                        help="runs per producer (two events each)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="events per request (1: as the Python client sends them)")
+    parser.add_argument("--postgres", default=os.environ.get("LINEAGE_TEST_POSTGRES_URL"),
+                        metavar="URL")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run with group commit off (--group-events 1) and with a "
+                             "3 ms linger, to show what group commit does")
+    args = parser.parse_args(argv)
+
+    variants: list[tuple[str, ...]] = [()]
+    if args.compare:
+        variants += [("--group-events", "1"), ("--group-linger-ms", "3")]
+    rows = []
+    for variant in variants:  # a fresh store each
+        if not args.no_sqlite:
+            with sqlite_store() as url:
+                rows.append(measure("sqlite", url, args, variant))
+        if args.postgres:
+            with postgres_store(args.postgres) as url:
+                rows.append(measure("postgresql", url, args, variant))
+
+    print(f"ingest over HTTP: {args.producers} producers, {args.pairs} runs each "
+          f"(START+COMPLETE), {args.batch} event(s) per request, 2 inputs + 1 output with "
+          "schema and column lineage per event")
+    print(f"{'backend':<11}{'server':<24}{'events':>8}{'seconds':>9}{'events/s':>10}{'p50 ms':>8}"
+          f"{'p95 ms':>8}{'p99 ms':>8}{'failed':>8}{'lost':>6}{'txns':>7}{'req/txn':>9}")
+    for r in rows:
+        per_txn = r["grouped_requests"] / r["transactions"] if r["transactions"] else 0
+        print(f"{r['backend']:<11}{r['config']:<24}{r['events']:>8,}{r['seconds']:>9.1f}"
+              f"{r['events_per_s']:>10,.0f}{r['p50']:>8.1f}{r['p95']:>8.1f}{r['p99']:>8.1f}"
+              f"{r['failed']:>8}{r['lost']:>6}{r['transactions']:>7,}{per_txn:>9.1f}")
+        for failure in r["failures"]:
+            print(f"  failure: {failure}")
+    print("\ntargets:")
+    for r in rows:
+        if r["config"] != "default":
+            continue
+        for label, ok, shown in (
+                (">= 1,000 events/s", r["events_per_s"] >= TARGET_EVENTS_PER_S,
+                 f"{r['events_per_s']:,.0f}/s"),
+                ("p99 <= 50 ms", r["p99"] <= TARGET_P99_MS, f"{r['p99']:.1f} ms"),
+                ("0 events lost", r["lost"] == 0 and r["failed"] == 0,
+                 f"{r['lost']} lost, {r['failed']} failed")):
+            print(f"  {label:<20}{r['backend']:<12}{shown:<24}{'PASS' if ok else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()

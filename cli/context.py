@@ -1,0 +1,67 @@
+"""What every command shares: the store (opened lazily) and the chosen output format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import click
+
+import lineage
+from lineage.store.base import DEFAULT_MAX_DEPTH
+
+OutputFormat = Literal["table", "json"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """The state of one `lineage` invocation.
+
+    The store is opened on first use only, so `--help`, `--version` and argument errors
+    never touch the database; the group closes it when the command ends.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        #: the output format of the running command (set by `format_option`), so errors
+        #: can be printed in the same format
+        self.fmt: OutputFormat = "table"
+        self._store: lineage.Store | None = None
+
+    @property
+    def store(self) -> lineage.Store:
+        if self._store is None:
+            self._store = lineage.connect(self.url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _remember_format(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    app = ctx.find_object(App)
+    if app is not None and value in ("table", "json"):
+        app.fmt = value  # type: ignore[assignment]
+    return value
+
+
+def format_option(f: F) -> F:
+    """`--format table|json` (JSON goes to stdout alone; errors then print as JSON too)."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+        show_default=True, callback=_remember_format,
+        help="table for people; json (the only thing on stdout) for machines.",
+    )(f)
+
+
+def depth_option(f: F) -> F:
+    """`--depth N`: how many edges a traversal may follow (default: the library's bound)."""
+    return click.option(
+        "--depth", "depth", type=click.IntRange(min=0), default=None, metavar="N",
+        help=f"Follow at most N edges [default: {DEFAULT_MAX_DEPTH}].",
+    )(f)

@@ -1,0 +1,348 @@
+"""Commands that read the store: impact, graph, show, find, upstream, downstream, stats."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import click
+from rich.text import Text
+
+import lineage
+from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
+from lineage.impact import ChangeImpact, ImpactReport, change_impact
+from lineage.render import render
+
+from . import output
+from .context import App, depth_option, format_option, pass_app
+
+# ------------------------------------------------------------------ impact
+
+
+@click.command()
+@click.argument("name")
+@depth_option
+@click.option(
+    "--change", "changes", multiple=True, metavar="SPEC",
+    help="Judge a proposed change of the field: type:TYPE, drop, rename:NEW, nullable, "
+         "not_null, values:+X (repeatable). Each dependent gets a verdict.",
+)
+@click.option("--paths/--no-paths", default=True, show_default=True,
+              help="Show the path that reaches each dependent.")
+@format_option
+@pass_app
+def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], paths: bool,
+           fmt: str) -> None:
+    """Show what is affected if NAME changes.
+
+    Every dependent of NAME, grouped by kind: the fields, features, model versions,
+    models and consumers (then datasets, jobs, ...) downstream of NAME, each with one
+    shortest path from it. A consumer of a dataset depends on each of its fields. With
+    --change, each dependent is also judged breaking, unknown or compatible, with the
+    reason. Nothing downstream is not an error (exit 0).
+
+    \b
+    Examples:
+      lineage register examples/fraud/manifest.yaml
+      lineage impact transactions.category
+      lineage impact transactions.category --depth 3 --no-paths
+      lineage impact transactions.category --format json
+      lineage impact transactions.category --change type:string
+    """
+    if changes:
+        judged = change_impact(app.store, name, list(changes), depth)
+        if fmt == "json":
+            output.emit_json(judged.to_dict())
+        else:
+            _print_change_impact(judged, paths)
+        return
+    report = lineage.impact(app.store, name, depth)
+    if fmt == "json":
+        output.emit_json(report.to_dict())
+    else:
+        _print_impact(report, paths)
+
+
+def _print_impact(report: ImpactReport, paths: bool) -> None:
+    console = output.out()
+    console.print(Text(f"Impact of {report.start.key}", style="bold"), soft_wrap=True)
+    groups = report.groups
+    if not groups:
+        console.print("nothing downstream", soft_wrap=True)
+        return
+    columns = ["name", "depth", *(["path"] if paths else [])]
+    for kind, items in groups.items():
+        rows = [[r.node.name, str(r.depth),
+                 *([output.path_text(r.path, r.through)] if paths else [])] for r in items]
+        console.print()
+        console.print(output.table(output.group_title(kind, len(items)), columns, rows,
+                                   wrap=["path"]))
+    total = sum(len(items) for items in groups.values())
+    counts = ", ".join(output.plural(len(items), kind) for kind, items in groups.items())
+    console.print()
+    console.print(f"{total} affected: {counts}", soft_wrap=True)
+
+
+VERDICT_STYLE = {"breaking": "bold red", "unknown": "yellow", "compatible": "green"}
+
+
+def _print_change_impact(report: ChangeImpact, paths: bool) -> None:
+    console = output.out()
+    changes = "; ".join(c.describe() for c in report.changes)
+    console.print(Text(f"Impact of {report.start.key}: {changes}", style="bold"),
+                  soft_wrap=True)
+    groups = report.groups
+    if not groups:
+        console.print("nothing downstream", soft_wrap=True)
+        return
+    columns = ["name", "verdict", "reason", *(["path"] if paths else [])]
+    for kind, items in groups.items():
+        rows = [[j.node.name, Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
+                 *([output.path_text(j.path, j.through)] if paths else [])] for j in items]
+        console.print()
+        console.print(output.table(output.group_title(kind, len(items)), columns, rows,
+                                   wrap=["reason", "path"]))
+    counts = report.counts()
+    console.print()
+    console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()), soft_wrap=True)
+
+
+# ------------------------------------------------------------------ graph
+
+
+@click.command()
+@click.argument("name")
+@click.option("--down", "direction", flag_value="down", default=True,
+              help="Draw what depends on NAME (the default).")
+@click.option("--up", "direction", flag_value="up", help="Draw what NAME depends on.")
+@click.option("--both", "direction", flag_value="both", help="Draw both directions.")
+@depth_option
+@click.option("-o", "--output", "path", required=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="The file to write; its suffix picks the format: "
+                                   ".svg, .png, .pdf (need Graphviz's dot) or .dot.")
+@pass_app
+def graph(app: App, name: str, direction: Literal["down", "up", "both"], depth: int | None,
+          path: str) -> None:
+    """Draw the lineage around NAME to a file.
+
+    Writes a picture (SVG, PNG, PDF: these need Graphviz's dot) or a DOT file. NAME is
+    drawn with a red border; node shapes tell datasets, fields, features, models and
+    consumers apart, and edges carry their kind and transformation.
+
+    \b
+    Examples:
+      lineage graph transactions.category -o category.svg
+      lineage graph transactions.category --both -o fraud.svg
+      lineage graph fraud@3 --up --depth 2 -o fraud3.png
+      lineage graph fraud@3 --up -o fraud3.dot
+    """
+    written = render(app.store, name, path, direction=direction, depth=depth)
+    output.out().print(f"wrote {written}", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ show
+
+
+def _describe(store: lineage.Store, name: str) -> tuple[Node, list[tuple[EdgeSpec, NodeRef]],
+                                                         list[FieldSchema] | None]:
+    """The node, its edges and (for a dataset version) its schema snapshot.
+
+    Several store calls because the library has no single "describe a node" function
+    yet; when it does, call that instead.
+    """
+    node = store.node(store.resolve(name).key)
+    edges = store.neighbours(node.key)
+    schema = store.schema(node.key) if node.kind is NodeKind.DATASET_VERSION else None
+    return node, edges, schema
+
+
+def _edge_dict(edge: EdgeSpec, other: NodeRef) -> dict[str, Any]:
+    return {"edge": edge.kind.value, "key": other.key, "kind": other.kind.value,
+            "name": other.name, "properties": edge.properties}
+
+
+@click.command()
+@click.argument("name")
+@format_option
+@pass_app
+def show(app: App, name: str, fmt: str) -> None:
+    """Show one node, its edges and its schema.
+
+    Prints the key, kind, name, namespace and properties of NAME, then its edges:
+    incoming edges come from what NAME depends on, outgoing edges go to what depends
+    on it (edges point the way data flows). A dataset version also shows its schema
+    snapshot.
+
+    \b
+    Examples:
+      lineage show transactions.category
+      lineage show fraud@3
+      lineage show user_features@2026-02 --format json
+    """
+    node, edges, schema = _describe(app.store, name)
+    incoming = [(e, other) for e, other in edges if e.dst == node.key]
+    outgoing = [(e, other) for e, other in edges if e.dst != node.key]
+    if fmt == "json":
+        output.emit_json({
+            "node": node.model_dump(mode="json"),
+            "incoming": [_edge_dict(e, other) for e, other in incoming],
+            "outgoing": [_edge_dict(e, other) for e, other in outgoing],
+            "schema": None if schema is None else [f.model_dump(mode="json") for f in schema],
+        })
+        return
+    console = output.out()
+    console.print(Text(node.key, style="bold"), soft_wrap=True)
+    about = [("kind", node.kind.value), ("name", node.name), ("namespace", node.namespace),
+             ("created", node.created_at), ("updated", node.updated_at),
+             *sorted(node.properties.items())]
+    console.print(output.table(None, ["attribute", "value"],
+                               [(k, output.text(v)) for k, v in about if v is not None],
+                               wrap=["value"]))
+    for title, pairs, other_end in (("incoming", incoming, "from"),
+                                    ("outgoing", outgoing, "to")):
+        console.print()
+        if not pairs:
+            console.print(f"{title}: none", soft_wrap=True)
+            continue
+        rows = [(e.kind.value, other.name, other.key,
+                 output.text(e.properties.get("transformation"))) for e, other in pairs]
+        console.print(output.table(f"{title} ({len(pairs)})",
+                                   ["edge", other_end, "key", "transformation"], rows))
+    if schema is not None:
+        console.print()
+        rows = [(f.name, f.type, "yes" if f.nullable else "no", output.text(f.description))
+                for f in schema]
+        console.print(output.table(f"schema ({len(schema)} fields)",
+                                   ["field", "type", "nullable", "description"], rows,
+                                   wrap=["description"]))
+
+
+# ------------------------------------------------------------------ find
+
+
+@click.command()
+@click.argument("text", required=False, default="")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice([k.value for k in NodeKind]),
+              help="Only nodes of this kind (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most this many nodes.")
+@format_option
+@pass_app
+def find(app: App, text: str, kinds: tuple[str, ...], limit: int, fmt: str) -> None:
+    """Find nodes by a part of their key.
+
+    Lists the nodes whose key contains TEXT (case-insensitive), ordered by key; without
+    TEXT, every node (up to --limit). Use the keys it prints, or any unambiguous suffix
+    of them, as NAME in the other commands.
+
+    \b
+    Examples:
+      lineage find category
+      lineage find fraud --kind model_version
+      lineage find --kind consumer --format json
+      lineage find user_id --kind field --limit 10
+    """
+    refs = app.store.find(text, [NodeKind(k) for k in kinds] or None, limit)
+    if fmt == "json":
+        output.emit_json([{"key": r.key, "kind": r.kind.value, "name": r.name} for r in refs])
+        return
+    console = output.out()
+    if not refs:
+        console.print(f"no node matches '{text}'" if text else "the store is empty",
+                      soft_wrap=True)
+        return
+    console.print(output.table(None, ["key", "kind", "name"],
+                               [(r.key, r.kind.value, r.name) for r in refs]))
+    if len(refs) == limit:
+        console.print(f"showing the first {limit}; use --limit to see more", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ upstream / downstream
+
+
+def _closure_dict(closure: Closure) -> dict[str, Any]:
+    start = closure.start.node
+    return {"start": {"key": start.key, "kind": start.kind.value, "name": start.name},
+            "direction": closure.direction, "max_depth": closure.max_depth,
+            "reached": [r.to_dict() for r in closure.reached]}
+
+
+def _print_closure(closure: Closure, fmt: str) -> None:
+    if fmt == "json":
+        output.emit_json(_closure_dict(closure))
+        return
+    console = output.out()
+    title = closure.direction.capitalize()
+    console.print(Text(f"{title} of {closure.start.node.key}", style="bold"), soft_wrap=True)
+    if not closure.reached:
+        console.print(f"nothing {closure.direction}", soft_wrap=True)
+        return
+    data_flow = closure.direction == "upstream"
+    rows = [(r.node.key, r.node.kind.value, str(r.depth),
+             output.path_text(r.path, r.through, data_flow=data_flow)) for r in closure]
+    console.print(output.table(None, ["key", "kind", "depth", "path"], rows, wrap=["path"]))
+    console.print(f"{output.plural(len(closure), 'node')} {closure.direction}", soft_wrap=True)
+
+
+@click.command()
+@click.argument("name")
+@depth_option
+@format_option
+@pass_app
+def upstream(app: App, name: str, depth: int | None, fmt: str) -> None:
+    """List everything NAME depends on.
+
+    Each node NAME depends on, with one shortest path to it. Paths are printed the way
+    data flows, ending at NAME.
+
+    \b
+    Examples:
+      lineage upstream fraud@3
+      lineage upstream fraud@3 --depth 2
+      lineage upstream user_features.category_share --format json
+    """
+    _print_closure(app.store.upstream(name, depth), fmt)
+
+
+@click.command()
+@click.argument("name")
+@depth_option
+@format_option
+@pass_app
+def downstream(app: App, name: str, depth: int | None, fmt: str) -> None:
+    """List everything that depends on NAME.
+
+    Each dependent, with one shortest path from NAME. This is the raw graph walk;
+    `lineage impact` adds the consumers of datasets and groups the result by kind.
+
+    \b
+    Examples:
+      lineage downstream transactions.category
+      lineage downstream public.transactions --depth 1
+      lineage downstream fraud@2 --format json
+    """
+    _print_closure(app.store.downstream(name, depth), fmt)
+
+
+# ------------------------------------------------------------------ stats
+
+
+@click.command()
+@format_option
+@pass_app
+def stats(app: App, fmt: str) -> None:
+    """Count the nodes by kind, and the edges.
+
+    What the store at --store holds, for a quick look or a health check.
+
+    \b
+    Examples:
+      lineage stats
+      lineage --store sqlite:///out/tour.db stats --format json
+    """
+    counts = app.store.stats()
+    if fmt == "json":
+        output.emit_json(counts)
+        return
+    rows = [(kind, str(n)) for kind, n in sorted(counts.items()) if kind != "edges"]
+    rows.append(("edges", str(counts.get("edges", 0))))
+    output.out().print(output.table(None, ["kind", "count"], rows))

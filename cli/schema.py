@@ -1,0 +1,70 @@
+"""`lineage schema diff`: what changed between two schemas, and how much it matters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lineage import FieldSchema, NodeKind
+from lineage.schema import SchemaDiff, diff, load_schema
+from lineage.store.base import Store
+
+from . import output
+from .context import App, format_option, pass_app
+
+
+@click.group()
+def schema() -> None:
+    """Schemas of dataset versions: compare them, or a version with a proposed schema."""
+
+
+def _fields(store: Store, ref: str) -> tuple[str, list[FieldSchema]]:
+    """A dataset version's snapshot, or a schema file (YAML/JSON/OpenLineage facet)."""
+    if Path(ref).is_file():
+        return ref, load_schema(ref)
+    version = store.resolve(ref, [NodeKind.DATASET_VERSION])
+    return version.key, store.schema(version.key)
+
+
+@schema.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
+              help="Declare a rename (repeatable); undeclared ones are suggested.")
+@format_option
+@pass_app
+def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fmt: str) -> None:
+    """Classify every change from OLD to NEW: added, dropped, renamed, type changed
+    (widening, narrowing, incompatible), nullability, allowed values.
+
+    OLD and NEW are dataset versions (`public.transactions@2026-01`) or schema files
+    (YAML or JSON: a list of fields, `{fields: [...]}`, or an OpenLineage
+    SchemaDatasetFacet). Exits 0 whether or not something breaks; read the verdicts.
+
+    \b
+    Examples:
+      lineage schema diff user_features@2026-01 user_features@2026-03
+      lineage schema diff transactions@2026-03 proposed.yaml --format json
+      lineage schema diff users@v1 users@v2 --rename user_name=username
+    """
+    declared = {}
+    for item in renames:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise click.BadParameter(f"'{item}' is not OLD=NEW", param_hint="--rename")
+        declared[src.strip()] = dst.strip()
+    old_name, before = _fields(app.store, old)
+    new_name, after = _fields(app.store, new)
+    result = SchemaDiff(old_name, new_name, diff(before, after, declared))
+    if fmt == "json":
+        output.emit_json(result.to_dict())
+        return
+    if not result.changes:
+        output.out().print(f"no changes from {old_name} to {new_name}", soft_wrap=True)
+        return
+    output.out().print(output.table(
+        f"{old_name} -> {new_name}", ["change", "field", "detail", "verdict"],
+        [(c.kind, c.field, c.describe(), c.compatibility) for c in result.changes],
+        wrap=("detail",)))
+    output.out().print(f"{len(result.breaking)} breaking of {len(result.changes)} changes")

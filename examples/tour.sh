@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's 5-minute tour, end to end, on a fresh embedded SQLite store (out/tour.db).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p out
+rm -f out/tour.db out/tour.db-wal out/tour.db-shm
+export LINEAGE_URL="sqlite:///out/tour.db"
+
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+
+step "1. Register the pipeline" lineage register examples/fraud/manifest.yaml
+step "   ...again: nothing changes" lineage register examples/fraud/manifest.yaml
+step "2. What is affected if transactions.category changes?" \
+    lineage impact transactions.category
+step "3. Is a change to string breaking?" \
+    lineage impact transactions.category --change type:string
+step "4. Draw it" lineage graph transactions.category --both -o out/fraud.svg
+
+step "5. Record-level data" python examples/fraud/make_data.py out
+step "   fraud@2's predictions are AI-inferred" \
+    lineage tag out/predictions.csv --dataset fraud.scores --field predicted_fraud \
+    --key transaction_id --origin ai_inferred --agent fraud@2 --confidence-column confidence
+step "   chargebacks are observed" \
+    lineage tag out/chargebacks.csv --dataset fraud.labels --field is_fraud \
+    --key transaction_id --origin observed --agent disputes-system
+step "   who asserted what" lineage provenance fraud.scores
+
+printf '\n\033[1m== 6. The guard refuses labels rebuilt from the predictions (exit 3 expected)\033[0m\n'
+set +e
+lineage check-training out/labels_exported.csv --key transaction_id --label is_fraud \
+    --dataset fraud.training_labels --model fraud@3
+code=$?
+set -e
+if [ "$code" -ne 3 ]; then echo "expected exit 3 (blocked), got $code" >&2; exit 1; fi
+
+step "7. Training on confirmed labels passes the guard, then fits" \
+    python examples/fraud/train.py out/labels_confirmed.csv
+printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'

@@ -1,0 +1,125 @@
+"""Stable node keys: one string per node, ``<kind>:<identity>``.
+
+Datasets and jobs are named as OpenLineage names them (namespace + name); a field is its
+dataset's identity plus ``.field``; versions are ``@version``; runs are their UUID:
+
+    dataset:postgres://db.prod:5432/public.transactions
+    field:postgres://db.prod:5432/public.transactions.category
+    dataset_version:postgres://db.prod:5432/public.transactions@2026-01
+    job:airflow/features.rolling_spend_7d
+    run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f
+    feature:avg_amount_7d
+    model:fraud            model_version:fraud@3
+    consumer:risk-rules-engine      agent:annotator/alice
+
+People may type any suffix that starts at a boundary (``transactions.category``,
+``fraud@3``); see `Store.resolve`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+from ._errors import ValidationError
+from ._vocabulary import NodeKind
+
+#: characters after which a typed suffix may start
+BOUNDARY = frozenset(":/.@#")
+
+
+def _need(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def dataset_key(namespace: str, name: str) -> str:
+    return f"{NodeKind.DATASET}:{_need(namespace, 'namespace')}/{_need(name, 'dataset name')}"
+
+
+def field_key(namespace: str, dataset: str, field: str) -> str:
+    ns, ds, f = _need(namespace, "namespace"), _need(dataset, "dataset name"), _need(field, "field")
+    return f"{NodeKind.FIELD}:{ns}/{ds}.{f}"
+
+
+def dataset_version_key(namespace: str, name: str, version: str) -> str:
+    ns, ds = _need(namespace, "namespace"), _need(name, "dataset name")
+    return f"{NodeKind.DATASET_VERSION}:{ns}/{ds}@{_need(str(version), 'version')}"
+
+
+def job_key(namespace: str, name: str) -> str:
+    return f"{NodeKind.JOB}:{_need(namespace, 'namespace')}/{_need(name, 'job name')}"
+
+
+def run_key(run_id: str) -> str:
+    return f"{NodeKind.RUN}:{_need(run_id, 'run id')}"
+
+
+def feature_key(name: str) -> str:
+    return f"{NodeKind.FEATURE}:{_need(name, 'feature name')}"
+
+
+def model_key(name: str) -> str:
+    return f"{NodeKind.MODEL}:{_need(name, 'model name')}"
+
+
+def model_version_key(name: str, version: str) -> str:
+    return f"{NodeKind.MODEL_VERSION}:{_need(name, 'model name')}@{_need(str(version), 'version')}"
+
+
+def consumer_key(name: str) -> str:
+    return f"{NodeKind.CONSUMER}:{_need(name, 'consumer name')}"
+
+
+def agent_key(name: str) -> str:
+    return f"{NodeKind.AGENT}:{_need(name, 'agent name')}"
+
+
+def kind_of(key: str) -> NodeKind:
+    """The node kind a key names; ValidationError if it has no known kind prefix."""
+    prefix, sep, _ = key.partition(":")
+    if not sep:
+        raise ValidationError(f"'{key}' is not a node key (expected '<kind>:<identity>')")
+    try:
+        return NodeKind(prefix)
+    except ValueError:
+        kinds = ", ".join(k.value for k in NodeKind)
+        raise ValidationError(f"'{key}' has unknown kind '{prefix}'; kinds are: {kinds}") from None
+
+
+def is_key(text: str) -> bool:
+    """True when `text` starts with a known kind prefix (so it is meant as a full key)."""
+    prefix, sep, _ = text.partition(":")
+    return bool(sep) and prefix in NodeKind._value2member_map_
+
+
+def matches_suffix(key: str, suffix: str) -> bool:
+    """True when `suffix` ends `key` and starts at a boundary of it."""
+    if not key.endswith(suffix) or not suffix:
+        return False
+    if len(key) == len(suffix):
+        return True
+    return key[len(key) - len(suffix) - 1] in BOUNDARY or suffix[0] in BOUNDARY
+
+
+def suggest(name: str, keys: Iterable[str], n: int = 3) -> list[str]:
+    """The keys closest to a name that matched nothing, best first.
+
+    Each key is compared by its last as-many-components as `name` has, so
+    `order_facts.nope` is compared with `order_facts.status`, not a whole long key.
+    """
+    parts = len(re.split(r"[./@]", name))
+    tails: dict[str, str] = {}
+    for key in keys:
+        pieces = re.split(r"([./@])", identity(key))
+        tail = "".join(pieces[max(0, len(pieces) - (2 * parts - 1)):])
+        tails.setdefault(tail, key)
+    close = difflib.get_close_matches(name, list(tails), n=n, cutoff=0.5)
+    return [tails[c] for c in close]
+
+
+def identity(key: str) -> str:
+    """The key without its kind prefix."""
+    return key.partition(":")[2]

@@ -1,0 +1,392 @@
+"""Domain types: what the library takes and returns. No SQL types here.
+
+Nodes and edges are plain SQLModel models (pydantic); the SQL backend's tables extend them.
+Traversal results are slotted dataclasses: a hub column reaches 10^5 nodes, and building that
+many validated models would cost more than the query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import field_validator
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from ._errors import LineageError
+from ._keys import kind_of
+from ._types import normalize_type
+from ._vocabulary import EdgeKind, NodeKind, Origin
+
+
+class NodeSpec(SQLModel):
+    """A node as written: its key, kind, display name and free-form properties."""
+
+    key: str
+    kind: NodeKind
+    name: str
+    namespace: str | None = None
+    properties: dict[str, Any] = SQLField(default_factory=dict)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        return NodeKind(value)
+
+
+class Node(NodeSpec):
+    """A node as stored."""
+
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def ref(self) -> NodeRef:
+        return NodeRef(self.key, self.kind, self.name)
+
+
+class EdgeSpec(SQLModel):
+    """An edge as written, in data-flow direction: `src` upstream, `dst` downstream."""
+
+    src: str
+    dst: str
+    kind: EdgeKind
+    properties: dict[str, Any] = SQLField(default_factory=dict)
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        return (self.src, self.dst, self.kind.value)
+
+
+class FieldSchema(SQLModel):
+    """One field of a schema snapshot."""
+
+    name: str
+    type: str
+    nullable: bool = True
+    description: str | None = None
+    allowed_values: list[Any] | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        try:
+            return normalize_type(value)
+        except LineageError as exc:  # pydantic reports ValueError with the field's location
+            raise ValueError(exc.message) from None
+
+
+class ChannelSpec(SQLModel):
+    """Where a consumer is notified: `webhook` (target: URL), `email` (target: address) or
+    `file` (target: path of an NDJSON file; `-` is stdout). A webhook signs its body with
+    `secret`, or with the secret in the environment variable named `secret_env`."""
+
+    kind: str
+    target: str
+    secret: str | None = None
+    settings: dict[str, Any] = SQLField(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in ("webhook", "email", "file"):
+            raise ValueError(f"unknown channel kind '{value}'; kinds are webhook, email, file")
+        return value
+
+
+class NotificationSpec(SQLModel):
+    """A notification to put in the outbox: tell `consumer` (a consumer key) through its
+    channel (`channel_kind`, `channel_target`: one of the consumer's stored channels) about
+    `event` (e.g. `proposed_change`, `new_version`); `payload` is the JSON document sent.
+
+    `idempotency_key` identifies the notification: enqueueing one whose key is already in
+    the outbox, in any state, does nothing, and receivers get it with every (re)delivery.
+    `lineage.notify.notifications_for` builds these from an impact report."""
+
+    idempotency_key: str
+    consumer: str
+    channel_kind: str
+    channel_target: str
+    event: str
+    payload: dict[str, Any] = SQLField(default_factory=dict)
+
+    @field_validator("idempotency_key", "event", "channel_target")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value or not value.strip() or len(value) > 2000:
+            raise ValueError("must be a non-empty string of at most 2000 characters")
+        return value
+
+    @field_validator("consumer")
+    @classmethod
+    def _consumer(cls, value: str) -> str:
+        try:
+            kind = kind_of(value)
+        except LineageError as exc:
+            raise ValueError(exc.message) from None
+        if kind is not NodeKind.CONSUMER:
+            raise ValueError(f"notifications go to consumers, not '{value}'")
+        return value
+
+    @field_validator("channel_kind")
+    @classmethod
+    def _channel_kind(cls, value: str) -> str:
+        if value not in ("webhook", "email", "file"):
+            raise ValueError(f"unknown channel kind '{value}'; kinds are webhook, email, file")
+        return value
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:  # it is stored in a JSON column and sent as JSON: say so now, not at delivery
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"the payload must be plain JSON: {exc}") from None
+        return value
+
+
+class GraphBatch(SQLModel):
+    """Everything one write call applies, in one transaction.
+
+    `schemas` maps a dataset-version key to its schema snapshot (fields in order).
+    `contracts` maps a consumer key to its contracts by asset key, and `channels` a consumer
+    key to its channels; both replace what the consumer had.
+    """
+
+    nodes: dict[str, NodeSpec] = SQLField(default_factory=dict)
+    edges: dict[tuple[str, str, str], EdgeSpec] = SQLField(default_factory=dict)
+    schemas: dict[str, list[FieldSchema]] = SQLField(default_factory=dict)
+    contracts: dict[str, dict[str, dict[str, Any]]] = SQLField(default_factory=dict)
+    channels: dict[str, list[ChannelSpec]] = SQLField(default_factory=dict)
+    #: notifications to put in the outbox with the rest of the batch (the durable outbox
+    #: pattern: a new version and the notice of its breaking change commit together)
+    notifications: list[NotificationSpec] = SQLField(default_factory=list)
+
+    def add_node(
+        self, key: str, name: str, namespace: str | None = None, **properties: Any
+    ) -> NodeSpec:
+        spec = NodeSpec(key=key, kind=kind_of(key), name=name, namespace=namespace,
+                        properties={k: v for k, v in properties.items() if v is not None})
+        self.nodes[key] = spec
+        return spec
+
+    def add_edge(self, src: str, dst: str, kind: EdgeKind | str, **properties: Any) -> EdgeSpec:
+        spec = EdgeSpec(src=src, dst=dst, kind=EdgeKind(kind),
+                        properties={k: v for k, v in properties.items() if v is not None})
+        self.edges[spec.ident] = spec
+        return spec
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """The identity of a node, as traversals return it."""
+
+    key: str
+    kind: NodeKind
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What a write changed. Re-applying the same batch gives all zeros but `unchanged`."""
+
+    nodes_created: int = 0
+    nodes_updated: int = 0
+    edges_created: int = 0
+    edges_updated: int = 0
+    schemas_written: int = 0
+    consumers_updated: int = 0
+    unchanged: int = 0
+    #: notifications the batch added to the outbox (duplicates of stored ones are not counted)
+    notifications_enqueued: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.nodes_created or self.nodes_updated or self.edges_created
+                    or self.edges_updated or self.schemas_written or self.consumers_updated)
+
+
+@dataclass(slots=True)
+class Reached:
+    """A node reached by a traversal, with the edge that first reached it.
+
+    `via` is the previous node on one shortest path from the start (None for the start
+    itself); `edge` is the kind of the edge from `via` to this node.
+    """
+
+    node: NodeRef
+    depth: int
+    via: Reached | None = None
+    edge: EdgeKind | None = None
+    #: for a consumer of a field's dataset: the dataset it consumes the field through
+    through: NodeRef | None = None
+
+    @property
+    def path(self) -> list[tuple[EdgeKind | None, NodeRef]]:
+        """One shortest path from the start: [(None, start), (edge, node), ..., (edge, self)]."""
+        steps: list[tuple[EdgeKind | None, NodeRef]] = []
+        cur: Reached | None = self
+        while cur is not None:
+            steps.append((cur.edge, cur.node))
+            cur = cur.via
+        steps.reverse()
+        return steps
+
+    def path_text(self) -> str:
+        """The path in one line: `a -derived_from-> b -uses_feature-> c`."""
+        parts: list[str] = []
+        for edge, node in self.path:
+            parts.append(node.key if edge is None else f"-{edge.value}-> {node.key}")
+        if self.through is not None:
+            parts.append(f"(consumes dataset {self.through.key})")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.node.key,
+            "kind": self.node.kind.value,
+            "name": self.node.name,
+            "depth": self.depth,
+            "path": [
+                {"edge": None if e is None else e.value, "key": n.key} for e, n in self.path
+            ],
+            "through": None if self.through is None else self.through.key,
+        }
+
+
+Direction = Literal["downstream", "upstream"]
+
+
+@dataclass(slots=True)
+class Closure:
+    """The nodes reachable from `start` in one direction, each with one shortest path.
+
+    `reached` excludes the start and is ordered by depth, then key.
+    """
+
+    start: Reached
+    direction: Direction
+    max_depth: int
+    reached: list[Reached] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Reached]:
+        return iter(self.reached)
+
+    def __len__(self) -> int:
+        return len(self.reached)
+
+    def keys(self) -> set[str]:
+        return {r.node.key for r in self.reached}
+
+    def of_kind(self, *kinds: NodeKind) -> list[Reached]:
+        return [r for r in self.reached if r.node.kind in kinds]
+
+    def get(self, key: str) -> Reached | None:
+        for r in self.reached:
+            if r.node.key == key:
+                return r
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionBatch:
+    """One ingest of record assertions: everything its rows share.
+
+    `field` and `agent` are node keys; `concept` is the field's concept at ingest time
+    (what the fingerprints were computed with). `id` is None until stored.
+    """
+
+    field: str
+    concept: str
+    origin: Origin
+    agent: str
+    asserted_at: datetime
+    rows: int
+    dataset_version: str | None = None
+    source: str | None = None
+    principal: str | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AssertionArrays:
+    """The rows of a batch, column by column.
+
+    `entity` and `value` are int64 fingerprints (see lineage.provenance); `confidence` is
+    float32 with NaN for "not given"; `reviewed_batch`/`reviewed_row` (int64, -1 for none)
+    point a human review at the AI assertion it accepted or corrected.
+    """
+
+    entity: np.ndarray
+    value: np.ndarray
+    confidence: np.ndarray
+    reviewed_batch: np.ndarray | None = None
+    reviewed_row: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
+# ------------------------------------------------------------------ the notification outbox
+
+OutboxState = Literal["pending", "delivered", "dead"]
+#: every outbox state, in the order a notification goes through them
+OUTBOX_STATES: tuple[OutboxState, ...] = ("pending", "delivered", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A notification in the outbox, with the channel it goes to.
+
+    `attempts` counts delivery attempts started (a claim starts one). A `pending` item whose
+    `lease_until` is in the future is being delivered right now; when a deliverer dies,
+    its lease expires and the item is claimed again."""
+
+    id: int
+    idempotency_key: str
+    consumer: str
+    channel: ChannelSpec
+    event: str
+    payload: dict[str, Any]
+    state: OutboxState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the channel's secret, JSON-ready."""
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {"id": self.id, "idempotency_key": self.idempotency_key,
+                "consumer": self.consumer, "channel": {"kind": self.channel.kind,
+                                                      "target": self.channel.target},
+                "event": self.event, "state": self.state, "attempts": self.attempts,
+                "next_attempt_at": iso(self.next_attempt_at),
+                "lease_until": iso(self.lease_until), "last_error": self.last_error,
+                "created_at": iso(self.created_at), "delivered_at": iso(self.delivered_at),
+                "payload": self.payload}
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How one delivery attempt of outbox item `id` ended.
+
+    `error` None: delivered. Otherwise it failed with `error`, and is retried at
+    `retry_at`, or, when `retry_at` is None, is dead (dead-lettered)."""
+
+    id: int
+    error: str | None = None
+    retry_at: datetime | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None

@@ -1,0 +1,130 @@
+"""Logical field types: one spelling for each, so schemas from YAML, OpenLineage facets and
+databases compare equal.
+
+Accepted spellings are normalised (``int`` -> ``int64``, ``varchar`` -> ``string``,
+``decimal(10, 2)`` -> ``decimal(10,2)``); anything else is an error with a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from ._errors import ValidationError
+
+#: canonical scalar types
+SCALARS = (
+    "boolean",
+    "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64",
+    "float32", "float64",
+    "string", "binary",
+    "date", "time", "timestamp", "timestamp_tz", "duration",
+    "json", "uuid",
+)  # fmt: skip
+
+ALIASES = {
+    "bool": "boolean",
+    "tinyint": "int8",
+    "smallint": "int16",
+    "short": "int16",
+    "int": "int64",
+    "integer": "int64",
+    "bigint": "int64",
+    "long": "int64",
+    "float": "float64",
+    "double": "float64",
+    "double precision": "float64",
+    "real": "float32",
+    "str": "string",
+    "text": "string",
+    "varchar": "string",
+    "char": "string",
+    "bytes": "binary",
+    "blob": "binary",
+    "bytea": "binary",
+    "datetime": "timestamp",
+    "timestamptz": "timestamp_tz",
+    "interval": "duration",
+    "jsonb": "json",
+    # Spellings OpenLineage schema facets carry from PostgreSQL, Snowflake, Spark and
+    # friends. Only unambiguous ones: PostgreSQL's int2/int4/float4/float8 count bytes, but
+    # "int8" stays our canonical 8-bit integer (it is in SCALARS and always wins).
+    "int2": "int16",
+    "int4": "int32",
+    "float4": "float32",
+    "float8": "float64",
+    "smallserial": "int16",
+    "serial": "int32",
+    "bigserial": "int64",
+    "character varying": "string",
+    "character": "string",
+    "nvarchar": "string",
+    "nchar": "string",
+    "bpchar": "string",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamp_tz",
+    "timestamp_ntz": "timestamp",
+    "timestamp_ltz": "timestamp_tz",
+    "time without time zone": "time",
+}
+
+_DECIMAL = re.compile(r"^(?:decimal|numeric)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
+_VARCHAR_N = re.compile(r"^(varchar|char|character varying)\s*\(\s*\d+\s*\)$")
+_CONTAINER = re.compile(r"^(array|list|map|struct)\s*<(.*)>$")
+
+
+def normalize_type(spelling: str) -> str:
+    """Return the canonical spelling of a field type, or raise ValidationError."""
+    if not isinstance(spelling, str) or not spelling.strip():
+        raise ValidationError(f"field type must be a non-empty string, got {spelling!r}")
+    text = " ".join(spelling.strip().lower().split())
+    if text in SCALARS:
+        return text
+    if text in ALIASES:
+        return ALIASES[text]
+    if _VARCHAR_N.match(text):
+        return "string"
+    if m := _DECIMAL.match(text):
+        precision, scale = m.group(1) or "38", m.group(2) or "0"
+        return f"decimal({precision},{scale})"
+    if text == "struct":
+        return "struct"
+    if m := _CONTAINER.match(text):
+        container, inner = m.group(1), m.group(2)
+        if container == "list":
+            container = "array"
+        if container == "array":
+            return f"array<{normalize_type(inner)}>"
+        if container == "map":
+            parts = _split_top_level(inner)
+            if len(parts) != 2:
+                raise ValidationError(f"map type needs a key and a value type: {spelling!r}")
+            return f"map<{normalize_type(parts[0])},{normalize_type(parts[1])}>"
+        # struct<a:int,b:string>: keep member names, normalise member types
+        members = []
+        for part in _split_top_level(inner):
+            name, sep, member_type = part.partition(":")
+            if not sep or not name.strip():
+                raise ValidationError(f"struct members are 'name:type': {spelling!r}")
+            members.append(f"{name.strip()}:{normalize_type(member_type)}")
+        return f"struct<{','.join(members)}>"
+    known = list(SCALARS) + list(ALIASES) + ["decimal(p,s)", "array<T>", "map<K,V>", "struct<...>"]
+    close = difflib.get_close_matches(text, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known types: {', '.join(SCALARS)}"
+    raise ValidationError(f"unknown field type '{spelling}'{hint}")
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not nested inside <...> or (...)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]

@@ -1,0 +1,369 @@
+"""Impact: what is affected if a node (usually a field) changes, grouped by kind, with paths.
+
+    report = impact(store, "transactions.category")
+    report.groups["model_version"]   # [Reached(fraud@2 ...), Reached(fraud@3 ...)]
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._errors import ValidationError
+from ._model import Closure, FieldSchema, Node, NodeRef, Reached
+from ._vocabulary import EdgeKind, NodeKind
+from .schema import Change, is_numeric, parse_change, type_relation
+from .store.base import Store
+
+#: the order groups are reported in: what people ask about first
+GROUP_ORDER = (
+    NodeKind.FIELD,
+    NodeKind.FEATURE,
+    NodeKind.MODEL_VERSION,
+    NodeKind.MODEL,
+    NodeKind.CONSUMER,
+    NodeKind.DATASET,
+    NodeKind.DATASET_VERSION,
+    NodeKind.JOB,
+    NodeKind.RUN,
+    NodeKind.AGENT,
+)
+
+
+@dataclass
+class ImpactReport:
+    """Everything downstream of `start`, grouped by node kind (in GROUP_ORDER)."""
+
+    start: NodeRef
+    closure: Closure
+
+    @property
+    def groups(self) -> dict[NodeKind, list[Reached]]:
+        grouped: dict[NodeKind, list[Reached]] = {kind: [] for kind in GROUP_ORDER}
+        for reached in self.closure.reached:
+            grouped[reached.node.kind].append(reached)
+        return {kind: items for kind, items in grouped.items() if items}
+
+    def counts(self) -> dict[str, int]:
+        return {kind.value: len(items) for kind, items in self.groups.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": {"key": self.start.key, "kind": self.start.kind.value,
+                      "name": self.start.name},
+            "max_depth": self.closure.max_depth,
+            "counts": self.counts(),
+            "affected": {kind.value: [r.to_dict() for r in items]
+                         for kind, items in self.groups.items()},
+        }
+
+
+def impact(store: Store, name: str, max_depth: int | None = None) -> ImpactReport:
+    """What depends on `name` (a key or unambiguous suffix), each with one shortest path.
+
+    A consumer of a dataset depends on each of its fields, so consumers of the datasets of
+    the field and of every field reached are included (`Reached.through` names the dataset).
+    Raises NotFound / AmbiguousName for names that do not resolve to exactly one node.
+    """
+    closure = store.downstream(name, max_depth)
+    with_dataset_consumers(store, closure)
+    return ImpactReport(closure.start.node, closure)
+
+
+def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
+    """Add to `closure` the consumers of the datasets of its fields (in place)."""
+    by_key = {r.node.key: r for r in [closure.start, *closure.reached]}
+    fields = [k for k, r in by_key.items() if r.node.kind is NodeKind.FIELD]
+    if closure.direction != "downstream" or not fields:
+        return closure
+    added = []
+    for field_key, dataset, consumer in store.dataset_consumers(fields):
+        via = by_key[field_key]
+        if consumer.key in by_key or via.depth + 1 > closure.max_depth:
+            continue
+        item = Reached(consumer, via.depth + 1, via, EdgeKind.CONSUMES, through=dataset)
+        by_key[consumer.key] = item
+        added.append(item)
+    closure.reached = sorted([*closure.reached, *added], key=lambda r: (r.depth, r.node.key))
+    return closure
+
+
+# ------------------------------------------------------------------ impact of a change
+
+Verdict = Literal["breaking", "unknown", "compatible"]
+_RANK = {"compatible": 0, "unknown": 1, "breaking": 2}
+
+
+@dataclass
+class Judged:
+    """A dependent's verdict on a change: why, by which path, and what it now sees.
+
+    `visible` is the change as it reaches this node (a copy passes a type change on; an
+    aggregation may absorb it: then None)."""
+
+    node: NodeRef
+    verdict: Verdict
+    reason: str
+    via: Judged | None = None
+    edge: EdgeKind | None = None
+    visible: Change | None = None
+    through: NodeRef | None = None
+
+    @property
+    def path(self) -> list[tuple[EdgeKind | None, NodeRef]]:
+        steps: list[tuple[EdgeKind | None, NodeRef]] = []
+        cur: Judged | None = self
+        while cur is not None:
+            steps.append((cur.edge, cur.node))
+            cur = cur.via
+        return steps[::-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.node.key, "kind": self.node.kind.value, "name": self.node.name,
+                "verdict": self.verdict, "reason": self.reason,
+                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
+                "through": self.through.key if self.through else None}
+
+
+@dataclass
+class ChangeImpact:
+    """Verdicts for every dependent of a field under proposed changes, grouped by kind."""
+
+    start: NodeRef
+    changes: list[Change]
+    judged: list[Judged]
+
+    @property
+    def groups(self) -> dict[NodeKind, list[Judged]]:
+        grouped: dict[NodeKind, list[Judged]] = {kind: [] for kind in GROUP_ORDER}
+        for item in self.judged:
+            grouped[item.node.kind].append(item)
+        return {kind: items for kind, items in grouped.items() if items}
+
+    def of(self, verdict: Verdict, *kinds: NodeKind) -> list[Judged]:
+        return [j for j in self.judged if j.verdict == verdict
+                and (not kinds or j.node.kind in kinds)]
+
+    def counts(self) -> dict[str, int]:
+        return {v: len(self.of(v)) for v in ("breaking", "unknown", "compatible")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": {"key": self.start.key, "kind": self.start.kind.value,
+                          "name": self.start.name},
+                "changes": [c.to_dict() for c in self.changes], "counts": self.counts(),
+                "affected": {kind.value: [j.to_dict() for j in items]
+                             for kind, items in self.groups.items()}}
+
+
+def change_impact(store: Store, name: str, changes: Sequence[str | Change],
+                  max_depth: int | None = None) -> ChangeImpact:
+    """Judge every dependent of field `name` under `changes` (specs such as "type:string",
+    "drop", "rename:NEW", "nullable", "values:+X"; see lineage.schema.parse_change):
+    breaking, compatible or unknown, with the reason and the path from the field.
+
+    The worst verdict over all paths wins. A copy (identity) passes a change on; an
+    aggregation is judged by its input expectations; other transformations say "unknown"
+    rather than guess; model versions break on inputs they were not trained on; consumers
+    break when their contract stops holding.
+    """
+    closure = with_dataset_consumers(store, store.downstream(name, max_depth))
+    start = closure.start.node
+    if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
+        raise ValidationError(f"changes apply to fields and features, not {start.kind.value} "
+                              f"'{start.key}'")
+    if not changes:
+        raise ValidationError("give at least one change (type:TYPE, drop, rename:NEW, "
+                              "nullable, not_null, values:+X)")
+    current = _field_schema(store.node(start.key))
+    parsed = [c if isinstance(c, Change) else parse_change(c, current.name, current)
+              for c in changes]
+    keys = [start.key, *(r.node.key for r in closure.reached)]
+    nodes = store.nodes(keys)
+    edges = [(e.src, e.dst, e.kind, e.properties) for e in store.edges_among(keys)]
+    edges += [(r.via.node.key, r.node.key, EdgeKind.CONSUMES, {"through": r.through.key})
+              for r in closure.reached if r.through is not None and r.via is not None]
+    through = {r.node.key: r.through for r in closure.reached if r.through is not None}
+    consumers = [k for k in keys if nodes[k].kind is NodeKind.CONSUMER]
+    contracts = store.contracts(consumers) if consumers else {}
+    worst: dict[str, Judged] = {}
+    for change in parsed:
+        for key, item in _propagate(start, change, nodes, edges, contracts).items():
+            if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
+                worst[key] = item
+    order = {r.node.key: (r.depth, r.node.key) for r in closure.reached}
+    judged = sorted((j for k, j in worst.items() if k != start.key),
+                    key=lambda j: order[j.node.key])
+    for item in judged:
+        item.through = through.get(item.node.key)
+    return ChangeImpact(start, parsed, judged)
+
+
+def _field_schema(node: Node) -> FieldSchema:
+    props = node.properties
+    return FieldSchema(name=node.key.rsplit(".", 1)[-1], type=props.get("type") or "string",
+                       nullable=bool(props.get("nullable", True)),
+                       allowed_values=props.get("allowed_values"))
+
+
+def _propagate(start: NodeRef, change: Change, nodes: dict[str, Node],
+               edges: list[tuple[str, str, EdgeKind, dict[str, Any]]],
+               contracts: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Judged]:
+    """Worklist over the bounded subgraph: verdicts only get worse, so it terminates."""
+    out: dict[str, list[tuple[str, EdgeKind, dict[str, Any]]]] = {}
+    for src, dst, kind, props in edges:
+        out.setdefault(src, []).append((dst, kind, props))
+    state = {start.key: Judged(start, "breaking", "changed", visible=change)}
+    queue = deque([start.key])
+    while queue:
+        key = queue.popleft()
+        here = state[key]
+        for dst, kind, props in out.get(key, []):
+            if dst == start.key or dst not in nodes:
+                continue
+            verdict, reason, visible = _transfer(here, kind, props, nodes[dst], contracts)
+            known = state.get(dst)
+            if known is None or _RANK[verdict] > _RANK[known.verdict]:
+                state[dst] = Judged(nodes[dst].ref(), verdict, reason, here, kind, visible)
+                queue.append(dst)
+    return state
+
+
+def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: Node,
+              contracts: dict[str, dict[str, dict[str, Any]]]) -> tuple[Verdict, str,
+                                                                         Change | None]:
+    """The verdict on `target` given the state of its upstream neighbour."""
+    name = here.node.name
+    change = here.visible
+    if change is None:
+        if here.verdict == "breaking":
+            return "breaking", f"depends on {name}, which breaks", None
+        if here.verdict == "unknown":
+            return "unknown", f"depends on {name}, whose verdict is unknown", None
+        return "compatible", f"the change is absorbed at {name}", None
+    what = change.describe()
+    if change.kind in ("dropped", "renamed") and kind is not EdgeKind.CONSUMES:
+        return "breaking", f"its input {name} is {change.kind}: {what}", None
+    if kind is EdgeKind.DERIVED_FROM:
+        return _through_derivation(change, props.get("transformation") or "unknown", target,
+                                   name)
+    if kind in (EdgeKind.USES_FEATURE, EdgeKind.USES_FIELD):
+        return _at_model_input(change, name)
+    if kind is EdgeKind.CONSUMES:
+        contract = _contract_for(contracts.get(target.key, {}), here, props)
+        return _at_consumer(change, here, contract)
+    return "unknown", f"cannot tell how {kind.value} from {name} treats: {what}", None
+
+
+def _through_derivation(change: Change, transformation: str, target: Node,
+                        source: str) -> tuple[Verdict, str, Change | None]:
+    declared = target.properties
+    what = change.describe()
+    if transformation == "identity":
+        copied = Change(change.kind, target.name, change.new_name, declared.get("type"),
+                        change.new_type, change.values)
+        if change.kind == "type_changed":
+            relation = type_relation(declared["type"], change.new_type or "") \
+                if declared.get("type") else copied.relation
+            verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
+            return verdict, (f"copied from {source} (identity): declared "
+                             f"{declared.get('type', '?')}, would receive {change.new_type} "
+                             f"({relation})"), copied
+        if change.kind == "nullable":
+            if declared.get("nullable") is False:
+                return "breaking", (f"copied from {source} (identity) but declared not null"
+                                    ), copied
+            return "compatible", f"copied from {source} (identity); nulls pass through", copied
+        if change.kind == "values_added" and declared.get("allowed_values") is not None:
+            extra = [v for v in change.values if v not in declared["allowed_values"]]
+            if extra:
+                return "breaking", (f"copied from {source} (identity); allows only "
+                                    f"{declared['allowed_values']}, would receive {extra}"), copied
+        return "compatible", f"copied from {source} (identity): {what}", copied
+    if transformation == "aggregation" and change.kind == "type_changed":
+        new_type = change.new_type or ""
+        output = declared.get("type")
+        if is_numeric(new_type) and (change.old_type is None or is_numeric(change.old_type)):
+            return "compatible", (f"aggregated from {source}: still numeric ({new_type}); "
+                                  "the aggregate keeps its type"), None
+        if not is_numeric(new_type) and output and is_numeric(output):
+            return "breaking", (f"aggregated from {source} into {output}: a numeric aggregate "
+                                f"cannot be computed over {new_type} values"), None
+    return "unknown", (f"{transformation} of {source}: cannot tell how it treats: {what}"), None
+
+
+def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
+    what = change.describe()
+    if change.kind == "type_changed":
+        if change.relation in ("same", "widening"):
+            return "compatible", f"input {source} widens ({what})", None
+        return "breaking", (f"trained on {change.old_type or 'the old type'} in {source}; "
+                            f"would be served {change.new_type}"), None
+    if change.kind == "nullable":
+        return "breaking", f"trained without nulls in {source}; they would now reach it", None
+    if change.kind == "values_added":
+        return "breaking", f"values the model never saw would reach it via {source}: {what}", None
+    return "compatible", f"a model input narrows harmlessly: {what}", None
+
+
+def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
+                  props: dict[str, Any]) -> dict[str, Any] | None:
+    """The contract entry on the field `here`, whether the contract is on the field itself
+    or on its dataset."""
+    asset = props.get("through") or here.node.key
+    contract = by_asset.get(asset)
+    if contract is None:
+        return None
+    field_name = here.node.key.rsplit(".", 1)[-1] if props.get("through") else None
+    fields = contract.get("fields", [])
+    if field_name is None:  # contract on the field itself: its single entry, if any
+        return fields[0] if fields else {}
+    return next((f for f in fields if f.get("name") == field_name), {})
+
+
+def _at_consumer(change: Change, here: Judged,
+                 contract: dict[str, Any] | None) -> tuple[Verdict, str, Change | None]:
+    what = change.describe()
+    source = here.node.name
+    if contract is None:
+        return _without_contract(change, source)
+    if not contract:
+        return "compatible", f"its contract does not use {source}", None
+    name = contract.get("name", source)
+    if change.kind in ("dropped", "renamed"):
+        return "breaking", f"its contract requires '{name}', which is {change.kind}", None
+    if change.kind == "type_changed" and contract.get("type"):
+        expected = contract["type"]
+        relation = type_relation(change.new_type or "", expected)
+        if relation in ("same", "widening"):
+            return "compatible", f"contract type {expected} still holds ({what})", None
+        return "breaking", (f"its contract expects '{name}' as {expected}; it would become "
+                            f"{change.new_type}"), None
+    if change.kind == "type_changed" and (contract.get("minimum") is not None
+                                          or contract.get("maximum") is not None):
+        if not is_numeric(change.new_type or ""):
+            return "breaking", (f"its contract bounds '{name}' numerically; it would become "
+                                f"{change.new_type}"), None
+    if change.kind == "nullable" and contract.get("required"):
+        return "breaking", (f"its contract requires '{name}' (not null); it would become "
+                            "nullable"), None
+    if change.kind == "values_added" and contract.get("allowed_values") is not None:
+        extra = [v for v in change.values if v not in contract["allowed_values"]]
+        if extra:
+            return "breaking", (f"its contract allows only {contract['allowed_values']} for "
+                                f"'{name}'; would receive {extra}"), None
+    return "compatible", f"its contract on '{name}' still holds ({what})", None
+
+
+def _without_contract(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
+    what = change.describe()
+    if change.kind in ("dropped", "renamed"):
+        return "breaking", f"consumes {source}, which is {change.kind}", None
+    if change.kind == "type_changed":
+        if change.relation in ("same", "widening"):
+            return "compatible", f"consumes {source}, which only widens", None
+        return "breaking", f"consumes {source}: {what}", None
+    if change.kind in ("not_null", "values_removed"):
+        return "compatible", f"consumes {source}: {what}", None
+    return "unknown", f"consumes {source} and declares no contract: {what}", None

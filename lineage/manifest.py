@@ -1,0 +1,598 @@
+"""Declarative registration: YAML manifests -> one GraphBatch -> one transaction.
+
+A manifest (see `examples/fraud/manifest.yaml` for a full one)::
+
+    namespace: postgres://db.prod:5432        # default for datasets and jobs below
+    datasets:
+      - name: public.transactions
+        fields:
+          - {name: category, type: int32, nullable: false}
+        versions:
+          - {version: "2026-01"}              # schema snapshot = the fields above
+    jobs:
+      - name: features.rolling_spend_7d
+        inputs: [public.transactions]
+        outputs: [features.user_features]
+        derivations:
+          - {from: [transactions.amount], to: user_features.avg_amount_7d,
+             transformation: aggregation}
+    features:
+      - {name: avg_amount_7d, from: [user_features.avg_amount_7d]}
+    models:
+      - name: fraud
+        versions:
+          - {version: "1", trained_on: [user_features@2026-01], features: [avg_amount_7d]}
+    consumers:
+      - {name: risk-rules-engine, owner: risk-team, consumes: [fraud]}
+
+References (`inputs`, `from`, `trained_on`, `consumes`, ...) are full keys or unambiguous
+suffixes, resolved against the manifests being registered and the store. Any error — bad
+YAML, an unknown key, a bad type, a duplicate, an unknown or ambiguous reference — rejects
+every file of the call, with the file, the key path and the line; the store is unchanged.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticError
+
+from . import _keys as keys
+from ._errors import ValidationError
+from ._files import read_text
+from ._model import ApplyResult, ChannelSpec, FieldSchema, GraphBatch
+from ._vocabulary import EdgeKind, NodeKind, Transformation
+from .store.base import Store
+
+DEFAULT_NAMESPACE = "default"
+
+# ------------------------------------------------------------------ YAML with line numbers
+
+
+class _Map(dict[str, Any]):
+    """A mapping that remembers the 1-based line of each key."""
+
+    line: int = 0
+    lines: dict[str, int]
+
+
+class _Seq(list[Any]):
+    line: int = 0
+    lines: list[int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Map:  # type: ignore[override]
+        result = _Map()
+        result.line, result.lines = node.start_mark.line + 1, {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str | int | float | bool):
+                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
+                                           "a key must be a scalar", key_node.start_mark)
+            key = str(key)
+            if key in result:
+                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
+                                           f"duplicate key '{key}'", key_node.start_mark)
+            result[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            result.lines[key] = key_node.start_mark.line + 1
+        return result
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> _Seq:  # type: ignore[override]
+        result = _Seq(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
+        result.line = node.start_mark.line + 1
+        result.lines = [child.start_mark.line + 1 for child in node.value]
+        return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                            _LineLoader.construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
+                            _LineLoader.construct_sequence)
+
+
+def _line_of(data: Any, path: Sequence[str | int]) -> int | None:
+    """The line of the deepest element of `path` that the document has."""
+    line = getattr(data, "line", None)
+    node = data
+    for part in path:
+        if isinstance(node, _Map) and isinstance(part, str) and part in node:
+            line, node = node.lines[part], node[part]
+        elif isinstance(node, _Seq) and isinstance(part, int) and 0 <= part < len(node):
+            line, node = node.lines[part], node[part]
+        else:
+            break
+    return line
+
+
+def _path_text(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# ------------------------------------------------------------------ the manifest's shape
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FieldDecl(FieldSchema):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    #: a shared name for what the values mean, so copies under other names match
+    #: (record fingerprints are computed per concept; default: the field's own key)
+    concept: str | None = None
+
+
+class VersionDecl(_Strict):
+    version: str | int
+    created_at: datetime | date | None = None
+    description: str | None = None
+    fields: list[FieldDecl] | None = None
+
+
+class DatasetDecl(_Strict):
+    name: str
+    namespace: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    fields: list[FieldDecl] = Field(default_factory=list)
+    versions: list[VersionDecl] = Field(default_factory=list)
+
+
+class DerivationDecl(_Strict):
+    to: str
+    from_: list[str] = Field(alias="from", min_length=1)
+    transformation: Transformation = Transformation.UNKNOWN
+    description: str | None = None
+
+    _list = field_validator("from_", mode="before")(_as_list)
+
+
+class JobDecl(_Strict):
+    name: str
+    namespace: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    inputs: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    derivations: list[DerivationDecl] = Field(default_factory=list)
+
+    _list = field_validator("inputs", "outputs", mode="before")(_as_list)
+
+
+class FeatureDecl(_Strict):
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    type: str | None = None
+    from_: list[str] = Field(default_factory=list, alias="from")
+    transformation: Transformation = Transformation.UNKNOWN
+
+    _list = field_validator("from_", mode="before")(_as_list)
+
+
+class ModelVersionDecl(_Strict):
+    version: str | int
+    description: str | None = None
+    stage: str | None = None
+    trained_on: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list)
+    fields: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+
+    _list = field_validator("trained_on", "features", "fields", "outputs", mode="before")(_as_list)
+
+
+class ModelDecl(_Strict):
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    versions: list[ModelVersionDecl] = Field(default_factory=list)
+
+
+class ContractFieldDecl(_Strict):
+    """One field a consumer relies on (names follow the Open Data Contract Standard where
+    it has one: physicalType, required, validValues)."""
+
+    name: str
+    type: str | None = Field(default=None, alias="physicalType")
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed_values: list[Any] | None = Field(default=None, alias="validValues")
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str | None) -> str | None:
+        return None if value is None else FieldSchema(name="x", type=value).type
+
+
+class ContractDecl(_Strict):
+    asset: str
+    fields: list[ContractFieldDecl] = Field(default_factory=list, alias="properties")
+
+
+class ChannelDecl(_Strict):
+    kind: Literal["webhook", "email", "file"]
+    url: str | None = None
+    to: str | None = None
+    path: str | None = None
+    secret: str | None = None
+    secret_env: str | None = None
+
+    def target(self) -> str | None:
+        return {"webhook": self.url, "email": self.to, "file": self.path}[self.kind]
+
+
+class ConsumerDecl(_Strict):
+    name: str
+    owner: str | None = None
+    description: str | None = None
+    consumes: list[str] = Field(default_factory=list)
+    contracts: list[ContractDecl] | None = None
+    channels: list[ChannelDecl] | None = None
+
+    _list = field_validator("consumes", mode="before")(_as_list)
+
+
+class AgentDecl(_Strict):
+    name: str
+    type: str | None = None  # person, software, system
+    description: str | None = None
+
+
+class Manifest(_Strict):
+    namespace: str = DEFAULT_NAMESPACE
+    datasets: list[DatasetDecl] = Field(default_factory=list)
+    jobs: list[JobDecl] = Field(default_factory=list)
+    derivations: list[DerivationDecl] = Field(default_factory=list)
+    features: list[FeatureDecl] = Field(default_factory=list)
+    models: list[ModelDecl] = Field(default_factory=list)
+    consumers: list[ConsumerDecl] = Field(default_factory=list)
+    agents: list[AgentDecl] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------ loading
+
+
+@dataclass
+class _Source:
+    """One parsed manifest and where it came from, for error messages."""
+
+    file: str
+    data: Any
+    manifest: Manifest
+
+    def error(self, message: str, path: Sequence[str | int]) -> ValidationError:
+        return ValidationError(message, file=self.file, key=_path_text(path) or None,
+                               line=_line_of(self.data, path))
+
+
+def parse(text: str, file: str = "<manifest>") -> _Source:
+    """Parse and validate one manifest's text (no references resolved yet)."""
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        context = exc.context or ""
+        if exc.context_mark and mark is not None and exc.context_mark.line != mark.line:
+            context += f" (from line {exc.context_mark.line + 1})"
+        problem = " ".join(str(p) for p in (context, exc.problem) if p)
+        raise ValidationError(f"malformed YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"malformed YAML: {exc}", file=file) from None
+    if data is None:
+        data = _Map()
+    if not isinstance(data, dict):
+        raise ValidationError("a manifest is a mapping with keys such as 'datasets', 'jobs', "
+                              f"'models'; got {type(data).__name__}", file=file, line=1)
+    try:
+        manifest = Manifest.model_validate(data)
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        path = [p for p in first["loc"] if isinstance(p, str | int)]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key '{path[-1]}'"
+            allowed = _allowed_keys(path[:-1])
+            if close := difflib.get_close_matches(str(path[-1]), allowed, n=1):
+                message += f"; did you mean '{close[0]}'?"
+            elif allowed:
+                message += f"; allowed here: {', '.join(allowed)}"
+        path = ["from" if p == "from_" else p for p in path]
+        raise ValidationError(message, file=file, key=_path_text(path),
+                              line=_line_of(data, path)) from None
+    return _Source(file, data, manifest)
+
+
+def _allowed_keys(path: Sequence[str | int]) -> list[str]:
+    """The keys a manifest allows at `path` (for 'did you mean')."""
+    model: Any = Manifest
+    for part in path:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) or model.model_fields.get(part + "_")
+        if info is None:
+            return []
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        inner = [a for arg in args for a in getattr(arg, "__args__", ())]
+        nested = [a for a in (annotation, *args, *inner)
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return sorted(info.alias or name for name, info in model.model_fields.items())
+
+
+def load(paths: Iterable[str | Path]) -> list[_Source]:
+    """Read and validate manifest files (all of them, before anything is written)."""
+    return [parse(read_text(path), str(path)) for path in paths]
+
+
+# ------------------------------------------------------------------ building the batch
+
+
+class _Builder:
+    """Turns validated manifests into one GraphBatch, resolving references as it goes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.batch = GraphBatch()
+        self.declared: dict[str, tuple[_Source, list[str | int]]] = {}
+
+    def declare(self, src: _Source, path: list[str | int], key: str, name: str,
+                namespace: str | None = None, **properties: Any) -> str:
+        if key in self.declared:
+            other_src, other_path = self.declared[key]
+            other_line = _line_of(other_src.data, other_path)
+            raise src.error(f"'{keys.identity(key)}' is declared twice (first at "
+                            f"{other_src.file}:{other_line})", path)
+        self.declared[key] = (src, path)
+        self.batch.add_node(key, name, namespace, **properties)
+        return key
+
+    def ref(self, src: _Source, path: list[str | int], name: str,
+            kinds: Sequence[NodeKind]) -> str:
+        """Resolve a reference among the declared nodes and the store."""
+        in_batch = [k for k in self.batch.nodes
+                    if self.batch.nodes[k].kind in kinds
+                    and (k == name or keys.matches_suffix(k, name))]
+        exact = [k for k in in_batch if k == name or keys.identity(k) == name]
+        if len(exact) == 1:
+            return exact[0]
+        found = set(in_batch) | {r.key for r in self.store.candidates(name, kinds)}
+        exact = [k for k in found if k == name or keys.identity(k) == name]
+        if len(exact) == 1:
+            return exact[0]
+        if len(found) == 1:
+            return found.pop()
+        what = " or ".join(k.value.replace("_", " ") for k in kinds)
+        if found:
+            listed = ", ".join(sorted(found)[:10])
+            raise src.error(f"'{name}' is ambiguous: it matches {listed}; use a longer name",
+                            path)
+        pool = [k for k in self.batch.nodes if self.batch.nodes[k].kind in kinds]
+        pool += [r.key for r in self.store.find(name.rsplit(".", 1)[0], kinds, 200)]
+        close = keys.suggest(name, pool, n=1)
+        hint = f"; did you mean '{keys.identity(close[0])}'?" if close else ""
+        raise src.error(f"unknown {what} '{name}'{hint}", path)
+
+    # -- sections, in dependency order: nodes first, then everything that refers to them
+
+    def datasets(self, src: _Source) -> None:
+        m = src.manifest
+        for i, d in enumerate(m.datasets):
+            path: list[str | int] = ["datasets", i]
+            ns = d.namespace or m.namespace
+            dkey = self.declare(src, path, keys.dataset_key(ns, d.name), d.name, ns,
+                                description=d.description, owner=d.owner)
+            seen: dict[str, int] = {}
+            for j, f in enumerate(d.fields):
+                fpath: list[str | int] = [*path, "fields", j, "name"]
+                if f.name in seen:
+                    raise src.error(f"field '{f.name}' appears twice in dataset '{d.name}' "
+                                    f"(fields[{seen[f.name]}] and fields[{j}])", fpath)
+                seen[f.name] = j
+                fkey = self.declare(src, fpath, keys.field_key(ns, d.name, f.name),
+                                    f"{d.name}.{f.name}", ns, **_field_properties(f))
+                self.batch.add_edge(dkey, fkey, EdgeKind.HAS_FIELD)
+            for j, v in enumerate(d.versions):
+                vpath: list[str | int] = [*path, "versions", j]
+                version = str(v.version)
+                vkey = self.declare(src, vpath, keys.dataset_version_key(ns, d.name, version),
+                                    f"{d.name}@{version}", ns, version=version,
+                                    created_at=v.created_at and v.created_at.isoformat(),
+                                    description=v.description)
+                self.batch.add_edge(vkey, dkey, EdgeKind.VERSION_OF)
+                fields = v.fields if v.fields is not None else d.fields
+                names = [f.name for f in fields]
+                if dup := {n for n in names if names.count(n) > 1}:
+                    raise src.error(f"field '{sorted(dup)[0]}' appears twice in version "
+                                    f"'{version}'", [*vpath, "fields"])
+                self.batch.schemas[vkey] = [FieldSchema(**f.model_dump(exclude={"concept"}))
+                                            for f in fields]
+
+    def agents_features_models_jobs_consumers(self, src: _Source) -> None:
+        m = src.manifest
+        for i, a in enumerate(m.agents):
+            self.declare(src, ["agents", i], keys.agent_key(a.name), a.name,
+                         type=a.type, description=a.description)
+        for i, feat in enumerate(m.features):
+            self.declare(src, ["features", i], keys.feature_key(feat.name), feat.name,
+                         description=feat.description, owner=feat.owner,
+                         type=feat.type and FieldSchema(name=feat.name, type=feat.type).type)
+        for i, model in enumerate(m.models):
+            mkey = self.declare(src, ["models", i], keys.model_key(model.name), model.name,
+                                description=model.description, owner=model.owner)
+            for j, v in enumerate(model.versions):
+                version = str(v.version)
+                vkey = self.declare(src, ["models", i, "versions", j],
+                                    keys.model_version_key(model.name, version),
+                                    f"{model.name}@{version}", version=version,
+                                    stage=v.stage, description=v.description)
+                self.batch.add_edge(vkey, mkey, EdgeKind.VERSION_OF)
+        for i, job in enumerate(m.jobs):
+            ns = job.namespace or m.namespace
+            self.declare(src, ["jobs", i], keys.job_key(ns, job.name), job.name, ns,
+                         description=job.description, owner=job.owner)
+        for i, c in enumerate(m.consumers):
+            self.declare(src, ["consumers", i], keys.consumer_key(c.name), c.name,
+                         owner=c.owner, description=c.description)
+
+    def links(self, src: _Source) -> None:
+        m = src.manifest
+        fieldish = (NodeKind.FIELD, NodeKind.FEATURE)
+        datasetish = (NodeKind.DATASET, NodeKind.DATASET_VERSION)
+        for i, feat in enumerate(m.features):
+            fkey = keys.feature_key(feat.name)
+            for j, name in enumerate(feat.from_):
+                origin = self.ref(src, ["features", i, "from", j], name, fieldish)
+                self.batch.add_edge(origin, fkey, EdgeKind.DERIVED_FROM,
+                                    transformation=feat.transformation.value)
+        for i, job in enumerate(m.jobs):
+            jkey = keys.job_key(job.namespace or m.namespace, job.name)
+            for j, name in enumerate(job.inputs):
+                dkey = self.ref(src, ["jobs", i, "inputs", j], name, datasetish)
+                self.batch.add_edge(dkey, jkey, EdgeKind.READ)
+            for j, name in enumerate(job.outputs):
+                dkey = self.ref(src, ["jobs", i, "outputs", j], name, datasetish)
+                self.batch.add_edge(jkey, dkey, EdgeKind.WROTE)
+            self.derivations(src, ["jobs", i, "derivations"], job.derivations, jkey)
+        self.derivations(src, ["derivations"], m.derivations, None)
+        for i, model in enumerate(m.models):
+            for j, v in enumerate(model.versions):
+                vkey = keys.model_version_key(model.name, str(v.version))
+                base: list[str | int] = ["models", i, "versions", j]
+                for k, name in enumerate(v.trained_on):
+                    d = self.ref(src, [*base, "trained_on", k], name, datasetish)
+                    self.batch.add_edge(d, vkey, EdgeKind.TRAINED_ON)
+                for k, name in enumerate(v.features):
+                    f = self.ref(src, [*base, "features", k], name, (NodeKind.FEATURE,))
+                    self.batch.add_edge(f, vkey, EdgeKind.USES_FEATURE)
+                for k, name in enumerate(v.fields):
+                    f = self.ref(src, [*base, "fields", k], name, (NodeKind.FIELD,))
+                    self.batch.add_edge(f, vkey, EdgeKind.USES_FIELD)
+                for k, name in enumerate(v.outputs):
+                    f = self.ref(src, [*base, "outputs", k], name, (NodeKind.FIELD,
+                                                                     NodeKind.DATASET))
+                    self.batch.add_edge(vkey, f, EdgeKind.GENERATED)
+        assets = tuple(k for k in NodeKind if k not in (NodeKind.CONSUMER, NodeKind.RUN,
+                                                         NodeKind.AGENT))
+        for i, c in enumerate(m.consumers):
+            ckey = keys.consumer_key(c.name)
+            for j, name in enumerate(c.consumes):
+                asset = self.ref(src, ["consumers", i, "consumes", j], name, assets)
+                self.batch.add_edge(asset, ckey, EdgeKind.CONSUMES)
+            if c.contracts is not None:
+                self.contracts(src, ["consumers", i, "contracts"], ckey, c.contracts, assets)
+            if c.channels is not None:
+                self.batch.channels[ckey] = []
+                for j, ch in enumerate(c.channels):
+                    target = ch.target()
+                    if not target:
+                        needs = {"webhook": "url", "email": "to", "file": "path"}[ch.kind]
+                        raise src.error(f"a {ch.kind} channel needs '{needs}'",
+                                        ["consumers", i, "channels", j])
+                    settings = {"secret_env": ch.secret_env} if ch.secret_env else {}
+                    self.batch.channels[ckey].append(ChannelSpec(
+                        kind=ch.kind, target=target, secret=ch.secret, settings=settings))
+
+    def contracts(self, src: _Source, base: list[str | int], consumer: str,
+                  contracts: Sequence[ContractDecl], assets: Sequence[NodeKind]) -> None:
+        """A consumer's contracts; each names fields its asset really has."""
+        by_asset: dict[str, dict[str, Any]] = {}
+        for i, contract in enumerate(contracts):
+            asset = self.ref(src, [*base, i, "asset"], contract.asset, assets)
+            known = self._fields_of(asset)
+            for j, f in enumerate(contract.fields):
+                if known is not None and f.name not in known:
+                    close = difflib.get_close_matches(f.name, sorted(known), n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    raise src.error(f"'{keys.identity(asset)}' has no field '{f.name}'{hint}",
+                                    [*base, i, "fields", j, "name"])
+            by_asset[asset] = {"fields": [f.model_dump(exclude_none=True) for f in
+                                          contract.fields]}
+            self.batch.add_edge(asset, consumer, EdgeKind.CONSUMES)
+        self.batch.contracts[consumer] = by_asset
+
+    def _fields_of(self, asset: str) -> set[str] | None:
+        """Field names of a dataset (declared here or stored); None for other assets."""
+        if keys.kind_of(asset) is not NodeKind.DATASET:
+            return None
+        prefix = f"{NodeKind.FIELD}:{keys.identity(asset)}."
+        names = {k[len(prefix):] for k in self.batch.nodes if k.startswith(prefix)}
+        names |= {r.key[len(prefix):] for r in self.store.find(prefix, [NodeKind.FIELD], 10_000)
+                  if r.key.startswith(prefix)}
+        return names
+
+    def derivations(self, src: _Source, base: list[str | int],
+                    derivations: Sequence[DerivationDecl], job: str | None) -> None:
+        for i, d in enumerate(derivations):
+            target = self.ref(src, [*base, i, "to"], d.to, (NodeKind.FIELD, NodeKind.FEATURE))
+            for j, name in enumerate(d.from_):
+                origin = self.ref(src, [*base, i, "from", j], name,
+                                  (NodeKind.FIELD, NodeKind.FEATURE))
+                if origin == target:
+                    raise src.error(f"'{name}' cannot derive from itself", [*base, i, "from", j])
+                self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM,
+                                    transformation=d.transformation.value,
+                                    description=d.description, job=job)
+
+
+def _field_properties(f: FieldDecl) -> dict[str, Any]:
+    return dict(type=f.type, nullable=f.nullable, description=f.description,
+                allowed_values=f.allowed_values, concept=f.concept)
+
+
+def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:
+    """One batch for all `sources`; references resolve across them and the store."""
+    builder = _Builder(store)
+    for src in sources:
+        builder.datasets(src)
+    for src in sources:
+        builder.agents_features_models_jobs_consumers(src)
+    for src in sources:
+        builder.links(src)
+    return builder.batch
+
+
+def register(store: Store, *paths: str | Path) -> ApplyResult:
+    """Register manifest files in one transaction. Raises ValidationError (file, key, line)
+    and writes nothing when any file has an error.
+
+    A dataset version the manifests add whose schema differs from the dataset's latest
+    stored version enqueues notifications for the consumers the change breaks, in the same
+    transaction (see `lineage.notify.new_version_notifications`)."""
+    from .notify import new_version_notifications
+
+    if not paths:
+        raise ValidationError("no manifest given")
+    batch = build(store, load(paths))
+    batch.notifications += new_version_notifications(store, batch)
+    return store.apply(batch)
+
+
+def register_text(store: Store, text: str, file: str = "<manifest>") -> ApplyResult:
+    """Register one manifest given as YAML text (as `register` does a file)."""
+    from .notify import new_version_notifications
+
+    batch = build(store, [parse(text, file)])
+    batch.notifications += new_version_notifications(store, batch)
+    return store.apply(batch)

@@ -1,0 +1,39 @@
+"""OpenLineage ingest: RunEvent, DatasetEvent and JobEvent, validated against the spec's JSON
+schemas (shipped in `spec/`, pinned to core spec 2-0-2) and written to a store in one
+transaction.
+
+    import lineage
+    from lineage import openlineage
+
+    store = lineage.connect()
+    result = openlineage.ingest(store, body, principal="airflow-prod")  # bytes, str or dicts
+    result = openlineage.ingest_file(store, "events.ndjson")
+
+How events become nodes and edges is documented in `_mapping.py`; how schema-facet types
+become canonical field types in `_fieldtypes.py`; what is validated in `_validate.py`.
+"""
+
+from ._fieldtypes import field_type
+from ._ingest import (
+    IngestResult,
+    ingest,
+    ingest_file,
+    ingest_files,
+    to_batch,
+    validate,
+)
+from ._validate import CORE_ID, SPEC_VERSION, event_kind, schemas
+
+__all__ = [
+    "CORE_ID",
+    "IngestResult",
+    "SPEC_VERSION",
+    "event_kind",
+    "field_type",
+    "ingest",
+    "ingest_file",
+    "ingest_files",
+    "schemas",
+    "to_batch",
+    "validate",
+]

@@ -1,0 +1,250 @@
+"""Reading events (objects, JSON text, JSON and NDJSON files) and ingesting them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import LineageError, ValidationError
+from .._files import read_text
+from .._model import ApplyResult, GraphBatch
+from ..store.base import Store
+from ._mapping import BatchBuilder, Event
+from ._validate import validate_event
+
+#: file suffixes read as one event per line; other files are JSON (one event or a list),
+#: and fall back to NDJSON when they hold several JSON values one after another
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+Events = Mapping[str, Any] | str | bytes | Iterable[Mapping[str, Any] | str | bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest call did: how many events of each kind it read, how many distinct
+    runs, jobs, datasets, dataset versions and fields they named, how many derivations
+    (`derived_from` edges) they carry, and what the store write changed (`applied`)."""
+
+    events: int
+    run_events: int
+    dataset_events: int
+    job_events: int
+    runs: int
+    jobs: int
+    datasets: int
+    dataset_versions: int
+    fields: int
+    derivations: int
+    applied: ApplyResult
+    principal: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["applied"] = {**asdict(self.applied), "changed": self.applied.changed}
+        return result
+
+
+@dataclass
+class _Raw:
+    """An event as read, before validation, and where it came from."""
+
+    value: Any
+    file: str | None = None
+    line: int | None = None
+
+
+def ingest(store: Store, events: Events, *, principal: str | None = None) -> IngestResult:
+    """Validate OpenLineage events and write what they say to `store`, in one transaction.
+
+    `events` is one event (a dict), JSON text (bytes or str: one event or an array of
+    events), or an iterable of dicts / JSON texts of one event each. Every event is parsed
+    and validated before any is mapped, and all of them become one GraphBatch applied in one
+    transaction: a bad event rejects the whole call and the store is unchanged. `principal`
+    (the authenticated caller, if any) is recorded in the `reported_by` property of the runs
+    the events report.
+
+    Raises ValidationError (with `key` the JSON path of the offending field, and the event's
+    position when there are several) for malformed JSON or an event the spec rejects.
+    Re-ingesting the same events changes nothing.
+    """
+    return _ingest(store, _raw_events(events), principal)
+
+
+def ingest_file(store: Store, path: str | Path, *,
+                principal: str | None = None) -> IngestResult:
+    """Ingest the events of one file: JSON (one event or an array of events) or NDJSON
+    (one event per line; `.ndjson`/`.jsonl`, or any file holding one JSON value per line).
+    Errors carry the file and the 1-based line of the offending event."""
+    return ingest_files(store, [path], principal=principal)
+
+
+def ingest_files(store: Store, paths: Sequence[str | Path], *,
+                 principal: str | None = None) -> IngestResult:
+    """Ingest the events of several files in one transaction (see `ingest_file`)."""
+    if not paths:
+        raise ValidationError("no OpenLineage event file given")
+    raw: list[_Raw] = []
+    for path in paths:
+        raw.extend(read_events(path))
+    return _ingest(store, raw, principal)
+
+
+def to_batch(store: Store, events: Events, *, principal: str | None = None) -> GraphBatch:
+    """The GraphBatch `ingest` would apply, without applying it (a dry run)."""
+    return _build(_validated(_raw_events(events)), principal).finish(store)
+
+
+def validate(events: Events) -> list[dict[str, Any]]:
+    """Parse, validate and map events without a store (what `ingest` checks before it
+    writes); returns them as dicts. Raises ValidationError as `ingest` does."""
+    checked = _validated(_raw_events(events))
+    _build(checked, None)
+    return [dict(ev.data) for ev in checked]
+
+
+# ------------------------------------------------------------------ internals
+
+
+def _ingest(store: Store, raw: list[_Raw], principal: str | None) -> IngestResult:
+    events = _validated(raw)
+    builder = _build(events, principal)
+    batch = builder.finish(store)
+    applied = store.apply(batch)
+    kinds = [ev.kind for ev in events]
+    c = builder.counts
+    return IngestResult(
+        events=len(events),
+        run_events=kinds.count("RunEvent"),
+        dataset_events=kinds.count("DatasetEvent"),
+        job_events=kinds.count("JobEvent"),
+        runs=len(c.runs),
+        jobs=len(c.jobs),
+        datasets=len(c.datasets),
+        dataset_versions=len(c.versions),
+        fields=len(c.fields),
+        derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"),
+        applied=applied,
+        principal=principal,
+    )
+
+
+def _build(events: list[Event], principal: str | None) -> BatchBuilder:
+    builder = BatchBuilder(principal)
+    for ev in events:
+        builder.add(ev)
+    return builder
+
+
+def _validated(raw: list[_Raw]) -> list[Event]:
+    """Validate every event before any is mapped; the first error rejects them all."""
+    if not raw:
+        raise ValidationError("no OpenLineage events given")
+    events = []
+    for i, item in enumerate(raw):
+        value = item.value
+        if isinstance(value, str | bytes | bytearray):
+            value = _loads(value, item, i, len(raw))
+        try:
+            kind = validate_event(value)
+        except ValidationError as exc:
+            # the same error, told where: the file and line, or the event's position
+            where = Event(value if isinstance(value, Mapping) else {}, "RunEvent", i, len(raw),
+                          item.file, item.line)
+            raise where.error(exc.reason, [exc.key] if exc.key else []) from None
+        events.append(Event(value, kind, i, len(raw), item.file, item.line))
+    return events
+
+
+def _raw_events(events: Events) -> list[_Raw]:
+    if isinstance(events, Mapping):
+        return [_Raw(events)]
+    if isinstance(events, str | bytes | bytearray):
+        parsed = _loads(events, _Raw(None), 0, 1)
+        return [_Raw(e) for e in parsed] if isinstance(parsed, list) else [_Raw(parsed)]
+    try:
+        items = list(events)
+    except TypeError:
+        raise ValidationError("events must be a dict, JSON text, or a list of them; got "
+                              f"{type(events).__name__}") from None
+    return [_Raw(e) for e in items]
+
+
+def _loads(text: str | bytes | bytearray, item: _Raw, index: int, total: int) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f" (event {index + 1} of {total})" if total > 1 and item.line is None else ""
+        line = item.line if item.line is not None else (exc.lineno if total == 1 else None)
+        raise ValidationError(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
+                              f"{exc.colno}{where}", file=item.file, line=line) from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                              file=item.file, line=item.line) from None
+
+
+def read_events(path: str | Path) -> list[_Raw]:
+    """The events of a JSON or NDJSON file, each with its 1-based line; not yet validated."""
+    file = str(path)
+    text = read_text(path, encoding="utf-8-sig")
+    if Path(path).suffix.lower() in NDJSON_SUFFIXES:
+        return _ndjson(text, file)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # several JSON values: one event per line
+            return _ndjson(text, file)
+        raise ValidationError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=file,
+                              line=exc.lineno) from None
+    if isinstance(value, list):
+        events = [_Raw(v, file, line) for v, line in _array_items(text)]
+    else:
+        events = [_Raw(value, file, _first_line(text))]
+    if not events:
+        raise ValidationError("the file holds no events", file=file)
+    return events
+
+
+def _ndjson(text: str, file: str) -> list[_Raw]:
+    events = [_Raw(line, file, n) for n, line in enumerate(text.splitlines(), start=1)
+              if line.strip()]
+    if not events:
+        raise ValidationError("the file holds no events", file=file)
+    return events
+
+
+def _first_line(text: str) -> int:
+    stripped = text.lstrip()
+    return text[: len(text) - len(stripped)].count("\n") + 1
+
+
+def _array_items(text: str) -> list[tuple[Any, int]]:
+    """The elements of a JSON array (already known to parse) with the line each starts on."""
+    decoder = json.JSONDecoder()
+    items: list[tuple[Any, int]] = []
+    pos, line = 0, 1
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    def advance(to: int) -> None:
+        nonlocal pos, line
+        line += text.count("\n", pos, to)
+        pos = to
+
+    i = skip(0)
+    if text[i] != "[":
+        raise LineageError("not a JSON array")  # callers check first; never reached
+    i = skip(i + 1)
+    while i < len(text) and text[i] != "]":
+        advance(i)
+        value, end = decoder.raw_decode(text, i)
+        items.append((value, line))
+        i = skip(end)
+        if i < len(text) and text[i] == ",":
+            i = skip(i + 1)
+    return items

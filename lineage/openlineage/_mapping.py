@@ -1,0 +1,474 @@
+"""OpenLineage events -> one GraphBatch.
+
+What each event becomes (keys as in `lineage._keys`; edges in data-flow direction):
+
+- every event: its job `job:{ns}/{name}` and datasets `dataset:{ns}/{name}`; a dataset's
+  schema facet gives its fields `field:{ns}/{name}.{field}` (`has_field` dataset -> field;
+  types per `_fieldtypes`), its symlinks facet a `symlinks` property.
+- RunEvent, any state: run `run:{runId}` with `job -run_of-> run`; inputs `dataset -read->
+  job` and `dataset -read-> run`; outputs `job -wrote-> dataset`; a ParentRunFacet adds the
+  parent run and job, `parent job -run_of-> parent run -parent_of-> run`. A dataset with a
+  DatasetVersionDatasetFacet among the inputs gets its version node (`version -version_of->
+  dataset`, `version -read-> run`, schema snapshot from its schema facet).
+- RunEvent COMPLETE only: `run -wrote-> dataset`; per output a version
+  `dataset_version:{ns}/{name}@{v}` (v = the version facet's datasetVersion, else the runId)
+  with `version -version_of-> dataset`, `run -wrote-> version` and its schema snapshot; and
+  the outputs' column lineage as `derived_from` edges. FAIL and ABORT record the state only:
+  nothing is derived and no output version exists, as the run produced nothing to trust.
+- DatasetEvent and JobEvent carry static lineage: their column lineage becomes `derived_from`
+  edges whatever the state, and datasets with a version facet get their version node.
+
+Column lineage (ColumnLineageDatasetFacet): each `fields.<out>.inputFields[]` entry is an edge
+`input field -derived_from-> output field`; its `transformation` is the lowercased subtype
+of the entry's DIRECT transformation (else its first one): identity, transformation,
+aggregation, filter, join, group_by, sort, window, conditional; a DIRECT entry without subtype
+is `transformation`, anything else `unknown`. `masking` is true when any transformation
+masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
+(`transformationType` IDENTITY or MASKED, `transformationDescription`) gives `identity` or
+`masking` (masking true). The dataset-wide `dataset` entries (fields that filter, join,
+group or sort the whole output) become `input field -derived_from-> output dataset` edges
+with `scope: dataset` and the indirect subtype as transformation.
+
+Runs: `state` is the strongest state seen, terminal (COMPLETE, FAIL, ABORT) over
+non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the later event
+time; `states` keeps each state's event time. Stored properties are merged, not replaced:
+the stored node is read and the event's facts are laid over it, so duplicate delivery
+changes nothing and COMPLETE-before-START ends in the same graph as START-then-COMPLETE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from .. import _keys as keys
+from .._errors import ValidationError
+from .._model import FieldSchema, GraphBatch
+from .._vocabulary import EdgeKind, NodeKind, Transformation
+from ..store.base import Store
+from ._fieldtypes import field_type
+from ._validate import EventKind, parse_time, path_text
+
+TERMINAL = ("COMPLETE", "FAIL", "ABORT")
+#: tie-breaks between states at the same event time; higher wins (pessimistic on terminals)
+_STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4, "FAIL": 5}
+#: properties merged as sets (sorted lists) rather than replaced
+_UNION = ("facets", "reported_by", "symlinks")
+_KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
+
+
+@dataclass
+class Event:
+    """One parsed, validated event and where it came from (for error messages)."""
+
+    data: Mapping[str, Any]
+    kind: EventKind
+    index: int
+    total: int
+    file: str | None = None
+    line: int | None = None
+
+    def error(self, message: str, path: Sequence[str | int] = ()) -> ValidationError:
+        if self.total > 1 and self.line is None:
+            message += f" (event {self.index + 1} of {self.total})"
+        return ValidationError(message, file=self.file, key=path_text(list(path)) or None,
+                               line=self.line)
+
+
+@dataclass
+class Counts:
+    runs: set[str] = field(default_factory=set)
+    jobs: set[str] = field(default_factory=set)
+    datasets: set[str] = field(default_factory=set)
+    versions: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+
+
+class BatchBuilder:
+    """Accumulates the facts of many events, then merges them with the store's nodes."""
+
+    def __init__(self, principal: str | None = None) -> None:
+        self.principal = principal
+        self.batch = GraphBatch()
+        # key -> (name, namespace, properties laid over the stored ones)
+        self.pending: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+        self.counts = Counts()
+
+    # ---------------------------------------------------------------- nodes
+
+    def node(self, key: str, name: str, namespace: str | None, **properties: Any) -> str:
+        props = {k: v for k, v in properties.items() if v is not None}
+        if key in self.pending:
+            _, _, known = self.pending[key]
+            props = merge_properties(known, props)
+        self.pending[key] = (name, namespace, props)
+        return key
+
+    def dataset(self, ev: Event, path: list[str | int], namespace: Any, name: Any) -> str:
+        key = _key(ev, path, keys.dataset_key, namespace, name)
+        self.counts.datasets.add(key)
+        return self.node(key, name, namespace)
+
+    def field(self, ev: Event, path: list[str | int], dataset: str, namespace: str,
+              name: str, field_name: Any, **properties: Any) -> str:
+        key = _key(ev, path, keys.field_key, namespace, name, field_name,
+                   names=(None, None, None))
+        self.counts.fields.add(key)
+        self.node(key, f"{name}.{field_name}", namespace, **properties)
+        self.batch.add_edge(dataset, key, EdgeKind.HAS_FIELD)
+        return key
+
+    def job(self, ev: Event, path: list[str | int], job: Mapping[str, Any]) -> str:
+        ns, name = job["namespace"], job["name"]
+        key = _key(ev, path, keys.job_key, ns, name)
+        facets = _facets(job)
+        self.counts.jobs.add(key)
+        return self.node(
+            key, name, ns,
+            facets=sorted(facets) or None,
+            description=_get(facets, "documentation", "description"),
+            job_type=_plain(facets.get("jobType")),
+            sql=_get(facets, "sql", "query"),
+            source_code_location=_get(facets, "sourceCodeLocation", "url"),
+        )
+
+    def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
+            job_ns: str, **properties: Any) -> str:
+        rid = _run_id(ev, path, run_id)
+        return self.node(keys.run_key(rid), rid, job_ns, job=job_key, **properties)
+
+    # ---------------------------------------------------------------- events
+
+    def add(self, ev: Event) -> None:
+        if ev.kind == "RunEvent":
+            self._run_event(ev)
+        elif ev.kind == "JobEvent":
+            job = self.job(ev, ["job"], ev.data["job"])
+            self._io(ev, job, None, derive=True, outputs_written=False)
+        else:
+            data = ev.data["dataset"]
+            dkey = self._dataset(ev, ["dataset"], data, role="static")
+            self._column_lineage(ev, ["dataset"], data, dkey, None)
+
+    def _run_event(self, ev: Event) -> None:
+        data = ev.data
+        job = self.job(ev, ["job"], data["job"])
+        run = data["run"]
+        facets = _facets(run)
+        state = data.get("eventType")
+        states = {state: data["eventTime"]} if state else None
+        parent = facets.get("parent")
+        parent_key = None
+        if isinstance(parent, Mapping):
+            pjob = self.job(ev, ["run", "facets", "parent", "job"], parent["job"])
+            parent_key = self.run(ev, ["run", "facets", "parent", "run", "runId"],
+                                  parent["run"]["runId"], pjob, parent["job"]["namespace"])
+            self.batch.add_edge(pjob, parent_key, EdgeKind.RUN_OF)
+        root = _get(facets, "parent", "root", "run", "runId")
+        rkey = self.run(
+            ev, ["run", "runId"], run["runId"], job, data["job"]["namespace"],
+            states=states,
+            facets=sorted(facets) or None,
+            nominal_start_time=_get(facets, "nominalTime", "nominalStartTime"),
+            nominal_end_time=_get(facets, "nominalTime", "nominalEndTime"),
+            error_message=_get(facets, "errorMessage", "message"),
+            parent=parent_key,
+            root=keys.run_key(str(UUID(root))) if isinstance(root, str) else None,
+            reported_by=[self.principal] if self.principal else None,
+        )
+        self.counts.runs.add(rkey)
+        self.batch.add_edge(job, rkey, EdgeKind.RUN_OF)
+        if parent_key is not None and parent_key != rkey:
+            self.batch.add_edge(parent_key, rkey, EdgeKind.PARENT_OF)
+        complete = state == "COMPLETE"
+        self._io(ev, job, rkey, derive=complete, outputs_written=complete,
+                 run_id=rkey.removeprefix(f"{NodeKind.RUN}:"))
+
+    def _io(self, ev: Event, job: str, run: str | None, *, derive: bool,
+            outputs_written: bool, run_id: str | None = None) -> None:
+        for i, data in enumerate(ev.data.get("inputs") or []):
+            dkey = self._dataset(ev, ["inputs", i], data, run=run, role="input")
+            self.batch.add_edge(dkey, job, EdgeKind.READ)
+            if run is not None:
+                self.batch.add_edge(dkey, run, EdgeKind.READ)
+        for i, data in enumerate(ev.data.get("outputs") or []):
+            path: list[str | int] = ["outputs", i]
+            if run is None:
+                role = "static"
+            else:
+                role = "produced" if outputs_written else "pending"
+            dkey = self._dataset(ev, path, data, run=run, role=role, run_id=run_id)
+            self.batch.add_edge(job, dkey, EdgeKind.WROTE)
+            if outputs_written and run is not None:
+                self.batch.add_edge(run, dkey, EdgeKind.WROTE)
+            if derive:
+                self._column_lineage(ev, path, data, dkey, job)
+
+    def _dataset(self, ev: Event, path: list[str | int], data: Mapping[str, Any], *,
+                 role: str, run: str | None = None, run_id: str | None = None) -> str:
+        """A dataset, its fields, and its version node when it has one; returns its key.
+
+        `role`: "input" (read by `run`; a version node when the version facet names one),
+        "produced" (written by a completed `run`; a version node always, named by the
+        version facet or else the run id), "pending" (an output of a run that has not
+        completed: no version), "static" (a DatasetEvent's or JobEvent's dataset; a version
+        node when the version facet names one)."""
+        ns, name = data["namespace"], data["name"]
+        dkey = self.dataset(ev, path, ns, name)
+        facets = _facets(data)
+        self.node(dkey, name, ns,
+                  facets=sorted(facets) or None,
+                  symlinks=_symlinks(facets.get("symlinks")),
+                  description=_get(facets, "documentation", "description"),
+                  owners=_plain(_get(facets, "ownership", "owners")),
+                  dataset_type=_get(facets, "datasetType", "datasetType"))
+        schema = facets.get("schema")
+        snapshot: list[FieldSchema] | None = None
+        if isinstance(schema, Mapping) and isinstance(schema.get("fields"), list):
+            snapshot = []
+            seen: dict[str, int] = {}
+            for j, f in enumerate(schema["fields"]):
+                fpath = [*path, "facets", "schema", "fields", j, "name"]
+                if f["name"] in seen:
+                    raise ev.error(f"field '{f['name']}' appears twice in the schema facet "
+                                   f"(fields[{seen[f['name']]}] and fields[{j}])", fpath)
+                seen[f["name"]] = j
+                spelling = f.get("type") if isinstance(f.get("type"), str) else None
+                canonical = field_type(spelling, f.get("fields"))
+                self.field(ev, fpath, dkey, ns, name, f["name"],
+                           type=canonical if spelling or f.get("fields") else None,
+                           source_type=spelling, description=f.get("description"))
+                snapshot.append(FieldSchema(name=f["name"], type=canonical,
+                                            description=f.get("description")))
+        named = _get(facets, "version", "datasetVersion")
+        version = named if isinstance(named, str) and named.strip() else None
+        if role == "produced" and version is None:
+            version = run_id
+        if version is None or role == "pending":
+            return dkey
+        produced = role == "produced"
+        vpath = [*path, "facets", "version", "datasetVersion"]
+        vkey = _key(ev, vpath, keys.dataset_version_key, ns, name, version,
+                    names=(None, None, None))
+        self.counts.versions.add(vkey)
+        self.node(vkey, f"{name}@{version}", ns, version=version,
+                  run=run if produced else None,
+                  created_at=ev.data.get("eventTime") if produced else None)
+        self.batch.add_edge(vkey, dkey, EdgeKind.VERSION_OF)
+        if run is not None and produced:
+            self.batch.add_edge(run, vkey, EdgeKind.WROTE)
+        elif run is not None and role == "input":
+            self.batch.add_edge(vkey, run, EdgeKind.READ)
+        if snapshot is not None:
+            self.batch.schemas[vkey] = snapshot
+        return dkey
+
+    def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
+                        dkey: str, job: str | None) -> None:
+        facet = _facets(data).get("columnLineage")
+        if not isinstance(facet, Mapping):
+            return
+        base = [*path, "facets", "columnLineage"]
+        ns, name = data["namespace"], data["name"]
+        found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for out_name, spec in (facet.get("fields") or {}).items():
+            out_path = [*base, "fields", out_name]
+            target = self.field(ev, out_path, dkey, ns, name, out_name)
+            legacy = _legacy_transformation(spec)
+            for k, source in enumerate(spec.get("inputFields") or []):
+                origin = self._input_field(ev, [*out_path, "inputFields", k], source)
+                if origin == target:
+                    continue  # a field computed from its own previous value: no edge
+                found.setdefault((origin, target), []).extend(
+                    _transformations(source) or legacy)
+        for k, source in enumerate(facet.get("dataset") or []):
+            origin = self._input_field(ev, [*base, "dataset", k], source)
+            found.setdefault((origin, dkey), []).extend(_transformations(source))
+        for (origin, target), seen in found.items():
+            props = _edge_properties(seen)
+            if target == dkey:
+                props["scope"] = "dataset"
+            self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=job, **props)
+
+    def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
+        ns, name = source["namespace"], source["name"]
+        dkey = self.dataset(ev, path, ns, name)
+        return self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
+
+    # ---------------------------------------------------------------- finishing
+
+    def finish(self, store: Store) -> GraphBatch:
+        """Lay the accumulated facts over the stored nodes and return the batch."""
+        stored = store.nodes(self.pending)
+        for key, (name, namespace, props) in self.pending.items():
+            old = stored.get(key)
+            merged = merge_properties(old.properties if old else {}, props)
+            if keys.kind_of(key) is NodeKind.RUN:
+                merged = _with_state(merged)
+            self.batch.add_node(key, name, namespace, **merged)
+        return self.batch
+
+
+# ------------------------------------------------------------------ merging
+
+
+def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """`new` laid over `old`: set-like lists are united, `states` keeps each state's latest
+    event time, everything else is replaced. Commutative for runs' facts, so events merge
+    to the same node in any order."""
+    out = dict(old)
+    for key, value in new.items():
+        if key in _UNION and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = _union(out[key], value)
+        elif key == "states" and isinstance(out.get(key), dict) and isinstance(value, dict):
+            states = dict(out[key])
+            for state, when in value.items():
+                if state not in states or _later(when, states[state]):
+                    states[state] = when
+            out[key] = states
+        else:
+            out[key] = value
+    return out
+
+
+def _with_state(props: dict[str, Any]) -> dict[str, Any]:
+    states = props.get("states")
+    if not isinstance(states, dict) or not states:
+        return props
+
+    def rank(item: tuple[str, str]) -> tuple[bool, datetime, int]:
+        state, when = item
+        return (state in TERMINAL, _time_or_min(when), _STATE_ORDER.get(state, -1))
+
+    return {**props, "state": max(states.items(), key=rank)[0]}
+
+
+def _later(a: Any, b: Any) -> bool:
+    return bool(_time_or_min(a) > _time_or_min(b))
+
+
+def _time_or_min(text: Any) -> datetime:
+    try:
+        return parse_time(text)
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _union(a: list[Any], b: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for item in [*a, *b]:
+        seen.setdefault(repr(sorted(item.items())) if isinstance(item, dict) else repr(item),
+                        item)
+    return [seen[k] for k in sorted(seen)]
+
+
+# ------------------------------------------------------------------ facets
+
+
+def _facets(obj: Mapping[str, Any], key: str = "facets") -> dict[str, Any]:
+    """The live facets of an object (facets marked `_deleted` are left out)."""
+    facets = obj.get(key)
+    if not isinstance(facets, Mapping):
+        return {}
+    return {name: f for name, f in facets.items()
+            if not (isinstance(f, Mapping) and f.get("_deleted") is True)}
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _plain(facet: Any) -> Any:
+    """A facet's payload without the `_producer`/`_schemaURL` bookkeeping."""
+    if isinstance(facet, Mapping):
+        return {k: v for k, v in facet.items() if not k.startswith("_")} or None
+    return facet or None
+
+
+def _symlinks(facet: Any) -> list[dict[str, str]] | None:
+    identifiers = _get(facet, "identifiers")
+    if not isinstance(identifiers, list):
+        return None
+    return _union([], [{"namespace": i["namespace"], "name": i["name"], "type": i["type"]}
+                       for i in identifiers if isinstance(i, Mapping)]) or None
+
+
+def _transformations(source: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = source.get("transformations")
+    return [dict(t) for t in found if isinstance(t, Mapping)] if isinstance(found, list) else []
+
+
+def _legacy_transformation(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kind = spec.get("transformationType")
+    description = spec.get("transformationDescription")
+    if not isinstance(kind, str):
+        return [{"description": description}] if isinstance(description, str) else []
+    upper = kind.upper()
+    entry: dict[str, Any] = {"legacy": upper, "description": description}
+    if upper == "MASKED":
+        entry["masking"] = True
+    return [entry]
+
+
+def _edge_properties(seen: list[dict[str, Any]]) -> dict[str, Any]:
+    """One derived_from edge's properties from every transformation seen for the pair."""
+    direct = [t for t in seen if str(t.get("type", "")).upper() == "DIRECT"]
+    chosen = (direct or seen or [{}])[0]
+    masking = any(t.get("masking") is True for t in seen)
+    subtype = chosen.get("subtype")
+    legacy = chosen.get("legacy")
+    if isinstance(subtype, str) and subtype.lower() in _KNOWN_SUBTYPES:
+        transformation = subtype.lower()
+    elif legacy == "IDENTITY":
+        transformation = Transformation.IDENTITY.value
+    elif legacy == "MASKED":
+        transformation = Transformation.MASKING.value
+    elif isinstance(legacy, str) and legacy.lower() in _KNOWN_SUBTYPES:
+        transformation = legacy.lower()
+    elif str(chosen.get("type", "")).upper() == "DIRECT":
+        transformation = Transformation.TRANSFORMATION.value
+    else:
+        transformation = Transformation.UNKNOWN.value
+    listed = sorted({"/".join(str(t[k]).upper() for k in ("type", "subtype") if t.get(k))
+                     or str(t.get("legacy", "")) for t in seen} - {""})
+    descriptions = sorted({t["description"] for t in seen
+                           if isinstance(t.get("description"), str) and t["description"]})
+    return {
+        "transformation": transformation,
+        "masking": masking,
+        "transformations": listed or None,
+        "description": "; ".join(descriptions) or None,
+    }
+
+
+# ------------------------------------------------------------------ keys
+
+
+def _key(ev: Event, path: list[str | int], make: Any, *parts: Any,
+         names: Sequence[str | None] = ("namespace", "name")) -> str:
+    """A node key, or a ValidationError at the path of the first empty part (`names` gives
+    each part's place under `path`; None: `path` itself)."""
+    try:
+        key: str = make(*parts)
+    except ValidationError as exc:
+        for part, sub in zip(parts, [*names, *[None] * len(parts)], strict=False):
+            if not isinstance(part, str) or not part.strip():
+                raise ev.error(exc.message, [*path, sub] if sub else path) from None
+        raise ev.error(exc.message, path) from None
+    return key
+
+
+def _run_id(ev: Event, path: list[str | int], run_id: Any) -> str:
+    """The canonical (lowercase, dashed) form of a run id, so clients that spell a UUID
+    in upper case report the same run."""
+    try:
+        return str(UUID(run_id))
+    except (TypeError, ValueError, AttributeError):
+        raise ev.error(f"must be a UUID, got {run_id!r}", path) from None

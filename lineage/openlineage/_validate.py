@@ -1,0 +1,312 @@
+"""Validation of OpenLineage events against the spec's JSON schemas shipped in `spec/`.
+
+An event is told apart as the spec's top-level `oneOf` does: a RunEvent has `run` (and needs
+`job`), a DatasetEvent has `dataset` and no `run`/`job`, a JobEvent has `job` and no `run`.
+It is validated against that definition of the core schema, then each facet it carries is
+validated against the facet file that defines that facet's name at that place (a `schema`
+facet on a dataset against SchemaDatasetFacet.json, a `parent` run facet against
+ParentRunFacet.json, ...). Names the spec does not define are custom facets and pass when
+they satisfy the core `BaseFacet` (`_producer`, `_schemaURL`, anything else).
+
+Formats: `uuid` (run ids) and `date-time` (event and nominal times, RFC 3339 with a time
+zone offset) are checked, because the store keys runs by id and orders states by time;
+`uri` is left as the annotation JSON Schema 2020-12 makes it by default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+from uuid import UUID
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError as SchemaError
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+
+from .._errors import LineageError, ValidationError
+
+#: the OpenLineage core spec version whose schemas ship in spec/
+SPEC_VERSION = "2-0-2"
+CORE_ID = f"https://openlineage.io/spec/{SPEC_VERSION}/OpenLineage.json"
+
+EventKind = Literal["RunEvent", "DatasetEvent", "JobEvent"]
+#: where a facet sits in an event; each facet file extends the core definition named here
+Place = Literal["run", "job", "dataset", "input", "output"]
+_PLACE_OF_BASE: dict[str, Place] = {
+    "RunFacet": "run",
+    "JobFacet": "job",
+    "DatasetFacet": "dataset",
+    "InputDatasetFacet": "input",
+    "OutputDatasetFacet": "output",
+}
+
+
+# ------------------------------------------------------------------ formats
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 date-time with offset as an aware datetime (ValueError otherwise).
+    Fractions beyond microseconds (Java producers send nanoseconds) are truncated."""
+    if not _RFC3339.match(text):
+        raise ValueError(f"not an RFC 3339 date-time with a time zone offset: {text!r}")
+    return datetime.fromisoformat(text.upper()).astimezone(UTC)
+
+
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("uuid", raises=ValueError)
+def _is_uuid(instance: object) -> bool:
+    if not isinstance(instance, str):
+        return True
+    UUID(instance)
+    # UUID() also takes braces, urn:uuid: and hex without dashes; the spec means the
+    # canonical 8-4-4-4-12 form
+    return len(instance) == 36 and all(instance[i] == "-" for i in (8, 13, 18, 23))
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(instance: object) -> bool:
+    if isinstance(instance, str):
+        parse_time(instance)
+    return True
+
+
+_FORMAT_HINT = {
+    "uuid": "a UUID such as 0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f",
+    "date-time": "an RFC 3339 date-time with a time zone offset, such as "
+                 "2024-05-01T12:00:00.000Z",
+}
+
+
+# ------------------------------------------------------------------ the shipped schemas
+
+
+def _spec_files() -> Iterator[tuple[str, dict[str, Any]]]:
+    root = resources.files("lineage.openlineage") / "spec"
+    yield "OpenLineage.json", json.loads((root / "OpenLineage.json").read_text("utf-8"))
+    for entry in sorted((root / "facets").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            yield f"facets/{entry.name}", json.loads(entry.read_text("utf-8"))
+
+
+def _refuse(uri: str) -> Resource[Any]:
+    """The registry's retrieve hook: only the shipped files resolve, never the network."""
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The compiled schemas: one validator per event kind and per facet place."""
+
+    registry: Registry[Any]
+    events: dict[EventKind, Draft202012Validator]
+    facets: dict[Place, Draft202012Validator]
+    #: facet names the spec defines, by place, with the file that defines each
+    facet_files: dict[Place, dict[str, str]]
+
+
+@cache
+def schemas() -> Schemas:
+    """Load and compile the shipped schemas once per process."""
+    documents = dict(_spec_files())
+    registry: Registry[Any] = Registry(retrieve=_refuse).with_resources(  # type: ignore[call-arg]
+        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values()
+    )
+    core = documents["OpenLineage.json"]
+    if core["$id"] != CORE_ID:
+        raise LineageError(f"shipped OpenLineage.json is {core['$id']}, expected {CORE_ID}")
+    events = {
+        kind: Draft202012Validator({"$ref": f"{CORE_ID}#/$defs/{kind}"}, registry=registry,
+                                   format_checker=_FORMATS)
+        for kind in ("RunEvent", "DatasetEvent", "JobEvent")
+    }
+    facet_files: dict[Place, dict[str, str]] = {p: {} for p in _PLACE_OF_BASE.values()}
+    refs: dict[Place, dict[str, str]] = {p: {} for p in _PLACE_OF_BASE.values()}
+    for file, doc in documents.items():
+        if file == "OpenLineage.json":
+            continue
+        for name in doc.get("properties", {}):
+            for place in _places(doc, doc["properties"][name]):
+                if name in facet_files[place]:
+                    raise LineageError(f"facet '{name}' is defined twice for {place} facets: "
+                                       f"{facet_files[place][name]} and {file}")
+                facet_files[place][name] = file
+                refs[place][name] = f"{doc['$id']}#/properties/{name}"
+    # A place's validator checks each facet the spec defines there against its file; the
+    # others (custom facets) were checked against BaseFacet by the core schema already.
+    facets: dict[Place, Draft202012Validator] = {
+        place: Draft202012Validator(
+            {"type": "object", "properties": {n: {"$ref": r} for n, r in by_name.items()}},
+            registry=registry, format_checker=_FORMATS)
+        for place, by_name in refs.items()
+    }
+    return Schemas(registry, events, facets, facet_files)  # type: ignore[arg-type]
+
+
+def _places(doc: dict[str, Any], prop: dict[str, Any]) -> set[Place]:
+    """Where a facet file's facet sits: the core facet definitions it extends."""
+    found: set[Place] = set()
+    pending = [prop]
+    while pending:
+        node = pending.pop()
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            pending.append(doc["$defs"][ref.removeprefix("#/$defs/")])
+        elif "/OpenLineage.json#/$defs/" in ref:
+            base = ref.rsplit("/", 1)[1]
+            if base in _PLACE_OF_BASE:
+                found.add(_PLACE_OF_BASE[base])
+        for combinator in ("allOf", "oneOf", "anyOf"):
+            branches = node.get(combinator, [])
+            # allOf: the first branch is the base definition; the rest are the facet's own
+            # properties, which may refer to other facet kinds (a parent run's job facets)
+            pending.extend(branches[:1] if combinator == "allOf" else branches)
+    if not found:
+        raise LineageError(f"cannot tell where facet file {doc.get('$id')} applies")
+    return found
+
+
+# ------------------------------------------------------------------ validating an event
+
+
+def event_kind(event: Mapping[str, Any]) -> EventKind:
+    """RunEvent, DatasetEvent or JobEvent, told apart as the spec's oneOf does.
+    Raises ValidationError when the event is none of them, or both a DatasetEvent and a
+    JobEvent."""
+    if "run" in event:
+        return "RunEvent"
+    if "dataset" in event and "job" in event:
+        raise ValidationError("an event with 'dataset' and 'job' but no 'run' is both a "
+                              "DatasetEvent and a JobEvent; send the dataset and the job in "
+                              "separate events", key="dataset")
+    if "dataset" in event:
+        return "DatasetEvent"
+    if "job" in event:
+        return "JobEvent"
+    raise ValidationError("not an OpenLineage event: a RunEvent has 'run' and 'job', a "
+                          "DatasetEvent 'dataset', a JobEvent 'job'; this one has "
+                          + (", ".join(f"'{k}'" for k in list(event)[:8]) or "no keys"))
+
+
+def validate_event(event: Any) -> EventKind:
+    """Check one parsed event (a dict) against the spec; returns its kind.
+
+    Raises ValidationError whose `key` is the JSON path of the offending field
+    (`run.runId`, `inputs[0].namespace`, `outputs[1].facets.schema.fields[0].name`).
+    """
+    if not isinstance(event, Mapping):
+        raise ValidationError(f"an OpenLineage event is a JSON object, got {_json_type(event)}")
+    kind = event_kind(event)
+    compiled = schemas()
+    _raise_first(compiled.events[kind], event, [])
+    for path, place, facets in _facet_maps(kind, event):
+        live = {name: facet for name, facet in facets.items()
+                if not (isinstance(facet, Mapping) and facet.get("_deleted") is True)}
+        _raise_first(compiled.facets[place], live, path)
+    return kind
+
+
+def _facet_maps(kind: EventKind, event: Mapping[str, Any]
+                ) -> Iterator[tuple[list[str | int], Place, Mapping[str, Any]]]:
+    """Every facet map of a (core-valid) event: its path, its place and the map."""
+
+    def facets(obj: Any, key: str) -> Mapping[str, Any]:
+        value = obj.get(key) if isinstance(obj, Mapping) else None
+        return value if isinstance(value, Mapping) else {}
+
+    if kind == "DatasetEvent":
+        yield ["dataset", "facets"], "dataset", facets(event["dataset"], "facets")
+        return
+    if kind == "RunEvent":
+        yield ["run", "facets"], "run", facets(event["run"], "facets")
+    yield ["job", "facets"], "job", facets(event["job"], "facets")
+    for side, own in (("inputs", "input"), ("outputs", "output")):
+        for i, dataset in enumerate(event.get(side) or []):
+            yield [side, i, "facets"], "dataset", facets(dataset, "facets")
+            own_key = "inputFacets" if own == "input" else "outputFacets"
+            yield [side, i, own_key], own, facets(dataset, own_key)  # type: ignore[misc]
+
+
+def _raise_first(validator: Draft202012Validator, instance: Any,
+                 prefix: list[str | int]) -> None:
+    error = best_match(validator.iter_errors(instance))
+    if error is None:
+        return
+    # best_match stops at an anyOf/oneOf whose branches fail equally (a custom facet missing
+    # both _producer and _schemaURL); the deepest error inside says more
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    path, message = describe(error)
+    raise ValidationError(message, key=path_text([*prefix, *path]) or None)
+
+
+def describe(error: SchemaError) -> tuple[list[str | int], str]:
+    """The path and a plain-words message for one schema error."""
+    path: list[str | int] = list(error.absolute_path)
+    value = error.instance
+    validator = error.validator
+    if validator == "required":
+        missing = [r for r in error.validator_value
+                   if isinstance(value, Mapping) and r not in value]
+        if missing:
+            return [*path, missing[0]], "is required but missing"
+    if validator == "type":
+        wanted = error.validator_value
+        wanted_text = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return path, f"must be {_article(wanted_text)} {wanted_text}, got {_show(value)}"
+    if validator == "format":
+        hint = _FORMAT_HINT.get(error.validator_value, error.validator_value)
+        return path, f"must be {hint}, got {_show(value)}"
+    if validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return path, f"must be one of {allowed}, got {_show(value)}"
+    return path, error.message
+
+
+def path_text(path: list[str | int]) -> str:
+    """`['inputs', 0, 'namespace']` -> `inputs[0].namespace`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{_json_type(value)} {text}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -1,0 +1,88 @@
+"""Tabular input: polars, pandas, Arrow, or a Parquet/CSV/NDJSON/Arrow file, as polars."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .._errors import ValidationError
+
+Table = Any  # pl.DataFrame | pl.LazyFrame | pandas.DataFrame | pyarrow.Table | str | Path
+
+_READERS = {
+    ".parquet": "parquet", ".pq": "parquet",
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
+    ".ndjson": "ndjson", ".jsonl": "ndjson",
+    ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
+}  # fmt: skip
+
+
+def read_table(table: Table, what: str = "table") -> pl.DataFrame:
+    """The table as a polars DataFrame; ValidationError for what cannot be read."""
+    if isinstance(table, pl.DataFrame):
+        return table
+    if isinstance(table, pl.LazyFrame):
+        return table.collect()
+    if isinstance(table, str | Path):
+        return _read_file(Path(table))
+    module = type(table).__module__.split(".")[0]
+    if module == "pyarrow":
+        result = pl.from_arrow(table)
+        assert isinstance(result, pl.DataFrame)
+        return result
+    if module == "pandas":
+        return pl.from_pandas(table)
+    raise ValidationError(f"{what} must be a polars/pandas DataFrame, an Arrow table or a "
+                          f"Parquet/CSV/NDJSON file, not {type(table).__name__}")
+
+
+def _read_file(path: Path) -> pl.DataFrame:
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        known = ", ".join(sorted(_READERS))
+        raise ValidationError(f"cannot tell the format of '{path.name}'; use one of: {known}",
+                              file=str(path))
+    if not path.is_file():
+        raise ValidationError("no such file", file=str(path))
+    try:
+        if kind == "parquet":
+            return pl.read_parquet(path)
+        if kind == "ipc":
+            return pl.read_ipc(path)
+        if kind == "ndjson":
+            return pl.read_ndjson(path)
+        separator = "\t" if path.suffix.lower() == ".tsv" else ","
+        return pl.read_csv(path, separator=separator, encoding="utf8",
+                           infer_schema_length=10_000)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "utf-8" in reason.lower() or "utf8" in reason.lower():
+            reason = f"not UTF-8 text ({reason}); re-encode the file as UTF-8"
+        raise ValidationError(f"cannot read {kind}: {reason}", file=str(path)) from None
+
+
+def require_columns(frame: pl.DataFrame, columns: Sequence[str], what: str = "table") -> None:
+    """ValidationError naming the first missing column, with the closest existing one."""
+    import difflib
+
+    for column in columns:
+        if column not in frame.columns:
+            close = difflib.get_close_matches(column, frame.columns, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else (
+                f"; columns are: {', '.join(frame.columns[:20])}")
+            raise ValidationError(f"{what} has no column '{column}'{hint}")
+
+
+def require_keys(frame: pl.DataFrame, keys: Sequence[str], what: str = "table") -> None:
+    """Keys identify entities: none may be missing."""
+    if not keys:
+        raise ValidationError("at least one key column is needed")
+    for column in keys:
+        nulls = frame[column].is_null()
+        if nulls.any():
+            first = int(nulls.arg_max() or 0)
+            raise ValidationError(f"{what}: key column '{column}' has {int(nulls.sum())} missing "
+                                  f"values (first at row {first + 1})")

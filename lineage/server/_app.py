@@ -1,0 +1,509 @@
+"""The FastAPI application: OpenLineage ingest, the read API, assertions, the guard.
+
+Each endpoint checks the caller's scope, parses its input and calls one library function;
+the library's errors become JSON answers in `_http`. Nothing here builds queries.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at
+# definition time, and the scoped-principal aliases are local to `create_app`.
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__, auth, provenance
+from .._access import Principal
+from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
+from .._vocabulary import NodeKind
+from ..guard import Policy, check_training
+from ..impact import change_impact, impact
+from ..render import subgraph, to_dot
+from ..store.base import Store
+from . import _http
+from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
+from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter
+
+API = "/api/v1"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the app behaves. `auth` False serves every request as `auth.ANONYMOUS` (all
+    scopes); `max_body_bytes` bounds each request body (compressed and decompressed);
+    `max_group_events` bounds one group-commit transaction of ingest, and
+    `group_linger_seconds` is how long the writer waits for more requests to join a group
+    (0: it writes what is queued at once; see bench/README.md for what waiting buys)."""
+
+    auth: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_group_events: int = DEFAULT_MAX_GROUP_EVENTS
+    group_linger_seconds: float = 0.0
+
+
+# ------------------------------------------------------------------ request bodies (for docs)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AssertionRequest(_Strict):
+    """Record assertions: who asserted each row's value of one field (see lineage.tag)."""
+
+    dataset: str = Field(description="the dataset (a key or an unambiguous suffix)")
+    field: str = Field(description="the field whose values the rows assert")
+    key: str | list[str] = Field(description="the key column(s) naming each row's entity")
+    origin: Literal["observed", "human_labelled", "ai_inferred"]
+    agent: str = Field(description="a model version (fraud@3), a person or a system")
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    confidence_column: str | None = None
+    value_column: str | None = Field(default=None, description="default: the field's name")
+    dataset_version: str | None = None
+    source: str | None = None
+    rows: list[dict[str, Any]] = Field(min_length=1, description="the table, one object a row")
+
+
+class TrainingCheckRequest(_Strict):
+    """A training table to check before fitting (see lineage.guard.check_training)."""
+
+    rows: list[dict[str, Any]] = Field(min_length=1, description="the table, one object a row")
+    key: str | list[str]
+    label: str | list[str]
+    dataset: str | None = None
+    model: str | None = None
+    policy: dict[str, Any] | None = Field(
+        default=None, description="a guard Policy: min_confidence, unverified, low_confidence, "
+        "allow_ai_above, lineage, max_examples")
+
+
+class ErrorBody(BaseModel):
+    """Every error: the error class, a message saying what, where and what to do, and the
+    error's own fields (`key`: the JSON path of the offending field; `suggestions`,
+    `candidates`, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    what = {400: "bad input (`key` names the field)", 401: "missing, unknown or revoked token",
+            403: "the token lacks the scope or origin", 404: "not found",
+            409: "ambiguous name or conflict", 413: "body too large",
+            415: "wrong Content-Type or Content-Encoding", 503: "the store is unavailable"}
+    return {c: {"model": ErrorBody, "description": what[c]} for c in codes}
+
+
+def _json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "description": description,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
+_EVENT_BODY = {"oneOf": [
+    {"type": "object", "description": "one OpenLineage RunEvent, DatasetEvent or JobEvent"},
+    {"type": "array", "items": {"type": "object"}, "minItems": 1,
+     "description": "several events, written in one transaction"},
+]}
+_BATCH_BODY = {"oneOf": [
+    {"type": "array", "items": {"type": "object"}, "minItems": 1},
+    {"type": "object", "required": ["events"],
+     "properties": {"events": {"type": "array", "items": {"type": "object"}, "minItems": 1}}},
+]}
+
+
+# ------------------------------------------------------------------ the app
+
+
+def create_app(store: Store | str, settings: ServerSettings | None = None) -> FastAPI:
+    """The HTTP API over `store` (a Store, or a URL opened when the app starts and closed
+    when it stops)."""
+    config = settings or ServerSettings()
+    holder: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from ..store import connect
+
+        own = isinstance(store, str)
+        opened = connect(store) if isinstance(store, str) else store
+        writer = IngestWriter(opened, max_group_events=config.max_group_events,
+                              linger_seconds=config.group_linger_seconds)
+        writer.start()
+        holder.update(store=opened, writer=writer)
+        _app.state.writer = writer
+        try:
+            yield
+        finally:
+            await run_in_threadpool(writer.stop)
+            if own:
+                opened.close()
+
+    app = FastAPI(
+        title="lineage", version=__version__, lifespan=lifespan,
+        description=(
+            "Lineage and provenance store: OpenLineage-compatible ingest, the lineage graph, "
+            "impact of changes, record provenance and the training guard.\n\n"
+            "Authenticate with `Authorization: Bearer <token>` (create one with `lineage token "
+            "create`). Scopes: `read`, `write:lineage`, `assert` (with the origins the token "
+            "lists), `admin` (implies read and write:lineage). Errors are JSON: "
+            "`{\"error\": <class>, \"message\": ..., ...}`; 400 bad input (`key` is the JSON "
+            "path of the offending field), 401 no/unknown/revoked token, 403 out of scope, "
+            "404 not found, 409 ambiguous or conflicting, 413 body too large, 415 wrong "
+            "content type, 503 store unavailable. Nothing is written when a request fails."),
+    )
+    app.add_exception_handler(LineageError, _http.lineage_error)
+    app.add_exception_handler(RequestValidationError, _http.request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http.http_error)
+    app.add_exception_handler(Exception, _http.internal_error)
+
+    def the_store() -> Store:
+        found: Store = holder["store"]
+        return found
+
+    bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                        description="an API token (`lineage token create NAME --scope ...`)")
+
+    # Plain functions, so FastAPI runs them in its thread pool: a token lookup reads the
+    # store, and a slow database must not stall the event loop (tried async: no faster).
+    def principal(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                         Depends(bearer)]) -> Principal:
+        if not config.auth:
+            return auth.ANONYMOUS
+        if credentials is None:
+            raise Unauthenticated("missing bearer token: send Authorization: Bearer <token>")
+        try:
+            return auth.authenticate(the_store(), credentials.credentials)
+        except (NotFound, PermissionDenied, ValidationError) as exc:
+            raise Unauthenticated(exc.message) from None
+
+    def scoped(scope: str) -> Callable[..., Any]:
+        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+            auth.require(who, scope)
+            return who
+        return check
+
+    Reader = Annotated[Principal, Depends(scoped("read"))]
+    Writer = Annotated[Principal, Depends(scoped("write:lineage"))]
+    Asserter = Annotated[Principal, Depends(scoped("assert"))]
+    Admin = Annotated[Principal, Depends(scoped("admin"))]
+    limit = config.max_body_bytes
+
+    async def json_body(request: Request) -> Any:
+        _http.require_json(request)
+        return _http.parse_json(await _http.read_body(request, limit))
+
+    # ---------------------------------------------------------------- ingest
+
+    async def ingest(request: Request, who: Principal, events: list[Any]) -> JSONResponse:
+        for i, event in enumerate(events):
+            prefix: list[str | int] = [i] if len(events) > 1 else []
+            if not isinstance(event, dict):
+                raise ValidationError("an OpenLineage event is a JSON object",
+                                      key=_http.path_text(prefix) or None)
+            try:
+                _http.check_plain(event)
+            except ValidationError as exc:
+                where = f" (event {i + 1} of {len(events)})" if len(events) > 1 else ""
+                raise ValidationError(exc.reason + where, key=exc.key) from None
+        jobs = sorted({f"{e['job'].get('namespace')}/{e['job'].get('name')}" for e in events
+                       if isinstance(e.get("job"), dict)})
+        runs = sorted({str(e["run"].get("runId")) for e in events
+                       if isinstance(e.get("run"), dict)})
+        detail = {"events": len(events), "jobs": jobs[:20], "runs": runs[:20],
+                  "endpoint": request.url.path}
+        future = holder["writer"].submit(
+            events, who, reported_by=None if who is auth.ANONYMOUS else who.name,
+            target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail)
+        answer = await asyncio.wrap_future(future)
+        return JSONResponse(answer, status_code=201)
+
+    @app.post(f"{API}/lineage", status_code=201, tags=["OpenLineage"],
+              summary="Ingest OpenLineage events",
+              responses=_errors(400, 401, 403, 413, 415, 503),
+              openapi_extra=_json_body(_EVENT_BODY, "one event as the OpenLineage clients' "
+                                       "HttpTransport sends it (gzip allowed), or an array"))
+    async def post_lineage(request: Request, who: Writer) -> JSONResponse:
+        """One OpenLineage event (RunEvent, DatasetEvent or JobEvent) as the official
+        clients' HTTP transports send it, or a JSON array of events. Validated against the
+        OpenLineage spec (2-0-2); all events of a request are written in one transaction, or
+        none on error. Duplicates are idempotent. Answers 201 with the event count."""
+        body = await json_body(request)
+        return await ingest(request, who, body if isinstance(body, list) else [body])
+
+    @app.post(f"{API}/lineage/batch", status_code=201, tags=["OpenLineage"],
+              summary="Ingest a batch of OpenLineage events",
+              responses=_errors(400, 401, 403, 413, 415, 503),
+              openapi_extra=_json_body(_BATCH_BODY, "an array of events, or {\"events\": "
+                                       "[...]}"))
+    async def post_lineage_batch(request: Request, who: Writer) -> JSONResponse:
+        """Several events in one request: a JSON array, or an object `{"events": [...]}`.
+        One transaction: a bad event rejects them all (its position is in the message)."""
+        body = await json_body(request)
+        if isinstance(body, dict) and set(body) == {"events"}:
+            body = body["events"]
+        if not isinstance(body, list) or not body:
+            raise ValidationError("a batch is a non-empty JSON array of events, or "
+                                  "{\"events\": [...]}")
+        return await ingest(request, who, body)
+
+    # ---------------------------------------------------------------- reads
+
+    def ref_dict(ref: Any) -> dict[str, Any]:
+        return {"key": ref.key, "kind": ref.kind.value, "name": ref.name}
+
+    @app.get(f"{API}/nodes", tags=["graph"], summary="Find nodes",
+             responses=_errors(400, 401, 403))
+    def get_nodes(_who: Reader, q: str = "",
+                  kind: Annotated[list[NodeKind] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+        """Nodes whose key contains `q` (case-insensitive), of the given kinds, by key."""
+        found = the_store().find(q, kind, limit)
+        return {"nodes": [ref_dict(r) for r in found], "count": len(found)}
+
+    @app.get(API + "/nodes/{name:path}", tags=["graph"], summary="A node and its neighbours",
+             responses=_errors(400, 401, 403, 404, 409))
+    def get_node(name: str, _who: Reader) -> dict[str, Any]:
+        """The node `name` (a full key or an unambiguous suffix) with every edge touching it:
+        `direction` out (it is upstream of the neighbour) or in."""
+        store = the_store()
+        node = store.node(store.resolve(name).key)
+        neighbours = [{"edge": edge.kind.value,
+                       "direction": "out" if edge.src == node.key else "in",
+                       "node": ref_dict(ref), "properties": edge.properties}
+                      for edge, ref in store.neighbours(node.key)]
+        return {"node": node.model_dump(mode="json"), "neighbours": neighbours}
+
+    @app.get(f"{API}/lineage/graph", tags=["graph"], summary="The lineage around a node",
+             responses={**_errors(400, 401, 403, 404, 409),
+                        200: {"content": {"application/json": {}, "image/svg+xml": {}}}})
+    def get_graph(_who: Reader, node: str,
+                  direction: Literal["up", "down", "both"] = "down",
+                  depth: Annotated[int | None, Query(ge=0)] = None,
+                  format: Literal["json", "svg", "dot"] = "json") -> Response:
+        """The nodes reached from `node` upstream, downstream or both within `depth`, and
+        the edges among them; as JSON, or drawn as SVG (Graphviz) or DOT."""
+        start, nodes, edges = subgraph(the_store(), node, direction, depth)
+        if format == "json":
+            return JSONResponse({
+                "start": ref_dict(start), "direction": direction, "depth": depth,
+                "nodes": [ref_dict(n) for n in nodes],
+                "edges": [{"src": e.src, "dst": e.dst, "kind": e.kind.value,
+                           "properties": e.properties} for e in edges]})
+        dot = to_dot(start, nodes, edges)
+        if format == "dot":
+            return Response(dot.source, media_type="text/vnd.graphviz")
+        try:
+            svg = dot.pipe(format="svg")
+        except Exception as exc:  # graphviz missing or failing: say so, as render does
+            raise LineageError(f"graphviz could not draw SVG ({exc}); install Graphviz's "
+                               "`dot`, or ask for format=dot or json") from exc
+        return Response(svg, media_type="image/svg+xml")
+
+    @app.get(f"{API}/impact", tags=["graph"], summary="What a change would affect",
+             responses=_errors(400, 401, 403, 404, 409))
+    def get_impact(_who: Reader, field: str,
+                   change: Annotated[list[str] | None, Query()] = None,
+                   depth: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+        """Everything downstream of `field`, grouped by kind, each with a path. With
+        `change` (repeatable: `type:string`, `drop`, `rename:NEW`, `nullable`, `values:+X`)
+        every dependent gets a verdict: breaking, compatible or unknown, and why."""
+        store = the_store()
+        if change:
+            return change_impact(store, field, change, depth).to_dict()
+        return impact(store, field, depth).to_dict()
+
+    @app.get(API + "/provenance/{dataset:path}", tags=["provenance"],
+             summary="Who asserted a dataset's values", responses=_errors(400, 401, 403, 404,
+                                                                           409))
+    def get_provenance(dataset: str, _who: Reader,
+                       version: str | None = None) -> dict[str, Any]:
+        """Per field: assertions by origin (counts and shares), agents, confidence
+        histogram; optionally only those made on one dataset `version`."""
+        fields = provenance.summary(the_store(), dataset, version)
+        return {"dataset": dataset, "version": version, "fields": [f.to_dict() for f in fields]}
+
+    # ---------------------------------------------------------------- the guard
+
+    @app.post(f"{API}/training/check", tags=["provenance"],
+              summary="Check a training table before fitting",
+              responses=_errors(400, 401, 403, 404, 409, 413, 415),
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": TrainingCheckRequest.model_json_schema()},
+                  "multipart/form-data": {"schema": {
+                      "type": "object", "required": ["table", "key", "label"],
+                      "properties": {
+                          "table": {"type": "string", "format": "binary",
+                                    "description": "a Parquet or CSV file"},
+                          "key": {"type": "string", "description": "comma-separated"},
+                          "label": {"type": "string", "description": "comma-separated"},
+                          "dataset": {"type": "string"}, "model": {"type": "string"},
+                          "policy": {"type": "string", "description": "a Policy as JSON"}}}},
+              }}})
+    async def post_training_check(request: Request, _who: Reader) -> JSONResponse:
+        """The guard's report on a training table: JSON rows, or a Parquet/CSV upload
+        (multipart/form-data, file field `table`). **Always 200 when the check ran**, with
+        `passed` true or false (false: the policy blocks the table; `summary`, `counts`,
+        `examples` and `findings` say why). A client that must fail its job on a block
+        checks `passed`. 4xx only for bad input (missing column, unknown dataset, ...)."""
+        kind = _http.media_type(request)
+        if kind == "multipart/form-data":
+            body = await _http.read_body(request, limit)
+            args, table = await _multipart_table(request, body)
+        else:
+            data = await json_body(request)
+            parsed = _model(TrainingCheckRequest, data)
+            args = {"key": parsed.key, "label": parsed.label, "dataset": parsed.dataset,
+                    "model": parsed.model, "policy": parsed.policy}
+            table = _frame(parsed.rows)
+
+        def check() -> dict[str, Any]:
+            policy = Policy.load(None, **(args.get("policy") or {}))
+            return check_training(the_store(), table, key=args["key"], label=args["label"],
+                                  dataset=args.get("dataset"), model=args.get("model"),
+                                  policy=policy, raise_on_block=False).to_dict()
+
+        return JSONResponse(await run_in_threadpool(check))
+
+    # ---------------------------------------------------------------- assertions
+
+    @app.post(f"{API}/assertions", status_code=201, tags=["provenance"],
+              summary="Record who asserted values (tag records)",
+              responses=_errors(400, 401, 403, 404, 409, 413, 415),
+              openapi_extra=_json_body(AssertionRequest.model_json_schema(),
+                                       "rows and whose assertion they are"))
+    async def post_assertions(request: Request, who: Asserter) -> JSONResponse:
+        """Record that `agent` asserted, with `origin`, each row's value of `field` for the
+        entity its `key` columns name (one batch, one transaction, audited). 403 when the
+        token may not assert `origin` (an inference job's token may assert ai_inferred only)."""
+        data = await json_body(request)
+        if isinstance(data, dict) and "origin" in data and isinstance(data["origin"], str):
+            auth.require_origin(who, data["origin"])  # refused before anything else is read
+        parsed = _model(AssertionRequest, data)
+        auth.require_origin(who, parsed.origin)
+        frame = _frame(parsed.rows)
+
+        def tag() -> dict[str, Any]:
+            store = the_store()
+            detail = {"dataset": parsed.dataset, "field": parsed.field, "origin": parsed.origin,
+                      "agent": parsed.agent, "rows": frame.height}
+            with store.audited(who.name, "tag", f"{parsed.dataset}.{parsed.field}", detail):
+                batch = provenance.tag(
+                    store, frame, dataset=parsed.dataset, field=parsed.field, key=parsed.key,
+                    origin=parsed.origin, agent=parsed.agent, confidence=parsed.confidence,
+                    confidence_column=parsed.confidence_column,
+                    value_column=parsed.value_column, dataset_version=parsed.dataset_version,
+                    source=parsed.source or "api", principal=who.name)
+            return {"batch": batch.id, "field": batch.field, "origin": batch.origin.value,
+                    "agent": batch.agent, "rows": batch.rows, "principal": batch.principal,
+                    "dataset_version": batch.dataset_version}
+
+        return JSONResponse(await run_in_threadpool(tag), status_code=201)
+
+    # ---------------------------------------------------------------- operations
+
+    @app.get(f"{API}/audit", tags=["operations"], summary="The audit log",
+             responses=_errors(400, 401, 403))
+    def get_audit(_who: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                  since: datetime | None = None) -> dict[str, Any]:
+        """Who wrote what, newest first (scope admin)."""
+        if since is not None and since.tzinfo is None:
+            raise ValidationError("since needs a time zone (2024-06-01T00:00:00Z)",
+                                  key="query.since")
+        entries = the_store().audit_log(limit, since)
+        return {"entries": [e.to_dict() for e in entries]}
+
+    @app.get(f"{API}/health", tags=["operations"], summary="Liveness (no token needed)")
+    def get_health() -> dict[str, Any]:
+        """Liveness, and how ingest group-commits: transactions written, requests in them."""
+        writer: IngestWriter = holder["writer"]
+        return {"status": "ok", "version": __version__,
+                "ingest": {"transactions": writer.groups, "requests": writer.requests}}
+
+    return app
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _model(model: type[Any], data: Any) -> Any:
+    """`data` validated by a request model; pydantic's first error as a ValidationError
+    whose key is the field's JSON path."""
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        err = exc.errors()[0]
+        path = [p for p in err["loc"] if isinstance(p, str | int)]
+        raise ValidationError(str(err["msg"]), key=_http.path_text(path) or None) from None
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    try:
+        return pl.DataFrame(rows, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(f"rows cannot form a table: {reason}", key="rows") from None
+
+
+async def _multipart_table(request: Request, body: bytes) -> tuple[dict[str, Any],
+                                                                  pl.DataFrame]:
+    """The form fields and the uploaded table (file field `table`: Parquet, or CSV/TSV by
+    its name or content type)."""
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form()
+    upload = form.get("table")
+    if upload is None or isinstance(upload, str):
+        raise ValidationError("upload the table as the file field 'table'", key="table")
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".tsv"):
+        kind = (upload.content_type or "").lower()
+        suffix = ".csv" if "csv" in kind else ".parquet" if "parquet" in kind else ""
+    if not suffix:
+        raise UnsupportedMediaType("the table must be Parquet or CSV (name the file .parquet "
+                                   "or .csv)", key="table")
+    args: dict[str, Any] = {}
+    for name in ("key", "label"):
+        value = form.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"form field '{name}' is required", key=name)
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        args[name] = parts[0] if len(parts) == 1 else parts
+    for name in ("dataset", "model"):
+        value = form.get(name)
+        args[name] = value if isinstance(value, str) and value.strip() else None
+    policy = form.get("policy")
+    if isinstance(policy, str) and policy.strip():
+        parsed = _http.parse_json(policy.encode("utf-8"))
+        if not isinstance(parsed, dict):
+            raise ValidationError("policy is a JSON object", key="policy")
+        args["policy"] = parsed
+    return args, _read_upload(await upload.read(), suffix)
+
+
+def _read_upload(content: bytes, suffix: str) -> pl.DataFrame:
+    parquet = suffix in (".parquet", ".pq")
+    try:
+        if parquet:
+            return pl.read_parquet(io.BytesIO(content))
+        return pl.read_csv(io.BytesIO(content), separator="\t" if suffix == ".tsv" else ",",
+                           infer_schema_length=10_000)
+    except Exception as exc:  # noqa: BLE001 - whatever the reader says, the upload is bad
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(f"cannot read the uploaded {'Parquet' if parquet else 'CSV'} "
+                              f"table: {reason}", key="table") from None

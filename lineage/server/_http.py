@@ -1,0 +1,241 @@
+"""The HTTP edge: bounded bodies, JSON that the store can hold, and errors as JSON.
+
+Every error a client can cause is a `LineageError` and answers with its `to_dict()` as the
+JSON body (`{"error": <class>, "message": ..., ...}`) and the status of `STATUS`. Anything
+else is a bug: 500 with a generic body, the traceback in the server's log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._errors import (
+    AmbiguousName,
+    ConflictError,
+    LineageError,
+    NotFound,
+    PermissionDenied,
+    ProvenanceViolation,
+    StoreError,
+    ValidationError,
+)
+
+log = logging.getLogger("lineage.server")
+
+#: default bound on a request body, compressed and (for gzip) decompressed
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+#: JSON nested deeper than this is refused (OpenLineage events nest ~8 levels)
+MAX_JSON_DEPTH = 64
+
+
+class Unauthenticated(LineageError):
+    """No bearer token, or one that matches no active token (HTTP 401)."""
+
+    exit_code = 6
+
+
+class PayloadTooLarge(ValidationError):
+    """The body exceeds the server's limit (HTTP 413)."""
+
+
+class UnsupportedMediaType(ValidationError):
+    """The body's Content-Type or Content-Encoding is not one the endpoint takes (HTTP 415)."""
+
+
+#: HTTP status per error class; the most specific class in an error's MRO wins
+STATUS: dict[type[LineageError], int] = {
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    ValidationError: 400,
+    NotFound: 404,
+    AmbiguousName: 409,
+    ConflictError: 409,
+    Unauthenticated: 401,
+    PermissionDenied: 403,
+    ProvenanceViolation: 422,
+    StoreError: 503,
+    LineageError: 500,
+}
+
+
+def status_of(exc: LineageError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def error_body(exc: LineageError) -> dict[str, Any]:
+    body = exc.to_dict()
+    report = getattr(exc, "report", None)
+    if report is not None and hasattr(report, "to_dict"):
+        body["report"] = report.to_dict()
+    return body
+
+
+async def lineage_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LineageError)
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status >= 500:
+        log.error("%s: %s", type(exc).__name__, exc.message)
+    return JSONResponse(error_body(exc), status_code=status, headers=headers)
+
+
+async def request_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's parameter errors (a non-integer depth, a missing query parameter) as our
+    400 ValidationError, `key` naming the parameter (`query.depth`)."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    key = ".".join(str(p) for p in first.get("loc", ()))
+    message = str(first.get("msg", "invalid request"))
+    return JSONResponse(ValidationError(message, key=key or None).to_dict(), status_code=400)
+
+
+_HTTP_ERROR_NAMES = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated",
+                     403: "PermissionDenied", 413: "PayloadTooLarge"}
+
+
+async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    name = _HTTP_ERROR_NAMES.get(exc.status_code, "HTTPError")
+    return JSONResponse({"error": name, "message": str(exc.detail)},
+                        status_code=exc.status_code, headers=exc.headers)
+
+
+async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error", exc_info=exc)
+    return JSONResponse({"error": "InternalError",
+                         "message": "internal server error; the server log has the details"},
+                        status_code=500)
+
+
+# ------------------------------------------------------------------ bodies
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with PayloadTooLarge as soon as it is known to exceed
+    `limit`: by its Content-Length before anything is read, else by counting the stream.
+    A gzip body (Content-Encoding: gzip) is decompressed, with the same bound."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise ValidationError(f"Content-Length is not a number: {declared!r}") from None
+        if length > limit:
+            raise PayloadTooLarge(f"the body is {length:,} bytes; this server takes at most "
+                                  f"{limit:,} (send fewer events per request)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body exceeds {limit:,} bytes, the most this server "
+                                  "takes (send fewer events per request)")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding '{encoding}' is not supported; send "
+                                   "gzip or an uncompressed body")
+    return _gunzip(body, limit)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ValidationError(f"the body is not valid gzip: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"the body decompresses to more than {limit:,} bytes, the most "
+                              "this server takes")
+    if not inflater.eof:
+        raise ValidationError("the gzip body is truncated")
+    return data
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_json(request: Request) -> None:
+    """UnsupportedMediaType unless the body is declared JSON (application/json, or a
+    structured `+json` type)."""
+    kind = media_type(request)
+    if kind != "application/json" and not (kind.startswith("application/")
+                                           and kind.endswith("+json")):
+        shown = kind or "none"
+        raise UnsupportedMediaType(f"this endpoint takes application/json, got Content-Type "
+                                   f"{shown}")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValidationError(f"malformed JSON: {name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON; ValidationError naming the line, column and character position of
+    malformed JSON, or the path of a value the store cannot hold (see `check_plain`)."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"the body is not UTF-8 text ({exc.reason} at byte "
+                              f"{exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
+                              f"{exc.colno} (char {exc.pos})", line=exc.lineno) from None
+    except RecursionError:
+        raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    return value
+
+
+# NUL cannot be stored in PostgreSQL text; lone surrogates cannot be encoded as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_plain(value: Any, prefix: list[str | int] | None = None) -> None:
+    """ValidationError (with the path in `key`) for what JSON can say but the store cannot
+    keep: strings with NUL or lone surrogates, nesting deeper than MAX_JSON_DEPTH."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, list(prefix or []))]
+    base = len(prefix or [])
+    while stack:
+        item, path = stack.pop()
+        if len(path) - base > MAX_JSON_DEPTH:
+            raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                                  key=path_text(path))
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                raise ValidationError("strings may not contain NUL (\\u0000) or unpaired "
+                                      "surrogates", key=path_text(path))
+        elif isinstance(item, Mapping):
+            for k, v in item.items():
+                if _UNSTORABLE.search(k):
+                    raise ValidationError("names may not contain NUL (\\u0000) or unpaired "
+                                          "surrogates", key=path_text(path))
+                stack.append((v, [*path, k]))
+        elif isinstance(item, list):
+            stack.extend((v, [*path, i]) for i, v in enumerate(item))
+
+
+def path_text(path: list[str | int]) -> str:
+    """`['inputs', 0, 'namespace']` -> `inputs[0].namespace` (as ingest's errors say it)."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

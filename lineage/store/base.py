@@ -1,0 +1,655 @@
+"""The Store interface: every storage operation once, with its contract.
+
+Public methods check their input once, here, and call the backend's hooks (the abstract
+`_`-prefixed methods). A backend implements storage and the graph primitives that must run
+inside the database to scale: closure with paths, suffix lookup, bulk load. Features
+(impact, registration, rendering, ...) are written against the public methods only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from .._access import SCOPES, AuditEntry, TokenInfo
+from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
+from .._keys import identity, is_key, kind_of, matches_suffix, suggest
+from .._model import (
+    OUTBOX_STATES,
+    ApplyResult,
+    AssertionArrays,
+    AssertionBatch,
+    ChannelSpec,
+    Closure,
+    DeliveryOutcome,
+    Direction,
+    EdgeSpec,
+    FieldSchema,
+    GraphBatch,
+    Node,
+    NodeRef,
+    NodeSpec,
+    NotificationSpec,
+    OutboxItem,
+    OutboxState,
+)
+from .._vocabulary import NodeKind, Origin
+
+#: default bound on traversal depth; deep enough for real warehouses, finite on cycles
+DEFAULT_MAX_DEPTH = 64
+#: a token's last_used_at is rewritten at most this often, so authenticating is a read
+TOKEN_USE_RESOLUTION_SECONDS = 60.0
+
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,99}$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(eq=False)
+class _PendingAudit:
+    """An audit entry declared by `Store.audited`, waiting for the write it records."""
+
+    store: Store
+    entry: AuditEntry
+    written: bool = False
+
+
+#: the audit entries of the `audited` blocks the running code is inside (per thread/task)
+_PENDING_AUDIT: ContextVar[tuple[_PendingAudit, ...]] = ContextVar("lineage_pending_audit",
+                                                                   default=())
+
+
+class Store(ABC):
+    """A lineage store. Open one with `lineage.connect(url)`; close it (or use `with`)."""
+
+    url: str
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+
+    # ---------------------------------------------------------------- writes
+
+    def apply(self, batch: GraphBatch) -> ApplyResult:
+        """Upsert every node, edge and schema snapshot of `batch` in one transaction.
+
+        Nodes are matched by key, edges by (src, dst, kind); properties given replace the
+        stored ones. A schema snapshot replaces the stored snapshot of that version.
+        Re-applying the same batch changes nothing (`ApplyResult.changed` is False).
+        Raises ValidationError when an edge or schema names a node that is neither in the
+        batch nor in the store; nothing is written then.
+        """
+        referenced = {k for e in batch.edges.values() for k in (e.src, e.dst)}
+        referenced |= set(batch.schemas)
+        referenced |= set(batch.contracts) | set(batch.channels)
+        referenced |= {asset for by_asset in batch.contracts.values() for asset in by_asset}
+        outside = referenced - set(batch.nodes)
+        missing = sorted(outside - self._existing(outside))
+        if missing:
+            raise ValidationError("the batch refers to nodes that exist neither in it nor in "
+                                  "the store: " + ", ".join(missing[:10]))
+        for key in batch.schemas:
+            if kind_of(key) is not NodeKind.DATASET_VERSION:
+                raise ValidationError(f"schema snapshots belong to dataset versions, not '{key}'")
+        for key in [*batch.contracts, *batch.channels]:
+            if kind_of(key) is not NodeKind.CONSUMER:
+                raise ValidationError(f"contracts and channels belong to consumers, not '{key}'")
+        return self._apply(batch)
+
+    def bulk_load(
+        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], *, chunk_size: int = 100_000
+    ) -> tuple[int, int]:
+        """Load many nodes and edges fast; returns (nodes written, edges written).
+
+        Meant for initial loads and benchmarks: existing nodes keep their properties,
+        existing edges are skipped. Edges whose endpoints do not exist after the nodes are
+        loaded raise ValidationError and the whole load is rolled back.
+        """
+        if chunk_size <= 0:
+            raise ValidationError("chunk_size must be positive")
+        return self._bulk_load(nodes, edges, chunk_size)
+
+    # ---------------------------------------------------------------- reads
+
+    def node(self, key: str) -> Node:
+        """The node with this exact key; NotFound (with suggestions) otherwise."""
+        found = self._nodes([key])
+        if key not in found:
+            raise NotFound(f"no node with key '{key}'", self._suggest(key))
+        return found[key]
+
+    def nodes(self, keys: Iterable[str]) -> dict[str, Node]:
+        """The nodes among `keys` that exist, by key."""
+        return self._nodes(list(dict.fromkeys(keys)))
+
+    def exists(self, keys: Iterable[str]) -> set[str]:
+        """The subset of `keys` that name stored nodes."""
+        return self._existing(set(keys))
+
+    def resolve(self, name: str, kinds: Sequence[NodeKind] | None = None) -> NodeRef:
+        """Resolve a full key or an unambiguous suffix of one to a node.
+
+        A suffix must start at a boundary of the key (after ``:``, ``/``, ``.``, ``@``):
+        ``transactions.category`` names ``field:…/public.transactions.category`` but not
+        ``…/public.old_transactions.category``. `kinds` narrows the candidates.
+        Raises NotFound (with near misses) or AmbiguousName (with every candidate).
+        """
+        text = name.strip() if isinstance(name, str) else ""
+        if not text:
+            raise ValidationError(f"a node name must be a non-empty string, got {name!r}")
+        wanted = set(kinds) if kinds else None
+        candidates = self.candidates(text, kinds)
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise AmbiguousName(text, sorted(c.key for c in candidates))
+        what = "/".join(sorted(k.value for k in wanted)) if wanted else "node"
+        raise NotFound(f"{what} '{text}' not found", self._suggest(text, wanted))
+
+    def candidates(self, name: str, kinds: Sequence[NodeKind] | None = None) -> list[NodeRef]:
+        """Every node `name` could mean: the node with that exact key, else the nodes whose
+        key ends with `name` at a boundary, and among several, the one whose identity is
+        exactly `name` if there is one. `resolve` is this plus its errors."""
+        wanted = set(kinds) if kinds else None
+        if is_key(name):
+            found = self._nodes([name])
+            if name in found and (wanted is None or found[name].kind in wanted):
+                return [found[name].ref()]
+        matches = [
+            ref
+            for ref in self._suffix_candidates(name, limit=1000)
+            if matches_suffix(ref.key, name) and (wanted is None or ref.kind in wanted)
+        ]
+        exact = [c for c in matches if identity(c.key) == name]
+        # an exact identity match beats longer keys that merely end the same way
+        return exact if len(exact) == 1 else matches
+
+    def find(
+        self, text: str = "", kinds: Sequence[NodeKind] | None = None, limit: int = 100
+    ) -> list[NodeRef]:
+        """Nodes whose key contains `text` (case-insensitive), optionally of some kinds,
+        ordered by key, at most `limit`."""
+        if limit <= 0:
+            raise ValidationError("limit must be positive")
+        return self._find(text, list(kinds) if kinds else None, limit)
+
+    def neighbours(self, name: str) -> list[tuple[EdgeSpec, NodeRef]]:
+        """Every edge touching the node, with the node at its other end."""
+        ref = self.resolve(name)
+        return self._neighbours(ref.key)
+
+    def downstream(self, name: str, max_depth: int | None = None) -> Closure:
+        """Everything that depends on the node, each with one shortest path from it."""
+        return self._walk(name, "downstream", max_depth)
+
+    def upstream(self, name: str, max_depth: int | None = None) -> Closure:
+        """Everything the node depends on, each with one shortest path to it."""
+        return self._walk(name, "upstream", max_depth)
+
+    def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
+        depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
+        if not isinstance(depth, int) or depth < 0:
+            raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
+        return self._closure(self.resolve(name), direction, depth)
+
+    def edges_among(self, keys: Iterable[str]) -> list[EdgeSpec]:
+        """The edges whose both ends are in `keys` (for pictures and path analysis)."""
+        return self._edges_among(set(keys))
+
+    def schema(self, version: str) -> list[FieldSchema]:
+        """The schema snapshot of a dataset version, fields in order ([] if none stored)."""
+        ref = self.resolve(version, [NodeKind.DATASET_VERSION])
+        return self._schema(ref.key)
+
+    def dataset_consumers(self, fields: Iterable[str]) -> list[tuple[str, NodeRef, NodeRef]]:
+        """Consumers of the datasets that hold `fields` (keys): (field, dataset, consumer).
+        A consumer of a dataset depends on each of its fields."""
+        return self._dataset_consumers(sorted(set(fields)))
+
+    def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Stored contracts: consumer key -> asset key -> contract."""
+        return self._contracts(sorted(set(consumers)))
+
+    def channels(self, consumers: Iterable[str]) -> dict[str, list[ChannelSpec]]:
+        """Stored notification channels by consumer key."""
+        return self._channels(sorted(set(consumers)))
+
+    def stats(self) -> dict[str, int]:
+        """Node counts by kind, plus `edges`."""
+        return self._stats()
+
+    # ---------------------------------------------------------------- record assertions
+
+    def write_assertions(
+        self, batch: AssertionBatch, arrays: AssertionArrays, nodes: GraphBatch | None = None
+    ) -> AssertionBatch:
+        """Store one batch of record assertions (and `nodes`, e.g. a new agent) in one
+        transaction; returns the batch with its id. The field, agent and dataset version
+        must exist (or be in `nodes`); confidences must be in [0, 1] or NaN."""
+        n = len(arrays)
+        columns = [arrays.entity, arrays.value, arrays.confidence]
+        if arrays.reviewed_batch is not None or arrays.reviewed_row is not None:
+            if arrays.reviewed_batch is None or arrays.reviewed_row is None:
+                raise ValidationError("reviewed_batch and reviewed_row go together")
+            columns += [arrays.reviewed_batch, arrays.reviewed_row]
+        if n == 0 or batch.rows != n or any(len(c) != n for c in columns):
+            raise ValidationError(f"an assertion batch needs rows, all columns of {batch.rows}")
+        conf = arrays.confidence
+        bad = ~np.isnan(conf) & ((conf < 0) | (conf > 1))
+        if bad.any():
+            raise ValidationError(f"confidence must be in [0, 1]: row {int(np.argmax(bad))} "
+                                  f"has {float(conf[np.argmax(bad)])}")
+        pending = set(nodes.nodes) if nodes else set()
+        needed = {k for k in (batch.field, batch.agent, batch.dataset_version) if k}
+        missing = sorted(needed - pending - self._existing(needed - pending))
+        if missing:
+            raise ValidationError(f"record assertions refer to unknown nodes: {', '.join(missing)}")
+        return self._write_assertions(batch, arrays, nodes)
+
+    def assertion_batches(
+        self, *, concepts: Iterable[str] | None = None, fields: Iterable[str] | None = None
+    ) -> list[AssertionBatch]:
+        """Stored batches whose concept is in `concepts` or whose field is in `fields`
+        (every batch when both are None), oldest first."""
+        return self._assertion_batches(
+            None if concepts is None else sorted(set(concepts)),
+            None if fields is None else sorted(set(fields)),
+        )
+
+    def assertion_arrays(self, batch_ids: Iterable[int]) -> dict[int, AssertionArrays]:
+        """The rows of the given batches, by batch id."""
+        return self._assertion_arrays(sorted(set(batch_ids)))
+
+    # ---------------------------------------------------------------- notification outbox
+
+    def enqueue(self, notifications: Iterable[NotificationSpec]) -> int:
+        """Put notifications in the outbox, pending and due now, in one transaction; returns
+        how many were added.
+
+        A notification whose `idempotency_key` is already in the outbox (in any state), or
+        repeats an earlier one of the same call, is skipped: enqueueing the same thing twice
+        is a no-op. Each must name a channel its consumer has (by kind and target); when one
+        does not, ValidationError is raised and nothing is written. To enqueue together with
+        graph changes, put the notifications in `GraphBatch.notifications` and `apply` it.
+        """
+        specs = list(notifications)
+        if any(not isinstance(n, NotificationSpec) for n in specs):
+            raise ValidationError("enqueue takes NotificationSpec objects")
+        unique: dict[str, NotificationSpec] = {}
+        for n in specs:
+            unique.setdefault(n.idempotency_key, n)
+        return self._enqueue(list(unique.values())) if unique else 0
+
+    def claim(self, limit: int = 100, lease_seconds: float = 60.0,
+              now: datetime | None = None) -> list[OutboxItem]:
+        """Lease up to `limit` due notifications for delivery, oldest due first.
+
+        Due: pending, `next_attempt_at` <= now, and not leased (or the lease expired). Each
+        claimed item's attempts grow by one and it is leased until now + `lease_seconds`;
+        concurrent claimers (processes, machines) never get the same item while its lease
+        holds. Settle each item with `settle` (or `mark_delivered` / `mark_failed`) before
+        the lease ends; an item left unsettled (its deliverer died) is claimed again.
+        """
+        if not isinstance(limit, int) or limit <= 0:
+            raise ValidationError(f"limit must be a positive whole number, got {limit!r}")
+        if not lease_seconds > 0:
+            raise ValidationError(f"lease_seconds must be positive, got {lease_seconds!r}")
+        return self._claim(limit, float(lease_seconds), _utc(now))
+
+    def settle(self, outcomes: Iterable[DeliveryOutcome], now: datetime | None = None) -> int:
+        """Record how delivery attempts ended, all in one transaction; returns how many
+        items changed.
+
+        Delivered items become `delivered` (from pending, or from dead after a redrive
+        race). A failure of a pending item records the error and clears its lease; the item
+        is retried at `retry_at`, or becomes `dead` when `retry_at` is None. A failure never
+        undoes a delivery: outcomes for items no longer pending are ignored.
+        """
+        items = list(outcomes)
+        for outcome in items:
+            if not isinstance(outcome, DeliveryOutcome) or outcome.id <= 0:
+                raise ValidationError(f"settle takes DeliveryOutcome objects, got {outcome!r}")
+        if not items:
+            return 0
+        items = [DeliveryOutcome(o.id, None if o.error is None else str(o.error)[:2000],
+                                 None if o.retry_at is None else _utc(o.retry_at))
+                 for o in items]
+        return self._settle(items, _utc(now))
+
+    def mark_delivered(self, ids: Iterable[int], now: datetime | None = None) -> int:
+        """Mark outbox items delivered; returns how many changed (see `settle`)."""
+        return self.settle([DeliveryOutcome(_outbox_id(i)) for i in ids], now)
+
+    def mark_failed(self, id: int, error: str, next_attempt_at: datetime | None,
+                    now: datetime | None = None) -> bool:
+        """Record a failed attempt of a pending item: retried at `next_attempt_at`, or dead
+        when it is None. Returns whether the item changed (see `settle`)."""
+        if not isinstance(error, str) or not error:
+            raise ValidationError("a failure needs an error message")
+        return self.settle([DeliveryOutcome(_outbox_id(id), error, next_attempt_at)], now) > 0
+
+    def outbox_status(self) -> dict[str, int]:
+        """How many notifications the outbox holds in each state (every state present)."""
+        counts = self._outbox_status()
+        return {state: counts.get(state, 0) for state in OUTBOX_STATES}
+
+    def outbox(self, state: OutboxState | None = None, limit: int = 100) -> list[OutboxItem]:
+        """Notifications in the outbox, oldest first: all of them or those in `state`."""
+        if state is not None and state not in OUTBOX_STATES:
+            raise ValidationError(f"unknown outbox state '{state}'; states are "
+                                  + ", ".join(OUTBOX_STATES))
+        if not isinstance(limit, int) or limit <= 0:
+            raise ValidationError(f"limit must be a positive whole number, got {limit!r}")
+        return self._outbox(state, limit)
+
+    def redrive(self, ids: Iterable[int] | None = None, now: datetime | None = None) -> int:
+        """Give dead notifications another round: back to pending, due now, attempts reset
+        to 0 (the last error is kept until the next attempt). `ids` None: every dead one;
+        ids that are not dead are left as they are. Returns how many were redriven."""
+        wanted = None if ids is None else sorted({_outbox_id(i) for i in ids})
+        if wanted == []:
+            return 0
+        return self._redrive(wanted, _utc(now))
+
+    # ---------------------------------------------------------------- API tokens
+
+    def add_token(self, name: str, token_hash: str, scopes: Iterable[str],
+                  origins: Iterable[Origin | str] = (), now: datetime | None = None
+                  ) -> TokenInfo:
+        """Store a new API token: its name, the SHA-256 hex digest of its secret (never the
+        secret), its scopes and the record origins it may assert. `lineage.auth.create_token`
+        makes the secret and calls this.
+
+        Names are 1-100 characters (letters, digits, `._@:/-`) and unique, revoked tokens
+        included: ConflictError when the name is taken. Scopes come from
+        `lineage.auth.SCOPES`; a token with the `assert` scope lists at least one origin, and
+        only such a token lists origins (ValidationError otherwise).
+        """
+        if not isinstance(name, str) or not _TOKEN_NAME.match(name):
+            raise ValidationError(f"a token name is 1-100 letters, digits or ._@:/- starting "
+                                  f"with a letter or digit, got {name!r}")
+        if not isinstance(token_hash, str) or not _SHA256_HEX.match(token_hash):
+            raise ValidationError("a token is stored as the SHA-256 hex digest of its secret")
+        scope_list = _scopes(scopes)
+        origin_list = _origins(origins)
+        if "assert" in scope_list and not origin_list:
+            raise ValidationError("a token with the assert scope must list the origins it may "
+                                  "assert (observed, human_labelled, ai_inferred)")
+        if origin_list and "assert" not in scope_list:
+            raise ValidationError("origins only apply to tokens with the assert scope; add it "
+                                  "or drop the origins")
+        if self._token(name, None) is not None:
+            raise ConflictError(f"a token named '{name}' already exists (names stay taken "
+                                "after revocation); choose another name")
+        return self._add_token(name, token_hash, scope_list, origin_list, _utc(now))
+
+    def tokens(self, *, include_revoked: bool = True) -> list[TokenInfo]:
+        """Every stored token (without secrets), oldest first."""
+        return self._tokens(bool(include_revoked))
+
+    def token(self, name: str) -> TokenInfo:
+        """The token named `name`; NotFound (with near names) otherwise."""
+        found = self._token(name, None) if isinstance(name, str) else None
+        if found is None:
+            names = [t.name for t in self._tokens(True)]
+            raise NotFound(f"no API token named {name!r}",
+                           difflib.get_close_matches(str(name), names, n=3, cutoff=0.5))
+        return found
+
+    def use_token(self, token_hash: str, now: datetime | None = None) -> TokenInfo:
+        """The token whose secret hashes to `token_hash`, its use recorded: `last_used_at`
+        becomes now when it is older than TOKEN_USE_RESOLUTION_SECONDS, so most calls only
+        read. NotFound when no token has this hash. A revoked token is returned untouched
+        (with its `revoked_at`): refusing it is the caller's business."""
+        if not isinstance(token_hash, str) or not _SHA256_HEX.match(token_hash):
+            raise NotFound("no API token matches")
+        found = self._token(None, token_hash)
+        if found is None:
+            raise NotFound("no API token matches")
+        when = _utc(now)
+        last = found.last_used_at
+        if found.active and (last is None or
+                             (when - last).total_seconds() >= TOKEN_USE_RESOLUTION_SECONDS):
+            self._touch_token(found.id, when)
+            found = TokenInfo(found.id, found.name, found.scopes, found.origins,
+                              found.created_at, found.revoked_at, when)
+        return found
+
+    def revoke_token(self, name: str, now: datetime | None = None) -> TokenInfo:
+        """Revoke the token named `name` from now on; NotFound when there is none. Revoking a
+        revoked token changes nothing and returns it as it is."""
+        found = self.token(name)
+        if not found.active:
+            return found
+        revoked = self._revoke_token(found.id, _utc(now))
+        return revoked or self.token(name)
+
+    # ---------------------------------------------------------------- the audit log
+
+    def audit(self, principal: str, action: str, target: str | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        """Append one entry to the audit log now, in its own transaction. To record a write
+        in the very transaction that makes it, use `audited`."""
+        self._audit([_audit_entry(principal, action, target, detail)])
+
+    @contextmanager
+    def audited(self, principal: str, action: str, target: str | None = None,
+                detail: dict[str, Any] | None = None) -> Iterator[None]:
+        """Record the writes made inside the block (through this store, in this thread or
+        task) in the audit log, in the same transaction as the first of them: the entry and
+        the write commit together or not at all. A block that writes nothing still leaves its
+        entry, written on its own when the block ends; a block that raises leaves none.
+
+            with store.audited("airflow-prod", "ingest", "job:airflow/etl", {"events": 2}):
+                openlineage.ingest(store, events, principal="airflow-prod")
+        """
+        pending = _PendingAudit(self, _audit_entry(principal, action, target, detail))
+        token = _PENDING_AUDIT.set((*_PENDING_AUDIT.get(), pending))
+        try:
+            yield
+        finally:
+            _PENDING_AUDIT.reset(token)
+        if not pending.written:
+            self._audit([pending.entry])
+            pending.written = True
+
+    def audit_log(self, limit: int = 100, since: datetime | None = None) -> list[AuditEntry]:
+        """The newest `limit` audit entries (at or after `since`, when given), newest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise ValidationError(f"limit must be a positive whole number, got {limit!r}")
+        return self._audit_log(limit, None if since is None else _utc(since))
+
+    def _pending_audit(self) -> list[_PendingAudit]:
+        """The entries of the enclosing `audited` blocks still waiting for a write through
+        this store. A backend writes them in its next write transaction and, once that has
+        committed, marks them `written`."""
+        return [p for p in _PENDING_AUDIT.get() if p.store is self and not p.written]
+
+    # ---------------------------------------------------------------- helpers
+
+    def _suggest(self, text: str, kinds: set[NodeKind] | None = None) -> list[str]:
+        """Near misses for an unknown name: keys sharing its leading part, closest first."""
+        head = text.rsplit(".", 1)[0] if "." in text else text[:3]
+        kind_list = list(kinds) if kinds else None
+        pool = self._find(head, kind_list, 2000) or self._find("", kind_list, 2000)
+        return suggest(text, [r.key for r in pool])
+
+    # ---------------------------------------------------------------- backend hooks
+
+    @abstractmethod
+    def _apply(self, batch: GraphBatch) -> ApplyResult: ...
+
+    @abstractmethod
+    def _bulk_load(
+        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], chunk_size: int
+    ) -> tuple[int, int]: ...
+
+    @abstractmethod
+    def _nodes(self, keys: list[str]) -> dict[str, Node]: ...
+
+    @abstractmethod
+    def _existing(self, keys: set[str]) -> set[str]: ...
+
+    @abstractmethod
+    def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
+        """Nodes whose key ends with `suffix` (boundary checks happen above)."""
+
+    @abstractmethod
+    def _find(self, text: str, kinds: list[NodeKind] | None, limit: int) -> list[NodeRef]: ...
+
+    @abstractmethod
+    def _neighbours(self, key: str) -> list[tuple[EdgeSpec, NodeRef]]: ...
+
+    @abstractmethod
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
+        """Closure computed inside the database: depth-bounded, terminating on cycles,
+        one shortest path per reached node."""
+
+    @abstractmethod
+    def _edges_among(self, keys: set[str]) -> list[EdgeSpec]: ...
+
+    @abstractmethod
+    def _schema(self, version_key: str) -> list[FieldSchema]: ...
+
+    @abstractmethod
+    def _stats(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]: ...
+
+    @abstractmethod
+    def _contracts(self, consumers: list[str]) -> dict[str, dict[str, dict[str, Any]]]: ...
+
+    @abstractmethod
+    def _channels(self, consumers: list[str]) -> dict[str, list[ChannelSpec]]: ...
+
+    @abstractmethod
+    def _write_assertions(self, batch: AssertionBatch, arrays: AssertionArrays,
+                          nodes: GraphBatch | None) -> AssertionBatch: ...
+
+    @abstractmethod
+    def _assertion_batches(self, concepts: list[str] | None,
+                           fields: list[str] | None) -> list[AssertionBatch]: ...
+
+    @abstractmethod
+    def _assertion_arrays(self, batch_ids: list[int]) -> dict[int, AssertionArrays]: ...
+
+    @abstractmethod
+    def _enqueue(self, notifications: list[NotificationSpec]) -> int: ...
+
+    @abstractmethod
+    def _claim(self, limit: int, lease_seconds: float, now: datetime) -> list[OutboxItem]:
+        """Atomic against concurrent claimers: no item is leased to two of them at once."""
+
+    @abstractmethod
+    def _settle(self, outcomes: list[DeliveryOutcome], now: datetime) -> int: ...
+
+    @abstractmethod
+    def _outbox_status(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def _outbox(self, state: OutboxState | None, limit: int) -> list[OutboxItem]: ...
+
+    @abstractmethod
+    def _redrive(self, ids: list[int] | None, now: datetime) -> int: ...
+
+    @abstractmethod
+    def _add_token(self, name: str, token_hash: str, scopes: list[str], origins: list[str],
+                   now: datetime) -> TokenInfo: ...
+
+    @abstractmethod
+    def _tokens(self, include_revoked: bool) -> list[TokenInfo]: ...
+
+    @abstractmethod
+    def _token(self, name: str | None, token_hash: str | None) -> TokenInfo | None:
+        """The token with this name, or else with this hash; None when there is none."""
+
+    @abstractmethod
+    def _touch_token(self, token_id: int, now: datetime) -> None:
+        """Set last_used_at; never joins a pending audit entry (it is not a write to audit)."""
+
+    @abstractmethod
+    def _revoke_token(self, token_id: int, now: datetime) -> TokenInfo | None: ...
+
+    @abstractmethod
+    def _audit(self, entries: list[AuditEntry]) -> None:
+        """Append entries in one transaction of their own, `at` = now."""
+
+    @abstractmethod
+    def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]: ...
+
+
+def _utc(value: datetime | None) -> datetime:
+    """`value` (or now) as an aware UTC time; a naive time is refused, not guessed."""
+    if value is None:
+        return datetime.now(UTC)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(f"times must be timezone-aware datetimes, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _outbox_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(f"outbox ids are positive whole numbers, got {value!r}")
+    return value
+
+
+def _scopes(scopes: Iterable[str]) -> list[str]:
+    given = [scopes] if isinstance(scopes, str) else list(scopes)
+    unknown = [s for s in given if s not in SCOPES]
+    if unknown or not given:
+        what = f"unknown scope {unknown[0]!r}" if unknown else "a token needs at least one scope"
+        raise ValidationError(f"{what}; scopes are: {', '.join(SCOPES)}")
+    return [s for s in SCOPES if s in given]
+
+
+def _origins(origins: Iterable[Origin | str]) -> list[str]:
+    given = [origins] if isinstance(origins, str) else list(origins)
+    result = []
+    for origin in given:
+        try:
+            result.append(Origin(origin).value)
+        except ValueError:
+            raise ValidationError(f"unknown origin {origin!r}; origins are: "
+                                  f"{', '.join(o.value for o in Origin)}") from None
+    return [o.value for o in Origin if o.value in result]
+
+
+def _audit_entry(principal: str, action: str, target: str | None,
+                 detail: dict[str, Any] | None) -> AuditEntry:
+    for what, value, longest in (("principal", principal, 200), ("action", action, 100)):
+        if not isinstance(value, str) or not value.strip() or len(value) > longest:
+            raise ValidationError(f"an audit {what} is a non-empty string of at most {longest} "
+                                  f"characters, got {value!r}")
+    if target is not None and (not isinstance(target, str) or len(target) > 2000):
+        raise ValidationError("an audit target is a string of at most 2000 characters")
+    try:  # stored in a JSON column: say so now, not in the middle of the write it records
+        plain = json.loads(json.dumps(detail or {}, allow_nan=False, default=str))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"audit detail must be plain JSON: {exc}") from None
+    if not isinstance(plain, dict):
+        raise ValidationError("audit detail must be a mapping")
+    return AuditEntry(principal=principal, action=action, target=target, detail=plain)

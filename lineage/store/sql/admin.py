@@ -1,0 +1,117 @@
+"""API tokens and the audit log in SQL (tables `api_token` and `audit_log`, migration 0004).
+
+The audit log joins the writes it records: every write transaction of the store (`_write`)
+appends the entries of the enclosing `Store.audited` blocks before it commits, so a write and
+its audit entry commit together or not at all. The layer's own bookkeeping writes (the
+standalone `_audit`, a token's last use) go around that, through the next layer's `_write`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..._access import AuditEntry, TokenInfo
+from .consumers import SqlConsumerStore
+from .tables import api_token_table, audit_log_table
+
+_t = api_token_table.c
+_a = audit_log_table.c
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive times; everything this store writes is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _token_info(row: Any) -> TokenInfo:
+    created = _aware(row.created_at)
+    assert created is not None
+    return TokenInfo(id=int(row.id), name=row.name, scopes=tuple(row.scopes),
+                     origins=tuple(row.origins), created_at=created,
+                     revoked_at=_aware(row.revoked_at), last_used_at=_aware(row.last_used_at))
+
+
+class SqlAdminStore(SqlConsumerStore):
+    """The SQL store's API tokens and audit log."""
+
+    # ---------------------------------------------------------------- transactions
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        pending = self._pending_audit()
+        with super()._write() as conn:
+            yield conn
+            if pending:
+                self._insert_audit(conn, [p.entry for p in pending])
+        # only now has the transaction committed: the entries are in the log
+        for p in pending:
+            p.written = True
+
+    @staticmethod
+    def _insert_audit(conn: Connection, entries: list[AuditEntry]) -> None:
+        now = datetime.now(UTC)
+        conn.execute(audit_log_table.insert(), [
+            dict(at=now, principal=e.principal, action=e.action, target=e.target,
+                 detail=e.detail) for e in entries])
+
+    # ---------------------------------------------------------------- tokens
+
+    def _add_token(self, name: str, token_hash: str, scopes: list[str], origins: list[str],
+                   now: datetime) -> TokenInfo:
+        with self._write() as conn:
+            conn.execute(api_token_table.insert(), dict(
+                name=name, token_hash=token_hash, scopes=scopes, origins=origins,
+                created_at=now))
+            row = conn.execute(sa.select(api_token_table).where(_t.name == name)).one()
+        return _token_info(row)
+
+    def _tokens(self, include_revoked: bool) -> list[TokenInfo]:
+        query = sa.select(api_token_table).order_by(_t.id)
+        if not include_revoked:
+            query = query.where(_t.revoked_at.is_(None))
+        with self._read() as conn:
+            return [_token_info(r) for r in conn.execute(query)]
+
+    def _token(self, name: str | None, token_hash: str | None) -> TokenInfo | None:
+        where = _t.name == name if name is not None else _t.token_hash == token_hash
+        with self._read() as conn:
+            row = conn.execute(sa.select(api_token_table).where(where)).first()
+        return None if row is None else _token_info(row)
+
+    def _touch_token(self, token_id: int, now: datetime) -> None:
+        # Not a write to audit: around this layer's `_write`, so no pending entry joins it.
+        with super()._write() as conn:
+            conn.execute(api_token_table.update().where(_t.id == token_id)
+                         .values(last_used_at=now))
+
+    def _revoke_token(self, token_id: int, now: datetime) -> TokenInfo | None:
+        with self._write() as conn:
+            conn.execute(api_token_table.update()
+                         .where(_t.id == token_id, _t.revoked_at.is_(None))
+                         .values(revoked_at=now))
+            row = conn.execute(sa.select(api_token_table).where(_t.id == token_id)).first()
+        return None if row is None else _token_info(row)
+
+    # ---------------------------------------------------------------- audit log
+
+    def _audit(self, entries: list[AuditEntry]) -> None:
+        with super()._write() as conn:
+            self._insert_audit(conn, entries)
+
+    def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]:
+        query = sa.select(audit_log_table).order_by(_a.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(_a.at >= since)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [AuditEntry(id=int(r.id), at=_aware(r.at), principal=r.principal,
+                           action=r.action, target=r.target, detail=r.detail or {})
+                for r in rows]

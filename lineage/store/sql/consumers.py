@@ -1,0 +1,145 @@
+"""Consumers in SQL: their contracts and notification channels (the outbox builds on it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..._model import ApplyResult, ChannelSpec, GraphBatch, NodeRef
+from ..._vocabulary import EdgeKind, NodeKind
+from .assertions import SqlAssertionStore
+from .graph import _canonical
+from .tables import consumer_channel_table, consumer_contract_table, edge_table, node_table
+
+_IN_CHUNK = 500
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i:i + _IN_CHUNK]
+
+
+class SqlConsumerStore(SqlAssertionStore):
+    """The SQL store's consumer contracts and channels."""
+
+    def _apply_in(self, conn: Connection, batch: GraphBatch) -> ApplyResult:
+        result = super()._apply_in(conn, batch)
+        consumers = sorted(set(batch.contracts) | set(batch.channels))
+        if not consumers:
+            return result
+        ids = self._ids(conn, consumers + [a for c in batch.contracts.values() for a in c])
+        updated = 0
+        for consumer in consumers:
+            changed = False
+            if consumer in batch.contracts:
+                changed |= self._replace_contracts(conn, ids[consumer], {
+                    ids[asset]: _canonical(contract)
+                    for asset, contract in batch.contracts[consumer].items()})
+            if consumer in batch.channels:
+                changed |= self._replace_channels(conn, ids[consumer], batch.channels[consumer])
+            updated += changed
+        return replace(result, consumers_updated=updated,
+                       unchanged=result.unchanged + len(consumers) - updated)
+
+    @staticmethod
+    def _replace_contracts(conn: Connection, consumer_id: int,
+                           contracts: dict[int, dict[str, Any]]) -> bool:
+        c = consumer_contract_table.c
+        stored = {r.asset_id: r.contract for r in conn.execute(
+            sa.select(c.asset_id, c.contract).where(c.consumer_id == consumer_id))}
+        if stored == contracts:
+            return False
+        conn.execute(consumer_contract_table.delete().where(c.consumer_id == consumer_id))
+        now = datetime.now(UTC)
+        if contracts:
+            conn.execute(consumer_contract_table.insert(), [
+                dict(consumer_id=consumer_id, asset_id=a, contract=k, updated_at=now)
+                for a, k in contracts.items()])
+        return True
+
+    @staticmethod
+    def _replace_channels(conn: Connection, consumer_id: int,
+                          channels: list[ChannelSpec]) -> bool:
+        """Keep channel rows that stay (their ids are referenced by the outbox), add new
+        ones, drop the rest."""
+        c = consumer_channel_table.c
+        stored = {(r.kind, r.target): r for r in conn.execute(
+            sa.select(consumer_channel_table).where(c.consumer_id == consumer_id))}
+        wanted = {(ch.kind, ch.target): ch for ch in channels}
+        changed = False
+        for ident, row in stored.items():
+            if ident not in wanted:
+                conn.execute(consumer_channel_table.delete().where(c.id == row.id))
+                changed = True
+        for ident, ch in wanted.items():
+            settings = _canonical(ch.settings)
+            existing = stored.get(ident)
+            if existing is None:
+                conn.execute(consumer_channel_table.insert(), dict(
+                    consumer_id=consumer_id, kind=ch.kind, target=ch.target, secret=ch.secret,
+                    settings=settings))
+                changed = True
+            elif (existing.secret, existing.settings) != (ch.secret, settings):
+                conn.execute(consumer_channel_table.update().where(c.id == existing.id).values(
+                    secret=ch.secret, settings=settings))
+                changed = True
+        return changed
+
+    def _contracts(self, consumers: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        c = consumer_contract_table.c
+        consumer, asset = node_table.alias("consumer"), node_table.alias("asset")
+        result: dict[str, dict[str, dict[str, Any]]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(consumers):
+                rows = conn.execute(
+                    sa.select(consumer.c.key.label("consumer"), asset.c.key.label("asset"),
+                              c.contract)
+                    .join(consumer, consumer.c.id == c.consumer_id)
+                    .join(asset, asset.c.id == c.asset_id)
+                    .where(consumer.c.key.in_(chunk)))
+                for row in rows:
+                    result.setdefault(row.consumer, {})[row.asset] = row.contract
+        return result
+
+    def _channels(self, consumers: list[str]) -> dict[str, list[ChannelSpec]]:
+        c = consumer_channel_table.c
+        consumer = node_table.alias("consumer")
+        result: dict[str, list[ChannelSpec]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(consumers):
+                rows = conn.execute(
+                    sa.select(consumer.c.key.label("consumer"), c.kind, c.target, c.secret,
+                              c.settings)
+                    .join(consumer, consumer.c.id == c.consumer_id)
+                    .where(consumer.c.key.in_(chunk)).order_by(c.id))
+                for row in rows:
+                    result.setdefault(row.consumer, []).append(ChannelSpec(
+                        kind=row.kind, target=row.target, secret=row.secret,
+                        settings=row.settings or {}))
+        return result
+
+    def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]:
+        has_field, consumes = edge_table.alias("hf"), edge_table.alias("cons")
+        f, d, c = node_table.alias("f"), node_table.alias("d"), node_table.alias("c")
+        found = []
+        with self._read() as conn:
+            for chunk in _chunks(fields):
+                rows = conn.execute(
+                    sa.select(f.c.key.label("field"), d.c.key.label("dkey"),
+                              d.c.name.label("dname"), c.c.key.label("ckey"),
+                              c.c.name.label("cname"))
+                    .select_from(has_field)
+                    .join(f, f.c.id == has_field.c.dst)
+                    .join(d, d.c.id == has_field.c.src)
+                    .join(consumes, sa.and_(consumes.c.src == has_field.c.src,
+                                            consumes.c.kind == EdgeKind.CONSUMES.value))
+                    .join(c, c.c.id == consumes.c.dst)
+                    .where(has_field.c.kind == EdgeKind.HAS_FIELD.value, f.c.key.in_(chunk)))
+                found += [(r.field, NodeRef(r.dkey, NodeKind.DATASET, r.dname),
+                           NodeRef(r.ckey, NodeKind.CONSUMER, r.cname)) for r in rows]
+        return sorted(found, key=lambda t: (t[0], t[2].key))

@@ -1,0 +1,105 @@
+"""Engines for SQLite and PostgreSQL, and the migrations run when a store opens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ..._errors import StoreError
+from .tables import SCHEMA_REVISION
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: how long a SQLite writer waits for another writer's lock before giving up
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create(url: str) -> Engine:
+    """An engine for a `sqlite:///…` or `postgresql://…` URL, migrated to the current schema."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"'{url}' is not a database URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = _sqlite(parsed)
+    elif backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(parsed, pool_pre_ping=True, future=True)
+    else:
+        raise StoreError(f"no SQL backend for '{backend}' (use sqlite:/// or postgresql://)")
+    try:
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open the store at {_safe(url)}: {_first_line(exc)}") from exc
+    return engine
+
+
+def _sqlite(parsed: sa.URL) -> Engine:
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot create the store {database}: folder {folder} does not exist")
+    engine = sa.create_engine(parsed, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event issue BEGIN itself: pysqlite's implicit, deferred
+        # BEGIN would let two writers deadlock on the lock upgrade instead of waiting.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A write transaction takes the write lock up front (waiting up to busy_timeout).
+        immediate = conn.get_execution_options().get("lineage_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the current revision. Fast when it already is (one SELECT)."""
+    with engine.connect() as conn:
+        if _current_revision(conn) == SCHEMA_REVISION:
+            return
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect().execution_options(lineage_write=True) as conn:
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

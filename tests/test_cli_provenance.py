@@ -1,0 +1,166 @@
+"""The provenance commands and the guard through the `lineage` command, on every backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import lineage
+from lineage_cli.main import cli
+
+from .conftest import EXAMPLE, ROOT, snapshot
+
+MAKE_DATA = ROOT / "examples" / "fraud" / "make_data.py"
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(MAKE_DATA), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture
+def run(store_url: str) -> Any:
+    runner = CliRunner()
+
+    def invoke(*args: Any) -> Result:
+        return runner.invoke(cli, ["--store", store_url, *(str(a) for a in args)],
+                             catch_exceptions=False)
+
+    assert invoke("register", EXAMPLE).exit_code == 0
+    return invoke
+
+
+def _tag_predictions(run: Any, data: Path) -> Result:
+    return run("tag", data / "predictions.csv", "--dataset", "fraud.scores", "--field",
+               "predicted_fraud", "--key", "transaction_id", "--origin", "ai_inferred",
+               "--agent", "fraud@2", "--confidence-column", "confidence", "--format", "json")
+
+
+def test_tag_then_check_training_blocks_laundered_labels(run: Any, data: Path) -> None:
+    tagged = _tag_predictions(run, data)
+    assert tagged.exit_code == 0, tagged.output
+    assert json.loads(tagged.output)["rows"] == 2000
+    assert run("tag", data / "chargebacks.csv", "--dataset", "fraud.labels", "--field",
+               "is_fraud", "--key", "transaction_id", "--origin", "observed", "--agent",
+               "disputes-system").exit_code == 0
+    result = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--dataset", "fraud.training_labels", "--model",
+                 "fraud@3", "--format", "json")
+    assert result.exit_code == 3
+    report = json.loads(result.output)
+    assert report["counts"]["ai_only"] == 1550 and report["counts"]["ground_truth"] == 450
+    assert any(f["kind"] == "feedback_loop" for f in report["findings"])
+    passed = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--dataset", "fraud.training_labels")
+    assert passed.exit_code == 0 and "passed" in passed.output
+
+
+def test_policy_file_and_flags(run: Any, data: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("unverified: block\nmax_examples: 3\n")
+    result = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--dataset", "fraud.training_labels", "--policy",
+                 policy, "--format", "json", "--report", tmp_path / "r.json")
+    assert result.exit_code == 3  # nothing is tagged yet: every row is unverified
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["unverified"] == 500
+    allowed = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
+                  "--label", "is_fraud", "--dataset", "fraud.training_labels", "--policy",
+                  policy, "--unverified", "allow")
+    assert allowed.exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("unverified: sometimes\n")
+    result = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--policy", bad)
+    assert result.exit_code == 2 and "unverified" in result.output
+
+
+@pytest.mark.parametrize(
+    ("override", "code", "message"),
+    [
+        ({"--field": "predicted_fruad"}, 2, "did you mean 'predicted_fraud'"),
+        ({"--key": "tx_id"}, 2, "no column 'tx_id'"),
+        ({"--agent": "fraud@9"}, 4, "fraud@9"),
+        ({"--confidence": "0.5", "--confidence-column": "confidence"}, 2, "not both"),
+        ({"--confidence-column": "score_typo"}, 2, "no column 'score_typo'"),
+    ],
+)
+def test_a_bad_tag_exits_non_zero_and_writes_nothing(
+    run: Any, data: Path, store_url: str, override: dict[str, str], code: int, message: str
+) -> None:
+    with lineage.connect(store_url) as s:
+        before = snapshot(s), len(s.assertion_batches())
+    options = {"--dataset": "fraud.scores", "--field": "predicted_fraud",
+               "--key": "transaction_id", "--origin": "ai_inferred", "--agent": "fraud@2",
+               **override}
+    result = run("tag", data / "predictions.csv", *[x for kv in options.items() for x in kv])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    with lineage.connect(store_url) as s:
+        assert (snapshot(s), len(s.assertion_batches())) == before
+
+
+def test_non_utf8_training_csv_is_a_usage_error(run: Any, tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("transaction_id,is_fraud\ncaf\xe9,true\n".encode("latin-1"))
+    result = run("check-training", path, "--key", "transaction_id", "--label", "is_fraud")
+    assert result.exit_code == 2 and "UTF-8" in result.output
+
+
+def test_review_history_provenance_and_taint(run: Any, data: Path, tmp_path: Path) -> None:
+    _tag_predictions(run, data)
+    reviewed = tmp_path / "reviewed.csv"
+    reviewed.write_text("transaction_id,predicted_fraud\ntx-00001,true\ntx-00002,false\n")
+    result = run("review", reviewed, "--dataset", "fraud.scores", "--field",
+                 "predicted_fraud", "--key", "transaction_id", "--reviewer", "alice",
+                 "--format", "json")
+    assert json.loads(result.output)["corrected"] + json.loads(result.output)["accepted"] == 2
+    chain = json.loads(run("history", "fraud.scores", "predicted_fraud", "tx-00001",
+                           "--format", "json").output)
+    assert [c["origin"] for c in chain] == ["ai_inferred", "human_labelled"]
+    summary = json.loads(run("provenance", "fraud.scores", "--format", "json").output)
+    predicted = next(s for s in summary if s["field"].endswith("predicted_fraud"))
+    assert predicted["by_origin"] == {"ai_inferred": 2000, "human_labelled": 2}
+    assert run("taint").exit_code == 0
+
+
+def test_schema_diff_between_versions_and_a_proposed_file(run: Any, tmp_path: Path) -> None:
+    result = run("schema", "diff", "user_features@2026-01", "user_features@2026-03",
+                 "--format", "json")
+    kinds = {(c["kind"], c["field"]) for c in json.loads(result.output)["changes"]}
+    assert ("added", "category_share") in kinds and ("added", "activity_7d") in kinds
+    proposed = tmp_path / "proposed.yaml"
+    proposed.write_text("- {name: transaction_id, type: string}\n"
+                        "- {name: category, type: string}\n")
+    result = run("schema", "diff", "transactions@2026-03", proposed)
+    assert result.exit_code == 0
+    assert "incompatible" in result.output and "dropped" in result.output
+    assert run("schema", "diff", "transactions@2026-03", "nope@1").exit_code == 4
+
+
+def test_every_provenance_command_has_help_with_examples() -> None:
+    for name in ("tag", "review", "history", "provenance", "taint", "check-training"):
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "Examples" in result.output
+    result = CliRunner().invoke(cli, ["schema", "diff", "--help"])
+    assert result.exit_code == 0 and "Examples" in result.output
+
+
+def test_the_readme_tour_runs(tmp_path: Path) -> None:
+    """examples/tour.sh, as a new user runs it (a real subprocess of the installed command)."""
+    env = {**os.environ, "COLUMNS": "120"}
+    env.pop("LINEAGE_URL", None)
+    result = subprocess.run(["bash", str(ROOT / "examples" / "tour.sh")], capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Tour done" in result.stdout
+    assert "fraud@2" in result.stdout and "risk-rules-engine" in result.stdout

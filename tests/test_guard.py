@@ -1,0 +1,287 @@
+"""The training guard on the failure it exists for: predictions that became labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import lineage
+from lineage import provenance
+from lineage.guard import Policy, check_training
+from lineage.store.base import Store
+
+from .conftest import snapshot
+
+# fraud@2 writes predictions; a labels table is later rebuilt from a CSV export of them
+# with no lineage at all; chargebacks are what disputes confirmed (observed).
+SCENARIO = """\
+namespace: s3://ml-warehouse
+datasets:
+  - name: fraud.predictions
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: predicted_fraud, type: boolean, concept: fraud_label}
+  - name: fraud.labels_v3
+    description: rebuilt from a CSV export; no lineage
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: is_fraud, type: boolean, concept: fraud_label}
+  - name: fraud.chargebacks
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: is_fraud, type: boolean, concept: fraud_label}
+  - name: fraud.reviewed
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: is_fraud, type: boolean}
+  - name: fraud.reviewed_copy
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: is_fraud, type: boolean}
+derivations:
+  - {from: fraud.reviewed.is_fraud, to: fraud.reviewed_copy.is_fraud, transformation: identity}
+models:
+  - name: fraud
+    versions:
+      - {version: 2, outputs: [fraud.predictions.predicted_fraud]}
+      - {version: 3}
+"""
+
+IDS = [f"t{i}" for i in range(10)]
+PREDICTED = [i % 3 == 0 for i in range(10)]  # t0, t3, t6, t9 predicted fraud
+
+
+@pytest.fixture
+def scenario(store: Store, tmp_path: Path) -> Store:
+    lineage.manifest.register_text(store, SCENARIO)
+    predictions = pl.DataFrame({"transaction_id": IDS, "predicted_fraud": PREDICTED,
+                                "score": [0.9] * 5 + [0.995] * 5})
+    provenance.tag(store, predictions, dataset="fraud.predictions", field="predicted_fraud",
+                   key="transaction_id", origin="ai_inferred", agent="fraud@2",
+                   confidence_column="score")
+    chargebacks = pl.DataFrame({"transaction_id": ["t0", "t1", "t20"],
+                                "is_fraud": [True, True, False]})
+    provenance.tag(store, chargebacks, dataset="fraud.chargebacks", field="is_fraud",
+                   key="transaction_id", origin="observed", agent="disputes-system")
+    return store
+
+
+def _laundered(tmp_path: Path) -> pl.DataFrame:
+    """The predictions after a trip through CSV: renamed, retyped, lineage gone."""
+    path = tmp_path / "labels.csv"
+    pl.DataFrame({"transaction_id": IDS,
+                  "is_fraud": ["true" if p else "false" for p in PREDICTED]}).write_csv(path)
+    return pl.read_csv(path)
+
+
+def test_laundered_predictions_are_blocked_exactly(scenario: Store, tmp_path: Path) -> None:
+    extra = pl.DataFrame({"transaction_id": ["t20", "t30"], "is_fraud": [False, True]})
+    train = pl.concat([_laundered(tmp_path), extra])
+    with pytest.raises(lineage.ProvenanceViolation) as err:
+        check_training(scenario, train, key="transaction_id", label="is_fraud",
+                       dataset="fraud.labels_v3")
+    report = err.value.report
+    # t0: the model said fraud and a chargeback confirmed it -> independent support.
+    # t1: the model said "not fraud"; the chargeback says fraud -> the row's value is AI-only.
+    assert report.counts == {"ground_truth": 2, "ai_only": 9, "unverified": 1}
+    blocked = {e["key"]["transaction_id"] for e in report.examples if e["verdict"] == "ai_only"}
+    assert blocked == {f"t{i}" for i in range(1, 10)}
+    assert all(e["ai_agent"] == {"is_fraud": "model_version:fraud@2"}
+               for e in report.examples if e["verdict"] == "ai_only")
+
+
+def test_a_human_label_that_agrees_with_the_model_passes(scenario: Store) -> None:
+    reviewed = pl.DataFrame({"transaction_id": ["t3"], "is_fraud": [True]})
+    result = provenance.review(scenario, reviewed, dataset="fraud.labels_v3", field="is_fraud",
+                               key="transaction_id", reviewer="annotator/alice")
+    assert (result.accepted, result.corrected, result.unmatched) == (1, 0, 0)
+    report = check_training(scenario, reviewed, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3")
+    assert report.passed and report.counts == {"ground_truth": 1}
+
+
+def test_a_corrected_label_passes_with_the_corrected_value_only(scenario: Store) -> None:
+    provenance.review(scenario, pl.DataFrame({"transaction_id": ["t4"], "is_fraud": [True]}),
+                      dataset="fraud.labels_v3", field="is_fraud", key="transaction_id",
+                      reviewer="annotator/bob")
+    corrected = pl.DataFrame({"transaction_id": ["t4"], "is_fraud": [True]})
+    assert check_training(scenario, corrected, key="transaction_id", label="is_fraud",
+                          dataset="fraud.labels_v3").passed
+    model_value = pl.DataFrame({"transaction_id": ["t4"], "is_fraud": [False]})
+    report = check_training(scenario, model_value, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", raise_on_block=False)
+    assert report.counts == {"ai_only": 1} and not report.passed
+
+
+def test_review_chain_is_queryable(scenario: Store) -> None:
+    provenance.review(scenario, pl.DataFrame({"transaction_id": ["t4"], "is_fraud": [True]}),
+                      dataset="fraud.labels_v3", field="is_fraud", key="transaction_id",
+                      reviewer="annotator/bob")
+    chain = provenance.history(scenario, dataset="fraud.labels_v3", field="is_fraud",
+                               key="t4", value=True)
+    ai, human = chain
+    assert ai.origin is lineage.Origin.AI_INFERRED and ai.matches_value is False
+    assert human.origin is lineage.Origin.HUMAN_LABELLED and human.verdict == "corrected"
+    assert human.reviews == (ai.batch, ai.row) and ai.reviewed_by == [(human.batch, human.row)]
+
+
+@pytest.mark.parametrize(("action", "passes"), [("allow", True), ("warn", True),
+                                                ("block", False)])
+def test_rows_without_any_assertion_follow_the_policy(
+    scenario: Store, action: str, passes: bool
+) -> None:
+    unknown = pl.DataFrame({"transaction_id": ["t40", "t41"], "is_fraud": [True, False]})
+    report = check_training(scenario, unknown, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", policy=Policy(unverified=action),
+                            raise_on_block=False)
+    assert report.counts == {"unverified": 2} and report.passed is passes
+    assert report.warned_rows == (2 if action == "warn" else 0)
+
+
+def test_pseudo_labelling_is_explicit_and_counted(scenario: Store, tmp_path: Path) -> None:
+    train = _laundered(tmp_path).filter(pl.col("transaction_id") != "t1")
+    report = check_training(scenario, train, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", policy=Policy(allow_ai_above=0.99),
+                            raise_on_block=False)
+    # t5..t9 scored 0.995: pseudo-labels; t2..t4 scored 0.9: still AI-only
+    assert report.counts == {"ground_truth": 1, "pseudo_label": 5, "ai_only": 3}
+
+
+def test_low_confidence_human_labels_are_reported(scenario: Store) -> None:
+    provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t50"], "is_fraud": [True]}),
+                   dataset="fraud.labels_v3", field="is_fraud", key="transaction_id",
+                   origin="human_labelled", agent="crowd", confidence=0.6)
+    row = pl.DataFrame({"transaction_id": ["t50"], "is_fraud": [True]})
+    report = check_training(scenario, row, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", policy=Policy(min_confidence=0.8),
+                            raise_on_block=False)
+    assert report.counts == {"low_confidence": 1} and not report.passed
+
+
+def test_lineage_carries_assertions_to_downstream_copies(scenario: Store) -> None:
+    """A copy made through an identity derivation is checked against its source field."""
+    provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t60"], "is_fraud": [True]}),
+                   dataset="fraud.reviewed", field="is_fraud", key="transaction_id",
+                   origin="ai_inferred", agent="fraud@2")
+    copy = pl.DataFrame({"transaction_id": ["t60"], "is_fraud": [True]})
+    report = check_training(scenario, copy, key="transaction_id", label="is_fraud",
+                            dataset="fraud.reviewed_copy", raise_on_block=False)
+    assert report.counts == {"ai_only": 1}
+
+
+def test_training_the_next_version_on_its_predecessor_is_a_feedback_loop(
+    scenario: Store, tmp_path: Path
+) -> None:
+    with pytest.raises(lineage.ProvenanceViolation) as err:
+        check_training(scenario, _laundered(tmp_path), key="transaction_id", label="is_fraud",
+                       dataset="fraud.labels_v3", model="fraud@3")
+    loops = [f for f in err.value.report.findings if f.kind == "feedback_loop"]
+    assert loops and loops[0].path == ["model_version:fraud@2"] and loops[0].rows == 9
+
+
+def test_feedback_loop_through_lineage_reports_the_path(store: Store) -> None:
+    lineage.manifest.register_text(store, """\
+namespace: s3://w
+datasets:
+  - name: scores
+    fields: [{name: id, type: int}, {name: score, type: float}]
+  - name: labels
+    fields: [{name: id, type: int}, {name: label, type: int}]
+derivations:
+  - {from: scores.score, to: labels.label, transformation: transformation}
+models:
+  - name: fraud
+    versions:
+      - {version: 2, outputs: [scores.score]}
+      - {version: 3, fields: [labels.label]}
+""")
+    train = pl.DataFrame({"id": [1], "label": [1]})
+    with pytest.raises(lineage.ProvenanceViolation) as err:
+        check_training(store, train, key="id", label="label", dataset="labels", model="fraud@3",
+                       policy=Policy(unverified="allow"))
+    loop = next(f for f in err.value.report.findings if f.kind == "feedback_loop")
+    assert loop.path == ["model_version:fraud@2", "field:s3://w/scores.score",
+                         "field:s3://w/labels.label"]
+    report = check_training(store, train, key="id", label="label", dataset="labels",
+                            policy=Policy(unverified="allow"), raise_on_block=False)
+    assert [f.kind for f in report.findings] == ["label_from_model_output"]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (pl.DataFrame({"transaction_id": ["t1"]}), "no column 'is_fraud'"),
+        (pl.DataFrame({"id": ["t1"], "is_fraud": [True]}), "no column 'transaction_id'"),
+        (pl.DataFrame({"transaction_id": [], "is_fraud": []}), "empty"),
+        (pl.DataFrame({"transaction_id": ["t1", "t1"], "is_fraud": [True, False]}),
+         "conflicting 'is_fraud' labels"),
+        (pl.DataFrame({"transaction_id": [None, "t2"], "is_fraud": [True, False]}),
+         "missing values"),
+    ],
+)
+def test_unusable_training_tables_are_refused_with_the_reason(
+    scenario: Store, table: pl.DataFrame, message: str
+) -> None:
+    with pytest.raises(lineage.ValidationError, match=message):
+        check_training(scenario, table, key="transaction_id", label="is_fraud",
+                       dataset="fraud.labels_v3")
+
+
+def test_non_utf8_csv_is_refused(scenario: Store, tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("transaction_id,is_fraud\ncaf\xe9,true\n".encode("latin-1"))
+    with pytest.raises(lineage.ValidationError, match="UTF-8"):
+        check_training(scenario, path, key="transaction_id", label="is_fraud",
+                       dataset="fraud.labels_v3")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(dataset="fraud.nope"), lineage.NotFound, "fraud.nope"),
+        (dict(field="is_fruad"), lineage.ValidationError, "did you mean 'is_fraud'"),
+        (dict(key="tx"), lineage.ValidationError, "no column 'tx'"),
+        (dict(origin="guessed"), lineage.ValidationError, "unknown origin"),
+        (dict(agent="fraud@9"), lineage.NotFound, "fraud@9"),
+        (dict(confidence=1.5), lineage.ValidationError, r"\[0, 1\]"),
+    ],
+)
+def test_a_bad_tag_call_writes_nothing(
+    scenario: Store, kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    before = snapshot(scenario), len(scenario.assertion_batches())
+    args: dict[str, object] = dict(dataset="fraud.labels_v3", field="is_fraud",
+                                   key="transaction_id", origin="ai_inferred", agent="fraud@2")
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t1"], "is_fraud": [True]}),
+                       **args)  # type: ignore[arg-type]
+    assert (snapshot(scenario), len(scenario.assertion_batches())) == before
+
+
+def test_confidence_column_out_of_range_names_the_row(scenario: Store) -> None:
+    table = pl.DataFrame({"transaction_id": ["a", "b"], "is_fraud": [1, 0], "p": [0.5, 7.0]})
+    with pytest.raises(lineage.ValidationError, match="column 'p', row 2 has 7"):
+        provenance.tag(scenario, table, dataset="fraud.labels_v3", field="is_fraud",
+                       key="transaction_id", origin="ai_inferred", agent="fraud@2",
+                       confidence_column="p")
+
+
+def test_summary_counts_origins_agents_and_confidence(scenario: Store) -> None:
+    by_field = {s.field.rsplit(".", 1)[-1]: s for s in provenance.summary(scenario,
+                                                                          "fraud.predictions")}
+    s = by_field["predicted_fraud"]
+    assert s.total == 10 and s.share("ai_inferred") == 1.0
+    assert s.agents == {"model_version:fraud@2": 10}
+    assert s.confidence[9] == 10  # 0.9 and 0.995 both fall in the top bin
+
+
+def test_taint_finds_fields_downstream_of_ai_outputs(scenario: Store) -> None:
+    provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t60"], "is_fraud": [True]}),
+                   dataset="fraud.reviewed", field="is_fraud", key="transaction_id",
+                   origin="ai_inferred", agent="fraud@2")
+    tainted = {t.node.key: t for t in provenance.taint(scenario)}
+    copy = tainted["field:s3://ml-warehouse/fraud.reviewed_copy.is_fraud"]
+    assert copy.source.key == "field:s3://ml-warehouse/fraud.reviewed.is_fraud"

@@ -1,0 +1,697 @@
+"""OpenLineage ingest: validation against the shipped spec, the mapping to the graph, and the
+guarantees (one transaction, idempotent, order-independent), on every backend.
+
+The expected graphs below are written out by hand from the events in tests/data/openlineage/
+(and from the client-built events), not computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import lineage
+from lineage import openlineage as ol
+from lineage.openlineage import field_type
+from tests.conftest import snapshot
+
+DATA = Path(__file__).parent / "data" / "openlineage"
+PG = "postgres://db.prod:5432"
+RUN = "run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
+PARENT = "run:0190d6f4-0000-7000-8000-000000000001"
+FAILED = "run:0190d6f4-3c1e-7a5e-9b1e-aaaaaaaaaaaa"
+JOB = "job:airflow/daily_etl.build_order_facts"
+PARENT_JOB = "job:airflow/daily_etl"
+REFUNDS_JOB = "job:airflow/daily_etl.build_refunds"
+ORDERS = f"dataset:{PG}/public.orders_raw"
+CUSTOMERS = f"dataset:{PG}/public.customers"
+FACTS = f"dataset:{PG}/analytics.order_facts"
+REFUNDS = f"dataset:{PG}/analytics.refunds"
+SUMMARY = f"dataset:{PG}/analytics.customer_summary"
+EXPORT_JOB = "job:reporting/export_summary"
+CSV = "dataset:s3://reports/exports/customer_summary.csv"
+FACTS_V = f"dataset_version:{PG}/analytics.order_facts@2024-05-01"
+ORDERS_V = f"dataset_version:{PG}/public.orders_raw@v42"
+
+
+def f(dataset: str, name: str) -> str:
+    """The key of field `name` of the dataset with key `dataset`."""
+    return "field:" + dataset.removeprefix("dataset:") + "." + name
+
+
+def event(name: str) -> dict[str, Any]:
+    return dict(json.loads((DATA / f"{name}.json").read_text()))
+
+
+def edges(store: lineage.Store) -> set[tuple[str, str, str]]:
+    keys = [r.key for r in store.find("", limit=10_000)]
+    return {(e.src, e.kind.value, e.dst) for e in store.edges_among(keys)}
+
+
+def derivations(store: lineage.Store) -> dict[tuple[str, str], dict[str, Any]]:
+    keys = [r.key for r in store.find("", limit=10_000)]
+    return {(e.src, e.dst): e.properties for e in store.edges_among(keys)
+            if e.kind is lineage.EdgeKind.DERIVED_FROM}
+
+
+# ------------------------------------------------------------------ the shipped spec
+
+
+def test_the_spec_ships_pinned_inside_the_package_and_resolves_without_network() -> None:
+    compiled = ol.schemas()
+    assert ol.SPEC_VERSION == "2-0-2"
+    assert compiled.registry.contents(ol.CORE_ID)["$id"] == ol.CORE_ID
+    assert "1.52.0" in (Path(ol.__file__).parent / "spec" / "README.md").read_text()
+    assert "Apache License" in (Path(ol.__file__).parent / "spec" / "LICENSE").read_text()
+    # facets land where the spec puts them
+    assert compiled.facet_files["dataset"]["schema"] == "facets/SchemaDatasetFacet.json"
+    assert compiled.facet_files["run"]["parent"] == "facets/ParentRunFacet.json"
+    assert "subset" in compiled.facet_files["input"] and "subset" in compiled.facet_files["output"]
+    # anything not shipped is refused, never fetched
+    from referencing.exceptions import Unresolvable
+
+    with pytest.raises(Unresolvable):
+        compiled.registry.resolver().lookup("https://openlineage.io/spec/9-9-9/OpenLineage.json")
+
+
+@pytest.mark.parametrize("name", ["run_start", "run_complete", "run_fail", "dataset_event",
+                                  "job_event"])
+def test_hand_written_events_are_valid(name: str) -> None:
+    assert ol.validate(event(name)) == [event(name)]
+
+
+def test_events_are_told_apart_as_the_spec_does() -> None:
+    assert ol.event_kind(event("run_start")) == "RunEvent"
+    assert ol.event_kind(event("dataset_event")) == "DatasetEvent"
+    assert ol.event_kind(event("job_event")) == "JobEvent"
+    both = {**event("job_event"), "dataset": event("dataset_event")["dataset"]}
+    with pytest.raises(lineage.ValidationError, match="both a DatasetEvent and a JobEvent"):
+        ol.validate(both)
+
+
+# ------------------------------------------------------------------ the mapping
+
+
+def test_a_completed_run_becomes_jobs_runs_datasets_versions_and_column_lineage(
+        store: lineage.Store) -> None:
+    result = ol.ingest(store, [event("run_start"), event("run_complete")])
+
+    assert (result.events, result.run_events, result.runs) == (2, 2, 1)
+    assert result.datasets == 3 and result.dataset_versions == 2 and result.derivations == 8
+    assert result.applied.changed
+    facts_fields = ["order_id", "customer_name", "total_amount", "email_hash", "phone_masked",
+                    "order_date", "delivery_area", "address"]
+    expected = {
+        (PARENT_JOB, "run_of", PARENT), (JOB, "run_of", RUN), (PARENT, "parent_of", RUN),
+        (ORDERS, "read", JOB), (CUSTOMERS, "read", JOB),
+        (ORDERS, "read", RUN), (CUSTOMERS, "read", RUN), (ORDERS_V, "read", RUN),
+        (JOB, "wrote", FACTS), (RUN, "wrote", FACTS), (RUN, "wrote", FACTS_V),
+        (FACTS_V, "version_of", FACTS), (ORDERS_V, "version_of", ORDERS),
+        *((ORDERS, "has_field", f(ORDERS, n))
+          for n in ("id", "customer_id", "amount", "status", "created_at")),
+        *((CUSTOMERS, "has_field", f(CUSTOMERS, n)) for n in ("id", "name", "email", "phone")),
+        *((FACTS, "has_field", f(FACTS, n)) for n in facts_fields),
+        (f(ORDERS, "id"), "derived_from", f(FACTS, "order_id")),
+        (f(CUSTOMERS, "name"), "derived_from", f(FACTS, "customer_name")),
+        (f(ORDERS, "customer_id"), "derived_from", f(FACTS, "customer_name")),
+        (f(ORDERS, "amount"), "derived_from", f(FACTS, "total_amount")),
+        (f(CUSTOMERS, "email"), "derived_from", f(FACTS, "email_hash")),
+        (f(CUSTOMERS, "phone"), "derived_from", f(FACTS, "phone_masked")),
+        (f(ORDERS, "created_at"), "derived_from", f(FACTS, "order_date")),
+        (f(ORDERS, "status"), "derived_from", FACTS),
+    }
+    assert edges(store) == expected
+
+    how = {pair: (p["transformation"], p["masking"]) for pair, p in derivations(store).items()}
+    assert how == {
+        (f(ORDERS, "id"), f(FACTS, "order_id")): ("identity", False),
+        (f(CUSTOMERS, "name"), f(FACTS, "customer_name")): ("identity", False),
+        (f(ORDERS, "customer_id"), f(FACTS, "customer_name")): ("join", False),
+        (f(ORDERS, "amount"), f(FACTS, "total_amount")): ("aggregation", False),
+        (f(CUSTOMERS, "email"), f(FACTS, "email_hash")): ("transformation", True),
+        (f(CUSTOMERS, "phone"), f(FACTS, "phone_masked")): ("masking", True),
+        (f(ORDERS, "created_at"), f(FACTS, "order_date")): ("identity", False),
+        (f(ORDERS, "status"), FACTS): ("filter", False),
+    }
+    props = derivations(store)
+    assert props[(f(ORDERS, "status"), FACTS)]["scope"] == "dataset"
+    assert props[(f(ORDERS, "amount"), f(FACTS, "total_amount"))]["description"] == "sum(amount)"
+    assert props[(f(CUSTOMERS, "phone"), f(FACTS, "phone_masked"))]["description"] == \
+        "last four digits only"
+    assert props[(f(ORDERS, "id"), f(FACTS, "order_id"))]["job"] == JOB
+
+
+def test_run_properties_keep_state_times_nominal_time_and_facet_names(
+        store: lineage.Store) -> None:
+    ol.ingest(store, [event("run_start"), event("run_complete")])
+    run = store.node(RUN).properties
+    assert run["state"] == "COMPLETE"
+    assert run["states"] == {"START": "2024-05-01T02:00:00.000Z",
+                             "COMPLETE": "2024-05-01T02:10:00.000Z"}
+    assert run["nominal_start_time"] == "2024-05-01T00:00:00Z"
+    assert run["nominal_end_time"] == "2024-05-02T00:00:00Z"
+    assert run["facets"] == ["acme_cost", "nominalTime", "parent"]
+    assert run["job"] == JOB and run["parent"] == PARENT
+    assert store.node(PARENT).properties == {"job": PARENT_JOB}
+    assert store.node(JOB).properties["sql"] == "INSERT INTO analytics.order_facts SELECT ..."
+
+
+def test_schema_facet_types_map_to_canonical_types_keeping_the_original_spelling(
+        store: lineage.Store) -> None:
+    ol.ingest(store, [event("run_complete")])
+    expected = {
+        "order_id": ("int64", "BIGINT"),
+        "customer_name": ("string", "VARCHAR(255)"),
+        "total_amount": ("decimal(12,2)", "NUMERIC(12,2)"),
+        "order_date": ("timestamp", "TIMESTAMP_NTZ(9)"),
+        "delivery_area": ("json", "GEOGRAPHY"),
+        "address": ("struct<city:string,zip:string>", "STRUCT"),
+    }
+    for name, (canonical, spelling) in expected.items():
+        props = store.node(f(FACTS, name)).properties
+        assert (props["type"], props["source_type"]) == (canonical, spelling), name
+    assert store.node(f(FACTS, "order_id")).properties["description"] == "orders_raw.id"
+    assert store.node(f(CUSTOMERS, "id")).properties["type"] == "int64"  # "integer"
+    assert [(s.name, s.type) for s in store.schema(FACTS_V)] == [
+        ("order_id", "int64"), ("customer_name", "string"), ("total_amount", "decimal(12,2)"),
+        ("email_hash", "string"), ("phone_masked", "string"), ("order_date", "timestamp"),
+        ("delivery_area", "json"), ("address", "struct<city:string,zip:string>")]
+    assert [s.name for s in store.schema(ORDERS_V)] == [
+        "id", "customer_id", "amount", "status", "created_at"]
+    version = store.node(FACTS_V).properties
+    assert version == {"version": "2024-05-01", "run": RUN,
+                       "created_at": "2024-05-01T02:10:00.000Z"}
+
+
+def test_symlinks_stay_a_dataset_property(store: lineage.Store) -> None:
+    ol.ingest(store, [event("run_complete"), event("dataset_event")])
+    assert store.node(ORDERS).properties["symlinks"] == [
+        {"namespace": "hive://metastore.prod:9083", "name": "raw.orders", "type": "TABLE"}]
+    assert store.node(SUMMARY).properties["symlinks"] == [
+        {"namespace": "dbt://analytics", "name": "model.shop.customer_summary",
+         "type": "MODEL"}]
+    assert not any("hive://" in k for k in (r.key for r in store.find("")))
+
+
+def test_a_completed_run_without_a_version_facet_versions_its_outputs_by_run_id(
+        store: lineage.Store) -> None:
+    complete = event("run_complete")
+    del complete["outputs"][0]["facets"]["version"]
+    ol.ingest(store, complete)
+    by_run = f"dataset_version:{PG}/analytics.order_facts@0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
+    assert (by_run, "version_of", FACTS) in edges(store)
+    assert (RUN, "wrote", by_run) in edges(store)
+
+
+def test_dataset_and_job_events_carry_static_lineage(store: lineage.Store) -> None:
+    result = ol.ingest(store, [event("dataset_event"), event("job_event")])
+    assert (result.dataset_events, result.job_events, result.runs) == (1, 1, 0)
+    assert edges(store) == {
+        (SUMMARY, "has_field", f(SUMMARY, "customer_name")),
+        (SUMMARY, "has_field", f(SUMMARY, "order_count")),
+        (FACTS, "has_field", f(FACTS, "customer_name")),
+        (FACTS, "has_field", f(FACTS, "order_id")),
+        (f(FACTS, "customer_name"), "derived_from", f(SUMMARY, "customer_name")),
+        (f(FACTS, "order_id"), "derived_from", f(SUMMARY, "order_count")),
+        (SUMMARY, "read", EXPORT_JOB),
+        (EXPORT_JOB, "wrote", CSV),
+        (CSV, "has_field", f(CSV, "customer")),
+        (f(SUMMARY, "customer_name"), "derived_from", f(CSV, "customer")),
+    }
+    how = derivations(store)
+    assert how[(f(FACTS, "customer_name"), f(SUMMARY, "customer_name"))]["transformation"] == \
+        "identity"
+    assert how[(f(FACTS, "customer_name"), f(SUMMARY, "customer_name"))]["transformations"] == \
+        ["DIRECT/IDENTITY", "INDIRECT/GROUP_BY"]
+    assert how[(f(FACTS, "order_id"), f(SUMMARY, "order_count"))]["transformation"] == \
+        "aggregation"
+    assert how[(f(SUMMARY, "customer_name"), f(CSV, "customer"))]["job"] == EXPORT_JOB
+    assert store.node(SUMMARY).properties["description"] == "One row per customer."
+    assert store.node(EXPORT_JOB).properties["description"] == \
+        "Nightly CSV export of the customer summary."
+
+
+def test_a_failed_run_records_its_state_but_derives_and_versions_nothing(
+        store: lineage.Store) -> None:
+    ol.ingest(store, event("run_fail"))
+    run = store.node(FAILED).properties
+    assert run["state"] == "FAIL" and run["error_message"] == "division by zero"
+    assert edges(store) == {
+        (REFUNDS_JOB, "run_of", FAILED),
+        (ORDERS, "read", REFUNDS_JOB), (ORDERS, "read", FAILED),
+        (REFUNDS_JOB, "wrote", REFUNDS),
+        (REFUNDS, "has_field", f(REFUNDS, "refund_amount")),
+    }
+    assert not derivations(store)
+    assert not store.find("dataset_version:")
+
+
+def test_an_aborted_run_is_no_success_either(store: lineage.Store) -> None:
+    aborted = {**event("run_complete"), "eventType": "ABORT"}
+    ol.ingest(store, aborted)
+    assert store.node(RUN).properties["state"] == "ABORT"
+    assert not derivations(store)
+    assert (RUN, "wrote", FACTS) not in edges(store)
+    assert store.find("dataset_version:") == [lineage.NodeRef(
+        ORDERS_V, lineage.NodeKind.DATASET_VERSION, "public.orders_raw@v42")]  # an input
+
+
+# ------------------------------------------------------------------ guarantees
+
+
+def test_duplicate_delivery_changes_nothing(store: lineage.Store) -> None:
+    events = [event(n) for n in ("run_start", "run_complete", "run_fail", "dataset_event",
+                                 "job_event")]
+    ol.ingest(store, events)
+    before = snapshot(store)
+    again = ol.ingest(store, events)
+    assert not again.applied.changed
+    one_by_one = [ol.ingest(store, e) for e in events]
+    assert not any(r.applied.changed for r in one_by_one)
+    assert snapshot(store) == before
+
+
+def test_out_of_order_events_end_in_the_same_graph(store: lineage.Store,
+                                                   tmp_path: Path) -> None:
+    with lineage.connect(f"sqlite:///{tmp_path / 'in_order.db'}") as in_order:
+        for name in ("run_start", "run_complete"):
+            ol.ingest(in_order, event(name))
+        expected = snapshot(in_order)
+    for name in ("run_complete", "run_start"):  # COMPLETE arrives first
+        ol.ingest(store, event(name))
+    assert snapshot(store) == expected
+    assert store.node(RUN).properties["state"] == "COMPLETE"
+
+
+def test_terminal_state_wins_over_a_later_running_or_other_event(
+        store: lineage.Store) -> None:
+    late = {**event("run_start"), "eventType": "OTHER", "eventTime": "2024-05-01T05:00:00Z"}
+    ol.ingest(store, [event("run_complete"), late])
+    run = store.node(RUN).properties
+    assert run["state"] == "COMPLETE"
+    assert run["states"]["OTHER"] == "2024-05-01T05:00:00Z"
+
+
+def test_upper_case_run_ids_name_the_same_run(store: lineage.Store) -> None:
+    start = event("run_start")
+    start["run"]["runId"] = start["run"]["runId"].upper()
+    ol.ingest(store, [start, event("run_complete")])
+    assert store.find("run:", [lineage.NodeKind.RUN]) == [
+        lineage.NodeRef(PARENT, lineage.NodeKind.RUN, PARENT.removeprefix("run:")),
+        lineage.NodeRef(RUN, lineage.NodeKind.RUN, RUN.removeprefix("run:"))]
+
+
+def test_ingest_keeps_what_a_manifest_declared_about_a_dataset(store: lineage.Store) -> None:
+    lineage.manifest.register_text(store, (
+        "namespace: postgres://db.prod:5432\n"
+        "datasets:\n"
+        "  - name: public.customers\n"
+        "    owner: crm-team\n"
+        "    fields:\n"
+        "      - {name: email, type: string, nullable: false}\n"))
+    ol.ingest(store, event("run_complete"))
+    assert store.node(CUSTOMERS).properties["owner"] == "crm-team"
+    email = store.node(f(CUSTOMERS, "email")).properties
+    assert email["nullable"] is False and email["source_type"] == "string"
+
+
+def test_unknown_custom_facets_are_accepted_and_named(store: lineage.Store) -> None:
+    ol.ingest(store, event("run_complete"))
+    assert "acme_quality" in store.node(FACTS).properties["facets"]
+    assert "acme_cost" in store.node(RUN).properties["facets"]
+
+
+def test_the_principal_is_recorded_on_the_runs_it_reported(store: lineage.Store) -> None:
+    result = ol.ingest(store, event("run_start"), principal="airflow-prod")
+    assert result.principal == "airflow-prod"
+    ol.ingest(store, event("run_complete"), principal="backfill")
+    assert store.node(RUN).properties["reported_by"] == ["airflow-prod", "backfill"]
+
+
+def test_json_text_and_bytes_are_accepted(store: lineage.Store) -> None:
+    text = json.dumps([event("run_start"), event("run_complete")])
+    assert ol.ingest(store, text).events == 2
+    assert not ol.ingest(store, text.encode()).applied.changed
+    assert not ol.ingest(store, [json.dumps(event("run_start"))]).applied.changed
+
+
+def test_a_deleted_facet_is_ignored(store: lineage.Store) -> None:
+    complete = event("run_complete")
+    complete["outputs"][0]["facets"]["version"] = {
+        "_producer": "https://x.example", "_schemaURL": "https://x.example/s.json",
+        "_deleted": True}
+    ol.ingest(store, complete)
+    assert "version" not in store.node(FACTS).properties["facets"]
+    assert not store.find("order_facts@2024-05-01")
+
+
+# ------------------------------------------------------------------ the official client
+
+
+def test_events_built_by_the_openlineage_python_client(store: lineage.Store,
+                                                       tmp_path: Path) -> None:
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import (
+        DatasetEvent,
+        InputDataset,
+        Job,
+        JobEvent,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+        StaticDataset,
+    )
+    from openlineage.client.facet_v2 import (
+        column_lineage_dataset,
+        dataset_version_dataset,
+        parent_run,
+        schema_dataset,
+        symlinks_dataset,
+    )
+    from openlineage.client.serde import Serde
+    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    run_id = "01a204b8-b18f-7518-bd2c-582ba438261a"
+    parent_id = "01a204b8-0000-7000-8000-0000000000aa"
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.x/client/python"
+    schema = schema_dataset.SchemaDatasetFacet(fields=[
+        schema_dataset.SchemaDatasetFacetFields(name="user_id", type="BIGINT"),
+        schema_dataset.SchemaDatasetFacetFields(name="spend", type="DOUBLE"),
+    ])
+    lineage_facet = column_lineage_dataset.ColumnLineageDatasetFacet(
+        fields={
+            "user_id": column_lineage_dataset.Fields(
+                inputFields=[column_lineage_dataset.InputField(
+                    namespace="kafka://events:9092", name="payments", field="user_id",
+                    transformations=[column_lineage_dataset.Transformation(
+                        type="DIRECT", subtype="IDENTITY")])]),
+            "spend": column_lineage_dataset.Fields(
+                inputFields=[column_lineage_dataset.InputField(
+                    namespace="kafka://events:9092", name="payments", field="amount",
+                    transformations=[column_lineage_dataset.Transformation(
+                        type="DIRECT", subtype="AGGREGATION", masking=False)])]),
+        },
+        dataset=[column_lineage_dataset.InputField(
+            namespace="kafka://events:9092", name="payments", field="event_ts",
+            transformations=[column_lineage_dataset.Transformation(
+                type="INDIRECT", subtype="WINDOW")])],
+    )
+    run = Run(runId=run_id, facets={"parent": parent_run.ParentRunFacet(
+        run=parent_run.Run(runId=parent_id), job=parent_run.Job(namespace="spark", name="app"))})
+    job = Job(namespace="spark", name="app.aggregate_spend")
+    inputs = [InputDataset(namespace="kafka://events:9092", name="payments")]
+    output = OutputDataset(namespace="s3://lake", name="spend_daily", facets={
+        "schema": schema, "columnLineage": lineage_facet,
+        "version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion="17")})
+    start = RunEvent(eventType=RunState.START, eventTime="2024-06-01T00:00:00.000000+00:00",
+                     run=run, job=job, producer=producer, inputs=inputs, outputs=[output])
+    complete = RunEvent(eventType=RunState.COMPLETE,
+                        eventTime="2024-06-01T00:03:00.123456+00:00", run=run, job=job,
+                        producer=producer, inputs=inputs, outputs=[output])
+    static = DatasetEvent(eventTime="2024-06-02T00:00:00Z", producer=producer,
+                          dataset=StaticDataset(namespace="s3://lake", name="spend_daily",
+                                                facets={"symlinks":
+                                                        symlinks_dataset.SymlinksDatasetFacet(
+                                                            identifiers=[
+                                                                symlinks_dataset.Identifier(
+                                                                    namespace="glue://eu",
+                                                                    name="lake.spend_daily",
+                                                                    type="TABLE")])}))
+    job_event = JobEvent(eventTime="2024-06-02T00:00:00Z", producer=producer,
+                         job=Job(namespace="spark", name="app.report"),
+                         inputs=[InputDataset(namespace="s3://lake", name="spend_daily")],
+                         outputs=[])
+
+    # once through the client's own serde, once through its file transport (NDJSON)
+    assert ol.ingest(store, [Serde.to_json(complete), Serde.to_json(start)]).derivations == 3
+    path = tmp_path / "events.ndjson"
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path),
+                                                                  append=True)))
+    for e in (start, complete, static, job_event):
+        client.emit(e)
+    result = ol.ingest_file(store, path)
+    assert (result.events, result.run_events, result.dataset_events, result.job_events) == \
+        (4, 2, 1, 1)
+
+    payments, spend = "dataset:kafka://events:9092/payments", "dataset:s3://lake/spend_daily"
+    run_key, parent_key = f"run:{run_id}", f"run:{parent_id}"
+    version = "dataset_version:s3://lake/spend_daily@17"
+    assert edges(store) == {
+        ("job:spark/app", "run_of", parent_key), (parent_key, "parent_of", run_key),
+        ("job:spark/app.aggregate_spend", "run_of", run_key),
+        (payments, "read", "job:spark/app.aggregate_spend"), (payments, "read", run_key),
+        ("job:spark/app.aggregate_spend", "wrote", spend), (run_key, "wrote", spend),
+        (run_key, "wrote", version), (version, "version_of", spend),
+        (spend, "has_field", f(spend, "user_id")), (spend, "has_field", f(spend, "spend")),
+        (payments, "has_field", f(payments, "user_id")),
+        (payments, "has_field", f(payments, "amount")),
+        (payments, "has_field", f(payments, "event_ts")),
+        (f(payments, "user_id"), "derived_from", f(spend, "user_id")),
+        (f(payments, "amount"), "derived_from", f(spend, "spend")),
+        (f(payments, "event_ts"), "derived_from", spend),
+        (spend, "read", "job:spark/app.report"),
+    }
+    how = {pair: p["transformation"] for pair, p in derivations(store).items()}
+    assert how == {(f(payments, "user_id"), f(spend, "user_id")): "identity",
+                   (f(payments, "amount"), f(spend, "spend")): "aggregation",
+                   (f(payments, "event_ts"), spend): "window"}
+    assert store.node(run_key).properties["state"] == "COMPLETE"
+    assert store.node(spend).properties["symlinks"] == [
+        {"namespace": "glue://eu", "name": "lake.spend_daily", "type": "TABLE"}]
+    assert [(s.name, s.type) for s in store.schema(version)] == [("user_id", "int64"),
+                                                                 ("spend", "float64")]
+
+
+# ------------------------------------------------------------------ bad input writes nothing
+
+
+def _broken(change: str) -> dict[str, Any]:
+    """A COMPLETE event with one defect (see the parametrisation below)."""
+    e = event("run_complete")
+    out = e["outputs"][0]["facets"]
+    if change == "run id not a uuid":
+        e["run"]["runId"] = "run-42"
+    elif change == "run id missing":
+        del e["run"]["runId"]
+    elif change == "run id a number":
+        e["run"]["runId"] = 42
+    elif change == "input namespace missing":
+        del e["inputs"][0]["namespace"]
+    elif change == "input namespace empty":
+        e["inputs"][1]["namespace"] = "  "
+    elif change == "unknown event type":
+        e["eventType"] = "DONE"
+    elif change == "naive event time":
+        e["eventTime"] = "2024-05-01T02:10:00"
+    elif change == "schema field without name":
+        del out["schema"]["fields"][1]["name"]
+    elif change == "schema fields not a list":
+        out["schema"]["fields"] = {"order_id": "BIGINT"}
+    elif change == "column lineage input without field":
+        del out["columnLineage"]["fields"]["order_id"]["inputFields"][0]["field"]
+    elif change == "parent run id not a uuid":
+        e["run"]["facets"]["parent"]["run"]["runId"] = "parent"
+    elif change == "custom facet without producer":
+        del out["acme_quality"]["_producer"]
+    elif change == "job name a list":
+        e["job"]["name"] = ["a"]
+    elif change == "inputs not a list":
+        e["inputs"] = {"namespace": "x", "name": "y"}
+    elif change == "schema field twice":
+        out["schema"]["fields"].append({"name": "order_id", "type": "INT"})
+    return e
+
+
+@pytest.mark.parametrize(("change", "key", "message"), [
+    ("run id not a uuid", "run.runId", "must be a UUID"),
+    ("run id missing", "run.runId", "is required"),
+    ("run id a number", "run.runId", "must be a string, got number 42"),
+    ("input namespace missing", "inputs[0].namespace", "is required"),
+    ("input namespace empty", "inputs[1].namespace", "non-empty"),
+    ("unknown event type", "eventType", "must be one of START, RUNNING, COMPLETE"),
+    ("naive event time", "eventTime", "time zone offset"),
+    ("schema field without name", "outputs[0].facets.schema.fields[1].name", "is required"),
+    ("schema fields not a list", "outputs[0].facets.schema.fields", "must be an array"),
+    ("column lineage input without field",
+     "outputs[0].facets.columnLineage.fields.order_id.inputFields[0].field", "is required"),
+    ("parent run id not a uuid", "run.facets.parent.run.runId", "must be a UUID"),
+    ("custom facet without producer", "outputs[0].facets.acme_quality._producer",
+     "is required"),
+    ("job name a list", "job.name", "must be a string, got array"),
+    ("inputs not a list", "inputs", "must be an array"),
+    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
+     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
+])
+def test_a_schema_violation_names_the_offending_field_and_writes_nothing(
+        store: lineage.Store, change: str, key: str, message: str) -> None:
+    ol.ingest(store, event("run_start"))
+    before = snapshot(store)
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest(store, _broken(change))
+    assert err.value.key == key
+    assert message in err.value.reason
+    assert err.value.exit_code == 2
+    assert snapshot(store) == before
+
+
+def test_a_bad_event_among_good_ones_rejects_the_whole_batch(store: lineage.Store) -> None:
+    before = snapshot(store)
+    good = [event("run_start"), event("run_complete"), event("dataset_event")]
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest(store, [*good, _broken("run id not a uuid"), event("job_event")])
+    assert err.value.key == "run.runId"
+    assert "(event 4 of 5)" in str(err.value)
+    assert snapshot(store) == before
+
+
+def test_malformed_json_is_rejected_with_where(store: lineage.Store) -> None:
+    before = snapshot(store)
+    with pytest.raises(lineage.ValidationError, match="malformed JSON: Expecting ',' delimiter"):
+        ol.ingest(store, '{"eventType": "START" "run": {}}')
+    with pytest.raises(lineage.ValidationError, match=r"malformed JSON.*\(event 2 of 2\)"):
+        ol.ingest(store, [json.dumps(event("run_start")), "{not json"])
+    with pytest.raises(lineage.ValidationError, match="is a JSON object, got array"):
+        ol.ingest(store, [[event("run_start")]])  # type: ignore[list-item]
+    with pytest.raises(lineage.ValidationError, match="no OpenLineage events"):
+        ol.ingest(store, [])
+    assert snapshot(store) == before
+
+
+def test_an_ndjson_file_with_a_bad_line_reports_its_line_and_writes_nothing(
+        store: lineage.Store, tmp_path: Path) -> None:
+    lines = [json.dumps(event(n)) for n in ("run_start", "run_complete")]
+    malformed = tmp_path / "malformed.ndjson"
+    malformed.write_text("\n".join([lines[0], "", '{"eventType": ', lines[1]]) + "\n")
+    invalid = tmp_path / "invalid.ndjson"
+    invalid.write_text("\n".join([lines[0], lines[1], json.dumps(_broken("run id missing"))]))
+    before = snapshot(store)
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest_file(store, malformed)
+    assert (err.value.file, err.value.line) == (str(malformed), 3)
+    assert str(err.value).startswith(f"{malformed}:3: malformed JSON")
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest_file(store, invalid)
+    assert (err.value.file, err.value.line, err.value.key) == (str(invalid), 3, "run.runId")
+    assert snapshot(store) == before
+
+
+def test_json_files_hold_one_event_or_a_list_and_errors_carry_the_line(
+        store: lineage.Store, tmp_path: Path) -> None:
+    assert ol.ingest_file(store, DATA / "run_complete.json").events == 1
+    listed = tmp_path / "events.json"
+    listed.write_text(json.dumps([event("run_start"), event("dataset_event"),
+                                  _broken("unknown event type")], indent=2))
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest_file(store, listed)
+    starts = [n for n, line in enumerate(listed.read_text().splitlines(), start=1)
+              if line == "  {"]  # each event of the list opens on a line of its own
+    assert (err.value.line, err.value.key) == (starts[2], "eventType")
+    with pytest.raises(lineage.ValidationError, match="no such file"):
+        ol.ingest_file(store, tmp_path / "missing.json")
+    several = ol.ingest_files(store, [DATA / "run_start.json", DATA / "job_event.json"])
+    assert several.events == 2
+
+
+# ------------------------------------------------------------------ field types
+
+
+@pytest.mark.parametrize(("spelling", "nested", "expected"), [
+    ("VARCHAR", None, "string"),
+    ("BIGINT", None, "int64"),
+    ("integer", None, "int64"),
+    ("string", None, "string"),
+    ("varchar(255)", None, "string"),
+    ("character varying", None, "string"),
+    ("int4", None, "int32"),
+    ("float8", None, "float64"),
+    ("timestamp with time zone", None, "timestamp_tz"),
+    ("TIMESTAMP_LTZ(9)", None, "timestamp_tz"),
+    ("TIMESTAMP_NTZ(9)", None, "timestamp"),
+    ("timestamp(6)", None, "timestamp"),
+    ("NUMBER(38,0)", None, "decimal(38,0)"),
+    ("bignumeric", None, "decimal(38,0)"),
+    ("int unsigned", None, "uint64"),
+    ("interval day to second", None, "duration"),
+    ("array<geography>", None, "array<json>"),
+    ("GEOGRAPHY", None, "json"),
+    ("VARIANT", None, "json"),
+    (None, None, "json"),
+    ("struct", [{"name": "a", "type": "int"}, {"name": "b", "type": "text"}],
+     "struct<a:int64,b:string>"),
+    ("array", [{"name": "_element", "type": "string"}], "array<string>"),
+    ("map", [{"name": "key", "type": "string"}, {"name": "value", "type": "long"}],
+     "map<string,int64>"),
+    ("struct", [{"name": "odd name", "type": "int"}], "struct"),
+])
+def test_schema_facet_types_map_to_the_nearest_canonical_type(
+        spelling: str | None, nested: list[dict[str, Any]] | None, expected: str) -> None:
+    assert field_type(spelling, nested) == expected
+
+
+# ------------------------------------------------------------------ the CLI
+
+
+def _cli() -> Any:
+    """The `lineage` group with `ingest` registered (main.py registers it; until it does,
+    the tests add it themselves)."""
+    from lineage_cli.ingest import ingest
+    from lineage_cli.main import cli
+
+    if "ingest" not in cli.commands:
+        cli.add_command(ingest)
+    return cli
+
+
+def test_cli_ingest_prints_what_it_wrote_and_is_idempotent(store_url: str) -> None:
+    runner = CliRunner()
+    files = [str(DATA / f"{n}.json") for n in ("run_start", "run_complete", "job_event")]
+    result = runner.invoke(_cli(), ["--store", store_url, "ingest", *files])
+    assert result.exit_code == 0, result.output
+    assert "read 3 events (2 run events, 1 job event)" in result.output
+    assert "derivations" in result.output
+    again = runner.invoke(_cli(), ["--store", store_url, "ingest", *files, "--format", "json"])
+    assert again.exit_code == 0, again.output
+    data = json.loads(again.output)
+    assert data["events"] == 3 and data["applied"]["changed"] is False
+
+
+def test_cli_ingest_reports_bad_input_with_exit_code_2(store_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text(json.dumps(event("run_start")) + "\n" + json.dumps(_broken("run id missing")))
+    result = CliRunner().invoke(_cli(), ["--store", store_url, "ingest", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:2 (run.runId): is required but missing" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_ingest_help_has_examples() -> None:
+    result = CliRunner().invoke(_cli(), ["ingest", "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output
+
+
+def test_cli_ingest_in_a_real_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    script = ("from lineage_cli.main import cli\n"
+              "from lineage_cli.ingest import ingest\n"
+              "'ingest' in cli.commands or cli.add_command(ingest)\n"
+              "cli()\n")
+    done = subprocess.run([sys.executable, "-c", script, "--store", url, "ingest",
+                           str(DATA / "run_complete.json"), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["derivations"] == 8
+
+
+def test_the_events_are_not_changed_by_ingest(store: lineage.Store) -> None:
+    e = event("run_complete")
+    kept = copy.deepcopy(e)
+    ol.ingest(store, e)
+    assert e == kept

@@ -1,0 +1,767 @@
+"""The HTTP server, for real: uvicorn on 127.0.0.1 (a free port) in a background thread, over a
+real store on every backend, driven by the official openlineage-python client and by httpx.
+
+What it must do: take OpenLineage events exactly as the client's HttpTransport sends them
+(gzip and a bearer api key included), serve the read API over what was written, refuse
+callers without the right token or scope with a JSON 401/403, refuse bad bodies with a JSON
+400/413/415 and write nothing then, audit every write with its principal, and never answer
+5xx to anything a client can send.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import polars as pl
+import pytest
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lineage
+from lineage import auth
+from lineage.server import ServerSettings, check_exposure, create_app, is_loopback
+from tests.conftest import snapshot
+
+DATA = Path(__file__).parent / "data" / "openlineage"
+MAX_BODY = 64 * 1024
+PAYMENTS = "dataset:kafka://events:9092/payments"
+SPEND = "dataset:s3://lake/spend_daily"
+
+
+def event(name: str) -> dict[str, Any]:
+    return dict(json.loads((DATA / f"{name}.json").read_text()))
+
+
+def field_key(dataset: str, name: str) -> str:
+    return "field:" + dataset.removeprefix("dataset:") + "." + name
+
+
+# ------------------------------------------------------------------ a real server
+
+
+@contextmanager
+def running(store: lineage.Store | str, config: ServerSettings) -> Iterator[str]:
+    """uvicorn serving the app on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(store, config), log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+TOKENS = {
+    "writer": (["write:lineage"], []),
+    "reader": (["read"], []),
+    "admin": (["admin"], []),
+    "scorer": (["assert", "read"], ["ai_inferred"]),     # an inference job
+    "labeller": (["assert"], ["human_labelled"]),         # the labelling tool
+    "observer": (["assert"], ["observed"]),              # the disputes system
+    "revoked": (["write:lineage", "read"], []),
+}
+
+
+@dataclass
+class Served:
+    """A running server, the store behind it (a connection of the test's own) and tokens."""
+
+    base: str
+    store: lineage.Store
+    secrets: dict[str, str] = field(default_factory=dict)
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def headers(self, who: str | None) -> dict[str, str]:
+        return {} if who is None else {"Authorization": f"Bearer {self.secrets[who]}"}
+
+    def post(self, path: str, who: str | None = "writer", **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers(who), **kwargs.pop("headers", {})}
+        return self.client.post(self.base + path, headers=headers, **kwargs)
+
+    def get(self, path: str, who: str | None = "reader", **kwargs: Any) -> httpx.Response:
+        return self.client.get(self.base + path, headers=self.headers(who), **kwargs)
+
+    def state(self) -> dict[str, Any]:
+        """Everything a request could change: the graph, assertions, tokens, the audit log."""
+        return {**snapshot(self.store),
+                "assertions": [(b.id, b.rows) for b in self.store.assertion_batches()],
+                "audit": [e.id for e in self.store.audit_log(1000)]}
+
+
+@pytest.fixture
+def served(store_url: str) -> Iterator[Served]:
+    """A server over a fresh store (once per backend) with a token per role; the app opens
+    the store by URL itself, as `lineage serve` does."""
+    with lineage.connect(store_url) as store:
+        secrets = {name: auth.create_token(store, name, scopes, origins)[1]
+                   for name, (scopes, origins) in TOKENS.items()}
+        auth.revoke_token(store, "revoked")
+        with running(store_url, ServerSettings(max_body_bytes=MAX_BODY)) as base:
+            s = Served(base, store, secrets)
+            try:
+                yield s
+            finally:
+                s.client.close()
+
+
+def assert_error(response: httpx.Response, status: int, error: str,
+                 message: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == error, body
+    assert body["message"]
+    if message is not None:
+        assert message in body["message"], body["message"]
+    return dict(body)
+
+
+# ------------------------------------------------------------------ the official client
+
+
+def client_events() -> list[Any]:
+    """START and COMPLETE of a run with schema and column-lineage facets, a DatasetEvent and
+    a JobEvent, built with openlineage-python's own classes."""
+    from openlineage.client.event_v2 import (
+        DatasetEvent,
+        InputDataset,
+        Job,
+        JobEvent,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+        StaticDataset,
+    )
+    from openlineage.client.facet_v2 import (
+        column_lineage_dataset,
+        schema_dataset,
+        symlinks_dataset,
+    )
+
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.x/client/python"
+
+    def source(name: str, subtype: str) -> column_lineage_dataset.InputField:
+        return column_lineage_dataset.InputField(
+            namespace="kafka://events:9092", name="payments", field=name,
+            transformations=[column_lineage_dataset.Transformation(type="DIRECT",
+                                                                   subtype=subtype)])
+
+    payments = InputDataset(namespace="kafka://events:9092", name="payments", facets={
+        "schema": schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="user_id", type="BIGINT"),
+            schema_dataset.SchemaDatasetFacetFields(name="amount", type="DECIMAL(12,2)")])})
+    spend = OutputDataset(namespace="s3://lake", name="spend_daily", facets={
+        "schema": schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="user_id", type="BIGINT"),
+            schema_dataset.SchemaDatasetFacetFields(name="spend", type="DOUBLE")]),
+        "columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(fields={
+            "user_id": column_lineage_dataset.Fields(inputFields=[source("user_id",
+                                                                         "IDENTITY")]),
+            "spend": column_lineage_dataset.Fields(inputFields=[source("amount",
+                                                                       "AGGREGATION")])})})
+    run = Run(runId="01a204b8-b18f-7518-bd2c-582ba438261a")
+    job = Job(namespace="spark", name="app.aggregate_spend")
+    start = RunEvent(eventType=RunState.START, eventTime="2024-06-01T00:00:00.000000+00:00",
+                     run=run, job=job, producer=producer, inputs=[payments], outputs=[spend])
+    complete = RunEvent(eventType=RunState.COMPLETE,
+                        eventTime="2024-06-01T00:03:00.000000+00:00", run=run, job=job,
+                        producer=producer, inputs=[payments], outputs=[spend])
+    static = DatasetEvent(
+        eventTime="2024-06-02T00:00:00Z", producer=producer,
+        dataset=StaticDataset(namespace="s3://lake", name="spend_daily", facets={
+            "symlinks": symlinks_dataset.SymlinksDatasetFacet(identifiers=[
+                symlinks_dataset.Identifier(namespace="glue://eu", name="lake.spend_daily",
+                                            type="TABLE")])}))
+    job_event = JobEvent(eventTime="2024-06-02T00:00:00Z", producer=producer,
+                         job=Job(namespace="spark", name="app.report"),
+                         inputs=[InputDataset(namespace="s3://lake", name="spend_daily")],
+                         outputs=[])
+    return [start, complete, static, job_event]
+
+
+def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_the_api(
+        served: Served) -> None:
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import (
+        ApiKeyTokenProvider,
+        HttpCompression,
+        HttpConfig,
+        HttpTransport,
+    )
+
+    client = OpenLineageClient(transport=HttpTransport(HttpConfig(
+        url=served.base, auth=ApiKeyTokenProvider({"apiKey": served.secrets["writer"]}),
+        compression=HttpCompression.GZIP, retry={"total": 0})))
+    for e in client_events():
+        client.emit(e)  # raises on anything but 2xx
+
+    run = served.store.node("run:01a204b8-b18f-7518-bd2c-582ba438261a")
+    assert run.properties["state"] == "COMPLETE" and run.properties["reported_by"] == ["writer"]
+    assert served.store.node(SPEND).properties["symlinks"][0]["name"] == "lake.spend_daily"
+
+    found = served.get("/api/v1/nodes", params={"q": "spend_daily", "kind": ["dataset"]})
+    assert found.status_code == 200
+    assert [n["key"] for n in found.json()["nodes"]] == [SPEND]
+
+    amount, spent = field_key(PAYMENTS, "amount"), field_key(SPEND, "spend")
+    node = served.get(f"/api/v1/nodes/{quote(spent, safe='')}").json()
+    assert node["node"]["key"] == spent and node["node"]["kind"] == "field"
+    assert {"edge": "derived_from", "direction": "in", "node": {
+        "key": amount, "kind": "field", "name": "payments.amount"}} in [
+        {k: v for k, v in n.items() if k != "properties"} for n in node["neighbours"]]
+    by_suffix = served.get("/api/v1/nodes/spend_daily.spend")
+    assert by_suffix.json()["node"]["key"] == spent
+
+    graph = served.get("/api/v1/lineage/graph", params={"node": "payments.amount",
+                                                        "direction": "down"}).json()
+    assert graph["start"]["key"] == amount
+    assert {"src": amount, "dst": spent, "kind": "derived_from"} in [
+        {k: e[k] for k in ("src", "dst", "kind")} for e in graph["edges"]]
+    svg = served.get("/api/v1/lineage/graph", params={"node": "payments.amount",
+                                                      "direction": "both", "format": "svg"})
+    assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content
+
+    # impact of the input column reaches the output column, over HTTP and in the library
+    report = served.get("/api/v1/impact", params={"field": "payments.amount"}).json()
+    assert spent in [r["key"] for r in report["affected"]["field"]]
+    assert spent in lineage.impact(served.store, "payments.amount").closure.keys()
+    change = served.get("/api/v1/impact", params={"field": "payments.user_id",
+                                                  "change": ["type:string"]}).json()
+    user_id = next(j for j in change["affected"]["field"]
+                   if j["key"] == field_key(SPEND, "user_id"))
+    assert user_id["verdict"] == "breaking" and "identity" in user_id["reason"]
+
+    # each request is an audited write by the token's owner
+    ingests = [e for e in served.store.audit_log() if e.action == "ingest"]
+    assert len(ingests) == 4 and {e.principal for e in ingests} == {"writer"}
+
+
+def test_a_request_of_several_events_is_one_transaction_at_both_endpoints(
+        served: Served) -> None:
+    start, complete = event("run_start"), event("run_complete")
+    as_array = served.post("/api/v1/lineage", json=[start, complete])
+    assert as_array.status_code == 201, as_array.text
+    assert as_array.json()["events"] == 2
+    written = served.state()
+
+    again = served.post("/api/v1/lineage/batch", json={"events": [complete, start]})
+    assert again.status_code == 201
+    assert again.json()["transaction"]["applied"]["changed"] is False  # idempotent
+    before = served.state()
+
+    broken = copy.deepcopy(complete)
+    broken["outputs"][0]["namespace"] = 42
+    refused = served.post("/api/v1/lineage/batch", json=[event("job_event"), broken])
+    body = assert_error(refused, 400, "ValidationError", "event 2 of 2")
+    assert body["key"] == "outputs[0].namespace"
+    assert served.state() == before
+    assert snapshot(served.store) == {k: v for k, v in written.items()
+                                      if k in ("nodes", "edges", "schemas")}
+    empties: list[Any] = [[], {"events": []}, {"event": start}]
+    for empty in empties:
+        assert_error(served.post("/api/v1/lineage/batch", json=empty), 400, "ValidationError")
+    assert_error(served.post("/api/v1/lineage", json=[start, "not an event"]), 400,
+                 "ValidationError")
+
+
+def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
+        served: Served) -> None:
+    def run_event(i: int) -> dict[str, Any]:
+        e = event("job_event")
+        e["job"]["name"] = f"concurrent_{i}"
+        return e
+
+    bad = run_event(999)
+    bad["eventTime"] = "yesterday"
+    bodies = [run_event(i) for i in range(40)]
+    bodies[17] = bad
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda b: served.post("/api/v1/lineage", json=b), bodies))
+
+    assert [a.status_code for a in answers].count(201) == 39
+    assert_error(answers[17], 400, "ValidationError")
+    assert answers[17].json()["key"] == "eventTime"
+    jobs = {r.key for r in served.store.find("concurrent_", [lineage.NodeKind.JOB], 1000)}
+    assert jobs == {f"job:reporting/concurrent_{i}" for i in range(40) if i != 17}
+    health = served.get("/api/v1/health", who=None).json()["ingest"]
+    assert health["requests"] == 39 and 1 <= health["transactions"] <= 39
+    audited = [e for e in served.store.audit_log(1000) if e.action == "ingest"]
+    assert sorted(str(e.target) for e in audited) == sorted(f"job:reporting/concurrent_{i}"
+                                                       for i in range(40) if i != 17)
+
+
+# ------------------------------------------------------------------ who may do what
+
+
+def test_requests_without_a_valid_token_get_401_as_json(served: Served) -> None:
+    before = served.state()
+    body = {"json": event("run_start")}
+    for response in (
+        served.post("/api/v1/lineage", who=None, **body),
+        served.post("/api/v1/lineage", who=None, headers={"Authorization": "Bearer nope"},
+                    **body),
+        served.post("/api/v1/lineage", who=None, headers={"Authorization": "Basic dTpw"},
+                    **body),
+        served.post("/api/v1/lineage", who="revoked", **body),
+        served.get("/api/v1/nodes", who=None),
+        served.get("/api/v1/nodes", who="revoked"),
+    ):
+        assert_error(response, 401, "Unauthenticated")
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert served.secrets["revoked"] not in response.text
+    assert "revoked" in served.post("/api/v1/lineage", who="revoked", **body).json()["message"]
+    assert served.state() == before
+
+
+def test_a_token_without_the_scope_gets_403_as_json(served: Served) -> None:
+    before = served.state()
+    assert_error(served.post("/api/v1/lineage", who="reader", json=event("run_start")), 403,
+                 "PermissionDenied", "lacks the write:lineage scope")
+    assert_error(served.get("/api/v1/nodes", who="writer"), 403, "PermissionDenied",
+                 "lacks the read scope")
+    assert_error(served.get("/api/v1/audit", who="reader"), 403, "PermissionDenied")
+    assert_error(served.post("/api/v1/assertions", who="admin", json={}), 403,
+                 "PermissionDenied", "lacks the assert scope")
+    assert served.state() == before
+    # admin implies read and write:lineage
+    assert served.get("/api/v1/nodes", who="admin").status_code == 200
+    assert served.post("/api/v1/lineage", who="admin", json=event("job_event")).status_code \
+        == 201
+
+
+SCENARIO = """\
+namespace: s3://ml-warehouse
+datasets:
+  - name: fraud.predictions
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: predicted_fraud, type: boolean, concept: fraud_label}
+  - name: fraud.chargebacks
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: is_fraud, type: boolean, concept: fraud_label}
+  - name: fraud.labels
+    fields:
+      - {name: transaction_id, type: string}
+      - {name: is_fraud, type: boolean, concept: fraud_label}
+models:
+  - name: fraud
+    versions:
+      - {version: 2, outputs: [fraud.predictions.predicted_fraud]}
+      - {version: 3}
+"""
+IDS = [f"t{i}" for i in range(6)]
+
+
+def assertion(origin: str, **overrides: Any) -> dict[str, Any]:
+    body = {"dataset": "fraud.predictions", "field": "predicted_fraud",
+            "key": "transaction_id", "origin": origin, "agent": "fraud@2",
+            "confidence_column": "score",
+            "rows": [{"transaction_id": t, "predicted_fraud": i % 2 == 0, "score": 0.9}
+                     for i, t in enumerate(IDS)]}
+    return {**body, **overrides}
+
+
+def test_an_inference_token_asserts_ai_inferred_and_never_human_labelled(
+        served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    before = served.state()
+
+    for origin in ("human_labelled", "observed"):
+        refused = served.post("/api/v1/assertions", who="scorer", json=assertion(origin))
+        assert_error(refused, 403, "PermissionDenied", f"may not assert {origin}")
+    assert served.state() == before
+
+    accepted = served.post("/api/v1/assertions", who="scorer", json=assertion("ai_inferred"))
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["rows"] == 6 and accepted.json()["principal"] == "scorer"
+    batch = served.store.assertion_batches()[0]
+    assert (batch.origin.value, batch.principal, batch.rows) == ("ai_inferred", "scorer", 6)
+    entry = served.store.audit_log(1)[0]
+    assert (entry.principal, entry.action, entry.detail["origin"]) == (
+        "scorer", "tag", "ai_inferred")
+
+    human = assertion("human_labelled", agent="annotator/alice", confidence_column=None)
+    assert served.post("/api/v1/assertions", who="labeller", json=human).status_code == 201
+    assert_error(served.post("/api/v1/assertions", who="labeller",
+                             json=assertion("human_labelled", field="nope")),
+                 400, "ValidationError", "has no field 'nope'")
+    assert_error(served.post("/api/v1/assertions", who="scorer",
+                             json={**assertion("ai_inferred"), "rows": []}),
+                 400, "ValidationError")
+
+
+def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
+        served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    assert served.post("/api/v1/assertions", who="scorer",
+                       json=assertion("ai_inferred")).status_code == 201
+    chargebacks = {"dataset": "fraud.chargebacks", "field": "is_fraud",
+                   "key": "transaction_id", "origin": "observed", "agent": "disputes",
+                   "rows": [{"transaction_id": "t1", "is_fraud": True},
+                            {"transaction_id": "t3", "is_fraud": False}]}
+    assert served.post("/api/v1/assertions", who="observer",
+                       json=chargebacks).status_code == 201
+    before = served.state()
+
+    laundered = [{"transaction_id": t, "is_fraud": i % 2 == 0} for i, t in enumerate(IDS)]
+    blocked = served.post("/api/v1/training/check", who="reader", json={
+        "rows": laundered, "key": "transaction_id", "label": "is_fraud",
+        "dataset": "fraud.labels", "model": "fraud@3"})
+    assert blocked.status_code == 200, blocked.text
+    report = blocked.json()
+    # t3's label is also what the disputes system observed; the other five only fraud@2 said
+    assert report["passed"] is False
+    assert (report["counts"]["ai_only"], report["counts"]["ground_truth"]) == (5, 1)
+    assert report["summary"].startswith("blocked")
+
+    confirmed = [{"transaction_id": "t1", "is_fraud": True},
+                 {"transaction_id": "t3", "is_fraud": False}]
+    ok = served.post("/api/v1/training/check", who="reader", json={
+        "rows": confirmed, "key": "transaction_id", "label": "is_fraud",
+        "dataset": "fraud.labels"})
+    assert ok.json()["passed"] is True and ok.json()["counts"]["ground_truth"] == 2
+
+    # the same table as a Parquet upload, and as CSV, with a policy
+    parquet = io.BytesIO()
+    pl.DataFrame(laundered).write_parquet(parquet)
+    upload = served.post("/api/v1/training/check", who="reader", files={
+        "table": ("train.parquet", parquet.getvalue(), "application/vnd.apache.parquet")},
+        data={"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels",
+              "policy": json.dumps({"allow_ai_above": 0.8})})
+    assert upload.status_code == 200, upload.text
+    assert upload.json()["passed"] is True and upload.json()["counts"]["pseudo_label"] == 5
+    csv = served.post("/api/v1/training/check", who="reader", files={
+        "table": ("train.csv", b"transaction_id,is_fraud\nt1,true\nt3,false\n", "text/csv")},
+        data={"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels"})
+    assert csv.json()["passed"] is True
+
+    assert_error(served.post("/api/v1/training/check", who="reader", files={
+        "table": ("train.parquet", b"not parquet", "application/octet-stream")},
+        data={"key": "transaction_id", "label": "is_fraud"}), 400, "ValidationError",
+        "cannot read the uploaded Parquet")
+    assert_error(served.post("/api/v1/training/check", who="reader", json={
+        "rows": confirmed, "key": "transaction_id", "label": "fraud"}), 400,
+        "ValidationError", "no column 'fraud'")
+    assert_error(served.post("/api/v1/training/check", who="reader", json={
+        "rows": confirmed, "key": "transaction_id", "label": "is_fraud",
+        "policy": {"unverified": "maybe"}}), 400, "ValidationError", "policy unverified")
+    assert served.state() == before  # the check reads only
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_malformed_json_is_a_400_naming_where(served: Served) -> None:
+    before = served.state()
+    body = assert_error(served.post("/api/v1/lineage", content=b'{"eventType": "START",\n  ',
+                                    headers={"Content-Type": "application/json"}),
+                        400, "ValidationError", "malformed JSON")
+    assert "line 2 column 3" in body["message"] and body["line"] == 2
+    assert_error(served.post("/api/v1/lineage", content=b'{"a": NaN}',
+                             headers={"Content-Type": "application/json"}), 400,
+                 "ValidationError", "NaN")
+    assert_error(served.post("/api/v1/lineage", content=b"\xff\xfe{}",
+                             headers={"Content-Type": "application/json"}), 400,
+                 "ValidationError", "not UTF-8")
+    deep = b'{"a":' * 200 + b"1" + b"}" * 200
+    assert_error(served.post("/api/v1/lineage", content=deep,
+                             headers={"Content-Type": "application/json"}), 400,
+                 "ValidationError", "nested deeper")
+    assert served.state() == before
+
+
+def test_a_schema_violation_is_a_400_whose_key_is_the_json_path(served: Served) -> None:
+    before = served.state()
+    bad_id = {**event("run_start"), "run": {"runId": "not-a-uuid"}}
+    assert assert_error(served.post("/api/v1/lineage", json=bad_id), 400,
+                        "ValidationError")["key"] == "run.runId"
+    bad_time = {**event("run_start"), "eventTime": 5}
+    assert assert_error(served.post("/api/v1/lineage", json=bad_time), 400,
+                        "ValidationError")["key"] == "eventTime"
+    nul = event("run_start")
+    nul["job"]["name"] = "etl\u0000drop"
+    assert assert_error(served.post("/api/v1/lineage", json=nul), 400,
+                        "ValidationError", "NUL")["key"] == "job.name"
+    assert assert_error(served.post("/api/v1/lineage", json=[event("run_start"), nul]), 400,
+                        "ValidationError", "event 2 of 2")["key"] == "job.name"
+    assert served.state() == before
+
+
+def test_an_oversized_body_is_refused_with_413_before_it_is_read_whole(
+        served: Served) -> None:
+    before = served.state()
+    big = event("run_start")
+    big["job"]["facets"] = {"padding": {"_producer": "x", "_schemaURL": "y",
+                                        "blob": "x" * (MAX_BODY * 3)}}
+    data = json.dumps(big).encode()
+    declared = served.post("/api/v1/lineage", content=data,
+                           headers={"Content-Type": "application/json"})
+    assert_error(declared, 413, "PayloadTooLarge", f"at most {MAX_BODY:,}")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the stream is counted
+        for i in range(0, len(data), 8192):
+            yield data[i:i + 8192]
+
+    streamed = served.post("/api/v1/lineage", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert_error(streamed, 413, "PayloadTooLarge", "exceeds")
+    bomb = gzip.compress(b"[" + b" " * (MAX_BODY * 20) + b"]")
+    assert len(bomb) < MAX_BODY
+    assert_error(served.post("/api/v1/lineage", content=bomb, headers={
+        "Content-Type": "application/json", "Content-Encoding": "gzip"}), 413,
+        "PayloadTooLarge", "decompresses")
+    assert_error(served.post("/api/v1/lineage", content=b"\x1f\x8b not gzip", headers={
+        "Content-Type": "application/json", "Content-Encoding": "gzip"}), 400,
+        "ValidationError", "gzip")
+    assert served.state() == before
+
+
+def test_json_endpoints_refuse_other_content_types_with_415(served: Served) -> None:
+    before = served.state()
+    text = json.dumps(event("run_start")).encode()
+    for headers in ({"Content-Type": "text/plain"}, {},
+                    {"Content-Type": "application/x-www-form-urlencoded"},
+                    {"Content-Type": "application/json", "Content-Encoding": "br"}):
+        assert_error(served.post("/api/v1/lineage", content=text, headers=headers), 415,
+                     "UnsupportedMediaType")
+    assert_error(served.post("/api/v1/assertions", who="scorer", content=b"a,b\n1,2\n",
+                             headers={"Content-Type": "text/csv"}), 415,
+                 "UnsupportedMediaType")
+    # a structured +json type is JSON
+    vendor = served.post("/api/v1/lineage", content=text,
+                         headers={"Content-Type": "application/vnd.openlineage+json"})
+    assert vendor.status_code == 201
+    assert served.state() != before
+
+
+def test_read_errors_are_json_404_409_and_400(served: Served) -> None:
+    served.post("/api/v1/lineage", json=[event("run_start"), event("run_complete")])
+    missing = assert_error(served.get("/api/v1/nodes/order_facts.totl_amount"), 404,
+                           "NotFound", "did you mean")
+    assert missing["suggestions"]
+    ambiguous = assert_error(served.get("/api/v1/nodes/id"), 409, "AmbiguousName")
+    assert len(ambiguous["candidates"]) >= 2
+    assert_error(served.get("/api/v1/impact", params={"field": "order_facts.order_id",
+                                                      "depth": "deep"}), 400,
+                 "ValidationError")
+    assert_error(served.get("/api/v1/impact", params={"field": "order_facts.order_id",
+                                                      "change": ["explode"]}), 400,
+                 "ValidationError")
+    assert_error(served.get("/api/v1/nodes", params={"kind": "table"}), 400,
+                 "ValidationError")
+    assert_error(served.get("/api/v1/nowhere"), 404, "NotFound")
+    assert_error(served.client.delete(served.base + "/api/v1/lineage"), 405,
+                 "MethodNotAllowed")
+    summary = served.get("/api/v1/provenance/order_facts")
+    assert summary.status_code == 200
+    assert {f["total"] for f in summary.json()["fields"]} == {0}
+
+
+def test_every_write_is_in_the_audit_log_with_its_principal(served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    served.post("/api/v1/lineage", json=event("job_event"))
+    served.post("/api/v1/assertions", who="scorer", json=assertion("ai_inferred"))
+    auth.create_token(served.store, "new", ["read"], principal="ops")
+    served.post("/api/v1/lineage", json={"not": "an event"})  # refused: not a write
+
+    log = served.get("/api/v1/audit", who="admin", params={"limit": 4}).json()["entries"]
+    assert [(e["principal"], e["action"]) for e in log] == [
+        ("ops", "token.create"), ("scorer", "tag"), ("writer", "ingest"),
+        ("local", "token.revoke")]
+    assert log[2]["target"].startswith("job:") and log[2]["detail"]["events"] == 1
+    assert_error(served.get("/api/v1/audit", who="admin", params={"since": "2024-01-01"}),
+                 400, "ValidationError")
+
+
+def test_openapi_and_docs_are_served(served: Served) -> None:
+    spec = served.get("/openapi.json", who=None).json()
+    for path in ("/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/nodes",
+                 "/api/v1/nodes/{name}", "/api/v1/lineage/graph", "/api/v1/impact",
+                 "/api/v1/provenance/{dataset}", "/api/v1/training/check",
+                 "/api/v1/assertions", "/api/v1/audit"):
+        assert path in spec["paths"], path
+    assert "token" in spec["components"]["securitySchemes"]
+    assert "401" in spec["paths"]["/api/v1/lineage"]["post"]["responses"]
+    docs = served.get("/docs", who=None)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+# ------------------------------------------------------------------ fuzz
+
+
+def _json_values() -> st.SearchStrategy[Any]:
+    leaves = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+              | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20))
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                        max_leaves=15)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _paths(v, (*prefix, i))
+    return found
+
+
+@st.composite
+def mutated_events(draw: st.DrawFn) -> bytes:
+    base = event(draw(st.sampled_from(["run_start", "run_complete", "run_fail",
+                                       "dataset_event", "job_event"])))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in _paths(base) if p]
+        path = draw(st.sampled_from(paths))
+        parent = base
+        for part in path[:-1]:
+            parent = parent[part]
+        if isinstance(parent, dict) and draw(st.booleans()):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = draw(_json_values())
+        if not isinstance(base, dict):
+            break
+    return json.dumps(base).encode()
+
+
+BODIES = st.one_of(
+    mutated_events(),
+    _json_values().map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=64),
+    st.lists(mutated_events(), min_size=1, max_size=3).map(
+        lambda items: b"[" + b",".join(items) + b"]"),
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=BODIES, gzipped=st.booleans())
+def test_fuzzed_ingest_never_answers_5xx_and_never_half_writes(served: Served, body: bytes,
+                                                               gzipped: bool) -> None:
+    before = served.state()
+    headers = {"Content-Type": "application/json"}
+    if gzipped:
+        body, headers["Content-Encoding"] = gzip.compress(body), "gzip"
+    response = served.post("/api/v1/lineage", content=body, headers=headers)
+
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    if response.status_code != 201:
+        assert response.status_code in (400, 413, 415), response.text
+        assert response.json()["error"] and response.json()["message"]
+        assert served.state() == before
+
+
+# ------------------------------------------------------------------ exposure and `serve`
+
+
+def test_serving_without_auth_is_refused_beyond_loopback() -> None:
+    for host in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost"):
+        assert is_loopback(host)
+        check_exposure(host, auth=False)
+    for host in ("0.0.0.0", "::", "10.0.0.5", "lineage.internal"):
+        assert not is_loopback(host)
+        with pytest.raises(lineage.ValidationError, match="insecure-no-auth-on-network"):
+            check_exposure(host, auth=False)
+        check_exposure(host, auth=True)
+        check_exposure(host, auth=False, allow_network_without_auth=True)
+
+
+def test_no_auth_serves_every_request_as_anonymous(sqlite_url: str) -> None:
+    with running(sqlite_url, ServerSettings(auth=False)) as base:
+        posted = httpx.post(f"{base}/api/v1/lineage", json=event("job_event"))
+        assert posted.status_code == 201
+        assert httpx.get(f"{base}/api/v1/nodes").status_code == 200
+    with lineage.connect(sqlite_url) as store:
+        assert store.audit_log()[0].principal == "anonymous"
+
+
+def test_lineage_serve_refuses_no_auth_on_a_network_address(sqlite_url: str) -> None:
+    from click.testing import CliRunner
+
+    from tests.test_auth import cli_with_my_commands
+
+    result = CliRunner().invoke(cli_with_my_commands(), [
+        "--store", sqlite_url, "serve", "--no-auth", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "refusing to serve without authentication on 0.0.0.0" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+LAUNCH = ("import sys; from lineage_cli.main import cli; from lineage_cli.serve import serve; "
+          "cli.commands.get('serve') or cli.add_command(serve); "
+          "cli(sys.argv[1:], prog_name='lineage')")
+
+
+def test_lineage_serve_in_a_subprocess_takes_events_from_the_client(store_url: str) -> None:
+    with lineage.connect(store_url) as store:
+        _info, secret = auth.create_token(store, "etl", ["write:lineage", "read"])
+    port = _free_port()
+    # the installed `lineage` command, once cli/main.py registers `serve`
+    listed = subprocess.run(["lineage", "--help"], capture_output=True, text=True)
+    registered = listed.returncode == 0 and "\n  serve " in listed.stdout
+    command = ["lineage"] if registered else [sys.executable, "-c", LAUNCH]
+    process = subprocess.Popen([*command, "--store", store_url, "serve", "--port", str(port),
+                                "--log-level", "warning"], env={**os.environ})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, "lineage serve exited"
+                assert time.monotonic() < deadline, "lineage serve did not start"
+                time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {secret}"}
+        posted = httpx.post(f"{base}/api/v1/lineage", json=event("run_complete"),
+                            headers=headers)
+        assert posted.status_code == 201, posted.text
+        nodes = httpx.get(f"{base}/api/v1/nodes", params={"q": "order_facts"},
+                          headers=headers).json()["nodes"]
+        assert "dataset:postgres://db.prod:5432/analytics.order_facts" in [
+            n["key"] for n in nodes]
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert process.returncode in (0, -15)

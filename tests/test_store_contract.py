@@ -1,0 +1,259 @@
+"""The Store contract, run against every reachable backend (see conftest.store)."""
+
+from __future__ import annotations
+
+import uuid
+
+import networkx as nx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lineage
+from lineage import EdgeKind, GraphBatch, NodeKind
+from lineage.store.base import Store
+
+from .conftest import snapshot
+
+
+def _chain(batch: GraphBatch, *keys: str, kind: EdgeKind = EdgeKind.DERIVED_FROM) -> None:
+    for key in keys:
+        if key not in batch.nodes:
+            batch.add_node(key, key.split(":", 1)[1])
+    for src, dst in zip(keys, keys[1:], strict=False):
+        batch.add_edge(src, dst, kind)
+
+
+def test_apply_is_idempotent_and_reports_what_changed(store: Store) -> None:
+    batch = GraphBatch()
+    _chain(batch, "field:ns/a.x", "field:ns/b.x", "feature:fx")
+    first = store.apply(batch)
+    assert (first.nodes_created, first.edges_created) == (3, 2)
+    again = store.apply(batch)
+    assert not again.changed and again.unchanged == 5
+
+
+def test_apply_updates_properties_in_place(store: Store) -> None:
+    batch = GraphBatch()
+    batch.add_node("field:ns/a.x", "a.x", "ns", type="int32")
+    store.apply(batch)
+    batch.add_node("field:ns/a.x", "a.x", "ns", type="string")
+    result = store.apply(batch)
+    assert result.nodes_updated == 1
+    assert store.node("field:ns/a.x").properties == {"type": "string"}
+
+
+def test_apply_with_a_dangling_edge_writes_nothing(store: Store) -> None:
+    store.apply(_batch_with("field:ns/kept"))
+    before = snapshot(store)
+    batch = GraphBatch()
+    batch.add_node("field:ns/new", "new")
+    batch.add_edge("field:ns/new", "field:ns/missing", EdgeKind.DERIVED_FROM)
+    with pytest.raises(lineage.ValidationError, match="field:ns/missing"):
+        store.apply(batch)
+    assert snapshot(store) == before
+
+
+def test_a_failed_write_rolls_back_every_row(store: Store) -> None:
+    """An error in the middle of a transaction (a schema for a non-version) leaves nothing."""
+    before = snapshot(store)
+    batch = GraphBatch()
+    batch.add_node("field:ns/a", "a")
+    batch.schemas["field:ns/a"] = []
+    with pytest.raises(lineage.ValidationError, match="dataset versions"):
+        store.apply(batch)
+    assert snapshot(store) == before
+
+
+def _batch_with(*keys: str) -> GraphBatch:
+    batch = GraphBatch()
+    for key in keys:
+        batch.add_node(key, key)
+    return batch
+
+
+def test_downstream_follows_data_flow_with_one_shortest_path(store: Store) -> None:
+    batch = GraphBatch()
+    _chain(batch, "field:ns/src.a", "field:ns/mid.a", "field:ns/far.a", "feature:f")
+    _chain(batch, "field:ns/src.a", "feature:f")  # a shortcut: f is at depth 1
+    batch.add_node("model_version:m@1", "m@1")
+    batch.add_edge("feature:f", "model_version:m@1", EdgeKind.USES_FEATURE)
+    store.apply(batch)
+    closure = store.downstream("src.a")
+    depths = {r.node.key: r.depth for r in closure}
+    assert depths == {"field:ns/mid.a": 1, "field:ns/far.a": 2, "feature:f": 1,
+                      "model_version:m@1": 2}
+    model = closure.get("model_version:m@1")
+    assert model is not None
+    assert [(e, n.key) for e, n in model.path] == [
+        (None, "field:ns/src.a"),
+        (EdgeKind.DERIVED_FROM, "feature:f"),
+        (EdgeKind.USES_FEATURE, "model_version:m@1"),
+    ]
+
+
+def test_upstream_is_the_mirror_of_downstream(store: Store) -> None:
+    batch = GraphBatch()
+    _chain(batch, "field:ns/a.x", "field:ns/b.x", "field:ns/c.x")
+    store.apply(batch)
+    assert store.upstream("c.x").keys() == {"field:ns/a.x", "field:ns/b.x"}
+    assert store.downstream("c.x").keys() == set()
+
+
+def test_closure_terminates_on_cycles(store: Store) -> None:
+    batch = GraphBatch()
+    _chain(batch, "field:ns/a", "field:ns/b", "field:ns/c", "field:ns/a")
+    store.apply(batch)
+    closure = store.downstream("field:ns/a")
+    assert closure.keys() == {"field:ns/b", "field:ns/c"}
+    assert {r.node.key: r.depth for r in closure} == {"field:ns/b": 1, "field:ns/c": 2}
+
+
+def test_depth_bound_limits_the_walk(store: Store) -> None:
+    batch = GraphBatch()
+    _chain(batch, *[f"field:ns/t.c{i}" for i in range(6)])
+    store.apply(batch)
+    assert len(store.downstream("t.c0", max_depth=2)) == 2
+    assert len(store.downstream("t.c0", max_depth=0)) == 0
+    with pytest.raises(lineage.ValidationError, match="depth"):
+        store.downstream("t.c0", max_depth=-1)
+
+
+def test_resolve_accepts_full_keys_and_boundary_suffixes(fraud_store: Store) -> None:
+    key = "field:postgres://db.prod:5432/public.transactions.category"
+    assert fraud_store.resolve(key).key == key
+    assert fraud_store.resolve("transactions.category").key == key
+    assert fraud_store.resolve("public.transactions.category").key == key
+    assert fraud_store.resolve("fraud@3").key == "model_version:fraud@3"
+    with pytest.raises(lineage.NotFound):
+        fraud_store.resolve("ransactions.category")  # not at a boundary
+
+
+def test_ambiguous_suffix_lists_every_candidate(fraud_store: Store) -> None:
+    with pytest.raises(lineage.AmbiguousName) as err:
+        fraud_store.resolve("user_id")
+    assert "field:postgres://db.prod:5432/public.transactions.user_id" in err.value.candidates
+    assert "field:postgres://db.prod:5432/public.users.user_id" in err.value.candidates
+    assert len(err.value.candidates) >= 4
+
+
+def test_unknown_name_suggests_the_closest_key(fraud_store: Store) -> None:
+    with pytest.raises(lineage.NotFound) as err:
+        fraud_store.resolve("transactions.categroy")
+    assert "did you mean" in str(err.value)
+    assert err.value.suggestions[0].endswith("public.transactions.category")
+
+
+def test_kinds_narrow_resolution(fraud_store: Store) -> None:
+    assert fraud_store.resolve("fraud", [NodeKind.MODEL]).key == "model:fraud"
+    with pytest.raises(lineage.NotFound):
+        fraud_store.resolve("fraud", [NodeKind.CONSUMER])
+
+
+def test_neighbours_lists_both_directions(fraud_store: Store) -> None:
+    pairs = fraud_store.neighbours("feature:category_share")
+    seen = {(e.src, e.kind, e.dst) for e, _ in pairs}
+    assert ("field:s3://ml-warehouse/features.user_features.category_share",
+            EdgeKind.DERIVED_FROM, "feature:category_share") in seen
+    assert ("feature:category_share", EdgeKind.USES_FEATURE, "model_version:fraud@3") in seen
+
+
+def test_schema_snapshots_are_kept_per_version(fraud_store: Store) -> None:
+    jan = [f.name for f in fraud_store.schema("user_features@2026-01")]
+    mar = [f.name for f in fraud_store.schema("user_features@2026-03")]
+    assert jan == ["user_id", "avg_amount_7d", "txn_count_7d"]
+    assert "category_share" in mar and "age_filled" in mar
+
+
+def test_bulk_load_writes_all_or_nothing(store: Store) -> None:
+    nodes = [lineage.NodeSpec(key=f"field:ns/t.c{i}", kind=NodeKind.FIELD, name=f"c{i}")
+             for i in range(50)]
+    edges = [lineage.EdgeSpec(src=f"field:ns/t.c{i}", dst=f"field:ns/t.c{i + 1}",
+                              kind=EdgeKind.DERIVED_FROM) for i in range(49)]
+    assert store.bulk_load(nodes, edges, chunk_size=7) == (50, 49)
+    assert store.bulk_load(nodes, edges) == (0, 0)
+    before = snapshot(store)
+    bad = [lineage.EdgeSpec(src="field:ns/t.c0", dst="field:ns/nowhere",
+                            kind=EdgeKind.DERIVED_FROM)]
+    extra = [lineage.NodeSpec(key="field:ns/t.extra", kind=NodeKind.FIELD, name="extra")]
+    with pytest.raises(lineage.ValidationError, match="nowhere"):
+        store.bulk_load(extra, bad)
+    assert snapshot(store) == before
+
+
+def test_an_incomplete_backend_cannot_be_built() -> None:
+    class HalfStore(Store):
+        def close(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        HalfStore()  # type: ignore[abstract]
+
+
+def test_connect_rejects_unknown_schemes_and_missing_folders(tmp_path) -> None:
+    with pytest.raises(lineage.StoreError, match="no store backend"):
+        lineage.connect("mysql://localhost/x")
+    with pytest.raises(lineage.StoreError, match="does not exist"):
+        lineage.connect(f"sqlite:///{tmp_path}/missing/dir/l.db")
+
+
+def test_connect_uses_lineage_url_from_the_environment(tmp_path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("LINEAGE_URL", url)
+    with lineage.connect() as s:
+        assert s.url == url
+    assert (tmp_path / "env.db").exists()
+
+
+def test_sqlite_store_runs_in_wal_mode(sqlite_url: str) -> None:
+    with lineage.connect(sqlite_url) as s:
+        with s.engine.connect() as conn:  # type: ignore[attr-defined]
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+# ---------------------------------------------------------------- against an independent walk
+
+_EDGE_KINDS = [EdgeKind.DERIVED_FROM, EdgeKind.USES_FEATURE, EdgeKind.CONSUMES]
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[int, list[tuple[int, int, int]]]:
+    n = draw(st.integers(min_value=2, max_value=25))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1),
+                                    st.integers(0, len(_EDGE_KINDS) - 1)), max_size=60))
+    return n, [(a, b, k) for a, b, k in pairs if a != b]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(graph=graphs())
+def test_closure_agrees_with_networkx_on_random_graphs(
+    store_url: str, graph: tuple[int, list[tuple[int, int, int]]]
+) -> None:
+    n, pairs = graph
+    tag = uuid.uuid4().hex[:10]  # fresh keys per example: the store outlives the example
+    keys = [f"field:g{tag}/t.c{i}" for i in range(n)]
+    batch = GraphBatch()
+    for key in keys:
+        batch.add_node(key, key)
+    truth = nx.MultiDiGraph()
+    truth.add_nodes_from(keys)
+    for a, b, k in pairs:
+        batch.add_edge(keys[a], keys[b], _EDGE_KINDS[k])
+        truth.add_edge(keys[a], keys[b], kind=_EDGE_KINDS[k])
+    with lineage.connect(store_url) as store:
+        store.apply(batch)
+        for direction, walk in (("down", store.downstream), ("up", store.upstream)):
+            g = truth if direction == "down" else truth.reverse(copy=True)
+            start = keys[0]
+            expected = nx.single_source_shortest_path_length(g, start)
+            expected.pop(start)
+            closure = walk(start)
+            assert {r.node.key: r.depth for r in closure} == expected
+            for reached in closure:
+                path = reached.path
+                assert path[0][1].key == start and len(path) == reached.depth + 1
+                for (_, a), (edge, b) in zip(path, path[1:], strict=False):
+                    u, v = (a.key, b.key) if direction == "down" else (b.key, a.key)
+                    assert edge in {d["kind"] for d in truth.get_edge_data(u, v).values()}
