@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 import click
 
 import lineage
+from lineage.auth import LOCAL
 from lineage.store.base import DEFAULT_MAX_DEPTH
 
 OutputFormat = Literal["table", "json"]
@@ -33,6 +36,23 @@ class App:
         if self._store is None:
             self._store = lineage.connect(self.url)
         return self._store
+
+    @property
+    def principal(self) -> str:
+        """Who the audit log names for this command's writes: `local:<OS user>`."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry and no $USER, e.g. some containers
+            return LOCAL
+        return f"{LOCAL}:{user}"
+
+    @contextmanager
+    def audited(self, action: str, target: str | None = None,
+                detail: dict[str, Any] | None = None) -> Iterator[None]:
+        """Record the writes of the block in the audit log, in their own transaction, as
+        the server does for its requests: the CLI writes the same store."""
+        with self.store.audited(self.principal, action, target, detail):
+            yield
 
     def close(self) -> None:
         if self._store is not None:

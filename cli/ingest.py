@@ -31,7 +31,8 @@ def ingest(app: App, files: tuple[str, ...], fmt: str) -> None:
       lineage ingest start.json complete.json --format json
       lineage --store postgresql://postgres@127.0.0.1:5432/test ingest /var/log/ol/*.ndjson
     """
-    result = openlineage.ingest_files(app.store, list(files))
+    with app.audited("ingest", ", ".join(files)):
+        result = openlineage.ingest_files(app.store, list(files))
     if fmt == "json":
         output.emit_json({"files": list(files), **result.to_dict()})
         return

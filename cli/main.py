@@ -9,6 +9,8 @@ import click
 import lineage
 
 from . import output
+from .audit import audit
+from .consumers import consumers
 from .context import App
 from .export import export
 from .ingest import ingest
@@ -94,5 +96,6 @@ def cli(ctx: click.Context, url: str) -> None:
 
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
                  schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
-                 ingest, export, notify, serve, token):
+                 ingest, export, notify, serve, token, audit,
+                 consumers):
     cli.add_command(_command)

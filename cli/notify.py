@@ -162,7 +162,8 @@ def redrive_command(app: App, ids: tuple[int, ...], everything: bool, fmt: str) 
     """
     if bool(ids) == everything:
         raise click.UsageError("give --id N (repeatable) or --all")
-    count = app.store.redrive(None if everything else list(ids))
+    with app.audited("notify.redrive", "all" if everything else ", ".join(map(str, ids))):
+        count = app.store.redrive(None if everything else list(ids))
     if fmt == "json":
         output.emit_json({"redriven": count})
         return

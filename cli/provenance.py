@@ -71,7 +71,9 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
     """
     if confidence is not None and confidence_column is not None:
         raise lineage.ValidationError("give --confidence or --confidence-column, not both")
-    with _progress(fmt) as say:
+    with _progress(fmt) as say, app.audited(
+            "tag", f"{dataset}.{field_name}",
+            {"file": file, "origin": origin, "agent": agent}):
         batch = provenance.tag(
             app.store, file, dataset=dataset, field=field_name, key=list(keys), origin=origin,
             agent=agent, confidence=confidence, confidence_column=confidence_column,
@@ -129,9 +131,11 @@ def review(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, 
       lineage review reviewed.csv --dataset fraud.scores --field predicted_fraud \\
           --key transaction_id --reviewer annotator/alice
     """
-    result = provenance.review(app.store, file, dataset=dataset, field=field_name,
-                               key=list(keys), reviewer=reviewer, value_column=value_column,
-                               source=file)
+    with app.audited("review", f"{dataset}.{field_name}",
+                     {"file": file, "reviewer": reviewer}):
+        result = provenance.review(app.store, file, dataset=dataset, field=field_name,
+                                   key=list(keys), reviewer=reviewer,
+                                   value_column=value_column, source=file)
     counts = {"accepted": result.accepted, "corrected": result.corrected,
               "unmatched": result.unmatched}
     if fmt == "json":

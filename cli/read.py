@@ -10,6 +10,7 @@ from rich.text import Text
 import lineage
 from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
+from lineage.notify import notifications_for
 from lineage.render import render
 
 from . import output
@@ -26,19 +27,24 @@ from .context import App, depth_option, format_option, pass_app
     help="Judge a proposed change of the field: type:TYPE, drop, rename:NEW, nullable, "
          "not_null, values:+X (repeatable). Each dependent gets a verdict.",
 )
+@click.option("--notify", is_flag=True,
+              help="With --change: put a notification for every consumer the change breaks "
+                   "in the outbox (sent by `lineage notify deliver`).")
 @click.option("--paths/--no-paths", default=True, show_default=True,
               help="Show the path that reaches each dependent.")
 @format_option
 @pass_app
-def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], paths: bool,
-           fmt: str) -> None:
+def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], notify: bool,
+           paths: bool, fmt: str) -> None:
     """Show what is affected if NAME changes.
 
     Every dependent of NAME, grouped by kind: the fields, features, model versions,
     models and consumers (then datasets, jobs, ...) downstream of NAME, each with one
     shortest path from it. A consumer of a dataset depends on each of its fields. With
     --change, each dependent is also judged breaking, unknown or compatible, with the
-    reason. Nothing downstream is not an error (exit 0).
+    reason. With --notify as well, each consumer the change breaks gets a notification
+    (with this report) on each of its channels; announcing the same change again sends
+    nothing new. Nothing downstream is not an error (exit 0).
 
     \b
     Examples:
@@ -47,13 +53,27 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], pat
       lineage impact transactions.category --depth 3 --no-paths
       lineage impact transactions.category --format json
       lineage impact transactions.category --change type:string
+      lineage impact transactions.category --change type:string --notify
     """
+    if notify and not changes:
+        raise click.UsageError("--notify needs --change: it announces a proposed change")
     if changes:
         judged = change_impact(app.store, name, list(changes), depth)
+        enqueued = None
+        if notify:
+            with app.audited("notify.propose", judged.start.key,
+                             {"changes": list(changes)}):
+                enqueued = app.store.enqueue(notifications_for(app.store, judged))
         if fmt == "json":
-            output.emit_json(judged.to_dict())
+            data = judged.to_dict()
+            if enqueued is not None:
+                data["notifications_enqueued"] = enqueued
+            output.emit_json(data)
         else:
             _print_change_impact(judged, paths)
+            if enqueued is not None:
+                output.out().print(f"notifications enqueued: {enqueued} (deliver with "
+                                   "`lineage notify deliver`)", soft_wrap=True)
         return
     report = lineage.impact(app.store, name, depth)
     if fmt == "json":

@@ -49,7 +49,8 @@ def create(app: App, name: str, scopes: tuple[str, ...], origins: tuple[str, ...
       lineage token create fraud-scorer --scope assert --origin ai_inferred
       lineage token create labelling-tool --scope assert --origin human_labelled --format json
     """
-    info, secret = auth.create_token(app.store, name, scopes, origins)
+    info, secret = auth.create_token(app.store, name, scopes, origins,
+                                     principal=app.principal)
     if fmt == "json":
         output.emit_json({**info.to_dict(), "secret": secret})
         return
@@ -98,7 +99,7 @@ def revoke(app: App, name: str, fmt: str) -> None:
     Examples:
       lineage token revoke airflow-prod
     """
-    info = auth.revoke_token(app.store, name)
+    info = auth.revoke_token(app.store, name, principal=app.principal)
     if fmt == "json":
         output.emit_json(info.to_dict())
         return

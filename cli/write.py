@@ -70,7 +70,8 @@ def register(app: App, files: tuple[str, ...], fmt: str) -> None:
       lineage register examples/fraud/manifest.yaml --format json
       LINEAGE_URL=sqlite:///out/lineage.db lineage register examples/fraud/manifest.yaml
     """
-    result = lineage.register(app.store, *files)
+    with app.audited("register", ", ".join(files)):
+        result = lineage.register(app.store, *files)
     if fmt == "json":
         output.emit_json({**dataclasses.asdict(result), "changed": result.changed})
         return

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out
 rm -f out/tour.db out/tour.db-wal out/tour.db-shm
+rm -rf out/notifications
 export LINEAGE_URL="sqlite:///out/tour.db"
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
@@ -15,6 +16,12 @@ step "2. What is affected if transactions.category changes?" \
 step "3. Is a change to string breaking?" \
     lineage impact transactions.category --change type:string
 step "4. Draw it" lineage graph transactions.category --both -o out/fraud.svg
+step "   who depends on it, with contracts and channels" lineage consumers transactions.category
+step "   announce the change: the consumers it breaks are notified" \
+    lineage impact transactions.category --change type:string --notify --no-paths
+step "   deliver the outbox (file sinks here; webhooks and email alike)" lineage notify deliver
+step "   what the risk team received" \
+    python -c "import json; m = json.loads(open('out/notifications/risk-team.ndjson').readline()); print(m['text'])"
 
 step "5. Record-level data" python examples/fraud/make_data.py out
 step "   fraud@2's predictions are AI-inferred" \

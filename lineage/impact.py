@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import ValidationError
+from ._keys import identity
 from ._model import Closure, FieldSchema, Node, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
 from .schema import Change, is_numeric, parse_change, type_relation
@@ -311,11 +312,16 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
                   props: dict[str, Any]) -> dict[str, Any] | None:
     """The contract entry on the field `here`, whether the contract is on the field itself
     or on its dataset."""
-    asset = props.get("through") or here.node.key
-    contract = by_asset.get(asset)
+    through = props.get("through")
+    contract = by_asset.get(through or here.node.key)
+    if contract is None and not through and here.node.kind is NodeKind.FIELD:
+        # a consumer reading the field directly is still bound by its dataset's contract
+        dataset = f"{NodeKind.DATASET.value}:{identity(here.node.key).rsplit('.', 1)[0]}"
+        if dataset in by_asset:
+            through, contract = dataset, by_asset[dataset]
     if contract is None:
         return None
-    field_name = here.node.key.rsplit(".", 1)[-1] if props.get("through") else None
+    field_name = here.node.key.rsplit(".", 1)[-1] if through else None
     fields = contract.get("fields", [])
     if field_name is None:  # contract on the field itself: its single entry, if any
         return fields[0] if fields else {}

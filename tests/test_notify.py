@@ -362,6 +362,9 @@ def test_email_reaches_a_real_smtp_server_with_a_subject_naming_the_change(
         channel = lineage.ChannelSpec(kind="email", target="risk@example.com")
         batch = GraphBatch()
         batch.channels["consumer:fraud-dashboard"] = [channel]
+        # the example's other consumers have file sinks: leave them out of this test
+        batch.channels["consumer:risk-rules-engine"] = []
+        batch.channels["consumer:alerting-service"] = []
         fraud_store.apply(batch)
         assert notify_change(fraud_store, "transactions.category", ["type:string"]) == 1
         settings = lineage.notify.NotifySettings.from_env({
@@ -397,11 +400,15 @@ def test_file_channel_appends_one_ndjson_line_per_notification(
     assert sorted(json.loads(line)["i"] for line in lines) == [0, 1, 2]
     printed = capsys.readouterr().out.splitlines()
     assert sorted(json.loads(line)["i"] for line in printed) == [0, 1]
-    bad = lineage.ChannelSpec(kind="file", target=str(tmp_path / "missing" / "x.ndjson"))
-    consumer = add_consumer(store, "bad", bad)
-    store.enqueue(specs(consumer, bad, 1, "bad"))
+    # a missing folder is created; a path that cannot be a file is a failed attempt
+    nested = lineage.ChannelSpec(kind="file", target=str(tmp_path / "new" / "x.ndjson"))
+    (tmp_path / "plain").write_text("")
+    bad = lineage.ChannelSpec(kind="file", target=str(tmp_path / "plain" / "x.ndjson"))
+    consumer = add_consumer(store, "bad", nested, bad)
+    store.enqueue(specs(consumer, nested, 1, "new") + specs(consumer, bad, 1, "bad"))
     stats = deliver(store, backoff=Backoff(base=60))
-    assert stats.retried == 1 and "missing" in stats.errors[0][1]
+    assert stats.delivered == 1 and (tmp_path / "new" / "x.ndjson").exists()
+    assert stats.retried == 1 and "plain" in stats.errors[0][1]
 
 
 def test_watch_mode_delivers_what_comes_in_until_stopped(store: Store,

@@ -208,6 +208,8 @@ class FileChannel(Channel):
                     sys.stdout.write(line)
                     sys.stdout.flush()
                     return
+                # a sink's folder is part of its address: make it, as a log file's would be
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
                 with open(target, "a", encoding="utf-8") as f:
                     f.write(line)
                     f.flush()

@@ -1,0 +1,61 @@
+"""`lineage consumers`: who depends on what, with contracts and channels."""
+
+from __future__ import annotations
+
+import click
+
+from lineage.consumers import consumers as list_consumers
+
+from . import output
+from .context import App, depth_option, format_option, pass_app
+
+
+@click.command()
+@click.argument("name", required=False)
+@depth_option
+@format_option
+@pass_app
+def consumers(app: App, name: str | None, depth: int | None, fmt: str) -> None:
+    """List consumers: all of them, or those that depend on NAME, transitively.
+
+    For each: its owner, the assets it consumes directly, its contracts (per asset, the
+    fields it relies on) and its notification channels. With NAME (a dataset, field,
+    feature, model...: a full key or an unambiguous suffix), only the consumers downstream
+    of it, each with one shortest path from NAME; a consumer of a dataset depends on each
+    of its fields. In the contract column, `*` marks a required field. No consumers is not
+    an error (exit 0).
+
+    \b
+    Examples:
+      lineage consumers
+      lineage consumers transactions.category
+      lineage consumers fraud.scores --format json
+    """
+    uses = list_consumers(app.store, name, depth)
+    if fmt == "json":
+        output.emit_json({"name": name, "consumers": [u.to_dict() for u in uses]})
+        return
+    console = output.out()
+    if not uses:
+        console.print(f"no consumer depends on {name}" if name else "no consumers registered",
+                      soft_wrap=True)
+        return
+    columns = ["consumer", "owner", "consumes", "contract", "channels",
+               *(["path"] if name else [])]
+    names = {u.consumer.key: u.consumer.name for u in uses}
+    for u in uses:
+        names.update({c.key: c.name for c in u.consumes})
+    rows = []
+    for u in uses:
+        contract = "; ".join(
+            f"{names.get(asset, asset)}: "
+            + ", ".join(f["name"] + ("*" if f.get("required") else "") for f in c["fields"])
+            for asset, c in sorted(u.contracts.items()) if c.get("fields"))
+        channels = ", ".join(f"{c.kind} {c.target}" for c in u.channels)
+        rows.append([u.consumer.name, u.owner or "", ", ".join(c.name for c in u.consumes),
+                     contract, channels,
+                     *([output.path_text(u.reached.path, u.reached.through)]
+                       if name and u.reached else [])])
+    title = f"Consumers of {name}" if name else "Consumers"
+    console.print(output.table(f"{title} ({len(uses)})", columns, rows,
+                               wrap=["consumes", "contract", "channels", "path"]))

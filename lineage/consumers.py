@@ -1,0 +1,73 @@
+"""Who depends on what: consumers, the assets they consume, their contracts and channels.
+
+`consumers(store)` lists every registered consumer; `consumers(store, name)` lists those
+that depend on `name` transitively (a consumer of a model depends on the fields its
+features derive from), each with one shortest path from `name`, as `lineage.impact`
+finds them. Written against the Store interface only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._model import ChannelSpec, EdgeKind, NodeKind, NodeRef, Reached
+from .impact import impact
+from .store.base import Store
+
+# consumers are few next to the graph; this bounds one listing, not the store
+MAX_CONSUMERS = 100_000
+
+
+@dataclass
+class ConsumerUse:
+    """A consumer, what it consumes directly, its contracts (asset key -> contract) and
+    channels; `reached` is how it depends on the asked-about node (None in a full listing)."""
+
+    consumer: NodeRef
+    owner: str | None
+    consumes: list[NodeRef] = field(default_factory=list)
+    contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: list[ChannelSpec] = field(default_factory=list)
+    reached: Reached | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "consumer": self.consumer.name, "key": self.consumer.key, "owner": self.owner,
+            "consumes": [c.key for c in self.consumes], "contracts": self.contracts,
+            # a webhook's secret stays in the store
+            "channels": [{"kind": c.kind, "target": c.target} for c in self.channels],
+        }
+        if self.reached is not None:
+            reached = self.reached.to_dict()
+            data.update(depth=reached["depth"], path=reached["path"], through=reached["through"])
+        return data
+
+
+def consumers(store: Store, name: str | None = None,
+              max_depth: int | None = None) -> list[ConsumerUse]:
+    """Every consumer (ordered by name), or those depending on `name` (ordered by depth,
+    then name). Raises NotFound / AmbiguousName when `name` does not resolve."""
+    if name is None:
+        refs = store.find("", [NodeKind.CONSUMER], MAX_CONSUMERS)
+        reached: dict[str, Reached] = {}
+    else:
+        report = impact(store, name, max_depth)
+        found = report.groups.get(NodeKind.CONSUMER, [])
+        reached = {r.node.key: r for r in found}
+        refs = [r.node for r in found]
+    keys = [r.key for r in refs]
+    nodes = store.nodes(keys)
+    contracts = store.contracts(keys)
+    channels = store.channels(keys)
+    uses = []
+    for ref in refs:
+        consumed = sorted((other for edge, other in store.neighbours(ref.key)
+                           if edge.kind is EdgeKind.CONSUMES and edge.dst == ref.key),
+                          key=lambda n: n.key)
+        owner = nodes[ref.key].properties.get("owner") if ref.key in nodes else None
+        uses.append(ConsumerUse(ref, owner, consumed, contracts.get(ref.key, {}),
+                                channels.get(ref.key, []), reached.get(ref.key)))
+    if name is None:
+        uses.sort(key=lambda u: u.consumer.name)
+    return uses
