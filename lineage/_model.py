@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -44,6 +44,12 @@ class Node(NodeSpec):
 
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # SQLite hands times back without a zone; every time this store writes is UTC
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     def ref(self) -> NodeRef:
         return NodeRef(self.key, self.kind, self.name)

@@ -191,7 +191,7 @@ def test_an_incomplete_backend_cannot_be_built() -> None:
 
 
 def test_connect_rejects_unknown_schemes_and_missing_folders(tmp_path) -> None:
-    with pytest.raises(lineage.StoreError, match="no store backend"):
+    with pytest.raises(lineage.ValidationError, match="no store backend"):
         lineage.connect("mysql://localhost/x")
     with pytest.raises(lineage.StoreError, match="does not exist"):
         lineage.connect(f"sqlite:///{tmp_path}/missing/dir/l.db")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._errors import StoreError
+from .._errors import StoreError, ValidationError
 from .._settings import Settings
 from .base import Store
 
@@ -41,15 +41,15 @@ for _scheme in ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"):
 def connect(url: str | None = None) -> Store:
     """Open the store at `url` (default: `$LINEAGE_URL`, else `sqlite:///lineage.db`).
 
-    Creates and migrates the schema when needed. Raises StoreError for an unknown scheme or
-    an unreachable database.
+    Creates and migrates the schema when needed. Raises ValidationError for a URL of an
+    unknown scheme (a usage error, exit code 2) and StoreError for an unreachable database.
     """
     url = url or Settings.from_env().url
     scheme = url.split("://", 1)[0] if "://" in url else ""
     factory = BACKENDS.get(scheme) or BACKENDS.get(scheme.split("+", 1)[0])
     if factory is None:
         known = ", ".join(sorted(BACKENDS))
-        raise StoreError(f"no store backend for '{url}'; URL schemes known: {known}")
+        raise ValidationError(f"no store backend for '{url}'; URL schemes known: {known}")
     return factory(url)
 
 
