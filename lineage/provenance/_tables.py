@@ -29,12 +29,14 @@ def read_table(table: Table, what: str = "table") -> pl.DataFrame:
     if isinstance(table, str | Path):
         return _read_file(Path(table))
     module = type(table).__module__.split(".")[0]
+    converted: Any = None
+    # a pandas Series or an Arrow array converts to a polars Series: a column, not a table
     if module == "pyarrow":
-        result = pl.from_arrow(table)
-        assert isinstance(result, pl.DataFrame)
-        return result
-    if module == "pandas":
-        return pl.from_pandas(table)
+        converted = pl.from_arrow(table)
+    elif module == "pandas":
+        converted = pl.from_pandas(table)
+    if isinstance(converted, pl.DataFrame):
+        return converted
     raise ValidationError(f"{what} must be a polars/pandas DataFrame, an Arrow table or a "
                           f"Parquet/CSV/NDJSON file, not {type(table).__name__}")
 
