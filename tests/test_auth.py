@@ -4,6 +4,7 @@ and the `lineage token` commands."""
 from __future__ import annotations
 
 import copy
+import getpass
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -270,8 +271,9 @@ def test_lineage_token_create_list_and_revoke(store_url: str) -> None:
     missing = runner.invoke(cli, ["--store", store_url, "token", "revoke", "nobody"])
     assert missing.exit_code == 4
     with lineage.connect(store_url) as store:
+        local = f"local:{getpass.getuser()}"  # the CLI's principal
         assert [(e.principal, e.action, e.target) for e in store.audit_log()] == [
-            ("local", "token.revoke", "scorer"), ("local", "token.create", "etl"),
-            ("local", "token.create", "scorer")]
+            (local, "token.revoke", "scorer"), (local, "token.create", "etl"),
+            (local, "token.create", "scorer")]
         with pytest.raises(lineage.PermissionDenied):
             auth.authenticate(store, secret)
