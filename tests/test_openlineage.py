@@ -11,6 +11,9 @@ import copy
 import json
 import subprocess
 import sys
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,37 @@ REFUNDS = f"dataset:{PG}/analytics.refunds"
 SUMMARY = f"dataset:{PG}/analytics.customer_summary"
 EXPORT_JOB = "job:reporting/export_summary"
 CSV = "dataset:s3://reports/exports/customer_summary.csv"
+def test_concurrent_writers_of_one_run_keep_both_states(store_url: str) -> None:
+    # Two stores (two connections, as two server processes would have) ingest the START and
+    # the COMPLETE of the same run at the same moment: the merge reads what the other wrote
+    # because it happens inside the write transaction, under the node's lock.
+    start, complete = event("run_start"), event("run_complete")
+    run_ids = [str(uuid.uuid4()) for _ in range(12)]
+    with lineage.connect(store_url) as one, lineage.connect(store_url) as two:
+        gate = threading.Barrier(2)
+
+        def write(store: lineage.Store, template: dict[str, Any]) -> None:
+            for run_id in run_ids:
+                ev = copy.deepcopy(template)
+                ev["run"]["runId"] = run_id
+                gate.wait()
+                try:
+                    ol.ingest(store, ev)
+                except BaseException:
+                    gate.abort()  # the other writer must not wait for this one forever
+                    raise
+
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(write, one, start), pool.submit(write, two, complete)]
+            for future in done:
+                future.result()
+        for run_id in run_ids:
+            run = one.node(f"run:{run_id}").properties
+            assert run["states"] == {"START": "2024-05-01T02:00:00.000Z",
+                                     "COMPLETE": "2024-05-01T02:10:00.000Z"}, run_id
+            assert run["state"] == "COMPLETE"
+
+
 FACTS_V = f"dataset_version:{PG}/analytics.order_facts@2024-05-01"
 ORDERS_V = f"dataset_version:{PG}/public.orders_raw@v42"
 

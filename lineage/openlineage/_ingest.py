@@ -12,7 +12,7 @@ from .._errors import LineageError, ValidationError
 from .._files import read_text
 from .._model import ApplyResult, GraphBatch
 from ..store.base import Store
-from ._mapping import BatchBuilder, Event
+from ._mapping import BatchBuilder, Event, merge_node
 from ._validate import validate_event
 
 #: file suffixes read as one event per line; other files are JSON (one event or a list),
@@ -111,8 +111,8 @@ def validate(events: Events) -> list[dict[str, Any]]:
 def _ingest(store: Store, raw: list[_Raw], principal: str | None) -> IngestResult:
     events = _validated(raw)
     builder = _build(events, principal)
-    batch = builder.finish(store)
-    applied = store.apply(batch)
+    batch = builder.unmerged()
+    applied = store.apply(batch, merge=merge_node)
     kinds = [ev.kind for ev in events]
     c = builder.counts
     return IngestResult(

@@ -301,18 +301,35 @@ class BatchBuilder:
     # ---------------------------------------------------------------- finishing
 
     def finish(self, store: Store) -> GraphBatch:
-        """Lay the accumulated facts over the stored nodes and return the batch."""
+        """Lay the accumulated facts over the stored nodes and return the batch (what
+        `unmerged()` applied with `merge_node` would write, read outside any transaction:
+        for a dry run)."""
         stored = store.nodes(self.pending)
         for key, (name, namespace, props) in self.pending.items():
             old = stored.get(key)
-            merged = merge_properties(old.properties if old else {}, props)
-            if keys.kind_of(key) is NodeKind.RUN:
-                merged = _with_state(merged)
-            self.batch.add_node(key, name, namespace, **merged)
+            self.batch.add_node(key, name, namespace,
+                                **merge_node(key, old.properties if old else {}, props))
+        return self.batch
+
+    def unmerged(self) -> GraphBatch:
+        """The batch with only this call's facts per node, to be applied with
+        `Store.apply(batch, merge=merge_node)`: the store merges them over what it holds
+        inside its write transaction, so concurrent ingests of one run keep every state."""
+        for key, (name, namespace, props) in self.pending.items():
+            self.batch.add_node(key, name, namespace, **props)
         return self.batch
 
 
 # ------------------------------------------------------------------ merging
+
+
+def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A node's stored properties merged with an ingest's (`merge_properties`), and a run's
+    `state` derived from its merged `states`."""
+    merged = merge_properties(old, new)
+    if keys.kind_of(key) is NodeKind.RUN:
+        merged = _with_state(merged)
+    return merged
 
 
 def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

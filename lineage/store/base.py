@@ -12,7 +12,7 @@ import difflib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -64,6 +64,10 @@ class _PendingAudit:
     written: bool = False
 
 
+#: how `Store.apply(batch, merge=...)` combines a node's stored properties ({} for a new node)
+#: with the batch's: (key, stored, given) -> the properties to write
+MergeProperties = Callable[[str, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+
 #: the audit entries of the `audited` blocks the running code is inside (per thread/task)
 _PENDING_AUDIT: ContextVar[tuple[_PendingAudit, ...]] = ContextVar("lineage_pending_audit",
                                                                    default=())
@@ -93,11 +97,16 @@ class Store(ABC):
 
     # ---------------------------------------------------------------- writes
 
-    def apply(self, batch: GraphBatch) -> ApplyResult:
+    def apply(self, batch: GraphBatch, *, merge: MergeProperties | None = None) -> ApplyResult:
         """Upsert every node, edge and schema snapshot of `batch` in one transaction.
 
         Nodes are matched by key, edges by (src, dst, kind); properties given replace the
-        stored ones. A schema snapshot replaces the stored snapshot of that version.
+        stored ones, or with `merge`, each node gets `merge(key, stored, given)` (stored is
+        {} for a new node). The stored properties `merge` sees are read inside the write
+        transaction, and no other writer can change those nodes until it commits (SQLite's
+        write lock; a transaction-scoped advisory lock per node key on PostgreSQL), so
+        concurrent writers merging into the same node (two events of one run) never lose
+        each other's facts. A schema snapshot replaces the stored snapshot of that version.
         Re-applying the same batch changes nothing (`ApplyResult.changed` is False).
         Raises ValidationError when an edge or schema names a node that is neither in the
         batch nor in the store; nothing is written then.
@@ -117,7 +126,7 @@ class Store(ABC):
         for key in [*batch.contracts, *batch.channels]:
             if kind_of(key) is not NodeKind.CONSUMER:
                 raise ValidationError(f"contracts and channels belong to consumers, not '{key}'")
-        return self._apply(batch)
+        return self._apply(batch, merge)
 
     def bulk_load(
         self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], *, chunk_size: int = 100_000
@@ -500,7 +509,7 @@ class Store(ABC):
     # ---------------------------------------------------------------- backend hooks
 
     @abstractmethod
-    def _apply(self, batch: GraphBatch) -> ApplyResult: ...
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult: ...
 
     @abstractmethod
     def _bulk_load(

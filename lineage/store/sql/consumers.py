@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ..._model import ApplyResult, ChannelSpec, GraphBatch, NodeRef
 from ..._vocabulary import EdgeKind, NodeKind
+from ..base import MergeProperties
 from .assertions import SqlAssertionStore
 from .graph import _canonical
 from .tables import consumer_channel_table, consumer_contract_table, edge_table, node_table
@@ -27,8 +28,9 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
 class SqlConsumerStore(SqlAssertionStore):
     """The SQL store's consumer contracts and channels."""
 
-    def _apply_in(self, conn: Connection, batch: GraphBatch) -> ApplyResult:
-        result = super()._apply_in(conn, batch)
+    def _apply_in(self, conn: Connection, batch: GraphBatch,
+                  merge: MergeProperties | None = None) -> ApplyResult:
+        result = super()._apply_in(conn, batch, merge)
         consumers = sorted(set(batch.contracts) | set(batch.channels))
         if not consumers:
             return result

@@ -7,6 +7,7 @@ Every driver exception is translated here into a `LineageError`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from ..._model import (
     Reached,
 )
 from ..._vocabulary import EdgeKind, NodeKind
-from ..base import Store
+from ..base import MergeProperties, Store
 from . import engine as engines
 from .tables import edge_table, node_table, schema_field_table
 
@@ -74,6 +75,12 @@ def _canonical(properties: dict[str, Any]) -> dict[str, Any]:
     """Properties as they will read back from a JSON column (tuples become lists, ...)."""
     result: dict[str, Any] = json.loads(json.dumps(properties, default=str, sort_keys=True))
     return result
+
+
+def _lock_number(key: str) -> int:
+    """A stable signed 64-bit number for a node key (PostgreSQL advisory locks take one)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                          signed=True)
 
 
 def _now() -> datetime:
@@ -135,20 +142,26 @@ class SqlGraphStore(Store):
 
     # ---------------------------------------------------------------- writes
 
-    def _apply(self, batch: GraphBatch) -> ApplyResult:
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None = None) -> ApplyResult:
         with self._write() as conn:
-            return self._apply_in(conn, batch)
+            return self._apply_in(conn, batch, merge)
 
-    def _apply_in(self, conn: Connection, batch: GraphBatch) -> ApplyResult:
+    def _apply_in(self, conn: Connection, batch: GraphBatch,
+                  merge: MergeProperties | None = None) -> ApplyResult:
         """Apply a batch inside the caller's transaction."""
         now = _now()
         counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
                       schemas_written=0, unchanged=0)
+        if merge is not None:
+            self._lock_nodes(conn, batch.nodes)
         stored = self._node_rows(conn, batch.nodes)
         inserts, updates = [], []
         for spec in batch.nodes.values():
-            props = _canonical(spec.properties)
             row = stored.get(spec.key)
+            given = spec.properties
+            if merge is not None:
+                given = merge(spec.key, row.properties if row is not None else {}, given)
+            props = _canonical(given)
             if row is None:
                 inserts.append(dict(key=spec.key, rkey=spec.key[::-1], kind=spec.kind.value,
                                     name=spec.name, namespace=spec.namespace,
@@ -181,6 +194,20 @@ class SqlGraphStore(Store):
             else:
                 counts["unchanged"] += 1
         return ApplyResult(**counts)
+
+    def _lock_nodes(self, conn: Connection, keys: Iterable[str]) -> None:
+        """On PostgreSQL, take a transaction-scoped advisory lock per node key, so that a
+        merge reads and writes each node alone (SQLite's BEGIN IMMEDIATE already holds the
+        whole database). Taken in one order (by the lock's number) so two writers never
+        deadlock; a hash collision only makes two keys share a lock."""
+        if self.dialect != "postgresql":
+            return
+        numbers = sorted({_lock_number(k) for k in keys})
+        if numbers:
+            # unnest yields the array in order and the aggregate consumes rows in scan order
+            conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(n)) FROM "
+                                 "unnest(CAST(:numbers AS BIGINT[])) AS t(n)"),
+                         {"numbers": numbers})
 
     @staticmethod
     def _node_rows(conn: Connection, keys: Iterable[str]) -> dict[str, Any]:

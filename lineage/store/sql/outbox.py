@@ -29,6 +29,7 @@ from ..._model import (
     OutboxItem,
     OutboxState,
 )
+from ..base import MergeProperties
 from .consumers import SqlConsumerStore
 from .graph import _canonical
 from .tables import consumer_channel_table, node_table, outbox_table
@@ -56,9 +57,10 @@ class SqlOutboxStore(SqlConsumerStore):
 
     # ---------------------------------------------------------------- enqueue
 
-    def _apply_in(self, conn: Connection, batch: GraphBatch) -> ApplyResult:
+    def _apply_in(self, conn: Connection, batch: GraphBatch,
+                  merge: MergeProperties | None = None) -> ApplyResult:
         # After the layers below: the batch may create the very channels it notifies.
-        result = super()._apply_in(conn, batch)
+        result = super()._apply_in(conn, batch, merge)
         if not batch.notifications:
             return result
         added = self._enqueue_in(conn, batch.notifications)
