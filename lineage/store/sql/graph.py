@@ -65,6 +65,24 @@ _BEST = {
 }
 
 
+# The statements of `apply`, built once: building them per call (coercions, IN lists) cost
+# more than SQLite took to run them. Expanding parameters keep each one cacheable.
+_n, _e = node_table.c, edge_table.c
+_NODE_IDS = sa.select(_n.key, _n.id).where(_n.key.in_(sa.bindparam("keys", expanding=True)))
+_NODE_ROWS = sa.select(_n.id, _n.key, _n.name, _n.namespace, _n.properties).where(
+    _n.key.in_(sa.bindparam("keys", expanding=True)))
+_NODE_UPDATE = node_table.update().where(_n.id == sa.bindparam("_id")).values(
+    name=sa.bindparam("name"), namespace=sa.bindparam("namespace"),
+    properties=sa.bindparam("properties"), updated_at=sa.bindparam("updated_at"))
+# Edges by their exact identity, not all edges of their sources: a dataset read by every
+# run of a job gathers an edge per run, and reading them all would grow with history.
+_EDGE_ROWS = sa.select(_e.src, _e.dst, _e.kind, _e.properties).where(
+    sa.tuple_(_e.src, _e.dst, _e.kind).in_(sa.bindparam("idents", expanding=True)))
+_EDGE_UPDATE = edge_table.update().where(
+    _e.src == sa.bindparam("_s"), _e.dst == sa.bindparam("_d"),
+    _e.kind == sa.bindparam("_k")).values(properties=sa.bindparam("properties"))
+
+
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -134,10 +152,7 @@ class SqlGraphStore(Store):
     def _ids(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         for chunk in _chunks(set(keys), _IN_CHUNK):
-            rows = conn.execute(
-                sa.select(node_table.c.key, node_table.c.id).where(node_table.c.key.in_(chunk))
-            )
-            ids.update({k: i for k, i in rows})
+            ids.update({k: i for k, i in conn.execute(_NODE_IDS, {"keys": chunk})})
         return ids
 
     # ---------------------------------------------------------------- writes
@@ -175,14 +190,7 @@ class SqlGraphStore(Store):
         if inserts:
             conn.execute(node_table.insert(), inserts)
         if updates:
-            c = node_table.c
-            conn.execute(
-                node_table.update().where(c.id == sa.bindparam("_id")).values(
-                    name=sa.bindparam("name"), namespace=sa.bindparam("namespace"),
-                    properties=sa.bindparam("properties"),
-                    updated_at=sa.bindparam("updated_at")),
-                updates,
-            )
+            conn.execute(_NODE_UPDATE, updates)
         counts["nodes_created"], counts["nodes_updated"] = len(inserts), len(updates)
 
         needed = {k for e in batch.edges.values() for k in (e.src, e.dst)} | set(batch.schemas)
@@ -212,10 +220,8 @@ class SqlGraphStore(Store):
     @staticmethod
     def _node_rows(conn: Connection, keys: Iterable[str]) -> dict[str, Any]:
         rows: dict[str, Any] = {}
-        c = node_table.c
         for chunk in _chunks(list(keys), _IN_CHUNK):
-            for row in conn.execute(sa.select(c.id, c.key, c.name, c.namespace, c.properties)
-                                    .where(c.key.in_(chunk))):
+            for row in conn.execute(_NODE_ROWS, {"keys": chunk}):
                 rows[row.key] = row
         return rows
 
@@ -226,13 +232,9 @@ class SqlGraphStore(Store):
         if not wanted:
             return
         stored: dict[tuple[int, int, str], Any] = {}
-        c = edge_table.c
-        for chunk in _chunks({s for s, _, _ in wanted}, _IN_CHUNK):
-            for row in conn.execute(sa.select(c.src, c.dst, c.kind, c.properties)
-                                    .where(c.src.in_(chunk))):
-                ident = (row.src, row.dst, row.kind)
-                if ident in wanted:
-                    stored[ident] = row.properties
+        for chunk in _chunks(wanted, _IN_CHUNK // 3):
+            for row in conn.execute(_EDGE_ROWS, {"idents": chunk}):
+                stored[(row.src, row.dst, row.kind)] = row.properties
         inserts = [dict(src=s, dst=d, kind=k, properties=p)
                    for (s, d, k), p in wanted.items() if (s, d, k) not in stored]
         updates = [dict(_s=s, _d=d, _k=k, properties=p) for (s, d, k), p in wanted.items()
@@ -240,13 +242,7 @@ class SqlGraphStore(Store):
         if inserts:
             conn.execute(edge_table.insert(), inserts)
         if updates:
-            conn.execute(
-                edge_table.update()
-                .where(c.src == sa.bindparam("_s"), c.dst == sa.bindparam("_d"),
-                       c.kind == sa.bindparam("_k"))
-                .values(properties=sa.bindparam("properties")),
-                updates,
-            )
+            conn.execute(_EDGE_UPDATE, updates)
         counts["edges_created"] += len(inserts)
         counts["edges_updated"] += len(updates)
         counts["unchanged"] += len(wanted) - len(inserts) - len(updates)
