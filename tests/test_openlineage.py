@@ -71,6 +71,25 @@ def test_concurrent_writers_of_one_run_keep_both_states(store_url: str) -> None:
             assert run["state"] == "COMPLETE"
 
 
+@pytest.mark.parametrize("text", ["etl\u0000drop", "etl\ud800"])
+def test_nul_and_lone_surrogates_are_a_validation_error_naming_the_field(
+        store: lineage.Store, text: str) -> None:
+    # PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate: the driver
+    # would fail (503 / a crash), so ingest refuses them first, with the path.
+    bad = event("run_start")
+    bad["job"]["name"] = text
+    before = snapshot(store)
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest(store, bad)
+    assert err.value.key == "job.name"
+    renamed = event("run_start")
+    renamed["run"]["facets"]["x" + text] = {"_producer": "p", "_schemaURL": "https://x/y"}
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest(store, renamed)
+    assert err.value.key == "run.facets"
+    assert snapshot(store) == before
+
+
 FACTS_V = f"dataset_version:{PG}/analytics.order_facts@2024-05-01"
 ORDERS_V = f"dataset_version:{PG}/public.orders_raw@v42"
 

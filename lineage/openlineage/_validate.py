@@ -38,6 +38,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
 from .._errors import LineageError, ValidationError
+from .._plain import check_plain
 
 #: the OpenLineage core spec version whose schemas ship in spec/
 SPEC_VERSION = "2-0-2"
@@ -281,6 +282,7 @@ def validate_event(event: Any) -> EventKind:
     if not isinstance(event, Mapping):
         raise ValidationError(f"an OpenLineage event is a JSON object, got {_json_type(event)}")
     kind = event_kind(event)
+    check_plain(event)
     fast = fast_schemas()
     if fast.events[kind].is_valid(event) and all(
             fast.facets[place].is_valid(_live(facets))

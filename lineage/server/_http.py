@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import zlib
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
@@ -29,13 +27,14 @@ from .._errors import (
     StoreError,
     ValidationError,
 )
+from .._plain import MAX_JSON_DEPTH, check_plain, path_text
+
+__all__ = ["MAX_JSON_DEPTH", "check_plain", "path_text"]  # re-exported for the app
 
 log = logging.getLogger("lineage.server")
 
 #: default bound on a request body, compressed and (for gzip) decompressed
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
-#: JSON nested deeper than this is refused (OpenLineage events nest ~8 levels)
-MAX_JSON_DEPTH = 64
 
 
 class Unauthenticated(LineageError):
@@ -205,37 +204,3 @@ def parse_json(body: bytes) -> Any:
     return value
 
 
-# NUL cannot be stored in PostgreSQL text; lone surrogates cannot be encoded as UTF-8.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def check_plain(value: Any, prefix: list[str | int] | None = None) -> None:
-    """ValidationError (with the path in `key`) for what JSON can say but the store cannot
-    keep: strings with NUL or lone surrogates, nesting deeper than MAX_JSON_DEPTH."""
-    stack: list[tuple[Any, list[str | int]]] = [(value, list(prefix or []))]
-    base = len(prefix or [])
-    while stack:
-        item, path = stack.pop()
-        if len(path) - base > MAX_JSON_DEPTH:
-            raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
-                                  key=path_text(path))
-        if isinstance(item, str):
-            if _UNSTORABLE.search(item):
-                raise ValidationError("strings may not contain NUL (\\u0000) or unpaired "
-                                      "surrogates", key=path_text(path))
-        elif isinstance(item, Mapping):
-            for k, v in item.items():
-                if _UNSTORABLE.search(k):
-                    raise ValidationError("names may not contain NUL (\\u0000) or unpaired "
-                                          "surrogates", key=path_text(path))
-                stack.append((v, [*path, k]))
-        elif isinstance(item, list):
-            stack.extend((v, [*path, i]) for i, v in enumerate(item))
-
-
-def path_text(path: list[str | int]) -> str:
-    """`['inputs', 0, 'namespace']` -> `inputs[0].namespace` (as ingest's errors say it)."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
