@@ -275,12 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--postgres", default=os.environ.get("LINEAGE_TEST_POSTGRES_URL"),
                         metavar="URL")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (`lineage serve --workers`); txns and req/txn "
+                             "then count the one worker that answers the final health check")
     parser.add_argument("--compare", action="store_true",
                         help="also run with group commit off (--group-events 1) and with a "
                              "3 ms linger, to show what group commit does")
     args = parser.parse_args(argv)
 
-    variants: list[tuple[str, ...]] = [()]
+    variants: list[tuple[str, ...]] = [("--workers", str(args.workers)) if args.workers > 1
+                                       else ()]
     if args.compare:
         variants += [("--group-events", "1"), ("--group-linger-ms", "3")]
     rows = []

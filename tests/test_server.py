@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 import lineage
 from lineage import auth
-from lineage.server import ServerSettings, check_exposure, create_app, is_loopback
+from lineage.server import ServerSettings, check_exposure, create_app, is_loopback, serve
 from tests.conftest import snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
@@ -732,16 +732,20 @@ LAUNCH = ("import sys; from lineage_cli.main import cli; from lineage_cli.serve 
           "cli(sys.argv[1:], prog_name='lineage')")
 
 
-def test_lineage_serve_in_a_subprocess_takes_events_from_the_client(store_url: str) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_lineage_serve_in_a_subprocess_takes_events_from_the_client(
+        store_url: str, workers: int) -> None:
     with lineage.connect(store_url) as store:
         _info, secret = auth.create_token(store, "etl", ["write:lineage", "read"])
     port = _free_port()
     # the installed `lineage` command, once cli/main.py registers `serve`
     listed = subprocess.run(["lineage", "--help"], capture_output=True, text=True)
     registered = listed.returncode == 0 and "\n  serve " in listed.stdout
-    command = ["lineage"] if registered else [sys.executable, "-c", LAUNCH]
+    command = ["lineage"] if registered and workers == 1 else [sys.executable, "-c", LAUNCH]
     process = subprocess.Popen([*command, "--store", store_url, "serve", "--port", str(port),
-                                "--log-level", "warning"], env={**os.environ})
+                                "--log-level", "warning", *(["--workers", str(workers)]
+                                                            if workers > 1 else [])],
+                               env={**os.environ})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -765,3 +769,11 @@ def test_lineage_serve_in_a_subprocess_takes_events_from_the_client(store_url: s
         process.terminate()
         process.wait(30)
     assert process.returncode in (0, -15)
+
+
+def test_several_workers_need_a_store_url(store: lineage.Store) -> None:
+    # each worker process opens its own connections; a Store object cannot cross a fork
+    with pytest.raises(lineage.ValidationError, match="URL"):
+        serve(store, workers=2)
+    with pytest.raises(lineage.ValidationError, match="at least 1"):
+        serve(store, workers=0)
