@@ -14,9 +14,9 @@ written, and the writer ingests its requests one by one, so each succeeds or fai
 with its own error. Every request's audit entry commits in the transaction that writes its
 events (`Store.audited`).
 
-A single writer also serialises ingest within the process: `ingest` reads the stored nodes
-to merge run states before it writes them, and two concurrent calls for the same run could
-otherwise each merge without the other's state.
+Concurrent writers (several server processes, `lineage serve --workers`) are safe: `ingest`
+merges run states over the stored nodes inside its write transaction
+(`Store.apply(batch, merge=...)`), so no writer loses another's state of the same run.
 """
 
 from __future__ import annotations
