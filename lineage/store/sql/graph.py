@@ -7,13 +7,16 @@ Every driver exception is translated here into a `LineageError`.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -30,6 +33,9 @@ from ..._model import (
     NodeRef,
     NodeSpec,
     Reached,
+    Subgraph,
+    SubgraphEdge,
+    WalkTable,
 )
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import Store
@@ -41,27 +47,27 @@ T = TypeVar("T")
 #: bound parameters per IN (...) list; well under SQLite's and PostgreSQL's limits
 _IN_CHUNK = 500
 
-# One walk for both directions: `near` is the column we arrive from, `far` where we go.
-# UNION (not UNION ALL) drops repeated (node, depth, parent, kind) rows, and the depth bound
-# makes the walk finite on cycles.
-_WALK = """
-WITH RECURSIVE walk(id, depth, parent, ekind) AS (
-    SELECT CAST(:start AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS TEXT)
-    UNION
-    SELECT e.{far}, w.depth + 1, w.id, CAST(e.kind AS TEXT)
-    FROM walk w JOIN edge e ON e.{near} = w.id
-    WHERE w.depth < :max_depth
-),
-best AS ({best})
-SELECT b.id, n.key, n.kind, n.name, b.depth, b.parent, b.ekind
-FROM best b JOIN node n ON n.id = b.id
-"""
-# SQLite returns the bare columns of the row that holds the MIN; PostgreSQL says so explicitly.
-_BEST = {
-    "sqlite": "SELECT id, MIN(depth) AS depth, parent, ekind FROM walk GROUP BY id",
-    "postgresql": "SELECT DISTINCT ON (id) id, depth, parent, ekind FROM walk "
-    "ORDER BY id, depth, parent, ekind",
+# A breadth-first walk, one level per round trip: the edges leaving the frontier, then the
+# nodes newly reached. The frontier is passed in key order as one parameter (a JSON array on
+# SQLite, an array on PostgreSQL), so an edge's `rank` is its parent's position by key: the
+# first row reaching a node is the one from the smallest parent key, then edge kind, and the
+# one shortest path chosen is the same on every backend. Plain DBAPI tuples, not ORM rows:
+# a hub's walk handles 10^6 of them.
+_LEVEL_EDGES = {
+    "sqlite": "SELECT j.key, e.{far}, e.kind{props} FROM json_each(?) j "
+              "JOIN edge e ON e.{near} = j.value ORDER BY j.key, e.kind",
+    "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props} "
+                  "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) "
+                  "JOIN edge e ON e.{near} = f.id ORDER BY f.ord, e.kind",
 }
+_LEVEL_NODES = {
+    "sqlite": "SELECT id, key, kind, name{props} FROM node "
+              "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
+    "postgresql": "SELECT id, key, kind, name{props} FROM node WHERE id = ANY(%s::bigint[]) "
+                  "ORDER BY key",
+}
+# PostgreSQL compiles the plans of wide levels to machine code (JIT) at a cost of 10^2 ms a
+# walk never earns back: it is switched off for the walk's transaction from the first one.
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -368,24 +374,39 @@ class SqlGraphStore(Store):
         return result
 
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
+        walk = self._walk_levels(start, direction, max_depth, detail=False)
+        return Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
+        walk = self._walk_levels(start, direction, max_depth, detail=True)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+        return Subgraph(closure, walk.properties, walk.edges)
+
+    def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
+                     detail: bool) -> _Walk:
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
-        sql = sa.text(_WALK.format(near=near, far=far, best=_BEST[self.dialect]))
-        with self._read() as conn:
-            start_id = self._ids(conn, [start.key])[start.key]
-            rows = list(conn.execute(sql, {"start": start_id, "max_depth": max_depth}))
-        rows.sort(key=lambda r: (r.depth, r.key))
-        by_id: dict[int, Reached] = {}
-        origin = Reached(start, 0)
-        reached: list[Reached] = []
-        for row in rows:
-            if row.depth == 0:
-                by_id[row.id] = origin
-                continue
-            item = Reached(NodeRef(row.key, NodeKind(row.kind), row.name), row.depth,
-                           by_id[row.parent], EdgeKind(row.ekind))
-            by_id[row.id] = item
-            reached.append(item)
-        return Closure(origin, direction, max_depth, reached)
+        sqlite = self.dialect == "sqlite"
+        edge_sql = _LEVEL_EDGES[self.dialect].format(
+            near=near, far=far, props=", e.properties" if detail else "")
+        node_sql = _LEVEL_NODES[self.dialect].format(props=", properties" if detail else "")
+        param: Any = (lambda ids: (json.dumps(ids),)) if sqlite else (lambda ids: (ids,))
+        paused = gc.isenabled()
+        gc.disable()  # 10^5-10^6 tuples per hub walk: collections would rescan them all
+        try:
+            with self._read() as conn:
+                conn.begin()  # every level reads the same snapshot
+                start_id = self._ids(conn, [start.key])[start.key]
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    return _walk(cur, edge_sql, node_sql, param, start, start_id, max_depth,
+                                 detail, direction, self.dialect)
+                finally:
+                    cur.close()
+        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        finally:
+            if paused:
+                gc.enable()
 
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
         c = edge_table.c
@@ -418,6 +439,187 @@ class SqlGraphStore(Store):
                 sa.select(c.kind, sa.func.count()).group_by(c.kind))}
             counts["edges"] = self._count(conn, "edge")
         return counts
+
+
+@dataclass(slots=True)
+class _Walk:
+    table: WalkTable
+    properties: dict[str, dict[str, Any]]
+    edges: list[SubgraphEdge]
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column's value read through the DBAPI (text on SQLite, parsed on PostgreSQL)."""
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else dict(json.loads(value))
+
+
+def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
+          start: NodeRef, start_id: int, max_depth: int, detail: bool,
+          direction: Direction, dialect: str) -> _Walk:
+    """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES).
+
+    With `detail`, also the properties of every node and the edges among the reached nodes
+    (edges leaving the deepest level included, so none between two reached nodes is missed).
+    """
+    row_of = {start_id: -1}  # node id -> row in the table (-1: the start)
+    keys: list[str] = []
+    kinds: list[str] = []
+    names: list[str] = []
+    depths: list[int] = []
+    parents: list[int] = []
+    edge_kinds: list[str] = []
+    properties: dict[str, dict[str, Any]] = {}
+    traversed: list[tuple[int, int, str, Any]] = []  # (row of near end, far id, kind, props)
+    frontier = [start_id]
+    base = -1  # row of the frontier's first node
+    depth = 0
+    wide: _Wide | None = None
+    jit = dialect == "postgresql"
+    while frontier:
+        if depth == max_depth:
+            if detail:  # edges from the deepest level back into the region
+                cur.execute(edge_sql, param(frontier))
+                traversed += [(base + r[0], r[1], r[2], r[3]) for r in cur.fetchall()
+                              if r[1] in row_of]
+            break
+        depth += 1
+        level = len(keys)
+        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
+            if jit:
+                cur.execute("SET LOCAL jit = off")
+                jit = False
+            elif dialect == "sqlite":
+                wide = _Wide(cur, row_of, edge_sql)
+        if wide is not None:
+            found = wide.level(frontier)
+            if found is None:
+                break
+            ranks, level_keys, level_kinds, level_names, level_edges, frontier = found
+            keys += level_keys
+            kinds += level_kinds
+            names += level_names
+            depths += [depth] * len(level_keys)
+            parents += [-1] * len(ranks) if base < 0 else [base + r for r in ranks]
+            edge_kinds += level_edges
+            base = level
+            continue
+        cur.execute(edge_sql, param(frontier))
+        new: dict[int, tuple[Any, ...]] = {}
+        for row in cur.fetchall():
+            far_id = row[1]
+            if far_id not in row_of and far_id not in new:
+                new[far_id] = row  # rows come by parent key, then kind: the first one wins
+            if detail:
+                traversed.append((base + row[0], far_id, row[2], row[3]))
+        if not new:
+            break
+        cur.execute(node_sql, param(list(new)))
+        frontier = []
+        for node in cur.fetchall():
+            node_id = node[0]
+            rank, _, ekind = new[node_id][:3]
+            row_of[node_id] = len(keys)
+            keys.append(node[1])
+            kinds.append(node[2])
+            names.append(node[3])
+            depths.append(depth)
+            parents.append(-1 if base < 0 else base + rank)
+            edge_kinds.append(ekind)
+            frontier.append(node_id)
+            if detail:
+                properties[node[1]] = _json(node[4])
+        base = level
+    table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
+    edges: list[SubgraphEdge] = []
+    if detail:
+        cur.execute(node_sql, param([start_id]))
+        properties[start.key] = _json(cur.fetchone()[4])
+        kind_of = {k.value: k for k in EdgeKind}
+        for near_row, far_id, kind, props in traversed:
+            far_row = row_of.get(far_id)
+            if far_row is None:
+                continue
+            near_key = start.key if near_row < 0 else keys[near_row]
+            far_key = start.key if far_row < 0 else keys[far_row]
+            src, dst = (near_key, far_key) if direction == "downstream" else (far_key, near_key)
+            edges.append((src, dst, kind_of[kind], _json(props)))
+    return _Walk(table, properties, edges)
+
+
+# A wide level on SQLite (a hub's: 10^4-10^5 frontier nodes): each query returns one row of
+# comma- (or unit-separator-) joined columns, parsed by numpy and str.split, instead of one
+# Python tuple per edge and per node, which cost more than SQLite's work itself.
+_WIDE_EDGES = ("SELECT group_concat(j.key), group_concat(e.{far}), group_concat(e.kind) "
+               "FROM json_each(?) j JOIN edge e ON e.{near} = j.value")
+_WIDE_NODES = ("SELECT count(*), group_concat(n.id), group_concat(n.key, char(31)), "
+               "group_concat(n.kind), group_concat(n.name, char(31)) "
+               "FROM json_each(?) j JOIN node n ON n.id = j.value")
+#: a frontier this large is walked the wide way
+_WIDE_FRONTIER = 2000
+_EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
+
+
+class _Wide:
+    """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
+
+    def __init__(self, cur: Any, row_of: dict[int, int], edge_sql: str) -> None:
+        self.cur = cur
+        near, far = ("src", "dst") if " e.src = j.value" in edge_sql else ("dst", "src")
+        self.edge_sql = _WIDE_EDGES.format(near=near, far=far)
+        top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
+        self.seen = np.zeros(top + 1, dtype=bool)
+        self.seen[list(row_of)] = True
+
+    def level(self, frontier: list[int]) -> tuple[list[int], list[str], list[str], list[str],
+                                                  list[str], list[int]] | None:
+        """(parent rank, key, kind, name, edge kind) of the nodes first reached from
+        `frontier`, in key order, and their ids (the next frontier); None when none."""
+        self.cur.execute(self.edge_sql, (json.dumps(frontier),))
+        rank_text, far_text, kind_text = self.cur.fetchone()
+        if rank_text is None:
+            return None
+        rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
+        far = np.fromstring(far_text, dtype=np.int64, sep=",")
+        edge_kinds = kind_text.split(",")
+        # Rows arrive as the nested loop makes them: by frontier position (parent key), then
+        # by the edge key (far end, kind). Then a node's first row is its chosen parent and
+        # edge; checked, and sorted explicitly should a plan ever differ.
+        step = np.diff(rank)
+        if not bool(np.all((step > 0) | ((step == 0) & (np.diff(far) >= 0)))):
+            codes = np.array([_EDGE_KIND_ORDER[k] for k in edge_kinds])
+            order = np.lexsort((codes, far, rank))
+            rank, far = rank[order], far[order]
+            edge_kinds = [edge_kinds[i] for i in order.tolist()]
+        ids, first = np.unique(far, return_index=True)
+        if ids[-1] >= len(self.seen):  # written since the walk began: cannot be; be safe
+            self.seen = np.concatenate([self.seen, np.zeros(int(ids[-1]) + 1 - len(self.seen),
+                                                            dtype=bool)])
+        fresh = ~self.seen[ids]
+        ids, first = ids[fresh], first[fresh]
+        if not len(ids):
+            return None
+        self.seen[ids] = True
+        self.cur.execute(_WIDE_NODES, (json.dumps(ids.tolist()),))
+        count, id_text, key_text, kind_text, name_text = self.cur.fetchone()
+        node_ids = id_text.split(",")
+        keys = key_text.split("\x1f")
+        kinds = kind_text.split(",")
+        names = name_text.split("\x1f")
+        if not len(node_ids) == len(keys) == len(kinds) == len(names) == count:
+            # a separator inside a key or name: read this level row by row instead
+            self.cur.execute("SELECT n.id, n.key, n.kind, n.name FROM json_each(?) j "
+                             "JOIN node n ON n.id = j.value", (json.dumps(ids.tolist()),))
+            node_ids, keys, kinds, names = (list(c) for c in zip(*self.cur.fetchall(),
+                                                                  strict=True))
+        by_key = sorted(range(len(keys)), key=keys.__getitem__)
+        id_array = np.array(node_ids, dtype=np.int64)[by_key]
+        won = first[np.searchsorted(ids, id_array)]
+        won_list = won.tolist()
+        return (rank[won].tolist(), [keys[i] for i in by_key], [kinds[i] for i in by_key],
+                [names[i] for i in by_key], [edge_kinds[i] for i in won_list],
+                id_array.tolist())
 
 
 def _check_endpoints(cur: Any) -> None:
