@@ -176,9 +176,9 @@ class Store(ABC):
         exactly `name` if there is one. `resolve` is this plus its errors."""
         wanted = set(kinds) if kinds else None
         if is_key(name):
-            found = self._nodes([name])
-            if name in found and (wanted is None or found[name].kind in wanted):
-                return [found[name].ref()]
+            ref = self._ref(name)
+            if ref is not None and (wanted is None or ref.kind in wanted):
+                return [ref]
         matches = [
             ref
             for ref in self._suffix_candidates(name, limit=1000)
@@ -521,6 +521,12 @@ class Store(ABC):
 
     @abstractmethod
     def _existing(self, keys: set[str]) -> set[str]: ...
+
+    def _ref(self, key: str) -> NodeRef | None:
+        """The node with this key, as a reference (every walk resolves its start: a backend
+        may answer this cheaper than `_nodes`)."""
+        found = self._nodes([key])
+        return found[key].ref() if key in found else None
 
     @abstractmethod
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:

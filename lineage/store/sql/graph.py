@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..._errors import ConflictError, LineageError, StoreError, ValidationError
+from ..._errors import ConflictError, LineageError, NotFound, StoreError, ValidationError
 from ..._model import (
     ApplyResult,
     Closure,
@@ -66,6 +66,10 @@ _LEVEL_NODES = {
     "postgresql": "SELECT id, key, kind, name{props} FROM node WHERE id = ANY(%s::bigint[]) "
                   "ORDER BY key",
 }
+_REF = sa.select(node_table.c.key, node_table.c.kind, node_table.c.name).where(
+    node_table.c.key == sa.bindparam("key"))
+_NODE_ID = {"sqlite": "SELECT id FROM node WHERE key = ?",
+            "postgresql": "SELECT id FROM node WHERE key = %s"}
 # PostgreSQL compiles the plans of wide levels to machine code (JIT) at a cost of 10^2 ms a
 # walk never earns back: it is switched off for the walk's transaction from the first one.
 
@@ -329,6 +333,32 @@ class SqlGraphStore(Store):
                                           created_at=row.created_at, updated_at=row.updated_at)
         return found
 
+    def _raw_rows(self, sql: dict[str, str], keys: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of a dialect's query whose one parameter is a list of keys, through the DBAPI:
+        for the small lookups every impact makes, SQLAlchemy's statement handling would cost
+        more than the query (`{keys}` in the SQL stands for the list)."""
+        param: tuple[Any, ...]
+        if self.dialect == "sqlite":
+            text, param = sql["sqlite"].format(keys="(SELECT value FROM json_each(?))"), (
+                json.dumps(keys),)
+        else:
+            text, param = sql["postgresql"].format(keys="(SELECT unnest(%s::text[]))"), (keys,)
+        try:
+            with self._read() as conn:
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cur.execute(text, param)
+                    return list(cur.fetchall())
+                finally:
+                    cur.close()
+        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+
+    def _ref(self, key: str) -> NodeRef | None:
+        with self._read() as conn:
+            row = conn.execute(_REF, {"key": key}).first()
+        return None if row is None else NodeRef(row[0], NodeKind(row[1]), row[2])
+
     def _existing(self, keys: set[str]) -> set[str]:
         with self._read() as conn:
             return set(self._ids(conn, keys))
@@ -395,9 +425,13 @@ class SqlGraphStore(Store):
         try:
             with self._read() as conn:
                 conn.begin()  # every level reads the same snapshot
-                start_id = self._ids(conn, [start.key])[start.key]
                 cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
                 try:
+                    cur.execute(_NODE_ID[self.dialect], (start.key,))
+                    found = cur.fetchone()
+                    if found is None:  # deleted since it was resolved
+                        raise NotFound(f"no node with key '{start.key}'")
+                    start_id = found[0]
                     return _walk(cur, edge_sql, node_sql, param, start, start_id, max_depth,
                                  detail, direction, self.dialect)
                 finally:
@@ -448,11 +482,23 @@ class _Walk:
     edges: list[SubgraphEdge]
 
 
-def _json(value: Any) -> dict[str, Any]:
-    """A JSON column's value read through the DBAPI (text on SQLite, parsed on PostgreSQL)."""
-    if value is None:
-        return {}
-    return value if isinstance(value, dict) else dict(json.loads(value))
+class _Properties:
+    """Parses JSON property columns read through the DBAPI (text on SQLite, already parsed on
+    PostgreSQL), each distinct text once: a region's properties repeat (`{}`,
+    `{"transformation": "identity"}`, ...). Every caller gets its own (shallow) copy."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return value
+        found = self.parsed.get(value)
+        if found is None:
+            found = self.parsed[value] = dict(json.loads(value))
+        return dict(found)
 
 
 def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
@@ -471,6 +517,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     parents: list[int] = []
     edge_kinds: list[str] = []
     properties: dict[str, dict[str, Any]] = {}
+    _json = _Properties()
     traversed: list[tuple[int, int, str, Any]] = []  # (row of near end, far id, kind, props)
     frontier = [start_id]
     base = -1  # row of the frontier's first node
