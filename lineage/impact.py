@@ -87,7 +87,9 @@ def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
         item = Reached(consumer, via.depth + 1, via, EdgeKind.CONSUMES, through=dataset)
         by_key[consumer.key] = item
         added.append(item)
-    closure.reached = sorted([*closure.reached, *added], key=lambda r: (r.depth, r.node.key))
+    if added:
+        closure.reached = sorted([*closure.reached, *added],
+                                 key=lambda r: (r.depth, r.node.key))
     return closure
 
 

@@ -56,22 +56,24 @@ _IN_CHUNK = 500
 _LEVEL_EDGES = {
     "sqlite": "SELECT j.key, e.{far}, e.kind{props} FROM json_each(?) j "
               "JOIN edge e ON e.{near} = j.value ORDER BY j.key, e.kind",
-    "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props} "
-                  "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) "
-                  "JOIN edge e ON e.{near} = f.id ORDER BY f.ord, e.kind",
+    # LATERAL ... OFFSET 0: an index lookup per frontier node, whatever the statistics say
+    # (right after a bulk load, before ANALYZE, the planner would hash the whole edge table)
+    # PostgreSQL: one round trip per level, the far node's columns on every edge row
+    "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props}, n.key, n.kind, n.name{node_props} "
+                  "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL "
+                  "(SELECT * FROM edge WHERE edge.{near} = f.id OFFSET 0) e CROSS JOIN LATERAL "
+                  "(SELECT * FROM node WHERE node.id = e.{far} OFFSET 0) n "
+                  "ORDER BY f.ord, e.kind",
 }
 _LEVEL_NODES = {
     "sqlite": "SELECT id, key, kind, name{props} FROM node "
               "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
-    "postgresql": "SELECT id, key, kind, name{props} FROM node WHERE id = ANY(%s::bigint[]) "
-                  "ORDER BY key",
+    "postgresql": "",
 }
 _REF = sa.select(node_table.c.key, node_table.c.kind, node_table.c.name).where(
     node_table.c.key == sa.bindparam("key"))
-_NODE_ID = {"sqlite": "SELECT id FROM node WHERE key = ?",
-            "postgresql": "SELECT id FROM node WHERE key = %s"}
-# PostgreSQL compiles the plans of wide levels to machine code (JIT) at a cost of 10^2 ms a
-# walk never earns back: it is switched off for the walk's transaction from the first one.
+_NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
+            "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -130,6 +132,29 @@ class SqlGraphStore(Store):
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+
+    @contextmanager
+    def _cursor(self, snapshot: bool = False) -> Iterator[Any]:
+        """A DBAPI cursor on a pooled connection, for the hot reads (walks, impact lookups)
+        where SQLAlchemy's per-statement work would cost more than the query. `snapshot`:
+        on SQLite, every statement reads the same snapshot (PostgreSQL reads committed data
+        per statement). Driver errors become StoreError."""
+        try:
+            raw = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        try:
+            cur = raw.cursor()
+            try:
+                if snapshot and self.dialect == "sqlite":
+                    cur.execute("BEGIN")
+                yield cur
+            finally:
+                cur.close()
+        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        finally:
+            raw.close()  # back to the pool, which ends the transaction
 
     # ---------------------------------------------------------------- id lookups
 
@@ -343,16 +368,9 @@ class SqlGraphStore(Store):
                 json.dumps(keys),)
         else:
             text, param = sql["postgresql"].format(keys="(SELECT unnest(%s::text[]))"), (keys,)
-        try:
-            with self._read() as conn:
-                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    cur.execute(text, param)
-                    return list(cur.fetchall())
-                finally:
-                    cur.close()
-        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
-            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        with self._cursor() as cur:
+            cur.execute(text, param)
+            return list(cur.fetchall())
 
     def _ref(self, key: str) -> NodeRef | None:
         with self._read() as conn:
@@ -417,27 +435,21 @@ class SqlGraphStore(Store):
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
         sqlite = self.dialect == "sqlite"
         edge_sql = _LEVEL_EDGES[self.dialect].format(
-            near=near, far=far, props=", e.properties" if detail else "")
+            near=near, far=far, props=", e.properties" if detail else "",
+            node_props=", n.properties" if detail else "")
         node_sql = _LEVEL_NODES[self.dialect].format(props=", properties" if detail else "")
         param: Any = (lambda ids: (json.dumps(ids),)) if sqlite else (lambda ids: (ids,))
         paused = gc.isenabled()
         gc.disable()  # 10^5-10^6 tuples per hub walk: collections would rescan them all
         try:
-            with self._read() as conn:
-                conn.begin()  # every level reads the same snapshot
-                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    cur.execute(_NODE_ID[self.dialect], (start.key,))
-                    found = cur.fetchone()
-                    if found is None:  # deleted since it was resolved
-                        raise NotFound(f"no node with key '{start.key}'")
-                    start_id = found[0]
-                    return _walk(cur, edge_sql, node_sql, param, start, start_id, max_depth,
-                                 detail, direction, self.dialect)
-                finally:
-                    cur.close()
-        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
-            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+            with self._cursor(snapshot=True) as cur:
+                cur.execute(_NODE_ID[self.dialect].format(
+                    props=", properties" if detail else ""), (start.key,))
+                found = cur.fetchone()
+                if found is None:  # deleted since it was resolved
+                    raise NotFound(f"no node with key '{start.key}'")
+                return _walk(cur, edge_sql, node_sql, param, start, found, max_depth,
+                             detail, direction, self.dialect)
         finally:
             if paused:
                 gc.enable()
@@ -502,13 +514,14 @@ class _Properties:
 
 
 def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
-          start: NodeRef, start_id: int, max_depth: int, detail: bool,
+          start: NodeRef, start_row: tuple[Any, ...], max_depth: int, detail: bool,
           direction: Direction, dialect: str) -> _Walk:
     """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES).
 
     With `detail`, also the properties of every node and the edges among the reached nodes
     (edges leaving the deepest level included, so none between two reached nodes is missed).
     """
+    start_id = start_row[0]
     row_of = {start_id: -1}  # node id -> row in the table (-1: the start)
     keys: list[str] = []
     kinds: list[str] = []
@@ -523,7 +536,6 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     base = -1  # row of the frontier's first node
     depth = 0
     wide: _Wide | None = None
-    jit = dialect == "postgresql"
     while frontier:
         if depth == max_depth:
             if detail:  # edges from the deepest level back into the region
@@ -533,12 +545,9 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             break
         depth += 1
         level = len(keys)
-        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
-            if jit:
-                cur.execute("SET LOCAL jit = off")
-                jit = False
-            elif dialect == "sqlite":
-                wide = _Wide(cur, row_of, edge_sql)
+        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER and (
+                dialect == "sqlite"):
+            wide = _Wide(cur, row_of, edge_sql)
         if wide is not None:
             found = wide.level(frontier)
             if found is None:
@@ -562,9 +571,15 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
                 traversed.append((base + row[0], far_id, row[2], row[3]))
         if not new:
             break
-        cur.execute(node_sql, param(list(new)))
+        reached: list[tuple[Any, ...]]
+        if node_sql:
+            cur.execute(node_sql, param(list(new)))
+            reached = cur.fetchall()
+        else:  # the edge rows carry their far node: (id, key, kind, name[, properties])
+            at = 4 if detail else 3
+            reached = sorted(((r[1], *r[at:]) for r in new.values()), key=lambda n: n[1])
         frontier = []
-        for node in cur.fetchall():
+        for node in reached:
             node_id = node[0]
             rank, _, ekind = new[node_id][:3]
             row_of[node_id] = len(keys)
@@ -581,8 +596,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
     edges: list[SubgraphEdge] = []
     if detail:
-        cur.execute(node_sql, param([start_id]))
-        properties[start.key] = _json(cur.fetchone()[4])
+        properties[start.key] = _json(start_row[1])
         kind_of = {k.value: k for k in EdgeKind}
         for near_row, far_id, kind, props in traversed:
             far_row = row_of.get(far_id)
