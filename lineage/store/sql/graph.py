@@ -503,14 +503,14 @@ class _Properties:
         self.parsed: dict[str, dict[str, Any]] = {}
 
     def __call__(self, value: Any) -> dict[str, Any]:
-        if value is None:
+        if value is None or value == "{}":
             return {}
         if isinstance(value, dict):
             return value
         found = self.parsed.get(value)
         if found is None:
             found = self.parsed[value] = dict(json.loads(value))
-        return dict(found)
+        return found.copy()
 
 
 def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
