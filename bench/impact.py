@@ -157,6 +157,8 @@ class QueryResult:
     networkx: Timing
     check: str
     cold_s: float | None = None
+    #: SQLite only: the bare reachable set by one recursive CTE through sqlite3, same process
+    cte: Timing | None = None
 
 
 @dataclass
@@ -246,7 +248,8 @@ def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
                         budget_s)
     nx_hub = _repeat(lambda: nx.descendants(graph, g.hub), hub_repeat, budget_s)
     ok = _keys(hub.result) == nx_hub.result
-    results.append(QueryResult("hub", g.reach[g.hub], hub, nx_hub, "OK" if ok else "MISMATCH"))
+    results.append(QueryResult("hub", g.reach[g.hub], hub, nx_hub, "OK" if ok else "MISMATCH",
+                               cte=_raw_cte(store, g.hub, hub_repeat, budget_s)))
     results.append(QueryResult("hub + r.path", g.reach[g.hub], hub_paths, nx_hub,
                                "OK" if ok else "MISMATCH"))
     return results
@@ -257,6 +260,24 @@ def kept_sqlite_url(folder: str, n: int, seed: int) -> Iterator[str]:
     """A URL for the SQLite file of this size and seed in `folder`, kept afterwards."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     yield f"sqlite:///{Path(folder).resolve() / f'bench-{n}-{seed}.db'}"
+
+
+def _raw_cte(store: lineage.Store, key: str, repeat: int, budget_s: float) -> Timing | None:
+    """On SQLite, the reachable set alone (no depths, parents or paths; UNION on the id) by one
+    recursive CTE through sqlite3: the floor a walk inside SQLite could reach, measured under
+    the same load as the store."""
+    url = make_url(store.url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    import sqlite3
+
+    conn = sqlite3.connect(url.database)
+    sql = ("WITH RECURSIVE r(id) AS (SELECT id FROM node WHERE key = ? UNION "
+           "SELECT e.dst FROM r JOIN edge e ON e.src = r.id) SELECT count(*) FROM r")
+    try:
+        return _repeat(lambda: conn.execute(sql, (key,)).fetchone(), repeat, budget_s)
+    finally:
+        conn.close()
 
 
 def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repeat: int,
@@ -345,6 +366,10 @@ def format_size(r: SizeResult) -> str:
                 f"{q.label:<34}{b.backend:<12}{q.reached:>9,}{len(q.store.samples):>6}"
                 f"{_ms(q.store.p50):>10}{_ms(q.store.p95):>10}{_ms(q.networkx.p50):>11}"
                 f"{ratio:>8.0f}x  {q.check}")
+        cte = b.queries[2].cte
+        if cte is not None:
+            lines.append(f"{'  (hub: raw reachability CTE)':<34}{b.backend:<12}{'':>9}"
+                         f"{len(cte.samples):>6}{_ms(cte.p50):>10}{_ms(cte.p95):>10}")
         cold = b.queries[0].cold_s
         if cold is not None:
             lines.append(f"{'  (first call on a new store)':<34}{b.backend:<12}{'':>9}{1:>6}"
