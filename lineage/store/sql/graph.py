@@ -547,7 +547,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
         level = len(keys)
         if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER and (
                 dialect == "sqlite"):
-            wide = _Wide(cur, row_of, edge_sql)
+            wide = _Wide(cur, row_of, direction)
         if wide is not None:
             found = wide.level(frontier)
             if found is None:
@@ -625,9 +625,9 @@ _EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind)
 class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
-    def __init__(self, cur: Any, row_of: dict[int, int], edge_sql: str) -> None:
+    def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction) -> None:
         self.cur = cur
-        near, far = ("src", "dst") if " e.src = j.value" in edge_sql else ("dst", "src")
+        near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
         self.edge_sql = _WIDE_EDGES.format(near=near, far=far)
         top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         self.seen = np.zeros(top + 1, dtype=bool)
