@@ -1,7 +1,8 @@
 """The SQL backend's graph: nodes, edges, schema snapshots and the closure walk.
 
-Dialect differences are confined to small, named spots: the closure's "pick one row per
-node" step, and the bulk loader's staging (executemany on SQLite, COPY on PostgreSQL).
+Dialect differences are confined to small, named spots: the walk's level queries (how the
+frontier is passed; SQLite's wide levels), and the bulk loader's staging (executemany on
+SQLite, COPY on PostgreSQL).
 Every driver exception is translated here into a `LineageError`.
 """
 
@@ -56,9 +57,9 @@ _IN_CHUNK = 500
 _LEVEL_EDGES = {
     "sqlite": "SELECT j.key, e.{far}, e.kind{props} FROM json_each(?) j "
               "JOIN edge e ON e.{near} = j.value ORDER BY j.key, e.kind",
-    # LATERAL ... OFFSET 0: an index lookup per frontier node, whatever the statistics say
-    # (right after a bulk load, before ANALYZE, the planner would hash the whole edge table)
-    # PostgreSQL: one round trip per level, the far node's columns on every edge row
+    # PostgreSQL: one round trip per level, the far node's columns on every edge row.
+    # LATERAL ... OFFSET 0: index lookups whatever the statistics say (right after a bulk
+    # load, before ANALYZE, the planner would hash the whole edge table on every level)
     "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props}, n.key, n.kind, n.name{node_props} "
                   "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL "
                   "(SELECT * FROM edge WHERE edge.{near} = f.id OFFSET 0) e CROSS JOIN LATERAL "
@@ -68,7 +69,7 @@ _LEVEL_EDGES = {
 _LEVEL_NODES = {
     "sqlite": "SELECT id, key, kind, name{props} FROM node "
               "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
-    "postgresql": "",
+    "postgresql": "",  # the level's edge query brings the nodes
 }
 _REF = sa.select(node_table.c.key, node_table.c.kind, node_table.c.name).where(
     node_table.c.key == sa.bindparam("key"))
