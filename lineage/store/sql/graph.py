@@ -71,8 +71,8 @@ _LEVEL_NODES = {
               "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
     "postgresql": "",  # the level's edge query brings the nodes
 }
-_REF = sa.select(node_table.c.key, node_table.c.kind, node_table.c.name).where(
-    node_table.c.key == sa.bindparam("key"))
+_REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
+        "postgresql": "SELECT key, kind, name FROM node WHERE key = %s"}
 _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
             "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
@@ -374,8 +374,9 @@ class SqlGraphStore(Store):
             return list(cur.fetchall())
 
     def _ref(self, key: str) -> NodeRef | None:
-        with self._read() as conn:
-            row = conn.execute(_REF, {"key": key}).first()
+        with self._cursor() as cur:
+            cur.execute(_REF[self.dialect], (key,))
+            row = cur.fetchone()
         return None if row is None else NodeRef(row[0], NodeKind(row[1]), row[2])
 
     def _existing(self, keys: set[str]) -> set[str]:
