@@ -1,9 +1,9 @@
 """Record-provenance benchmark: bulk `tag` ingest and the training guard.
 
-    python bench/provenance.py                                # 10^7 rows, 5·10^6 AI, SQLite
-    python bench/provenance.py --rows 1000000 --ai 500000     # a quick run
-    python bench/provenance.py --postgres postgresql://postgres@127.0.0.1:5432/test
-    LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/provenance.py
+    python -m bench.provenance                                # 10^7 rows, 5·10^6 AI, SQLite
+    python -m bench.provenance --rows 1000000 --ai 500000     # a quick run
+    python -m bench.provenance --postgres postgresql://postgres@127.0.0.1:5432/test
+    LINEAGE_TEST_POSTGRES_URL=postgresql://... python -m bench.provenance
 
 Per backend (a fresh SQLite file in a temp dir; on PostgreSQL a fresh schema `bench_<random>`,
 dropped at the end), each phase in its own child process so that its peak RSS is its own:
@@ -407,11 +407,14 @@ def child_main(args: argparse.Namespace) -> int:
 
 def run_child(phase: str, url: str, args: argparse.Namespace, folder: Path) -> Metrics:
     """Run one phase in a fresh interpreter; its metrics, or {"error": ...}."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--url", url,
+    # `-m` from the checkout's root: the child imports the same `lineage` as this process
+    # (a script path would put bench/ first on sys.path and import whatever is installed)
+    command = [sys.executable, "-m", "bench.provenance", "--phase", phase, "--url", url,
                "--workdir", str(folder), "--rows", str(args.rows), "--ai", str(args.ai)]
     if not args.breakdown:
         command.append("--no-breakdown")
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return dict(json.loads(line.removeprefix("RESULT ")))
@@ -567,7 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no backend: drop --no-sqlite or give --postgres")
     print(f"lineage {lineage.__version__} | python {sys.version.split()[0]} | polars "
           f"{pl.__version__} | numpy {np.__version__} | {os.cpu_count()} CPUs | "
-          f"{platform.machine()} | rows {args.rows:,} | ai {args.ai:,}", flush=True)
+          f"{platform.machine()} | rows {args.rows:,} | ai {args.ai:,} | "
+          f"{Path(lineage.__file__).parent}", flush=True)
     results: dict[str, Metrics] = {}
     with tempfile.TemporaryDirectory(prefix="lineage-bench-provenance-") as tmp:
         for backend, base in backends:
