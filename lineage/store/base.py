@@ -26,6 +26,7 @@ from .._access import SCOPES, AuditEntry, TokenInfo
 from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
 from .._keys import identity, is_key, kind_of, matches_suffix, suggest
 from .._model import (
+    ASSERTION_COLUMNS,
     OUTBOX_STATES,
     ApplyResult,
     AssertionArrays,
@@ -281,7 +282,22 @@ class Store(ABC):
 
     def assertion_arrays(self, batch_ids: Iterable[int]) -> dict[int, AssertionArrays]:
         """The rows of the given batches, by batch id."""
-        return self._assertion_arrays(sorted(set(batch_ids)))
+        found = self._assertion_columns(sorted(set(batch_ids)), list(ASSERTION_COLUMNS))
+        return {i: AssertionArrays(**columns) for i, columns in found.items()}
+
+    def assertion_columns(self, batch_ids: Iterable[int],
+                          columns: Iterable[str]) -> dict[int, dict[str, np.ndarray]]:
+        """Only the named columns of the given batches' rows, by batch id (a reader that
+        needs two of the five columns need not load the rest). Columns are those of
+        AssertionArrays: `entity`, `value` (int64), `confidence` (float32),
+        `reviewed_batch`, `reviewed_row` (int64; left out for a batch that reviews
+        nothing). Unknown batch ids are left out; ValidationError for an unknown column."""
+        wanted = list(dict.fromkeys(columns))
+        unknown = [c for c in wanted if c not in ASSERTION_COLUMNS]
+        if unknown or not wanted:
+            raise ValidationError(f"assertion columns are {', '.join(ASSERTION_COLUMNS)}; "
+                                  f"got {', '.join(map(repr, unknown)) or 'none'}")
+        return self._assertion_columns(sorted(set(batch_ids)), wanted)
 
     # ---------------------------------------------------------------- notification outbox
 
@@ -555,7 +571,8 @@ class Store(ABC):
                            fields: list[str] | None) -> list[AssertionBatch]: ...
 
     @abstractmethod
-    def _assertion_arrays(self, batch_ids: list[int]) -> dict[int, AssertionArrays]: ...
+    def _assertion_columns(self, batch_ids: list[int],
+                           columns: list[str]) -> dict[int, dict[str, np.ndarray]]: ...
 
     @abstractmethod
     def _enqueue(self, notifications: list[NotificationSpec]) -> int: ...
