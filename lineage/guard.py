@@ -202,7 +202,7 @@ def check_training(
 
     keys_spread = [spread_column(frame[c]) for c in key_columns]
     duplicates = 0
-    verdicts = np.zeros(frame.height, dtype=np.int8)
+    verdicts = np.zeros(0, dtype=np.int8)  # the first label's, then the worst per row
     reasons: dict[str, np.ndarray] = {}
     counts_by_label: dict[str, dict[str, int]] = {}
     findings: list[Finding] = []
@@ -232,8 +232,11 @@ def check_training(
         del pair_ids, value_spread
         agent_of.update({b.id: b.agent for b in batches if b.id is not None})
         counts_by_label[column] = _count(label_verdicts)
-        worse = _severity(label_verdicts) > _severity(verdicts)
-        verdicts = np.where(worse, label_verdicts, verdicts)
+        if len(counts_by_label) == 1:
+            verdicts = label_verdicts
+        else:
+            worse = _severity(label_verdicts) > _severity(verdicts)
+            verdicts = np.where(worse, label_verdicts, verdicts)
         reasons[column] = agent_per_row
         for agent, n in _agents_of(label_verdicts, agent_per_row).items():
             ai_agents[agent] = ai_agents.get(agent, 0) + n
@@ -241,7 +244,9 @@ def check_training(
     findings += _feedback_by_data(store, model, ai_agents, agent_of)
     report = GuardReport(
         rows=frame.height, keys=key_columns, labels=labels, dataset=dataset, model=model,
-        policy=policy, counts=_count(verdicts), counts_by_label=counts_by_label,
+        policy=policy,
+        counts=counts_by_label[labels[0]] if len(labels) == 1 else _count(verdicts),
+        counts_by_label=counts_by_label,
         examples=_examples(frame, key_columns, labels, verdicts, reasons, agent_of, policy),
         findings=findings, concepts=all_concepts, duplicate_rows=duplicates)
     if not report.passed and raise_on_block:
@@ -259,8 +264,9 @@ def _severity(codes: np.ndarray) -> np.ndarray:
 
 
 def _count(codes: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(codes, minlength=len(VERDICTS))
-    return {v: int(counts[i]) for i, v in enumerate(VERDICTS) if counts[i]}
+    # a comparison per verdict reads int8s; bincount would first widen them all to int64
+    counts = {v: int(np.count_nonzero(codes == i)) for i, v in enumerate(VERDICTS)}
+    return {v: n for v, n in counts.items() if n}
 
 
 def _check_conflicts(frame: pl.DataFrame, key_columns: list[str], label: str,
@@ -337,6 +343,7 @@ def _verdicts(store: Store, concepts: Sequence[str],
     batches = [b for b in store.assertion_batches(concepts=concepts) if b.id is not None]
     columns = store.assertion_columns([b.id for b in batches if b.id is not None],
                                       ["value", "confidence"])
+    seen_ai = False
     for concept in concepts:
         mine = [b for b in batches if b.concept == concept and b.id in columns]
         if not mine:
@@ -344,17 +351,20 @@ def _verdicts(store: Store, concepts: Sequence[str],
         probe = pl.DataFrame({"fp": value_fingerprints(concept)}).with_row_index("i")
         truth_batches = [b for b in mine if b.origin in _TRUTH]
         if truth_batches:
-            hit = probe.join(_support(truth_batches, columns), on="fp", how="inner")
+            hit = _matches(probe, _support(truth_batches, columns))
             rows = hit["i"].to_numpy()
             truth[rows] = np.maximum(truth[rows], hit["conf"].to_numpy())
         ai_batches = [b for b in mine if b.origin not in _TRUTH]
         if ai_batches:
-            hit = probe.join(_support(ai_batches, columns), on="fp", how="inner")
+            hit = _matches(probe, _support(ai_batches, columns))
             rows, conf = hit["i"].to_numpy(), hit["conf"].to_numpy()
             batch = hit["batch"].to_numpy()
-            # the rule of _best_ai across concepts: higher confidence, then the later batch
-            better = (conf > ai[rows]) | ((conf == ai[rows]) & (batch > agent[rows]))
-            ai[rows[better]], agent[rows[better]] = conf[better], batch[better]
+            if seen_ai:  # the rule of _best_ai across concepts too
+                known = ai[rows]
+                better = (conf > known) | ((conf == known) & (batch > agent[rows]))
+                rows, conf, batch = rows[better], conf[better], batch[better]
+            ai[rows], agent[rows] = conf, batch
+            seen_ai = True
         del probe
     codes = np.full(n, _CODE["unverified"], dtype=np.int8)
     has_ai = ai >= 0
@@ -364,6 +374,14 @@ def _verdicts(store: Store, concepts: Sequence[str],
     codes[truth >= 0] = _CODE["low_confidence"]
     codes[truth >= policy.min_confidence] = _CODE["ground_truth"]
     return codes, agent, batches
+
+
+def _matches(probe: pl.DataFrame, support: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `probe` (`i`, `fp`) whose fingerprint `support` holds, with its columns,
+    in no particular order. Polars' streaming engine joins 10^7 x 5*10^6 in about half the
+    time of the in-memory one here."""
+    return (probe.lazy().join(support.lazy(), on="fp", how="inner")
+            .collect(engine="streaming"))
 
 
 def _support(batches: Sequence[AssertionBatch],
@@ -396,7 +414,7 @@ def _best_ai(support: pl.DataFrame) -> pl.DataFrame:
 
 def _agents_of(codes: np.ndarray, agent_batch: np.ndarray) -> dict[int, int]:
     """AI-only rows per batch id of the AI assertion behind them."""
-    ids = agent_batch[(codes == _CODE["ai_only"]) & (agent_batch >= 0)]
+    ids = agent_batch[codes == _CODE["ai_only"]]  # every ai_only row has an AI batch
     if not ids.size:
         return {}
     if ids.max() < 1 << 20:  # batch ids count writes: a small table of counts
