@@ -18,6 +18,11 @@ verdict             when                                                      de
 ``unverified``      nobody asserted this value for this entity                warn
 ==================  ========================================================  ===========
 
+An offending row's example names the AI agent behind it: of the AI assertions of that value
+for that entity (on any of the concepts consulted), the most confident one — a missing
+confidence counts as 1.0 — and among equally confident ones the most recent batch. The same
+agent is the one a feedback loop found by fingerprint is attributed to.
+
 Lineage-level checks run as well: the label field descends from a model's output, and the
 model being trained descends from an earlier version's outputs (a feedback loop) — by
 lineage, and by the agents behind AI-only rows. A blocked check raises ProvenanceViolation
