@@ -199,7 +199,7 @@ def check_training(
     labels = [label] if isinstance(label, str) else list(label)
     if not labels:
         raise ValidationError("at least one label column is needed")
-    frame = read_table(table, "training table")
+    frame = read_table(table, "training table", columns=[*key_columns, *labels])
     require_columns(frame, [*key_columns, *labels], "training table")
     if frame.height == 0:
         raise ValidationError("the training table is empty")
