@@ -336,10 +336,11 @@ def _verdicts(store: Store, concepts: Sequence[str],
     """Per row: the verdict code, and the batch id of the AI assertion named for it (-1:
     none); and the batches consulted.
 
-    Membership is a semi-join of the rows' value fingerprints against the stored ones, done
-    apart for the truth (observed/human) and the AI assertions of each concept: the truth
-    side is usually small, and each side is deduplicated only when it repeats a fact. A
-    concept nobody asserted costs nothing, not even its fingerprints. The AI assertion
+    Membership is one join per concept of the rows' value fingerprints against the stored
+    ones, the truth (observed/human) and the AI side each deduplicated apart, and only when
+    it repeats a fact (a label that confirms the model's is the same fact on both sides, so
+    deduplicating them together would group every assertion). A concept nobody asserted
+    costs nothing, not even its fingerprints. The AI assertion
     named for a row is the most confident one (a missing confidence counts as 1.0), the
     most recent batch among equals (see `_best_ai`), whichever concept it was made on."""
     truth = np.full(n, -1.0, dtype=np.float32)  # best observed/human confidence, -1: none
@@ -354,22 +355,24 @@ def _verdicts(store: Store, concepts: Sequence[str],
         if not mine:
             continue
         probe = pl.DataFrame({"fp": value_fingerprints(concept)}).with_row_index("i")
-        truth_batches = [b for b in mine if b.origin in _TRUTH]
-        if truth_batches:
-            hit = _matches(probe, _support(truth_batches, columns))
-            rows = hit["i"].to_numpy()
-            truth[rows] = np.maximum(truth[rows], hit["conf"].to_numpy())
-        ai_batches = [b for b in mine if b.origin not in _TRUTH]
-        if ai_batches:
-            hit = _matches(probe, _support(ai_batches, columns))
-            rows, conf = hit["i"].to_numpy(), hit["conf"].to_numpy()
-            batch = hit["batch"].to_numpy()
-            if seen_ai:  # the rule of _best_ai across concepts too
-                known = ai[rows]
-                better = (conf > known) | ((conf == known) & (batch > agent[rows]))
-                rows, conf, batch = rows[better], conf[better], batch[better]
-            ai[rows], agent[rows] = conf, batch
-            seen_ai = True
+        # one probe for both sides; each side is deduplicated, so a row matches at most
+        # once per side
+        sides = [_support(group, columns).with_columns(truth=pl.lit(side))
+                 for side in (True, False)
+                 if (group := [b for b in mine if (b.origin in _TRUTH) is side])]
+        hit = _matches(probe, pl.concat(sides, rechunk=False))
+        on_truth = hit["truth"].to_numpy()
+        rows, conf, batch = hit["i"].to_numpy(), hit["conf"].to_numpy(), hit["batch"].to_numpy()
+        if on_truth.any():
+            found = rows[on_truth]
+            truth[found] = np.maximum(truth[found], conf[on_truth])
+            rows, conf, batch = rows[~on_truth], conf[~on_truth], batch[~on_truth]
+        if seen_ai:  # the rule of _best_ai across concepts too
+            known = ai[rows]
+            better = (conf > known) | ((conf == known) & (batch > agent[rows]))
+            rows, conf, batch = rows[better], conf[better], batch[better]
+        ai[rows], agent[rows] = conf, batch
+        seen_ai = seen_ai or bool(rows.size)
         del probe
     codes = np.full(n, _CODE["unverified"], dtype=np.int8)
     has_ai = ai >= 0
