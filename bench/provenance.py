@@ -108,15 +108,25 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, user + system, all threads: on a shared machine the
+    wall clock counts the waits for a core, this does not."""
+    times = os.times()
+    return times.user + times.system
+
+
 @contextmanager
 def measured(into: Metrics, name: str) -> Iterator[None]:
-    """Time the block and record its peak RSS: `<name>_s`, `<name>_rss0_mb` (RSS at the
-    start) and `<name>_peak_mb` (VmHWM at the end, after resetting it at the start)."""
+    """Time the block and record its peak RSS: `<name>_s`, `<name>_cpu_s` (CPU seconds,
+    all threads), `<name>_rss0_mb` (RSS at the start) and `<name>_peak_mb` (VmHWM at the
+    end, after resetting it at the start)."""
     into[f"{name}_peak_reset"] = reset_peak()
     into[f"{name}_rss0_mb"] = _status_mb("VmRSS")
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     yield
     into[f"{name}_s"] = time.perf_counter() - t0
+    into[f"{name}_cpu_s"] = _cpu_s() - cpu0
     into[f"{name}_peak_mb"] = _status_mb("VmHWM")
 
 
@@ -459,6 +469,7 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
         (f"tag {m['tag_rows']:,} AI rows, end to end (s)", _num(m["tag_s"], ".2f"), ""),
         ("  tag rows/s", _num(tag_rate), f">= {TARGET_INGEST_ROWS_PER_S:,}"
          + ("  PASS" if tag_rate >= TARGET_INGEST_ROWS_PER_S else "  MISS")),
+        ("  CPU time of tag, all threads (user+sys, s)", _num(m.get("tag_cpu_s"), ".2f"), ""),
         ("  reading / fingerprinting / writing (s)",
          " / ".join(_num(m.get(f"tag_{s}_s"), ".2f")
                     for s in ("reading", "fingerprinting", "writing")), ""),
@@ -486,6 +497,8 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
         (f"check_training {m['guard_rows']:,} rows, Parquet (s)", _num(m["guard_s"], ".2f"),
          f"<= {TARGET_GUARD_S:g} s  " + ("PASS" if guard_ok else "MISS")),
         ("  guard rows/s", _num(m["guard_rows"] / m["guard_s"]), ""),
+        ("  CPU time of the check, all threads (user+sys, s)", _num(m.get("guard_cpu_s"), ".2f"),
+         "wall >= CPU / cores when nothing else runs"),
         ("  peak RSS during check (VmHWM, MB)", _num(m["guard_peak_mb"]),
          f"<= {TARGET_GUARD_RSS_MB:,} MB  " + ("PASS" if rss_ok else "MISS")),
         ("  RSS before the check (interpreter + imports, MB)", _num(m["guard_rss0_mb"]), ""),
@@ -504,6 +517,7 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
          f"{m['isin_hits']:,} hits, expected {m['isin_expected']:,}  "
          + ("OK" if m["isin_hits"] == m["isin_expected"] else "MISMATCH")),
         ("  ratio check_training / np.isin", _ratio(m["guard_s"], m["isin_s"]), ""),
+        ("  CPU time of np.isin (s)", _num(m.get("isin_cpu_s"), ".2f"), ""),
         ("  peak RSS during np.isin (VmHWM, MB)", _num(m["isin_peak_mb"]), ""),
         ("baseline: np.isin(..., assume_unique=True) (s)", _num(m.get("isin_unique_s"), ".2f"),
          "both sides are unique here"),
@@ -572,11 +586,15 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{pl.__version__} | numpy {np.__version__} | {os.cpu_count()} CPUs | "
           f"{platform.machine()} | rows {args.rows:,} | ai {args.ai:,} | "
           f"{Path(lineage.__file__).parent}", flush=True)
+    load = os.getloadavg()  # the machine may be shared: the figures are only as quiet as it
     results: dict[str, Metrics] = {}
     with tempfile.TemporaryDirectory(prefix="lineage-bench-provenance-") as tmp:
         for backend, base in backends:
             results[backend] = run_backend(backend, base, args, Path(tmp))
     print(format_table(results, args.rows, args.ai), flush=True)
+    print(f"load average (1, 5, 15 min) at the start: {load[0]:.2f}, {load[1]:.2f}, "
+          f"{load[2]:.2f}; at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+          flush=True)
     return 0
 
 
