@@ -44,6 +44,7 @@ from .._model import (
     NotificationSpec,
     OutboxItem,
     OutboxState,
+    Subgraph,
 )
 from .._vocabulary import NodeKind, Origin
 
@@ -176,9 +177,9 @@ class Store(ABC):
         exactly `name` if there is one. `resolve` is this plus its errors."""
         wanted = set(kinds) if kinds else None
         if is_key(name):
-            found = self._nodes([name])
-            if name in found and (wanted is None or found[name].kind in wanted):
-                return [found[name].ref()]
+            ref = self._ref(name)
+            if ref is not None and (wanted is None or ref.kind in wanted):
+                return [ref]
         matches = [
             ref
             for ref in self._suffix_candidates(name, limit=1000)
@@ -210,11 +211,19 @@ class Store(ABC):
         """Everything the node depends on, each with one shortest path to it."""
         return self._walk(name, "upstream", max_depth)
 
+    def subgraph(self, name: str, direction: Direction = "downstream",
+                 max_depth: int | None = None) -> Subgraph:
+        """The region `downstream` (or `upstream`) of the node, in one walk: its closure
+        (exactly what `downstream`/`upstream` return), every node's properties, and every
+        edge among the region's nodes with its properties. For features that reason over
+        the region (change impact) without a query per node or edge."""
+        if direction not in ("downstream", "upstream"):
+            raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
+                                  f"{direction!r}")
+        return self._subgraph(self.resolve(name), direction, _depth(max_depth))
+
     def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
-        depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
-        if not isinstance(depth, int) or depth < 0:
-            raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
-        return self._closure(self.resolve(name), direction, depth)
+        return self._closure(self.resolve(name), direction, _depth(max_depth))
 
     def edges_among(self, keys: Iterable[str]) -> list[EdgeSpec]:
         """The edges whose both ends are in `keys` (for pictures and path analysis)."""
@@ -529,6 +538,12 @@ class Store(ABC):
     @abstractmethod
     def _existing(self, keys: set[str]) -> set[str]: ...
 
+    def _ref(self, key: str) -> NodeRef | None:
+        """The node with this key, as a reference (every walk resolves its start: a backend
+        may answer this cheaper than `_nodes`)."""
+        found = self._nodes([key])
+        return found[key].ref() if key in found else None
+
     @abstractmethod
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
         """Nodes whose key ends with `suffix` (boundary checks happen above)."""
@@ -543,6 +558,10 @@ class Store(ABC):
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
         """Closure computed inside the database: depth-bounded, terminating on cycles,
         one shortest path per reached node."""
+
+    @abstractmethod
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
+        """`_closure` plus the region's node properties and the edges among its nodes."""
 
     @abstractmethod
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]: ...
@@ -617,6 +636,13 @@ class Store(ABC):
 
     @abstractmethod
     def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]: ...
+
+
+def _depth(max_depth: int | None) -> int:
+    depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
+    if not isinstance(depth, int) or depth < 0:
+        raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
+    return depth
 
 
 def _utc(value: datetime | None) -> datetime:
