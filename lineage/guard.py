@@ -340,15 +340,15 @@ def _verdicts(store: Store, concepts: Sequence[str],
     ones, the truth (observed/human) and the AI side each deduplicated apart, and only when
     it repeats a fact (a label that confirms the model's is the same fact on both sides, so
     deduplicating them together would group every assertion). A concept nobody asserted
-    costs nothing, not even its fingerprints. The AI assertion
-    named for a row is the most confident one (a missing confidence counts as 1.0), the
-    most recent batch among equals (see `_best_ai`), whichever concept it was made on."""
+    costs nothing, not even its fingerprints. The AI assertion named for a row is the most
+    confident one (a missing confidence counts as 1.0), the most recent batch among equals
+    (see `_best_ai`), whichever concept it was made on."""
     truth = np.full(n, -1.0, dtype=np.float32)  # best observed/human confidence, -1: none
     ai = np.full(n, -1.0, dtype=np.float32)  # best AI confidence, -1: none
     agent = np.full(n, -1, dtype=np.int64)  # batch id of the AI assertion named, -1: none
     batches = [b for b in store.assertion_batches(concepts=concepts) if b.id is not None]
     columns = store.assertion_columns([b.id for b in batches if b.id is not None],
-                                      ["value", "confidence"])
+                                      ["value", "confidence"])  # not entity, nor reviews
     seen_ai = False
     for concept in concepts:
         mine = [b for b in batches if b.concept == concept and b.id in columns]
