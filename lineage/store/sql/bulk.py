@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 import polars as pl
@@ -116,14 +116,45 @@ class _Loader:
                               dangling.select("src", "dst").head(_SHOWN).rows())
             raise ValidationError(f"bulk load: {dangling.height} edge(s) name nodes that are "
                                   f"neither in the load nor in the store: {shown}")
-        return (joined.select(pl.col("src_id").alias("src"), pl.col("dst_id").alias("dst"),
-                              "kind", "properties")
-                .sort("src", "dst", "kind"))
+        resolved = (joined.select(pl.col("src_id").alias("src"), pl.col("dst_id").alias("dst"),
+                                  "kind", "properties")
+                    .sort("src", "dst", "kind"))
+        _check_no_repeats(resolved, joined)
+        return resolved
 
 
-def _batches(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    while batch := list(islice(rows, size)):
-        yield batch
+def _check_no_repeats(resolved: pl.DataFrame, joined: pl.DataFrame) -> None:
+    """One load may not give the same (src, dst, kind) twice: which properties should win
+    would be a guess (`apply` is the upsert). Sorted, repeats are neighbours: comparing
+    integer ids with the previous row is far cheaper than hashing the key texts."""
+    if resolved.height < 2:
+        return
+    same = resolved.select(
+        (pl.col("src") == pl.col("src").shift(1)) & (pl.col("dst") == pl.col("dst").shift(1))
+        & (pl.col("kind") == pl.col("kind").shift(1))).to_series().fill_null(False)
+    count = int(same.sum())
+    if count:
+        first = resolved.filter(same).head(_SHOWN)
+        shown = joined.join(first.rename({"src": "src_id", "dst": "dst_id"}),
+                            on=["src_id", "dst_id", "kind"], how="semi")
+        text = ", ".join(f"{s} -[{k}]-> {d}" for s, d, k in
+                         shown.select("src", "dst", "kind").unique(maintain_order=True)
+                         .head(_SHOWN).rows())
+        raise ValidationError(f"bulk load: {count} edge(s) repeat a (src, dst, kind) given "
+                              f"earlier in the same load: {text}; give each edge once")
+
+
+def _texts(column: pl.Series) -> Iterator[str | None]:
+    """The values of a text column as Python objects. Few distinct values (kinds,
+    namespaces, properties) are made once and repeated, not once per row."""
+    if column.len() < 1000:
+        return iter(column.to_list())
+    uniq = column.unique()
+    if uniq.len() > column.len() // 20:
+        return iter(column.to_list())
+    codes = column.replace_strict(uniq, pl.int_range(0, uniq.len(), eager=True),
+                                  return_dtype=pl.Int32)
+    return map(uniq.to_list().__getitem__, codes.to_list())
 
 
 class _Sqlite(_Loader):
@@ -168,24 +199,23 @@ class _Sqlite(_Loader):
             return
         ts = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
         keys = nodes["key"].to_list()
+        # an iterator, not a list of tuples: executemany binds each row as it comes
         rows = zip(nodes["id"].to_list(), keys, [k[::-1] for k in keys],
-                   nodes["kind"].to_list(), nodes["name"].to_list(),
-                   nodes["namespace"].to_list(), nodes["properties"].to_list(), strict=True)
+                   _texts(nodes["kind"]), nodes["name"].to_list(),
+                   _texts(nodes["namespace"]), _texts(nodes["properties"]), strict=True)
         sql = ("INSERT INTO node (id, key, rkey, kind, name, namespace, properties, "
                f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '{ts}', '{ts}')")
-        for batch in _batches(rows, chunk_size):
-            self.cur.executemany(sql, batch)
+        self.cur.executemany(sql, rows)
 
     def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:
         if not edges.height:
             return 0
         before = self.raw.total_changes
-        rows = zip(edges["src"].to_list(), edges["dst"].to_list(), edges["kind"].to_list(),
-                   edges["properties"].to_list(), strict=True)
+        rows = zip(edges["src"].to_list(), edges["dst"].to_list(), _texts(edges["kind"]),
+                   _texts(edges["properties"]), strict=True)
         verb = "INSERT OR IGNORE" if may_exist else "INSERT"
-        sql = f"{verb} INTO edge (src, dst, kind, properties) VALUES (?, ?, ?, ?)"
-        for batch in _batches(rows, chunk_size):
-            self.cur.executemany(sql, batch)
+        self.cur.executemany(f"{verb} INTO edge (src, dst, kind, properties) "
+                             "VALUES (?, ?, ?, ?)", rows)
         return int(self.raw.total_changes - before)
 
 
@@ -193,22 +223,40 @@ def tune_sqlite(raw: Any) -> None:
     """Settings for one load, made before its transaction begins (SQLite ignores or refuses
     them inside one); `restore_sqlite` sets them back after it ends, committed or not.
 
-    synchronous=OFF: the commit does not wait for the disk (a power cut may lose the load,
-    not older data). foreign_keys=OFF: the loader has resolved every endpoint to a stored or
-    loaded id already, so two index probes per edge would prove nothing more.
+    synchronous=OFF: the commit does not wait for the disk (a power cut may lose the load).
+    foreign_keys=OFF: the loader resolves every endpoint to a stored or loaded id before
+    writing, so two index probes per edge would prove nothing more. threads: the index
+    builds after the load may sort on a second core.
+
+    Into an empty store the load skips the WAL (journal_mode=MEMORY until it ends): WAL
+    would write every page twice (once to the log, once at the checkpoint) and leave a log
+    as large as the store on disk. Errors still roll back (the journal is in memory); a crash
+    of the process during such a load can leave the file unusable: delete it and load again.
+    When another connection holds the file, the mode cannot change and the load uses WAL.
     """
     raw.execute("PRAGMA synchronous=OFF")
     raw.execute("PRAGMA foreign_keys=OFF")
     raw.execute(f"PRAGMA cache_size=-{SQLITE_LOAD_CACHE_KIB}")
     raw.execute("PRAGMA temp_store=MEMORY")
+    raw.execute("PRAGMA threads=2")
+    empty = raw.execute("SELECT NOT EXISTS (SELECT 1 FROM node) "
+                        "AND NOT EXISTS (SELECT 1 FROM edge)").fetchone()[0]
+    if empty:
+        try:
+            raw.execute("PRAGMA journal_mode=MEMORY")
+        except sqlite3.OperationalError:  # another connection is using the file: keep WAL
+            pass
 
 
 def restore_sqlite(raw: Any) -> None:
     """Back to the connection's usual settings (engine.py)."""
+    if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        raw.execute("PRAGMA journal_mode=WAL")
     raw.execute("PRAGMA synchronous=NORMAL")
     raw.execute("PRAGMA foreign_keys=ON")
     raw.execute("PRAGMA cache_size=-2000")
     raw.execute("PRAGMA temp_store=DEFAULT")
+    raw.execute("PRAGMA threads=0")
 
 
 class _Postgres(_Loader):
