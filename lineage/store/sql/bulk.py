@@ -277,10 +277,15 @@ class _Postgres(_Loader):
     def new_ids(self, n: int) -> pl.Series:
         if not n:
             return pl.Series("id", [], dtype=pl.Int64)
-        # from the table's own sequence: concurrent writers never get the same ids
-        self.cur.execute("SELECT nextval(pg_get_serial_sequence('node', 'id')) "
-                         "FROM generate_series(1, %s)", (n,))
-        return pl.Series("id", [r[0] for r in self.cur.fetchall()], dtype=pl.Int64)
+        # One block of the table's own sequence (a nextval per row took ~8 s per 10^6).
+        # The lock makes concurrent inserts wait before they draw an id (readers go on), so
+        # none can draw one inside the block between the two calls.
+        self.cur.execute("LOCK TABLE node IN EXCLUSIVE MODE")
+        self.cur.execute("SELECT nextval(pg_get_serial_sequence('node', 'id'))")
+        first = int(self.cur.fetchone()[0])
+        self.cur.execute("SELECT setval(pg_get_serial_sequence('node', 'id'), %s)",
+                         (first + n - 1,))
+        return pl.int_range(first, first + n, eager=True, dtype=pl.Int64)
 
     @contextmanager
     def indexes_off(self, table: str, off: bool) -> Iterator[None]:
