@@ -259,3 +259,38 @@ def test_sqlite_settings_are_set_back_after_a_load(sqlite_url: str) -> None:
             settings = {p: raw.execute(f"PRAGMA {p}").fetchone()[0]
                         for p in ("journal_mode", "foreign_keys", "synchronous")}
     assert settings == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1}
+
+
+def test_a_load_into_an_empty_sqlite_store_works_while_another_connection_reads(
+        sqlite_url: str) -> None:
+    """The loader cannot leave WAL while the file is open elsewhere: it loads in WAL."""
+    import sqlite3
+
+    with lineage.connect(sqlite_url) as store:
+        reader = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            assert reader.execute("SELECT count(*) FROM node").fetchone() == (0,)
+            nodes, edges = _specs()
+            assert store.bulk_load(nodes, edges) == (5, 5)
+            reader.execute("COMMIT")
+            assert reader.execute("SELECT count(*) FROM edge").fetchone() == (5,)
+        finally:
+            reader.close()
+        assert snapshot(store) == _expected()
+
+
+def test_driver_errors_of_the_loader_become_lineage_errors() -> None:
+    import sqlite3
+
+    from lineage.store.sql.bulk import driver_errors
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    db.execute("INSERT INTO t VALUES ('a')")
+    with pytest.raises(lineage.ConflictError, match="UNIQUE"):
+        with driver_errors("bulk load"):
+            db.execute("INSERT INTO t VALUES ('a')")
+    with pytest.raises(lineage.StoreError, match="no such table"):
+        with driver_errors("bulk load"):
+            db.execute("SELECT * FROM missing")

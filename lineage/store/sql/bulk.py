@@ -28,8 +28,9 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
+import psycopg
 
-from ..._errors import ValidationError
+from ..._errors import ConflictError, StoreError, ValidationError
 from .._bulk import BulkInput
 
 #: SQLite page cache for a load, in KiB (negative: KiB, as PRAGMA cache_size takes it)
@@ -42,8 +43,26 @@ def load(raw: Any, dialect: str, data: BulkInput, chunk_size: int,
          stamp: datetime) -> tuple[int, int]:
     """Write `data` through the DBAPI connection `raw`, inside its open transaction.
     Returns (nodes written, edges written)."""
-    loader = _Sqlite(raw) if dialect == "sqlite" else _Postgres(raw)
-    return loader.run(data, chunk_size, stamp)
+    with driver_errors("bulk load"):
+        loader = _Sqlite(raw) if dialect == "sqlite" else _Postgres(raw)
+        return loader.run(data, chunk_size, stamp)
+
+
+@contextmanager
+def driver_errors(what: str) -> Iterator[None]:
+    """The loader talks to the DBAPI connection directly, below SQLAlchemy: its driver
+    errors become LineageErrors here (a key another writer stored meanwhile: ConflictError)."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+        raise ConflictError(f"{what} conflicts with stored data: {_first_line(exc)}") from exc
+    except (sqlite3.Error, psycopg.Error) as exc:
+        raise StoreError(f"{what} failed: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _Loader:

@@ -105,13 +105,15 @@ class SqlGraphStore(Store):
             with self.engine.connect().execution_options(lineage_write=True) as conn:
                 tuned = bulk_load and self.dialect == "sqlite"
                 if tuned:  # these PRAGMAs only take effect outside a transaction
-                    bulk.tune_sqlite(conn.connection.driver_connection)
+                    with bulk.driver_errors("preparing the bulk load"):
+                        bulk.tune_sqlite(conn.connection.driver_connection)
                 try:
                     with conn.begin():
                         yield conn
                 finally:
                     if tuned:
-                        bulk.restore_sqlite(conn.connection.driver_connection)
+                        with bulk.driver_errors("ending the bulk load"):
+                            bulk.restore_sqlite(conn.connection.driver_connection)
         except LineageError:
             raise
         except IntegrityError as exc:
