@@ -47,6 +47,11 @@ from .._model import (
     Subgraph,
 )
 from .._vocabulary import NodeKind, Origin
+from . import _bulk
+
+#: what `Store.bulk_load` accepts (see `lineage.store._bulk`)
+BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
+BulkEdges = Iterable[EdgeSpec] | Iterable[tuple[Any, ...]] | Any
 
 #: default bound on traversal depth; deep enough for real warehouses, finite on cycles
 DEFAULT_MAX_DEPTH = 64
@@ -122,17 +127,27 @@ class Store(ABC):
         return self._apply(batch)
 
     def bulk_load(
-        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], *, chunk_size: int = 100_000
+        self, nodes: BulkNodes, edges: BulkEdges, *, chunk_size: int = 100_000
     ) -> tuple[int, int]:
-        """Load many nodes and edges fast; returns (nodes written, edges written).
+        """Load many nodes and edges fast, in one transaction; returns (nodes written,
+        edges written).
 
-        Meant for initial loads and benchmarks: existing nodes keep their properties,
-        existing edges are skipped. Edges whose endpoints do not exist after the nodes are
-        loaded raise ValidationError and the whole load is rolled back.
+        Meant for initial loads and benchmarks. `nodes` and `edges` are each an iterable of
+        `NodeSpec` / `EdgeSpec`, an iterable of plain tuples (nodes ``(key, kind, name[,
+        namespace[, properties]])``, edges ``(src, dst, kind[, properties])``), or a polars
+        DataFrame / pyarrow Table with those columns (`namespace` and `properties` optional;
+        properties as JSON object text or a struct column). See `lineage.store._bulk`.
+
+        Nodes already stored keep their properties and edges already stored are skipped (so
+        loading the same input twice writes nothing the second time). Raises ValidationError,
+        and writes nothing, when a kind is unknown, a value is missing, one load names the
+        same node key or the same (src, dst, kind) twice, or an edge names a node that is
+        neither in the load nor in the store. `chunk_size` bounds the rows a backend hands
+        its driver at once.
         """
-        if chunk_size <= 0:
-            raise ValidationError("chunk_size must be positive")
-        return self._bulk_load(nodes, edges, chunk_size)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValidationError("chunk_size must be a positive whole number")
+        return self._bulk_load(_bulk.normalise(nodes, edges), chunk_size)
 
     # ---------------------------------------------------------------- reads
 
@@ -528,9 +543,10 @@ class Store(ABC):
     def _apply(self, batch: GraphBatch) -> ApplyResult: ...
 
     @abstractmethod
-    def _bulk_load(
-        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], chunk_size: int
-    ) -> tuple[int, int]: ...
+    def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:
+        """Write a checked load in one transaction: new nodes, then edges not yet stored;
+        ValidationError (nothing written) when an edge endpoint is neither loaded nor
+        stored."""
 
     @abstractmethod
     def _nodes(self, keys: list[str]) -> dict[str, Node]: ...
