@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,10 @@ from .._model import (
 )
 from .._vocabulary import NodeKind, Origin
 from . import _bulk
+
+if TYPE_CHECKING:
+    from ..impact import ChangeImpact, ImpactReport
+    from ..schema import Change
 
 #: what `Store.bulk_load` accepts (see `lineage.store._bulk`)
 BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
@@ -217,6 +221,21 @@ class Store(ABC):
         """Every edge touching the node, with the node at its other end."""
         ref = self.resolve(name)
         return self._neighbours(ref.key)
+
+    def impact(self, name: str, change: str | Change | Sequence[str | Change] | None = None,
+               max_depth: int | None = None) -> ImpactReport | ChangeImpact:
+        """What is affected if `name` changes: `store.impact("orders.status")` gives the
+        dependents grouped by kind, each with its path (an ImpactReport); with
+        `change="type:string"` (or several changes) each dependent also gets a breaking /
+        compatible / unknown verdict (a ChangeImpact). See lineage.impact, written once for
+        every backend."""
+        from ..impact import change_impact, impact  # they build on Store: import when called
+        from ..schema import Change as ChangeSpec
+
+        if change is None:
+            return impact(self, name, max_depth)
+        changes = [change] if isinstance(change, str | ChangeSpec) else list(change)
+        return change_impact(self, name, changes, max_depth)
 
     def downstream(self, name: str, max_depth: int | None = None) -> Closure:
         """Everything that depends on the node, each with one shortest path from it."""
