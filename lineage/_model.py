@@ -436,6 +436,10 @@ class AssertionArrays:
         return len(self.value)
 
 
+#: AssertionArrays' columns, as `Store.assertion_columns` names them
+ASSERTION_COLUMNS = ("entity", "value", "confidence", "reviewed_batch", "reviewed_row")
+
+
 # ------------------------------------------------------------------ the notification outbox
 
 OutboxState = Literal["pending", "delivered", "dead"]

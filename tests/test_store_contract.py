@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 
 import networkx as nx
+import numpy as np
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lineage
-from lineage import EdgeKind, GraphBatch, NodeKind
+from lineage import EdgeKind, GraphBatch, NodeKind, provenance
 from lineage.store.base import Store
 
 from .conftest import snapshot
@@ -257,6 +259,34 @@ def test_closure_agrees_with_networkx_on_random_graphs(
                 for (_, a), (edge, b) in zip(path, path[1:], strict=False):
                     u, v = (a.key, b.key) if direction == "down" else (b.key, a.key)
                     assert edge in {d["kind"] for d in truth.get_edge_data(u, v).values()}
+
+
+def test_assertion_columns_loads_only_the_columns_asked_for(store: Store) -> None:
+    from .test_guard import SCENARIO
+
+    lineage.manifest.register_text(store, SCENARIO)
+    table = pl.DataFrame({"transaction_id": ["t1", "t2", "t3"], "is_fraud": [True, False, True],
+                          "score": [0.5, None, 1.0]})
+    ai = provenance.tag(store, table, dataset="fraud.labels_v3", field="is_fraud",
+                        key="transaction_id", origin="ai_inferred", agent="fraud@2",
+                        confidence_column="score")
+    reviewed = provenance.review(store, table.head(1), dataset="fraud.labels_v3",
+                                 field="is_fraud", key="transaction_id",
+                                 reviewer="annotator/alice").batch
+    assert ai.id is not None and reviewed.id is not None
+    full = store.assertion_arrays([ai.id, reviewed.id])
+    some = store.assertion_columns([ai.id, reviewed.id, 10_000], ["value", "confidence"])
+    assert sorted(some) == sorted([ai.id, reviewed.id])  # an unknown batch is left out
+    for batch_id, columns in some.items():
+        assert list(columns) == ["value", "confidence"]
+        assert columns["value"].dtype == np.int64 and columns["confidence"].dtype == np.float32
+        assert columns["value"].tolist() == full[batch_id].value.tolist()
+        np.testing.assert_array_equal(columns["confidence"], full[batch_id].confidence)
+    reviews = store.assertion_columns([ai.id, reviewed.id], ["reviewed_batch", "entity"])
+    assert list(reviews[ai.id]) == ["entity"]  # an AI batch reviews nothing
+    assert reviews[reviewed.id]["reviewed_batch"].tolist() == [ai.id]
+    with pytest.raises(lineage.ValidationError, match="assertion columns are entity, value"):
+        store.assertion_columns([ai.id], ["value", "fingerprint"])
 
 
 @pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])

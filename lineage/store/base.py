@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .._access import SCOPES, AuditEntry, TokenInfo
 from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
 from .._keys import identity, is_key, kind_of, matches_suffix, suggest
 from .._model import (
+    ASSERTION_COLUMNS,
     OUTBOX_STATES,
     ApplyResult,
     AssertionArrays,
@@ -46,6 +47,15 @@ from .._model import (
     Subgraph,
 )
 from .._vocabulary import NodeKind, Origin
+from . import _bulk
+
+if TYPE_CHECKING:
+    from ..impact import ChangeImpact, ImpactReport
+    from ..schema import Change
+
+#: what `Store.bulk_load` accepts (see `lineage.store._bulk`)
+BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
+BulkEdges = Iterable[EdgeSpec] | Iterable[tuple[Any, ...]] | Any
 
 #: default bound on traversal depth; deep enough for real warehouses, finite on cycles
 DEFAULT_MAX_DEPTH = 64
@@ -121,17 +131,27 @@ class Store(ABC):
         return self._apply(batch)
 
     def bulk_load(
-        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], *, chunk_size: int = 100_000
+        self, nodes: BulkNodes, edges: BulkEdges, *, chunk_size: int = 100_000
     ) -> tuple[int, int]:
-        """Load many nodes and edges fast; returns (nodes written, edges written).
+        """Load many nodes and edges fast, in one transaction; returns (nodes written,
+        edges written).
 
-        Meant for initial loads and benchmarks: existing nodes keep their properties,
-        existing edges are skipped. Edges whose endpoints do not exist after the nodes are
-        loaded raise ValidationError and the whole load is rolled back.
+        Meant for initial loads and benchmarks. `nodes` and `edges` are each an iterable of
+        `NodeSpec` / `EdgeSpec`, an iterable of plain tuples (nodes ``(key, kind, name[,
+        namespace[, properties]])``, edges ``(src, dst, kind[, properties])``), or a polars
+        DataFrame / pyarrow Table with those columns (`namespace` and `properties` optional;
+        properties as JSON object text or a struct column). See `lineage.store._bulk`.
+
+        Nodes already stored keep their properties and edges already stored are skipped (so
+        loading the same input twice writes nothing the second time). Raises ValidationError,
+        and writes nothing, when a kind is unknown, a value is missing, one load names the
+        same node key or the same (src, dst, kind) twice, or an edge names a node that is
+        neither in the load nor in the store. `chunk_size` bounds the rows a backend hands
+        its driver at once.
         """
-        if chunk_size <= 0:
-            raise ValidationError("chunk_size must be positive")
-        return self._bulk_load(nodes, edges, chunk_size)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValidationError("chunk_size must be a positive whole number")
+        return self._bulk_load(_bulk.normalise(nodes, edges), chunk_size)
 
     # ---------------------------------------------------------------- reads
 
@@ -201,6 +221,21 @@ class Store(ABC):
         """Every edge touching the node, with the node at its other end."""
         ref = self.resolve(name)
         return self._neighbours(ref.key)
+
+    def impact(self, name: str, change: str | Change | Sequence[str | Change] | None = None,
+               max_depth: int | None = None) -> ImpactReport | ChangeImpact:
+        """What is affected if `name` changes: `store.impact("orders.status")` gives the
+        dependents grouped by kind, each with its path (an ImpactReport); with
+        `change="type:string"` (or several changes) each dependent also gets a breaking /
+        compatible / unknown verdict (a ChangeImpact). See lineage.impact, written once for
+        every backend."""
+        from ..impact import change_impact, impact  # they build on Store: import when called
+        from ..schema import Change as ChangeSpec
+
+        if change is None:
+            return impact(self, name, max_depth)
+        changes = [change] if isinstance(change, str | ChangeSpec) else list(change)
+        return change_impact(self, name, changes, max_depth)
 
     def downstream(self, name: str, max_depth: int | None = None) -> Closure:
         """Everything that depends on the node, each with one shortest path from it."""
@@ -290,7 +325,22 @@ class Store(ABC):
 
     def assertion_arrays(self, batch_ids: Iterable[int]) -> dict[int, AssertionArrays]:
         """The rows of the given batches, by batch id."""
-        return self._assertion_arrays(sorted(set(batch_ids)))
+        found = self._assertion_columns(sorted(set(batch_ids)), list(ASSERTION_COLUMNS))
+        return {i: AssertionArrays(**columns) for i, columns in found.items()}
+
+    def assertion_columns(self, batch_ids: Iterable[int],
+                          columns: Iterable[str]) -> dict[int, dict[str, np.ndarray]]:
+        """Only the named columns of the given batches' rows, by batch id (a reader that
+        needs two of the five columns need not load the rest). Columns are those of
+        AssertionArrays: `entity`, `value` (int64), `confidence` (float32),
+        `reviewed_batch`, `reviewed_row` (int64; left out for a batch that reviews
+        nothing). Unknown batch ids are left out; ValidationError for an unknown column."""
+        wanted = list(dict.fromkeys(columns))
+        unknown = [c for c in wanted if c not in ASSERTION_COLUMNS]
+        if unknown or not wanted:
+            raise ValidationError(f"assertion columns are {', '.join(ASSERTION_COLUMNS)}; "
+                                  f"got {', '.join(map(repr, unknown)) or 'none'}")
+        return self._assertion_columns(sorted(set(batch_ids)), wanted)
 
     # ---------------------------------------------------------------- notification outbox
 
@@ -512,9 +562,10 @@ class Store(ABC):
     def _apply(self, batch: GraphBatch) -> ApplyResult: ...
 
     @abstractmethod
-    def _bulk_load(
-        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], chunk_size: int
-    ) -> tuple[int, int]: ...
+    def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:
+        """Write a checked load in one transaction: new nodes, then edges not yet stored;
+        ValidationError (nothing written) when an edge endpoint is neither loaded nor
+        stored."""
 
     @abstractmethod
     def _nodes(self, keys: list[str]) -> dict[str, Node]: ...
@@ -574,7 +625,8 @@ class Store(ABC):
                            fields: list[str] | None) -> list[AssertionBatch]: ...
 
     @abstractmethod
-    def _assertion_arrays(self, batch_ids: list[int]) -> dict[int, AssertionArrays]: ...
+    def _assertion_columns(self, batch_ids: list[int],
+                           columns: list[str]) -> dict[int, dict[str, np.ndarray]]: ...
 
     @abstractmethod
     def _enqueue(self, notifications: list[NotificationSpec]) -> int: ...

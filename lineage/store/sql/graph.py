@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..._errors import ConflictError, LineageError, NotFound, StoreError, ValidationError
+from ..._errors import ConflictError, LineageError, NotFound, StoreError
 from ..._model import (
     ApplyResult,
     Closure,
@@ -32,14 +32,15 @@ from ..._model import (
     GraphBatch,
     Node,
     NodeRef,
-    NodeSpec,
     Reached,
     Subgraph,
     SubgraphEdge,
     WalkTable,
 )
 from ..._vocabulary import EdgeKind, NodeKind
+from .._bulk import BulkInput
 from ..base import Store
+from . import bulk
 from . import engine as engines
 from .tables import edge_table, node_table, schema_field_table
 
@@ -110,12 +111,22 @@ class SqlGraphStore(Store):
     # ---------------------------------------------------------------- transactions
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction: commits when the block ends, rolls back on any error."""
+    def _write(self, *, bulk_load: bool = False) -> Iterator[Connection]:
+        """One write transaction: commits when the block ends, rolls back on any error.
+        `bulk_load`: with the SQLite connection set up for a bulk load meanwhile."""
         try:
             with self.engine.connect().execution_options(lineage_write=True) as conn:
-                with conn.begin():
-                    yield conn
+                tuned = bulk_load and self.dialect == "sqlite"
+                if tuned:  # these PRAGMAs only take effect outside a transaction
+                    with bulk.driver_errors("preparing the bulk load"):
+                        bulk.tune_sqlite(conn.connection.driver_connection)
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if tuned:
+                        with bulk.driver_errors("ending the bulk load"):
+                            bulk.restore_sqlite(conn.connection.driver_connection)
         except LineageError:
             raise
         except IntegrityError as exc:
@@ -276,75 +287,15 @@ class SqlGraphStore(Store):
             conn.execute(schema_field_table.insert(), new)
         return True
 
-    def _bulk_load(self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec],
-                   chunk_size: int) -> tuple[int, int]:
+    def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
         stamp = _now()
-        with self._write() as conn:
-            raw = conn.connection.driver_connection
-            before_nodes, before_edges = self._count(conn, "node"), self._count(conn, "edge")
-            node_rows = ((n.key, n.key[::-1], n.kind.value, n.name, n.namespace,
-                          json.dumps(n.properties, default=str)) for n in nodes)
-            edge_rows = ((e.src, e.dst, e.kind.value, json.dumps(e.properties, default=str))
-                         for e in edges)
-            if self.dialect == "sqlite":
-                self._bulk_sqlite(raw, node_rows, edge_rows, chunk_size, stamp)
-            else:
-                self._bulk_postgres(raw, node_rows, edge_rows, chunk_size, stamp)
-            return (self._count(conn, "node") - before_nodes,
-                    self._count(conn, "edge") - before_edges)
+        with self._write(bulk_load=True) as conn:
+            return bulk.load(conn.connection.driver_connection, self.dialect, load, chunk_size,
+                             stamp)
 
     @staticmethod
     def _count(conn: Connection, table: str) -> int:
         return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
-
-    @staticmethod
-    def _bulk_sqlite(raw: Any, node_rows: Iterable[tuple[Any, ...]],
-                     edge_rows: Iterable[tuple[Any, ...]], chunk_size: int,
-                     stamp: datetime) -> None:
-        ts = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-        cur = raw.cursor()
-        for chunk in _chunks(node_rows, chunk_size):
-            cur.executemany(
-                "INSERT OR IGNORE INTO node (key, rkey, kind, name, namespace, properties,"
-                f" created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '{ts}', '{ts}')", chunk)
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS bulk_edge "
-                    "(src_key TEXT, dst_key TEXT, kind TEXT, properties TEXT)")
-        for chunk in _chunks(edge_rows, chunk_size):
-            cur.execute("DELETE FROM bulk_edge")
-            cur.executemany("INSERT INTO bulk_edge VALUES (?, ?, ?, ?)", chunk)
-            _check_endpoints(cur)
-            cur.execute(
-                "INSERT OR IGNORE INTO edge (src, dst, kind, properties) "
-                "SELECT s.id, d.id, t.kind, t.properties FROM bulk_edge t "
-                "JOIN node s ON s.key = t.src_key JOIN node d ON d.key = t.dst_key")
-        cur.execute("DROP TABLE IF EXISTS temp.bulk_edge")
-        cur.close()
-
-    @staticmethod
-    def _bulk_postgres(raw: Any, node_rows: Iterable[tuple[Any, ...]],
-                       edge_rows: Iterable[tuple[Any, ...]], chunk_size: int,
-                       stamp: datetime) -> None:
-        with raw.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE bulk_node (key TEXT, rkey TEXT, kind TEXT, name TEXT,"
-                        " namespace TEXT, properties TEXT) ON COMMIT DROP")
-            cur.execute("CREATE TEMP TABLE bulk_edge (src_key TEXT, dst_key TEXT, kind TEXT,"
-                        " properties TEXT) ON COMMIT DROP")
-            with cur.copy("COPY bulk_node FROM STDIN") as copy:
-                for row in node_rows:
-                    copy.write_row(row)
-            cur.execute(
-                "INSERT INTO node (key, rkey, kind, name, namespace, properties, created_at,"
-                " updated_at) SELECT key, rkey, kind, name, namespace, properties::json, %s, %s"
-                " FROM bulk_node ON CONFLICT (key) DO NOTHING", (stamp, stamp))
-            with cur.copy("COPY bulk_edge FROM STDIN") as copy:
-                for row in edge_rows:
-                    copy.write_row(row)
-            _check_endpoints(cur)
-            cur.execute(
-                "INSERT INTO edge (src, dst, kind, properties) "
-                "SELECT s.id, d.id, t.kind, t.properties::json FROM bulk_edge t "
-                "JOIN node s ON s.key = t.src_key JOIN node d ON d.key = t.dst_key "
-                "ON CONFLICT DO NOTHING")
 
     # ---------------------------------------------------------------- reads
 
@@ -685,12 +636,3 @@ class _Wide:
                 id_array.tolist())
 
 
-def _check_endpoints(cur: Any) -> None:
-    """Refuse staged edges whose endpoints are not nodes (the caller's transaction rolls back)."""
-    cur.execute("SELECT t.src_key, t.dst_key FROM bulk_edge t "
-                "WHERE NOT EXISTS (SELECT 1 FROM node WHERE key = t.src_key) "
-                "OR NOT EXISTS (SELECT 1 FROM node WHERE key = t.dst_key) LIMIT 5")
-    bad = cur.fetchall()
-    if bad:
-        shown = ", ".join(f"{s} -> {d}" for s, d in bad)
-        raise ValidationError(f"bulk load: edges name nodes that do not exist: {shown}")
