@@ -250,7 +250,8 @@ def spread_column(values: pl.Series) -> np.ndarray:
     if values.dtype == pl.Boolean:
         table = spread(component_hash(pl.Series([False, True, None], dtype=pl.Boolean)))
         return table[values.cast(pl.UInt8).fill_null(2).to_numpy()]
-    return spread(component_hash(values))
+    # component_hash returns a fresh array: spread it where it is, not into another 80 MB
+    return mix(component_hash(values), inplace=True, xor=_GOLDEN)
 
 
 def fold(acc: np.ndarray | np.uint64, component: np.ndarray) -> np.ndarray:
