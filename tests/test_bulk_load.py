@@ -294,3 +294,12 @@ def test_driver_errors_of_the_loader_become_lineage_errors() -> None:
     with pytest.raises(lineage.StoreError, match="no such table"):
         with driver_errors("bulk load"):
             db.execute("SELECT * FROM missing")
+
+
+def test_equal_but_differently_typed_properties_stay_apart(store: Store) -> None:
+    """1, 1.0 and True are equal in Python; their JSON texts are not."""
+    nodes = [(f"feature:f{i}", "feature", f"f{i}", None, {"w": w})
+             for i, w in enumerate([1, True, 1.0, "1"])]
+    store.bulk_load(nodes, [])
+    got = {k: n.properties["w"] for k, n in store.nodes(k for k, *_ in nodes).items()}
+    assert [type(got[f"feature:f{i}"]) for i in range(4)] == [int, bool, float, str]

@@ -143,12 +143,28 @@ def _what(item: Any) -> str:
     return f"a {type(item).__name__}"
 
 
+#: JSON texts of recently seen flat property dicts: bulk input repeats a few of them
+#: (e.g. {"transformation": "identity"}) millions of times, and json.dumps costs ~10 us
+_JSON_CACHE: dict[tuple[Any, ...], str] = {}
+_JSON_CACHE_SIZE = 4096
+
+
 def _json(properties: Any, what: str, i: int) -> str:
     """Properties as JSON object text (the form every backend stores)."""
     if properties is None or (isinstance(properties, dict) and not properties):
         return "{}"
     if isinstance(properties, dict):
-        return json.dumps(properties, default=str, sort_keys=True)
+        try:  # the value's type is part of the key: 1, 1.0 and True are equal in Python
+            key = tuple((k, type(v), v) for k, v in properties.items())
+            text = _JSON_CACHE.get(key)
+        except TypeError:  # an unhashable value (a list, a dict): no caching
+            return json.dumps(properties, default=str, sort_keys=True)
+        if text is None:
+            text = json.dumps(properties, default=str, sort_keys=True)
+            if len(_JSON_CACHE) >= _JSON_CACHE_SIZE:
+                _JSON_CACHE.clear()
+            _JSON_CACHE[key] = text
+        return text
     if isinstance(properties, str):  # already JSON text: checked with the columnar input
         return properties
     raise ValidationError(f"bulk_load {what}: item {i} has properties of type "
