@@ -303,3 +303,59 @@ def test_equal_but_differently_typed_properties_stay_apart(store: Store) -> None
     store.bulk_load(nodes, [])
     got = {k: n.properties["w"] for k, n in store.nodes(k for k, *_ in nodes).items()}
     assert [type(got[f"feature:f{i}"]) for i in range(4)] == [int, bool, float, str]
+
+
+_KILLED_LOADER = """
+import sys
+import polars as pl
+import lineage
+
+n = 200_000
+keys = [f"field:pg://db/public.t{i // 50}.c{i % 50}" for i in range(n)]
+nodes = pl.DataFrame({"key": keys, "kind": ["field"] * n, "name": [k[-3:] for k in keys]})
+edges = pl.DataFrame({"src": keys[:-1], "dst": keys[1:], "kind": ["derived_from"] * (n - 1)})
+with lineage.connect(sys.argv[1]) as store:
+    print("loading", flush=True)
+    store.bulk_load(nodes, edges)
+print("done", flush=True)
+"""
+
+
+def test_a_loader_killed_mid_load_into_an_empty_sqlite_store_leaves_it_empty(
+        sqlite_url: str, tmp_path: Any) -> None:
+    """The fast path into an empty store writes a rollback journal, not a WAL: SIGKILL in
+    the middle of the writes leaves a journal that restores the empty store on next open."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    lineage.connect(sqlite_url).close()  # migrated and empty
+    script = tmp_path / "loader.py"
+    script.write_text(_KILLED_LOADER)
+    journal = Path(f"{db}-journal")
+    proc = subprocess.Popen([sys.executable, str(script), sqlite_url],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "loading"
+        while not journal.exists() and proc.poll() is None:
+            time.sleep(0.002)  # the journal exists from the first write until the commit
+        assert proc.poll() is None, "the load ended before it could be interrupted"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with lineage.connect(sqlite_url) as store:  # opening rolls the hot journal back
+        assert store.stats().get("edges", 0) == 0 and store.stats().get("field", 0) == 0
+        nodes, edges = _specs()
+        assert store.bulk_load(nodes, edges) == (5, 5)  # and the store works as before
+        assert snapshot(store) == _expected()
+    check = sqlite3.connect(db)
+    try:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        check.close()

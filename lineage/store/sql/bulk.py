@@ -247,10 +247,12 @@ def tune_sqlite(raw: Any) -> None:
     writing, so two index probes per edge would prove nothing more. threads: the index
     builds after the load may sort on a second core.
 
-    Into an empty store the load skips the WAL (journal_mode=MEMORY until it ends): WAL
+    Into an empty store the load skips the WAL (journal_mode=DELETE until it ends): WAL
     would write every page twice (once to the log, once at the checkpoint) and leave a log
-    as large as the store on disk. Errors still roll back (the journal is in memory); a crash
-    of the process during such a load can leave the file unusable: delete it and load again.
+    as large as the store on disk. A rollback journal costs almost nothing here: pages added
+    past the file's original end are not journalled (a rollback truncates them), and an empty
+    store has only a few pages to save. So a failed load still rolls back, and a process
+    killed mid-load leaves the journal that restores the empty store on the next open.
     When another connection holds the file, the mode cannot change and the load uses WAL.
     """
     raw.execute("PRAGMA synchronous=OFF")
@@ -262,7 +264,7 @@ def tune_sqlite(raw: Any) -> None:
                         "AND NOT EXISTS (SELECT 1 FROM edge)").fetchone()[0]
     if empty:
         try:
-            raw.execute("PRAGMA journal_mode=MEMORY")
+            raw.execute("PRAGMA journal_mode=DELETE")
         except sqlite3.OperationalError:  # another connection is using the file: keep WAL
             pass
 
