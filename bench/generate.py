@@ -37,6 +37,7 @@ objects are built lazily, one at a time, by the `nodes` / `edges` iterators.
 
 from __future__ import annotations
 
+import json
 import random
 from array import array
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from lineage import EdgeKind, EdgeSpec, NodeKind, NodeSpec, Transformation
 from lineage._keys import (
@@ -228,6 +230,33 @@ class Graph:
                               strict=True):
             # a fresh dict per edge: callers may mutate properties
             yield _edge_spec(keys[s], keys[d], edge_kinds[k], dict(props[t]) if t else {})
+
+    def node_frame(self) -> pl.DataFrame:
+        """The nodes as the columnar input of `Store.bulk_load` (key, kind, name, namespace)."""
+        kind_text = pl.Series([k.value for k in NODE_KINDS], dtype=pl.String)
+        ns_text = pl.Series([*self.namespaces, None], dtype=pl.String)
+        ns_of = np.frombuffer(self.namespace_of, dtype=np.int32)
+        return pl.DataFrame({
+            "key": pl.Series(self.keys, dtype=pl.String),
+            "kind": kind_text.gather(np.frombuffer(self.kinds, dtype=np.uint8)),
+            "name": pl.Series(self.names, dtype=pl.String),
+            # -1 (no namespace) picks the trailing None
+            "namespace": ns_text.gather(np.where(ns_of >= 0, ns_of, len(self.namespaces))),
+        })
+
+    def edge_frame(self) -> pl.DataFrame:
+        """The edges as the columnar input of `Store.bulk_load` (src, dst, kind, properties
+        as JSON text)."""
+        keys = pl.Series(self.keys, dtype=pl.String)
+        kind_text = pl.Series([k.value for k in EDGE_KINDS], dtype=pl.String)
+        props = pl.Series(["{}"] + [json.dumps({"transformation": t.value})
+                                    for t in TRANSFORMATIONS], dtype=pl.String)
+        return pl.DataFrame({
+            "src": keys.gather(np.frombuffer(self.src, dtype=np.int32)),
+            "dst": keys.gather(np.frombuffer(self.dst, dtype=np.int32)),
+            "kind": kind_text.gather(np.frombuffer(self.edge_kinds, dtype=np.uint8)),
+            "properties": props.gather(np.frombuffer(self.transformations, dtype=np.uint8)),
+        })
 
     def edge_pairs(self) -> Iterator[tuple[str, str]]:
         """(src key, dst key) per edge, e.g. for `networkx.DiGraph(g.edge_pairs())`."""

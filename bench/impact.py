@@ -7,8 +7,12 @@
 
 For each size it generates a warehouse-shaped graph (`bench/generate.py`), then per backend:
 
-* bulk load: `store.bulk_load(g.nodes, g.edges)` into an empty store (a fresh SQLite file in
-  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end);
+* bulk load: `store.bulk_load(nodes, edges)` into an empty store (a fresh SQLite file in
+  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end). The input
+  is columnar by default (`--input columnar`: polars DataFrames built from the graph's
+  arrays before the clock starts, as a caller holding its lineage in a table would pass it),
+  or `--input specs`: the lazy `NodeSpec`/`EdgeSpec` iterators, built inside the timed call;
+  `--load-only` stops there (no networkx, no queries);
 * impact: a NEW store object (fresh connection, nothing cached) times `store.downstream(key)`
   for the typical columns and the hub column, p50/p95 over `--repeat` calls, and
   separately the call plus materialising `r.path` of every reached node;
@@ -157,6 +161,8 @@ class QueryResult:
     networkx: Timing
     check: str
     cold_s: float | None = None
+    #: SQLite only: the bare reachable set by one recursive CTE through sqlite3, same process
+    cte: Timing | None = None
 
 
 @dataclass
@@ -167,6 +173,8 @@ class BackendResult:
     load_s: float
     nodes_written: int
     edges_written: int
+    #: SQLite file + WAL right after the load (0 on PostgreSQL)
+    disk_bytes: int = 0
     queries: list[QueryResult] = field(default_factory=list)
 
 
@@ -176,7 +184,9 @@ class SizeResult:
 
     graph: Graph
     generate_s: float
-    specs_s: float
+    #: seconds to build the input alone (frames, or iterating every spec)
+    input_s: float
+    input_kind: str
     nx_build_s: float
     nx_bytes: int
     backends: list[BackendResult] = field(default_factory=list)
@@ -246,36 +256,96 @@ def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
                         budget_s)
     nx_hub = _repeat(lambda: nx.descendants(graph, g.hub), hub_repeat, budget_s)
     ok = _keys(hub.result) == nx_hub.result
-    results.append(QueryResult("hub", g.reach[g.hub], hub, nx_hub, "OK" if ok else "MISMATCH"))
+    results.append(QueryResult("hub", g.reach[g.hub], hub, nx_hub, "OK" if ok else "MISMATCH",
+                               cte=_raw_cte(store, g.hub, hub_repeat, budget_s)))
     results.append(QueryResult("hub + r.path", g.reach[g.hub], hub_paths, nx_hub,
                                "OK" if ok else "MISMATCH"))
     return results
 
 
+@contextmanager
+def kept_sqlite_url(folder: str, n: int, seed: int) -> Iterator[str]:
+    """A URL for the SQLite file of this size and seed in `folder`, kept afterwards."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    yield f"sqlite:///{Path(folder).resolve() / f'bench-{n}-{seed}.db'}"
+
+
+def _raw_cte(store: lineage.Store, key: str, repeat: int, budget_s: float) -> Timing | None:
+    """On SQLite, the reachable set alone (no depths, parents or paths; UNION on the id) by one
+    recursive CTE through sqlite3: the floor a walk inside SQLite could reach, measured under
+    the same load as the store."""
+    url = make_url(store.url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    import sqlite3
+
+    conn = sqlite3.connect(url.database)
+    sql = ("WITH RECURSIVE r(id) AS (SELECT id FROM node WHERE key = ? UNION "
+           "SELECT e.dst FROM r JOIN edge e ON e.src = r.id) SELECT count(*) FROM r")
+    try:
+        return _repeat(lambda: conn.execute(sql, (key,)).fetchone(), repeat, budget_s)
+    finally:
+        conn.close()
+
+
+def _disk_bytes(url: str) -> int:
+    """Size of a SQLite store's file and WAL (0 for other URLs)."""
+    if not url.startswith("sqlite:///"):
+        return 0
+    path = Path(url.removeprefix("sqlite:///"))
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
 def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repeat: int,
-             hub_repeat: int, budget_s: float, log: Callable[[str], None]) -> SizeResult:
-    """Generate a graph of `n` nodes and measure every backend on it."""
+             hub_repeat: int, budget_s: float, log: Callable[[str], None],
+             keep_sqlite: str | None = None, input_kind: str = "columnar",
+             load_only: bool = False) -> SizeResult:
+    """Generate a graph of `n` nodes and measure every backend on it. With `keep_sqlite`,
+    the SQLite store is a file in that folder, loaded once and reused by later runs."""
     log(f"generating {n:,} nodes (seed {seed}) ...")
     gen_s, g = _timed(lambda: generate(n, seed))
     assert isinstance(g, Graph)
     log(f"  {g.describe()} [{gen_s:.1f} s]")
-    specs_s = _spec_time(g)
-    log(f"  NodeSpec/EdgeSpec construction alone: {specs_s:.1f} s")
-    graph, nx_s, nx_bytes = _networkx(g)
-    log(f"  networkx DiGraph: {nx_s:.1f} s, {nx_bytes / 2**20:,.0f} MB")
-    result = SizeResult(g, gen_s, specs_s, nx_s, nx_bytes)
+    if input_kind == "columnar":
+        input_s, frames = _timed(lambda: (g.node_frame(), g.edge_frame()))
+        log(f"  node/edge DataFrames: {input_s:.1f} s")
+    else:
+        input_s = _spec_time(g)
+        log(f"  NodeSpec/EdgeSpec construction alone: {input_s:.1f} s")
+    if load_only:
+        graph, nx_s, nx_bytes = None, 0.0, 0
+    else:
+        graph, nx_s, nx_bytes = _networkx(g)
+        log(f"  networkx DiGraph: {nx_s:.1f} s, {nx_bytes / 2**20:,.0f} MB")
+    result = SizeResult(g, gen_s, input_s, input_kind, nx_s, nx_bytes)
     for backend, base in backends:
-        url_cm = sqlite_url() if backend == "sqlite" else postgres_url(base or "")
+        if backend != "sqlite":
+            url_cm = postgres_url(base or "")
+        else:
+            url_cm = kept_sqlite_url(keep_sqlite, n, seed) if keep_sqlite else sqlite_url()
         with url_cm as url:
-            log(f"  {backend}: bulk load ...")
             with lineage.connect(url) as store:
-                load_s, written = _timed(lambda s=store: s.bulk_load(g.nodes, g.edges))
+                loaded = keep_sqlite is not None and backend == "sqlite" and store.stats().get(
+                    "edges", 0) == g.n_edges
+                if loaded:  # a kept file from an earlier run: no load figure this time
+                    log(f"  {backend}: reusing the loaded {url}")
+                    load_s, written = float("nan"), (0, 0)
+                else:
+                    log(f"  {backend}: bulk load ...")
+                    if input_kind == "columnar":
+                        load_s, written = _timed(lambda s=store: s.bulk_load(*frames))
+                    else:
+                        load_s, written = _timed(lambda s=store: s.bulk_load(g.nodes, g.edges))
             assert isinstance(written, tuple)
-            log(f"  {backend}: loaded in {load_s:.1f} s; impact queries ...")
-            with lineage.connect(url) as store:  # a new store: nothing cached
-                queries = _impact(store, graph, g, repeat, hub_repeat, budget_s)
+            disk = _disk_bytes(url)
+            log(f"  {backend}: loaded in {load_s:.1f} s")
+            queries = []
+            if graph is not None:
+                log(f"  {backend}: impact queries ...")
+                with lineage.connect(url) as store:  # a new store: nothing cached
+                    queries = _impact(store, graph, g, repeat, hub_repeat, budget_s)
             result.backends.append(BackendResult(backend, load_s, written[0], written[1],
-                                                 queries))
+                                                 disk, queries))
     del graph
     gc.unfreeze()
     gc.collect()
@@ -298,23 +368,29 @@ def _rate(count: int, seconds: float) -> str:
 def format_size(r: SizeResult) -> str:
     """The plain-text report of one size."""
     g = r.graph
+    columnar = r.input_kind == "columnar"
+    made = (f"node/edge DataFrames built (before the clock) in {r.input_s:.1f} s" if columnar
+            else f"NodeSpec+EdgeSpec construction alone {r.input_s:.1f} s")
+    nx_part = (f" | networkx DiGraph build {r.nx_build_s:.1f} s, "
+               f"{r.nx_bytes / 2**20:,.0f} MB RSS" if r.nx_build_s else "")
     lines = [
         "",
         f"=== {g.n_nodes:,} nodes, {g.n_edges:,} edges ({g.n_edges / g.n_nodes:.2f}/node), "
         f"seed {g.seed}",
-        f"generate {r.generate_s:.1f} s | NodeSpec+EdgeSpec construction alone "
-        f"{r.specs_s:.1f} s | networkx DiGraph build {r.nx_build_s:.1f} s, "
-        f"{r.nx_bytes / 2**20:,.0f} MB RSS",
+        f"generate {r.generate_s:.1f} s | {made}{nx_part}",
         "",
-        f"{'bulk load':<12}{'seconds':>9}{'edges/s':>12}{'nodes/s':>12}"
-        f"{'edges/s excl. specs':>22}{'written (nodes/edges)':>26}",
+        f"{'bulk load':<12}{'input':>9}{'seconds':>9}{'edges/s':>12}{'nodes/s':>12}"
+        f"{'edges/s excl. specs':>22}{'written (nodes/edges)':>26}{'disk MB':>9}",
     ]
     for b in r.backends:
-        store_only = b.load_s - r.specs_s
+        store_only = b.load_s - (0.0 if columnar else r.input_s)
+        disk = f"{b.disk_bytes / 2**20:,.0f}" if b.disk_bytes else "-"
         lines.append(
-            f"{b.backend:<12}{b.load_s:>9.1f}{_rate(g.n_edges, b.load_s):>12}"
+            f"{b.backend:<12}{r.input_kind:>9}{b.load_s:>9.1f}{_rate(g.n_edges, b.load_s):>12}"
             f"{_rate(g.n_nodes, b.load_s):>12}{_rate(g.n_edges, store_only):>22}"
-            f"{f'{b.nodes_written:,}/{b.edges_written:,}':>26}")
+            f"{f'{b.nodes_written:,}/{b.edges_written:,}':>26}{disk:>9}")
+    if not any(b.queries for b in r.backends):
+        return "\n".join(lines)
     lines += [
         "",
         f"{'downstream()':<34}{'backend':<12}{'reached':>9}{'calls':>6}{'p50 ms':>10}"
@@ -327,7 +403,11 @@ def format_size(r: SizeResult) -> str:
                 f"{q.label:<34}{b.backend:<12}{q.reached:>9,}{len(q.store.samples):>6}"
                 f"{_ms(q.store.p50):>10}{_ms(q.store.p95):>10}{_ms(q.networkx.p50):>11}"
                 f"{ratio:>8.0f}x  {q.check}")
-        cold = b.queries[0].cold_s
+        cte = b.queries[2].cte if len(b.queries) > 2 else None
+        if cte is not None:
+            lines.append(f"{'  (hub: raw reachability CTE)':<34}{b.backend:<12}{'':>9}"
+                         f"{len(cte.samples):>6}{_ms(cte.p50):>10}{_ms(cte.p95):>10}")
+        cold = b.queries[0].cold_s if b.queries else None
         if cold is not None:
             lines.append(f"{'  (first call on a new store)':<34}{b.backend:<12}{'':>9}{1:>6}"
                          f"{_ms(cold):>10}")
@@ -344,13 +424,16 @@ def format_targets(results: Sequence[SizeResult]) -> str:
         r, b = max(runs, key=lambda rb: rb[0].graph.n_nodes)
         at = f"{backend} @ {r.graph.n_nodes:,} nodes"
         rate = r.graph.n_edges / b.load_s
+        if rate == rate:  # nan when a kept store was reused (--keep-sqlite)
+            lines.append(_target(f"bulk load >= {TARGET_LOAD_EDGES_PER_S:,} edges/s", at,
+                                 f"{rate:,.0f} edges/s", rate >= TARGET_LOAD_EDGES_PER_S))
+        if not b.queries:
+            continue
         typical = b.queries[0].store.p50
-        lines.append(_target(f"bulk load >= {TARGET_LOAD_EDGES_PER_S:,} edges/s", at,
-                             f"{rate:,.0f} edges/s", rate >= TARGET_LOAD_EDGES_PER_S))
         lines.append(_target(f"typical impact p50 <= {TARGET_TYPICAL_P50_S * 1000:.0f} ms",
                              at, f"{typical * 1000:.1f} ms", typical <= TARGET_TYPICAL_P50_S))
     hub_runs = [(r, b) for r in results for b in r.backends
-                if b.backend == "sqlite" and r.graph.n_nodes >= TARGET_HUB_SIZE]
+                if b.backend == "sqlite" and r.graph.n_nodes >= TARGET_HUB_SIZE and b.queries]
     label = f"hub p50 <= {TARGET_HUB_P50_S:.0f} s (10^6 nodes, SQLite)"
     if hub_runs:
         r, b = hub_runs[0]
@@ -386,6 +469,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds after which repeats of one query stop early (default 60)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--keep-sqlite", metavar="DIR",
+                        help="keep the SQLite store of each size in DIR and reuse it in later "
+                             "runs (skips the bulk load; no load figure then)")
+    parser.add_argument("--input", choices=("columnar", "specs"), default="columnar",
+                        help="bulk-load input: polars DataFrames (default) or NodeSpec/EdgeSpec")
+    parser.add_argument("--load-only", action="store_true",
+                        help="bulk load and its figures only: no networkx, no impact queries")
     args = parser.parse_args(argv)
 
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -404,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"hub repeat {args.hub_repeat}")
     results = []
     for n in sizes:
-        result = run_size(n, args.seed, backends, args.repeat, args.hub_repeat, args.budget, log)
+        result = run_size(n, args.seed, backends, args.repeat, args.hub_repeat, args.budget, log,
+                          args.keep_sqlite, args.input, args.load_only)
         results.append(result)
         print(format_size(result), flush=True)
     print(format_targets(results), flush=True)

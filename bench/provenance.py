@@ -1,9 +1,9 @@
 """Record-provenance benchmark: bulk `tag` ingest and the training guard.
 
-    python bench/provenance.py                                # 10^7 rows, 5·10^6 AI, SQLite
-    python bench/provenance.py --rows 1000000 --ai 500000     # a quick run
-    python bench/provenance.py --postgres postgresql://postgres@127.0.0.1:5432/test
-    LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/provenance.py
+    python -m bench.provenance                                # 10^7 rows, 5·10^6 AI, SQLite
+    python -m bench.provenance --rows 1000000 --ai 500000     # a quick run
+    python -m bench.provenance --postgres postgresql://postgres@127.0.0.1:5432/test
+    LINEAGE_TEST_POSTGRES_URL=postgresql://... python -m bench.provenance
 
 Per backend (a fresh SQLite file in a temp dir; on PostgreSQL a fresh schema `bench_<random>`,
 dropped at the end), each phase in its own child process so that its peak RSS is its own:
@@ -108,15 +108,25 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, user + system, all threads: on a shared machine the
+    wall clock counts the waits for a core, this does not."""
+    times = os.times()
+    return times.user + times.system
+
+
 @contextmanager
 def measured(into: Metrics, name: str) -> Iterator[None]:
-    """Time the block and record its peak RSS: `<name>_s`, `<name>_rss0_mb` (RSS at the
-    start) and `<name>_peak_mb` (VmHWM at the end, after resetting it at the start)."""
+    """Time the block and record its peak RSS: `<name>_s`, `<name>_cpu_s` (CPU seconds,
+    all threads), `<name>_rss0_mb` (RSS at the start) and `<name>_peak_mb` (VmHWM at the
+    end, after resetting it at the start)."""
     into[f"{name}_peak_reset"] = reset_peak()
     into[f"{name}_rss0_mb"] = _status_mb("VmRSS")
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     yield
     into[f"{name}_s"] = time.perf_counter() - t0
+    into[f"{name}_cpu_s"] = _cpu_s() - cpu0
     into[f"{name}_peak_mb"] = _status_mb("VmHWM")
 
 
@@ -306,16 +316,16 @@ def phase_guard_setup(url: str, rows: int, ai: int, folder: Path) -> Metrics:
 PROFILED = [
     ("provenance/_tables.py", "read_table", "read_table (Parquet)"),
     ("provenance/_tables.py", "require_keys", "require_keys"),
-    ("provenance/_fingerprint.py", "component_hash", "component_hash (key, label)"),
-    ("provenance/_fingerprint.py", "spread", "spread"),
+    ("provenance/_fingerprint.py", "spread_column", "spread_column (key, label)"),
     ("provenance/_fingerprint.py", "entity_and_value_spread", "entity_and_value_spread"),
-    ("provenance/_fingerprint.py", "entity_and_value", "entity_and_value"),
     ("lineage/guard.py", "_check_conflicts", "_check_conflicts"),
     ("lineage/guard.py", "_verdicts", "_verdicts"),
     ("store/base.py", "assertion_batches", "  assertion_batches (all calls)"),
-    ("store/base.py", "assertion_arrays", "  assertion_arrays (load)"),
+    ("store/base.py", "assertion_columns", "  assertion_columns (value, confidence)"),
     ("lineage/guard.py", "_support", "  _support"),
-    ("polars/dataframe/frame.py", "join", "  polars DataFrame.join"),
+    ("lineage/guard.py", "_best_ai", "    _best_ai (only when a fact repeats)"),
+    ("lineage/guard.py", "_matches", "  _matches (semi-joins, truth and AI)"),
+    ("lineage/guard.py", "_agents_of", "_agents_of"),
     ("lineage/guard.py", "_lineage_findings", "_lineage_findings"),
     ("lineage/guard.py", "_feedback_by_data", "_feedback_by_data"),
     ("lineage/guard.py", "_examples", "_examples"),
@@ -407,11 +417,14 @@ def child_main(args: argparse.Namespace) -> int:
 
 def run_child(phase: str, url: str, args: argparse.Namespace, folder: Path) -> Metrics:
     """Run one phase in a fresh interpreter; its metrics, or {"error": ...}."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--url", url,
+    # `-m` from the checkout's root: the child imports the same `lineage` as this process
+    # (a script path would put bench/ first on sys.path and import whatever is installed)
+    command = [sys.executable, "-m", "bench.provenance", "--phase", phase, "--url", url,
                "--workdir", str(folder), "--rows", str(args.rows), "--ai", str(args.ai)]
     if not args.breakdown:
         command.append("--no-breakdown")
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return dict(json.loads(line.removeprefix("RESULT ")))
@@ -456,6 +469,7 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
         (f"tag {m['tag_rows']:,} AI rows, end to end (s)", _num(m["tag_s"], ".2f"), ""),
         ("  tag rows/s", _num(tag_rate), f">= {TARGET_INGEST_ROWS_PER_S:,}"
          + ("  PASS" if tag_rate >= TARGET_INGEST_ROWS_PER_S else "  MISS")),
+        ("  CPU time of tag, all threads (user+sys, s)", _num(m.get("tag_cpu_s"), ".2f"), ""),
         ("  reading / fingerprinting / writing (s)",
          " / ".join(_num(m.get(f"tag_{s}_s"), ".2f")
                     for s in ("reading", "fingerprinting", "writing")), ""),
@@ -483,6 +497,8 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
         (f"check_training {m['guard_rows']:,} rows, Parquet (s)", _num(m["guard_s"], ".2f"),
          f"<= {TARGET_GUARD_S:g} s  " + ("PASS" if guard_ok else "MISS")),
         ("  guard rows/s", _num(m["guard_rows"] / m["guard_s"]), ""),
+        ("  CPU time of the check, all threads (user+sys, s)", _num(m.get("guard_cpu_s"), ".2f"),
+         "wall >= CPU / cores when nothing else runs"),
         ("  peak RSS during check (VmHWM, MB)", _num(m["guard_peak_mb"]),
          f"<= {TARGET_GUARD_RSS_MB:,} MB  " + ("PASS" if rss_ok else "MISS")),
         ("  RSS before the check (interpreter + imports, MB)", _num(m["guard_rss0_mb"]), ""),
@@ -501,6 +517,7 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
          f"{m['isin_hits']:,} hits, expected {m['isin_expected']:,}  "
          + ("OK" if m["isin_hits"] == m["isin_expected"] else "MISMATCH")),
         ("  ratio check_training / np.isin", _ratio(m["guard_s"], m["isin_s"]), ""),
+        ("  CPU time of np.isin (s)", _num(m.get("isin_cpu_s"), ".2f"), ""),
         ("  peak RSS during np.isin (VmHWM, MB)", _num(m["isin_peak_mb"]), ""),
         ("baseline: np.isin(..., assume_unique=True) (s)", _num(m.get("isin_unique_s"), ".2f"),
          "both sides are unique here"),
@@ -567,12 +584,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no backend: drop --no-sqlite or give --postgres")
     print(f"lineage {lineage.__version__} | python {sys.version.split()[0]} | polars "
           f"{pl.__version__} | numpy {np.__version__} | {os.cpu_count()} CPUs | "
-          f"{platform.machine()} | rows {args.rows:,} | ai {args.ai:,}", flush=True)
+          f"{platform.machine()} | rows {args.rows:,} | ai {args.ai:,} | "
+          f"{Path(lineage.__file__).parent}", flush=True)
+    load = os.getloadavg()  # the machine may be shared: the figures are only as quiet as it
     results: dict[str, Metrics] = {}
     with tempfile.TemporaryDirectory(prefix="lineage-bench-provenance-") as tmp:
         for backend, base in backends:
             results[backend] = run_backend(backend, base, args, Path(tmp))
     print(format_table(results, args.rows, args.ai), flush=True)
+    print(f"load average (1, 5, 15 min) at the start: {load[0]:.2f}, {load[1]:.2f}, "
+          f"{load[2]:.2f}; at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+          flush=True)
     return 0
 
 

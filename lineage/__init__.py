@@ -39,6 +39,7 @@ from ._model import (
     OutboxItem,
     OutboxState,
     Reached,
+    Subgraph,
 )
 from ._settings import Settings
 from ._vocabulary import EDGE_READING, EdgeKind, NodeKind, Origin, Transformation
@@ -83,6 +84,7 @@ __all__ = [
     "Principal",
     "ProvenanceViolation",
     "Reached",
+    "Subgraph",
     "Settings",
     "Store",
     "StoreError",

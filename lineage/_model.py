@@ -7,6 +7,7 @@ many validated models would cost more than the query.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -230,22 +231,33 @@ class Reached:
     edge: EdgeKind | None = None
     #: for a consumer of a field's dataset: the dataset it consumes the field through
     through: NodeRef | None = None
+    # the path's steps, built once: a child's path extends its parent's, so walking every
+    # path of a 10^5-node closure costs one tuple per node instead of one per step
+    _steps: tuple[tuple[EdgeKind | None, NodeRef], ...] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def path(self) -> list[tuple[EdgeKind | None, NodeRef]]:
         """One shortest path from the start: [(None, start), (edge, node), ..., (edge, self)]."""
-        steps: list[tuple[EdgeKind | None, NodeRef]] = []
-        cur: Reached | None = self
-        while cur is not None:
-            steps.append((cur.edge, cur.node))
-            cur = cur.via
-        steps.reverse()
-        return steps
+        return list(self._path_steps())
+
+    def _path_steps(self) -> tuple[tuple[EdgeKind | None, NodeRef], ...]:
+        if self._steps is None:
+            pending: list[Reached] = []
+            cur: Reached | None = self
+            while cur is not None and cur._steps is None:  # a loop: paths can be long
+                pending.append(cur)
+                cur = cur.via
+            steps = () if cur is None else cur._steps
+            for item in reversed(pending):
+                steps = (*steps, (item.edge, item.node))  # type: ignore[misc]
+                item._steps = steps
+        return self._steps  # type: ignore[return-value]
 
     def path_text(self) -> str:
         """The path in one line: `a -derived_from-> b -uses_feature-> c`."""
         parts: list[str] = []
-        for edge, node in self.path:
+        for edge, node in self._path_steps():
             parts.append(node.key if edge is None else f"-{edge.value}-> {node.key}")
         if self.through is not None:
             parts.append(f"(consumes dataset {self.through.key})")
@@ -258,7 +270,8 @@ class Reached:
             "name": self.node.name,
             "depth": self.depth,
             "path": [
-                {"edge": None if e is None else e.value, "key": n.key} for e, n in self.path
+                {"edge": None if e is None else e.value, "key": n.key}
+                for e, n in self._path_steps()
             ],
             "through": None if self.through is None else self.through.key,
         }
@@ -266,26 +279,96 @@ class Reached:
 
 Direction = Literal["downstream", "upstream"]
 
+_NODE_KINDS = {k.value: k for k in NodeKind}
+_EDGE_KINDS = {k.value: k for k in EdgeKind}
 
-@dataclass(slots=True)
+
+@dataclass(frozen=True, slots=True)
+class WalkTable:
+    """A traversal as parallel columns, one row per reached node (the start excluded),
+    ordered by depth then key; `parent[i]` is the row of the node that first reached row i
+    (-1: the start), `edge[i]` the kind of that edge. Backends return this; `Closure` builds
+    `Reached` objects from it only when they are asked for."""
+
+    keys: list[str]
+    kinds: list[str]
+    names: list[str]
+    depths: list[int]
+    parents: list[int]
+    edges: list[str]
+
+
 class Closure:
     """The nodes reachable from `start` in one direction, each with one shortest path.
 
-    `reached` excludes the start and is ordered by depth, then key.
+    `reached` excludes the start and is ordered by depth, then key. It is built on first
+    use: a hub reaches 10^5 nodes, and a caller that only counts them or wants their keys
+    should not pay for 10^5 `Reached` objects.
     """
 
-    start: Reached
-    direction: Direction
-    max_depth: int
-    reached: list[Reached] = field(default_factory=list)
+    __slots__ = ("start", "direction", "max_depth", "_reached", "_table")
+
+    def __init__(self, start: Reached, direction: Direction, max_depth: int,
+                 reached: list[Reached] | None = None, *, table: WalkTable | None = None
+                 ) -> None:
+        self.start = start
+        self.direction: Direction = direction
+        self.max_depth = max_depth
+        self._reached: list[Reached] | None = reached
+        self._table = table if reached is None else None
+        if reached is None and table is None:
+            self._reached = []
+
+    @property
+    def reached(self) -> list[Reached]:
+        if self._reached is None:
+            self._reached = self._build()
+        return self._reached
+
+    @reached.setter
+    def reached(self, items: list[Reached]) -> None:
+        self._reached, self._table = items, None
+
+    def _build(self) -> list[Reached]:
+        t = self._table
+        assert t is not None
+        nk, ek, start = _NODE_KINDS, _EDGE_KINDS, self.start
+        items: list[Reached] = []
+        append = items.append
+        start_steps = start._path_steps()
+        paused = gc.isenabled()
+        gc.disable()  # 10^5 new objects at once: collections would rescan them again and again
+        try:
+            for key, kind, name, depth, parent, edge in zip(
+                    t.keys, t.kinds, t.names, t.depths, t.parents, t.edges, strict=True):
+                via = start if parent < 0 else items[parent]
+                node = NodeRef(key, nk[kind], name)
+                edge_kind = ek[edge]
+                item = Reached(node, depth, via, edge_kind)
+                # the path too: one tuple per node now is cheaper than building it later
+                item._steps = (*(start_steps if parent < 0 else via._steps),  # type: ignore[misc]
+                               (edge_kind, node))
+                append(item)
+        finally:
+            if paused:
+                gc.enable()
+        self._table = None
+        return items
 
     def __iter__(self) -> Iterator[Reached]:
         return iter(self.reached)
 
     def __len__(self) -> int:
-        return len(self.reached)
+        return len(self._table.keys) if self._reached is None and self._table else len(
+            self.reached)
+
+    def __repr__(self) -> str:
+        return (f"Closure(start={self.start.node.key!r}, direction={self.direction!r}, "
+                f"max_depth={self.max_depth}, reached={len(self)})")
 
     def keys(self) -> set[str]:
+        if self._reached is None and self._table is not None:
+            return set(self._table.keys)
         return {r.node.key for r in self.reached}
 
     def of_kind(self, *kinds: NodeKind) -> list[Reached]:
@@ -296,6 +379,21 @@ class Closure:
             if r.node.key == key:
                 return r
         return None
+
+
+#: an edge of a `Subgraph`: (src key, dst key, kind, properties), in data-flow direction
+SubgraphEdge = tuple[str, str, EdgeKind, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Subgraph:
+    """A closure and what reasoning over its region needs, fetched with it: the properties
+    of every node in it (the start included) by key, and every edge between two of its
+    nodes, in data-flow direction (`src` upstream) whatever the walk's direction."""
+
+    closure: Closure
+    properties: dict[str, dict[str, Any]]
+    edges: list[SubgraphEdge]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +434,10 @@ class AssertionArrays:
 
     def __len__(self) -> int:
         return len(self.value)
+
+
+#: AssertionArrays' columns, as `Store.assertion_columns` names them
+ASSERTION_COLUMNS = ("entity", "value", "confidence", "reviewed_batch", "reviewed_row")
 
 
 # ------------------------------------------------------------------ the notification outbox

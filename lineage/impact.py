@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ._errors import ValidationError
 from ._keys import identity
-from ._model import Closure, FieldSchema, Node, NodeRef, Reached
+from ._model import Closure, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
 from .schema import Change, is_numeric, parse_change, type_relation
 from .store.base import Store
@@ -87,7 +87,9 @@ def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
         item = Reached(consumer, via.depth + 1, via, EdgeKind.CONSUMES, through=dataset)
         by_key[consumer.key] = item
         added.append(item)
-    closure.reached = sorted([*closure.reached, *added], key=lambda r: (r.depth, r.node.key))
+    if added:
+        closure.reached = sorted([*closure.reached, *added],
+                                 key=lambda r: (r.depth, r.node.key))
     return closure
 
 
@@ -169,7 +171,8 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     rather than guess; model versions break on inputs they were not trained on; consumers
     break when their contract stops holding.
     """
-    closure = with_dataset_consumers(store, store.downstream(name, max_depth))
+    region = store.subgraph(name, "downstream", max_depth)  # one walk: nodes, edges, props
+    closure = with_dataset_consumers(store, region.closure)
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
         raise ValidationError(f"changes apply to fields and features, not {start.kind.value} "
@@ -177,20 +180,20 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     if not changes:
         raise ValidationError("give at least one change (type:TYPE, drop, rename:NEW, "
                               "nullable, not_null, values:+X)")
-    current = _field_schema(store.node(start.key))
+    current = _field_schema(start.key, region.properties[start.key])
     parsed = [c if isinstance(c, Change) else parse_change(c, current.name, current)
               for c in changes]
-    keys = [start.key, *(r.node.key for r in closure.reached)]
-    nodes = store.nodes(keys)
-    edges = [(e.src, e.dst, e.kind, e.properties) for e in store.edges_among(keys)]
+    refs = {start.key: start, **{r.node.key: r.node for r in closure.reached}}
+    edges = list(region.edges)
     edges += [(r.via.node.key, r.node.key, EdgeKind.CONSUMES, {"through": r.through.key})
               for r in closure.reached if r.through is not None and r.via is not None]
     through = {r.node.key: r.through for r in closure.reached if r.through is not None}
-    consumers = [k for k in keys if nodes[k].kind is NodeKind.CONSUMER]
+    consumers = [k for k, ref in refs.items() if ref.kind is NodeKind.CONSUMER]
     contracts = store.contracts(consumers) if consumers else {}
     worst: dict[str, Judged] = {}
     for change in parsed:
-        for key, item in _propagate(start, change, nodes, edges, contracts).items():
+        for key, item in _propagate(start, change, refs, region.properties, edges,
+                                    contracts).items():
             if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
                 worst[key] = item
     order = {r.node.key: (r.depth, r.node.key) for r in closure.reached}
@@ -201,14 +204,14 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     return ChangeImpact(start, parsed, judged)
 
 
-def _field_schema(node: Node) -> FieldSchema:
-    props = node.properties
-    return FieldSchema(name=node.key.rsplit(".", 1)[-1], type=props.get("type") or "string",
+def _field_schema(key: str, props: dict[str, Any]) -> FieldSchema:
+    return FieldSchema(name=key.rsplit(".", 1)[-1], type=props.get("type") or "string",
                        nullable=bool(props.get("nullable", True)),
                        allowed_values=props.get("allowed_values"))
 
 
-def _propagate(start: NodeRef, change: Change, nodes: dict[str, Node],
+def _propagate(start: NodeRef, change: Change, refs: dict[str, NodeRef],
+               properties: dict[str, dict[str, Any]],
                edges: list[tuple[str, str, EdgeKind, dict[str, Any]]],
                contracts: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Judged]:
     """Worklist over the bounded subgraph: verdicts only get worse, so it terminates."""
@@ -221,19 +224,21 @@ def _propagate(start: NodeRef, change: Change, nodes: dict[str, Node],
         key = queue.popleft()
         here = state[key]
         for dst, kind, props in out.get(key, []):
-            if dst == start.key or dst not in nodes:
+            if dst == start.key or dst not in refs:
                 continue
-            verdict, reason, visible = _transfer(here, kind, props, nodes[dst], contracts)
+            target = refs[dst]
+            verdict, reason, visible = _transfer(here, kind, props, target,
+                                                 properties.get(dst, {}), contracts)
             known = state.get(dst)
             if known is None or _RANK[verdict] > _RANK[known.verdict]:
-                state[dst] = Judged(nodes[dst].ref(), verdict, reason, here, kind, visible)
+                state[dst] = Judged(target, verdict, reason, here, kind, visible)
                 queue.append(dst)
     return state
 
 
-def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: Node,
-              contracts: dict[str, dict[str, dict[str, Any]]]) -> tuple[Verdict, str,
-                                                                         Change | None]:
+def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeRef,
+              declared: dict[str, Any], contracts: dict[str, dict[str, dict[str, Any]]]
+              ) -> tuple[Verdict, str, Change | None]:
     """The verdict on `target` given the state of its upstream neighbour."""
     name = here.node.name
     change = here.visible
@@ -248,7 +253,7 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: Node,
         return "breaking", f"its input {name} is {change.kind}: {what}", None
     if kind is EdgeKind.DERIVED_FROM:
         return _through_derivation(change, props.get("transformation") or "unknown", target,
-                                   name)
+                                   declared, name)
     if kind in (EdgeKind.USES_FEATURE, EdgeKind.USES_FIELD):
         return _at_model_input(change, name)
     if kind is EdgeKind.CONSUMES:
@@ -257,9 +262,9 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: Node,
     return "unknown", f"cannot tell how {kind.value} from {name} treats: {what}", None
 
 
-def _through_derivation(change: Change, transformation: str, target: Node,
-                        source: str) -> tuple[Verdict, str, Change | None]:
-    declared = target.properties
+def _through_derivation(change: Change, transformation: str, target: NodeRef,
+                        declared: dict[str, Any], source: str
+                        ) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if transformation == "identity":
         copied = Change(change.kind, target.name, change.new_name, declared.get("type"),

@@ -60,3 +60,24 @@ def test_column_hashing_matches_one_value_at_a_time() -> None:
     column = component_hash(pl.Series(values))
     single = np.concatenate([component_hash(pl.Series([v], dtype=pl.Int64)) for v in values])
     assert (column == single).all()
+
+
+def test_long_columns_hash_like_single_values_across_blocks() -> None:
+    """Hashing runs block by block: rows on both sides of a block edge agree with the
+    one-row path."""
+    from lineage.provenance._fingerprint import _BLOCK, fingerprint_frame
+
+    n = 2 * _BLOCK + 7
+    frame = pl.DataFrame({"k": np.arange(n, dtype=np.int64), "v": np.arange(n) % 3 == 0})
+    _, values = fingerprint_frame(frame, C, ["k"], "v")
+    for row in (0, _BLOCK - 1, _BLOCK, 2 * _BLOCK, n - 1):
+        assert values[row] == fingerprint(C, [row], row % 3 == 0)
+
+
+def test_a_boolean_column_spreads_like_any_other() -> None:
+    from lineage.provenance._fingerprint import spread, spread_column
+
+    column = pl.Series([True, None, False, True], dtype=pl.Boolean)
+    assert spread_column(column).tolist() == spread(component_hash(column)).tolist()
+    assert spread_column(column.drop_nulls()).tolist() == \
+        spread(component_hash(column.drop_nulls())).tolist()

@@ -79,3 +79,24 @@ def test_an_unsupported_table_type_is_a_clear_error(store: Store) -> None:
             provenance.tag(store, column, dataset="fraud.predictions",
                            field="predicted_fraud", key="transaction_id",
                            origin="ai_inferred", agent="fraud@2")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "arrow"])
+def test_the_guard_reads_a_wide_file_for_its_columns_and_names_a_missing_one(
+    store: Store, tmp_path: Path, suffix: str
+) -> None:
+    lineage.manifest.register_text(store, SCENARIO)
+    provenance.tag(store, pl.DataFrame({"transaction_id": IDS, "predicted_fraud": PREDICTED}),
+                   dataset="fraud.predictions", field="predicted_fraud",
+                   key="transaction_id", origin="ai_inferred", agent="fraud@2")
+    wide = pl.DataFrame({"amount": list(range(10)), "transaction_id": IDS,
+                         "is_fraud": PREDICTED, "country": ["FR"] * 10})
+    path = tmp_path / f"train.{suffix}"
+    wide.write_parquet(path) if suffix == "parquet" else wide.write_ipc(path)
+    report = check_training(store, str(path), key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", raise_on_block=False)
+    assert report.counts == {"ai_only": 10}
+    with pytest.raises(lineage.ValidationError, match="no column 'is_frad'; did you mean "
+                                                      "'is_fraud'"):
+        check_training(store, str(path), key="transaction_id", label="is_frad",
+                       dataset="fraud.labels_v3")

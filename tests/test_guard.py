@@ -285,3 +285,96 @@ def test_taint_finds_fields_downstream_of_ai_outputs(scenario: Store) -> None:
     tainted = {t.node.key: t for t in provenance.taint(scenario)}
     copy = tainted["field:s3://ml-warehouse/fraud.reviewed_copy.is_fraud"]
     assert copy.source.key == "field:s3://ml-warehouse/fraud.reviewed.is_fraud"
+
+
+# ------------------------------------------------------------------ which agent is named
+
+AGENTS = """\
+namespace: s3://agents
+datasets:
+  - name: scores_a
+    fields: [{name: id, type: string}, {name: fraud, type: boolean, concept: fraud_label}]
+  - name: scores_b
+    fields: [{name: id, type: string}, {name: fraud, type: boolean, concept: fraud_flag}]
+  - name: labels
+    fields: [{name: id, type: string}, {name: fraud, type: boolean, concept: fraud_label}]
+derivations:
+  - {from: scores_b.fraud, to: labels.fraud, transformation: identity}
+models:
+  - name: fraud
+    versions: [{version: 1}, {version: 2}, {version: 3}]
+"""
+TRAIN = pl.DataFrame({"id": ["t1"], "fraud": [True]})
+
+
+def _predict(store: Store, agent: str, confidence: float | None,
+             dataset: str = "scores_a") -> None:
+    provenance.tag(store, TRAIN, dataset=dataset, field="fraud", key="id",
+                   origin="ai_inferred", agent=agent, confidence=confidence)
+
+
+def _named(store: Store) -> tuple[dict[str, str] | None, list[str]]:
+    """The agent the example names, and the agents feedback-loop findings blame."""
+    report = check_training(store, TRAIN, key="id", label="fraud", dataset="labels",
+                            model="fraud@3", raise_on_block=False)
+    assert report.counts == {"ai_only": 1}
+    blamed = [f.path[0] for f in report.findings if f.kind == "feedback_loop"]
+    return report.examples[0]["ai_agent"], blamed
+
+
+@pytest.mark.parametrize(("first", "second", "named"), [
+    ((0.7, "fraud@1"), (0.6, "fraud@2"), "fraud@1"),  # the most confident, though older
+    ((0.6, "fraud@1"), (0.7, "fraud@2"), "fraud@2"),
+    ((None, "fraud@1"), (0.9, "fraud@2"), "fraud@1"),  # no confidence given counts as 1.0
+    ((0.8, "fraud@1"), (0.8, "fraud@2"), "fraud@2"),  # a tie: the most recent batch
+    ((0.8, "fraud@2"), (0.8, "fraud@1"), "fraud@1"),
+])
+def test_an_offending_row_names_the_most_confident_ai_agent_then_the_latest(
+    store: Store, first: tuple[float | None, str], second: tuple[float | None, str], named: str
+) -> None:
+    lineage.manifest.register_text(store, AGENTS)
+    _predict(store, first[1], first[0])
+    _predict(store, second[1], second[0])
+    agent, blamed = _named(store)
+    assert agent == {"fraud": f"model_version:{named}"}
+    assert blamed == [f"model_version:{named}"]
+
+
+@pytest.mark.parametrize("order", [("scores_a", "scores_b"), ("scores_b", "scores_a")])
+def test_an_equal_confidence_tie_across_concepts_names_the_latest_batch(
+    store: Store, order: tuple[str, str]
+) -> None:
+    """fraud@1 and fraud@2 asserted the row's value on two concepts the label reaches (its
+    own, and an upstream field's), equally confident: the later batch wins, whichever
+    concept it was on, and asking again gives the same answer."""
+    lineage.manifest.register_text(store, AGENTS)
+    _predict(store, "fraud@1", 0.8, dataset=order[0])
+    _predict(store, "fraud@2", 0.8, dataset=order[1])
+    assert _named(store) == ({"fraud": "model_version:fraud@2"}, ["model_version:fraud@2"])
+    assert _named(store) == ({"fraud": "model_version:fraud@2"}, ["model_version:fraud@2"])
+
+
+def test_a_more_confident_assertion_on_another_concept_is_named(store: Store) -> None:
+    lineage.manifest.register_text(store, AGENTS)
+    _predict(store, "fraud@1", 0.9, dataset="scores_b")
+    _predict(store, "fraud@2", 0.6, dataset="scores_a")
+    assert _named(store) == ({"fraud": "model_version:fraud@1"}, ["model_version:fraud@1"])
+
+
+def test_a_fact_asserted_twice_by_humans_and_the_model_is_ground_truth_once(
+    store: Store
+) -> None:
+    """Repeated facts on both sides take the deduplicating path; each row counts once."""
+    lineage.manifest.register_text(store, AGENTS)
+    table = pl.DataFrame({"id": ["t1", "t2", "t3"], "fraud": [True, False, True]})
+    for agent in ("fraud@1", "fraud@2"):
+        provenance.tag(store, table, dataset="scores_a", field="fraud", key="id",
+                       origin="ai_inferred", agent=agent, confidence=0.9)
+    for confidence in (0.4, 0.95):
+        provenance.tag(store, table.head(2), dataset="labels", field="fraud", key="id",
+                       origin="human_labelled", agent="annotator/alice", confidence=confidence)
+    report = check_training(store, table, key="id", label="fraud", dataset="labels",
+                            policy=Policy(min_confidence=0.9), raise_on_block=False)
+    assert report.counts == {"ground_truth": 2, "ai_only": 1}
+    assert report.examples[0]["key"] == {"id": "t3"}
+    assert report.examples[0]["ai_agent"] == {"fraud": "model_version:fraud@2"}

@@ -8,7 +8,7 @@ import pytest
 
 import lineage
 from lineage import FieldSchema, NodeKind
-from lineage.impact import change_impact
+from lineage.impact import ChangeImpact, change_impact
 from lineage.schema import diff, load_schema, parse_change, type_relation
 from lineage.store.base import Store
 
@@ -92,6 +92,22 @@ def test_category_int_to_string_breaks_models_and_consumers_with_paths(
     engine = next(j for j in report.judged if j.node.key == "consumer:risk-rules-engine")
     assert [n.key for _, n in engine.path][0].endswith("public.transactions.category")
     assert engine.path[-1][1].key == "consumer:risk-rules-engine"
+
+
+def test_store_impact_is_the_one_call_of_the_design(fraud_store: Store) -> None:
+    """`store.impact(name)` is the plain report; `change=` adds verdicts, same as the functions."""
+    plain = fraud_store.impact(CATEGORY)
+    assert isinstance(plain, lineage.ImpactReport)
+    assert plain.to_dict() == lineage.impact(fraud_store, CATEGORY).to_dict()
+    judged = fraud_store.impact(CATEGORY, change="type:string")
+    assert isinstance(judged, ChangeImpact)
+    assert judged.to_dict() == change_impact(fraud_store, CATEGORY, ["type:string"]).to_dict()
+    both = fraud_store.impact(CATEGORY, change=["type:string", "nullable"], max_depth=2)
+    assert isinstance(both, ChangeImpact)
+    near = {j.node.key for j in both.judged}
+    assert near and near < {j.node.key for j in judged.judged}  # depth-bounded: fewer
+    with pytest.raises(lineage.ValidationError):
+        fraud_store.impact(CATEGORY, change="type:")
 
 
 def test_widening_is_compatible_downstream(fraud_store: Store) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 
 import networkx as nx
+import numpy as np
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lineage
-from lineage import EdgeKind, GraphBatch, NodeKind
+from lineage import EdgeKind, GraphBatch, NodeKind, provenance
 from lineage.store.base import Store
 
 from .conftest import snapshot
@@ -257,3 +259,90 @@ def test_closure_agrees_with_networkx_on_random_graphs(
                 for (_, a), (edge, b) in zip(path, path[1:], strict=False):
                     u, v = (a.key, b.key) if direction == "down" else (b.key, a.key)
                     assert edge in {d["kind"] for d in truth.get_edge_data(u, v).values()}
+
+
+def test_assertion_columns_loads_only_the_columns_asked_for(store: Store) -> None:
+    from .test_guard import SCENARIO
+
+    lineage.manifest.register_text(store, SCENARIO)
+    table = pl.DataFrame({"transaction_id": ["t1", "t2", "t3"], "is_fraud": [True, False, True],
+                          "score": [0.5, None, 1.0]})
+    ai = provenance.tag(store, table, dataset="fraud.labels_v3", field="is_fraud",
+                        key="transaction_id", origin="ai_inferred", agent="fraud@2",
+                        confidence_column="score")
+    reviewed = provenance.review(store, table.head(1), dataset="fraud.labels_v3",
+                                 field="is_fraud", key="transaction_id",
+                                 reviewer="annotator/alice").batch
+    assert ai.id is not None and reviewed.id is not None
+    full = store.assertion_arrays([ai.id, reviewed.id])
+    some = store.assertion_columns([ai.id, reviewed.id, 10_000], ["value", "confidence"])
+    assert sorted(some) == sorted([ai.id, reviewed.id])  # an unknown batch is left out
+    for batch_id, columns in some.items():
+        assert list(columns) == ["value", "confidence"]
+        assert columns["value"].dtype == np.int64 and columns["confidence"].dtype == np.float32
+        assert columns["value"].tolist() == full[batch_id].value.tolist()
+        np.testing.assert_array_equal(columns["confidence"], full[batch_id].confidence)
+    reviews = store.assertion_columns([ai.id, reviewed.id], ["reviewed_batch", "entity"])
+    assert list(reviews[ai.id]) == ["entity"]  # an AI batch reviews nothing
+    assert reviews[reviewed.id]["reviewed_batch"].tolist() == [ai.id]
+    with pytest.raises(lineage.ValidationError, match="assertion columns are entity, value"):
+        store.assertion_columns([ai.id], ["value", "fingerprint"])
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(graph=graphs(), depth=st.integers(0, 6) | st.none(), names=st.randoms())
+def test_walks_choose_the_smallest_parent_key_then_edge_kind(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, wide: bool,
+    graph: tuple[int, list[tuple[int, int, int]]], depth: int | None, names: object
+) -> None:
+    """The same reached set, depths, order and one path per node on every backend, whichever
+    way a level is read (`wide`: the hub's column-wise reading on SQLite, forced here)."""
+    import lineage.store.sql.graph as sql_graph
+
+    if wide:
+        monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", 1)
+    n, pairs = graph
+    tag = uuid.uuid4().hex[:10]
+    suffixes = list(range(n))
+    names.shuffle(suffixes)  # type: ignore[attr-defined]  # key order != insertion order
+    keys = [f"field:g{tag}/t.c{s:02d}" for s in suffixes]
+    batch = GraphBatch()
+    for i, key in enumerate(keys):
+        batch.add_node(key, key, transformation=f"t{i}")
+    truth = nx.MultiDiGraph()
+    truth.add_nodes_from(keys)
+    for a, b, k in pairs:
+        batch.add_edge(keys[a], keys[b], _EDGE_KINDS[k], weight=k)
+        truth.add_edge(keys[a], keys[b], kind=_EDGE_KINDS[k])
+    bound = 64 if depth is None else depth
+    with lineage.connect(store_url) as store:
+        store.apply(batch)
+        for direction in ("downstream", "upstream"):
+            g = truth if direction == "downstream" else truth.reverse(copy=True)
+            start = keys[0]
+            dist = nx.single_source_shortest_path_length(g, start, cutoff=bound)
+            closure = (store.downstream if direction == "downstream" else store.upstream)(
+                start, depth)
+            assert len(closure) == len(dist) - 1 and closure.keys() == set(dist) - {start}
+            assert [r.node.key for r in closure] == sorted(
+                set(dist) - {start}, key=lambda k: (dist[k], k))
+            for r in closure:
+                assert r.depth == dist[r.node.key] <= bound
+                assert r.via is not None and r.edge is not None
+                best = min((u, d["kind"].value) for u, _, d in g.in_edges(r.node.key, data=True)
+                           if dist.get(u) == r.depth - 1)
+                assert (r.via.node.key, r.edge.value) == best
+                assert [n.key for _, n in r.path] == [*[n.key for _, n in r.via.path],
+                                                       r.node.key]
+            sub = store.subgraph(start, direction, depth)  # type: ignore[arg-type]
+            assert [(r.node.key, r.depth, r.via.node.key if r.via else None, r.edge)
+                    for r in sub.closure] == [(r.node.key, r.depth, r.via.node.key
+                                               if r.via else None, r.edge) for r in closure]
+            region = set(dist)
+            assert sub.properties == {k: dict(store.node(k).properties) for k in region}
+            among = {(e.src, e.dst, e.kind, e.properties["weight"])
+                     for e in store.edges_among(region)}
+            assert {(s, d, k, p["weight"]) for s, d, k, p in sub.edges} == among
+            assert len(sub.edges) == len(among)

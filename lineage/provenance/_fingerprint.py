@@ -46,24 +46,42 @@ _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 
-def mix(x: np.ndarray, *, inplace: bool = False) -> np.ndarray:
-    """splitmix64's finaliser, vectorised (uint64 arithmetic wraps, as intended).
+#: elements per block of `mix`: 256 KB of uint64, so a block stays in L2 through all steps
+_BLOCK = 1 << 15
 
-    Works in place on one scratch buffer: at 10^7 rows the hashing is memory-bound, and
-    every temporary array costs a pass."""
+
+def mix(x: np.ndarray, *, inplace: bool = False,
+        xor: np.ndarray | np.uint64 | None = None) -> np.ndarray:
+    """splitmix64's finaliser of `x ^ xor`, vectorised (uint64 arithmetic wraps, as intended).
+
+    At 10^7 rows the hashing is memory-bound: eight whole-array passes would each go to RAM.
+    It runs block by block instead, each block through every step while it is in cache, and
+    takes the xor that callers would otherwise spend a whole temporary array on."""
     x = np.asarray(x, dtype=U64)
-    x = x if inplace else x.copy()
-    tmp = np.empty_like(x)
+    if xor is not None:
+        xor = np.asarray(xor)
+        xor = xor.view(U64) if xor.dtype == np.int64 else xor.astype(U64, copy=False)
+    out = x if inplace else np.empty_like(x)
+    flat, source = out.reshape(-1), x.reshape(-1)
+    tmp = np.empty(min(flat.size, _BLOCK), dtype=U64)
     with np.errstate(over="ignore"):
-        np.right_shift(x, U64(30), out=tmp)
-        np.bitwise_xor(x, tmp, out=x)
-        np.multiply(x, U64(0xBF58476D1CE4E5B9), out=x)
-        np.right_shift(x, U64(27), out=tmp)
-        np.bitwise_xor(x, tmp, out=x)
-        np.multiply(x, U64(0x94D049BB133111EB), out=x)
-        np.right_shift(x, U64(31), out=tmp)
-        np.bitwise_xor(x, tmp, out=x)
-    return x
+        for start in range(0, flat.size, _BLOCK):
+            block = flat[start:start + _BLOCK]
+            t = tmp[: block.size]
+            if xor is not None:
+                other = xor if xor.ndim == 0 else xor.reshape(-1)[start:start + _BLOCK]
+                np.bitwise_xor(source[start:start + _BLOCK], other, out=block)
+            elif not inplace:
+                np.copyto(block, source[start:start + _BLOCK])
+            np.right_shift(block, U64(30), out=t)
+            np.bitwise_xor(block, t, out=block)
+            np.multiply(block, U64(0xBF58476D1CE4E5B9), out=block)
+            np.right_shift(block, U64(27), out=t)
+            np.bitwise_xor(block, t, out=block)
+            np.multiply(block, U64(0x94D049BB133111EB), out=block)
+            np.right_shift(block, U64(31), out=t)
+            np.bitwise_xor(block, t, out=block)
+    return out
 
 
 def _text_hash(texts: pl.Series) -> np.ndarray:
@@ -77,13 +95,13 @@ def text_hash(text: str) -> np.uint64:
 
 
 def _int_hash(values: np.ndarray) -> np.ndarray:
-    return mix(values.astype(np.int64, copy=False).view(U64) ^ _TAG_INT)
+    return mix(values.astype(np.int64, copy=False).view(U64), xor=_TAG_INT)
 
 
 def _float_hash(values: np.ndarray) -> np.ndarray:
     values = values.astype(np.float64, copy=True)
     values[values == 0.0] = 0.0  # -0.0 and 0.0 are one value
-    return mix(values.view(U64) ^ _TAG_FLOAT)
+    return mix(values.view(U64), inplace=True, xor=_TAG_FLOAT)
 
 
 def _numbers(values: pl.Series) -> np.ndarray:
@@ -177,7 +195,7 @@ def _parse_timestamps(texts: pl.Series) -> pl.Series:
 
 def _date_hash(values: pl.Series) -> np.ndarray:
     days = values.cast(pl.Date).cast(pl.Int32).to_numpy().astype(np.int64)
-    return mix(days.view(U64) ^ _TAG_DATE)
+    return mix(days.view(U64), inplace=True, xor=_TAG_DATE)
 
 
 def _time_hash(values: pl.Series) -> np.ndarray:
@@ -186,7 +204,7 @@ def _time_hash(values: pl.Series) -> np.ndarray:
     if dtype.time_zone is None:
         values = values.dt.replace_time_zone("UTC")
     micros = values.dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64)
-    return mix(micros.to_numpy().astype(np.int64).view(U64) ^ _TAG_TIME)
+    return mix(micros.to_numpy().astype(np.int64).view(U64), xor=_TAG_TIME)
 
 
 def component_hash(values: pl.Series) -> np.ndarray:
@@ -195,10 +213,12 @@ def component_hash(values: pl.Series) -> np.ndarray:
     if dtype == pl.Null:
         return np.full(len(values), _MISSING, dtype=U64)
     if dtype == pl.Boolean:
-        out = _int_hash(values.cast(pl.Int64).fill_null(0).to_numpy())
+        # two values: hash them once and pick, rather than hash every row
+        out = _int_hash(np.array([0, 1], dtype=np.int64))[
+            values.fill_null(False).to_numpy().view(np.uint8)]
     elif dtype.is_integer():
         if dtype == pl.UInt64:
-            out = mix(values.fill_null(0).to_numpy().astype(U64) ^ _TAG_INT)
+            out = mix(values.fill_null(0).to_numpy().astype(U64), xor=_TAG_INT)
         else:
             out = _int_hash(values.cast(pl.Int64).fill_null(0).to_numpy())
     elif dtype.is_float() or dtype.is_decimal():
@@ -221,7 +241,17 @@ def component_hash(values: pl.Series) -> np.ndarray:
 def spread(component: np.ndarray) -> np.ndarray:
     """A component made ready to fold; it does not depend on the concept, so callers that
     fingerprint one table under several concepts spread each column once."""
-    return mix(component ^ _GOLDEN, inplace=True)
+    return mix(component, xor=_GOLDEN)
+
+
+def spread_column(values: pl.Series) -> np.ndarray:
+    """`spread(component_hash(values))`; a boolean column's few distinct values are hashed
+    and spread once, then picked per row."""
+    if values.dtype == pl.Boolean:
+        table = spread(component_hash(pl.Series([False, True, None], dtype=pl.Boolean)))
+        return table[values.cast(pl.UInt8).fill_null(2).to_numpy()]
+    # component_hash returns a fresh array: spread it where it is, not into another 80 MB
+    return mix(component_hash(values), inplace=True, xor=_GOLDEN)
 
 
 def fold(acc: np.ndarray | np.uint64, component: np.ndarray) -> np.ndarray:
@@ -230,7 +260,7 @@ def fold(acc: np.ndarray | np.uint64, component: np.ndarray) -> np.ndarray:
 
 
 def fold_spread(acc: np.ndarray | np.uint64, spread_component: np.ndarray) -> np.ndarray:
-    return mix(np.bitwise_xor(spread_component, acc, dtype=U64), inplace=True)
+    return mix(spread_component, xor=acc)
 
 
 def entity_and_value(

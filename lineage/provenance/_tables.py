@@ -20,14 +20,21 @@ _READERS = {
 }  # fmt: skip
 
 
-def read_table(table: Table, what: str = "table") -> pl.DataFrame:
-    """The table as a polars DataFrame; ValidationError for what cannot be read."""
+def read_table(table: Table, what: str = "table",
+               columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """The table as a polars DataFrame; ValidationError for what cannot be read.
+
+    `columns` is a hint: a Parquet/Arrow file or a LazyFrame that has them all is read for
+    those columns only (a training table may be wide); anything else is read whole, so
+    that `require_columns` can name what is missing."""
     if isinstance(table, pl.DataFrame):
         return table
     if isinstance(table, pl.LazyFrame):
+        if columns is not None and set(columns) <= set(table.collect_schema().names()):
+            table = table.select(list(dict.fromkeys(columns)))
         return table.collect()
     if isinstance(table, str | Path):
-        return _read_file(Path(table))
+        return _read_file(Path(table), columns)
     module = type(table).__module__.split(".")[0]
     converted: Any = None
     # a pandas Series or an Arrow array converts to a polars Series: a column, not a table
@@ -41,7 +48,7 @@ def read_table(table: Table, what: str = "table") -> pl.DataFrame:
                           f"Parquet/CSV/NDJSON file, not {type(table).__name__}")
 
 
-def _read_file(path: Path) -> pl.DataFrame:
+def _read_file(path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         known = ", ".join(sorted(_READERS))
@@ -50,10 +57,11 @@ def _read_file(path: Path) -> pl.DataFrame:
     if not path.is_file():
         raise ValidationError("no such file", file=str(path))
     try:
-        if kind == "parquet":
-            return pl.read_parquet(path)
-        if kind == "ipc":
-            return pl.read_ipc(path)
+        if kind in ("parquet", "ipc"):
+            scan = pl.scan_parquet(path) if kind == "parquet" else pl.scan_ipc(path)
+            if columns is not None and set(columns) <= set(scan.collect_schema().names()):
+                scan = scan.select(list(dict.fromkeys(columns)))
+            return scan.collect()
         if kind == "ndjson":
             return pl.read_ndjson(path)
         separator = "\t" if path.suffix.lower() == ".tsv" else ","

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .._access import SCOPES, AuditEntry, TokenInfo
 from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
 from .._keys import identity, is_key, kind_of, matches_suffix, suggest
 from .._model import (
+    ASSERTION_COLUMNS,
     OUTBOX_STATES,
     ApplyResult,
     AssertionArrays,
@@ -43,8 +44,18 @@ from .._model import (
     NotificationSpec,
     OutboxItem,
     OutboxState,
+    Subgraph,
 )
 from .._vocabulary import NodeKind, Origin
+from . import _bulk
+
+if TYPE_CHECKING:
+    from ..impact import ChangeImpact, ImpactReport
+    from ..schema import Change
+
+#: what `Store.bulk_load` accepts (see `lineage.store._bulk`)
+BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
+BulkEdges = Iterable[EdgeSpec] | Iterable[tuple[Any, ...]] | Any
 
 #: default bound on traversal depth; deep enough for real warehouses, finite on cycles
 DEFAULT_MAX_DEPTH = 64
@@ -129,17 +140,27 @@ class Store(ABC):
         return self._apply(batch, merge)
 
     def bulk_load(
-        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], *, chunk_size: int = 100_000
+        self, nodes: BulkNodes, edges: BulkEdges, *, chunk_size: int = 100_000
     ) -> tuple[int, int]:
-        """Load many nodes and edges fast; returns (nodes written, edges written).
+        """Load many nodes and edges fast, in one transaction; returns (nodes written,
+        edges written).
 
-        Meant for initial loads and benchmarks: existing nodes keep their properties,
-        existing edges are skipped. Edges whose endpoints do not exist after the nodes are
-        loaded raise ValidationError and the whole load is rolled back.
+        Meant for initial loads and benchmarks. `nodes` and `edges` are each an iterable of
+        `NodeSpec` / `EdgeSpec`, an iterable of plain tuples (nodes ``(key, kind, name[,
+        namespace[, properties]])``, edges ``(src, dst, kind[, properties])``), or a polars
+        DataFrame / pyarrow Table with those columns (`namespace` and `properties` optional;
+        properties as JSON object text or a struct column). See `lineage.store._bulk`.
+
+        Nodes already stored keep their properties and edges already stored are skipped (so
+        loading the same input twice writes nothing the second time). Raises ValidationError,
+        and writes nothing, when a kind is unknown, a value is missing, one load names the
+        same node key or the same (src, dst, kind) twice, or an edge names a node that is
+        neither in the load nor in the store. `chunk_size` bounds the rows a backend hands
+        its driver at once.
         """
-        if chunk_size <= 0:
-            raise ValidationError("chunk_size must be positive")
-        return self._bulk_load(nodes, edges, chunk_size)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValidationError("chunk_size must be a positive whole number")
+        return self._bulk_load(_bulk.normalise(nodes, edges), chunk_size)
 
     # ---------------------------------------------------------------- reads
 
@@ -184,9 +205,9 @@ class Store(ABC):
         exactly `name` if there is one. `resolve` is this plus its errors."""
         wanted = set(kinds) if kinds else None
         if is_key(name):
-            found = self._nodes([name])
-            if name in found and (wanted is None or found[name].kind in wanted):
-                return [found[name].ref()]
+            ref = self._ref(name)
+            if ref is not None and (wanted is None or ref.kind in wanted):
+                return [ref]
         matches = [
             ref
             for ref in self._suffix_candidates(name, limit=1000)
@@ -210,6 +231,21 @@ class Store(ABC):
         ref = self.resolve(name)
         return self._neighbours(ref.key)
 
+    def impact(self, name: str, change: str | Change | Sequence[str | Change] | None = None,
+               max_depth: int | None = None) -> ImpactReport | ChangeImpact:
+        """What is affected if `name` changes: `store.impact("orders.status")` gives the
+        dependents grouped by kind, each with its path (an ImpactReport); with
+        `change="type:string"` (or several changes) each dependent also gets a breaking /
+        compatible / unknown verdict (a ChangeImpact). See lineage.impact, written once for
+        every backend."""
+        from ..impact import change_impact, impact  # they build on Store: import when called
+        from ..schema import Change as ChangeSpec
+
+        if change is None:
+            return impact(self, name, max_depth)
+        changes = [change] if isinstance(change, str | ChangeSpec) else list(change)
+        return change_impact(self, name, changes, max_depth)
+
     def downstream(self, name: str, max_depth: int | None = None) -> Closure:
         """Everything that depends on the node, each with one shortest path from it."""
         return self._walk(name, "downstream", max_depth)
@@ -218,11 +254,19 @@ class Store(ABC):
         """Everything the node depends on, each with one shortest path to it."""
         return self._walk(name, "upstream", max_depth)
 
+    def subgraph(self, name: str, direction: Direction = "downstream",
+                 max_depth: int | None = None) -> Subgraph:
+        """The region `downstream` (or `upstream`) of the node, in one walk: its closure
+        (exactly what `downstream`/`upstream` return), every node's properties, and every
+        edge among the region's nodes with its properties. For features that reason over
+        the region (change impact) without a query per node or edge."""
+        if direction not in ("downstream", "upstream"):
+            raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
+                                  f"{direction!r}")
+        return self._subgraph(self.resolve(name), direction, _depth(max_depth))
+
     def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
-        depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
-        if not isinstance(depth, int) or depth < 0:
-            raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
-        return self._closure(self.resolve(name), direction, depth)
+        return self._closure(self.resolve(name), direction, _depth(max_depth))
 
     def edges_among(self, keys: Iterable[str]) -> list[EdgeSpec]:
         """The edges whose both ends are in `keys` (for pictures and path analysis)."""
@@ -290,7 +334,22 @@ class Store(ABC):
 
     def assertion_arrays(self, batch_ids: Iterable[int]) -> dict[int, AssertionArrays]:
         """The rows of the given batches, by batch id."""
-        return self._assertion_arrays(sorted(set(batch_ids)))
+        found = self._assertion_columns(sorted(set(batch_ids)), list(ASSERTION_COLUMNS))
+        return {i: AssertionArrays(**columns) for i, columns in found.items()}
+
+    def assertion_columns(self, batch_ids: Iterable[int],
+                          columns: Iterable[str]) -> dict[int, dict[str, np.ndarray]]:
+        """Only the named columns of the given batches' rows, by batch id (a reader that
+        needs two of the five columns need not load the rest). Columns are those of
+        AssertionArrays: `entity`, `value` (int64), `confidence` (float32),
+        `reviewed_batch`, `reviewed_row` (int64; left out for a batch that reviews
+        nothing). Unknown batch ids are left out; ValidationError for an unknown column."""
+        wanted = list(dict.fromkeys(columns))
+        unknown = [c for c in wanted if c not in ASSERTION_COLUMNS]
+        if unknown or not wanted:
+            raise ValidationError(f"assertion columns are {', '.join(ASSERTION_COLUMNS)}; "
+                                  f"got {', '.join(map(repr, unknown)) or 'none'}")
+        return self._assertion_columns(sorted(set(batch_ids)), wanted)
 
     # ---------------------------------------------------------------- notification outbox
 
@@ -512,15 +571,22 @@ class Store(ABC):
     def _apply(self, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult: ...
 
     @abstractmethod
-    def _bulk_load(
-        self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec], chunk_size: int
-    ) -> tuple[int, int]: ...
+    def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:
+        """Write a checked load in one transaction: new nodes, then edges not yet stored;
+        ValidationError (nothing written) when an edge endpoint is neither loaded nor
+        stored."""
 
     @abstractmethod
     def _nodes(self, keys: list[str]) -> dict[str, Node]: ...
 
     @abstractmethod
     def _existing(self, keys: set[str]) -> set[str]: ...
+
+    def _ref(self, key: str) -> NodeRef | None:
+        """The node with this key, as a reference (every walk resolves its start: a backend
+        may answer this cheaper than `_nodes`)."""
+        found = self._nodes([key])
+        return found[key].ref() if key in found else None
 
     @abstractmethod
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
@@ -536,6 +602,10 @@ class Store(ABC):
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
         """Closure computed inside the database: depth-bounded, terminating on cycles,
         one shortest path per reached node."""
+
+    @abstractmethod
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
+        """`_closure` plus the region's node properties and the edges among its nodes."""
 
     @abstractmethod
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]: ...
@@ -564,7 +634,8 @@ class Store(ABC):
                            fields: list[str] | None) -> list[AssertionBatch]: ...
 
     @abstractmethod
-    def _assertion_arrays(self, batch_ids: list[int]) -> dict[int, AssertionArrays]: ...
+    def _assertion_columns(self, batch_ids: list[int],
+                           columns: list[str]) -> dict[int, dict[str, np.ndarray]]: ...
 
     @abstractmethod
     def _enqueue(self, notifications: list[NotificationSpec]) -> int: ...
@@ -609,6 +680,13 @@ class Store(ABC):
 
     @abstractmethod
     def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]: ...
+
+
+def _depth(max_depth: int | None) -> int:
+    depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
+    if not isinstance(depth, int) or depth < 0:
+        raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
+    return depth
 
 
 def _utc(value: datetime | None) -> datetime:

@@ -45,9 +45,9 @@ class SqlAdminStore(SqlConsumerStore):
     # ---------------------------------------------------------------- transactions
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, bulk_load: bool = False) -> Iterator[Connection]:
         pending = self._pending_audit()
-        with super()._write() as conn:
+        with super()._write(bulk_load=bulk_load) as conn:
             yield conn
             if pending:
                 self._insert_audit(conn, [p.entry for p in pending])

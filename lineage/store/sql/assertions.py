@@ -84,29 +84,37 @@ class SqlAssertionStore(SqlGraphStore):
                                principal=r.principal, id=r.id, created_at=r.created_at)
                 for r in rows]
 
-    def _assertion_arrays(self, batch_ids: list[int]) -> dict[int, AssertionArrays]:
+    def _assertion_columns(self, batch_ids: list[int],
+                           columns: list[str]) -> dict[int, dict[str, np.ndarray]]:
         s = assertion_segment_table.c
+        stored = [s[_SEGMENT_COLUMN[c][0]] for c in columns]
         parts: dict[int, list[sa.Row]] = defaultdict(list)  # type: ignore[type-arg]
         with self._read() as conn:
             for chunk in _chunks(batch_ids):
-                for row in conn.execute(sa.select(assertion_segment_table)
+                for row in conn.execute(sa.select(s.batch_id, *stored)
                                         .where(s.batch_id.in_(chunk))
                                         .order_by(s.batch_id, s.seq)):
                     parts[row.batch_id].append(row)
-        result = {}
+        result: dict[int, dict[str, np.ndarray]] = {}
         for batch_id, rows in parts.items():
-            def column(name: str, dtype: str, rows: list[sa.Row] = rows) -> np.ndarray:  # type: ignore[type-arg]
-                return np.concatenate([np.frombuffer(getattr(r, name), dtype=dtype)
-                                       for r in rows]).astype(dtype[1:], copy=False)
-
-            reviewed = rows[0].reviewed_batch is not None
-            result[batch_id] = AssertionArrays(
-                entity=column("entity_fp", "<i8"), value=column("value_fp", "<i8"),
-                confidence=column("confidence", "<f4"),
-                reviewed_batch=column("reviewed_batch", "<i8") if reviewed else None,
-                reviewed_row=column("reviewed_row", "<i8") if reviewed else None,
-            )
+            found = {}
+            for name in columns:
+                column, dtype = _SEGMENT_COLUMN[name]
+                blobs = [getattr(r, column) for r in rows]
+                if blobs[0] is None:  # reviewed_*: only review batches have them
+                    continue
+                found[name] = np.concatenate([np.frombuffer(b, dtype=dtype) for b in blobs]
+                                             ).astype(dtype[1:], copy=False)
+            result[batch_id] = found
         return result
+
+
+#: AssertionArrays' column -> (segment column, stored dtype)
+_SEGMENT_COLUMN = {
+    "entity": ("entity_fp", "<i8"), "value": ("value_fp", "<i8"),
+    "confidence": ("confidence", "<f4"), "reviewed_batch": ("reviewed_batch", "<i8"),
+    "reviewed_row": ("reviewed_row", "<i8"),
+}
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeProperties
 from .assertions import SqlAssertionStore
 from .graph import _canonical
-from .tables import consumer_channel_table, consumer_contract_table, edge_table, node_table
+from .tables import consumer_channel_table, consumer_contract_table, node_table
 
 _IN_CHUNK = 500
 
@@ -93,19 +94,10 @@ class SqlConsumerStore(SqlAssertionStore):
         return changed
 
     def _contracts(self, consumers: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-        c = consumer_contract_table.c
-        consumer, asset = node_table.alias("consumer"), node_table.alias("asset")
         result: dict[str, dict[str, dict[str, Any]]] = {}
-        with self._read() as conn:
-            for chunk in _chunks(consumers):
-                rows = conn.execute(
-                    sa.select(consumer.c.key.label("consumer"), asset.c.key.label("asset"),
-                              c.contract)
-                    .join(consumer, consumer.c.id == c.consumer_id)
-                    .join(asset, asset.c.id == c.asset_id)
-                    .where(consumer.c.key.in_(chunk)))
-                for row in rows:
-                    result.setdefault(row.consumer, {})[row.asset] = row.contract
+        for consumer, asset, contract in self._raw_rows(_CONTRACTS, consumers):
+            result.setdefault(consumer, {})[asset] = (
+                json.loads(contract) if isinstance(contract, str) else contract)
         return result
 
     def _channels(self, consumers: list[str]) -> dict[str, list[ChannelSpec]]:
@@ -126,22 +118,22 @@ class SqlConsumerStore(SqlAssertionStore):
         return result
 
     def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]:
-        has_field, consumes = edge_table.alias("hf"), edge_table.alias("cons")
-        f, d, c = node_table.alias("f"), node_table.alias("d"), node_table.alias("c")
-        found = []
-        with self._read() as conn:
-            for chunk in _chunks(fields):
-                rows = conn.execute(
-                    sa.select(f.c.key.label("field"), d.c.key.label("dkey"),
-                              d.c.name.label("dname"), c.c.key.label("ckey"),
-                              c.c.name.label("cname"))
-                    .select_from(has_field)
-                    .join(f, f.c.id == has_field.c.dst)
-                    .join(d, d.c.id == has_field.c.src)
-                    .join(consumes, sa.and_(consumes.c.src == has_field.c.src,
-                                            consumes.c.kind == EdgeKind.CONSUMES.value))
-                    .join(c, c.c.id == consumes.c.dst)
-                    .where(has_field.c.kind == EdgeKind.HAS_FIELD.value, f.c.key.in_(chunk)))
-                found += [(r.field, NodeRef(r.dkey, NodeKind.DATASET, r.dname),
-                           NodeRef(r.ckey, NodeKind.CONSUMER, r.cname)) for r in rows]
+        found = [(field, NodeRef(dkey, NodeKind.DATASET, dname),
+                  NodeRef(ckey, NodeKind.CONSUMER, cname))
+                 for field, dkey, dname, ckey, cname in self._raw_rows(_DATASET_CONSUMERS,
+                                                                      fields)]
         return sorted(found, key=lambda t: (t[0], t[2].key))
+
+
+# Plain SQL through the DBAPI (see SqlGraphStore._raw_rows): every impact runs these.
+_CONTRACTS = dict.fromkeys(("sqlite", "postgresql"), (
+    "SELECT consumer.key, asset.key, c.contract FROM consumer_contract c "
+    "JOIN node consumer ON consumer.id = c.consumer_id JOIN node asset ON asset.id = c.asset_id "
+    "WHERE consumer.key IN {keys}"))
+_DATASET_CONSUMERS = dict.fromkeys(("sqlite", "postgresql"), (
+    "SELECT f.key, d.key, d.name, c.key, c.name FROM node f "
+    "JOIN edge hf ON hf.dst = f.id AND hf.kind = '" + EdgeKind.HAS_FIELD.value + "' "
+    "JOIN node d ON d.id = hf.src "
+    "JOIN edge cons ON cons.src = hf.src AND cons.kind = '" + EdgeKind.CONSUMES.value + "' "
+    "JOIN node c ON c.id = cons.dst "
+    "WHERE f.key IN {keys}"))

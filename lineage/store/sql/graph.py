@@ -1,25 +1,29 @@
 """The SQL backend's graph: nodes, edges, schema snapshots and the closure walk.
 
-Dialect differences are confined to small, named spots: the closure's "pick one row per
-node" step, and the bulk loader's staging (executemany on SQLite, COPY on PostgreSQL).
+Dialect differences are confined to small, named spots: the walk's level queries (how the
+frontier is passed; SQLite's wide levels), and the bulk loader's staging (executemany on
+SQLite, COPY on PostgreSQL).
 Every driver exception is translated here into a `LineageError`.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..._errors import ConflictError, LineageError, StoreError, ValidationError
+from ..._errors import ConflictError, LineageError, NotFound, StoreError
 from ..._model import (
     ApplyResult,
     Closure,
@@ -29,11 +33,15 @@ from ..._model import (
     GraphBatch,
     Node,
     NodeRef,
-    NodeSpec,
     Reached,
+    Subgraph,
+    SubgraphEdge,
+    WalkTable,
 )
 from ..._vocabulary import EdgeKind, NodeKind
+from .._bulk import BulkInput
 from ..base import MergeProperties, Store
+from . import bulk
 from . import engine as engines
 from .tables import edge_table, node_table, schema_field_table
 
@@ -42,27 +50,33 @@ T = TypeVar("T")
 #: bound parameters per IN (...) list; well under SQLite's and PostgreSQL's limits
 _IN_CHUNK = 500
 
-# One walk for both directions: `near` is the column we arrive from, `far` where we go.
-# UNION (not UNION ALL) drops repeated (node, depth, parent, kind) rows, and the depth bound
-# makes the walk finite on cycles.
-_WALK = """
-WITH RECURSIVE walk(id, depth, parent, ekind) AS (
-    SELECT CAST(:start AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS TEXT)
-    UNION
-    SELECT e.{far}, w.depth + 1, w.id, CAST(e.kind AS TEXT)
-    FROM walk w JOIN edge e ON e.{near} = w.id
-    WHERE w.depth < :max_depth
-),
-best AS ({best})
-SELECT b.id, n.key, n.kind, n.name, b.depth, b.parent, b.ekind
-FROM best b JOIN node n ON n.id = b.id
-"""
-# SQLite returns the bare columns of the row that holds the MIN; PostgreSQL says so explicitly.
-_BEST = {
-    "sqlite": "SELECT id, MIN(depth) AS depth, parent, ekind FROM walk GROUP BY id",
-    "postgresql": "SELECT DISTINCT ON (id) id, depth, parent, ekind FROM walk "
-    "ORDER BY id, depth, parent, ekind",
+# A breadth-first walk, one level per round trip: the edges leaving the frontier, then the
+# nodes newly reached. The frontier is passed in key order as one parameter (a JSON array on
+# SQLite, an array on PostgreSQL), so an edge's `rank` is its parent's position by key: the
+# first row reaching a node is the one from the smallest parent key, then edge kind, and the
+# one shortest path chosen is the same on every backend. Plain DBAPI tuples, not ORM rows:
+# a hub's walk handles 10^6 of them.
+_LEVEL_EDGES = {
+    "sqlite": "SELECT j.key, e.{far}, e.kind{props} FROM json_each(?) j "
+              "JOIN edge e ON e.{near} = j.value ORDER BY j.key, e.kind",
+    # PostgreSQL: one round trip per level, the far node's columns on every edge row.
+    # LATERAL ... OFFSET 0: index lookups whatever the statistics say (right after a bulk
+    # load, before ANALYZE, the planner would hash the whole edge table on every level)
+    "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props}, n.key, n.kind, n.name{node_props} "
+                  "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL "
+                  "(SELECT * FROM edge WHERE edge.{near} = f.id OFFSET 0) e CROSS JOIN LATERAL "
+                  "(SELECT * FROM node WHERE node.id = e.{far} OFFSET 0) n "
+                  "ORDER BY f.ord, e.kind",
 }
+_LEVEL_NODES = {
+    "sqlite": "SELECT id, key, kind, name{props} FROM node "
+              "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
+    "postgresql": "",  # the level's edge query brings the nodes
+}
+_REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
+        "postgresql": "SELECT key, kind, name FROM node WHERE key = %s"}
+_NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
+            "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
 
 # The statements of `apply`, built once: building them per call (coercions, IN lists) cost
@@ -122,12 +136,22 @@ class SqlGraphStore(Store):
     # ---------------------------------------------------------------- transactions
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction: commits when the block ends, rolls back on any error."""
+    def _write(self, *, bulk_load: bool = False) -> Iterator[Connection]:
+        """One write transaction: commits when the block ends, rolls back on any error.
+        `bulk_load`: with the SQLite connection set up for a bulk load meanwhile."""
         try:
             with self.engine.connect().execution_options(lineage_write=True) as conn:
-                with conn.begin():
-                    yield conn
+                tuned = bulk_load and self.dialect == "sqlite"
+                if tuned:  # these PRAGMAs only take effect outside a transaction
+                    with bulk.driver_errors("preparing the bulk load"):
+                        bulk.tune_sqlite(conn.connection.driver_connection)
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if tuned:
+                        with bulk.driver_errors("ending the bulk load"):
+                            bulk.restore_sqlite(conn.connection.driver_connection)
         except LineageError:
             raise
         except IntegrityError as exc:
@@ -145,6 +169,29 @@ class SqlGraphStore(Store):
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+
+    @contextmanager
+    def _cursor(self, snapshot: bool = False) -> Iterator[Any]:
+        """A DBAPI cursor on a pooled connection, for the hot reads (walks, impact lookups)
+        where SQLAlchemy's per-statement work would cost more than the query. `snapshot`:
+        on SQLite, every statement reads the same snapshot (PostgreSQL reads committed data
+        per statement). Driver errors become StoreError."""
+        try:
+            raw = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        try:
+            cur = raw.cursor()
+            try:
+                if snapshot and self.dialect == "sqlite":
+                    cur.execute("BEGIN")
+                yield cur
+            finally:
+                cur.close()
+        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        finally:
+            raw.close()  # back to the pool, which ends the transaction
 
     # ---------------------------------------------------------------- id lookups
 
@@ -263,75 +310,15 @@ class SqlGraphStore(Store):
             conn.execute(schema_field_table.insert(), new)
         return True
 
-    def _bulk_load(self, nodes: Iterable[NodeSpec], edges: Iterable[EdgeSpec],
-                   chunk_size: int) -> tuple[int, int]:
+    def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
         stamp = _now()
-        with self._write() as conn:
-            raw = conn.connection.driver_connection
-            before_nodes, before_edges = self._count(conn, "node"), self._count(conn, "edge")
-            node_rows = ((n.key, n.key[::-1], n.kind.value, n.name, n.namespace,
-                          json.dumps(n.properties, default=str)) for n in nodes)
-            edge_rows = ((e.src, e.dst, e.kind.value, json.dumps(e.properties, default=str))
-                         for e in edges)
-            if self.dialect == "sqlite":
-                self._bulk_sqlite(raw, node_rows, edge_rows, chunk_size, stamp)
-            else:
-                self._bulk_postgres(raw, node_rows, edge_rows, chunk_size, stamp)
-            return (self._count(conn, "node") - before_nodes,
-                    self._count(conn, "edge") - before_edges)
+        with self._write(bulk_load=True) as conn:
+            return bulk.load(conn.connection.driver_connection, self.dialect, load, chunk_size,
+                             stamp)
 
     @staticmethod
     def _count(conn: Connection, table: str) -> int:
         return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
-
-    @staticmethod
-    def _bulk_sqlite(raw: Any, node_rows: Iterable[tuple[Any, ...]],
-                     edge_rows: Iterable[tuple[Any, ...]], chunk_size: int,
-                     stamp: datetime) -> None:
-        ts = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-        cur = raw.cursor()
-        for chunk in _chunks(node_rows, chunk_size):
-            cur.executemany(
-                "INSERT OR IGNORE INTO node (key, rkey, kind, name, namespace, properties,"
-                f" created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '{ts}', '{ts}')", chunk)
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS bulk_edge "
-                    "(src_key TEXT, dst_key TEXT, kind TEXT, properties TEXT)")
-        for chunk in _chunks(edge_rows, chunk_size):
-            cur.execute("DELETE FROM bulk_edge")
-            cur.executemany("INSERT INTO bulk_edge VALUES (?, ?, ?, ?)", chunk)
-            _check_endpoints(cur)
-            cur.execute(
-                "INSERT OR IGNORE INTO edge (src, dst, kind, properties) "
-                "SELECT s.id, d.id, t.kind, t.properties FROM bulk_edge t "
-                "JOIN node s ON s.key = t.src_key JOIN node d ON d.key = t.dst_key")
-        cur.execute("DROP TABLE IF EXISTS temp.bulk_edge")
-        cur.close()
-
-    @staticmethod
-    def _bulk_postgres(raw: Any, node_rows: Iterable[tuple[Any, ...]],
-                       edge_rows: Iterable[tuple[Any, ...]], chunk_size: int,
-                       stamp: datetime) -> None:
-        with raw.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE bulk_node (key TEXT, rkey TEXT, kind TEXT, name TEXT,"
-                        " namespace TEXT, properties TEXT) ON COMMIT DROP")
-            cur.execute("CREATE TEMP TABLE bulk_edge (src_key TEXT, dst_key TEXT, kind TEXT,"
-                        " properties TEXT) ON COMMIT DROP")
-            with cur.copy("COPY bulk_node FROM STDIN") as copy:
-                for row in node_rows:
-                    copy.write_row(row)
-            cur.execute(
-                "INSERT INTO node (key, rkey, kind, name, namespace, properties, created_at,"
-                " updated_at) SELECT key, rkey, kind, name, namespace, properties::json, %s, %s"
-                " FROM bulk_node ON CONFLICT (key) DO NOTHING", (stamp, stamp))
-            with cur.copy("COPY bulk_edge FROM STDIN") as copy:
-                for row in edge_rows:
-                    copy.write_row(row)
-            _check_endpoints(cur)
-            cur.execute(
-                "INSERT INTO edge (src, dst, kind, properties) "
-                "SELECT s.id, d.id, t.kind, t.properties::json FROM bulk_edge t "
-                "JOIN node s ON s.key = t.src_key JOIN node d ON d.key = t.dst_key "
-                "ON CONFLICT DO NOTHING")
 
     # ---------------------------------------------------------------- reads
 
@@ -345,6 +332,26 @@ class SqlGraphStore(Store):
                                           namespace=row.namespace, properties=row.properties,
                                           created_at=row.created_at, updated_at=row.updated_at)
         return found
+
+    def _raw_rows(self, sql: dict[str, str], keys: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of a dialect's query whose one parameter is a list of keys, through the DBAPI:
+        for the small lookups every impact makes, SQLAlchemy's statement handling would cost
+        more than the query (`{keys}` in the SQL stands for the list)."""
+        param: tuple[Any, ...]
+        if self.dialect == "sqlite":
+            text, param = sql["sqlite"].format(keys="(SELECT value FROM json_each(?))"), (
+                json.dumps(keys),)
+        else:
+            text, param = sql["postgresql"].format(keys="(SELECT unnest(%s::text[]))"), (keys,)
+        with self._cursor() as cur:
+            cur.execute(text, param)
+            return list(cur.fetchall())
+
+    def _ref(self, key: str) -> NodeRef | None:
+        with self._cursor() as cur:
+            cur.execute(_REF[self.dialect], (key,))
+            row = cur.fetchone()
+        return None if row is None else NodeRef(row[0], NodeKind(row[1]), row[2])
 
     def _existing(self, keys: set[str]) -> set[str]:
         with self._read() as conn:
@@ -391,24 +398,37 @@ class SqlGraphStore(Store):
         return result
 
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
+        walk = self._walk_levels(start, direction, max_depth, detail=False)
+        return Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
+        walk = self._walk_levels(start, direction, max_depth, detail=True)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+        return Subgraph(closure, walk.properties, walk.edges)
+
+    def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
+                     detail: bool) -> _Walk:
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
-        sql = sa.text(_WALK.format(near=near, far=far, best=_BEST[self.dialect]))
-        with self._read() as conn:
-            start_id = self._ids(conn, [start.key])[start.key]
-            rows = list(conn.execute(sql, {"start": start_id, "max_depth": max_depth}))
-        rows.sort(key=lambda r: (r.depth, r.key))
-        by_id: dict[int, Reached] = {}
-        origin = Reached(start, 0)
-        reached: list[Reached] = []
-        for row in rows:
-            if row.depth == 0:
-                by_id[row.id] = origin
-                continue
-            item = Reached(NodeRef(row.key, NodeKind(row.kind), row.name), row.depth,
-                           by_id[row.parent], EdgeKind(row.ekind))
-            by_id[row.id] = item
-            reached.append(item)
-        return Closure(origin, direction, max_depth, reached)
+        sqlite = self.dialect == "sqlite"
+        edge_sql = _LEVEL_EDGES[self.dialect].format(
+            near=near, far=far, props=", e.properties" if detail else "",
+            node_props=", n.properties" if detail else "")
+        node_sql = _LEVEL_NODES[self.dialect].format(props=", properties" if detail else "")
+        param: Any = (lambda ids: (json.dumps(ids),)) if sqlite else (lambda ids: (ids,))
+        paused = gc.isenabled()
+        gc.disable()  # 10^5-10^6 tuples per hub walk: collections would rescan them all
+        try:
+            with self._cursor(snapshot=True) as cur:
+                cur.execute(_NODE_ID[self.dialect].format(
+                    props=", properties" if detail else ""), (start.key,))
+                found = cur.fetchone()
+                if found is None:  # deleted since it was resolved
+                    raise NotFound(f"no node with key '{start.key}'")
+                return _walk(cur, edge_sql, node_sql, param, start, found, max_depth,
+                             detail, direction, self.dialect)
+        finally:
+            if paused:
+                gc.enable()
 
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
         c = edge_table.c
@@ -443,12 +463,199 @@ class SqlGraphStore(Store):
         return counts
 
 
-def _check_endpoints(cur: Any) -> None:
-    """Refuse staged edges whose endpoints are not nodes (the caller's transaction rolls back)."""
-    cur.execute("SELECT t.src_key, t.dst_key FROM bulk_edge t "
-                "WHERE NOT EXISTS (SELECT 1 FROM node WHERE key = t.src_key) "
-                "OR NOT EXISTS (SELECT 1 FROM node WHERE key = t.dst_key) LIMIT 5")
-    bad = cur.fetchall()
-    if bad:
-        shown = ", ".join(f"{s} -> {d}" for s, d in bad)
-        raise ValidationError(f"bulk load: edges name nodes that do not exist: {shown}")
+@dataclass(slots=True)
+class _Walk:
+    table: WalkTable
+    properties: dict[str, dict[str, Any]]
+    edges: list[SubgraphEdge]
+
+
+class _Properties:
+    """Parses JSON property columns read through the DBAPI (text on SQLite, already parsed on
+    PostgreSQL), each distinct text once: a region's properties repeat (`{}`,
+    `{"transformation": "identity"}`, ...). Every caller gets its own (shallow) copy."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, value: Any) -> dict[str, Any]:
+        if value is None or value == "{}":
+            return {}
+        if isinstance(value, dict):
+            return value
+        found = self.parsed.get(value)
+        if found is None:
+            found = self.parsed[value] = dict(json.loads(value))
+        return found.copy()
+
+
+def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
+          start: NodeRef, start_row: tuple[Any, ...], max_depth: int, detail: bool,
+          direction: Direction, dialect: str) -> _Walk:
+    """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES).
+
+    With `detail`, also the properties of every node and the edges among the reached nodes
+    (edges leaving the deepest level included, so none between two reached nodes is missed).
+    """
+    start_id = start_row[0]
+    row_of = {start_id: -1}  # node id -> row in the table (-1: the start)
+    keys: list[str] = []
+    kinds: list[str] = []
+    names: list[str] = []
+    depths: list[int] = []
+    parents: list[int] = []
+    edge_kinds: list[str] = []
+    properties: dict[str, dict[str, Any]] = {}
+    _json = _Properties()
+    traversed: list[tuple[int, int, str, Any]] = []  # (row of near end, far id, kind, props)
+    frontier = [start_id]
+    base = -1  # row of the frontier's first node
+    depth = 0
+    wide: _Wide | None = None
+    while frontier:
+        if depth == max_depth:
+            if detail:  # edges from the deepest level back into the region
+                cur.execute(edge_sql, param(frontier))
+                traversed += [(base + r[0], r[1], r[2], r[3]) for r in cur.fetchall()
+                              if r[1] in row_of]
+            break
+        depth += 1
+        level = len(keys)
+        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER and (
+                dialect == "sqlite"):
+            wide = _Wide(cur, row_of, direction)
+        if wide is not None:
+            found = wide.level(frontier)
+            if found is None:
+                break
+            ranks, level_keys, level_kinds, level_names, level_edges, frontier = found
+            keys += level_keys
+            kinds += level_kinds
+            names += level_names
+            depths += [depth] * len(level_keys)
+            parents += [-1] * len(ranks) if base < 0 else [base + r for r in ranks]
+            edge_kinds += level_edges
+            base = level
+            continue
+        cur.execute(edge_sql, param(frontier))
+        new: dict[int, tuple[Any, ...]] = {}
+        for row in cur.fetchall():
+            far_id = row[1]
+            if far_id not in row_of and far_id not in new:
+                new[far_id] = row  # rows come by parent key, then kind: the first one wins
+            if detail:
+                traversed.append((base + row[0], far_id, row[2], row[3]))
+        if not new:
+            break
+        reached: list[tuple[Any, ...]]
+        if node_sql:
+            cur.execute(node_sql, param(list(new)))
+            reached = cur.fetchall()
+        else:  # the edge rows carry their far node: (id, key, kind, name[, properties])
+            at = 4 if detail else 3
+            reached = sorted(((r[1], *r[at:]) for r in new.values()), key=lambda n: n[1])
+        frontier = []
+        for node in reached:
+            node_id = node[0]
+            rank, _, ekind = new[node_id][:3]
+            row_of[node_id] = len(keys)
+            keys.append(node[1])
+            kinds.append(node[2])
+            names.append(node[3])
+            depths.append(depth)
+            parents.append(-1 if base < 0 else base + rank)
+            edge_kinds.append(ekind)
+            frontier.append(node_id)
+            if detail:
+                properties[node[1]] = _json(node[4])
+        base = level
+    table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
+    edges: list[SubgraphEdge] = []
+    if detail:
+        properties[start.key] = _json(start_row[1])
+        kind_of = {k.value: k for k in EdgeKind}
+        for near_row, far_id, kind, props in traversed:
+            far_row = row_of.get(far_id)
+            if far_row is None:
+                continue
+            near_key = start.key if near_row < 0 else keys[near_row]
+            far_key = start.key if far_row < 0 else keys[far_row]
+            src, dst = (near_key, far_key) if direction == "downstream" else (far_key, near_key)
+            edges.append((src, dst, kind_of[kind], _json(props)))
+    return _Walk(table, properties, edges)
+
+
+# A wide level on SQLite (a hub's: 10^4-10^5 frontier nodes): each query returns one row of
+# comma- (or unit-separator-) joined columns, parsed by numpy and str.split, instead of one
+# Python tuple per edge and per node, which cost more than SQLite's work itself.
+_WIDE_EDGES = ("SELECT group_concat(j.key), group_concat(e.{far}), group_concat(e.kind) "
+               "FROM json_each(?) j JOIN edge e ON e.{near} = j.value")
+_WIDE_NODES = ("SELECT count(*), group_concat(n.id), group_concat(n.key, char(31)), "
+               "group_concat(n.kind), group_concat(n.name, char(31)) "
+               "FROM json_each(?) j JOIN node n ON n.id = j.value")
+#: a frontier this large is walked the wide way
+_WIDE_FRONTIER = 2000
+_EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
+
+
+class _Wide:
+    """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
+
+    def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction) -> None:
+        self.cur = cur
+        near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
+        self.edge_sql = _WIDE_EDGES.format(near=near, far=far)
+        top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
+        self.seen = np.zeros(top + 1, dtype=bool)
+        self.seen[list(row_of)] = True
+
+    def level(self, frontier: list[int]) -> tuple[list[int], list[str], list[str], list[str],
+                                                  list[str], list[int]] | None:
+        """(parent rank, key, kind, name, edge kind) of the nodes first reached from
+        `frontier`, in key order, and their ids (the next frontier); None when none."""
+        self.cur.execute(self.edge_sql, (json.dumps(frontier),))
+        rank_text, far_text, kind_text = self.cur.fetchone()
+        if rank_text is None:
+            return None
+        rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
+        far = np.fromstring(far_text, dtype=np.int64, sep=",")
+        edge_kinds = kind_text.split(",")
+        # Rows arrive as the nested loop makes them: by frontier position (parent key), then
+        # by the edge key (far end, kind). Then a node's first row is its chosen parent and
+        # edge; checked, and sorted explicitly should a plan ever differ.
+        step = np.diff(rank)
+        if not bool(np.all((step > 0) | ((step == 0) & (np.diff(far) >= 0)))):
+            codes = np.array([_EDGE_KIND_ORDER[k] for k in edge_kinds])
+            order = np.lexsort((codes, far, rank))
+            rank, far = rank[order], far[order]
+            edge_kinds = [edge_kinds[i] for i in order.tolist()]
+        ids, first = np.unique(far, return_index=True)
+        if ids[-1] >= len(self.seen):  # written since the walk began: cannot be; be safe
+            self.seen = np.concatenate([self.seen, np.zeros(int(ids[-1]) + 1 - len(self.seen),
+                                                            dtype=bool)])
+        fresh = ~self.seen[ids]
+        ids, first = ids[fresh], first[fresh]
+        if not len(ids):
+            return None
+        self.seen[ids] = True
+        self.cur.execute(_WIDE_NODES, (json.dumps(ids.tolist()),))
+        count, id_text, key_text, kind_text, name_text = self.cur.fetchone()
+        node_ids = id_text.split(",")
+        keys = key_text.split("\x1f")
+        kinds = kind_text.split(",")
+        names = name_text.split("\x1f")
+        if not len(node_ids) == len(keys) == len(kinds) == len(names) == count:
+            # a separator inside a key or name: read this level row by row instead
+            self.cur.execute("SELECT n.id, n.key, n.kind, n.name FROM json_each(?) j "
+                             "JOIN node n ON n.id = j.value", (json.dumps(ids.tolist()),))
+            node_ids, keys, kinds, names = (list(c) for c in zip(*self.cur.fetchall(),
+                                                                  strict=True))
+        by_key = sorted(range(len(keys)), key=keys.__getitem__)
+        id_array = np.array(node_ids, dtype=np.int64)[by_key]
+        won = first[np.searchsorted(ids, id_array)]
+        won_list = won.tolist()
+        return (rank[won].tolist(), [keys[i] for i in by_key], [kinds[i] for i in by_key],
+                [names[i] for i in by_key], [edge_kinds[i] for i in won_list],
+                id_array.tolist())
+
+

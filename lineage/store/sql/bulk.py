@@ -1,0 +1,378 @@
+"""The SQL backend's bulk load: a checked `BulkInput` written in the caller's transaction.
+
+The plan is the same on both dialects; only the way rows reach the database differs:
+
+1. ids: keys already stored are looked up once; new nodes get ids here, in key order (so
+   the unique key index grows at its end), and every edge endpoint is resolved to an id with
+   a polars join. An endpoint neither loaded nor stored is a ValidationError before any write.
+2. when the load is at least as large as what the table holds, its secondary indexes (and
+   on PostgreSQL the edge foreign keys) are dropped and built again after the rows: one
+   sort instead of millions of random-order inserts. The definitions are read back from the
+   database, so they come back exactly as the migrations made them.
+3. rows go in sorted by primary key: SQLite `executemany` on the raw connection (with
+   `synchronous=OFF` and a large page cache, set back afterwards); PostgreSQL `COPY` of CSV
+   that polars writes, then `ANALYZE` (a walk planned without statistics right after a load
+   was 5-10x slower).
+
+All of it runs inside one transaction: an error anywhere leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from ..._errors import ConflictError, StoreError, ValidationError
+from .._bulk import BulkInput
+
+#: SQLite page cache for a load, in KiB (negative: KiB, as PRAGMA cache_size takes it)
+SQLITE_LOAD_CACHE_KIB = 512 * 1024
+#: shown offending rows in an error
+_SHOWN = 5
+
+
+def load(raw: Any, dialect: str, data: BulkInput, chunk_size: int,
+         stamp: datetime) -> tuple[int, int]:
+    """Write `data` through the DBAPI connection `raw`, inside its open transaction.
+    Returns (nodes written, edges written)."""
+    with driver_errors("bulk load"):
+        loader = _Sqlite(raw) if dialect == "sqlite" else _Postgres(raw)
+        return loader.run(data, chunk_size, stamp)
+
+
+@contextmanager
+def driver_errors(what: str) -> Iterator[None]:
+    """The loader talks to the DBAPI connection directly, below SQLAlchemy: its driver
+    errors become LineageErrors here (a key another writer stored meanwhile: ConflictError)."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+        raise ConflictError(f"{what} conflicts with stored data: {_first_line(exc)}") from exc
+    except (sqlite3.Error, psycopg.Error) as exc:
+        raise StoreError(f"{what} failed: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Loader:
+    """The dialect-neutral plan; subclasses say how to read and write."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    # hooks -------------------------------------------------------------------------
+    def count(self, table: str) -> int:
+        raise NotImplementedError
+
+    def stored_ids(self, keys: pl.Series) -> pl.DataFrame:
+        """(key, id) of the stored nodes among `keys`."""
+        raise NotImplementedError
+
+    def new_ids(self, n: int) -> pl.Series:
+        raise NotImplementedError
+
+    @contextmanager
+    def indexes_off(self, table: str, off: bool) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def write_nodes(self, nodes: pl.DataFrame, chunk_size: int, stamp: datetime) -> None:
+        raise NotImplementedError
+
+    def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the rows (and indexes) are written, still inside the transaction."""
+
+    # the plan ----------------------------------------------------------------------
+    def run(self, data: BulkInput, chunk_size: int, stamp: datetime) -> tuple[int, int]:
+        stored_nodes = self.count("node")
+        stored_edges = self.count("edge") if stored_nodes else 0
+        nodes, edges = data.nodes, data.edges
+        if stored_nodes:
+            wanted = pl.concat([nodes["key"], edges["src"], edges["dst"]]).unique()
+            stored = self.stored_ids(wanted)
+        else:
+            stored = pl.DataFrame(schema={"key": pl.String, "id": pl.Int64})
+        new = (nodes.join(stored, on="key", how="anti").sort("key"))
+        new = new.with_columns(self.new_ids(new.height).alias("id"))
+        ids = pl.concat([stored, new.select("key", "id")])
+        resolved = self._resolve(edges, ids)
+        # an edge can only be stored already when both its ends were stored before the load
+        may_exist = bool(stored_edges) and stored.height > 0 and bool(
+            resolved.select((pl.col("src").is_in(stored["id"].implode())
+                             & pl.col("dst").is_in(stored["id"].implode())).any()).item())
+        with self.indexes_off("node", new.height >= stored_nodes and new.height > 0):
+            self.write_nodes(new, chunk_size, stamp)
+        with self.indexes_off("edge", resolved.height >= stored_edges and resolved.height > 0):
+            written = self.write_edges(resolved, chunk_size, may_exist)
+        self.finish()
+        return new.height, written
+
+    @staticmethod
+    def _resolve(edges: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
+        """Edges as (src id, dst id, kind, properties), sorted by primary key; unknown
+        endpoints raise ValidationError."""
+        src_ids = ids.rename({"key": "src", "id": "src_id"})
+        dst_ids = ids.rename({"key": "dst", "id": "dst_id"})
+        joined = (edges.join(src_ids, on="src", how="left")
+                  .join(dst_ids, on="dst", how="left"))
+        dangling = joined.filter(pl.col("src_id").is_null() | pl.col("dst_id").is_null())
+        if dangling.height:
+            shown = ", ".join(f"{s} -> {d}" for s, d in
+                              dangling.select("src", "dst").head(_SHOWN).rows())
+            raise ValidationError(f"bulk load: {dangling.height} edge(s) name nodes that are "
+                                  f"neither in the load nor in the store: {shown}")
+        resolved = (joined.select(pl.col("src_id").alias("src"), pl.col("dst_id").alias("dst"),
+                                  "kind", "properties")
+                    .sort("src", "dst", "kind"))
+        _check_no_repeats(resolved, joined)
+        return resolved
+
+
+def _check_no_repeats(resolved: pl.DataFrame, joined: pl.DataFrame) -> None:
+    """One load may not give the same (src, dst, kind) twice: which properties should win
+    would be a guess (`apply` is the upsert). Sorted, repeats are neighbours: comparing
+    integer ids with the previous row is far cheaper than hashing the key texts."""
+    if resolved.height < 2:
+        return
+    same = resolved.select(
+        (pl.col("src") == pl.col("src").shift(1)) & (pl.col("dst") == pl.col("dst").shift(1))
+        & (pl.col("kind") == pl.col("kind").shift(1))).to_series().fill_null(False)
+    count = int(same.sum())
+    if count:
+        first = resolved.filter(same).head(_SHOWN)
+        shown = joined.join(first.rename({"src": "src_id", "dst": "dst_id"}),
+                            on=["src_id", "dst_id", "kind"], how="semi")
+        text = ", ".join(f"{s} -[{k}]-> {d}" for s, d, k in
+                         shown.select("src", "dst", "kind").unique(maintain_order=True)
+                         .head(_SHOWN).rows())
+        raise ValidationError(f"bulk load: {count} edge(s) repeat a (src, dst, kind) given "
+                              f"earlier in the same load: {text}; give each edge once")
+
+
+def _texts(column: pl.Series) -> Iterator[str | None]:
+    """The values of a text column as Python objects. Few distinct values (kinds,
+    namespaces, properties) are made once and repeated, not once per row."""
+    if column.len() < 1000:
+        return iter(column.to_list())
+    uniq = column.unique()
+    if uniq.len() > column.len() // 20:
+        return iter(column.to_list())
+    codes = column.replace_strict(uniq, pl.int_range(0, uniq.len(), eager=True),
+                                  return_dtype=pl.Int32)
+    return map(uniq.to_list().__getitem__, codes.to_list())
+
+
+class _Sqlite(_Loader):
+    def __init__(self, raw: Any) -> None:
+        super().__init__(raw)
+        self.cur = raw.cursor()
+
+    def count(self, table: str) -> int:
+        # max(rowid) would be cheaper, but edge is WITHOUT ROWID; an empty table is instant
+        return int(self.cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def stored_ids(self, keys: pl.Series) -> pl.DataFrame:
+        found: list[tuple[str, int]] = []
+        # one statement per 100k keys: json_each takes the whole list as one parameter
+        for start in range(0, keys.len(), 100_000):
+            chunk = json.dumps(keys.slice(start, 100_000).to_list())
+            found += self.cur.execute(
+                "SELECT key, id FROM node WHERE key IN (SELECT value FROM json_each(?))",
+                (chunk,)).fetchall()
+        return pl.DataFrame(found, schema={"key": pl.String, "id": pl.Int64}, orient="row")
+
+    def new_ids(self, n: int) -> pl.Series:
+        top = self.cur.execute("SELECT coalesce(max(id), 0) FROM node").fetchone()[0]
+        return pl.int_range(top + 1, top + 1 + n, eager=True, dtype=pl.Int64)
+
+    @contextmanager
+    def indexes_off(self, table: str, off: bool) -> Iterator[None]:
+        if not off:
+            yield
+            return
+        # only explicit indexes: sql is NULL for the ones behind PRIMARY KEY / UNIQUE
+        found = self.cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                                 "AND tbl_name = ? AND sql IS NOT NULL", (table,)).fetchall()
+        for name, _ in found:
+            self.cur.execute(f'DROP INDEX "{name}"')
+        yield
+        for _, sql in found:
+            self.cur.execute(sql)
+
+    def write_nodes(self, nodes: pl.DataFrame, chunk_size: int, stamp: datetime) -> None:
+        if not nodes.height:
+            return
+        ts = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+        keys = nodes["key"].to_list()
+        # an iterator, not a list of tuples: executemany binds each row as it comes
+        rows = zip(nodes["id"].to_list(), keys, [k[::-1] for k in keys],
+                   _texts(nodes["kind"]), nodes["name"].to_list(),
+                   _texts(nodes["namespace"]), _texts(nodes["properties"]), strict=True)
+        sql = ("INSERT INTO node (id, key, rkey, kind, name, namespace, properties, "
+               f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '{ts}', '{ts}')")
+        self.cur.executemany(sql, rows)
+
+    def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:
+        if not edges.height:
+            return 0
+        before = self.raw.total_changes
+        rows = zip(edges["src"].to_list(), edges["dst"].to_list(), _texts(edges["kind"]),
+                   _texts(edges["properties"]), strict=True)
+        verb = "INSERT OR IGNORE" if may_exist else "INSERT"
+        self.cur.executemany(f"{verb} INTO edge (src, dst, kind, properties) "
+                             "VALUES (?, ?, ?, ?)", rows)
+        return int(self.raw.total_changes - before)
+
+
+def tune_sqlite(raw: Any) -> None:
+    """Settings for one load, made before its transaction begins (SQLite ignores or refuses
+    them inside one); `restore_sqlite` sets them back after it ends, committed or not.
+
+    synchronous=OFF: the commit does not wait for the disk (a power cut may lose the load).
+    foreign_keys=OFF: the loader resolves every endpoint to a stored or loaded id before
+    writing, so two index probes per edge would prove nothing more. threads: the index
+    builds after the load may sort on a second core.
+
+    Into an empty store the load skips the WAL (journal_mode=DELETE until it ends): WAL
+    would write every page twice (once to the log, once at the checkpoint) and leave a log
+    as large as the store on disk. A rollback journal costs almost nothing here: pages added
+    past the file's original end are not journalled (a rollback truncates them), and an empty
+    store has only a few pages to save. So a failed load still rolls back, and a process
+    killed mid-load leaves the journal that restores the empty store on the next open.
+    When another connection holds the file, the mode cannot change and the load uses WAL.
+    """
+    raw.execute("PRAGMA synchronous=OFF")
+    raw.execute("PRAGMA foreign_keys=OFF")
+    raw.execute(f"PRAGMA cache_size=-{SQLITE_LOAD_CACHE_KIB}")
+    raw.execute("PRAGMA temp_store=MEMORY")
+    raw.execute("PRAGMA threads=2")
+    empty = raw.execute("SELECT NOT EXISTS (SELECT 1 FROM node) "
+                        "AND NOT EXISTS (SELECT 1 FROM edge)").fetchone()[0]
+    if empty:
+        try:
+            raw.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:  # another connection is using the file: keep WAL
+            pass
+
+
+def restore_sqlite(raw: Any) -> None:
+    """Back to the connection's usual settings (engine.py)."""
+    if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute("PRAGMA foreign_keys=ON")
+    raw.execute("PRAGMA cache_size=-2000")
+    raw.execute("PRAGMA temp_store=DEFAULT")
+    raw.execute("PRAGMA threads=0")
+
+
+class _Postgres(_Loader):
+    def __init__(self, raw: Any) -> None:
+        super().__init__(raw)
+        self.cur = raw.cursor()
+        self.foreign_keys: list[tuple[str, str]] = []
+
+    def count(self, table: str) -> int:
+        self.cur.execute(f"SELECT count(*) FROM {table}")
+        return int(self.cur.fetchone()[0])
+
+    def stored_ids(self, keys: pl.Series) -> pl.DataFrame:
+        self.cur.execute("SELECT key, id FROM node WHERE key = ANY(%s)", (keys.to_list(),))
+        return pl.DataFrame(self.cur.fetchall(), schema={"key": pl.String, "id": pl.Int64},
+                            orient="row")
+
+    def new_ids(self, n: int) -> pl.Series:
+        if not n:
+            return pl.Series("id", [], dtype=pl.Int64)
+        # One block of the table's own sequence (a nextval per row took ~8 s per 10^6).
+        # The lock makes concurrent inserts wait before they draw an id (readers go on), so
+        # none can draw one inside the block between the two calls.
+        self.cur.execute("LOCK TABLE node IN EXCLUSIVE MODE")
+        self.cur.execute("SELECT nextval(pg_get_serial_sequence('node', 'id'))")
+        first = int(self.cur.fetchone()[0])
+        self.cur.execute("SELECT setval(pg_get_serial_sequence('node', 'id'), %s)",
+                         (first + n - 1,))
+        return pl.int_range(first, first + n, eager=True, dtype=pl.Int64)
+
+    @contextmanager
+    def indexes_off(self, table: str, off: bool) -> Iterator[None]:
+        if not off:
+            yield
+            return
+        self.cur.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s "
+            "AND i.schemaname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+            "WHERE c.conname = i.indexname AND c.connamespace = "
+            "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()))", (table,))
+        indexes = self.cur.fetchall()
+        self.cur.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f'", (table,))
+        keys = self.cur.fetchall()
+        for name, _ in keys:
+            self.cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            self.cur.execute(f'DROP INDEX "{name}"')
+        yield
+        for _, definition in indexes:
+            self.cur.execute(definition)
+        # checked by one join per key, not a trigger per row
+        for name, definition in keys:
+            self.cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+
+    def _copy(self, table: str, columns: str, frame: pl.DataFrame) -> None:
+        # CSV written by polars (in C); every text quoted, so only an unquoted \N is NULL
+        buffer = io.BytesIO()
+        frame.write_csv(buffer, include_header=False, quote_style="non_numeric",
+                        null_value="\\N")
+        with self.cur.copy(f"COPY {table} ({columns}) FROM STDIN "
+                           "(FORMAT csv, NULL '\\N')") as copy:
+            copy.write(buffer.getbuffer())
+
+    def write_nodes(self, nodes: pl.DataFrame, chunk_size: int, stamp: datetime) -> None:
+        if not nodes.height:
+            return
+        ts = stamp.isoformat()
+        frame = nodes.select(
+            "id", "key", pl.col("key").map_batches(
+                lambda s: pl.Series([k[::-1] for k in s.to_list()], dtype=pl.String),
+                return_dtype=pl.String).alias("rkey"),
+            "kind", "name", "namespace", "properties",
+            pl.lit(ts).alias("created_at"), pl.lit(ts).alias("updated_at"))
+        for start in range(0, frame.height, chunk_size):
+            self._copy("node", "id, key, rkey, kind, name, namespace, properties, created_at, "
+                       "updated_at", frame.slice(start, chunk_size))
+
+    def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:
+        if not edges.height:
+            return 0
+        if not may_exist:
+            for start in range(0, edges.height, chunk_size):
+                self._copy("edge", "src, dst, kind, properties", edges.slice(start, chunk_size))
+            return edges.height
+        self.cur.execute("CREATE TEMP TABLE bulk_edge (src BIGINT, dst BIGINT, kind TEXT, "
+                         "properties TEXT) ON COMMIT DROP")
+        for start in range(0, edges.height, chunk_size):
+            self._copy("bulk_edge", "src, dst, kind, properties", edges.slice(start, chunk_size))
+        self.cur.execute("INSERT INTO edge (src, dst, kind, properties) SELECT src, dst, kind, "
+                         "properties::json FROM bulk_edge ORDER BY src, dst, kind "
+                         "ON CONFLICT DO NOTHING")
+        return int(self.cur.rowcount)
+
+    def finish(self) -> None:
+        self.cur.execute("ANALYZE node")
+        self.cur.execute("ANALYZE edge")
