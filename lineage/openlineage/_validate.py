@@ -177,17 +177,27 @@ def fast_schemas() -> FastSchemas:
     )
 
 
-def _facet_refs(documents: dict[str, dict[str, Any]]
-                ) -> dict[Place, dict[str, str]]:
-    """For each place, the `$ref` of every facet the spec defines there."""
-    refs: dict[Place, dict[str, str]] = {p: {} for p in _PLACE_OF_BASE.values()}
+def _facet_files(documents: dict[str, dict[str, Any]]) -> dict[Place, dict[str, str]]:
+    """For each place, the spec file that defines each facet name there (once only)."""
+    files: dict[Place, dict[str, str]] = {p: {} for p in _PLACE_OF_BASE.values()}
     for file, doc in documents.items():
         if file == "OpenLineage.json":
             continue
         for name in doc.get("properties", {}):
             for place in _places(doc, doc["properties"][name]):
-                refs[place][name] = f"{doc['$id']}#/properties/{name}"
-    return refs
+                if name in files[place]:
+                    raise LineageError(f"facet '{name}' is defined twice for {place} facets: "
+                                       f"{files[place][name]} and {file}")
+                files[place][name] = file
+    return files
+
+
+def _facet_refs(documents: dict[str, dict[str, Any]]
+                ) -> dict[Place, dict[str, str]]:
+    """For each place, the `$ref` of every facet the spec defines there."""
+    return {place: {name: f"{documents[file]['$id']}#/properties/{name}"
+                    for name, file in by_name.items()}
+            for place, by_name in _facet_files(documents).items()}
 
 
 @cache
@@ -205,18 +215,8 @@ def schemas() -> Schemas:
                                    format_checker=_FORMATS)
         for kind in ("RunEvent", "DatasetEvent", "JobEvent")
     }
-    facet_files: dict[Place, dict[str, str]] = {p: {} for p in _PLACE_OF_BASE.values()}
-    refs: dict[Place, dict[str, str]] = {p: {} for p in _PLACE_OF_BASE.values()}
-    for file, doc in documents.items():
-        if file == "OpenLineage.json":
-            continue
-        for name in doc.get("properties", {}):
-            for place in _places(doc, doc["properties"][name]):
-                if name in facet_files[place]:
-                    raise LineageError(f"facet '{name}' is defined twice for {place} facets: "
-                                       f"{facet_files[place][name]} and {file}")
-                facet_files[place][name] = file
-                refs[place][name] = f"{doc['$id']}#/properties/{name}"
+    facet_files = _facet_files(documents)
+    refs = _facet_refs(documents)
     # A place's validator checks each facet the spec defines there against its file; the
     # others (custom facets) were checked against BaseFacet by the core schema already.
     facets: dict[Place, Draft202012Validator] = {
