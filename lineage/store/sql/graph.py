@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,18 +83,6 @@ _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
 # more than SQLite took to run them. Expanding parameters keep each one cacheable.
 _n, _e = node_table.c, edge_table.c
 _NODE_IDS = sa.select(_n.key, _n.id).where(_n.key.in_(sa.bindparam("keys", expanding=True)))
-_NODE_ROWS = sa.select(_n.id, _n.key, _n.name, _n.namespace, _n.properties).where(
-    _n.key.in_(sa.bindparam("keys", expanding=True)))
-_NODE_UPDATE = node_table.update().where(_n.id == sa.bindparam("_id")).values(
-    name=sa.bindparam("name"), namespace=sa.bindparam("namespace"),
-    properties=sa.bindparam("properties"), updated_at=sa.bindparam("updated_at"))
-# Edges by their exact identity, not all edges of their sources: a dataset read by every
-# run of a job gathers an edge per run, and reading them all would grow with history.
-_EDGE_ROWS = sa.select(_e.src, _e.dst, _e.kind, _e.properties).where(
-    sa.tuple_(_e.src, _e.dst, _e.kind).in_(sa.bindparam("idents", expanding=True)))
-_EDGE_UPDATE = edge_table.update().where(
-    _e.src == sa.bindparam("_s"), _e.dst == sa.bindparam("_d"),
-    _e.kind == sa.bindparam("_k")).values(properties=sa.bindparam("properties"))
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -105,8 +93,102 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _canonical(properties: dict[str, Any]) -> dict[str, Any]:
     """Properties as they will read back from a JSON column (tuples become lists, ...)."""
+    if _plain(properties):  # already what a JSON column gives back: no round trip
+        return properties
     result: dict[str, Any] = json.loads(json.dumps(properties, default=str, sort_keys=True))
     return result
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """True when `value` reads back from JSON exactly as it is: dicts with str keys, lists,
+    str, int, bool, None and finite floats (exact types: a tuple or a str subclass is not)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is float:
+        return bool(value - value == 0.0)  # not inf or nan
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _json_text(properties: dict[str, Any]) -> str:
+    """Canonical properties as stored: keys sorted, as `_canonical`'s round trip leaves them
+    (so reads and exports list them in one order whatever order they were given in)."""
+    return json.dumps(properties, sort_keys=True)
+
+
+def _loaded(value: Any) -> Any:
+    """A JSON column's value as the driver gives it: text on SQLite, parsed on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# `Store.apply` on the DBAPI cursor: for the small batches ingest writes, SQLAlchemy's
+# per-statement work cost more than the statements. Built once per dialect; `{in}` is the
+# one parameter holding a list (a JSON array on SQLite, an array on PostgreSQL). Edges are
+# read by their exact identity, not all edges of their sources: a dataset read by every run
+# of a job gathers an edge per run, and reading them all would grow with history.
+@dataclass(frozen=True)
+class _ApplySql:
+    node_rows: str
+    node_ids: str
+    node_insert: str
+    node_update: str
+    edge_rows: str
+    edge_insert: str
+    edge_update: str
+    schema_rows: str
+    schema_delete: str
+    schema_insert: str
+    stamp: Callable[[datetime], Any]
+
+
+_APPLY_SQL = {
+    "sqlite": _ApplySql(
+        node_rows="SELECT id, key, name, namespace, properties FROM node "
+                  "WHERE key IN (SELECT value FROM json_each(?))",
+        node_ids="SELECT key, id FROM node WHERE key IN (SELECT value FROM json_each(?))",
+        node_insert="INSERT INTO node (key, rkey, kind, name, namespace, properties, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        node_update="UPDATE node SET name = ?, namespace = ?, properties = ?, updated_at = ? "
+                    "WHERE id = ?",
+        edge_rows="SELECT e.src, e.dst, e.kind, e.properties FROM json_each(?) j JOIN edge e "
+                  "ON e.src = j.value ->> 0 AND e.dst = j.value ->> 1 AND e.kind = j.value ->> 2",
+        edge_insert="INSERT INTO edge (src, dst, kind, properties) VALUES (?, ?, ?, ?)",
+        edge_update="UPDATE edge SET properties = ? WHERE src = ? AND dst = ? AND kind = ?",
+        schema_rows="SELECT name, type, nullable, description, allowed_values FROM schema_field "
+                    "WHERE version_id = ? ORDER BY position",
+        schema_delete="DELETE FROM schema_field WHERE version_id = ?",
+        schema_insert="INSERT INTO schema_field (version_id, position, name, type, nullable, "
+                      "description, allowed_values) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        # SQLAlchemy's SQLite DateTime text, which the reads parse
+        stamp=lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")),
+    "postgresql": _ApplySql(
+        node_rows="SELECT id, key, name, namespace, properties FROM node "
+                  "WHERE key = ANY(%s)",
+        node_ids="SELECT key, id FROM node WHERE key = ANY(%s)",
+        node_insert="INSERT INTO node (key, rkey, kind, name, namespace, properties, "
+                    "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s::json, %s, %s)",
+        node_update="UPDATE node SET name = %s, namespace = %s, properties = %s::json, "
+                    "updated_at = %s WHERE id = %s",
+        edge_rows="SELECT e.src, e.dst, e.kind, e.properties "
+                  "FROM jsonb_array_elements(%s::jsonb) j JOIN edge e "
+                  "ON e.src = (j ->> 0)::bigint AND e.dst = (j ->> 1)::bigint AND e.kind = j ->> 2",
+        edge_insert="INSERT INTO edge (src, dst, kind, properties) VALUES (%s, %s, %s, %s::json)",
+        edge_update="UPDATE edge SET properties = %s::json WHERE src = %s AND dst = %s "
+                    "AND kind = %s",
+        schema_rows="SELECT name, type, nullable, description, allowed_values FROM schema_field "
+                    "WHERE version_id = %s ORDER BY position",
+        schema_delete="DELETE FROM schema_field WHERE version_id = %s",
+        schema_insert="INSERT INTO schema_field (version_id, position, name, type, nullable, "
+                      "description, allowed_values) VALUES (%s, %s, %s, %s, %s, %s, %s::json)",
+        stamp=lambda t: t),
+}
 
 
 def _lock_number(key: str) -> int:
@@ -210,45 +292,21 @@ class SqlGraphStore(Store):
 
     def _apply_in(self, conn: Connection, batch: GraphBatch,
                   merge: MergeProperties | None = None) -> ApplyResult:
-        """Apply a batch inside the caller's transaction."""
-        now = _now()
-        counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
-                      schemas_written=0, unchanged=0)
+        """Apply a batch inside the caller's transaction (on its DBAPI cursor)."""
         if merge is not None:
             self._lock_nodes(conn, batch.nodes)
-        stored = self._node_rows(conn, batch.nodes)
-        inserts, updates = [], []
-        for spec in batch.nodes.values():
-            row = stored.get(spec.key)
-            given = spec.properties
-            if merge is not None:
-                given = merge(spec.key, row.properties if row is not None else {}, given)
-            props = _canonical(given)
-            if row is None:
-                inserts.append(dict(key=spec.key, rkey=spec.key[::-1], kind=spec.kind.value,
-                                    name=spec.name, namespace=spec.namespace,
-                                    properties=props, created_at=now, updated_at=now))
-            elif (row.name, row.namespace, row.properties) != (
-                    spec.name, spec.namespace, props):
-                updates.append(dict(_id=row.id, name=spec.name, namespace=spec.namespace,
-                                    properties=props, updated_at=now))
-            else:
-                counts["unchanged"] += 1
-        if inserts:
-            conn.execute(node_table.insert(), inserts)
-        if updates:
-            conn.execute(_NODE_UPDATE, updates)
-        counts["nodes_created"], counts["nodes_updated"] = len(inserts), len(updates)
-
-        needed = {k for e in batch.edges.values() for k in (e.src, e.dst)} | set(batch.schemas)
-        ids = self._ids(conn, needed)
-        self._apply_edges(conn, batch.edges.values(), ids, counts)
-        for version_key, fields in batch.schemas.items():
-            if self._write_schema(conn, ids[version_key], fields):
-                counts["schemas_written"] += 1
-            else:
-                counts["unchanged"] += 1
-        return ApplyResult(**counts)
+        dbapi = self.engine.dialect.dbapi
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return _apply_rows(cur, _APPLY_SQL[self.dialect], self.dialect == "sqlite",
+                               batch, merge)
+        except dbapi.IntegrityError as exc:  # type: ignore[union-attr]
+            raise ConflictError("the write conflicts with stored data: "
+                                f"{engines._first_line(exc)}") from exc
+        except dbapi.Error as exc:  # type: ignore[union-attr]
+            raise StoreError(f"write failed on {self!r}: {engines._first_line(exc)}") from exc
+        finally:
+            cur.close()
 
     def _lock_nodes(self, conn: Connection, keys: Iterable[str]) -> None:
         """On PostgreSQL, take a transaction-scoped advisory lock per node key, so that a
@@ -263,52 +321,6 @@ class SqlGraphStore(Store):
             conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(n)) FROM "
                                  "unnest(CAST(:numbers AS BIGINT[])) AS t(n)"),
                          {"numbers": numbers})
-
-    @staticmethod
-    def _node_rows(conn: Connection, keys: Iterable[str]) -> dict[str, Any]:
-        rows: dict[str, Any] = {}
-        for chunk in _chunks(list(keys), _IN_CHUNK):
-            for row in conn.execute(_NODE_ROWS, {"keys": chunk}):
-                rows[row.key] = row
-        return rows
-
-    @staticmethod
-    def _apply_edges(conn: Connection, edges: Iterable[EdgeSpec], ids: dict[str, int],
-                     counts: dict[str, int]) -> None:
-        wanted = {(ids[e.src], ids[e.dst], e.kind.value): _canonical(e.properties) for e in edges}
-        if not wanted:
-            return
-        stored: dict[tuple[int, int, str], Any] = {}
-        for chunk in _chunks(wanted, _IN_CHUNK // 3):
-            for row in conn.execute(_EDGE_ROWS, {"idents": chunk}):
-                stored[(row.src, row.dst, row.kind)] = row.properties
-        inserts = [dict(src=s, dst=d, kind=k, properties=p)
-                   for (s, d, k), p in wanted.items() if (s, d, k) not in stored]
-        updates = [dict(_s=s, _d=d, _k=k, properties=p) for (s, d, k), p in wanted.items()
-                   if (s, d, k) in stored and stored[(s, d, k)] != p]
-        if inserts:
-            conn.execute(edge_table.insert(), inserts)
-        if updates:
-            conn.execute(_EDGE_UPDATE, updates)
-        counts["edges_created"] += len(inserts)
-        counts["edges_updated"] += len(updates)
-        counts["unchanged"] += len(wanted) - len(inserts) - len(updates)
-
-    @staticmethod
-    def _write_schema(conn: Connection, version_id: int, fields: Sequence[FieldSchema]) -> bool:
-        """Replace a version's snapshot; False when it was already exactly this."""
-        c = schema_field_table.c
-        new = [dict(version_id=version_id, position=i, name=f.name, type=f.type,
-                    nullable=f.nullable, description=f.description,
-                    allowed_values=f.allowed_values) for i, f in enumerate(fields)]
-        old = [dict(r._mapping) for r in conn.execute(
-            sa.select(schema_field_table).where(c.version_id == version_id).order_by(c.position))]
-        if old == new:
-            return False
-        conn.execute(schema_field_table.delete().where(c.version_id == version_id))
-        if new:
-            conn.execute(schema_field_table.insert(), new)
-        return True
 
     def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
         stamp = _now()
@@ -659,3 +671,82 @@ class _Wide:
                 id_array.tolist())
 
 
+
+
+def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
+                merge: MergeProperties | None) -> ApplyResult:
+    """`Store.apply`'s writes as plain DBAPI statements on `cur`, rows as tuples."""
+    def keys_param(keys: list[Any]) -> Any:
+        return json.dumps(keys) if sqlite else keys
+
+    now = sql.stamp(_now())
+    counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
+                  schemas_written=0, unchanged=0)
+    stored: dict[str, tuple[Any, ...]] = {}
+    for chunk in _chunks(list(batch.nodes), _IN_CHUNK):
+        cur.execute(sql.node_rows, (keys_param(chunk),))
+        for row in cur.fetchall():
+            stored[row[1]] = row
+    inserts, updates = [], []
+    for spec in batch.nodes.values():
+        row = stored.get(spec.key)
+        old = _loaded(row[4]) if row is not None else None
+        given = spec.properties
+        if merge is not None:
+            given = merge(spec.key, old if old is not None else {}, given)
+        props = _canonical(given)
+        if row is None:
+            inserts.append((spec.key, spec.key[::-1], spec.kind.value, spec.name,
+                            spec.namespace, _json_text(props), now, now))
+        elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
+            updates.append((spec.name, spec.namespace, _json_text(props), now, row[0]))
+        else:
+            counts["unchanged"] += 1
+    if inserts:
+        cur.executemany(sql.node_insert, inserts)
+    if updates:
+        cur.executemany(sql.node_update, updates)
+    counts["nodes_created"], counts["nodes_updated"] = len(inserts), len(updates)
+
+    needed = {k for e in batch.edges.values() for k in (e.src, e.dst)} | set(batch.schemas)
+    ids: dict[str, int] = {}
+    for chunk in _chunks(needed, _IN_CHUNK):
+        cur.execute(sql.node_ids, (keys_param(chunk),))
+        ids.update(cur.fetchall())
+
+    wanted = {(ids[e.src], ids[e.dst], e.kind.value): _canonical(e.properties)
+              for e in batch.edges.values()}
+    if wanted:
+        edges: dict[tuple[int, int, str], Any] = {}
+        for idents in _chunks(wanted, _IN_CHUNK):
+            cur.execute(sql.edge_rows, (json.dumps(idents),))
+            for s, d, k, p in cur.fetchall():
+                edges[(s, d, k)] = _loaded(p)
+        new = [(s, d, k, _json_text(p)) for (s, d, k), p in wanted.items()
+               if (s, d, k) not in edges]
+        changed = [(_json_text(p), s, d, k) for (s, d, k), p in wanted.items()
+                   if (s, d, k) in edges and edges[(s, d, k)] != p]
+        if new:
+            cur.executemany(sql.edge_insert, new)
+        if changed:
+            cur.executemany(sql.edge_update, changed)
+        counts["edges_created"] += len(new)
+        counts["edges_updated"] += len(changed)
+        counts["unchanged"] += len(wanted) - len(new) - len(changed)
+
+    for version_key, fields in batch.schemas.items():
+        version_id = ids[version_key]
+        given_fields = [(f.name, f.type, f.nullable, f.description, f.allowed_values)
+                        for f in fields]
+        cur.execute(sql.schema_rows, (version_id,))
+        old_fields = [(n, t, bool(nl), d, _loaded(a)) for n, t, nl, d, a in cur.fetchall()]
+        if old_fields == given_fields:
+            counts["unchanged"] += 1
+            continue
+        cur.execute(sql.schema_delete, (version_id,))
+        if given_fields:
+            cur.executemany(sql.schema_insert, [
+                (version_id, i, n, t, nl, d, json.dumps(a))
+                for i, (n, t, nl, d, a) in enumerate(given_fields)])
+        counts["schemas_written"] += 1
+    return ApplyResult(**counts)
