@@ -343,6 +343,21 @@ def test_requests_without_a_valid_token_get_401_as_json(served: Served) -> None:
     assert served.state() == before
 
 
+def test_a_token_revoked_while_serving_is_refused_once_the_token_cache_expires(
+        store_url: str) -> None:
+    ttl = 0.5
+    with lineage.connect(store_url) as store:
+        secret = auth.create_token(store, "soon-revoked", ["read"])[1]
+        with running(store_url, ServerSettings(token_cache_seconds=ttl)) as base:
+            headers = {"Authorization": f"Bearer {secret}"}
+            assert httpx.get(f"{base}/api/v1/nodes", headers=headers).status_code == 200
+            auth.revoke_token(store, "soon-revoked")
+            # within the TTL the cached verification may still answer: not asserted
+            time.sleep(ttl + 0.1)
+            refused = httpx.get(f"{base}/api/v1/nodes", headers=headers)
+            assert_error(refused, 401, "Unauthenticated", "revoked")
+
+
 def test_a_token_without_the_scope_gets_403_as_json(served: Served) -> None:
     before = served.state()
     assert_error(served.post("/api/v1/lineage", who="reader", json=event("run_start")), 403,

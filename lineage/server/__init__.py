@@ -24,6 +24,10 @@ Endpoints (all under /api/v1; OpenAPI at /openapi.json, docs at /docs):
 
 Ingest is group-committed by one writer thread (see `_writer`): concurrent requests share a
 transaction, each still answered with its own success or error.
+
+A verified token is trusted for `ServerSettings.token_cache_seconds` (default 5 s) without
+reading the store again: a token revoked with `lineage token revoke` is refused at most that
+long afterwards.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 
 from .._errors import ValidationError
 from ..store.base import Store
-from ._app import ServerSettings, create_app
+from ._app import DEFAULT_TOKEN_CACHE_SECONDS, ServerSettings, create_app
 from ._http import DEFAULT_MAX_BODY_BYTES, STATUS, status_of
 from ._writer import DEFAULT_MAX_GROUP_EVENTS
 
@@ -45,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_GROUP_EVENTS",
     "DEFAULT_PORT",
+    "DEFAULT_TOKEN_CACHE_SECONDS",
     "STATUS",
     "ServerSettings",
     "check_exposure",

@@ -9,6 +9,7 @@ the library's errors become JSON answers in `_http`. Nothing here builds queries
 
 import asyncio
 import io
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
 from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter
 
 API = "/api/v1"
+#: how long a verified token is trusted without a store read: the bound on how late a
+#: revocation takes effect (each request otherwise costs a token lookup in the store)
+DEFAULT_TOKEN_CACHE_SECONDS = 5.0
+#: distinct tokens cached at most; the cache starts over when full
+_TOKEN_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,16 @@ class ServerSettings:
     scopes); `max_body_bytes` bounds each request body (compressed and decompressed);
     `max_group_events` bounds one group-commit transaction of ingest, and
     `group_linger_seconds` is how long the writer waits for more requests to join a group
-    (0: it writes what is queued at once; see bench/README.md for what waiting buys)."""
+    (0: it writes what is queued at once; see bench/README.md for what waiting buys).
+    `token_cache_seconds`: how long a verified token is trusted without reading the store
+    again, so a token revoked (`lineage token revoke`) is refused at most this long after;
+    0 checks every request against the store."""
 
     auth: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_group_events: int = DEFAULT_MAX_GROUP_EVENTS
     group_linger_seconds: float = 0.0
+    token_cache_seconds: float = DEFAULT_TOKEN_CACHE_SECONDS
 
 
 # ------------------------------------------------------------------ request bodies (for docs)
@@ -178,6 +188,12 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     bearer = HTTPBearer(auto_error=False, scheme_name="token",
                         description="an API token (`lineage token create NAME --scope ...`)")
 
+    # token hash -> (principal, monotonic time until which it is trusted). Only successes
+    # are cached: an unknown or revoked token is looked up every time. Skipping the store
+    # also skips `use_token`, so last_used_at is recorded on the next miss (it was already
+    # coarse: TOKEN_USE_RESOLUTION_SECONDS).
+    verified: dict[str, tuple[Principal, float]] = {}
+
     # Plain functions, so FastAPI runs them in its thread pool: a token lookup reads the
     # store, and a slow database must not stall the event loop (tried async: no faster).
     def principal(credentials: Annotated[HTTPAuthorizationCredentials | None,
@@ -186,10 +202,21 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             return auth.ANONYMOUS
         if credentials is None:
             raise Unauthenticated("missing bearer token: send Authorization: Bearer <token>")
+        digest = auth.hash_secret(credentials.credentials.strip())
+        cached = verified.get(digest)
+        now = time.monotonic()
+        if cached is not None and now < cached[1]:
+            return cached[0]
         try:
-            return auth.authenticate(the_store(), credentials.credentials)
+            who = auth.authenticate(the_store(), credentials.credentials)
         except (NotFound, PermissionDenied, ValidationError) as exc:
+            verified.pop(digest, None)
             raise Unauthenticated(exc.message) from None
+        if config.token_cache_seconds > 0:
+            if len(verified) >= _TOKEN_CACHE_SIZE:
+                verified.clear()
+            verified[digest] = (who, now + config.token_cache_seconds)
+        return who
 
     def scoped(scope: str) -> Callable[..., Any]:
         def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
