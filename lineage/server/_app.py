@@ -223,15 +223,13 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         return cached[0] if cached is not None and time.monotonic() < cached[1] else None
 
     def principal_of(secret: str | None) -> Principal:
-        if not config.auth:
-            return auth.ANONYMOUS
+        who = cached_principal(secret)
+        if who is not None:
+            return who
         if secret is None:
             raise Unauthenticated("missing bearer token: send Authorization: Bearer <token>")
         digest = auth.hash_secret(secret.strip())
-        cached = verified.get(digest)
         now = time.monotonic()
-        if cached is not None and now < cached[1]:
-            return cached[0]
         try:
             who = auth.authenticate(the_store(), secret)
         except (NotFound, PermissionDenied, ValidationError) as exc:
