@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 import lineage
 from lineage import provenance
@@ -86,12 +93,14 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
 
 
 class _progress:
-    """A spinner per step on a terminal; silent for JSON and in pipes."""
+    """A bar over the steps (read, check, fingerprint, write...) on a terminal: one batch is
+    one transaction, so the steps are what a user waits on. Silent for JSON and in pipes."""
 
     def __init__(self, fmt: str) -> None:
         self.enabled = fmt == "table" and output.err().is_terminal
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                            TimeElapsedColumn(), console=output.err(), transient=True)
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), console=output.err(),
+                            transient=True)
 
     def __enter__(self) -> Any:
         if not self.enabled:
