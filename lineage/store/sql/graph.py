@@ -117,6 +117,12 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def _list_param(sqlite: bool, values: list[Any]) -> Any:
+    """One query parameter holding a list: JSON array text for SQLite's `json_each(?)`, the
+    list itself (an array) for PostgreSQL."""
+    return json.dumps(values) if sqlite else values
+
+
 def _json_text(properties: dict[str, Any]) -> str:
     """Canonical properties as stored: keys sorted, as `_canonical`'s round trip leaves them
     (so reads and exports list them in one order whatever order they were given in)."""
@@ -349,14 +355,11 @@ class SqlGraphStore(Store):
         """Rows of a dialect's query whose one parameter is a list of keys, through the DBAPI:
         for the small lookups every impact makes, SQLAlchemy's statement handling would cost
         more than the query (`{keys}` in the SQL stands for the list)."""
-        param: tuple[Any, ...]
-        if self.dialect == "sqlite":
-            text, param = sql["sqlite"].format(keys="(SELECT value FROM json_each(?))"), (
-                json.dumps(keys),)
-        else:
-            text, param = sql["postgresql"].format(keys="(SELECT unnest(%s::text[]))"), (keys,)
+        sqlite = self.dialect == "sqlite"
+        text = sql[self.dialect].format(
+            keys="(SELECT value FROM json_each(?))" if sqlite else "(SELECT unnest(%s::text[]))")
         with self._cursor() as cur:
-            cur.execute(text, param)
+            cur.execute(text, (_list_param(sqlite, keys),))
             return list(cur.fetchall())
 
     def _ref(self, key: str) -> NodeRef | None:
@@ -426,7 +429,10 @@ class SqlGraphStore(Store):
             near=near, far=far, props=", e.properties" if detail else "",
             node_props=", n.properties" if detail else "")
         node_sql = _LEVEL_NODES[self.dialect].format(props=", properties" if detail else "")
-        param: Any = (lambda ids: (json.dumps(ids),)) if sqlite else (lambda ids: (ids,))
+
+        def param(ids: list[int]) -> tuple[Any]:
+            return (_list_param(sqlite, ids),)
+
         paused = gc.isenabled()
         gc.disable()  # 10^5-10^6 tuples per hub walk: collections would rescan them all
         try:
@@ -676,15 +682,12 @@ class _Wide:
 def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
                 merge: MergeProperties | None) -> ApplyResult:
     """`Store.apply`'s writes as plain DBAPI statements on `cur`, rows as tuples."""
-    def keys_param(keys: list[Any]) -> Any:
-        return json.dumps(keys) if sqlite else keys
-
     now = sql.stamp(_now())
     counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
                   schemas_written=0, unchanged=0)
     stored: dict[str, tuple[Any, ...]] = {}
     for chunk in _chunks(list(batch.nodes), _IN_CHUNK):
-        cur.execute(sql.node_rows, (keys_param(chunk),))
+        cur.execute(sql.node_rows, (_list_param(sqlite, chunk),))
         for row in cur.fetchall():
             stored[row[1]] = row
     inserts, updates = [], []
@@ -711,7 +714,7 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
     needed = {k for e in batch.edges.values() for k in (e.src, e.dst)} | set(batch.schemas)
     ids: dict[str, int] = {}
     for chunk in _chunks(needed, _IN_CHUNK):
-        cur.execute(sql.node_ids, (keys_param(chunk),))
+        cur.execute(sql.node_ids, (_list_param(sqlite, chunk),))
         ids.update(cur.fetchall())
 
     wanted = {(ids[e.src], ids[e.dst], e.kind.value): _canonical(e.properties)
