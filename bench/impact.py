@@ -260,7 +260,22 @@ def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
                                cte=_raw_cte(store, g.hub, hub_repeat, budget_s)))
     results.append(QueryResult("hub + r.path", g.reach[g.hub], hub_paths, nx_hub,
                                "OK" if ok else "MISMATCH"))
+    # The issue sizes its hub at ~130k reachable nodes; the generator's largest hub reaches
+    # about twice that at 10^6, its second (raw.events.event_ts) about that: both are timed.
+    second = _second_hub(g)
+    if second is not None:
+        hub2 = _repeat(lambda: store.downstream(second), hub_repeat, budget_s)
+        nx_hub2 = _repeat(lambda: nx.descendants(graph, second), hub_repeat, budget_s)
+        ok2 = _keys(hub2.result) == nx_hub2.result
+        results.append(QueryResult("second hub (event_ts)", g.reach[second], hub2, nx_hub2,
+                                   "OK" if ok2 else "MISMATCH"))
     return results
+
+
+def _second_hub(g: Graph) -> str | None:
+    """The hub column other than `g.hub` (raw.events.event_ts), if the graph has one."""
+    others = [k for k in g.hubs if k != g.hub]
+    return others[0] if others else None
 
 
 @contextmanager
@@ -437,10 +452,15 @@ def format_targets(results: Sequence[SizeResult]) -> str:
     label = f"hub p50 <= {TARGET_HUB_P50_S:.0f} s (10^6 nodes, SQLite)"
     if hub_runs:
         r, b = hub_runs[0]
-        hub = b.queries[2].store.p50
-        lines.append(_target(label, f"sqlite @ {r.graph.n_nodes:,} nodes",
-                             f"{hub:.2f} s ({r.graph.reach[r.graph.hub]:,} reached)",
-                             hub <= TARGET_HUB_P50_S))
+        at = f"sqlite @ {r.graph.n_nodes:,} nodes"
+        # the issue's hub (~130k reached) is the generator's second; its largest is ~2x that
+        second = [q for q in b.queries if q.label.startswith("second hub")]
+        for q, which in [*((q, "~130k reached") for q in second),
+                         (b.queries[2], "largest hub")]:
+            hub = q.store.p50
+            lines.append(_target(f"hub p50 <= {TARGET_HUB_P50_S:.0f} s, {which}", at,
+                                 f"{hub:.2f} s ({q.reached:,} reached)",
+                                 hub <= TARGET_HUB_P50_S))
     else:
         lines.append(f"  {label:<44}not measured (add 1000000 to --sizes)")
     return "\n".join(lines)
