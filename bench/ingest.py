@@ -4,6 +4,13 @@
     python bench/ingest.py --postgres postgresql://postgres@127.0.0.1:5432/test
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/ingest.py     # the same
     python bench/ingest.py --pairs 1000 --producers 8 --batch 10
+    python -m bench.ingest --in-process                      # no HTTP: CPU ms per event
+
+`--in-process` measures what the server's writer does per event without HTTP: the same
+events, one per `openlineage.ingest` call inside `store.audited(...)` (as the writer thread
+calls it for a request alone), parsed from their JSON bodies, into a fresh store; it prints
+CPU and wall ms per event and where they go (parse, validation, mapping, apply), so a change
+to the ingest path is judged without the noise of HTTP and of the producers.
 
 `lineage serve` runs in a subprocess on 127.0.0.1 (a free port, a token with
 write:lineage, no access log) over a fresh store: a temporary SQLite file, or a fresh
@@ -15,8 +22,9 @@ as the openlineage-python HttpTransport does (`--batch N`: N events per request 
 
 Printed per backend: events/s over the whole run (first request sent to last answer),
 per-request latency p50/p95/p99, failed requests, how many transactions the server's group
-commit wrote for how many requests, and events lost: runs whose START and COMPLETE were both
-answered 2xx but that the store does not hold as COMPLETE with both states, read back
+commit wrote for how many requests, the server's CPU time per event (its processes'
+user + system time from /proc over the run), and events lost: runs whose START and COMPLETE
+were both answered 2xx but that the store does not hold as COMPLETE with both states, read back
 through the library afterwards. Targets (issue "OpenLineage-compatible HTTP service", bench):
 >= 1,000 events/s sustained, p99 <= 50 ms, 0 lost.
 
@@ -44,7 +52,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import lineage
-from lineage import auth
+from lineage import auth, openlineage
 
 TARGET_EVENTS_PER_S = 1000.0
 TARGET_P99_MS = 50.0
@@ -169,6 +177,25 @@ def postgres_store(url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (forked workers) so far,
+    from /proc; nan where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    try:
+        while pending:
+            current = pending.pop()
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    pending.extend(int(c) for c in f.read().split())
+    except OSError:
+        return float("nan")
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -182,7 +209,7 @@ LAUNCH = ("import sys; from lineage_cli.main import cli; from lineage_cli.serve 
 
 
 @contextmanager
-def server(url: str, extra: list[str]) -> Iterator[str]:
+def server(url: str, extra: list[str]) -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [sys.executable, "-c", LAUNCH, "--store", url, "serve", "--host", "127.0.0.1",
                "--port", str(port), "--no-access-log", "--log-level", "warning", *extra]
@@ -199,7 +226,7 @@ def server(url: str, extra: list[str]) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"lineage serve did not start (exit {process.poll()})")
             time.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -221,7 +248,7 @@ def measure(backend: str, url: str, args: argparse.Namespace,
     with lineage.connect(url) as store:
         name = f"bench-{uuid.uuid4().hex[:6]}"
         _info, secret = auth.create_token(store, name, ["write:lineage", "read"])
-    with server(url, list(serve_args)) as base:
+    with server(url, list(serve_args)) as (base, pid):
         print(f"  {backend}: {args.producers} producers x {args.pairs} runs "
               f"({'1 event' if args.batch == 1 else f'{args.batch} events'} per request)...",
               file=sys.stderr, flush=True)
@@ -231,7 +258,9 @@ def measure(backend: str, url: str, args: argparse.Namespace,
         processes = [ctx.Process(target=_produce, args=(job,)) for job in jobs]
         for p in processes:
             p.start()
+        cpu_before = cpu_seconds(pid)  # the producers start sending after their imports
         results = [queue.get() for _ in processes]
+        server_cpu = cpu_seconds(pid) - cpu_before
         for p in processes:
             p.join()
         health = httpx.get(f"{base}/api/v1/health", timeout=10).json()
@@ -260,9 +289,92 @@ def measure(backend: str, url: str, args: argparse.Namespace,
         "p99": percentile(latencies, 99) * 1000, "failed": len(failures),
         "failures": failures[:3], "lost": len(expected) - len(complete),
         "runs_expected": len(expected), "runs_stored": stats.get("run", 0),
+        "server_cpu_ms": server_cpu * 1000 / sent,
         "transactions": health["ingest"]["transactions"],
         "grouped_requests": health["ingest"]["requests"],
     }
+
+
+# ------------------------------------------------------------------ in process
+
+
+def _bodies(args: argparse.Namespace) -> list[bytes]:
+    """The JSON bodies the producers would send, one event each, in their order."""
+    bodies = []
+    for producer in range(args.producers):
+        for i in range(args.pairs):
+            bodies += [json.dumps(e).encode() for e in run_events(producer, i)]
+    return bodies
+
+
+def in_process(backend: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Ingest every event alone, as the server's writer does for a request alone (parsed
+    body, `store.audited`, `openlineage.ingest`), into a fresh store: CPU and wall time per
+    event. Then the same events again into another fresh store, through the steps of
+    `ingest` timed one by one (lineage.openlineage._ingest's internals: the breakdown only)."""
+    from lineage.openlineage import _ingest as steps
+
+    bodies = _bodies(args)
+    warm = min(40, len(bodies) // 10)
+    principal = "bench"
+
+    def detail(event: dict[str, Any]) -> dict[str, Any]:
+        return {"events": 1, "jobs": [f"{event['job']['namespace']}/{event['job']['name']}"],
+                "runs": [event["run"]["runId"]], "endpoint": "/api/v1/lineage"}
+
+    with lineage.connect(url) as store:
+        def one(body: bytes) -> None:
+            event = json.loads(body)
+            with store.audited(principal, "ingest", None, detail(event)):
+                openlineage.ingest(store, [event], principal=principal)
+
+        for body in bodies[:warm]:
+            one(body)
+        walls: list[float] = []
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for body in bodies[warm:]:
+            t0 = time.perf_counter()
+            one(body)
+            walls.append(time.perf_counter() - t0)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        runs = store.stats().get("run", 0)
+    n = len(bodies) - warm
+    phases = dict.fromkeys(("parse", "validate", "map", "apply"), 0.0)
+    with (sqlite_store() if backend == "sqlite" else postgres_store(args.postgres)) as fresh, \
+            lineage.connect(fresh) as store:
+        for k, body in enumerate(bodies):
+            t0 = time.perf_counter()
+            event = json.loads(body)
+            t1 = time.perf_counter()
+            checked = steps._validated([steps._Raw(event)])
+            t2 = time.perf_counter()
+            batch = steps._build(checked, principal).unmerged()
+            t3 = time.perf_counter()
+            with store.audited(principal, "ingest", None, detail(event)):
+                store.apply(batch, merge=steps.merge_node)
+            t4 = time.perf_counter()
+            if k >= warm:
+                for name, spent in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3),
+                                       strict=True):
+                    phases[name] += spent
+    return {"backend": backend, "events": n, "seconds": wall, "events_per_s": n / wall,
+            "cpu_ms": cpu * 1000 / n, "wall_ms": wall * 1000 / n,
+            "p50": percentile(walls, 50) * 1000, "p99": percentile(walls, 99) * 1000,
+            "runs": runs, "phases": {k: v * 1000 / n for k, v in phases.items()}}
+
+
+def print_in_process(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"ingest in process (no HTTP): {args.producers * args.pairs * 2:,} events, one per "
+          "ingest call in store.audited(...), the first "
+          f"{min(40, args.producers * args.pairs * 2 // 10)} as warm-up")
+    print(f"{'backend':<11}{'events':>8}{'seconds':>9}{'events/s':>10}{'cpu ms/ev':>11}"
+          f"{'wall ms/ev':>12}{'p50 ms':>8}{'p99 ms':>8}   wall ms/ev by step: parse, "
+          "validate, map, apply (+txn, audit)")
+    for r in rows:
+        steps = "  ".join(f"{k} {v:.3f}" for k, v in r["phases"].items())
+        print(f"{r['backend']:<11}{r['events']:>8,}{r['seconds']:>9.2f}{r['events_per_s']:>10,.0f}"
+              f"{r['cpu_ms']:>11.3f}{r['wall_ms']:>12.3f}{r['p50']:>8.2f}{r['p99']:>8.2f}   "
+              f"{steps}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -281,7 +393,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also run with group commit off (--group-events 1) and with a "
                              "3 ms linger, to show what group commit does")
+    parser.add_argument("--in-process", action="store_true",
+                        help="no server: ingest the same events one per call in this process "
+                             "and print CPU ms per event and its steps")
     args = parser.parse_args(argv)
+
+    if args.in_process:
+        found = []
+        if not args.no_sqlite:
+            with sqlite_store() as url:
+                found.append(in_process("sqlite", url, args))
+        if args.postgres:
+            with postgres_store(args.postgres) as url:
+                found.append(in_process("postgresql", url, args))
+        print_in_process(found, args)
+        return
 
     variants: list[tuple[str, ...]] = [("--workers", str(args.workers)) if args.workers > 1
                                        else ()]
@@ -300,12 +426,14 @@ def main(argv: list[str] | None = None) -> None:
           f"(START+COMPLETE), {args.batch} event(s) per request, 2 inputs + 1 output with "
           "schema and column lineage per event")
     print(f"{'backend':<11}{'server':<24}{'events':>8}{'seconds':>9}{'events/s':>10}{'p50 ms':>8}"
-          f"{'p95 ms':>8}{'p99 ms':>8}{'failed':>8}{'lost':>6}{'txns':>7}{'req/txn':>9}")
+          f"{'p95 ms':>8}{'p99 ms':>8}{'failed':>8}{'lost':>6}{'txns':>7}{'req/txn':>9}"
+          f"{'cpu ms/ev':>10}")
     for r in rows:
         per_txn = r["grouped_requests"] / r["transactions"] if r["transactions"] else 0
         print(f"{r['backend']:<11}{r['config']:<24}{r['events']:>8,}{r['seconds']:>9.1f}"
               f"{r['events_per_s']:>10,.0f}{r['p50']:>8.1f}{r['p95']:>8.1f}{r['p99']:>8.1f}"
-              f"{r['failed']:>8}{r['lost']:>6}{r['transactions']:>7,}{per_txn:>9.1f}")
+              f"{r['failed']:>8}{r['lost']:>6}{r['transactions']:>7,}{per_txn:>9.1f}"
+              f"{r['server_cpu_ms']:>10.2f}")
         for failure in r["failures"]:
             print(f"  failure: {failure}")
     print("\ntargets:")
