@@ -281,8 +281,8 @@ def validate_event(event: Any) -> EventKind:
     """
     if not isinstance(event, Mapping):
         raise ValidationError(f"an OpenLineage event is a JSON object, got {_json_type(event)}")
+    check_plain(event)  # first: what the store cannot keep is refused before it is read
     kind = event_kind(event)
-    check_plain(event)
     fast = fast_schemas()
     if fast.events[kind].is_valid(event) and all(
             fast.facets[place].is_valid(_live(facets))
