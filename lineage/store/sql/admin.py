@@ -8,6 +8,7 @@ standalone `_audit`, a token's last use) go around that, through the next layer'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,11 +18,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..._access import AuditEntry, TokenInfo
+from ..._errors import StoreError
 from .consumers import SqlConsumerStore
+from .engine import _first_line
+from .graph import _APPLY_SQL
 from .tables import api_token_table, audit_log_table
 
 _t = api_token_table.c
 _a = audit_log_table.c
+
+_AUDIT_INSERT = {
+    "sqlite": "INSERT INTO audit_log (at, principal, action, target, detail) "
+              "VALUES (?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO audit_log (at, principal, action, target, detail) "
+                  "VALUES (%s, %s, %s, %s, %s::json)",
+}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -55,12 +66,20 @@ class SqlAdminStore(SqlConsumerStore):
         for p in pending:
             p.written = True
 
-    @staticmethod
-    def _insert_audit(conn: Connection, entries: list[AuditEntry]) -> None:
-        now = datetime.now(UTC)
-        conn.execute(audit_log_table.insert(), [
-            dict(at=now, principal=e.principal, action=e.action, target=e.target,
-                 detail=e.detail) for e in entries])
+    def _insert_audit(self, conn: Connection, entries: list[AuditEntry]) -> None:
+        # On the DBAPI cursor, as `apply` writes: every ingest transaction adds a row, and
+        # SQLAlchemy's insert cost ~4x the statement
+        sql = _APPLY_SQL[self.dialect]
+        now = sql.stamp(datetime.now(UTC))
+        rows = [(now, e.principal, e.action, e.target, json.dumps(e.detail)) for e in entries]
+        dbapi = self.engine.dialect.dbapi
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(_AUDIT_INSERT[self.dialect], rows)
+        except dbapi.Error as exc:  # type: ignore[union-attr]
+            raise StoreError(f"write failed on {self!r}: {_first_line(exc)}") from exc
+        finally:
+            cur.close()
 
     # ---------------------------------------------------------------- tokens
 
