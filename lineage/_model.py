@@ -12,10 +12,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import ValidatorFunctionWrapHandler, WrapValidator, field_validator
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -156,16 +156,61 @@ class NotificationSpec(SQLModel):
         return value
 
 
+@dataclass(slots=True)
+class NodeRecord:
+    """A node as a trusted writer puts it in a `GraphBatch`: NodeSpec's fields, not
+    validated. OpenLineage ingest builds tens of nodes and edges per event from values it
+    has already validated, and a pydantic model each cost more than the rest of the mapping;
+    everyone else gives `NodeSpec`s (`GraphBatch.add_node`)."""
+
+    key: str
+    kind: NodeKind
+    name: str
+    namespace: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(slots=True)
+class EdgeRecord:
+    """An edge as a trusted writer puts it in a `GraphBatch` (see `NodeRecord`)."""
+
+    src: str
+    dst: str
+    kind: EdgeKind
+    properties: dict[str, Any]
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        return (self.src, self.dst, self.kind.value)
+
+
+def _as_given(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A record is kept as it is; anything else is validated as a spec (so callers giving
+    dicts get NodeSpec's errors, not a union's)."""
+    return value if isinstance(value, NodeRecord | EdgeRecord) else handler(value)
+
+
+if TYPE_CHECKING:
+    _Node = NodeSpec | NodeRecord
+    _Edge = EdgeSpec | EdgeRecord
+else:
+    _Node = Annotated[NodeSpec, WrapValidator(_as_given)]
+    _Edge = Annotated[EdgeSpec, WrapValidator(_as_given)]
+
+
 class GraphBatch(SQLModel):
     """Everything one write call applies, in one transaction.
 
+    `nodes` and `edges` hold `NodeSpec`s and `EdgeSpec`s (`add_node`, `add_edge`), or, from
+    a trusted writer that validated its input itself (OpenLineage ingest), `NodeRecord`s
+    and `EdgeRecord`s: the same fields, read the same way.
     `schemas` maps a dataset-version key to its schema snapshot (fields in order).
     `contracts` maps a consumer key to its contracts by asset key, and `channels` a consumer
     key to its channels; both replace what the consumer had.
     """
 
-    nodes: dict[str, NodeSpec] = SQLField(default_factory=dict)
-    edges: dict[tuple[str, str, str], EdgeSpec] = SQLField(default_factory=dict)
+    nodes: dict[str, _Node] = SQLField(default_factory=dict)
+    edges: dict[tuple[str, str, str], _Edge] = SQLField(default_factory=dict)
     schemas: dict[str, list[FieldSchema]] = SQLField(default_factory=dict)
     contracts: dict[str, dict[str, dict[str, Any]]] = SQLField(default_factory=dict)
     channels: dict[str, list[ChannelSpec]] = SQLField(default_factory=dict)

@@ -46,7 +46,7 @@ from uuid import UUID
 
 from .. import _keys as keys
 from .._errors import ValidationError
-from .._model import FieldSchema, GraphBatch
+from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..store.base import Store
 from ._fieldtypes import field_type
@@ -97,7 +97,13 @@ class BatchBuilder:
         self.pending: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
         self.counts = Counts()
 
-    # ---------------------------------------------------------------- nodes
+    # ---------------------------------------------------------------- nodes and edges
+
+    def edge(self, src: str, dst: str, kind: EdgeKind, **properties: Any) -> None:
+        """What `GraphBatch.add_edge` does, as a record: keys and kind are this module's
+        own, made from validated events."""
+        props = {k: v for k, v in properties.items() if v is not None}
+        self.batch.edges[(src, dst, kind.value)] = EdgeRecord(src, dst, kind, props)
 
     def node(self, key: str, name: str, namespace: str | None, **properties: Any) -> str:
         props = {k: v for k, v in properties.items() if v is not None}
@@ -118,7 +124,7 @@ class BatchBuilder:
                    names=(None, None, None))
         self.counts.fields.add(key)
         self.node(key, f"{name}.{field_name}", namespace, **properties)
-        self.batch.add_edge(dataset, key, EdgeKind.HAS_FIELD)
+        self.edge(dataset, key, EdgeKind.HAS_FIELD)
         return key
 
     def job(self, ev: Event, path: list[str | int], job: Mapping[str, Any]) -> str:
@@ -166,7 +172,7 @@ class BatchBuilder:
             pjob = self.job(ev, ["run", "facets", "parent", "job"], parent["job"])
             parent_key = self.run(ev, ["run", "facets", "parent", "run", "runId"],
                                   parent["run"]["runId"], pjob, parent["job"]["namespace"])
-            self.batch.add_edge(pjob, parent_key, EdgeKind.RUN_OF)
+            self.edge(pjob, parent_key, EdgeKind.RUN_OF)
         root = _get(facets, "parent", "root", "run", "runId")
         rkey = self.run(
             ev, ["run", "runId"], run["runId"], job, data["job"]["namespace"],
@@ -180,9 +186,9 @@ class BatchBuilder:
             reported_by=[self.principal] if self.principal else None,
         )
         self.counts.runs.add(rkey)
-        self.batch.add_edge(job, rkey, EdgeKind.RUN_OF)
+        self.edge(job, rkey, EdgeKind.RUN_OF)
         if parent_key is not None and parent_key != rkey:
-            self.batch.add_edge(parent_key, rkey, EdgeKind.PARENT_OF)
+            self.edge(parent_key, rkey, EdgeKind.PARENT_OF)
         complete = state == "COMPLETE"
         self._io(ev, job, rkey, derive=complete, outputs_written=complete,
                  run_id=rkey.removeprefix(f"{NodeKind.RUN}:"))
@@ -191,9 +197,9 @@ class BatchBuilder:
             outputs_written: bool, run_id: str | None = None) -> None:
         for i, data in enumerate(ev.data.get("inputs") or []):
             dkey = self._dataset(ev, ["inputs", i], data, run=run, role="input")
-            self.batch.add_edge(dkey, job, EdgeKind.READ)
+            self.edge(dkey, job, EdgeKind.READ)
             if run is not None:
-                self.batch.add_edge(dkey, run, EdgeKind.READ)
+                self.edge(dkey, run, EdgeKind.READ)
         for i, data in enumerate(ev.data.get("outputs") or []):
             path: list[str | int] = ["outputs", i]
             if run is None:
@@ -201,9 +207,9 @@ class BatchBuilder:
             else:
                 role = "produced" if outputs_written else "pending"
             dkey = self._dataset(ev, path, data, run=run, role=role, run_id=run_id)
-            self.batch.add_edge(job, dkey, EdgeKind.WROTE)
+            self.edge(job, dkey, EdgeKind.WROTE)
             if outputs_written and run is not None:
-                self.batch.add_edge(run, dkey, EdgeKind.WROTE)
+                self.edge(run, dkey, EdgeKind.WROTE)
             if derive:
                 self._column_lineage(ev, path, data, dkey, job)
 
@@ -226,7 +232,8 @@ class BatchBuilder:
                   owners=_plain(_get(facets, "ownership", "owners")),
                   dataset_type=_get(facets, "datasetType", "datasetType"))
         schema = facets.get("schema")
-        snapshot: list[FieldSchema] | None = None
+        # (name, type, description) per field; FieldSchemas only for a version node
+        snapshot: list[tuple[Any, str, Any]] | None = None
         if isinstance(schema, Mapping) and isinstance(schema.get("fields"), list):
             snapshot = []
             seen: dict[str, int] = {}
@@ -241,8 +248,7 @@ class BatchBuilder:
                 self.field(ev, fpath, dkey, ns, name, f["name"],
                            type=canonical if spelling or f.get("fields") else None,
                            source_type=spelling, description=f.get("description"))
-                snapshot.append(FieldSchema(name=f["name"], type=canonical,
-                                            description=f.get("description")))
+                snapshot.append((f["name"], canonical, f.get("description")))
         named = _get(facets, "version", "datasetVersion")
         version = named if isinstance(named, str) and named.strip() else None
         if role == "produced" and version is None:
@@ -257,13 +263,14 @@ class BatchBuilder:
         self.node(vkey, f"{name}@{version}", ns, version=version,
                   run=run if produced else None,
                   created_at=ev.data.get("eventTime") if produced else None)
-        self.batch.add_edge(vkey, dkey, EdgeKind.VERSION_OF)
+        self.edge(vkey, dkey, EdgeKind.VERSION_OF)
         if run is not None and produced:
-            self.batch.add_edge(run, vkey, EdgeKind.WROTE)
+            self.edge(run, vkey, EdgeKind.WROTE)
         elif run is not None and role == "input":
-            self.batch.add_edge(vkey, run, EdgeKind.READ)
+            self.edge(vkey, run, EdgeKind.READ)
         if snapshot is not None:
-            self.batch.schemas[vkey] = snapshot
+            self.batch.schemas[vkey] = [FieldSchema(name=n, type=t, description=d)
+                                        for n, t, d in snapshot]
         return dkey
 
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
@@ -291,7 +298,7 @@ class BatchBuilder:
             props = _edge_properties(seen)
             if target == dkey:
                 props["scope"] = "dataset"
-            self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=job, **props)
+            self.edge(origin, target, EdgeKind.DERIVED_FROM, job=job, **props)
 
     def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
         ns, name = source["namespace"], source["name"]
@@ -309,14 +316,20 @@ class BatchBuilder:
             old = stored.get(key)
             self.batch.add_node(key, name, namespace,
                                 **merge_node(key, old.properties if old else {}, props))
+        # a dry run's caller gets specs, as from any other batch
+        self.batch.edges = {ident: EdgeSpec(src=e.src, dst=e.dst, kind=e.kind,
+                                            properties=e.properties)
+                            for ident, e in self.batch.edges.items()}
         return self.batch
 
     def unmerged(self) -> GraphBatch:
         """The batch with only this call's facts per node, to be applied with
         `Store.apply(batch, merge=merge_node)`: the store merges them over what it holds
         inside its write transaction, so concurrent ingests of one run keep every state."""
+        nodes = self.batch.nodes
         for key, (name, namespace, props) in self.pending.items():
-            self.batch.add_node(key, name, namespace, **props)
+            # records, not NodeSpecs: `node` already left out None values
+            nodes[key] = NodeRecord(key, keys.kind_of(key), name, namespace, props)
         return self.batch
 
 
