@@ -76,8 +76,12 @@ def _sqlite(parsed: sa.URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         # A write transaction takes the write lock up front (waiting up to busy_timeout).
+        # On the driver's connection: through exec_driver_sql this cost a third of an empty
+        # write transaction. Its errors (a lock not obtained in time) are the driver's;
+        # the store's `_read`/`_write` translate them.
         immediate = conn.get_execution_options().get("lineage_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

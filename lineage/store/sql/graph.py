@@ -245,7 +245,7 @@ class SqlGraphStore(Store):
         except IntegrityError as exc:
             raise ConflictError(f"the write conflicts with stored data: {engines._first_line(exc)}"
                                 ) from exc
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
             raise StoreError(f"write failed on {self!r}: {engines._first_line(exc)}") from exc
 
     @contextmanager
@@ -255,7 +255,7 @@ class SqlGraphStore(Store):
                 yield conn
         except LineageError:
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
             raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
 
     @contextmanager
