@@ -23,7 +23,8 @@ as the openlineage-python HttpTransport does (`--batch N`: N events per request 
 Printed per backend: events/s over the whole run (first request sent to last answer),
 per-request latency p50/p95/p99, failed requests, how many transactions the server's group
 commit wrote for how many requests, the server's CPU time per event (its processes'
-user + system time from /proc over the run), and events lost: runs whose START and COMPLETE
+user + system time from /proc over the run) and the producers' (`client`: what httpx and
+the bench spend per request, on the same cores), and events lost: runs whose START and COMPLETE
 were both answered 2xx but that the store does not hold as COMPLETE with both states, read back
 through the library afterwards. Targets (issue "OpenLineage-compatible HTTP service", bench):
 >= 1,000 events/s sustained, p99 <= 50 ms, 0 lost.
@@ -134,6 +135,7 @@ def _produce(args: tuple[str, str, int, int, int, Any]) -> None:
     failures: list[str] = []
     acknowledged: dict[str, int] = {}
     with httpx.Client(timeout=60.0) as client:
+        cpu = time.process_time()
         first = time.perf_counter()
         for body, run_ids in bodies:
             t0 = time.perf_counter()
@@ -150,7 +152,8 @@ def _produce(args: tuple[str, str, int, int, int, Any]) -> None:
                 for run_id in run_ids:
                     acknowledged[run_id] = acknowledged.get(run_id, 0) + 1
         last = time.perf_counter()
-    out.put((latencies, failures, acknowledged, first, last, len(events)))
+        cpu = time.process_time() - cpu
+    out.put((latencies, failures, acknowledged, first, last, len(events), cpu))
 
 
 # ------------------------------------------------------------------ stores and the server
@@ -290,6 +293,7 @@ def measure(backend: str, url: str, args: argparse.Namespace,
         "failures": failures[:3], "lost": len(expected) - len(complete),
         "runs_expected": len(expected), "runs_stored": stats.get("run", 0),
         "server_cpu_ms": server_cpu * 1000 / sent,
+        "client_cpu_ms": sum(r[6] for r in results) * 1000 / sent,
         "transactions": health["ingest"]["transactions"],
         "grouped_requests": health["ingest"]["requests"],
     }
@@ -427,13 +431,13 @@ def main(argv: list[str] | None = None) -> None:
           "schema and column lineage per event")
     print(f"{'backend':<11}{'server':<24}{'events':>8}{'seconds':>9}{'events/s':>10}{'p50 ms':>8}"
           f"{'p95 ms':>8}{'p99 ms':>8}{'failed':>8}{'lost':>6}{'txns':>7}{'req/txn':>9}"
-          f"{'cpu ms/ev':>10}")
+          f"{'cpu ms/ev':>10}{'client':>7}")
     for r in rows:
         per_txn = r["grouped_requests"] / r["transactions"] if r["transactions"] else 0
         print(f"{r['backend']:<11}{r['config']:<24}{r['events']:>8,}{r['seconds']:>9.1f}"
               f"{r['events_per_s']:>10,.0f}{r['p50']:>8.1f}{r['p95']:>8.1f}{r['p99']:>8.1f}"
               f"{r['failed']:>8}{r['lost']:>6}{r['transactions']:>7,}{per_txn:>9.1f}"
-              f"{r['server_cpu_ms']:>10.2f}")
+              f"{r['server_cpu_ms']:>10.2f}{r['client_cpu_ms']:>7.2f}")
         for failure in r["failures"]:
             print(f"  failure: {failure}")
     print("\ntargets:")
