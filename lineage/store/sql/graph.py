@@ -131,6 +131,8 @@ def _json_text(properties: dict[str, Any]) -> str:
 
 def _loaded(value: Any) -> Any:
     """A JSON column's value as the driver gives it: text on SQLite, parsed on PostgreSQL."""
+    if value == "{}":  # most edges' properties: no parse
+        return {}
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -712,8 +714,10 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
     counts["nodes_created"], counts["nodes_updated"] = len(inserts), len(updates)
 
     needed = {k for e in batch.edges.values() for k in (e.src, e.dst)} | set(batch.schemas)
-    ids: dict[str, int] = {}
-    for chunk in _chunks(needed, _IN_CHUNK):
+    # the ids read with the nodes stand (a key is never re-numbered); only new nodes' and
+    # the endpoints outside the batch are looked up
+    ids: dict[str, int] = {key: row[0] for key, row in stored.items()}
+    for chunk in _chunks(needed - ids.keys(), _IN_CHUNK):
         cur.execute(sql.node_ids, (_list_param(sqlite, chunk),))
         ids.update(cur.fetchall())
 
