@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from .._errors import ValidationError
@@ -42,6 +43,17 @@ _MEMBER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def field_type(spelling: str | None, nested: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The canonical type of one schema-facet field (see the module docstring)."""
+    if not nested:  # the usual field: its type depends on its spelling alone
+        return _flat_type(spelling)
+    return _field_type(spelling, nested)
+
+
+@lru_cache(maxsize=4096)
+def _flat_type(spelling: str | None) -> str:
+    return _field_type(spelling, None)
+
+
+def _field_type(spelling: str | None, nested: Sequence[Mapping[str, Any]] | None) -> str:
     nested = [f for f in nested or [] if isinstance(f, Mapping)]
     text = " ".join((spelling or "").strip().lower().split())
     base = re.split(r"[(<\s]", text, maxsplit=1)[0] if text else ""
