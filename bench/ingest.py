@@ -110,7 +110,7 @@ def run_events(producer: int, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _produce(args: tuple[str, str, int, int, int, Any]) -> None:
     """One producer process: send its runs, put (latencies, failures, run ids ok) on `out`."""
-    base, secret, producer, pairs, batch, out = args
+    base, secret, producer, pairs, batch, out, ready = args
     bodies: list[tuple[bytes, list[str]]] = []  # (body, run ids whose COMPLETE it carries)
     pending: list[dict[str, Any]] = []
     runs: list[str] = []
@@ -135,6 +135,11 @@ def _produce(args: tuple[str, str, int, int, int, Any]) -> None:
     failures: list[str] = []
     acknowledged: dict[str, int] = {}
     with httpx.Client(timeout=60.0) as client:
+        client.get(base + "/api/v1/health")  # the kept-alive connection, before the start
+        # Every producer starts sending once all are ready: a spawned producer spends ~1 s
+        # of CPU importing and building its events, which the first ones to start would
+        # otherwise share the cores with.
+        ready.wait()
         cpu = time.process_time()
         first = time.perf_counter()
         for body, run_ids in bodies:
@@ -256,8 +261,10 @@ def measure(backend: str, url: str, args: argparse.Namespace,
               f"({'1 event' if args.batch == 1 else f'{args.batch} events'} per request)...",
               file=sys.stderr, flush=True)
         ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Manager().Queue()
-        jobs = [(base, secret, p, args.pairs, args.batch, queue) for p in range(args.producers)]
+        manager = ctx.Manager()
+        queue, ready = manager.Queue(), manager.Barrier(args.producers)
+        jobs = [(base, secret, p, args.pairs, args.batch, queue, ready)
+                for p in range(args.producers)]
         processes = [ctx.Process(target=_produce, args=(job,)) for job in jobs]
         for p in processes:
             p.start()
