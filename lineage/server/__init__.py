@@ -92,9 +92,9 @@ def serve(store: Store | str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
 
     `workers` > 1 (POSIX, `store` a URL) forks that many server processes sharing one
     listening socket, each with its own store connections and ingest writer (one process
-    is CPU-bound at a few hundred requests/s; see bench/README.md "Ingest"). Safe because ingest merges run states inside its
-    write transaction (`Store.apply(merge=...)`); on SQLite the workers' write
-    transactions take turns on the database lock (busy_timeout)."""
+    is CPU-bound at a few hundred requests/s; see bench/README.md "Ingest"). Safe because
+    ingest merges run states inside its write transaction (`Store.apply(merge=...)`); on
+    SQLite the workers' write transactions take turns on the database lock (busy_timeout)."""
     import uvicorn
 
     from ..store import connect
