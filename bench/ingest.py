@@ -5,12 +5,16 @@
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/ingest.py     # the same
     python bench/ingest.py --pairs 1000 --producers 8 --batch 10
     python -m bench.ingest --in-process                      # no HTTP: CPU ms per event
+    python -m bench.ingest --floor                           # and a server that stores nothing
 
 `--in-process` measures what the server's writer does per event without HTTP: the same
 events, one per `openlineage.ingest` call inside `store.audited(...)` (as the writer thread
 calls it for a request alone), parsed from their JSON bodies, into a fresh store; it prints
 CPU and wall ms per event and where they go (parse, validation, mapping, apply), so a change
 to the ingest path is judged without the noise of HTTP and of the producers.
+`--floor` first runs the same producers against uvicorn serving a bare ASGI app that reads
+each request and answers 201 (row `floor`): the most these producers and the HTTP stack
+reach on this machine at that moment, beside which the server's figures are read.
 
 `lineage serve` runs in a subprocess on 127.0.0.1 (a free port, a token with
 write:lineage, no access log) over a fresh store: a temporary SQLite file, or a fresh
@@ -216,11 +220,40 @@ LAUNCH = ("import sys; from lineage_cli.main import cli; from lineage_cli.serve 
           "cli(sys.argv[1:], prog_name='lineage')")
 
 
+# The floor (`--floor`): uvicorn as `lineage serve` runs it (httptools, no access log),
+# serving `floor_app`, which reads each body and answers 201 with a small JSON object.
+FLOOR = ("import sys, uvicorn; sys.path.insert(0, sys.argv[2]); "
+         "uvicorn.run('bench.ingest:floor_app', host='127.0.0.1', port=int(sys.argv[1]), "
+         "access_log=False, log_level='warning')")
+
+
+async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """What any server answering these producers must do at least: read the request,
+    answer it; no JSON parsing, no validation, no store."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    body = b'{"status":"accepted","events":1}'
+    await send({"type": "http.response.start", "status": 201 if scope["method"] == "POST"
+                else 200, "headers": [(b"content-type", b"application/json"),
+                                      (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 @contextmanager
-def server(url: str, extra: list[str]) -> Iterator[tuple[str, int]]:
+def server(url: str | None, extra: list[str]) -> Iterator[tuple[str, int]]:
+    """`lineage serve` over `url` (None: the floor app instead) on a free port."""
     port = free_port()
-    command = [sys.executable, "-c", LAUNCH, "--store", url, "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--no-access-log", "--log-level", "warning", *extra]
+    if url is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        command = [sys.executable, "-c", FLOOR, str(port), root]
+    else:
+        command = [sys.executable, "-c", LAUNCH, "--store", url, "serve", "--host",
+                   "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
+                   "warning", *extra]
     process = subprocess.Popen(command)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -251,11 +284,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def measure(backend: str, url: str, args: argparse.Namespace,
+def measure(backend: str, url: str | None, args: argparse.Namespace,
             serve_args: tuple[str, ...] = ()) -> dict[str, Any]:
-    with lineage.connect(url) as store:
-        name = f"bench-{uuid.uuid4().hex[:6]}"
-        _info, secret = auth.create_token(store, name, ["write:lineage", "read"])
+    """One run against `lineage serve` over `url`, or with `url` None against the floor."""
+    secret = "none"
+    if url is not None:
+        with lineage.connect(url) as store:
+            name = f"bench-{uuid.uuid4().hex[:6]}"
+            _info, secret = auth.create_token(store, name, ["write:lineage", "read"])
     with server(url, list(serve_args)) as (base, pid):
         print(f"  {backend}: {args.producers} producers x {args.pairs} runs "
               f"({'1 event' if args.batch == 1 else f'{args.batch} events'} per request)...",
@@ -273,7 +309,9 @@ def measure(backend: str, url: str, args: argparse.Namespace,
         server_cpu = cpu_seconds(pid) - cpu_before
         for p in processes:
             p.join()
-        health = httpx.get(f"{base}/api/v1/health", timeout=10).json()
+        health = {"ingest": {"transactions": 0, "requests": 0}}
+        if url is not None:
+            health = httpx.get(f"{base}/api/v1/health", timeout=10).json()
     latencies = [x for r in results for x in r[0]]
     failures = [x for r in results for x in r[1]]
     acknowledged: dict[str, int] = {}
@@ -283,13 +321,14 @@ def measure(backend: str, url: str, args: argparse.Namespace,
     sent = sum(r[5] for r in results)
     expected = {run for run, n in acknowledged.items() if n == 2}
     config = " ".join(serve_args) or "default"
-    with lineage.connect(url) as store:
-        keys = [f"run:{run}" for run in expected]
-        found = store.nodes(keys)
-        stats = store.stats()
-    complete = {k for k, node in found.items()
-                if node.properties.get("state") == "COMPLETE"
-                and set(node.properties.get("states", {})) == {"START", "COMPLETE"}}
+    complete, stats = set(expected), {}
+    if url is not None:
+        with lineage.connect(url) as store:
+            found = store.nodes([f"run:{run}" for run in expected])
+            stats = store.stats()
+        complete = {k for k, node in found.items()
+                    if node.properties.get("state") == "COMPLETE"
+                    and set(node.properties.get("states", {})) == {"START", "COMPLETE"}}
     seconds = last - first
     return {
         "backend": backend, "config": config, "events": sent, "requests": len(latencies),
@@ -404,6 +443,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also run with group commit off (--group-events 1) and with a "
                              "3 ms linger, to show what group commit does")
+    parser.add_argument("--floor", action="store_true",
+                        help="first, the same producers against uvicorn serving a bare ASGI "
+                             "app that stores nothing: what these producers and the HTTP "
+                             "stack reach on this machine at all")
     parser.add_argument("--in-process", action="store_true",
                         help="no server: ingest the same events one per call in this process "
                              "and print CPU ms per event and its steps")
@@ -424,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
                                        else ()]
     if args.compare:
         variants += [("--group-events", "1"), ("--group-linger-ms", "3")]
-    rows = []
+    rows = [measure("floor", None, args)] if args.floor else []
     for variant in variants:  # a fresh store each
         if not args.no_sqlite:
             with sqlite_store() as url:
@@ -449,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  failure: {failure}")
     print("\ntargets:")
     for r in rows:
-        if r["config"] != "default":
+        if r["config"] != "default" or r["backend"] == "floor":
             continue
         for label, ok, shown in (
                 (">= 1,000 events/s", r["events_per_s"] >= TARGET_EVENTS_PER_S,
