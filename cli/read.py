@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import click
 from rich.text import Text
@@ -18,6 +18,15 @@ from .context import App, depth_option, format_option, pass_app
 
 # ------------------------------------------------------------------ impact
 
+T = TypeVar("T")
+
+#: tables of a walk stop at --limit rows: a hub reaches 10^5 nodes, which no one reads in a
+#: terminal (and rich takes minutes to lay out); the counts stay complete
+limit_option = click.option(
+    "--limit", type=click.IntRange(min=0), default=50, show_default=True,
+    help="Rows shown per table (the counts are always complete); 0 shows every row. "
+         "--format json always has every node.")
+
 
 @click.command()
 @click.argument("name")
@@ -32,10 +41,11 @@ from .context import App, depth_option, format_option, pass_app
                    "in the outbox (sent by `lineage notify deliver`).")
 @click.option("--paths/--no-paths", default=True, show_default=True,
               help="Show the path that reaches each dependent.")
+@limit_option
 @format_option
 @pass_app
 def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], notify: bool,
-           paths: bool, fmt: str) -> None:
+           paths: bool, limit: int, fmt: str) -> None:
     """Show what is affected if NAME changes.
 
     Every dependent of NAME, grouped by kind: the fields, features, model versions,
@@ -51,6 +61,7 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
       lineage register examples/fraud/manifest.yaml
       lineage impact transactions.category
       lineage impact transactions.category --depth 3 --no-paths
+      lineage impact raw.events.user_id --limit 10      # a hub: 10 rows per kind
       lineage impact transactions.category --format json
       lineage impact transactions.category --change type:string
       lineage impact transactions.category --change type:string --notify
@@ -70,7 +81,7 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
                 data["notifications_enqueued"] = enqueued
             output.emit_json(data)
         else:
-            _print_change_impact(judged, paths)
+            _print_change_impact(judged, paths, limit)
             if enqueued is not None:
                 output.out().print(f"notifications enqueued: {enqueued} (deliver with "
                                    "`lineage notify deliver`)", soft_wrap=True)
@@ -79,10 +90,22 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     if fmt == "json":
         output.emit_json(report.to_dict())
     else:
-        _print_impact(report, paths)
+        _print_impact(report, paths, limit)
 
 
-def _print_impact(report: ImpactReport, paths: bool) -> None:
+def _shown(items: list[T], limit: int) -> list[T]:
+    """The rows of one kind the table shows: the first `limit` (all with 0)."""
+    return items if limit == 0 else items[:limit]
+
+
+def _more(console: Any, total: int, limit: int) -> None:
+    """The line under a table cut at `limit` rows, saying how to see the rest."""
+    if 0 < limit < total:
+        console.print(f"... {total - limit:,} more not shown (--limit 0 shows all; "
+                      "--format json has every one)", soft_wrap=True)
+
+
+def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     console = output.out()
     console.print(Text(f"Impact of {report.start.key}", style="bold"), soft_wrap=True)
     groups = report.groups
@@ -92,10 +115,12 @@ def _print_impact(report: ImpactReport, paths: bool) -> None:
     columns = ["name", "depth", *(["path"] if paths else [])]
     for kind, items in groups.items():
         rows = [[r.node.name, str(r.depth),
-                 *([output.path_text(r.path, r.through)] if paths else [])] for r in items]
+                 *([output.path_text(r.path, r.through)] if paths else [])]
+                for r in _shown(items, limit)]
         console.print()
         console.print(output.table(output.group_title(kind, len(items)), columns, rows,
                                    wrap=["path"]))
+        _more(console, len(items), limit)
     total = sum(len(items) for items in groups.values())
     counts = ", ".join(output.plural(len(items), kind) for kind, items in groups.items())
     console.print()
@@ -103,9 +128,10 @@ def _print_impact(report: ImpactReport, paths: bool) -> None:
 
 
 VERDICT_STYLE = {"breaking": "bold red", "unknown": "yellow", "compatible": "green"}
+VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(VERDICT_STYLE)}
 
 
-def _print_change_impact(report: ChangeImpact, paths: bool) -> None:
+def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     console = output.out()
     changes = "; ".join(c.describe() for c in report.changes)
     console.print(Text(f"Impact of {report.start.key}: {changes}", style="bold"),
@@ -115,12 +141,16 @@ def _print_change_impact(report: ChangeImpact, paths: bool) -> None:
         console.print("nothing downstream", soft_wrap=True)
         return
     columns = ["name", "verdict", "reason", *(["path"] if paths else [])]
-    for kind, items in groups.items():
+    for kind, unsorted in groups.items():
+        # breaking first, so that a table cut at --limit never hides one behind a safe row
+        items = sorted(unsorted, key=lambda j: VERDICT_RANK[j.verdict])
         rows = [[j.node.name, Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
-                 *([output.path_text(j.path, j.through)] if paths else [])] for j in items]
+                 *([output.path_text(j.path, j.through)] if paths else [])]
+                for j in _shown(items, limit)]
         console.print()
         console.print(output.table(output.group_title(kind, len(items)), columns, rows,
                                    wrap=["reason", "path"]))
+        _more(console, len(items), limit)
     counts = report.counts()
     console.print()
     console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()), soft_wrap=True)
@@ -286,7 +316,7 @@ def _closure_dict(closure: Closure) -> dict[str, Any]:
             "reached": [r.to_dict() for r in closure.reached]}
 
 
-def _print_closure(closure: Closure, fmt: str) -> None:
+def _print_closure(closure: Closure, fmt: str, limit: int) -> None:
     if fmt == "json":
         output.emit_json(_closure_dict(closure))
         return
@@ -298,17 +328,20 @@ def _print_closure(closure: Closure, fmt: str) -> None:
         return
     data_flow = closure.direction == "upstream"
     rows = [(r.node.key, r.node.kind.value, str(r.depth),
-             output.path_text(r.path, r.through, data_flow=data_flow)) for r in closure]
+             output.path_text(r.path, r.through, data_flow=data_flow))
+            for r in _shown(closure.reached, limit)]
     console.print(output.table(None, ["key", "kind", "depth", "path"], rows, wrap=["path"]))
+    _more(console, len(closure), limit)
     console.print(f"{output.plural(len(closure), 'node')} {closure.direction}", soft_wrap=True)
 
 
 @click.command()
 @click.argument("name")
 @depth_option
+@limit_option
 @format_option
 @pass_app
-def upstream(app: App, name: str, depth: int | None, fmt: str) -> None:
+def upstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> None:
     """List everything NAME depends on.
 
     Each node NAME depends on, with one shortest path to it. Paths are printed the way
@@ -318,17 +351,19 @@ def upstream(app: App, name: str, depth: int | None, fmt: str) -> None:
     Examples:
       lineage upstream fraud@3
       lineage upstream fraud@3 --depth 2
+      lineage upstream fraud@3 --limit 0                # every row, however many
       lineage upstream user_features.category_share --format json
     """
-    _print_closure(app.store.upstream(name, depth), fmt)
+    _print_closure(app.store.upstream(name, depth), fmt, limit)
 
 
 @click.command()
 @click.argument("name")
 @depth_option
+@limit_option
 @format_option
 @pass_app
-def downstream(app: App, name: str, depth: int | None, fmt: str) -> None:
+def downstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> None:
     """List everything that depends on NAME.
 
     Each dependent, with one shortest path from NAME. This is the raw graph walk;
@@ -338,9 +373,10 @@ def downstream(app: App, name: str, depth: int | None, fmt: str) -> None:
     Examples:
       lineage downstream transactions.category
       lineage downstream public.transactions --depth 1
+      lineage downstream raw.events.user_id --limit 20  # a hub: the first 20 rows
       lineage downstream fraud@2 --format json
     """
-    _print_closure(app.store.downstream(name, depth), fmt)
+    _print_closure(app.store.downstream(name, depth), fmt, limit)
 
 
 # ------------------------------------------------------------------ stats

@@ -243,6 +243,55 @@ def test_impact_with_a_change_judges_every_dependent(registered: Run) -> None:
     assert table.exit_code == 0 and "breaking" in table.stdout
 
 
+def test_impact_limit_cuts_each_table_but_keeps_the_counts_and_the_json_whole(
+        registered: Run) -> None:
+    """A hub reaches 10^5 nodes: the table shows --limit rows per kind and says how many it
+    left out; the totals and --format json are never cut."""
+    table = registered("impact", "transactions.category", "--limit", "1")
+    assert table.exit_code == 0, table.output
+    consumers = table.stdout.split("consumers (3)")[1]
+    assert sum(name in consumers for name in CONSUMERS) == 1
+    assert "... 2 more not shown (--limit 0 shows all" in consumers
+    assert "10 affected: 3 fields, 1 feature, 2 model versions, 1 model, 3 consumers" in (
+        table.stdout)
+    every = registered("impact", "transactions.category", "--limit", "0")
+    assert all(name in every.stdout for name in CONSUMERS) and "not shown" not in every.stdout
+    report = as_json(registered("impact", "transactions.category", "--limit", "1",
+                                "--format", "json"))
+    assert len(report["affected"]["consumer"]) == 3
+
+
+def test_change_impact_table_puts_breaking_dependents_first_so_limit_never_hides_one(
+        run: Run, tmp_path: Path) -> None:
+    from .test_schema_change import CONTRACTS
+
+    manifest = tmp_path / "contracts.yaml"
+    manifest.write_text(CONTRACTS)
+    assert run("register", manifest).exit_code == 0
+    # by key the consumers are bi (compatible), billing (breaking), finance (compatible)
+    table = run("impact", "orders.status", "--change", "type:int64", "--limit", "1",
+                "--no-paths")
+    assert table.exit_code == 0, table.output
+    consumers = table.stdout.split("consumers (3)")[1]
+    assert "billing" in consumers and "breaking" in consumers
+    assert " bi " not in consumers and "finance" not in consumers
+    assert "... 2 more not shown" in consumers
+
+
+def test_downstream_limit_shows_the_first_rows_and_counts_them_all(registered: Run) -> None:
+    table = registered("downstream", "transactions.category", "--limit", "2")
+    assert table.exit_code == 0, table.output
+    assert "more not shown" in table.stdout and "nodes downstream" in table.stdout
+    full = as_json(registered("downstream", "transactions.category", "--format", "json"))
+    assert f"{len(full['reached'])} nodes downstream" in table.stdout
+    assert f"... {len(full['reached']) - 2} more not shown" in table.stdout
+
+
+def test_a_negative_limit_is_a_usage_error(registered: Run) -> None:
+    result = registered("impact", "transactions.category", "--limit", "-1")
+    assert result.exit_code == 2 and "--limit" in result.stderr
+
+
 def test_impact_of_an_unknown_name_exits_4_and_suggests_the_right_one(registered: Run) -> None:
     message = assert_clean_error(registered("impact", "transactions.categroy"), 4)
     assert "transactions.categroy" in message

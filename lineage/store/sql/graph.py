@@ -265,12 +265,20 @@ class SqlGraphStore(Store):
         """A DBAPI cursor on a pooled connection, for the hot reads (walks, impact lookups)
         where SQLAlchemy's per-statement work would cost more than the query. `snapshot`:
         on SQLite, every statement reads the same snapshot (PostgreSQL reads committed data
-        per statement). Driver errors become StoreError."""
+        per statement). Driver errors become StoreError.
+
+        On PostgreSQL the cursor runs in autocommit: each statement reads committed data
+        either way, and without a transaction there is no BEGIN and no ROLLBACK round trip,
+        and psycopg keeps the connection's prepared statements (its rollback deallocates them
+        all, so the walk's level query was planned afresh on every call)."""
         try:
             raw = self.engine.raw_connection()
         except SQLAlchemyError as exc:
             raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+        driver = raw.driver_connection if self.dialect == "postgresql" else None
         try:
+            if driver is not None:
+                driver.autocommit = True
             cur = raw.cursor()
             try:
                 if snapshot and self.dialect == "sqlite":
@@ -281,6 +289,8 @@ class SqlGraphStore(Store):
         except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
             raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
         finally:
+            if driver is not None and not driver.closed:
+                driver.autocommit = False  # the pool's other users expect transactions
             raw.close()  # back to the pool, which ends the transaction
 
     # ---------------------------------------------------------------- id lookups
