@@ -311,11 +311,11 @@ class SqlGraphStore(Store):
     def _apply_in(self, conn: Connection, batch: GraphBatch,
                   merge: MergeProperties | None = None) -> ApplyResult:
         """Apply a batch inside the caller's transaction (on its DBAPI cursor)."""
-        if merge is not None:
-            self._lock_nodes(conn, batch.nodes)
         dbapi = self.engine.dialect.dbapi
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
+            if merge is not None:
+                self._lock_nodes(cur, batch.nodes)
             return _apply_rows(cur, _APPLY_SQL[self.dialect], self.dialect == "sqlite",
                                batch, merge)
         except dbapi.IntegrityError as exc:  # type: ignore[union-attr]
@@ -326,19 +326,20 @@ class SqlGraphStore(Store):
         finally:
             cur.close()
 
-    def _lock_nodes(self, conn: Connection, keys: Iterable[str]) -> None:
-        """On PostgreSQL, take a transaction-scoped advisory lock per node key, so that a
-        merge reads and writes each node alone (SQLite's BEGIN IMMEDIATE already holds the
-        whole database). Taken in one order (by the lock's number) so two writers never
-        deadlock; a hash collision only makes two keys share a lock."""
+    def _lock_nodes(self, cur: Any, keys: Iterable[str]) -> None:
+        """On PostgreSQL, take a transaction-scoped advisory lock per node key (on the
+        transaction's DBAPI cursor `cur`), so that a merge reads and writes each node alone
+        (SQLite's BEGIN IMMEDIATE already holds the whole database). Taken in one order (by
+        the lock's number) so two writers never deadlock; a hash collision only makes two
+        keys share a lock."""
         if self.dialect != "postgresql":
             return
         numbers = sorted({_lock_number(k) for k in keys})
         if numbers:
             # unnest yields the array in order and the aggregate consumes rows in scan order
-            conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(n)) FROM "
-                                 "unnest(CAST(:numbers AS BIGINT[])) AS t(n)"),
-                         {"numbers": numbers})
+            cur.execute("SELECT count(pg_advisory_xact_lock(n)) FROM "
+                        "unnest(%s::bigint[]) AS t(n)", (numbers,))
+            cur.fetchall()
 
     def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
         stamp = _now()
