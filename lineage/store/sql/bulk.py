@@ -31,6 +31,7 @@ import polars as pl
 import psycopg
 
 from ..._errors import ConflictError, StoreError, ValidationError
+from ..._keys import TAIL_PATTERN
 from .._bulk import BulkInput
 
 #: SQLite page cache for a load, in KiB (negative: KiB, as PRAGMA cache_size takes it)
@@ -163,6 +164,14 @@ def _check_no_repeats(resolved: pl.DataFrame, joined: pl.DataFrame) -> None:
                               f"earlier in the same load: {text}; give each edge once")
 
 
+def _rtails(keys: pl.Series) -> list[str]:
+    """`node.rtail` of each key: its tail (`lineage._keys.tail`, found by polars) reversed in
+    Python, code point by code point (polars' `str.reverse` reverses grapheme clusters, so a
+    key with a combining accent would not match the reversed suffix a lookup scans for)."""
+    tails = keys.str.extract(TAIL_PATTERN, 0).fill_null(keys).to_list()
+    return [t[::-1] for t in tails]
+
+
 def _texts(column: pl.Series) -> Iterator[str | None]:
     """The values of a text column as Python objects. Few distinct values (kinds,
     namespaces, properties) are made once and repeated, not once per row."""
@@ -217,12 +226,11 @@ class _Sqlite(_Loader):
         if not nodes.height:
             return
         ts = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-        keys = nodes["key"].to_list()
         # an iterator, not a list of tuples: executemany binds each row as it comes
-        rows = zip(nodes["id"].to_list(), keys, [k[::-1] for k in keys],
+        rows = zip(nodes["id"].to_list(), nodes["key"].to_list(), _rtails(nodes["key"]),
                    _texts(nodes["kind"]), nodes["name"].to_list(),
                    _texts(nodes["namespace"]), _texts(nodes["properties"]), strict=True)
-        sql = ("INSERT INTO node (id, key, rkey, kind, name, namespace, properties, "
+        sql = ("INSERT INTO node (id, key, rtail, kind, name, namespace, properties, "
                f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '{ts}', '{ts}')")
         self.cur.executemany(sql, rows)
 
@@ -348,13 +356,11 @@ class _Postgres(_Loader):
             return
         ts = stamp.isoformat()
         frame = nodes.select(
-            "id", "key", pl.col("key").map_batches(
-                lambda s: pl.Series([k[::-1] for k in s.to_list()], dtype=pl.String),
-                return_dtype=pl.String).alias("rkey"),
+            "id", "key", pl.Series("rtail", _rtails(nodes["key"]), dtype=pl.String),
             "kind", "name", "namespace", "properties",
             pl.lit(ts).alias("created_at"), pl.lit(ts).alias("updated_at"))
         for start in range(0, frame.height, chunk_size):
-            self._copy("node", "id, key, rkey, kind, name, namespace, properties, created_at, "
+            self._copy("node", "id, key, rtail, kind, name, namespace, properties, created_at, "
                        "updated_at", frame.slice(start, chunk_size))
 
     def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:

@@ -92,10 +92,23 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect().execution_options(lineage_write=True) as conn:
-        with conn.begin():
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        # SQLite's batch mode rebuilds a table (copy, DROP, rename): with foreign keys on,
+        # dropping `node` would cascade to every edge. Off for the migration (the PRAGMA only
+        # takes effect outside a transaction), proven intact before the commit.
+        if sqlite:  # on the DBAPI connection: SQLAlchemy's would begin a transaction
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StoreError("migration left rows whose references are missing; "
+                                     "nothing was changed")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def _current_revision(conn: Connection) -> str | None:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..._errors import ConflictError, LineageError, NotFound, StoreError
+from ..._keys import tail
 from ..._model import (
     ApplyResult,
     Closure,
@@ -159,7 +160,7 @@ _APPLY_SQL = {
         node_rows="SELECT id, key, name, namespace, properties FROM node "
                   "WHERE key IN (SELECT value FROM json_each(?))",
         node_ids="SELECT key, id FROM node WHERE key IN (SELECT value FROM json_each(?))",
-        node_insert="INSERT INTO node (key, rkey, kind, name, namespace, properties, "
+        node_insert="INSERT INTO node (key, rtail, kind, name, namespace, properties, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         node_update="UPDATE node SET name = ?, namespace = ?, properties = ?, updated_at = ? "
                     "WHERE id = ?",
@@ -178,7 +179,7 @@ _APPLY_SQL = {
         node_rows="SELECT id, key, name, namespace, properties FROM node "
                   "WHERE key = ANY(%s)",
         node_ids="SELECT key, id FROM node WHERE key = ANY(%s)",
-        node_insert="INSERT INTO node (key, rkey, kind, name, namespace, properties, "
+        node_insert="INSERT INTO node (key, rtail, kind, name, namespace, properties, "
                     "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s::json, %s, %s)",
         node_update="UPDATE node SET name = %s, namespace = %s, properties = %s::json, "
                     "updated_at = %s WHERE id = %s",
@@ -383,10 +384,14 @@ class SqlGraphStore(Store):
             return set(self._ids(conn, keys))
 
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
-        low = suffix[::-1]
+        # Every key ending with `suffix` has a tail ending with the suffix's tail: a prefix
+        # scan of the reversed tails, then the key's end itself, gives exactly those keys.
+        low = tail(suffix)[::-1]
         c = node_table.c
         query = (sa.select(c.key, c.kind, c.name)
-                 .where(c.rkey >= low, c.rkey < low + "\U0010ffff").limit(limit))
+                 .where(c.rtail >= low, c.rtail < low + "\U0010ffff",
+                        sa.func.substr(c.key, sa.func.length(c.key) - len(suffix) + 1) == suffix)
+                 .limit(limit))
         with self._read() as conn:
             return [NodeRef(k, NodeKind(kind), n) for k, kind, n in conn.execute(query)]
 
@@ -709,7 +714,7 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
             given = merge(spec.key, old if old is not None else {}, given)
         props = _canonical(given)
         if row is None:
-            inserts.append((spec.key, spec.key[::-1], spec.kind.value, spec.name,
+            inserts.append((spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name,
                             spec.namespace, _json_text(props), now, now))
         elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
             updates.append((spec.name, spec.namespace, _json_text(props), now, row[0]))
