@@ -4,7 +4,8 @@ The plan is the same on both dialects; only the way rows reach the database diff
 
 1. ids: keys already stored are looked up once; new nodes get ids here, in key order (so
    the unique key index grows at its end), and every edge endpoint is resolved to an id with
-   a polars join. An endpoint neither loaded nor stored is a ValidationError before any write.
+   a polars join, on a second thread while the nodes are written. An endpoint neither loaded
+   nor stored is a ValidationError before any edge is written (the transaction rolls back).
 2. when the load is at least as large as what the table holds, its secondary indexes (and
    on PostgreSQL the edge foreign keys) are dropped and built again after the rows: one
    sort instead of millions of random-order inserts. The definitions are read back from the
@@ -23,6 +24,7 @@ import io
 import json
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -91,7 +93,11 @@ class _Loader:
     def write_nodes(self, nodes: pl.DataFrame, chunk_size: int, stamp: datetime) -> None:
         raise NotImplementedError
 
-    def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:
+    def edge_rows(self, edges: pl.DataFrame) -> Any:
+        """The resolved edges in the form `write_edges` takes (made on the second thread)."""
+        return edges
+
+    def write_edges(self, edges: Any, chunk_size: int, may_exist: bool) -> int:
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -110,17 +116,29 @@ class _Loader:
         new = (nodes.join(stored, on="key", how="anti").sort("key"))
         new = new.with_columns(self.new_ids(new.height).alias("id"))
         ids = pl.concat([stored, new.select("key", "id")])
+        # The edges are resolved (polars, mostly without the GIL) and made ready for writing
+        # on a second thread while the nodes are written and indexed: the two overlap. An
+        # unknown endpoint then raises after the node rows are written, still inside the
+        # transaction, which rolls back.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._edges_ready, edges, ids, stored, stored_edges)
+            with self.indexes_off("node", new.height >= stored_nodes and new.height > 0):
+                self.write_nodes(new, chunk_size, stamp)
+            ready, height, may_exist = pending.result()  # (on an error above: waited for)
+        with self.indexes_off("edge", height >= stored_edges and height > 0):
+            written = self.write_edges(ready, chunk_size, may_exist)
+        self.finish()
+        return new.height, written
+
+    def _edges_ready(self, edges: pl.DataFrame, ids: pl.DataFrame, stored: pl.DataFrame,
+                     stored_edges: int) -> tuple[Any, int, bool]:
+        """(the edges as `write_edges` takes them, how many, whether some may be stored)."""
         resolved = self._resolve(edges, ids)
         # an edge can only be stored already when both its ends were stored before the load
         may_exist = bool(stored_edges) and stored.height > 0 and bool(
             resolved.select((pl.col("src").is_in(stored["id"].implode())
                              & pl.col("dst").is_in(stored["id"].implode())).any()).item())
-        with self.indexes_off("node", new.height >= stored_nodes and new.height > 0):
-            self.write_nodes(new, chunk_size, stamp)
-        with self.indexes_off("edge", resolved.height >= stored_edges and resolved.height > 0):
-            written = self.write_edges(resolved, chunk_size, may_exist)
-        self.finish()
-        return new.height, written
+        return self.edge_rows(resolved), resolved.height, may_exist
 
     @staticmethod
     def _resolve(edges: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
@@ -234,12 +252,17 @@ class _Sqlite(_Loader):
                f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '{ts}', '{ts}')")
         self.cur.executemany(sql, rows)
 
-    def write_edges(self, edges: pl.DataFrame, chunk_size: int, may_exist: bool) -> int:
-        if not edges.height:
+    def edge_rows(self, edges: pl.DataFrame) -> list[list[Any]]:
+        # Python objects made here overlap with the node writes (SQLite's own work runs
+        # without the GIL); the texts repeat a few objects, as in `_texts`
+        return [edges["src"].to_list(), edges["dst"].to_list(), list(_texts(edges["kind"])),
+                list(_texts(edges["properties"]))]
+
+    def write_edges(self, edges: list[list[Any]], chunk_size: int, may_exist: bool) -> int:
+        if not edges[0]:
             return 0
         before = self.raw.total_changes
-        rows = zip(edges["src"].to_list(), edges["dst"].to_list(), _texts(edges["kind"]),
-                   _texts(edges["properties"]), strict=True)
+        rows = zip(*edges, strict=True)
         verb = "INSERT OR IGNORE" if may_exist else "INSERT"
         self.cur.executemany(f"{verb} INTO edge (src, dst, kind, properties) "
                              "VALUES (?, ?, ?, ?)", rows)
