@@ -37,3 +37,14 @@ def test_a_tail_is_the_last_two_segments() -> None:
     assert tail("model_version:fraud@3") == "fraud@3"
     assert tail("feature:avg_amount_7d") == "feature:avg_amount_7d"
     assert sum(c in BOUNDARY for c in tail("dataset:s3://b/x.y@2026-01")) == 1
+
+
+def test_the_bulk_loaders_reversed_tails_reverse_code_points() -> None:
+    """The loader reverses with polars when that is the same as Python's [::-1] (ASCII
+    without CR), else in Python: a CR LF pair or a combining accent stays reversed."""
+    from lineage.store.sql.bulk import _rtails
+
+    for keys in (["field:ns/t.c", "model_version:fraud@3"] * 10,
+                 ["feature:a\r\nb.c\r\nd", "field:ns/t.c"],
+                 ["field:ns/caf\u00e9.cre\u0301me", "field:\U0001f600.z\u200d"]):
+        assert _rtails(pl.Series(keys)) == [tail(k)[::-1] for k in keys]

@@ -189,8 +189,13 @@ def _rtails(keys: pl.Series) -> list[str]:
     """`node.rtail` of each key: its tail (`lineage._keys.tail`, found by polars) reversed in
     Python, code point by code point (polars' `str.reverse` reverses grapheme clusters, so a
     key with a combining accent would not match the reversed suffix a lookup scans for)."""
-    tails = keys.str.extract(TAIL_PATTERN, 0).fill_null(keys).to_list()
-    return [t[::-1] for t in tails]
+    tails = keys.str.extract(TAIL_PATTERN, 0).fill_null(keys)
+    # In ASCII text the only cluster of two code points is CR LF: without CR, polars'
+    # reversal is the same and 10x faster than Python's (0.44 s for 10^6 keys).
+    if (tails.str.len_bytes() == tails.str.len_chars()).all() and not tails.str.contains(
+            "\r", literal=True).any():
+        return tails.str.reverse().to_list()
+    return [t[::-1] for t in tails.to_list()]
 
 
 def _objects(column: pl.Series) -> Any:
