@@ -94,11 +94,12 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect().execution_options(lineage_write=True) as conn:
+        raw: Any = conn.connection.driver_connection
         # SQLite's batch mode rebuilds a table (copy, DROP, rename): with foreign keys on,
         # dropping `node` would cascade to every edge. Off for the migration (the PRAGMA only
         # takes effect outside a transaction), proven intact before the commit.
         if sqlite:  # on the DBAPI connection: SQLAlchemy's would begin a transaction
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            raw.execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 config.attributes["connection"] = conn
@@ -108,7 +109,7 @@ def migrate(engine: Engine) -> None:
                                      "nothing was changed")
         finally:
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _current_revision(conn: Connection) -> str | None:
