@@ -76,6 +76,9 @@ _LEVEL_NODES = {
 }
 _REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
         "postgresql": "SELECT key, kind, name FROM node WHERE key = %s"}
+_SUFFIX = {dialect: f"SELECT key, kind, name FROM node WHERE rtail >= {p} AND rtail < {p} "
+              f"AND substr(key, length(key) - {p} + 1) = {p} LIMIT {p}"
+           for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
 _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
             "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
@@ -386,14 +389,12 @@ class SqlGraphStore(Store):
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
         # Every key ending with `suffix` has a tail ending with the suffix's tail: a prefix
         # scan of the reversed tails, then the key's end itself, gives exactly those keys.
+        # A DBAPI cursor: through SQLAlchemy Core the lookup took 0.4 ms instead of 0.01.
         low = tail(suffix)[::-1]
-        c = node_table.c
-        query = (sa.select(c.key, c.kind, c.name)
-                 .where(c.rtail >= low, c.rtail < low + "\U0010ffff",
-                        sa.func.substr(c.key, sa.func.length(c.key) - len(suffix) + 1) == suffix)
-                 .limit(limit))
-        with self._read() as conn:
-            return [NodeRef(k, NodeKind(kind), n) for k, kind, n in conn.execute(query)]
+        with self._cursor() as cur:
+            cur.execute(_SUFFIX[self.dialect], (low, low + "\U0010ffff", len(suffix), suffix,
+                                                 limit))
+            return [NodeRef(k, NodeKind(kind), n) for k, kind, n in cur.fetchall()]
 
     def _find(self, text: str, kinds: list[NodeKind] | None, limit: int) -> list[NodeRef]:
         c = node_table.c
