@@ -108,6 +108,31 @@ def matches_suffix(key: str, suffix: str) -> bool:
     return key[len(key) - len(suffix) - 1] in BOUNDARY or suffix[0] in BOUNDARY
 
 
+def tail(key: str) -> str:
+    """The key's last two segments: from just after its second-to-last boundary character
+    (the whole key when it has fewer than two). ``field:…/public.transactions.category``
+    gives ``transactions.category``, ``model_version:fraud@3`` gives ``fraud@3``.
+
+    Whatever suffix `matches_suffix` accepts for a key, the key's tail ends with the
+    suffix's own tail, so an index on the reversed tails narrows a suffix lookup to a
+    prefix scan without storing every key twice (the store keeps it as `node.rtail`).
+    `TAIL_PATTERN` computes the same in a regular expression, for columnar code.
+    """
+    cut = -1
+    seen = 0
+    for i in range(len(key) - 1, -1, -1):
+        if key[i] in BOUNDARY:
+            seen += 1
+            if seen == 2:
+                cut = i
+                break
+    return key[cut + 1:]
+
+
+#: `tail` as a regular expression (no match: the key has no boundary, and is its own tail)
+TAIL_PATTERN = r"[^:/.@#]*[:/.@#][^:/.@#]*$"
+
+
 def suggest(name: str, keys: Iterable[str], n: int = 3) -> list[str]:
     """The keys closest to a name that matched nothing, best first.
 

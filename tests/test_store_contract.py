@@ -131,6 +131,43 @@ def test_resolve_accepts_full_keys_and_boundary_suffixes(fraud_store: Store) -> 
         fraud_store.resolve("ransactions.category")  # not at a boundary
 
 
+def test_every_suffix_form_resolves_after_apply_and_bulk_load(store: Store) -> None:
+    """Suffixes of one to many segments, starting with a boundary, the key's last segment
+    alone, and keys with non-ASCII text, through both write paths."""
+    applied = ["field:pg://h:5432/public.orders.status", "field:pg://h:5432/staging.orders.status",
+               "model_version:fraud@3", "field:pg://h/caf\u00e9.cre\u0301me"]
+    bulk = ["field:pg://h:5432/public.old_orders.status", "dataset_version:s3://b/x.y@3",
+            "field:pg://h/\U0001f600.z\u200d"]
+    batch = GraphBatch()
+    for key in applied:
+        batch.add_node(key, key.rsplit(".", 1)[-1])
+    store.apply(batch)
+    store.bulk_load([(k, k.partition(":")[0], "n") for k in bulk], [])
+    resolve = lambda name: store.resolve(name).key  # noqa: E731
+    assert resolve("public.orders.status") == applied[0]
+    assert resolve("h:5432/public.orders.status") == applied[0]
+    assert resolve("/staging.orders.status") == applied[1]
+    assert resolve("old_orders.status") == bulk[0]
+    assert resolve("fraud@3") == applied[2]
+    assert resolve("model_version:fraud@3") == applied[2]
+    assert resolve("cre\u0301me") == applied[3]
+    assert resolve("caf\u00e9.cre\u0301me") == applied[3]
+    assert resolve("x.y@3") == bulk[1]
+    assert resolve("\U0001f600.z\u200d") == bulk[2]
+    with pytest.raises(lineage.AmbiguousName) as err:
+        store.resolve("orders.status")
+    assert sorted(err.value.candidates) == sorted(applied[:2])
+    with pytest.raises(lineage.AmbiguousName) as err:
+        store.resolve("@3")
+    assert sorted(err.value.candidates) == sorted([applied[2], bulk[1]])
+    with pytest.raises(lineage.AmbiguousName) as err:
+        store.resolve("status")
+    assert sorted(err.value.candidates) == sorted([*applied[:2], bulk[0]])
+    with pytest.raises(lineage.NotFound) as missing:
+        store.resolve("rders.status")  # not at a boundary
+    assert missing.value.suggestions
+
+
 def test_ambiguous_suffix_lists_every_candidate(fraud_store: Store) -> None:
     with pytest.raises(lineage.AmbiguousName) as err:
         fraud_store.resolve("user_id")

@@ -15,9 +15,10 @@ Why columns and not objects: a pydantic object costs ~7 us to build, so 3.5 mill
 (a 10^6-node graph) take longer than the load itself.
 
 Checks made here, before any write: required values present, kinds known, properties JSON
-objects, no key twice among the nodes of one load. The backend checks, also before any
-write, what is cheaper once keys are ids: that edge endpoints exist (loaded or stored) and
-that no (src, dst, kind) comes twice in one load.
+objects, no key twice among the nodes of one load. The backend checks, inside the load's
+transaction and before any edge is written, what is cheaper once keys are ids: that edge
+endpoints exist (loaded or stored) and that no (src, dst, kind) comes twice in one load (the
+SQL backend checks while it writes the nodes; the transaction then rolls back).
 """
 
 from __future__ import annotations

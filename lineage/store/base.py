@@ -574,8 +574,8 @@ class Store(ABC):
     @abstractmethod
     def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:
         """Write a checked load in one transaction: new nodes, then edges not yet stored;
-        ValidationError (nothing written) when an edge endpoint is neither loaded nor
-        stored."""
+        ValidationError (nothing written: the transaction rolls back) when an edge
+        endpoint is neither loaded nor stored."""
 
     @abstractmethod
     def _nodes(self, keys: list[str]) -> dict[str, Node]: ...

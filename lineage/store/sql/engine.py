@@ -96,10 +96,24 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect().execution_options(lineage_write=True) as conn:
-        with conn.begin():
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        raw: Any = conn.connection.driver_connection
+        # SQLite's batch mode rebuilds a table (copy, DROP, rename): with foreign keys on,
+        # dropping `node` would cascade to every edge. Off for the migration (the PRAGMA only
+        # takes effect outside a transaction), proven intact before the commit.
+        if sqlite:  # on the DBAPI connection: SQLAlchemy's would begin a transaction
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StoreError("migration left rows whose references are missing; "
+                                     "nothing was changed")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _current_revision(conn: Connection) -> str | None:

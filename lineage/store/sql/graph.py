@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..._errors import ConflictError, LineageError, NotFound, StoreError
+from ..._keys import tail
 from ..._model import (
     ApplyResult,
     Closure,
@@ -75,6 +76,9 @@ _LEVEL_NODES = {
 }
 _REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
         "postgresql": "SELECT key, kind, name FROM node WHERE key = %s"}
+_SUFFIX = {dialect: f"SELECT key, kind, name FROM node WHERE rtail >= {p} AND rtail < {p} "
+              f"AND substr(key, length(key) - {p} + 1) = {p} LIMIT {p}"
+           for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
 _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
             "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
@@ -161,7 +165,7 @@ _APPLY_SQL = {
         node_rows="SELECT id, key, name, namespace, properties FROM node "
                   "WHERE key IN (SELECT value FROM json_each(?))",
         node_ids="SELECT key, id FROM node WHERE key IN (SELECT value FROM json_each(?))",
-        node_insert="INSERT INTO node (key, rkey, kind, name, namespace, properties, "
+        node_insert="INSERT INTO node (key, rtail, kind, name, namespace, properties, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         node_update="UPDATE node SET name = ?, namespace = ?, properties = ?, updated_at = ? "
                     "WHERE id = ?",
@@ -180,7 +184,7 @@ _APPLY_SQL = {
         node_rows="SELECT id, key, name, namespace, properties FROM node "
                   "WHERE key = ANY(%s)",
         node_ids="SELECT key, id FROM node WHERE key = ANY(%s)",
-        node_insert="INSERT INTO node (key, rkey, kind, name, namespace, properties, "
+        node_insert="INSERT INTO node (key, rtail, kind, name, namespace, properties, "
                     "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s::json, %s, %s)",
         node_update="UPDATE node SET name = %s, namespace = %s, properties = %s::json, "
                     "updated_at = %s WHERE id = %s",
@@ -386,12 +390,14 @@ class SqlGraphStore(Store):
             return set(self._ids(conn, keys))
 
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
-        low = suffix[::-1]
-        c = node_table.c
-        query = (sa.select(c.key, c.kind, c.name)
-                 .where(c.rkey >= low, c.rkey < low + "\U0010ffff").limit(limit))
-        with self._read() as conn:
-            return [NodeRef(k, NodeKind(kind), n) for k, kind, n in conn.execute(query)]
+        # Every key ending with `suffix` has a tail ending with the suffix's tail: a prefix
+        # scan of the reversed tails, then the key's end itself, gives exactly those keys.
+        # A DBAPI cursor: through SQLAlchemy Core the lookup took 0.4 ms instead of 0.01.
+        low = tail(suffix)[::-1]
+        with self._cursor() as cur:
+            cur.execute(_SUFFIX[self.dialect], (low, low + "\U0010ffff", len(suffix), suffix,
+                                                 limit))
+            return [NodeRef(k, NodeKind(kind), n) for k, kind, n in cur.fetchall()]
 
     def _find(self, text: str, kinds: list[NodeKind] | None, limit: int) -> list[NodeRef]:
         c = node_table.c
@@ -712,7 +718,7 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
             given = merge(spec.key, old if old is not None else {}, given)
         props = _canonical(given)
         if row is None:
-            inserts.append((spec.key, spec.key[::-1], spec.kind.value, spec.name,
+            inserts.append((spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name,
                             spec.namespace, _json_text(props), now, now))
         elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
             updates.append((spec.name, spec.namespace, _json_text(props), now, row[0]))

@@ -14,23 +14,27 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 #: the Alembic revision these tables correspond to (checked against the scripts by a test)
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
-# Byte-order ("C") collation on PostgreSQL so range scans on reversed keys are prefix scans.
+# Byte-order ("C") collation on PostgreSQL so range scans on reversed tails are prefix scans.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _BINARY_TEXT = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 metadata = SQLModel.metadata
 
 
 class NodeRow(SQLModel, table=True):
-    """A node. `rkey` is the key reversed: suffix lookups become indexed prefix scans."""
+    """A node. `rtail` is the key's tail (its last two segments, `lineage._keys.tail`)
+    reversed: a suffix lookup becomes an indexed prefix scan on it, then a check of the key's
+    end. (Until revision 0005 the whole key was stored reversed, a fourth copy of every key;
+    an index on the last segment alone was 5,000x slower for a common column name such as
+    `orders.user_id`, 49k `user_id` columns at 10^6 nodes.)"""
 
     __tablename__ = "node"
 
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(
         sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
     key: str = Field(sa_column=sa.Column(_BINARY_TEXT, nullable=False, unique=True))
-    rkey: str = Field(sa_column=sa.Column(_BINARY_TEXT, nullable=False, index=True))
+    rtail: str = Field(sa_column=sa.Column(_BINARY_TEXT, nullable=False, index=True))
     kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False, index=True))
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     namespace: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))

@@ -1,0 +1,50 @@
+"""Key tails: the narrowing behind suffix lookups (`node.rtail`) loses no match."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+
+from lineage._keys import BOUNDARY, TAIL_PATTERN, matches_suffix, tail
+
+_ALPHABET = "ab:/.@#-_e\u0301\U0001f600"
+
+
+def _keys(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+
+
+def test_every_suffix_a_key_accepts_ends_the_keys_tail_with_its_own_tail() -> None:
+    for key in _keys(2000, 1):
+        for start in range(len(key)):
+            suffix = key[start:]
+            if matches_suffix(key, suffix):
+                assert tail(key).endswith(tail(suffix)), (key, suffix)
+
+
+def test_the_tail_pattern_gives_the_same_tails_as_python() -> None:
+    keys = _keys(5000, 2) + ["field:postgres://db.prod:5432/public.transactions.category",
+                             "model_version:fraud@3", "feature:x", "abc", "a..b", ""]
+    found = pl.Series(keys).str.extract(TAIL_PATTERN, 0).fill_null(pl.Series(keys))
+    assert found.to_list() == [tail(k) for k in keys]
+
+
+def test_a_tail_is_the_last_two_segments() -> None:
+    assert tail("field:postgres://db.prod:5432/public.transactions.category") == (
+        "transactions.category")
+    assert tail("model_version:fraud@3") == "fraud@3"
+    assert tail("feature:avg_amount_7d") == "feature:avg_amount_7d"
+    assert sum(c in BOUNDARY for c in tail("dataset:s3://b/x.y@2026-01")) == 1
+
+
+def test_the_bulk_loaders_reversed_tails_reverse_code_points() -> None:
+    """The loader reverses with polars when that is the same as Python's [::-1] (ASCII
+    without CR), else in Python: a CR LF pair or a combining accent stays reversed."""
+    from lineage.store.sql.bulk import _rtails
+
+    for keys in (["field:ns/t.c", "model_version:fraud@3"] * 10,
+                 ["feature:a\r\nb.c\r\nd", "field:ns/t.c"],
+                 ["field:ns/caf\u00e9.cre\u0301me", "field:\U0001f600.z\u200d"]):
+        assert _rtails(pl.Series(keys)) == [tail(k)[::-1] for k in keys]
