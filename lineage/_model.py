@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -341,6 +341,14 @@ class WalkTable:
     depths: list[int]
     parents: list[int]
     edges: list[str]
+    #: rows added after the walk (`Closure.extend`) that came through a dataset: row -> it.
+    #: Such rows sit after the walk's, so the rows are no longer in (depth, key) order.
+    through: dict[int, NodeRef] = field(default_factory=dict)
+    #: the backend's own ids of the walk's rows and of the start, when it keeps them, for its
+    #: follow-up queries on the same closure (`Store.closure_dataset_consumers`); rows added
+    #: by `Closure.extend` have none
+    ids: list[int] | None = None
+    start_id: int | None = None
 
 
 class Closure:
@@ -384,12 +392,13 @@ class Closure:
         paused = gc.isenabled()
         gc.disable()  # 10^5 new objects at once: collections would rescan them again and again
         try:
-            for key, kind, name, depth, parent, edge in zip(
-                    t.keys, t.kinds, t.names, t.depths, t.parents, t.edges, strict=True):
+            through = t.through
+            for row, (key, kind, name, depth, parent, edge) in enumerate(zip(
+                    t.keys, t.kinds, t.names, t.depths, t.parents, t.edges, strict=True)):
                 via = start if parent < 0 else items[parent]
                 node = NodeRef(key, nk[kind], name)
                 edge_kind = ek[edge]
-                item = Reached(node, depth, via, edge_kind)
+                item = Reached(node, depth, via, edge_kind, through.get(row))
                 # the path too: one tuple per node now is cheaper than building it later
                 item._steps = (*(start_steps if parent < 0 else via._steps),  # type: ignore[misc]
                                (edge_kind, node))
@@ -397,6 +406,8 @@ class Closure:
         finally:
             if paused:
                 gc.enable()
+        if t.through:  # rows added after the walk: back into (depth, key) order
+            items.sort(key=lambda r: (r.depth, r.node.key))
         self._table = None
         return items
 
@@ -418,6 +429,65 @@ class Closure:
 
     def of_kind(self, *kinds: NodeKind) -> list[Reached]:
         return [r for r in self.reached if r.node.kind in kinds]
+
+    @property
+    def table(self) -> WalkTable | None:
+        """The walk as columns while no `Reached` objects are built (None after)."""
+        return self._table if self._reached is None else None
+
+    def keys_of_kind(self, kind: NodeKind) -> list[str]:
+        """The keys of the nodes of `kind`, the start first if it is one (no `Reached`
+        objects are built for it)."""
+        first = [self.start.node.key] if self.start.node.kind is kind else []
+        if self._reached is None and self._table is not None:
+            t = self._table
+            return first + [k for k, kd in zip(t.keys, t.kinds, strict=True)
+                            if kd == kind.value]
+        return first + [r.node.key for r in self.reached if r.node.kind is kind]
+
+    def extend(self, additions: Iterable[tuple[str, NodeRef, EdgeKind, NodeRef | None]]
+               ) -> int:
+        """Add nodes reached one step beyond the walk: each `(via, node, edge, through)` adds
+        `node`, reached from the node keyed `via` by `edge` (and `through` a dataset), unless
+        `node` is already in the closure or one step from `via` exceeds `max_depth`. The first
+        addition of a node wins. Returns how many were added; `reached` stays in (depth, key)
+        order. On a closure still held as a table, no `Reached` objects are built."""
+        start = self.start
+        if self._reached is None and self._table is not None:
+            t = self._table
+            row_of = {k: i for i, k in enumerate(t.keys)}
+            row_of[start.node.key] = -1
+            added = 0
+            for via_key, node, edge, through in additions:
+                if node.key in row_of:
+                    continue
+                via = row_of[via_key]
+                depth = (start.depth if via < 0 else t.depths[via]) + 1
+                if depth > self.max_depth:
+                    continue
+                row_of[node.key] = len(t.keys)
+                if through is not None:
+                    t.through[len(t.keys)] = through
+                t.keys.append(node.key)
+                t.kinds.append(node.kind.value)
+                t.names.append(node.name)
+                t.depths.append(depth)
+                t.parents.append(via)
+                t.edges.append(edge.value)
+                added += 1
+            return added
+        by_key = {r.node.key: r for r in [start, *self.reached]}
+        new = []
+        for via_key, node, edge, through in additions:
+            via_item = by_key[via_key]
+            if node.key in by_key or via_item.depth + 1 > self.max_depth:
+                continue
+            item = Reached(node, via_item.depth + 1, via_item, edge, through=through)
+            by_key[node.key] = item
+            new.append(item)
+        if new:
+            self.reached = sorted([*self.reached, *new], key=lambda r: (r.depth, r.node.key))
+        return len(new)
 
     def get(self, key: str) -> Reached | None:
         for r in self.reached:

@@ -283,6 +283,16 @@ class Store(ABC):
         A consumer of a dataset depends on each of its fields."""
         return self._dataset_consumers(sorted(set(fields)))
 
+    def closure_dataset_consumers(self, closure: Closure) -> list[tuple[str, NodeRef, NodeRef]]:
+        """`dataset_consumers` of the fields of `closure`, its start included. A backend may
+        answer from what its walk kept (node ids) rather than look each field up by key: a
+        hub's closure holds 10^5 fields."""
+        return self._closure_dataset_consumers(closure)
+
+    def _closure_dataset_consumers(self, closure: Closure
+                                   ) -> list[tuple[str, NodeRef, NodeRef]]:
+        return self.dataset_consumers(closure.keys_of_kind(NodeKind.FIELD))
+
     def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Stored contracts: consumer key -> asset key -> contract."""
         return self._contracts(sorted(set(consumers)))

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..._model import ApplyResult, ChannelSpec, GraphBatch, NodeRef
+from ..._model import ApplyResult, ChannelSpec, Closure, GraphBatch, NodeRef
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeProperties
 from .assertions import SqlAssertionStore
@@ -125,6 +125,29 @@ class SqlConsumerStore(SqlAssertionStore):
         return sorted(found, key=lambda t: (t[0], t[2].key))
 
 
+    def _closure_dataset_consumers(self, closure: Closure
+                                   ) -> list[tuple[str, NodeRef, NodeRef]]:
+        # The walk kept its rows' ids: the fields are not looked up by key again (a hub's
+        # 10^5 of them were half of this query's time).
+        t = closure.table
+        if t is None or t.ids is None or t.start_id is None:
+            return super()._closure_dataset_consumers(closure)
+        fields = [(t.keys[row], node_id) for row, node_id in enumerate(t.ids)
+                  if t.kinds[row] == NodeKind.FIELD.value]
+        if closure.start.node.kind is NodeKind.FIELD:
+            fields.append((closure.start.node.key, t.start_id))
+        if not fields:
+            return []
+        sqlite = self.dialect == "sqlite"
+        param = json.dumps([i for _, i in fields]) if sqlite else [i for _, i in fields]
+        with self._cursor() as cur:
+            cur.execute(_CLOSURE_DATASET_CONSUMERS[self.dialect], (param,))
+            found = [(fields[at][0], NodeRef(dkey, NodeKind.DATASET, dname),
+                      NodeRef(ckey, NodeKind.CONSUMER, cname))
+                     for at, dkey, dname, ckey, cname in cur.fetchall()]
+        return sorted(found, key=lambda t: (t[0], t[2].key))
+
+
 # Plain SQL through the DBAPI (see SqlGraphStore._raw_rows): every impact runs these.
 _CONTRACTS = dict.fromkeys(("sqlite", "postgresql"), (
     "SELECT consumer.key, asset.key, c.contract FROM consumer_contract c "
@@ -137,3 +160,15 @@ _DATASET_CONSUMERS = dict.fromkeys(("sqlite", "postgresql"), (
     "JOIN edge cons ON cons.src = hf.src AND cons.kind = '" + EdgeKind.CONSUMES.value + "' "
     "JOIN node c ON c.id = cons.dst "
     "WHERE f.key IN {keys}"))
+# The same from node ids (the position of each in the parameter comes back with its rows).
+_DATASET_CONSUMERS_FROM = (
+    "JOIN edge hf ON hf.dst = f.id AND hf.kind = '" + EdgeKind.HAS_FIELD.value + "' "
+    "JOIN node d ON d.id = hf.src "
+    "JOIN edge cons ON cons.src = hf.src AND cons.kind = '" + EdgeKind.CONSUMES.value + "' "
+    "JOIN node c ON c.id = cons.dst")
+_CLOSURE_DATASET_CONSUMERS = {
+    "sqlite": "SELECT f.key, d.key, d.name, c.key, c.name FROM "
+              "(SELECT key, value AS id FROM json_each(?)) f " + _DATASET_CONSUMERS_FROM,
+    "postgresql": "SELECT f.ord - 1, d.key, d.name, c.key, c.name FROM "
+                  "unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) " + _DATASET_CONSUMERS_FROM,
+}

@@ -536,6 +536,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     """
     start_id = start_row[0]
     row_of = {start_id: -1}  # node id -> row in the table (-1: the start)
+    ids: list[int] = []  # the rows' node ids, kept for follow-up queries on the closure
     keys: list[str] = []
     kinds: list[str] = []
     names: list[str] = []
@@ -566,6 +567,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             if found is None:
                 break
             ranks, level_keys, level_kinds, level_names, level_edges, frontier = found
+            ids += frontier
             keys += level_keys
             kinds += level_kinds
             names += level_names
@@ -596,6 +598,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             node_id = node[0]
             rank, _, ekind = new[node_id][:3]
             row_of[node_id] = len(keys)
+            ids.append(node_id)
             keys.append(node[1])
             kinds.append(node[2])
             names.append(node[3])
@@ -606,7 +609,8 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             if detail:
                 properties[node[1]] = _json(node[4])
         base = level
-    table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
+    table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, ids=ids,
+                      start_id=start_id)
     edges: list[SubgraphEdge] = []
     if detail:
         properties[start.key] = _json(start_row[1])
