@@ -108,21 +108,23 @@ def _more(console: Any, total: int, limit: int) -> None:
 def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     console = output.out()
     console.print(Text(f"Impact of {report.start.key}", style="bold"), soft_wrap=True)
-    groups = report.groups
-    if not groups:
+    found = {NodeKind(kind): n for kind, n in report.counts().items()}
+    if not found:
         console.print("nothing downstream", soft_wrap=True)
         return
     columns = ["name", "depth", *(["path"] if paths else [])]
-    for kind, items in groups.items():
+    every = None if limit else report.groups
+    for kind, count in found.items():
+        # only the rows shown are built: a hub has 10^5 dependents
+        items = report.first(kind, limit) if every is None else every[kind]
         rows = [[r.node.name, str(r.depth),
-                 *([output.path_text(r.path, r.through)] if paths else [])]
-                for r in _shown(items, limit)]
+                 *([output.path_text(r.path, r.through)] if paths else [])] for r in items]
         console.print()
-        console.print(output.table(output.group_title(kind, len(items)), columns, rows,
+        console.print(output.table(output.group_title(kind, count), columns, rows,
                                    wrap=["path"]))
-        _more(console, len(items), limit)
-    total = sum(len(items) for items in groups.values())
-    counts = ", ".join(output.plural(len(items), kind) for kind, items in groups.items())
+        _more(console, count, limit)
+    total = sum(found.values())
+    counts = ", ".join(output.plural(n, kind) for kind, n in found.items())
     console.print()
     console.print(f"{total} affected: {counts}", soft_wrap=True)
 

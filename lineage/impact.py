@@ -48,7 +48,14 @@ class ImpactReport:
         return {kind: items for kind, items in grouped.items() if items}
 
     def counts(self) -> dict[str, int]:
-        return {kind.value: len(items) for kind, items in self.groups.items()}
+        """Dependents per kind, in GROUP_ORDER (builds no `Reached` objects)."""
+        found = self.closure.count_by_kind()
+        return {kind.value: found[kind] for kind in GROUP_ORDER if found.get(kind)}
+
+    def first(self, kind: NodeKind, limit: int) -> list[Reached]:
+        """The first `limit` dependents of `kind`, as `groups` orders them: a table of a hub
+        shows a few rows, and building its 10^5 others would take longer than the walk."""
+        return self.closure.first_of_kind(kind, limit)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -174,10 +174,36 @@ derivations:
 consumers:
   - name: a-reader
     consumes: [raw.a]
+  - name: b-field-reader
+    consumes: [stg.b.y]
 """)
+    # the walk reaches b-field-reader (depth 2) before a-reader is added (depth 1)
+    first = impact(store, "raw.a.x").first(lineage.NodeKind.CONSUMER, 5)
+    assert [(r.depth, r.node.key) for r in first] == [
+        (1, "consumer:a-reader"), (2, "consumer:b-field-reader")]
     report = impact(store, "raw.a.x")
     assert [(r.depth, r.node.key) for r in report.closure.reached] == [
-        (1, "consumer:a-reader"), (1, "field:pg/stg.b.y"), (2, "field:pg/mart.c.z")]
+        (1, "consumer:a-reader"), (1, "field:pg/stg.b.y"), (2, "consumer:b-field-reader"),
+        (2, "field:pg/mart.c.z")]
     reader = report.closure.reached[0]
     assert reader.through is not None and reader.through.key == "dataset:pg/raw.a"
     assert [n.key for _, n in reader.path] == ["field:pg/raw.a.x", "consumer:a-reader"]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 50])
+def test_the_first_dependents_of_a_kind_are_those_the_full_grouping_starts_with(
+        fraud_store: lineage.Store, limit: int) -> None:
+    """`lineage impact` shows the first --limit rows of each kind, built alone from the walk's
+    columns; they are the rows the full grouping starts with, paths and `through` included,
+    and the counts are the full grouping's."""
+    from lineage.impact import impact
+
+    for ref in fraud_store.find("", [lineage.NodeKind.FIELD, lineage.NodeKind.DATASET], 1000):
+        lazy, full = impact(fraud_store, ref.key), impact(fraud_store, ref.key)
+        groups = full.groups
+        assert lazy.counts() == {kind.value: len(items) for kind, items in groups.items()}
+        for kind, items in groups.items():
+            first = lazy.first(kind, limit)
+            assert [(r.node, r.depth, r.path, r.through) for r in first] == [
+                (r.node, r.depth, r.path, r.through) for r in items[:limit]], (ref.key, kind)
+        assert lazy.closure.table is not None  # nothing built for the whole closure
