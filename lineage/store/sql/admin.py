@@ -18,9 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..._access import AuditEntry, TokenInfo
-from ..._errors import StoreError
 from .consumers import SqlConsumerStore
-from .engine import _first_line
 from .graph import _APPLY_SQL
 from .tables import api_token_table, audit_log_table
 
@@ -72,14 +70,8 @@ class SqlAdminStore(SqlConsumerStore):
         sql = _APPLY_SQL[self.dialect]
         now = sql.stamp(datetime.now(UTC))
         rows = [(now, e.principal, e.action, e.target, json.dumps(e.detail)) for e in entries]
-        dbapi = self.engine.dialect.dbapi
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with self._driver_cursor(conn) as cur:
             cur.executemany(_AUDIT_INSERT[self.dialect], rows)
-        except dbapi.Error as exc:  # type: ignore[union-attr]
-            raise StoreError(f"write failed on {self!r}: {_first_line(exc)}") from exc
-        finally:
-            cur.close()
 
     # ---------------------------------------------------------------- tokens
 

@@ -248,11 +248,23 @@ class SqlGraphStore(Store):
                             bulk.restore_sqlite(conn.connection.driver_connection)
         except LineageError:
             raise
-        except IntegrityError as exc:
+        except (IntegrityError, self.engine.dialect.dbapi.IntegrityError) as exc:  # type: ignore[union-attr]
             raise ConflictError(f"the write conflicts with stored data: {engines._first_line(exc)}"
                                 ) from exc
         except (SQLAlchemyError, self.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
             raise StoreError(f"write failed on {self!r}: {engines._first_line(exc)}") from exc
+
+    @staticmethod
+    @contextmanager
+    def _driver_cursor(conn: Connection) -> Iterator[Any]:
+        """A DBAPI cursor in the transaction of `conn` (from `_write`, which turns the
+        driver's errors into ConflictError / StoreError), closed afterwards. The hot writes
+        (apply, audit rows) use it: SQLAlchemy's statement path cost more than SQLite."""
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            yield cur
+        finally:
+            cur.close()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -314,21 +326,12 @@ class SqlGraphStore(Store):
 
     def _apply_in(self, conn: Connection, batch: GraphBatch,
                   merge: MergeProperties | None = None) -> ApplyResult:
-        """Apply a batch inside the caller's transaction (on its DBAPI cursor)."""
-        dbapi = self.engine.dialect.dbapi
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        """Apply a batch inside the caller's `_write` transaction (on its DBAPI cursor)."""
+        with self._driver_cursor(conn) as cur:
             if merge is not None:
                 self._lock_nodes(cur, batch.nodes)
             return _apply_rows(cur, _APPLY_SQL[self.dialect], self.dialect == "sqlite",
                                batch, merge)
-        except dbapi.IntegrityError as exc:  # type: ignore[union-attr]
-            raise ConflictError("the write conflicts with stored data: "
-                                f"{engines._first_line(exc)}") from exc
-        except dbapi.Error as exc:  # type: ignore[union-attr]
-            raise StoreError(f"write failed on {self!r}: {engines._first_line(exc)}") from exc
-        finally:
-            cur.close()
 
     def _lock_nodes(self, cur: Any, keys: Iterable[str]) -> None:
         """On PostgreSQL, take a transaction-scoped advisory lock per node key (on the
