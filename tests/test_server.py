@@ -58,13 +58,15 @@ def field_key(dataset: str, name: str) -> str:
 
 
 @contextmanager
-def running(store: lineage.Store | str, config: ServerSettings) -> Iterator[str]:
-    """uvicorn serving the app on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+def running(store: lineage.Store | str, config: ServerSettings,
+            root_path: str = "") -> Iterator[str]:
+    """uvicorn serving the app on 127.0.0.1 (a free port) in a thread; yields its base URL.
+    `root_path`: as behind a proxy that strips that prefix."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(store, config), log_level="warning",
-                                           access_log=False))
+                                           access_log=False, root_path=root_path))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -578,6 +580,59 @@ def test_json_endpoints_refuse_other_content_types_with_415(served: Served) -> N
                          headers={"Content-Type": "application/vnd.openlineage+json"})
     assert vendor.status_code == 201
     assert served.state() != before
+
+
+def test_the_fast_ingest_route_answers_exactly_as_the_fastapi_route(
+        tmp_path: Path) -> None:
+    """POST /api/v1/lineage is answered ahead of FastAPI (`_LineageApp`); behind a root_path
+    the FastAPI route answers instead. The same requests to both, each over a fresh store,
+    get the same status, headers and JSON body, and leave the same graph."""
+    start, complete = event("run_start"), event("run_complete")
+    bad_id = {**start, "run": {"runId": "not-a-uuid"}}
+    big = {**start, "job": {**start["job"], "facets": {"pad": {
+        "_producer": "x", "_schemaURL": "y", "blob": "x" * MAX_BODY}}}}
+    json_type = {"Content-Type": "application/json"}
+    requests: list[tuple[str | None, dict[str, Any]]] = [
+        ("writer", {"json": start}),
+        ("writer", {"json": start}),                                  # a duplicate
+        ("writer", {"json": [start, complete]}),
+        ("writer", {"content": gzip.compress(json.dumps(complete).encode()),
+                    "headers": {**json_type, "Content-Encoding": "gzip"}}),
+        (None, {"json": start}),                                      # 401
+        ("revoked", {"json": start}),                                 # 401
+        ("reader", {"json": start}),                                  # 403
+        ("writer", {"content": b"{}", "headers": {"Content-Type": "text/plain"}}),  # 415
+        ("writer", {"content": b"{}", "headers": {**json_type, "Content-Encoding": "br"}}),
+        ("writer", {"content": json.dumps(big).encode(), "headers": json_type}),    # 413
+        ("writer", {"content": b'{"eventType": ', "headers": json_type}),           # 400
+        ("writer", {"json": bad_id}),                                               # 400
+        ("writer", {"json": [start, 5]}),                                           # 400
+    ]
+    answers, graphs = [], []
+    for number, root_path in enumerate(("", "/behind/a/proxy")):
+        url = f"sqlite:///{tmp_path}/store{number}.db"
+        with lineage.connect(url) as store:
+            secrets = {name: auth.create_token(store, name, scopes, origins)[1]
+                       for name, (scopes, origins) in TOKENS.items()}
+            auth.revoke_token(store, "revoked")
+            with running(url, ServerSettings(max_body_bytes=MAX_BODY), root_path) as base, \
+                    httpx.Client(timeout=30) as client:
+                got = []
+                for who, kwargs in requests:
+                    headers = {**({} if who is None else
+                                  {"Authorization": f"Bearer {secrets[who]}"}),
+                               **kwargs.get("headers", {})}
+                    response = client.post(base + "/api/v1/lineage", headers=headers,
+                                           **{k: v for k, v in kwargs.items() if k != "headers"})
+                    got.append((response.status_code, response.headers.get("content-type"),
+                                response.headers.get("www-authenticate"), response.json()))
+                answers.append(got)
+            graphs.append(snapshot(store))
+    statuses = [a[0] for a in answers[0]]
+    assert statuses == [201, 201, 201, 201, 401, 401, 403, 415, 415, 413, 400, 400, 400]
+    for fast, routed in zip(*answers, strict=True):
+        assert fast == routed
+    assert graphs[0] == graphs[1]
 
 
 def test_read_errors_are_json_404_409_and_400(served: Served) -> None:

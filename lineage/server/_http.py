@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
@@ -84,11 +85,17 @@ def error_body(exc: LineageError) -> dict[str, Any]:
 
 async def lineage_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LineageError)
+    status, body, headers = error_answer(exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_answer(exc: LineageError) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """(status, JSON body, extra headers) of the answer to `exc`; a 5xx is logged."""
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:
         log.error("%s: %s", type(exc).__name__, exc.message)
-    return JSONResponse(error_body(exc), status_code=status, headers=headers)
+    return status, error_body(exc), headers
 
 
 async def request_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -112,11 +119,14 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
                         status_code=exc.status_code, headers=exc.headers)
 
 
+#: the body of every 500: a bug's details stay in the server's log
+INTERNAL_ERROR = {"error": "InternalError",
+                  "message": "internal server error; the server log has the details"}
+
+
 async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("internal error", exc_info=exc)
-    return JSONResponse({"error": "InternalError",
-                         "message": "internal server error; the server log has the details"},
-                        status_code=500)
+    return JSONResponse(INTERNAL_ERROR, status_code=500)
 
 
 # ------------------------------------------------------------------ bodies
@@ -126,7 +136,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with PayloadTooLarge as soon as it is known to exceed
     `limit`: by its Content-Length before anything is read, else by counting the stream.
     A gzip body (Content-Encoding: gzip) is decompressed, with the same bound."""
-    declared = request.headers.get("content-length")
+    return await read_chunks(request.headers.get("content-length"),
+                             request.headers.get("content-encoding", ""), request.stream(),
+                             limit)
+
+
+async def read_chunks(declared: str | None, encoding: str, chunks: AsyncIterator[bytes],
+                      limit: int) -> bytes:
+    """`read_body` for a body arriving as `chunks`, with its Content-Length (`declared`,
+    None when not sent) and Content-Encoding headers."""
     if declared is not None:
         try:
             length = int(declared)
@@ -135,16 +153,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         if length > limit:
             raise PayloadTooLarge(f"the body is {length:,} bytes; this server takes at most "
                                   f"{limit:,} (send fewer events per request)")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"the body exceeds {limit:,} bytes, the most this server "
                                   "takes (send fewer events per request)")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "").strip().lower()
+        parts.append(chunk)
+    body = b"".join(parts)
+    encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding != "gzip":
@@ -168,13 +186,23 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 
 
 def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type_of(request.headers.get("content-type", ""))
+
+
+def media_type_of(content_type: str) -> str:
+    """The media type of a Content-Type header: `application/json; charset=utf-8` ->
+    `application/json`."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def require_json(request: Request) -> None:
     """UnsupportedMediaType unless the body is declared JSON (application/json, or a
     structured `+json` type)."""
-    kind = media_type(request)
+    require_json_type(media_type(request))
+
+
+def require_json_type(kind: str) -> None:
+    """`require_json` for the media type `kind` (`media_type_of`)."""
     if kind != "application/json" and not (kind.startswith("application/")
                                            and kind.endswith("+json")):
         shown = kind or "none"
