@@ -487,8 +487,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="server processes (`lineage serve --workers`); txns and req/txn "
                              "then count the one worker that answers the final health check")
     parser.add_argument("--compare", action="store_true",
-                        help="also run with group commit off (--group-events 1) and with a "
-                             "3 ms linger, to show what group commit does")
+                        help="also run with the ingest writer in a thread of the server "
+                             "(--ingest-writer thread), with group commit off (--group-events "
+                             "1) and with a 3 ms linger, to show what each does")
     parser.add_argument("--floor", action="store_true",
                         help="first, the same producers against uvicorn serving a bare ASGI "
                              "app that stores nothing: what these producers and the HTTP "
@@ -512,7 +513,8 @@ def main(argv: list[str] | None = None) -> None:
     variants: list[tuple[str, ...]] = [("--workers", str(args.workers)) if args.workers > 1
                                        else ()]
     if args.compare:
-        variants += [("--group-events", "1"), ("--group-linger-ms", "3")]
+        variants += [("--ingest-writer", "thread"), ("--group-events", "1"),
+                     ("--group-linger-ms", "3")]
     rows = [measure("floor", None, args)] if args.floor else []
     for variant in variants:  # a fresh store each
         if not args.no_sqlite:

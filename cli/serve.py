@@ -39,6 +39,11 @@ from .context import App, pass_app
 @click.option("--group-linger-ms", type=click.FloatRange(min=0), default=0.0,
               show_default=True, metavar="MS",
               help="How long the ingest writer waits for more requests to join a group.")
+@click.option("--ingest-writer", "ingest_writer", type=click.Choice(["process", "thread"]),
+              default="process", show_default=True,
+              help="Where ingest transactions are written: a process of their own (the HTTP "
+                   "event loop and the writer then do not share one interpreter lock: "
+                   "~1.2x the events/s) or a thread of the server process.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               metavar="N",
               help="Server processes sharing the port (POSIX; each has its own ingest writer). "
@@ -49,8 +54,8 @@ from .context import App, pass_app
               help="Log one line per request.")
 @pass_app
 def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecure: bool,
-          max_body_mb: float, group_events: int, group_linger_ms: float, workers: int,
-          log_level: str, access_log: bool) -> None:
+          max_body_mb: float, group_events: int, group_linger_ms: float, ingest_writer: str,
+          workers: int, log_level: str, access_log: bool) -> None:
     """Serve the HTTP API until interrupted (Ctrl-C).
 
     POST /api/v1/lineage takes OpenLineage events exactly as the official clients'
@@ -74,10 +79,12 @@ def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecu
       lineage serve --store postgresql://postgres@127.0.0.1:5432/test --host 0.0.0.0
       lineage serve --no-auth                         # 127.0.0.1 only
       lineage serve --workers 2                       # two processes on one port
+      lineage serve --ingest-writer thread            # no writer process
     """
     settings = ServerSettings(auth=not no_auth, max_body_bytes=int(max_body_mb * 1024 * 1024),
                               max_group_events=group_events,
-                              group_linger_seconds=group_linger_ms / 1000)
+                              group_linger_seconds=group_linger_ms / 1000,
+                              ingest_process=ingest_writer == "process")
     run_server(url or app.url, host=host, port=port, settings=settings,
                allow_network_without_auth=insecure, log_level=log_level,
                access_log=access_log, workers=workers)

@@ -10,6 +10,7 @@ callers without the right token or scope with a JSON 401/403, refuse bad bodies 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import gzip
 import io
@@ -32,6 +33,7 @@ import httpx
 import polars as pl
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,14 +60,15 @@ def field_key(dataset: str, name: str) -> str:
 
 
 @contextmanager
-def running(store: lineage.Store | str, config: ServerSettings,
+def running(store: lineage.Store | str | FastAPI, config: ServerSettings | None,
             root_path: str = "") -> Iterator[str]:
-    """uvicorn serving the app on 127.0.0.1 (a free port) in a thread; yields its base URL.
-    `root_path`: as behind a proxy that strips that prefix."""
+    """uvicorn serving the app over `store` (or the app itself) on 127.0.0.1 (a free port)
+    in a thread; yields its base URL. `root_path`: as behind a proxy that strips it."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store, config), log_level="warning",
+    app = store if isinstance(store, FastAPI) else create_app(store, config)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                            access_log=False, root_path=root_path))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -320,6 +323,40 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
     audited = [e for e in served.store.audit_log(1000) if e.action == "ingest"]
     assert sorted(str(e.target) for e in audited) == sorted(f"job:reporting/concurrent_{i}"
                                                        for i in range(40) if i != 17)
+
+
+def test_a_writer_process_groups_concurrent_requests_and_a_large_one(store_url: str) -> None:
+    """With the ingest writer in its own process: concurrent requests, one of them bad and
+    one a batch of 1,200 events (it must not block the small ones' answers), each get their
+    own answer; what they wrote, the audit log and the health counters add up."""
+    def job_event(i: int) -> dict[str, Any]:
+        e = event("job_event")
+        e["job"]["name"] = f"proc_{i}"
+        return e
+
+    with lineage.connect(store_url) as store:
+        secret = auth.create_token(store, "writer", ["write:lineage", "read"])[1]
+        headers = {"Authorization": f"Bearer {secret}"}
+        bad = job_event(999)
+        bad["eventTime"] = "yesterday"
+        requests: list[tuple[str, Any]] = [("/api/v1/lineage", job_event(i)) for i in range(40)]
+        requests[17] = ("/api/v1/lineage", bad)
+        requests.insert(5, ("/api/v1/lineage/batch", [job_event(1000 + i) for i in range(1200)]))
+        with running(store_url, ServerSettings(ingest_process=True)) as base, \
+                httpx.Client(timeout=120) as client, ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(
+                lambda r: client.post(base + r[0], json=r[1], headers=headers), requests))
+            health = client.get(base + "/api/v1/health").json()["ingest"]
+        assert [a.status_code for a in answers].count(201) == 40, [a.text for a in answers]
+        assert answers[5].json()["events"] == 1200
+        assert_error(answers[18], 400, "ValidationError")
+        assert answers[18].json()["key"] == "eventTime"
+        wanted = {f"job:reporting/proc_{i}" for i in [*range(40), *range(1000, 2200)]
+                  if i != 17}
+        assert {r.key for r in store.find("proc_", [lineage.NodeKind.JOB], 5000)} == wanted
+        assert health["requests"] == 40 and 1 <= health["transactions"] <= 40
+        audited = [e for e in store.audit_log(1000) if e.action == "ingest"]
+        assert len(audited) == 40 and {e.principal for e in audited} == {"writer"}
 
 
 # ------------------------------------------------------------------ who may do what
@@ -582,11 +619,12 @@ def test_json_endpoints_refuse_other_content_types_with_415(served: Served) -> N
     assert served.state() != before
 
 
-def test_the_fast_ingest_route_answers_exactly_as_the_fastapi_route(
+def test_the_fast_ingest_route_and_the_writer_process_answer_exactly_as_the_fastapi_route(
         tmp_path: Path) -> None:
     """POST /api/v1/lineage is answered ahead of FastAPI (`_LineageApp`); behind a root_path
-    the FastAPI route answers instead. The same requests to both, each over a fresh store,
-    get the same status, headers and JSON body, and leave the same graph."""
+    the FastAPI route answers instead; with `ingest_process` the writer is another process
+    (its errors cross a pipe as answers). The same requests to the three, each over a fresh
+    store, get the same status, headers and JSON body, and leave the same graph."""
     start, complete = event("run_start"), event("run_complete")
     bad_id = {**start, "run": {"runId": "not-a-uuid"}}
     big = {**start, "job": {**start["job"], "facets": {"pad": {
@@ -609,13 +647,15 @@ def test_the_fast_ingest_route_answers_exactly_as_the_fastapi_route(
         ("writer", {"json": [start, 5]}),                                           # 400
     ]
     answers, graphs = [], []
-    for number, root_path in enumerate(("", "/behind/a/proxy")):
+    setups = [("", False), ("/behind/a/proxy", False), ("", True)]
+    for number, (root_path, process) in enumerate(setups):
         url = f"sqlite:///{tmp_path}/store{number}.db"
         with lineage.connect(url) as store:
             secrets = {name: auth.create_token(store, name, scopes, origins)[1]
                        for name, (scopes, origins) in TOKENS.items()}
             auth.revoke_token(store, "revoked")
-            with running(url, ServerSettings(max_body_bytes=MAX_BODY), root_path) as base, \
+            settings = ServerSettings(max_body_bytes=MAX_BODY, ingest_process=process)
+            with running(url, settings, root_path) as base, \
                     httpx.Client(timeout=30) as client:
                 got = []
                 for who, kwargs in requests:
@@ -630,9 +670,47 @@ def test_the_fast_ingest_route_answers_exactly_as_the_fastapi_route(
             graphs.append(snapshot(store))
     statuses = [a[0] for a in answers[0]]
     assert statuses == [201, 201, 201, 201, 401, 401, 403, 415, 415, 413, 400, 400, 400]
-    for fast, routed in zip(*answers, strict=True):
-        assert fast == routed
-    assert graphs[0] == graphs[1]
+    for fast, routed, in_process in zip(*answers, strict=True):
+        assert fast == routed == in_process
+    assert graphs[0] == graphs[1] == graphs[2]
+
+
+def test_a_dead_writer_process_fails_ingest_with_503_and_reads_go_on(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    with lineage.connect(url) as store:
+        secret = auth.create_token(store, "writer", ["write:lineage", "read"])[1]
+    headers = {"Authorization": f"Bearer {secret}"}
+    app = create_app(url, ServerSettings(ingest_process=True))
+    with running(app, None) as base, httpx.Client(timeout=30) as client:
+        first = client.post(base + "/api/v1/lineage", json=event("run_start"), headers=headers)
+        assert first.status_code == 201, first.text
+        health = client.get(base + "/api/v1/health").json()
+        assert health["ingest"] == {"transactions": 1, "requests": 1}
+        process = app.state.writer._process
+        process.kill()
+        process.join(10)
+        deadline = time.monotonic() + 10
+        while True:  # the server notices when the pipe closes
+            answer = client.post(base + "/api/v1/lineage", json=event("run_complete"),
+                                 headers=headers)
+            if answer.status_code != 201 or time.monotonic() > deadline:
+                break
+        assert_error(answer, 503, "StoreError", "ingest writer process stopped")
+        assert client.get(base + "/api/v1/nodes", params={"q": "order_facts"},
+                          headers=headers).status_code == 200
+    with lineage.connect(url) as store:  # the START only
+        run = store.node("run:" + event("run_start")["run"]["runId"])
+        assert run.properties["states"].keys() == {"START"}
+
+
+def test_a_writer_process_needs_a_store_another_process_can_open() -> None:
+    async def start(app: FastAPI) -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with lineage.connect("sqlite://") as store, pytest.raises(
+            lineage.ValidationError, match="in this process's memory"):
+        asyncio.run(start(create_app(store, ServerSettings(ingest_process=True))))
 
 
 def test_read_errors_are_json_404_409_and_400(served: Served) -> None:

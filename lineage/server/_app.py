@@ -40,7 +40,7 @@ from ..render import subgraph, to_dot
 from ..store.base import Store
 from . import _http
 from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
-from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter
+from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter, ProcessIngestWriter
 
 API = "/api/v1"
 #: how long a verified token is trusted without a store read: the bound on how late a
@@ -59,13 +59,17 @@ class ServerSettings:
     (0: it writes what is queued at once; see bench/README.md for what waiting buys).
     `token_cache_seconds`: how long a verified token is trusted without reading the store
     again, so a token revoked (`lineage token revoke`) is refused at most this long after;
-    0 checks every request against the store."""
+    0 checks every request against the store. `ingest_process`: the ingest writer runs in
+    a process of its own over the store's URL (`ProcessIngestWriter`: the event loop and
+    the writer then do not share one interpreter lock; what `lineage serve` does), not in
+    a thread of the server."""
 
     auth: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_group_events: int = DEFAULT_MAX_GROUP_EVENTS
     group_linger_seconds: float = 0.0
     token_cache_seconds: float = DEFAULT_TOKEN_CACHE_SECONDS
+    ingest_process: bool = False
 
 
 # ------------------------------------------------------------------ request bodies (for docs)
@@ -224,9 +228,15 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
 
         own = isinstance(store, str)
         opened = connect(store) if isinstance(store, str) else store
-        writer = IngestWriter(opened, max_group_events=config.max_group_events,
-                              linger_seconds=config.group_linger_seconds)
-        writer.start()
+        writer: IngestWriter | ProcessIngestWriter
+        if config.ingest_process:
+            writer = ProcessIngestWriter(_own_url(opened), max_group_events=config.max_group_events,
+                                         linger_seconds=config.group_linger_seconds)
+            await run_in_threadpool(writer.start)  # the process imports lineage: ~1 s
+        else:
+            writer = IngestWriter(opened, max_group_events=config.max_group_events,
+                                  linger_seconds=config.group_linger_seconds)
+            writer.start()
         holder.update(store=opened, writer=writer)
         _app.state.writer = writer
         try:
@@ -335,7 +345,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         detail = {"events": len(events), "jobs": jobs[:20], "runs": runs[:20],
                   "endpoint": endpoint}
         future = holder["writer"].submit(
-            events, who, reported_by=None if who is auth.ANONYMOUS else who.name,
+            events, who.name, reported_by=None if who is auth.ANONYMOUS else who.name,
             target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail)
         answer: dict[str, Any] = await asyncio.wrap_future(future)
         return answer
@@ -570,7 +580,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     @app.get(f"{API}/health", tags=["operations"], summary="Liveness (no token needed)")
     def get_health() -> dict[str, Any]:
         """Liveness, and how ingest group-commits: transactions written, requests in them."""
-        writer: IngestWriter = holder["writer"]
+        writer: IngestWriter | ProcessIngestWriter = holder["writer"]
         return {"status": "ok", "version": __version__,
                 "ingest": {"transactions": writer.groups, "requests": writer.requests}}
 
@@ -578,6 +588,17 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _own_url(store: Store) -> str:
+    """The URL another process opens `store` by: refused for a store only this process can
+    reach (SQLite in memory)."""
+    url = getattr(store, "url", None)
+    if not isinstance(url, str) or url in ("sqlite://", "sqlite:///:memory:") or (
+            ":memory:" in url or "mode=memory" in url):
+        raise ValidationError("an ingest writer process needs a store it can open by URL; "
+                              f"{url or 'this store'} is in this process's memory")
+    return url
 
 
 def _model(model: type[Any], data: Any) -> Any:

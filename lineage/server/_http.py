@@ -52,6 +52,16 @@ class UnsupportedMediaType(ValidationError):
     """The body's Content-Type or Content-Encoding is not one the endpoint takes (HTTP 415)."""
 
 
+class AnsweredError(LineageError):
+    """An error raised where the answer was made (the ingest writer's process), carried
+    as that answer: `status`, the JSON `body` and extra `headers`."""
+
+    def __init__(self, status: int, body: dict[str, Any],
+                 headers: dict[str, str] | None) -> None:
+        super().__init__(str(body.get("message", "")))
+        self.status, self.body, self.headers = status, body, headers
+
+
 #: HTTP status per error class; the most specific class in an error's MRO wins
 STATUS: dict[type[LineageError], int] = {
     PayloadTooLarge: 413,
@@ -91,6 +101,8 @@ async def lineage_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def error_answer(exc: LineageError) -> tuple[int, dict[str, Any], dict[str, str] | None]:
     """(status, JSON body, extra headers) of the answer to `exc`; a 5xx is logged."""
+    if isinstance(exc, AnsweredError):  # logged where it was raised
+        return exc.status, exc.body, exc.headers
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:

@@ -21,19 +21,24 @@ merges run states over the stored nodes inside its write transaction
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import multiprocessing
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import openlineage
-from .._access import Principal
+from .._errors import LineageError, StoreError
 from ..store.base import Store
+from . import _http
 
 log = logging.getLogger("lineage.server")
 
@@ -44,7 +49,7 @@ DEFAULT_MAX_GROUP_EVENTS = 1000
 @dataclass(eq=False)
 class _Request:
     events: list[Any]
-    principal: Principal
+    principal: str
     reported_by: str | None
     target: str | None
     detail: dict[str, Any]
@@ -81,10 +86,11 @@ class IngestWriter:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, events: Sequence[Any], principal: Principal, *,
+    def submit(self, events: Sequence[Any], principal: str, *,
                reported_by: str | None, target: str | None,
                detail: dict[str, Any]) -> Future[dict[str, Any]]:
-        """Queue one request's events; the future resolves to its answer or its error."""
+        """Queue one request's events (`principal`: who sent them, for the audit log); the
+        future resolves to its answer or its error."""
         if self._thread is None:
             raise RuntimeError("the ingest writer is not running")
         request = _Request(list(events), principal, reported_by, target, detail)
@@ -94,9 +100,20 @@ class IngestWriter:
     # ---------------------------------------------------------------- the writer thread
 
     def _run(self) -> None:
+        self.run(self._take)
+
+    def _take(self, timeout: float | None) -> Any:
+        if timeout is None:
+            return self._queue.get()
+        return self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+
+    def run(self, take: Callable[[float | None], Any]) -> None:
+        """Write groups of the requests `take(timeout)` gives until it gives `_STOP`, in
+        this thread. `take(None)` waits for a request; `take(seconds)` raises queue.Empty
+        when none comes that soon (0: only one already waiting)."""
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            first = take(None)
             if first is _STOP:
                 break
             group: list[_Request] = [first]
@@ -104,9 +121,7 @@ class IngestWriter:
             deadline = time.monotonic() + self.linger_seconds
             while size < self.max_group_events:
                 try:
-                    wait = deadline - time.monotonic()
-                    item = (self._queue.get(timeout=wait) if wait > 0
-                            else self._queue.get_nowait())
+                    item = take(max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is _STOP:
@@ -144,7 +159,185 @@ class IngestWriter:
         events = [e for r in requests for e in r.events]
         with ExitStack() as stack:
             for r in requests:
-                stack.enter_context(self.store.audited(r.principal.name, "ingest", r.target,
+                stack.enter_context(self.store.audited(r.principal, "ingest", r.target,
                                                        r.detail))
             result = openlineage.ingest(self.store, events, principal=reported_by)
         return result.to_dict()
+
+
+# ------------------------------------------------------------------ in a process of its own
+
+
+class ProcessIngestWriter:
+    """An `IngestWriter` run in a process of its own, with the same `submit`.
+
+    Why: in one process the HTTP event loop and the writer take turns on one interpreter
+    lock, so a server's ingest tops out where their CPU per event adds up to one core, and
+    each hands the lock to the other twice per request. Here the writer process opens the
+    store by `url`, and requests and answers cross a pipe (a few tens of microseconds each).
+
+    Errors keep their answers: the writer process turns a LineageError into its HTTP answer
+    (`_http.error_answer`), raised here as `_http.AnsweredError`. If the process dies, the
+    requests waiting and every later one fail with StoreError (503).
+    """
+
+    def __init__(self, url: str, *, max_group_events: int = DEFAULT_MAX_GROUP_EVENTS,
+                 linger_seconds: float = 0.0) -> None:
+        self.url = url
+        self.max_group_events = max_group_events
+        self.linger_seconds = linger_seconds
+        self.groups = 0
+        self.requests = 0
+        self._lock = threading.Lock()  # guards _pending and _stopped
+        self._sending = threading.Lock()  # one message at a time into the pipe
+        self._pending: dict[int, Future[dict[str, Any]]] = {}
+        self._ids = itertools.count()
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._reader: threading.Thread | None = None
+        self._stopped = "the ingest writer is not running"
+
+    def start(self) -> None:
+        """Start the process and wait until it has opened the store (StoreError if not)."""
+        if self._process is not None:
+            return
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        here, there = context.Pipe()
+        self._process = context.Process(
+            target=_writer_process, name="lineage-ingest-writer", daemon=True,
+            args=(self.url, self.max_group_events, self.linger_seconds, there))
+        self._process.start()
+        there.close()
+        try:
+            ready = here.recv()
+        except EOFError:
+            ready = ("failed", f"exit code {self._process.exitcode}")
+        if ready[0] != "ready":
+            here.close()
+            self._process.join(5)
+            self._process = None
+            raise StoreError(f"the ingest writer process could not start: {ready[1]}")
+        self._conn, self._stopped = here, ""
+        self._reader = threading.Thread(target=self._read_answers, daemon=True,
+                                        name="lineage-ingest-answers")
+        self._reader.start()
+
+    def submit(self, events: Sequence[Any], principal: str, *,
+               reported_by: str | None, target: str | None,
+               detail: dict[str, Any]) -> Future[dict[str, Any]]:
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            if self._stopped or self._conn is None:
+                raise StoreError(self._stopped or "the ingest writer is not running")
+            ident, conn = next(self._ids), self._conn
+            self._pending[ident] = future
+        # Not under `_lock`, which the answers' reader takes: a large request waits here
+        # until the writer process reads it (after the group it is writing), and that
+        # process may meanwhile be sending answers.
+        try:
+            with self._sending:
+                conn.send((ident, list(events), principal, reported_by, target, detail))
+        except OSError as exc:
+            with self._lock:
+                self._pending.pop(ident, None)
+            raise StoreError(f"the ingest writer process is gone: {exc}") from None
+        return future
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish what is queued (every request gets its answer), then stop."""
+        with self._lock:
+            conn, self._stopped = self._conn, "the server is stopping"
+        if conn is not None:
+            try:
+                with self._sending:
+                    conn.send(None)
+            except OSError:
+                pass  # already gone: the reader fails what waits
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        if conn is not None:
+            conn.close()
+        self._process = self._reader = self._conn = None
+
+    def _read_answers(self) -> None:
+        assert self._conn is not None
+        while True:
+            try:
+                ident, outcome, payload, self.groups, self.requests = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                future = self._pending.pop(ident, None)
+            if future is None:  # its sender gave up (the pipe broke)
+                continue
+            if outcome == "ok":
+                future.set_result(payload)
+            elif outcome == "error":
+                future.set_exception(_http.AnsweredError(*payload))
+            else:
+                future.set_exception(RuntimeError(f"the ingest writer failed: {payload}"))
+        process = self._process
+        if not self._stopped and process is not None:
+            process.join(1)  # dead, or about to be: for its exit code
+        with self._lock:
+            if not self._stopped:
+                self._stopped = "the ingest writer process stopped; restart the server"
+                log.error("%s (exit code %s)", self._stopped,
+                          None if process is None else process.exitcode)
+            waiting, self._pending = self._pending, {}
+        for future in waiting.values():
+            future.set_exception(StoreError(self._stopped))
+
+
+def _writer_process(url: str, max_group_events: int, linger_seconds: float,
+                    conn: Connection) -> None:
+    """The writer process: an IngestWriter over its own connection to `url`, fed from
+    `conn`; each answer goes back as (id, outcome, payload, groups, requests)."""
+    from ..store import connect
+
+    try:
+        store = connect(url)
+    except Exception as exc:  # noqa: BLE001 - told to the server, which refuses to start
+        conn.send(("failed", str(exc)))
+        return
+    writer = IngestWriter(store, max_group_events=max_group_events,
+                          linger_seconds=linger_seconds)
+
+    def answer(ident: int, future: Future[dict[str, Any]]) -> None:
+        exc = future.exception()
+        if exc is None:
+            message: tuple[Any, ...] = (ident, "ok", future.result())
+        elif isinstance(exc, LineageError):
+            message = (ident, "error", _http.error_answer(exc))
+        else:
+            log.error("ingest failed", exc_info=exc)
+            message = (ident, "failed", f"{type(exc).__name__}: {exc}")
+        conn.send((*message, writer.groups, writer.requests))
+
+    def take(timeout: float | None) -> Any:
+        if timeout is not None and not conn.poll(timeout):
+            raise queue.Empty
+        try:
+            message = conn.recv()
+        except EOFError:  # the server is gone
+            return _STOP
+        if message is None:
+            return _STOP
+        ident, events, principal, reported_by, target, detail = message
+        request = _Request(events, principal, reported_by, target, detail)
+        request.future.add_done_callback(functools.partial(answer, ident))
+        return request
+
+    conn.send(("ready",))
+    try:
+        # In this process's only thread: a thread reading the pipe would take turns with
+        # the writer on the interpreter lock, as the event loop did.
+        writer.run(take)
+    finally:
+        store.close()
+        conn.close()
