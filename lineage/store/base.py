@@ -76,8 +76,7 @@ class _PendingAudit:
 
 
 #: how `Store.apply(batch, merge=...)` combines a node's stored properties ({} for a new node)
-#: with the batch's: (key, stored, given) -> the properties to write. It must be a function
-#: of its arguments alone: a backend may reuse its result for arguments it has seen.
+#: with the batch's: (key, stored, given) -> the properties to write
 MergeProperties = Callable[[str, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 #: the audit entries of the `audited` blocks the running code is inside (per thread/task)
@@ -114,8 +113,7 @@ class Store(ABC):
 
         Nodes are matched by key, edges by (src, dst, kind); properties given replace the
         stored ones, or with `merge`, each node gets `merge(key, stored, given)` (stored is
-        {} for a new node; `merge` must be a function of its arguments alone, see
-        `MergeProperties`). The stored properties `merge` sees are read inside the write
+        {} for a new node). The stored properties `merge` sees are read inside the write
         transaction, and no other writer can change those nodes until it commits (SQLite's
         write lock; a transaction-scoped advisory lock per node key on PostgreSQL), so
         concurrent writers merging into the same node (two events of one run) never lose

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,7 +181,7 @@ _APPLY_SQL = {
         # SQLAlchemy's SQLite DateTime text, which the reads parse
         stamp=lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")),
     "postgresql": _ApplySql(
-        node_rows="SELECT id, key, name, namespace, properties::text FROM node "
+        node_rows="SELECT id, key, name, namespace, properties FROM node "
                   "WHERE key = ANY(%s)",
         node_ids="SELECT key, id FROM node WHERE key = ANY(%s)",
         node_insert="INSERT INTO node (key, rtail, kind, name, namespace, properties, "
@@ -706,49 +705,6 @@ class _Wide:
 
 
 
-#: per merge function: (key, stored properties text, repr of the given properties) ->
-#: (merged properties, their text); see `_merged`
-_MERGED: weakref.WeakKeyDictionary[
-    MergeProperties, dict[tuple[str, str | None, str], tuple[Any, str]]] = (
-        weakref.WeakKeyDictionary())
-#: entries per merge function before its memo starts over
-_MERGED_SIZE = 8192
-
-
-def _merged(key: str, stored_text: str | None, given: dict[str, Any],
-            merge: MergeProperties | None,
-            memo: dict[tuple[str, str | None, str], tuple[Any, str]] | None
-            ) -> tuple[Any, str]:
-    """A node's properties as `apply` writes them, and their JSON text: `given`, or with
-    `merge`, `merge(key, stored, given)`.
-
-    A merge is a function of its arguments, and an ingest stream repeats them: every event
-    of a pipeline names the same job, datasets and fields with the same facts, over stored
-    properties that the previous event left as they were. So the merged result is kept per
-    (key, stored text, given) and not parsed, merged and encoded again (~12 of ~14 nodes of
-    a typical event). `repr` tells the given values apart by type too (1, 1.0 and True are
-    equal as dict values, and would be written differently)."""
-    if merge is None or memo is None:
-        props = _canonical(given)
-        return props, _json_text(props)
-    ident = (key, stored_text, repr(given))
-    found = memo.get(ident)
-    if found is None:
-        old = _loaded(stored_text) if stored_text is not None else {}
-        props = _canonical(merge(key, old, given))
-        found = (props, _json_text(props))
-        if len(memo) >= _MERGED_SIZE:
-            memo.clear()
-        memo[ident] = found
-    return found
-
-
-def _text(value: Any) -> str:
-    """A JSON column's value as text (PostgreSQL's driver parses json columns; the apply
-    queries read them as `::text`, SQLite gives text)."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
                 merge: MergeProperties | None) -> ApplyResult:
     """`Store.apply`'s writes as plain DBAPI statements on `cur`, rows as tuples."""
@@ -761,17 +717,18 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
         for row in cur.fetchall():
             stored[row[1]] = row
     inserts, updates = [], []
-    memo = _MERGED.setdefault(merge, {}) if merge is not None else None
     for spec in batch.nodes.values():
         row = stored.get(spec.key)
-        stored_text = _text(row[4]) if row is not None else None
-        props, text = _merged(spec.key, stored_text, spec.properties, merge, memo)
+        old = _loaded(row[4]) if row is not None else None
+        given = spec.properties
+        if merge is not None:
+            given = merge(spec.key, old if old is not None else {}, given)
+        props = _canonical(given)
         if row is None:
             inserts.append((spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name,
-                            spec.namespace, text, now, now))
-        elif (row[2], row[3]) != (spec.name, spec.namespace) or (
-                text != stored_text and _loaded(stored_text) != props):
-            updates.append((spec.name, spec.namespace, text, now, row[0]))
+                            spec.namespace, _json_text(props), now, now))
+        elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
+            updates.append((spec.name, spec.namespace, _json_text(props), now, row[0]))
         else:
             counts["unchanged"] += 1
     if inserts:
