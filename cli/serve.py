@@ -47,7 +47,8 @@ from .context import App, pass_app
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               metavar="N",
               help="Server processes sharing the port (POSIX; each has its own ingest writer). "
-                   "One process is CPU-bound near 200 requests/s.")
+                   "On SQLite their writers take turns on the database lock, so more workers "
+                   "serve more reads but rarely write faster (see bench/README.md).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
                                                 "debug"]), default="info", show_default=True)
 @click.option("--access-log/--no-access-log", default=True, show_default=True,

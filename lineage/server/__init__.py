@@ -91,8 +91,8 @@ def serve(store: Store | str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     without authentication on a non-loopback host unless `allow_network_without_auth`.
 
     `workers` > 1 (POSIX, `store` a URL) forks that many server processes sharing one
-    listening socket, each with its own store connections and ingest writer (one process
-    is CPU-bound at a few hundred requests/s; see bench/README.md "Ingest"). Safe because
+    listening socket, each with its own store connections and ingest writer (see
+    bench/README.md "Ingest" for what that buys). Safe because
     ingest merges run states inside its write transaction (`Store.apply(merge=...)`); on
     SQLite the workers' write transactions take turns on the database lock (busy_timeout)."""
     import uvicorn
