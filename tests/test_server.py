@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -687,6 +688,11 @@ def test_a_dead_writer_process_fails_ingest_with_503_and_reads_go_on(tmp_path: P
         health = client.get(base + "/api/v1/health").json()
         assert health["ingest"] == {"transactions": 1, "requests": 1}
         process = app.state.writer._process
+        # Ctrl-C in a terminal signals the whole process group: the writer keeps going
+        os.kill(process.pid, signal.SIGINT)
+        time.sleep(0.2)
+        again = client.post(base + "/api/v1/lineage", json=event("run_start"), headers=headers)
+        assert again.status_code == 201, again.text
         process.kill()
         process.join(10)
         deadline = time.monotonic() + 10

@@ -26,6 +26,7 @@ import itertools
 import logging
 import multiprocessing
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -255,8 +256,8 @@ class ProcessIngestWriter:
                 pass  # already gone: the reader fails what waits
         if self._process is not None:
             self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
+            if self._process.is_alive():  # it ignores SIGTERM (see _writer_process)
+                self._process.kill()
                 self._process.join(5)
         if self._reader is not None:
             self._reader.join(timeout)
@@ -300,6 +301,12 @@ def _writer_process(url: str, max_group_events: int, linger_seconds: float,
     `conn`; each answer goes back as (id, outcome, payload, groups, requests)."""
     from ..store import connect
 
+    # Ctrl-C reaches every process of the terminal's group: the server stops this one
+    # through the pipe once the requests queued are written (or this one sees the pipe
+    # close), so a signal must not cut a group short.
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     try:
         store = connect(url)
     except Exception as exc:  # noqa: BLE001 - told to the server, which refuses to start
