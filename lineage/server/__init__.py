@@ -22,8 +22,9 @@ Endpoints (all under /api/v1; OpenAPI at /openapi.json, docs at /docs):
 ``GET /health``                none           liveness
 =============================  =============  ==================================================
 
-Ingest is group-committed by one writer thread (see `_writer`): concurrent requests share a
-transaction, each still answered with its own success or error.
+Ingest is group-committed by one writer (see `_writer`; on a SQLite file a process of its
+own, `ServerSettings.ingest_process`): concurrent requests share a transaction, each still
+answered with its own success or error.
 
 A verified token is trusted for `ServerSettings.token_cache_seconds` (default 5 s) without
 reading the store again: a token revoked with `lineage token revoke` is refused at most that

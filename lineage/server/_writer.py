@@ -1,4 +1,7 @@
-"""Group commit for OpenLineage ingest: one writer thread, one transaction per group.
+"""Group commit for OpenLineage ingest: one writer, one transaction per group.
+
+The writer is a thread of the server (`IngestWriter`) or, on a SQLite file by default, a
+process of its own fed through a pipe (`ProcessIngestWriter`, see there for why).
 
 Why: an ingest transaction has a fixed cost (on PostgreSQL a WAL flush per commit, on SQLite
 the write lock and a WAL append; on both, one round of node reads, inserts and updates per
@@ -14,7 +17,8 @@ written, and the writer ingests its requests one by one, so each succeeds or fai
 with its own error. Every request's audit entry commits in the transaction that writes its
 events (`Store.audited`).
 
-Concurrent writers (several server processes, `lineage serve --workers`) are safe: `ingest`
+Concurrent writers (several server processes, `lineage serve --workers`, each with its own
+writer) are safe: `ingest`
 merges run states over the stored nodes inside its write transaction
 (`Store.apply(batch, merge=...)`), so no writer loses another's state of the same run.
 """
