@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -383,3 +384,20 @@ def test_walks_choose_the_smallest_parent_key_then_edge_kind(
                      for e in store.edges_among(region)}
             assert {(s, d, k, p["weight"]) for s, d, k, p in sub.edges} == among
             assert len(sub.edges) == len(among)
+
+
+def test_a_store_says_whether_it_is_embedded_and_how_another_process_opens_it(
+        store: Store, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from lineage.store.sql import engine as engines
+
+    sqlite = store.url.startswith("sqlite")
+    assert store.embedded is sqlite
+    assert store.shared_url() == store.url
+    for in_memory in ("sqlite://", "sqlite:///:memory:"):
+        with lineage.connect(in_memory) as private:
+            assert private.embedded and private.shared_url() is None
+    # a URI database in memory (opening one warns in SQLAlchemy about its pool choice)
+    assert engines.in_memory(sa.make_url(f"sqlite:///file:{tmp_path}/m?mode=memory&uri=true"))
+    assert not engines.in_memory(sa.make_url(f"sqlite:///file:{tmp_path}/m.db?uri=true"))

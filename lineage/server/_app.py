@@ -596,22 +596,16 @@ def _writer_process_for(store: Store, asked: bool | None) -> bool:
     """Whether the ingest writer runs in a process of its own (`ServerSettings`)."""
     if asked is not None:
         return asked
-    url = getattr(store, "url", "")
-    return isinstance(url, str) and url.startswith("sqlite") and not _in_memory(url)
-
-
-def _in_memory(url: str) -> bool:
-    return url in ("sqlite://", "sqlite:///:memory:") or ":memory:" in url or (
-        "mode=memory" in url)
+    return store.embedded and store.shared_url() is not None
 
 
 def _own_url(store: Store) -> str:
     """The URL another process opens `store` by: refused for a store only this process can
     reach (SQLite in memory)."""
-    url = getattr(store, "url", None)
-    if not isinstance(url, str) or _in_memory(url):
+    url = store.shared_url()
+    if url is None:
         raise ValidationError("an ingest writer process needs a store it can open by URL; "
-                              f"{url or 'this store'} is in this process's memory")
+                              f"{store!r} is in this process's memory")
     return url
 
 

@@ -106,6 +106,15 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
 
+    #: whether the database runs inside this process (SQLite): its writes cost this
+    #: process's CPU rather than waiting on a server
+    embedded: bool = False
+
+    def shared_url(self) -> str | None:
+        """The URL another process opens this same store by; None when only this process
+        can reach it (an in-memory database)."""
+        return self.url
+
     # ---------------------------------------------------------------- writes
 
     def apply(self, batch: GraphBatch, *, merge: MergeProperties | None = None) -> ApplyResult:

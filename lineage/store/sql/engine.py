@@ -53,6 +53,17 @@ def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.commit()  # a SET in a transaction rolled back would be undone
 
 
+def in_memory(parsed: sa.URL) -> bool:
+    """Whether the URL names a SQLite database in this process's memory (`sqlite://`,
+    `:memory:`, or a `file:` URI with mode=memory), which no other process can open."""
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database in ("", ":memory:") or (
+        database.startswith("file:") and (parsed.query.get("mode") == "memory"
+                                          or "mode=memory" in database))
+
+
 def _sqlite(parsed: sa.URL) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):

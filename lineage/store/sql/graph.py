@@ -220,9 +220,13 @@ class SqlGraphStore(Store):
         self.url = url
         self.engine = engines.create(url)
         self.dialect = self.engine.dialect.name
+        self.embedded = self.dialect == "sqlite"
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def shared_url(self) -> str | None:
+        return None if engines.in_memory(self.engine.url) else self.url
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({engines._safe(self.url)!r})"
