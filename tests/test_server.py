@@ -676,37 +676,52 @@ def test_the_fast_ingest_route_and_the_writer_process_answer_exactly_as_the_fast
     assert graphs[0] == graphs[1] == graphs[2]
 
 
-def test_a_dead_writer_process_fails_ingest_with_503_and_reads_go_on(tmp_path: Path) -> None:
+def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_gives_503(
+        tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/store.db"
     with lineage.connect(url) as store:
         secret = auth.create_token(store, "writer", ["write:lineage", "read"])[1]
     headers = {"Authorization": f"Bearer {secret}"}
+    start, complete = event("run_start"), event("run_complete")
     app = create_app(url, ServerSettings(ingest_process=True))
     with running(app, None) as base, httpx.Client(timeout=30) as client:
-        first = client.post(base + "/api/v1/lineage", json=event("run_start"), headers=headers)
-        assert first.status_code == 201, first.text
+        def post(body: dict[str, Any]) -> httpx.Response:
+            return client.post(base + "/api/v1/lineage", json=body, headers=headers)
+
+        def after_a_kill(want: int) -> httpx.Response:
+            """Kill the writer process; post until the server has noticed (the pipe closes)
+            and answers `want`."""
+            process = app.state.writer._process
+            process.kill()
+            process.join(10)
+            deadline = time.monotonic() + 30
+            while True:
+                answer = post(complete)
+                if answer.status_code == want or time.monotonic() > deadline:
+                    return answer
+                time.sleep(0.05)
+
+        assert post(start).status_code == 201
         health = client.get(base + "/api/v1/health").json()
         assert health["ingest"] == {"transactions": 1, "requests": 1}
-        process = app.state.writer._process
         # Ctrl-C in a terminal signals the whole process group: the writer keeps going
-        os.kill(process.pid, signal.SIGINT)
+        os.kill(app.state.writer._process.pid, signal.SIGINT)
         time.sleep(0.2)
-        again = client.post(base + "/api/v1/lineage", json=event("run_start"), headers=headers)
-        assert again.status_code == 201, again.text
-        process.kill()
-        process.join(10)
-        deadline = time.monotonic() + 10
-        while True:  # the server notices when the pipe closes
-            answer = client.post(base + "/api/v1/lineage", json=event("run_complete"),
-                                 headers=headers)
-            if answer.status_code != 201 or time.monotonic() > deadline:
-                break
-        assert_error(answer, 503, "StoreError", "ingest writer process stopped")
+        assert post(start).status_code == 201
+        # a process that had run long enough is started again; counting goes on
+        app.state.writer.restart_after_seconds = 0
+        assert after_a_kill(201).status_code == 201
+        assert client.get(base + "/api/v1/health").json()["ingest"]["requests"] == 3
+        # one that dies sooner is left stopped: 503 saying so, and reads go on
+        app.state.writer.restart_after_seconds = 3600
+        answer = after_a_kill(503)
+        assert_error(answer, 503, "StoreError", "restart the server")
+        assert post(start).status_code == 503
         assert client.get(base + "/api/v1/nodes", params={"q": "order_facts"},
                           headers=headers).status_code == 200
-    with lineage.connect(url) as store:  # the START only
-        run = store.node("run:" + event("run_start")["run"]["runId"])
-        assert run.properties["states"].keys() == {"START"}
+    with lineage.connect(url) as store:  # START, and the COMPLETE the new process wrote
+        run = store.node("run:" + start["run"]["runId"])
+        assert run.properties["states"].keys() == {"START", "COMPLETE"}
 
 
 def test_a_writer_process_needs_a_store_another_process_can_open() -> None:

@@ -183,48 +183,69 @@ class ProcessIngestWriter:
 
     Errors keep their answers: the writer process turns a LineageError into its HTTP answer
     (`_http.error_answer`), raised here as `_http.AnsweredError`. If the process dies, the
-    requests waiting and every later one fail with StoreError (503).
+    requests waiting fail with StoreError (503; a group it was writing rolled back, or had
+    committed: ingest is idempotent, so the producer's retry is safe), and a new process is
+    started, unless the one that died had run less than `restart_after_seconds` (a process
+    that cannot stay up is left stopped, and every request fails with 503 saying so).
     """
 
     def __init__(self, url: str, *, max_group_events: int = DEFAULT_MAX_GROUP_EVENTS,
-                 linger_seconds: float = 0.0) -> None:
+                 linger_seconds: float = 0.0, restart_after_seconds: float = 10.0) -> None:
         self.url = url
         self.max_group_events = max_group_events
         self.linger_seconds = linger_seconds
+        self.restart_after_seconds = restart_after_seconds
         self.groups = 0
         self.requests = 0
-        self._lock = threading.Lock()  # guards _pending and _stopped
+        self._lock = threading.Lock()  # guards _pending, _stopped and the current process
         self._sending = threading.Lock()  # one message at a time into the pipe
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._ids = itertools.count()
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._reader: threading.Thread | None = None
+        self._started_at = 0.0
+        #: groups and requests written by the processes before the current one
+        self._counted = (0, 0)
+        #: why requests are refused now; "" while a process is running
         self._stopped = "the ingest writer is not running"
 
     def start(self) -> None:
         """Start the process and wait until it has opened the store (StoreError if not)."""
-        if self._process is not None:
-            return
+        if self._process is None:
+            self._launch()
+
+    def _launch(self) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded server
         here, there = context.Pipe()
-        self._process = context.Process(
+        process = context.Process(
             target=_writer_process, name="lineage-ingest-writer", daemon=True,
             args=(self.url, self.max_group_events, self.linger_seconds, there))
-        self._process.start()
+        process.start()
         there.close()
         try:
             ready = here.recv()
         except EOFError:
-            ready = ("failed", f"exit code {self._process.exitcode}")
+            process.join(5)
+            ready = ("failed", f"exit code {process.exitcode}")
         if ready[0] != "ready":
             here.close()
-            self._process.join(5)
-            self._process = None
+            process.join(5)
             raise StoreError(f"the ingest writer process could not start: {ready[1]}")
-        self._conn, self._stopped = here, ""
-        self._reader = threading.Thread(target=self._read_answers, daemon=True,
-                                        name="lineage-ingest-answers")
+        with self._lock:
+            if self._stopped == _STOPPING:  # the server stopped while this one started
+                installed = False
+            else:
+                installed = True
+                self._process, self._conn, self._stopped = process, here, ""
+                self._started_at = time.monotonic()
+        if not installed:
+            here.send(None)
+            process.join(30)
+            here.close()
+            return
+        self._reader = threading.Thread(target=self._read_answers, args=(here, process),
+                                        daemon=True, name="lineage-ingest-answers")
         self._reader.start()
 
     def submit(self, events: Sequence[Any], principal: str, *,
@@ -251,31 +272,33 @@ class ProcessIngestWriter:
     def stop(self, timeout: float = 30.0) -> None:
         """Finish what is queued (every request gets its answer), then stop."""
         with self._lock:
-            conn, self._stopped = self._conn, "the server is stopping"
+            conn, process, self._stopped = self._conn, self._process, _STOPPING
         if conn is not None:
             try:
                 with self._sending:
                     conn.send(None)
             except OSError:
                 pass  # already gone: the reader fails what waits
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():  # it ignores SIGTERM (see _writer_process)
-                self._process.kill()
-                self._process.join(5)
+        if process is not None:
+            process.join(timeout)
+            if process.is_alive():  # it ignores SIGTERM (see _writer_process)
+                process.kill()
+                process.join(5)
         if self._reader is not None:
             self._reader.join(timeout)
-        if conn is not None:
-            conn.close()
         self._process = self._reader = self._conn = None
 
-    def _read_answers(self) -> None:
-        assert self._conn is not None
+    def _read_answers(self, conn: Connection, process: multiprocessing.process.BaseProcess
+                      ) -> None:
+        """Resolve each request's future from the answers of `process`; when its pipe
+        closes, fail what still waits and, unless the server is stopping, start anew."""
+        groups, requests = self._counted
         while True:
             try:
-                ident, outcome, payload, self.groups, self.requests = self._conn.recv()
+                ident, outcome, payload, done_groups, done_requests = conn.recv()
             except (EOFError, OSError):
                 break
+            self.groups, self.requests = groups + done_groups, requests + done_requests
             with self._lock:
                 future = self._pending.pop(ident, None)
             if future is None:  # its sender gave up (the pipe broke)
@@ -286,17 +309,35 @@ class ProcessIngestWriter:
                 future.set_exception(_http.AnsweredError(*payload))
             else:
                 future.set_exception(RuntimeError(f"the ingest writer failed: {payload}"))
-        process = self._process
-        if not self._stopped and process is not None:
+        conn.close()
+        if self._stopped != _STOPPING:
             process.join(1)  # dead, or about to be: for its exit code
+        lived = time.monotonic() - self._started_at
+        restart = False
         with self._lock:
-            if not self._stopped:
-                self._stopped = "the ingest writer process stopped; restart the server"
-                log.error("%s (exit code %s)", self._stopped,
-                          None if process is None else process.exitcode)
+            if self._stopped != _STOPPING:
+                restart = lived >= self.restart_after_seconds
+                self._stopped = (
+                    "the ingest writer process stopped; a new one is starting" if restart else
+                    f"the ingest writer process stopped {lived:.0f} s after it started; "
+                    "restart the server")
+                log.error("%s (exit code %s)", self._stopped, process.exitcode)
+            message = self._stopped
             waiting, self._pending = self._pending, {}
         for future in waiting.values():
-            future.set_exception(StoreError(self._stopped))
+            future.set_exception(StoreError(message))
+        if restart:
+            self._counted = (self.groups, self.requests)
+            try:
+                self._launch()
+            except StoreError as exc:
+                with self._lock:
+                    self._stopped = f"{exc}; restart the server"
+                log.error("%s", self._stopped)
+
+
+#: `ProcessIngestWriter._stopped` once `stop` is called
+_STOPPING = "the server is stopping"
 
 
 def _writer_process(url: str, max_group_events: int, linger_seconds: float,
