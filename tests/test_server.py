@@ -688,17 +688,20 @@ def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_give
         def post(body: dict[str, Any]) -> httpx.Response:
             return client.post(base + "/api/v1/lineage", json=body, headers=headers)
 
-        def after_a_kill(want: int) -> httpx.Response:
-            """Kill the writer process; post until the server has noticed (the pipe closes)
-            and answers `want`."""
+        def after_a_kill(want: int, saying: str = "") -> httpx.Response:
+            """Kill the writer process; post until the server answers `want` with a body
+            `saying` that (503s come first: a request sent into the broken pipe before
+            the server notices, then while a new process starts)."""
             process = app.state.writer._process
             process.kill()
             process.join(10)
             deadline = time.monotonic() + 30
             while True:
                 answer = post(complete)
-                if answer.status_code == want or time.monotonic() > deadline:
+                if (answer.status_code == want and saying in answer.text
+                        or time.monotonic() > deadline):
                     return answer
+                assert answer.status_code in (201, 503), answer.text
                 time.sleep(0.05)
 
         assert post(start).status_code == 201
@@ -714,8 +717,8 @@ def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_give
         assert client.get(base + "/api/v1/health").json()["ingest"]["requests"] == 3
         # one that dies sooner is left stopped: 503 saying so, and reads go on
         app.state.writer.restart_after_seconds = 3600
-        answer = after_a_kill(503)
-        assert_error(answer, 503, "StoreError", "restart the server")
+        answer = after_a_kill(503, "restart the server")
+        assert_error(answer, 503, "StoreError", "s after it started; restart the server")
         assert post(start).status_code == 503
         assert client.get(base + "/api/v1/nodes", params={"q": "order_facts"},
                           headers=headers).status_code == 200
