@@ -220,7 +220,8 @@ class ProcessIngestWriter:
         here, there = context.Pipe()
         process = context.Process(
             target=_writer_process, name="lineage-ingest-writer", daemon=True,
-            args=(self.url, self.max_group_events, self.linger_seconds, there))
+            args=(self.url, self.max_group_events, self.linger_seconds, there,
+                  log.getEffectiveLevel()))
         process.start()
         there.close()
         try:
@@ -341,11 +342,15 @@ _STOPPING = "the server is stopping"
 
 
 def _writer_process(url: str, max_group_events: int, linger_seconds: float,
-                    conn: Connection) -> None:
+                    conn: Connection, log_level: int) -> None:
     """The writer process: an IngestWriter over its own connection to `url`, fed from
-    `conn`; each answer goes back as (id, outcome, payload, groups, requests)."""
+    `conn`; each answer goes back as (id, outcome, payload, groups, requests). It logs at
+    the server's level to stderr, as the server does (a spawned process starts with no
+    logging set up)."""
     from ..store import connect
 
+    logging.basicConfig(level=log_level,
+                        format="%(levelname)s:  [ingest writer %(process)d] %(message)s")
     # Ctrl-C reaches every process of the terminal's group: the server stops this one
     # through the pipe once the requests queued are written (or this one sees the pipe
     # close), so a signal must not cut a group short.
