@@ -21,17 +21,19 @@ write:lineage, no access log) over a fresh store: a temporary SQLite file, or a 
 PostgreSQL schema `bench_<random>` dropped at the end. `--producers` processes (default 4)
 each send `--pairs` runs (default 500) as a START then a COMPLETE event, one event per request
 as the openlineage-python HttpTransport does (`--batch N`: N events per request to
-/api/v1/lineage/batch instead), over one kept-alive httpx connection each. A typical event:
+/api/v1/lineage/batch instead), over one kept-alive connection each (`--client`: the standard
+library's http.client by default, or httpx; see `_Sender` for why). A typical event:
 2 inputs and 1 output with schema facets, the output with column lineage (3 input fields).
 
 Printed per backend: events/s over the whole run (first request sent to last answer),
 per-request latency p50/p95/p99, failed requests, how many transactions the server's group
 commit wrote for how many requests, the server's CPU time per event (its processes'
-user + system time from /proc over the run) and the producers' (`client`: what httpx and
-the bench spend per request, on the same cores), and events lost: runs whose START and COMPLETE
-were both answered 2xx but that the store does not hold as COMPLETE with both states, read back
-through the library afterwards. Targets (issue "OpenLineage-compatible HTTP service", bench):
->= 1,000 events/s sustained, p99 <= 50 ms, 0 lost.
+user + system time from /proc over the run, its writer process included) and the producers'
+(`client`: what the HTTP client and the bench spend per request, on the same cores), and
+events lost: runs whose START and COMPLETE were both answered 2xx but that the store does not
+hold as COMPLETE with both states, read back through the library afterwards. Targets (issue
+"OpenLineage-compatible HTTP service", bench): >= 1,000 events/s sustained, p99 <= 50 ms,
+0 lost.
 
 It prints, and never asserts: the figures are for people (see bench/README.md).
 """
