@@ -241,8 +241,13 @@ class ProcessIngestWriter:
                 self._process, self._conn, self._stopped = process, here, ""
                 self._started_at = time.monotonic()
         if not installed:
-            here.send(None)
+            try:
+                here.send(None)  # it writes nothing queued (nothing was sent), and exits
+            except OSError:
+                pass
             process.join(30)
+            if process.is_alive():
+                process.kill()
             here.close()
             return
         self._reader = threading.Thread(target=self._read_answers, args=(here, process),

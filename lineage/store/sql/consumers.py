@@ -124,7 +124,6 @@ class SqlConsumerStore(SqlAssertionStore):
                                                                       fields)]
         return sorted(found, key=lambda t: (t[0], t[2].key))
 
-
     def _closure_dataset_consumers(self, closure: Closure
                                    ) -> list[tuple[str, NodeRef, NodeRef]]:
         # The walk kept its rows' ids: the fields are not looked up by key again, and each
