@@ -46,6 +46,62 @@ def test_apply_updates_properties_in_place(store: Store) -> None:
     assert store.node("field:ns/a.x").properties == {"type": "string"}
 
 
+def test_one_apply_that_creates_updates_and_keeps_reports_and_stores_each(store: Store) -> None:
+    # Every branch of a write in one batch: nodes new, changed and unchanged; edges new,
+    # changed and unchanged, among new and stored nodes; schema snapshots new, rewritten and
+    # unchanged. Each must be counted once and stored, and the edges must join the nodes
+    # they name whichever way those got their ids (read back, or just inserted).
+    from lineage import FieldSchema
+
+    def fields(*names: str, type: str = "string") -> list[FieldSchema]:
+        return [FieldSchema(name=n, type=type) for n in names]
+
+    first = GraphBatch()
+    for key in ("dataset_version:ns/t@1", "dataset_version:ns/t@2", "field:ns/t.kept",
+                "field:ns/t.changed"):
+        first.add_node(key, key.split(":", 1)[1], "ns")
+    first.add_edge("field:ns/t.kept", "field:ns/t.changed", EdgeKind.DERIVED_FROM,
+                   transformation="identity")
+    first.add_edge("field:ns/t.changed", "field:ns/t.kept", EdgeKind.DERIVED_FROM)
+    first.schemas["dataset_version:ns/t@1"] = fields("a", "b")
+    first.schemas["dataset_version:ns/t@2"] = fields("a")
+    store.apply(first)
+
+    second = GraphBatch()
+    for key in ("dataset_version:ns/t@1", "dataset_version:ns/t@2", "field:ns/t.kept",
+                "dataset_version:ns/t@3", "field:ns/t.new", "feature:ns/f"):
+        second.add_node(key, key.split(":", 1)[1], "ns")
+    second.add_node("field:ns/t.changed", "t.changed", "ns", type="int64")
+    second.add_edge("field:ns/t.kept", "field:ns/t.changed", EdgeKind.DERIVED_FROM,
+                    transformation="aggregation")  # changed
+    second.add_edge("field:ns/t.changed", "field:ns/t.kept", EdgeKind.DERIVED_FROM)  # as it was
+    second.add_edge("field:ns/t.kept", "field:ns/t.new", EdgeKind.DERIVED_FROM)  # stored -> new
+    second.add_edge("field:ns/t.new", "feature:ns/f", EdgeKind.USES_FIELD)  # new -> new
+    second.schemas["dataset_version:ns/t@1"] = fields("a", "b")  # as it was
+    second.schemas["dataset_version:ns/t@2"] = fields("a", "c", type="int64")  # rewritten
+    second.schemas["dataset_version:ns/t@3"] = fields("z")  # new
+    result = store.apply(second)
+
+    assert (result.nodes_created, result.nodes_updated) == (3, 1)
+    assert (result.edges_created, result.edges_updated) == (2, 1)
+    assert result.schemas_written == 2
+    assert result.unchanged == 3 + 1 + 1  # nodes, the edge as it was, the schema as it was
+    assert store.node("field:ns/t.changed").properties == {"type": "int64"}
+    assert store.schema("dataset_version:ns/t@1") == fields("a", "b")
+    assert store.schema("dataset_version:ns/t@2") == fields("a", "c", type="int64")
+    assert store.schema("dataset_version:ns/t@3") == fields("z")
+    stored = {(e.src, e.dst, e.kind, tuple(sorted(e.properties.items())))
+              for e in store.edges_among(["field:ns/t.kept", "field:ns/t.changed",
+                                          "field:ns/t.new", "feature:ns/f"])}
+    assert stored == {
+        ("field:ns/t.kept", "field:ns/t.changed", EdgeKind.DERIVED_FROM,
+         (("transformation", "aggregation"),)),
+        ("field:ns/t.changed", "field:ns/t.kept", EdgeKind.DERIVED_FROM, ()),
+        ("field:ns/t.kept", "field:ns/t.new", EdgeKind.DERIVED_FROM, ()),
+        ("field:ns/t.new", "feature:ns/f", EdgeKind.USES_FIELD, ())}
+    assert store.apply(second).unchanged == 7 + 4 + 3
+
+
 def test_apply_with_a_dangling_edge_writes_nothing(store: Store) -> None:
     store.apply(_batch_with("field:ns/kept"))
     before = snapshot(store)
