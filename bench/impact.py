@@ -12,7 +12,9 @@ For each size it generates a warehouse-shaped graph (`bench/generate.py`), then 
   is columnar by default (`--input columnar`: polars DataFrames built from the graph's
   arrays before the clock starts, as a caller holding its lineage in a table would pass it),
   or `--input specs`: the lazy `NodeSpec`/`EdgeSpec` iterators, built inside the timed call;
-  `--load-only` stops there (no networkx, no queries);
+  `--load-only` stops there (no networkx, no queries); on SQLite the same rows are then
+  written again straight through sqlite3 (`sqlite_floor`, skipped with `--no-floor`), the
+  baseline the load figure is read against;
 * impact: a NEW store object (fresh connection, nothing cached) times `store.downstream(key)`
   for the typical columns and the hub column, p50/p95 over `--repeat` calls, and
   separately the call plus materialising `r.path` of every reached node;
