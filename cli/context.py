@@ -24,8 +24,11 @@ class App:
     never touch the database; the group closes it when the command ends.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, creates: bool = True) -> None:
         self.url = url
+        #: whether the running command may create the store (a write); a read command on
+        #: a store that does not exist says so instead of leaving an empty one behind
+        self.creates = creates
         #: the output format of the running command (set by `format_option`), so errors
         #: can be printed in the same format
         self.fmt: OutputFormat = "table"
@@ -34,7 +37,7 @@ class App:
     @property
     def store(self) -> lineage.Store:
         if self._store is None:
-            self._store = lineage.connect(self.url)
+            self._store = lineage.connect(self.url, create=self.creates)
         return self._store
 
     @property

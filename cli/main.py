@@ -54,6 +54,10 @@ def _fail(ctx: click.Context, data: dict[str, Any], code: int) -> NoReturn:
     ctx.exit(code)
 
 
+#: the commands that may create a store that does not exist yet; every other command reads
+#: and fails with "no store at ..." rather than creating an empty one
+CREATING_COMMANDS = frozenset({"init", "register", "tag", "review", "ingest", "serve", "token"})
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -91,7 +95,7 @@ def cli(ctx: click.Context, url: str) -> None:
       lineage impact transactions.category
       lineage --store postgresql://postgres@127.0.0.1:5432/test stats
     """
-    ctx.obj = App(url)
+    ctx.obj = App(url, creates=ctx.invoked_subcommand in CREATING_COMMANDS)
 
 
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,

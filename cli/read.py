@@ -404,3 +404,6 @@ def stats(app: App, fmt: str) -> None:
     rows = [(kind, str(n)) for kind, n in sorted(counts.items()) if kind != "edges"]
     rows.append(("edges", str(counts.get("edges", 0))))
     output.out().print(output.table(None, ["kind", "count"], rows))
+    if len(counts) <= 1 and not counts.get("edges"):
+        output.out().print("the store is empty: `lineage register MANIFEST` or "
+                           "`lineage ingest EVENTS` fills it")

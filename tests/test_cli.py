@@ -413,6 +413,26 @@ def test_init_of_an_unreachable_store_exits_7(tmp_path: Path) -> None:
     assert "does not exist" in message
 
 
+def test_a_read_command_never_creates_a_store_and_says_there_is_none(store_url: str,
+                                                                    tmp_path: Path) -> None:
+    for url in (store_url, f"sqlite:///{tmp_path / 'never.db'}"):
+        for args in (["impact", "transactions.category"], ["stats"], ["find", "orders"]):
+            result = CliRunner().invoke(cli, ["--store", url, *args])
+            message = assert_clean_error(result, 4)
+            assert "no store at" in message and "lineage register" in message
+    assert not (tmp_path / "never.db").exists()
+    # ...and nothing was made where the store would be: a write still creates it
+    result = CliRunner().invoke(cli, ["--store", store_url, "register", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_empty_store_says_it_is_empty(run: Run) -> None:
+    assert run("init").exit_code == 0
+    message = assert_clean_error(run("impact", "transactions.category"), 4)
+    assert "the store is empty" in message
+    assert "the store is empty" in run("stats").stdout
+
+
 def test_the_store_comes_from_LINEAGE_URL_when_no_store_is_given(registered: Run,
                                                                  store_url: str) -> None:
     result = CliRunner().invoke(cli, ["stats", "--format", "json"],
