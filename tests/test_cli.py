@@ -552,3 +552,11 @@ def test_installed_lineage_command_registers_and_reports_impact(store_url: str) 
     unknown = lineage_cmd("impact", "transactions.categroy")
     assert unknown.returncode == 4
     assert unknown.stderr.startswith("error: ") and "Traceback" not in unknown.stderr
+
+
+def test_postgres_scheme_is_read_as_postgresql(postgres_url: str) -> None:
+    url = postgres_url.replace("postgresql://", "postgres://", 1)
+    result = CliRunner().invoke(cli, ["--store", url, "register", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    with lineage.connect(postgres_url) as store:
+        assert store.stats()["model_version"] == 3
