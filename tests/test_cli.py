@@ -450,6 +450,25 @@ def _need_dot() -> None:
         pytest.skip("Graphviz's dot is not installed")
 
 
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_graph_draws_svg_and_png_without_the_system_dot(registered: Run, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        fmt: str) -> None:
+    """A plain pip install draws: with no `dot` on PATH the bundled Graphviz does it."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    assert shutil.which("dot") is None
+    target = tmp_path / f"x.{fmt}"
+    result = registered("graph", "transactions.category", "--both", "-o", target)
+    assert result.exit_code == 0, result.output
+    data = target.read_bytes()
+    if fmt == "svg":
+        assert b"<svg" in data and b"category_share" in data
+    else:
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    pdf = registered("graph", "transactions.category", "-o", tmp_path / "x.pdf")
+    assert pdf.exit_code == 1 and "PDF needs Graphviz's `dot`" in pdf.stderr
+
+
 def test_graph_writes_a_real_svg(registered: Run, tmp_path: Path) -> None:
     _need_dot()
     target = tmp_path / "x.svg"
