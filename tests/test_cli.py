@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -579,3 +580,23 @@ def test_postgres_scheme_is_read_as_postgresql(postgres_url: str) -> None:
     assert result.exit_code == 0, result.output
     with lineage.connect(postgres_url) as store:
         assert store.stats()["model_version"] == 3
+
+
+def test_lineage_help_lists_every_command_with_its_own_help_and_imports_no_backend() -> None:
+    """`lineage --help` reads the one-line help of each command from main.COMMANDS, so it
+    imports no command module; each line must be the command's own short help."""
+    from lineage_cli import main
+
+    ctx = click.Context(main.cli)
+    for name, (_, _, line) in main.COMMANDS.items():
+        command = main.cli.get_command(ctx, name)
+        assert command is not None, name
+        assert command.get_short_help_str(limit=10_000) == line, name
+    code = ("import sys; from lineage_cli.main import cli\n"
+            "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = {'sqlalchemy', 'sqlmodel', 'pydantic', 'numpy', 'polars', 'fastapi',"
+            " 'rdflib', 'rich'} & {m.split('.')[0] for m in sys.modules}\n"
+            "print(sorted(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert "impact" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout
