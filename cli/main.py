@@ -66,6 +66,9 @@ class LineageGroup(click.Group):
     never with a traceback. Anything else is a bug and keeps its traceback.
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _store_first(args))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMANDS) | set(self.commands))
 
@@ -104,6 +107,30 @@ class LineageGroup(click.Group):
             app = ctx.find_object(App)
             if app is not None:
                 app.close()
+
+
+def _store_first(args: list[str]) -> list[str]:
+    """`--store URL` may follow the command (`lineage impact x --store URL`): move it before
+    the command, where click reads the group's options. Stops at `--` (what follows is
+    arguments, whatever it looks like)."""
+    head: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--store" and i + 1 < len(args):
+            head.extend(args[i:i + 2])
+            i += 2
+            continue
+        if arg.startswith("--store="):
+            head.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return head + rest
 
 
 def _shorten(text: str, limit: int) -> str:
