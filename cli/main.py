@@ -12,6 +12,7 @@ from . import output
 from .audit import audit
 from .consumers import consumers
 from .context import App
+from .copy import copy_cmd
 from .export import export
 from .ingest import ingest
 from .notify import notify
@@ -61,7 +62,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 @click.option(
     "--store", "url", envvar="LINEAGE_URL", default=lineage.Settings().url, show_default=True,
     show_envvar=True, metavar="URL",
-    help="The store: sqlite:///path.db or postgresql://user@host:port/db.",
+    help="The store: sqlite:///path.db, postgresql://user@host:port/db or "
+         "bolt://host:7687?records=sqlite:///lineage-records.db (Neo4j).",
 )
 @click.version_option(lineage.__version__, "--version", prog_name="lineage")
 @click.pass_context
@@ -97,5 +99,5 @@ def cli(ctx: click.Context, url: str) -> None:
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
                  schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
                  ingest, export, notify, serve, token, audit,
-                 consumers):
+                 consumers, copy_cmd):
     cli.add_command(_command)

@@ -43,6 +43,7 @@ from ._model import (
 )
 from ._settings import Settings
 from ._vocabulary import EDGE_READING, EdgeKind, NodeKind, Origin, Transformation
+from .copy import CopyReport, copy_store
 from .impact import ImpactReport, impact
 from .manifest import register
 from .notify import DeliveryStats, deliver, notifications_for, notify_change
@@ -61,6 +62,7 @@ __all__ = [
     "ChannelSpec",
     "Closure",
     "ConflictError",
+    "CopyReport",
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",
@@ -93,6 +95,7 @@ __all__ = [
     "ValidationError",
     "auth",
     "connect",
+    "copy_store",
     "deliver",
     "export",
     "impact",

@@ -477,17 +477,15 @@ class Neo4jStore(Store):
                                 properties[far] = _props(r["p"])
                         base = level
         table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
+        # the order `Store.subgraph` promises: near end's row, edge kind, far key
+        ordered = sorted(((near_row, _EDGE_OF_TYPE[rel].value, far_key, props)
+                          for near_row, far_key, rel, props in traversed if far_key in row_of),
+                         key=lambda t: t[:3])
         edges: list[SubgraphEdge] = []
-        seen: set[tuple[str, str, str]] = set()
-        for near_row, far_key, rel, props in traversed:
-            if far_key not in row_of:
-                continue
+        for near_row, kind, far_key, props in ordered:
             near_key = start.key if near_row < 0 else keys[near_row]
             src, dst = (near_key, far_key) if direction == "downstream" else (far_key, near_key)
-            if (src, dst, rel) in seen:
-                continue
-            seen.add((src, dst, rel))
-            edges.append((src, dst, _EDGE_OF_TYPE[rel], _props(props)))
+            edges.append((src, dst, EdgeKind(kind), _props(props)))
         return table, properties, edges
 
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
@@ -594,6 +592,18 @@ class Neo4jStore(Store):
     def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]:
         return self.records._audit_log(limit, since)
 
+    def _tokens_with_hashes(self) -> list[tuple[TokenInfo, str]]:
+        return self.records._tokens_with_hashes()
+
+    def _import_tokens(self, tokens: list[tuple[TokenInfo, str]]) -> int:
+        return self.records._import_tokens(tokens)
+
+    def _import_audit(self, entries: list[AuditEntry]) -> int:
+        return self.records._import_audit(entries)
+
+    def _import_outbox(self, items: list[OutboxItem]) -> int:
+        return self.records._import_outbox(items)
+
 
 # -------------------------------------------------------------------- apply, in Cypher
 
@@ -697,11 +707,11 @@ def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> A
                 counts["unchanged"] += 1
                 continue
             by_type.setdefault(k, []).append({"s": s, "d": d, "p": p})
-        for kind, rows in by_type.items():
-            for chunk in _chunks(rows, _UNWIND):
+        for edge_kind, edge_rows in by_type.items():
+            for chunk in _chunks(edge_rows, _UNWIND):
                 # MERGE, not CREATE: a concurrent writer may have added the same edge
                 tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) "
-                       f"MATCH (b:{NODE} {{key: e.d}}) MERGE (a)-[r:{_REL_TYPE[kind]}]->(b) "
+                       f"MATCH (b:{NODE} {{key: e.d}}) MERGE (a)-[r:{_REL_TYPE[edge_kind]}]->(b) "
                        "SET r.properties = e.p", rows=chunk).consume()
 
     if batch.schemas:
