@@ -723,7 +723,8 @@ def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> A
                 # MERGE, not CREATE: a concurrent writer may have added the same edge
                 tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) {_SEEK_A} "
                        f"MATCH (b:{NODE} {{key: e.d}}) {_SEEK_B} "
-                       f"MERGE (a)-[r:{_REL_TYPE[edge_kind]}]->(b) SET r.properties = e.p", rows=chunk).consume()
+                       f"MERGE (a)-[r:{_REL_TYPE[edge_kind]}]->(b) SET r.properties = e.p",
+                       rows=chunk).consume()
 
     if batch.schemas:
         given_schemas = {key: json.dumps([f.model_dump() for f in fields], sort_keys=True)
