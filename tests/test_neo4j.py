@@ -180,3 +180,58 @@ def test_reopening_a_neo4j_store_keeps_graph_and_records(neo4j_url: str) -> None
     with lineage.connect(neo4j_url) as store:
         assert snapshot(store) == before
         assert [e.action for e in store.audit_log()] == ["check"]
+
+
+def test_a_transient_neo4j_failure_is_retried_and_the_write_lands_once(
+        neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from neo4j.exceptions import TransientError
+
+    from lineage.store.neo4j import store as module
+
+    real = module._apply_graph
+    calls: list[int] = []
+
+    def deadlocked_once(tx: Any, batch: GraphBatch, merge: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            real(tx, batch, merge)  # written, then the transaction fails
+            raise TransientError("ForsetiClient can't acquire ExclusiveLock: deadlock")
+        return real(tx, batch, merge)
+
+    monkeypatch.setattr(module, "_apply_graph", deadlocked_once)
+    batch = GraphBatch()
+    batch.add_node("feature:a", "a")
+    result = neo.apply(batch)
+    assert len(calls) == 2 and result.nodes_created == 1
+    assert neo.stats() == {"feature": 1, "edges": 0}
+
+
+def test_concurrent_merges_into_the_same_nodes_in_any_order_lose_nothing(
+        neo: Neo4jStore) -> None:
+    import threading
+
+    keys = [f"feature:shared{i}" for i in range(4)]
+    errors: list[BaseException] = []
+
+    def merge(key: str, stored: Any, given: Any) -> dict[str, Any]:
+        return {"facts": sorted({*stored.get("facts", []), *given["facts"]})}
+
+    def writer(n: int) -> None:
+        try:
+            for round_ in range(8):
+                batch = GraphBatch()
+                order = keys if (n + round_) % 2 else list(reversed(keys))
+                for key in order:
+                    batch.add_node(key, key, facts=[f"w{n}r{round_}"])
+                neo.apply(batch, merge=merge)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    expected = sorted(f"w{n}r{r}" for n in range(4) for r in range(8))
+    assert all(node.properties["facts"] == expected for node in neo.nodes(keys).values())

@@ -7,11 +7,12 @@ Every driver exception is translated here, at the boundary, into a `LineageError
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import numpy as np
@@ -56,6 +57,9 @@ DEFAULT_RECORDS_URL = "sqlite:///lineage-records.db"
 NODE = "LineageNode"
 _VERSION_NODE = "LineageSchema"
 
+T = TypeVar("T")
+#: tries of a write that Neo4j failed transiently (deadlock detected), backing off
+_ATTEMPTS = 5
 #: rows handed to one UNWIND (bounded also by a bulk load's `chunk_size`)
 _UNWIND = 10_000
 
@@ -246,8 +250,27 @@ class Neo4jStore(Store):
 
     # ---------------------------------------------------------------- writes
 
+    def _retrying(self, write: Callable[[], T]) -> T:
+        """Run `write` (one transaction), again when Neo4j reports a transient failure (a
+        deadlock between concurrent writers, detected while the graph statements run, so
+        before the SQL part has written anything): the transaction was rolled back whole."""
+        from neo4j.exceptions import TransientError
+
+        for attempt in range(_ATTEMPTS):
+            try:
+                return write()
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, TransientError) or attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
     def _apply(self, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult:
         records = self._records_part(batch)
+        return self._retrying(lambda: self._apply_once(batch, merge, records))
+
+    def _apply_once(self, batch: GraphBatch, merge: MergeProperties | None,
+                    records: tuple[GraphBatch, int] | None) -> ApplyResult:
         with self._tx() as tx:
             result = _apply_graph(tx, batch, merge)
             # The SQL side commits inside the open graph transaction: a failure of either
@@ -544,13 +567,18 @@ class Neo4jStore(Store):
 
     def _write_assertions(self, batch: AssertionBatch, arrays: AssertionArrays,
                           nodes: GraphBatch | None) -> AssertionBatch:
-        stubs = GraphBatch()
         keys = {k for k in (batch.field, batch.agent, batch.dataset_version) if k}
+        stubs = GraphBatch()
         if nodes is not None and nodes.nodes:
-            with self._tx() as tx:  # new nodes (an agent) first, committed after the rows
-                _apply_graph(tx, nodes, None)
-                self._add_stubs(stubs, keys, nodes)
-                return self.records._write_assertions(batch, arrays, stubs)
+            new_nodes = nodes
+
+            def write() -> AssertionBatch:
+                with self._tx() as tx:  # new nodes (an agent) first, committed after the rows
+                    _apply_graph(tx, new_nodes, None)
+                    self._add_stubs(stubs, keys, new_nodes)
+                    return self.records._write_assertions(batch, arrays, stubs)
+
+            return self._retrying(write)
         self._add_stubs(stubs, keys, None)
         return self.records._write_assertions(batch, arrays, stubs)
 
@@ -656,11 +684,13 @@ def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> A
                   schemas_written=0, unchanged=0)
     stored: dict[str, Mapping[str, Any]] = {}
     by_kind: dict[NodeKind, list[dict[str, Any]]] = {}
-    for spec in batch.nodes.values():
+    # Nodes are locked in one order, (kind, key), whatever the batch's: two writers sharing
+    # nodes then wait for each other instead of deadlocking.
+    for spec in sorted(batch.nodes.values(), key=lambda n: (n.kind.value, n.key)):
         by_kind.setdefault(spec.kind, []).append(
             {"key": spec.key, "kind": spec.kind.value, "name": spec.name,
              "rtail": tail(spec.key)[::-1]})
-    for kind, rows in by_kind.items():
+    for kind, rows in sorted(by_kind.items(), key=lambda item: item[0].value):
         for chunk in _chunks(rows, _UNWIND):
             for r in tx.run(f"UNWIND $rows AS row MERGE (n:{NODE} {{key: row.key}}) "
                             f"ON CREATE SET n:{_LABEL[kind]}, n.kind = row.kind, "
