@@ -64,6 +64,18 @@ def test_the_url_names_credentials_database_and_records() -> None:
         "postgresql://pg/lineage?options=x")
     assert parse_url("bolt://localhost:7687")[1:] == (None, None,
                                                        "sqlite:///lineage-records.db")
+    # a "+" stays a "+" (not a space, as in form encoding)
+    assert parse_url("bolt://h:7687?records=postgresql+psycopg://pg/db")[3] == (
+        "postgresql+psycopg://pg/db")
+
+
+def test_messages_show_no_password_of_either_store(tmp_path: Path) -> None:
+    url = (f"bolt://neo:s3cret@127.0.0.1:{_free_port()}?records=postgresql%3A%2F%2Fpg%3A"
+           "hidden%40127.0.0.1%2Fdb")
+    with pytest.raises(lineage.StoreError) as err:
+        lineage.connect(url)
+    assert "s3cret" not in str(err.value) and "hidden" not in str(err.value)
+    assert "neo:***@" in str(err.value)
 
 
 def test_connect_creates_the_constraints_and_records_the_schema_version(

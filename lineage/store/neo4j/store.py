@@ -7,13 +7,14 @@ Every driver exception is translated here, at the boundary, into a `LineageError
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import polars as pl
@@ -113,7 +114,9 @@ def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str | None, str]:
     name``. `records` (percent-encode it when it has its own `?` or `&`) defaults to
     DEFAULT_RECORDS_URL; no user means the server runs without authentication."""
     parts = urlsplit(url)
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    # not parse_qsl: it reads "+" as a space, and records=postgresql+psycopg://... has one
+    params = {unquote(name): unquote(value) for name, _, value in
+              (item.partition("=") for item in parts.query.split("&") if item)}
     unknown = sorted(set(params) - {"records", "database"})
     if unknown:
         raise ValidationError(f"unknown parameter(s) {', '.join(unknown)} in the Neo4j URL; "
@@ -134,12 +137,11 @@ def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str | None, str]:
 
 
 def _safe(url: str) -> str:
-    """The URL without a password, for messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    """The URL without passwords (its own and the records URL's), for messages."""
+    return _PASSWORD.sub(r"\1***@", unquote(url))
+
+
+_PASSWORD = re.compile(r"(://[^/:@?&]*:)[^@/?&]*@")
 
 
 class _RecordsStore(SqlStore):
