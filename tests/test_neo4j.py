@@ -247,3 +247,19 @@ def test_concurrent_merges_into_the_same_nodes_in_any_order_lose_nothing(
     assert errors == []
     expected = sorted(f"w{n}r{r}" for n in range(4) for r in range(8))
     assert all(node.properties["facts"] == expected for node in neo.nodes(keys).values())
+
+
+def test_a_load_too_large_for_one_transaction_is_checked_whole_then_written_in_parts(
+        neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store.neo4j import store as module
+
+    monkeypatch.setattr(module, "ONE_TRANSACTION_ROWS", 3)
+    nodes = [(f"feature:f{i}", "feature", f"f{i}") for i in range(6)]
+    edges = [(f"feature:f{i}", f"feature:f{i + 1}", "derived_from") for i in range(5)]
+    with pytest.raises(lineage.ValidationError, match="feature:nowhere"):
+        neo.bulk_load(nodes, [*edges, ("feature:f0", "feature:nowhere", "derived_from")],
+                      chunk_size=2)
+    assert neo.stats() == {"edges": 0}  # checked before anything was written
+    assert neo.bulk_load(nodes, edges, chunk_size=2) == (6, 5)
+    assert neo.bulk_load(nodes, edges, chunk_size=2) == (0, 0)  # a rerun completes, no more
+    assert [r.node.key for r in neo.downstream("feature:f0")] == [k for k, _, _ in nodes[1:]]

@@ -166,7 +166,9 @@ class Store(ABC):
         and writes nothing, when a kind is unknown, a value is missing, one load names the
         same node key or the same (src, dst, kind) twice, or an edge names a node that is
         neither in the load nor in the store. `chunk_size` bounds the rows a backend hands
-        its driver at once.
+        its driver at once. (Neo4j: a load too large for one transaction's memory is
+        checked whole, then committed in parts; running it again completes an interrupted
+        one. See lineage.store.neo4j.)
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
             raise ValidationError("chunk_size must be a positive whole number")

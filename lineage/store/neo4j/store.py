@@ -61,6 +61,8 @@ _VERSION_NODE = "LineageSchema"
 T = TypeVar("T")
 #: tries of a write that Neo4j failed transiently (deadlock detected), backing off
 _ATTEMPTS = 5
+#: a bulk load of at most this many nodes + edges is one transaction (see `_bulk_load`)
+ONE_TRANSACTION_ROWS = 50_000
 #: rows handed to one UNWIND (bounded also by a bulk load's `chunk_size`)
 _UNWIND = 10_000
 
@@ -326,60 +328,33 @@ class Neo4jStore(Store):
         return found
 
     def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
-        size = max(1, min(chunk_size, _UNWIND))
+        """One transaction up to ONE_TRANSACTION_ROWS rows. A larger load would outgrow
+        Neo4j's transaction memory (a 10^5-node load needed more than the server's 700 MB);
+        it is checked whole first (endpoints, repeats: a ValidationError writes nothing),
+        then written in transactions of one UNWIND each. Should the server fail midway,
+        running the same load again completes it: stored nodes and edges are skipped."""
         nodes, edges = load.nodes, load.edges
         _check_no_repeated_edges(edges)
-        stamp = _now()
-        with self._tx("bulk loading") as tx:
-            loaded = set(nodes["key"].to_list())
-            endpoints = set(edges["src"].to_list()) | set(edges["dst"].to_list())
-            stored = _existing_in(tx, sorted(loaded | endpoints), size)
-            dangling = [(s, d) for s, d in edges.select("src", "dst").iter_rows()
-                        if (s not in loaded and s not in stored)
-                        or (d not in loaded and d not in stored)]
-            if dangling:
-                shown = ", ".join(f"{s} -> {d}" for s, d in dangling[:5])
-                raise ValidationError(f"bulk load: {len(dangling)} edge(s) name nodes that "
-                                      f"are neither in the load nor in the store: {shown}")
-            new_nodes = nodes.filter(~pl.col("key").is_in(sorted(stored)))
-            for (kind,), group in new_nodes.group_by(["kind"], maintain_order=True):
-                label = _LABEL[_KIND_OF[str(kind)]]
-                rows = [{"key": k, "rtail": tail(k)[::-1], "kind": kd, "name": n,
-                         "namespace": ns, "properties": _bulk_props(p)}
-                        for k, kd, n, ns, p in group.select(
-                            "key", "kind", "name", "namespace", "properties").iter_rows()]
-                for chunk in _chunks(rows, size):
-                    tx.run(f"UNWIND $rows AS row CREATE (n:{NODE}:{label}) "
-                           "SET n = row, n.created_at = $now, n.updated_at = $now",
-                           rows=chunk, now=stamp).consume()
-            # an edge may be stored already only when both its ends were stored before
-            maybe = edges.filter(pl.col("src").is_in(sorted(stored))
-                                 & pl.col("dst").is_in(sorted(stored)))
-            present: set[tuple[str, str, str]] = set()
-            if maybe.height:
-                wanted = [list(r) for r in maybe.select("src", "dst", "kind").iter_rows()]
-                for chunk in _chunks(wanted, size):
-                    for r in tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e[0]}})-[r]->"
-                                    f"(b:{NODE} {{key: e[1]}}) {_SEEK_A} "
-                                    "WHERE type(r) = toUpper(e[2]) "
-                                    "RETURN e[0] AS s, e[1] AS d, e[2] AS k", rows=chunk):
-                        present.add((r["s"], r["d"], r["k"]))
-            written = 0
-            for (kind,), group in edges.group_by(["kind"], maintain_order=True):
-                rel = _REL_TYPE[EdgeKind(str(kind))]
-                rows = [{"s": s, "d": d, "p": _bulk_props(p)}
-                        for s, d, k, p in group.select("src", "dst", "kind", "properties")
-                        .iter_rows() if (s, d, k) not in present]
-                for chunk in _chunks(rows, size):
-                    tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) {_SEEK_A} "
-                           f"MATCH (b:{NODE} {{key: e.d}}) {_SEEK_B} "
-                           f"CREATE (a)-[:{rel} {{properties: e.p}}]->(b)", rows=chunk).consume()
-                written += len(rows)
-            # a bulk load writes no records, but an `audited` block's entry joins it
-            if self._pending_audit():
-                with self.records._write():
-                    pass
-        return new_nodes.height, written
+        if nodes.height + edges.height <= ONE_TRANSACTION_ROWS:
+            with self._tx("bulk loading") as tx:
+                result = _load(lambda query, **params: list(tx.run(query, **params)), load,
+                               chunk_size)
+                # a bulk load writes no records, but an `audited` block's entry joins it
+                if self._pending_audit():
+                    with self.records._write():
+                        pass
+            return result
+
+        def run(query: str, **params: Any) -> list[Any]:
+            return list(self.driver.execute_query(query, params,
+                                                  database_=self.database).records)
+
+        with self._errors("bulk loading"):
+            result = _load(run, load, chunk_size)
+        if self._pending_audit():
+            with self.records._write():
+                pass
+        return result
 
     # ---------------------------------------------------------------- reads
 
@@ -648,20 +623,63 @@ class Neo4jStore(Store):
 # -------------------------------------------------------------------- apply, in Cypher
 
 
+def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int) -> tuple[int, int]:
+    """A checked bulk load through `run` (a transaction's, or one transaction per call):
+    endpoints checked before anything is written, then new nodes, then edges not stored."""
+    size = max(1, min(chunk_size, _UNWIND))
+    nodes, edges = load.nodes, load.edges
+    stamp = _now()
+    loaded = set(nodes["key"].to_list())
+    endpoints = set(edges["src"].to_list()) | set(edges["dst"].to_list())
+    stored: set[str] = set()
+    for chunk in _chunks(sorted(loaded | endpoints), size):
+        stored |= {r["key"] for r in run(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) "
+                                         f"{_SEEK_N} RETURN n.key AS key", keys=chunk)}
+    dangling = [(s, d) for s, d in edges.select("src", "dst").iter_rows()
+                if (s not in loaded and s not in stored) or (d not in loaded and d not in stored)]
+    if dangling:
+        shown = ", ".join(f"{s} -> {d}" for s, d in dangling[:5])
+        raise ValidationError(f"bulk load: {len(dangling)} edge(s) name nodes that are "
+                              f"neither in the load nor in the store: {shown}")
+    new_nodes = nodes.filter(~pl.col("key").is_in(sorted(stored)))
+    for (kind,), group in new_nodes.group_by(["kind"], maintain_order=True):
+        label = _LABEL[_KIND_OF[str(kind)]]
+        rows = [{"key": k, "rtail": tail(k)[::-1], "kind": kd, "name": n, "namespace": ns,
+                 "properties": _bulk_props(p)}
+                for k, kd, n, ns, p in group.select(
+                    "key", "kind", "name", "namespace", "properties").iter_rows()]
+        for chunk in _chunks(rows, size):
+            run(f"UNWIND $rows AS row CREATE (n:{NODE}:{label}) "
+                "SET n = row, n.created_at = $now, n.updated_at = $now", rows=chunk, now=stamp)
+    # an edge may be stored already only when both its ends were stored before the load
+    maybe = edges.filter(pl.col("src").is_in(sorted(stored))
+                         & pl.col("dst").is_in(sorted(stored)))
+    present: set[tuple[str, str, str]] = set()
+    for chunk in _chunks([list(r) for r in maybe.select("src", "dst", "kind").iter_rows()],
+                         size):
+        for r in run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e[0]}})-[r]->"
+                     f"(b:{NODE} {{key: e[1]}}) {_SEEK_A} WHERE type(r) = toUpper(e[2]) "
+                     "RETURN e[0] AS s, e[1] AS d, e[2] AS k", rows=chunk):
+            present.add((r["s"], r["d"], r["k"]))
+    written = 0
+    for (kind,), group in edges.group_by(["kind"], maintain_order=True):
+        rel = _REL_TYPE[EdgeKind(str(kind))]
+        rows = [{"s": s, "d": d, "p": _bulk_props(p)}
+                for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
+                if (s, d, k) not in present]
+        for chunk in _chunks(rows, size):
+            run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) {_SEEK_A} "
+                f"MATCH (b:{NODE} {{key: e.d}}) {_SEEK_B} "
+                f"CREATE (a)-[:{rel} {{properties: e.p}}]->(b)", rows=chunk)
+        written += len(rows)
+    return new_nodes.height, written
+
+
 def _bulk_props(text: Any) -> str:
     """A bulk load's property text (JSON object or null) as stored: canonical JSON."""
     if text is None or text == "{}" or text == "":
         return "{}"
     return _json_text(_canonical(json.loads(text)))
-
-
-def _existing_in(tx: Any, keys: list[str], size: int) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(keys, size):
-        found |= {r["key"] for r in tx.run(
-            f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} RETURN n.key AS key",
-            keys=chunk)}
-    return found
 
 
 def _check_no_repeated_edges(edges: pl.DataFrame) -> None:
