@@ -3,6 +3,7 @@
     python bench/impact.py                                  # 10^4 and 10^5 nodes, SQLite
     python bench/impact.py --sizes 10000,100000,1000000 --repeat 20
     python bench/impact.py --postgres postgresql://user:pw@host/db   # SQLite and PostgreSQL
+    python bench/impact.py --sizes 100000 --neo4j bolt://127.0.0.1:7687  # ... and Neo4j
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/impact.py
 
 For each size it generates a warehouse-shaped graph (`bench/generate.py`), then per backend:
@@ -18,6 +19,9 @@ For each size it generates a warehouse-shaped graph (`bench/generate.py`), then 
 * impact: a NEW store object (fresh connection, nothing cached) times `store.downstream(key)`
   for the typical columns and the hub column, p50/p95 over `--repeat` calls, and
   separately the call plus materialising `r.path` of every reached node;
+* on Neo4j (`--neo4j URL`; its database is EMPTIED before and after), the same keys by
+  plain Cypher variable-length queries on the same graph (`MATCH (s)-[*1..64]->(n) RETURN
+  count(DISTINCT n)`, and the distinct keys), the baseline the store's walk is read against;
 * the same keys with `networkx.descendants` on a DiGraph built in this process from the
   same edge list (build time, memory, p50), the ratio store/networkx, and a correctness check
   (the set of keys `downstream` returns equals `nx.descendants`).
@@ -56,6 +60,9 @@ TARGET_LOAD_EDGES_PER_S = 500_000
 TARGET_TYPICAL_P50_S = 0.005
 TARGET_HUB_P50_S = 1.0
 TARGET_HUB_SIZE = 1_000_000
+#: the Neo4j targets of issue 16, item 4
+TARGET_NEO4J_LOAD_EDGES_PER_S = 50_000
+TARGET_NEO4J_TYPICAL_P50_S = 0.020
 
 
 # ------------------------------------------------------------------ measuring
@@ -150,6 +157,53 @@ def postgres_url(base: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def neo4j_url(base: str) -> Iterator[str]:
+    """A URL for the Neo4j at `base`, its database emptied before and after (community
+    edition has one), with the records side in a temporary SQLite file."""
+    with tempfile.TemporaryDirectory(prefix="lineage-bench-") as folder:
+        _clear_neo4j(base)
+        sep = "&" if "?" in base else "?"
+        try:
+            yield f"{base}{sep}records=sqlite:///{Path(folder) / 'records.db'}"
+        finally:
+            _clear_neo4j(base)
+
+
+def _clear_neo4j(url: str) -> None:
+    from neo4j import GraphDatabase
+
+    from lineage.store.neo4j import parse_url
+
+    uri, auth, database, _ = parse_url(url)
+    with GraphDatabase.driver(uri, auth=auth) as driver:
+        while driver.execute_query("MATCH (n) WITH n LIMIT 20000 DETACH DELETE n "
+                                   "RETURN count(*) AS n", database_=database
+                                   ).records[0]["n"]:
+            pass
+
+
+#: plain Cypher on the same graph, the baseline of the Neo4j store's walk: the reachable
+#: set by a variable-length pattern (Neo4j plans DISTINCT ends as a pruning expand)
+CYPHER_BASELINES = {
+    "count": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) RETURN count(DISTINCT n) AS n",
+    "keys": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) RETURN DISTINCT n.key AS key",
+}
+
+
+def _cypher(store: lineage.Store, key: str, repeat: int,
+            budget_s: float) -> dict[str, Timing] | None:
+    """On Neo4j, each plain Cypher baseline's timing for `key` (None elsewhere)."""
+    driver = getattr(store, "driver", None)
+    if driver is None:
+        return None
+    database = getattr(store, "database", None)
+    return {name: _repeat(lambda q=query: driver.execute_query(q, {"key": key},
+                                                              database_=database).records,
+                          repeat, budget_s)
+            for name, query in CYPHER_BASELINES.items()}
+
+
 # ------------------------------------------------------------------ results
 
 
@@ -165,6 +219,8 @@ class QueryResult:
     cold_s: float | None = None
     #: SQLite only: the bare reachable set by one recursive CTE through sqlite3, same process
     cte: Timing | None = None
+    #: Neo4j only: plain Cypher variable-length queries for the same keys, by formulation
+    cypher: dict[str, Timing] | None = None
 
 
 @dataclass
@@ -252,7 +308,15 @@ def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
     median = reach[len(reach) // 2]
     check = "OK" if all(checks) else f"MISMATCH ({checks.count(False)}/{len(checks)})"
     label = f"typical ({len(g.typical)} cols, {reach[0]}-{reach[-1]})"
-    results.append(QueryResult(label, median, typical, nx_typical, check, cold))
+    cypher: dict[str, Timing] | None = None
+    for key in g.typical:
+        found = _cypher(store, key, repeat, budget_s)
+        if found is not None:
+            cypher = cypher or {name: Timing() for name in found}
+            for name, timing in found.items():
+                cypher[name].samples += timing.samples
+    results.append(QueryResult(label, median, typical, nx_typical, check, cold,
+                               cypher=cypher))
     results.append(QueryResult("typical + r.path", median, with_paths, nx_typical, check))
 
     hub = _repeat(lambda: store.downstream(g.hub), hub_repeat, budget_s)
@@ -261,7 +325,8 @@ def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
     nx_hub = _repeat(lambda: nx.descendants(graph, g.hub), hub_repeat, budget_s)
     ok = _keys(hub.result) == nx_hub.result
     results.append(QueryResult("hub", g.reach[g.hub], hub, nx_hub, "OK" if ok else "MISMATCH",
-                               cte=_raw_cte(store, g.hub, hub_repeat, budget_s)))
+                               cte=_raw_cte(store, g.hub, hub_repeat, budget_s),
+                               cypher=_cypher(store, g.hub, hub_repeat, budget_s)))
     results.append(QueryResult("hub + r.path", g.reach[g.hub], hub_paths, nx_hub,
                                "OK" if ok else "MISMATCH"))
     # The issue sizes its hub at ~130k reachable nodes; the generator's largest hub reaches
@@ -452,7 +517,9 @@ def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repe
         log(f"  networkx DiGraph: {nx_s:.1f} s, {nx_bytes / 2**20:,.0f} MB")
     result = SizeResult(g, gen_s, input_s, input_kind, nx_s, nx_bytes)
     for backend, base in backends:
-        if backend != "sqlite":
+        if backend == "neo4j":
+            url_cm = neo4j_url(base or "")
+        elif backend != "sqlite":
             url_cm = postgres_url(base or "")
         else:
             url_cm = kept_sqlite_url(keep_sqlite, n, seed) if keep_sqlite else sqlite_url()
@@ -546,6 +613,11 @@ def format_size(r: SizeResult) -> str:
                 f"{q.label:<34}{b.backend:<12}{q.reached:>9,}{len(q.store.samples):>6}"
                 f"{_ms(q.store.p50):>10}{_ms(q.store.p95):>10}{_ms(q.networkx.p50):>11}"
                 f"{ratio:>8.0f}x  {q.check}")
+        for q in b.queries:
+            for name, timing in (q.cypher or {}).items():
+                lines.append(f"{f'  ({q.label.split()[0]}: plain Cypher, {name})':<34}"
+                             f"{b.backend:<12}{'':>9}{len(timing.samples):>6}"
+                             f"{_ms(timing.p50):>10}{_ms(timing.p95):>10}")
         cte = b.queries[2].cte if len(b.queries) > 2 else None
         if cte is not None:
             lines.append(f"{'  (hub: raw reachability CTE)':<34}{b.backend:<12}{'':>9}"
@@ -566,6 +638,9 @@ def format_targets(results: Sequence[SizeResult]) -> str:
         runs = [(r, b) for r in results for b in r.backends if b.backend == backend]
         r, b = max(runs, key=lambda rb: rb[0].graph.n_nodes)
         at = f"{backend} @ {r.graph.n_nodes:,} nodes"
+        if backend == "neo4j":  # its own targets (issue 16)
+            lines += _neo4j_targets(r, b, at)
+            continue
         rate = r.graph.n_edges / b.load_s
         if rate == rate:  # nan when a kept store was reused (--keep-sqlite)
             lines.append(_target(f"bulk load >= {TARGET_LOAD_EDGES_PER_S:,} edges/s", at,
@@ -605,6 +680,26 @@ def format_targets(results: Sequence[SizeResult]) -> str:
     return "\n".join(lines)
 
 
+def _neo4j_targets(r: SizeResult, b: BackendResult, at: str) -> list[str]:
+    """Issue 16's Neo4j targets (typical p50, hub against the best plain Cypher, load)."""
+    rate = r.graph.n_edges / b.load_s
+    lines = [_target(f"neo4j bulk load >= {TARGET_NEO4J_LOAD_EDGES_PER_S:,} edges/s", at,
+                     f"{rate:,.0f} edges/s", rate >= TARGET_NEO4J_LOAD_EDGES_PER_S)]
+    if not b.queries:
+        return lines
+    typical = b.queries[0].store.p50
+    lines.append(_target(f"neo4j typical p50 <= {TARGET_NEO4J_TYPICAL_P50_S * 1000:.0f} ms",
+                         at, f"{typical * 1000:.1f} ms",
+                         typical <= TARGET_NEO4J_TYPICAL_P50_S))
+    hub = b.queries[2]
+    if hub.cypher:
+        best = min(t.p50 for t in hub.cypher.values())
+        lines.append(_target("neo4j hub p50 <= 2x best plain Cypher", at,
+                             f"{hub.store.p50:.2f} s vs {best:.2f} s "
+                             f"({hub.store.p50 / best:.1f}x)", hub.store.p50 <= 2 * best))
+    return lines
+
+
 def _labelled(b: BackendResult, prefix: str) -> list[QueryResult]:
     """The backend's query results whose label starts with `prefix`."""
     return [q for q in b.queries if q.label.startswith(prefix)]
@@ -632,7 +727,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds after which repeats of one query stop early (default 60)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--neo4j", metavar="URL",
+                        help="also run on the Neo4j at this bolt:// URL; its database is "
+                             "EMPTIED before and after (use a scratch server, e.g. "
+                             "tests/neo4j/start.sh)")
+    parser.add_argument("--no-sqlite", action="store_true",
+                        help="only the servers given (--postgres, --neo4j)")
     parser.add_argument("--keep-sqlite", metavar="DIR",
                         help="keep the SQLite store of each size in DIR and reuse it in later "
                              "runs (skips the bulk load; no load figure then)")
@@ -649,8 +749,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends: list[tuple[str, str | None]] = [] if args.no_sqlite else [("sqlite", None)]
     if args.postgres:
         backends.append(("postgresql", args.postgres))
+    if args.neo4j:
+        backends.append(("neo4j", args.neo4j))
     if not backends:
-        parser.error("no backend: drop --no-sqlite or give --postgres")
+        parser.error("no backend: drop --no-sqlite or give --postgres or --neo4j")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "principal."),
     "consumers": ("consumers", "consumers", "List consumers: all of them, or those that "
                   "depend on NAME, transitively."),
+    "copy": ("copy", "copy_cmd", "Copy a whole store into another, between any two backends: "
+             "the graph (nodes, edges, schema snapshots), consumers' contracts and channels, "
+             "record assertions, the notification outbox with each item's state, API tokens "
+             "(as hashes) and the audit log."),
 }
 
 
@@ -159,7 +163,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 @click.option(
     "--store", "url", envvar="LINEAGE_URL", default=lineage.Settings().url, show_default=True,
     show_envvar=True, metavar="URL",
-    help="The store: sqlite:///path.db or postgresql://user@host:port/db.",
+    help="The store: sqlite:///path.db, postgresql://user@host:port/db or "
+         "bolt://host:7687?records=sqlite:///lineage-records.db (Neo4j).",
 )
 @click.version_option(lineage.__version__, "--version", prog_name="lineage")
 @click.pass_context

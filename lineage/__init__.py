@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         Reached,
         Subgraph,
     )
+    from .copy import CopyReport, copy_store
     from .impact import ImpactReport, impact
     from .manifest import register
     from .notify import DeliveryStats, deliver, notifications_for, notify_change
@@ -69,6 +70,7 @@ _LAZY: dict[str, str] = {
         "Closure", "DeliveryOutcome", "EdgeSpec", "FieldSchema", "GraphBatch", "Node",
         "NodeRef", "NodeSpec", "NotificationSpec", "OutboxItem", "OutboxState", "Reached",
         "Subgraph"], "._model"),
+    **dict.fromkeys(["CopyReport", "copy_store"], ".copy"),
     **dict.fromkeys(["ImpactReport", "impact"], ".impact"),
     "register": ".manifest",
     **dict.fromkeys(["DeliveryStats", "deliver", "notifications_for", "notify_change"],
@@ -121,6 +123,7 @@ __all__ = [
     "ChannelSpec",
     "Closure",
     "ConflictError",
+    "CopyReport",
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",
@@ -153,6 +156,7 @@ __all__ = [
     "ValidationError",
     "auth",
     "connect",
+    "copy_store",
     "deliver",
     "export",
     "impact",

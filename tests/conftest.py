@@ -1,8 +1,10 @@
 """Shared fixtures: one contract, every reachable backend.
 
-`store` is parametrised over SQLite (always, a real file in tmp_path) and PostgreSQL
-(when LINEAGE_TEST_POSTGRES_URL is set; each test gets a fresh schema, dropped afterwards).
-In CI (CI=true) an unset PostgreSQL URL is a failure, never a silent skip.
+`store` is parametrised over SQLite (always, a real file in tmp_path), PostgreSQL
+(when LINEAGE_TEST_POSTGRES_URL is set; each test gets a fresh schema, dropped afterwards)
+and Neo4j (when LINEAGE_TEST_NEO4J_URL is set; the one database is emptied before each test,
+and the records side is a SQLite file in tmp_path). In CI (CI=true) an unset URL is a
+failure, never a silent skip.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ EXAMPLE = ROOT / "examples" / "fraud" / "manifest.yaml"
 POSTGRES_URL = os.environ.get("LINEAGE_TEST_POSTGRES_URL")
 NEO4J_URL = os.environ.get("LINEAGE_TEST_NEO4J_URL")
 
-BACKENDS = ["sqlite", "postgresql"]
+SQL_BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = [*SQL_BACKENDS, "neo4j"]
 
 
 def _admin_url(url: str) -> str:
@@ -55,11 +58,47 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'lineage.db'}"
 
 
+def clear_neo4j(url: str) -> None:
+    """Empty the Neo4j database (community edition has one): every node and relationship,
+    in batches so a large graph does not need one huge transaction. Constraints and indexes
+    stay; the schema-version node goes too, so the next connect re-runs its (idempotent)
+    migration."""
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(url, auth=None) as driver:
+        while True:
+            records = driver.execute_query(
+                "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n").records
+            if not records or records[0]["n"] == 0:
+                break
+
+
+@pytest.fixture
+def neo4j_url(tmp_path: Path) -> str:
+    """The URL of an empty Neo4j store (graph emptied, records in a fresh SQLite file)."""
+    if not NEO4J_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set LINEAGE_TEST_NEO4J_URL: Neo4j tests may not skip")
+        pytest.skip("LINEAGE_TEST_NEO4J_URL is not set (bash tests/neo4j/start.sh prints one)")
+    clear_neo4j(NEO4J_URL)
+    records = quote(f"sqlite:///{tmp_path / 'records.db'}", safe=":/")
+    return f"{NEO4J_URL}?records={records}"
+
+
+_BACKEND_FIXTURE = {"sqlite": "sqlite_url", "postgresql": "postgres_url", "neo4j": "neo4j_url"}
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest) -> str:
     """The URL of an empty store, once per backend."""
-    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(name))
+    return str(request.getfixturevalue(_BACKEND_FIXTURE[request.param]))
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_store_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty SQL store, once per SQL backend (for what only SQL has:
+    migrations, query plans)."""
+    return str(request.getfixturevalue(_BACKEND_FIXTURE[request.param]))
 
 
 @pytest.fixture

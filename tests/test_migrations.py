@@ -16,6 +16,13 @@ from lineage.store.sql import engine as engines
 from lineage.store.sql.tables import SCHEMA_REVISION, metadata
 
 
+@pytest.fixture
+def store_url(sql_store_url: str) -> str:
+    """Alembic migrations are the SQL backends': these tests run on those only (the Neo4j
+    graph's schema versions are tested in test_neo4j.py)."""
+    return sql_store_url
+
+
 def test_schema_revision_constant_is_the_migration_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(engines.MIGRATIONS))

@@ -538,13 +538,15 @@ def test_a_failed_registration_enqueues_no_notification(
     lineage.manifest.register_text(fraud_store, fraud_manifest(receiver.url))
     before = snapshot(fraud_store)
     text = fraud_manifest(receiver.url, category="string", new_version="2026-04")
-    enqueue_in = type(fraud_store)._enqueue_in  # type: ignore[attr-defined]
+    # the SQL store that holds the outbox: the store itself, or a Neo4j store's records side
+    sql = getattr(fraud_store, "records", fraud_store)
+    enqueue_in = type(sql)._enqueue_in
 
     def enqueue_then_fail(self: Any, conn: Any, notifications: Any) -> int:
         assert enqueue_in(self, conn, notifications) == 3  # written, in the transaction...
         raise lineage.StoreError("the database went away")  # ...which then fails
 
-    monkeypatch.setattr(type(fraud_store), "_enqueue_in", enqueue_then_fail)
+    monkeypatch.setattr(type(sql), "_enqueue_in", enqueue_then_fail)
     with pytest.raises(lineage.StoreError):
         lineage.manifest.register_text(fraud_store, text)
     monkeypatch.undo()

@@ -537,3 +537,27 @@ def test_a_subgraph_becomes_a_networkx_graph_with_kinds_and_data_flow_edges(
     up = fraud_store.subgraph("fraud@3", "upstream").to_networkx()
     top = up.graph["start"]
     assert all(nx.has_path(up, key, top) for key in up.nodes)
+
+
+@pytest.mark.parametrize("direction", ["downstream", "upstream"])
+def test_subgraph_edges_come_in_one_order_whatever_order_they_were_written_in(
+        store: Store, direction: str) -> None:
+    """Change impact iterates the region's edges, so their order is part of the answer:
+    by the near end's row, then edge kind, then the far end's key, on every backend (it
+    used to follow the stores' own node ids, i.e. the order of writing)."""
+    hub = "feature:hub"
+    batch = GraphBatch()
+    batch.add_node(hub, "hub")
+    others = [f"feature:n{i}" for i in (5, 3, 9, 1)]  # written out of key order
+    for key in others:
+        batch.add_node(key, key)
+        ends = (hub, key) if direction == "downstream" else (key, hub)
+        batch.add_edge(*ends, EdgeKind.USES_FEATURE)
+        batch.add_edge(*ends, EdgeKind.DERIVED_FROM)
+    for key in reversed(others):
+        store.apply(GraphBatch(nodes={key: batch.nodes[key]}))
+    store.apply(batch)
+    sub = store.subgraph(hub, direction)  # type: ignore[arg-type]
+    far = 1 if direction == "downstream" else 0
+    assert [(e[2].value, e[far]) for e in sub.edges] == [
+        (kind, key) for kind in ("derived_from", "uses_feature") for key in sorted(others)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._errors import StoreError, ValidationError
+from .._errors import ValidationError
 from .._settings import Settings
 from .base import Store
 
@@ -30,9 +30,9 @@ def _sql(url: str, create: bool) -> Store:
 
 
 def _neo4j(url: str, create: bool) -> Store:
-    # Planned (DESIGN.md); until it lands, say so instead of failing on an import.
-    raise StoreError(f"the Neo4j backend is not available in this release ({url.split(':')[0]}"
-                     "://); use sqlite:/// or postgresql://")
+    from .neo4j import Neo4jStore
+
+    return Neo4jStore(url, create=create)
 
 
 for _scheme in ("sqlite", "postgresql", "postgres"):

@@ -166,7 +166,9 @@ class Store(ABC):
         and writes nothing, when a kind is unknown, a value is missing, one load names the
         same node key or the same (src, dst, kind) twice, or an edge names a node that is
         neither in the load nor in the store. `chunk_size` bounds the rows a backend hands
-        its driver at once.
+        its driver at once. (Neo4j: a load too large for one transaction's memory is
+        checked whole, then committed in parts; running it again completes an interrupted
+        one. See lineage.store.neo4j.)
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
             raise ValidationError("chunk_size must be a positive whole number")
@@ -274,7 +276,10 @@ class Store(ABC):
         """The region `downstream` (or `upstream`) of the node, in one walk: its closure
         (exactly what `downstream`/`upstream` return), every node's properties, and every
         edge among the region's nodes with its properties. For features that reason over
-        the region (change impact) without a query per node or edge."""
+        the region (change impact) without a query per node or edge. The edges come in
+        one order on every backend: by the walk's row of their near end (the start first,
+        then by depth and key), then edge kind, then the far end's key; so a feature that
+        iterates them answers the same on every store holding the same graph."""
         if direction not in ("downstream", "upstream"):
             raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
                                   f"{direction!r}")
@@ -581,6 +586,44 @@ class Store(ABC):
         committed, marks them `written`."""
         return [p for p in _PENDING_AUDIT.get() if p.store is self and not p.written]
 
+    # ---------------------------------------------------------------- copying a whole store
+    # What `lineage.copy_store` needs beyond the methods above: tokens with their hashes, and
+    # writes that keep the times and states of copied audit entries and outbox items.
+
+    def tokens_with_hashes(self) -> list[tuple[TokenInfo, str]]:
+        """Every token (revoked ones too), oldest first, with the SHA-256 hex digest of its
+        secret (never the secret itself): what another store needs to accept it."""
+        return self._tokens_with_hashes()
+
+    def import_tokens(self, tokens: Iterable[tuple[TokenInfo, str]]) -> int:
+        """Store tokens copied from another store as they were (name, hash, scopes,
+        origins, created/revoked/last-used times); a token whose name is already stored
+        is skipped. One transaction; returns how many were added."""
+        items = list(tokens)
+        for info, token_hash in items:
+            if not isinstance(info, TokenInfo) or not _SHA256_HEX.match(str(token_hash)):
+                raise ValidationError("import_tokens takes (TokenInfo, SHA-256 hex) pairs")
+        return self._import_tokens(items) if items else 0
+
+    def import_audit(self, entries: Iterable[AuditEntry]) -> int:
+        """Append audit entries copied from another store, each with its own `at`; an
+        entry equal to a stored one (at, principal, action, target, detail) is skipped.
+        One transaction; returns how many were added."""
+        items = list(entries)
+        if any(not isinstance(e, AuditEntry) or e.at is None for e in items):
+            raise ValidationError("import_audit takes AuditEntry objects with their `at`")
+        return self._import_audit(items) if items else 0
+
+    def import_outbox(self, items: Iterable[OutboxItem]) -> int:
+        """Put outbox items copied from another store in as they were (state, attempts,
+        times, last error, lease); an item whose idempotency key is stored is skipped.
+        Each item's consumer must have its channel (kind and target), else ValidationError
+        and nothing is written. One transaction; returns how many were added."""
+        given = list(items)
+        if any(not isinstance(i, OutboxItem) for i in given):
+            raise ValidationError("import_outbox takes OutboxItem objects")
+        return self._import_outbox(given) if given else 0
+
     # ---------------------------------------------------------------- helpers
 
     def _suggest(self, text: str, kinds: set[NodeKind] | None = None) -> list[str]:
@@ -705,6 +748,18 @@ class Store(ABC):
 
     @abstractmethod
     def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def _tokens_with_hashes(self) -> list[tuple[TokenInfo, str]]: ...
+
+    @abstractmethod
+    def _import_tokens(self, tokens: list[tuple[TokenInfo, str]]) -> int: ...
+
+    @abstractmethod
+    def _import_audit(self, entries: list[AuditEntry]) -> int: ...
+
+    @abstractmethod
+    def _import_outbox(self, items: list[OutboxItem]) -> int: ...
 
 
 def _depth(max_depth: int | None) -> int:

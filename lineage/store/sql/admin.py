@@ -126,3 +126,43 @@ class SqlAdminStore(SqlConsumerStore):
         return [AuditEntry(id=int(r.id), at=_aware(r.at), principal=r.principal,
                            action=r.action, target=r.target, detail=r.detail or {})
                 for r in rows]
+
+    # ---------------------------------------------------------------- copying a store
+
+    def _tokens_with_hashes(self) -> list[tuple[TokenInfo, str]]:
+        with self._read() as conn:
+            return [(_token_info(r), r.token_hash)
+                    for r in conn.execute(sa.select(api_token_table).order_by(_t.id))]
+
+    def _import_tokens(self, tokens: list[tuple[TokenInfo, str]]) -> int:
+        with self._write() as conn:
+            taken = set(conn.execute(sa.select(_t.name)).scalars())
+            rows = [dict(name=i.name, token_hash=h, scopes=list(i.scopes),
+                         origins=list(i.origins), created_at=i.created_at,
+                         revoked_at=i.revoked_at, last_used_at=i.last_used_at)
+                    for i, h in tokens if i.name not in taken]
+            if rows:
+                conn.execute(api_token_table.insert(), rows)
+        return len(rows)
+
+    def _import_audit(self, entries: list[AuditEntry]) -> int:
+        def ident(at: datetime | None, e: Any) -> tuple[Any, ...]:
+            return (_aware(at), e.principal, e.action, e.target,
+                    json.dumps(e.detail or {}, sort_keys=True))
+
+        # around this layer's `_write`: copied entries are not a write to audit
+        with super()._write() as conn:
+            first = min(e.at for e in entries if e.at is not None)
+            stored = {ident(r.at, r) for r in conn.execute(
+                sa.select(audit_log_table).where(_a.at >= first))}
+            rows, seen = [], set(stored)
+            for e in entries:
+                key = ident(e.at, e)
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(dict(at=e.at, principal=e.principal, action=e.action,
+                                     target=e.target, detail=e.detail or {}))
+            if rows:
+                conn.execute(audit_log_table.insert(), rows)
+        return len(rows)
+

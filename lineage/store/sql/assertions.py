@@ -79,9 +79,10 @@ class SqlAssertionStore(SqlGraphStore):
         with self._read() as conn:
             rows = conn.execute(query.order_by(b.id)).all()
         return [AssertionBatch(field=r.field, concept=r.concept, origin=Origin(r.origin),
-                               agent=r.agent, asserted_at=r.asserted_at, rows=r.row_count,
-                               dataset_version=r.version, source=r.source,
-                               principal=r.principal, id=r.id, created_at=r.created_at)
+                               agent=r.agent, asserted_at=_aware(r.asserted_at),
+                               rows=r.row_count, dataset_version=r.version, source=r.source,
+                               principal=r.principal, id=r.id,
+                               created_at=_aware(r.created_at))
                 for r in rows]
 
     def _assertion_columns(self, batch_ids: list[int],
@@ -115,6 +116,11 @@ _SEGMENT_COLUMN = {
     "confidence": ("confidence", "<f4"), "reviewed_batch": ("reviewed_batch", "<i8"),
     "reviewed_row": ("reviewed_row", "<i8"),
 }
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive times; everything this store writes is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:

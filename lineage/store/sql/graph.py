@@ -627,12 +627,19 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     if detail:
         properties[start.key] = _json(start_row[1])
         kind_of = {k.value: k for k in EdgeKind}
+        ordered = []
         for near_row, far_id, kind, props in traversed:
             far_row = row_of.get(far_id)
             if far_row is None:
                 continue
-            near_key = start.key if near_row < 0 else keys[near_row]
             far_key = start.key if far_row < 0 else keys[far_row]
+            ordered.append((near_row, kind, far_key, props))
+        # the order `Store.subgraph` promises: near end's row, edge kind, far key (rows
+        # come by near row and kind; within those, by the far node's id, which differs
+        # between stores holding the same graph)
+        ordered.sort(key=lambda t: t[:3])
+        for near_row, kind, far_key, props in ordered:
+            near_key = start.key if near_row < 0 else keys[near_row]
             src, dst = (near_key, far_key) if direction == "downstream" else (far_key, near_key)
             edges.append((src, dst, kind_of[kind], _json(props)))
     return _Walk(table, properties, edges)

@@ -174,6 +174,36 @@ class SqlOutboxStore(SqlConsumerStore):
                                         .values(**values)).rowcount
             return changed
 
+    def _import_outbox(self, items: list[OutboxItem]) -> int:
+        with self._write() as conn:
+            channels = self._channel_ids(conn, sorted({i.consumer for i in items}))
+            missing = sorted({f"{i.consumer} ({i.channel.kind} {i.channel.target})"
+                              for i in items
+                              if (i.consumer, i.channel.kind, i.channel.target) not in channels})
+            if missing:
+                raise ValidationError("outbox items name channels their consumers do not "
+                                      "have: " + ", ".join(missing[:10]))
+            stored: set[str] = set()
+            for chunk in _chunks(sorted({i.idempotency_key for i in items})):
+                stored |= set(conn.execute(sa.select(_o.idempotency_key)
+                                           .where(_o.idempotency_key.in_(chunk))).scalars())
+            rows = []
+            for i in items:
+                if i.idempotency_key in stored:
+                    continue
+                stored.add(i.idempotency_key)
+                consumer_id, channel_id = channels[(i.consumer, i.channel.kind,
+                                                    i.channel.target)]
+                rows.append(dict(
+                    idempotency_key=i.idempotency_key, consumer_id=consumer_id,
+                    channel_id=channel_id, event=i.event, payload=_canonical(i.payload),
+                    state=i.state, attempts=i.attempts, next_attempt_at=i.next_attempt_at,
+                    lease_until=i.lease_until, last_error=i.last_error,
+                    created_at=i.created_at, delivered_at=i.delivered_at))
+            for chunk in _chunks(rows):
+                conn.execute(outbox_table.insert(), chunk)
+        return len(rows)
+
     @staticmethod
     def _items(conn: Connection, where: Any, limit: int | None = None) -> list[OutboxItem]:
         consumer = node_table.alias("consumer")

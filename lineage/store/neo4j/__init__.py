@@ -1,0 +1,66 @@
+"""The Neo4j backend: the lineage graph in Neo4j, the records in a SQL store beside it.
+
+Open one with ``lineage.connect("bolt://host:7687?records=sqlite:///lineage-records.db")``
+(or ``neo4j://``; ``bolt://user:password@host:7687`` when the server wants credentials;
+``database=name`` picks a database other than the server's default).
+
+Design notes
+------------
+
+**What lives where.** Neo4j holds the graph: nodes (label ``LineageNode`` plus one label
+per kind, e.g. ``Field``, ``ModelVersion``; properties ``key``, ``kind``, ``name``,
+``namespace``, ``properties`` as JSON text, ``rtail`` for suffix lookups, timestamps),
+edges (one relationship type per edge kind, e.g. ``DERIVED_FROM``, in data-flow direction,
+``properties`` as JSON text) and each dataset version's schema snapshot (a ``schema``
+property on its node: it is read and written with the node, and a snapshot only ever
+belongs to one version). Teams query that with Cypher and explore it in Bloom. Everything
+else is tabular, append-heavy or queue-like and belongs in SQL: record assertions (10^7
+rows as column segments), consumers' contracts and channels (the outbox references channel
+rows), the notification outbox (claimed with row locks), API tokens and the audit log.
+They live in the SQL store named by the URL parameter ``records=`` (default
+``sqlite:///lineage-records.db``, a file in the working directory; give
+``records=postgresql://...``, percent-encoded if it has its own query, for a shared store).
+
+**Composition, not a second set of mixins.** `Neo4jStore` implements the graph hooks in
+Cypher and hands every record hook to a full `SqlStore` (``store.records``), which keeps
+all its guarantees (leases, idempotent enqueue, audit joined to writes) unchanged. The SQL
+tables reference nodes by id, so the SQL side keeps a stub row (key, kind, name, no
+properties) of each node a record names (a contract's consumer and asset, an assertion's
+field, agent and version); the graph stays the only source of the graph. Reusing the SQL
+mixins on the Neo4j class would have mixed two stores' transactions in one object.
+
+**Transactions and their order.** A write opens the Neo4j transaction first and does the
+graph part, then runs the SQL part (contracts, channels, notifications, assertion rows,
+the pending audit entry) in its own SQL transaction, which commits, and only then commits
+the graph. Any error before that point (a bad edge, a notification for an unknown channel,
+a constraint) rolls back both: the store is exactly as it was. The one window is a Neo4j
+commit that fails after the SQL commit (the server dies in between): the SQL side then
+holds contracts/notifications/assertions whose new graph nodes are missing. That is the
+safe direction: every SQL write of `apply` is idempotent (contracts and channels replace,
+notifications are keyed), so re-running the write repairs it, and no graph answer (impact,
+closure) ever shows a node that was not committed. The other order would let a committed
+graph change lose its outbox notification, which is the failure the outbox exists to
+prevent.
+
+**Schema versions.** A ``LineageSchema`` node holds the graph's schema version; connecting
+runs the missing steps of `store.SCHEMA_VERSION` (constraints: unique ``key``; indexes on
+``rtail`` and ``kind``), each idempotent, and refuses a graph newer than the release. The
+SQL side migrates with its own Alembic scripts.
+
+**Closure.** Breadth-first, one Cypher query per level inside one read transaction, the
+frontier passed in key order: a node's parent is the one with the smallest key, then the
+smallest edge kind, so every backend returns the same shortest path. Cycle-safe (a node is
+reached once) and bounded by ``max_depth``. Bulk loads go in batched ``UNWIND`` statements
+in one transaction.
+
+**Errors.** Every driver exception is translated where it is raised: unreachable server or
+refused credentials -> StoreError (CLI exit 7), constraint violation -> ConflictError.
+
+Later: `lineage/store/base.py` should split into graph / records / operations interfaces
+so that this class declares only the graph part; left for a session without parallel edits
+to base.py.
+"""
+
+from .store import DEFAULT_RECORDS_URL, SCHEMA_VERSION, Neo4jStore, parse_url
+
+__all__ = ["Neo4jStore", "DEFAULT_RECORDS_URL", "SCHEMA_VERSION", "parse_url"]

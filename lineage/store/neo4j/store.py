@@ -1,0 +1,801 @@
+"""The Neo4j store: the graph in Neo4j (Cypher through the official driver), every other
+concern in a SQL store beside it. The design notes are in this package's docstring.
+
+Every driver exception is translated here, at the boundary, into a `LineageError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import numpy as np
+import polars as pl
+
+from ..._access import AuditEntry, TokenInfo
+from ..._errors import ConflictError, LineageError, NotFound, StoreError, ValidationError
+from ..._keys import tail
+from ..._model import (
+    ApplyResult,
+    AssertionArrays,
+    AssertionBatch,
+    ChannelSpec,
+    Closure,
+    DeliveryOutcome,
+    Direction,
+    EdgeSpec,
+    FieldSchema,
+    GraphBatch,
+    Node,
+    NodeRef,
+    NotificationSpec,
+    OutboxItem,
+    OutboxState,
+    Reached,
+    Subgraph,
+    SubgraphEdge,
+    WalkTable,
+)
+from ..._vocabulary import EdgeKind, NodeKind
+from .._bulk import BulkInput
+from ..base import MergeProperties, Store
+from ..sql import SqlStore
+from ..sql.graph import _canonical, _json_text
+
+#: the version of the graph's schema (constraints, indexes, property layout) this release
+#: writes; `_MIGRATIONS[v]` brings a graph from version v - 1 to v
+SCHEMA_VERSION = 1
+#: where the records live when the URL names no `records=`: a SQLite file in the CWD
+DEFAULT_RECORDS_URL = "sqlite:///lineage-records.db"
+#: the label every lineage node carries (beside its kind's label, e.g. `Field`)
+NODE = "LineageNode"
+_VERSION_NODE = "LineageSchema"
+
+T = TypeVar("T")
+#: tries of a write that Neo4j failed transiently (deadlock detected), backing off
+_ATTEMPTS = 5
+#: a bulk load of at most this many nodes + edges is one transaction (see `_bulk_load`)
+ONE_TRANSACTION_ROWS = 50_000
+#: rows handed to one UNWIND (bounded also by a bulk load's `chunk_size`)
+_UNWIND = 10_000
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        f"CREATE CONSTRAINT lineage_node_key IF NOT EXISTS FOR (n:{NODE}) REQUIRE n.key IS UNIQUE",
+        f"CREATE INDEX lineage_node_rtail IF NOT EXISTS FOR (n:{NODE}) ON (n.rtail)",
+        f"CREATE INDEX lineage_node_kind IF NOT EXISTS FOR (n:{NODE}) ON (n.kind)",
+        f"CREATE CONSTRAINT lineage_schema_id IF NOT EXISTS FOR (s:{_VERSION_NODE}) "
+        "REQUIRE s.id IS UNIQUE",
+    ],
+}
+
+# Seek hints on every lookup by key. Neo4j caches a query's plan, and a plan made while the
+# database was small (right after connect, before a bulk load) scanned the whole key index
+# for each key (620,000 index rows for 62 keys at 10^4 nodes: 1 s per impact) where a seek
+# finds each node at once.
+_SEEK_N = f"USING INDEX SEEK n:{NODE}(key)"
+_SEEK_A = f"USING INDEX SEEK a:{NODE}(key)"
+_SEEK_B = f"USING INDEX SEEK b:{NODE}(key)"
+
+_LABEL = {k: "".join(part.title() for part in k.value.split("_")) for k in NodeKind}
+_REL_TYPE = {k: k.value.upper() for k in EdgeKind}
+_EDGE_OF_TYPE = {t: k for k, t in _REL_TYPE.items()}
+_KIND_OF = {k.value: k for k in NodeKind}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _props(text: Any) -> dict[str, Any]:
+    if not text or text == "{}":
+        return {}
+    return dict(json.loads(text))
+
+
+def _native(value: Any) -> datetime | None:
+    return None if value is None else value.to_native()
+
+
+def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str | None, str]:
+    """(the driver's URI, auth or None, database or None, the records store's URL) of a
+    `neo4j://` / `bolt://` store URL: ``bolt://user:password@host:7687?records=URL&database=
+    name``. `records` (percent-encode it when it has its own `?` or `&`) defaults to
+    DEFAULT_RECORDS_URL; no user means the server runs without authentication."""
+    parts = urlsplit(url)
+    # not parse_qsl: it reads "+" as a space, and records=postgresql+psycopg://... has one
+    params = {unquote(name): unquote(value) for name, _, value in
+              (item.partition("=") for item in parts.query.split("&") if item)}
+    unknown = sorted(set(params) - {"records", "database"})
+    if unknown:
+        raise ValidationError(f"unknown parameter(s) {', '.join(unknown)} in the Neo4j URL; "
+                              "it takes records=<SQL store URL> and database=<name>")
+    host = parts.hostname or "localhost"
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    auth = None
+    if parts.username:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    records = params.get("records") or DEFAULT_RECORDS_URL
+    if records.split("://", 1)[0].split("+", 1)[0] not in ("sqlite", "postgresql", "postgres"):
+        raise ValidationError(f"records={records!r}: the records of a Neo4j store live in a "
+                              "SQL store; give a sqlite:/// or postgresql:// URL")
+    return (urlunsplit((parts.scheme, netloc, "", "", "")), auth,
+            params.get("database") or None, records)
+
+
+def _safe(url: str) -> str:
+    """The URL without passwords (its own and the records URL's), for messages."""
+    return _PASSWORD.sub(r"\1***@", unquote(url))
+
+
+_PASSWORD = re.compile(r"(://[^/:@?&]*:)[^@/?&]*@")
+
+
+class _RecordsStore(SqlStore):
+    """The SQL store beside the graph. Its node table holds a stub (key, kind, name) of each
+    node a record refers to: its tables reference nodes by id. The audit entries of the
+    Neo4j store's `audited` blocks join its write transactions."""
+
+    def __init__(self, url: str, owner: Neo4jStore, *, create: bool = True) -> None:
+        super().__init__(url, create=create)
+        self.owner = owner
+
+    def _pending_audit(self) -> list[Any]:
+        return self.owner._pending_audit()
+
+
+class Neo4jStore(Store):
+    """A Store whose graph lives in Neo4j and whose records live in a SQL store beside it."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        from neo4j import GraphDatabase  # imported here: only Neo4j users pay for it
+
+        self.url = url
+        uri, auth, self.database, records_url = parse_url(url)
+        try:
+            self.driver = GraphDatabase.driver(uri, auth=auth)
+        except Exception as exc:  # the driver refuses a malformed URI with ValueError & co
+            raise ValidationError(f"cannot use the Neo4j URL {_safe(url)}: {exc}") from exc
+        try:
+            with self._errors("connecting"):
+                self.driver.verify_connectivity()
+                self._migrate(create)
+            self.records = _RecordsStore(records_url, self, create=create)
+        except BaseException:
+            self.driver.close()
+            raise
+
+    def close(self) -> None:
+        self.driver.close()
+        if hasattr(self, "records"):
+            self.records.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({_safe(self.url)!r})"
+
+    # ---------------------------------------------------------------- the boundary
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Translate the driver's exceptions raised inside into LineageErrors."""
+        from neo4j import exceptions as neo
+
+        try:
+            yield
+        except LineageError:
+            raise
+        except neo.ConstraintError as exc:
+            raise ConflictError(f"{what}: the write conflicts with stored data: "
+                                f"{exc.message}") from exc
+        except (neo.ServiceUnavailable, neo.SessionExpired) as exc:
+            raise StoreError(f"{what}: Neo4j at {_safe(self.url)} is unreachable ({exc}); "
+                             "check that the server runs and the URL is right") from exc
+        except neo.AuthError as exc:
+            raise StoreError(f"{what}: Neo4j at {_safe(self.url)} refused the credentials "
+                             f"({exc.message}); give bolt://user:password@host:port") from exc
+        except (neo.Neo4jError, neo.DriverError) as exc:
+            raise StoreError(f"{what} failed on {self!r}: {exc}") from exc
+
+    def _query(self, cypher: str, **params: Any) -> list[Any]:
+        """One auto-committed read query's records."""
+        from neo4j import RoutingControl
+
+        with self._errors("reading"):
+            return list(self.driver.execute_query(cypher, params, database_=self.database,
+                                                  routing_=RoutingControl.READ).records)
+
+    @contextmanager
+    def _tx(self, what: str = "writing") -> Iterator[Any]:
+        """One explicit transaction: committed when the block ends, rolled back on any
+        error (so a failed write leaves the graph exactly as it was)."""
+        with self._errors(what):
+            with self.driver.session(database=self.database) as session:
+                tx = session.begin_transaction()
+                try:
+                    yield tx
+                except BaseException:
+                    tx.rollback()
+                    raise
+                tx.commit()
+
+    def _migrate(self, create: bool = True) -> None:
+        """Bring the graph's schema to SCHEMA_VERSION, recorded on a `LineageSchema` node.
+        Schema statements run outside data transactions (Neo4j forbids mixing them); each
+        is idempotent, so two processes migrating at once both succeed. With `create`
+        False, a graph never set up by lineage is NotFound and left untouched."""
+        found = self.driver.execute_query(
+            f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) RETURN s.version AS v",
+            database_=self.database).records
+        current = int(found[0]["v"]) if found else 0
+        if not found and not create:
+            raise NotFound(f"no store at {_safe(self.url)}: run `lineage register MANIFEST` "
+                           "(or `lineage init`) to create one, or point --store / LINEAGE_URL "
+                           "at an existing one")
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"the Neo4j graph at {_safe(self.url)} has schema version "
+                             f"{current}, newer than this release's {SCHEMA_VERSION}; "
+                             "upgrade lineage")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[version]:
+                self.driver.execute_query(statement, database_=self.database)
+            self.driver.execute_query(
+                f"MERGE (s:{_VERSION_NODE} {{id: 'lineage'}}) SET s.version = $v, "
+                "s.migrated_at = datetime()", {"v": version}, database_=self.database)
+
+    # ---------------------------------------------------------------- writes
+
+    def _retrying(self, write: Callable[[], T]) -> T:
+        """Run `write` (one transaction), again when Neo4j reports a transient failure (a
+        deadlock between concurrent writers, detected while the graph statements run, so
+        before the SQL part has written anything): the transaction was rolled back whole."""
+        from neo4j.exceptions import TransientError
+
+        for attempt in range(_ATTEMPTS):
+            try:
+                return write()
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, TransientError) or attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult:
+        records = self._records_part(batch)
+        return self._retrying(lambda: self._apply_once(batch, merge, records))
+
+    def _apply_once(self, batch: GraphBatch, merge: MergeProperties | None,
+                    records: tuple[GraphBatch, int] | None) -> ApplyResult:
+        with self._tx() as tx:
+            result = _apply_graph(tx, batch, merge)
+            # The SQL side commits inside the open graph transaction: a failure of either
+            # write (a bad notification, a constraint) rolls the graph back; see the notes.
+            if records is not None or self._pending_audit():
+                part, stubs = records if records is not None else (GraphBatch(), 0)
+                done = self.records._apply(part, None)
+                stub_unchanged = stubs - done.nodes_created - done.nodes_updated
+                result = ApplyResult(
+                    nodes_created=result.nodes_created, nodes_updated=result.nodes_updated,
+                    edges_created=result.edges_created, edges_updated=result.edges_updated,
+                    schemas_written=result.schemas_written,
+                    consumers_updated=done.consumers_updated,
+                    unchanged=result.unchanged + done.unchanged - stub_unchanged,
+                    notifications_enqueued=done.notifications_enqueued)
+        return result
+
+    def _records_part(self, batch: GraphBatch) -> tuple[GraphBatch, int] | None:
+        """The part of `batch` the SQL side stores (contracts, channels, notifications) with
+        stubs of the nodes they name; None when there is none."""
+        if not (batch.contracts or batch.channels or batch.notifications):
+            return None
+        keys = set(batch.contracts) | set(batch.channels) | {n.consumer for n in
+                                                              batch.notifications}
+        keys |= {asset for by_asset in batch.contracts.values() for asset in by_asset}
+        part = GraphBatch(contracts=batch.contracts, channels=batch.channels,
+                          notifications=batch.notifications)
+        self._add_stubs(part, keys, batch)
+        return part, len(part.nodes)
+
+    def _add_stubs(self, part: GraphBatch, keys: set[str], batch: GraphBatch | None) -> None:
+        given = batch.nodes if batch is not None else {}
+        outside = sorted(k for k in keys if k not in given)
+        stored = self._refs(outside)
+        for key in sorted(keys):
+            spec = given.get(key)
+            if spec is not None:
+                part.nodes[key] = Node(key=key, kind=spec.kind, name=spec.name,
+                                       namespace=spec.namespace)
+            elif key in stored:
+                ref = stored[key]
+                part.nodes[key] = Node(key=key, kind=ref.kind, name=ref.name)
+
+    def _refs(self, keys: list[str]) -> dict[str, NodeRef]:
+        found: dict[str, NodeRef] = {}
+        for chunk in _chunks(keys, _UNWIND):
+            for r in self._query(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} "
+                                 "RETURN n.key AS key, n.kind AS kind, n.name AS name",
+                                 keys=chunk):
+                found[r["key"]] = NodeRef(r["key"], _KIND_OF[r["kind"]], r["name"])
+        return found
+
+    def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
+        """One transaction up to ONE_TRANSACTION_ROWS rows. A larger load would outgrow
+        Neo4j's transaction memory (a 10^5-node load needed more than the server's 700 MB);
+        it is checked whole first (endpoints, repeats: a ValidationError writes nothing),
+        then written in transactions of one UNWIND each. Should the server fail midway,
+        running the same load again completes it: stored nodes and edges are skipped."""
+        nodes, edges = load.nodes, load.edges
+        _check_no_repeated_edges(edges)
+        if nodes.height + edges.height <= ONE_TRANSACTION_ROWS:
+            with self._tx("bulk loading") as tx:
+                result = _load(lambda query, **params: list(tx.run(query, **params)), load,
+                               chunk_size)
+                # a bulk load writes no records, but an `audited` block's entry joins it
+                if self._pending_audit():
+                    with self.records._write():
+                        pass
+            return result
+
+        def run(query: str, **params: Any) -> list[Any]:
+            return list(self.driver.execute_query(query, params,
+                                                  database_=self.database).records)
+
+        with self._errors("bulk loading"):
+            result = _load(run, load, chunk_size)
+        if self._pending_audit():
+            with self.records._write():
+                pass
+        return result
+
+    # ---------------------------------------------------------------- reads
+
+    def _nodes(self, keys: list[str]) -> dict[str, Node]:
+        found: dict[str, Node] = {}
+        for chunk in _chunks(keys, _UNWIND):
+            for r in self._query(
+                    f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} RETURN n.key AS key, "
+                    "n.kind AS kind, n.name AS name, n.namespace AS ns, n.properties AS p, "
+                    "n.created_at AS c, n.updated_at AS u", keys=chunk):
+                found[r["key"]] = Node(key=r["key"], kind=_KIND_OF[r["kind"]], name=r["name"],
+                                       namespace=r["ns"], properties=_props(r["p"]),
+                                       created_at=_native(r["c"]), updated_at=_native(r["u"]))
+        return found
+
+    def _existing(self, keys: set[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(keys), _UNWIND):
+            found |= {r["key"] for r in self._query(
+                f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} RETURN n.key AS key",
+                keys=chunk)}
+        return found
+
+    def _ref(self, key: str) -> NodeRef | None:
+        return self._refs([key]).get(key)
+
+    def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
+        # as in SQL: a prefix scan of the reversed tails (an index), then the key's end
+        rows = self._query(f"MATCH (n:{NODE}) WHERE n.rtail STARTS WITH $low AND n.key ENDS "
+                           "WITH $suffix RETURN n.key AS key, n.kind AS kind, n.name AS name "
+                           "LIMIT $limit", low=tail(suffix)[::-1], suffix=suffix, limit=limit)
+        return [NodeRef(r["key"], _KIND_OF[r["kind"]], r["name"]) for r in rows]
+
+    def _find(self, text: str, kinds: list[NodeKind] | None, limit: int) -> list[NodeRef]:
+        rows = self._query(f"MATCH (n:{NODE}) WHERE ($kinds IS NULL OR n.kind IN $kinds) AND "
+                           "toLower(n.key) CONTAINS $text RETURN n.key AS key, n.kind AS kind, "
+                           "n.name AS name ORDER BY n.key LIMIT $limit", text=text.lower(),
+                           kinds=[k.value for k in kinds] if kinds else None, limit=limit)
+        return [NodeRef(r["key"], _KIND_OF[r["kind"]], r["name"]) for r in rows]
+
+    def _neighbours(self, key: str) -> list[tuple[EdgeSpec, NodeRef]]:
+        result = []
+        for outgoing, pattern in ((True, "-[r]->"), (False, "<-[r]-")):
+            for r in self._query(f"MATCH (n:{NODE} {{key: $key}}){pattern}(m:{NODE}) {_SEEK_N} "
+                                 "RETURN type(r) AS t, r.properties AS p, m.key AS key, "
+                                 "m.kind AS kind, m.name AS name", key=key):
+                ref = NodeRef(r["key"], _KIND_OF[r["kind"]], r["name"])
+                src, dst = (key, ref.key) if outgoing else (ref.key, key)
+                result.append((EdgeSpec(src=src, dst=dst, kind=_EDGE_OF_TYPE[r["t"]],
+                                        properties=_props(r["p"])), ref))
+        result.sort(key=lambda pair: (pair[0].kind.value, pair[1].key))
+        return result
+
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
+        table, _, _ = self._walk_levels(start, direction, max_depth, detail=False)
+        return Closure(Reached(start, 0), direction, max_depth, table=table)
+
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
+        table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=table)
+        return Subgraph(closure, properties, edges)
+
+    def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
+                     detail: bool) -> tuple[WalkTable, dict[str, dict[str, Any]],
+                                            list[SubgraphEdge]]:
+        """Breadth-first, one Cypher query per level, all in one read transaction (one
+        snapshot). The frontier goes in key order, so a node's parent is the one with the
+        smallest key, then the smallest edge kind: the one shortest path the SQL walk
+        picks. Terminates on cycles (a node is reached once) and at `max_depth`."""
+        pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
+        level_query = (f"UNWIND range(0, size($keys) - 1) AS i MATCH (a:{NODE} "
+                       f"{{key: $keys[i]}}){pattern}(b:{NODE}) {_SEEK_A} RETURN i, b.key AS key, "
+                       "b.kind AS kind, b.name AS name, type(r) AS t"
+                       + (", r.properties AS rp, b.properties AS p" if detail else ""))
+        row_of: dict[str, int] = {start.key: -1}
+        keys: list[str] = []
+        kinds: list[str] = []
+        names: list[str] = []
+        depths: list[int] = []
+        parents: list[int] = []
+        edge_kinds: list[str] = []
+        properties: dict[str, dict[str, Any]] = {}
+        traversed: list[tuple[int, str, str, Any]] = []  # (row of near end, far key, type, p)
+        with self._errors("walking the graph"):
+            with self.driver.session(database=self.database,
+                                     default_access_mode="READ") as session:
+                with session.begin_transaction() as tx:
+                    first = tx.run(f"MATCH (n:{NODE} {{key: $key}}) RETURN n.properties AS p",
+                                   key=start.key).single()
+                    if first is None:  # deleted since it was resolved
+                        raise NotFound(f"no node with key '{start.key}'")
+                    if detail:
+                        properties[start.key] = _props(first["p"])
+                    frontier = [start.key]
+                    base = -1
+                    depth = 0
+                    while frontier:
+                        if depth == max_depth:
+                            if detail:  # edges from the deepest level back into the region
+                                traversed += [(base + r["i"], r["key"], r["t"], r["rp"])
+                                              for r in tx.run(level_query, keys=frontier)
+                                              if r["key"] in row_of]
+                            break
+                        rows = list(tx.run(level_query, keys=frontier))
+                        depth += 1
+                        level = len(keys)
+                        new: dict[str, tuple[int, str, Any]] = {}
+                        for r in rows:
+                            far = r["key"]
+                            if detail:
+                                traversed.append((base + r["i"], far, r["t"], r["rp"]))
+                            if far in row_of:
+                                continue
+                            kind = _EDGE_OF_TYPE[r["t"]].value
+                            best = new.get(far)
+                            if best is None or (r["i"], kind) < (best[0], best[1]):
+                                new[far] = (r["i"], kind, r)
+                        frontier = sorted(new)
+                        for far in frontier:
+                            rank, kind, r = new[far]
+                            row_of[far] = len(keys)
+                            keys.append(far)
+                            kinds.append(r["kind"])
+                            names.append(r["name"])
+                            depths.append(depth)
+                            parents.append(-1 if base < 0 else base + rank)
+                            edge_kinds.append(kind)
+                            if detail:
+                                properties[far] = _props(r["p"])
+                        base = level
+        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
+        # the order `Store.subgraph` promises: near end's row, edge kind, far key
+        ordered = sorted(((near_row, _EDGE_OF_TYPE[rel].value, far_key, props)
+                          for near_row, far_key, rel, props in traversed if far_key in row_of),
+                         key=lambda t: t[:3])
+        edges: list[SubgraphEdge] = []
+        for near_row, kind, far_key, props in ordered:
+            near_key = start.key if near_row < 0 else keys[near_row]
+            src, dst = (near_key, far_key) if direction == "downstream" else (far_key, near_key)
+            edges.append((src, dst, EdgeKind(kind), _props(props)))
+        return table, properties, edges
+
+    def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
+        result = []
+        for chunk in _chunks(sorted(keys), _UNWIND):
+            for r in self._query(f"UNWIND $keys AS k MATCH (a:{NODE} {{key: k}})-[r]->"
+                                 f"(b:{NODE}) {_SEEK_A} RETURN k AS s, b.key AS d, type(r) AS t, "
+                                 "r.properties AS p", keys=chunk):
+                if r["d"] in keys:
+                    result.append(EdgeSpec(src=r["s"], dst=r["d"], kind=_EDGE_OF_TYPE[r["t"]],
+                                           properties=_props(r["p"])))
+        return result
+
+    def _schema(self, version_key: str) -> list[FieldSchema]:
+        rows = self._query(f"MATCH (n:{NODE} {{key: $key}}) RETURN n.schema AS s",
+                           key=version_key)
+        if not rows or rows[0]["s"] is None:
+            return []
+        return [FieldSchema(**f) for f in json.loads(rows[0]["s"])]
+
+    def _stats(self) -> dict[str, int]:
+        counts = {r["kind"]: int(r["n"]) for r in self._query(
+            f"MATCH (n:{NODE}) RETURN n.kind AS kind, count(*) AS n")}
+        counts["edges"] = int(self._query(
+            f"MATCH (:{NODE})-[r]->(:{NODE}) RETURN count(r) AS n")[0]["n"])
+        return counts
+
+    def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]:
+        found = []
+        for chunk in _chunks(fields, _UNWIND):
+            for r in self._query(
+                    f"UNWIND $keys AS k MATCH (f:{NODE} {{key: k}})<-[:HAS_FIELD]-(d:{NODE})"
+                    f"-[:CONSUMES]->(c:{NODE}) USING INDEX SEEK f:{NODE}(key) "
+                    "RETURN k, d.key AS dk, d.name AS dn, "
+                    "c.key AS ck, c.name AS cn", keys=chunk):
+                found.append((r["k"], NodeRef(r["dk"], NodeKind.DATASET, r["dn"]),
+                              NodeRef(r["ck"], NodeKind.CONSUMER, r["cn"])))
+        return sorted(found, key=lambda t: (t[0], t[2].key))
+
+    # ---------------------------------------------------------------- the SQL side
+
+    def _contracts(self, consumers: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        return self.records._contracts(consumers)
+
+    def _channels(self, consumers: list[str]) -> dict[str, list[ChannelSpec]]:
+        return self.records._channels(consumers)
+
+    def _write_assertions(self, batch: AssertionBatch, arrays: AssertionArrays,
+                          nodes: GraphBatch | None) -> AssertionBatch:
+        keys = {k for k in (batch.field, batch.agent, batch.dataset_version) if k}
+        stubs = GraphBatch()
+        if nodes is not None and nodes.nodes:
+            new_nodes = nodes
+
+            def write() -> AssertionBatch:
+                with self._tx() as tx:  # new nodes (an agent) first, committed after the rows
+                    _apply_graph(tx, new_nodes, None)
+                    self._add_stubs(stubs, keys, new_nodes)
+                    return self.records._write_assertions(batch, arrays, stubs)
+
+            return self._retrying(write)
+        self._add_stubs(stubs, keys, None)
+        return self.records._write_assertions(batch, arrays, stubs)
+
+    def _assertion_batches(self, concepts: list[str] | None,
+                           fields: list[str] | None) -> list[AssertionBatch]:
+        return self.records._assertion_batches(concepts, fields)
+
+    def _assertion_columns(self, batch_ids: list[int],
+                           columns: list[str]) -> dict[int, dict[str, np.ndarray]]:
+        return self.records._assertion_columns(batch_ids, columns)
+
+    def _enqueue(self, notifications: list[NotificationSpec]) -> int:
+        return self.records._enqueue(notifications)
+
+    def _claim(self, limit: int, lease_seconds: float, now: datetime) -> list[OutboxItem]:
+        return self.records._claim(limit, lease_seconds, now)
+
+    def _settle(self, outcomes: list[DeliveryOutcome], now: datetime) -> int:
+        return self.records._settle(outcomes, now)
+
+    def _outbox_status(self) -> dict[str, int]:
+        return self.records._outbox_status()
+
+    def _outbox(self, state: OutboxState | None, limit: int) -> list[OutboxItem]:
+        return self.records._outbox(state, limit)
+
+    def _redrive(self, ids: list[int] | None, now: datetime) -> int:
+        return self.records._redrive(ids, now)
+
+    def _add_token(self, name: str, token_hash: str, scopes: list[str], origins: list[str],
+                   now: datetime) -> TokenInfo:
+        return self.records._add_token(name, token_hash, scopes, origins, now)
+
+    def _tokens(self, include_revoked: bool) -> list[TokenInfo]:
+        return self.records._tokens(include_revoked)
+
+    def _token(self, name: str | None, token_hash: str | None) -> TokenInfo | None:
+        return self.records._token(name, token_hash)
+
+    def _touch_token(self, token_id: int, now: datetime) -> None:
+        self.records._touch_token(token_id, now)
+
+    def _revoke_token(self, token_id: int, now: datetime) -> TokenInfo | None:
+        return self.records._revoke_token(token_id, now)
+
+    def _audit(self, entries: list[AuditEntry]) -> None:
+        self.records._audit(entries)
+
+    def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]:
+        return self.records._audit_log(limit, since)
+
+    def _tokens_with_hashes(self) -> list[tuple[TokenInfo, str]]:
+        return self.records._tokens_with_hashes()
+
+    def _import_tokens(self, tokens: list[tuple[TokenInfo, str]]) -> int:
+        return self.records._import_tokens(tokens)
+
+    def _import_audit(self, entries: list[AuditEntry]) -> int:
+        return self.records._import_audit(entries)
+
+    def _import_outbox(self, items: list[OutboxItem]) -> int:
+        return self.records._import_outbox(items)
+
+
+# -------------------------------------------------------------------- apply, in Cypher
+
+
+def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int) -> tuple[int, int]:
+    """A checked bulk load through `run` (a transaction's, or one transaction per call):
+    endpoints checked before anything is written, then new nodes, then edges not stored."""
+    size = max(1, min(chunk_size, _UNWIND))
+    nodes, edges = load.nodes, load.edges
+    stamp = _now()
+    loaded = set(nodes["key"].to_list())
+    endpoints = set(edges["src"].to_list()) | set(edges["dst"].to_list())
+    stored: set[str] = set()
+    for chunk in _chunks(sorted(loaded | endpoints), size):
+        stored |= {r["key"] for r in run(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) "
+                                         f"{_SEEK_N} RETURN n.key AS key", keys=chunk)}
+    dangling = [(s, d) for s, d in edges.select("src", "dst").iter_rows()
+                if (s not in loaded and s not in stored) or (d not in loaded and d not in stored)]
+    if dangling:
+        shown = ", ".join(f"{s} -> {d}" for s, d in dangling[:5])
+        raise ValidationError(f"bulk load: {len(dangling)} edge(s) name nodes that are "
+                              f"neither in the load nor in the store: {shown}")
+    new_nodes = nodes.filter(~pl.col("key").is_in(sorted(stored)))
+    for (kind,), group in new_nodes.group_by(["kind"], maintain_order=True):
+        label = _LABEL[_KIND_OF[str(kind)]]
+        rows = [{"key": k, "rtail": tail(k)[::-1], "kind": kd, "name": n, "namespace": ns,
+                 "properties": _bulk_props(p)}
+                for k, kd, n, ns, p in group.select(
+                    "key", "kind", "name", "namespace", "properties").iter_rows()]
+        for chunk in _chunks(rows, size):
+            run(f"UNWIND $rows AS row CREATE (n:{NODE}:{label}) "
+                "SET n = row, n.created_at = $now, n.updated_at = $now", rows=chunk, now=stamp)
+    # an edge may be stored already only when both its ends were stored before the load
+    maybe = edges.filter(pl.col("src").is_in(sorted(stored))
+                         & pl.col("dst").is_in(sorted(stored)))
+    present: set[tuple[str, str, str]] = set()
+    for chunk in _chunks([list(r) for r in maybe.select("src", "dst", "kind").iter_rows()],
+                         size):
+        for r in run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e[0]}})-[r]->"
+                     f"(b:{NODE} {{key: e[1]}}) {_SEEK_A} WHERE type(r) = toUpper(e[2]) "
+                     "RETURN e[0] AS s, e[1] AS d, e[2] AS k", rows=chunk):
+            present.add((r["s"], r["d"], r["k"]))
+    written = 0
+    for (kind,), group in edges.group_by(["kind"], maintain_order=True):
+        rel = _REL_TYPE[EdgeKind(str(kind))]
+        rows = [{"s": s, "d": d, "p": _bulk_props(p)}
+                for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
+                if (s, d, k) not in present]
+        for chunk in _chunks(rows, size):
+            run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) {_SEEK_A} "
+                f"MATCH (b:{NODE} {{key: e.d}}) {_SEEK_B} "
+                f"CREATE (a)-[:{rel} {{properties: e.p}}]->(b)", rows=chunk)
+        written += len(rows)
+    return new_nodes.height, written
+
+
+def _bulk_props(text: Any) -> str:
+    """A bulk load's property text (JSON object or null) as stored: canonical JSON."""
+    if text is None or text == "{}" or text == "":
+        return "{}"
+    return _json_text(_canonical(json.loads(text)))
+
+
+def _check_no_repeated_edges(edges: pl.DataFrame) -> None:
+    repeated = edges.filter(pl.struct("src", "dst", "kind").is_duplicated())
+    if repeated.height:
+        text = ", ".join(f"{s} -[{k}]-> {d}" for s, d, k in repeated.select(
+            "src", "dst", "kind").unique(maintain_order=True).head(5).rows())
+        count = repeated.height - repeated.select("src", "dst", "kind").n_unique()
+        raise ValidationError(f"bulk load: {count} edge(s) repeat a (src, dst, kind) given "
+                              f"earlier in the same load: {text}; give each edge once")
+
+
+def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult:
+    """Nodes, edges and schema snapshots of `batch` in the open transaction `tx`.
+
+    Every node of the batch is MERGEd and marked first, which takes Neo4j's write lock on
+    it (a new node's key is locked by the unique constraint's index entry): a concurrent
+    writer merging into the same node waits until this transaction ends, then reads what
+    it committed, so `merge` never loses a fact."""
+    now = _now()
+    counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
+                  schemas_written=0, unchanged=0)
+    stored: dict[str, Mapping[str, Any]] = {}
+    by_kind: dict[NodeKind, list[dict[str, Any]]] = {}
+    # Nodes are locked in one order, (kind, key), whatever the batch's: two writers sharing
+    # nodes then wait for each other instead of deadlocking.
+    for spec in sorted(batch.nodes.values(), key=lambda n: (n.kind.value, n.key)):
+        by_kind.setdefault(spec.kind, []).append(
+            {"key": spec.key, "kind": spec.kind.value, "name": spec.name,
+             "rtail": tail(spec.key)[::-1]})
+    for kind, rows in sorted(by_kind.items(), key=lambda item: item[0].value):
+        for chunk in _chunks(rows, _UNWIND):
+            for r in tx.run(f"UNWIND $rows AS row MERGE (n:{NODE} {{key: row.key}}) "
+                            f"ON CREATE SET n:{_LABEL[kind]}, n.kind = row.kind, "
+                            "n.rtail = row.rtail, n.name = row.name, n.properties = '{}', "
+                            "n.created_at = $now, n.updated_at = $now, n.lineage_new = true "
+                            "SET n.lineage_lock = true RETURN n.key AS key, n.name AS name, "
+                            "n.namespace AS ns, n.properties AS p, n.lineage_new AS new",
+                            rows=chunk, now=now):
+                stored[r["key"]] = r
+    writes = []
+    for spec in batch.nodes.values():
+        row = stored[spec.key]
+        created = bool(row["new"])
+        old = {} if created else _props(row["p"])
+        given = spec.properties
+        if merge is not None:
+            given = merge(spec.key, old, given)
+        props = _canonical(given)
+        if created:
+            counts["nodes_created"] += 1
+            touch = True
+        elif (row["name"], row["ns"], old) != (spec.name, spec.namespace, props):
+            counts["nodes_updated"] += 1
+            touch = True
+        else:
+            counts["unchanged"] += 1
+            touch = False
+        writes.append({"key": spec.key, "name": spec.name, "ns": spec.namespace,
+                       "p": _json_text(props), "touch": touch})
+    for chunk in _chunks(writes, _UNWIND):
+        tx.run(f"UNWIND $rows AS row MATCH (n:{NODE} {{key: row.key}}) {_SEEK_N} "
+               "SET n.name = row.name, n.namespace = row.ns, n.properties = row.p, "
+               "n.updated_at = CASE WHEN row.touch THEN $now ELSE n.updated_at END "
+               "REMOVE n.lineage_lock, n.lineage_new", rows=chunk, now=now).consume()
+
+    if batch.edges:
+        wanted = {(e.src, e.dst, e.kind): _json_text(_canonical(e.properties))
+                  for e in batch.edges.values()}
+        idents = [[s, d, _REL_TYPE[k]] for s, d, k in wanted]
+        found: dict[tuple[str, str, EdgeKind], str] = {}
+        for chunk in _chunks(idents, _UNWIND):
+            for r in tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e[0]}})-[r]->"
+                            f"(b:{NODE} {{key: e[1]}}) {_SEEK_A} WHERE type(r) = e[2] "
+                            "RETURN e[0] AS s, e[1] AS d, e[2] AS t, r.properties AS p",
+                            rows=chunk):
+                found[(r["s"], r["d"], _EDGE_OF_TYPE[r["t"]])] = r["p"]
+        by_type: dict[EdgeKind, list[dict[str, str]]] = {}
+        for (s, d, k), p in wanted.items():
+            old_p = found.get((s, d, k))
+            if old_p is None:
+                counts["edges_created"] += 1
+            elif _props(old_p) != json.loads(p):
+                counts["edges_updated"] += 1
+            else:
+                counts["unchanged"] += 1
+                continue
+            by_type.setdefault(k, []).append({"s": s, "d": d, "p": p})
+        for edge_kind, edge_rows in by_type.items():
+            for chunk in _chunks(edge_rows, _UNWIND):
+                # MERGE, not CREATE: a concurrent writer may have added the same edge
+                tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) {_SEEK_A} "
+                       f"MATCH (b:{NODE} {{key: e.d}}) {_SEEK_B} "
+                       f"MERGE (a)-[r:{_REL_TYPE[edge_kind]}]->(b) SET r.properties = e.p",
+                       rows=chunk).consume()
+
+    if batch.schemas:
+        given_schemas = {key: json.dumps([f.model_dump() for f in fields], sort_keys=True)
+                         for key, fields in batch.schemas.items()}
+        old_schemas = {r["key"]: r["s"] for r in tx.run(
+            f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} RETURN n.key AS key, "
+            "n.schema AS s", keys=sorted(given_schemas))}
+        changed = [{"key": k, "s": s} for k, s in given_schemas.items()
+                   if _schema_of(old_schemas.get(k)) != json.loads(s)]
+        counts["schemas_written"] = len(changed)
+        counts["unchanged"] += len(given_schemas) - len(changed)
+        if changed:
+            tx.run(f"UNWIND $rows AS row MATCH (n:{NODE} {{key: row.key}}) {_SEEK_N} "
+                   "SET n.schema = row.s", rows=changed).consume()
+    return ApplyResult(**counts)
+
+
+def _schema_of(text: str | None) -> list[Any]:
+    return [] if text is None else list(json.loads(text))

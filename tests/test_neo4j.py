@@ -1,0 +1,265 @@
+"""What only the Neo4j backend has: its URL, its schema version and constraints, errors
+translated at the driver boundary, and writes spanning the graph and its SQL side.
+The shared contract runs on Neo4j through the `store` fixture (conftest)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import lineage
+from lineage import EdgeKind, GraphBatch
+from lineage.store.neo4j import SCHEMA_VERSION, Neo4jStore, parse_url
+
+from .conftest import EXAMPLE, snapshot
+
+
+@pytest.fixture
+def neo(neo4j_url: str) -> Iterator[Neo4jStore]:
+    with lineage.connect(neo4j_url) as store:
+        assert isinstance(store, Neo4jStore)
+        yield store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_bolt_url_is_a_store_error(tmp_path: Path) -> None:
+    url = f"bolt://127.0.0.1:{_free_port()}?records=sqlite:///{tmp_path}/r.db"
+    with pytest.raises(lineage.StoreError, match="unreachable"):
+        lineage.connect(url)
+
+
+def test_the_cli_exits_7_when_neo4j_is_unreachable(tmp_path: Path) -> None:
+    from lineage_cli.main import cli
+
+    url = f"neo4j://127.0.0.1:{_free_port()}?records=sqlite:///{tmp_path}/r.db"
+    result = CliRunner().invoke(cli, ["--store", url, "stats"])
+    assert result.exit_code == 7, result.output
+    assert "unreachable" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("bolt://127.0.0.1:7687?record=sqlite:///x.db", "unknown parameter.*record"),
+    ("bolt://127.0.0.1:7687?records=bolt://other:7687", "records of a Neo4j store live in"),
+])
+def test_a_bad_neo4j_url_is_refused_before_connecting(url: str, message: str) -> None:
+    with pytest.raises(lineage.ValidationError, match=message):
+        lineage.connect(url)
+
+
+def test_the_url_names_credentials_database_and_records() -> None:
+    assert parse_url("neo4j://neo:s%40cret@db.example:7687?database=lineage&records="
+                     "postgresql%3A%2F%2Fpg%2Flineage%3Foptions%3Dx") == (
+        "neo4j://db.example:7687", ("neo", "s@cret"), "lineage",
+        "postgresql://pg/lineage?options=x")
+    assert parse_url("bolt://localhost:7687")[1:] == (None, None,
+                                                       "sqlite:///lineage-records.db")
+    # a "+" stays a "+" (not a space, as in form encoding)
+    assert parse_url("bolt://h:7687?records=postgresql+psycopg://pg/db")[3] == (
+        "postgresql+psycopg://pg/db")
+
+
+def test_messages_show_no_password_of_either_store(tmp_path: Path) -> None:
+    url = (f"bolt://neo:s3cret@127.0.0.1:{_free_port()}?records=postgresql%3A%2F%2Fpg%3A"
+           "hidden%40127.0.0.1%2Fdb")
+    with pytest.raises(lineage.StoreError) as err:
+        lineage.connect(url)
+    assert "s3cret" not in str(err.value) and "hidden" not in str(err.value)
+    assert "neo:***@" in str(err.value)
+
+
+def test_connect_creates_the_constraints_and_records_the_schema_version(
+        neo: Neo4jStore) -> None:
+    constraints = {r["name"]: r for r in neo._query("SHOW CONSTRAINTS")}
+    assert constraints["lineage_node_key"]["properties"] == ["key"]
+    assert constraints["lineage_node_key"]["type"] == "UNIQUENESS"
+    indexes = {r["name"] for r in neo._query("SHOW INDEXES")}
+    assert {"lineage_node_rtail", "lineage_node_kind"} <= indexes
+    (version,) = neo._query("MATCH (s:LineageSchema) RETURN s.version AS v")
+    assert version["v"] == SCHEMA_VERSION
+
+
+def test_a_graph_of_a_newer_schema_version_is_refused(neo: Neo4jStore, neo4j_url: str) -> None:
+    with neo._tx() as tx:
+        tx.run("MATCH (s:LineageSchema) SET s.version = $v", v=SCHEMA_VERSION + 1)
+    with pytest.raises(lineage.StoreError, match="newer than this release"):
+        lineage.connect(neo4j_url)
+
+
+def test_the_key_constraint_violation_is_a_conflict_error(neo: Neo4jStore) -> None:
+    batch = GraphBatch()
+    batch.add_node("feature:f", "f")
+    neo.apply(batch)
+    with pytest.raises(lineage.ConflictError, match="conflicts with stored data"):
+        with neo._tx() as tx:  # a raw write past `apply`, as another program might make
+            tx.run("CREATE (:LineageNode {key: 'feature:f'})")
+    assert neo.stats() == {"feature": 1, "edges": 0}
+
+
+def test_nodes_carry_their_kind_as_a_label_and_edges_their_kind_as_a_type(
+        neo: Neo4jStore) -> None:
+    lineage.register(neo, EXAMPLE)
+    labels = {r["k"]: set(r["l"]) for r in neo._query(
+        "MATCH (n:LineageNode) RETURN n.kind AS k, labels(n) AS l")}
+    assert labels["model_version"] == {"LineageNode", "ModelVersion"}
+    assert labels["field"] == {"LineageNode", "Field"}
+    types = {r["t"] for r in neo._query("MATCH ()-[r]->() RETURN DISTINCT type(r) AS t")}
+    assert {"DERIVED_FROM", "HAS_FIELD", "TRAINED_ON"} <= types
+
+
+def test_a_cycle_terminates_and_every_node_is_reached_once_at_its_shortest_depth(
+        neo: Neo4jStore) -> None:
+    batch = GraphBatch()
+    keys = [f"feature:c{i}" for i in range(4)]
+    for key in keys:
+        batch.add_node(key, key)
+    for src, dst in zip(keys, [*keys[1:], keys[0]], strict=True):
+        batch.add_edge(src, dst, EdgeKind.DERIVED_FROM)
+    batch.add_edge("feature:c0", "feature:c2", EdgeKind.USES_FEATURE)  # a short cut
+    neo.apply(batch)
+    down = neo.downstream("feature:c0")
+    assert [(r.node.key, r.depth, r.edge) for r in down] == [
+        ("feature:c1", 1, EdgeKind.DERIVED_FROM), ("feature:c2", 1, EdgeKind.USES_FEATURE),
+        ("feature:c3", 2, EdgeKind.DERIVED_FROM)]
+    sub = neo.subgraph("feature:c0")
+    assert ("feature:c3", "feature:c0", EdgeKind.DERIVED_FROM, {}) in sub.edges  # back edge
+    assert len(sub.edges) == 5
+    assert [r.node.key for r in neo.upstream("feature:c0", max_depth=1)] == ["feature:c3"]
+
+
+def test_a_failing_records_write_rolls_the_graph_back(neo: Neo4jStore,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQL part of a write runs inside the open graph transaction: when it fails, the
+    graph part is rolled back, so the store is exactly as it was."""
+    lineage.register(neo, EXAMPLE)
+    before = snapshot(neo)
+    batch = GraphBatch()
+    batch.add_node("feature:new", "new")
+    batch.add_edge("feature:category_share", "feature:new", EdgeKind.DERIVED_FROM)
+    batch.add_node("consumer:team", "team")
+    batch.contracts["consumer:team"] = {"feature:new": {"fields": []}}
+
+    def interrupted(self: Any, part: GraphBatch, merge: Any) -> Any:
+        raise lineage.StoreError("the records database went away")
+
+    monkeypatch.setattr(type(neo.records), "_apply", interrupted)
+    with pytest.raises(lineage.StoreError, match="went away"):
+        neo.apply(batch)
+    monkeypatch.undo()
+    assert snapshot(neo) == before
+    assert neo.contracts(["consumer:team"]) == {}
+
+
+def test_a_notification_for_an_unknown_channel_writes_no_graph_change(
+        neo: Neo4jStore) -> None:
+    lineage.register(neo, EXAMPLE)
+    before = snapshot(neo)
+    batch = GraphBatch()
+    batch.add_node("feature:new", "new")
+    batch.notifications.append(lineage.NotificationSpec(
+        idempotency_key="k1", consumer="consumer:fraud-dashboard", channel_kind="webhook",
+        channel_target="http://127.0.0.1:9/nowhere", event="change"))
+    with pytest.raises(lineage.ValidationError, match="channels their consumers do not have"):
+        neo.apply(batch)
+    assert snapshot(neo) == before
+
+
+def test_records_name_graph_nodes_through_stubs_on_the_sql_side(neo: Neo4jStore) -> None:
+    """Contracts live in SQL and come back by the graph's keys."""
+    lineage.register(neo, EXAMPLE)
+    consumers = [r.key for r in neo.find("", [lineage.NodeKind.CONSUMER])]
+    contracts = neo.contracts(consumers)
+    assert contracts  # the example declares contracts
+    assert all(neo.exists(assets) == set(assets) for assets in contracts.values())
+    assert neo.records.stats().get("edges") == 0  # the SQL side holds no graph
+
+
+def test_reopening_a_neo4j_store_keeps_graph_and_records(neo4j_url: str) -> None:
+    with lineage.connect(neo4j_url) as store:
+        lineage.register(store, EXAMPLE)
+        store.audit("me", "check")
+        before = snapshot(store)
+    with lineage.connect(neo4j_url) as store:
+        assert snapshot(store) == before
+        assert [e.action for e in store.audit_log()] == ["check"]
+
+
+def test_a_transient_neo4j_failure_is_retried_and_the_write_lands_once(
+        neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from neo4j.exceptions import TransientError
+
+    from lineage.store.neo4j import store as module
+
+    real = module._apply_graph
+    calls: list[int] = []
+
+    def deadlocked_once(tx: Any, batch: GraphBatch, merge: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            real(tx, batch, merge)  # written, then the transaction fails
+            raise TransientError("ForsetiClient can't acquire ExclusiveLock: deadlock")
+        return real(tx, batch, merge)
+
+    monkeypatch.setattr(module, "_apply_graph", deadlocked_once)
+    batch = GraphBatch()
+    batch.add_node("feature:a", "a")
+    result = neo.apply(batch)
+    assert len(calls) == 2 and result.nodes_created == 1
+    assert neo.stats() == {"feature": 1, "edges": 0}
+
+
+def test_concurrent_merges_into_the_same_nodes_in_any_order_lose_nothing(
+        neo: Neo4jStore) -> None:
+    import threading
+
+    keys = [f"feature:shared{i}" for i in range(4)]
+    errors: list[BaseException] = []
+
+    def merge(key: str, stored: Any, given: Any) -> dict[str, Any]:
+        return {"facts": sorted({*stored.get("facts", []), *given["facts"]})}
+
+    def writer(n: int) -> None:
+        try:
+            for round_ in range(8):
+                batch = GraphBatch()
+                order = keys if (n + round_) % 2 else list(reversed(keys))
+                for key in order:
+                    batch.add_node(key, key, facts=[f"w{n}r{round_}"])
+                neo.apply(batch, merge=merge)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    expected = sorted(f"w{n}r{r}" for n in range(4) for r in range(8))
+    assert all(node.properties["facts"] == expected for node in neo.nodes(keys).values())
+
+
+def test_a_load_too_large_for_one_transaction_is_checked_whole_then_written_in_parts(
+        neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store.neo4j import store as module
+
+    monkeypatch.setattr(module, "ONE_TRANSACTION_ROWS", 3)
+    nodes = [(f"feature:f{i}", "feature", f"f{i}") for i in range(6)]
+    edges = [(f"feature:f{i}", f"feature:f{i + 1}", "derived_from") for i in range(5)]
+    with pytest.raises(lineage.ValidationError, match="feature:nowhere"):
+        neo.bulk_load(nodes, [*edges, ("feature:f0", "feature:nowhere", "derived_from")],
+                      chunk_size=2)
+    assert neo.stats() == {"edges": 0}  # checked before anything was written
+    assert neo.bulk_load(nodes, edges, chunk_size=2) == (6, 5)
+    assert neo.bulk_load(nodes, edges, chunk_size=2) == (0, 0)  # a rerun completes, no more
+    assert [r.node.key for r in neo.downstream("feature:f0")] == [k for k, _, _ in nodes[1:]]
