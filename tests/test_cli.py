@@ -521,7 +521,10 @@ def test_graph_of_an_unknown_name_exits_4(registered: Run, tmp_path: Path) -> No
 
 def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[list[str]]:
     """Every runnable command, as the words that invoke it (`schema diff` for a subgroup)."""
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the lazy group loads each command it lists
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from _leaf_commands(command, (*prefix, name))
         else:
