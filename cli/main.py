@@ -13,6 +13,7 @@ from .audit import audit
 from .consumers import consumers
 from .context import App
 from .export import export
+from .imports import import_group
 from .ingest import ingest
 from .notify import notify
 from .provenance import check_training_cmd, history, provenance_cmd, review, tag, taint
@@ -56,7 +57,8 @@ def _fail(ctx: click.Context, data: dict[str, Any], code: int) -> NoReturn:
 
 #: the commands that may create a store that does not exist yet; every other command reads
 #: and fails with "no store at ..." rather than creating an empty one
-CREATING_COMMANDS = frozenset({"init", "register", "tag", "review", "ingest", "serve", "token"})
+CREATING_COMMANDS = frozenset({"init", "register", "tag", "review", "ingest", "serve", "token",
+                               "import"})
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -93,6 +95,7 @@ def cli(ctx: click.Context, url: str) -> None:
     Examples:
       lineage register examples/fraud/manifest.yaml
       lineage impact transactions.category
+      lineage import dbt examples/jaffle_shop/target
       lineage --store postgresql://postgres@127.0.0.1:5432/test stats
     """
     ctx.obj = App(url, creates=ctx.invoked_subcommand in CREATING_COMMANDS)
@@ -100,6 +103,6 @@ def cli(ctx: click.Context, url: str) -> None:
 
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
                  schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
-                 ingest, export, notify, serve, token, audit,
+                 ingest, import_group, export, notify, serve, token, audit,
                  consumers):
     cli.add_command(_command)
