@@ -16,7 +16,11 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``input field -derived_from-> output field`` with `job` and `transformation` (identity when
   every step renames, aggregation when a step aggregates, else transformation). A model whose
   SQL cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its
-  job says ``column_lineage: unknown`` and why.
+  job says ``column_lineage: unknown`` and why, and every field of its parents gets a
+  dataset-wide edge ``field -derived_from-> dataset`` (``scope: dataset``, transformation
+  ``unknown``), so impact through it is "unknown", never silently empty. Output columns
+  that cannot be traced in an otherwise-read model are listed in `columns_unknown` (and the
+  job's `columns_unknown`) and get no edge.
 - model with ``contract: {enforced: true}``: a consumer ``consumer:dbt-contract/{unique_id}``
   consuming the model's dataset, with a contract of its declared columns (`data_type` ->
   `type`, a `not_null` constraint -> `required`), so a change that breaks the contract is
@@ -57,7 +61,7 @@ from . import _keys as keys
 from ._errors import ValidationError
 from ._files import read_text
 from ._model import ApplyResult, FieldSchema, GraphBatch
-from ._vocabulary import EdgeKind, NodeKind, Transformation
+from ._vocabulary import EdgeKind, Transformation
 from .openlineage._fieldtypes import field_type
 from .store.base import Store
 
@@ -212,7 +216,7 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
     from sqlglot.schema import MappingSchema
 
     mapping = MappingSchema(dict(schema), dialect=dialect, normalize=True)
-    parsed = exp.maybe_parse(sql, dialect=dialect)
+    parsed: exp.Expr = exp.maybe_parse(sql, dialect=dialect)
     qualified = qualify(parsed, dialect=dialect, schema=mapping,
                         validate_qualify_columns=False, identify=False)
     scope = build_scope(qualified)
@@ -306,7 +310,7 @@ class _Builder:
             rtype = m.get(node, "resource_type", path, str)
             if rtype not in (*_RELATIONS, "source"):
                 continue
-            config = node.get("config") if isinstance(node.get("config"), Mapping) else {}
+            config = _map(node.get("config"))
             if rtype == "model" and config.get("materialized") == "ephemeral":
                 continue
             if config.get("enabled") is False:
@@ -332,8 +336,8 @@ class _Builder:
     def datasets(self) -> None:
         for rel in self.relations.values():
             node = rel.node
-            config = node.get("config") if isinstance(node.get("config"), Mapping) else {}
-            described = node.get("columns") if isinstance(node.get("columns"), Mapping) else {}
+            config = _map(node.get("config"))
+            described = _map(node.get("columns"))
             self.batch.add_node(
                 rel.key, rel.name, self.ns,
                 description=node.get("description") or None,
@@ -363,7 +367,7 @@ class _Builder:
         seen = seen if seen is not None else set()
         node = self.nodes.get(uid) or {}
         found: list[str] = []
-        deps = node.get("depends_on") if isinstance(node.get("depends_on"), Mapping) else {}
+        deps = _map(node.get("depends_on"))
         for parent in deps.get("nodes") or []:
             if parent in seen:
                 continue
@@ -393,7 +397,8 @@ class _Builder:
                 dbt_resource_type=rel.resource_type, sql=sql,
                 file=node.get("original_file_path"), language=node.get("language"),
                 description=node.get("description") or None, owner=_owner(node),
-                column_lineage=status, column_lineage_reason=reason)
+                column_lineage=status, column_lineage_reason=reason,
+                columns_unknown=sorted(unknown) or None)
             self.result.jobs += 1
             self.batch.add_edge(jkey, rel.key, EdgeKind.WROTE)
             self.result.table_edges += 1
@@ -403,6 +408,7 @@ class _Builder:
             if status == "unknown":
                 self.result.column_lineage_unknown.append(
                     {"model": uid, "dataset": rel.key, "reason": reason or ""})
+                self.dataset_wide(uid, rel, jkey)
             if unknown:
                 self.result.columns_unknown[uid] = [
                     {"column": c, "reason": why} for c, why in sorted(unknown.items())]
@@ -421,6 +427,19 @@ class _Builder:
                     self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=jkey,
                                         transformation=how.value)
                     self.result.column_edges += 1
+
+    def dataset_wide(self, uid: str, rel: _Relation, jkey: str) -> None:
+        """Column lineage unknown: every field of every parent may feed the whole output.
+        As OpenLineage's dataset-wide column lineage: `input field -derived_from-> output
+        dataset` with `scope: dataset` and transformation `unknown`, so impact from an input
+        field reaches the model's columns and says "unknown", never nothing."""
+        for parent in self.parents(uid):
+            prel = self.relations[parent]
+            for cname, _ in prel.columns:
+                self.batch.add_edge(keys.field_key(self.ns, prel.name, cname), rel.key,
+                                    EdgeKind.DERIVED_FROM, job=jkey, scope="dataset",
+                                    transformation=Transformation.UNKNOWN.value,
+                                    column_lineage="unknown")
 
     def read_sql(self, rel: _Relation, sql: str | None, schema: Mapping[str, Any],
                  dialect: str | None
@@ -470,7 +489,7 @@ class _Builder:
             path = f"nodes.{uid}"
             meta = node.get("test_metadata") if isinstance(node.get("test_metadata"),
                                                            Mapping) else None
-            config = node.get("config") if isinstance(node.get("config"), Mapping) else {}
+            config = _map(node.get("config"))
             column = node.get("column_name") if isinstance(node.get("column_name"), str) \
                 else None
             test = "singular"
@@ -518,7 +537,7 @@ class _Builder:
                                 description=f"the enforced contract of dbt model {uid}",
                                 dbt_unique_id=uid, source=_SOURCE)
             fields = []
-            declared = node.get("columns") if isinstance(node.get("columns"), Mapping) else {}
+            declared = _map(node.get("columns"))
             for cname, col in declared.items():
                 if not isinstance(col, Mapping):
                     continue
@@ -540,7 +559,7 @@ class _Builder:
             path = f"exposures.{uid}"
             name = self.manifest.get(exposure, "name", path, str)
             ckey = keys.consumer_key(name)
-            owner = exposure.get("owner") if isinstance(exposure.get("owner"), Mapping) else {}
+            owner = _map(exposure.get("owner"))
             who = " ".join(p for p in (owner.get("name"),
                                         owner.get("email") and f"<{owner['email']}>") if p)
             self.batch.add_node(ckey, name, None, owner=who or None,
@@ -550,8 +569,7 @@ class _Builder:
                                 maturity=exposure.get("maturity"), dbt_unique_id=uid,
                                 source=_SOURCE)
             self.result.consumers += 1
-            deps = exposure.get("depends_on") if isinstance(exposure.get("depends_on"),
-                                                            Mapping) else {}
+            deps = _map(exposure.get("depends_on"))
             for parent in deps.get("nodes") or []:
                 for rel_id in ([parent] if parent in self.relations else self.parents(parent)):
                     self.batch.add_edge(self.relations[rel_id].key, ckey, EdgeKind.CONSUMES)
@@ -653,16 +671,21 @@ class _Builder:
                 self.batch.nodes[key].properties["quality_checks"] = checks
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a JSON object, else an empty one (optional parts of artifacts)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _owner(node: Mapping[str, Any]) -> str | None:
-    meta = node.get("meta") if isinstance(node.get("meta"), Mapping) else {}
-    config = node.get("config") if isinstance(node.get("config"), Mapping) else {}
-    cmeta = config.get("meta") if isinstance(config.get("meta"), Mapping) else {}
+    meta = _map(node.get("meta"))
+    config = _map(node.get("config"))
+    cmeta = _map(config.get("meta"))
     owner = meta.get("owner") or cmeta.get("owner") or node.get("group")
     return str(owner) if owner else None
 
 
 def _contract(node: Mapping[str, Any]) -> bool:
-    config = node.get("config") if isinstance(node.get("config"), Mapping) else {}
+    config = _map(node.get("config"))
     contract = config.get("contract")
     return isinstance(contract, Mapping) and contract.get("enforced") is True
 
