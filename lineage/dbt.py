@@ -256,7 +256,7 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
                 continue
             source = node.source
             if isinstance(source, exp.Table) and source.name:
-                col = node.name.rsplit(".", 1)[-1]
+                col = node.name.rsplit(".", 1)[-1].strip('"`[]')  # a quoted name's own case
                 if col == "*":
                     untraced.append(f"{source.sql(dialect=dialect)}.*")
                     continue

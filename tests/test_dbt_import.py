@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 import lineage
-from lineage import EdgeKind, NodeKind
-from lineage.dbt import import_dbt
+from lineage import EdgeKind, NodeKind, Transformation
+from lineage.dbt import column_lineage, import_dbt
 from lineage.impact import change_impact
 from lineage_cli.main import cli
 from tests.conftest import ROOT, snapshot
@@ -313,3 +313,35 @@ def test_cli_import_dbt_reports_then_says_nothing_changed_and_exits_2_on_bad_inp
     bad = runner.invoke(cli, ["--store", store_url, "import", "dbt", str(tmp_path)])
     assert bad.exit_code == 2
     assert "manifest.json" in bad.stderr and "Traceback" not in bad.output
+
+
+# ------------------------------------------------------------------ the SQL reader alone
+
+SCHEMA = {"db": {"main": {"payments": {"order_id": "INTEGER", "amount": "DOUBLE"},
+                          "refunds": {"order_id": "INTEGER", "amount_cents": "INTEGER"}}}}
+
+
+def test_column_lineage_reads_through_dbt_ephemeral_ctes_and_unions() -> None:
+    # as dbt compiles a model over an ephemeral one: the ephemeral model is an injected CTE
+    sql = ('with __dbt__cte__eph as (select * from "db"."main"."payments" where amount > 0) '
+           "select order_id, amount, 'payment' as kind from __dbt__cte__eph "
+           "union all select order_id, amount_cents / 100.0 as amount, 'refund' as kind "
+           'from "db"."main"."refunds"')
+    found, unknown = column_lineage(sql, SCHEMA, "duckdb", ["order_id", "amount", "kind"])
+    assert unknown == {}
+    assert found["amount"] == {("db", "main", "payments", "amount"): Transformation.IDENTITY,
+                               ("db", "main", "refunds", "amount_cents"):
+                                   Transformation.TRANSFORMATION}
+    assert set(found["order_id"]) == {("db", "main", "payments", "order_id"),
+                                      ("db", "main", "refunds", "order_id")}
+    assert found["kind"] == {}  # a literal: no source column, and not unknown
+
+
+def test_column_lineage_keeps_quoted_names_and_says_which_columns_it_cannot_trace() -> None:
+    schema = {"Db": {"Sch": {"Tab": {"Id": "integer"}}}}
+    found, unknown = column_lineage('select "Id" as x, y from "Db"."Sch"."Tab"', schema,
+                                    "postgres", ["x", "missing"])
+    assert found["x"] == {("Db", "Sch", "Tab", "Id"): Transformation.IDENTITY}
+    assert "missing" in unknown and "x" not in unknown
+    star, unknown = column_lineage("select * from db.main.elsewhere", SCHEMA, "duckdb", ["a"])
+    assert star == {} and "catalog lacks" in unknown["a"]
