@@ -69,6 +69,8 @@ def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: s
                 ("quality checks", result.quality_checks), ("runs", result.runs),
                 ("consumers", result.consumers), ("contracts", result.contracts),
                 ("new dataset versions", len(result.new_versions)),
+                ("columns retired (gone from the catalog)", len(result.retired_fields)),
+                ("lineage edges retired (no longer in the SQL)", result.retired_edges),
                 ("notifications enqueued", applied.notifications_enqueued),
                 ("nodes created", applied.nodes_created),
                 ("nodes updated", applied.nodes_updated),

@@ -39,9 +39,12 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``run -wrote-> dataset`` and ``run -wrote-> dataset version``; the invocation is a parent
   run ``run:{invocation_id}`` of ``job:{job namespace}/{project}``.
 
-Stored properties of nodes the import touches are merged, not replaced, so facts other
-producers (OpenLineage events) put on the same dataset stay; `quality_checks` entries of
-another `source` stay too. Re-importing the same artifacts changes nothing.
+Stored properties of nodes the import touches are merged, not replaced: the properties the
+import writes are replaced, facts other producers (OpenLineage events) put on the same dataset
+stay, and so do `quality_checks` entries of another `source`. Re-importing the same artifacts
+changes nothing. What a previous import stored and the artifacts no longer say (a column gone
+from the catalog, a column or table edge the SQL no longer gives) is kept, as history, and
+marked ``retired: true`` with `retired_at` (the catalog's time); it is listed in the result.
 
 Errors: a missing or malformed artifact, or a missing key the import needs, raises
 ValidationError naming the file and the key; nothing is written.
@@ -61,7 +64,7 @@ from . import _keys as keys
 from ._errors import ValidationError
 from ._files import read_text
 from ._model import ApplyResult, FieldSchema, GraphBatch
-from ._vocabulary import EdgeKind, Transformation
+from ._vocabulary import EdgeKind, NodeKind, Transformation
 from .openlineage._fieldtypes import field_type
 from .store.base import Store
 
@@ -106,6 +109,8 @@ class DbtImportResult:
     new_versions: list[str] = field(default_factory=list)
     column_lineage_unknown: list[dict[str, str]] = field(default_factory=list)
     columns_unknown: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    retired_fields: list[str] = field(default_factory=list)
+    retired_edges: int = 0
 
     @property
     def changed(self) -> bool:
@@ -667,6 +672,38 @@ class _Builder:
                 self.result.new_versions.append(vkey)
             self.batch.add_edge(vkey, dkey, EdgeKind.VERSION_OF)
 
+    def retire_stale(self) -> None:
+        """Mark what an earlier import stored and these artifacts no longer say: columns
+        gone from the catalog (`retired: true` on the field; the new version's schema lacks
+        them) and lineage edges of the project's jobs that the SQL no longer gives. The
+        store keeps history and has no delete, so they stay, marked, with `retired_at`."""
+        when = _map(self.catalog.data.get("metadata")).get("generated_at")
+        datasets = self.store.exists(rel.key for rel in self.relations.values())
+        stored_fields: set[str] = set()
+        for dkey in sorted(datasets):
+            stored_fields |= {ref.key for edge, ref in self.store.neighbours(dkey)
+                              if edge.kind is EdgeKind.HAS_FIELD and edge.src == dkey}
+        gone = sorted(stored_fields - set(self.batch.nodes))
+        for key, node in self.store.nodes(gone).items():
+            props = dict(node.properties)
+            props.setdefault("retired_at", when)
+            props["retired"] = True
+            self.batch.add_node(key, node.name, node.namespace, **props)
+        self.result.retired_fields = gone
+        jobs = {k for k in self.batch.nodes if keys.kind_of(k) is NodeKind.JOB}
+        scope = jobs | datasets | stored_fields | {
+            k for k in self.batch.nodes if keys.kind_of(k) is NodeKind.FIELD}
+        for edge in self.store.edges_among(scope):
+            ours = (edge.kind is EdgeKind.DERIVED_FROM and edge.properties.get("job") in jobs
+                    or edge.kind is EdgeKind.READ and edge.dst in jobs)
+            if not ours or edge.ident in self.batch.edges:
+                continue
+            props = dict(edge.properties)
+            props.setdefault("retired_at", when)
+            props["retired"] = True
+            self.batch.add_edge(edge.src, edge.dst, edge.kind, **props)
+            self.result.retired_edges += 1
+
     def finish(self) -> None:
         for key, checks in self.checks.items():
             checks.sort(key=lambda c: (str(c["id"]), str(c["column"])))
@@ -719,10 +756,23 @@ def _catalog_schema(relations: Iterable[_Relation]) -> dict[str, Any]:
     return schema
 
 
+#: every property the import writes: what the artifacts no longer say is removed (a dropped
+#: description, owner, ...), while properties other producers wrote stay
+_OWNED = frozenset({
+    "description", "dbt_unique_id", "dbt_resource_type", "materialized", "owner", "tags",
+    "contract_enforced", "columns_known", "source_name", "type", "source_type", "sql", "file",
+    "language", "column_lineage", "column_lineage_reason", "columns_unknown", "owner_email",
+    "label", "exposure_type", "url", "maturity", "source", "job", "parent", "root", "state",
+    "dbt_status", "message", "started_at", "ended_at", "execution_time", "rows_affected",
+    "invocation_id", "command", "dbt_version", "version", "created_at", "retired",
+    "retired_at"})
+
+
 def merge_properties(key: str, stored: Mapping[str, Any],
                      given: Mapping[str, Any]) -> dict[str, Any]:
-    """The import's facts laid over what is stored; other sources' quality checks kept."""
-    merged = {**stored, **given}
+    """The import's facts laid over what is stored: the properties the import owns are
+    replaced, others kept, and so are other sources' quality checks."""
+    merged = {**{k: v for k, v in stored.items() if k not in _OWNED}, **given}
     if "quality_checks" in stored or "quality_checks" in given:
         others = [c for c in stored.get("quality_checks") or []
                   if not (isinstance(c, Mapping) and c.get("source") == _SOURCE)]
@@ -756,6 +806,7 @@ def build(store: Store, target: str | Path, *, namespace: str | None = None,
     b.exposure_consumers()
     b.dataset_versions()
     b.runs()
+    b.retire_stale()
     b.finish()
     return b.batch, b.result
 

@@ -226,6 +226,39 @@ def test_a_changed_column_type_gives_a_new_version_and_notifies_breaking_consume
     assert verdicts["consumer:dbt-contract/model.jaffle_shop.order_refunds"] == "breaking"
 
 
+def test_a_column_dropped_from_a_model_is_retired_not_left_current(
+        store: lineage.Store, tmp_path: Path) -> None:
+    import_dbt(store, TARGET)
+    target = copy_target(tmp_path)
+    edit(target / "catalog.json", lambda c: c["nodes"]["model.jaffle_shop.customers"][
+        "columns"].pop("last_name"))
+
+    def drop_from_sql(m: dict[str, Any]) -> None:
+        node = m["nodes"]["model.jaffle_shop.customers"]
+        assert "customers.last_name," in node["compiled_code"]
+        node["compiled_code"] = node["compiled_code"].replace("customers.last_name,", "")
+
+    edit(target / "manifest.json", drop_from_sql)
+    result = import_dbt(store, target)
+    assert result.retired_fields == [fld("customers.last_name")]
+    assert result.retired_edges == 1
+    field = store.node(fld("customers.last_name"))
+    assert field.properties["retired"] is True and field.properties["type"] == "string"
+    [edge] = [e for e in store.edges_among([fld("stg_customers.last_name"),
+                                            fld("customers.last_name")])
+              if e.kind is EdgeKind.DERIVED_FROM]
+    assert edge.properties["retired"] is True
+    [new] = [v for v in result.new_versions if "main.customers@" in v]
+    assert "last_name" not in {f.name for f in store.schema(new)}
+    assert store.node(fld("customers.first_name")).properties.get("retired") is None
+    before = snapshot(store)
+    assert not import_dbt(store, target).changed and snapshot(store) == before
+    # the column comes back: current again
+    back = import_dbt(store, TARGET)
+    assert back.retired_fields == [] and "retired" not in store.node(
+        fld("customers.last_name")).properties
+
+
 def test_a_model_sqlglot_cannot_parse_keeps_table_lineage_and_says_column_lineage_unknown(
         store: lineage.Store, tmp_path: Path) -> None:
     target = copy_target(tmp_path)
