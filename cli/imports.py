@@ -78,6 +78,10 @@ def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: s
                 ("edges updated", applied.edges_updated), ("unchanged", applied.unchanged)]
         console.print(output.table(None, ["what", "count"],
                                    [(k, str(n)) for k, n in rows if n]))
+    if result.failing_checks:
+        console.print(output.table("dbt tests not passing (last run)", ["test", "on", "status"],
+                                   [(c["test"], c["on"], c["status"])
+                                    for c in result.failing_checks]))
     # honest output: the models (and columns) whose column lineage is not known
     unknown = [(m["model"], "(whole model)", m["reason"]) for m in result.column_lineage_unknown]
     unknown += [(model, c["column"], c["reason"])

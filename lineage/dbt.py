@@ -109,6 +109,7 @@ class DbtImportResult:
     new_versions: list[str] = field(default_factory=list)
     column_lineage_unknown: list[dict[str, str]] = field(default_factory=list)
     columns_unknown: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    failing_checks: list[dict[str, str]] = field(default_factory=list)
     retired_fields: list[str] = field(default_factory=list)
     retired_edges: int = 0
 
@@ -393,8 +394,9 @@ class _Builder:
                 continue
             node = rel.node
             jkey = keys.job_key(self.job_ns, uid)
-            sql = node.get("compiled_code") if isinstance(node.get("compiled_code"), str) \
-                else None
+            # compiled_sql: manifests before dbt 1.3
+            sql = next((node[k] for k in ("compiled_code", "compiled_sql")
+                        if isinstance(node.get(k), str) and node[k].strip()), None)
             status, reason = "not applicable", None
             columns: dict[str, dict[tuple[str, str, str, str], Transformation]] = {}
             unknown: dict[str, str] = {}
@@ -534,6 +536,9 @@ class _Builder:
                     key = rel.key  # no catalog columns: the check stays on the dataset
                 self.checks.setdefault(key, []).append(check)
                 self.result.quality_checks += 1
+                if check["status"] in ("fail", "error", "warn"):
+                    self.result.failing_checks.append(
+                        {"test": uid, "on": key, "status": str(check["status"])})
 
     def contracts(self) -> None:
         for uid, rel in self.relations.items():

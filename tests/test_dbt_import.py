@@ -158,6 +158,7 @@ def test_import_dbt_records_tests_as_quality_checks_never_as_datasets(
     assert result.quality_checks == len(tests) == 23
     checks = store.node(fld("orders.customer_id")).properties["quality_checks"]
     assert {c["test"] for c in checks} == {"not_null", "relationships"}
+    assert result.failing_checks == []
     rel = next(c for c in checks if c["test"] == "relationships")
     assert rel["args"] == {"to": "ref('customers')", "field": "customer_id"}
     assert rel["status"] == "pass" and rel["source"] == "dbt" and rel["column"] == "customer_id"
@@ -257,6 +258,23 @@ def test_a_column_dropped_from_a_model_is_retired_not_left_current(
     back = import_dbt(store, TARGET)
     assert back.retired_fields == [] and "retired" not in store.node(
         fld("customers.last_name")).properties
+
+
+def test_a_failing_dbt_test_is_reported_and_recorded_on_its_column(
+        store: lineage.Store, tmp_path: Path) -> None:
+    target = copy_target(tmp_path)
+    test_id = "test.jaffle_shop.not_null_orders_amount.106140f9fd"
+
+    def fail(r: dict[str, Any]) -> None:
+        [entry] = [x for x in r["results"] if x["unique_id"] == test_id]
+        entry.update(status="fail", failures=3)
+
+    edit(target / "run_results.json", fail)
+    result = import_dbt(store, target)
+    assert result.failing_checks == [{"test": test_id, "on": fld("orders.amount"),
+                                      "status": "fail"}]
+    [check] = store.node(fld("orders.amount")).properties["quality_checks"]
+    assert (check["status"], check["failures"]) == ("fail", 3)
 
 
 def test_a_model_sqlglot_cannot_parse_keeps_table_lineage_and_says_column_lineage_unknown(
