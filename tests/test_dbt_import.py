@@ -18,6 +18,7 @@ import lineage
 from lineage import EdgeKind, NodeKind, Transformation
 from lineage.dbt import column_lineage, import_dbt
 from lineage.impact import change_impact
+from lineage.manifest import register_text
 from lineage_cli.main import cli
 from tests.conftest import ROOT, snapshot
 
@@ -202,10 +203,9 @@ def test_a_changed_column_type_gives_a_new_version_and_notifies_breaking_consume
     first = import_dbt(store, TARGET)
     old = next(v for v in first.new_versions if "order_refunds@" in v)
     sink = tmp_path / "notes.ndjson"
-    batch = lineage.GraphBatch()
-    batch.channels["consumer:customer_dashboard"] = [
-        lineage.ChannelSpec(kind="file", target=str(sink))]
-    store.apply(batch)
+    # as the README says: an exposure's consumer gets its channels from a manifest
+    register_text(store, "consumers:\n  - name: customer_dashboard\n"
+                         f"    channels: [{{kind: file, path: '{sink}'}}]\n")
     target = copy_target(tmp_path)
 
     def to_varchar(catalog: dict[str, Any]) -> None:
@@ -221,6 +221,10 @@ def test_a_changed_column_type_gives_a_new_version_and_notifies_breaking_consume
     assert result.apply.notifications_enqueued == 1
     [item] = store.outbox()
     assert item.consumer == "consumer:customer_dashboard" and item.event == "new_version"
+    assert item.channel.target == str(sink)
+    # the import gave the consumer back what the manifest did not say (its owner)
+    assert store.node("consumer:customer_dashboard").properties["owner"] == \
+        "Analytics team <analytics@example.com>"
     # the model's own contract breaks too (no channel: judged, not notified)
     report = change_impact(store, fld("order_refunds.refunded_amount"), ["type:string"])
     verdicts = {j.node.key: j.verdict for j in report.judged}
