@@ -21,8 +21,10 @@ def import_group() -> None:
 @import_group.command(name="dbt")
 @click.argument("target", type=click.Path(file_okay=False), metavar="TARGET_DIR")
 @click.option("--namespace", default=None, metavar="NS",
-              help="Dataset namespace (as your OpenLineage producers name the warehouse, e.g. "
-                   "postgres://db.prod:5432) [default: the adapter type, e.g. duckdb].")
+              help="Dataset namespace, as your OpenLineage producers name the warehouse so "
+                   "both land on the same datasets (dbt-ol: postgres://HOST:PORT, "
+                   "duckdb://PATH, snowflake://ACCOUNT) [default: the adapter type, e.g. "
+                   "duckdb].")
 @click.option("--job-namespace", default="dbt", show_default=True, metavar="NS",
               help="Namespace of the jobs (one per seed, model and snapshot).")
 @format_option
