@@ -3,6 +3,7 @@
     import lineage
     store = lineage.connect()                 # $LINEAGE_URL or ./lineage.db
     lineage.register(store, "examples/fraud/manifest.yaml")
+    lineage.import_dbt(store, "examples/jaffle_shop/target")   # a dbt project
     report = lineage.impact(store, "transactions.category")
 
 Everything public is importable from here; the underscored modules may move. The HTTP
@@ -43,6 +44,7 @@ from ._model import (
 )
 from ._settings import Settings
 from ._vocabulary import EDGE_READING, EdgeKind, NodeKind, Origin, Transformation
+from .dbt import DbtImportResult, import_dbt
 from .impact import ImpactReport, impact
 from .manifest import register
 from .notify import DeliveryStats, deliver, notifications_for, notify_change
@@ -61,6 +63,7 @@ __all__ = [
     "ChannelSpec",
     "Closure",
     "ConflictError",
+    "DbtImportResult",
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",
@@ -96,6 +99,7 @@ __all__ = [
     "deliver",
     "export",
     "impact",
+    "import_dbt",
     "notifications_for",
     "notify_change",
     "openlineage",
