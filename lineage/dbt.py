@@ -344,6 +344,15 @@ class _Builder:
 
     def datasets(self) -> None:
         for rel in self.relations.values():
+            if rel.key in self.batch.nodes:
+                # a seed loaded into the very table a source declares (jaffle-shop's `raw`):
+                # one dataset, described by the first of them, and by the other where not
+                props = self.batch.nodes[rel.key].properties
+                props["also_dbt_unique_ids"] = [*props.get("also_dbt_unique_ids", []),
+                                                rel.unique_id]
+                if not props.get("description") and rel.node.get("description"):
+                    props["description"] = rel.node["description"]
+                continue
             node = rel.node
             config = _map(node.get("config"))
             described = _map(node.get("columns"))
@@ -765,7 +774,8 @@ def _catalog_schema(relations: Iterable[_Relation]) -> dict[str, Any]:
 #: description, owner, ...), while properties other producers wrote stay
 _OWNED = frozenset({
     "description", "dbt_unique_id", "dbt_resource_type", "materialized", "owner", "tags",
-    "contract_enforced", "columns_known", "source_name", "type", "source_type", "sql", "file",
+    "contract_enforced", "columns_known", "source_name", "also_dbt_unique_ids", "type",
+    "source_type", "sql", "file",
     "language", "column_lineage", "column_lineage_reason", "columns_unknown", "owner_email",
     "label", "exposure_type", "url", "maturity", "source", "job", "parent", "root", "state",
     "dbt_status", "message", "started_at", "ended_at", "execution_time", "rows_affected",

@@ -281,6 +281,26 @@ def test_a_failing_dbt_test_is_reported_and_recorded_on_its_column(
     assert (check["status"], check["failures"]) == ("fail", 3)
 
 
+def test_a_source_declared_on_a_seeds_table_is_one_dataset(
+        store: lineage.Store, tmp_path: Path) -> None:
+    # jaffle-shop (the newer one) loads its seeds into the tables its sources declare
+    target = copy_target(tmp_path)
+
+    def add_source(m: dict[str, Any]) -> None:
+        m["sources"]["source.jaffle_shop.ecom.raw_orders"] = {
+            "resource_type": "source", "database": "jaffle", "schema": "main",
+            "identifier": "raw_orders", "name": "raw_orders", "source_name": "ecom",
+            "description": "One record per order"}
+
+    edit(target / "manifest.json", add_source)
+    result = import_dbt(store, target)
+    assert result.datasets == 12 and len(store.find("", [NodeKind.DATASET], 100)) == 12
+    props = store.node(ds("raw_orders")).properties
+    assert props["dbt_unique_id"] == "seed.jaffle_shop.raw_orders"
+    assert props["also_dbt_unique_ids"] == ["source.jaffle_shop.ecom.raw_orders"]
+    assert props["description"] == "One record per order"
+
+
 def test_a_model_sqlglot_cannot_parse_keeps_table_lineage_and_says_column_lineage_unknown(
         store: lineage.Store, tmp_path: Path) -> None:
     target = copy_target(tmp_path)
