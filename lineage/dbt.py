@@ -483,6 +483,11 @@ class _Builder:
         except (SqlglotError, ValueError, RecursionError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return "unknown", f"sqlglot could not read the compiled SQL: {text}", {}, {}
+        if unknown and not any(found.get(c) for c in found if c not in unknown):
+            # not one column traced (e.g. `select *` over a table the catalog lacks): the
+            # model as a whole is unknown, and gets the dataset-wide edges
+            reasons = sorted(set(unknown.values()))
+            return "unknown", "no column traced: " + "; ".join(reasons), {}, {}
         status = "partial" if unknown else "complete"
         return status, None, found, unknown
 

@@ -325,6 +325,26 @@ def test_a_model_sqlglot_cannot_parse_keeps_table_lineage_and_says_column_lineag
     assert reached["consumer:customer_dashboard"] == "unknown"
 
 
+def test_a_model_the_catalog_lacks_or_whose_star_cannot_expand_is_column_lineage_unknown(
+        store: lineage.Store, tmp_path: Path) -> None:
+    target = copy_target(tmp_path)
+
+    def drop(c: dict[str, Any]) -> None:
+        del c["nodes"]["model.jaffle_shop.customers"]  # not built
+        del c["sources"]["source.jaffle_shop.raw.refunds"]  # stg_refunds: select * of it
+
+    edit(target / "catalog.json", drop)
+    result = import_dbt(store, target)
+    why = {u["model"]: u["reason"] for u in result.column_lineage_unknown}
+    assert set(why) == {"model.jaffle_shop.customers", "model.jaffle_shop.stg_refunds"}
+    assert "catalog has no columns" in why["model.jaffle_shop.customers"]
+    assert "catalog lacks" in why["model.jaffle_shop.stg_refunds"]
+    assert (ds("raw.refunds"), job("model.jaffle_shop.stg_refunds")) in edges(
+        store, EdgeKind.READ)  # table lineage kept
+    assert (fld("stg_orders.order_date"), ds("customers")) in edges(
+        store, EdgeKind.DERIVED_FROM)  # dataset-wide, transformation unknown
+
+
 def _drop_nodes(m: dict[str, Any]) -> None:
     del m["nodes"]
 
