@@ -33,7 +33,8 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``{"source": "dbt", "id", "name", "test", "column", "args", "severity", "status",
   "failures", "executed_at", "invocation_id"}`` (status and after: from run_results, None
   when the test did not run). A ``not_null`` test or constraint also makes the field
-  non-nullable in the schema snapshot.
+  non-nullable in the schema snapshot. A unit test (dbt 1.8+) is an entry with test
+  ``unit_test`` on its model's dataset.
 - run result of a seed, model or snapshot: a run ``run:{uuid5(invocation_id/unique_id)}``
   with ``job -run_of-> run``, inputs ``dataset -read-> run`` and, when it succeeded,
   ``run -wrote-> dataset`` and ``run -wrote-> dataset version``; the invocation is a parent
@@ -554,6 +555,28 @@ class _Builder:
                     self.result.failing_checks.append(
                         {"test": uid, "on": key, "status": str(check["status"])})
 
+    def unit_tests(self) -> None:
+        """dbt unit tests (1.8+) check a model's logic on fixed inputs, not its data: a
+        `quality_checks` entry on the model's dataset with test ``unit_test``."""
+        units = self.manifest.get(self.manifest.data, "unit_tests", "", dict, required=False)
+        for uid, unit in (units or {}).items():
+            path = f"unit_tests.{uid}"
+            name = self.manifest.get(unit, "name", path, str)
+            result, invocation = self.results.get(uid, ({}, None))
+            for target in _map(unit.get("depends_on")).get("nodes") or []:
+                rel = self.relations.get(target)
+                if rel is None:
+                    continue
+                check = {"source": _SOURCE, "id": uid, "name": name, "test": "unit_test",
+                         "column": None, "args": None, "severity": None,
+                         "status": result.get("status"), "failures": result.get("failures"),
+                         "executed_at": _completed_at(result), "invocation_id": invocation}
+                self.checks.setdefault(rel.key, []).append(check)
+                self.result.quality_checks += 1
+                if check["status"] in ("fail", "error", "warn"):
+                    self.result.failing_checks.append(
+                        {"test": uid, "on": rel.key, "status": str(check["status"])})
+
     def contracts(self) -> None:
         for uid, rel in self.relations.items():
             node = rel.node
@@ -822,6 +845,7 @@ def build(store: Store, target: str | Path, *, namespace: str | None = None,
     b.datasets()
     b.jobs(_catalog_schema(b.relations.values()))
     b.tests()
+    b.unit_tests()
     b.contracts()
     b.exposure_consumers()
     b.dataset_versions()

@@ -301,6 +301,39 @@ def test_a_source_declared_on_a_seeds_table_is_one_dataset(
     assert props["description"] == "One record per order"
 
 
+def test_singular_and_unit_tests_are_quality_checks_on_the_datasets_they_test(
+        store: lineage.Store, tmp_path: Path) -> None:
+    target = copy_target(tmp_path)
+    singular = "test.jaffle_shop.assert_refunds_not_above_orders"
+    unit = "unit_test.jaffle_shop.order_refunds.sums_cents"
+
+    def add_tests(m: dict[str, Any]) -> None:
+        m["nodes"][singular] = {
+            "resource_type": "test", "name": "assert_refunds_not_above_orders",
+            "config": {"severity": "warn"},
+            "depends_on": {"nodes": ["model.jaffle_shop.order_refunds",
+                                     "model.jaffle_shop.orders"]}}
+        m["unit_tests"] = {unit: {"name": "sums_cents", "model": "order_refunds",
+                                  "depends_on": {"nodes": ["model.jaffle_shop.order_refunds"]}}}
+
+    def add_results(r: dict[str, Any]) -> None:
+        r["results"].append({"unique_id": unit, "status": "fail", "failures": 1,
+                             "timing": []})
+
+    edit(target / "manifest.json", add_tests)
+    edit(target / "run_results.json", add_results)
+    result = import_dbt(store, target)
+    assert result.quality_checks == 23 + 2 + 1  # the singular test reads two datasets
+    on_refunds = {c["id"]: c for c in
+                  store.node(ds("order_refunds")).properties["quality_checks"]}
+    assert on_refunds[singular]["test"] == "singular"
+    assert on_refunds[singular]["severity"] == "warn"
+    assert on_refunds[unit]["test"] == "unit_test" and on_refunds[unit]["status"] == "fail"
+    assert singular in {c["id"] for c in store.node(ds("orders")).properties["quality_checks"]}
+    assert {"test": unit, "on": ds("order_refunds"), "status": "fail"} in result.failing_checks
+    assert len(store.find("", [NodeKind.DATASET], 100)) == 12
+
+
 def test_a_model_sqlglot_cannot_parse_keeps_table_lineage_and_says_column_lineage_unknown(
         store: lineage.Store, tmp_path: Path) -> None:
     target = copy_target(tmp_path)
