@@ -28,6 +28,9 @@ def create(url: str, *, create_store: bool = True) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"'{url}' is not a database URL: {exc}") from exc
+    if parsed.drivername.split("+", 1)[0] == "postgres":
+        # the scheme libpq and most tools accept; SQLAlchemy only knows "postgresql"
+        parsed = parsed.set(drivername=parsed.drivername.replace("postgres", "postgresql", 1))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if not create_store and not in_memory(parsed) and not _sqlite_file(parsed).exists():
