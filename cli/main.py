@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "the graph (nodes, edges, schema snapshots), consumers' contracts and channels, "
              "record assertions, the notification outbox with each item's state, API tokens "
              "(as hashes) and the audit log."),
+    "import": ("imports", "import_group", "Import a project from another tool's own artifacts."),
 }
 
 
@@ -154,7 +155,8 @@ def _fail(ctx: click.Context, data: dict[str, Any], code: int) -> NoReturn:
 
 #: the commands that may create a store that does not exist yet; every other command reads
 #: and fails with "no store at ..." rather than creating an empty one
-CREATING_COMMANDS = frozenset({"init", "register", "tag", "review", "ingest", "serve", "token"})
+CREATING_COMMANDS = frozenset({"init", "register", "tag", "review", "ingest", "serve", "token",
+                               "import"})
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -192,6 +194,7 @@ def cli(ctx: click.Context, url: str) -> None:
     Examples:
       lineage register examples/fraud/manifest.yaml
       lineage impact transactions.category
+      lineage import dbt examples/jaffle_shop/target
       lineage --store postgresql://postgres@127.0.0.1:5432/test stats
     """
     ctx.obj = App(url, creates=ctx.invoked_subcommand in CREATING_COMMANDS)

@@ -3,6 +3,7 @@
     import lineage
     store = lineage.connect()                 # $LINEAGE_URL or ./lineage.db
     lineage.register(store, "examples/fraud/manifest.yaml")
+    lineage.import_dbt(store, "examples/jaffle_shop/target")   # a dbt project
     report = lineage.impact(store, "transactions.category")
 
 Everything public is importable from here; the underscored modules may move. The HTTP
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         Subgraph,
     )
     from .copy import CopyReport, copy_store
+    from .dbt import DbtImportResult, import_dbt
     from .impact import ImpactReport, impact
     from .manifest import register
     from .notify import DeliveryStats, deliver, notifications_for, notify_change
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     # submodules, so `lineage.manifest.register_text(...)` works without importing it first
     **dict.fromkeys(["auth", "export", "openlineage", "manifest", "provenance", "guard",
-                     "schema", "consumers", "render", "store", "notify"], ""),
+                     "schema", "consumers", "render", "store", "notify", "dbt"], ""),
     **dict.fromkeys(["AuditEntry", "Principal", "TokenInfo"], "._access"),
     **dict.fromkeys([
         "OUTBOX_STATES", "ApplyResult", "AssertionArrays", "AssertionBatch", "ChannelSpec",
@@ -73,6 +75,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["CopyReport", "copy_store"], ".copy"),
     **dict.fromkeys(["ImpactReport", "impact"], ".impact"),
     "register": ".manifest",
+    **dict.fromkeys(["DbtImportResult", "import_dbt"], ".dbt"),
     **dict.fromkeys(["DeliveryStats", "deliver", "notifications_for", "notify_change"],
                     ".notify"),
     "IngestResult": ".openlineage",
@@ -124,6 +127,7 @@ __all__ = [
     "Closure",
     "ConflictError",
     "CopyReport",
+    "DbtImportResult",
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",
@@ -160,6 +164,7 @@ __all__ = [
     "deliver",
     "export",
     "impact",
+    "import_dbt",
     "notifications_for",
     "notify_change",
     "openlineage",

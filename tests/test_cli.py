@@ -651,4 +651,4 @@ def test_shell_completion_offers_the_commands() -> None:
     program = shutil.which("lineage")
     argv = [program] if program else [sys.executable, "-m", "lineage_cli"]
     result = subprocess.run(argv, env=env, capture_output=True, text=True)
-    assert result.stdout.split() == ["plain,impact"], result
+    assert result.stdout.split() == ["plain,impact", "plain,import"], result
