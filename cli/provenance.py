@@ -257,6 +257,9 @@ def taint(app: App, fmt: str) -> None:
               help="Label column (repeat for several).")
 @click.option("--dataset", default=None, metavar="NAME",
               help="The dataset the table claims to be (its label field is looked up).")
+@click.option("--concept", "concepts", multiple=True, metavar="[COLUMN=]CONCEPT",
+              help="Check a label column against this concept (for every label, or "
+                   "COLUMN=CONCEPT, repeatable) instead of the one its field declares.")
 @click.option("--model", default=None, metavar="NAME",
               help="The model being trained (fraud or fraud@3), for feedback-loop checks.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
@@ -272,7 +275,8 @@ def taint(app: App, fmt: str) -> None:
 @format_option
 @pass_app
 def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple[str, ...],
-                       dataset: str | None, model: str | None, policy_file: str | None,
+                       dataset: str | None, concepts: tuple[str, ...], model: str | None,
+                       policy_file: str | None,
                        min_confidence: float | None, unverified: str | None,
                        allow_ai_above: float | None, report_file: str | None,
                        fmt: str) -> None:
@@ -280,12 +284,20 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
 
     For every row: ground_truth (an observed or human assertion supports it),
     ai_only (only models ever asserted it — blocked, even when the copy lost its
-    lineage), unverified (nobody did — the policy decides), low_confidence, or
+    lineage), contradicted (recorded ground truth gives the key another value —
+    blocked), unverified (nobody did — the policy decides), low_confidence, or
     pseudo_label (allowed on purpose). Lineage checks: a label that descends from a
-    model's output; a model trained on its own earlier versions' outputs.
+    model's output; a model trained on its own or another version's outputs.
 
-    Exit codes: 0 passed, 3 blocked, 2 unusable input (missing column, empty table,
-    conflicting labels for one key, not UTF-8).
+    Each label column is checked against its field's concept (--dataset), else the
+    fields named like it; when those know nothing of the table's entities, against the
+    concept whose recorded keys and values it matches best (the report says which);
+    --concept names one outright.
+
+    Exit codes: 0 passed, 3 blocked, 8 no label column could be matched to recorded
+    assertions (nothing was checked; --unverified allow lets it pass), 2 unusable input
+    (missing column, empty table, conflicting labels for one key, not UTF-8), 4 unknown
+    dataset, model or concept.
 
     \b
     Examples:
@@ -293,11 +305,24 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
           --label is_fraud --dataset fraud.training_labels --model fraud@3
       lineage check-training train.parquet --key user_id --label churned \\
           --policy policy.yaml --format json --report report.json
+      lineage check-training export.csv --key transaction_id --label y \\
+          --concept y=fraud_label
     """
     policy = Policy.load(policy_file, min_confidence=min_confidence, unverified=unverified,
                          allow_ai_above=allow_ai_above)
+    mapping: dict[str, str] = {}
+    for item in concepts:
+        column, sep, name = item.partition("=")
+        if not sep:
+            mapping.update({label: item for label in labels})
+        elif not column or not name:
+            raise lineage.ValidationError(f"--concept '{item}': expected CONCEPT or "
+                                          f"COLUMN=CONCEPT")
+        else:
+            mapping[column] = name
     report = check_training(app.store, file, key=list(keys), label=list(labels),
-                            dataset=dataset, model=model, policy=policy, raise_on_block=False)
+                            dataset=dataset, model=model, policy=policy, raise_on_block=False,
+                            concept=mapping or None)
     if report_file:
         Path(report_file).write_text(json.dumps(report.to_dict(), indent=2, default=str),
                                      encoding="utf-8")
@@ -306,7 +331,9 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
     else:
         _print_report(report)
     if not report.passed:
-        raise click.exceptions.Exit(lineage.ProvenanceViolation.exit_code)
+        blind = report.unmatched and not report.lineage_blocked
+        raise click.exceptions.Exit(lineage.UnmatchedLabels.exit_code if blind
+                                    else lineage.ProvenanceViolation.exit_code)
 
 
 def _print_report(report: GuardReport) -> None:
@@ -321,6 +348,10 @@ def _print_report(report: GuardReport) -> None:
             [(str(e["row"]), e["verdict"], json.dumps(e["key"]), json.dumps(e["label"]),
               e["reason"], ", ".join((e.get("ai_agent") or {}).values()))
              for e in report.examples], wrap=("reason",)))
+    for column, matched in report.matched.items():
+        concepts = ", ".join(matched["concepts"]) or "nothing recorded"
+        console.print(f"label '{column}' checked against {concepts} ({matched['matched_by']})",
+                      soft_wrap=True)
     for finding in report.findings:
         path = " -> ".join(finding.path)
         console.print(f"{finding.kind}: {finding.message}" + (f"\n  path: {path}" if path

@@ -19,6 +19,7 @@ from ._errors import (
     PermissionDenied,
     ProvenanceViolation,
     StoreError,
+    UnmatchedLabels,
     ValidationError,
 )
 from ._model import (
@@ -83,6 +84,7 @@ __all__ = [
     "PermissionDenied",
     "Principal",
     "ProvenanceViolation",
+    "UnmatchedLabels",
     "Reached",
     "Subgraph",
     "Settings",

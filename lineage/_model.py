@@ -563,6 +563,9 @@ class AssertionBatch:
     principal: str | None = None
     id: int | None = None
     created_at: datetime | None = None
+    #: set by `provenance.tag` when these very rows were already stored (this batch):
+    #: nothing new was written. Not stored.
+    unchanged: bool = False
 
 
 @dataclass(slots=True)

@@ -136,6 +136,20 @@ class FieldDecl(FieldSchema):
     #: a shared name for what the values mean, so copies under other names match
     #: (record fingerprints are computed per concept; default: the field's own key)
     concept: str | None = None
+    #: for a key field: the entity type it names (default: the field's name); assertions
+    #: are scoped by it, so a user 123 is not a transaction 123
+    entity: str | None = Field(default=None, pattern=r"^[^,~|]+$")
+    #: for a key field: exact (default: "00123" is not "123"), case_insensitive, or
+    #: numeric ("00123" is 123)
+    collation: Literal["exact", "case_insensitive", "numeric"] | None = None
+    #: label spellings and what they mean, e.g. {fraud: true, legit: false}
+    values: dict[str, Any] | None = None
+    #: floats compare rounded to this many decimal places
+    precision: int | None = Field(default=None, ge=0, le=15)
+
+
+#: FieldDecl's record-matching declarations, kept on the field node, not in schemas
+MATCHING = ("concept", "entity", "collation", "values", "precision")
 
 
 class VersionDecl(_Strict):
@@ -426,7 +440,7 @@ class _Builder:
                 if dup := {n for n in names if names.count(n) > 1}:
                     raise src.error(f"field '{sorted(dup)[0]}' appears twice in version "
                                     f"'{version}'", [*vpath, "fields"])
-                self.batch.schemas[vkey] = [FieldSchema(**f.model_dump(exclude={"concept"}))
+                self.batch.schemas[vkey] = [FieldSchema(**f.model_dump(exclude=set(MATCHING)))
                                             for f in fields]
 
     def agents_features_models_jobs_consumers(self, src: _Source) -> None:
@@ -557,8 +571,12 @@ class _Builder:
 
 
 def _field_properties(f: FieldDecl) -> dict[str, Any]:
-    return dict(type=f.type, nullable=f.nullable, description=f.description,
-                allowed_values=f.allowed_values, concept=f.concept)
+    props = dict(type=f.type, nullable=f.nullable, description=f.description,
+                 allowed_values=f.allowed_values, concept=f.concept)
+    for name in MATCHING[1:]:
+        if getattr(f, name) is not None:
+            props[name] = getattr(f, name)
+    return props
 
 
 def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:

@@ -58,7 +58,9 @@ def test_tag_then_check_training_blocks_laundered_labels(run: Any, data: Path) -
                  "fraud@3", "--format", "json")
     assert result.exit_code == 3
     report = json.loads(result.output)
-    assert report["counts"]["ai_only"] == 1550 and report["counts"]["ground_truth"] == 450
+    # 1,500 rows only fraud@2 asserted; 50 where a chargeback says otherwise
+    assert report["counts"]["ai_only"] == 1500 and report["counts"]["contradicted"] == 50
+    assert report["counts"]["ground_truth"] == 450 and report["blocked_rows"] == 1550
     assert any(f["kind"] == "feedback_loop" for f in report["findings"])
     passed = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
                  "--label", "is_fraud", "--dataset", "fraud.training_labels")
@@ -71,7 +73,7 @@ def test_policy_file_and_flags(run: Any, data: Path, tmp_path: Path) -> None:
     result = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
                  "--label", "is_fraud", "--dataset", "fraud.training_labels", "--policy",
                  policy, "--format", "json", "--report", tmp_path / "r.json")
-    assert result.exit_code == 3  # nothing is tagged yet: every row is unverified
+    assert result.exit_code == 8  # nothing is tagged yet: nothing could be checked
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["unverified"] == 500
     allowed = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
                   "--label", "is_fraud", "--dataset", "fraud.training_labels", "--policy",
@@ -164,3 +166,31 @@ def test_the_readme_tour_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Tour done" in result.stdout
     assert "fraud@2" in result.stdout and "risk-rules-engine" in result.stdout
+
+
+def test_check_training_with_nothing_to_match_exits_8_unless_unverified_allowed(
+    run: Any, data: Path, tmp_path: Path
+) -> None:
+    assert _tag_predictions(run, data).exit_code == 0
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("transaction_id,label\nzz-1,true\nzz-2,false\n")
+    args = ("check-training", unknown, "--key", "transaction_id", "--label", "label")
+    result = run(*args)
+    assert result.exit_code == 8
+    assert "no label column could be matched to recorded assertions" in result.output
+    assert run(*args, "--unverified", "allow").exit_code == 0
+
+
+def test_check_training_concept_option_maps_a_renamed_column(run: Any, data: Path) -> None:
+    assert _tag_predictions(run, data).exit_code == 0
+    result = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--concept", "is_fraud=fraud_label", "--format",
+                 "json")
+    assert result.exit_code == 3
+    report = json.loads(result.output)
+    assert report["matched"] == {"is_fraud": {"concepts": ["fraud_label"],
+                                              "matched_by": "explicit"}}
+    assert report["counts"] == {**{v: 0 for v in report["counts"]}, "ai_only": 2000}
+    missing = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                  "--label", "is_fraud", "--concept", "fraud_lbl")
+    assert missing.exit_code == 4 and "fraud_label" in missing.output

@@ -84,12 +84,14 @@ def test_laundered_predictions_are_blocked_exactly(scenario: Store, tmp_path: Pa
                        dataset="fraud.labels_v3")
     report = err.value.report
     # t0: the model said fraud and a chargeback confirmed it -> independent support.
-    # t1: the model said "not fraud"; the chargeback says fraud -> the row's value is AI-only.
-    assert report.counts == {"ground_truth": 2, "ai_only": 9, "unverified": 1}
-    blocked = {e["key"]["transaction_id"] for e in report.examples if e["verdict"] == "ai_only"}
-    assert blocked == {f"t{i}" for i in range(1, 10)}
+    # t1: the model said "not fraud"; the chargeback says fraud -> the row contradicts it.
+    assert report.counts == {"ground_truth": 2, "ai_only": 8, "contradicted": 1,
+                             "unverified": 1}
+    blocked = {e["key"]["transaction_id"]: e["verdict"] for e in report.examples
+               if e["action"] == "block"}
+    assert blocked == {"t1": "contradicted", **{f"t{i}": "ai_only" for i in range(2, 10)}}
     assert all(e["ai_agent"] == {"is_fraud": "model_version:fraud@2"}
-               for e in report.examples if e["verdict"] == "ai_only")
+               for e in report.examples if e["action"] == "block")
 
 
 def test_a_human_label_that_agrees_with_the_model_passes(scenario: Store) -> None:
@@ -112,7 +114,8 @@ def test_a_corrected_label_passes_with_the_corrected_value_only(scenario: Store)
     model_value = pl.DataFrame({"transaction_id": ["t4"], "is_fraud": [False]})
     report = check_training(scenario, model_value, key="transaction_id", label="is_fraud",
                             dataset="fraud.labels_v3", raise_on_block=False)
-    assert report.counts == {"ai_only": 1} and not report.passed
+    # the model's value is what the reviewer corrected: it contradicts a human label
+    assert report.counts == {"contradicted": 1} and not report.passed
 
 
 def test_review_chain_is_queryable(scenario: Store) -> None:
@@ -132,12 +135,35 @@ def test_review_chain_is_queryable(scenario: Store) -> None:
 def test_rows_without_any_assertion_follow_the_policy(
     scenario: Store, action: str, passes: bool
 ) -> None:
+    # t0 ties the table to what the store knows; t40 and t41 nobody asserted
+    unknown = pl.DataFrame({"transaction_id": ["t0", "t40", "t41"],
+                            "is_fraud": [True, True, False]})
+    report = check_training(scenario, unknown, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", policy=Policy(unverified=action),
+                            raise_on_block=False)
+    assert report.counts == {"ground_truth": 1, "unverified": 2}
+    assert report.passed is passes
+    assert report.warned_rows == (2 if action == "warn" else 0)
+
+
+@pytest.mark.parametrize(("action", "passes"), [("allow", True), ("warn", False),
+                                                ("block", False)])
+def test_a_table_nothing_recorded_matches_fails_unless_unverified_rows_are_allowed(
+    scenario: Store, action: str, passes: bool
+) -> None:
     unknown = pl.DataFrame({"transaction_id": ["t40", "t41"], "is_fraud": [True, False]})
     report = check_training(scenario, unknown, key="transaction_id", label="is_fraud",
                             dataset="fraud.labels_v3", policy=Policy(unverified=action),
                             raise_on_block=False)
-    assert report.counts == {"unverified": 2} and report.passed is passes
-    assert report.warned_rows == (2 if action == "warn" else 0)
+    assert report.counts == {"unverified": 2} and report.unmatched
+    assert report.passed is passes
+    assert report.matched == {"is_fraud": {"concepts": [], "matched_by": "none"}}
+    if not passes:
+        assert "no label column could be matched to recorded assertions" in report.summary()
+        with pytest.raises(lineage.UnmatchedLabels) as err:
+            check_training(scenario, unknown, key="transaction_id", label="is_fraud",
+                           dataset="fraud.labels_v3", policy=Policy(unverified=action))
+        assert err.value.exit_code == 8
 
 
 def test_pseudo_labelling_is_explicit_and_counted(scenario: Store, tmp_path: Path) -> None:
@@ -318,14 +344,15 @@ def _named(store: Store) -> tuple[dict[str, str] | None, list[str]]:
     report = check_training(store, TRAIN, key="id", label="fraud", dataset="labels",
                             model="fraud@3", raise_on_block=False)
     assert report.counts == {"ai_only": 1}
-    blamed = [f.path[0] for f in report.findings if f.kind == "feedback_loop"]
+    blamed = [f.path[0] for f in report.findings if f.kind == "feedback_loop"
+              and f.rows is not None]
     return report.examples[0]["ai_agent"], blamed
 
 
 @pytest.mark.parametrize(("first", "second", "named"), [
     ((0.7, "fraud@1"), (0.6, "fraud@2"), "fraud@1"),  # the most confident, though older
     ((0.6, "fraud@1"), (0.7, "fraud@2"), "fraud@2"),
-    ((None, "fraud@1"), (0.9, "fraud@2"), "fraud@1"),  # no confidence given counts as 1.0
+    ((None, "fraud@1"), (0.9, "fraud@2"), "fraud@2"),  # no confidence: unknown, ranks last
     ((0.8, "fraud@1"), (0.8, "fraud@2"), "fraud@2"),  # a tie: the most recent batch
     ((0.8, "fraud@2"), (0.8, "fraud@1"), "fraud@1"),
 ])
@@ -378,3 +405,128 @@ def test_a_fact_asserted_twice_by_humans_and_the_model_is_ground_truth_once(
     assert report.counts == {"ground_truth": 2, "ai_only": 1}
     assert report.examples[0]["key"] == {"id": "t3"}
     assert report.examples[0]["ai_agent"] == {"fraud": "model_version:fraud@2"}
+
+
+# ------------------------------------------------------------------ never pass blind
+
+
+def test_a_renamed_label_without_a_dataset_is_matched_by_content(
+    scenario: Store, tmp_path: Path
+) -> None:
+    renamed = _laundered(tmp_path).rename({"is_fraud": "label"})
+    with pytest.raises(lineage.ProvenanceViolation) as err:
+        check_training(scenario, renamed, key="transaction_id", label="label")
+    report = err.value.report
+    assert report.matched == {"label": {"concepts": ["fraud_label"], "matched_by": "content"}}
+    assert report.counts == {"ground_truth": 1, "ai_only": 8, "contradicted": 1}
+
+
+def test_a_dataset_without_a_concept_is_matched_by_content(
+    scenario: Store, tmp_path: Path
+) -> None:
+    lineage.manifest.register_text(scenario, """\
+namespace: s3://ml-warehouse
+datasets:
+  - name: fraud.train_plain
+    fields: [{name: transaction_id, type: string}, {name: target, type: boolean}]
+""")
+    table = _laundered(tmp_path).rename({"is_fraud": "target"})
+    report = check_training(scenario, table, key="transaction_id", label="target",
+                            dataset="fraud.train_plain", raise_on_block=False)
+    assert report.matched["target"] == {"concepts": ["fraud_label"], "matched_by": "content"}
+    assert report.counts.get("ai_only") == 8 and not report.passed
+
+
+def test_a_renamed_key_is_matched_by_content(scenario: Store, tmp_path: Path) -> None:
+    table = _laundered(tmp_path).rename({"transaction_id": "id", "is_fraud": "y"})
+    report = check_training(scenario, table, key="id", label="y", raise_on_block=False)
+    assert report.matched["y"]["matched_by"] == "content"
+    assert report.counts.get("ai_only") == 8
+
+
+def test_a_concept_named_explicitly_maps_the_column(scenario: Store, tmp_path: Path) -> None:
+    table = _laundered(tmp_path).rename({"is_fraud": "y"})
+    report = check_training(scenario, table, key="transaction_id", label="y",
+                            concept={"y": "fraud_label"}, raise_on_block=False)
+    assert report.matched == {"y": {"concepts": ["fraud_label"], "matched_by": "explicit"}}
+    assert report.counts == {"ground_truth": 1, "ai_only": 8, "contradicted": 1}
+    with pytest.raises(lineage.NotFound, match="fraud_lable.*did you mean 'fraud_label'"):
+        check_training(scenario, table, key="transaction_id", label="y",
+                       concept="fraud_lable")
+
+
+# ------------------------------------------------------------------ no false blocks
+
+ENTITIES = """\
+namespace: s3://e
+datasets:
+  - name: churn
+    fields: [{name: user_id, type: int64}, {name: label, type: boolean, concept: flag}]
+  - name: payments
+    fields: [{name: transaction_id, type: int64}, {name: label, type: boolean, concept: flag}]
+models:
+  - name: churn
+    versions: [{version: 1}]
+"""
+
+
+def _entities(store: Store) -> pl.DataFrame:
+    """churn@1 predicted a flag for users 0..99; disputes observed one for transactions
+    0..49 (the same integers, other entities)."""
+    lineage.manifest.register_text(store, ENTITIES)
+    users = pl.DataFrame({"user_id": range(100), "label": [i % 2 == 0 for i in range(100)]})
+    provenance.tag(store, users, dataset="churn", field="label", key="user_id",
+                   origin="ai_inferred", agent="churn@1", confidence=0.9)
+    payments = pl.DataFrame({"transaction_id": range(50),
+                             "label": [i % 3 == 0 for i in range(50)]})
+    provenance.tag(store, payments, dataset="payments", field="label", key="transaction_id",
+                   origin="observed", agent="disputes-system")
+    return pl.DataFrame({"transaction_id": range(100),
+                         "label": [i % 3 == 0 if i < 50 else i % 2 == 0 for i in range(100)]})
+
+
+def test_a_generic_label_without_a_dataset_is_not_blocked_by_another_entitys_model(
+    store: Store
+) -> None:
+    train = _entities(store)
+    report = check_training(store, train, key="transaction_id", label="label",
+                            raise_on_block=False)
+    assert report.counts == {"ground_truth": 50, "unverified": 50}
+    assert not any(e["ai_agent"] for e in report.examples)
+
+
+def test_one_concept_for_users_and_transactions_is_scoped_by_entity(store: Store) -> None:
+    train = _entities(store)
+    report = check_training(store, train, key="transaction_id", label="label",
+                            dataset="payments", raise_on_block=False)
+    assert report.counts == {"ground_truth": 50, "unverified": 50}
+    users = pl.DataFrame({"user_id": [0, 1], "label": [True, False]})
+    blocked = check_training(store, users, key="user_id", label="label", dataset="churn",
+                             raise_on_block=False)
+    assert blocked.counts == {"ai_only": 2}
+
+
+@pytest.mark.parametrize(("collation", "verdict"), [("exact", "unverified"),
+                                                    ("numeric", "ai_only")])
+def test_a_key_with_leading_zeros_is_another_key_unless_declared_numeric(
+    store: Store, collation: str, verdict: str
+) -> None:
+    lineage.manifest.register_text(store, f"""\
+namespace: s3://z
+datasets:
+  - name: scores
+    fields:
+      - {{name: id, type: string, collation: {collation}}}
+      - {{name: fraud, type: boolean, concept: fraud_label}}
+models:
+  - name: fraud
+    versions: [{{version: 1}}]
+""")
+    tagged = pl.DataFrame({"id": ["00123", "7"], "fraud": [True, False]})
+    provenance.tag(store, tagged, dataset="scores", field="fraud", key="id",
+                   origin="ai_inferred", agent="fraud@1")
+    train = pl.DataFrame({"id": ["123", "7"], "fraud": [True, False]})
+    report = check_training(store, train, key="id", label="fraud", dataset="scores",
+                            raise_on_block=False)
+    expected = {"ai_only": 2} if verdict == "ai_only" else {"ai_only": 1, verdict: 1}
+    assert report.counts == expected
