@@ -194,3 +194,16 @@ def test_check_training_concept_option_maps_a_renamed_column(run: Any, data: Pat
     missing = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
                   "--label", "is_fraud", "--concept", "fraud_lbl")
     assert missing.exit_code == 4 and "fraud_label" in missing.output
+
+
+def test_tag_refuses_a_model_version_as_an_observer_with_exit_2(
+    run: Any, data: Path, store_url: str
+) -> None:
+    with lineage.connect(store_url) as store:
+        before = snapshot(store), len(store.assertion_batches())
+    result = run("tag", data / "chargebacks.csv", "--dataset", "fraud.labels", "--field",
+                 "is_fraud", "--key", "transaction_id", "--origin", "observed", "--agent",
+                 "fraud@2")
+    assert result.exit_code == 2 and "model version" in result.output
+    with lineage.connect(store_url) as store:
+        assert (snapshot(store), len(store.assertion_batches())) == before

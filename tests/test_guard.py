@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 import lineage
 from lineage import provenance
+from lineage._model import AssertionArrays
 from lineage.guard import Policy, check_training
 from lineage.store.base import Store
 
@@ -530,3 +533,78 @@ models:
                             raise_on_block=False)
     expected = {"ai_only": 2} if verdict == "ai_only" else {"ai_only": 1, verdict: 1}
     assert report.counts == expected
+
+
+# ------------------------------------------------------------------ trust is checked
+
+
+@pytest.mark.parametrize("origin", ["human_labelled", "observed"])
+def test_a_model_version_cannot_assert_human_or_observed_values(
+    scenario: Store, origin: str
+) -> None:
+    before = snapshot(scenario), len(scenario.assertion_batches())
+    with pytest.raises(lineage.ValidationError, match="fraud@2.*model version.*ai_inferred"):
+        provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t5"], "is_fraud": [True]}),
+                       dataset="fraud.labels_v3", field="is_fraud", key="transaction_id",
+                       origin=origin, agent="fraud@2")
+    with pytest.raises(lineage.ValidationError, match="model version"):
+        provenance.review(scenario, pl.DataFrame({"transaction_id": ["t5"],
+                                                  "is_fraud": [True]}),
+                          dataset="fraud.labels_v3", field="is_fraud", key="transaction_id",
+                          reviewer="fraud@2")
+    assert (snapshot(scenario), len(scenario.assertion_batches())) == before
+
+
+def test_an_ai_label_without_confidence_is_never_a_pseudo_label(scenario: Store) -> None:
+    provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t70"], "is_fraud": [True]}),
+                   dataset="fraud.predictions", field="predicted_fraud", key="transaction_id",
+                   origin="ai_inferred", agent="fraud@2", value_column="is_fraud")
+    row = pl.DataFrame({"transaction_id": ["t0", "t70"], "is_fraud": [True, True]})
+    report = check_training(scenario, row, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", policy=Policy(allow_ai_above=0.5),
+                            raise_on_block=False)
+    assert report.counts == {"ground_truth": 1, "ai_only": 1} and not report.passed
+
+
+def test_a_later_human_review_overrules_an_earlier_agreement(scenario: Store) -> None:
+    """t3: fraud@2 said fraud; alice accepted it; bob later corrected it to not fraud."""
+    for reviewer, value in (("annotator/alice", True), ("annotator/bob", False)):
+        provenance.review(scenario, pl.DataFrame({"transaction_id": ["t3"],
+                                                  "is_fraud": [value]}),
+                          dataset="fraud.labels_v3", field="is_fraud", key="transaction_id",
+                          reviewer=reviewer)
+    model_value = pl.DataFrame({"transaction_id": ["t0", "t3"], "is_fraud": [True, True]})
+    report = check_training(scenario, model_value, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", raise_on_block=False)
+    assert report.counts == {"ground_truth": 1, "contradicted": 1}
+    bobs = pl.DataFrame({"transaction_id": ["t3"], "is_fraud": [False]})
+    assert check_training(scenario, bobs, key="transaction_id", label="is_fraud",
+                          dataset="fraud.labels_v3").counts == {"ground_truth": 1}
+
+
+def test_a_value_contradicting_recorded_ground_truth_is_contradicted(scenario: Store) -> None:
+    # t20: the chargeback says not fraud; nobody, model or person, said fraud
+    table = pl.DataFrame({"transaction_id": ["t0", "t20"], "is_fraud": [True, True]})
+    report = check_training(scenario, table, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", raise_on_block=False)
+    assert report.counts == {"ground_truth": 1, "contradicted": 1} and not report.passed
+    example = report.examples[0]
+    assert example["verdict"] == "contradicted" and example["key"] == {"transaction_id": "t20"}
+
+
+def test_a_blank_label_where_the_model_returned_null_is_not_ai_only(scenario: Store) -> None:
+    """A store written before tag refused rows without a value may hold a model's null."""
+    predictions = pl.DataFrame({"transaction_id": ["t80", "t81"],
+                                "predicted_fraud": [None, True]})
+    entity, value = provenance.fingerprint_frame(predictions, "fraud_label",
+                                                 ["transaction_id"], "predicted_fraud")
+    batch = lineage.AssertionBatch(
+        field="field:s3://ml-warehouse/fraud.predictions.predicted_fraud",
+        concept="fraud_label", origin=lineage.Origin.AI_INFERRED,
+        agent="model_version:fraud@2", asserted_at=datetime.now(UTC), rows=2)
+    scenario.write_assertions(batch, AssertionArrays(entity, value,
+                                                     np.full(2, np.nan, dtype=np.float32)))
+    table = pl.DataFrame({"transaction_id": ["t80", "t81"], "is_fraud": [None, True]})
+    report = check_training(scenario, table, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", raise_on_block=False)
+    assert report.counts == {"unverified": 1, "ai_only": 1}
