@@ -207,3 +207,10 @@ def test_tag_refuses_a_model_version_as_an_observer_with_exit_2(
     assert result.exit_code == 2 and "model version" in result.output
     with lineage.connect(store_url) as store:
         assert (snapshot(store), len(store.assertion_batches())) == before
+
+
+def test_check_training_with_an_unknown_model_exits_4(run: Any, data: Path) -> None:
+    result = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--dataset", "fraud.training_labels", "--model",
+                 "fraud@9")
+    assert result.exit_code == 4 and "fraud@9" in result.output

@@ -12,7 +12,7 @@ import pytest
 import lineage
 from lineage import provenance
 from lineage._model import AssertionArrays
-from lineage.guard import Policy, check_training
+from lineage.guard import Finding, GuardReport, Policy, check_training
 from lineage.store.base import Store
 
 from .conftest import snapshot
@@ -608,3 +608,103 @@ def test_a_blank_label_where_the_model_returned_null_is_not_ai_only(scenario: St
     report = check_training(scenario, table, key="transaction_id", label="is_fraud",
                             dataset="fraud.labels_v3", raise_on_block=False)
     assert report.counts == {"unverified": 1, "ai_only": 1}
+
+
+# ------------------------------------------------------------------ feedback loops, always
+
+
+def _loops(report: GuardReport) -> list[Finding]:
+    return [f for f in report.findings if f.kind == "feedback_loop"]
+
+
+def test_a_feedback_loop_is_reported_when_pseudo_labels_are_allowed(
+    scenario: Store, tmp_path: Path
+) -> None:
+    train = _laundered(tmp_path).filter(pl.col("transaction_id") != "t1")
+    report = check_training(scenario, train, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", model="fraud@3",
+                            policy=Policy(allow_ai_above=0.5), raise_on_block=False)
+    assert report.counts == {"ground_truth": 1, "pseudo_label": 8}
+    by_data = [f for f in _loops(report) if f.rows is not None]
+    assert [(f.path, f.rows) for f in by_data] == [(["model_version:fraud@2"], 8)]
+    assert not report.passed
+
+
+def test_training_a_version_on_its_own_outputs_is_self_training(
+    scenario: Store, tmp_path: Path
+) -> None:
+    report = check_training(scenario, _laundered(tmp_path), key="transaction_id",
+                            label="is_fraud", dataset="fraud.labels_v3", model="fraud@2",
+                            raise_on_block=False)
+    loop = next(f for f in _loops(report) if f.rows is not None)
+    assert loop.path == ["model_version:fraud@2"] and "self-training" in loop.message
+
+
+@pytest.mark.parametrize(("model", "suggestion"), [("fraud@9", "fraud@"), ("fruad", "fraud")])
+def test_an_unknown_model_is_an_error_with_suggestions(
+    scenario: Store, tmp_path: Path, model: str, suggestion: str
+) -> None:
+    with pytest.raises(lineage.NotFound, match=f"did you mean.*{suggestion}") as err:
+        check_training(scenario, _laundered(tmp_path), key="transaction_id",
+                       label="is_fraud", dataset="fraud.labels_v3", model=model)
+    assert err.value.exit_code == 4
+
+
+def test_a_later_version_is_not_called_an_earlier_one(scenario: Store) -> None:
+    lineage.manifest.register_text(scenario, """\
+models:
+  - name: fraud
+    versions: [{version: 4}]
+""")
+    provenance.tag(scenario, pl.DataFrame({"transaction_id": ["t90"], "is_fraud": [True]}),
+                   dataset="fraud.predictions", field="predicted_fraud", key="transaction_id",
+                   origin="ai_inferred", agent="fraud@4", value_column="is_fraud")
+    row = pl.DataFrame({"transaction_id": ["t90"], "is_fraud": [True]})
+    report = check_training(scenario, row, key="transaction_id", label="is_fraud",
+                            dataset="fraud.labels_v3", model="fraud@3", raise_on_block=False)
+    loop = next(f for f in _loops(report) if f.rows is not None)
+    assert "a later version" in loop.message and "earlier" not in loop.message
+
+
+def test_trained_on_a_dataset_whose_field_a_version_outputs_is_a_loop(store: Store) -> None:
+    lineage.manifest.register_text(store, """\
+namespace: s3://t
+datasets:
+  - name: scores
+    fields: [{name: id, type: int64}, {name: predicted, type: boolean}]
+    versions: [{version: "1"}]
+models:
+  - name: fraud
+    versions:
+      - {version: 2, outputs: [scores.predicted]}
+      - {version: 3, trained_on: [scores@1]}
+""")
+    provenance.tag(store, pl.DataFrame({"id": [1], "predicted": [True]}), dataset="scores",
+                   field="predicted", key="id", origin="observed", agent="labeller")
+    report = check_training(store, pl.DataFrame({"id": [1], "predicted": [True]}), key="id",
+                            label="predicted", dataset="scores", model="fraud@3",
+                            raise_on_block=False)
+    through = [f for f in _loops(report) if "dataset_version:s3://t/scores@1" in f.path]
+    assert through and through[0].path[0] == "model_version:fraud@2"
+
+
+def test_feedback_loop_counts_rows_not_labels(store: Store) -> None:
+    lineage.manifest.register_text(store, """\
+namespace: s3://r
+datasets:
+  - name: preds
+    fields:
+      - {name: id, type: int64}
+      - {name: fraud, type: boolean, concept: fraud_label}
+      - {name: risk, type: int64, concept: risk_band}
+models:
+  - name: fraud
+    versions: [{version: 2}, {version: 3}]
+""")
+    table = pl.DataFrame({"id": [1, 2, 3], "fraud": [True, False, True], "risk": [1, 2, 3]})
+    for field_name in ("fraud", "risk"):
+        provenance.tag(store, table, dataset="preds", field=field_name, key="id",
+                       origin="ai_inferred", agent="fraud@2", confidence=0.9)
+    report = check_training(store, table, key="id", label=["fraud", "risk"], dataset="preds",
+                            model="fraud@3", raise_on_block=False)
+    assert [f.rows for f in _loops(report) if f.rows is not None] == [3]
