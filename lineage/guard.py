@@ -288,7 +288,7 @@ def check_training(
                                 if b.id is not None}
     for column in labels:
         targets = [] if column in explicit else _label_targets(store, dataset, column)
-        spec = targets[0].values if dataset and targets else ValueSpec()
+        spec = targets[0].values if targets else ValueSpec()
         if column in explicit:
             concepts, matched_by = [explicit[column]], "explicit"
         else:

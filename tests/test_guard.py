@@ -708,3 +708,102 @@ models:
     report = check_training(store, table, key="id", label=["fraud", "risk"], dataset="preds",
                             model="fraud@3", raise_on_block=False)
     assert [f.rows for f in _loops(report) if f.rows is not None] == [3]
+
+
+# ------------------------------------------------------------------ equivalent values and keys
+
+EQUIVALENT = """\
+namespace: s3://q
+datasets:
+  - name: preds
+    fields:
+      - {name: region, type: string}
+      - {name: day, type: date}
+      - {name: user, type: string, collation: case_insensitive}
+      - {name: fraud, type: boolean, concept: fraud_label}
+      - {name: verdict, type: string, concept: verdict, values: {fraud: true, legit: false}}
+      - {name: score, type: float64, concept: score, precision: 2}
+      - {name: p, type: float32, concept: p}
+  - name: train
+    fields:
+      - {name: region, type: string}
+      - {name: day, type: date}
+      - {name: user, type: string, collation: case_insensitive}
+      - {name: fraud, type: boolean, concept: fraud_label}
+      - {name: verdict, type: boolean, concept: verdict}
+      - {name: score, type: float64, concept: score, precision: 2}
+      - {name: p, type: float32, concept: p}
+models:
+  - name: fraud
+    versions: [{version: 2}]
+"""
+
+
+@pytest.fixture
+def equivalent(store: Store) -> Store:
+    lineage.manifest.register_text(store, EQUIVALENT)
+    return store
+
+
+def _ai(store: Store, table: pl.DataFrame, field: str, key: list[str]) -> None:
+    provenance.tag(store, table, dataset="preds", field=field, key=key, origin="ai_inferred",
+                   agent="fraud@2", confidence=0.9)
+
+
+def _counts(store: Store, table: pl.DataFrame, label: str, key: list[str]) -> dict[str, int]:
+    return check_training(store, table, key=key, label=label, dataset="train",
+                          raise_on_block=False).counts
+
+
+def test_a_composite_key_matches_whatever_the_key_order(equivalent: Store) -> None:
+    table = pl.DataFrame({"region": ["eu", "us"], "day": ["2026-01-01", "2026-01-02"],
+                          "fraud": [True, False]})
+    _ai(equivalent, table, "fraud", ["region", "day"])
+    assert _counts(equivalent, table, "fraud", ["day", "region"]) == {"ai_only": 2}
+
+
+@pytest.mark.parametrize("spelled", [["yes", "no"], ["y", "n"], ["t", "f"], ["Y", "N"]])
+def test_booleans_spelled_otherwise_match_a_boolean_field(
+    equivalent: Store, spelled: list[str]
+) -> None:
+    _ai(equivalent, pl.DataFrame({"user": ["a", "b"], "fraud": [True, False]}), "fraud",
+        ["user"])
+    table = pl.DataFrame({"user": ["a", "b"], "fraud": spelled})
+    assert _counts(equivalent, table, "fraud", ["user"]) == {"ai_only": 2}
+
+
+def test_declared_label_values_map_to_what_they_mean(equivalent: Store) -> None:
+    _ai(equivalent, pl.DataFrame({"user": ["a", "b"], "verdict": ["Fraud", "legit"]}),
+        "verdict", ["user"])
+    table = pl.DataFrame({"user": ["a", "b"], "verdict": [True, False]})
+    assert _counts(equivalent, table, "verdict", ["user"]) == {"ai_only": 2}
+
+
+def test_floats_match_at_the_declared_precision(equivalent: Store) -> None:
+    _ai(equivalent, pl.DataFrame({"user": ["a", "b"], "score": [0.7300000001, 0.25]}),
+        "score", ["user"])
+    table = pl.DataFrame({"user": ["a", "b"], "score": ["0.73", "0.25"]})
+    assert _counts(equivalent, table, "score", ["user"]) == {"ai_only": 2}
+
+
+def test_a_float32_round_trip_matches_a_float32_field(equivalent: Store,
+                                                       tmp_path: Path) -> None:
+    values = [0.73, 0.1, 0.3333333, 0.9876543]
+    users = ["a", "b", "c", "d"]
+    _ai(equivalent, pl.DataFrame({"user": users, "p": values}), "p", ["user"])
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"user": users, "p": pl.Series(values, dtype=pl.Float32)}).write_parquet(path)
+    assert _counts(equivalent, pl.read_parquet(path), "p", ["user"]) == {"ai_only": 4}
+
+
+def test_key_case_follows_the_declared_collation(equivalent: Store) -> None:
+    _ai(equivalent, pl.DataFrame({"user": ["Alice", "BOB"], "fraud": [True, False]}), "fraud",
+        ["user"])
+    table = pl.DataFrame({"user": ["alice", "bob"], "fraud": [True, False]})
+    assert _counts(equivalent, table, "fraud", ["user"]) == {"ai_only": 2}
+    # without a declared collation, case is part of the key
+    table = pl.DataFrame({"region": ["Alice"], "fraud": [True]})
+    _ai(equivalent, table, "fraud", ["region"])
+    lower = pl.DataFrame({"region": ["alice", "Alice"], "fraud": [True, True]})
+    assert _counts(equivalent, lower, "fraud", ["region"]) == {"ai_only": 1,
+                                                               "unverified": 1}
