@@ -232,6 +232,11 @@ def provenance_cmd(app: App, dataset: str, version: str | None, fmt: str) -> Non
 def taint(app: App, fmt: str) -> None:
     """Fields, features and model versions that derive from AI-inferred values.
 
+    Through column lineage, and through dataset-level lineage for fields without column
+    lineage of their own (a job that read an AI field's dataset and wrote theirs): those
+    are marked "dataset-level lineage, column unknown". The training guard uses the same
+    answer for label fields.
+
     \b
     Examples:
       lineage taint
@@ -246,7 +251,9 @@ def taint(app: App, fmt: str) -> None:
         return
     output.out().print(output.table(
         "derived from AI-inferred values", ["key", "kind", "from", "path"],
-        [(t.node.key, t.node.kind.value, t.source.key, output.path_text(t.path))
+        [(t.node.key, t.node.kind.value, t.source.key,
+          output.path_text(t.path) + (" (dataset-level lineage, column unknown)"
+                                      if t.column_unknown else ""))
          for t in tainted], wrap=("path",)))
 
 

@@ -807,3 +807,59 @@ def test_key_case_follows_the_declared_collation(equivalent: Store) -> None:
     lower = pl.DataFrame({"region": ["alice", "Alice"], "fraud": [True, True]})
     assert _counts(equivalent, lower, "fraud", ["region"]) == {"ai_only": 1,
                                                                "unverified": 1}
+
+
+# ------------------------------------------------------------------ taint through lineage
+
+TAINT = """\
+namespace: s3://tn
+datasets:
+  - name: scores
+    fields: [{name: id, type: int64}, {name: score, type: float64}]
+  - name: hop1
+    fields: [{name: id, type: int64}, {name: score, type: float64}]
+  - name: hop2
+    fields: [{name: id, type: int64}, {name: score, type: float64}]
+  - name: labels
+    fields: [{name: id, type: int64}, {name: label, type: boolean}]
+  - name: table_level
+    fields: [{name: id, type: int64}, {name: label, type: boolean}]
+derivations:
+  - {from: scores.score, to: labels.label, transformation: transformation,
+     description: score > 0.5}
+  - {from: scores.score, to: hop1.score, transformation: identity}
+  - {from: hop1.score, to: hop2.score, transformation: identity}
+jobs:
+  - name: make_table_level
+    inputs: [scores]
+    outputs: [table_level]
+models:
+  - name: fraud
+    versions: [{version: 2}]
+"""
+
+
+@pytest.mark.parametrize(("dataset", "label", "column_unknown"), [
+    ("labels", "label", False),  # a threshold of the model's score
+    ("hop2", "score", False),  # an identity copy two hops on
+    ("table_level", "label", True),  # table-level lineage only
+])
+def test_a_label_derived_from_an_ai_inferred_field_is_model_derived_as_taint_says(
+    store: Store, dataset: str, label: str, column_unknown: bool
+) -> None:
+    lineage.manifest.register_text(store, TAINT)
+    provenance.tag(store, pl.DataFrame({"id": [1, 2], "score": [0.9, 0.2]}), dataset="scores",
+                   field="score", key="id", origin="ai_inferred", agent="fraud@2",
+                   confidence=0.8)
+    tainted = {t.node.key: t for t in provenance.taint(store)}
+    field_key = f"field:s3://tn/{dataset}.{label}"
+    assert tainted[field_key].column_unknown is column_unknown
+    table = pl.DataFrame({"id": [1, 2], label: [True, False] if label == "label"
+                          else [0.5, 0.6]})
+    report = check_training(store, table, key="id", label=label, dataset=dataset,
+                            policy=Policy(unverified="allow"), raise_on_block=False)
+    found = [f for f in report.findings if f.kind == "label_from_model_output"]
+    assert found and not report.passed
+    assert found[0].path == ["model_version:fraud@2",
+                             *[n.key for _, n in tainted[field_key].path]]
+    assert "fraud@2" in found[0].message

@@ -535,15 +535,20 @@ def summary(store: Store, dataset: str, version: str | None = None) -> list[Fiel
 
 @dataclass(frozen=True)
 class Tainted:
-    """A node that derives (transitively) from AI-inferred values, and how."""
+    """A node that derives (transitively) from AI-inferred values, and how.
+    `column_unknown`: reached only through dataset-level lineage (a job that read the AI
+    field's dataset and wrote this field's, with no column lineage recorded for the field),
+    so it may or may not use the AI values: it is counted as tainted."""
 
     node: NodeRef
     source: NodeRef
     path: list[tuple[EdgeKind | None, NodeRef]]
+    column_unknown: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.node.key, "kind": self.node.kind.value, "source": self.source.key,
-                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path]}
+                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
+                "column_unknown": self.column_unknown}
 
 
 def ai_fields(store: Store) -> dict[str, str]:
@@ -562,10 +567,12 @@ def ai_fields(store: Store) -> dict[str, str]:
 def taint(store: Store, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FEATURE,
                                                       NodeKind.MODEL_VERSION)) -> list[Tainted]:
     """Every field, feature and model version downstream of an AI-inferred field, each
-    with its nearest AI source and the path from it."""
+    with its nearest AI source and the path from it: through column lineage, else through
+    dataset-level lineage (`column_unknown`) for fields with no column lineage recorded."""
     best: dict[str, Reached] = {}
     source_of: dict[str, NodeRef] = {}
-    for source in sorted(ai_fields(store)):
+    sources = sorted(ai_fields(store))
+    for source in sources:
         closure = store.downstream(source)
         for reached in closure:
             if reached.node.kind in kinds:
@@ -573,4 +580,42 @@ def taint(store: Store, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FE
                 if known is None or reached.depth < known.depth:
                     best[reached.node.key] = reached
                     source_of[reached.node.key] = closure.start.node
-    return [Tainted(r.node, source_of[k], r.path) for k, r in sorted(best.items())]
+    found = {k: Tainted(r.node, source_of[k], r.path) for k, r in best.items()}
+    for key, tainted in _dataset_level_taint(store, sources, kinds).items():
+        found.setdefault(key, tainted)
+    return [found[k] for k in sorted(found)]
+
+
+def _dataset_level_taint(store: Store, sources: Sequence[str],
+                         kinds: Sequence[NodeKind]) -> dict[str, Tainted]:
+    """What an AI field's dataset reaches through table-level lineage: fields of other
+    datasets that have no column lineage of their own (a field with a recorded derivation
+    is judged by it), and what derives from those."""
+    found: dict[str, Tainted] = {}
+    covered: dict[str, bool] = {}
+
+    def has_column_lineage(field_key: str) -> bool:
+        if field_key not in covered:
+            covered[field_key] = any(
+                edge.kind is EdgeKind.DERIVED_FROM and edge.dst == field_key
+                for edge, _ in store.neighbours(field_key))
+        return covered[field_key]
+
+    for source in sources:
+        datasets = [ref for edge, ref in store.neighbours(source)
+                    if edge.kind is EdgeKind.HAS_FIELD and ref.kind is NodeKind.DATASET]
+        source_ref = store.resolve(source)
+        for dataset in datasets:
+            for reached in store.downstream(dataset.key):
+                if reached.node.kind is not NodeKind.FIELD or reached.depth <= 1 \
+                        or reached.node.key in found or has_column_lineage(reached.node.key):
+                    continue
+                path = [(None, source_ref), (EdgeKind.HAS_FIELD, dataset), *reached.path[1:]]
+                if reached.node.kind in kinds:
+                    found[reached.node.key] = Tainted(reached.node, source_ref, path, True)
+                for below in store.downstream(reached.node.key):
+                    if below.depth and below.node.kind in kinds \
+                            and below.node.key not in found:
+                        found[below.node.key] = Tainted(below.node, source_ref,
+                                                        [*path, *below.path[1:]], True)
+    return found
