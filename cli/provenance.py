@@ -65,8 +65,12 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
     """Record who asserted each row's value: observed, human-labelled or AI-inferred.
 
     FILE is Parquet, CSV, NDJSON or Arrow. The whole file is one batch: a missing column,
-    a missing key, a confidence outside [0, 1] or an unknown dataset, field or model
-    version rejects it whole and nothing is written. Values are stored as fingerprints.
+    a missing key, a row without a value, one key with two values, a missing or NaN
+    confidence in --confidence-column, a confidence outside [0, 1], a model version given
+    as a human or observed agent, or an unknown dataset, field or model version rejects it
+    whole (exit 2 or 4, naming the row) and nothing is written. Values are stored as
+    fingerprints. Tagging the same rows again (same field, origin, agent, values and
+    confidences) writes nothing and says so ("unchanged": true in JSON).
 
     \b
     Examples:
@@ -87,6 +91,11 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
             value_column=value_column, dataset_version=version, source=file, progress=say)
     if fmt == "json":
         output.emit_json(_batch_dict(batch))
+        return
+    if batch.unchanged:
+        output.out().print(f"nothing new: these {batch.rows:,} rows of {batch.field} were "
+                           f"already recorded as {batch.origin.value} by {batch.agent} "
+                           f"(batch {batch.id})", soft_wrap=True)
         return
     output.out().print(f"tagged {batch.rows:,} rows of {batch.field} as {batch.origin.value} "
                        f"by {batch.agent} (batch {batch.id})", soft_wrap=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +215,43 @@ def test_check_training_with_an_unknown_model_exits_4(run: Any, data: Path) -> N
                  "--label", "is_fraud", "--dataset", "fraud.training_labels", "--model",
                  "fraud@9")
     assert result.exit_code == 4 and "fraud@9" in result.output
+
+
+def test_tagging_the_same_file_twice_writes_nothing_new(run: Any, data: Path,
+                                                        store_url: str) -> None:
+    first = _tag_predictions(run, data)
+    second = _tag_predictions(run, data)
+    assert second.exit_code == 0 and json.loads(second.output)["unchanged"] is True
+    assert json.loads(second.output)["id"] == json.loads(first.output)["id"]
+    again = run("tag", data / "predictions.csv", "--dataset", "fraud.scores", "--field",
+                "predicted_fraud", "--key", "transaction_id", "--origin", "ai_inferred",
+                "--agent", "fraud@2", "--confidence-column", "confidence")
+    assert "nothing new" in again.output
+    with lineage.connect(store_url) as store:
+        assert len(store.assertion_batches()) == 1
+    summary = json.loads(run("provenance", "fraud.scores", "--format", "json").output)
+    assert next(s for s in summary if s["field"].endswith("predicted_fraud"))["total"] == 2000
+
+
+@pytest.mark.parametrize(("csv", "message"), [
+    ("transaction_id,is_fraud\ntx-1,true\ntx-2,false\ntx-1,false\n",
+     r"rows 1, 3 give one key \(transaction_id='tx-1'\) two values"),
+    ("transaction_id,is_fraud\ntx-1,true\ntx-2,\n",
+     r"row 2 \(transaction_id='tx-2'\) has no value"),
+    ("transaction_id,is_fraud,p\ntx-1,true,0.5\ntx-2,false,NaN\n",
+     r"confidence column 'p', row 2 has no confidence"),
+])
+def test_tag_refuses_ambiguous_rows_naming_the_row(
+    run: Any, tmp_path: Path, store_url: str, csv: str, message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(csv)
+    with lineage.connect(store_url) as store:
+        before = snapshot(store), len(store.assertion_batches())
+    args = ["--confidence-column", "p"] if ",p" in csv else []
+    result = run("tag", path, "--dataset", "fraud.labels", "--field", "is_fraud", "--key",
+                 "transaction_id", "--origin", "observed", "--agent", "disputes", *args)
+    assert result.exit_code == 2
+    assert re.search(message, " ".join(result.output.split())), result.output
+    with lineage.connect(store_url) as store:
+        assert (snapshot(store), len(store.assertion_batches())) == before
