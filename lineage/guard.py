@@ -300,13 +300,21 @@ def check_training(
         if tied:
             result = _check_label(store, frame, column, tied, scopes, spec, policy, blank)
         if (result is None or not result.touched) and column not in explicit:
-            found = _match_by_content(store, frame, key_columns, column, scopes, tied, spec,
-                                      blank)
-            if found is not None:
-                tied, matched_by = [found], "content"
-                if not dataset:
-                    spec = _scope_spec(store, scopes[found[0]])
-                concepts = [parse_scope(found[0])[0]]
+            done = {t for t, _ in tied}
+            matches = _content_matches(store, frame, key_columns, column, scopes,
+                                       [sc for sc in sorted(scopes) if sc not in done], spec,
+                                       blank)
+            if matches:
+                best = max(matches, key=lambda m: m[0])
+                concept_of_best = parse_scope(best[1])[0]
+                # the best match, and what else matches on its concept (truth and AI may
+                # have been recorded with key columns named differently)
+                tied = [(sc, order) for _, sc, order in matches
+                        if parse_scope(sc)[0] == concept_of_best]
+                matched_by = "content"
+                if not targets:
+                    spec = _scope_spec(store, scopes[best[1]])
+                concepts = [concept_of_best]
                 result = _check_label(store, frame, column, tied, scopes, spec, policy, blank)
         if result is None or not result.touched:
             matched_by = "none"
@@ -418,39 +426,50 @@ def _scope_spec(store: Store, batches: Sequence[AssertionBatch]) -> ValueSpec:
     return ValueSpec.of(node.properties) if node is not None else ValueSpec()
 
 
-def _match_by_content(store: Store, frame: pl.DataFrame, key_columns: list[str], column: str,
-                      scopes: Mapping[str, list[AssertionBatch]],
-                      tried: Sequence[tuple[str, list[str]]], spec: ValueSpec,
-                      blank: np.ndarray) -> tuple[str, list[str]] | None:
-    """The stored scope (and key column order) whose recorded entities and values the
-    column matches best, or None when none matches: every scope of as many entity types
-    as the table has key columns is tried, in every order of the key columns. A scope
-    matches when its agreements (rows whose value it recorded) outnumber twice its
-    disagreements (rows whose entity it knows with other values only)."""
-    done = {t for t, _ in tried}
-    best: tuple[int, str, list[str]] | None = None
-    for scope, batches in sorted(scopes.items()):
+#: a scope tied by content holds at least this share of the values of the rows whose
+#: entities it knows: a copy of what was recorded agrees everywhere, while a label about
+#: other entities that merely share key values (user 7, transaction 7) agrees by chance
+MIN_AGREEMENT = 0.9
+
+
+def _content_matches(store: Store, frame: pl.DataFrame, key_columns: list[str], column: str,
+                     scopes: Mapping[str, list[AssertionBatch]], candidates: Sequence[str],
+                     spec: ValueSpec,
+                     blank: np.ndarray) -> list[tuple[int, str, list[str]]]:
+    """The candidate scopes whose recorded entities and values the column matches, each
+    with its score (agreements minus twice the disagreements) and the key column order
+    that matches best (every order of up to three key columns is tried). A scope matches
+    when at least MIN_AGREEMENT of the rows whose entities it knows carry a value it
+    recorded for them."""
+    found = []
+    for scope in candidates:
+        batches = scopes[scope]
         entities = parse_scope(scope)[1]
-        if scope in done or (entities is not None and len(entities) != len(key_columns)):
+        if entities is not None and len(entities) != len(key_columns):
             continue
         stored = store.assertion_columns([b.id for b in batches if b.id is not None],
                                          ["entity", "value"])
         if not stored:
             continue
-        known_entities = np.concatenate([c["entity"] for c in stored.values()])
-        known_values = np.concatenate([c["value"] for c in stored.values()])
+        known_entities = pl.Series(np.concatenate([c["entity"] for c in stored.values()]))
+        known_values = pl.Series(np.concatenate([c["value"] for c in stored.values()]))
         value = value_spread(frame[column], spec if spec != ValueSpec()
                              else _scope_spec(store, batches))
         orders = (itertools.permutations(key_columns) if len(key_columns) <= 3
                   else [tuple(key_columns)])
+        best: tuple[int, str, list[str]] | None = None
         for order in orders:
             entity, pairs = fingerprints(scope, frame, list(order), value)
-            on_entity = np.isin(entity, known_entities) & ~blank
-            agree = int((np.isin(pairs, known_values) & on_entity).sum())
-            score = agree - 2 * (int(on_entity.sum()) - agree)
-            if agree and score > 0 and (best is None or score > best[0]):
+            on_entity = pl.Series(entity).is_in(known_entities.implode()).to_numpy() & ~blank
+            agree = int((pl.Series(pairs).is_in(known_values.implode()).to_numpy()
+                         & on_entity).sum())
+            known = int(on_entity.sum())
+            score = agree - 2 * (known - agree)
+            if agree and agree >= MIN_AGREEMENT * known and (best is None or score > best[0]):
                 best = (score, scope, list(order))
-    return None if best is None else (best[1], best[2])
+        if best is not None:
+            found.append(best)
+    return found
 
 
 @dataclass

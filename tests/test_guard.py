@@ -863,3 +863,22 @@ def test_a_label_derived_from_an_ai_inferred_field_is_model_derived_as_taint_say
     assert found[0].path == ["model_version:fraud@2",
                              *[n.key for _, n in tainted[field_key].path]]
     assert "fraud@2" in found[0].message
+
+
+def test_content_matching_takes_truth_and_ai_recorded_under_other_key_names(
+    scenario: Store, tmp_path: Path
+) -> None:
+    lineage.manifest.register_text(scenario, """\
+namespace: s3://ml-warehouse
+datasets:
+  - name: fraud.disputes
+    fields: [{name: id, type: string}, {name: confirmed, type: boolean, concept: fraud_label}]
+""")
+    provenance.tag(scenario, pl.DataFrame({"id": ["t2", "t3"], "confirmed": [False, True]}),
+                   dataset="fraud.disputes", field="confirmed", key="id", origin="observed",
+                   agent="disputes-system")
+    table = _laundered(tmp_path).rename({"transaction_id": "tid", "is_fraud": "label"})
+    report = check_training(scenario, table, key="tid", label="label", raise_on_block=False)
+    assert report.matched["label"]["matched_by"] == "content"
+    # t0 (chargeback), t2 and t3 (disputes) are confirmed; t1 contradicts the chargeback
+    assert report.counts == {"ground_truth": 3, "ai_only": 6, "contradicted": 1}
