@@ -866,11 +866,17 @@ def _examples(frame: pl.DataFrame, key_columns: list[str], labels: list[str],
     """Up to max_examples offending rows (blocked first, then warned)."""
     wanted = [v for v in VERDICTS if policy.action(v) == "block"]
     wanted += [v for v in VERDICTS if policy.action(v) == "warn"]
-    picked: list[tuple[int, str]] = []
-    for verdict in wanted:
-        for row in np.flatnonzero(codes == _CODE[verdict])[: policy.max_examples]:
-            picked.append((int(row), verdict))
-    picked = picked[: policy.max_examples]
+    rows_of = {v: np.flatnonzero(codes == _CODE[v])[: policy.max_examples] for v in wanted}
+    rows_of = {v: r for v, r in rows_of.items() if r.size}
+    # every offending verdict gets a share of the examples, so a few contradicted rows
+    # are not hidden behind many ai_only ones; what is left goes in order
+    share = policy.max_examples // len(rows_of) if rows_of else 0
+    picked = [(int(r), v) for v, rows in rows_of.items() for r in rows[: max(share, 1)]]
+    taken = set(picked)
+    picked += [(int(r), v) for v, rows in rows_of.items() for r in rows
+               if (int(r), v) not in taken]
+    order = {v: i for i, v in enumerate(wanted)}
+    picked = sorted(picked[: policy.max_examples], key=lambda p: (order[p[1]], p[0]))
     reasons = {
         "ai_only": "only AI assertions support this value",
         "low_confidence": f"human/observed support below {policy.min_confidence}",

@@ -882,3 +882,10 @@ datasets:
     assert report.matched["label"]["matched_by"] == "content"
     # t0 (chargeback), t2 and t3 (disputes) are confirmed; t1 contradicts the chargeback
     assert report.counts == {"ground_truth": 3, "ai_only": 6, "contradicted": 1}
+
+
+def test_examples_show_every_offending_verdict(scenario: Store, tmp_path: Path) -> None:
+    report = check_training(scenario, _laundered(tmp_path), key="transaction_id",
+                            label="is_fraud", dataset="fraud.labels_v3",
+                            policy=Policy(max_examples=2), raise_on_block=False)
+    assert [e["verdict"] for e in report.examples] == ["ai_only", "contradicted"]
