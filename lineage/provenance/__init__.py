@@ -279,8 +279,10 @@ def _fingerprint_rows(store: Store, target: FieldTarget, frame: pl.DataFrame,
     specs = key_columns_of(store, target.dataset.key, key_columns)
     scope = scope_of(target.concept, specs)
     values = normalise_values(frame[value], target.values)
-    missing = values.is_null() | (values.cast(pl.Utf8).str.strip_chars() == "")
-    if values.dtype.is_float():
+    missing = values.is_null()
+    if values.dtype == pl.Utf8:
+        missing = missing | (values.str.strip_chars() == "")
+    elif values.dtype.is_float():
         missing = missing | values.is_nan()
     if missing.any():
         row = int(missing.fill_null(True).arg_max() or 0)
