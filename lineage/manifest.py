@@ -141,12 +141,29 @@ class FieldDecl(FieldSchema):
     entity: str | None = Field(default=None, pattern=r"^[^,~|]+$")
     #: for a key field: exact (default: "00123" is not "123"), case_insensitive, or
     #: numeric ("00123" is 123)
-    collation: Literal["exact", "case_insensitive", "numeric"] | None = None
+    collation: str | None = None
     #: label spellings and what they mean, e.g. {fraud: true, legit: false}
     values: dict[str, Any] | None = None
     #: floats compare rounded to this many decimal places
     precision: int | None = Field(default=None, ge=0, le=15)
 
+
+    @field_validator("collation")
+    @classmethod
+    def _collation(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = _COLLATIONS.get(value.strip().lower().replace("-", "_"))
+        if found is None:
+            raise ValueError(f"unknown collation '{value}'; collations are: exact, "
+                             f"case_insensitive (nocase), numeric")
+        return found
+
+
+_COLLATIONS = {"exact": "exact", "binary": "exact", "case_sensitive": "exact",
+               "case_insensitive": "case_insensitive", "nocase": "case_insensitive",
+               "ci": "case_insensitive", "insensitive": "case_insensitive",
+               "numeric": "numeric", "canonical": "numeric"}
 
 #: FieldDecl's record-matching declarations, kept on the field node, not in schemas
 MATCHING = ("concept", "entity", "collation", "values", "precision")
