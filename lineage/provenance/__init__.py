@@ -179,13 +179,13 @@ def _confidence(frame: pl.DataFrame, confidence: float | None,
             values = frame[column].cast(pl.Float32, strict=True)
         except pl.exceptions.PolarsError:
             raise ValidationError(f"confidence column '{column}' is not numeric") from None
-        out = values.fill_null(float("nan")).to_numpy().astype(np.float32)
-        missing = np.isnan(out)
-        if missing.any():  # a column of confidences gives one per row; NaN is no number
-            row = int(np.argmax(missing))
+        nan = values.is_nan().fill_null(False)
+        if nan.any():  # an empty cell is "not given"; NaN is no number and no confidence
+            row = int(nan.arg_max() or 0)
             raise ValidationError(f"confidence column '{column}', row {row + 1} has no "
-                                  f"confidence ({frame[column][row]!r}); give every row a "
-                                  f"number in [0, 1], or leave the column out")
+                                  f"confidence (NaN); give a number in [0, 1], or leave "
+                                  f"the cell empty for 'not given'")
+        out = values.fill_null(float("nan")).to_numpy().astype(np.float32)
     elif confidence is not None:
         if not isinstance(confidence, int | float) or isinstance(confidence, bool):
             raise ValidationError(f"confidence must be a number in [0, 1], got {confidence!r}")
