@@ -58,7 +58,7 @@ from . import _keys as keys
 from ._errors import NotFound, ProvenanceViolation, UnmatchedLabels, ValidationError
 from ._model import AssertionBatch, NodeRef
 from ._vocabulary import EdgeKind, NodeKind, Origin
-from .provenance import FieldTarget, key_columns_of, resolve_field, taint
+from .provenance import FieldTarget, Tainted, key_columns_of, resolve_field, taint
 from .provenance._scope import (
     KeySpec,
     ValueSpec,
@@ -286,6 +286,7 @@ def check_training(
     loop_rows: dict[int, list[np.ndarray]] = {}  # batch id -> rows only its AI supports
     agent_of: dict[int, str] = {b.id: b.agent for bs in scopes.values() for b in bs
                                 if b.id is not None}
+    tainted: dict[str, Tainted] | None = None
     for column in labels:
         targets = [] if column in explicit else _label_targets(store, dataset, column)
         spec = targets[0].values if targets else ValueSpec()
@@ -346,7 +347,9 @@ def check_training(
         # a hash count, not np.unique: that sorts (or hashes slowly) every row
         for batch_id in pl.Series(behind).unique().to_list():
             loop_rows.setdefault(int(batch_id), []).append(rows[behind == batch_id])
-        findings += _lineage_findings(store, targets, versions)
+        if targets and tainted is None:  # one walk for every label column
+            tainted = {t.node.key: t for t in taint(store, (NodeKind.FIELD,))}
+        findings += _lineage_findings(store, targets, versions, tainted or {})
     findings += _trained_on_findings(store, versions)
     findings += _feedback_by_data(versions, loop_rows, agent_of, frame.height)
     unique: dict[tuple[str, tuple[str, ...]], Finding] = {}
@@ -755,13 +758,12 @@ def _loop_message(model: _Model, source: str, what: str) -> str:
             f"{keys.identity(source)}, {relation} of {model.name}")
 
 
-def _lineage_findings(store: Store, targets: Sequence[FieldTarget],
-                      model: _Model | None) -> list[Finding]:
+def _lineage_findings(store: Store, targets: Sequence[FieldTarget], model: _Model | None,
+                      tainted: Mapping[str, Tainted]) -> list[Finding]:
     """A label field that descends from a model's output: through column lineage, or as
     `taint` finds it (tagged AI-inferred fields, fields a model generates, and what
     derives from them); a feedback loop when that model is a version of `model`."""
     findings: list[Finding] = []
-    tainted = {t.node.key: t for t in taint(store, (NodeKind.FIELD,))} if targets else {}
     for target in targets:
         sources: list[tuple[str, list[str]]] = []
         for reached in store.upstream(target.field.key):
