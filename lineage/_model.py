@@ -549,7 +549,9 @@ class AssertionBatch:
     """One ingest of record assertions: everything its rows share.
 
     `field` and `agent` are node keys; `concept` is the field's concept at ingest time
-    (what the fingerprints were computed with). `id` is None until stored.
+    scoped by the entity types of its key, ``fraud_label|entity:transaction_id`` (what the
+    fingerprints were computed with; see `lineage.provenance._scope`; a batch stored
+    before scopes holds the bare concept). `id` is None until stored.
     """
 
     field: str
