@@ -64,13 +64,14 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
         value_column: str | None, version: str | None, fmt: str) -> None:
     """Record who asserted each row's value: observed, human-labelled or AI-inferred.
 
-    FILE is Parquet, CSV, NDJSON or Arrow. The whole file is one batch: a missing column,
-    a missing key, a row without a value, one key with two values, a NaN confidence
-    in --confidence-column (an empty cell means "not given"), a confidence outside [0, 1], a model version given
-    as a human or observed agent, or an unknown dataset, field or model version rejects it
-    whole (exit 2 or 4, naming the row) and nothing is written. Values are stored as
-    fingerprints. Tagging the same rows again (same field, origin, agent, values and
-    confidences) writes nothing and says so ("unchanged": true in JSON).
+    FILE is Parquet, CSV, NDJSON or Arrow. The whole file is one batch: a missing
+    column, a missing key, a row without a value, one key with two values, a NaN
+    confidence in --confidence-column (an empty cell means "not given"), a confidence
+    outside [0, 1], a model version given as a human or observed agent, or an unknown
+    dataset, field or model version rejects it whole (exit 2 or 4, naming the row) and
+    nothing is written. Values are stored as fingerprints. Tagging the same rows again
+    (same field, origin, agent, values and confidences) writes nothing and says so
+    ("unchanged": true in JSON).
 
     \b
     Examples:
