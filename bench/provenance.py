@@ -50,6 +50,8 @@ import polars as pl
 import lineage
 from lineage import provenance
 from lineage.guard import check_training
+from lineage.provenance._fingerprint import spread_column
+from lineage.provenance._scope import fingerprints
 
 #: the targets (issue "Record provenance and the training guard")
 TARGET_INGEST_ROWS_PER_S = 1_000_000
@@ -184,8 +186,11 @@ def expected_verdicts(rows: int, ai: int) -> dict[str, int]:
     keys = np.arange(rows, dtype=np.int64)
     observed_same = keys % 100 == 0
     in_ai = keys < ai
+    # the model's value where a chargeback observed the opposite
+    contradicted = in_ai & (keys % 100 == 50)
     counts = {"ground_truth": int(observed_same.sum()),
-              "ai_only": int((in_ai & ~observed_same).sum()),
+              "ai_only": int((in_ai & ~observed_same & ~contradicted).sum()),
+              "contradicted": int(contradicted.sum()),
               "unverified": int((~in_ai & ~observed_same).sum())}
     return {k: v for k, v in counts.items() if v}
 
@@ -375,10 +380,11 @@ def phase_guard(url: str, ai: int, rows: int, folder: Path, breakdown: bool) -> 
         # the baseline's inputs, untimed: value fingerprints of the training rows and the
         # AI assertions as the store holds them
         train = pl.read_parquet(parquet)
-        _, train_fps = provenance.fingerprint_frame(train, CONCEPT, ["transaction_id"],
-                                                    "is_fraud")
+        batches = provenance.batches_of(store, [CONCEPT])  # scoped by the key's entity
+        _, train_fps = fingerprints(batches[0].concept, train, ["transaction_id"],
+                                    spread_column(train["is_fraud"]))
         del train
-        ai_batches = [b.id for b in store.assertion_batches(concepts=[CONCEPT])
+        ai_batches = [b.id for b in batches
                       if b.origin.value == "ai_inferred" and b.id is not None]
         ai_fps = np.concatenate([a.value for a in store.assertion_arrays(ai_batches).values()])
     out["guard_maxrss_mb"] = maxrss_mb()

@@ -189,6 +189,7 @@ def cli(ctx: click.Context, url: str) -> None:
       5  conflict with the data already stored
       6  permission denied
       7  store unreachable or failed
+      8  training guard: no label column could be matched to recorded assertions
 
     \b
     Examples:

@@ -64,9 +64,14 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
         value_column: str | None, version: str | None, fmt: str) -> None:
     """Record who asserted each row's value: observed, human-labelled or AI-inferred.
 
-    FILE is Parquet, CSV, NDJSON or Arrow. The whole file is one batch: a missing column,
-    a missing key, a confidence outside [0, 1] or an unknown dataset, field or model
-    version rejects it whole and nothing is written. Values are stored as fingerprints.
+    FILE is Parquet, CSV, NDJSON or Arrow. The whole file is one batch: a missing
+    column, a missing key, a row without a value, one key with two values, a NaN
+    confidence in --confidence-column (an empty cell means "not given"), a confidence
+    outside [0, 1], a model version given as a human or observed agent, or an unknown
+    dataset, field or model version rejects it whole (exit 2 or 4, naming the row) and
+    nothing is written. Values are stored as fingerprints. Tagging the same rows again
+    (same field, origin, agent, values and confidences) writes nothing and says so
+    ("unchanged": true in JSON).
 
     \b
     Examples:
@@ -87,6 +92,11 @@ def tag(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...
             value_column=value_column, dataset_version=version, source=file, progress=say)
     if fmt == "json":
         output.emit_json(_batch_dict(batch))
+        return
+    if batch.unchanged:
+        output.out().print(f"nothing new: these {batch.rows:,} rows of {batch.field} were "
+                           f"already recorded as {batch.origin.value} by {batch.agent} "
+                           f"(batch {batch.id})", soft_wrap=True)
         return
     output.out().print(f"tagged {batch.rows:,} rows of {batch.field} as {batch.origin.value} "
                        f"by {batch.agent} (batch {batch.id})", soft_wrap=True)
@@ -236,6 +246,11 @@ def provenance_cmd(app: App, dataset: str, version: str | None, fmt: str) -> Non
 def taint(app: App, fmt: str) -> None:
     """Fields, features and model versions that derive from AI-inferred values.
 
+    Through column lineage, and through dataset-level lineage for fields without column
+    lineage of their own (a job that read an AI field's dataset and wrote theirs): those
+    are marked "dataset-level lineage, column unknown". The training guard uses the same
+    answer for label fields.
+
     \b
     Examples:
       lineage taint
@@ -250,7 +265,9 @@ def taint(app: App, fmt: str) -> None:
         return
     output.out().print(output.table(
         "derived from AI-inferred values", ["key", "kind", "from", "path"],
-        [(t.node.key, t.node.kind.value, t.source.key, output.path_text(t.path))
+        [(t.node.key, t.node.kind.value, t.source.key,
+          output.path_text(t.path) + (" (dataset-level lineage, column unknown)"
+                                      if t.column_unknown else ""))
          for t in tainted], wrap=("path",)))
 
 
@@ -261,6 +278,9 @@ def taint(app: App, fmt: str) -> None:
               help="Label column (repeat for several).")
 @click.option("--dataset", default=None, metavar="NAME",
               help="The dataset the table claims to be (its label field is looked up).")
+@click.option("--concept", "concepts", multiple=True, metavar="[COLUMN=]CONCEPT",
+              help="Check a label column against this concept (for every label, or "
+                   "COLUMN=CONCEPT, repeatable) instead of the one its field declares.")
 @click.option("--model", default=None, metavar="NAME",
               help="The model being trained (fraud or fraud@3), for feedback-loop checks.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
@@ -278,7 +298,8 @@ def taint(app: App, fmt: str) -> None:
 @format_option
 @pass_app
 def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple[str, ...],
-                       dataset: str | None, model: str | None, policy_file: str | None,
+                       dataset: str | None, concepts: tuple[str, ...], model: str | None,
+                       policy_file: str | None,
                        min_confidence: float | None, unverified: str | None,
                        allow_ai_above: float | None, report_file: str | None,
                        fmt: str) -> None:
@@ -286,12 +307,20 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
 
     For every row: ground_truth (an observed or human assertion supports it),
     ai_only (only models ever asserted it — blocked, even when the copy lost its
-    lineage), unverified (nobody did — the policy decides), low_confidence, or
+    lineage), contradicted (recorded ground truth gives the key another value —
+    blocked), unverified (nobody did — the policy decides), low_confidence, or
     pseudo_label (allowed on purpose). Lineage checks: a label that descends from a
-    model's output; a model trained on its own earlier versions' outputs.
+    model's output; a model trained on its own or another version's outputs.
 
-    Exit codes: 0 passed, 3 blocked, 2 unusable input (missing column, empty table,
-    conflicting labels for one key, not UTF-8).
+    Each label column is checked against its field's concept (--dataset), else the
+    fields named like it; when those know nothing of the table's entities, against the
+    concept whose recorded keys and values it matches best (the report says which);
+    --concept names one outright.
+
+    Exit codes: 0 passed, 3 blocked, 8 no label column could be matched to recorded
+    assertions (nothing was checked; --unverified allow lets it pass), 2 unusable input
+    (missing column, empty table, conflicting labels for one key, not UTF-8), 4 unknown
+    dataset, model or concept.
 
     \b
     Examples:
@@ -299,11 +328,24 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
           --label is_fraud --dataset fraud.training_labels --model fraud@3
       lineage check-training train.parquet --key user_id --label churned \\
           --policy policy.yaml --format json --report report.json
+      lineage check-training export.csv --key transaction_id --label y \\
+          --concept y=fraud_label
     """
     policy = Policy.load(policy_file, min_confidence=min_confidence, unverified=unverified,
                          allow_ai_above=allow_ai_above)
+    mapping: dict[str, str] = {}
+    for item in concepts:
+        column, sep, name = item.partition("=")
+        if not sep:
+            mapping.update({label: item for label in labels})
+        elif not column or not name:
+            raise lineage.ValidationError(f"--concept '{item}': expected CONCEPT or "
+                                          f"COLUMN=CONCEPT")
+        else:
+            mapping[column] = name
     report = check_training(app.store, file, key=list(keys), label=list(labels),
-                            dataset=dataset, model=model, policy=policy, raise_on_block=False)
+                            dataset=dataset, model=model, policy=policy, raise_on_block=False,
+                            concept=mapping or None)
     if report_file:
         Path(report_file).write_text(json.dumps(report.to_dict(), indent=2, default=str),
                                      encoding="utf-8")
@@ -312,7 +354,9 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
     else:
         _print_report(report)
     if not report.passed:
-        raise click.exceptions.Exit(lineage.ProvenanceViolation.exit_code)
+        blind = report.unmatched and not report.lineage_blocked
+        raise click.exceptions.Exit(lineage.UnmatchedLabels.exit_code if blind
+                                    else lineage.ProvenanceViolation.exit_code)
 
 
 def _print_report(report: GuardReport) -> None:
@@ -327,6 +371,10 @@ def _print_report(report: GuardReport) -> None:
             [(str(e["row"]), e["verdict"], json.dumps(e["key"]), json.dumps(e["label"]),
               e["reason"], ", ".join((e.get("ai_agent") or {}).values()))
              for e in report.examples], wrap=("reason",)))
+    for column, matched in report.matched.items():
+        concepts = ", ".join(matched["concepts"]) or "nothing recorded"
+        console.print(f"label '{column}' checked against {concepts} ({matched['matched_by']})",
+                      soft_wrap=True)
     for finding in report.findings:
         path = " -> ".join(finding.path)
         console.print(f"{finding.kind}: {finding.message}" + (f"\n  path: {path}" if path

@@ -25,6 +25,7 @@ from ._errors import (
     PermissionDenied,
     ProvenanceViolation,
     StoreError,
+    UnmatchedLabels,
     ValidationError,
 )
 from ._settings import Settings
@@ -150,6 +151,7 @@ __all__ = [
     "PermissionDenied",
     "Principal",
     "ProvenanceViolation",
+    "UnmatchedLabels",
     "Reached",
     "Subgraph",
     "Settings",

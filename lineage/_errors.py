@@ -6,6 +6,7 @@
     ├── ValidationError          bad input: a manifest, a file, an argument (carries file/key/line)
     ├── ConflictError            the input contradicts what the store already holds
     ├── ProvenanceViolation      the training guard refused a table (carries the report)
+    │   └── UnmatchedLabels      no label column could be matched to recorded assertions
     ├── PermissionDenied         a principal lacks the scope or origin it tried to use
     └── StoreError               the backend failed (connection, migration, driver error)
 
@@ -109,6 +110,13 @@ class ProvenanceViolation(LineageError):
     def __init__(self, message: str, report: Any = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class UnmatchedLabels(ProvenanceViolation):
+    """The training guard could not tie any label column to what the store knows: nothing
+    was checked, so nothing passes (unless the policy allows unverified rows)."""
+
+    exit_code = 8
 
 
 class PermissionDenied(LineageError):

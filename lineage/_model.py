@@ -576,7 +576,9 @@ class AssertionBatch:
     """One ingest of record assertions: everything its rows share.
 
     `field` and `agent` are node keys; `concept` is the field's concept at ingest time
-    (what the fingerprints were computed with). `id` is None until stored.
+    scoped by the entity types of its key, ``fraud_label|entity:transaction_id`` (what the
+    fingerprints were computed with; see `lineage.provenance._scope`; a batch stored
+    before scopes holds the bare concept). `id` is None until stored.
     """
 
     field: str
@@ -590,6 +592,9 @@ class AssertionBatch:
     principal: str | None = None
     id: int | None = None
     created_at: datetime | None = None
+    #: set by `provenance.tag` when these very rows were already stored (this batch):
+    #: nothing new was written. Not stored.
+    unchanged: bool = False
 
 
 @dataclass(slots=True)

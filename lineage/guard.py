@@ -5,7 +5,11 @@
 
 For every row it asks who asserted that label value for that entity — on the label field,
 on every field upstream of it through column lineage, and on every field sharing a concept
-with those (which catches a copy whose lineage was lost: the fingerprint still matches):
+with those (which catches a copy whose lineage was lost: the fingerprint still matches).
+Assertions are scoped by the entity type of the key (see `provenance._scope`): a user 123
+is not a transaction 123. A label column tied to nothing the store knows about the table's
+entities (renamed, no dataset, a field without a concept) is matched by content: against
+the concept whose recorded keys and values it matches best; `concept=` names it outright.
 
 ==================  ========================================================  ===========
 verdict             when                                                      default
@@ -15,23 +19,31 @@ verdict             when                                                      de
 ``low_confidence``  only observed/human support below ``min_confidence``      block
 ``pseudo_label``    only AI support, at or above ``allow_ai_above``           allow (counted)
 ``ai_only``         only AI assertions support the value                      block
-``unverified``      nobody asserted this value for this entity                warn
+``contradicted``    ground truth for this entity gives another value          block
+``unverified``      nobody asserted this value for this entity; no label      warn
 ==================  ========================================================  ===========
+
+A person's label stands until a later person's label for the same entity overrules it. An
+AI assertion without a confidence has an unknown one: it is never a pseudo-label.
 
 An offending row's example names the AI agent behind it: of the AI assertions of that value
 for that entity (on any of the concepts consulted), the most confident one — a missing
-confidence counts as 1.0 — and among equally confident ones the most recent batch. The same
-agent is the one a feedback loop found by fingerprint is attributed to.
+confidence ranks below every given one — and among equally confident ones the most recent
+batch. The same agent is the one a feedback loop found by fingerprint is attributed to.
 
-Lineage-level checks run as well: the label field descends from a model's output, and the
-model being trained descends from an earlier version's outputs (a feedback loop) — by
-lineage, and by the agents behind AI-only rows. A blocked check raises ProvenanceViolation
-carrying the report (the CLI exits 3).
+Lineage-level checks run as well: the label field descends from a model's output (through
+column lineage, or as `provenance.taint` finds it), and the model being trained descends
+from its own or another version's outputs (a feedback loop) — by lineage, through what it
+was trained on, and by the agents behind rows only a model supports (pseudo-labels too).
+A blocked check raises ProvenanceViolation carrying the report (the CLI exits 3); a table
+none of whose label columns could be tied to anything recorded raises UnmatchedLabels
+(exit 8) unless the policy allows unverified rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,19 +55,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from . import _keys as keys
-from ._errors import ProvenanceViolation, ValidationError
+from ._errors import NotFound, ProvenanceViolation, UnmatchedLabels, ValidationError
 from ._model import AssertionBatch, NodeRef
 from ._vocabulary import EdgeKind, NodeKind, Origin
-from .provenance import FieldTarget, resolve_field
-from .provenance._fingerprint import entity_and_value_spread, spread_column
+from .provenance import FieldTarget, Tainted, key_columns_of, resolve_field, taint
+from .provenance._scope import (
+    KeySpec,
+    ValueSpec,
+    fingerprints,
+    first_conflict,
+    parse_scope,
+    scope_of,
+    value_spread,
+)
 from .provenance._tables import Table, read_table, require_columns, require_keys
 from .store.base import Store
 
 Action = Literal["allow", "warn", "block"]
-VERDICTS = ("ground_truth", "pseudo_label", "unverified", "low_confidence", "ai_only")
+VERDICTS = ("ground_truth", "pseudo_label", "unverified", "low_confidence", "ai_only",
+            "contradicted")
 # worst first, for rows with several labels
-_SEVERITY = {"ai_only": 4, "low_confidence": 3, "unverified": 2, "pseudo_label": 1,
-             "ground_truth": 0}
+_SEVERITY = {"contradicted": 5, "ai_only": 4, "low_confidence": 3, "unverified": 2,
+             "pseudo_label": 1, "ground_truth": 0}
 _TRUTH = (Origin.OBSERVED, Origin.HUMAN_LABELLED)
 
 
@@ -80,7 +101,7 @@ class Policy(BaseModel):
     def action(self, verdict: str) -> Action:
         if verdict in ("ground_truth", "pseudo_label"):
             return "allow"
-        if verdict == "ai_only":
+        if verdict in ("ai_only", "contradicted"):
             return "block"
         return self.unverified if verdict == "unverified" else self.low_confidence
 
@@ -137,6 +158,21 @@ class GuardReport:
     findings: list[Finding]
     concepts: list[str]
     duplicate_rows: int = 0
+    #: per label column: the concepts it was checked against and how they were found
+    #: (declared: its field's concept and those upstream; explicit: --concept; content:
+    #: the recorded keys and values it matches; none: nothing it could be tied to)
+    matched: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def unmatched(self) -> bool:
+        """No label column could be tied to anything the store knows: nothing was
+        checked, which passes only when the policy allows unverified rows."""
+        return bool(self.matched) and all(m["matched_by"] == "none"
+                                          for m in self.matched.values())
+
+    @property
+    def lineage_blocked(self) -> bool:
+        return self.policy.lineage == "block" and bool(self.findings)
 
     @property
     def blocked_rows(self) -> int:
@@ -148,8 +184,8 @@ class GuardReport:
 
     @property
     def passed(self) -> bool:
-        blocked_by_lineage = self.policy.lineage == "block" and bool(self.findings)
-        return self.blocked_rows == 0 and not blocked_by_lineage
+        blind = self.unmatched and self.policy.unverified != "allow"
+        return self.blocked_rows == 0 and not self.lineage_blocked and not blind
 
     def summary(self) -> str:
         if self.passed:
@@ -160,8 +196,13 @@ class GuardReport:
             parts = ", ".join(f"{self.counts[v]} {v}" for v in VERDICTS
                               if self.counts.get(v) and self.policy.action(v) == "block")
             reasons.append(f"{self.blocked_rows} of {self.rows} rows blocked ({parts})")
-        if self.findings and self.policy.lineage == "block":
+        if self.lineage_blocked:
             reasons.append("; ".join(f.message for f in self.findings))
+        if self.unmatched and self.policy.unverified != "allow":
+            reasons.append("no label column could be matched to recorded assertions "
+                           f"({', '.join(self.labels)}): nothing was checked; name the "
+                           "dataset (--dataset) or the concept (--concept), or allow "
+                           "unverified rows")
         return "blocked: " + "; ".join(reasons)
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,11 +213,23 @@ class GuardReport:
             "counts_by_label": self.counts_by_label, "blocked_rows": self.blocked_rows,
             "warned_rows": self.warned_rows, "duplicate_rows": self.duplicate_rows,
             "examples": self.examples, "findings": [f.to_dict() for f in self.findings],
-            "concepts": self.concepts, "policy": self.policy.model_dump(),
+            "concepts": self.concepts, "matched": self.matched, "unmatched": self.unmatched,
+            "policy": self.policy.model_dump(),
         }
 
 
 # ------------------------------------------------------------------ the check
+
+
+@dataclass
+class _Label:
+    """What one label column was checked against."""
+
+    column: str
+    concepts: list[str]  # the concepts consulted (bare)
+    scopes: list[str]  # the stored scopes consulted
+    matched_by: str  # declared / explicit / content / none
+    key_order: list[str]  # the key columns, in the order the scopes fold them
 
 
 def check_training(
@@ -189,53 +242,99 @@ def check_training(
     model: str | None = None,
     policy: Policy | None = None,
     raise_on_block: bool = True,
+    concept: str | Mapping[str, str] | None = None,
 ) -> GuardReport:
     """Check a training table before fitting. Returns the report when it passes; raises
-    ProvenanceViolation (with `.report`) when the policy blocks it, unless
-    `raise_on_block=False`. Raises ValidationError for unusable input: missing columns,
-    an empty table, missing keys, one key with conflicting labels."""
+    ProvenanceViolation (with `.report`) when the policy blocks it, or UnmatchedLabels
+    when no label column could be tied to anything the store knows (unless the policy
+    allows unverified rows), unless `raise_on_block=False`.
+
+    `concept` maps label columns to concepts explicitly: one name for every label, or
+    {column: concept}. Without it a column is tied to its field's concept (through
+    `dataset`, else the fields named like it) and the concepts upstream of it; when those
+    hold nothing about the table's entities, to the concept whose recorded keys and values
+    the column matches best (`matched_by: content` in the report).
+
+    Raises ValidationError for unusable input: missing columns, an empty table, missing
+    keys, one key with conflicting labels; NotFound for an unknown dataset, model or
+    concept."""
     policy = policy or Policy()
     key_columns = [key] if isinstance(key, str) else list(key)
     labels = [label] if isinstance(label, str) else list(label)
     if not labels:
         raise ValidationError("at least one label column is needed")
+    explicit = _explicit_concepts(store, concept, labels)
+    versions = _model_versions(store, model) if model else None
+    dataset_key = store.resolve(dataset, [NodeKind.DATASET]).key if dataset else None
     frame = read_table(table, "training table", columns=[*key_columns, *labels])
     require_columns(frame, [*key_columns, *labels], "training table")
     if frame.height == 0:
         raise ValidationError("the training table is empty")
     require_keys(frame, key_columns, "training table")
 
-    keys_spread = [spread_column(frame[c]) for c in key_columns]
+    specs = key_columns_of(store, dataset_key, key_columns)
+    scopes: dict[str, list[AssertionBatch]] = {}
+    for b in store.assertion_batches():
+        if b.id is not None:
+            scopes.setdefault(b.concept, []).append(b)
     duplicates = 0
     verdicts = np.zeros(0, dtype=np.int8)  # the first label's, then the worst per row
     reasons: dict[str, np.ndarray] = {}
     counts_by_label: dict[str, dict[str, int]] = {}
     findings: list[Finding] = []
-    all_concepts: list[str] = []
-    ai_agents: dict[int, int] = {}
-    agent_of: dict[int, str] = {}
+    checked: list[_Label] = []
+    loop_rows: dict[int, list[np.ndarray]] = {}  # batch id -> rows only its AI supports
+    agent_of: dict[int, str] = {b.id: b.agent for bs in scopes.values() for b in bs
+                                if b.id is not None}
+    tainted: dict[str, Tainted] | None = None
     for column in labels:
-        value_spread = spread_column(frame[column])
-        targets = _label_targets(store, dataset, column)
-        concepts = sorted({t.concept for t in targets} | _upstream_concepts(store, targets))
-        all_concepts += [c for c in concepts if c not in all_concepts]
-        # any one concept's (entity, value) fingerprints tell repeated rows and conflicts
-        first = concepts[0] if concepts else ""
-        entity_ids, pair_ids = entity_and_value_spread(first, keys_spread, value_spread)
-        duplicates = max(duplicates, _check_conflicts(frame, key_columns, column, entity_ids,
-                                                      pair_ids))
-        del entity_ids
-
-        def value_fingerprints(concept: str, first: str = first, pairs: np.ndarray = pair_ids,
-                               value: np.ndarray = value_spread) -> np.ndarray:
-            if concept == first:
-                return pairs
-            return entity_and_value_spread(concept, keys_spread, value)[1]
-
-        label_verdicts, agent_per_row, batches = _verdicts(
-            store, concepts, value_fingerprints, frame.height, policy)
-        del pair_ids, value_spread
-        agent_of.update({b.id: b.agent for b in batches if b.id is not None})
+        targets = [] if column in explicit else _label_targets(store, dataset, column)
+        spec = targets[0].values if targets else ValueSpec()
+        if column in explicit:
+            concepts, matched_by = [explicit[column]], "explicit"
+        else:
+            concepts = sorted({t.concept for t in targets} | _upstream_concepts(store, targets))
+            matched_by = "declared"
+        tied = _tied_scopes(scopes, concepts, specs, key_columns)
+        blank = _blank(frame[column])
+        result = None
+        if tied:
+            result = _check_label(store, frame, column, tied, scopes, spec, policy, blank)
+        if (result is None or not result.touched) and column not in explicit:
+            done = {t for t, _ in tied}
+            matches = _content_matches(store, frame, key_columns, column, scopes,
+                                       [sc for sc in sorted(scopes) if sc not in done], spec,
+                                       blank)
+            if matches:
+                best = max(matches, key=lambda m: m[0])
+                concept_of_best = parse_scope(best[1])[0]
+                # the best match, and what else matches on its concept (truth and AI may
+                # have been recorded with key columns named differently)
+                tied = [(sc, order) for _, sc, order in matches
+                        if parse_scope(sc)[0] == concept_of_best]
+                matched_by = "content"
+                if not targets:
+                    spec = _scope_spec(store, scopes[best[1]])
+                concepts = [concept_of_best]
+                result = _check_label(store, frame, column, tied, scopes, spec, policy, blank)
+        if result is None or not result.touched:
+            matched_by = "none"
+        checked.append(_Label(column, concepts,
+                              [t for t, _ in tied] if matched_by != "none" else [], matched_by,
+                              tied[0][1] if tied else [s.column for s in specs]))
+        if result is None:
+            neutral = scope_of("", specs)  # conflicts in the table need no concept
+            entity, pairs = fingerprints(neutral, frame, [s.column for s in specs],
+                                         value_spread(frame[column], spec))
+            duplicates = max(duplicates, _check_conflicts(
+                frame, [s.column for s in specs], column, entity, pairs))
+            del entity, pairs
+            label_verdicts = np.full(frame.height, _CODE["unverified"], dtype=np.int8)
+            agent_per_row = np.full(frame.height, -1, dtype=np.int64)
+            result = _LabelResult(label_verdicts, agent_per_row, np.zeros(frame.height, bool),
+                                  False)
+        duplicates = max(duplicates, result.duplicates)
+        label_verdicts, agent_per_row = result.codes, result.agent
         counts_by_label[column] = _count(label_verdicts)
         if len(counts_by_label) == 1:
             verdicts = label_verdicts
@@ -243,20 +342,165 @@ def check_training(
             worse = _severity(label_verdicts) > _severity(verdicts)
             verdicts = np.where(worse, label_verdicts, verdicts)
         reasons[column] = agent_per_row
-        for agent, n in _agents_of(label_verdicts, agent_per_row).items():
-            ai_agents[agent] = ai_agents.get(agent, 0) + n
-        findings += _lineage_findings(store, targets, model)
-    findings += _feedback_by_data(store, model, ai_agents, agent_of)
+        rows = np.flatnonzero(result.model_only)
+        behind = agent_per_row[rows]
+        # a hash count, not np.unique: that sorts (or hashes slowly) every row
+        for batch_id in pl.Series(behind).unique().to_list():
+            loop_rows.setdefault(int(batch_id), []).append(rows[behind == batch_id])
+        if targets and tainted is None:  # one walk for every label column
+            tainted = {t.node.key: t for t in taint(store, (NodeKind.FIELD,))}
+        findings += _lineage_findings(store, targets, versions, tainted or {})
+    findings += _trained_on_findings(store, versions)
+    findings += _feedback_by_data(versions, loop_rows, agent_of, frame.height)
+    unique: dict[tuple[str, tuple[str, ...]], Finding] = {}
+    for f in findings:
+        unique.setdefault((f.kind, tuple(f.path)), f)
     report = GuardReport(
         rows=frame.height, keys=key_columns, labels=labels, dataset=dataset, model=model,
         policy=policy,
         counts=counts_by_label[labels[0]] if len(labels) == 1 else _count(verdicts),
         counts_by_label=counts_by_label,
         examples=_examples(frame, key_columns, labels, verdicts, reasons, agent_of, policy),
-        findings=findings, concepts=all_concepts, duplicate_rows=duplicates)
+        findings=list(unique.values()),
+        concepts=list(dict.fromkeys(c for lab in checked for c in lab.concepts)),
+        duplicate_rows=duplicates,
+        matched={lab.column: {"concepts": [parse_scope(s)[0] for s in lab.scopes],
+                              "matched_by": lab.matched_by} for lab in checked})
     if not report.passed and raise_on_block:
+        if report.unmatched and not report.lineage_blocked:
+            raise UnmatchedLabels(f"training table refused: {report.summary()}", report)
         raise ProvenanceViolation(f"training table refused: {report.summary()}", report)
     return report
+
+
+def _explicit_concepts(store: Store, concept: str | Mapping[str, str] | None,
+                       labels: list[str]) -> dict[str, str]:
+    """{label column: concept} from `concept`; NotFound for a concept nothing declares or
+    asserted, ValidationError for a column that is not a label."""
+    if concept is None:
+        return {}
+    mapping = {c: concept for c in labels} if isinstance(concept, str) else dict(concept)
+    for column in mapping:
+        if column not in labels:
+            raise ValidationError(f"--concept names column '{column}', which is not a label "
+                                  f"column; labels are: {', '.join(labels)}")
+    known = {parse_scope(b.concept)[0] for b in store.assertion_batches()}
+    for name in set(mapping.values()):
+        if name not in known:
+            import difflib
+
+            raise NotFound(f"no assertions were recorded for concept '{name}'",
+                           difflib.get_close_matches(name, sorted(known), n=3))
+    return mapping
+
+
+def _tied_scopes(scopes: Mapping[str, list[AssertionBatch]], concepts: Sequence[str],
+                 specs: Sequence[KeySpec],
+                 key_columns: list[str]) -> list[tuple[str, list[str]]]:
+    """The stored scopes of `concepts` about the table's entity types, each with the key
+    columns in its fold order (a batch written before scopes: as given)."""
+    wanted = set(concepts)
+    tokens = tuple((s.entity, s.collation) for s in specs)
+    tied = []
+    for scope in sorted(scopes):
+        concept, entities = parse_scope(scope)
+        if concept not in wanted:
+            continue
+        if entities is None:
+            tied.append((scope, key_columns))
+        elif entities == tokens:
+            tied.append((scope, [s.column for s in specs]))
+    return tied
+
+
+def _blank(values: pl.Series) -> np.ndarray:
+    """Rows without a label (null, NaN, blank text): no assertion is about them."""
+    missing = values.is_null()
+    if values.dtype.is_float():
+        missing = missing | values.is_nan()
+    elif values.dtype == pl.Utf8:
+        missing = missing | (values.str.strip_chars() == "")
+    return missing.fill_null(True).to_numpy()
+
+
+def _scope_spec(store: Store, batches: Sequence[AssertionBatch]) -> ValueSpec:
+    """How the values of a scope's field are spelled (its first batch's field)."""
+    node = store.nodes([batches[0].field]).get(batches[0].field)
+    return ValueSpec.of(node.properties) if node is not None else ValueSpec()
+
+
+#: a scope tied by content holds at least this share of the values of the rows whose
+#: entities it knows: a copy of what was recorded agrees everywhere, while a label about
+#: other entities that merely share key values (user 7, transaction 7) agrees by chance
+MIN_AGREEMENT = 0.9
+
+
+def _content_matches(store: Store, frame: pl.DataFrame, key_columns: list[str], column: str,
+                     scopes: Mapping[str, list[AssertionBatch]], candidates: Sequence[str],
+                     spec: ValueSpec,
+                     blank: np.ndarray) -> list[tuple[int, str, list[str]]]:
+    """The candidate scopes whose recorded entities and values the column matches, each
+    with its score (agreements minus twice the disagreements) and the key column order
+    that matches best (every order of up to three key columns is tried). A scope matches
+    when at least MIN_AGREEMENT of the rows whose entities it knows carry a value it
+    recorded for them."""
+    found = []
+    for scope in candidates:
+        batches = scopes[scope]
+        entities = parse_scope(scope)[1]
+        if entities is not None and len(entities) != len(key_columns):
+            continue
+        stored = store.assertion_columns([b.id for b in batches if b.id is not None],
+                                         ["entity", "value"])
+        if not stored:
+            continue
+        known_entities = pl.Series(np.concatenate([c["entity"] for c in stored.values()]))
+        known_values = pl.Series(np.concatenate([c["value"] for c in stored.values()]))
+        value = value_spread(frame[column], spec if spec != ValueSpec()
+                             else _scope_spec(store, batches))
+        orders = (itertools.permutations(key_columns) if len(key_columns) <= 3
+                  else [tuple(key_columns)])
+        best: tuple[int, str, list[str]] | None = None
+        for order in orders:
+            entity, pairs = fingerprints(scope, frame, list(order), value)
+            on_entity = pl.Series(entity).is_in(known_entities.implode()).to_numpy() & ~blank
+            agree = int((pl.Series(pairs).is_in(known_values.implode()).to_numpy()
+                         & on_entity).sum())
+            known = int(on_entity.sum())
+            score = agree - 2 * (known - agree)
+            if agree and agree >= MIN_AGREEMENT * known and (best is None or score > best[0]):
+                best = (score, scope, list(order))
+        if best is not None:
+            found.append(best)
+    return found
+
+
+@dataclass
+class _LabelResult:
+    codes: np.ndarray  # verdict code per row
+    agent: np.ndarray  # batch id of the AI assertion named per row, -1: none
+    model_only: np.ndarray  # rows whose value only AI assertions support
+    touched: bool  # any row's entity is known to the scopes consulted
+    duplicates: int = 0
+
+
+def _check_label(store: Store, frame: pl.DataFrame, column: str,
+                 tied: Sequence[tuple[str, list[str]]],
+                 scopes: Mapping[str, list[AssertionBatch]], spec: ValueSpec, policy: Policy,
+                 blank: np.ndarray) -> _LabelResult:
+    value = value_spread(frame[column], spec)
+    duplicates = 0
+    fps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for i, (scope, order) in enumerate(tied):
+        entity, pairs = fingerprints(scope, frame, order, value)
+        if i == 0:  # any one scope's fingerprints tell repeated rows and conflicts
+            duplicates = _check_conflicts(frame, order, column, entity, pairs)
+        fps[scope] = (entity, pairs)
+    del value
+    result = _verdicts(store, [(scope, scopes[scope]) for scope, _ in tied], fps,
+                       frame.height, policy, blank)
+    result.duplicates = duplicates
+    return result
 
 
 # verdict codes, in VERDICTS order
@@ -276,27 +520,18 @@ def _count(codes: np.ndarray) -> dict[str, int]:
 
 def _check_conflicts(frame: pl.DataFrame, key_columns: list[str], label: str,
                      entity_ids: np.ndarray, pair_ids: np.ndarray) -> int:
-    """Refuse one entity with two labels; return how many rows merely repeat a row.
-
-    The usual table names every entity once, which one sort settles; otherwise `pair_ids`
-    fingerprint (key, label): as many distinct pairs as distinct keys means no key has two
-    labels, and that takes two hash counts, not a group-by."""
+    """Refuse one entity with two labels; return how many rows merely repeat a row."""
     ordered = np.sort(entity_ids)
     if not (ordered[1:] == ordered[:-1]).any():
         return 0
     del ordered
-    distinct_pairs = pl.Series(pair_ids).n_unique()
-    duplicate_rows = len(pair_ids) - distinct_pairs
-    if distinct_pairs == pl.Series(entity_ids).n_unique():
-        return duplicate_rows
-    pairs = pl.DataFrame({"e": entity_ids, "v": pair_ids}).with_row_index("row")
-    conflicted = pairs.unique(["e", "v"], keep="first").filter(pl.col("e").is_duplicated())
-    if conflicted.height:
-        first = conflicted.sort("row")["e"][0]
-        rows = pairs.filter(pl.col("e") == first)["row"].head(5).to_list()
+    duplicate_rows = len(pair_ids) - pl.Series(pair_ids).n_unique()
+    rows = first_conflict(entity_ids, pair_ids)
+    if rows is not None:
+        pairs = pl.DataFrame({"e": entity_ids, "v": pair_ids})
+        entities = pairs.unique().filter(pl.col("e").is_duplicated())["e"].n_unique()
         shown = ", ".join(f"{c}={frame[c][rows[0]]!r}" for c in key_columns)
         values = sorted({repr(frame[label][r]) for r in rows})
-        entities = conflicted["e"].n_unique()
         raise ValidationError(
             f"training table: {entities} key(s) have conflicting '{label}' labels; e.g. "
             f"{shown} is labelled {' and '.join(values)} "
@@ -306,9 +541,14 @@ def _check_conflicts(frame: pl.DataFrame, key_columns: list[str], label: str,
 
 def _label_targets(store: Store, dataset: str | None, label: str) -> list[FieldTarget]:
     """The field(s) a label column stands for: the dataset's field, or without a dataset,
-    every field of that name."""
+    every field of that name (each scoped by its entities, so an unrelated field of the
+    same name about other entities matches nothing). A dataset without a field of that
+    name ties the column to nothing: it is matched by content."""
     if dataset is not None:
-        return [resolve_field(store, dataset, label)]
+        try:
+            return [resolve_field(store, dataset, label)]
+        except ValidationError:
+            return []
     found = []
     for ref in store.find(f".{label}", [NodeKind.FIELD], limit=10_000):
         if ref.key.endswith(f".{label}"):
@@ -316,7 +556,7 @@ def _label_targets(store: Store, dataset: str | None, label: str) -> list[FieldT
             concept = str(node.properties.get("concept") or ref.key)
             dataset_key = f"{NodeKind.DATASET}:{keys.identity(ref.key)[: -len(label) - 1]}"
             found.append(FieldTarget(NodeRef(dataset_key, NodeKind.DATASET, dataset_key),
-                                     ref, label, concept))
+                                     ref, label, concept, values=ValueSpec.of(node.properties)))
     return found
 
 
@@ -330,58 +570,74 @@ def _upstream_concepts(store: Store, targets: Sequence[FieldTarget]) -> set[str]
     return concepts
 
 
-def _verdicts(store: Store, concepts: Sequence[str],
-              value_fingerprints: Callable[[str], np.ndarray], n: int,
-              policy: Policy) -> tuple[np.ndarray, np.ndarray, list[AssertionBatch]]:
-    """Per row: the verdict code, and the batch id of the AI assertion named for it (-1:
-    none); and the batches consulted.
+def _verdicts(store: Store, scopes: Sequence[tuple[str, list[AssertionBatch]]],
+              fps: Mapping[str, tuple[np.ndarray, np.ndarray]], n: int, policy: Policy,
+              blank: np.ndarray) -> _LabelResult:
+    """Per row: the verdict code, and the batch id of the AI assertion named for it.
 
-    Membership is one join per concept of the rows' value fingerprints against the stored
+    Membership is one join per scope of the rows' value fingerprints against the stored
     ones, the truth (observed/human) and the AI side each deduplicated apart, and only when
     it repeats a fact (a label that confirms the model's is the same fact on both sides, so
-    deduplicating them together would group every assertion). A concept nobody asserted
-    costs nothing, not even its fingerprints. The AI assertion named for a row is the most
-    confident one (a missing confidence counts as 1.0), the most recent batch among equals
-    (see `_best_ai`), whichever concept it was made on."""
+    deduplicating them together would group every assertion). On the truth side a person's
+    label stands until a later person's label for the same entity overrules it. A row whose
+    value no truth supports, about an entity truth speaks of, is `contradicted`. The AI
+    assertion named for a row is the most confident one (a missing confidence is unknown,
+    below any given one), the most recent batch among equals (see `_best_ai`), whichever
+    scope it was made on."""
     truth = np.full(n, -1.0, dtype=np.float32)  # best observed/human confidence, -1: none
-    ai = np.full(n, -1.0, dtype=np.float32)  # best AI confidence, -1: none
+    ai = np.full(n, -2.0, dtype=np.float32)  # best AI confidence, -1: unknown, -2: none
     agent = np.full(n, -1, dtype=np.int64)  # batch id of the AI assertion named, -1: none
-    batches = [b for b in store.assertion_batches(concepts=concepts) if b.id is not None]
-    columns = store.assertion_columns([b.id for b in batches if b.id is not None],
-                                      ["value", "confidence"])  # not entity, nor reviews
-    seen_ai = False
-    for concept in concepts:
-        mine = [b for b in batches if b.concept == concept and b.id in columns]
-        if not mine:
+    truth_entity = np.zeros(n, dtype=bool)  # truth speaks of the row's entity
+    touched = False
+    for scope, batches in scopes:
+        truth_side = [b for b in batches if b.origin in _TRUTH]
+        ai_side = [b for b in batches if b.origin not in _TRUTH]
+        ids = [b.id for b in batches if b.id is not None]
+        columns = store.assertion_columns(ids, ["value", "confidence"])
+        entities = store.assertion_columns([b.id for b in truth_side if b.id is not None],
+                                           ["entity"])
+        if not columns:
             continue
-        probe = pl.DataFrame({"fp": value_fingerprints(concept)}).with_row_index("i")
-        # one probe for both sides; each side is deduplicated, so a row matches at most
-        # once per side
-        sides = [_support(group, columns).with_columns(truth=pl.lit(side))
-                 for side in (True, False)
-                 if (group := [b for b in mine if (b.origin in _TRUTH) is side])]
+        entity, pairs = fps[scope]
+        probe = pl.DataFrame({"fp": pairs}).with_row_index("i")
+        sides = []
+        known_truth = np.zeros(0, dtype=np.int64)
+        if truth_side:
+            support, known_truth = _truth_support(truth_side, columns, entities)
+            sides.append(support.with_columns(truth=pl.lit(True)))
+        if ai_side:
+            sides.append(_support(ai_side, columns, unknown=-1.0)
+                         .with_columns(truth=pl.lit(False)))
         hit = _matches(probe, pl.concat(sides, rechunk=False))
         on_truth = hit["truth"].to_numpy()
         rows, conf, batch = hit["i"].to_numpy(), hit["conf"].to_numpy(), hit["batch"].to_numpy()
+        touched = touched or bool(rows.size)
         if on_truth.any():
             found = rows[on_truth]
             truth[found] = np.maximum(truth[found], conf[on_truth])
             rows, conf, batch = rows[~on_truth], conf[~on_truth], batch[~on_truth]
-        if seen_ai:  # the rule of _best_ai across concepts too
-            known = ai[rows]
-            better = (conf > known) | ((conf == known) & (batch > agent[rows]))
-            rows, conf, batch = rows[better], conf[better], batch[better]
+        known = ai[rows]  # the rule of _best_ai across scopes too
+        better = (conf > known) | ((conf == known) & (batch > agent[rows]))
+        rows, conf, batch = rows[better], conf[better], batch[better]
         ai[rows], agent[rows] = conf, batch
-        seen_ai = seen_ai or bool(rows.size)
+        if known_truth.size:
+            open_rows = np.flatnonzero(truth < 0)
+            # a hash lookup: np.isin sorts both sides
+            spoken = open_rows[pl.Series(entity[open_rows]).is_in(
+                pl.Series(known_truth).implode()).to_numpy()]
+            truth_entity[spoken] = True
+            touched = touched or bool(spoken.size)
         del probe
+    ai[blank], agent[blank], truth[blank], truth_entity[blank] = -2.0, -1, -1.0, False
     codes = np.full(n, _CODE["unverified"], dtype=np.int8)
-    has_ai = ai >= 0
+    has_ai = ai > -2
     codes[has_ai] = _CODE["ai_only"]
-    if policy.allow_ai_above is not None:
+    if policy.allow_ai_above is not None:  # an unknown confidence (-1) never reaches it
         codes[has_ai & (ai >= policy.allow_ai_above)] = _CODE["pseudo_label"]
+    codes[truth_entity & (truth < 0)] = _CODE["contradicted"]
     codes[truth >= 0] = _CODE["low_confidence"]
     codes[truth >= policy.min_confidence] = _CODE["ground_truth"]
-    return codes, agent, batches
+    return _LabelResult(codes, agent, has_ai & (truth < 0), touched)
 
 
 def _matches(probe: pl.DataFrame, support: pl.DataFrame) -> pl.DataFrame:
@@ -392,17 +648,48 @@ def _matches(probe: pl.DataFrame, support: pl.DataFrame) -> pl.DataFrame:
             .collect(engine="streaming"))
 
 
+def _truth_support(batches: Sequence[AssertionBatch],
+                   columns: Mapping[int, Mapping[str, np.ndarray]],
+                   entities: Mapping[int, Mapping[str, np.ndarray]],
+                   ) -> tuple[pl.DataFrame, np.ndarray]:
+    """The truth side (`_support`) with overruled human labels left out: of a person's
+    labels for one entity only the latest (batch, then row) stands. Also every entity the
+    truth side speaks of."""
+    humans = [b for b in batches if b.origin is Origin.HUMAN_LABELLED and b.id is not None]
+    support = _support(batches, columns, unknown=1.0)
+    ids = [b.id for b in batches if b.id is not None and b.id in entities]
+    known = np.concatenate([entities[i]["entity"] for i in ids])
+    if len(humans) > 1:
+        said = pl.concat([pl.DataFrame({
+            "e": entities[b.id]["entity"], "fp": columns[b.id]["value"],
+            "batch": np.full(b.rows, b.id, dtype=np.int64),
+            "row": np.arange(b.rows, dtype=np.int64)}) for b in humans if b.id is not None])
+        latest = said.sort("batch", "row").unique("e", keep="last").select("e", latest="fp")
+        overruled = (said.join(latest, on="e").filter(pl.col("fp") != pl.col("latest"))
+                     .select("fp").unique())
+        if overruled.height:
+            # an observed fact is not overruled by a person, so drop only the human rows
+            observed = [b for b in batches if b.origin is Origin.OBSERVED]
+            human_support = _support(humans, columns, unknown=1.0).join(
+                overruled, on="fp", how="anti")
+            parts = [human_support]
+            if observed:
+                parts.append(_support(observed, columns, unknown=1.0))
+            support = _best_ai(pl.concat(parts))
+    return support, known
+
+
 def _support(batches: Sequence[AssertionBatch],
-             columns: dict[int, dict[str, np.ndarray]]) -> pl.DataFrame:
+             columns: Mapping[int, Mapping[str, np.ndarray]], unknown: float) -> pl.DataFrame:
     """One row per value fingerprint asserted by `batches` (all truth or all AI): `fp`,
-    `conf` (the best; a missing confidence counts as 1.0) and `batch` (`_best_ai`)."""
+    `conf` (the best; a missing confidence counts as `unknown`) and `batch` (`_best_ai`)."""
     parts = []
     for b in batches:
         assert b.id is not None
         conf = columns[b.id]["confidence"]
         parts.append(pl.DataFrame({
             "fp": columns[b.id]["value"],
-            "conf": np.where(np.isnan(conf), np.float32(1.0), conf),
+            "conf": np.where(np.isnan(conf), np.float32(unknown), conf),
             "batch": np.full(len(conf), b.id, dtype=np.int64),
         }))
     support = pl.concat(parts) if len(parts) > 1 else parts[0]
@@ -420,86 +707,159 @@ def _best_ai(support: pl.DataFrame) -> pl.DataFrame:
             .unique("fp", keep="first"))
 
 
-def _agents_of(codes: np.ndarray, agent_batch: np.ndarray) -> dict[int, int]:
-    """AI-only rows per batch id of the AI assertion behind them."""
-    ids = agent_batch[codes == _CODE["ai_only"]]  # every ai_only row has an AI batch
-    if not ids.size:
-        return {}
-    if ids.max() < 1 << 20:  # batch ids count writes: a small table of counts
-        counts = np.bincount(ids)
-        return {int(i): int(counts[i]) for i in np.flatnonzero(counts)}
-    found, counts = np.unique(ids, return_counts=True)
-    return {int(i): int(c) for i, c in zip(found, counts, strict=True)}
+@dataclass(frozen=True)
+class _Model:
+    """The model being trained: its name, the version if named, and every version."""
+
+    name: str
+    version: NodeRef | None
+    versions: list[NodeRef]
+
+    def relation(self, other: str) -> str | None:
+        """How the version `other` (a key) stands to the one being trained: "its own
+        outputs", "an earlier version", "a later version", "another version" (no version
+        named), or None when it is not a version of this model."""
+        if other not in {v.key for v in self.versions}:
+            return None
+        if self.version is None:
+            return "another version"
+        if other == self.version.key:
+            return "its own outputs"
+        mine, theirs = (_version_order(k) for k in (self.version.key, other))
+        return "an earlier version" if theirs < mine else "a later version"
 
 
-def _model_versions(store: Store, model: str) -> tuple[str, str | None, list[NodeRef]]:
-    """(model name, the version being trained if named, every registered version)."""
-    name, _, version = model.partition("@")
-    name = keys.identity(name) if keys.is_key(name) else name
+def _version_order(key: str) -> tuple[int, int, str]:
+    version = key.rsplit("@", 1)[-1]
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
+def _model_versions(store: Store, model: str) -> _Model:
+    """The model named `model` (fraud or fraud@3); NotFound (with near misses) when it is
+    not registered, so a typo cannot silently drop the feedback-loop checks."""
+    if "@" in model.rpartition(":")[2]:
+        version = store.resolve(model, [NodeKind.MODEL_VERSION])
+        name = keys.identity(version.key).rsplit("@", 1)[0]
+    else:
+        version = None
+        name = keys.identity(store.resolve(model, [NodeKind.MODEL]).key)
     versions = [r for r in store.find(f"{NodeKind.MODEL_VERSION}:{name}@",
                                       [NodeKind.MODEL_VERSION], limit=10_000)
                 if r.key.startswith(f"{NodeKind.MODEL_VERSION}:{name}@")]
-    return name, version or None, versions
+    return _Model(name, version, versions)
 
 
-def _lineage_findings(store: Store, targets: Sequence[FieldTarget],
-                      model: str | None) -> list[Finding]:
+def _loop_message(model: _Model, source: str, what: str) -> str:
+    relation = model.relation(source)
+    trained = model.version.name if model.version else model.name
+    if relation == "its own outputs":
+        return f"feedback loop (self-training): {trained} would train on {what} its own outputs"
+    return (f"feedback loop: {trained} would train on {what} the outputs of "
+            f"{keys.identity(source)}, {relation} of {model.name}")
+
+
+def _lineage_findings(store: Store, targets: Sequence[FieldTarget], model: _Model | None,
+                      tainted: Mapping[str, Tainted]) -> list[Finding]:
+    """A label field that descends from a model's output: through column lineage, or as
+    `taint` finds it (tagged AI-inferred fields, fields a model generates, and what
+    derives from them); a feedback loop when that model is a version of `model`."""
     findings: list[Finding] = []
-    own: set[str] = set()
-    if model:
-        name, version, versions = _model_versions(store, model)
-        own = {v.key for v in versions
-               if version is None or v.key != keys.model_version_key(name, version)}
     for target in targets:
+        sources: list[tuple[str, list[str]]] = []
         for reached in store.upstream(target.field.key):
-            if reached.node.kind is not NodeKind.MODEL_VERSION:
-                continue
-            path = [n.key for _, n in reversed(reached.path)]
-            if reached.node.key in own:
+            if reached.node.kind is NodeKind.MODEL_VERSION:
+                sources.append((reached.node.key,
+                                [n.key for _, n in reversed(reached.path)]))
+        found = tainted.get(target.field.key)
+        if found is not None and not sources:
+            path = [n.key for _, n in found.path]
+            agents = _ai_agents_of(store, found.source.key)
+            sources += [(a, [a, *path]) for a in agents] or [(found.source.key, path)]
+        for source, path in sources:
+            if model is not None and model.relation(source) is not None:
                 findings.append(Finding(
-                    "feedback_loop",
-                    f"feedback loop: {model} would train on labels that descend from "
-                    f"{reached.node.name}'s outputs", path))
+                    "feedback_loop", _loop_message(model, source, "labels that descend from"),
+                    path))
             else:
                 findings.append(Finding(
                     "label_from_model_output",
                     f"label '{target.field.name}' descends from the output of "
-                    f"{reached.node.name}", path))
-    if model and "@" in model:
-        name, version, _ = _model_versions(store, model)
-        trained = store.candidates(keys.model_version_key(name, version or ""),
-                                   [NodeKind.MODEL_VERSION])
-        if trained:
-            for reached in store.upstream(trained[0].key):
-                if reached.node.key in own and reached.edge is not EdgeKind.VERSION_OF:
-                    path = [n.key for _, n in reversed(reached.path)]
-                    findings.append(Finding(
-                        "feedback_loop",
-                        f"feedback loop: {trained[0].name} was trained on data that descends "
-                        f"from {reached.node.name}'s outputs", path))
-    unique: dict[tuple[str, tuple[str, ...]], Finding] = {}
-    for f in findings:
-        unique.setdefault((f.kind, tuple(f.path)), f)
-    return list(unique.values())
+                    f"{keys.identity(source)}", path))
+    return findings
 
 
-def _feedback_by_data(store: Store, model: str | None, ai_rows_by_batch: dict[int, int],
-                      agent_of: dict[int, str]) -> list[Finding]:
-    """AI-only rows asserted by another version of the model being trained: a feedback
-    loop found by fingerprint, whatever the lineage says."""
-    if not model or not ai_rows_by_batch:
+def _ai_agents_of(store: Store, field_key: str) -> list[str]:
+    """The model versions behind an AI field: those that generate it, those whose
+    AI-inferred assertions are on it."""
+    agents = [ref.key for edge, ref in store.neighbours(field_key)
+              if edge.kind is EdgeKind.GENERATED and ref.kind is NodeKind.MODEL_VERSION]
+    agents += [b.agent for b in store.assertion_batches(fields=[field_key])
+               if b.origin is Origin.AI_INFERRED and b.agent.startswith(
+                   f"{NodeKind.MODEL_VERSION}:")]
+    return sorted(set(agents))
+
+
+def _trained_on_findings(store: Store, model: _Model | None) -> list[Finding]:
+    """The version being trained descends from a version of its own model: through what
+    it was trained on, and through the fields of the datasets it was trained on (a model
+    version's `outputs:` are fields, which a dataset-level walk does not reach)."""
+    if model is None or model.version is None:
         return []
-    name, version, versions = _model_versions(store, model)
-    own = {v.key for v in versions if version is None or not v.key.endswith(f"@{version}")}
-    per_agent: dict[str, int] = {}
-    for batch_id, n in ai_rows_by_batch.items():
+    findings = []
+    starts: list[tuple[str, list[str]]] = [(model.version.key, [])]
+    for reached in store.upstream(model.version.key):
+        if reached.node.kind in (NodeKind.DATASET, NodeKind.DATASET_VERSION):
+            dataset = reached.node.key
+            if reached.node.kind is NodeKind.DATASET_VERSION:
+                dataset = f"{NodeKind.DATASET}:{keys.identity(dataset).rsplit('@', 1)[0]}"
+            via = [n.key for _, n in reversed(reached.path)]
+            for edge, ref in store.neighbours(dataset):
+                if edge.kind is EdgeKind.HAS_FIELD and ref.kind is NodeKind.FIELD:
+                    starts.append((ref.key, via))
+    seen: set[tuple[str, ...]] = set()
+    for start, via in starts:
+        for reached in store.upstream(start):
+            relation = model.relation(reached.node.key)
+            if relation is None or reached.edge is EdgeKind.VERSION_OF:
+                continue
+            if reached.node.key == model.version.key and start == model.version.key:
+                continue  # the version itself, reached through its own model node
+            path = [n.key for _, n in reversed(reached.path)] + via
+            if tuple(path) in seen:
+                continue
+            seen.add(tuple(path))
+            findings.append(Finding(
+                "feedback_loop",
+                _loop_message(model, reached.node.key, "data that descends from"), path))
+    return findings
+
+
+def _feedback_by_data(model: _Model | None, loop_rows: Mapping[int, list[np.ndarray]],
+                      agent_of: Mapping[int, str], n: int) -> list[Finding]:
+    """Rows whose label only a version of the model being trained asserted (ai_only,
+    pseudo-labels allowed on purpose, values that contradict the truth): a feedback loop
+    found by fingerprint, whatever the lineage says. Counted in rows, once a row however
+    many of its labels the version asserted."""
+    if model is None or not loop_rows:
+        return []
+    per_agent: dict[str, list[np.ndarray]] = {}
+    for batch_id, rows in loop_rows.items():
         agent = agent_of.get(batch_id)
-        if agent is not None and agent in own:
-            per_agent[agent] = per_agent.get(agent, 0) + n
-    return [Finding("feedback_loop",
-                    f"feedback loop: {n} label(s) were asserted only by {keys.identity(agent)}, "
-                    f"an earlier version of {name}", [agent], rows=n)
-            for agent, n in sorted(per_agent.items())]
+        if agent is not None and model.relation(agent) is not None:
+            per_agent.setdefault(agent, []).extend(rows)
+    findings = []
+    for agent, parts in sorted(per_agent.items()):
+        if len(parts) == 1:  # rows of one label: distinct already
+            count = int(parts[0].size)
+        else:
+            seen = np.zeros(n, dtype=bool)
+            for part in parts:
+                seen[part] = True
+            count = int(np.count_nonzero(seen))
+        findings.append(Finding("feedback_loop",
+                                _loop_message(model, agent, f"{count} row(s) labelled only by"),
+                                [agent], rows=count))
+    return findings
 
 
 def _examples(frame: pl.DataFrame, key_columns: list[str], labels: list[str],
@@ -508,15 +868,22 @@ def _examples(frame: pl.DataFrame, key_columns: list[str], labels: list[str],
     """Up to max_examples offending rows (blocked first, then warned)."""
     wanted = [v for v in VERDICTS if policy.action(v) == "block"]
     wanted += [v for v in VERDICTS if policy.action(v) == "warn"]
-    picked: list[tuple[int, str]] = []
-    for verdict in wanted:
-        for row in np.flatnonzero(codes == _CODE[verdict])[: policy.max_examples]:
-            picked.append((int(row), verdict))
-    picked = picked[: policy.max_examples]
+    rows_of = {v: np.flatnonzero(codes == _CODE[v])[: policy.max_examples] for v in wanted}
+    rows_of = {v: r for v, r in rows_of.items() if r.size}
+    # every offending verdict gets a share of the examples, so a few contradicted rows
+    # are not hidden behind many ai_only ones; what is left goes in order
+    share = policy.max_examples // len(rows_of) if rows_of else 0
+    picked = [(int(r), v) for v, rows in rows_of.items() for r in rows[: max(share, 1)]]
+    taken = set(picked)
+    picked += [(int(r), v) for v, rows in rows_of.items() for r in rows
+               if (int(r), v) not in taken]
+    order = {v: i for i, v in enumerate(wanted)}
+    picked = sorted(picked[: policy.max_examples], key=lambda p: (order[p[1]], p[0]))
     reasons = {
         "ai_only": "only AI assertions support this value",
         "low_confidence": f"human/observed support below {policy.min_confidence}",
         "unverified": "nobody asserted this value for this key",
+        "contradicted": "recorded ground truth gives this key another value",
     }
     examples = []
     for row, verdict in picked:

@@ -136,6 +136,37 @@ class FieldDecl(FieldSchema):
     #: a shared name for what the values mean, so copies under other names match
     #: (record fingerprints are computed per concept; default: the field's own key)
     concept: str | None = None
+    #: for a key field: the entity type it names (default: the field's name); assertions
+    #: are scoped by it, so a user 123 is not a transaction 123
+    entity: str | None = Field(default=None, pattern=r"^[^,~|]+$")
+    #: for a key field: exact (default: "00123" is not "123"), case_insensitive, or
+    #: numeric ("00123" is 123)
+    collation: str | None = None
+    #: label spellings and what they mean, e.g. {fraud: true, legit: false}
+    values: dict[str, Any] | None = None
+    #: floats compare rounded to this many decimal places
+    precision: int | None = Field(default=None, ge=0, le=15)
+
+
+    @field_validator("collation")
+    @classmethod
+    def _collation(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = _COLLATIONS.get(value.strip().lower().replace("-", "_"))
+        if found is None:
+            raise ValueError(f"unknown collation '{value}'; collations are: exact, "
+                             f"case_insensitive (nocase), numeric")
+        return found
+
+
+_COLLATIONS = {"exact": "exact", "binary": "exact", "case_sensitive": "exact",
+               "case_insensitive": "case_insensitive", "nocase": "case_insensitive",
+               "ci": "case_insensitive", "insensitive": "case_insensitive",
+               "numeric": "numeric", "canonical": "numeric"}
+
+#: FieldDecl's record-matching declarations, kept on the field node, not in schemas
+MATCHING = ("concept", "entity", "collation", "values", "precision")
 
 
 class VersionDecl(_Strict):
@@ -426,7 +457,7 @@ class _Builder:
                 if dup := {n for n in names if names.count(n) > 1}:
                     raise src.error(f"field '{sorted(dup)[0]}' appears twice in version "
                                     f"'{version}'", [*vpath, "fields"])
-                self.batch.schemas[vkey] = [FieldSchema(**f.model_dump(exclude={"concept"}))
+                self.batch.schemas[vkey] = [FieldSchema(**f.model_dump(exclude=set(MATCHING)))
                                             for f in fields]
 
     def agents_features_models_jobs_consumers(self, src: _Source) -> None:
@@ -557,8 +588,12 @@ class _Builder:
 
 
 def _field_properties(f: FieldDecl) -> dict[str, Any]:
-    return dict(type=f.type, nullable=f.nullable, description=f.description,
-                allowed_values=f.allowed_values, concept=f.concept)
+    props = dict(type=f.type, nullable=f.nullable, description=f.description,
+                 allowed_values=f.allowed_values, concept=f.concept)
+    for name in MATCHING[1:]:
+        if getattr(f, name) is not None:
+            props[name] = getattr(f, name)
+    return props
 
 
 def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:

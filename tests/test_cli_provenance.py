@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,9 @@ def test_tag_then_check_training_blocks_laundered_labels(run: Any, data: Path) -
                  "fraud@3", "--format", "json")
     assert result.exit_code == 3
     report = json.loads(result.output)
-    assert report["counts"]["ai_only"] == 1550 and report["counts"]["ground_truth"] == 450
+    # 1,500 rows only fraud@2 asserted; 50 where a chargeback says otherwise
+    assert report["counts"]["ai_only"] == 1500 and report["counts"]["contradicted"] == 50
+    assert report["counts"]["ground_truth"] == 450 and report["blocked_rows"] == 1550
     assert any(f["kind"] == "feedback_loop" for f in report["findings"])
     passed = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
                  "--label", "is_fraud", "--dataset", "fraud.training_labels")
@@ -71,7 +74,7 @@ def test_policy_file_and_flags(run: Any, data: Path, tmp_path: Path) -> None:
     result = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
                  "--label", "is_fraud", "--dataset", "fraud.training_labels", "--policy",
                  policy, "--format", "json", "--report", tmp_path / "r.json")
-    assert result.exit_code == 3  # nothing is tagged yet: every row is unverified
+    assert result.exit_code == 8  # nothing is tagged yet: nothing could be checked
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["unverified"] == 500
     allowed = run("check-training", data / "labels_confirmed.csv", "--key", "transaction_id",
                   "--label", "is_fraud", "--dataset", "fraud.training_labels", "--policy",
@@ -164,3 +167,91 @@ def test_the_readme_tour_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Tour done" in result.stdout
     assert "fraud@2" in result.stdout and "risk-rules-engine" in result.stdout
+
+
+def test_check_training_with_nothing_to_match_exits_8_unless_unverified_allowed(
+    run: Any, data: Path, tmp_path: Path
+) -> None:
+    assert _tag_predictions(run, data).exit_code == 0
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("transaction_id,label\nzz-1,true\nzz-2,false\n")
+    args = ("check-training", unknown, "--key", "transaction_id", "--label", "label")
+    result = run(*args)
+    assert result.exit_code == 8
+    assert "no label column could be matched to recorded assertions" in result.output
+    assert run(*args, "--unverified", "allow").exit_code == 0
+
+
+def test_check_training_concept_option_maps_a_renamed_column(run: Any, data: Path) -> None:
+    assert _tag_predictions(run, data).exit_code == 0
+    result = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--concept", "is_fraud=fraud_label", "--format",
+                 "json")
+    assert result.exit_code == 3
+    report = json.loads(result.output)
+    assert report["matched"] == {"is_fraud": {"concepts": ["fraud_label"],
+                                              "matched_by": "explicit"}}
+    assert report["counts"] == {**{v: 0 for v in report["counts"]}, "ai_only": 2000}
+    missing = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                  "--label", "is_fraud", "--concept", "fraud_lbl")
+    assert missing.exit_code == 4 and "fraud_label" in missing.output
+
+
+def test_tag_refuses_a_model_version_as_an_observer_with_exit_2(
+    run: Any, data: Path, store_url: str
+) -> None:
+    with lineage.connect(store_url) as store:
+        before = snapshot(store), len(store.assertion_batches())
+    result = run("tag", data / "chargebacks.csv", "--dataset", "fraud.labels", "--field",
+                 "is_fraud", "--key", "transaction_id", "--origin", "observed", "--agent",
+                 "fraud@2")
+    assert result.exit_code == 2 and "model version" in result.output
+    with lineage.connect(store_url) as store:
+        assert (snapshot(store), len(store.assertion_batches())) == before
+
+
+def test_check_training_with_an_unknown_model_exits_4(run: Any, data: Path) -> None:
+    result = run("check-training", data / "labels_exported.csv", "--key", "transaction_id",
+                 "--label", "is_fraud", "--dataset", "fraud.training_labels", "--model",
+                 "fraud@9")
+    assert result.exit_code == 4 and "fraud@9" in result.output
+
+
+def test_tagging_the_same_file_twice_writes_nothing_new(run: Any, data: Path,
+                                                        store_url: str) -> None:
+    first = _tag_predictions(run, data)
+    second = _tag_predictions(run, data)
+    assert second.exit_code == 0 and json.loads(second.output)["unchanged"] is True
+    assert json.loads(second.output)["id"] == json.loads(first.output)["id"]
+    again = run("tag", data / "predictions.csv", "--dataset", "fraud.scores", "--field",
+                "predicted_fraud", "--key", "transaction_id", "--origin", "ai_inferred",
+                "--agent", "fraud@2", "--confidence-column", "confidence")
+    assert "nothing new" in again.output
+    with lineage.connect(store_url) as store:
+        assert len(store.assertion_batches()) == 1
+    summary = json.loads(run("provenance", "fraud.scores", "--format", "json").output)
+    assert next(s for s in summary if s["field"].endswith("predicted_fraud"))["total"] == 2000
+
+
+@pytest.mark.parametrize(("csv", "message"), [
+    ("transaction_id,is_fraud\ntx-1,true\ntx-2,false\ntx-1,false\n",
+     r"rows 1, 3 give one key \(transaction_id='tx-1'\) two values"),
+    ("transaction_id,is_fraud\ntx-1,true\ntx-2,\n",
+     r"row 2 \(transaction_id='tx-2'\) has no value"),
+    ("transaction_id,is_fraud,p\ntx-1,true,0.5\ntx-2,false,NaN\n",
+     r"confidence column 'p', row 2 has no confidence"),
+])
+def test_tag_refuses_ambiguous_rows_naming_the_row(
+    run: Any, tmp_path: Path, store_url: str, csv: str, message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(csv)
+    with lineage.connect(store_url) as store:
+        before = snapshot(store), len(store.assertion_batches())
+    args = ["--confidence-column", "p"] if ",p" in csv else []
+    result = run("tag", path, "--dataset", "fraud.labels", "--field", "is_fraud", "--key",
+                 "transaction_id", "--origin", "observed", "--agent", "disputes", *args)
+    assert result.exit_code == 2
+    assert re.search(message, " ".join(result.output.split())), result.output
+    with lineage.connect(store_url) as store:
+        assert (snapshot(store), len(store.assertion_batches())) == before

@@ -495,9 +495,11 @@ def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
         "dataset": "fraud.labels", "model": "fraud@3"})
     assert blocked.status_code == 200, blocked.text
     report = blocked.json()
-    # t3's label is also what the disputes system observed; the other five only fraud@2 said
+    # t3's label is also what the disputes system observed; t1's contradicts what it
+    # observed; the other four only fraud@2 said
     assert report["passed"] is False
-    assert (report["counts"]["ai_only"], report["counts"]["ground_truth"]) == (5, 1)
+    assert (report["counts"]["ai_only"], report["counts"]["contradicted"],
+            report["counts"]["ground_truth"]) == (4, 1, 1)
     assert report["summary"].startswith("blocked")
 
     confirmed = [{"transaction_id": "t1", "is_fraud": True},
@@ -509,13 +511,14 @@ def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
 
     # the same table as a Parquet upload, and as CSV, with a policy
     parquet = io.BytesIO()
-    pl.DataFrame(laundered).write_parquet(parquet)
+    # without t1, whose label contradicts what disputes observed: no policy allows that
+    pl.DataFrame([r for r in laundered if r["transaction_id"] != "t1"]).write_parquet(parquet)
     upload = served.post("/api/v1/training/check", who="reader", files={
         "table": ("train.parquet", parquet.getvalue(), "application/vnd.apache.parquet")},
         data={"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels",
               "policy": json.dumps({"allow_ai_above": 0.8})})
     assert upload.status_code == 200, upload.text
-    assert upload.json()["passed"] is True and upload.json()["counts"]["pseudo_label"] == 5
+    assert upload.json()["passed"] is True and upload.json()["counts"]["pseudo_label"] == 4
     csv = served.post("/api/v1/training/check", who="reader", files={
         "table": ("train.csv", b"transaction_id,is_fraud\nt1,true\nt3,false\n", "text/csv")},
         data={"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels"})

@@ -16,7 +16,8 @@ A field's concept is its own key unless its manifest declares a shared one
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,19 @@ from .._errors import ValidationError
 from .._model import AssertionArrays, AssertionBatch, GraphBatch, NodeRef, Reached
 from .._vocabulary import EdgeKind, NodeKind, Origin
 from ..store.base import Store
-from ._fingerprint import component_hash, entity_and_value, fingerprint, fingerprint_frame
+from ._fingerprint import entity_and_value_spread, fingerprint, fingerprint_frame, spread_column
+from ._scope import (
+    KeySpec,
+    ValueSpec,
+    fingerprints,
+    first_conflict,
+    key_specs,
+    key_spreads,
+    normalise_values,
+    parse_scope,
+    scope_of,
+    value_spread,
+)
 from ._tables import Table, read_table, require_columns, require_keys
 
 Progress = Callable[[str], None]
@@ -46,6 +59,8 @@ __all__ = [
     "summary",
     "taint",
     "resolve_field",
+    "key_columns_of",
+    "batches_of",
     "fingerprint",
     "fingerprint_frame",
 ]
@@ -63,6 +78,8 @@ class FieldTarget:
     name: str
     concept: str
     version: NodeRef | None = None
+    #: how the field's values are spelled (type, `values:` mapping, precision)
+    values: ValueSpec = ValueSpec()
 
 
 def resolve_field(store: Store, dataset: str, field_name: str,
@@ -88,7 +105,26 @@ def resolve_field(store: Store, dataset: str, field_name: str,
         if not ref.key.startswith(f"{NodeKind.DATASET_VERSION}:{keys.identity(ds.key)}@"):
             raise ValidationError(f"'{ref.key}' is not a version of dataset '{ds.name}'")
     concept = str(node.properties.get("concept") or fkey)
-    return FieldTarget(ds.ref(), node.ref(), field_name, concept, ref)
+    return FieldTarget(ds.ref(), node.ref(), field_name, concept, ref,
+                       ValueSpec.of(node.properties))
+
+
+def key_columns_of(store: Store, dataset: str | None, columns: Sequence[str]) -> list[KeySpec]:
+    """`columns` as key columns of `dataset` (a dataset key, or None: no declarations),
+    each with the entity type and collation its field declares, in canonical order."""
+    properties: dict[str, dict[str, Any]] = {}
+    if dataset is not None:
+        by_key = {f"{NodeKind.FIELD}:{keys.identity(dataset)}.{c}": c for c in columns}
+        for fkey, node in store.nodes(list(by_key)).items():
+            properties[by_key[fkey]] = dict(node.properties)
+    return key_specs(properties, columns)
+
+
+def batches_of(store: Store, concepts: Iterable[str]) -> list[AssertionBatch]:
+    """Stored batches whose concept (whatever entity scope) is one of `concepts`, oldest
+    first."""
+    wanted = set(concepts)
+    return [b for b in store.assertion_batches() if parse_scope(b.concept)[0] in wanted]
 
 
 def _origin(origin: Origin | str) -> Origin:
@@ -110,16 +146,28 @@ def _agent(store: Store, name: str, origin: Origin) -> tuple[str, GraphBatch | N
                               "system")
     name = name.strip()
     if "@" in name and not name.startswith(f"{NodeKind.AGENT}:"):
-        return store.resolve(name, [NodeKind.MODEL_VERSION]).key, None
+        return _trusted(store.resolve(name, [NodeKind.MODEL_VERSION]), origin), None
     candidates = store.candidates(name, [NodeKind.AGENT, NodeKind.MODEL_VERSION])
     if len(candidates) == 1:
-        return candidates[0].key, None
+        return _trusted(candidates[0], origin), None
     key = name if name.startswith(f"{NodeKind.AGENT}:") else keys.agent_key(name)
     batch = GraphBatch()
     kind = {Origin.HUMAN_LABELLED: "person", Origin.OBSERVED: "system",
             Origin.AI_INFERRED: "software"}[origin]
     batch.add_node(key, keys.identity(key), type=kind)
     return key, batch
+
+
+def _trusted(agent: NodeRef, origin: Origin) -> str:
+    """A model version asserts only what it inferred: recorded as observed or
+    human-labelled, its outputs would pass the guard as ground truth."""
+    if agent.kind is NodeKind.MODEL_VERSION and origin is not Origin.AI_INFERRED:
+        raise ValidationError(
+            f"agent '{keys.identity(agent.key)}' is a model version: it cannot assert "
+            f"{origin.value} values; tag its outputs with --origin ai_inferred, or name the "
+            f"person or system that {'observed' if origin is Origin.OBSERVED else 'labelled'}"
+            f" them")
+    return agent.key
 
 
 def _confidence(frame: pl.DataFrame, confidence: float | None,
@@ -131,6 +179,12 @@ def _confidence(frame: pl.DataFrame, confidence: float | None,
             values = frame[column].cast(pl.Float32, strict=True)
         except pl.exceptions.PolarsError:
             raise ValidationError(f"confidence column '{column}' is not numeric") from None
+        nan = values.is_nan().fill_null(False)
+        if nan.any():  # an empty cell is "not given"; NaN is no number and no confidence
+            row = int(nan.arg_max() or 0)
+            raise ValidationError(f"confidence column '{column}', row {row + 1} has no "
+                                  f"confidence (NaN); give a number in [0, 1], or leave "
+                                  f"the cell empty for 'not given'")
         out = values.fill_null(float("nan")).to_numpy().astype(np.float32)
     elif confidence is not None:
         if not isinstance(confidence, int | float) or isinstance(confidence, bool):
@@ -202,14 +256,70 @@ def tag(
     conf = _confidence(frame, confidence, confidence_column)
     agent_key, new_nodes = _agent(store, agent, kind)
     say("fingerprinting")
-    entity, values = fingerprint_frame(frame, target.concept, key_columns, value)
+    scope, entity, values = _fingerprint_rows(store, target, frame, key_columns, value)
+    arrays = AssertionArrays(entity, values, conf)
+    version_key = target.version.key if target.version else None
+    same = _stored_already(store, target.field.key, scope, kind, agent_key, version_key,
+                           arrays)
+    if same is not None:
+        return same
     say("writing")
     batch = AssertionBatch(
-        field=target.field.key, concept=target.concept, origin=kind, agent=agent_key,
+        field=target.field.key, concept=scope, origin=kind, agent=agent_key,
         asserted_at=asserted_at or datetime.now(UTC), rows=frame.height,
-        dataset_version=target.version.key if target.version else None,
+        dataset_version=version_key,
         source=source or (str(table) if isinstance(table, str) else None), principal=principal)
-    return store.write_assertions(batch, AssertionArrays(entity, values, conf), new_nodes)
+    return store.write_assertions(batch, arrays, new_nodes)
+
+
+def _fingerprint_rows(store: Store, target: FieldTarget, frame: pl.DataFrame,
+                      key_columns: list[str], value: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """(scope, entity and value fingerprints) of the rows to assert; ValidationError
+    naming the row for a row without a value, or one key with two values."""
+    specs = key_columns_of(store, target.dataset.key, key_columns)
+    scope = scope_of(target.concept, specs)
+    values = normalise_values(frame[value], target.values)
+    missing = values.is_null()
+    if values.dtype == pl.Utf8:
+        missing = missing | (values.str.strip_chars() == "")
+    elif values.dtype.is_float():
+        missing = missing | values.is_nan()
+    if missing.any():
+        row = int(missing.fill_null(True).arg_max() or 0)
+        raise ValidationError(
+            f"row {row + 1} ({_key_text(frame, key_columns, row)}) has no value in column "
+            f"'{value}' ({int(missing.sum())} such rows); a missing value asserts nothing: "
+            f"drop those rows")
+    entity, fps = entity_and_value_spread(scope, key_spreads(frame, specs),
+                                          spread_column(values))
+    rows = first_conflict(entity, fps)
+    if rows is not None:
+        shown = " and ".join(repr(frame[value][r]) for r in rows[:2])
+        raise ValidationError(
+            f"rows {', '.join(str(r + 1) for r in rows)} give one key "
+            f"({_key_text(frame, key_columns, rows[0])}) two values of '{value}': {shown}; "
+            f"keep one value per key")
+    return scope, entity, fps
+
+
+def _key_text(frame: pl.DataFrame, key_columns: Sequence[str], row: int) -> str:
+    return ", ".join(f"{c}={frame[c][row]!r}" for c in key_columns)
+
+
+def _stored_already(store: Store, field_key: str, scope: str, origin: Origin, agent: str,
+                    version: str | None, arrays: AssertionArrays) -> AssertionBatch | None:
+    """The stored batch that asserts exactly these rows (same field, origin, agent,
+    version, rows and confidences), if any: tagging a file twice records nothing new."""
+    for b in store.assertion_batches(fields=[field_key]):
+        if (b.concept, b.origin, b.agent, b.dataset_version, b.rows) != (
+                scope, origin, agent, version, len(arrays)) or b.id is None:
+            continue
+        stored = store.assertion_columns([b.id], ["entity", "value", "confidence"])[b.id]
+        if (np.array_equal(stored["entity"], arrays.entity)
+                and np.array_equal(stored["value"], arrays.value)
+                and np.array_equal(stored["confidence"], arrays.confidence, equal_nan=True)):
+            return dataclasses.replace(b, unchanged=True)
+    return None
 
 
 # ------------------------------------------------------------------ review
@@ -227,7 +337,8 @@ class ReviewResult:
 
 
 def _latest_ai(store: Store, concept: str) -> pl.DataFrame:
-    """The newest AI assertion per entity of a concept: entity, value, batch, row."""
+    """The newest AI assertion per entity of a (scoped) concept: entity, value, batch,
+    row."""
     batches = [b for b in store.assertion_batches(concepts=[concept])
                if b.origin is Origin.AI_INFERRED and b.id is not None]
     arrays = store.assertion_arrays(b.id for b in batches if b.id is not None)
@@ -264,15 +375,15 @@ def review(
     target, frame, key_columns, value = _prepare(store, table, dataset, field, key,
                                                  value_column, None)
     agent_key, new_nodes = _agent(store, reviewer, Origin.HUMAN_LABELLED)
-    entity, values = fingerprint_frame(frame, target.concept, key_columns, value)
+    scope, entity, values = _fingerprint_rows(store, target, frame, key_columns, value)
     joined = (pl.DataFrame({"entity": entity, "mine": values})
               .with_row_index("i")
-              .join(_latest_ai(store, target.concept), on="entity", how="left")
+              .join(_latest_ai(store, scope), on="entity", how="left")
               .sort("i"))
     reviewed = joined["batch"].is_not_null().to_numpy()
     same = (joined["value"] == joined["mine"]).fill_null(False).to_numpy()
     batch = AssertionBatch(
-        field=target.field.key, concept=target.concept, origin=Origin.HUMAN_LABELLED,
+        field=target.field.key, concept=scope, origin=Origin.HUMAN_LABELLED,
         agent=agent_key, asserted_at=asserted_at or datetime.now(UTC), rows=frame.height,
         source=source or (str(table) if isinstance(table, str) else None), principal=principal)
     arrays = AssertionArrays(
@@ -322,16 +433,24 @@ def history(store: Store, *, dataset: str, field: str, key: Sequence[Any] | Any,
     each record says whether it asserted that value."""
     target = resolve_field(store, dataset, field)
     key_values = list(key) if isinstance(key, list | tuple) else [key]
-    entity_fp = int(entity_and_value(
-        target.concept, [component_hash(pl.Series([k])) for k in key_values],
-        component_hash(pl.Series([value])))[0][0])
-    wanted_value = fingerprint(target.concept, key_values, value) if value is not None else None
-    batches = {b.id: b for b in store.assertion_batches(concepts=[target.concept])}
+    # the key's values in the order given; a composite key of a scoped batch is matched
+    # in every order of its columns, as the batch's entity order is not the caller's
+    columns = {f"k{i}": [k] for i, k in enumerate(key_values)}
+    one = pl.DataFrame({**columns, "v": [value]}, strict=False)
+    wanted_spread = value_spread(one["v"], target.values)
+    batches = {b.id: b for b in batches_of(store, [target.concept])}
     arrays = store.assertion_arrays(i for i in batches if i is not None)
     found: list[AssertionRecord] = []
     for bid, a in sorted(arrays.items()):
         meta = batches[bid]
-        for row in np.flatnonzero(a.entity == entity_fp):
+        entity_fps, value_fps = set(), set()
+        for order in itertools.permutations(columns):
+            if len(order) == len(parse_scope(meta.concept)[1] or order):
+                e, v = fingerprints(meta.concept, one, list(order), wanted_spread)
+                entity_fps.add(int(e[0]))
+                value_fps.add(int(v[0]))
+        wanted_value = value_fps if value is not None else None
+        for row in np.flatnonzero(np.isin(a.entity, list(entity_fps))):
             conf = float(a.confidence[row])
             reviews = None
             if a.reviewed_batch is not None and a.reviewed_row is not None \
@@ -341,7 +460,7 @@ def history(store: Store, *, dataset: str, field: str, key: Sequence[Any] | Any,
                 batch=bid, row=int(row), origin=meta.origin, agent=meta.agent,
                 asserted_at=meta.asserted_at, confidence=None if np.isnan(conf) else conf,
                 field=meta.field, value_fingerprint=int(a.value[row]),
-                matches_value=None if wanted_value is None else int(a.value[row]) == wanted_value,
+                matches_value=None if wanted_value is None else int(a.value[row]) in wanted_value,
                 reviews=reviews))
     by_place = {(r.batch, r.row): r for r in found}
     result = []
@@ -418,15 +537,20 @@ def summary(store: Store, dataset: str, version: str | None = None) -> list[Fiel
 
 @dataclass(frozen=True)
 class Tainted:
-    """A node that derives (transitively) from AI-inferred values, and how."""
+    """A node that derives (transitively) from AI-inferred values, and how.
+    `column_unknown`: reached only through dataset-level lineage (a job that read the AI
+    field's dataset and wrote this field's, with no column lineage recorded for the field),
+    so it may or may not use the AI values: it is counted as tainted."""
 
     node: NodeRef
     source: NodeRef
     path: list[tuple[EdgeKind | None, NodeRef]]
+    column_unknown: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.node.key, "kind": self.node.kind.value, "source": self.source.key,
-                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path]}
+                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
+                "column_unknown": self.column_unknown}
 
 
 def ai_fields(store: Store) -> dict[str, str]:
@@ -445,10 +569,12 @@ def ai_fields(store: Store) -> dict[str, str]:
 def taint(store: Store, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FEATURE,
                                                       NodeKind.MODEL_VERSION)) -> list[Tainted]:
     """Every field, feature and model version downstream of an AI-inferred field, each
-    with its nearest AI source and the path from it."""
+    with its nearest AI source and the path from it: through column lineage, else through
+    dataset-level lineage (`column_unknown`) for fields with no column lineage recorded."""
     best: dict[str, Reached] = {}
     source_of: dict[str, NodeRef] = {}
-    for source in sorted(ai_fields(store)):
+    sources = sorted(ai_fields(store))
+    for source in sources:
         closure = store.downstream(source)
         for reached in closure:
             if reached.node.kind in kinds:
@@ -456,4 +582,42 @@ def taint(store: Store, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FE
                 if known is None or reached.depth < known.depth:
                     best[reached.node.key] = reached
                     source_of[reached.node.key] = closure.start.node
-    return [Tainted(r.node, source_of[k], r.path) for k, r in sorted(best.items())]
+    found = {k: Tainted(r.node, source_of[k], r.path) for k, r in best.items()}
+    for key, tainted in _dataset_level_taint(store, sources, kinds).items():
+        found.setdefault(key, tainted)
+    return [found[k] for k in sorted(found)]
+
+
+def _dataset_level_taint(store: Store, sources: Sequence[str],
+                         kinds: Sequence[NodeKind]) -> dict[str, Tainted]:
+    """What an AI field's dataset reaches through table-level lineage: fields of other
+    datasets that have no column lineage of their own (a field with a recorded derivation
+    is judged by it), and what derives from those."""
+    found: dict[str, Tainted] = {}
+    covered: dict[str, bool] = {}
+
+    def has_column_lineage(field_key: str) -> bool:
+        if field_key not in covered:
+            covered[field_key] = any(
+                edge.kind is EdgeKind.DERIVED_FROM and edge.dst == field_key
+                for edge, _ in store.neighbours(field_key))
+        return covered[field_key]
+
+    for source in sources:
+        datasets = [ref for edge, ref in store.neighbours(source)
+                    if edge.kind is EdgeKind.HAS_FIELD and ref.kind is NodeKind.DATASET]
+        source_ref = store.resolve(source)
+        for dataset in datasets:
+            for reached in store.downstream(dataset.key):
+                if reached.node.kind is not NodeKind.FIELD or reached.depth <= 1 \
+                        or reached.node.key in found or has_column_lineage(reached.node.key):
+                    continue
+                path = [(None, source_ref), (EdgeKind.HAS_FIELD, dataset), *reached.path[1:]]
+                if reached.node.kind in kinds:
+                    found[reached.node.key] = Tainted(reached.node, source_ref, path, True)
+                for below in store.downstream(reached.node.key):
+                    if below.depth and below.node.kind in kinds \
+                            and below.node.key not in found:
+                        found[below.node.key] = Tainted(below.node, source_ref,
+                                                        [*path, *below.path[1:]], True)
+    return found

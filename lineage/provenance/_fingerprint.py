@@ -19,6 +19,9 @@ missing             None, NaN, null and ``""`` are all the one "missing" value
 ==================  ===================================================================
 
 Digit strings too long for a 64-bit integer stay strings (leading zeros stripped).
+These are the rules for values, and for keys of batches stored before scopes; keys of
+scoped batches compare by their text unless their field declares a collation, and values
+follow their field's declarations first (see `_scope`).
 A component's hash is a splitmix64 mix of its canonical integer/float bits with a tag per
 type, or xxHash64 of its text; components are folded in order (concept, keys..., value),
 so fingerprints are stable across processes, machines and library versions — a test pins
