@@ -39,13 +39,16 @@ limit_option = click.option(
 @click.option("--notify", is_flag=True,
               help="With --change: put a notification for every consumer the change breaks "
                    "in the outbox (sent by `lineage notify deliver`).")
+@click.option("--precise", is_flag=True,
+              help="Only what column-level lineage reaches: leave out what a job or model "
+                   "reading NAME's dataset as a whole (no column lineage) may affect.")
 @click.option("--paths/--no-paths", default=True, show_default=True,
               help="Show the path that reaches each dependent.")
 @limit_option
 @format_option
 @pass_app
 def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], notify: bool,
-           paths: bool, limit: int, fmt: str) -> None:
+           precise: bool, paths: bool, limit: int, fmt: str) -> None:
     """Show what is affected if NAME changes.
 
     Every dependent of NAME, grouped by kind: the fields, features, model versions,
@@ -56,6 +59,12 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     (with this report) on each of its channels; announcing the same change again sends
     nothing new. Nothing downstream is not an error (exit 0).
 
+    Where a job reads the dataset of a field but records no column lineage from it into an
+    output (table-level lineage only: `select *`, most operators), that output and all
+    downstream of it are included, marked "dataset-level lineage, column unknown"
+    (`column_unknown` in JSON; verdict `unknown`, never `compatible`). --precise leaves
+    them out.
+
     \b
     Examples:
       lineage register examples/fraud/manifest.yaml
@@ -65,11 +74,12 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
       lineage impact transactions.category --format json
       lineage impact transactions.category --change type:string
       lineage impact transactions.category --change type:string --notify
+      lineage impact features.user_features.txn_count_7d --precise
     """
     if notify and not changes:
         raise click.UsageError("--notify needs --change: it announces a proposed change")
     if changes:
-        judged = change_impact(app.store, name, list(changes), depth)
+        judged = change_impact(app.store, name, list(changes), depth, precise=precise)
         enqueued = None
         if notify:
             with app.audited("notify.propose", judged.start.key,
@@ -86,7 +96,7 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
                 output.out().print(f"notifications enqueued: {enqueued} (deliver with "
                                    "`lineage notify deliver`)", soft_wrap=True)
         return
-    report = lineage.impact(app.store, name, depth)
+    report = lineage.impact(app.store, name, depth, precise=precise)
     if fmt == "json":
         output.emit_json(report.to_dict())
     else:
@@ -117,7 +127,7 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     for kind, count in found.items():
         # only the rows shown are built: a hub has 10^5 dependents
         items = report.first(kind, limit) if every is None else every[kind]
-        rows = [[r.node.name, str(r.depth),
+        rows = [[_marked(r.node.name, r.column_unknown), str(r.depth),
                  *([output.path_text(r.path, r.through)] if paths else [])] for r in items]
         console.print()
         console.print(output.table(output.group_title(kind, count), columns, rows,
@@ -127,6 +137,15 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     counts = ", ".join(output.plural(n, kind) for kind, n in found.items())
     console.print()
     console.print(f"{total} affected: {counts}", soft_wrap=True)
+    _print_unknown(console, report.column_unknown())
+
+
+def _print_unknown(console: Any, count: int) -> None:
+    """The line saying how many dependents only dataset-level lineage reaches."""
+    if count:
+        console.print(f"{count} of them reached only through dataset-level lineage, column "
+                      "unknown (marked *): a job or model reads a dataset as a whole; "
+                      "--precise leaves them out", soft_wrap=True)
 
 
 VERDICT_STYLE = {"breaking": "bold red", "unknown": "yellow", "compatible": "green"}
@@ -146,7 +165,8 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     for kind, unsorted in groups.items():
         # breaking first, so that a table cut at --limit never hides one behind a safe row
         items = sorted(unsorted, key=lambda j: VERDICT_RANK[j.verdict])
-        rows = [[j.node.name, Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
+        rows = [[_marked(j.node.name, j.column_unknown),
+                 Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
                  *([output.path_text(j.path, j.through)] if paths else [])]
                 for j in _shown(items, limit)]
         console.print()
@@ -156,6 +176,11 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     counts = report.counts()
     console.print()
     console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()), soft_wrap=True)
+    _print_unknown(console, sum(1 for j in report.judged if j.column_unknown))
+
+
+def _marked(name: str, column_unknown: bool) -> str:
+    return f"{name} *" if column_unknown else name
 
 
 # ------------------------------------------------------------------ graph

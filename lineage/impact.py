@@ -39,6 +39,8 @@ class ImpactReport:
 
     start: NodeRef
     closure: Closure
+    #: only column-level reach was asked for (no dataset-level fallback)
+    precise: bool = False
 
     @property
     def groups(self) -> dict[NodeKind, list[Reached]]:
@@ -52,6 +54,13 @@ class ImpactReport:
         found = self.closure.count_by_kind()
         return {kind.value: found[kind] for kind in GROUP_ORDER if found.get(kind)}
 
+    def column_unknown(self) -> int:
+        """How many dependents only dataset-level lineage reaches (column unknown)."""
+        t = self.closure.table
+        if t is not None:
+            return len(t.unknown)
+        return sum(1 for r in self.closure.reached if r.column_unknown)
+
     def first(self, kind: NodeKind, limit: int) -> list[Reached]:
         """The first `limit` dependents of `kind`, as `groups` orders them: a table of a hub
         shows a few rows, and building its 10^5 others would take longer than the walk."""
@@ -62,22 +71,194 @@ class ImpactReport:
             "start": {"key": self.start.key, "kind": self.start.kind.value,
                       "name": self.start.name},
             "max_depth": self.closure.max_depth,
+            "precise": self.precise,
             "counts": self.counts(),
+            "column_unknown": self.column_unknown(),
             "affected": {kind.value: [r.to_dict() for r in items]
                          for kind, items in self.groups.items()},
         }
 
 
-def impact(store: Store, name: str, max_depth: int | None = None) -> ImpactReport:
+def impact(store: Store, name: str, max_depth: int | None = None, *,
+           precise: bool = False) -> ImpactReport:
     """What depends on `name` (a key or unambiguous suffix), each with one shortest path.
 
     A consumer of a dataset depends on each of its fields, so consumers of the datasets of
     the field and of every field reached are included (`Reached.through` names the dataset).
+    Unless `precise`, what a reached field's dataset feeds as a whole, without recorded
+    column lineage (see `with_dataset_level`), is included too, marked `column_unknown`.
     Raises NotFound / AmbiguousName for names that do not resolve to exactly one node.
     """
     closure = store.downstream(name, max_depth)
+    if not precise:
+        with_dataset_level(store, closure)
     with_dataset_consumers(store, closure)
-    return ImpactReport(closure.start.node, closure)
+    return ImpactReport(closure.start.node, closure, precise)
+
+
+# ------------------------------------------------------------------ dataset-level lineage
+
+#: edges by which a dataset (or one of its versions) feeds something as a whole
+_DATASET_LEVEL = (EdgeKind.READ, EdgeKind.TRAINED_ON, EdgeKind.DERIVED_FROM)
+#: edges that record lineage column by column
+_COLUMN_LEVEL = frozenset({EdgeKind.DERIVED_FROM, EdgeKind.USES_FIELD, EdgeKind.USES_FEATURE})
+
+
+@dataclass(frozen=True)
+class DatasetStep:
+    """Dataset `dataset` feeds `output` as a whole: through `via` (a job or run that reads
+    it, `edge` read, and wrote `output`), or directly (`edge` trained_on or derived_from,
+    `via` None), and no column lineage is recorded from `dataset`'s fields into `output`."""
+
+    dataset: str
+    edge: EdgeKind
+    via: NodeRef | None
+    output: NodeRef
+
+
+def _grouped(rows: list[tuple[str, EdgeKind, NodeRef]]) -> dict[str, list[NodeRef]]:
+    out: dict[str, list[NodeRef]] = {}
+    for key, _kind, ref in rows:
+        out.setdefault(key, []).append(ref)
+    return out
+
+
+def dataset_steps(store: Store, datasets: Sequence[str]) -> list[DatasetStep]:
+    """The dataset-level steps out of `datasets` (dataset keys) that no column lineage
+    covers.
+
+    A step is: the dataset (or one of its versions) is read by a job or run that wrote an
+    output (a dataset or dataset version); or it trained a model version; or a
+    `derived_from` edge leaves the dataset node itself. The output is covered when some
+    field of the dataset has a column-level edge (derived_from, uses_field, uses_feature)
+    into the output, one of the output's fields, or a feature the output (a model version)
+    uses: then the column lineage says which of its columns matter, and the step is left
+    out. A few batched `Store.adjacent` calls; none beyond the first two when the datasets
+    feed nothing as a whole (the common case in a column-lineage warehouse)."""
+    if not datasets:
+        return []
+    owner = {d: d for d in datasets}
+    owner.update({v.key: d for d, _, v in store.adjacent(datasets, "upstream",
+                                                          [EdgeKind.VERSION_OF])})
+    outs = store.adjacent(owner, "downstream", _DATASET_LEVEL)
+    readers = {ref.key for _, kind, ref in outs if kind is EdgeKind.READ}
+    writes = _grouped(store.adjacent(readers, "downstream", [EdgeKind.WROTE])) if readers \
+        else {}
+    candidates: list[DatasetStep] = []
+    for src, kind, ref in outs:
+        if kind is EdgeKind.READ:
+            # a job that rewrites its own input is no step away from it
+            candidates += [DatasetStep(owner[src], kind, ref, out)
+                           for out in writes.get(ref.key, []) if owner.get(out.key) != owner[src]]
+        elif owner.get(ref.key) != owner[src]:
+            candidates.append(DatasetStep(owner[src], kind, None, ref))
+    if not candidates:
+        return []
+    versions = [c.output.key for c in candidates
+                if c.output.kind is NodeKind.DATASET_VERSION]
+    dataset_of = {c.output.key: c.output.key for c in candidates
+                  if c.output.kind is NodeKind.DATASET}
+    dataset_of.update({v: ref.key for v, _, ref in store.adjacent(versions, "downstream",
+                                                                   [EdgeKind.VERSION_OF])})
+    fields = _grouped(store.adjacent(set(datasets) | set(dataset_of.values()), "downstream",
+                                     [EdgeKind.HAS_FIELD]))
+    models = [c.output.key for c in candidates if c.output.kind is NodeKind.MODEL_VERSION]
+    features = _grouped(store.adjacent(models, "upstream", [EdgeKind.USES_FEATURE]))
+
+    def targets(out: NodeRef) -> set[str]:
+        found = {out.key, *(f.key for f in features.get(out.key, []))}
+        if out.key in dataset_of:
+            found.add(dataset_of[out.key])
+            found.update(f.key for f in fields.get(dataset_of[out.key], []))
+        return found
+
+    wanted = {c.output.key: targets(c.output) for c in candidates}
+    sources = {d: {f.key for f in fields.get(d, [])} for d in datasets}
+    among = set().union(*wanted.values(), *sources.values())
+    linked = {(e.src, e.dst) for e in store.edges_among(among) if e.kind in _COLUMN_LEVEL}
+    return [c for c in candidates
+            if not any(s in sources[c.dataset] and t in wanted[c.output.key]
+                       for s, t in linked)]
+
+
+def with_dataset_level(store: Store, closure: Closure) -> set[str]:
+    """Add to a downstream `closure` (in place) what its fields reach only through
+    dataset-level lineage, marked `column_unknown`.
+
+    For each field reached (the start included) whose dataset is not itself in the closure,
+    every uncovered `dataset_steps` output is added (reached from the field, through its
+    dataset: `field -read-> job -wrote-> output`, or `field -trained_on-> model version`),
+    then everything downstream of the output; repeated for the fields so added, until
+    nothing new is found. Nodes the column-level walk reached keep their own (precise) path.
+    Within the closure's `max_depth`. Returns the keys reached through dataset-level
+    lineage, those the column-level walk reached too included (a change judged on them
+    cannot be called compatible)."""
+    crossed: set[str] = set()
+    if closure.direction != "downstream":
+        return crossed
+    start = closure.start.node.key
+    done = {start, *closure.keys_of_kind(NodeKind.DATASET)}
+    walked: set[str] = set()
+    fields = closure.keys_of_kind(NodeKind.FIELD)
+    while fields:
+        depth = _depths(closure)
+        field_of: dict[str, str] = {}  # dataset -> its field nearest the start
+        refs: dict[str, NodeRef] = {}
+        for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+            if dataset.key in done:
+                continue
+            refs[dataset.key] = dataset
+            best = field_of.get(dataset.key)
+            if best is None or (depth[key], key) < (depth[best], best):
+                field_of[dataset.key] = key
+        done |= set(field_of)
+        steps = dataset_steps(store, sorted(field_of))
+        if not steps:
+            break
+        before = closure.keys()
+        additions: list[tuple[str, NodeRef, EdgeKind, NodeRef | None]] = []
+        for step in steps:
+            field = field_of[step.dataset]
+            if step.via is not None:
+                additions += [(field, step.via, step.edge, refs[step.dataset]),
+                              (step.via.key, step.output, EdgeKind.WROTE, None)]
+            else:
+                additions.append((field, step.output, step.edge, refs[step.dataset]))
+        closure.extend(additions, column_unknown=True)
+        depth = _depths(closure)
+        for step in steps:
+            crossed.update(k for k in (step.via.key if step.via else None, step.output.key)
+                           if k is not None and k in depth)
+        for out in dict.fromkeys(s.output.key for s in steps):
+            if out in walked or out not in depth:
+                continue  # walked already, or beyond max_depth
+            walked.add(out)
+            region = store.downstream(out, max(closure.max_depth - depth[out], 0))
+            crossed.update(region.keys())
+            closure.extend(_as_additions(region), column_unknown=True)
+        fields = [k for k in closure.keys_of_kind(NodeKind.FIELD) if k not in before]
+    return crossed
+
+
+def _depths(closure: Closure) -> dict[str, int]:
+    t = closure.table
+    found = ({k: d for k, d in zip(t.keys, t.depths, strict=True)} if t is not None
+             else {r.node.key: r.depth for r in closure.reached})
+    found[closure.start.node.key] = closure.start.depth
+    return found
+
+
+def _as_additions(region: Closure) -> list[tuple[str, NodeRef, EdgeKind, NodeRef | None]]:
+    """A closure's rows as `Closure.extend` additions (each from its parent), in order."""
+    t = region.table
+    start = region.start.node.key
+    if t is None:
+        return [(r.via.node.key if r.via else start, r.node, r.edge or EdgeKind.DERIVED_FROM,
+                 r.through) for r in region.reached]
+    nk = {k.value: k for k in NodeKind}
+    return [(start if p < 0 else t.keys[p], NodeRef(k, nk[kd], n), EdgeKind(e), None)
+            for k, kd, n, p, e in zip(t.keys, t.kinds, t.names, t.parents, t.edges,
+                                      strict=True)]
 
 
 def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
@@ -113,6 +294,8 @@ class Judged:
     edge: EdgeKind | None = None
     visible: Change | None = None
     through: NodeRef | None = None
+    #: reached only through dataset-level lineage (see `Reached.column_unknown`)
+    column_unknown: bool = False
 
     @property
     def path(self) -> list[tuple[EdgeKind | None, NodeRef]]:
@@ -127,7 +310,8 @@ class Judged:
         return {"key": self.node.key, "kind": self.node.kind.value, "name": self.node.name,
                 "verdict": self.verdict, "reason": self.reason,
                 "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
-                "through": self.through.key if self.through else None}
+                "through": self.through.key if self.through else None,
+                "column_unknown": self.column_unknown}
 
 
 @dataclass
@@ -137,6 +321,7 @@ class ChangeImpact:
     start: NodeRef
     changes: list[Change]
     judged: list[Judged]
+    precise: bool = False
 
     @property
     def groups(self) -> dict[NodeKind, list[Judged]]:
@@ -156,12 +341,14 @@ class ChangeImpact:
         return {"start": {"key": self.start.key, "kind": self.start.kind.value,
                           "name": self.start.name},
                 "changes": [c.to_dict() for c in self.changes], "counts": self.counts(),
+                "precise": self.precise,
+                "column_unknown": sum(1 for j in self.judged if j.column_unknown),
                 "affected": {kind.value: [j.to_dict() for j in items]
                              for kind, items in self.groups.items()}}
 
 
 def change_impact(store: Store, name: str, changes: Sequence[str | Change],
-                  max_depth: int | None = None) -> ChangeImpact:
+                  max_depth: int | None = None, *, precise: bool = False) -> ChangeImpact:
     """Judge every dependent of field `name` under `changes` (specs such as "type:string",
     "drop", "rename:NEW", "nullable", "values:+X"; see lineage.schema.parse_change):
     breaking, compatible or unknown, with the reason and the path from the field.
@@ -169,9 +356,12 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     The worst verdict over all paths wins. A copy (identity) passes a change on; an
     aggregation is judged by its input expectations; other transformations say "unknown"
     rather than guess; model versions break on inputs they were not trained on; consumers
-    break when their contract stops holding.
+    break when their contract stops holding. What is reached through dataset-level lineage
+    (a job without column lineage; see `with_dataset_level`) is `unknown`, never
+    `compatible`; `precise` leaves it out.
     """
     region = store.subgraph(name, "downstream", max_depth)  # one walk: nodes, edges, props
+    crossed = set() if precise else with_dataset_level(store, region.closure)
     closure = with_dataset_consumers(store, region.closure)
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
@@ -186,7 +376,8 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     refs = {start.key: start, **{r.node.key: r.node for r in closure.reached}}
     edges = list(region.edges)
     edges += [(r.via.node.key, r.node.key, EdgeKind.CONSUMES, {"through": r.through.key})
-              for r in closure.reached if r.through is not None and r.via is not None]
+              for r in closure.reached if r.through is not None and r.via is not None
+              and r.edge is EdgeKind.CONSUMES]
     through = {r.node.key: r.through for r in closure.reached if r.through is not None}
     consumers = [k for k, ref in refs.items() if ref.kind is NodeKind.CONSUMER]
     contracts = store.contracts(consumers) if consumers else {}
@@ -196,12 +387,30 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
                                     contracts).items():
             if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
                 worst[key] = item
+    _judge_dataset_level(start, closure, crossed, worst)
     order = {r.node.key: (r.depth, r.node.key) for r in closure.reached}
     judged = sorted((j for k, j in worst.items() if k != start.key),
                     key=lambda j: order[j.node.key])
     for item in judged:
         item.through = through.get(item.node.key)
-    return ChangeImpact(start, parsed, judged)
+    return ChangeImpact(start, parsed, judged, precise)
+
+
+def _judge_dataset_level(start: NodeRef, closure: Closure, crossed: set[str],
+                         worst: dict[str, Judged]) -> None:
+    """Verdicts (in place) for what dataset-level lineage reaches: `unknown` for a node
+    only it reaches, and at least `unknown` for one a column-level path reaches too."""
+    why = (f"dataset-level lineage, column unknown: no recorded column lineage says "
+           f"whether it uses {start.name}")
+    for r in closure.reached:  # (depth, key) order: a node's `via` is judged before it
+        key = r.node.key
+        known = worst.get(key)
+        if known is None and r.column_unknown:
+            via = worst.get(r.via.node.key) if r.via is not None else None
+            worst[key] = Judged(r.node, "unknown", why, via, r.edge, column_unknown=True)
+        elif known is not None and key in crossed and known.verdict == "compatible":
+            known.verdict = "unknown"
+            known.reason += f"; also reached through {why}"
 
 
 def _field_schema(key: str, props: dict[str, Any]) -> FieldSchema:

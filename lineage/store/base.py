@@ -46,7 +46,7 @@ from .._model import (
     OutboxState,
     Subgraph,
 )
-from .._vocabulary import NodeKind, Origin
+from .._vocabulary import EdgeKind, NodeKind, Origin
 from . import _bulk
 
 if TYPE_CHECKING:
@@ -277,6 +277,34 @@ class Store(ABC):
 
     def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
         return self._closure(self.resolve(name), direction, _depth(max_depth))
+
+    def adjacent(self, keys: Iterable[str], direction: Direction,
+                 kinds: Iterable[EdgeKind]) -> list[tuple[str, EdgeKind, NodeRef]]:
+        """The edges of `kinds` leaving (`downstream`) or entering (`upstream`) each node of
+        `keys`, in one call: `(key, edge kind, node at the other end)`, sorted by key, edge
+        kind, then the other end's key. Keys naming no node give nothing. For features that
+        take one step from many nodes at once (impact's dataset-level fallback)."""
+        if direction not in ("downstream", "upstream"):
+            raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
+                                  f"{direction!r}")
+        wanted = sorted({EdgeKind(k) for k in kinds})
+        given = sorted(set(keys))
+        if not wanted or not given:
+            return []
+        return sorted(self._adjacent(given, direction, wanted),
+                      key=lambda row: (row[0], row[1].value, row[2].key))
+
+    def _adjacent(self, keys: list[str], direction: Direction, kinds: list[EdgeKind]
+                  ) -> list[tuple[str, EdgeKind, NodeRef]]:
+        """`adjacent` for sorted, distinct keys and kinds (any order out). This default asks
+        `_neighbours` per existing key; a backend answers it in one query."""
+        found = []
+        for key in self._existing(set(keys)):
+            for edge, ref in self._neighbours(key):
+                near = edge.src if direction == "downstream" else edge.dst
+                if near == key and edge.kind in kinds and edge.src != edge.dst:
+                    found.append((key, edge.kind, ref))
+        return found
 
     def edges_among(self, keys: Iterable[str]) -> list[EdgeSpec]:
         """The edges whose both ends are in `keys` (for pictures and path analysis)."""

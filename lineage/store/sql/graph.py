@@ -80,6 +80,14 @@ _REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
 _SUFFIX = {dialect: f"SELECT key, kind, name FROM node WHERE rtail >= {p} AND rtail < {p} "
               f"AND substr(key, length(key) - {p} + 1) = {p} LIMIT {p}"
            for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
+# One step from many nodes: the edges of some kinds at one end of each (Store.adjacent).
+_ADJACENT = {
+    dialect: "SELECT n.key, e.kind, f.key, f.kind, f.name FROM " + keys + " "
+             "JOIN node n ON n.key = " + column + " "
+             "JOIN edge e ON e.{near} = n.id AND e.kind IN ({kinds}) AND e.src <> e.dst "
+             "JOIN node f ON f.id = e.{far}"
+    for dialect, keys, column in [("sqlite", "json_each(?) j", "j.value"),
+                                  ("postgresql", "unnest(%s::text[]) k(key)", "k.key")]}
 _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
             "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
@@ -478,6 +486,20 @@ class SqlGraphStore(Store):
         finally:
             if paused:
                 gc.enable()
+
+    def _adjacent(self, keys: list[str], direction: Direction, kinds: list[EdgeKind]
+                  ) -> list[tuple[str, EdgeKind, NodeRef]]:
+        near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
+        sqlite = self.dialect == "sqlite"
+        kind_list = ", ".join(f"'{k.value}'" for k in kinds)  # enum values: no quoting issue
+        sql = _ADJACENT[self.dialect].format(near=near, far=far, kinds=kind_list)
+        found = []
+        with self._cursor() as cur:
+            for chunk in _chunks(keys, 10_000):
+                cur.execute(sql, (_list_param(sqlite, chunk),))
+                found += [(key, EdgeKind(kind), NodeRef(fkey, NodeKind(fkind), fname))
+                          for key, kind, fkey, fkind, fname in cur.fetchall()]
+        return found
 
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
         c = edge_table.c
