@@ -10,6 +10,8 @@ from rich.text import Text
 import lineage
 from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
+from lineage.impact import downstream as impact_downstream
+from lineage.impact import upstream as impact_upstream
 from lineage.notify import notifications_for
 from lineage.render import render
 
@@ -354,25 +356,37 @@ def _print_closure(closure: Closure, fmt: str, limit: int) -> None:
         console.print(f"nothing {closure.direction}", soft_wrap=True)
         return
     data_flow = closure.direction == "upstream"
-    rows = [(r.node.key, r.node.kind.value, str(r.depth),
+    rows = [(_marked(r.node.key, r.column_unknown), r.node.kind.value, str(r.depth),
              output.path_text(r.path, r.through, data_flow=data_flow))
             for r in _shown(closure.reached, limit)]
     console.print(output.table(None, ["key", "kind", "depth", "path"], rows, wrap=["path"]))
     _more(console, len(closure), limit)
     console.print(f"{output.plural(len(closure), 'node')} {closure.direction}", soft_wrap=True)
+    _print_unknown(console, sum(1 for r in closure.reached if r.column_unknown))
+
+
+precise_option = click.option(
+    "--precise", is_flag=True,
+    help="Only the recorded graph: leave out what crosses a job or model that reads a "
+         "whole dataset without column lineage (marked * and column_unknown otherwise).")
 
 
 @click.command()
 @click.argument("name")
 @depth_option
+@precise_option
 @limit_option
 @format_option
 @pass_app
-def upstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> None:
+def upstream(app: App, name: str, depth: int | None, precise: bool, limit: int,
+             fmt: str) -> None:
     """List everything NAME depends on.
 
     Each node NAME depends on, with one shortest path to it. Paths are printed the way
-    data flows, ending at NAME.
+    data flows, ending at NAME. Where a job or model reads a dataset as a whole (no column
+    lineage into what leads to NAME), that dataset's fields are included, marked * (JSON
+    `column_unknown`): the mirror of `lineage impact`, so a field is upstream of X exactly
+    when X is downstream of it. --precise leaves them out.
 
     \b
     Examples:
@@ -380,21 +394,27 @@ def upstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> No
       lineage upstream fraud@3 --depth 2
       lineage upstream fraud@3 --limit 0                # every row, however many
       lineage upstream user_features.category_share --format json
+      lineage upstream fraud.scores.score --precise
     """
-    _print_closure(app.store.upstream(name, depth), fmt, limit)
+    _print_closure(impact_upstream(app.store, name, depth, precise=precise), fmt,
+                   limit)
 
 
 @click.command()
 @click.argument("name")
 @depth_option
+@precise_option
 @limit_option
 @format_option
 @pass_app
-def downstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> None:
+def downstream(app: App, name: str, depth: int | None, precise: bool, limit: int,
+               fmt: str) -> None:
     """List everything that depends on NAME.
 
-    Each dependent, with one shortest path from NAME. This is the raw graph walk;
-    `lineage impact` adds the consumers of datasets and groups the result by kind.
+    Each dependent, with one shortest path from NAME: the graph walk, plus what crosses a
+    job or model reading a dataset as a whole (marked *, JSON `column_unknown`; --precise
+    leaves it out). `lineage impact` adds the consumers of datasets and groups the result
+    by kind.
 
     \b
     Examples:
@@ -403,7 +423,8 @@ def downstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> 
       lineage downstream raw.events.user_id --limit 20  # a hub: the first 20 rows
       lineage downstream fraud@2 --format json
     """
-    _print_closure(app.store.downstream(name, depth), fmt, limit)
+    _print_closure(impact_downstream(app.store, name, depth, precise=precise), fmt,
+                   limit)
 
 
 # ------------------------------------------------------------------ stats

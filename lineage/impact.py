@@ -240,6 +240,86 @@ def with_dataset_level(store: Store, closure: Closure) -> set[str]:
     return crossed
 
 
+def downstream(store: Store, name: str, max_depth: int | None = None, *,
+               precise: bool = False) -> Closure:
+    """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
+    lineage reaches (`with_dataset_level`), without `impact`'s dataset consumers. The
+    mirror of `upstream`."""
+    closure = store.downstream(name, max_depth)
+    if not precise:
+        with_dataset_level(store, closure)
+    return closure
+
+
+def upstream(store: Store, name: str, max_depth: int | None = None, *,
+             precise: bool = False) -> Closure:
+    """What `name` depends on, each with one shortest path: `Store.upstream`, plus (unless
+    `precise`) the fields `impact` reaches it from through dataset-level lineage, marked
+    `column_unknown`, and everything upstream of them. So the two directions agree: a
+    field is in `upstream(Z)` exactly when Z is in `impact(field)`.
+
+    The step is taken backwards: a job or run that wrote a node of the closure (or is in
+    it), or a model version in it, reading a dataset whose `dataset_steps` are uncovered:
+    every field of that dataset joins (reached from the job or model, through the dataset),
+    then its own upstream; repeated until nothing new is found."""
+    closure = store.upstream(name, max_depth)
+    if precise:
+        return closure
+    looked: set[str] = set()
+    walked: set[str] = set()
+    while True:
+        present = {closure.start.node.key, *closure.keys()}
+        fresh = sorted(present - looked)
+        looked |= set(fresh)
+        if not fresh:
+            break
+        producers = {ref.key for _, _, ref in store.adjacent(fresh, "upstream",
+                                                             [EdgeKind.WROTE])}
+        readers = (present & producers) | {k for k in fresh if k.split(":", 1)[0] in (
+            NodeKind.JOB.value, NodeKind.RUN.value)}
+        inputs = store.adjacent(producers | readers, "upstream", [EdgeKind.READ])
+        trained = store.adjacent(fresh, "upstream", [EdgeKind.TRAINED_ON, EdgeKind.DERIVED_FROM])
+        sources = {ref.key for _, _, ref in [*inputs, *trained]
+                   if ref.kind in (NodeKind.DATASET, NodeKind.DATASET_VERSION)}
+        owner = {k: k for k in sources if k.startswith(NodeKind.DATASET.value + ":")}
+        owner.update({v: ref.key for v, _, ref in store.adjacent(
+            [k for k in sources if k not in owner], "downstream", [EdgeKind.VERSION_OF])})
+        steps = dataset_steps(store, sorted(set(owner.values()) - walked))
+        depth = _depths(closure)
+        additions: list[tuple[str, NodeRef, EdgeKind, NodeRef | None]] = []
+        datasets: dict[str, tuple[str, EdgeKind]] = {}
+        for step in steps:
+            # only a step whose output is in the closure (or whose job is its start) leads
+            # here; the path back goes through the job when the closure has it
+            via = step.via.key if step.via is not None else None
+            if step.output.key in depth:
+                near = via if via in depth else step.output.key
+            elif via is not None and via == closure.start.node.key:
+                near = via
+            else:
+                continue
+            best = datasets.get(step.dataset)
+            if best is None or depth[near] < depth[best[0]]:
+                datasets[step.dataset] = (near, step.edge)
+        if not datasets:
+            break
+        walked |= set(datasets)
+        fields = store.adjacent(datasets, "downstream", [EdgeKind.HAS_FIELD])
+        refs = {k: n.ref() for k, n in store.nodes(datasets).items()}
+        for dataset, _, field in fields:
+            near, edge = datasets[dataset]
+            additions.append((near, field, edge, refs.get(dataset)))
+        before = set(depth)
+        closure.extend(additions, column_unknown=True)
+        depth = _depths(closure)
+        for _, _, field in fields:
+            if field.key in before or field.key not in depth:
+                continue
+            region = store.upstream(field.key, max(closure.max_depth - depth[field.key], 0))
+            closure.extend(_as_additions(region), column_unknown=True)
+    return closure
+
+
 def _depths(closure: Closure) -> dict[str, int]:
     t = closure.table
     found = ({k: d for k, d in zip(t.keys, t.depths, strict=True)} if t is not None
