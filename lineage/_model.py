@@ -483,8 +483,8 @@ class Closure:
         first = [self.start.node.key] if self.start.node.kind is kind else []
         if self._reached is None and self._table is not None:
             t = self._table
-            return first + [k for k, kd in zip(t.keys, t.kinds, strict=True)
-                            if kd == kind.value]
+            value = kind.value  # once: an enum's .value costs a descriptor call
+            return first + [k for k, kd in zip(t.keys, t.kinds, strict=True) if kd == value]
         return first + [r.node.key for r in self.reached if r.node.kind is kind]
 
     def extend(self, additions: Iterable[tuple[str, NodeRef, EdgeKind, NodeRef | None]],

@@ -199,18 +199,14 @@ def with_dataset_level(store: Store, closure: Closure) -> set[str]:
     start = closure.start.node.key
     done = {start, *closure.keys_of_kind(NodeKind.DATASET)}
     walked: set[str] = set()
-    fields = closure.keys_of_kind(NodeKind.FIELD)
-    while fields:
-        depth = _depths(closure)
+    # the first round from what the walk kept (a hub: 10^5 fields); later ones by key
+    nearest = store.closure_datasets(closure)
+    while nearest:
         field_of: dict[str, str] = {}  # dataset -> its field nearest the start
         refs: dict[str, NodeRef] = {}
-        for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
-            if dataset.key in done:
-                continue
-            refs[dataset.key] = dataset
-            best = field_of.get(dataset.key)
-            if best is None or (depth[key], key) < (depth[best], best):
-                field_of[dataset.key] = key
+        for dataset, field_key in nearest:
+            if dataset.key not in done:
+                field_of[dataset.key], refs[dataset.key] = field_key, dataset
         done |= set(field_of)
         steps = dataset_steps(store, sorted(field_of))
         if not steps:
@@ -237,7 +233,19 @@ def with_dataset_level(store: Store, closure: Closure) -> set[str]:
             crossed.update(region.keys())
             closure.extend(_as_additions(region), column_unknown=True)
         fields = [k for k in closure.keys_of_kind(NodeKind.FIELD) if k not in before]
+        nearest = _nearest_datasets(store, fields, _depths(closure)) if fields else []
     return crossed
+
+
+def _nearest_datasets(store: Store, fields: list[str], depth: dict[str, int]
+                      ) -> list[tuple[NodeRef, str]]:
+    """`Store.closure_datasets` for some fields of a closure, by key."""
+    nearest: dict[str, tuple[NodeRef, str]] = {}
+    for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+        known = nearest.get(dataset.key)
+        if known is None or (depth[key], key) < (depth[known[1]], known[1]):
+            nearest[dataset.key] = (dataset, key)
+    return [nearest[k] for k in sorted(nearest)]
 
 
 def downstream(store: Store, name: str, max_depth: int | None = None, *,

@@ -330,6 +330,24 @@ class Store(ABC):
                                    ) -> list[tuple[str, NodeRef, NodeRef]]:
         return self.dataset_consumers(closure.keys_of_kind(NodeKind.FIELD))
 
+    def closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        """The datasets holding a field of `closure` (its start included), each once with
+        its field nearest the start: the first in the closure's (depth, key) order, the
+        start before all. Sorted by dataset key. Like `closure_dataset_consumers`, a
+        backend may answer from what its walk kept (node ids): a hub's closure holds 10^5
+        fields. This default takes `adjacent` from the fields' keys."""
+        return self._closure_datasets(closure)
+
+    def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        fields = closure.keys_of_kind(NodeKind.FIELD)  # the start first, then row order
+        rank = {key: i for i, key in enumerate(fields)}
+        nearest: dict[str, tuple[NodeRef, str]] = {}
+        for field_key, _, dataset in self.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+            known = nearest.get(dataset.key)
+            if known is None or rank[field_key] < rank[known[1]]:
+                nearest[dataset.key] = (dataset, field_key)
+        return [nearest[k] for k in sorted(nearest)]
+
     def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Stored contracts: consumer key -> asset key -> contract."""
         return self._contracts(sorted(set(consumers)))
