@@ -159,6 +159,10 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     changes = "; ".join(c.describe() for c in report.changes)
     console.print(Text(f"Impact of {report.start.key}: {changes}", style="bold"),
                   soft_wrap=True)
+    for reason in report.unchanged:
+        console.print(f"no change: {reason}", soft_wrap=True)
+    if report.no_change:
+        return
     groups = report.groups
     if not groups:
         console.print("nothing downstream", soft_wrap=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._errors import ValidationError
@@ -214,12 +214,12 @@ def with_dataset_level(store: Store, closure: Closure) -> set[str]:
         before = closure.keys()
         additions: list[tuple[str, NodeRef, EdgeKind, NodeRef | None]] = []
         for step in steps:
-            field = field_of[step.dataset]
+            near = field_of[step.dataset]
             if step.via is not None:
-                additions += [(field, step.via, step.edge, refs[step.dataset]),
+                additions += [(near, step.via, step.edge, refs[step.dataset]),
                               (step.via.key, step.output, EdgeKind.WROTE, None)]
             else:
-                additions.append((field, step.output, step.edge, refs[step.dataset]))
+                additions.append((near, step.output, step.edge, refs[step.dataset]))
         closure.extend(additions, column_unknown=True)
         depth = _depths(closure)
         for step in steps:
@@ -314,16 +314,16 @@ def upstream(store: Store, name: str, max_depth: int | None = None, *,
         walked |= set(datasets)
         fields = store.adjacent(datasets, "downstream", [EdgeKind.HAS_FIELD])
         refs = {k: n.ref() for k, n in store.nodes(datasets).items()}
-        for dataset, _, field in fields:
+        for dataset, _, ref in fields:
             near, edge = datasets[dataset]
-            additions.append((near, field, edge, refs.get(dataset)))
+            additions.append((near, ref, edge, refs.get(dataset)))
         before = set(depth)
         closure.extend(additions, column_unknown=True)
         depth = _depths(closure)
-        for _, _, field in fields:
-            if field.key in before or field.key not in depth:
+        for _, _, ref in fields:
+            if ref.key in before or ref.key not in depth:
                 continue
-            region = store.upstream(field.key, max(closure.max_depth - depth[field.key], 0))
+            region = store.upstream(ref.key, max(closure.max_depth - depth[ref.key], 0))
             closure.extend(_as_additions(region), column_unknown=True)
     return closure
 
@@ -360,6 +360,20 @@ def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
     closure.extend((field_key, consumer, EdgeKind.CONSUMES, dataset)
                    for field_key, dataset, consumer in store.closure_dataset_consumers(closure))
     return closure
+
+
+def _dataset_consumer_edges(store: Store, closure: Closure
+                            ) -> list[tuple[str, str, EdgeKind, dict[str, Any]]]:
+    """Every (field, consumer of its dataset) pair of `closure` as a `consumes` edge through
+    the dataset, adding the consumers to the closure: a consumer is judged through each
+    field of the dataset it consumes (its contract names which matter), however else it is
+    reached (a model it also consumes)."""
+    if closure.direction != "downstream":
+        return []
+    pairs = store.closure_dataset_consumers(closure)
+    closure.extend((f, consumer, EdgeKind.CONSUMES, dataset) for f, dataset, consumer in pairs)
+    return [(f, consumer.key, EdgeKind.CONSUMES, {"through": dataset.key, "dataset": dataset})
+            for f, dataset, consumer in pairs]
 
 
 # ------------------------------------------------------------------ impact of a change
@@ -410,6 +424,14 @@ class ChangeImpact:
     changes: list[Change]
     judged: list[Judged]
     precise: bool = False
+    #: why each given change that leaves the field as it is was set aside ("no change")
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def no_change(self) -> bool:
+        """Every change given leaves the field as it is: nothing to judge."""
+        return bool(self.unchanged) and not self.judged and len(self.unchanged) == len(
+            self.changes)
 
     @property
     def groups(self) -> dict[NodeKind, list[Judged]]:
@@ -429,7 +451,8 @@ class ChangeImpact:
         return {"start": {"key": self.start.key, "kind": self.start.kind.value,
                           "name": self.start.name},
                 "changes": [c.to_dict() for c in self.changes], "counts": self.counts(),
-                "precise": self.precise,
+                "precise": self.precise, "no_change": self.no_change,
+                "unchanged": self.unchanged,
                 "column_unknown": sum(1 for j in self.judged if j.column_unknown),
                 "affected": {kind.value: [j.to_dict() for j in items]
                              for kind, items in self.groups.items()}}
@@ -450,7 +473,8 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     """
     region = store.subgraph(name, "downstream", max_depth)  # one walk: nodes, edges, props
     crossed = set() if precise else with_dataset_level(store, region.closure)
-    closure = with_dataset_consumers(store, region.closure)
+    closure = region.closure
+    consumer_edges = _dataset_consumer_edges(store, closure)
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
         raise ValidationError(f"changes apply to fields and features, not {start.kind.value} "
@@ -458,30 +482,83 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     if not changes:
         raise ValidationError("give at least one change (type:TYPE, drop, rename:NEW, "
                               "nullable, not_null, values:+X)")
-    current = _field_schema(start.key, region.properties[start.key])
+    refs = {start.key: start, **{r.node.key: r.node for r in closure.reached}}
+    names = _field_names(store, [k for k, ref in refs.items() if ref.kind is NodeKind.FIELD])
+    current = _field_schema(names.get(start.key, (None, start.name))[1],
+                            region.properties[start.key])
     parsed = [c if isinstance(c, Change) else parse_change(c, current.name, current)
               for c in changes]
-    refs = {start.key: start, **{r.node.key: r.node for r in closure.reached}}
-    edges = list(region.edges)
-    edges += [(r.via.node.key, r.node.key, EdgeKind.CONSUMES, {"through": r.through.key})
-              for r in closure.reached if r.through is not None and r.via is not None
-              and r.edge is EdgeKind.CONSUMES]
+    effective = [c for c in parsed if not _is_no_op(c, current)]
+    unchanged = [_no_op_reason(c, current) for c in parsed if c not in effective]
+    if not effective:
+        return ChangeImpact(start, parsed, [], precise, unchanged)
+    edges = [*region.edges, *consumer_edges]
     through = {r.node.key: r.through for r in closure.reached if r.through is not None}
     consumers = [k for k, ref in refs.items() if ref.kind is NodeKind.CONSUMER]
     contracts = store.contracts(consumers) if consumers else {}
     worst: dict[str, Judged] = {}
-    for change in parsed:
+    for change in effective:
         for key, item in _propagate(start, change, refs, region.properties, edges,
-                                    contracts).items():
+                                    contracts, names).items():
             if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
                 worst[key] = item
     _judge_dataset_level(start, closure, crossed, worst)
     order = {r.node.key: (r.depth, r.node.key) for r in closure.reached}
     judged = sorted((j for k, j in worst.items() if k != start.key),
                     key=lambda j: order[j.node.key])
+    by_pair = {(f, c): p["dataset"] for f, c, _, p in consumer_edges}
     for item in judged:
-        item.through = through.get(item.node.key)
-    return ChangeImpact(start, parsed, judged, precise)
+        if item.edge is EdgeKind.CONSUMES and item.via is not None:
+            # through the dataset when it came by one of the dataset's fields
+            item.through = by_pair.get((item.via.node.key, item.node.key))
+        elif item.column_unknown:
+            item.through = through.get(item.node.key)
+    return ChangeImpact(start, parsed, judged, precise, unchanged)
+
+
+def _field_names(store: Store, fields: list[str]) -> dict[str, tuple[str, str]]:
+    """(dataset key, field name) of each field, from its `has_field` edge: a field name
+    may contain dots, so it cannot be cut from the key."""
+    found: dict[str, tuple[str, str]] = {}
+    for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+        prefix = identity(dataset.key) + "."
+        if identity(key).startswith(prefix):
+            found[key] = (dataset.key, identity(key)[len(prefix):])
+    return found
+
+
+def _is_no_op(change: Change, current: FieldSchema) -> bool:
+    """A proposed change that leaves the field as it is."""
+    if change.kind == "type_changed":
+        return change.relation == "same"
+    if change.kind == "nullable":
+        return current.nullable
+    if change.kind == "not_null":
+        return not current.nullable
+    if change.kind == "renamed":
+        return change.new_name == current.name
+    if change.kind == "values_added":
+        # without declared values, adding one still changes what the data holds
+        allowed = current.allowed_values
+        return allowed is not None and all(v in allowed for v in change.values)
+    if change.kind == "values_removed":
+        allowed = current.allowed_values
+        return allowed is not None and not any(v in allowed for v in change.values)
+    return False
+
+
+def _no_op_reason(change: Change, current: FieldSchema) -> str:
+    if change.kind == "type_changed":
+        return f"'{current.name}' is already {current.type}"
+    if change.kind == "nullable":
+        return f"'{current.name}' is already nullable"
+    if change.kind == "not_null":
+        return f"'{current.name}' is already not null"
+    if change.kind == "renamed":
+        return f"'{current.name}' already has that name"
+    if change.kind == "values_added":
+        return f"'{current.name}' already allows {', '.join(map(str, change.values))}"
+    return f"'{current.name}' does not allow {', '.join(map(str, change.values))}"
 
 
 def _judge_dataset_level(start: NodeRef, closure: Closure, crossed: set[str],
@@ -501,8 +578,8 @@ def _judge_dataset_level(start: NodeRef, closure: Closure, crossed: set[str],
             known.reason += f"; also reached through {why}"
 
 
-def _field_schema(key: str, props: dict[str, Any]) -> FieldSchema:
-    return FieldSchema(name=key.rsplit(".", 1)[-1], type=props.get("type") or "string",
+def _field_schema(name: str, props: dict[str, Any]) -> FieldSchema:
+    return FieldSchema(name=name, type=props.get("type") or "string",
                        nullable=bool(props.get("nullable", True)),
                        allowed_values=props.get("allowed_values"))
 
@@ -510,32 +587,43 @@ def _field_schema(key: str, props: dict[str, Any]) -> FieldSchema:
 def _propagate(start: NodeRef, change: Change, refs: dict[str, NodeRef],
                properties: dict[str, dict[str, Any]],
                edges: list[tuple[str, str, EdgeKind, dict[str, Any]]],
-               contracts: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Judged]:
-    """Worklist over the bounded subgraph: verdicts only get worse, so it terminates."""
+               contracts: dict[str, dict[str, dict[str, Any]]],
+               names: dict[str, tuple[str, str]]) -> dict[str, Judged]:
+    """Worklist over the bounded subgraph; the worst verdict per node.
+
+    A node keeps two states: the worst verdict among paths that carry the change on (an
+    identity copy: `visible` set) and among paths that do not. One state alone would let a
+    path reaching a node first with `unknown` hide a later copy path whose change breaks
+    what comes after. Verdicts only get worse, so it terminates."""
     out: dict[str, list[tuple[str, EdgeKind, dict[str, Any]]]] = {}
     for src, dst, kind, props in edges:
         out.setdefault(src, []).append((dst, kind, props))
-    state = {start.key: Judged(start, "breaking", "changed", visible=change)}
-    queue = deque([start.key])
+    first = Judged(start, "breaking", "changed", visible=change)
+    state: dict[tuple[str, bool], Judged] = {(start.key, True): first}
+    queue = deque([(start.key, True)])
     while queue:
-        key = queue.popleft()
-        here = state[key]
-        for dst, kind, props in out.get(key, []):
+        here = state[queue.popleft()]
+        for dst, kind, props in out.get(here.node.key, []):
             if dst == start.key or dst not in refs:
                 continue
             target = refs[dst]
             verdict, reason, visible = _transfer(here, kind, props, target,
-                                                 properties.get(dst, {}), contracts)
-            known = state.get(dst)
+                                                 properties.get(dst, {}), contracts, names)
+            slot = (dst, visible is not None)
+            known = state.get(slot)
             if known is None or _RANK[verdict] > _RANK[known.verdict]:
-                state[dst] = Judged(target, verdict, reason, here, kind, visible)
-                queue.append(dst)
-    return state
+                state[slot] = Judged(target, verdict, reason, here, kind, visible)
+                queue.append(slot)
+    worst: dict[str, Judged] = {}
+    for (key, _), item in state.items():
+        if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
+            worst[key] = item
+    return worst
 
 
 def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeRef,
-              declared: dict[str, Any], contracts: dict[str, dict[str, dict[str, Any]]]
-              ) -> tuple[Verdict, str, Change | None]:
+              declared: dict[str, Any], contracts: dict[str, dict[str, dict[str, Any]]],
+              names: dict[str, tuple[str, str]]) -> tuple[Verdict, str, Change | None]:
     """The verdict on `target` given the state of its upstream neighbour."""
     name = here.node.name
     change = here.visible
@@ -550,25 +638,36 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeR
         return "breaking", f"its input {name} is {change.kind}: {what}", None
     if kind is EdgeKind.DERIVED_FROM:
         return _through_derivation(change, props.get("transformation") or "unknown", target,
-                                   declared, name)
+                                   declared, name, props.get("function"))
     if kind in (EdgeKind.USES_FEATURE, EdgeKind.USES_FIELD):
         return _at_model_input(change, name)
     if kind is EdgeKind.CONSUMES:
-        contract = _contract_for(contracts.get(target.key, {}), here, props)
+        contract = _contract_for(contracts.get(target.key, {}), here, props, names)
         return _at_consumer(change, here, contract)
     return "unknown", f"cannot tell how {kind.value} from {name} treats: {what}", None
 
 
+#: aggregate functions by what they accept and give
+_COUNTS = frozenset({"count", "count_distinct", "approx_count_distinct"})
+_ORDERED = frozenset({"min", "max", "first", "last", "any_value"})
+_NUMERIC_AGGREGATES = frozenset({"sum", "mean", "avg", "average", "stddev", "variance",
+                                 "median", "percentile"})
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                       "uint64"})
+
+
 def _through_derivation(change: Change, transformation: str, target: NodeRef,
-                        declared: dict[str, Any], source: str
+                        declared: dict[str, Any], source: str, function: Any = None
                         ) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if transformation == "identity":
-        copied = Change(change.kind, target.name, change.new_name, declared.get("type"),
-                        change.new_type, change.values)
+        copied = Change(change.kind, target.name, change.new_name,
+                        declared.get("type") or change.old_type, change.new_type,
+                        change.values)
         if change.kind == "type_changed":
-            relation = type_relation(declared["type"], change.new_type or "") \
-                if declared.get("type") else copied.relation
+            # how the values the copy would receive fare in the type it declares
+            relation = type_relation(change.new_type or "", declared["type"]) \
+                if declared.get("type") else change.relation
             verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
             return verdict, (f"copied from {source} (identity): declared "
                              f"{declared.get('type', '?')}, would receive {change.new_type} "
@@ -585,15 +684,55 @@ def _through_derivation(change: Change, transformation: str, target: NodeRef,
                                     f"{declared['allowed_values']}, would receive {extra}"), copied
         return "compatible", f"copied from {source} (identity): {what}", copied
     if transformation == "aggregation" and change.kind == "type_changed":
-        new_type = change.new_type or ""
-        output = declared.get("type")
-        if is_numeric(new_type) and (change.old_type is None or is_numeric(change.old_type)):
-            return "compatible", (f"aggregated from {source}: still numeric ({new_type}); "
-                                  "the aggregate keeps its type"), None
-        if not is_numeric(new_type) and output and is_numeric(output):
-            return "breaking", (f"aggregated from {source} into {output}: a numeric aggregate "
-                                f"cannot be computed over {new_type} values"), None
+        return _through_aggregate(change, str(function or "").lower(), declared.get("type"),
+                                  source)
     return "unknown", (f"{transformation} of {source}: cannot tell how it treats: {what}"), None
+
+
+def _through_aggregate(change: Change, function: str, output: str | None, source: str
+                       ) -> tuple[Verdict, str, Change | None]:
+    """A type change under an aggregate: count works on any type; min/max give the input's
+    type; sum/mean need numbers, and a sum of non-integers does not fit an integer column.
+    Without a known function, only what no aggregate could survive is breaking."""
+    new = change.new_type or ""
+    into = f" into {output}" if output else ""
+    if function in _COUNTS:
+        return "compatible", (f"{function} of {source}: counts values of any type; the "
+                              "result keeps its type"), None
+    if function in _ORDERED:
+        if output is None:
+            return "unknown", (f"{function} of {source} would give {new}; the result's type "
+                               "is not declared"), None
+        relation = type_relation(new, output)
+        verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
+        return verdict, (f"{function} of {source} gives {new}{into} ({relation})"), None
+    if function in _NUMERIC_AGGREGATES:
+        if not is_numeric(new):
+            return "breaking", (f"{function} of {source}{into}: cannot be computed over {new} "
+                                "values"), None
+        if function == "sum" and output in _INTEGERS and new not in _INTEGERS:
+            return "breaking", (f"sum of {source}{into}: a sum of {new} values is not an "
+                                "integer"), None
+        if function == "sum" and output in _INTEGERS and type_relation(new, output) not in (
+                "same", "widening"):
+            return "breaking", f"sum of {source}{into}: {new} values may overflow it", None
+        return "compatible", (f"{function} of {source}: still numeric ({new}); the result "
+                              "keeps its type"), None
+    # the function is not recorded: judge only what every aggregate would do
+    named = f"{function} of {source}" if function else f"aggregated from {source}"
+    if not is_numeric(new):
+        if output is not None and is_numeric(output) and output not in _INTEGERS:
+            return "breaking", (f"{named}{into}: a numeric aggregate cannot be computed over "
+                                f"{new} values (a count would be an integer)"), None
+        return "unknown", (f"{named}{into}: a count would still work on {new} values, a sum "
+                           "would not; the function is not recorded"), None
+    if change.old_type is not None and not is_numeric(change.old_type):
+        return "unknown", f"{named}: {change.describe()}; the function is not recorded", None
+    if output in _INTEGERS and new not in _INTEGERS:
+        return "unknown", (f"{named}{into}: a sum of {new} values would not be an integer; "
+                           "the function is not recorded"), None
+    return "compatible", (f"{named}: still numeric ({new}); the aggregate keeps its "
+                          "type"), None
 
 
 def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
@@ -611,21 +750,21 @@ def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change |
 
 
 def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
-                  props: dict[str, Any]) -> dict[str, Any] | None:
+                  props: dict[str, Any], names: dict[str, tuple[str, str]]
+                  ) -> dict[str, Any] | None:
     """The contract entry on the field `here`, whether the contract is on the field itself
     or on its dataset."""
     through = props.get("through")
     contract = by_asset.get(through or here.node.key)
-    if contract is None and not through and here.node.kind is NodeKind.FIELD:
+    dataset, field_name = names.get(here.node.key, (None, None))
+    if contract is None and not through and dataset is not None:
         # a consumer reading the field directly is still bound by its dataset's contract
-        dataset = f"{NodeKind.DATASET.value}:{identity(here.node.key).rsplit('.', 1)[0]}"
         if dataset in by_asset:
             through, contract = dataset, by_asset[dataset]
     if contract is None:
         return None
-    field_name = here.node.key.rsplit(".", 1)[-1] if through else None
     fields = contract.get("fields", [])
-    if field_name is None:  # contract on the field itself: its single entry, if any
+    if not through:  # contract on the field itself: its single entry, if any
         return fields[0] if fields else {}
     return next((f for f in fields if f.get("name") == field_name), {})
 
@@ -648,6 +787,10 @@ def _at_consumer(change: Change, here: Judged,
             return "compatible", f"contract type {expected} still holds ({what})", None
         return "breaking", (f"its contract expects '{name}' as {expected}; it would become "
                             f"{change.new_type}"), None
+    if change.kind == "type_changed" and contract.get("allowed_values") is not None and (
+            change.relation not in ("same", "widening")):
+        return "breaking", (f"its contract allows only {contract['allowed_values']} for "
+                            f"'{name}'; its values would become {change.new_type}"), None
     if change.kind == "type_changed" and (contract.get("minimum") is not None
                                           or contract.get("maximum") is not None):
         if not is_numeric(change.new_type or ""):

@@ -158,6 +158,9 @@ class DerivationDecl(_Strict):
     to: str
     from_: list[str] = Field(alias="from", min_length=1)
     transformation: Transformation = Transformation.UNKNOWN
+    #: the aggregate function of an aggregation (count, count_distinct, min, max, sum,
+    #: mean, ...): change impact judges a type change by it
+    function: str | None = None
     description: str | None = None
 
     _list = field_validator("from_", mode="before")(_as_list)
@@ -551,9 +554,10 @@ class _Builder:
                                   (NodeKind.FIELD, NodeKind.FEATURE))
                 if origin == target:
                     raise src.error(f"'{name}' cannot derive from itself", [*base, i, "from", j])
+                extra = {"function": d.function.strip().lower()} if d.function else {}
                 self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM,
                                     transformation=d.transformation.value,
-                                    description=d.description, job=job)
+                                    description=d.description, job=job, **extra)
 
 
 def _field_properties(f: FieldDecl) -> dict[str, Any]:

@@ -138,7 +138,8 @@ class SqlConsumerStore(SqlAssertionStore):
         if closure.start.node.kind is NodeKind.FIELD:
             fields.append((closure.start.node.key, t.start_id))
         if not fields:
-            return []
+            return super()._closure_dataset_consumers(closure) if len(t.ids) < len(t.keys) \
+                else []
         sqlite = self.dialect == "sqlite"
         with self._cursor() as cur:
             cur.execute(_FIELD_DATASETS[self.dialect],
@@ -155,6 +156,10 @@ class SqlConsumerStore(SqlAssertionStore):
                     (dataset, NodeRef(ckey, NodeKind.CONSUMER, cname)))
         found = [(fields[at][0], dataset, consumer) for at, dataset_id in dataset_of
                  for dataset, consumer in consumers_of.get(dataset_id, ())]
+        if len(t.ids) < len(t.keys):  # rows added after the walk (`Closure.extend`) by key
+            extra = [t.keys[row] for row in range(len(t.ids), len(t.keys))
+                     if kinds[row] == field_kind]
+            found += self.dataset_consumers(extra) if extra else []
         return sorted(found, key=lambda row: (row[0], row[2].key))
 
 
