@@ -11,7 +11,6 @@ import click
 
 import lineage
 from lineage.auth import LOCAL
-from lineage.store.base import DEFAULT_MAX_DEPTH
 
 OutputFormat = Literal["table", "json"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,8 +79,9 @@ def format_option(f: F) -> F:
 
 
 def depth_option(f: F) -> F:
-    """`--depth N`: how many edges a traversal may follow (default: the library's bound)."""
+    """`--depth N`: how many edges a traversal may follow (default: all)."""
     return click.option(
         "--depth", "depth", type=click.IntRange(min=0), default=None, metavar="N",
-        help=f"Follow at most N edges [default: {DEFAULT_MAX_DEPTH}].",
+        help="Follow at most N edges [default: no bound; walks are cycle-safe]. An answer "
+             "this cuts says so (a 'truncated' line; \"truncated\": true in JSON).",
     )(f)

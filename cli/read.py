@@ -11,6 +11,7 @@ import lineage
 from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
+from lineage.store.base import UNBOUNDED
 from lineage.impact import upstream as impact_upstream
 from lineage.notify import notifications_for
 from lineage.render import render
@@ -123,6 +124,7 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     found = {NodeKind(kind): n for kind, n in report.counts().items()}
     if not found:
         console.print("nothing downstream", soft_wrap=True)
+        _print_truncated(console, report.closure.truncated, report.closure.max_depth)
         return
     columns = ["name", "depth", *(["path"] if paths else [])]
     every = None if limit else report.groups
@@ -140,6 +142,14 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     console.print()
     console.print(f"{total} affected: {counts}", soft_wrap=True)
     _print_unknown(console, report.column_unknown())
+    _print_truncated(console, report.closure.truncated, report.closure.max_depth)
+
+
+def _print_truncated(console: Any, truncated: bool, depth: int) -> None:
+    """The line saying a --depth bound cut the answer."""
+    if truncated:
+        console.print(f"truncated at depth {depth}: more lies beyond it (leave out --depth "
+                      "to see everything)", soft_wrap=True)
 
 
 def _print_unknown(console: Any, count: int) -> None:
@@ -166,6 +176,7 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     groups = report.groups
     if not groups:
         console.print("nothing downstream", soft_wrap=True)
+        _print_truncated(console, report.truncated, report.max_depth)
         return
     columns = ["name", "verdict", "reason", *(["path"] if paths else [])]
     for kind, unsorted in groups.items():
@@ -183,6 +194,7 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     console.print()
     console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()), soft_wrap=True)
     _print_unknown(console, sum(1 for j in report.judged if j.column_unknown))
+    _print_truncated(console, report.truncated, report.max_depth)
 
 
 def _marked(name: str, column_unknown: bool) -> str:
@@ -345,7 +357,9 @@ def find(app: App, text: str, kinds: tuple[str, ...], limit: int, fmt: str) -> N
 def _closure_dict(closure: Closure) -> dict[str, Any]:
     start = closure.start.node
     return {"start": {"key": start.key, "kind": start.kind.value, "name": start.name},
-            "direction": closure.direction, "max_depth": closure.max_depth,
+            "direction": closure.direction,
+            "max_depth": None if closure.max_depth >= UNBOUNDED else closure.max_depth,
+            "truncated": closure.truncated,
             "reached": [r.to_dict() for r in closure.reached]}
 
 
@@ -358,6 +372,7 @@ def _print_closure(closure: Closure, fmt: str, limit: int) -> None:
     console.print(Text(f"{title} of {closure.start.node.key}", style="bold"), soft_wrap=True)
     if not closure.reached:
         console.print(f"nothing {closure.direction}", soft_wrap=True)
+        _print_truncated(console, closure.truncated, closure.max_depth)
         return
     data_flow = closure.direction == "upstream"
     rows = [(_marked(r.node.key, r.column_unknown), r.node.kind.value, str(r.depth),
@@ -367,6 +382,7 @@ def _print_closure(closure: Closure, fmt: str, limit: int) -> None:
     _more(console, len(closure), limit)
     console.print(f"{output.plural(len(closure), 'node')} {closure.direction}", soft_wrap=True)
     _print_unknown(console, sum(1 for r in closure.reached if r.column_unknown))
+    _print_truncated(console, closure.truncated, closure.max_depth)
 
 
 precise_option = click.option(

@@ -359,6 +359,8 @@ class WalkTable:
     #: by `Closure.extend` have none
     ids: list[int] | None = None
     start_id: int | None = None
+    #: the walk's depth bound left out a node (see `Closure.truncated`)
+    truncated: bool = False
 
 
 class Closure:
@@ -369,14 +371,16 @@ class Closure:
     should not pay for 10^5 `Reached` objects.
     """
 
-    __slots__ = ("start", "direction", "max_depth", "_reached", "_table")
+    __slots__ = ("start", "direction", "max_depth", "_reached", "_table", "truncated")
 
     def __init__(self, start: Reached, direction: Direction, max_depth: int,
-                 reached: list[Reached] | None = None, *, table: WalkTable | None = None
-                 ) -> None:
+                 reached: list[Reached] | None = None, *, table: WalkTable | None = None,
+                 truncated: bool = False) -> None:
         self.start = start
         self.direction: Direction = direction
         self.max_depth = max_depth
+        #: `max_depth` left something out: the answer is incomplete and must say so
+        self.truncated = truncated
         self._reached: list[Reached] | None = reached
         self._table = table if reached is None else None
         if reached is None and table is None:
@@ -508,6 +512,7 @@ class Closure:
                     continue
                 depth = (start.depth if via < 0 else t.depths[via]) + 1
                 if depth > self.max_depth:
+                    self.truncated = True
                     continue
                 row_of[node.key] = len(t.keys)
                 if through is not None:
@@ -526,7 +531,10 @@ class Closure:
         new = []
         for via_key, node, edge, through in additions:
             via_item = by_key.get(via_key)
-            if node.key in by_key or via_item is None or via_item.depth + 1 > self.max_depth:
+            if node.key in by_key or via_item is None:
+                continue
+            if via_item.depth + 1 > self.max_depth:
+                self.truncated = True
                 continue
             item = Reached(node, via_item.depth + 1, via_item, edge, through=through,
                            column_unknown=column_unknown or via_item.column_unknown)

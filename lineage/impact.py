@@ -16,7 +16,7 @@ from ._keys import identity
 from ._model import Closure, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
 from .schema import Change, is_numeric, parse_change, type_relation
-from .store.base import Store
+from .store.base import UNBOUNDED, Store
 
 #: the order groups are reported in: what people ask about first
 GROUP_ORDER = (
@@ -70,7 +70,8 @@ class ImpactReport:
         return {
             "start": {"key": self.start.key, "kind": self.start.kind.value,
                       "name": self.start.name},
-            "max_depth": self.closure.max_depth,
+            "max_depth": _shown_depth(self.closure.max_depth),
+            "truncated": self.closure.truncated,
             "precise": self.precise,
             "counts": self.counts(),
             "column_unknown": self.column_unknown(),
@@ -94,6 +95,11 @@ def impact(store: Store, name: str, max_depth: int | None = None, *,
         with_dataset_level(store, closure)
     with_dataset_consumers(store, closure)
     return ImpactReport(closure.start.node, closure, precise)
+
+
+def _shown_depth(max_depth: int) -> int | None:
+    """A depth bound as answers show it: None for no bound."""
+    return None if max_depth >= UNBOUNDED else max_depth
 
 
 # ------------------------------------------------------------------ dataset-level lineage
@@ -230,6 +236,7 @@ def with_dataset_level(store: Store, closure: Closure) -> set[str]:
                 continue  # walked already, or beyond max_depth
             walked.add(out)
             region = store.downstream(out, max(closure.max_depth - depth[out], 0))
+            closure.truncated |= region.truncated
             crossed.update(region.keys())
             closure.extend(_as_additions(region), column_unknown=True)
         fields = [k for k in closure.keys_of_kind(NodeKind.FIELD) if k not in before]
@@ -324,6 +331,7 @@ def upstream(store: Store, name: str, max_depth: int | None = None, *,
             if ref.key in before or ref.key not in depth:
                 continue
             region = store.upstream(ref.key, max(closure.max_depth - depth[ref.key], 0))
+            closure.truncated |= region.truncated
             closure.extend(_as_additions(region), column_unknown=True)
     return closure
 
@@ -357,9 +365,21 @@ def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
     closure's columns and builds no `Reached` objects (`Closure.extend`)."""
     if closure.direction != "downstream":
         return closure
-    closure.extend((field_key, consumer, EdgeKind.CONSUMES, dataset)
-                   for field_key, dataset, consumer in store.closure_dataset_consumers(closure))
+    closure.extend(_nearest_first(closure, [
+        (field_key, consumer, EdgeKind.CONSUMES, dataset)
+        for field_key, dataset, consumer in store.closure_dataset_consumers(closure)]))
     return closure
+
+
+def _nearest_first(closure: Closure, additions: list[tuple[str, NodeRef, EdgeKind,
+                                                           NodeRef | None]]
+                   ) -> list[tuple[str, NodeRef, EdgeKind, NodeRef | None]]:
+    """`additions` ordered by the depth of the node each comes from, so that a consumer of
+    a dataset is reached from its field nearest the start: its path is a shortest one."""
+    if len({a[0] for a in additions}) < 2:
+        return additions
+    depth = _depths(closure)
+    return sorted(additions, key=lambda a: (depth.get(a[0], 0), a[0], a[1].key))
 
 
 def _dataset_consumer_edges(store: Store, closure: Closure
@@ -371,7 +391,8 @@ def _dataset_consumer_edges(store: Store, closure: Closure
     if closure.direction != "downstream":
         return []
     pairs = store.closure_dataset_consumers(closure)
-    closure.extend((f, consumer, EdgeKind.CONSUMES, dataset) for f, dataset, consumer in pairs)
+    closure.extend(_nearest_first(closure, [(f, consumer, EdgeKind.CONSUMES, dataset)
+                                            for f, dataset, consumer in pairs]))
     return [(f, consumer.key, EdgeKind.CONSUMES, {"through": dataset.key, "dataset": dataset})
             for f, dataset, consumer in pairs]
 
@@ -426,6 +447,9 @@ class ChangeImpact:
     precise: bool = False
     #: why each given change that leaves the field as it is was set aside ("no change")
     unchanged: list[str] = field(default_factory=list)
+    #: the depth bound given (UNBOUNDED: none) and whether it left out a dependent
+    max_depth: int = UNBOUNDED
+    truncated: bool = False
 
     @property
     def no_change(self) -> bool:
@@ -451,6 +475,7 @@ class ChangeImpact:
         return {"start": {"key": self.start.key, "kind": self.start.kind.value,
                           "name": self.start.name},
                 "changes": [c.to_dict() for c in self.changes], "counts": self.counts(),
+                "max_depth": _shown_depth(self.max_depth), "truncated": self.truncated,
                 "precise": self.precise, "no_change": self.no_change,
                 "unchanged": self.unchanged,
                 "column_unknown": sum(1 for j in self.judged if j.column_unknown),
@@ -491,7 +516,8 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     effective = [c for c in parsed if not _is_no_op(c, current)]
     unchanged = [_no_op_reason(c, current) for c in parsed if c not in effective]
     if not effective:
-        return ChangeImpact(start, parsed, [], precise, unchanged)
+        return ChangeImpact(start, parsed, [], precise, unchanged, closure.max_depth,
+                            closure.truncated)
     edges = [*region.edges, *consumer_edges]
     through = {r.node.key: r.through for r in closure.reached if r.through is not None}
     consumers = [k for k, ref in refs.items() if ref.kind is NodeKind.CONSUMER]
@@ -513,7 +539,8 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
             item.through = by_pair.get((item.via.node.key, item.node.key))
         elif item.column_unknown:
             item.through = through.get(item.node.key)
-    return ChangeImpact(start, parsed, judged, precise, unchanged)
+    return ChangeImpact(start, parsed, judged, precise, unchanged, closure.max_depth,
+                        closure.truncated)
 
 
 def _field_names(store: Store, fields: list[str]) -> dict[str, tuple[str, str]]:

@@ -57,8 +57,11 @@ if TYPE_CHECKING:
 BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
 BulkEdges = Iterable[EdgeSpec] | Iterable[tuple[Any, ...]] | Any
 
-#: default bound on traversal depth; deep enough for real warehouses, finite on cycles
-DEFAULT_MAX_DEPTH = 64
+#: the depth of a walk given no depth: unbounded (walks are cycle-safe, so they end);
+#: a backend may pass it on as a number
+UNBOUNDED = 2**31 - 1
+#: the default bound on traversal depth: none (kept as a name for older imports)
+DEFAULT_MAX_DEPTH = UNBOUNDED
 #: a token's last_used_at is rewritten at most this often, so authenticating is a read
 TOKEN_USE_RESOLUTION_SECONDS = 60.0
 
@@ -220,7 +223,9 @@ class Store(ABC):
                 return [ref]
         matches = [
             ref
-            for ref in self._suffix_candidates(name, limit=1000)
+            # every candidate, however many: a cap would make resolution depend on the
+            # store's size (the boundary check comes after the lookup)
+            for ref in self._suffix_candidates(name, limit=UNBOUNDED)
             if matches_suffix(ref.key, name) and (wanted is None or ref.kind in wanted)
         ]
         exact = [c for c in matches if identity(c.key) == name]
@@ -257,7 +262,8 @@ class Store(ABC):
         return change_impact(self, name, changes, max_depth)
 
     def downstream(self, name: str, max_depth: int | None = None) -> Closure:
-        """Everything that depends on the node, each with one shortest path from it."""
+        """Everything that depends on the node, each with one shortest path from it; all of
+        it unless `max_depth` is given (then `Closure.truncated` says whether it cut)."""
         return self._walk(name, "downstream", max_depth)
 
     def upstream(self, name: str, max_depth: int | None = None) -> Closure:
@@ -666,8 +672,10 @@ class Store(ABC):
 
     @abstractmethod
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
-        """Closure computed inside the database: depth-bounded, terminating on cycles,
-        one shortest path per reached node."""
+        """Closure computed inside the database: depth-bounded (UNBOUNDED: complete),
+        terminating on cycles, one shortest path per reached node. `Closure.truncated` is
+        True exactly when `max_depth` left out a node: an edge leads from the deepest level
+        to a node not reached."""
 
     @abstractmethod
     def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
@@ -749,10 +757,10 @@ class Store(ABC):
 
 
 def _depth(max_depth: int | None) -> int:
-    depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
-    if not isinstance(depth, int) or depth < 0:
+    depth = UNBOUNDED if max_depth is None else max_depth
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
-    return depth
+    return min(depth, UNBOUNDED)
 
 
 def _utc(value: datetime | None) -> datetime:

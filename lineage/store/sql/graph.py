@@ -453,11 +453,13 @@ class SqlGraphStore(Store):
 
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
         walk = self._walk_levels(start, direction, max_depth, detail=False)
-        return Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+        return Closure(Reached(start, 0), direction, max_depth, table=walk.table,
+                       truncated=walk.table.truncated)
 
     def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
         walk = self._walk_levels(start, direction, max_depth, detail=True)
-        closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table,
+                          truncated=walk.table.truncated)
         return Subgraph(closure, walk.properties, walk.edges)
 
     def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
@@ -584,12 +586,19 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     base = -1  # row of the frontier's first node
     depth = 0
     wide: _Wide | None = None
+    truncated = False
     while frontier:
         if depth == max_depth:
-            if detail:  # edges from the deepest level back into the region
-                cur.execute(edge_sql, param(frontier))
-                traversed += [(base + r[0], r[1], r[2], r[3]) for r in cur.fetchall()
-                              if r[1] in row_of]
+            # the edges leaving the deepest level: back into the region (kept with
+            # `detail`), or out of it, which the bound cut (the answer must say so)
+            cur.execute(edge_sql, param(frontier))
+            seen = wide.seen if wide is not None else None  # wide levels mark ids there
+            for r in cur.fetchall():
+                if r[1] in row_of or (seen is not None and r[1] < len(seen) and seen[r[1]]):
+                    if detail:
+                        traversed.append((base + r[0], r[1], r[2], r[3]))
+                else:
+                    truncated = True
             break
         depth += 1
         level = len(keys)
@@ -644,7 +653,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
                 properties[node[1]] = _json(node[4])
         base = level
     table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, ids=ids,
-                      start_id=start_id)
+                      start_id=start_id, truncated=truncated)
     edges: list[SubgraphEdge] = []
     if detail:
         properties[start.key] = _json(start_row[1])
