@@ -11,10 +11,10 @@ import lineage
 from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
-from lineage.store.base import UNBOUNDED
 from lineage.impact import upstream as impact_upstream
 from lineage.notify import notifications_for
 from lineage.render import render
+from lineage.store.base import UNBOUNDED
 
 from . import output
 from .context import App, depth_option, format_option, pass_app
