@@ -17,7 +17,7 @@ from lineage.render import render
 from lineage.store.base import UNBOUNDED
 
 from . import output
-from .context import App, depth_option, format_option, pass_app
+from .context import App, depth_option, fail_on_option, format_option, gate, pass_app
 
 # ------------------------------------------------------------------ impact
 
@@ -45,13 +45,14 @@ limit_option = click.option(
 @click.option("--precise", is_flag=True,
               help="Only what column-level lineage reaches: leave out what a job or model "
                    "reading NAME's dataset as a whole (no column lineage) may affect.")
+@fail_on_option("dependent's verdict (with --change)")
 @click.option("--paths/--no-paths", default=True, show_default=True,
               help="Show the path that reaches each dependent.")
 @limit_option
 @format_option
 @pass_app
 def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], notify: bool,
-           precise: bool, paths: bool, limit: int, fmt: str) -> None:
+           precise: bool, fail_on: str | None, paths: bool, limit: int, fmt: str) -> None:
     """Show what is affected if NAME changes.
 
     Every dependent of NAME, grouped by kind: the fields, features, model versions,
@@ -78,9 +79,16 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
       lineage impact transactions.category --change type:string
       lineage impact transactions.category --change type:string --notify
       lineage impact features.user_features.txn_count_7d --precise
+      lineage impact transactions.category --change type:string --fail-on breaking  # CI
+
+    With --fail-on breaking (or unknown), the command exits 8 after printing the report
+    when any dependent's verdict is at or above that level: a pull request pipeline can
+    stop a breaking schema change.
     """
     if notify and not changes:
         raise click.UsageError("--notify needs --change: it announces a proposed change")
+    if fail_on and not changes:
+        raise click.UsageError("--fail-on needs --change: it gates on the verdicts")
     if changes:
         judged = change_impact(app.store, name, list(changes), depth, precise=precise)
         enqueued = None
@@ -98,6 +106,7 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
             if enqueued is not None:
                 output.out().print(f"notifications enqueued: {enqueued} (deliver with "
                                    "`lineage notify deliver`)", soft_wrap=True)
+        gate((j.verdict for j in judged.judged), fail_on)
         return
     report = lineage.impact(app.store, name, depth, precise=precise)
     if fmt == "json":
