@@ -209,3 +209,11 @@ def test_cli_upstream_marks_fields_reached_through_a_job_without_column_lineage(
     down = json.loads(runner.invoke(cli, ["--store", store_url, "downstream", "events.b",
                                           "--format", "json"]).stdout)
     assert {r["key"]: r["column_unknown"] for r in down["reached"]}[Q] is True
+
+
+def test_consumers_reached_through_dataset_level_lineage_are_marked(store: Store) -> None:
+    from lineage.consumers import consumers
+
+    lineage.manifest.register_text(store, SESSIONS)
+    (dash,) = consumers(store, "events.b")
+    assert dash.consumer.key == "consumer:dash" and dash.to_dict()["column_unknown"] is True
