@@ -217,3 +217,10 @@ def test_consumers_reached_through_dataset_level_lineage_are_marked(store: Store
     lineage.manifest.register_text(store, SESSIONS)
     (dash,) = consumers(store, "events.b")
     assert dash.consumer.key == "consumer:dash" and dash.to_dict()["column_unknown"] is True
+
+
+def test_store_impact_takes_precise_too(store: Store) -> None:
+    lineage.manifest.register_text(store, SESSIONS)
+    assert store.impact("events.b").closure.reached  # type: ignore[union-attr]
+    assert store.impact("events.b", precise=True).closure.reached == []  # type: ignore[union-attr]
+    assert store.impact("events.b", "type:int64", precise=True).judged == []  # type: ignore[union-attr]

@@ -247,19 +247,22 @@ class Store(ABC):
         return self._neighbours(ref.key)
 
     def impact(self, name: str, change: str | Change | Sequence[str | Change] | None = None,
-               max_depth: int | None = None) -> ImpactReport | ChangeImpact:
+               max_depth: int | None = None, *, precise: bool = False
+               ) -> ImpactReport | ChangeImpact:
         """What is affected if `name` changes: `store.impact("orders.status")` gives the
         dependents grouped by kind, each with its path (an ImpactReport); with
         `change="type:string"` (or several changes) each dependent also gets a breaking /
-        compatible / unknown verdict (a ChangeImpact). See lineage.impact, written once for
-        every backend."""
+        compatible / unknown verdict (a ChangeImpact). What only dataset-level lineage
+        reaches (a job reading a dataset without column lineage) is included and marked
+        `column_unknown` unless `precise`. See lineage.impact, written once for every
+        backend."""
         from ..impact import change_impact, impact  # they build on Store: import when called
         from ..schema import Change as ChangeSpec
 
         if change is None:
-            return impact(self, name, max_depth)
+            return impact(self, name, max_depth, precise=precise)
         changes = [change] if isinstance(change, str | ChangeSpec) else list(change)
-        return change_impact(self, name, changes, max_depth)
+        return change_impact(self, name, changes, max_depth, precise=precise)
 
     def downstream(self, name: str, max_depth: int | None = None) -> Closure:
         """Everything that depends on the node, each with one shortest path from it; all of
