@@ -12,7 +12,8 @@ import graphviz
 from ._errors import LineageError, ValidationError
 from ._model import EdgeSpec, NodeRef
 from ._vocabulary import EdgeKind, NodeKind
-from .impact import with_dataset_level
+from .impact import downstream as impact_downstream
+from .impact import upstream as impact_upstream
 from .store.base import Store
 
 #: the largest picture we draw; beyond it a picture helps nobody, so ask for a smaller depth
@@ -49,10 +50,10 @@ def subgraph(store: Store, name: str, direction: Direction = "down",
     """The node, the nodes reached in `direction` within `depth`, the edges among them, and
     the keys reached only through dataset-level lineage (column unknown).
 
-    Downstream, what a reached field's dataset feeds as a whole without column lineage is
-    included (as `lineage impact` reports it), with an edge from the field to the job or
-    model it reaches through its dataset (properties `column_unknown: true` and `through`,
-    the dataset)."""
+    What crosses a job or model reading a whole dataset without column lineage is included
+    (as `lineage impact` and `lineage upstream` report it), with an edge from the field to
+    the job or model it reaches through its dataset (properties `column_unknown: true` and
+    `through`, the dataset)."""
     nodes: dict[str, NodeRef] = {}
     start: NodeRef | None = None
     unknown: set[str] = set()
@@ -60,16 +61,18 @@ def subgraph(store: Store, name: str, direction: Direction = "down",
     for walk in ("down", "up"):
         if direction not in (walk, "both"):
             continue
-        closure = store.downstream(name, depth) if walk == "down" else store.upstream(name, depth)
-        if walk == "down":
-            with_dataset_level(store, closure)
-            for r in closure.reached:
-                if r.column_unknown:
-                    unknown.add(r.node.key)
-                if r.through is not None and r.via is not None and r.edge is not None:
-                    extra.append(EdgeSpec(src=r.via.node.key, dst=r.node.key, kind=r.edge,
-                                          properties={"column_unknown": True,
-                                                      "through": r.through.key}))
+        closure = (impact_downstream(store, name, depth) if walk == "down"
+                   else impact_upstream(store, name, depth))
+        for r in closure.reached:
+            if r.column_unknown:
+                unknown.add(r.node.key)
+            if r.through is not None and r.via is not None and r.edge is not None:
+                # drawn the way data flows: from the field to the job or model it feeds
+                src, dst = ((r.via.node.key, r.node.key) if walk == "down"
+                            else (r.node.key, r.via.node.key))
+                extra.append(EdgeSpec(src=src, dst=dst, kind=r.edge,
+                                      properties={"column_unknown": True,
+                                                  "through": r.through.key}))
         start = closure.start.node
         nodes.update({r.node.key: r.node for r in closure.reached})
     assert start is not None

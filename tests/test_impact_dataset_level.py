@@ -224,3 +224,10 @@ def test_store_impact_takes_precise_too(store: Store) -> None:
     assert store.impact("events.b").closure.reached  # type: ignore[union-attr]
     assert store.impact("events.b", precise=True).closure.reached == []  # type: ignore[union-attr]
     assert store.impact("events.b", "type:int64", precise=True).judged == []  # type: ignore[union-attr]
+
+
+def test_the_upward_picture_draws_dataset_level_sources_dashed(store: Store) -> None:
+    lineage.manifest.register_text(store, SESSIONS)
+    start, nodes, edges, unknown = subgraph(store, "sessions.q", "up")
+    assert B in unknown and B in {n.key for n in nodes}
+    assert (B, JOB) in [(e.src, e.dst) for e in edges if e.properties.get("column_unknown")]
