@@ -54,7 +54,9 @@ def consumers(app: App, name: str | None, depth: int | None, fmt: str) -> None:
         channels = ", ".join(f"{c.kind} {c.target}" for c in u.channels)
         rows.append([u.consumer.name, u.owner or "", ", ".join(c.name for c in u.consumes),
                      contract, channels,
-                     *([output.path_text(u.reached.path, u.reached.through)]
+                     *([output.path_text(u.reached.path, u.reached.through)
+                        + (" [dataset-level lineage, column unknown]"
+                           if u.reached.column_unknown else "")]
                        if name and u.reached else [])])
     title = f"Consumers of {name}" if name else "Consumers"
     console.print(output.table(f"{title} ({len(uses)})", columns, rows,

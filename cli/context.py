@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -83,10 +83,31 @@ def format_option(f: F) -> F:
 
 
 def depth_option(f: F) -> F:
-    """`--depth N`: how many edges a traversal may follow (default: the library's bound)."""
-    from lineage.store.base import DEFAULT_MAX_DEPTH  # loaded with the command using it
-
+    """`--depth N`: how many edges a traversal may follow (default: all)."""
     return click.option(
         "--depth", "depth", type=click.IntRange(min=0), default=None, metavar="N",
-        help=f"Follow at most N edges [default: {DEFAULT_MAX_DEPTH}].",
+        help="Follow at most N edges [default: no bound; walks are cycle-safe]. An answer "
+             "this cuts says so (a 'truncated' line; \"truncated\": true in JSON).",
     )(f)
+
+
+#: the exit code of a tripped `--fail-on` gate (README "Exit codes")
+EXIT_GATE = 9
+#: verdicts in rising severity, as `--fail-on` compares them
+SEVERITY = {"compatible": 0, "unknown": 1, "breaking": 2}
+
+
+def fail_on_option(what: str) -> Callable[[F], F]:
+    """`--fail-on breaking|unknown`: exit EXIT_GATE when any `what` is at or above it."""
+    def decorate(f: F) -> F:
+        return click.option(
+            "--fail-on", "fail_on", type=click.Choice(["breaking", "unknown"]), default=None,
+            help=f"For CI: exit {EXIT_GATE} (after printing the report) when any {what} is "
+                 "at or above this level (unknown: unknown or breaking).")(f)
+    return decorate
+
+
+def gate(verdicts: Iterable[str], fail_on: str | None) -> None:
+    """Exit EXIT_GATE when any of `verdicts` is at or above `fail_on`."""
+    if fail_on is not None and any(SEVERITY[v] >= SEVERITY[fail_on] for v in verdicts):
+        click.get_current_context().exit(EXIT_GATE)

@@ -190,6 +190,8 @@ def cli(ctx: click.Context, url: str) -> None:
       6  permission denied
       7  store unreachable or failed
       8  training guard: no label column could be matched to recorded assertions
+      9  a --fail-on gate tripped: a dependent's verdict (impact --change) or a change
+         (schema diff) is at or above the level given; the report is printed as usual
 
     \b
     Examples:

@@ -10,11 +10,14 @@ from rich.text import Text
 import lineage
 from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
+from lineage.impact import downstream as impact_downstream
+from lineage.impact import upstream as impact_upstream
 from lineage.notify import notifications_for
 from lineage.render import render
+from lineage.store.base import UNBOUNDED
 
 from . import output
-from .context import App, depth_option, format_option, pass_app
+from .context import App, depth_option, fail_on_option, format_option, gate, pass_app
 
 # ------------------------------------------------------------------ impact
 
@@ -39,13 +42,17 @@ limit_option = click.option(
 @click.option("--notify", is_flag=True,
               help="With --change: put a notification for every consumer the change breaks "
                    "in the outbox (sent by `lineage notify deliver`).")
+@click.option("--precise", is_flag=True,
+              help="Only what column-level lineage reaches: leave out what a job or model "
+                   "reading NAME's dataset as a whole (no column lineage) may affect.")
+@fail_on_option("dependent's verdict (with --change)")
 @click.option("--paths/--no-paths", default=True, show_default=True,
               help="Show the path that reaches each dependent.")
 @limit_option
 @format_option
 @pass_app
 def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], notify: bool,
-           paths: bool, limit: int, fmt: str) -> None:
+           precise: bool, fail_on: str | None, paths: bool, limit: int, fmt: str) -> None:
     """Show what is affected if NAME changes.
 
     Every dependent of NAME, grouped by kind: the fields, features, model versions,
@@ -56,6 +63,12 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     (with this report) on each of its channels; announcing the same change again sends
     nothing new. Nothing downstream is not an error (exit 0).
 
+    Where a job reads the dataset of a field but records no column lineage from it into an
+    output (table-level lineage only: `select *`, most operators), that output and all
+    downstream of it are included, marked "dataset-level lineage, column unknown"
+    (`column_unknown` in JSON; verdict `unknown`, never `compatible`). --precise leaves
+    them out.
+
     \b
     Examples:
       lineage register examples/fraud/manifest.yaml
@@ -65,11 +78,19 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
       lineage impact transactions.category --format json
       lineage impact transactions.category --change type:string
       lineage impact transactions.category --change type:string --notify
+      lineage impact features.user_features.txn_count_7d --precise
+      lineage impact transactions.category --change type:string --fail-on breaking  # CI
+
+    With --fail-on breaking (or unknown), the command exits 9 after printing the report
+    when any dependent's verdict is at or above that level: a pull request pipeline can
+    stop a breaking schema change.
     """
     if notify and not changes:
         raise click.UsageError("--notify needs --change: it announces a proposed change")
+    if fail_on and not changes:
+        raise click.UsageError("--fail-on needs --change: it gates on the verdicts")
     if changes:
-        judged = change_impact(app.store, name, list(changes), depth)
+        judged = change_impact(app.store, name, list(changes), depth, precise=precise)
         enqueued = None
         if notify:
             with app.audited("notify.propose", judged.start.key,
@@ -85,8 +106,9 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
             if enqueued is not None:
                 output.out().print(f"notifications enqueued: {enqueued} (deliver with "
                                    "`lineage notify deliver`)", soft_wrap=True)
+        gate((j.verdict for j in judged.judged), fail_on)
         return
-    report = lineage.impact(app.store, name, depth)
+    report = lineage.impact(app.store, name, depth, precise=precise)
     if fmt == "json":
         output.emit_json(report.to_dict())
     else:
@@ -111,13 +133,14 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     found = {NodeKind(kind): n for kind, n in report.counts().items()}
     if not found:
         console.print("nothing downstream", soft_wrap=True)
+        _print_truncated(console, report.closure.truncated, report.closure.max_depth)
         return
     columns = ["name", "depth", *(["path"] if paths else [])]
     every = None if limit else report.groups
     for kind, count in found.items():
         # only the rows shown are built: a hub has 10^5 dependents
         items = report.first(kind, limit) if every is None else every[kind]
-        rows = [[r.node.name, str(r.depth),
+        rows = [[_marked(r.node.name, r.column_unknown), str(r.depth),
                  *([output.path_text(r.path, r.through)] if paths else [])] for r in items]
         console.print()
         console.print(output.table(output.group_title(kind, count), columns, rows,
@@ -127,6 +150,23 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     counts = ", ".join(output.plural(n, kind) for kind, n in found.items())
     console.print()
     console.print(f"{total} affected: {counts}", soft_wrap=True)
+    _print_unknown(console, report.column_unknown())
+    _print_truncated(console, report.closure.truncated, report.closure.max_depth)
+
+
+def _print_truncated(console: Any, truncated: bool, depth: int) -> None:
+    """The line saying a --depth bound cut the answer."""
+    if truncated:
+        console.print(f"truncated at depth {depth}: more lies beyond it (leave out --depth "
+                      "to see everything)", soft_wrap=True)
+
+
+def _print_unknown(console: Any, count: int) -> None:
+    """The line saying how many dependents only dataset-level lineage reaches."""
+    if count:
+        console.print(f"{count} of them reached only through dataset-level lineage, column "
+                      "unknown (marked *): a job or model reads a dataset as a whole; "
+                      "--precise leaves them out", soft_wrap=True)
 
 
 VERDICT_STYLE = {"breaking": "bold red", "unknown": "yellow", "compatible": "green"}
@@ -138,15 +178,21 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     changes = "; ".join(c.describe() for c in report.changes)
     console.print(Text(f"Impact of {report.start.key}: {changes}", style="bold"),
                   soft_wrap=True)
+    for reason in report.unchanged:
+        console.print(f"no change: {reason}", soft_wrap=True)
+    if report.no_change:
+        return
     groups = report.groups
     if not groups:
         console.print("nothing downstream", soft_wrap=True)
+        _print_truncated(console, report.truncated, report.max_depth)
         return
     columns = ["name", "verdict", "reason", *(["path"] if paths else [])]
     for kind, unsorted in groups.items():
         # breaking first, so that a table cut at --limit never hides one behind a safe row
         items = sorted(unsorted, key=lambda j: VERDICT_RANK[j.verdict])
-        rows = [[j.node.name, Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
+        rows = [[_marked(j.node.name, j.column_unknown),
+                 Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
                  *([output.path_text(j.path, j.through)] if paths else [])]
                 for j in _shown(items, limit)]
         console.print()
@@ -156,6 +202,12 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     counts = report.counts()
     console.print()
     console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()), soft_wrap=True)
+    _print_unknown(console, sum(1 for j in report.judged if j.column_unknown))
+    _print_truncated(console, report.truncated, report.max_depth)
+
+
+def _marked(name: str, column_unknown: bool) -> str:
+    return f"{name} *" if column_unknown else name
 
 
 # ------------------------------------------------------------------ graph
@@ -314,7 +366,9 @@ def find(app: App, text: str, kinds: tuple[str, ...], limit: int, fmt: str) -> N
 def _closure_dict(closure: Closure) -> dict[str, Any]:
     start = closure.start.node
     return {"start": {"key": start.key, "kind": start.kind.value, "name": start.name},
-            "direction": closure.direction, "max_depth": closure.max_depth,
+            "direction": closure.direction,
+            "max_depth": None if closure.max_depth >= UNBOUNDED else closure.max_depth,
+            "truncated": closure.truncated,
             "reached": [r.to_dict() for r in closure.reached]}
 
 
@@ -327,27 +381,41 @@ def _print_closure(closure: Closure, fmt: str, limit: int) -> None:
     console.print(Text(f"{title} of {closure.start.node.key}", style="bold"), soft_wrap=True)
     if not closure.reached:
         console.print(f"nothing {closure.direction}", soft_wrap=True)
+        _print_truncated(console, closure.truncated, closure.max_depth)
         return
     data_flow = closure.direction == "upstream"
-    rows = [(r.node.key, r.node.kind.value, str(r.depth),
+    rows = [(_marked(r.node.key, r.column_unknown), r.node.kind.value, str(r.depth),
              output.path_text(r.path, r.through, data_flow=data_flow))
             for r in _shown(closure.reached, limit)]
     console.print(output.table(None, ["key", "kind", "depth", "path"], rows, wrap=["path"]))
     _more(console, len(closure), limit)
     console.print(f"{output.plural(len(closure), 'node')} {closure.direction}", soft_wrap=True)
+    _print_unknown(console, sum(1 for r in closure.reached if r.column_unknown))
+    _print_truncated(console, closure.truncated, closure.max_depth)
+
+
+precise_option = click.option(
+    "--precise", is_flag=True,
+    help="Only the recorded graph: leave out what crosses a job or model that reads a "
+         "whole dataset without column lineage (marked * and column_unknown otherwise).")
 
 
 @click.command()
 @click.argument("name")
 @depth_option
+@precise_option
 @limit_option
 @format_option
 @pass_app
-def upstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> None:
+def upstream(app: App, name: str, depth: int | None, precise: bool, limit: int,
+             fmt: str) -> None:
     """List everything NAME depends on.
 
     Each node NAME depends on, with one shortest path to it. Paths are printed the way
-    data flows, ending at NAME.
+    data flows, ending at NAME. Where a job or model reads a dataset as a whole (no column
+    lineage into what leads to NAME), that dataset's fields are included, marked * (JSON
+    `column_unknown`): the mirror of `lineage impact`, so a field is upstream of X exactly
+    when X is downstream of it. --precise leaves them out.
 
     \b
     Examples:
@@ -355,21 +423,27 @@ def upstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> No
       lineage upstream fraud@3 --depth 2
       lineage upstream fraud@3 --limit 0                # every row, however many
       lineage upstream user_features.category_share --format json
+      lineage upstream fraud.scores.score --precise
     """
-    _print_closure(app.store.upstream(name, depth), fmt, limit)
+    _print_closure(impact_upstream(app.store, name, depth, precise=precise), fmt,
+                   limit)
 
 
 @click.command()
 @click.argument("name")
 @depth_option
+@precise_option
 @limit_option
 @format_option
 @pass_app
-def downstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> None:
+def downstream(app: App, name: str, depth: int | None, precise: bool, limit: int,
+               fmt: str) -> None:
     """List everything that depends on NAME.
 
-    Each dependent, with one shortest path from NAME. This is the raw graph walk;
-    `lineage impact` adds the consumers of datasets and groups the result by kind.
+    Each dependent, with one shortest path from NAME: the graph walk, plus what crosses a
+    job or model reading a dataset as a whole (marked *, JSON `column_unknown`; --precise
+    leaves it out). `lineage impact` adds the consumers of datasets and groups the result
+    by kind.
 
     \b
     Examples:
@@ -378,7 +452,8 @@ def downstream(app: App, name: str, depth: int | None, limit: int, fmt: str) -> 
       lineage downstream raw.events.user_id --limit 20  # a hub: the first 20 rows
       lineage downstream fraud@2 --format json
     """
-    _print_closure(app.store.downstream(name, depth), fmt, limit)
+    _print_closure(impact_downstream(app.store, name, depth, precise=precise), fmt,
+                   limit)
 
 
 # ------------------------------------------------------------------ stats

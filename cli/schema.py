@@ -11,7 +11,7 @@ from lineage.schema import SchemaDiff, diff, load_schema
 from lineage.store.base import Store
 
 from . import output
-from .context import App, format_option, pass_app
+from .context import App, fail_on_option, format_option, gate, pass_app
 
 
 @click.group()
@@ -38,21 +38,26 @@ def _fields(store: Store, ref: str) -> tuple[str, list[FieldSchema]]:
 @click.argument("new")
 @click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
               help="Declare a rename (repeatable); undeclared ones are suggested.")
+@fail_on_option("change's verdict")
 @format_option
 @pass_app
-def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fmt: str) -> None:
+def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fail_on: str | None,
+             fmt: str) -> None:
     """Classify every change from OLD to NEW: added, dropped, renamed, type changed
     (widening, narrowing, incompatible), nullability, allowed values.
 
     OLD and NEW are dataset versions (`public.transactions@2026-01`) or schema files
     (YAML or JSON: a list of fields, `{fields: [...]}`, or an OpenLineage
-    SchemaDatasetFacet). Exits 0 whether or not something breaks; read the verdicts.
+    SchemaDatasetFacet). Exits 0 whether or not something breaks, unless --fail-on
+    breaking (or unknown) is given: then it exits 9 after printing the report when any
+    change's verdict is at or above that level (for CI).
 
     \b
     Examples:
       lineage schema diff user_features@2026-01 user_features@2026-03
       lineage schema diff transactions@2026-03 proposed.yaml --format json
       lineage schema diff users@v1 users@v2 --rename user_name=username
+      lineage schema diff transactions@2026-03 proposed.yaml --fail-on breaking  # CI
     """
     declared = {}
     for item in renames:
@@ -65,12 +70,13 @@ def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fmt: str) -
     result = SchemaDiff(old_name, new_name, diff(before, after, declared))
     if fmt == "json":
         output.emit_json(result.to_dict())
-        return
-    if not result.changes:
+    elif not result.changes:
         output.out().print(f"no changes from {old_name} to {new_name}", soft_wrap=True)
-        return
-    output.out().print(output.table(
-        f"{old_name} -> {new_name}", ["change", "field", "detail", "verdict"],
-        [(c.kind, c.field, c.describe(), c.compatibility) for c in result.changes],
-        wrap=("detail",)))
-    output.out().print(f"{len(result.breaking)} breaking of {len(result.changes)} changes")
+    else:
+        output.out().print(output.table(
+            f"{old_name} -> {new_name}", ["change", "field", "detail", "verdict"],
+            [(c.kind, c.field, c.describe(), c.compatibility) for c in result.changes],
+            wrap=("detail",)))
+        output.out().print(f"{len(result.breaking)} breaking of {len(result.changes)} "
+                           "changes")
+    gate((c.compatibility for c in result.changes), fail_on)

@@ -277,6 +277,9 @@ class Reached:
     edge: EdgeKind | None = None
     #: for a consumer of a field's dataset: the dataset it consumes the field through
     through: NodeRef | None = None
+    #: reached only through dataset-level lineage (a job or model that reads a whole
+    #: dataset without recorded column lineage): it may or may not depend on the start
+    column_unknown: bool = False
     # the path's steps, built once: a child's path extends its parent's, so walking every
     # path of a 10^5-node closure costs one tuple per node instead of one per step
     _steps: tuple[tuple[EdgeKind | None, NodeRef], ...] | None = field(
@@ -306,7 +309,10 @@ class Reached:
         for edge, node in self._path_steps():
             parts.append(node.key if edge is None else f"-{edge.value}-> {node.key}")
         if self.through is not None:
-            parts.append(f"(consumes dataset {self.through.key})")
+            how = "consumes" if self.edge is EdgeKind.CONSUMES else "through"
+            parts.append(f"({how} dataset {self.through.key})")
+        if self.column_unknown:
+            parts.append("[dataset-level lineage, column unknown]")
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -320,6 +326,7 @@ class Reached:
                 for e, n in self._path_steps()
             ],
             "through": None if self.through is None else self.through.key,
+            "column_unknown": self.column_unknown,
         }
 
 
@@ -345,11 +352,15 @@ class WalkTable:
     #: rows added after the walk (`Closure.extend`) that came through a dataset: row -> it.
     #: Such rows sit after the walk's, so the rows are no longer in (depth, key) order.
     through: dict[int, NodeRef] = field(default_factory=dict)
+    #: rows reached only through dataset-level lineage (`Reached.column_unknown`)
+    unknown: set[int] = field(default_factory=set)
     #: the backend's own ids of the walk's rows and of the start, when it keeps them, for its
     #: follow-up queries on the same closure (`Store.closure_dataset_consumers`); rows added
     #: by `Closure.extend` have none
     ids: list[int] | None = None
     start_id: int | None = None
+    #: the walk's depth bound left out a node (see `Closure.truncated`)
+    truncated: bool = False
 
 
 class Closure:
@@ -360,14 +371,16 @@ class Closure:
     should not pay for 10^5 `Reached` objects.
     """
 
-    __slots__ = ("start", "direction", "max_depth", "_reached", "_table")
+    __slots__ = ("start", "direction", "max_depth", "_reached", "_table", "truncated")
 
     def __init__(self, start: Reached, direction: Direction, max_depth: int,
-                 reached: list[Reached] | None = None, *, table: WalkTable | None = None
-                 ) -> None:
+                 reached: list[Reached] | None = None, *, table: WalkTable | None = None,
+                 truncated: bool = False) -> None:
         self.start = start
         self.direction: Direction = direction
         self.max_depth = max_depth
+        #: `max_depth` left something out: the answer is incomplete and must say so
+        self.truncated = truncated
         self._reached: list[Reached] | None = reached
         self._table = table if reached is None else None
         if reached is None and table is None:
@@ -393,13 +406,13 @@ class Closure:
         paused = gc.isenabled()
         gc.disable()  # 10^5 new objects at once: collections would rescan them again and again
         try:
-            through = t.through
+            through, unknown = t.through, t.unknown
             for row, (key, kind, name, depth, parent, edge) in enumerate(zip(
                     t.keys, t.kinds, t.names, t.depths, t.parents, t.edges, strict=True)):
                 via = start if parent < 0 else items[parent]
                 node = NodeRef(key, nk[kind], name)
                 edge_kind = ek[edge]
-                item = Reached(node, depth, via, edge_kind, through.get(row))
+                item = Reached(node, depth, via, edge_kind, through.get(row), row in unknown)
                 # the path too: one tuple per node now is cheaper than building it later
                 item._steps = (*(start_steps if parent < 0 else via._steps),  # type: ignore[misc]
                                (edge_kind, node))
@@ -407,7 +420,7 @@ class Closure:
         finally:
             if paused:
                 gc.enable()
-        if t.through:  # rows added after the walk: back into (depth, key) order
+        if t.through or t.unknown:  # rows added after the walk: back into (depth, key) order
             items.sort(key=lambda r: (r.depth, r.node.key))
         self._table = None
         return items
@@ -450,7 +463,7 @@ class Closure:
             return [r for r in self.reached if r.node.kind is kind][:limit]
         t = self._table
         rows = [row for row, k in enumerate(t.kinds) if k == kind.value]
-        if t.through:  # rows added after the walk are out of order
+        if t.through or t.unknown:  # rows added after the walk are out of order
             rows.sort(key=lambda row: (t.depths[row], t.keys[row]))
         built: dict[int, Reached] = {}
 
@@ -463,7 +476,7 @@ class Closure:
             for r in reversed(chain):
                 node = NodeRef(t.keys[r], _NODE_KINDS[t.kinds[r]], t.names[r])
                 via = built[r] = Reached(node, t.depths[r], via, _EDGE_KINDS[t.edges[r]],
-                                         t.through.get(r))
+                                         t.through.get(r), r in t.unknown)
             return via
 
         return [item(row) for row in rows[:limit]]
@@ -474,17 +487,19 @@ class Closure:
         first = [self.start.node.key] if self.start.node.kind is kind else []
         if self._reached is None and self._table is not None:
             t = self._table
-            return first + [k for k, kd in zip(t.keys, t.kinds, strict=True)
-                            if kd == kind.value]
+            value = kind.value  # once: an enum's .value costs a descriptor call
+            return first + [k for k, kd in zip(t.keys, t.kinds, strict=True) if kd == value]
         return first + [r.node.key for r in self.reached if r.node.kind is kind]
 
-    def extend(self, additions: Iterable[tuple[str, NodeRef, EdgeKind, NodeRef | None]]
-               ) -> int:
+    def extend(self, additions: Iterable[tuple[str, NodeRef, EdgeKind, NodeRef | None]],
+               *, column_unknown: bool = False) -> int:
         """Add nodes reached one step beyond the walk: each `(via, node, edge, through)` adds
         `node`, reached from the node keyed `via` by `edge` (and `through` a dataset), unless
-        `node` is already in the closure or one step from `via` exceeds `max_depth`. The first
+        `node` is already in the closure, `via` is not, or one step from `via` exceeds
+        `max_depth`. The first
         addition of a node wins. Returns how many were added; `reached` stays in (depth, key)
-        order. On a closure still held as a table, no `Reached` objects are built."""
+        order. On a closure still held as a table, no `Reached` objects are built.
+        A node added is `column_unknown` when `column_unknown` is given or its `via` is."""
         start = self.start
         if self._reached is None and self._table is not None:
             t = self._table
@@ -492,15 +507,18 @@ class Closure:
             row_of[start.node.key] = -1
             added = 0
             for via_key, node, edge, through in additions:
-                if node.key in row_of:
+                via = row_of.get(via_key)
+                if node.key in row_of or via is None:  # via None: itself beyond max_depth
                     continue
-                via = row_of[via_key]
                 depth = (start.depth if via < 0 else t.depths[via]) + 1
                 if depth > self.max_depth:
+                    self.truncated = True
                     continue
                 row_of[node.key] = len(t.keys)
                 if through is not None:
                     t.through[len(t.keys)] = through
+                if column_unknown or via in t.unknown:
+                    t.unknown.add(len(t.keys))
                 t.keys.append(node.key)
                 t.kinds.append(node.kind.value)
                 t.names.append(node.name)
@@ -512,10 +530,14 @@ class Closure:
         by_key = {r.node.key: r for r in [start, *self.reached]}
         new = []
         for via_key, node, edge, through in additions:
-            via_item = by_key[via_key]
-            if node.key in by_key or via_item.depth + 1 > self.max_depth:
+            via_item = by_key.get(via_key)
+            if node.key in by_key or via_item is None:
                 continue
-            item = Reached(node, via_item.depth + 1, via_item, edge, through=through)
+            if via_item.depth + 1 > self.max_depth:
+                self.truncated = True
+                continue
+            item = Reached(node, via_item.depth + 1, via_item, edge, through=through,
+                           column_unknown=column_unknown or via_item.column_unknown)
             by_key[node.key] = item
             new.append(item)
         if new:

@@ -40,7 +40,8 @@ class ConsumerUse:
         }
         if self.reached is not None:
             reached = self.reached.to_dict()
-            data.update(depth=reached["depth"], path=reached["path"], through=reached["through"])
+            data.update(depth=reached["depth"], path=reached["path"], through=reached["through"],
+                        column_unknown=reached["column_unknown"])
         return data
 
 

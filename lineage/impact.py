@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._errors import ValidationError
@@ -16,7 +16,7 @@ from ._keys import identity
 from ._model import Closure, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
 from .schema import Change, is_numeric, parse_change, type_relation
-from .store.base import Store
+from .store.base import UNBOUNDED, Store
 
 #: the order groups are reported in: what people ask about first
 GROUP_ORDER = (
@@ -39,6 +39,8 @@ class ImpactReport:
 
     start: NodeRef
     closure: Closure
+    #: only column-level reach was asked for (no dataset-level fallback)
+    precise: bool = False
 
     @property
     def groups(self) -> dict[NodeKind, list[Reached]]:
@@ -52,6 +54,13 @@ class ImpactReport:
         found = self.closure.count_by_kind()
         return {kind.value: found[kind] for kind in GROUP_ORDER if found.get(kind)}
 
+    def column_unknown(self) -> int:
+        """How many dependents only dataset-level lineage reaches (column unknown)."""
+        t = self.closure.table
+        if t is not None:
+            return len(t.unknown)
+        return sum(1 for r in self.closure.reached if r.column_unknown)
+
     def first(self, kind: NodeKind, limit: int) -> list[Reached]:
         """The first `limit` dependents of `kind`, as `groups` orders them: a table of a hub
         shows a few rows, and building its 10^5 others would take longer than the walk."""
@@ -61,23 +70,291 @@ class ImpactReport:
         return {
             "start": {"key": self.start.key, "kind": self.start.kind.value,
                       "name": self.start.name},
-            "max_depth": self.closure.max_depth,
+            "max_depth": _shown_depth(self.closure.max_depth),
+            "truncated": self.closure.truncated,
+            "precise": self.precise,
             "counts": self.counts(),
+            "column_unknown": self.column_unknown(),
             "affected": {kind.value: [r.to_dict() for r in items]
                          for kind, items in self.groups.items()},
         }
 
 
-def impact(store: Store, name: str, max_depth: int | None = None) -> ImpactReport:
+def impact(store: Store, name: str, max_depth: int | None = None, *,
+           precise: bool = False) -> ImpactReport:
     """What depends on `name` (a key or unambiguous suffix), each with one shortest path.
 
     A consumer of a dataset depends on each of its fields, so consumers of the datasets of
     the field and of every field reached are included (`Reached.through` names the dataset).
+    Unless `precise`, what a reached field's dataset feeds as a whole, without recorded
+    column lineage (see `with_dataset_level`), is included too, marked `column_unknown`.
     Raises NotFound / AmbiguousName for names that do not resolve to exactly one node.
     """
     closure = store.downstream(name, max_depth)
+    if not precise:
+        with_dataset_level(store, closure)
     with_dataset_consumers(store, closure)
-    return ImpactReport(closure.start.node, closure)
+    return ImpactReport(closure.start.node, closure, precise)
+
+
+def _shown_depth(max_depth: int) -> int | None:
+    """A depth bound as answers show it: None for no bound."""
+    return None if max_depth >= UNBOUNDED else max_depth
+
+
+# ------------------------------------------------------------------ dataset-level lineage
+
+#: edges by which a dataset (or one of its versions) feeds something as a whole
+_DATASET_LEVEL = (EdgeKind.READ, EdgeKind.TRAINED_ON, EdgeKind.DERIVED_FROM)
+#: edges that record lineage column by column
+_COLUMN_LEVEL = frozenset({EdgeKind.DERIVED_FROM, EdgeKind.USES_FIELD, EdgeKind.USES_FEATURE})
+
+
+@dataclass(frozen=True)
+class DatasetStep:
+    """Dataset `dataset` feeds `output` as a whole: through `via` (a job or run that reads
+    it, `edge` read, and wrote `output`), or directly (`edge` trained_on or derived_from,
+    `via` None), and no column lineage is recorded from `dataset`'s fields into `output`."""
+
+    dataset: str
+    edge: EdgeKind
+    via: NodeRef | None
+    output: NodeRef
+
+
+def _grouped(rows: list[tuple[str, EdgeKind, NodeRef]]) -> dict[str, list[NodeRef]]:
+    out: dict[str, list[NodeRef]] = {}
+    for key, _kind, ref in rows:
+        out.setdefault(key, []).append(ref)
+    return out
+
+
+def dataset_steps(store: Store, datasets: Sequence[str]) -> list[DatasetStep]:
+    """The dataset-level steps out of `datasets` (dataset keys) that no column lineage
+    covers.
+
+    A step is: the dataset (or one of its versions) is read by a job or run that wrote an
+    output (a dataset or dataset version); or it trained a model version; or a
+    `derived_from` edge leaves the dataset node itself. The output is covered when some
+    field of the dataset has a column-level edge (derived_from, uses_field, uses_feature)
+    into the output, one of the output's fields, or a feature the output (a model version)
+    uses: then the column lineage says which of its columns matter, and the step is left
+    out. A few batched `Store.adjacent` calls; none beyond the first two when the datasets
+    feed nothing as a whole (the common case in a column-lineage warehouse)."""
+    if not datasets:
+        return []
+    owner = {d: d for d in datasets}
+    owner.update({v.key: d for d, _, v in store.adjacent(datasets, "upstream",
+                                                          [EdgeKind.VERSION_OF])})
+    outs = store.adjacent(owner, "downstream", _DATASET_LEVEL)
+    readers = {ref.key for _, kind, ref in outs if kind is EdgeKind.READ}
+    writes = _grouped(store.adjacent(readers, "downstream", [EdgeKind.WROTE])) if readers \
+        else {}
+    candidates: list[DatasetStep] = []
+    for src, kind, ref in outs:
+        if kind is EdgeKind.READ:
+            # a job that rewrites its own input is no step away from it
+            candidates += [DatasetStep(owner[src], kind, ref, out)
+                           for out in writes.get(ref.key, []) if owner.get(out.key) != owner[src]]
+        elif owner.get(ref.key) != owner[src]:
+            candidates.append(DatasetStep(owner[src], kind, None, ref))
+    if not candidates:
+        return []
+    versions = [c.output.key for c in candidates
+                if c.output.kind is NodeKind.DATASET_VERSION]
+    dataset_of = {c.output.key: c.output.key for c in candidates
+                  if c.output.kind is NodeKind.DATASET}
+    dataset_of.update({v: ref.key for v, _, ref in store.adjacent(versions, "downstream",
+                                                                   [EdgeKind.VERSION_OF])})
+    fields = _grouped(store.adjacent(set(datasets) | set(dataset_of.values()), "downstream",
+                                     [EdgeKind.HAS_FIELD]))
+    models = [c.output.key for c in candidates if c.output.kind is NodeKind.MODEL_VERSION]
+    features = _grouped(store.adjacent(models, "upstream", [EdgeKind.USES_FEATURE]))
+
+    def targets(out: NodeRef) -> set[str]:
+        found = {out.key, *(f.key for f in features.get(out.key, []))}
+        if out.key in dataset_of:
+            found.add(dataset_of[out.key])
+            found.update(f.key for f in fields.get(dataset_of[out.key], []))
+        return found
+
+    wanted = {c.output.key: targets(c.output) for c in candidates}
+    sources = {d: {f.key for f in fields.get(d, [])} for d in datasets}
+    among = set().union(*wanted.values(), *sources.values())
+    linked = {(e.src, e.dst) for e in store.edges_among(among) if e.kind in _COLUMN_LEVEL}
+    return [c for c in candidates
+            if not any(s in sources[c.dataset] and t in wanted[c.output.key]
+                       for s, t in linked)]
+
+
+def with_dataset_level(store: Store, closure: Closure) -> set[str]:
+    """Add to a downstream `closure` (in place) what its fields reach only through
+    dataset-level lineage, marked `column_unknown`.
+
+    For each field reached (the start included) whose dataset is not itself in the closure,
+    every uncovered `dataset_steps` output is added (reached from the field, through its
+    dataset: `field -read-> job -wrote-> output`, or `field -trained_on-> model version`),
+    then everything downstream of the output; repeated for the fields so added, until
+    nothing new is found. Nodes the column-level walk reached keep their own (precise) path.
+    Within the closure's `max_depth`. Returns the keys reached through dataset-level
+    lineage, those the column-level walk reached too included (a change judged on them
+    cannot be called compatible)."""
+    crossed: set[str] = set()
+    if closure.direction != "downstream":
+        return crossed
+    start = closure.start.node.key
+    done = {start, *closure.keys_of_kind(NodeKind.DATASET)}
+    walked: set[str] = set()
+    # the first round from what the walk kept (a hub: 10^5 fields); later ones by key
+    nearest = store.closure_datasets(closure)
+    while nearest:
+        field_of: dict[str, str] = {}  # dataset -> its field nearest the start
+        refs: dict[str, NodeRef] = {}
+        for dataset, field_key in nearest:
+            if dataset.key not in done:
+                field_of[dataset.key], refs[dataset.key] = field_key, dataset
+        done |= set(field_of)
+        steps = dataset_steps(store, sorted(field_of))
+        if not steps:
+            break
+        before = closure.keys()
+        additions: list[tuple[str, NodeRef, EdgeKind, NodeRef | None]] = []
+        for step in steps:
+            near = field_of[step.dataset]
+            if step.via is not None:
+                additions += [(near, step.via, step.edge, refs[step.dataset]),
+                              (step.via.key, step.output, EdgeKind.WROTE, None)]
+            else:
+                additions.append((near, step.output, step.edge, refs[step.dataset]))
+        closure.extend(additions, column_unknown=True)
+        depth = _depths(closure)
+        for step in steps:
+            crossed.update(k for k in (step.via.key if step.via else None, step.output.key)
+                           if k is not None and k in depth)
+        for out in dict.fromkeys(s.output.key for s in steps):
+            if out in walked or out not in depth:
+                continue  # walked already, or beyond max_depth
+            walked.add(out)
+            region = store.downstream(out, max(closure.max_depth - depth[out], 0))
+            closure.truncated |= region.truncated
+            crossed.update(region.keys())
+            closure.extend(_as_additions(region), column_unknown=True)
+        fields = [k for k in closure.keys_of_kind(NodeKind.FIELD) if k not in before]
+        nearest = _nearest_datasets(store, fields, _depths(closure)) if fields else []
+    return crossed
+
+
+def _nearest_datasets(store: Store, fields: list[str], depth: dict[str, int]
+                      ) -> list[tuple[NodeRef, str]]:
+    """`Store.closure_datasets` for some fields of a closure, by key."""
+    nearest: dict[str, tuple[NodeRef, str]] = {}
+    for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+        known = nearest.get(dataset.key)
+        if known is None or (depth[key], key) < (depth[known[1]], known[1]):
+            nearest[dataset.key] = (dataset, key)
+    return [nearest[k] for k in sorted(nearest)]
+
+
+def downstream(store: Store, name: str, max_depth: int | None = None, *,
+               precise: bool = False) -> Closure:
+    """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
+    lineage reaches (`with_dataset_level`), without `impact`'s dataset consumers. The
+    mirror of `upstream`."""
+    closure = store.downstream(name, max_depth)
+    if not precise:
+        with_dataset_level(store, closure)
+    return closure
+
+
+def upstream(store: Store, name: str, max_depth: int | None = None, *,
+             precise: bool = False) -> Closure:
+    """What `name` depends on, each with one shortest path: `Store.upstream`, plus (unless
+    `precise`) the fields `impact` reaches it from through dataset-level lineage, marked
+    `column_unknown`, and everything upstream of them. So the two directions agree: a
+    field is in `upstream(Z)` exactly when Z is in `impact(field)`.
+
+    The step is taken backwards: a job or run that wrote a node of the closure (or is in
+    it), or a model version in it, reading a dataset whose `dataset_steps` are uncovered:
+    every field of that dataset joins (reached from the job or model, through the dataset),
+    then its own upstream; repeated until nothing new is found."""
+    closure = store.upstream(name, max_depth)
+    if precise:
+        return closure
+    looked: set[str] = set()
+    walked: set[str] = set()
+    while True:
+        present = {closure.start.node.key, *closure.keys()}
+        fresh = sorted(present - looked)
+        looked |= set(fresh)
+        if not fresh:
+            break
+        producers = {ref.key for _, _, ref in store.adjacent(fresh, "upstream",
+                                                             [EdgeKind.WROTE])}
+        readers = (present & producers) | {k for k in fresh if k.split(":", 1)[0] in (
+            NodeKind.JOB.value, NodeKind.RUN.value)}
+        inputs = store.adjacent(producers | readers, "upstream", [EdgeKind.READ])
+        trained = store.adjacent(fresh, "upstream", [EdgeKind.TRAINED_ON, EdgeKind.DERIVED_FROM])
+        sources = {ref.key for _, _, ref in [*inputs, *trained]
+                   if ref.kind in (NodeKind.DATASET, NodeKind.DATASET_VERSION)}
+        owner = {k: k for k in sources if k.startswith(NodeKind.DATASET.value + ":")}
+        owner.update({v: ref.key for v, _, ref in store.adjacent(
+            [k for k in sources if k not in owner], "downstream", [EdgeKind.VERSION_OF])})
+        steps = dataset_steps(store, sorted(set(owner.values()) - walked))
+        depth = _depths(closure)
+        additions: list[tuple[str, NodeRef, EdgeKind, NodeRef | None]] = []
+        datasets: dict[str, tuple[str, EdgeKind]] = {}
+        for step in steps:
+            # only a step whose output is in the closure (or whose job is its start) leads
+            # here; the path back goes through the job when the closure has it
+            via = step.via.key if step.via is not None else None
+            if step.output.key in depth:
+                near = via if via in depth else step.output.key
+            elif via is not None and via == closure.start.node.key:
+                near = via
+            else:
+                continue
+            best = datasets.get(step.dataset)
+            if best is None or depth[near] < depth[best[0]]:
+                datasets[step.dataset] = (near, step.edge)
+        if not datasets:
+            break
+        walked |= set(datasets)
+        fields = store.adjacent(datasets, "downstream", [EdgeKind.HAS_FIELD])
+        refs = {k: n.ref() for k, n in store.nodes(datasets).items()}
+        for dataset, _, ref in fields:
+            near, edge = datasets[dataset]
+            additions.append((near, ref, edge, refs.get(dataset)))
+        before = set(depth)
+        closure.extend(additions, column_unknown=True)
+        depth = _depths(closure)
+        for _, _, ref in fields:
+            if ref.key in before or ref.key not in depth:
+                continue
+            region = store.upstream(ref.key, max(closure.max_depth - depth[ref.key], 0))
+            closure.truncated |= region.truncated
+            closure.extend(_as_additions(region), column_unknown=True)
+    return closure
+
+
+def _depths(closure: Closure) -> dict[str, int]:
+    t = closure.table
+    found = ({k: d for k, d in zip(t.keys, t.depths, strict=True)} if t is not None
+             else {r.node.key: r.depth for r in closure.reached})
+    found[closure.start.node.key] = closure.start.depth
+    return found
+
+
+def _as_additions(region: Closure) -> list[tuple[str, NodeRef, EdgeKind, NodeRef | None]]:
+    """A closure's rows as `Closure.extend` additions (each from its parent), in order."""
+    t = region.table
+    start = region.start.node.key
+    if t is None:
+        return [(r.via.node.key if r.via else start, r.node, r.edge or EdgeKind.DERIVED_FROM,
+                 r.through) for r in region.reached]
+    nk = {k.value: k for k in NodeKind}
+    return [(start if p < 0 else t.keys[p], NodeRef(k, nk[kd], n), EdgeKind(e), None)
+            for k, kd, n, p, e in zip(t.keys, t.kinds, t.names, t.parents, t.edges,
+                                      strict=True)]
 
 
 def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
@@ -88,9 +365,36 @@ def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
     closure's columns and builds no `Reached` objects (`Closure.extend`)."""
     if closure.direction != "downstream":
         return closure
-    closure.extend((field_key, consumer, EdgeKind.CONSUMES, dataset)
-                   for field_key, dataset, consumer in store.closure_dataset_consumers(closure))
+    closure.extend(_nearest_first(closure, [
+        (field_key, consumer, EdgeKind.CONSUMES, dataset)
+        for field_key, dataset, consumer in store.closure_dataset_consumers(closure)]))
     return closure
+
+
+def _nearest_first(closure: Closure, additions: list[tuple[str, NodeRef, EdgeKind,
+                                                           NodeRef | None]]
+                   ) -> list[tuple[str, NodeRef, EdgeKind, NodeRef | None]]:
+    """`additions` ordered by the depth of the node each comes from, so that a consumer of
+    a dataset is reached from its field nearest the start: its path is a shortest one."""
+    if len({a[0] for a in additions}) < 2:
+        return additions
+    depth = _depths(closure)
+    return sorted(additions, key=lambda a: (depth.get(a[0], 0), a[0], a[1].key))
+
+
+def _dataset_consumer_edges(store: Store, closure: Closure
+                            ) -> list[tuple[str, str, EdgeKind, dict[str, Any]]]:
+    """Every (field, consumer of its dataset) pair of `closure` as a `consumes` edge through
+    the dataset, adding the consumers to the closure: a consumer is judged through each
+    field of the dataset it consumes (its contract names which matter), however else it is
+    reached (a model it also consumes)."""
+    if closure.direction != "downstream":
+        return []
+    pairs = store.closure_dataset_consumers(closure)
+    closure.extend(_nearest_first(closure, [(f, consumer, EdgeKind.CONSUMES, dataset)
+                                            for f, dataset, consumer in pairs]))
+    return [(f, consumer.key, EdgeKind.CONSUMES, {"through": dataset.key, "dataset": dataset})
+            for f, dataset, consumer in pairs]
 
 
 # ------------------------------------------------------------------ impact of a change
@@ -113,6 +417,8 @@ class Judged:
     edge: EdgeKind | None = None
     visible: Change | None = None
     through: NodeRef | None = None
+    #: reached only through dataset-level lineage (see `Reached.column_unknown`)
+    column_unknown: bool = False
 
     @property
     def path(self) -> list[tuple[EdgeKind | None, NodeRef]]:
@@ -127,7 +433,8 @@ class Judged:
         return {"key": self.node.key, "kind": self.node.kind.value, "name": self.node.name,
                 "verdict": self.verdict, "reason": self.reason,
                 "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
-                "through": self.through.key if self.through else None}
+                "through": self.through.key if self.through else None,
+                "column_unknown": self.column_unknown}
 
 
 @dataclass
@@ -137,6 +444,18 @@ class ChangeImpact:
     start: NodeRef
     changes: list[Change]
     judged: list[Judged]
+    precise: bool = False
+    #: why each given change that leaves the field as it is was set aside ("no change")
+    unchanged: list[str] = field(default_factory=list)
+    #: the depth bound given (UNBOUNDED: none) and whether it left out a dependent
+    max_depth: int = UNBOUNDED
+    truncated: bool = False
+
+    @property
+    def no_change(self) -> bool:
+        """Every change given leaves the field as it is: nothing to judge."""
+        return bool(self.unchanged) and not self.judged and len(self.unchanged) == len(
+            self.changes)
 
     @property
     def groups(self) -> dict[NodeKind, list[Judged]]:
@@ -156,12 +475,16 @@ class ChangeImpact:
         return {"start": {"key": self.start.key, "kind": self.start.kind.value,
                           "name": self.start.name},
                 "changes": [c.to_dict() for c in self.changes], "counts": self.counts(),
+                "max_depth": _shown_depth(self.max_depth), "truncated": self.truncated,
+                "precise": self.precise, "no_change": self.no_change,
+                "unchanged": self.unchanged,
+                "column_unknown": sum(1 for j in self.judged if j.column_unknown),
                 "affected": {kind.value: [j.to_dict() for j in items]
                              for kind, items in self.groups.items()}}
 
 
 def change_impact(store: Store, name: str, changes: Sequence[str | Change],
-                  max_depth: int | None = None) -> ChangeImpact:
+                  max_depth: int | None = None, *, precise: bool = False) -> ChangeImpact:
     """Judge every dependent of field `name` under `changes` (specs such as "type:string",
     "drop", "rename:NEW", "nullable", "values:+X"; see lineage.schema.parse_change):
     breaking, compatible or unknown, with the reason and the path from the field.
@@ -169,10 +492,14 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     The worst verdict over all paths wins. A copy (identity) passes a change on; an
     aggregation is judged by its input expectations; other transformations say "unknown"
     rather than guess; model versions break on inputs they were not trained on; consumers
-    break when their contract stops holding.
+    break when their contract stops holding. What is reached through dataset-level lineage
+    (a job without column lineage; see `with_dataset_level`) is `unknown`, never
+    `compatible`; `precise` leaves it out.
     """
     region = store.subgraph(name, "downstream", max_depth)  # one walk: nodes, edges, props
-    closure = with_dataset_consumers(store, region.closure)
+    crossed = set() if precise else with_dataset_level(store, region.closure)
+    closure = region.closure
+    consumer_edges = _dataset_consumer_edges(store, closure)
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
         raise ValidationError(f"changes apply to fields and features, not {start.kind.value} "
@@ -180,32 +507,106 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     if not changes:
         raise ValidationError("give at least one change (type:TYPE, drop, rename:NEW, "
                               "nullable, not_null, values:+X)")
-    current = _field_schema(start.key, region.properties[start.key])
+    refs = {start.key: start, **{r.node.key: r.node for r in closure.reached}}
+    names = _field_names(store, [k for k, ref in refs.items() if ref.kind is NodeKind.FIELD])
+    current = _field_schema(names.get(start.key, (None, start.name))[1],
+                            region.properties[start.key])
     parsed = [c if isinstance(c, Change) else parse_change(c, current.name, current)
               for c in changes]
-    refs = {start.key: start, **{r.node.key: r.node for r in closure.reached}}
-    edges = list(region.edges)
-    edges += [(r.via.node.key, r.node.key, EdgeKind.CONSUMES, {"through": r.through.key})
-              for r in closure.reached if r.through is not None and r.via is not None]
+    effective = [c for c in parsed if not _is_no_op(c, current)]
+    unchanged = [_no_op_reason(c, current) for c in parsed if c not in effective]
+    if not effective:
+        return ChangeImpact(start, parsed, [], precise, unchanged, closure.max_depth,
+                            closure.truncated)
+    edges = [*region.edges, *consumer_edges]
     through = {r.node.key: r.through for r in closure.reached if r.through is not None}
     consumers = [k for k, ref in refs.items() if ref.kind is NodeKind.CONSUMER]
     contracts = store.contracts(consumers) if consumers else {}
     worst: dict[str, Judged] = {}
-    for change in parsed:
+    for change in effective:
         for key, item in _propagate(start, change, refs, region.properties, edges,
-                                    contracts).items():
+                                    contracts, names).items():
             if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
                 worst[key] = item
+    _judge_dataset_level(start, closure, crossed, worst)
     order = {r.node.key: (r.depth, r.node.key) for r in closure.reached}
     judged = sorted((j for k, j in worst.items() if k != start.key),
                     key=lambda j: order[j.node.key])
+    by_pair = {(f, c): p["dataset"] for f, c, _, p in consumer_edges}
     for item in judged:
-        item.through = through.get(item.node.key)
-    return ChangeImpact(start, parsed, judged)
+        if item.edge is EdgeKind.CONSUMES and item.via is not None:
+            # through the dataset when it came by one of the dataset's fields
+            item.through = by_pair.get((item.via.node.key, item.node.key))
+        elif item.column_unknown:
+            item.through = through.get(item.node.key)
+    return ChangeImpact(start, parsed, judged, precise, unchanged, closure.max_depth,
+                        closure.truncated)
 
 
-def _field_schema(key: str, props: dict[str, Any]) -> FieldSchema:
-    return FieldSchema(name=key.rsplit(".", 1)[-1], type=props.get("type") or "string",
+def _field_names(store: Store, fields: list[str]) -> dict[str, tuple[str, str]]:
+    """(dataset key, field name) of each field, from its `has_field` edge: a field name
+    may contain dots, so it cannot be cut from the key."""
+    found: dict[str, tuple[str, str]] = {}
+    for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+        prefix = identity(dataset.key) + "."
+        if identity(key).startswith(prefix):
+            found[key] = (dataset.key, identity(key)[len(prefix):])
+    return found
+
+
+def _is_no_op(change: Change, current: FieldSchema) -> bool:
+    """A proposed change that leaves the field as it is."""
+    if change.kind == "type_changed":
+        return change.relation == "same"
+    if change.kind == "nullable":
+        return current.nullable
+    if change.kind == "not_null":
+        return not current.nullable
+    if change.kind == "renamed":
+        return change.new_name == current.name
+    if change.kind == "values_added":
+        # without declared values, adding one still changes what the data holds
+        allowed = current.allowed_values
+        return allowed is not None and all(v in allowed for v in change.values)
+    if change.kind == "values_removed":
+        allowed = current.allowed_values
+        return allowed is not None and not any(v in allowed for v in change.values)
+    return False
+
+
+def _no_op_reason(change: Change, current: FieldSchema) -> str:
+    if change.kind == "type_changed":
+        return f"'{current.name}' is already {current.type}"
+    if change.kind == "nullable":
+        return f"'{current.name}' is already nullable"
+    if change.kind == "not_null":
+        return f"'{current.name}' is already not null"
+    if change.kind == "renamed":
+        return f"'{current.name}' already has that name"
+    if change.kind == "values_added":
+        return f"'{current.name}' already allows {', '.join(map(str, change.values))}"
+    return f"'{current.name}' does not allow {', '.join(map(str, change.values))}"
+
+
+def _judge_dataset_level(start: NodeRef, closure: Closure, crossed: set[str],
+                         worst: dict[str, Judged]) -> None:
+    """Verdicts (in place) for what dataset-level lineage reaches: `unknown` for a node
+    only it reaches, and at least `unknown` for one a column-level path reaches too."""
+    why = (f"dataset-level lineage, column unknown: no recorded column lineage says "
+           f"whether it uses {start.name}")
+    for r in closure.reached:  # (depth, key) order: a node's `via` is judged before it
+        key = r.node.key
+        known = worst.get(key)
+        if known is None and r.column_unknown:
+            via = worst.get(r.via.node.key) if r.via is not None else None
+            worst[key] = Judged(r.node, "unknown", why, via, r.edge, column_unknown=True)
+        elif known is not None and key in crossed and known.verdict == "compatible":
+            known.verdict = "unknown"
+            known.reason += f"; also reached through {why}"
+
+
+def _field_schema(name: str, props: dict[str, Any]) -> FieldSchema:
+    return FieldSchema(name=name, type=props.get("type") or "string",
                        nullable=bool(props.get("nullable", True)),
                        allowed_values=props.get("allowed_values"))
 
@@ -213,32 +614,43 @@ def _field_schema(key: str, props: dict[str, Any]) -> FieldSchema:
 def _propagate(start: NodeRef, change: Change, refs: dict[str, NodeRef],
                properties: dict[str, dict[str, Any]],
                edges: list[tuple[str, str, EdgeKind, dict[str, Any]]],
-               contracts: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Judged]:
-    """Worklist over the bounded subgraph: verdicts only get worse, so it terminates."""
+               contracts: dict[str, dict[str, dict[str, Any]]],
+               names: dict[str, tuple[str, str]]) -> dict[str, Judged]:
+    """Worklist over the bounded subgraph; the worst verdict per node.
+
+    A node keeps two states: the worst verdict among paths that carry the change on (an
+    identity copy: `visible` set) and among paths that do not. One state alone would let a
+    path reaching a node first with `unknown` hide a later copy path whose change breaks
+    what comes after. Verdicts only get worse, so it terminates."""
     out: dict[str, list[tuple[str, EdgeKind, dict[str, Any]]]] = {}
     for src, dst, kind, props in edges:
         out.setdefault(src, []).append((dst, kind, props))
-    state = {start.key: Judged(start, "breaking", "changed", visible=change)}
-    queue = deque([start.key])
+    first = Judged(start, "breaking", "changed", visible=change)
+    state: dict[tuple[str, bool], Judged] = {(start.key, True): first}
+    queue = deque([(start.key, True)])
     while queue:
-        key = queue.popleft()
-        here = state[key]
-        for dst, kind, props in out.get(key, []):
+        here = state[queue.popleft()]
+        for dst, kind, props in out.get(here.node.key, []):
             if dst == start.key or dst not in refs:
                 continue
             target = refs[dst]
             verdict, reason, visible = _transfer(here, kind, props, target,
-                                                 properties.get(dst, {}), contracts)
-            known = state.get(dst)
+                                                 properties.get(dst, {}), contracts, names)
+            slot = (dst, visible is not None)
+            known = state.get(slot)
             if known is None or _RANK[verdict] > _RANK[known.verdict]:
-                state[dst] = Judged(target, verdict, reason, here, kind, visible)
-                queue.append(dst)
-    return state
+                state[slot] = Judged(target, verdict, reason, here, kind, visible)
+                queue.append(slot)
+    worst: dict[str, Judged] = {}
+    for (key, _), item in state.items():
+        if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
+            worst[key] = item
+    return worst
 
 
 def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeRef,
-              declared: dict[str, Any], contracts: dict[str, dict[str, dict[str, Any]]]
-              ) -> tuple[Verdict, str, Change | None]:
+              declared: dict[str, Any], contracts: dict[str, dict[str, dict[str, Any]]],
+              names: dict[str, tuple[str, str]]) -> tuple[Verdict, str, Change | None]:
     """The verdict on `target` given the state of its upstream neighbour."""
     name = here.node.name
     change = here.visible
@@ -253,25 +665,36 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeR
         return "breaking", f"its input {name} is {change.kind}: {what}", None
     if kind is EdgeKind.DERIVED_FROM:
         return _through_derivation(change, props.get("transformation") or "unknown", target,
-                                   declared, name)
+                                   declared, name, props.get("function"))
     if kind in (EdgeKind.USES_FEATURE, EdgeKind.USES_FIELD):
         return _at_model_input(change, name)
     if kind is EdgeKind.CONSUMES:
-        contract = _contract_for(contracts.get(target.key, {}), here, props)
+        contract = _contract_for(contracts.get(target.key, {}), here, props, names)
         return _at_consumer(change, here, contract)
     return "unknown", f"cannot tell how {kind.value} from {name} treats: {what}", None
 
 
+#: aggregate functions by what they accept and give
+_COUNTS = frozenset({"count", "count_distinct", "approx_count_distinct"})
+_ORDERED = frozenset({"min", "max", "first", "last", "any_value"})
+_NUMERIC_AGGREGATES = frozenset({"sum", "mean", "avg", "average", "stddev", "variance",
+                                 "median", "percentile"})
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                       "uint64"})
+
+
 def _through_derivation(change: Change, transformation: str, target: NodeRef,
-                        declared: dict[str, Any], source: str
+                        declared: dict[str, Any], source: str, function: Any = None
                         ) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if transformation == "identity":
-        copied = Change(change.kind, target.name, change.new_name, declared.get("type"),
-                        change.new_type, change.values)
+        copied = Change(change.kind, target.name, change.new_name,
+                        declared.get("type") or change.old_type, change.new_type,
+                        change.values)
         if change.kind == "type_changed":
-            relation = type_relation(declared["type"], change.new_type or "") \
-                if declared.get("type") else copied.relation
+            # how the values the copy would receive fare in the type it declares
+            relation = type_relation(change.new_type or "", declared["type"]) \
+                if declared.get("type") else change.relation
             verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
             return verdict, (f"copied from {source} (identity): declared "
                              f"{declared.get('type', '?')}, would receive {change.new_type} "
@@ -288,15 +711,55 @@ def _through_derivation(change: Change, transformation: str, target: NodeRef,
                                     f"{declared['allowed_values']}, would receive {extra}"), copied
         return "compatible", f"copied from {source} (identity): {what}", copied
     if transformation == "aggregation" and change.kind == "type_changed":
-        new_type = change.new_type or ""
-        output = declared.get("type")
-        if is_numeric(new_type) and (change.old_type is None or is_numeric(change.old_type)):
-            return "compatible", (f"aggregated from {source}: still numeric ({new_type}); "
-                                  "the aggregate keeps its type"), None
-        if not is_numeric(new_type) and output and is_numeric(output):
-            return "breaking", (f"aggregated from {source} into {output}: a numeric aggregate "
-                                f"cannot be computed over {new_type} values"), None
+        return _through_aggregate(change, str(function or "").lower(), declared.get("type"),
+                                  source)
     return "unknown", (f"{transformation} of {source}: cannot tell how it treats: {what}"), None
+
+
+def _through_aggregate(change: Change, function: str, output: str | None, source: str
+                       ) -> tuple[Verdict, str, Change | None]:
+    """A type change under an aggregate: count works on any type; min/max give the input's
+    type; sum/mean need numbers, and a sum of non-integers does not fit an integer column.
+    Without a known function, only what no aggregate could survive is breaking."""
+    new = change.new_type or ""
+    into = f" into {output}" if output else ""
+    if function in _COUNTS:
+        return "compatible", (f"{function} of {source}: counts values of any type; the "
+                              "result keeps its type"), None
+    if function in _ORDERED:
+        if output is None:
+            return "unknown", (f"{function} of {source} would give {new}; the result's type "
+                               "is not declared"), None
+        relation = type_relation(new, output)
+        verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
+        return verdict, (f"{function} of {source} gives {new}{into} ({relation})"), None
+    if function in _NUMERIC_AGGREGATES:
+        if not is_numeric(new):
+            return "breaking", (f"{function} of {source}{into}: cannot be computed over {new} "
+                                "values"), None
+        if function == "sum" and output in _INTEGERS and new not in _INTEGERS:
+            return "breaking", (f"sum of {source}{into}: a sum of {new} values is not an "
+                                "integer"), None
+        if function == "sum" and output in _INTEGERS and type_relation(new, output) not in (
+                "same", "widening"):
+            return "breaking", f"sum of {source}{into}: {new} values may overflow it", None
+        return "compatible", (f"{function} of {source}: still numeric ({new}); the result "
+                              "keeps its type"), None
+    # the function is not recorded: judge only what every aggregate would do
+    named = f"{function} of {source}" if function else f"aggregated from {source}"
+    if not is_numeric(new):
+        if output is not None and is_numeric(output) and output not in _INTEGERS:
+            return "breaking", (f"{named}{into}: a numeric aggregate cannot be computed over "
+                                f"{new} values (a count would be an integer)"), None
+        return "unknown", (f"{named}{into}: a count would still work on {new} values, a sum "
+                           "would not; the function is not recorded"), None
+    if change.old_type is not None and not is_numeric(change.old_type):
+        return "unknown", f"{named}: {change.describe()}; the function is not recorded", None
+    if output in _INTEGERS and new not in _INTEGERS:
+        return "unknown", (f"{named}{into}: a sum of {new} values would not be an integer; "
+                           "the function is not recorded"), None
+    return "compatible", (f"{named}: still numeric ({new}); the aggregate keeps its "
+                          "type"), None
 
 
 def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
@@ -314,21 +777,21 @@ def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change |
 
 
 def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
-                  props: dict[str, Any]) -> dict[str, Any] | None:
+                  props: dict[str, Any], names: dict[str, tuple[str, str]]
+                  ) -> dict[str, Any] | None:
     """The contract entry on the field `here`, whether the contract is on the field itself
     or on its dataset."""
     through = props.get("through")
     contract = by_asset.get(through or here.node.key)
-    if contract is None and not through and here.node.kind is NodeKind.FIELD:
+    dataset, field_name = names.get(here.node.key, (None, None))
+    if contract is None and not through and dataset is not None:
         # a consumer reading the field directly is still bound by its dataset's contract
-        dataset = f"{NodeKind.DATASET.value}:{identity(here.node.key).rsplit('.', 1)[0]}"
         if dataset in by_asset:
             through, contract = dataset, by_asset[dataset]
     if contract is None:
         return None
-    field_name = here.node.key.rsplit(".", 1)[-1] if through else None
     fields = contract.get("fields", [])
-    if field_name is None:  # contract on the field itself: its single entry, if any
+    if not through:  # contract on the field itself: its single entry, if any
         return fields[0] if fields else {}
     return next((f for f in fields if f.get("name") == field_name), {})
 
@@ -351,6 +814,10 @@ def _at_consumer(change: Change, here: Judged,
             return "compatible", f"contract type {expected} still holds ({what})", None
         return "breaking", (f"its contract expects '{name}' as {expected}; it would become "
                             f"{change.new_type}"), None
+    if change.kind == "type_changed" and contract.get("allowed_values") is not None and (
+            change.relation not in ("same", "widening")):
+        return "breaking", (f"its contract allows only {contract['allowed_values']} for "
+                            f"'{name}'; its values would become {change.new_type}"), None
     if change.kind == "type_changed" and (contract.get("minimum") is not None
                                           or contract.get("maximum") is not None):
         if not is_numeric(change.new_type or ""):

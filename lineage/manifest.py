@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
 
 from . import _keys as keys
-from ._errors import ValidationError
+from ._errors import ConflictError, ValidationError
 from ._files import read_text
 from ._model import ApplyResult, ChannelSpec, FieldSchema, GraphBatch
 from ._vocabulary import EdgeKind, NodeKind, Transformation
@@ -189,6 +189,9 @@ class DerivationDecl(_Strict):
     to: str
     from_: list[str] = Field(alias="from", min_length=1)
     transformation: Transformation = Transformation.UNKNOWN
+    #: the aggregate function of an aggregation (count, count_distinct, min, max, sum,
+    #: mean, ...): change impact judges a type change by it
+    function: str | None = None
     description: str | None = None
 
     _list = field_validator("from_", mode="before")(_as_list)
@@ -387,6 +390,10 @@ class _Builder:
         self.store = store
         self.batch = GraphBatch()
         self.declared: dict[str, tuple[_Source, list[str | int]]] = {}
+        #: dataset versions declared without fields (they take their dataset's), and each
+        #: dataset's declared versions in order: for the immutable-history check
+        self.implicit: set[str] = set()
+        self.versions: dict[str, list[str]] = {}
 
     def declare(self, src: _Source, path: list[str | int], key: str, name: str,
                 namespace: str | None = None, **properties: Any) -> str:
@@ -453,6 +460,9 @@ class _Builder:
                                     description=v.description)
                 self.batch.add_edge(vkey, dkey, EdgeKind.VERSION_OF)
                 fields = v.fields if v.fields is not None else d.fields
+                if v.fields is None:
+                    self.implicit.add(vkey)
+                self.versions.setdefault(dkey, []).append(vkey)
                 names = [f.name for f in fields]
                 if dup := {n for n in names if names.count(n) > 1}:
                     raise src.error(f"field '{sorted(dup)[0]}' appears twice in version "
@@ -582,9 +592,10 @@ class _Builder:
                                   (NodeKind.FIELD, NodeKind.FEATURE))
                 if origin == target:
                     raise src.error(f"'{name}' cannot derive from itself", [*base, i, "from", j])
+                extra = {"function": d.function.strip().lower()} if d.function else {}
                 self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM,
                                     transformation=d.transformation.value,
-                                    description=d.description, job=job)
+                                    description=d.description, job=job, **extra)
 
 
 def _field_properties(f: FieldDecl) -> dict[str, Any]:
@@ -597,7 +608,11 @@ def _field_properties(f: FieldDecl) -> dict[str, Any]:
 
 
 def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:
-    """One batch for all `sources`; references resolve across them and the store."""
+    """One batch for all `sources`; references resolve across them and the store.
+
+    History is immutable: a dataset version already stored keeps its schema. One the
+    manifest declares with other fields, or whose dataset's fields changed with no new
+    version to carry them, is a ConflictError naming the version and the field."""
     builder = _Builder(store)
     for src in sources:
         builder.datasets(src)
@@ -605,7 +620,69 @@ def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:
         builder.agents_features_models_jobs_consumers(src)
     for src in sources:
         builder.links(src)
+    _keep_history(store, builder)
     return builder.batch
+
+
+def _schema_of(fields: Sequence[FieldSchema]) -> list[tuple[str, str, bool, Any]]:
+    """What a version's schema promises (descriptions are documentation, not schema)."""
+    return [(f.name, f.type, f.nullable, f.allowed_values) for f in fields]
+
+
+def _first_difference(old: Sequence[FieldSchema], new: Sequence[FieldSchema]) -> str:
+    before, after = {f.name: f for f in old}, {f.name: f for f in new}
+    for name, f in before.items():
+        if name not in after:
+            return f"field '{name}' ({f.type}) is missing"
+        g = after[name]
+        if (f.type, f.nullable, f.allowed_values) != (g.type, g.nullable, g.allowed_values):
+            was = f"{f.type} {'nullable' if f.nullable else 'not null'}"
+            now = f"{g.type} {'nullable' if g.nullable else 'not null'}"
+            if f.allowed_values != g.allowed_values:
+                was, now = f"{was} {f.allowed_values}", f"{now} {g.allowed_values}"
+            return f"field '{name}' is {was} there, {now} here"
+    added = [n for n in after if n not in before]
+    if added:
+        return f"field '{added[0]}' is new"
+    return "the fields are in another order"
+
+
+def _keep_history(store: Store, builder: _Builder) -> None:
+    """Stored dataset versions keep their schema snapshots (see `build`)."""
+    batch = builder.batch
+    stored = store.exists(batch.schemas)
+    given = dict(batch.schemas)  # as declared, before stored snapshots are kept
+    for vkey in sorted(stored):
+        old = store.schema(vkey)
+        if not old:
+            continue  # stored without a snapshot: this is its first
+        new = batch.schemas[vkey]
+        if _schema_of(old) == _schema_of(new):
+            continue
+        if vkey in builder.implicit:
+            del batch.schemas[vkey]  # it took its dataset's fields; those changed
+            continue
+        name = keys.identity(vkey)
+        raise ConflictError(
+            f"dataset version '{name}' is registered: {_first_difference(old, new)}. A "
+            "registered version's schema never changes; declare the new schema as a new "
+            "version (versions: - {version: NEXT, fields: [...]}), which checks the change "
+            "against every consumer")
+    for dkey, versions in builder.versions.items():
+        # a dataset whose fields changed must carry them in a new version: its latest,
+        # stored and taking the dataset's fields, would otherwise silently disagree
+        latest = versions[-1]
+        if latest not in stored or latest not in builder.implicit or any(
+                v not in stored for v in versions):
+            continue
+        old, new = store.schema(latest), given[latest]
+        if old and _schema_of(old) != _schema_of(new):
+            raise ConflictError(
+                f"dataset '{keys.identity(dkey)}' changed but declares no new version: "
+                f"{_first_difference(old, new)} (its latest version is "
+                f"'{keys.identity(latest)}'). A registered version's schema never changes; "
+                "add a new version for the new schema (versions: - {version: NEXT}), which "
+                "checks the change against every consumer")
 
 
 def register(store: Store, *paths: str | Path) -> ApplyResult:

@@ -14,6 +14,8 @@ import graphviz
 from ._errors import LineageError, ValidationError
 from ._model import EdgeSpec, NodeRef
 from ._vocabulary import EdgeKind, NodeKind
+from .impact import downstream as impact_downstream
+from .impact import upstream as impact_upstream
 from .store.base import Store
 
 #: the largest picture we draw; beyond it a picture helps nobody, so ask for a smaller depth
@@ -85,14 +87,34 @@ def draw(source: str, fmt: Literal["svg", "png", "pdf"], renderer: Renderer = "a
 
 
 def subgraph(store: Store, name: str, direction: Direction = "down",
-             depth: int | None = None) -> tuple[NodeRef, list[NodeRef], list[EdgeSpec]]:
-    """The node, the nodes reached in `direction` within `depth`, and the edges among them."""
+             depth: int | None = None
+             ) -> tuple[NodeRef, list[NodeRef], list[EdgeSpec], set[str]]:
+    """The node, the nodes reached in `direction` within `depth`, the edges among them, and
+    the keys reached only through dataset-level lineage (column unknown).
+
+    What crosses a job or model reading a whole dataset without column lineage is included
+    (as `lineage impact` and `lineage upstream` report it), with an edge from the field to
+    the job or model it reaches through its dataset (properties `column_unknown: true` and
+    `through`, the dataset)."""
     nodes: dict[str, NodeRef] = {}
     start: NodeRef | None = None
+    unknown: set[str] = set()
+    extra: list[EdgeSpec] = []
     for walk in ("down", "up"):
         if direction not in (walk, "both"):
             continue
-        closure = store.downstream(name, depth) if walk == "down" else store.upstream(name, depth)
+        closure = (impact_downstream(store, name, depth) if walk == "down"
+                   else impact_upstream(store, name, depth))
+        for r in closure.reached:
+            if r.column_unknown:
+                unknown.add(r.node.key)
+            if r.through is not None and r.via is not None and r.edge is not None:
+                # drawn the way data flows: from the field to the job or model it feeds
+                src, dst = ((r.via.node.key, r.node.key) if walk == "down"
+                            else (r.node.key, r.via.node.key))
+                extra.append(EdgeSpec(src=src, dst=dst, kind=r.edge,
+                                      properties={"column_unknown": True,
+                                                  "through": r.through.key}))
         start = closure.start.node
         nodes.update({r.node.key: r.node for r in closure.reached})
     assert start is not None
@@ -100,13 +122,18 @@ def subgraph(store: Store, name: str, direction: Direction = "down",
     if len(nodes) > MAX_NODES:
         raise ValidationError(f"the picture would have {len(nodes)} nodes (at most {MAX_NODES}); "
                               "use a smaller --depth or one direction")
-    return start, sorted(nodes.values(), key=lambda n: n.key), store.edges_among(nodes)
+    edges = store.edges_among(nodes)
+    return start, sorted(nodes.values(), key=lambda n: n.key), edges + extra, unknown
 
 
 def to_dot(
-    start: NodeRef, nodes: Iterable[NodeRef], edges: Iterable[EdgeSpec]
+    start: NodeRef, nodes: Iterable[NodeRef], edges: Iterable[EdgeSpec],
+    unknown: Iterable[str] = (),
 ) -> graphviz.Digraph:
-    """A graphviz Digraph; the queried node is drawn with a thick red border."""
+    """A graphviz Digraph; the queried node is drawn with a thick red border. Nodes in
+    `unknown` (reached only through dataset-level lineage) and edges with the property
+    `column_unknown` are dashed and grey-outlined, labelled "column unknown"."""
+    unknown = set(unknown)
     dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
                                                   "label": f"lineage of {start.key}",
                                                   "labelloc": "t"},
@@ -121,12 +148,18 @@ def to_dot(
         if node.key == start.key:
             attrs.update(penwidth="3", color="#c0392b")
         label = f"{node.name}\n[{node.kind.value}]"
+        if node.key in unknown:
+            attrs.update(style="filled,dashed", color="#7f8c8d")
+            label += "\n(column unknown)"
         dot.node(ids[node.key], label=label, tooltip=node.key, **attrs)
     for edge in edges:
         attrs = dict(EDGE_STYLE.get(edge.kind, {}))
         label = edge.kind.value
         if transformation := edge.properties.get("transformation"):
             label += f"\n({transformation})"
+        if edge.properties.get("column_unknown"):
+            attrs.update(style="dashed", color="#7f8c8d")
+            label += "\n(dataset-level, column unknown)"
         dot.edge(ids[edge.src], ids[edge.dst], label=label, **attrs)
     return dot
 

@@ -210,7 +210,10 @@ def test_impact_table_lists_models_and_consumers_with_their_paths(registered: Ru
     assert ("public.transactions.category -derived_from-> features.user_features.category_share"
             in out)
     assert "-uses_feature-> fraud@3" in out
-    assert "3 consumers" in out.splitlines()[-1]
+    assert "3 consumers" in out.splitlines()[-2]
+    # scoring.fraud_batch reads user_features with no column lineage into fraud.scores
+    assert "scoring.fraud_batch *" in out
+    assert "reached only through dataset-level lineage" in out.splitlines()[-1]
 
 
 def test_impact_no_paths_leaves_the_paths_out(registered: Run) -> None:
@@ -253,8 +256,8 @@ def test_impact_limit_cuts_each_table_but_keeps_the_counts_and_the_json_whole(
     consumers = table.stdout.split("consumers (3)")[1]
     assert sum(name in consumers for name in CONSUMERS) == 1
     assert "... 2 more not shown (--limit 0 shows all" in consumers
-    assert "10 affected: 3 fields, 1 feature, 2 model versions, 1 model, 3 consumers" in (
-        table.stdout)
+    assert ("14 affected: 5 fields, 1 feature, 2 model versions, 1 model, 3 consumers, "
+            "1 dataset, 1 job") in table.stdout
     every = registered("impact", "transactions.category", "--limit", "0")
     assert all(name in every.stdout for name in CONSUMERS) and "not shown" not in every.stdout
     report = as_json(registered("impact", "transactions.category", "--limit", "1",

@@ -578,7 +578,8 @@ def test_a_column_renamed_under_a_feature_pipeline_notifies_it_on_registration(
                         "{name: order_status, type: int32, nullable: false}")
                .replace('{version: "1", created_at: 2026-01-01}',
                         '{version: "1", created_at: 2026-01-01, fields: [{name: id, type: '
-                        'int64}, {name: status, type: int32, nullable: false}, {name: amount, '
+                        'int64, nullable: false}, {name: status, type: int32, nullable: false}, '
+                        '{name: amount, '
                         'type: float64}]}\n      - {version: "2", created_at: 2026-02-01}'))
     result = lineage.manifest.register_text(store, renamed)
     items = {i.consumer: i for i in store.outbox("pending")}

@@ -133,7 +133,7 @@ datasets:
   - name: public.orders
     fields:
       - {name: id, type: int64, nullable: false}
-      - {name: status, type: int32}
+      - {name: status, type: int32, nullable: false}
       - {name: amount, type: float64}
   - name: marts.daily
     fields:

@@ -449,14 +449,15 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                   format: Literal["json", "svg", "dot"] = "json") -> Response:
         """The nodes reached from `node` upstream, downstream or both within `depth`, and
         the edges among them; as JSON, or drawn as SVG (Graphviz) or DOT."""
-        start, nodes, edges = subgraph(the_store(), node, direction, depth)
+        start, nodes, edges, unknown = subgraph(the_store(), node, direction, depth)
         if format == "json":
             return JSONResponse({
                 "start": ref_dict(start), "direction": direction, "depth": depth,
-                "nodes": [ref_dict(n) for n in nodes],
+                "nodes": [{**ref_dict(n), "column_unknown": n.key in unknown}
+                          for n in nodes],
                 "edges": [{"src": e.src, "dst": e.dst, "kind": e.kind.value,
                            "properties": e.properties} for e in edges]})
-        dot = to_dot(start, nodes, edges)
+        dot = to_dot(start, nodes, edges, unknown)
         if format == "dot":
             return Response(dot.source, media_type="text/vnd.graphviz")
         return Response(draw(dot.source, "svg"), media_type="image/svg+xml")
@@ -465,14 +466,18 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
              responses=_errors(400, 401, 403, 404, 409))
     def get_impact(_who: Reader, field: str,
                    change: Annotated[list[str] | None, Query()] = None,
-                   depth: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+                   depth: Annotated[int | None, Query(ge=0)] = None,
+                   precise: bool = False) -> dict[str, Any]:
         """Everything downstream of `field`, grouped by kind, each with a path. With
         `change` (repeatable: `type:string`, `drop`, `rename:NEW`, `nullable`, `values:+X`)
-        every dependent gets a verdict: breaking, compatible or unknown, and why."""
+        every dependent gets a verdict: breaking, compatible or unknown, and why. A
+        dependent reached only through dataset-level lineage (a job reading the field's
+        dataset with no column lineage) has `column_unknown: true` (verdict `unknown`);
+        `precise=true` leaves those out."""
         store = the_store()
         if change:
-            return change_impact(store, field, change, depth).to_dict()
-        return impact(store, field, depth).to_dict()
+            return change_impact(store, field, change, depth, precise=precise).to_dict()
+        return impact(store, field, depth, precise=precise).to_dict()
 
     @app.get(API + "/provenance/{dataset:path}", tags=["provenance"],
              summary="Who asserted a dataset's values", responses=_errors(400, 401, 403, 404,

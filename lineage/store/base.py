@@ -46,7 +46,7 @@ from .._model import (
     OutboxState,
     Subgraph,
 )
-from .._vocabulary import NodeKind, Origin
+from .._vocabulary import EdgeKind, NodeKind, Origin
 from . import _bulk
 
 if TYPE_CHECKING:
@@ -57,8 +57,11 @@ if TYPE_CHECKING:
 BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
 BulkEdges = Iterable[EdgeSpec] | Iterable[tuple[Any, ...]] | Any
 
-#: default bound on traversal depth; deep enough for real warehouses, finite on cycles
-DEFAULT_MAX_DEPTH = 64
+#: the depth of a walk given no depth: unbounded (walks are cycle-safe, so they end);
+#: a backend may pass it on as a number
+UNBOUNDED = 2**31 - 1
+#: the default bound on traversal depth: none (kept as a name for older imports)
+DEFAULT_MAX_DEPTH = UNBOUNDED
 #: a token's last_used_at is rewritten at most this often, so authenticating is a read
 TOKEN_USE_RESOLUTION_SECONDS = 60.0
 
@@ -227,7 +230,9 @@ class Store(ABC):
                 return [ref]
         matches = [
             ref
-            for ref in self._suffix_candidates(name, limit=1000)
+            # every candidate, however many: a cap would make resolution depend on the
+            # store's size (the boundary check comes after the lookup)
+            for ref in self._suffix_candidates(name, limit=UNBOUNDED)
             if matches_suffix(ref.key, name) and (wanted is None or ref.kind in wanted)
         ]
         exact = [c for c in matches if identity(c.key) == name]
@@ -249,22 +254,26 @@ class Store(ABC):
         return self._neighbours(ref.key)
 
     def impact(self, name: str, change: str | Change | Sequence[str | Change] | None = None,
-               max_depth: int | None = None) -> ImpactReport | ChangeImpact:
+               max_depth: int | None = None, *, precise: bool = False
+               ) -> ImpactReport | ChangeImpact:
         """What is affected if `name` changes: `store.impact("orders.status")` gives the
         dependents grouped by kind, each with its path (an ImpactReport); with
         `change="type:string"` (or several changes) each dependent also gets a breaking /
-        compatible / unknown verdict (a ChangeImpact). See lineage.impact, written once for
-        every backend."""
+        compatible / unknown verdict (a ChangeImpact). What only dataset-level lineage
+        reaches (a job reading a dataset without column lineage) is included and marked
+        `column_unknown` unless `precise`. See lineage.impact, written once for every
+        backend."""
         from ..impact import change_impact, impact  # they build on Store: import when called
         from ..schema import Change as ChangeSpec
 
         if change is None:
-            return impact(self, name, max_depth)
+            return impact(self, name, max_depth, precise=precise)
         changes = [change] if isinstance(change, str | ChangeSpec) else list(change)
-        return change_impact(self, name, changes, max_depth)
+        return change_impact(self, name, changes, max_depth, precise=precise)
 
     def downstream(self, name: str, max_depth: int | None = None) -> Closure:
-        """Everything that depends on the node, each with one shortest path from it."""
+        """Everything that depends on the node, each with one shortest path from it; all of
+        it unless `max_depth` is given (then `Closure.truncated` says whether it cut)."""
         return self._walk(name, "downstream", max_depth)
 
     def upstream(self, name: str, max_depth: int | None = None) -> Closure:
@@ -287,6 +296,34 @@ class Store(ABC):
 
     def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
         return self._closure(self.resolve(name), direction, _depth(max_depth))
+
+    def adjacent(self, keys: Iterable[str], direction: Direction,
+                 kinds: Iterable[EdgeKind]) -> list[tuple[str, EdgeKind, NodeRef]]:
+        """The edges of `kinds` leaving (`downstream`) or entering (`upstream`) each node of
+        `keys`, in one call: `(key, edge kind, node at the other end)`, sorted by key, edge
+        kind, then the other end's key. Keys naming no node give nothing. For features that
+        take one step from many nodes at once (impact's dataset-level fallback)."""
+        if direction not in ("downstream", "upstream"):
+            raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
+                                  f"{direction!r}")
+        wanted = sorted({EdgeKind(k) for k in kinds})
+        given = sorted(set(keys))
+        if not wanted or not given:
+            return []
+        return sorted(self._adjacent(given, direction, wanted),
+                      key=lambda row: (row[0], row[1].value, row[2].key))
+
+    def _adjacent(self, keys: list[str], direction: Direction, kinds: list[EdgeKind]
+                  ) -> list[tuple[str, EdgeKind, NodeRef]]:
+        """`adjacent` for sorted, distinct keys and kinds (any order out). This default asks
+        `_neighbours` per existing key; a backend answers it in one query."""
+        found = []
+        for key in self._existing(set(keys)):
+            for edge, ref in self._neighbours(key):
+                near = edge.src if direction == "downstream" else edge.dst
+                if near == key and edge.kind in kinds and edge.src != edge.dst:
+                    found.append((key, edge.kind, ref))
+        return found
 
     def edges_among(self, keys: Iterable[str]) -> list[EdgeSpec]:
         """The edges whose both ends are in `keys` (for pictures and path analysis)."""
@@ -311,6 +348,24 @@ class Store(ABC):
     def _closure_dataset_consumers(self, closure: Closure
                                    ) -> list[tuple[str, NodeRef, NodeRef]]:
         return self.dataset_consumers(closure.keys_of_kind(NodeKind.FIELD))
+
+    def closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        """The datasets holding a field of `closure` (its start included), each once with
+        its field nearest the start: the first in the closure's (depth, key) order, the
+        start before all. Sorted by dataset key. Like `closure_dataset_consumers`, a
+        backend may answer from what its walk kept (node ids): a hub's closure holds 10^5
+        fields. This default takes `adjacent` from the fields' keys."""
+        return self._closure_datasets(closure)
+
+    def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        fields = closure.keys_of_kind(NodeKind.FIELD)  # the start first, then row order
+        rank = {key: i for i, key in enumerate(fields)}
+        nearest: dict[str, tuple[NodeRef, str]] = {}
+        for field_key, _, dataset in self.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+            known = nearest.get(dataset.key)
+            if known is None or rank[field_key] < rank[known[1]]:
+                nearest[dataset.key] = (dataset, field_key)
+        return [nearest[k] for k in sorted(nearest)]
 
     def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Stored contracts: consumer key -> asset key -> contract."""
@@ -668,8 +723,10 @@ class Store(ABC):
 
     @abstractmethod
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
-        """Closure computed inside the database: depth-bounded, terminating on cycles,
-        one shortest path per reached node."""
+        """Closure computed inside the database: depth-bounded (UNBOUNDED: complete),
+        terminating on cycles, one shortest path per reached node. `Closure.truncated` is
+        True exactly when `max_depth` left out a node: an edge leads from the deepest level
+        to a node not reached."""
 
     @abstractmethod
     def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
@@ -763,10 +820,10 @@ class Store(ABC):
 
 
 def _depth(max_depth: int | None) -> int:
-    depth = DEFAULT_MAX_DEPTH if max_depth is None else max_depth
-    if not isinstance(depth, int) or depth < 0:
+    depth = UNBOUNDED if max_depth is None else max_depth
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
-    return depth
+    return min(depth, UNBOUNDED)
 
 
 def _utc(value: datetime | None) -> datetime:

@@ -132,12 +132,14 @@ class SqlConsumerStore(SqlAssertionStore):
         t = closure.table
         if t is None or t.ids is None or t.start_id is None:
             return super()._closure_dataset_consumers(closure)
+        field_kind, kinds = NodeKind.FIELD.value, t.kinds  # once, not per row
         fields = [(t.keys[row], node_id) for row, node_id in enumerate(t.ids)
-                  if t.kinds[row] == NodeKind.FIELD.value]
+                  if kinds[row] == field_kind]
         if closure.start.node.kind is NodeKind.FIELD:
             fields.append((closure.start.node.key, t.start_id))
         if not fields:
-            return []
+            return super()._closure_dataset_consumers(closure) if len(t.ids) < len(t.keys) \
+                else []
         sqlite = self.dialect == "sqlite"
         with self._cursor() as cur:
             cur.execute(_FIELD_DATASETS[self.dialect],
@@ -154,7 +156,41 @@ class SqlConsumerStore(SqlAssertionStore):
                     (dataset, NodeRef(ckey, NodeKind.CONSUMER, cname)))
         found = [(fields[at][0], dataset, consumer) for at, dataset_id in dataset_of
                  for dataset, consumer in consumers_of.get(dataset_id, ())]
+        if len(t.ids) < len(t.keys):  # rows added after the walk (`Closure.extend`) by key
+            extra = [t.keys[row] for row in range(len(t.ids), len(t.keys))
+                     if kinds[row] == field_kind]
+            found += self.dataset_consumers(extra) if extra else []
         return sorted(found, key=lambda row: (row[0], row[2].key))
+
+
+    def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        # From the walk's ids, as _closure_dataset_consumers: the rows are in (depth, key)
+        # order, so a dataset's nearest field is its first row (the start, row -1, first).
+        t = closure.table
+        if t is None or t.ids is None or t.start_id is None or len(t.ids) != len(t.keys):
+            return super()._closure_datasets(closure)
+        fields = [(-1, t.start_id)] if closure.start.node.kind is NodeKind.FIELD else []
+        field_kind, kinds = NodeKind.FIELD.value, t.kinds
+        fields += [(row, node_id) for row, node_id in enumerate(t.ids)
+                   if kinds[row] == field_kind]
+        if not fields:
+            return []
+        sqlite = self.dialect == "sqlite"
+        with self._cursor() as cur:
+            cur.execute(_FIELD_DATASETS[self.dialect],
+                        (_list_param(sqlite, [i for _, i in fields]),))
+            first: dict[int, int] = {}  # dataset id -> position in `fields`
+            for at, dataset_id in cur.fetchall():
+                if dataset_id not in first or at < first[dataset_id]:
+                    first[dataset_id] = at
+            if not first:
+                return []
+            cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(first)),))
+            refs = {i: NodeRef(k, NodeKind(kind), n) for i, k, kind, n in cur.fetchall()}
+        start = closure.start.node.key
+        found = [(refs[d], start if fields[at][0] < 0 else t.keys[fields[at][0]])
+                 for d, at in first.items() if d in refs]
+        return sorted(found, key=lambda pair: pair[0].key)
 
 
 # Plain SQL through the DBAPI (see SqlGraphStore._raw_rows): every impact runs these.
@@ -182,5 +218,9 @@ _DATASET_CONSUMERS_BY_ID = {
              "JOIN node d ON d.id = " + column + " "
              "JOIN edge cons ON cons.src = d.id AND cons.kind = '" + EdgeKind.CONSUMES.value
              + "' JOIN node c ON c.id = cons.dst"
+    for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
+                                 ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}
+_NODE_REFS = {
+    dialect: "SELECT n.id, n.key, n.kind, n.name FROM " + ids + " JOIN node n ON n.id = " + column
     for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
                                  ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}

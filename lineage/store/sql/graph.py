@@ -80,6 +80,14 @@ _REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
 _SUFFIX = {dialect: f"SELECT key, kind, name FROM node WHERE rtail >= {p} AND rtail < {p} "
               f"AND substr(key, length(key) - {p} + 1) = {p} LIMIT {p}"
            for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
+# One step from many nodes: the edges of some kinds at one end of each (Store.adjacent).
+_ADJACENT = {
+    dialect: "SELECT n.key, e.kind, f.key, f.kind, f.name FROM " + keys + " "
+             "JOIN node n ON n.key = " + column + " "
+             "JOIN edge e ON e.{near} = n.id AND e.kind IN ({kinds}) AND e.src <> e.dst "
+             "JOIN node f ON f.id = e.{far}"
+    for dialect, keys, column in [("sqlite", "json_each(?) j", "j.value"),
+                                  ("postgresql", "unnest(%s::text[]) k(key)", "k.key")]}
 _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
             "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
 
@@ -445,11 +453,13 @@ class SqlGraphStore(Store):
 
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
         walk = self._walk_levels(start, direction, max_depth, detail=False)
-        return Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+        return Closure(Reached(start, 0), direction, max_depth, table=walk.table,
+                       truncated=walk.table.truncated)
 
     def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
         walk = self._walk_levels(start, direction, max_depth, detail=True)
-        closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table,
+                          truncated=walk.table.truncated)
         return Subgraph(closure, walk.properties, walk.edges)
 
     def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
@@ -478,6 +488,20 @@ class SqlGraphStore(Store):
         finally:
             if paused:
                 gc.enable()
+
+    def _adjacent(self, keys: list[str], direction: Direction, kinds: list[EdgeKind]
+                  ) -> list[tuple[str, EdgeKind, NodeRef]]:
+        near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
+        sqlite = self.dialect == "sqlite"
+        kind_list = ", ".join(f"'{k.value}'" for k in kinds)  # enum values: no quoting issue
+        sql = _ADJACENT[self.dialect].format(near=near, far=far, kinds=kind_list)
+        found = []
+        with self._cursor() as cur:
+            for chunk in _chunks(keys, 10_000):
+                cur.execute(sql, (_list_param(sqlite, chunk),))
+                found += [(key, EdgeKind(kind), NodeRef(fkey, NodeKind(fkind), fname))
+                          for key, kind, fkey, fkind, fname in cur.fetchall()]
+        return found
 
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
         c = edge_table.c
@@ -562,12 +586,19 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     base = -1  # row of the frontier's first node
     depth = 0
     wide: _Wide | None = None
+    truncated = False
     while frontier:
         if depth == max_depth:
-            if detail:  # edges from the deepest level back into the region
-                cur.execute(edge_sql, param(frontier))
-                traversed += [(base + r[0], r[1], r[2], r[3]) for r in cur.fetchall()
-                              if r[1] in row_of]
+            # the edges leaving the deepest level: back into the region (kept with
+            # `detail`), or out of it, which the bound cut (the answer must say so)
+            cur.execute(edge_sql, param(frontier))
+            seen = wide.seen if wide is not None else None  # wide levels mark ids there
+            for r in cur.fetchall():
+                if r[1] in row_of or (seen is not None and r[1] < len(seen) and seen[r[1]]):
+                    if detail:
+                        traversed.append((base + r[0], r[1], r[2], r[3]))
+                else:
+                    truncated = True
             break
         depth += 1
         level = len(keys)
@@ -622,7 +653,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
                 properties[node[1]] = _json(node[4])
         base = level
     table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, ids=ids,
-                      start_id=start_id)
+                      start_id=start_id, truncated=truncated)
     edges: list[SubgraphEdge] = []
     if detail:
         properties[start.key] = _json(start_row[1])
