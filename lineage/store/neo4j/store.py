@@ -415,11 +415,13 @@ class Neo4jStore(Store):
 
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
         table, _, _ = self._walk_levels(start, direction, max_depth, detail=False)
-        return Closure(Reached(start, 0), direction, max_depth, table=table)
+        return Closure(Reached(start, 0), direction, max_depth, table=table,
+                       truncated=table.truncated)
 
     def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
         table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True)
-        closure = Closure(Reached(start, 0), direction, max_depth, table=table)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=table,
+                          truncated=table.truncated)
         return Subgraph(closure, properties, edges)
 
     def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
@@ -456,12 +458,19 @@ class Neo4jStore(Store):
                     frontier = [start.key]
                     base = -1
                     depth = 0
+                    truncated = False
                     while frontier:
                         if depth == max_depth:
-                            if detail:  # edges from the deepest level back into the region
-                                traversed += [(base + r["i"], r["key"], r["t"], r["rp"])
-                                              for r in tx.run(level_query, keys=frontier)
-                                              if r["key"] in row_of]
+                            # the edges leaving the deepest level: back into the region
+                            # (kept with `detail`), or out of it, which the bound cut (the
+                            # answer must say so)
+                            for r in tx.run(level_query, keys=frontier):
+                                if r["key"] in row_of:
+                                    if detail:
+                                        traversed.append((base + r["i"], r["key"], r["t"],
+                                                          r["rp"]))
+                                else:
+                                    truncated = True
                             break
                         rows = list(tx.run(level_query, keys=frontier))
                         depth += 1
@@ -490,7 +499,7 @@ class Neo4jStore(Store):
                             if detail:
                                 properties[far] = _props(r["p"])
                         base = level
-        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds)
+        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated)
         # the order `Store.subgraph` promises: near end's row, edge kind, far key
         ordered = sorted(((near_row, _EDGE_OF_TYPE[rel].value, far_key, props)
                           for near_row, far_key, rel, props in traversed if far_key in row_of),
