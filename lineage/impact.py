@@ -511,7 +511,10 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
     names = _field_names(store, [k for k, ref in refs.items() if ref.kind is NodeKind.FIELD])
     current = _field_schema(names.get(start.key, (None, start.name))[1],
                             region.properties[start.key])
-    parsed = [c if isinstance(c, Change) else parse_change(c, current.name, current)
+    # a field whose type was never recorded is not "string": a type change on it has no
+    # known old type, so it is never a no-op nor a widening
+    typed = current if region.properties[start.key].get("type") else None
+    parsed = [c if isinstance(c, Change) else parse_change(c, current.name, typed)
               for c in changes]
     effective = [c for c in parsed if not _is_no_op(c, current)]
     unchanged = [_no_op_reason(c, current) for c in parsed if c not in effective]

@@ -117,7 +117,10 @@ class Change:
             how = "renamed" if self.declared else "probably renamed (a drop and a matching add)"
             return f"'{self.field}' {how} to '{self.new_name}'"
         if self.kind == "type_changed":
-            return (f"'{self.field}' type {self.old_type or '?'} -> {self.new_type} "
+            if not self.old_type:
+                return (f"'{self.field}' type (not recorded) -> {self.new_type} (cannot tell "
+                        "whether it widens: judged incompatible)")
+            return (f"'{self.field}' type {self.old_type} -> {self.new_type} "
                     f"({self.relation})")
         if self.kind in ("values_added", "values_removed"):
             verb = "gains" if self.kind == "values_added" else "loses"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lineage
-from lineage import GraphBatch, Store
+from lineage import EdgeKind, GraphBatch, Store
 from lineage.impact import change_impact
 
 
@@ -280,3 +280,24 @@ def test_adding_an_edge_never_makes_a_verdict_less_severe(
             store, f"field:{ns}/d0.f", [change]).judged})
     before, after = verdicts
     assert all(after.get(key, -1) >= rank for key, rank in before.items()), (before, after)
+
+
+def test_a_type_change_on_a_field_whose_type_was_never_recorded_is_never_a_no_op(
+        store: Store) -> None:
+    """An untyped field (OpenLineage without a schema facet, a manifest without `type:`)
+    is not 'string': `type:string` on it must not answer 'no change'."""
+    batch = GraphBatch()
+    for key, name in [("dataset:ns/a", "a"), ("field:ns/a.x", "x"), ("field:ns/b.y", "y"),
+                      ("consumer:team", "team")]:
+        batch.add_node(key, name)
+    batch.add_edge("dataset:ns/a", "field:ns/a.x", EdgeKind.HAS_FIELD)
+    batch.add_edge("field:ns/a.x", "field:ns/b.y", EdgeKind.DERIVED_FROM,
+                   transformation="identity")
+    batch.add_edge("field:ns/b.y", "consumer:team", EdgeKind.CONSUMES)
+    store.apply(batch)
+    for spec in ("type:string", "type:int64"):
+        report = store.impact("a.x", change=spec)
+        assert not report.no_change and not report.unchanged, spec
+        verdicts = {j.node.key: j.verdict for j in report.judged}
+        assert verdicts["consumer:team"] != "compatible", (spec, verdicts)
+        assert "not recorded" in report.changes[0].describe()
