@@ -1,0 +1,118 @@
+"""Hostile input against a real server on 127.0.0.1: what a client with a valid token can
+send must be answered 4xx with nothing written, and must not stall the event loop for
+anybody else (issue 15)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import select
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+import lineage
+import tests.test_server
+from lineage import auth
+from lineage.server import ServerSettings
+from tests.test_server import SCENARIO, Served, assert_error, assertion, running
+
+served = tests.test_server.served  # the fixture: a server over each backend, with tokens
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+# ------------------------------------------------------------------ item 1: deep bodies
+
+
+def test_deeply_nested_rows_are_refused_with_400_at_every_json_endpoint(
+        served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    before = served.state()
+    for depth in (65, 800, 900):
+        rows = [{"transaction_id": "t1", "predicted_fraud": nested(depth), "score": 0.9}]
+        body = json.dumps({**assertion("ai_inferred"), "rows": rows})
+        assert len(body) < 10_000  # small: the depth, not the size, is the attack
+        refused = served.post("/api/v1/assertions", who="scorer", content=body,
+                              headers={"Content-Type": "application/json"})
+        assert_error(refused, 400, "ValidationError", "nested deeper than 64")
+        check = {"rows": rows, "key": "transaction_id", "label": "predicted_fraud"}
+        refused = served.post("/api/v1/training/check", who="reader", json=check)
+        assert_error(refused, 400, "ValidationError", "nested deeper than 64")
+        refused = served.post("/api/v1/lineage", json={"eventType": "START",
+                                                       "x": nested(depth)})
+        assert_error(refused, 400, "ValidationError", "nested deeper than 64")
+    assert served.state() == before
+
+
+def test_table_cells_are_scalars_and_a_nested_cell_is_named(served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    before = served.state()
+    rows = [{"transaction_id": "t1", "predicted_fraud": True, "score": 0.9},
+            {"transaction_id": "t2", "predicted_fraud": [True], "score": 0.9}]
+    body = assert_error(served.post("/api/v1/assertions", who="scorer",
+                                    json={**assertion("ai_inferred"), "rows": rows}),
+                        400, "ValidationError", "a table cell")
+    assert body["key"] == "rows[1].predicted_fraud"
+    many = [{f"c{i}": 1} for i in range(1100)]
+    body = assert_error(served.post("/api/v1/training/check", who="reader", json={
+        "rows": many, "key": "transaction_id", "label": "is_fraud"}),
+        400, "ValidationError", "columns")
+    assert served.state() == before
+
+
+def _raw_request(base: str, method: str, path: str, secret: str | None,
+                 body: bytes = b"", gzipped: bool = False) -> socket.socket:
+    """A connection on which the whole request has been sent (no answer read yet)."""
+    url = urlsplit(base)
+    sock = socket.create_connection((url.hostname, url.port))
+    head = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}", "Connection: close",
+            f"Content-Length: {len(body)}", "Content-Type: application/json"]
+    if gzipped:
+        head.append("Content-Encoding: gzip")
+    if secret:
+        head.append(f"Authorization: Bearer {secret}")
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    parts = []
+    while chunk := sock.recv(65536):
+        parts.append(chunk)
+    sock.close()
+    return b"".join(parts)
+
+
+def test_health_answers_while_a_large_training_check_is_still_being_worked_on(
+        sqlite_url: str) -> None:
+    """Ordering, not time: /health is sent after a large check has been sent whole (gzip:
+    it arrives at once and decompresses to 5 MB), and answers while the check's connection
+    has no answer yet (the check's parsing, table building and guard run off the loop)."""
+    with lineage.connect(sqlite_url) as store:
+        lineage.manifest.register_text(store, SCENARIO)
+        reader = auth.create_token(store, "reader", ["read"], [])[1]
+        # a label column the table lacks: the check fails at once once the table is
+        # built, so the answer comes as soon as the request's own work is done
+        rows = [{"transaction_id": f"t{i}", "is_fraud": i % 2 == 0, "note": "x" * 40}
+                for i in range(60_000)]
+        body = json.dumps({"rows": rows, "key": "transaction_id",
+                           "label": "is_fraud_label"}).encode()
+        settings = ServerSettings(max_body_bytes=16 * 1024 * 1024)
+        with running(sqlite_url, settings) as base:
+            slow = _raw_request(base, "POST", "/api/v1/training/check", reader,
+                                gzip.compress(body), gzipped=True)
+            health = httpx.get(base + "/api/v1/health", timeout=120)
+            assert health.status_code == 200
+            pending, _, _ = select.select([slow], [], [], 0)
+            assert not pending, "the check answered before /health: the loop was blocked"
+            answer = _answer(slow)
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+            assert b"no column 'is_fraud_label'" in answer
