@@ -73,11 +73,13 @@ def deliver_command(app: App, watch: bool, batch_size: int, max_attempts: int,
 
     SMTP comes from LINEAGE_SMTP_HOST, LINEAGE_SMTP_PORT (default 127.0.0.1:25) and
     LINEAGE_SMTP_FROM; webhook secrets named by a channel's secret_env are read from the
-    environment.
+    environment. File channels append below LINEAGE_NOTIFICATIONS_ROOT (default
+    out/notifications), following no symbolic link below it.
 
     \b
     Examples:
       lineage notify deliver
+      LINEAGE_NOTIFICATIONS_ROOT=/var/lib/lineage/notifications lineage notify deliver
       lineage notify deliver --batch 500 --workers 16
       lineage notify deliver --watch --lease 120
       lineage notify deliver --format json

@@ -267,6 +267,21 @@ class Manifest(_Strict):
     agents: list[AgentDecl] = Field(default_factory=list)
 
 
+def _check_channel(src: _Source, where: list[str | int], kind: str, target: str) -> None:
+    """A webhook's URL is http(s); a file channel's path lies below the notifications root
+    (LINEAGE_NOTIFICATIONS_ROOT) and crosses no symbolic link (issue 15)."""
+    from ._settings import Settings
+    from .notify._channels import check_file_target, check_webhook_url
+
+    try:
+        if kind == "webhook":
+            check_webhook_url(target)
+        elif kind == "file":
+            check_file_target(target, Settings.from_env().notifications_root)
+    except ValidationError as exc:
+        raise src.error(exc.message, [*where, "url" if kind == "webhook" else "path"]) from None
+
+
 # ------------------------------------------------------------------ loading
 
 
@@ -510,6 +525,7 @@ class _Builder:
                         needs = {"webhook": "url", "email": "to", "file": "path"}[ch.kind]
                         raise src.error(f"a {ch.kind} channel needs '{needs}'",
                                         ["consumers", i, "channels", j])
+                    _check_channel(src, ["consumers", i, "channels", j], ch.kind, target)
                     settings = {"secret_env": ch.secret_env} if ch.secret_env else {}
                     self.batch.channels[ckey].append(ChannelSpec(
                         kind=ch.kind, target=target, secret=ch.secret, settings=settings))

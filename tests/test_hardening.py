@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import select
 import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 import lineage
 import tests.test_server
 from lineage import auth
+from lineage.notify import Backoff, NotifySettings, deliver
 from lineage.server import ServerSettings
+from tests.conftest import snapshot
+from tests.test_notify import add_consumer
 from tests.test_server import SCENARIO, Served, assert_error, assertion, running
 
 served = tests.test_server.served  # the fixture: a server over each backend, with tokens
@@ -116,3 +122,88 @@ def test_health_answers_while_a_large_training_check_is_still_being_worked_on(
             answer = _answer(slow)
             assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
             assert b"no column 'is_fraud_label'" in answer
+
+
+# ------------------------------------------------------------------ item 2: file channels
+
+
+def consumer_with(channel: str) -> str:
+    """A manifest whose one consumer has `channel` (a YAML flow mapping) on line 8."""
+    return f"""\
+datasets:
+  - name: public.orders
+    fields: [{{name: id, type: int64}}]
+consumers:
+  - name: ops
+    consumes: [public.orders]
+    channels:
+      - {channel}
+"""
+
+
+def test_file_channels_outside_the_notifications_root_are_refused_at_register_time(
+        store: lineage.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "root"
+    (root / "teams").mkdir(parents=True)
+    outside = tmp_path / "victim.txt"
+    outside.write_text("keep\n")
+    (root / "link.ndjson").symlink_to(outside)
+    (root / "linked").symlink_to(tmp_path)
+    monkeypatch.setenv("LINEAGE_NOTIFICATIONS_ROOT", str(root))
+    before = snapshot(store)
+    refused = {
+        "{kind: file, path: ../../victim.txt}": "'..'",
+        "{kind: file, path: teams/../../victim.txt}": "'..'",
+        f"{{kind: file, path: {outside}}}": "outside the notifications root",
+        "{kind: file, path: link.ndjson}": "symbolic link",
+        "{kind: file, path: linked/victim.txt}": "symbolic link",
+        "{kind: webhook, url: 'file:///etc/passwd'}": "not an http or https URL",
+        "{kind: webhook, url: 'ftp://example.com/x'}": "not an http or https URL",
+        "{kind: webhook, url: 'http:///nohost'}": "not an http or https URL",
+    }
+    for channel, message in refused.items():
+        with pytest.raises(lineage.ValidationError, match=re.escape(message)) as caught:
+            lineage.manifest.register_text(store, consumer_with(channel), file="m.yaml")
+        error = caught.value
+        assert (error.file, error.line) == ("m.yaml", 8), channel
+        assert error.key in ("consumers[0].channels[0].path",
+                             "consumers[0].channels[0].url"), error.key
+        assert snapshot(store) == before
+    assert outside.read_text() == "keep\n"
+
+    accepted = [("{kind: file, path: teams/ops.ndjson}", "teams/ops.ndjson"),
+                (f"{{kind: file, path: {root / 'ops.ndjson'}}}", str(root / "ops.ndjson")),
+                ("{kind: webhook, url: 'https://hooks.example.com/x'}",
+                 "https://hooks.example.com/x")]
+    for channel, target in accepted:
+        lineage.manifest.register_text(store, consumer_with(channel))
+        assert [c.target for c in store.channels(["consumer:ops"])["consumer:ops"]] == [target]
+
+
+def test_file_delivery_follows_no_link_and_writes_nothing_outside_the_root(
+        store: lineage.Store, tmp_path: Path) -> None:
+    """Channels stored without the manifest's checks, or links planted after registering:
+    the deliverer refuses them as it opens (a failed attempt), and writes nothing outside."""
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "victim.txt"
+    outside.write_text("keep\n")
+    settings = NotifySettings(notifications_root=str(root))
+    targets = {"up": "../victim.txt", "abs": str(outside), "link": "link.ndjson",
+               "dir": "linked/victim.txt", "made": "../made/x.ndjson", "ok": "team/ok.ndjson"}
+    channels = {name: lineage.ChannelSpec(kind="file", target=t) for name, t in targets.items()}
+    add_consumer(store, "ops", *channels.values())
+    (root / "link.ndjson").symlink_to(outside)  # planted after registration
+    (root / "linked").symlink_to(tmp_path)
+    store.enqueue([lineage.NotificationSpec(
+        idempotency_key=f"k-{name}", consumer="consumer:ops", channel_kind="file",
+        channel_target=target, event="proposed_change", payload={"name": name})
+        for name, target in targets.items()])
+
+    stats = deliver(store, settings=settings, backoff=Backoff(base=60))
+
+    assert stats.delivered == 1 and stats.retried == 5, stats.errors
+    assert outside.read_text() == "keep\n"
+    assert not (tmp_path / "made").exists()
+    assert json.loads((root / "team" / "ok.ndjson").read_text())["name"] == "ok"
+

@@ -390,23 +390,25 @@ def test_email_reaches_a_real_smtp_server_with_a_subject_naming_the_change(
 def test_file_channel_appends_one_ndjson_line_per_notification(
         store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notices.ndjson"
+    # paths are below the notifications root: relative to it, or absolute inside it
+    root = lineage.notify.NotifySettings(notifications_root=str(tmp_path))
     to_file = lineage.ChannelSpec(kind="file", target=str(path))
     to_stdout = lineage.ChannelSpec(kind="file", target="-")
     consumer = add_consumer(store, "ops", to_file, to_stdout)
     store.enqueue(specs(consumer, to_file, 3) + specs(consumer, to_stdout, 2, "out"))
-    stats = deliver(store, workers=3)
+    stats = deliver(store, workers=3, settings=root)
     assert stats.delivered == 5
     lines = path.read_text().splitlines()
     assert sorted(json.loads(line)["i"] for line in lines) == [0, 1, 2]
     printed = capsys.readouterr().out.splitlines()
     assert sorted(json.loads(line)["i"] for line in printed) == [0, 1]
     # a missing folder is created; a path that cannot be a file is a failed attempt
-    nested = lineage.ChannelSpec(kind="file", target=str(tmp_path / "new" / "x.ndjson"))
+    nested = lineage.ChannelSpec(kind="file", target="new/x.ndjson")
     (tmp_path / "plain").write_text("")
-    bad = lineage.ChannelSpec(kind="file", target=str(tmp_path / "plain" / "x.ndjson"))
+    bad = lineage.ChannelSpec(kind="file", target="plain/x.ndjson")
     consumer = add_consumer(store, "bad", nested, bad)
     store.enqueue(specs(consumer, nested, 1, "new") + specs(consumer, bad, 1, "bad"))
-    stats = deliver(store, backoff=Backoff(base=60))
+    stats = deliver(store, backoff=Backoff(base=60), settings=root)
     assert stats.delivered == 1 and (tmp_path / "new" / "x.ndjson").exists()
     assert stats.retried == 1 and "plain" in stats.errors[0][1]
 
