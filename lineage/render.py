@@ -61,12 +61,23 @@ def subgraph(store: Store, name: str, direction: Direction = "down",
     return start, sorted(nodes.values(), key=lambda n: n.key), store.edges_among(nodes)
 
 
+def literal(text: str) -> str:
+    """`text` as a DOT attribute value that Graphviz draws exactly as written: backslashes
+    doubled (so `\\N`, `\\G`, `\\l` and a final `\\` are not escapes, and cannot
+    swallow the closing quote), never an HTML label, line breaks as centred `\\n`.
+    `graphviz.quote` then escapes the double quotes."""
+    escaped = graphviz.escape(text)
+    lines = escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return graphviz.nohtml("\\n".join(lines))
+
+
 def to_dot(
     start: NodeRef, nodes: Iterable[NodeRef], edges: Iterable[EdgeSpec]
 ) -> graphviz.Digraph:
-    """A graphviz Digraph; the queried node is drawn with a thick red border."""
+    """A graphviz Digraph; the queried node is drawn with a thick red border. Every name,
+    key and property drawn is `literal`: a name is never read as DOT or as an escape."""
     dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
-                                                  "label": f"lineage of {start.key}",
+                                                  "label": literal(f"lineage of {start.key}"),
                                                   "labelloc": "t"},
                            node_attr={"style": "filled", "fontname": "Helvetica",
                                       "fontsize": "10"},
@@ -78,14 +89,14 @@ def to_dot(
         attrs = dict(STYLE[node.kind])
         if node.key == start.key:
             attrs.update(penwidth="3", color="#c0392b")
-        label = f"{node.name}\n[{node.kind.value}]"
-        dot.node(ids[node.key], label=label, tooltip=node.key, **attrs)
+        label = literal(f"{node.name}\n[{node.kind.value}]")
+        dot.node(ids[node.key], label=label, tooltip=literal(node.key), **attrs)
     for edge in edges:
         attrs = dict(EDGE_STYLE.get(edge.kind, {}))
         label = edge.kind.value
         if transformation := edge.properties.get("transformation"):
             label += f"\n({transformation})"
-        dot.edge(ids[edge.src], ids[edge.dst], label=label, **attrs)
+        dot.edge(ids[edge.src], ids[edge.dst], label=literal(label), **attrs)
     return dot
 
 

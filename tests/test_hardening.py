@@ -9,18 +9,24 @@ import json
 import re
 import select
 import socket
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 import lineage
+import lineage.export
 import tests.test_server
+from lineage import _keys as keys
 from lineage import auth
 from lineage.notify import Backoff, NotifySettings, deliver
 from lineage.server import ServerSettings
+from lineage_cli.main import cli
 from tests.conftest import snapshot
 from tests.test_notify import add_consumer
 from tests.test_server import SCENARIO, Served, assert_error, assertion, running
@@ -207,3 +213,88 @@ def test_file_delivery_follows_no_link_and_writes_nothing_outside_the_root(
     assert not (tmp_path / "made").exists()
     assert json.loads((root / "team" / "ok.ndjson").read_text())["name"] == "ok"
 
+
+
+# ------------------------------------------------------------------ item 3: DOT escaping
+
+HOSTILE = ["ends with a backslash\\", "a\\N b\\G c\\l d\\E", 'say "hi"', 'back\\"slash',
+           "two\nlines", "<b>not html</b>", "x\\", "} ]; evil [label=x"]
+
+
+def hostile_graph(store: lineage.Store) -> str:
+    """A dataset whose fields have hostile names, linked by derivations whose
+    transformation is hostile too; returns the dataset's key."""
+    batch = lineage.GraphBatch()
+    ds = batch.add_node(keys.dataset_key("ns", "evil\\"), "evil\\", "ns").key
+    previous = None
+    for name in HOSTILE:
+        key = batch.add_node(keys.field_key("ns", "evil\\", name), name, "ns").key
+        batch.add_edge(ds, key, lineage.EdgeKind.HAS_FIELD)
+        if previous is not None:
+            batch.add_edge(previous, key, lineage.EdgeKind.DERIVED_FROM,
+                           transformation='agg\\"; x\\')
+        previous = key
+    store.apply(batch)
+    return ds
+
+
+def svg_texts(svg: str) -> tuple[dict[str, list[str]], list[str]]:
+    """The text lines drawn in each node (by its id in the DOT source) and on the edges,
+    as SVG shows them: the labels after Graphviz interpreted them."""
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    root = ET.fromstring(svg)
+    nodes: dict[str, list[str]] = {}
+    edges: list[str] = []
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        title = g.find("s:title", ns)
+        texts = [t.text or "" for t in g.iter("{http://www.w3.org/2000/svg}text")]
+        if g.get("class") == "node" and title is not None:
+            nodes[title.text or ""] = texts
+        elif g.get("class") == "edge":
+            edges += texts
+    return nodes, edges
+
+
+def check_drawn_literally(dot_source: str | None, svg: str | None = None) -> None:
+    """`dot` parses the source without a warning, and the picture shows every name, the
+    transformation and the graph label exactly as stored."""
+    if svg is None:
+        assert dot_source is not None
+        done = subprocess.run(["dot", "-Tsvg"], input=dot_source, capture_output=True,
+                              text=True)
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        svg = done.stdout
+    nodes, edges = svg_texts(svg)
+    drawn = {tuple(lines) for lines in nodes.values()}
+    for name in HOSTILE:
+        assert (*name.split("\n"), "[field]") in drawn, (name, drawn)
+    assert ("evil\\", "[dataset]") in drawn
+    assert len(nodes) == len(HOSTILE) + 1  # no node made up from a label read as DOT
+    assert edges.count('(agg\\"; x\\)') == len(HOSTILE) - 1, edges
+    assert "lineage of dataset:ns/evil\\" in svg.replace("&#45;", "-")
+
+
+def test_hostile_names_are_escaped_in_graph_export_dot_and_the_svg_endpoint(
+        store_url: str, tmp_path: Path) -> None:
+    with lineage.connect(store_url) as store:
+        ds = hostile_graph(store)
+        check_drawn_literally(lineage.export.dot(store, ds, direction="both"))
+
+    runner = CliRunner()
+    for args in (["graph", ds, "--both", "-o", str(tmp_path / "g.dot")],
+                 ["graph", ds, "--both", "-o", str(tmp_path / "g.svg")],
+                 ["export", "dot", ds, "-o", str(tmp_path / "e.dot")]):
+        result = runner.invoke(cli, ["--store", store_url, *args])
+        assert result.exit_code == 0, result.output
+    check_drawn_literally((tmp_path / "g.dot").read_text())
+    check_drawn_literally(None, (tmp_path / "g.svg").read_text())
+    check_drawn_literally((tmp_path / "e.dot").read_text())
+
+    with running(store_url, ServerSettings(auth=False)) as base:
+        svg = httpx.get(base + "/api/v1/lineage/graph",
+                        params={"node": ds, "direction": "both", "format": "svg"})
+        assert svg.status_code == 200, svg.text
+        check_drawn_literally(None, svg.text)
+        dot = httpx.get(base + "/api/v1/lineage/graph",
+                        params={"node": ds, "direction": "both", "format": "dot"})
+        check_drawn_literally(dot.text)
