@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import select
+import signal
 import socket
 import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from click.testing import CliRunner
 
 import lineage
 import lineage.export
+import lineage.notify
 import tests.test_server
 from lineage import _keys as keys
 from lineage import auth
@@ -28,7 +33,7 @@ from lineage.notify import Backoff, NotifySettings, deliver
 from lineage.server import ServerSettings
 from lineage_cli.main import cli
 from tests.conftest import snapshot
-from tests.test_notify import add_consumer
+from tests.test_notify import SECRET, Receiver, add_consumer, specs, webhook
 from tests.test_server import SCENARIO, Served, assert_error, assertion, running
 
 served = tests.test_server.served  # the fixture: a server over each backend, with tokens
@@ -298,3 +303,83 @@ def test_hostile_names_are_escaped_in_graph_export_dot_and_the_svg_endpoint(
         dot = httpx.get(base + "/api/v1/lineage/graph",
                         params={"node": ds, "direction": "both", "format": "dot"})
         check_drawn_literally(dot.text)
+
+
+# ------------------------------------------------------------------ item 4: outbox under kill -9
+
+#: `lineage` from this checkout, whatever is installed
+CLI = "import sys; from lineage_cli.main import cli; cli(sys.argv[1:], prog_name='lineage')"
+
+
+def test_a_watching_deliverer_killed_mid_batch_again_and_again_loses_nothing_and_counts_exactly(
+        store: lineage.Store, store_url: str) -> None:
+    """`lineage notify deliver --watch` killed with SIGKILL mid-batch, four times, against a
+    receiver that refuses every notification's first request: nothing is lost, nothing the
+    receiver accepted ends dead, no item records more attempts than --max-attempts or than
+    requests it was sent, and only what was in flight at a kill comes twice."""
+    receiver = Receiver(fail_first=1, delay=0.02).start()
+    n, kills, workers, max_attempts = 60, 4, 2, 3
+    command = [sys.executable, "-c", CLI, "--store", store_url, "notify", "deliver", "--watch",
+               "--batch", "30", "--workers", str(workers), "--lease", "1",
+               "--max-attempts", str(max_attempts), "--poll", "0.05"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    try:
+        channel = webhook(receiver.url)
+        consumer = add_consumer(store, "ops", channel)
+        store.enqueue(specs(consumer, channel, n))
+        for _ in range(kills):
+            seen = len(receiver.requests)
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+            try:
+                for _ in range(12000):  # until 15 more requests went out (hang guard only)
+                    if len(receiver.requests) >= seen + 15 or process.poll() is not None:
+                        break
+                    time.sleep(0.005)
+                assert process.poll() is None, "the deliverer stopped before it was killed"
+                os.kill(process.pid, signal.SIGKILL)
+            finally:
+                process.wait()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(6000):  # until everything is settled (hang guard only)
+                if store.outbox_status()["pending"] == 0 or process.poll() is not None:
+                    break
+                time.sleep(0.02)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+    finally:
+        receiver.stop()
+
+    assert store.outbox_status() == {"pending": 0, "delivered": n, "dead": 0}
+    assert set(receiver.accepted) == {f"k{i}" for i in range(n)}  # nothing lost
+    sent = receiver.attempts()
+    for item in store.outbox("delivered", limit=1000):
+        assert 1 <= item.attempts <= max_attempts, item
+        assert item.attempts <= sent[item.idempotency_key]  # counted only when sent
+    # accepted twice: only what was being sent when a kill came (at most a worker's
+    # request each, and what finished while the last outcomes were being written)
+    duplicates = sum(receiver.accepted.values()) - n
+    assert duplicates <= kills * 2 * workers, receiver.accepted
+
+
+def test_the_webhook_timestamp_is_signed_with_the_body_so_a_replay_is_refused(
+        store: lineage.Store) -> None:
+    receiver = Receiver().start()
+    try:
+        channel = webhook(receiver.url)
+        store.enqueue(specs(add_consumer(store, "ops", channel), channel, 1))
+        assert deliver(store).delivered == 1
+    finally:
+        receiver.stop()
+    (_key, body, signed, headers) = receiver.requests[0]
+    stamp, sig = headers["X-Lineage-Timestamp"], headers["X-Lineage-Signature"]
+    assert signed and lineage.notify.verify(SECRET, body, sig, stamp)
+    # replayed later: under its own timestamp it is stale; under a fresh one, the
+    # signature no longer matches; a changed body does not match either
+    later = int(stamp) + 3600
+    assert not lineage.notify.verify(SECRET, body, sig, stamp, now=later)
+    assert not lineage.notify.verify(SECRET, body, sig, str(later), now=later)
+    assert not lineage.notify.verify(SECRET, body + b" ", sig, stamp)
+    assert not lineage.notify.verify("other", body, sig, stamp)

@@ -106,11 +106,12 @@ class Channel(ABC):
 class WebhookChannel(Channel):
     """POST the payload as JSON (Slack-compatible: it has a top-level `text`).
 
-    Headers: `X-Lineage-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>` (with
-    the channel's secret, or the one in the environment variable its `secret_env` setting
-    names; no header when it has neither), `X-Lineage-Idempotency-Key` (the same at every
-    redelivery) and `X-Lineage-Timestamp` (Unix seconds of this attempt). A 2xx answer is
-    delivered; any other answer, a timeout or a network error is a failure.
+    Headers: `X-Lineage-Timestamp` (Unix seconds of this attempt), `X-Lineage-Signature:
+    sha256=<hex HMAC-SHA256 of "<timestamp>." + the exact body bytes>` (with the channel's
+    secret, or the one in the environment variable its `secret_env` setting names; no
+    header when it has neither; see `lineage.notify.verify`) and
+    `X-Lineage-Idempotency-Key` (the same at every redelivery). A 2xx answer is delivered;
+    any other answer, a timeout or a network error is a failure.
     """
 
     kind = "webhook"
@@ -142,12 +143,13 @@ class WebhookChannel(Channel):
 
     def send(self, item: OutboxItem) -> None:
         data = _message.body(item.payload)
+        timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json",
                    "X-Lineage-Idempotency-Key": item.idempotency_key,
-                   "X-Lineage-Timestamp": str(int(time.time()))}
+                   "X-Lineage-Timestamp": timestamp}
         secret = self.secret(item)
         if secret is not None:
-            headers["X-Lineage-Signature"] = _message.signature(secret, data)
+            headers["X-Lineage-Signature"] = _message.signature(secret, data, timestamp)
         url = item.channel.target
         try:
             response = self.client.post(url, content=data, headers=headers)

@@ -396,10 +396,11 @@ class Store(ABC):
         """Lease up to `limit` due notifications for delivery, oldest due first.
 
         Due: pending, `next_attempt_at` <= now, and not leased (or the lease expired). Each
-        claimed item's attempts grow by one and it is leased until now + `lease_seconds`;
-        concurrent claimers (processes, machines) never get the same item while its lease
-        holds. Settle each item with `settle` (or `mark_delivered` / `mark_failed`) before
-        the lease ends; an item left unsettled (its deliverer died) is claimed again.
+        claimed item is leased until now + `lease_seconds`; its `attempts` do not change
+        (they count recorded outcomes: see `settle`). Concurrent claimers (processes,
+        machines) never get the same item while its lease holds. Settle each item with
+        `settle` (or `mark_delivered` / `mark_failed`) before the lease ends; an item left
+        unsettled (its deliverer died) is claimed again.
         """
         if not isinstance(limit, int) or limit <= 0:
             raise ValidationError(f"limit must be a positive whole number, got {limit!r}")
@@ -411,10 +412,13 @@ class Store(ABC):
         """Record how delivery attempts ended, all in one transaction; returns how many
         items changed.
 
-        Delivered items become `delivered` (from pending, or from dead after a redrive
-        race). A failure of a pending item records the error and clears its lease; the item
-        is retried at `retry_at`, or becomes `dead` when `retry_at` is None. A failure never
-        undoes a delivery: outcomes for items no longer pending are ignored.
+        Each outcome counts one attempt: the item's `attempts` grow by one when the outcome
+        changes it. Delivered items become `delivered` (from pending, or from dead after a
+        redrive race). A failure of a pending item records the error and clears its lease;
+        the item is retried at `retry_at`, or becomes `dead` when `retry_at` is None. A
+        failure never undoes a delivery: outcomes for items no longer pending are ignored
+        (and count no attempt). Deliverers call this as outcomes come, not once per claimed
+        batch, so a crash loses only the outcomes of what was being sent.
         """
         items = list(outcomes)
         for outcome in items:
