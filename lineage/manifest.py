@@ -34,6 +34,7 @@ every file of the call, with the file, the key path and the line; the store is u
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -298,6 +299,30 @@ class _Source:
                                line=_line_of(self.data, path))
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_at(data: Any) -> list[str | int] | None:
+    """The path of the first key or string that no store can keep (NUL, a lone surrogate:
+    YAML's "\\ud800" escape makes one), or None. Each container is visited once, however
+    many YAML aliases share it."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, list[str | int]]] = [(data, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return path
+        elif isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for k, v in pairs:
+                if isinstance(k, str) and _UNSTORABLE.search(k):
+                    return [*path, k]
+                stack.append((v, [*path, k]))
+    return None
+
+
 def parse(text: str, file: str = "<manifest>") -> _Source:
     """Parse and validate one manifest's text (no references resolved yet)."""
     try:
@@ -317,6 +342,10 @@ def parse(text: str, file: str = "<manifest>") -> _Source:
     if not isinstance(data, dict):
         raise ValidationError("a manifest is a mapping with keys such as 'datasets', 'jobs', "
                               f"'models'; got {type(data).__name__}", file=file, line=1)
+    if (bad := _unstorable_at(data)) is not None:
+        raise ValidationError("text may not contain NUL (\\0) or an unpaired surrogate "
+                              "(\\ud800-\\udfff escapes); write the character itself",
+                              file=file, key=_path_text(bad) or None, line=_line_of(data, bad))
     try:
         manifest = Manifest.model_validate(data)
     except PydanticError as exc:

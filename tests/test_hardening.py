@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lineage
 import lineage.export
@@ -383,3 +385,151 @@ def test_the_webhook_timestamp_is_signed_with_the_body_so_a_replay_is_refused(
     assert not lineage.notify.verify(SECRET, body, sig, str(later), now=later)
     assert not lineage.notify.verify(SECRET, body + b" ", sig, stamp)
     assert not lineage.notify.verify("other", body, sig, stamp)
+
+
+# ------------------------------------------------------------------ item 5: the client's errors
+
+
+def test_a_key_over_the_limit_is_the_clients_error_on_every_backend(
+        served: Served, store_url: str, tmp_path: Path) -> None:
+    before = served.state()
+    for name in ("x" * 3000, "€" * 700):  # 3,000 and 2,100 characters, both over 2,048 bytes
+        event = tests.test_server.event("run_start")
+        event["outputs"][0]["name"] = name
+        refused = served.post("/api/v1/lineage", json=event)
+        assert_error(refused, 400, "ValidationError", "at most 2,048 bytes")
+        manifest = tmp_path / "long.yaml"
+        manifest.write_text(f"datasets:\n  - name: {name}\n"
+                            "    fields: [{name: id, type: int64}]\n", encoding="utf-8")
+        result = CliRunner().invoke(cli, ["--store", store_url, "register", str(manifest)])
+        assert result.exit_code == 2, result.output
+        assert "at most 2,048 bytes" in result.output and "Traceback" not in result.output
+        assert store_url.split("@")[-1] not in result.output  # no store URL in the message
+    assert served.state() == before
+    fits = tests.test_server.event("run_start")
+    fits["outputs"][0]["name"] = "é" * 900  # 1,800 bytes, with its namespace under the limit
+    assert served.post("/api/v1/lineage", json=fits).status_code == 201
+
+
+def test_deep_nesting_long_integers_and_infinite_numbers_are_400_not_500(
+        served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    before = served.state()
+    headers = {"Content-Type": "application/json"}
+    for depth in (506, 600, 946):  # deep enough to overflow the pickling to the writer
+        body = '{"eventType": "START", "x": ' + '[' * depth + ']' * depth + '}'
+        assert_error(served.post("/api/v1/lineage", content=body, headers=headers),
+                     400, "ValidationError", "nested deeper than 64")
+    huge = "1" * 5000
+    for path, who, body in (
+            ("/api/v1/lineage", "writer", '{"eventType": "START", "x": ' + huge + '}'),
+            ("/api/v1/lineage/batch", "writer", '[{"x": ' + huge + '}]'),
+            ("/api/v1/assertions", "scorer",
+             json.dumps(assertion("ai_inferred"))[:-1] + ', "confidence": ' + huge + '}'),
+            ("/api/v1/training/check", "reader",
+             '{"rows": [{"k": ' + huge + '}], "key": "k", "label": "k"}')):
+        assert_error(served.post(path, who=who, content=body, headers=headers),
+                     400, "ValidationError", "more than 4,300 digits")
+    wide = {"rows": [{"k": 2**70, "label": 1}], "key": "k", "label": "label"}
+    assert_error(served.post("/api/v1/training/check", who="reader", json=wide),
+                 400, "ValidationError", "fit in 64 bits")
+    for number in ("1e999", "-1e999"):
+        assert_error(served.post("/api/v1/assertions", who="scorer", headers=headers,
+                                 content=json.dumps(assertion("ai_inferred"))[:-1]
+                                 + f', "confidence": {number}}}'),
+                     400, "ValidationError", "out of range")
+    assert served.state() == before
+
+
+def test_a_lone_surrogate_or_nul_in_a_manifest_is_exit_2_with_file_key_and_line(
+        store_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for text in ('"bad\\ud800name"', '"bad\\0name"', '"\\udc80"'):
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text("datasets:\n  - name: public.orders\n    fields:\n"
+                            f"      - {{name: {text}, type: int64}}\n")
+        result = runner.invoke(cli, ["--store", store_url, "register", str(manifest)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert f"{manifest}:4 (datasets[0].fields[0].name)" in result.output, result.output
+        assert "unpaired surrogate" in result.output
+    with lineage.connect(store_url) as store:
+        assert not snapshot(store)["nodes"]
+
+
+# ------------------------------------------------------------------ a bounded fuzz of the POSTs
+
+#: raw JSON put in place of a value: what parsers and stores choke on
+_HOSTILE_JSON = ["1" * 5000, "1e999", "-1e999", '"\\ud800"', '"a\\u0000b"', "[" * 70 + "]" * 70,
+                 '{"a":' * 70 + "1" + "}" * 70, '"' + "x" * 3000 + '"', "1" * 4300,
+                 "18446744073709551616", "-0.0", '"\\\\"', '""']
+_SLOT = "\x01hostile\x01"
+
+
+def _mutated(base: Any, draw: st.DrawFn) -> bytes:
+    """`base` with one to three values replaced (by generated JSON or a slot for a hostile
+    fragment) or removed, as bytes."""
+    base = json.loads(json.dumps(base))
+    fragments: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in tests.test_server._paths(base) if p]
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = base
+        for part in path[:-1]:
+            parent = parent[part]
+        choice = draw(st.integers(0, 2))
+        if choice == 0 and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif choice == 1:
+            fragments.append(draw(st.sampled_from(_HOSTILE_JSON)))
+            parent[path[-1]] = _SLOT
+        else:
+            parent[path[-1]] = draw(tests.test_server._json_values())
+    text = json.dumps(base)
+    for fragment in fragments:
+        text = text.replace(json.dumps(_SLOT), fragment, 1)
+    return text.encode()
+
+
+TRAINING = {"rows": [{"transaction_id": "t1", "is_fraud": True, "w": 1.5},
+                     {"transaction_id": "t3", "is_fraud": False, "w": None}],
+            "key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels",
+            "model": "fraud@3", "policy": {"allow_ai_above": 0.9, "unverified": "warn"}}
+
+
+@st.composite
+def post_requests(draw: st.DrawFn) -> tuple[str, str, bytes]:
+    """(path, token, body) for one of the main POST endpoints."""
+    endpoint = draw(st.sampled_from(["lineage", "batch", "assertions", "check"]))
+    if endpoint == "assertions":
+        return "/api/v1/assertions", "scorer", _mutated(assertion("ai_inferred"), draw)
+    if endpoint == "check":
+        return "/api/v1/training/check", "reader", _mutated(TRAINING, draw)
+    name = draw(st.sampled_from(["run_start", "run_complete", "dataset_event", "job_event"]))
+    body = _mutated(tests.test_server.event(name), draw)
+    if endpoint == "batch":
+        return "/api/v1/lineage/batch", "writer", b"[" + body + b"]"
+    return "/api/v1/lineage", "writer", body
+
+
+@settings(max_examples=80, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(request=post_requests())
+def test_fuzzed_posts_never_answer_5xx_and_write_nothing_when_refused(
+        served: Served, request: tuple[str, str, bytes]) -> None:
+    """Bounded and deterministic (derandomize): 80 bodies per backend, mutations of valid
+    requests to /lineage, /lineage/batch, /assertions and /training/check with generated
+    JSON and hostile fragments (long integers, 1e999, lone surrogates, NUL, deep nesting,
+    long names)."""
+    lineage.manifest.register_text(served.store, SCENARIO)  # idempotent
+    path, who, body = request
+    before = served.state()
+    response = served.post(path, who=who, content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, (path, body[:300], response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    if response.status_code >= 400:
+        assert response.json()["error"] and response.json()["message"]
+        assert served.state() == before, (path, body[:300], response.text)

@@ -644,6 +644,8 @@ def _model(model: type[Any], data: Any) -> Any:
 #: distinct column names a JSON table (`rows`) may have
 MAX_TABLE_COLUMNS = 1000
 _CELL_TYPES = (str, int, float, bool, type(None))
+#: integers a table column holds (Int64 or UInt64); polars cannot build a column of more
+_MIN_CELL_INT, _MAX_CELL_INT = -(2**63), 2**64 - 1
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -658,6 +660,10 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
                 what = "an array" if isinstance(cell, list) else "an object"
                 raise ValidationError("a table cell is a string, number, boolean or null, "
                                       f"not {what}", key=_http.path_text(["rows", i, name]))
+            if type(cell) is int and not _MIN_CELL_INT <= cell <= _MAX_CELL_INT:
+                raise ValidationError("a table cell's integer must fit in 64 bits; send a "
+                                      "larger number as a string",
+                                      key=_http.path_text(["rows", i, name]))
         columns.update(row)
         if len(columns) > MAX_TABLE_COLUMNS:
             raise ValidationError(f"the rows name more than {MAX_TABLE_COLUMNS:,} distinct "
@@ -665,7 +671,7 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
                                   key=_http.path_text(["rows", i]))
     try:
         return pl.DataFrame(rows, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+    except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValidationError(f"rows cannot form a table: {reason}", key="rows") from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -227,6 +228,13 @@ def _no_constants(name: str) -> Any:
     raise ValidationError(f"malformed JSON: {name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: no store or JSON answer can hold it
+        raise ValidationError(f"the number {text[:40]} is out of range for a 64-bit float")
+    return value
+
+
 def parse_json(body: bytes) -> Any:
     """The body as JSON; ValidationError naming the line, column and character position of
     malformed JSON, or the path of a value the store cannot hold (see `check_plain`)."""
@@ -242,12 +250,14 @@ def parse_json(body: bytes) -> Any:
     if paused:
         gc.disable()
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
                               f"{exc.colno} (char {exc.pos})", line=exc.lineno) from None
     except RecursionError:
         raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # Python's bound on integer digits (4,300 by default)
+        raise ValidationError("malformed JSON: an integer has more than 4,300 digits") from None
     finally:
         if paused:
             gc.enable()

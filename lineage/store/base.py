@@ -24,7 +24,7 @@ import numpy as np
 
 from .._access import SCOPES, AuditEntry, TokenInfo
 from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
-from .._keys import identity, is_key, kind_of, matches_suffix, suggest
+from .._keys import check_key_length, identity, is_key, kind_of, matches_suffix, suggest
 from .._model import (
     ASSERTION_COLUMNS,
     OUTBOX_STATES,
@@ -129,13 +129,18 @@ class Store(ABC):
         each other's facts. A schema snapshot replaces the stored snapshot of that version.
         Re-applying the same batch changes nothing (`ApplyResult.changed` is False).
         Raises ValidationError when an edge or schema names a node that is neither in the
-        batch nor in the store; nothing is written then.
+        batch nor in the store, or a key is longer than `lineage._keys.MAX_KEY_BYTES`
+        (2,048 bytes of UTF-8, every backend); nothing is written then.
         """
         referenced = {k for e in batch.edges.values() for k in (e.src, e.dst)}
         referenced |= set(batch.schemas)
         referenced |= set(batch.contracts) | set(batch.channels)
         referenced |= {asset for by_asset in batch.contracts.values() for asset in by_asset}
         outside = referenced - set(batch.nodes)
+        # the same bound on every backend, before anything is read or written (a longer
+        # key is a client's error, not a store failure)
+        for key in (*batch.nodes, *outside):
+            check_key_length(key)
         # an ingest's batch names only its own nodes: no read then
         missing = sorted(outside - self._existing(outside)) if outside else []
         if missing:
@@ -388,6 +393,7 @@ class Store(ABC):
             raise ValidationError("enqueue takes NotificationSpec objects")
         unique: dict[str, NotificationSpec] = {}
         for n in specs:
+            check_key_length(n.idempotency_key, "idempotency key")
             unique.setdefault(n.idempotency_key, n)
         return self._enqueue(list(unique.values())) if unique else 0
 
