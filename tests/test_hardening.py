@@ -405,6 +405,11 @@ def test_a_key_over_the_limit_is_the_clients_error_on_every_backend(
         assert result.exit_code == 2, result.output
         assert "at most 2,048 bytes" in result.output and "Traceback" not in result.output
         assert store_url.split("@")[-1] not in result.output  # no store URL in the message
+        # read with it: no key is that long, said as such (not a page-long NotFound)
+        assert_error(served.get("/api/v1/impact", params={"field": name}), 400,
+                     "ValidationError", "at most 2,048 bytes")
+        result = CliRunner().invoke(cli, ["--store", store_url, "impact", name])
+        assert result.exit_code == 2 and "at most 2,048 bytes" in result.output
     assert served.state() == before
     fits = tests.test_server.event("run_start")
     fits["outputs"][0]["name"] = "é" * 900  # 1,800 bytes, with its namespace under the limit

@@ -200,11 +200,13 @@ class Store(ABC):
         A suffix must start at a boundary of the key (after ``:``, ``/``, ``.``, ``@``):
         ``transactions.category`` names ``field:…/public.transactions.category`` but not
         ``…/public.old_transactions.category``. `kinds` narrows the candidates.
-        Raises NotFound (with near misses) or AmbiguousName (with every candidate).
+        Raises NotFound (with near misses) or AmbiguousName (with every candidate), and
+        ValidationError for a name longer than any key (`lineage._keys.MAX_KEY_BYTES`).
         """
         text = name.strip() if isinstance(name, str) else ""
         if not text:
             raise ValidationError(f"a node name must be a non-empty string, got {name!r}")
+        check_key_length(text, "node name")  # nothing longer is stored: say so, briefly
         wanted = set(kinds) if kinds else None
         candidates = self.candidates(text, kinds)
         if len(candidates) == 1:
