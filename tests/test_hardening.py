@@ -538,3 +538,18 @@ def test_fuzzed_posts_never_answer_5xx_and_write_nothing_when_refused(
     if response.status_code >= 400:
         assert response.json()["error"] and response.json()["message"]
         assert served.state() == before, (path, body[:300], response.text)
+
+
+def test_a_table_built_in_pieces_is_the_table_built_whole() -> None:
+    """`rows` are made into a frame a few thousand at a time (so the event loop runs in
+    between); column types must come out as one build infers them."""
+    import polars as pl
+
+    from lineage.server._app import _FRAME_CHUNK_ROWS, _frame
+
+    n = 2 * _FRAME_CHUNK_ROWS + 10
+    rows: list[dict[str, Any]] = [{"k": f"t{i}", "x": i, "y": None, "z": True} for i in range(n)]
+    rows[-1].update(x=1.5, y="late", w=3)  # types and a column that change in the last piece
+    whole = pl.DataFrame(rows, infer_schema_length=None)
+    built = _frame(rows)
+    assert built.schema == whole.schema and built.equals(whole)
