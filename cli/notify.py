@@ -49,7 +49,8 @@ def notify() -> None:
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=100,
               show_default=True, metavar="N", help="Notifications claimed per round.")
 @click.option("--max-attempts", type=click.IntRange(min=1), default=8, show_default=True,
-              metavar="N", help="Attempts before a notification is dead-lettered.")
+              metavar="N", help="Failed attempts (requests sent, outcome recorded) before a "
+                                "notification is dead-lettered.")
 @click.option("--lease", "lease_seconds", type=click.FloatRange(min=0, min_open=True),
               default=60.0, show_default=True, metavar="S",
               help="Seconds a claimed batch is reserved for this deliverer; if it dies, "
@@ -68,16 +69,21 @@ def deliver_command(app: App, watch: bool, batch_size: int, max_attempts: int,
     A webhook is delivered when it answers 2xx; anything else is retried with
     exponential backoff and jitter (1 s doubling up to 1 h) until --max-attempts, then
     dead (see `notify list --state dead`, `notify redrive`). Several deliverers may run
-    at once, on any machines: each claims its own batch. Failed deliveries are reported,
-    not an error: the exit code is 0 unless the store fails.
+    at once, on any machines: each claims its own batch. Each outcome is recorded as it
+    comes, so a deliverer killed mid-batch leaves only what it was sending to be sent
+    again (same idempotency key and body). Webhooks are signed: X-Lineage-Signature is
+    the HMAC-SHA256 of X-Lineage-Timestamp, ".", and the body (see the README). Failed
+    deliveries are reported, not an error: the exit code is 0 unless the store fails.
 
     SMTP comes from LINEAGE_SMTP_HOST, LINEAGE_SMTP_PORT (default 127.0.0.1:25) and
     LINEAGE_SMTP_FROM; webhook secrets named by a channel's secret_env are read from the
-    environment.
+    environment. File channels append below LINEAGE_NOTIFICATIONS_ROOT (default
+    out/notifications), following no symbolic link below it.
 
     \b
     Examples:
       lineage notify deliver
+      LINEAGE_NOTIFICATIONS_ROOT=/var/lib/lineage/notifications lineage notify deliver
       lineage notify deliver --batch 500 --workers 16
       lineage notify deliver --watch --lease 120
       lineage notify deliver --format json

@@ -27,6 +27,10 @@ from ._vocabulary import NodeKind
 
 #: characters after which a typed suffix may start
 BOUNDARY = frozenset(":/.@#")
+#: the longest key, in bytes of UTF-8, on every backend: a PostgreSQL index entry holds
+#: at most ~2,700 bytes, so a longer key failed there as a store error and was kept whole
+#: by SQLite (10 MB), while names this long name nothing a person or a tool can use
+MAX_KEY_BYTES = 2048
 _KINDS = {k.value: k for k in NodeKind}
 
 
@@ -34,6 +38,18 @@ def _need(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{what} must be a non-empty string, got {value!r}")
     return value.strip()
+
+
+def check_key_length(key: str, what: str = "node key") -> None:
+    """ValidationError when `key` is longer than MAX_KEY_BYTES of UTF-8 (the message shows
+    its start, not all of it)."""
+    # most keys are far shorter: encode only those that could be too long
+    if len(key) * 4 > MAX_KEY_BYTES:
+        size = len(key.encode("utf-8", "surrogatepass"))
+        if size > MAX_KEY_BYTES:
+            raise ValidationError(f"{what} '{key[:80]}...' is {size:,} bytes long; keys (kind, "
+                                  f"namespace and name together) are at most {MAX_KEY_BYTES:,} "
+                                  "bytes of UTF-8: use a shorter name or namespace")
 
 
 def dataset_key(namespace: str, name: str) -> str:

@@ -653,7 +653,8 @@ OUTBOX_STATES: tuple[OutboxState, ...] = ("pending", "delivered", "dead")
 class OutboxItem:
     """A notification in the outbox, with the channel it goes to.
 
-    `attempts` counts delivery attempts started (a claim starts one). A `pending` item whose
+    `attempts` counts delivery attempts whose outcome was recorded (`Store.settle`); a
+    claim alone counts none. A `pending` item whose
     `lease_until` is in the future is being delivered right now; when a deliverer dies,
     its lease expires and the item is claimed again."""
 

@@ -34,6 +34,7 @@ every file of the call, with the file, the key path and the line; the store is u
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -301,6 +302,21 @@ class Manifest(_Strict):
     agents: list[AgentDecl] = Field(default_factory=list)
 
 
+def _check_channel(src: _Source, where: list[str | int], kind: str, target: str) -> None:
+    """A webhook's URL is http(s); a file channel's path lies below the notifications root
+    (LINEAGE_NOTIFICATIONS_ROOT) and crosses no symbolic link (issue 15)."""
+    from ._settings import Settings
+    from .notify._channels import check_file_target, check_webhook_url
+
+    try:
+        if kind == "webhook":
+            check_webhook_url(target)
+        elif kind == "file":
+            check_file_target(target, Settings.from_env().notifications_root)
+    except ValidationError as exc:
+        raise src.error(exc.message, [*where, "url" if kind == "webhook" else "path"]) from None
+
+
 # ------------------------------------------------------------------ loading
 
 
@@ -315,6 +331,30 @@ class _Source:
     def error(self, message: str, path: Sequence[str | int]) -> ValidationError:
         return ValidationError(message, file=self.file, key=_path_text(path) or None,
                                line=_line_of(self.data, path))
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_at(data: Any) -> list[str | int] | None:
+    """The path of the first key or string that no store can keep (NUL, a lone surrogate:
+    YAML's "\\ud800" escape makes one), or None. Each container is visited once, however
+    many YAML aliases share it."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, list[str | int]]] = [(data, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return path
+        elif isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for k, v in pairs:
+                if isinstance(k, str) and _UNSTORABLE.search(k):
+                    return [*path, k]
+                stack.append((v, [*path, k]))
+    return None
 
 
 def parse(text: str, file: str = "<manifest>") -> _Source:
@@ -336,6 +376,10 @@ def parse(text: str, file: str = "<manifest>") -> _Source:
     if not isinstance(data, dict):
         raise ValidationError("a manifest is a mapping with keys such as 'datasets', 'jobs', "
                               f"'models'; got {type(data).__name__}", file=file, line=1)
+    if (bad := _unstorable_at(data)) is not None:
+        raise ValidationError("text may not contain NUL (\\0) or an unpaired surrogate "
+                              "(\\ud800-\\udfff escapes); write the character itself",
+                              file=file, key=_path_text(bad) or None, line=_line_of(data, bad))
     try:
         manifest = Manifest.model_validate(data)
     except PydanticError as exc:
@@ -551,6 +595,7 @@ class _Builder:
                         needs = {"webhook": "url", "email": "to", "file": "path"}[ch.kind]
                         raise src.error(f"a {ch.kind} channel needs '{needs}'",
                                         ["consumers", i, "channels", j])
+                    _check_channel(src, ["consumers", i, "channels", j], ch.kind, target)
                     settings = {"secret_env": ch.secret_env} if ch.secret_env else {}
                     self.batch.channels[ckey].append(ChannelSpec(
                         kind=ch.kind, target=target, secret=ch.secret, settings=settings))

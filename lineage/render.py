@@ -126,16 +126,27 @@ def subgraph(store: Store, name: str, direction: Direction = "down",
     return start, sorted(nodes.values(), key=lambda n: n.key), edges + extra, unknown
 
 
+def literal(text: str) -> str:
+    """`text` as a DOT attribute value that Graphviz draws exactly as written: backslashes
+    doubled (so `\\N`, `\\G`, `\\l` and a final `\\` are not escapes, and cannot
+    swallow the closing quote), never an HTML label, line breaks as centred `\\n`.
+    `graphviz.quote` then escapes the double quotes."""
+    escaped = graphviz.escape(text)
+    lines = escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return graphviz.nohtml("\\n".join(lines))
+
+
 def to_dot(
     start: NodeRef, nodes: Iterable[NodeRef], edges: Iterable[EdgeSpec],
     unknown: Iterable[str] = (),
 ) -> graphviz.Digraph:
     """A graphviz Digraph; the queried node is drawn with a thick red border. Nodes in
     `unknown` (reached only through dataset-level lineage) and edges with the property
-    `column_unknown` are dashed and grey-outlined, labelled "column unknown"."""
+    `column_unknown` are dashed and grey-outlined, labelled "column unknown". Every name,
+    key and property drawn is `literal`: a name is never read as DOT or as an escape."""
     unknown = set(unknown)
     dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
-                                                  "label": f"lineage of {start.key}",
+                                                  "label": literal(f"lineage of {start.key}"),
                                                   "labelloc": "t"},
                            node_attr={"style": "filled", "fontname": "Helvetica",
                                       "fontsize": "10"},
@@ -147,11 +158,11 @@ def to_dot(
         attrs = dict(STYLE[node.kind])
         if node.key == start.key:
             attrs.update(penwidth="3", color="#c0392b")
-        label = f"{node.name}\n[{node.kind.value}]"
+        text = f"{node.name}\n[{node.kind.value}]"
         if node.key in unknown:
             attrs.update(style="filled,dashed", color="#7f8c8d")
-            label += "\n(column unknown)"
-        dot.node(ids[node.key], label=label, tooltip=node.key, **attrs)
+            text += "\n(column unknown)"
+        dot.node(ids[node.key], label=literal(text), tooltip=literal(node.key), **attrs)
     for edge in edges:
         attrs = dict(EDGE_STYLE.get(edge.kind, {}))
         label = edge.kind.value
@@ -160,7 +171,7 @@ def to_dot(
         if edge.properties.get("column_unknown"):
             attrs.update(style="dashed", color="#7f8c8d")
             label += "\n(dataset-level, column unknown)"
-        dot.edge(ids[edge.src], ids[edge.dst], label=label, **attrs)
+        dot.edge(ids[edge.src], ids[edge.dst], label=literal(label), **attrs)
     return dot
 
 

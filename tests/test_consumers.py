@@ -48,7 +48,7 @@ def test_every_consumer_with_owner_direct_assets_contract_and_channels(
     assert {f["name"]: f.get("required") for f in contract["fields"]} == {
         "score": True, "model_version": True}
     assert [(c.kind, c.target) for c in alerting.channels] == [
-        ("file", "out/notifications/sre-payments.ndjson")]
+        ("file", "sre-payments.ndjson")]
     assert "secret" not in json.dumps(alerting.to_dict())
 
 

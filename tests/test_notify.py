@@ -81,10 +81,14 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 data = self.rfile.read(int(self.headers["Content-Length"]))
                 key = self.headers.get("X-Lineage-Idempotency-Key", "")
-                expected = "sha256=" + hmac.new(receiver.secret.encode(), data,
+                # as a receiver checks: the timestamp is signed with the body, and fresh
+                stamp = self.headers.get("X-Lineage-Timestamp", "")
+                expected = "sha256=" + hmac.new(receiver.secret.encode(),
+                                                stamp.encode() + b"." + data,
                                                 hashlib.sha256).hexdigest()
-                signed = hmac.compare_digest(self.headers.get("X-Lineage-Signature", ""),
-                                             expected)
+                signed = (hmac.compare_digest(self.headers.get("X-Lineage-Signature", ""),
+                                              expected)
+                          and stamp.isdigit() and abs(time.time() - int(stamp)) <= 300)
                 with receiver.lock:
                     receiver.requests.append((key, data, signed, dict(self.headers)))
                     seen = sum(1 for k, *_ in receiver.requests if k == key)
@@ -221,9 +225,10 @@ def test_claimed_items_are_leased_to_one_deliverer_until_the_lease_expires(
     assert len(first) == 3 and len(second) == 2
     assert not {i.id for i in first} & {i.id for i in second}
     assert store.claim(10, now=now) == []
-    assert all(i.attempts == 1 and i.lease_until is not None for i in first)
+    # a claim is no attempt: attempts count recorded outcomes (settle)
+    assert all(i.attempts == 0 and i.lease_until is not None for i in first)
     later = store.claim(10, now=now + timedelta(seconds=31))  # every lease ran out
-    assert len(later) == 5 and {i.attempts for i in later} == {2}
+    assert len(later) == 5 and {i.attempts for i in later} == {0}
     with pytest.raises(lineage.ValidationError):
         store.claim(0)
     with pytest.raises(lineage.ValidationError, match="timezone"):
@@ -259,7 +264,7 @@ def test_a_failure_is_retried_later_and_never_undoes_a_delivery(store: Store) ->
     assert not store.mark_failed(b.id, "late failure", None)  # b stays delivered
     assert store.claim(10, now=now + timedelta(seconds=59)) == []
     (retry,) = store.claim(10, now=now + timedelta(seconds=61))
-    assert retry.id == a.id and retry.last_error == "HTTP 500" and retry.attempts == 2
+    assert retry.id == a.id and retry.last_error == "HTTP 500" and retry.attempts == 1
     assert store.outbox_status() == {"pending": 1, "delivered": 1, "dead": 0}
 
 
@@ -390,23 +395,25 @@ def test_email_reaches_a_real_smtp_server_with_a_subject_naming_the_change(
 def test_file_channel_appends_one_ndjson_line_per_notification(
         store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notices.ndjson"
+    # paths are below the notifications root: relative to it, or absolute inside it
+    root = lineage.notify.NotifySettings(notifications_root=str(tmp_path))
     to_file = lineage.ChannelSpec(kind="file", target=str(path))
     to_stdout = lineage.ChannelSpec(kind="file", target="-")
     consumer = add_consumer(store, "ops", to_file, to_stdout)
     store.enqueue(specs(consumer, to_file, 3) + specs(consumer, to_stdout, 2, "out"))
-    stats = deliver(store, workers=3)
+    stats = deliver(store, workers=3, settings=root)
     assert stats.delivered == 5
     lines = path.read_text().splitlines()
     assert sorted(json.loads(line)["i"] for line in lines) == [0, 1, 2]
     printed = capsys.readouterr().out.splitlines()
     assert sorted(json.loads(line)["i"] for line in printed) == [0, 1]
     # a missing folder is created; a path that cannot be a file is a failed attempt
-    nested = lineage.ChannelSpec(kind="file", target=str(tmp_path / "new" / "x.ndjson"))
+    nested = lineage.ChannelSpec(kind="file", target="new/x.ndjson")
     (tmp_path / "plain").write_text("")
-    bad = lineage.ChannelSpec(kind="file", target=str(tmp_path / "plain" / "x.ndjson"))
+    bad = lineage.ChannelSpec(kind="file", target="plain/x.ndjson")
     consumer = add_consumer(store, "bad", nested, bad)
     store.enqueue(specs(consumer, nested, 1, "new") + specs(consumer, bad, 1, "bad"))
-    stats = deliver(store, backoff=Backoff(base=60))
+    stats = deliver(store, backoff=Backoff(base=60), settings=root)
     assert stats.delivered == 1 and (tmp_path / "new" / "x.ndjson").exists()
     assert stats.retried == 1 and "plain" in stats.errors[0][1]
 
@@ -628,7 +635,7 @@ def test_a_deliverer_killed_mid_batch_loses_nothing_and_resends_only_what_was_in
             proc.wait()
         before_kill = receiver.attempts()
         pending = store.outbox("pending", limit=1000)
-        in_flight = {i.idempotency_key for i in pending if i.attempts > 0}
+        in_flight = {i.idempotency_key for i in pending if i.lease_until is not None}
         settled = {i.idempotency_key for i in store.outbox("delivered", limit=1000)}
         assert len(settled) >= 10 and 0 < len(in_flight) <= 10
         assert {k for k in before_kill} <= settled | in_flight

@@ -27,7 +27,7 @@ from ._channels import (
     register_channel,
 )
 from ._deliver import Backoff, DeliveryStats, deliver
-from ._message import PAYLOAD_SCHEMA, body, signature
+from ._message import PAYLOAD_SCHEMA, SIGNATURE_TOLERANCE, body, signature, verify
 from ._produce import (
     EVENTS,
     Event,
@@ -59,4 +59,6 @@ __all__ = [
     "notify_change",
     "register_channel",
     "signature",
+    "verify",
+    "SIGNATURE_TOLERANCE",
 ]

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,8 @@ API = "/api/v1"
 DEFAULT_TOKEN_CACHE_SECONDS = 5.0
 #: distinct tokens cached at most; the cache starts over when full
 _TOKEN_CACHE_SIZE = 1024
+#: bodies up to this size are parsed on the event loop (well under a millisecond)
+_PARSE_ON_LOOP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -325,13 +328,24 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     Admin = Annotated[Principal, Depends(scoped("admin"))]
     limit = config.max_body_bytes
 
+    async def parsed_json(raw: bytes) -> Any:
+        # A large body's parse holds the interpreter for tens of ms: off the event loop.
+        # A small one costs microseconds, less than the hop to a worker thread.
+        if len(raw) <= _PARSE_ON_LOOP_BYTES:
+            return _http.parse_json(raw)
+        return await run_in_threadpool(_http.parse_json, raw)
+
     async def json_body(request: Request) -> Any:
         _http.require_json(request)
-        return _http.parse_json(await _http.read_body(request, limit))
+        return await parsed_json(await _http.read_body(request, limit))
 
     # ---------------------------------------------------------------- ingest
 
-    async def ingest(endpoint: str, who: Principal, events: list[Any]) -> dict[str, Any]:
+    async def ingest(endpoint: str, who: Principal, events: list[Any],
+                     large: bool = True) -> dict[str, Any]:
+        """Validate and write `events` through the writer. `large`: submit from a worker
+        thread, since handing a large request to a writer process pickles it and waits
+        until that process reads it (after the group it is writing): seconds, at times."""
         for i, event in enumerate(events):
             if not isinstance(event, dict):
                 prefix: list[str | int] = [i] if len(events) > 1 else []
@@ -346,9 +360,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                        if isinstance(e.get("run"), dict)})
         detail = {"events": len(events), "jobs": jobs[:20], "runs": runs[:20],
                   "endpoint": endpoint}
-        future = holder["writer"].submit(
-            events, who.name, reported_by=None if who is auth.ANONYMOUS else who.name,
-            target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail)
+        submit = partial(holder["writer"].submit, events, who.name,
+                         reported_by=None if who is auth.ANONYMOUS else who.name,
+                         target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail)
+        future = await run_in_threadpool(submit) if large else submit()
         answer: dict[str, Any] = await asyncio.wrap_future(future)
         return answer
 
@@ -382,9 +397,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             raw = await _http.read_chunks(headers.get(b"content-length"),
                                           headers.get(b"content-encoding", ""),
                                           _body_chunks(receive), limit)
-            body = _http.parse_json(raw)
+            body = await parsed_json(raw)
             status, answer = 201, await ingest(
-                scope["path"], who, body if isinstance(body, list) else [body])
+                scope["path"], who, body if isinstance(body, list) else [body],
+                large=len(raw) > _PARSE_ON_LOOP_BYTES)
         except ClientDisconnect:
             return  # nobody to answer
         except LineageError as exc:
@@ -518,10 +534,13 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             args, table = await _multipart_table(request, body)
         else:
             data = await json_body(request)
-            parsed = _model(TrainingCheckRequest, data)
-            args = {"key": parsed.key, "label": parsed.label, "dataset": parsed.dataset,
-                    "model": parsed.model, "policy": parsed.policy}
-            table = _frame(parsed.rows)
+
+            def table_of() -> tuple[dict[str, Any], pl.DataFrame]:
+                parsed, rows = _table_request(TrainingCheckRequest, data)
+                return ({"key": parsed.key, "label": parsed.label, "dataset": parsed.dataset,
+                         "model": parsed.model, "policy": parsed.policy}, _frame(rows))
+
+            args, table = await run_in_threadpool(table_of)
 
         def check() -> dict[str, Any]:
             policy = Policy.load(None, **(args.get("policy") or {}))
@@ -545,9 +564,9 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         data = await json_body(request)
         if isinstance(data, dict) and "origin" in data and isinstance(data["origin"], str):
             auth.require_origin(who, data["origin"])  # refused before anything else is read
-        parsed = _model(AssertionRequest, data)
+        parsed, rows = await run_in_threadpool(_table_request, AssertionRequest, data)
         auth.require_origin(who, parsed.origin)
-        frame = _frame(parsed.rows)
+        frame = await run_in_threadpool(_frame, rows)
 
         def tag() -> dict[str, Any]:
             store = the_store()
@@ -580,8 +599,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         return {"entries": [e.to_dict() for e in entries]}
 
     @app.get(f"{API}/health", tags=["operations"], summary="Liveness (no token needed)")
-    def get_health() -> dict[str, Any]:
+    async def get_health() -> dict[str, Any]:
         """Liveness, and how ingest group-commits: transactions written, requests in them."""
+        # async: answered on the event loop without waiting for a worker thread, which
+        # may all be busy with large requests (it reads two counters, nothing blocks)
         writer: IngestWriter | ProcessIngestWriter = holder["writer"]
         return {"status": "ok", "version": __version__,
                 "ingest": {"transactions": writer.groups, "requests": writer.requests}}
@@ -609,6 +630,18 @@ def _own_url(store: Store) -> str:
     return url
 
 
+def _table_request(model: type[Any], data: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """`data` validated by `model` (a request with `rows`), and its rows. A well-formed
+    `rows` (a non-empty list of objects) is left out of pydantic, which would validate and
+    copy a large table in one call holding the interpreter lock throughout (0.5 s for
+    60,000 rows on a loaded machine); `_frame` checks its cells in Python instead."""
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if isinstance(rows, list) and rows and all(type(row) is dict for row in rows):
+        return _model(model, {**data, "rows": [{}]}), rows
+    parsed = _model(model, data)  # pydantic says what is wrong with `rows`
+    return parsed, parsed.rows
+
+
 def _model(model: type[Any], data: Any) -> Any:
     """`data` validated by a request model; pydantic's first error as a ValidationError
     whose key is the field's JSON path."""
@@ -620,10 +653,45 @@ def _model(model: type[Any], data: Any) -> Any:
         raise ValidationError(str(err["msg"]), key=_http.path_text(path) or None) from None
 
 
+#: distinct column names a JSON table (`rows`) may have
+MAX_TABLE_COLUMNS = 1000
+_CELL_TYPES = (str, int, float, bool, type(None))
+#: integers a table column holds (Int64 or UInt64); polars cannot build a column of more
+_MIN_CELL_INT, _MAX_CELL_INT = -(2**63), 2**63 - 1
+#: rows per polars frame built at once: each build holds the interpreter lock throughout
+_FRAME_CHUNK_ROWS = 4096
+
+
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The table of JSON `rows` (objects of scalar cells, at most MAX_TABLE_COLUMNS
+    distinct names); ValidationError naming the first cell or row at fault. A nested cell
+    made polars work for minutes, and distinct names per row made it build a frame of
+    rows x names."""
+    columns: set[str] = set()
+    for i, row in enumerate(rows):
+        for name, cell in row.items():
+            if not isinstance(cell, _CELL_TYPES):
+                what = "an array" if isinstance(cell, list) else "an object"
+                raise ValidationError("a table cell is a string, number, boolean or null, "
+                                      f"not {what}", key=_http.path_text(["rows", i, name]))
+            if type(cell) is int and not _MIN_CELL_INT <= cell <= _MAX_CELL_INT:
+                raise ValidationError("a table cell's integer must fit in 64 bits (signed); "
+                                      "send a larger number as a string",
+                                      key=_http.path_text(["rows", i, name]))
+        columns.update(row)
+        if len(columns) > MAX_TABLE_COLUMNS:
+            raise ValidationError(f"the rows name more than {MAX_TABLE_COLUMNS:,} distinct "
+                                  "columns; send a table with fewer columns",
+                                  key=_http.path_text(["rows", i]))
     try:
-        return pl.DataFrame(rows, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        if len(rows) <= _FRAME_CHUNK_ROWS:
+            return pl.DataFrame(rows, infer_schema_length=None)
+        # in pieces, so other threads (the event loop) run between them; the pieces'
+        # column types meet at their common supertype, as one whole build infers them
+        return pl.concat([pl.DataFrame(rows[i:i + _FRAME_CHUNK_ROWS], infer_schema_length=None)
+                          for i in range(0, len(rows), _FRAME_CHUNK_ROWS)],
+                         how="diagonal_relaxed")
+    except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValidationError(f"rows cannot form a table: {reason}", key="rows") from None
 
@@ -662,7 +730,7 @@ async def _multipart_table(request: Request, body: bytes) -> tuple[dict[str, Any
         if not isinstance(parsed, dict):
             raise ValidationError("policy is a JSON object", key="policy")
         args["policy"] = parsed
-    return args, _read_upload(await upload.read(), suffix)
+    return args, await run_in_threadpool(_read_upload, await upload.read(), suffix)
 
 
 def _read_upload(content: bytes, suffix: str) -> pl.DataFrame:

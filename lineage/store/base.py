@@ -24,7 +24,7 @@ import numpy as np
 
 from .._access import SCOPES, AuditEntry, TokenInfo
 from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
-from .._keys import identity, is_key, kind_of, matches_suffix, suggest
+from .._keys import check_key_length, identity, is_key, kind_of, matches_suffix, suggest
 from .._model import (
     ASSERTION_COLUMNS,
     OUTBOX_STATES,
@@ -132,13 +132,18 @@ class Store(ABC):
         each other's facts. A schema snapshot replaces the stored snapshot of that version.
         Re-applying the same batch changes nothing (`ApplyResult.changed` is False).
         Raises ValidationError when an edge or schema names a node that is neither in the
-        batch nor in the store; nothing is written then.
+        batch nor in the store, or a key is longer than `lineage._keys.MAX_KEY_BYTES`
+        (2,048 bytes of UTF-8, every backend); nothing is written then.
         """
         referenced = {k for e in batch.edges.values() for k in (e.src, e.dst)}
         referenced |= set(batch.schemas)
         referenced |= set(batch.contracts) | set(batch.channels)
         referenced |= {asset for by_asset in batch.contracts.values() for asset in by_asset}
         outside = referenced - set(batch.nodes)
+        # the same bound on every backend, before anything is read or written (a longer
+        # key is a client's error, not a store failure)
+        for key in (*batch.nodes, *outside):
+            check_key_length(key)
         # an ingest's batch names only its own nodes: no read then
         missing = sorted(outside - self._existing(outside)) if outside else []
         if missing:
@@ -200,11 +205,13 @@ class Store(ABC):
         A suffix must start at a boundary of the key (after ``:``, ``/``, ``.``, ``@``):
         ``transactions.category`` names ``field:…/public.transactions.category`` but not
         ``…/public.old_transactions.category``. `kinds` narrows the candidates.
-        Raises NotFound (with near misses) or AmbiguousName (with every candidate).
+        Raises NotFound (with near misses) or AmbiguousName (with every candidate), and
+        ValidationError for a name longer than any key (`lineage._keys.MAX_KEY_BYTES`).
         """
         text = name.strip() if isinstance(name, str) else ""
         if not text:
             raise ValidationError(f"a node name must be a non-empty string, got {name!r}")
+        check_key_length(text, "node name")  # nothing longer is stored: say so, briefly
         wanted = set(kinds) if kinds else None
         candidates = self.candidates(text, kinds)
         if len(candidates) == 1:
@@ -453,6 +460,7 @@ class Store(ABC):
             raise ValidationError("enqueue takes NotificationSpec objects")
         unique: dict[str, NotificationSpec] = {}
         for n in specs:
+            check_key_length(n.idempotency_key, "idempotency key")
             unique.setdefault(n.idempotency_key, n)
         return self._enqueue(list(unique.values())) if unique else 0
 
@@ -461,10 +469,11 @@ class Store(ABC):
         """Lease up to `limit` due notifications for delivery, oldest due first.
 
         Due: pending, `next_attempt_at` <= now, and not leased (or the lease expired). Each
-        claimed item's attempts grow by one and it is leased until now + `lease_seconds`;
-        concurrent claimers (processes, machines) never get the same item while its lease
-        holds. Settle each item with `settle` (or `mark_delivered` / `mark_failed`) before
-        the lease ends; an item left unsettled (its deliverer died) is claimed again.
+        claimed item is leased until now + `lease_seconds`; its `attempts` do not change
+        (they count recorded outcomes: see `settle`). Concurrent claimers (processes,
+        machines) never get the same item while its lease holds. Settle each item with
+        `settle` (or `mark_delivered` / `mark_failed`) before the lease ends; an item left
+        unsettled (its deliverer died) is claimed again.
         """
         if not isinstance(limit, int) or limit <= 0:
             raise ValidationError(f"limit must be a positive whole number, got {limit!r}")
@@ -476,10 +485,13 @@ class Store(ABC):
         """Record how delivery attempts ended, all in one transaction; returns how many
         items changed.
 
-        Delivered items become `delivered` (from pending, or from dead after a redrive
-        race). A failure of a pending item records the error and clears its lease; the item
-        is retried at `retry_at`, or becomes `dead` when `retry_at` is None. A failure never
-        undoes a delivery: outcomes for items no longer pending are ignored.
+        Each outcome counts one attempt: the item's `attempts` grow by one when the outcome
+        changes it. Delivered items become `delivered` (from pending, or from dead after a
+        redrive race). A failure of a pending item records the error and clears its lease;
+        the item is retried at `retry_at`, or becomes `dead` when `retry_at` is None. A
+        failure never undoes a delivery: outcomes for items no longer pending are ignored
+        (and count no attempt). Deliverers call this as outcomes come, not once per claimed
+        batch, so a crash loses only the outcomes of what was being sent.
         """
         items = list(outcomes)
         for outcome in items:

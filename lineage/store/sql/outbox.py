@@ -1,5 +1,5 @@
 """The notification outbox in SQL: written with the batch it belongs to, claimed under
-leases, settled in one transaction per delivered batch.
+leases, settled as outcomes come (several per transaction when they come together).
 
 Claiming is the one dialect-sensitive spot. PostgreSQL picks due rows with
 `FOR UPDATE SKIP LOCKED`, so concurrent deliverers take disjoint rows without waiting on
@@ -122,8 +122,10 @@ class SqlOutboxStore(SqlConsumerStore):
             ids = list(conn.execute(due).scalars())
             if not ids:
                 return []
+            # attempts grow when an outcome is recorded (`_settle`), not here: a claim
+            # whose deliverer dies before sending must not count
             conn.execute(outbox_table.update().where(_o.id.in_(ids)).values(
-                lease_until=now + timedelta(seconds=lease_seconds), attempts=_o.attempts + 1))
+                lease_until=now + timedelta(seconds=lease_seconds)))
             items = {item.id: item for item in self._items(conn, _o.id.in_(ids))}
         return [items[i] for i in ids]
 
@@ -136,9 +138,11 @@ class SqlOutboxStore(SqlConsumerStore):
                 changed += conn.execute(
                     outbox_table.update()
                     .where(_o.id.in_(chunk), _o.state != "delivered")
-                    .values(state="delivered", delivered_at=now, lease_until=None)).rowcount
+                    .values(state="delivered", delivered_at=now, lease_until=None,
+                            attempts=_o.attempts + 1)).rowcount
             for outcome in failed:  # few, and each with its own values
-                values: dict[str, Any] = dict(last_error=outcome.error, lease_until=None)
+                values: dict[str, Any] = dict(last_error=outcome.error, lease_until=None,
+                                              attempts=_o.attempts + 1)
                 if outcome.retry_at is None:
                     values["state"] = "dead"
                 else:
