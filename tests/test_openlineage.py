@@ -563,13 +563,21 @@ def _broken(change: str) -> dict[str, Any]:
     return e
 
 
-@pytest.mark.parametrize(("change", "key", "message"), [
+#: defects of the core event: refused in every mode
+CORE_DEFECTS = [
     ("run id not a uuid", "run.runId", "must be a UUID"),
     ("run id missing", "run.runId", "is required"),
     ("run id a number", "run.runId", "must be a string, got number 42"),
     ("input namespace missing", "inputs[0].namespace", "is required"),
     ("input namespace empty", "inputs[1].namespace", "non-empty"),
     ("unknown event type", "eventType", "must be one of START, RUNNING, COMPLETE"),
+    ("job name a list", "job.name", "must be a string, got array"),
+    ("inputs not a list", "inputs", "must be an array"),
+    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
+     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
+]
+#: defects of a facet or of what is read leniently: refused whole only in strict mode
+FACET_DEFECTS = [
     ("naive event time", "eventTime", "time zone offset"),
     ("schema field without name", "outputs[0].facets.schema.fields[1].name", "is required"),
     ("schema fields not a list", "outputs[0].facets.schema.fields", "must be an array"),
@@ -578,21 +586,181 @@ def _broken(change: str) -> dict[str, Any]:
     ("parent run id not a uuid", "run.facets.parent.run.runId", "must be a UUID"),
     ("custom facet without producer", "outputs[0].facets.acme_quality._producer",
      "is required"),
-    ("job name a list", "job.name", "must be a string, got array"),
-    ("inputs not a list", "inputs", "must be an array"),
-    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
-     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
-])
+]
+
+
+@pytest.mark.parametrize(("change", "key", "message", "strict"), [
+    *[(*d, False) for d in CORE_DEFECTS], *[(*d, True) for d in CORE_DEFECTS + FACET_DEFECTS]])
 def test_a_schema_violation_names_the_offending_field_and_writes_nothing(
-        store: lineage.Store, change: str, key: str, message: str) -> None:
+        store: lineage.Store, change: str, key: str, message: str, strict: bool) -> None:
     ol.ingest(store, event("run_start"))
     before = snapshot(store)
     with pytest.raises(lineage.ValidationError) as err:
-        ol.ingest(store, _broken(change))
+        ol.ingest(store, _broken(change), strict=strict)
     assert err.value.key == key
     assert message in err.value.reason
     assert err.value.exit_code == 2
     assert snapshot(store) == before
+
+
+# ------------------------------------------------------------------ what real producers send
+
+SPARK = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/spark"
+DBT = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/dbt"
+
+
+def producer_event() -> dict[str, Any]:
+    """A COMPLETE event of a Spark job reading one table with a data quality test and
+    writing another, built with the official client and serialised as its transports do."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import (
+        data_quality_assertions_dataset,
+        error_message_run,
+        processing_engine_run,
+        schema_dataset,
+        source_code_job,
+    )
+    from openlineage.client.serde import Serde
+
+    orders = InputDataset(
+        namespace="hive://metastore", name="sales.orders",
+        facets={"schema": schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="order_id", type="bigint")])},
+        inputFacets={"dataQualityAssertions":
+                     data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+                         assertions=[data_quality_assertions_dataset.Assertion(
+                             assertion="not_null", success=True, column="order_id")])})
+    daily = OutputDataset(namespace="s3://lake", name="orders_daily")
+    event = RunEvent(
+        eventType=RunState.COMPLETE, eventTime="2024-07-01T03:00:00.000Z",
+        run=Run(runId="01a204b8-b18f-7518-bd2c-0000000000c1", facets={
+            "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
+                version="3.5.1", name="spark"),
+            "errorMessage": error_message_run.ErrorMessageRunFacet(
+                message="retried once", programmingLanguage="JAVA")}),
+        job=Job(namespace="spark", name="orders_daily", facets={
+            "sourceCode": source_code_job.SourceCodeJobFacet(language="python",
+                                                             sourceCode="df.write")}),
+        inputs=[orders], outputs=[daily], producer=SPARK)
+    return dict(json.loads(Serde.to_json(event)))
+
+
+def _as_producers_send(defect: str) -> dict[str, Any]:
+    e = producer_event()
+    if defect == "dataQualityMetrics without columnMetrics":
+        e["inputs"][0]["inputFacets"]["dataQualityMetrics"] = {
+            "_producer": DBT, "_schemaURL": "https://openlineage.io/spec/facets/1-0-2/"
+            "DataQualityMetricsInputDatasetFacet.json", "rowCount": 1200}
+    elif defect == "sourceCode facet without sourceCode":
+        del e["job"]["facets"]["sourceCode"]["sourceCode"]
+    elif defect == "Spark processing_engine without version":
+        del e["run"]["facets"]["processing_engine"]["version"]
+    elif defect == "null stackTrace":
+        e["run"]["facets"]["errorMessage"]["stackTrace"] = None
+    elif defect == "null dbt test description":
+        e["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"][0][
+            "description"] = None
+    return e
+
+
+@pytest.mark.parametrize(("defect", "path", "reason"), [
+    ("dataQualityMetrics without columnMetrics", "inputs[0].inputFacets.dataQualityMetrics",
+     "columnMetrics: is required but missing"),
+    ("sourceCode facet without sourceCode", "job.facets.sourceCode",
+     "sourceCode: is required but missing"),
+    ("Spark processing_engine without version", "run.facets.processing_engine",
+     "version: is required but missing"),
+])
+def test_an_invalid_optional_facet_is_dropped_named_and_the_event_stored(
+        store: lineage.Store, defect: str, path: str, reason: str) -> None:
+    sent = _as_producers_send(defect)
+    as_sent = copy.deepcopy(sent)
+    result = ol.ingest(store, sent)
+    assert sent == as_sent  # the caller's event is not changed
+    facet = path.rsplit(".", 1)[1]
+    assert result.dropped_facets == (
+        {"event": 0, "path": path, "facet": facet, "reason": reason},)
+    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    assert run["state"] == "COMPLETE" and facet not in run.get("facets", [])
+    assert ("dataset:hive://metastore/sales.orders", "read", "job:spark/orders_daily") in \
+        edges(store)
+    assert ("job:spark/orders_daily", "wrote", "dataset:s3://lake/orders_daily") in edges(store)
+    assert result.to_dict()["dropped_facets"] == list(result.dropped_facets)
+
+
+@pytest.mark.parametrize(("defect", "path"), [
+    ("null stackTrace", "run.facets.errorMessage.stackTrace"),
+    ("null dbt test description",
+     "inputs[0].inputFacets.dataQualityAssertions.assertions[0].description"),
+])
+def test_a_null_optional_facet_property_is_read_as_absent_with_a_warning(
+        store: lineage.Store, defect: str, path: str) -> None:
+    result = ol.ingest(store, _as_producers_send(defect))
+    assert result.dropped_facets == ()
+    assert result.warnings == ({"event": 0, "path": path, "message": "null read as absent"},)
+    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    assert run["error_message"] == "retried once"
+
+
+@pytest.mark.parametrize("defect", ["dataQualityMetrics without columnMetrics",
+                                    "sourceCode facet without sourceCode",
+                                    "Spark processing_engine without version",
+                                    "null stackTrace", "null dbt test description"])
+def test_strict_mode_rejects_the_whole_event_for_an_invalid_facet(
+        store: lineage.Store, defect: str) -> None:
+    before = snapshot(store)
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest(store, _as_producers_send(defect), strict=True)
+    assert err.value.key and ("Facets." in err.value.key or "facets." in err.value.key)
+    assert snapshot(store) == before
+
+
+def test_a_naive_event_time_is_read_as_utc_with_a_warning(store: lineage.Store) -> None:
+    e = producer_event()
+    e["eventTime"] = "2024-07-01T03:00:00.250"  # as the client's serde examples print it
+    result = ol.ingest(store, e)
+    assert result.warnings == ({"event": 0, "path": "eventTime", "message":
+                                "no time zone offset in '2024-07-01T03:00:00.250': read as "
+                                "UTC"},)
+    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    assert run["states"] == {"COMPLETE": "2024-07-01T03:00:00.250Z"}
+
+
+def test_a_missing_schema_url_is_accepted_with_a_warning(store: lineage.Store) -> None:
+    e = producer_event()
+    del e["schemaURL"]
+    del e["run"]["facets"]["processing_engine"]["_schemaURL"]
+    result = ol.ingest(store, e)
+    assert result.dropped_facets == ()
+    assert [w["path"] for w in result.warnings] == ["schemaURL",
+                                                    "run.facets.processing_engine"]
+    assert store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties["state"] == \
+        "COMPLETE"
+
+
+def test_a_valid_event_is_read_as_sent_without_a_copy() -> None:
+    e = producer_event()
+    checked = ol.check_event(e)
+    assert checked.event is e and checked.dropped == () and checked.warnings == ()
+
+
+def test_per_event_ingest_stores_the_good_events_and_lists_the_bad(
+        store: lineage.Store) -> None:
+    bad = _broken("run id not a uuid")
+    result = ol.ingest(store, [event("run_start"), bad, "{not json", event("job_event")],
+                       per_event=True)
+    assert result.events == 2
+    assert [(r["index"], r["key"]) for r in result.rejected] == [(1, "run.runId"), (2, None)]
+    assert "malformed JSON" in result.rejected[1]["message"]
+    assert store.node(RUN).properties["state"] == "START"
+    assert store.node(EXPORT_JOB).kind is lineage.NodeKind.JOB
 
 
 def test_a_bad_event_among_good_ones_rejects_the_whole_batch(store: lineage.Store) -> None:
@@ -723,6 +891,24 @@ def test_cli_ingest_reports_bad_input_with_exit_code_2(store_url: str, tmp_path:
     assert result.exit_code == 2
     assert f"{bad}:2 (run.runId): is required but missing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_ingest_names_dropped_facets_and_strict_rejects_them(store_url: str,
+                                                                 tmp_path: Path) -> None:
+    events = tmp_path / "spark.ndjson"
+    events.write_text(json.dumps(event("run_start")) + "\n" + json.dumps(
+        _as_producers_send("Spark processing_engine without version")) + "\n")
+    strict = CliRunner().invoke(_cli(), ["--store", store_url, "ingest", "--strict",
+                                         str(events)])
+    assert strict.exit_code == 2
+    assert f"{events}:2 (run.facets.processing_engine.version)" in strict.output
+    result = CliRunner().invoke(_cli(), ["--store", store_url, "ingest", str(events)])
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {events}:2: run.facets.processing_engine: facet dropped: version: is "
+            "required but missing") in result.output
+    with lineage.connect(store_url) as store:
+        entry = store.audit_log(1)[0]
+        assert entry.detail["dropped_facets"][0]["path"] == "run.facets.processing_engine"
 
 
 def test_cli_ingest_help_has_examples() -> None:
