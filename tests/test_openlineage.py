@@ -733,6 +733,23 @@ def test_a_naive_event_time_is_read_as_utc_with_a_warning(store: lineage.Store) 
     assert run["states"] == {"COMPLETE": "2024-07-01T03:00:00.250Z"}
 
 
+def test_nominal_dates_without_time_are_read_as_utc_midnight(store: lineage.Store) -> None:
+    # the Python client's own serde example sends naive times and bare nominal dates
+    e = event("run_start")
+    e["eventTime"] = "2021-11-03T10:53:52.427343"
+    e["run"]["facets"]["nominalTime"].update(nominalStartTime="2020-01-01",
+                                             nominalEndTime="2020-01-02")
+    result = ol.ingest(store, e)
+    assert result.dropped_facets == ()
+    assert [w["path"] for w in result.warnings] == [
+        "eventTime", "run.facets.nominalTime.nominalStartTime",
+        "run.facets.nominalTime.nominalEndTime"]
+    run = store.node(RUN).properties
+    assert (run["nominal_start_time"], run["nominal_end_time"]) == ("2020-01-01T00:00:00Z",
+                                                                    "2020-01-02T00:00:00Z")
+    assert run["states"] == {"START": "2021-11-03T10:53:52.427343Z"}
+
+
 def test_a_missing_schema_url_is_accepted_with_a_warning(store: lineage.Store) -> None:
     e = producer_event()
     del e["schemaURL"]

@@ -23,9 +23,10 @@ checked strictly, but
 
 - a facet the spec (or the core `BaseFacet`) rejects is dropped, and named in the answer
   (`CheckedEvent.dropped`: its JSON path and why), the rest of the event is kept;
-- an `eventTime` (or nominalTime facet time) without a time zone offset is read as UTC, with
-  a warning; a missing `schemaURL` (event) or `_producer`/`_schemaURL` (facet) is accepted,
-  with a warning.
+- an `eventTime` (or nominalTime facet time) without a time zone offset is read as UTC (a
+  bare date as its midnight), with a warning; a missing `schemaURL` (event) or
+  `_producer`/`_schemaURL` (facet) is accepted, with a warning; a null optional property
+  inside a facet is read as absent, with a warning.
 
 `strict=True` keeps whole-event rejection: the first error rejects the event. Leniency only
 costs on an event jsonschema-rs rejects; a valid event is never copied.
@@ -337,7 +338,15 @@ def _fast_valid(kind: EventKind, event: Mapping[str, Any]) -> bool:
 
 #: where a facet's name sits in an event's JSON path (after these keys)
 _FACET_MAP_KEYS = ("facets", "inputFacets", "outputFacets")
-_NAIVE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?$")
+_NAIVE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?)?$")
+
+
+def _as_utc(text: Any) -> str | None:
+    """A date-time without offset (or a bare date: its midnight) as UTC; None for anything
+    else."""
+    if not isinstance(text, str) or not _NAIVE_TIME.match(text):
+        return None
+    return text + "Z" if len(text) > 10 else text + "T00:00:00Z"
 
 
 def _lenient(kind: EventKind, event: Mapping[str, Any], compiled: Schemas) -> CheckedEvent:
@@ -452,8 +461,9 @@ def _repaired(kind: EventKind, event: Mapping[str, Any],
     repair adds a warning."""
     out = dict(event)
     time = out.get("eventTime")
-    if isinstance(time, str) and _NAIVE_TIME.match(time):
-        out["eventTime"] = time + "Z"
+    utc = _as_utc(time)
+    if utc is not None:
+        out["eventTime"] = utc
         warnings.append({"path": "eventTime", "message": f"no time zone offset in {time!r}: "
                          "read as UTC"})
     if "schemaURL" not in out:
@@ -477,8 +487,9 @@ def _repaired(kind: EventKind, event: Mapping[str, Any],
             if name == "nominalTime" and prefix == ["run", "facets"]:
                 for key in ("nominalStartTime", "nominalEndTime"):
                     value = new.get(key)
-                    if isinstance(value, str) and _NAIVE_TIME.match(value):
-                        new[key] = value + "Z"
+                    utc = _as_utc(value)
+                    if utc is not None:
+                        new[key] = utc
                         warnings.append({"path": path_text([*prefix, name, key]),
                                          "message": f"no time zone offset in {value!r}: "
                                                     "read as UTC"})
