@@ -23,6 +23,7 @@ from click.testing import CliRunner
 import lineage
 from lineage import openlineage as ol
 from lineage.openlineage import field_type
+from lineage.schema import diff as schema_diff
 from tests.conftest import snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
@@ -521,6 +522,128 @@ def test_events_built_by_the_openlineage_python_client(store: lineage.Store,
         {"namespace": "glue://eu", "name": "lake.spend_daily", "type": "TABLE"}]
     assert [(s.name, s.type) for s in store.schema(version)] == [("user_id", "int64"),
                                                                  ("spend", "float64")]
+
+
+# ------------------------------------------------------------------ event time, not arrival
+
+LAKE = "s3://lake"
+PAYMENTS_EV = "dataset:kafka://events:9092/payments"
+TOTALS = f"dataset:{LAKE}/daily_totals"
+TOTALS_JOB = "job:spark/daily_totals"
+
+
+def totals_event(day: int, *, status_type: str, sql: str, subtype: str,
+                 columns: tuple[str, ...] = ("day", "status", "total")) -> dict[str, Any]:
+    """The COMPLETE event of day `day`'s run of a Spark job writing `daily_totals`, built with
+    the official client: its schema (`status` typed `status_type`), its SQL, and column
+    lineage from payments.amount to total with the given transformation subtype."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import column_lineage_dataset as cl
+    from openlineage.client.facet_v2 import schema_dataset, sql_job
+    from openlineage.client.serde import Serde
+
+    types = {"day": "DATE", "status": status_type, "total": "DECIMAL(12,2)", "legacy": "TEXT"}
+    out = OutputDataset(namespace=LAKE, name="daily_totals", facets={
+        "schema": schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name=c, type=types[c]) for c in columns]),
+        "columnLineage": cl.ColumnLineageDatasetFacet(fields={"total": cl.Fields(inputFields=[
+            cl.InputField(namespace="kafka://events:9092", name="payments", field="amount",
+                          transformations=[cl.Transformation(type="DIRECT",
+                                                             subtype=subtype)])])})})
+    event = RunEvent(
+        eventType=RunState.COMPLETE, eventTime=f"2024-07-{day:02d}T03:00:00Z",
+        run=Run(runId=f"01a204b8-b18f-7518-bd2c-0000000000{day:02d}"),
+        job=Job(namespace="spark", name="daily_totals",
+                facets={"sql": sql_job.SQLJobFacet(query=sql)}),
+        inputs=[InputDataset(namespace="kafka://events:9092", name="payments")],
+        outputs=[out], producer="https://github.com/OpenLineage/OpenLineage/tree/1.20.0/"
+        "integration/spark")
+    return dict(json.loads(Serde.to_json(event)))
+
+
+def _older_and_newer() -> tuple[dict[str, Any], dict[str, Any]]:
+    older = totals_event(1, status_type="INTEGER", sql="SELECT old", subtype="IDENTITY",
+                         columns=("day", "status", "total", "legacy"))
+    newer = totals_event(2, status_type="VARCHAR", sql="SELECT new", subtype="AGGREGATION")
+    return older, newer
+
+
+@pytest.mark.parametrize("arrival", ["newer first", "one request, newer first",
+                                     "older first"])
+def test_state_follows_event_time_whatever_the_arrival_order(
+        store: lineage.Store, tmp_path: Path, arrival: str) -> None:
+    older, newer = _older_and_newer()
+    with lineage.connect(f"sqlite:///{tmp_path / 'in_order.db'}") as in_order:
+        ol.ingest(in_order, older)
+        ol.ingest(in_order, newer)
+        expected = snapshot(in_order)
+    if arrival == "newer first":
+        ol.ingest(store, newer)
+        ol.ingest(store, older)
+    elif arrival == "one request, newer first":
+        ol.ingest(store, [newer, older])
+    else:
+        ol.ingest(store, older)
+        ol.ingest(store, newer)
+    assert snapshot(store) == expected
+    # what the newest event says, whichever came last
+    assert store.node(f(TOTALS, "status")).properties["type"] == "string"
+    assert store.node(f(TOTALS, "status")).properties["source_type"] == "VARCHAR"
+    assert store.node(TOTALS_JOB).properties["sql"] == "SELECT new"
+    assert derivations(store)[(f(PAYMENTS_EV, "amount"), f(TOTALS, "total"))][
+        "transformation"] == "aggregation"
+    # the older event's run and version are history, with the schema it saw
+    old_version = f"dataset_version:{LAKE}/daily_totals@01a204b8-b18f-7518-bd2c-000000000001"
+    assert [(x.name, x.type) for x in store.schema(old_version)][1] == ("status", "int64")
+    assert store.node("run:01a204b8-b18f-7518-bd2c-000000000001").properties["state"] == \
+        "COMPLETE"
+
+
+@pytest.mark.parametrize("arrival", ["older first", "newer first"])
+def test_a_column_dropped_from_a_newer_schema_is_retired_from_the_current_schema(
+        store: lineage.Store, arrival: str) -> None:
+    older, newer = _older_and_newer()  # `legacy` is in the older schema only
+    for e in ([older, newer] if arrival == "older first" else [newer, older]):
+        ol.ingest(store, e)
+    legacy = f(TOTALS, "legacy")
+    assert store.node(TOTALS).properties["fields"] == ["day", "status", "total"]
+    assert (TOTALS, "has_field", legacy) not in edges(store)
+    assert (TOTALS, "has_field", f(TOTALS, "total")) in edges(store)
+    assert legacy not in lineage.impact(store, TOTALS).closure.keys()
+    assert store.node(legacy).properties["type"] == "string"  # the node and its history stay
+    v1, v2 = (f"dataset_version:{LAKE}/daily_totals@01a204b8-b18f-7518-bd2c-0000000000{d}"
+              for d in ("01", "02"))
+    assert "legacy" in [x.name for x in store.schema(v1)]
+    changes = schema_diff(store.schema(v1), store.schema(v2))
+    assert ("dropped", "legacy") in [(c.kind, c.field) for c in changes]
+    # listed again by a still newer schema: current again
+    ol.ingest(store, totals_event(3, status_type="VARCHAR", sql="SELECT new", subtype="SUM",
+                                  columns=("day", "status", "total", "legacy")))
+    assert (TOTALS, "has_field", legacy) in edges(store)
+
+
+def test_a_run_id_reused_by_another_job_is_refused_not_merged(store: lineage.Store) -> None:
+    first = totals_event(1, status_type="INTEGER", sql="SELECT 1", subtype="IDENTITY")
+    ol.ingest(store, first)
+    before = snapshot(store)
+    other = copy.deepcopy(first)
+    other["job"]["name"] = "weekly_totals"
+    with pytest.raises(lineage.ConflictError) as err:
+        ol.ingest(store, other)
+    assert "belongs to 'job:spark/daily_totals'" in str(err.value)
+    assert "job:spark/weekly_totals" in str(err.value)
+    assert snapshot(store) == before
+    with pytest.raises(lineage.ValidationError) as invalid:  # both in one request
+        ol.ingest(store, [first, other])
+    assert invalid.value.key == "run.runId" and "(event 2 of 2)" in str(invalid.value)
+    assert snapshot(store) == before
 
 
 # ------------------------------------------------------------------ bad input writes nothing

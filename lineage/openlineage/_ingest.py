@@ -12,7 +12,7 @@ from .._errors import LineageError, ValidationError
 from .._files import read_text
 from .._model import ApplyResult, GraphBatch
 from ..store.base import Store
-from ._mapping import BatchBuilder, Event, merge_node
+from ._mapping import BatchBuilder, Event, merge_edge, merge_node  # noqa: F401 - bench/
 from ._validate import check_event
 
 #: file suffixes read as one event per line; other files are JSON (one event or a list),
@@ -162,7 +162,8 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     events = [ev for p in prepared for ev in p.events]
     builder = _build(events, principal)
     batch = builder.unmerged()
-    applied = store.apply(batch, merge=merge_node) if events else ApplyResult()
+    applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
+               else ApplyResult())
     kinds = [ev.kind for ev in events]
     c = builder.counts
     return IngestResult(

@@ -34,18 +34,35 @@ non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the l
 time; `states` keeps each state's event time. Stored properties are merged, not replaced:
 the stored node is read and the event's facts are laid over it, so duplicate delivery
 changes nothing and COMPLETE-before-START ends in the same graph as START-then-COMPLETE.
+
+State follows event time, not arrival (the async client and retries reorder events):
+every property an event sets is stamped with its eventTime (`event_times`: property ->
+time), and a stored value is replaced only by one from a newer event (at the same time,
+the larger value, so that the outcome never depends on order). So field types, job SQL and
+facets, descriptions and owners are those of the newest event that said them; an older
+event arriving late still adds its run and its dataset versions (history), and fills what
+no newer event said. `derived_from` edges are stamped the same way (`event_time`): the
+newest event's transformation wins. A dataset's schema facet also sets its `fields` (the
+current column list, newest event wins); a field that a newer schema no longer lists is
+retired: its `has_field` edge from the dataset is removed (so impact of the dataset no
+longer reaches it), while its node, its lineage and the older versions' schema snapshots
+keep it (`lineage schema diff` reports the drop). A runId names one run of one job: an
+event reporting a stored run under another job is refused (ConflictError, 409), and two
+events of one request doing so are a ValidationError at `run.runId`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from .. import _keys as keys
-from .._errors import ValidationError
+from .._errors import ConflictError, ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..store.base import Store
@@ -57,6 +74,9 @@ TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4, "FAIL": 5}
 #: properties merged as sets (sorted lists) rather than replaced
 _UNION = ("facets", "reported_by", "symlinks")
+#: properties merged by their own rule, never stamped with an event time (a run's `job`
+#: never changes: another one is a conflict)
+_UNTIMED = frozenset((*_UNION, "states", "event_times", "job"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
 
 
@@ -70,6 +90,12 @@ class Event:
     total: int
     file: str | None = None
     line: int | None = None
+
+    @property
+    def time(self) -> str | None:
+        """The eventTime (validated, so an RFC 3339 string)."""
+        value = self.data.get("eventTime")
+        return value if isinstance(value, str) else None
 
     def error(self, message: str, path: Sequence[str | int] = ()) -> ValidationError:
         if self.total > 1 and self.line is None:
@@ -96,17 +122,33 @@ class BatchBuilder:
         # key -> (name, namespace, properties laid over the stored ones)
         self.pending: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
         self.counts = Counts()
+        #: dataset key -> every field name its schema facets in this batch listed
+        self.listed: dict[str, set[str]] = {}
 
     # ---------------------------------------------------------------- nodes and edges
 
-    def edge(self, src: str, dst: str, kind: EdgeKind, **properties: Any) -> None:
+    def edge(self, src: str, dst: str, kind: EdgeKind, *, at: str | None = None,
+             **properties: Any) -> None:
         """What `GraphBatch.add_edge` does, as a record: keys and kind are this module's
-        own, made from validated events."""
+        own, made from validated events. Properties are stamped with the event time `at`;
+        of two events' properties for one edge, the newer's are kept (`merge_edge`)."""
         props = {k: v for k, v in properties.items() if v is not None}
-        self.batch.edges[(src, dst, kind.value)] = EdgeRecord(src, dst, kind, props)
+        if props and at is not None:
+            props["event_time"] = at
+        ident = (src, dst, kind.value)
+        known = self.batch.edges.get(ident)
+        if known is not None and known.properties:
+            props = merge_edge(ident, known.properties, props)
+        self.batch.edges[ident] = EdgeRecord(src, dst, kind, props)
 
-    def node(self, key: str, name: str, namespace: str | None, **properties: Any) -> str:
+    def node(self, key: str, name: str, namespace: str | None, *, at: str | None = None,
+             **properties: Any) -> str:
+        """Add facts about a node; each property is stamped with the event time `at`."""
         props = {k: v for k, v in properties.items() if v is not None}
+        if at is not None:
+            stamped = {k: at for k in props if k not in _UNTIMED}
+            if stamped:
+                props["event_times"] = stamped
         if key in self.pending:
             _, _, known = self.pending[key]
             props = merge_properties(known, props)
@@ -123,7 +165,7 @@ class BatchBuilder:
         key = _key(ev, path, keys.field_key, namespace, name, field_name,
                    names=(None, None, None))
         self.counts.fields.add(key)
-        self.node(key, f"{name}.{field_name}", namespace, **properties)
+        self.node(key, f"{name}.{field_name}", namespace, at=ev.time, **properties)
         self.edge(dataset, key, EdgeKind.HAS_FIELD)
         return key
 
@@ -133,7 +175,7 @@ class BatchBuilder:
         facets = _facets(job)
         self.counts.jobs.add(key)
         return self.node(
-            key, name, ns,
+            key, name, ns, at=ev.time,
             facets=sorted(facets) or None,
             description=_get(facets, "documentation", "description"),
             job_type=_plain(facets.get("jobType")),
@@ -144,7 +186,13 @@ class BatchBuilder:
     def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
             job_ns: str, **properties: Any) -> str:
         rid = _run_id(ev, path, run_id)
-        return self.node(keys.run_key(rid), rid, job_ns, job=job_key, **properties)
+        key = keys.run_key(rid)
+        known = self.pending.get(key)
+        if known is not None and known[2].get("job", job_key) != job_key:
+            raise ev.error(f"run {rid} is reported for job '{known[2]['job']}' and for job "
+                           f"'{job_key}': a runId names one run of one job; give each job's "
+                           "run its own runId", path)
+        return self.node(key, rid, job_ns, at=ev.time, job=job_key, **properties)
 
     # ---------------------------------------------------------------- events
 
@@ -225,7 +273,7 @@ class BatchBuilder:
         ns, name = data["namespace"], data["name"]
         dkey = self.dataset(ev, path, ns, name)
         facets = _facets(data)
-        self.node(dkey, name, ns,
+        self.node(dkey, name, ns, at=ev.time,
                   facets=sorted(facets) or None,
                   symlinks=_symlinks(facets.get("symlinks")),
                   description=_get(facets, "documentation", "description"),
@@ -249,6 +297,10 @@ class BatchBuilder:
                            type=canonical if spelling or f.get("fields") else None,
                            source_type=spelling, description=f.get("description"))
                 snapshot.append((f["name"], canonical, f.get("description")))
+            # the dataset's current columns, as of this event (see the module docstring)
+            names = [str(n) for n, _, _ in snapshot]
+            self.node(dkey, name, ns, at=ev.time, fields=names)
+            self.listed.setdefault(dkey, set()).update(names)
         named = _get(facets, "version", "datasetVersion")
         version = named if isinstance(named, str) and named.strip() else None
         if role == "produced" and version is None:
@@ -298,7 +350,7 @@ class BatchBuilder:
             props = _edge_properties(seen)
             if target == dkey:
                 props["scope"] = "dataset"
-            self.edge(origin, target, EdgeKind.DERIVED_FROM, job=job, **props)
+            self.edge(origin, target, EdgeKind.DERIVED_FROM, at=ev.time, job=job, **props)
 
     def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
         ns, name = source["namespace"], source["name"]
@@ -322,10 +374,27 @@ class BatchBuilder:
                             for ident, e in self.batch.edges.items()}
         return self.batch
 
+    def merge(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]
+              ) -> dict[str, Any]:
+        """`merge_node`, and for a dataset whose current `fields` no longer list a field the
+        store or this batch knew it by, that field's `has_field` edge goes into the batch's
+        `removed_edges` (the store reads it after merging the nodes)."""
+        merged = merge_node(key, old, new)
+        current = merged.get("fields")
+        if isinstance(current, list) and keys.kind_of(key) is NodeKind.DATASET:
+            before = old.get("fields")
+            known = set(before if isinstance(before, list) else []) | self.listed.get(key, set())
+            name, namespace, _ = self.pending[key]
+            for gone in known - set(current):
+                self.batch.removed_edges.add(
+                    (key, keys.field_key(str(namespace), name, gone), EdgeKind.HAS_FIELD.value))
+        return merged
+
     def unmerged(self) -> GraphBatch:
         """The batch with only this call's facts per node, to be applied with
-        `Store.apply(batch, merge=merge_node)`: the store merges them over what it holds
-        inside its write transaction, so concurrent ingests of one run keep every state."""
+        `Store.apply(batch, merge=self.merge, merge_edges=merge_edge)`: the store merges them
+        over what it holds inside its write transaction, so concurrent ingests of one run keep
+        every state."""
         nodes = self.batch.nodes
         for key, (name, namespace, props) in self.pending.items():
             # records, not NodeSpecs: `node` already left out None values
@@ -338,19 +407,35 @@ class BatchBuilder:
 
 def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """A node's stored properties merged with an ingest's (`merge_properties`), and a run's
-    `state` derived from its merged `states`."""
+    `state` derived from its merged `states`. Raises ConflictError when a stored run
+    belongs to another job than the one the event reports it for."""
     merged = merge_properties(old, new)
     if keys.kind_of(key) is NodeKind.RUN:
+        stored, given = old.get("job"), new.get("job")
+        if stored is not None and given is not None and stored != given:
+            raise ConflictError(
+                f"run {key.removeprefix('run:')} belongs to '{stored}', and an event reports "
+                f"it for '{given}': a runId names one run of one job, so nothing of this "
+                "ingest was written. Give each job's run its own runId (the producer reuses "
+                "one), or send the events of each job separately.")
         merged = _with_state(merged)
     return merged
 
 
 def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """`new` laid over `old`: set-like lists are united, `states` keeps each state's latest
-    event time, everything else is replaced. Commutative for runs' facts, so events merge
-    to the same node in any order."""
+    event time; a property stamped with an event time (`event_times`) replaces the stored
+    one only when newer (see `_newer`), an unstamped one replaces it. Commutative, so
+    events merge to the same node in any order."""
     out = dict(old)
+    stored_times = old.get("event_times")
+    old_times: Mapping[str, Any] = stored_times if isinstance(stored_times, dict) else {}
+    given_times = new.get("event_times")
+    new_times: Mapping[str, Any] = given_times if isinstance(given_times, dict) else {}
+    times = dict(old_times)
     for key, value in new.items():
+        if key == "event_times":
+            continue
         if key in _UNION and isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = _union(out[key], value)
         elif key == "states" and isinstance(out.get(key), dict) and isinstance(value, dict):
@@ -359,9 +444,44 @@ def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
                 if state not in states or _later(when, states[state]):
                     states[state] = when
             out[key] = states
+        elif key in new_times and key in out and key in old_times:
+            if _newer(new_times[key], value, old_times[key], out[key]):
+                out[key], times[key] = value, new_times[key]
         else:
             out[key] = value
+            if key in new_times:
+                times[key] = new_times[key]
+            else:
+                times.pop(key, None)
+    if times:
+        out["event_times"] = times
+    else:
+        out.pop("event_times", None)
     return out
+
+
+def merge_edge(ident: tuple[str, str, str], old: Mapping[str, Any], new: Mapping[str, Any]
+               ) -> dict[str, Any]:
+    """An edge's stored properties and an ingest's: those of the newer event (`event_time`,
+    as `_newer` decides); unstamped ones replace the stored ones."""
+    t_old, t_new = old.get("event_time"), new.get("event_time")
+    if not old or t_old is None or t_new is None or _newer(t_new, new, t_old, old):
+        return dict(new)
+    return dict(old)
+
+
+def _newer(t_new: Any, v_new: Any, t_old: Any, v_old: Any) -> bool:
+    """Whether the value stamped `t_new` replaces the one stamped `t_old`: a later time
+    wins; at the same time the larger value (as canonical JSON), so that the outcome does
+    not depend on which arrived first."""
+    a, b = _time_or_min(t_new), _time_or_min(t_old)
+    if a != b:
+        return a > b
+    return _canonical(v_new) > _canonical(v_old)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _with_state(props: dict[str, Any]) -> dict[str, Any]:
@@ -381,10 +501,18 @@ def _later(a: Any, b: Any) -> bool:
 
 
 def _time_or_min(text: Any) -> datetime:
+    return _parsed(text) if isinstance(text, str) else _NO_TIME
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> datetime:
     try:
         return parse_time(text)
-    except (TypeError, ValueError):
-        return datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        return _NO_TIME
 
 
 def _union(a: list[Any], b: list[Any]) -> list[Any]:
