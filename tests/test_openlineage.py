@@ -127,6 +127,9 @@ def test_the_spec_ships_pinned_inside_the_package_and_resolves_without_network()
     # facets land where the spec puts them
     assert compiled.facet_files["dataset"]["schema"] == "facets/SchemaDatasetFacet.json"
     assert compiled.facet_files["run"]["parent"] == "facets/ParentRunFacet.json"
+    # the explicit lineage facet (after 1.52.0) applies to datasets and jobs
+    assert compiled.facet_files["dataset"]["lineage"] == "facets/LineageFacet.json"
+    assert compiled.facet_files["job"]["lineage"] == "facets/LineageFacet.json"
     assert "subset" in compiled.facet_files["input"] and "subset" in compiled.facet_files["output"]
     # anything not shipped is refused, never fetched
     from referencing.exceptions import Unresolvable
@@ -644,6 +647,108 @@ def test_a_run_id_reused_by_another_job_is_refused_not_merged(store: lineage.Sto
         ol.ingest(store, [first, other])
     assert invalid.value.key == "run.runId" and "(event 2 of 2)" in str(invalid.value)
     assert snapshot(store) == before
+
+
+# ------------------------------------------------------------------ the spec's LineageFacet
+
+WH = "postgresql://warehouse:5432"
+ACTIVE = f"dataset:{WH}/analytics.active_customers"
+CUSTOMERS_WH = f"dataset:{WH}/public.customers"
+ORDERS_WH = f"dataset:{WH}/public.orders"
+
+
+def test_a_dataset_event_lineage_facet_gives_table_and_field_lineage(
+        store: lineage.Store) -> None:
+    # A catalog declares a view's lineage with a DatasetEvent, as the spec's LineageFacet
+    # allows (built with the official client's classes for that facet).
+    from openlineage.client.event_v2 import DatasetEvent, StaticDataset
+    from openlineage.client.facet_v2 import lineage as lf
+    from openlineage.client.serde import Serde
+
+    identity = [lf.LineageTransformation(type="DIRECT", subtype="IDENTITY")]
+    view = StaticDataset(namespace=WH, name="analytics.active_customers", facets={
+        "lineage": lf.LineageDatasetFacet(
+            inputs=[lf.LineageDatasetInput(namespace=WH, name="public.customers",
+                                           type="DATASET"),
+                    lf.LineageDatasetInput(namespace=WH, name="public.orders",
+                                           type="DATASET", field="placed_at",
+                                           transformations=[lf.LineageTransformation(
+                                               type="INDIRECT", subtype="FILTER")])],
+            fields={"customer_id": lf.LineageFieldEntry(inputs=[lf.LineageDatasetInput(
+                namespace=WH, name="public.customers", type="DATASET", field="id",
+                transformations=identity)]),
+                    "orders_90d": lf.LineageFieldEntry(inputs=[lf.LineageDatasetInput(
+                        namespace=WH, name="public.orders", type="DATASET", field="order_id",
+                        transformations=[lf.LineageTransformation(
+                            type="DIRECT", subtype="AGGREGATION")])])})})
+    sent = json.loads(Serde.to_json(DatasetEvent(
+        eventTime="2024-08-01T00:00:00Z", producer="https://example.com/catalog",
+        dataset=view)))
+    result = ol.ingest(store, sent)
+    assert result.dropped_facets == () and result.warnings == ()
+    found = derivations(store)
+    assert found[(CUSTOMERS_WH, ACTIVE)]["scope"] == "dataset"
+    assert found[(f(ORDERS_WH, "placed_at"), ACTIVE)]["transformation"] == "filter"
+    assert found[(f(CUSTOMERS_WH, "id"), f(ACTIVE, "customer_id"))]["transformation"] == \
+        "identity"
+    assert found[(f(ORDERS_WH, "order_id"), f(ACTIVE, "orders_90d"))]["transformation"] == \
+        "aggregation"
+    assert len(found) == 4
+    assert f(ACTIVE, "customer_id") in lineage.impact(store, f(CUSTOMERS_WH, "id")).closure.keys()
+    assert ACTIVE in lineage.impact(store, CUSTOMERS_WH).closure.keys()
+
+
+def test_a_job_lineage_facet_gives_reads_writes_and_derivations(store: lineage.Store) -> None:
+    from openlineage.client.event_v2 import Job, JobEvent, Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import lineage as lf
+    from openlineage.client.serde import Serde
+
+    extract_run = "b7dce052-51a6-4d66-98b9-5fd8b78a79c7"
+    facet = lf.LineageJobFacet(entries=[
+        # the summary table is fed by the extract job's run and, per field, by orders
+        lf.LineageDatasetEntry(namespace=WH, name="public.daily_summary", type="DATASET",
+                               inputs=[lf.LineageJobInput(type="JOB",
+                                                          namespace="airflow://production",
+                                                          name="daily.extract",
+                                                          runId=extract_run)],
+                               fields={"total": lf.LineageFieldEntry(inputs=[
+                                   lf.LineageDatasetInput(namespace=WH, name="public.orders",
+                                                          type="DATASET", field="amount")])}),
+        # this job itself (no name) reads transactions
+        lf.LineageJobEntry(type="JOB", inputs=[lf.LineageDatasetInput(
+            namespace=WH, name="public.transactions", type="DATASET")]),
+        # job to job: not stored, said so
+        lf.LineageJobEntry(type="JOB", namespace="airflow://production", name="daily.load",
+                           inputs=[lf.LineageJobInput(type="JOB",
+                                                      namespace="airflow://production",
+                                                      name="daily.transform")]),
+    ])
+    job = Job(namespace="airflow://production", name="daily.validate",
+              facets={"lineage": facet})
+    declared = json.loads(Serde.to_json(JobEvent(
+        eventTime="2024-08-01T00:00:00Z", producer="https://example.com/orchestrator",
+        job=job, inputs=[], outputs=[])))
+    result = ol.ingest(store, declared)
+    assert result.warnings == ({"event": 0, "path": "job.facets.lineage.entries[2].inputs[0]",
+                                "message": "job-to-job lineage is not stored: the store "
+                                           "links jobs through the datasets between them"},)
+    summary = f"dataset:{WH}/public.daily_summary"
+    extract, own = "job:airflow://production/daily.extract", \
+        "job:airflow://production/daily.validate"
+    found = edges(store)
+    assert (extract, "wrote", summary) in found
+    assert (f"run:{extract_run}", "wrote", summary) in found
+    assert (extract, "run_of", f"run:{extract_run}") in found
+    assert (f"dataset:{WH}/public.transactions", "read", own) in found
+    assert derivations(store)[(f(ORDERS_WH, "amount"), f(summary, "total"))]["job"] == own
+
+    # on a RunEvent, the job's own entry is read by that run too
+    run_id = "01a204b8-b18f-7518-bd2c-0000000000d1"
+    observed = json.loads(Serde.to_json(RunEvent(
+        eventType=RunState.COMPLETE, eventTime="2024-08-02T00:00:00Z", run=Run(runId=run_id),
+        job=job, producer="https://example.com/orchestrator", inputs=[], outputs=[])))
+    ol.ingest(store, observed)
+    assert (f"dataset:{WH}/public.transactions", "read", f"run:{run_id}") in edges(store)
 
 
 # ------------------------------------------------------------------ bad input writes nothing

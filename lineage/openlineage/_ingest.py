@@ -160,7 +160,13 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     order. Raises ValidationError when an event cannot be mapped (an empty name, a field
     twice in a schema): nothing is written then."""
     events = [ev for p in prepared for ev in p.events]
-    builder = _build(events, principal)
+    builder = BatchBuilder(principal)
+    for done in prepared:
+        for ev in done.events:
+            before = len(builder.warnings)
+            builder.add(ev)
+            # what an event says that the store cannot hold: its request's warnings
+            done.warnings.extend({"event": ev.index, **w} for w in builder.warnings[before:])
     batch = builder.unmerged()
     applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
                else ApplyResult())

@@ -29,6 +29,16 @@ masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
 group or sort the whole output) become `input field -derived_from-> output dataset` edges
 with `scope: dataset` and the indirect subtype as transformation.
 
+The spec's explicit LineageFacet (`lineage`, after 1.52.0; see spec/README.md), on any
+dataset of any event and on the job: a dataset-level source (`inputs`) becomes `source
+dataset (or field) -derived_from-> dataset` with `scope: dataset`; a field-level source
+(`fields.<f>.inputs`) `source field (or dataset) -derived_from-> field`, with the
+transformation as column lineage gives it and `declared: lineage_facet`; a JOB source
+`job -wrote-> dataset` (and its run's, with `runId`). In the job form, a DATASET entry is
+a target as above, a JOB entry (named, or unnamed: the event's own job) reads its DATASET
+sources (`dataset -read-> job`, and its run). Job-to-job entries, and an unnamed job on a
+DatasetEvent, are not stored: `BatchBuilder.warnings` says so, and the answer with it.
+
 Runs: `state` is the strongest state seen, terminal (COMPLETE, FAIL, ABORT) over
 non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the later event
 time; `states` keeps each state's event time. Stored properties are merged, not replaced:
@@ -124,6 +134,8 @@ class BatchBuilder:
         self.counts = Counts()
         #: dataset key -> every field name its schema facets in this batch listed
         self.listed: dict[str, set[str]] = {}
+        #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
+        self.warnings: list[dict[str, str]] = []
 
     # ---------------------------------------------------------------- nodes and edges
 
@@ -197,15 +209,18 @@ class BatchBuilder:
     # ---------------------------------------------------------------- events
 
     def add(self, ev: Event) -> None:
+        """Map one event; what it says that the store cannot hold goes to `warnings`."""
         if ev.kind == "RunEvent":
             self._run_event(ev)
         elif ev.kind == "JobEvent":
             job = self.job(ev, ["job"], ev.data["job"])
             self._io(ev, job, None, derive=True, outputs_written=False)
+            self._job_lineage(ev, job, None)
         else:
             data = ev.data["dataset"]
             dkey = self._dataset(ev, ["dataset"], data, role="static")
             self._column_lineage(ev, ["dataset"], data, dkey, None)
+            self._dataset_lineage(ev, ["dataset"], data, dkey, None)
 
     def _run_event(self, ev: Event) -> None:
         data = ev.data
@@ -240,6 +255,7 @@ class BatchBuilder:
         complete = state == "COMPLETE"
         self._io(ev, job, rkey, derive=complete, outputs_written=complete,
                  run_id=rkey.removeprefix(f"{NodeKind.RUN}:"))
+        self._job_lineage(ev, job, rkey)
 
     def _io(self, ev: Event, job: str, run: str | None, *, derive: bool,
             outputs_written: bool, run_id: str | None = None) -> None:
@@ -248,6 +264,7 @@ class BatchBuilder:
             self.edge(dkey, job, EdgeKind.READ)
             if run is not None:
                 self.edge(dkey, run, EdgeKind.READ)
+            self._dataset_lineage(ev, ["inputs", i], data, dkey, job)
         for i, data in enumerate(ev.data.get("outputs") or []):
             path: list[str | int] = ["outputs", i]
             if run is None:
@@ -260,6 +277,7 @@ class BatchBuilder:
                 self.edge(run, dkey, EdgeKind.WROTE)
             if derive:
                 self._column_lineage(ev, path, data, dkey, job)
+            self._dataset_lineage(ev, path, data, dkey, job)
 
     def _dataset(self, ev: Event, path: list[str | int], data: Mapping[str, Any], *,
                  role: str, run: str | None = None, run_id: str | None = None) -> str:
@@ -351,6 +369,117 @@ class BatchBuilder:
             if target == dkey:
                 props["scope"] = "dataset"
             self.edge(origin, target, EdgeKind.DERIVED_FROM, at=ev.time, job=job, **props)
+
+    # ---------------------------------------------------------------- the LineageFacet
+
+    def _dataset_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
+                         dkey: str, own_job: str | None) -> None:
+        """The dataset form of the spec's LineageFacet (`facets.lineage` with `inputs` and
+        `fields`) on a dataset of the event."""
+        facet = _facets(data).get("lineage")
+        if isinstance(facet, Mapping):
+            self._lineage_target(ev, [*path, "facets", "lineage"], facet, dkey,
+                                 data["namespace"], data["name"], own_job)
+
+    def _job_lineage(self, ev: Event, job: str, run: str | None) -> None:
+        """The job form of the LineageFacet (`job.facets.lineage.entries`): a DATASET entry
+        is a target dataset with its sources, as the dataset form; a JOB entry (named, or
+        without a name: this event's job) reads its DATASET sources."""
+        facet = _facets(ev.data["job"]).get("lineage")
+        if not isinstance(facet, Mapping):
+            return
+        for i, entry in enumerate(facet.get("entries") or []):
+            path: list[str | int] = ["job", "facets", "lineage", "entries", i]
+            if not isinstance(entry, Mapping):
+                continue
+            if entry.get("type") == "DATASET":
+                ns, name = entry["namespace"], entry["name"]
+                dkey = self.dataset(ev, path, ns, name)
+                self._lineage_target(ev, path, entry, dkey, ns, name, job)
+                continue
+            target = self._lineage_job(ev, path, entry, job)
+            if target is None:
+                continue
+            target_run = self._lineage_run(ev, path, entry, target) or (
+                run if target == job else None)
+            for k, source in enumerate(entry.get("inputs") or []):
+                spath: list[str | int] = [*path, "inputs", k]
+                if source.get("type") != "DATASET":
+                    self.warnings.append({"path": path_text(spath), "message":
+                                          "job-to-job lineage is not stored: the store links "
+                                          "jobs through the datasets between them"})
+                    continue
+                src = self.dataset(ev, spath, source["namespace"], source["name"])
+                if isinstance(source.get("field"), str):
+                    self.field(ev, [*spath, "field"], src, source["namespace"],
+                               source["name"], source["field"])
+                self.edge(src, target, EdgeKind.READ)
+                if target_run is not None:
+                    self.edge(src, target_run, EdgeKind.READ)
+
+    def _lineage_target(self, ev: Event, base: list[str | int], entry: Mapping[str, Any],
+                        dkey: str, ns: str, name: str, own_job: str | None) -> None:
+        """The sources of one target dataset: `inputs` feed the whole dataset, `fields`
+        each field."""
+        for k, source in enumerate(entry.get("inputs") or []):
+            self._lineage_source(ev, [*base, "inputs", k], source, dkey, None, own_job)
+        for out_name, spec in (entry.get("fields") or {}).items():
+            fpath: list[str | int] = [*base, "fields", out_name]
+            target = self.field(ev, fpath, dkey, ns, name, out_name)
+            for k, source in enumerate(spec.get("inputs") or []):
+                self._lineage_source(ev, [*fpath, "inputs", k], source, dkey, target, own_job)
+
+    def _lineage_source(self, ev: Event, path: list[str | int], source: Mapping[str, Any],
+                        dkey: str, target: str | None, own_job: str | None) -> None:
+        """One source feeding `target` (a field key; None: the dataset `dkey` as a whole).
+        A dataset or field source derives it (`derived_from`, with the transformation as
+        column lineage gives it, `scope: dataset` when it feeds the whole dataset); a job
+        source wrote the dataset (`job -wrote-> dataset`, and its run's when it names one)."""
+        if not isinstance(source, Mapping):
+            return
+        if source.get("type") == "JOB":
+            job = self._lineage_job(ev, path, source, own_job)
+            if job is not None:
+                self.edge(job, dkey, EdgeKind.WROTE)
+                run = self._lineage_run(ev, path, source, job)
+                if run is not None:
+                    self.edge(run, dkey, EdgeKind.WROTE)
+            return
+        sns, sname = source["namespace"], source["name"]
+        origin = self.dataset(ev, path, sns, sname)
+        if isinstance(source.get("field"), str):
+            origin = self.field(ev, [*path, "field"], origin, sns, sname, source["field"])
+        into = target or dkey
+        if origin == into:
+            return
+        props = _edge_properties(_transformations(source))
+        if target is None:
+            props["scope"] = "dataset"
+        self.edge(origin, into, EdgeKind.DERIVED_FROM, at=ev.time, job=own_job,
+                  declared="lineage_facet", **props)
+
+    def _lineage_job(self, ev: Event, path: list[str | int], ref: Mapping[str, Any],
+                     own_job: str | None) -> str | None:
+        """The job a LineageFacet entry or source names; without a name, the event's own
+        job (None, with a warning, on a DatasetEvent, which has none)."""
+        if "name" not in ref and "namespace" not in ref:
+            if own_job is None:
+                self.warnings.append({"path": path_text(path), "message":
+                                      "a JOB without a name means the event's own job, and a "
+                                      "DatasetEvent has none: not stored"})
+            return own_job
+        return self.job(ev, path, {"namespace": ref["namespace"], "name": ref["name"]})
+
+    def _lineage_run(self, ev: Event, path: list[str | int], ref: Mapping[str, Any],
+                     job: str) -> str | None:
+        run_id = ref.get("runId")
+        if not isinstance(run_id, str):
+            return None
+        own = ev.data.get("job")
+        namespace = ref.get("namespace") or (own or {}).get("namespace") or ""
+        rkey = self.run(ev, [*path, "runId"], run_id, job, str(namespace))
+        self.edge(job, rkey, EdgeKind.RUN_OF)
+        return rkey
 
     def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
         ns, name = source["namespace"], source["name"]
