@@ -277,6 +277,7 @@ def test_dataset_and_job_events_carry_static_lineage(store: lineage.Store) -> No
         (FACTS, "has_field", f(FACTS, "order_id")),
         (f(FACTS, "customer_name"), "derived_from", f(SUMMARY, "customer_name")),
         (f(FACTS, "order_id"), "derived_from", f(SUMMARY, "order_count")),
+        (FACTS, "derived_from", SUMMARY),  # named only in column lineage: table level too
         (SUMMARY, "read", EXPORT_JOB),
         (EXPORT_JOB, "wrote", CSV),
         (CSV, "has_field", f(CSV, "customer")),
@@ -749,6 +750,109 @@ def test_a_job_lineage_facet_gives_reads_writes_and_derivations(store: lineage.S
         job=job, producer="https://example.com/orchestrator", inputs=[], outputs=[])))
     ol.ingest(store, observed)
     assert (f"dataset:{WH}/public.transactions", "read", f"run:{run_id}") in edges(store)
+
+
+# ------------------------------------------------------------------ dbt, as dbt-ol sends it
+
+DUCK = "duckdb://jaffle_shop.duckdb"
+STG_ORDERS = f"dataset:{DUCK}/jaffle_shop.main.stg_orders"
+DBT_RUN = "01a204b8-b18f-7518-bd2c-0000000000e0"
+
+
+def dbt_event(job: str, state: str, seconds: int, *, inputs: list[dict[str, Any]],
+              outputs: list[dict[str, Any]], job_type: str = "MODEL",
+              run_id: str) -> dict[str, Any]:
+    """One dbt-ol event (structured-logs mode): a node's run under the dbt command's run,
+    built with the official client."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import job_type_job, parent_run
+    from openlineage.client.serde import Serde
+
+    event = RunEvent(
+        eventType=RunState(state), eventTime=f"2024-09-01T06:00:{seconds:02d}Z",
+        run=Run(runId=run_id, facets={"parent": parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=DBT_RUN),
+            job=parent_run.Job(namespace="dbt", name="dbt-run-jaffle_shop"))}),
+        job=Job(namespace="dbt", name=job, facets={"jobType": job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration="DBT", jobType=job_type)}),
+        inputs=[InputDataset(**i) for i in inputs], outputs=[OutputDataset(**o)
+                                                               for o in outputs],
+        producer="https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/dbt")
+    return dict(json.loads(Serde.to_json(event)))
+
+
+def _dbt_test(name: str, column: str, success: bool, seconds: int, run_id: str
+              ) -> dict[str, Any]:
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+
+    # dbt-ol puts the assertions among the tested dataset's facets, and reports the
+    # store-failures audit table as the test's output
+    checked = {"namespace": DUCK, "name": "jaffle_shop.main.stg_orders", "facets": {
+        "dataQualityAssertions": dq.DataQualityAssertionsDatasetFacet(assertions=[
+            dq.Assertion(assertion=name.split("_stg_orders")[0], success=success,
+                         column=column)])}}
+    audit = {"namespace": DUCK, "name": f"jaffle_shop.main_dbt_test__audit.{name}"}
+    return dbt_event(f"test.jaffle_shop.{name}.5c9bf9911d",
+                     "COMPLETE" if success else "FAIL", seconds, inputs=[checked],
+                     outputs=[audit], job_type="TEST", run_id=run_id)
+
+
+def test_dbt_tests_are_quality_checks_on_their_columns_not_downstream_datasets(
+        store: lineage.Store) -> None:
+    from openlineage.client.facet_v2 import column_lineage_dataset as cl
+
+    model = dbt_event(
+        "model.jaffle_shop.stg_orders", "COMPLETE", 1, run_id=
+        "01a204b8-b18f-7518-bd2c-0000000000e1",
+        inputs=[{"namespace": DUCK, "name": "jaffle_shop.main.raw_orders"}],
+        outputs=[{"namespace": DUCK, "name": "jaffle_shop.main.stg_orders", "facets": {
+            "columnLineage": cl.ColumnLineageDatasetFacet(fields={"order_id": cl.Fields(
+                inputFields=[cl.InputField(namespace=DUCK, name="jaffle_shop.main.raw_orders",
+                                           field="id")]),
+                "status": cl.Fields(inputFields=[cl.InputField(
+                    namespace=DUCK, name="jaffle_shop.main.raw_status", field="code")])})}}])
+    ol.ingest(store, [
+        model,
+        _dbt_test("not_null_stg_orders_order_id", "order_id", True, 2,
+                  "01a204b8-b18f-7518-bd2c-0000000000e2"),
+        _dbt_test("accepted_values_stg_orders_status", "status", False, 3,
+                  "01a204b8-b18f-7518-bd2c-0000000000e3"),
+    ])
+    datasets = {r.key for r in store.find("", [lineage.NodeKind.DATASET], 100)}
+    assert not [d for d in datasets if "dbt_test__audit" in d]
+    downstream = lineage.impact(store, STG_ORDERS).groups.get(lineage.NodeKind.DATASET, [])
+    assert downstream == []
+    checks = store.node(f(STG_ORDERS, "status")).properties["quality_checks"]
+    assert list(checks.values()) == [{
+        "assertion": "accepted_values", "success": False, "column": "status",
+        "job": "job:dbt/test.jaffle_shop.accepted_values_stg_orders_status.5c9bf9911d",
+        "run": "run:01a204b8-b18f-7518-bd2c-0000000000e3", "at": "2024-09-01T06:00:03Z"}]
+    on_table = store.node(STG_ORDERS).properties["quality_checks"]
+    assert sorted((c["assertion"], c["column"], c["success"]) for c in on_table.values()) == [
+        ("accepted_values", "status", False), ("not_null", "order_id", True)]
+    # a later run of the test replaces its result; an older one arriving late does not
+    ol.ingest(store, _dbt_test("accepted_values_stg_orders_status", "status", True, 9,
+                               "01a204b8-b18f-7518-bd2c-0000000000e4"))
+    ol.ingest(store, _dbt_test("accepted_values_stg_orders_status", "status", False, 5,
+                               "01a204b8-b18f-7518-bd2c-0000000000e5"))
+    [latest] = store.node(f(STG_ORDERS, "status")).properties["quality_checks"].values()
+    assert (latest["success"], latest["at"]) == (True, "2024-09-01T06:00:09Z")
+    shown = CliRunner().invoke(_cli(), ["--store", store.url, "impact", "stg_orders.status"])
+    assert shown.exit_code == 0, shown.output
+    assert "tests covering" in shown.output and "accepted_values" in shown.output
+    assert ol.checks_covering(store, "stg_orders.status")[0]["success"] is True
+    # raw_status appears only in the column lineage: it is an input at table level too
+    model_job = "job:dbt/model.jaffle_shop.stg_orders"
+    assert (f"dataset:{DUCK}/jaffle_shop.main.raw_status", "read", model_job) in edges(store)
+    assert (f"dataset:{DUCK}/jaffle_shop.main.raw_status", "read",
+            "run:01a204b8-b18f-7518-bd2c-0000000000e1") in edges(store)
 
 
 # ------------------------------------------------------------------ bad input writes nothing

@@ -14,6 +14,7 @@ How events become nodes and edges is documented in `_mapping.py`; how schema-fac
 become canonical field types in `_fieldtypes.py`; what is validated in `_validate.py`.
 """
 
+from ._checks import checks_covering
 from ._fieldtypes import field_type
 from ._ingest import (
     IngestResult,
@@ -36,6 +37,7 @@ __all__ = [
     "Prepared",
     "SPEC_VERSION",
     "check_event",
+    "checks_covering",
     "event_kind",
     "field_type",
     "ingest",

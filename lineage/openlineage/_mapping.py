@@ -85,8 +85,8 @@ _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4,
 #: properties merged as sets (sorted lists) rather than replaced
 _UNION = ("facets", "reported_by", "symlinks")
 #: properties merged by their own rule, never stamped with an event time (a run's `job`
-#: never changes: another one is a conflict)
-_UNTIMED = frozenset((*_UNION, "states", "event_times", "job"))
+#: never changes: another one is a conflict; each quality check keeps its newest result)
+_UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
 
 
@@ -134,6 +134,8 @@ class BatchBuilder:
         self.counts = Counts()
         #: dataset key -> every field name its schema facets in this batch listed
         self.listed: dict[str, set[str]] = {}
+        #: field key -> its dataset's key (the fields column lineage names)
+        self.dataset_of: dict[str, str] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
         self.warnings: list[dict[str, str]] = []
 
@@ -259,14 +261,21 @@ class BatchBuilder:
 
     def _io(self, ev: Event, job: str, run: str | None, *, derive: bool,
             outputs_written: bool, run_id: str | None = None) -> None:
+        read: set[str] = set()
         for i, data in enumerate(ev.data.get("inputs") or []):
             dkey = self._dataset(ev, ["inputs", i], data, run=run, role="input")
+            read.add(dkey)
             self.edge(dkey, job, EdgeKind.READ)
             if run is not None:
                 self.edge(dkey, run, EdgeKind.READ)
             self._dataset_lineage(ev, ["inputs", i], data, dkey, job)
+            self._quality_checks(ev, ["inputs", i], data, dkey, job, run)
+        check = _is_quality_check(ev.data["job"])
+        sources: set[str] = set()
         for i, data in enumerate(ev.data.get("outputs") or []):
             path: list[str | int] = ["outputs", i]
+            if check or _is_test_audit(data["name"]):
+                continue  # a test's audit table: no dataset downstream of what it tests
             if run is None:
                 role = "static"
             else:
@@ -276,8 +285,40 @@ class BatchBuilder:
             if outputs_written and run is not None:
                 self.edge(run, dkey, EdgeKind.WROTE)
             if derive:
-                self._column_lineage(ev, path, data, dkey, job)
+                sources |= self._column_lineage(ev, path, data, dkey, job)
             self._dataset_lineage(ev, path, data, dkey, job)
+        # datasets named only in column lineage were read all the same: table-level too
+        for source in sorted(sources - read):
+            self.edge(source, job, EdgeKind.READ)
+            if run is not None:
+                self.edge(source, run, EdgeKind.READ)
+
+    def _quality_checks(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
+                        dkey: str, job: str, run: str | None) -> None:
+        """A dataset's `dataQualityAssertions` (an input facet, or a dataset facet as dbt-ol
+        sends it) as the `quality_checks` of the dataset, and of the column each names:
+        `{"<job>|<assertion>|<column>": {assertion, success, column, severity, description,
+        job, run, at}}`, the newest result of each check kept."""
+        for where in ("inputFacets", "facets"):
+            facet = _facets(data, where).get("dataQualityAssertions")
+            assertions = _get(facet, "assertions")
+            if not isinstance(assertions, list):
+                continue
+            ns, name = data["namespace"], data["name"]
+            for k, a in enumerate(assertions):
+                if not isinstance(a, Mapping) or not isinstance(a.get("assertion"), str):
+                    continue
+                column = a.get("column") if isinstance(a.get("column"), str) else None
+                entry = {key: value for key, value in {
+                    "assertion": a["assertion"], "success": a.get("success"),
+                    "column": column, "severity": a.get("severity"),
+                    "description": a.get("description"), "job": job, "run": run,
+                    "at": ev.time}.items() if value is not None}
+                checks = {f"{job}|{a['assertion']}|{column or ''}": entry}
+                self.node(dkey, name, ns, quality_checks=checks)
+                if column:
+                    self.field(ev, [*path, where, "dataQualityAssertions", "assertions", k,
+                                    "column"], dkey, ns, name, column, quality_checks=checks)
 
     def _dataset(self, ev: Event, path: list[str | int], data: Mapping[str, Any], *,
                  role: str, run: str | None = None, run_id: str | None = None) -> str:
@@ -344,10 +385,11 @@ class BatchBuilder:
         return dkey
 
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
-                        dkey: str, job: str | None) -> None:
+                        dkey: str, job: str | None) -> set[str]:
+        """The facet's derivations; returns the keys of the datasets its inputs name."""
         facet = _facets(data).get("columnLineage")
         if not isinstance(facet, Mapping):
-            return
+            return set()
         base = [*path, "facets", "columnLineage"]
         ns, name = data["namespace"], data["name"]
         found: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -369,6 +411,12 @@ class BatchBuilder:
             if target == dkey:
                 props["scope"] = "dataset"
             self.edge(origin, target, EdgeKind.DERIVED_FROM, at=ev.time, job=job, **props)
+        sources = {self.dataset_of[origin] for origin, _ in found} - {dkey}
+        if job is None:  # static lineage of a DatasetEvent: the inputs derive the dataset
+            for source in sorted(sources):
+                self.edge(source, dkey, EdgeKind.DERIVED_FROM, at=ev.time, scope="dataset",
+                          transformation=Transformation.UNKNOWN.value)
+        return sources
 
     # ---------------------------------------------------------------- the LineageFacet
 
@@ -484,7 +532,9 @@ class BatchBuilder:
     def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
         ns, name = source["namespace"], source["name"]
         dkey = self.dataset(ev, path, ns, name)
-        return self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
+        fkey = self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
+        self.dataset_of[fkey] = dkey
+        return fkey
 
     # ---------------------------------------------------------------- finishing
 
@@ -573,6 +623,15 @@ def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
                 if state not in states or _later(when, states[state]):
                     states[state] = when
             out[key] = states
+        elif (key == "quality_checks" and isinstance(out.get(key), dict)
+              and isinstance(value, dict)):
+            checks = dict(out[key])
+            for name, result in value.items():
+                known = checks.get(name)
+                if not isinstance(known, dict) or _newer(result.get("at"), result,
+                                                         known.get("at"), known):
+                    checks[name] = result
+            out[key] = checks
         elif key in new_times and key in out and key in old_times:
             if _newer(new_times[key], value, old_times[key], out[key]):
                 out[key], times[key] = value, new_times[key]
@@ -670,6 +729,20 @@ def _get(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(part)
     return obj
+
+
+def _is_quality_check(job: Mapping[str, Any]) -> bool:
+    """Whether a job is a test (a dbt test, any job typed TEST): its outputs are audit
+    tables, not data anyone reads downstream."""
+    kind = _get(_facets(job), "jobType", "jobType")
+    return isinstance(kind, str) and kind.upper() == "TEST"
+
+
+def _is_test_audit(name: Any) -> bool:
+    """dbt's store-failures tables (`<schema>_dbt_test__audit.<test>`), which older dbt-ol
+    reports as a test's output even without a jobType facet."""
+    return isinstance(name, str) and any(part.endswith("dbt_test__audit")
+                                         for part in name.split(".")[:-1])
 
 
 def _plain(facet: Any) -> Any:

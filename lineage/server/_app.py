@@ -36,6 +36,7 @@ from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
+from ..openlineage import checks_covering
 from ..render import subgraph, to_dot
 from ..store.base import Store
 from . import _http
@@ -519,11 +520,15 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                    depth: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
         """Everything downstream of `field`, grouped by kind, each with a path. With
         `change` (repeatable: `type:string`, `drop`, `rename:NEW`, `nullable`, `values:+X`)
-        every dependent gets a verdict: breaking, compatible or unknown, and why."""
+        every dependent gets a verdict: breaking, compatible or unknown, and why. Without
+        `change`, `quality_checks` lists the tests covering `field` (dbt tests recorded from
+        OpenLineage, newest result each)."""
         store = the_store()
         if change:
             return change_impact(store, field, change, depth).to_dict()
-        return impact(store, field, depth).to_dict()
+        report = impact(store, field, depth)
+        return {**report.to_dict(),
+                "quality_checks": checks_covering(store, report.start.key)}
 
     @app.get(API + "/provenance/{dataset:path}", tags=["provenance"],
              summary="Who asserted a dataset's values", responses=_errors(400, 401, 403, 404,
