@@ -606,6 +606,8 @@ def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
     event time; a property stamped with an event time (`event_times`) replaces the stored
     one only when newer (see `_newer`), an unstamped one replaces it. Commutative, so
     events merge to the same node in any order."""
+    if not old:  # a new node (the common case of a first sighting): nothing to weigh
+        return dict(new)
     out = dict(old)
     stored_times = old.get("event_times")
     old_times: Mapping[str, Any] = stored_times if isinstance(stored_times, dict) else {}
@@ -662,6 +664,8 @@ def _newer(t_new: Any, v_new: Any, t_old: Any, v_old: Any) -> bool:
     """Whether the value stamped `t_new` replaces the one stamped `t_old`: a later time
     wins; at the same time the larger value (as canonical JSON), so that the outcome does
     not depend on which arrived first."""
+    if t_new == t_old:  # said at the same time (a replay, or twice in one event)
+        return v_new != v_old and _canonical(v_new) > _canonical(v_old)
     a, b = _time_or_min(t_new), _time_or_min(t_old)
     if a != b:
         return a > b
