@@ -832,6 +832,24 @@ def test_an_invalid_facet_is_dropped_reported_audited_and_counted(served: Served
             health["warnings"], health["strict"]) == (1, 1, 3, False)
 
 
+def test_what_an_event_says_that_is_not_stored_is_in_its_answer(served: Served) -> None:
+    # job-to-job lineage (the spec's LineageFacet) has no place in the store: the answer of
+    # the request that sent it says so, not only a log
+    declared = event("job_event")
+    declared["job"]["facets"]["lineage"] = {
+        "_producer": "https://example.com/orchestrator",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/LineageFacet.json"
+                      "#/$defs/LineageJobFacet",
+        "entries": [{"type": "JOB", "inputs": [
+            {"type": "JOB", "namespace": "airflow", "name": "daily.transform"}]}]}
+    answer = served.post("/api/v1/lineage", json=declared)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["warnings"] == [{
+        "event": 0, "path": "job.facets.lineage.entries[0].inputs[0]",
+        "message": "job-to-job lineage is not stored: the store links jobs through the "
+                   "datasets between them"}]
+
+
 def test_a_strict_server_rejects_an_event_with_an_invalid_facet(sqlite_url: str) -> None:
     with lineage.connect(sqlite_url) as store, \
             running(sqlite_url, ServerSettings(auth=False, strict=True)) as base:
