@@ -13,6 +13,7 @@ from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
 from lineage.impact import upstream as impact_upstream
 from lineage.notify import notifications_for
+from lineage.openlineage import checks_covering
 from lineage.render import render
 from lineage.store.base import UNBOUNDED
 
@@ -61,7 +62,9 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     --change, each dependent is also judged breaking, unknown or compatible, with the
     reason. With --notify as well, each consumer the change breaks gets a notification
     (with this report) on each of its channels; announcing the same change again sends
-    nothing new. Nothing downstream is not an error (exit 0).
+    nothing new. The tests covering NAME (dbt tests and other OpenLineage quality checks,
+    with their newest result) are listed after the dependents. Nothing downstream is not
+    an error (exit 0).
 
     Where a job reads the dataset of a field but records no column lineage from it into an
     output (table-level lineage only: `select *`, most operators), that output and all
@@ -109,10 +112,26 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
         gate((j.verdict for j in judged.judged), fail_on)
         return
     report = lineage.impact(app.store, name, depth, precise=precise)
+    checks = checks_covering(app.store, report.start.key)
     if fmt == "json":
-        output.emit_json(report.to_dict())
+        output.emit_json({**report.to_dict(), "quality_checks": checks})
     else:
         _print_impact(report, paths, limit)
+        _print_checks(report.start.key, checks)
+
+
+def _print_checks(key: str, checks: list[dict[str, Any]]) -> None:
+    """The tests covering the node impact started from (dbt tests, from OpenLineage)."""
+    if not checks:
+        return
+    console = output.out()
+    console.print()
+    console.print(output.table(
+        f"tests covering {key}", ["test", "column", "result", "at", "job"],
+        [(c.get("assertion"), c.get("column") or "(table)",
+          "pass" if c.get("success") is True else "FAIL" if c.get("success") is False
+          else "?", c.get("at"), c.get("job"))
+         for c in checks], wrap=["job"]))
 
 
 def _shown(items: list[T], limit: int) -> list[T]:

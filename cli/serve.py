@@ -52,6 +52,10 @@ from .context import App, pass_app
               help="Server processes sharing the port (POSIX; each has its own ingest writer). "
                    "On SQLite their writers take turns on the database lock, so more workers "
                    "serve more reads but rarely write faster (see bench/README.md).")
+@click.option("--strict", is_flag=True,
+              help="Reject a whole event (400) when one of its facets is invalid. By default "
+                   "the facet is dropped, the event stored and the answer lists the dropped "
+                   "facets with their JSON paths.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
                                                 "debug"]), default="info", show_default=True,
               help="How much the server logs to stderr.")
@@ -60,14 +64,18 @@ from .context import App, pass_app
 @pass_app
 def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecure: bool,
           max_body_mb: float, group_events: int, group_linger_ms: float, ingest_writer: str,
-          workers: int, log_level: str, access_log: bool) -> None:
+          workers: int, strict: bool, log_level: str, access_log: bool) -> None:
     """Serve the HTTP API until interrupted (Ctrl-C).
 
     POST /api/v1/lineage takes OpenLineage events exactly as the official clients'
     HttpTransport sends them (point OPENLINEAGE_URL at http://HOST:PORT and give a token
-    as its api key). The read API (nodes, lineage graph, impact, provenance, the training
-    check) and record assertions live under /api/v1; the OpenAPI description is at
-    /openapi.json and interactive docs at /docs.
+    as its api key). The core of each event is validated strictly (400 naming the JSON
+    path); an invalid optional facet is dropped and listed in the answer's dropped_facets,
+    as Marquez accepts such events (--strict: 400 instead). POST /api/v1/lineage/batch
+    answers per event (200 with failed_events; 400 when none could be stored); GET
+    /api/v1/health counts dropped facets. The read API (nodes, lineage graph, impact,
+    provenance, the training check) and record assertions live under /api/v1; the OpenAPI
+    description is at /openapi.json and interactive docs at /docs.
 
     Every request needs `Authorization: Bearer <token>` with the right scope; create
     tokens with `lineage token create`. --no-auth is for a laptop: the server then refuses
@@ -85,12 +93,13 @@ def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecu
       lineage serve --no-auth                         # 127.0.0.1 only
       lineage serve --workers 2                       # two processes on one port
       lineage serve --ingest-writer thread            # no writer process
+      lineage serve --strict                          # an invalid facet rejects its event
     """
     settings = ServerSettings(auth=not no_auth, max_body_bytes=int(max_body_mb * 1024 * 1024),
                               max_group_events=group_events,
                               group_linger_seconds=group_linger_ms / 1000,
                               ingest_process=None if ingest_writer == "auto"
-                              else ingest_writer == "process")
+                              else ingest_writer == "process", strict=strict)
     run_server(url or app.url, host=host, port=port, settings=settings,
                allow_network_without_auth=insecure, log_level=log_level,
                access_log=access_log, workers=workers)

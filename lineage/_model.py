@@ -218,6 +218,10 @@ class GraphBatch(SQLModel):
     #: notifications to put in the outbox with the rest of the batch (the durable outbox
     #: pattern: a new version and the notice of its breaking change commit together)
     notifications: list[NotificationSpec] = SQLField(default_factory=list)
+    #: edges (src, dst, kind) the batch retires: deleted when stored, not written when also
+    #: in `edges`. Read after the batch's nodes are merged, so a `Store.apply` merge
+    #: callback may add to it (a removal that depends on what the store holds)
+    removed_edges: set[tuple[str, str, str]] = SQLField(default_factory=set)
 
     def add_node(
         self, key: str, name: str, namespace: str | None = None, **properties: Any
@@ -256,11 +260,14 @@ class ApplyResult:
     unchanged: int = 0
     #: notifications the batch added to the outbox (duplicates of stored ones are not counted)
     notifications_enqueued: int = 0
+    #: stored edges deleted (`GraphBatch.removed_edges`)
+    edges_removed: int = 0
 
     @property
     def changed(self) -> bool:
         return bool(self.nodes_created or self.nodes_updated or self.edges_created
-                    or self.edges_updated or self.schemas_written or self.consumers_updated)
+                    or self.edges_updated or self.schemas_written or self.consumers_updated
+                    or self.edges_removed)
 
 
 @dataclass(slots=True)

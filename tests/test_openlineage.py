@@ -23,6 +23,7 @@ from click.testing import CliRunner
 import lineage
 from lineage import openlineage as ol
 from lineage.openlineage import field_type
+from lineage.schema import diff as schema_diff
 from tests.conftest import snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
@@ -126,6 +127,9 @@ def test_the_spec_ships_pinned_inside_the_package_and_resolves_without_network()
     # facets land where the spec puts them
     assert compiled.facet_files["dataset"]["schema"] == "facets/SchemaDatasetFacet.json"
     assert compiled.facet_files["run"]["parent"] == "facets/ParentRunFacet.json"
+    # the explicit lineage facet (after 1.52.0) applies to datasets and jobs
+    assert compiled.facet_files["dataset"]["lineage"] == "facets/LineageFacet.json"
+    assert compiled.facet_files["job"]["lineage"] == "facets/LineageFacet.json"
     assert "subset" in compiled.facet_files["input"] and "subset" in compiled.facet_files["output"]
     # anything not shipped is refused, never fetched
     from referencing.exceptions import Unresolvable
@@ -273,6 +277,7 @@ def test_dataset_and_job_events_carry_static_lineage(store: lineage.Store) -> No
         (FACTS, "has_field", f(FACTS, "order_id")),
         (f(FACTS, "customer_name"), "derived_from", f(SUMMARY, "customer_name")),
         (f(FACTS, "order_id"), "derived_from", f(SUMMARY, "order_count")),
+        (FACTS, "derived_from", SUMMARY),  # named only in column lineage: table level too
         (SUMMARY, "read", EXPORT_JOB),
         (EXPORT_JOB, "wrote", CSV),
         (CSV, "has_field", f(CSV, "customer")),
@@ -523,6 +528,333 @@ def test_events_built_by_the_openlineage_python_client(store: lineage.Store,
                                                                  ("spend", "float64")]
 
 
+# ------------------------------------------------------------------ event time, not arrival
+
+LAKE = "s3://lake"
+PAYMENTS_EV = "dataset:kafka://events:9092/payments"
+TOTALS = f"dataset:{LAKE}/daily_totals"
+TOTALS_JOB = "job:spark/daily_totals"
+
+
+def totals_event(day: int, *, status_type: str, sql: str, subtype: str,
+                 columns: tuple[str, ...] = ("day", "status", "total")) -> dict[str, Any]:
+    """The COMPLETE event of day `day`'s run of a Spark job writing `daily_totals`, built with
+    the official client: its schema (`status` typed `status_type`), its SQL, and column
+    lineage from payments.amount to total with the given transformation subtype."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import column_lineage_dataset as cl
+    from openlineage.client.facet_v2 import schema_dataset, sql_job
+    from openlineage.client.serde import Serde
+
+    types = {"day": "DATE", "status": status_type, "total": "DECIMAL(12,2)", "legacy": "TEXT"}
+    out = OutputDataset(namespace=LAKE, name="daily_totals", facets={
+        "schema": schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name=c, type=types[c]) for c in columns]),
+        "columnLineage": cl.ColumnLineageDatasetFacet(fields={"total": cl.Fields(inputFields=[
+            cl.InputField(namespace="kafka://events:9092", name="payments", field="amount",
+                          transformations=[cl.Transformation(type="DIRECT",
+                                                             subtype=subtype)])])})})
+    event = RunEvent(
+        eventType=RunState.COMPLETE, eventTime=f"2024-07-{day:02d}T03:00:00Z",
+        run=Run(runId=f"01a204b8-b18f-7518-bd2c-0000000000{day:02d}"),
+        job=Job(namespace="spark", name="daily_totals",
+                facets={"sql": sql_job.SQLJobFacet(query=sql)}),
+        inputs=[InputDataset(namespace="kafka://events:9092", name="payments")],
+        outputs=[out], producer="https://github.com/OpenLineage/OpenLineage/tree/1.20.0/"
+        "integration/spark")
+    return dict(json.loads(Serde.to_json(event)))
+
+
+def _older_and_newer() -> tuple[dict[str, Any], dict[str, Any]]:
+    older = totals_event(1, status_type="INTEGER", sql="SELECT old", subtype="IDENTITY",
+                         columns=("day", "status", "total", "legacy"))
+    newer = totals_event(2, status_type="VARCHAR", sql="SELECT new", subtype="AGGREGATION")
+    return older, newer
+
+
+@pytest.mark.parametrize("arrival", ["newer first", "one request, newer first",
+                                     "older first"])
+def test_state_follows_event_time_whatever_the_arrival_order(
+        store: lineage.Store, tmp_path: Path, arrival: str) -> None:
+    older, newer = _older_and_newer()
+    with lineage.connect(f"sqlite:///{tmp_path / 'in_order.db'}") as in_order:
+        ol.ingest(in_order, older)
+        ol.ingest(in_order, newer)
+        expected = snapshot(in_order)
+    if arrival == "newer first":
+        ol.ingest(store, newer)
+        ol.ingest(store, older)
+    elif arrival == "one request, newer first":
+        ol.ingest(store, [newer, older])
+    else:
+        ol.ingest(store, older)
+        ol.ingest(store, newer)
+    assert snapshot(store) == expected
+    # what the newest event says, whichever came last
+    assert store.node(f(TOTALS, "status")).properties["type"] == "string"
+    assert store.node(f(TOTALS, "status")).properties["source_type"] == "VARCHAR"
+    assert store.node(TOTALS_JOB).properties["sql"] == "SELECT new"
+    assert derivations(store)[(f(PAYMENTS_EV, "amount"), f(TOTALS, "total"))][
+        "transformation"] == "aggregation"
+    # the older event's run and version are history, with the schema it saw
+    old_version = f"dataset_version:{LAKE}/daily_totals@01a204b8-b18f-7518-bd2c-000000000001"
+    assert [(x.name, x.type) for x in store.schema(old_version)][1] == ("status", "int64")
+    assert store.node("run:01a204b8-b18f-7518-bd2c-000000000001").properties["state"] == \
+        "COMPLETE"
+
+
+@pytest.mark.parametrize("arrival", ["older first", "newer first"])
+def test_a_column_dropped_from_a_newer_schema_is_retired_from_the_current_schema(
+        store: lineage.Store, arrival: str) -> None:
+    older, newer = _older_and_newer()  # `legacy` is in the older schema only
+    for e in ([older, newer] if arrival == "older first" else [newer, older]):
+        ol.ingest(store, e)
+    legacy = f(TOTALS, "legacy")
+    assert store.node(TOTALS).properties["fields"] == ["day", "status", "total"]
+    assert (TOTALS, "has_field", legacy) not in edges(store)
+    assert (TOTALS, "has_field", f(TOTALS, "total")) in edges(store)
+    assert legacy not in lineage.impact(store, TOTALS).closure.keys()
+    assert store.node(legacy).properties["type"] == "string"  # the node and its history stay
+    v1, v2 = (f"dataset_version:{LAKE}/daily_totals@01a204b8-b18f-7518-bd2c-0000000000{d}"
+              for d in ("01", "02"))
+    assert "legacy" in [x.name for x in store.schema(v1)]
+    changes = schema_diff(store.schema(v1), store.schema(v2))
+    assert ("dropped", "legacy") in [(c.kind, c.field) for c in changes]
+    # listed again by a still newer schema: current again
+    ol.ingest(store, totals_event(3, status_type="VARCHAR", sql="SELECT new", subtype="SUM",
+                                  columns=("day", "status", "total", "legacy")))
+    assert (TOTALS, "has_field", legacy) in edges(store)
+
+
+def test_a_run_id_reused_by_another_job_is_refused_not_merged(store: lineage.Store) -> None:
+    first = totals_event(1, status_type="INTEGER", sql="SELECT 1", subtype="IDENTITY")
+    ol.ingest(store, first)
+    before = snapshot(store)
+    other = copy.deepcopy(first)
+    other["job"]["name"] = "weekly_totals"
+    with pytest.raises(lineage.ConflictError) as err:
+        ol.ingest(store, other)
+    assert "belongs to 'job:spark/daily_totals'" in str(err.value)
+    assert "job:spark/weekly_totals" in str(err.value)
+    assert snapshot(store) == before
+    with pytest.raises(lineage.ValidationError) as invalid:  # both in one request
+        ol.ingest(store, [first, other])
+    assert invalid.value.key == "run.runId" and "(event 2 of 2)" in str(invalid.value)
+    assert snapshot(store) == before
+
+
+# ------------------------------------------------------------------ the spec's LineageFacet
+
+WH = "postgresql://warehouse:5432"
+ACTIVE = f"dataset:{WH}/analytics.active_customers"
+CUSTOMERS_WH = f"dataset:{WH}/public.customers"
+ORDERS_WH = f"dataset:{WH}/public.orders"
+
+
+def test_a_dataset_event_lineage_facet_gives_table_and_field_lineage(
+        store: lineage.Store) -> None:
+    # A catalog declares a view's lineage with a DatasetEvent, as the spec's LineageFacet
+    # allows (built with the official client's classes for that facet).
+    from openlineage.client.event_v2 import DatasetEvent, StaticDataset
+    from openlineage.client.facet_v2 import lineage as lf
+    from openlineage.client.serde import Serde
+
+    identity = [lf.LineageTransformation(type="DIRECT", subtype="IDENTITY")]
+    view = StaticDataset(namespace=WH, name="analytics.active_customers", facets={
+        "lineage": lf.LineageDatasetFacet(
+            inputs=[lf.LineageDatasetInput(namespace=WH, name="public.customers",
+                                           type="DATASET"),
+                    lf.LineageDatasetInput(namespace=WH, name="public.orders",
+                                           type="DATASET", field="placed_at",
+                                           transformations=[lf.LineageTransformation(
+                                               type="INDIRECT", subtype="FILTER")])],
+            fields={"customer_id": lf.LineageFieldEntry(inputs=[lf.LineageDatasetInput(
+                namespace=WH, name="public.customers", type="DATASET", field="id",
+                transformations=identity)]),
+                    "orders_90d": lf.LineageFieldEntry(inputs=[lf.LineageDatasetInput(
+                        namespace=WH, name="public.orders", type="DATASET", field="order_id",
+                        transformations=[lf.LineageTransformation(
+                            type="DIRECT", subtype="AGGREGATION")])])})})
+    sent = json.loads(Serde.to_json(DatasetEvent(
+        eventTime="2024-08-01T00:00:00Z", producer="https://example.com/catalog",
+        dataset=view)))
+    result = ol.ingest(store, sent)
+    assert result.dropped_facets == () and result.warnings == ()
+    found = derivations(store)
+    assert found[(CUSTOMERS_WH, ACTIVE)]["scope"] == "dataset"
+    assert found[(f(ORDERS_WH, "placed_at"), ACTIVE)]["transformation"] == "filter"
+    assert found[(f(CUSTOMERS_WH, "id"), f(ACTIVE, "customer_id"))]["transformation"] == \
+        "identity"
+    assert found[(f(ORDERS_WH, "order_id"), f(ACTIVE, "orders_90d"))]["transformation"] == \
+        "aggregation"
+    assert len(found) == 4
+    assert f(ACTIVE, "customer_id") in lineage.impact(store, f(CUSTOMERS_WH, "id")).closure.keys()
+    assert ACTIVE in lineage.impact(store, CUSTOMERS_WH).closure.keys()
+
+
+def test_a_job_lineage_facet_gives_reads_writes_and_derivations(store: lineage.Store) -> None:
+    from openlineage.client.event_v2 import Job, JobEvent, Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import lineage as lf
+    from openlineage.client.serde import Serde
+
+    extract_run = "b7dce052-51a6-4d66-98b9-5fd8b78a79c7"
+    facet = lf.LineageJobFacet(entries=[
+        # the summary table is fed by the extract job's run and, per field, by orders
+        lf.LineageDatasetEntry(namespace=WH, name="public.daily_summary", type="DATASET",
+                               inputs=[lf.LineageJobInput(type="JOB",
+                                                          namespace="airflow://production",
+                                                          name="daily.extract",
+                                                          runId=extract_run)],
+                               fields={"total": lf.LineageFieldEntry(inputs=[
+                                   lf.LineageDatasetInput(namespace=WH, name="public.orders",
+                                                          type="DATASET", field="amount")])}),
+        # this job itself (no name) reads transactions
+        lf.LineageJobEntry(type="JOB", inputs=[lf.LineageDatasetInput(
+            namespace=WH, name="public.transactions", type="DATASET")]),
+        # job to job: not stored, said so
+        lf.LineageJobEntry(type="JOB", namespace="airflow://production", name="daily.load",
+                           inputs=[lf.LineageJobInput(type="JOB",
+                                                      namespace="airflow://production",
+                                                      name="daily.transform")]),
+    ])
+    job = Job(namespace="airflow://production", name="daily.validate",
+              facets={"lineage": facet})
+    declared = json.loads(Serde.to_json(JobEvent(
+        eventTime="2024-08-01T00:00:00Z", producer="https://example.com/orchestrator",
+        job=job, inputs=[], outputs=[])))
+    result = ol.ingest(store, declared)
+    assert result.warnings == ({"event": 0, "path": "job.facets.lineage.entries[2].inputs[0]",
+                                "message": "job-to-job lineage is not stored: the store "
+                                           "links jobs through the datasets between them"},)
+    summary = f"dataset:{WH}/public.daily_summary"
+    extract, own = "job:airflow://production/daily.extract", \
+        "job:airflow://production/daily.validate"
+    found = edges(store)
+    assert (extract, "wrote", summary) in found
+    assert (f"run:{extract_run}", "wrote", summary) in found
+    assert (extract, "run_of", f"run:{extract_run}") in found
+    assert (f"dataset:{WH}/public.transactions", "read", own) in found
+    assert derivations(store)[(f(ORDERS_WH, "amount"), f(summary, "total"))]["job"] == own
+
+    # on a RunEvent, the job's own entry is read by that run too
+    run_id = "01a204b8-b18f-7518-bd2c-0000000000d1"
+    observed = json.loads(Serde.to_json(RunEvent(
+        eventType=RunState.COMPLETE, eventTime="2024-08-02T00:00:00Z", run=Run(runId=run_id),
+        job=job, producer="https://example.com/orchestrator", inputs=[], outputs=[])))
+    ol.ingest(store, observed)
+    assert (f"dataset:{WH}/public.transactions", "read", f"run:{run_id}") in edges(store)
+
+
+# ------------------------------------------------------------------ dbt, as dbt-ol sends it
+
+DUCK = "duckdb://jaffle_shop.duckdb"
+STG_ORDERS = f"dataset:{DUCK}/jaffle_shop.main.stg_orders"
+DBT_RUN = "01a204b8-b18f-7518-bd2c-0000000000e0"
+
+
+def dbt_event(job: str, state: str, seconds: int, *, inputs: list[dict[str, Any]],
+              outputs: list[dict[str, Any]], job_type: str = "MODEL",
+              run_id: str) -> dict[str, Any]:
+    """One dbt-ol event (structured-logs mode): a node's run under the dbt command's run,
+    built with the official client."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import job_type_job, parent_run
+    from openlineage.client.serde import Serde
+
+    event = RunEvent(
+        eventType=RunState(state), eventTime=f"2024-09-01T06:00:{seconds:02d}Z",
+        run=Run(runId=run_id, facets={"parent": parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=DBT_RUN),
+            job=parent_run.Job(namespace="dbt", name="dbt-run-jaffle_shop"))}),
+        job=Job(namespace="dbt", name=job, facets={"jobType": job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration="DBT", jobType=job_type)}),
+        inputs=[InputDataset(**i) for i in inputs], outputs=[OutputDataset(**o)
+                                                               for o in outputs],
+        producer="https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/dbt")
+    return dict(json.loads(Serde.to_json(event)))
+
+
+def _dbt_test(name: str, column: str, success: bool, seconds: int, run_id: str
+              ) -> dict[str, Any]:
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+
+    # dbt-ol puts the assertions among the tested dataset's facets, and reports the
+    # store-failures audit table as the test's output
+    checked = {"namespace": DUCK, "name": "jaffle_shop.main.stg_orders", "facets": {
+        "dataQualityAssertions": dq.DataQualityAssertionsDatasetFacet(assertions=[
+            dq.Assertion(assertion=name.split("_stg_orders")[0], success=success,
+                         column=column)])}}
+    audit = {"namespace": DUCK, "name": f"jaffle_shop.main_dbt_test__audit.{name}"}
+    return dbt_event(f"test.jaffle_shop.{name}.5c9bf9911d",
+                     "COMPLETE" if success else "FAIL", seconds, inputs=[checked],
+                     outputs=[audit], job_type="TEST", run_id=run_id)
+
+
+def test_dbt_tests_are_quality_checks_on_their_columns_not_downstream_datasets(
+        store: lineage.Store) -> None:
+    from openlineage.client.facet_v2 import column_lineage_dataset as cl
+
+    model = dbt_event(
+        "model.jaffle_shop.stg_orders", "COMPLETE", 1, run_id=
+        "01a204b8-b18f-7518-bd2c-0000000000e1",
+        inputs=[{"namespace": DUCK, "name": "jaffle_shop.main.raw_orders"}],
+        outputs=[{"namespace": DUCK, "name": "jaffle_shop.main.stg_orders", "facets": {
+            "columnLineage": cl.ColumnLineageDatasetFacet(fields={"order_id": cl.Fields(
+                inputFields=[cl.InputField(namespace=DUCK, name="jaffle_shop.main.raw_orders",
+                                           field="id")]),
+                "status": cl.Fields(inputFields=[cl.InputField(
+                    namespace=DUCK, name="jaffle_shop.main.raw_status", field="code")])})}}])
+    ol.ingest(store, [
+        model,
+        _dbt_test("not_null_stg_orders_order_id", "order_id", True, 2,
+                  "01a204b8-b18f-7518-bd2c-0000000000e2"),
+        _dbt_test("accepted_values_stg_orders_status", "status", False, 3,
+                  "01a204b8-b18f-7518-bd2c-0000000000e3"),
+    ])
+    datasets = {r.key for r in store.find("", [lineage.NodeKind.DATASET], 100)}
+    assert not [d for d in datasets if "dbt_test__audit" in d]
+    downstream = lineage.impact(store, STG_ORDERS).groups.get(lineage.NodeKind.DATASET, [])
+    assert downstream == []
+    checks = store.node(f(STG_ORDERS, "status")).properties["quality_checks"]
+    assert list(checks.values()) == [{
+        "assertion": "accepted_values", "success": False, "column": "status",
+        "job": "job:dbt/test.jaffle_shop.accepted_values_stg_orders_status.5c9bf9911d",
+        "run": "run:01a204b8-b18f-7518-bd2c-0000000000e3", "at": "2024-09-01T06:00:03Z"}]
+    on_table = store.node(STG_ORDERS).properties["quality_checks"]
+    assert sorted((c["assertion"], c["column"], c["success"]) for c in on_table.values()) == [
+        ("accepted_values", "status", False), ("not_null", "order_id", True)]
+    # a later run of the test replaces its result; an older one arriving late does not
+    ol.ingest(store, _dbt_test("accepted_values_stg_orders_status", "status", True, 9,
+                               "01a204b8-b18f-7518-bd2c-0000000000e4"))
+    ol.ingest(store, _dbt_test("accepted_values_stg_orders_status", "status", False, 5,
+                               "01a204b8-b18f-7518-bd2c-0000000000e5"))
+    [latest] = store.node(f(STG_ORDERS, "status")).properties["quality_checks"].values()
+    assert (latest["success"], latest["at"]) == (True, "2024-09-01T06:00:09Z")
+    shown = CliRunner().invoke(_cli(), ["--store", store.url, "impact", "stg_orders.status"])
+    assert shown.exit_code == 0, shown.output
+    assert "tests covering" in shown.output and "accepted_values" in shown.output
+    assert ol.checks_covering(store, "stg_orders.status")[0]["success"] is True
+    # raw_status appears only in the column lineage: it is an input at table level too
+    model_job = "job:dbt/model.jaffle_shop.stg_orders"
+    assert (f"dataset:{DUCK}/jaffle_shop.main.raw_status", "read", model_job) in edges(store)
+    assert (f"dataset:{DUCK}/jaffle_shop.main.raw_status", "read",
+            "run:01a204b8-b18f-7518-bd2c-0000000000e1") in edges(store)
+
+
 # ------------------------------------------------------------------ bad input writes nothing
 
 
@@ -563,13 +895,21 @@ def _broken(change: str) -> dict[str, Any]:
     return e
 
 
-@pytest.mark.parametrize(("change", "key", "message"), [
+#: defects of the core event: refused in every mode
+CORE_DEFECTS = [
     ("run id not a uuid", "run.runId", "must be a UUID"),
     ("run id missing", "run.runId", "is required"),
     ("run id a number", "run.runId", "must be a string, got number 42"),
     ("input namespace missing", "inputs[0].namespace", "is required"),
     ("input namespace empty", "inputs[1].namespace", "non-empty"),
     ("unknown event type", "eventType", "must be one of START, RUNNING, COMPLETE"),
+    ("job name a list", "job.name", "must be a string, got array"),
+    ("inputs not a list", "inputs", "must be an array"),
+    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
+     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
+]
+#: defects of a facet or of what is read leniently: refused whole only in strict mode
+FACET_DEFECTS = [
     ("naive event time", "eventTime", "time zone offset"),
     ("schema field without name", "outputs[0].facets.schema.fields[1].name", "is required"),
     ("schema fields not a list", "outputs[0].facets.schema.fields", "must be an array"),
@@ -578,21 +918,198 @@ def _broken(change: str) -> dict[str, Any]:
     ("parent run id not a uuid", "run.facets.parent.run.runId", "must be a UUID"),
     ("custom facet without producer", "outputs[0].facets.acme_quality._producer",
      "is required"),
-    ("job name a list", "job.name", "must be a string, got array"),
-    ("inputs not a list", "inputs", "must be an array"),
-    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
-     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
-])
+]
+
+
+@pytest.mark.parametrize(("change", "key", "message", "strict"), [
+    *[(*d, False) for d in CORE_DEFECTS], *[(*d, True) for d in CORE_DEFECTS + FACET_DEFECTS]])
 def test_a_schema_violation_names_the_offending_field_and_writes_nothing(
-        store: lineage.Store, change: str, key: str, message: str) -> None:
+        store: lineage.Store, change: str, key: str, message: str, strict: bool) -> None:
     ol.ingest(store, event("run_start"))
     before = snapshot(store)
     with pytest.raises(lineage.ValidationError) as err:
-        ol.ingest(store, _broken(change))
+        ol.ingest(store, _broken(change), strict=strict)
     assert err.value.key == key
     assert message in err.value.reason
     assert err.value.exit_code == 2
     assert snapshot(store) == before
+
+
+# ------------------------------------------------------------------ what real producers send
+
+SPARK = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/spark"
+DBT = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/dbt"
+
+
+def producer_event() -> dict[str, Any]:
+    """A COMPLETE event of a Spark job reading one table with a data quality test and
+    writing another, built with the official client and serialised as its transports do."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import (
+        data_quality_assertions_dataset,
+        error_message_run,
+        processing_engine_run,
+        schema_dataset,
+        source_code_job,
+    )
+    from openlineage.client.serde import Serde
+
+    orders = InputDataset(
+        namespace="hive://metastore", name="sales.orders",
+        facets={"schema": schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="order_id", type="bigint")])},
+        inputFacets={"dataQualityAssertions":
+                     data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+                         assertions=[data_quality_assertions_dataset.Assertion(
+                             assertion="not_null", success=True, column="order_id")])})
+    daily = OutputDataset(namespace="s3://lake", name="orders_daily")
+    event = RunEvent(
+        eventType=RunState.COMPLETE, eventTime="2024-07-01T03:00:00.000Z",
+        run=Run(runId="01a204b8-b18f-7518-bd2c-0000000000c1", facets={
+            "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
+                version="3.5.1", name="spark"),
+            "errorMessage": error_message_run.ErrorMessageRunFacet(
+                message="retried once", programmingLanguage="JAVA")}),
+        job=Job(namespace="spark", name="orders_daily", facets={
+            "sourceCode": source_code_job.SourceCodeJobFacet(language="python",
+                                                             sourceCode="df.write")}),
+        inputs=[orders], outputs=[daily], producer=SPARK)
+    return dict(json.loads(Serde.to_json(event)))
+
+
+def _as_producers_send(defect: str) -> dict[str, Any]:
+    e = producer_event()
+    if defect == "dataQualityMetrics without columnMetrics":
+        e["inputs"][0]["inputFacets"]["dataQualityMetrics"] = {
+            "_producer": DBT, "_schemaURL": "https://openlineage.io/spec/facets/1-0-2/"
+            "DataQualityMetricsInputDatasetFacet.json", "rowCount": 1200}
+    elif defect == "sourceCode facet without sourceCode":
+        del e["job"]["facets"]["sourceCode"]["sourceCode"]
+    elif defect == "Spark processing_engine without version":
+        del e["run"]["facets"]["processing_engine"]["version"]
+    elif defect == "null stackTrace":
+        e["run"]["facets"]["errorMessage"]["stackTrace"] = None
+    elif defect == "null dbt test description":
+        e["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"][0][
+            "description"] = None
+    return e
+
+
+@pytest.mark.parametrize(("defect", "path", "reason"), [
+    ("dataQualityMetrics without columnMetrics", "inputs[0].inputFacets.dataQualityMetrics",
+     "columnMetrics: is required but missing"),
+    ("sourceCode facet without sourceCode", "job.facets.sourceCode",
+     "sourceCode: is required but missing"),
+    ("Spark processing_engine without version", "run.facets.processing_engine",
+     "version: is required but missing"),
+])
+def test_an_invalid_optional_facet_is_dropped_named_and_the_event_stored(
+        store: lineage.Store, defect: str, path: str, reason: str) -> None:
+    sent = _as_producers_send(defect)
+    as_sent = copy.deepcopy(sent)
+    result = ol.ingest(store, sent)
+    assert sent == as_sent  # the caller's event is not changed
+    facet = path.rsplit(".", 1)[1]
+    assert result.dropped_facets == (
+        {"event": 0, "path": path, "facet": facet, "reason": reason},)
+    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    assert run["state"] == "COMPLETE" and facet not in run.get("facets", [])
+    assert ("dataset:hive://metastore/sales.orders", "read", "job:spark/orders_daily") in \
+        edges(store)
+    assert ("job:spark/orders_daily", "wrote", "dataset:s3://lake/orders_daily") in edges(store)
+    assert result.to_dict()["dropped_facets"] == list(result.dropped_facets)
+
+
+@pytest.mark.parametrize(("defect", "path"), [
+    ("null stackTrace", "run.facets.errorMessage.stackTrace"),
+    ("null dbt test description",
+     "inputs[0].inputFacets.dataQualityAssertions.assertions[0].description"),
+])
+def test_a_null_optional_facet_property_is_read_as_absent_with_a_warning(
+        store: lineage.Store, defect: str, path: str) -> None:
+    result = ol.ingest(store, _as_producers_send(defect))
+    assert result.dropped_facets == ()
+    assert result.warnings == ({"event": 0, "path": path, "message": "null read as absent"},)
+    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    assert run["error_message"] == "retried once"
+
+
+@pytest.mark.parametrize("defect", ["dataQualityMetrics without columnMetrics",
+                                    "sourceCode facet without sourceCode",
+                                    "Spark processing_engine without version",
+                                    "null stackTrace", "null dbt test description"])
+def test_strict_mode_rejects_the_whole_event_for_an_invalid_facet(
+        store: lineage.Store, defect: str) -> None:
+    before = snapshot(store)
+    with pytest.raises(lineage.ValidationError) as err:
+        ol.ingest(store, _as_producers_send(defect), strict=True)
+    assert err.value.key and ("Facets." in err.value.key or "facets." in err.value.key)
+    assert snapshot(store) == before
+
+
+def test_a_naive_event_time_is_read_as_utc_with_a_warning(store: lineage.Store) -> None:
+    e = producer_event()
+    e["eventTime"] = "2024-07-01T03:00:00.250"  # as the client's serde examples print it
+    result = ol.ingest(store, e)
+    assert result.warnings == ({"event": 0, "path": "eventTime", "message":
+                                "no time zone offset in '2024-07-01T03:00:00.250': read as "
+                                "UTC"},)
+    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    assert run["states"] == {"COMPLETE": "2024-07-01T03:00:00.250Z"}
+
+
+def test_nominal_dates_without_time_are_read_as_utc_midnight(store: lineage.Store) -> None:
+    # the Python client's own serde example sends naive times and bare nominal dates
+    e = event("run_start")
+    e["eventTime"] = "2021-11-03T10:53:52.427343"
+    e["run"]["facets"]["nominalTime"].update(nominalStartTime="2020-01-01",
+                                             nominalEndTime="2020-01-02")
+    result = ol.ingest(store, e)
+    assert result.dropped_facets == ()
+    assert [w["path"] for w in result.warnings] == [
+        "eventTime", "run.facets.nominalTime.nominalStartTime",
+        "run.facets.nominalTime.nominalEndTime"]
+    run = store.node(RUN).properties
+    assert (run["nominal_start_time"], run["nominal_end_time"]) == ("2020-01-01T00:00:00Z",
+                                                                    "2020-01-02T00:00:00Z")
+    assert run["states"] == {"START": "2021-11-03T10:53:52.427343Z"}
+
+
+def test_a_missing_schema_url_is_accepted_with_a_warning(store: lineage.Store) -> None:
+    e = producer_event()
+    del e["schemaURL"]
+    del e["run"]["facets"]["processing_engine"]["_schemaURL"]
+    result = ol.ingest(store, e)
+    assert result.dropped_facets == ()
+    assert [w["path"] for w in result.warnings] == ["schemaURL",
+                                                    "run.facets.processing_engine"]
+    assert store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties["state"] == \
+        "COMPLETE"
+
+
+def test_a_valid_event_is_read_as_sent_without_a_copy() -> None:
+    e = producer_event()
+    checked = ol.check_event(e)
+    assert checked.event is e and checked.dropped == () and checked.warnings == ()
+
+
+def test_per_event_ingest_stores_the_good_events_and_lists_the_bad(
+        store: lineage.Store) -> None:
+    bad = _broken("run id not a uuid")
+    result = ol.ingest(store, [event("run_start"), bad, "{not json", event("job_event")],
+                       per_event=True)
+    assert result.events == 2
+    assert [(r["index"], r["key"]) for r in result.rejected] == [(1, "run.runId"), (2, None)]
+    assert "malformed JSON" in result.rejected[1]["message"]
+    assert store.node(RUN).properties["state"] == "START"
+    assert store.node(EXPORT_JOB).kind is lineage.NodeKind.JOB
 
 
 def test_a_bad_event_among_good_ones_rejects_the_whole_batch(store: lineage.Store) -> None:
@@ -723,6 +1240,24 @@ def test_cli_ingest_reports_bad_input_with_exit_code_2(store_url: str, tmp_path:
     assert result.exit_code == 2
     assert f"{bad}:2 (run.runId): is required but missing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_ingest_names_dropped_facets_and_strict_rejects_them(store_url: str,
+                                                                 tmp_path: Path) -> None:
+    events = tmp_path / "spark.ndjson"
+    events.write_text(json.dumps(event("run_start")) + "\n" + json.dumps(
+        _as_producers_send("Spark processing_engine without version")) + "\n")
+    strict = CliRunner().invoke(_cli(), ["--store", store_url, "ingest", "--strict",
+                                         str(events)])
+    assert strict.exit_code == 2
+    assert f"{events}:2 (run.facets.processing_engine.version)" in strict.output
+    result = CliRunner().invoke(_cli(), ["--store", store_url, "ingest", str(events)])
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {events}:2: run.facets.processing_engine: facet dropped: version: is "
+            "required but missing") in result.output
+    with lineage.connect(store_url) as store:
+        entry = store.audit_log(1)[0]
+        assert entry.detail["dropped_facets"][0]["path"] == "run.facets.processing_engine"
 
 
 def test_cli_ingest_help_has_examples() -> None:

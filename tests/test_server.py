@@ -272,8 +272,7 @@ def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_th
     assert len(ingests) == 4 and {e.principal for e in ingests} == {"writer"}
 
 
-def test_a_request_of_several_events_is_one_transaction_at_both_endpoints(
-        served: Served) -> None:
+def test_a_request_of_several_events_is_one_transaction(served: Served) -> None:
     start, complete = event("run_start"), event("run_complete")
     as_array = served.post("/api/v1/lineage", json=[start, complete])
     assert as_array.status_code == 201, as_array.text
@@ -281,13 +280,13 @@ def test_a_request_of_several_events_is_one_transaction_at_both_endpoints(
     written = served.state()
 
     again = served.post("/api/v1/lineage/batch", json={"events": [complete, start]})
-    assert again.status_code == 201
+    assert again.status_code == 200
     assert again.json()["transaction"]["applied"]["changed"] is False  # idempotent
     before = served.state()
 
     broken = copy.deepcopy(complete)
     broken["outputs"][0]["namespace"] = 42
-    refused = served.post("/api/v1/lineage/batch", json=[event("job_event"), broken])
+    refused = served.post("/api/v1/lineage", json=[event("job_event"), broken])
     body = assert_error(refused, 400, "ValidationError", "event 2 of 2")
     assert body["key"] == "outputs[0].namespace"
     assert served.state() == before
@@ -298,6 +297,36 @@ def test_a_request_of_several_events_is_one_transaction_at_both_endpoints(
         assert_error(served.post("/api/v1/lineage/batch", json=empty), 400, "ValidationError")
     assert_error(served.post("/api/v1/lineage", json=[start, "not an event"]), 400,
                  "ValidationError")
+
+
+def test_a_batch_is_answered_per_event_and_stores_its_good_events(served: Served) -> None:
+    broken = event("run_complete")
+    broken["outputs"][0]["namespace"] = 42
+    answer = served.post("/api/v1/lineage/batch",
+                         json=[event("run_start"), broken, "not an event", event("job_event")])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "partial_success"
+    assert body["summary"] == {"received": 4, "successful": 2, "failed": 2, "retriable": 0,
+                               "non_retriable": 2}
+    assert [(f["index"], f["key"], f["retriable"]) for f in body["failed_events"]] == [
+        (1, "outputs[0].namespace", False), (2, None, False)]
+    assert "must be a string" in body["failed_events"][0]["reason"]
+    assert served.store.node("run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").properties[
+        "state"] == "START"  # the bad COMPLETE of the same run was not written
+    assert served.store.node("job:reporting/export_summary")
+    before = served.state()
+
+    none_good = served.post("/api/v1/lineage/batch", json=[broken, {"run": {}}])
+    body = assert_error(none_good, 400, "ValidationError", "none of the 2 events")
+    assert body["status"] == "failure" and body["summary"]["failed"] == 2
+    assert [f["index"] for f in body["failed_events"]] == [0, 1]
+    assert {k: v for k, v in served.state().items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"}
+
+    good = served.post("/api/v1/lineage/batch", json=[event("run_complete")])
+    assert good.status_code == 200
+    assert good.json()["status"] == "success" and good.json()["failed_events"] == []
 
 
 def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
@@ -348,8 +377,8 @@ def test_a_writer_process_groups_concurrent_requests_and_a_large_one(store_url: 
             answers = list(pool.map(
                 lambda r: client.post(base + r[0], json=r[1], headers=headers), requests))
             health = client.get(base + "/api/v1/health").json()["ingest"]
-        assert [a.status_code for a in answers].count(201) == 40, [a.text for a in answers]
-        assert answers[5].json()["events"] == 1200
+        assert [a.status_code for a in answers].count(201) == 39, [a.text for a in answers]
+        assert answers[5].status_code == 200 and answers[5].json()["events"] == 1200
         assert_error(answers[18], 400, "ValidationError")
         assert answers[18].json()["key"] == "eventTime"
         wanted = {f"job:reporting/proc_{i}" for i in [*range(40), *range(1000, 2200)]
@@ -631,6 +660,8 @@ def test_the_fast_ingest_route_and_the_writer_process_answer_exactly_as_the_fast
     store, get the same status, headers and JSON body, and leave the same graph."""
     start, complete = event("run_start"), event("run_complete")
     bad_id = {**start, "run": {"runId": "not-a-uuid"}}
+    bad_facet = {**complete, "job": {**complete["job"], "facets": {"sourceCode": {
+        "_producer": "x", "_schemaURL": "y", "language": "python"}}}}
     big = {**start, "job": {**start["job"], "facets": {"pad": {
         "_producer": "x", "_schemaURL": "y", "blob": "x" * MAX_BODY}}}}
     json_type = {"Content-Type": "application/json"}
@@ -649,6 +680,7 @@ def test_the_fast_ingest_route_and_the_writer_process_answer_exactly_as_the_fast
         ("writer", {"content": b'{"eventType": ', "headers": json_type}),           # 400
         ("writer", {"json": bad_id}),                                               # 400
         ("writer", {"json": [start, 5]}),                                           # 400
+        ("writer", {"json": bad_facet}),                           # 201, facet dropped
     ]
     answers, graphs = [], []
     setups = [("", False), ("/behind/a/proxy", False), ("", True)]
@@ -673,7 +705,10 @@ def test_the_fast_ingest_route_and_the_writer_process_answer_exactly_as_the_fast
                 answers.append(got)
             graphs.append(snapshot(store))
     statuses = [a[0] for a in answers[0]]
-    assert statuses == [201, 201, 201, 201, 401, 401, 403, 415, 415, 413, 400, 400, 400]
+    assert statuses == [201, 201, 201, 201, 401, 401, 403, 415, 415, 413, 400, 400, 400, 201]
+    assert answers[0][-1][3]["dropped_facets"] == [{
+        "event": 0, "path": "job.facets.sourceCode", "facet": "sourceCode",
+        "reason": "sourceCode: is required but missing"}]
     for fast, routed, in_process in zip(*answers, strict=True):
         assert fast == routed == in_process
     assert graphs[0] == graphs[1] == graphs[2]
@@ -709,7 +744,7 @@ def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_give
 
         assert post(start).status_code == 201
         health = client.get(base + "/api/v1/health").json()
-        assert health["ingest"] == {"transactions": 1, "requests": 1}
+        assert (health["ingest"]["transactions"], health["ingest"]["requests"]) == (1, 1)
         # Ctrl-C in a terminal signals the whole process group: the writer keeps going
         os.kill(app.state.writer._process.pid, signal.SIGINT)
         time.sleep(0.2)
@@ -761,6 +796,71 @@ def test_read_errors_are_json_404_409_and_400(served: Served) -> None:
     summary = served.get("/api/v1/provenance/order_facts")
     assert summary.status_code == 200
     assert {f["total"] for f in summary.json()["fields"]} == {0}
+
+
+def _with_bad_facets() -> dict[str, Any]:
+    """A COMPLETE event as a Spark producer sends it: a processing_engine facet without its
+    version, an errorMessage with a null stackTrace, a naive eventTime, no schemaURL."""
+    sent = event("run_complete")
+    sent["eventTime"] = "2024-05-01T02:10:00"
+    del sent["schemaURL"]
+    sent["run"]["facets"]["processing_engine"] = {
+        "_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/spark",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/ProcessingEngineRunFacet.json",
+        "name": "spark"}
+    sent["run"]["facets"]["errorMessage"] = {
+        "_producer": "p", "_schemaURL": "s", "message": "retried", "programmingLanguage": "JAVA",
+        "stackTrace": None}
+    return sent
+
+
+def test_an_invalid_facet_is_dropped_reported_audited_and_counted(served: Served) -> None:
+    answer = served.post("/api/v1/lineage", json=_with_bad_facets())
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["dropped_facets"] == [{
+        "event": 0, "path": "run.facets.processing_engine", "facet": "processing_engine",
+        "reason": "version: is required but missing"}]
+    assert [w["path"] for w in body["warnings"]] == [
+        "eventTime", "schemaURL", "run.facets.errorMessage.stackTrace"]
+    run = served.store.node("run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").properties
+    assert run["state"] == "COMPLETE" and run["error_message"] == "retried"
+    assert run["states"] == {"COMPLETE": "2024-05-01T02:10:00Z"}
+
+    entry = served.get("/api/v1/audit", who="admin", params={"limit": 1}).json()["entries"][0]
+    assert entry["action"] == "ingest"
+    assert entry["detail"]["dropped_facets"] == body["dropped_facets"]
+    health = served.get("/api/v1/health", who=None).json()["ingest"]
+    assert (health["dropped_facets"], health["events_with_dropped_facets"],
+            health["warnings"], health["strict"]) == (1, 1, 3, False)
+
+
+def test_what_an_event_says_that_is_not_stored_is_in_its_answer(served: Served) -> None:
+    # job-to-job lineage (the spec's LineageFacet) has no place in the store: the answer of
+    # the request that sent it says so, not only a log
+    declared = event("job_event")
+    declared["job"]["facets"]["lineage"] = {
+        "_producer": "https://example.com/orchestrator",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/LineageFacet.json"
+                      "#/$defs/LineageJobFacet",
+        "entries": [{"type": "JOB", "inputs": [
+            {"type": "JOB", "namespace": "airflow", "name": "daily.transform"}]}]}
+    answer = served.post("/api/v1/lineage", json=declared)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["warnings"] == [{
+        "event": 0, "path": "job.facets.lineage.entries[0].inputs[0]",
+        "message": "job-to-job lineage is not stored: the store links jobs through the "
+                   "datasets between them"}]
+
+
+def test_a_strict_server_rejects_an_event_with_an_invalid_facet(sqlite_url: str) -> None:
+    with lineage.connect(sqlite_url) as store, \
+            running(sqlite_url, ServerSettings(auth=False, strict=True)) as base:
+        refused = httpx.post(base + "/api/v1/lineage", json=_with_bad_facets(), timeout=30)
+        body = assert_error(refused, 400, "ValidationError")
+        assert body["key"] == "schemaURL"
+        assert store.find("", limit=10) == []
+        assert httpx.get(base + "/api/v1/health").json()["ingest"]["strict"] is True
 
 
 def test_every_write_is_in_the_audit_log_with_its_principal(served: Served) -> None:

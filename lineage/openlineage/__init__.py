@@ -8,32 +8,45 @@ transaction.
     store = lineage.connect()
     result = openlineage.ingest(store, body, principal="airflow-prod")  # bytes, str or dicts
     result = openlineage.ingest_file(store, "events.ndjson")
+    result.dropped_facets   # invalid optional facets left out, with their JSON paths
 
 How events become nodes and edges is documented in `_mapping.py`; how schema-facet types
 become canonical field types in `_fieldtypes.py`; what is validated in `_validate.py`.
 """
 
+from ._checks import checks_covering
 from ._fieldtypes import field_type
 from ._ingest import (
     IngestResult,
+    Prepared,
     ingest,
     ingest_file,
     ingest_files,
+    prepare,
+    prepare_files,
     to_batch,
     validate,
+    write,
 )
-from ._validate import CORE_ID, SPEC_VERSION, event_kind, schemas
+from ._validate import CORE_ID, SPEC_VERSION, CheckedEvent, check_event, event_kind, schemas
 
 __all__ = [
     "CORE_ID",
+    "CheckedEvent",
     "IngestResult",
+    "Prepared",
     "SPEC_VERSION",
+    "check_event",
+    "checks_covering",
     "event_kind",
     "field_type",
     "ingest",
     "ingest_file",
     "ingest_files",
+    "prepare",
+    "prepare_files",
     "schemas",
     "to_batch",
     "validate",
+    "write",
 ]

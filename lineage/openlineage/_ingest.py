@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,8 @@ from .._errors import LineageError, ValidationError
 from .._files import read_text
 from .._model import ApplyResult, GraphBatch
 from ..store.base import Store
-from ._mapping import BatchBuilder, Event, merge_node
-from ._validate import validate_event
+from ._mapping import BatchBuilder, Event, merge_edge, merge_node  # noqa: F401 - bench/
+from ._validate import check_event
 
 #: file suffixes read as one event per line; other files are JSON (one event or a list),
 #: and fall back to NDJSON when they hold several JSON values one after another
@@ -26,7 +26,12 @@ Events = Mapping[str, Any] | str | bytes | Iterable[Mapping[str, Any] | str | by
 class IngestResult:
     """What one ingest call did: how many events of each kind it read, how many distinct
     runs, jobs, datasets, dataset versions and fields they named, how many derivations
-    (`derived_from` edges) they carry, and what the store write changed (`applied`)."""
+    (`derived_from` edges) they carry, and what the store write changed (`applied`).
+
+    `dropped_facets` and `warnings` say what was not read as sent (see `Prepared`);
+    `rejected` lists the events refused one by one (only with `per_event=True`), each
+    `{"index": i, "error": "ValidationError", "message": ..., "key": ...}`; they are not
+    counted in `events`."""
 
     events: int
     run_events: int
@@ -40,15 +45,49 @@ class IngestResult:
     derivations: int
     applied: ApplyResult
     principal: str | None = None
+    dropped_facets: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[dict[str, Any], ...] = ()
+    rejected: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         # fields by name, not dataclasses.asdict: its deep copy cost ~30 us, once per ingest
-        # transaction of the server; every value here is a scalar
+        # transaction of the server; every value here is a scalar or a list of flat dicts
         result = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("dropped_facets", "warnings", "rejected"):
+            result[name] = list(result[name])
         applied = self.applied
         result["applied"] = {**{f.name: getattr(applied, f.name) for f in fields(applied)},
                              "changed": applied.changed}
         return result
+
+
+@dataclass
+class Prepared:
+    """Events read and checked, not yet written (`prepare`; `write` writes them).
+
+    `events`: the events to write (facets dropped where they were invalid).
+    `dropped_facets`: `{"event": i, "path": "run.facets.errorMessage", "facet":
+    "errorMessage", "reason": ...}` per facet left out (i: the 0-based position in what was
+    given). `warnings`: `{"event": i, "path": "eventTime", "message": ...}` per value read
+    leniently. `rejected`: `{"index": i, "error": ..., "message": ..., "key": ...}` per event
+    refused (only with `per_event=True`; otherwise the first bad event raises)."""
+
+    events: list[Event]
+    received: int
+    dropped_facets: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def audit_detail(self, limit: int = 20) -> dict[str, Any]:
+        """What the audit entry of the write says about it (the first `limit` of each)."""
+        detail: dict[str, Any] = {}
+        for name in ("dropped_facets", "warnings", "rejected"):
+            items = getattr(self, name)
+            if items:
+                detail[name] = items[:limit]
+                if len(items) > limit:
+                    detail[f"{name}_total"] = len(items)
+        return detail
 
 
 @dataclass
@@ -60,63 +99,77 @@ class _Raw:
     line: int | None = None
 
 
-def ingest(store: Store, events: Events, *, principal: str | None = None) -> IngestResult:
+def ingest(store: Store, events: Events, *, principal: str | None = None,
+           strict: bool = False, per_event: bool = False) -> IngestResult:
     """Validate OpenLineage events and write what they say to `store`, in one transaction.
 
     `events` is one event (a dict), JSON text (bytes or str: one event or an array of
     events), or an iterable of dicts / JSON texts of one event each. Every event is parsed
     and validated before any is mapped, and all of them become one GraphBatch applied in one
-    transaction: a bad event rejects the whole call and the store is unchanged. `principal`
-    (the authenticated caller, if any) is recorded in the `reported_by` property of the runs
-    the events report.
+    transaction. `principal` (the authenticated caller, if any) is recorded in the
+    `reported_by` property of the runs the events report.
+
+    The core of each event is checked strictly; an invalid facet is dropped and listed in
+    `IngestResult.dropped_facets`, a naive eventTime is read as UTC with a warning
+    (`_validate.check_event`). `strict=True`: an invalid facet rejects its event too.
+    A rejected event rejects the whole call (the store is unchanged) unless `per_event`:
+    then it is listed in `IngestResult.rejected` and the others are written.
 
     Raises ValidationError (with `key` the JSON path of the offending field, and the event's
     position when there are several) for malformed JSON or an event the spec rejects.
     Re-ingesting the same events changes nothing.
     """
-    return _ingest(store, _raw_events(events), principal)
+    return write(store, [prepare(events, strict=strict, per_event=per_event)],
+                 principal=principal)
 
 
-def ingest_file(store: Store, path: str | Path, *,
-                principal: str | None = None) -> IngestResult:
+def ingest_file(store: Store, path: str | Path, *, principal: str | None = None,
+                strict: bool = False) -> IngestResult:
     """Ingest the events of one file: JSON (one event or an array of events) or NDJSON
     (one event per line; `.ndjson`/`.jsonl`, or any file holding one JSON value per line).
     Errors carry the file and the 1-based line of the offending event."""
-    return ingest_files(store, [path], principal=principal)
+    return ingest_files(store, [path], principal=principal, strict=strict)
 
 
-def ingest_files(store: Store, paths: Sequence[str | Path], *,
-                 principal: str | None = None) -> IngestResult:
+def ingest_files(store: Store, paths: Sequence[str | Path], *, principal: str | None = None,
+                 strict: bool = False) -> IngestResult:
     """Ingest the events of several files in one transaction (see `ingest_file`)."""
+    return write(store, [prepare_files(paths, strict=strict)], principal=principal)
+
+
+def prepare_files(paths: Sequence[str | Path], *, strict: bool = False) -> Prepared:
+    """`prepare` for the events of files (see `ingest_file`)."""
     if not paths:
         raise ValidationError("no OpenLineage event file given")
     raw: list[_Raw] = []
     for path in paths:
         raw.extend(read_events(path))
-    return _ingest(store, raw, principal)
+    return _prepare(raw, strict, per_event=False)
 
 
-def to_batch(store: Store, events: Events, *, principal: str | None = None) -> GraphBatch:
-    """The GraphBatch `ingest` would apply, without applying it (a dry run)."""
-    return _build(_validated(_raw_events(events)), principal).finish(store)
+def prepare(events: Events, *, strict: bool = False, per_event: bool = False) -> Prepared:
+    """Parse and check events without writing them (what `ingest` does first); see
+    `ingest` for `strict` and `per_event`. Raises ValidationError as `ingest` does."""
+    return _prepare(_raw_events(events), strict, per_event)
 
 
-def validate(events: Events) -> list[dict[str, Any]]:
-    """Parse, validate and map events without a store (what `ingest` checks before it
-    writes); returns them as dicts. Raises ValidationError as `ingest` does."""
-    checked = _validated(_raw_events(events))
-    _build(checked, None)
-    return [dict(ev.data) for ev in checked]
-
-
-# ------------------------------------------------------------------ internals
-
-
-def _ingest(store: Store, raw: list[_Raw], principal: str | None) -> IngestResult:
-    events = _validated(raw)
-    builder = _build(events, principal)
+def write(store: Store, prepared: Sequence[Prepared], *,
+          principal: str | None = None) -> IngestResult:
+    """Write prepared events (of one or several `prepare` calls) in one transaction. The
+    result's `dropped_facets`, `warnings` and `rejected` are those of every `Prepared`, in
+    order. Raises ValidationError when an event cannot be mapped (an empty name, a field
+    twice in a schema): nothing is written then."""
+    events = [ev for p in prepared for ev in p.events]
+    builder = BatchBuilder(principal)
+    for done in prepared:
+        for ev in done.events:
+            before = len(builder.warnings)
+            builder.add(ev)
+            # what an event says that the store cannot hold: its request's warnings
+            done.warnings.extend({"event": ev.index, **w} for w in builder.warnings[before:])
     batch = builder.unmerged()
-    applied = store.apply(batch, merge=merge_node)
+    applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
+               else ApplyResult())
     kinds = [ev.kind for ev in events]
     c = builder.counts
     return IngestResult(
@@ -132,7 +185,28 @@ def _ingest(store: Store, raw: list[_Raw], principal: str | None) -> IngestResul
         derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"),
         applied=applied,
         principal=principal,
+        dropped_facets=tuple(d for p in prepared for d in p.dropped_facets),
+        warnings=tuple(w for p in prepared for w in p.warnings),
+        rejected=tuple(r for p in prepared for r in p.rejected),
     )
+
+
+def to_batch(store: Store, events: Events, *, principal: str | None = None,
+             strict: bool = False) -> GraphBatch:
+    """The GraphBatch `ingest` would apply, without applying it (a dry run)."""
+    return _build(prepare(events, strict=strict).events, principal).finish(store)
+
+
+def validate(events: Events, *, strict: bool = False) -> list[dict[str, Any]]:
+    """Parse, validate and map events without a store (what `ingest` checks before it
+    writes); returns them as dicts, as they would be written (invalid facets left out
+    unless `strict`). Raises ValidationError as `ingest` does."""
+    checked = prepare(events, strict=strict).events
+    _build(checked, None)
+    return [dict(ev.data) for ev in checked]
+
+
+# ------------------------------------------------------------------ internals
 
 
 def _build(events: list[Event], principal: str | None) -> BatchBuilder:
@@ -144,22 +218,41 @@ def _build(events: list[Event], principal: str | None) -> BatchBuilder:
 
 def _validated(raw: list[_Raw]) -> list[Event]:
     """Validate every event before any is mapped; the first error rejects them all."""
+    return _prepare(raw, False, per_event=False).events
+
+
+def _prepare(raw: list[_Raw], strict: bool, per_event: bool) -> Prepared:
+    """Check every event before any is mapped. Without `per_event` the first error
+    rejects them all; with it, each bad event is listed (and also checked by mapping it
+    alone, so that what is written cannot fail on it)."""
     if not raw:
         raise ValidationError("no OpenLineage events given")
-    events = []
+    prepared = Prepared([], len(raw))
     for i, item in enumerate(raw):
-        value = item.value
-        if isinstance(value, str | bytes | bytearray):
-            value = _loads(value, item, i, len(raw))
         try:
-            kind = validate_event(value)
+            value = item.value
+            if isinstance(value, str | bytes | bytearray):
+                value = _loads(value, item, i, len(raw))
+            try:
+                checked = check_event(value, strict=strict)
+            except ValidationError as exc:
+                # the same error, told where: the file and line, or the event's position
+                where = Event(value if isinstance(value, Mapping) else {}, "RunEvent", i,
+                              len(raw), item.file, item.line)
+                raise where.error(exc.reason, [exc.key] if exc.key else []) from None
+            ev = Event(checked.event, checked.kind, i, len(raw), item.file, item.line)
+            if per_event:
+                BatchBuilder(None).add(ev)  # a mapping error is this event's alone
         except ValidationError as exc:
-            # the same error, told where: the file and line, or the event's position
-            where = Event(value if isinstance(value, Mapping) else {}, "RunEvent", i, len(raw),
-                          item.file, item.line)
-            raise where.error(exc.reason, [exc.key] if exc.key else []) from None
-        events.append(Event(value, kind, i, len(raw), item.file, item.line))
-    return events
+            if not per_event:
+                raise
+            prepared.rejected.append({"index": i, "error": type(exc).__name__,
+                                      "message": exc.message, "key": exc.key})
+            continue
+        prepared.events.append(ev)
+        prepared.dropped_facets.extend({"event": i, **d} for d in checked.dropped)
+        prepared.warnings.extend({"event": i, **w} for w in checked.warnings)
+    return prepared
 
 
 def _raw_events(events: Events) -> list[_Raw]:

@@ -29,23 +29,50 @@ masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
 group or sort the whole output) become `input field -derived_from-> output dataset` edges
 with `scope: dataset` and the indirect subtype as transformation.
 
+The spec's explicit LineageFacet (`lineage`, after 1.52.0; see spec/README.md), on any
+dataset of any event and on the job: a dataset-level source (`inputs`) becomes `source
+dataset (or field) -derived_from-> dataset` with `scope: dataset`; a field-level source
+(`fields.<f>.inputs`) `source field (or dataset) -derived_from-> field`, with the
+transformation as column lineage gives it and `declared: lineage_facet`; a JOB source
+`job -wrote-> dataset` (and its run's, with `runId`). In the job form, a DATASET entry is
+a target as above, a JOB entry (named, or unnamed: the event's own job) reads its DATASET
+sources (`dataset -read-> job`, and its run). Job-to-job entries, and an unnamed job on a
+DatasetEvent, are not stored: `BatchBuilder.warnings` says so, and the answer with it.
+
 Runs: `state` is the strongest state seen, terminal (COMPLETE, FAIL, ABORT) over
 non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the later event
 time; `states` keeps each state's event time. Stored properties are merged, not replaced:
 the stored node is read and the event's facts are laid over it, so duplicate delivery
 changes nothing and COMPLETE-before-START ends in the same graph as START-then-COMPLETE.
+
+State follows event time, not arrival (the async client and retries reorder events):
+every property an event sets is stamped with its eventTime (`event_times`: property ->
+time), and a stored value is replaced only by one from a newer event (at the same time,
+the larger value, so that the outcome never depends on order). So field types, job SQL and
+facets, descriptions and owners are those of the newest event that said them; an older
+event arriving late still adds its run and its dataset versions (history), and fills what
+no newer event said. `derived_from` edges are stamped the same way (`event_time`): the
+newest event's transformation wins. A dataset's schema facet also sets its `fields` (the
+current column list, newest event wins); a field that a newer schema no longer lists is
+retired: its `has_field` edge from the dataset is removed (so impact of the dataset no
+longer reaches it), while its node, its lineage and the older versions' schema snapshots
+keep it (`lineage schema diff` reports the drop). A runId names one run of one job: an
+event reporting a stored run under another job is refused (ConflictError, 409), and two
+events of one request doing so are a ValidationError at `run.runId`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from .. import _keys as keys
-from .._errors import ValidationError
+from .._errors import ConflictError, ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..store.base import Store
@@ -57,6 +84,9 @@ TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4, "FAIL": 5}
 #: properties merged as sets (sorted lists) rather than replaced
 _UNION = ("facets", "reported_by", "symlinks")
+#: properties merged by their own rule, never stamped with an event time (a run's `job`
+#: never changes: another one is a conflict; each quality check keeps its newest result)
+_UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
 
 
@@ -70,6 +100,12 @@ class Event:
     total: int
     file: str | None = None
     line: int | None = None
+
+    @property
+    def time(self) -> str | None:
+        """The eventTime (validated, so an RFC 3339 string)."""
+        value = self.data.get("eventTime")
+        return value if isinstance(value, str) else None
 
     def error(self, message: str, path: Sequence[str | int] = ()) -> ValidationError:
         if self.total > 1 and self.line is None:
@@ -96,17 +132,37 @@ class BatchBuilder:
         # key -> (name, namespace, properties laid over the stored ones)
         self.pending: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
         self.counts = Counts()
+        #: dataset key -> every field name its schema facets in this batch listed
+        self.listed: dict[str, set[str]] = {}
+        #: field key -> its dataset's key (the fields column lineage names)
+        self.dataset_of: dict[str, str] = {}
+        #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
+        self.warnings: list[dict[str, str]] = []
 
     # ---------------------------------------------------------------- nodes and edges
 
-    def edge(self, src: str, dst: str, kind: EdgeKind, **properties: Any) -> None:
+    def edge(self, src: str, dst: str, kind: EdgeKind, *, at: str | None = None,
+             **properties: Any) -> None:
         """What `GraphBatch.add_edge` does, as a record: keys and kind are this module's
-        own, made from validated events."""
+        own, made from validated events. Properties are stamped with the event time `at`;
+        of two events' properties for one edge, the newer's are kept (`merge_edge`)."""
         props = {k: v for k, v in properties.items() if v is not None}
-        self.batch.edges[(src, dst, kind.value)] = EdgeRecord(src, dst, kind, props)
+        if props and at is not None:
+            props["event_time"] = at
+        ident = (src, dst, kind.value)
+        known = self.batch.edges.get(ident)
+        if known is not None and known.properties:
+            props = merge_edge(ident, known.properties, props)
+        self.batch.edges[ident] = EdgeRecord(src, dst, kind, props)
 
-    def node(self, key: str, name: str, namespace: str | None, **properties: Any) -> str:
+    def node(self, key: str, name: str, namespace: str | None, *, at: str | None = None,
+             **properties: Any) -> str:
+        """Add facts about a node; each property is stamped with the event time `at`."""
         props = {k: v for k, v in properties.items() if v is not None}
+        if at is not None:
+            stamped = {k: at for k in props if k not in _UNTIMED}
+            if stamped:
+                props["event_times"] = stamped
         if key in self.pending:
             _, _, known = self.pending[key]
             props = merge_properties(known, props)
@@ -123,7 +179,7 @@ class BatchBuilder:
         key = _key(ev, path, keys.field_key, namespace, name, field_name,
                    names=(None, None, None))
         self.counts.fields.add(key)
-        self.node(key, f"{name}.{field_name}", namespace, **properties)
+        self.node(key, f"{name}.{field_name}", namespace, at=ev.time, **properties)
         self.edge(dataset, key, EdgeKind.HAS_FIELD)
         return key
 
@@ -133,7 +189,7 @@ class BatchBuilder:
         facets = _facets(job)
         self.counts.jobs.add(key)
         return self.node(
-            key, name, ns,
+            key, name, ns, at=ev.time,
             facets=sorted(facets) or None,
             description=_get(facets, "documentation", "description"),
             job_type=_plain(facets.get("jobType")),
@@ -144,20 +200,29 @@ class BatchBuilder:
     def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
             job_ns: str, **properties: Any) -> str:
         rid = _run_id(ev, path, run_id)
-        return self.node(keys.run_key(rid), rid, job_ns, job=job_key, **properties)
+        key = keys.run_key(rid)
+        known = self.pending.get(key)
+        if known is not None and known[2].get("job", job_key) != job_key:
+            raise ev.error(f"run {rid} is reported for job '{known[2]['job']}' and for job "
+                           f"'{job_key}': a runId names one run of one job; give each job's "
+                           "run its own runId", path)
+        return self.node(key, rid, job_ns, at=ev.time, job=job_key, **properties)
 
     # ---------------------------------------------------------------- events
 
     def add(self, ev: Event) -> None:
+        """Map one event; what it says that the store cannot hold goes to `warnings`."""
         if ev.kind == "RunEvent":
             self._run_event(ev)
         elif ev.kind == "JobEvent":
             job = self.job(ev, ["job"], ev.data["job"])
             self._io(ev, job, None, derive=True, outputs_written=False)
+            self._job_lineage(ev, job, None)
         else:
             data = ev.data["dataset"]
             dkey = self._dataset(ev, ["dataset"], data, role="static")
             self._column_lineage(ev, ["dataset"], data, dkey, None)
+            self._dataset_lineage(ev, ["dataset"], data, dkey, None)
 
     def _run_event(self, ev: Event) -> None:
         data = ev.data
@@ -192,16 +257,25 @@ class BatchBuilder:
         complete = state == "COMPLETE"
         self._io(ev, job, rkey, derive=complete, outputs_written=complete,
                  run_id=rkey.removeprefix(f"{NodeKind.RUN}:"))
+        self._job_lineage(ev, job, rkey)
 
     def _io(self, ev: Event, job: str, run: str | None, *, derive: bool,
             outputs_written: bool, run_id: str | None = None) -> None:
+        read: set[str] = set()
         for i, data in enumerate(ev.data.get("inputs") or []):
             dkey = self._dataset(ev, ["inputs", i], data, run=run, role="input")
+            read.add(dkey)
             self.edge(dkey, job, EdgeKind.READ)
             if run is not None:
                 self.edge(dkey, run, EdgeKind.READ)
+            self._dataset_lineage(ev, ["inputs", i], data, dkey, job)
+            self._quality_checks(ev, ["inputs", i], data, dkey, job, run)
+        check = _is_quality_check(ev.data["job"])
+        sources: set[str] = set()
         for i, data in enumerate(ev.data.get("outputs") or []):
             path: list[str | int] = ["outputs", i]
+            if check or _is_test_audit(data["name"]):
+                continue  # a test's audit table: no dataset downstream of what it tests
             if run is None:
                 role = "static"
             else:
@@ -211,7 +285,40 @@ class BatchBuilder:
             if outputs_written and run is not None:
                 self.edge(run, dkey, EdgeKind.WROTE)
             if derive:
-                self._column_lineage(ev, path, data, dkey, job)
+                sources |= self._column_lineage(ev, path, data, dkey, job)
+            self._dataset_lineage(ev, path, data, dkey, job)
+        # datasets named only in column lineage were read all the same: table-level too
+        for source in sorted(sources - read):
+            self.edge(source, job, EdgeKind.READ)
+            if run is not None:
+                self.edge(source, run, EdgeKind.READ)
+
+    def _quality_checks(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
+                        dkey: str, job: str, run: str | None) -> None:
+        """A dataset's `dataQualityAssertions` (an input facet, or a dataset facet as dbt-ol
+        sends it) as the `quality_checks` of the dataset, and of the column each names:
+        `{"<job>|<assertion>|<column>": {assertion, success, column, severity, description,
+        job, run, at}}`, the newest result of each check kept."""
+        for where in ("inputFacets", "facets"):
+            facet = _facets(data, where).get("dataQualityAssertions")
+            assertions = _get(facet, "assertions")
+            if not isinstance(assertions, list):
+                continue
+            ns, name = data["namespace"], data["name"]
+            for k, a in enumerate(assertions):
+                if not isinstance(a, Mapping) or not isinstance(a.get("assertion"), str):
+                    continue
+                column = a.get("column") if isinstance(a.get("column"), str) else None
+                entry = {key: value for key, value in {
+                    "assertion": a["assertion"], "success": a.get("success"),
+                    "column": column, "severity": a.get("severity"),
+                    "description": a.get("description"), "job": job, "run": run,
+                    "at": ev.time}.items() if value is not None}
+                checks = {f"{job}|{a['assertion']}|{column or ''}": entry}
+                self.node(dkey, name, ns, quality_checks=checks)
+                if column:
+                    self.field(ev, [*path, where, "dataQualityAssertions", "assertions", k,
+                                    "column"], dkey, ns, name, column, quality_checks=checks)
 
     def _dataset(self, ev: Event, path: list[str | int], data: Mapping[str, Any], *,
                  role: str, run: str | None = None, run_id: str | None = None) -> str:
@@ -225,7 +332,7 @@ class BatchBuilder:
         ns, name = data["namespace"], data["name"]
         dkey = self.dataset(ev, path, ns, name)
         facets = _facets(data)
-        self.node(dkey, name, ns,
+        self.node(dkey, name, ns, at=ev.time,
                   facets=sorted(facets) or None,
                   symlinks=_symlinks(facets.get("symlinks")),
                   description=_get(facets, "documentation", "description"),
@@ -249,6 +356,10 @@ class BatchBuilder:
                            type=canonical if spelling or f.get("fields") else None,
                            source_type=spelling, description=f.get("description"))
                 snapshot.append((f["name"], canonical, f.get("description")))
+            # the dataset's current columns, as of this event (see the module docstring)
+            names = [str(n) for n, _, _ in snapshot]
+            self.node(dkey, name, ns, at=ev.time, fields=names)
+            self.listed.setdefault(dkey, set()).update(names)
         named = _get(facets, "version", "datasetVersion")
         version = named if isinstance(named, str) and named.strip() else None
         if role == "produced" and version is None:
@@ -274,10 +385,11 @@ class BatchBuilder:
         return dkey
 
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
-                        dkey: str, job: str | None) -> None:
+                        dkey: str, job: str | None) -> set[str]:
+        """The facet's derivations; returns the keys of the datasets its inputs name."""
         facet = _facets(data).get("columnLineage")
         if not isinstance(facet, Mapping):
-            return
+            return set()
         base = [*path, "facets", "columnLineage"]
         ns, name = data["namespace"], data["name"]
         found: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -298,12 +410,131 @@ class BatchBuilder:
             props = _edge_properties(seen)
             if target == dkey:
                 props["scope"] = "dataset"
-            self.edge(origin, target, EdgeKind.DERIVED_FROM, job=job, **props)
+            self.edge(origin, target, EdgeKind.DERIVED_FROM, at=ev.time, job=job, **props)
+        sources = {self.dataset_of[origin] for origin, _ in found} - {dkey}
+        if job is None:  # static lineage of a DatasetEvent: the inputs derive the dataset
+            for source in sorted(sources):
+                self.edge(source, dkey, EdgeKind.DERIVED_FROM, at=ev.time, scope="dataset",
+                          transformation=Transformation.UNKNOWN.value)
+        return sources
+
+    # ---------------------------------------------------------------- the LineageFacet
+
+    def _dataset_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
+                         dkey: str, own_job: str | None) -> None:
+        """The dataset form of the spec's LineageFacet (`facets.lineage` with `inputs` and
+        `fields`) on a dataset of the event."""
+        facet = _facets(data).get("lineage")
+        if isinstance(facet, Mapping):
+            self._lineage_target(ev, [*path, "facets", "lineage"], facet, dkey,
+                                 data["namespace"], data["name"], own_job)
+
+    def _job_lineage(self, ev: Event, job: str, run: str | None) -> None:
+        """The job form of the LineageFacet (`job.facets.lineage.entries`): a DATASET entry
+        is a target dataset with its sources, as the dataset form; a JOB entry (named, or
+        without a name: this event's job) reads its DATASET sources."""
+        facet = _facets(ev.data["job"]).get("lineage")
+        if not isinstance(facet, Mapping):
+            return
+        for i, entry in enumerate(facet.get("entries") or []):
+            path: list[str | int] = ["job", "facets", "lineage", "entries", i]
+            if not isinstance(entry, Mapping):
+                continue
+            if entry.get("type") == "DATASET":
+                ns, name = entry["namespace"], entry["name"]
+                dkey = self.dataset(ev, path, ns, name)
+                self._lineage_target(ev, path, entry, dkey, ns, name, job)
+                continue
+            target = self._lineage_job(ev, path, entry, job)
+            if target is None:
+                continue
+            target_run = self._lineage_run(ev, path, entry, target) or (
+                run if target == job else None)
+            for k, source in enumerate(entry.get("inputs") or []):
+                spath: list[str | int] = [*path, "inputs", k]
+                if source.get("type") != "DATASET":
+                    self.warnings.append({"path": path_text(spath), "message":
+                                          "job-to-job lineage is not stored: the store links "
+                                          "jobs through the datasets between them"})
+                    continue
+                src = self.dataset(ev, spath, source["namespace"], source["name"])
+                if isinstance(source.get("field"), str):
+                    self.field(ev, [*spath, "field"], src, source["namespace"],
+                               source["name"], source["field"])
+                self.edge(src, target, EdgeKind.READ)
+                if target_run is not None:
+                    self.edge(src, target_run, EdgeKind.READ)
+
+    def _lineage_target(self, ev: Event, base: list[str | int], entry: Mapping[str, Any],
+                        dkey: str, ns: str, name: str, own_job: str | None) -> None:
+        """The sources of one target dataset: `inputs` feed the whole dataset, `fields`
+        each field."""
+        for k, source in enumerate(entry.get("inputs") or []):
+            self._lineage_source(ev, [*base, "inputs", k], source, dkey, None, own_job)
+        for out_name, spec in (entry.get("fields") or {}).items():
+            fpath: list[str | int] = [*base, "fields", out_name]
+            target = self.field(ev, fpath, dkey, ns, name, out_name)
+            for k, source in enumerate(spec.get("inputs") or []):
+                self._lineage_source(ev, [*fpath, "inputs", k], source, dkey, target, own_job)
+
+    def _lineage_source(self, ev: Event, path: list[str | int], source: Mapping[str, Any],
+                        dkey: str, target: str | None, own_job: str | None) -> None:
+        """One source feeding `target` (a field key; None: the dataset `dkey` as a whole).
+        A dataset or field source derives it (`derived_from`, with the transformation as
+        column lineage gives it, `scope: dataset` when it feeds the whole dataset); a job
+        source wrote the dataset (`job -wrote-> dataset`, and its run's when it names one)."""
+        if not isinstance(source, Mapping):
+            return
+        if source.get("type") == "JOB":
+            job = self._lineage_job(ev, path, source, own_job)
+            if job is not None:
+                self.edge(job, dkey, EdgeKind.WROTE)
+                run = self._lineage_run(ev, path, source, job)
+                if run is not None:
+                    self.edge(run, dkey, EdgeKind.WROTE)
+            return
+        sns, sname = source["namespace"], source["name"]
+        origin = self.dataset(ev, path, sns, sname)
+        if isinstance(source.get("field"), str):
+            origin = self.field(ev, [*path, "field"], origin, sns, sname, source["field"])
+        into = target or dkey
+        if origin == into:
+            return
+        props = _edge_properties(_transformations(source))
+        if target is None:
+            props["scope"] = "dataset"
+        self.edge(origin, into, EdgeKind.DERIVED_FROM, at=ev.time, job=own_job,
+                  declared="lineage_facet", **props)
+
+    def _lineage_job(self, ev: Event, path: list[str | int], ref: Mapping[str, Any],
+                     own_job: str | None) -> str | None:
+        """The job a LineageFacet entry or source names; without a name, the event's own
+        job (None, with a warning, on a DatasetEvent, which has none)."""
+        if "name" not in ref and "namespace" not in ref:
+            if own_job is None:
+                self.warnings.append({"path": path_text(path), "message":
+                                      "a JOB without a name means the event's own job, and a "
+                                      "DatasetEvent has none: not stored"})
+            return own_job
+        return self.job(ev, path, {"namespace": ref["namespace"], "name": ref["name"]})
+
+    def _lineage_run(self, ev: Event, path: list[str | int], ref: Mapping[str, Any],
+                     job: str) -> str | None:
+        run_id = ref.get("runId")
+        if not isinstance(run_id, str):
+            return None
+        own = ev.data.get("job")
+        namespace = ref.get("namespace") or (own or {}).get("namespace") or ""
+        rkey = self.run(ev, [*path, "runId"], run_id, job, str(namespace))
+        self.edge(job, rkey, EdgeKind.RUN_OF)
+        return rkey
 
     def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
         ns, name = source["namespace"], source["name"]
         dkey = self.dataset(ev, path, ns, name)
-        return self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
+        fkey = self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
+        self.dataset_of[fkey] = dkey
+        return fkey
 
     # ---------------------------------------------------------------- finishing
 
@@ -322,10 +553,27 @@ class BatchBuilder:
                             for ident, e in self.batch.edges.items()}
         return self.batch
 
+    def merge(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]
+              ) -> dict[str, Any]:
+        """`merge_node`, and for a dataset whose current `fields` no longer list a field the
+        store or this batch knew it by, that field's `has_field` edge goes into the batch's
+        `removed_edges` (the store reads it after merging the nodes)."""
+        merged = merge_node(key, old, new)
+        current = merged.get("fields")
+        if isinstance(current, list) and keys.kind_of(key) is NodeKind.DATASET:
+            before = old.get("fields")
+            known = set(before if isinstance(before, list) else []) | self.listed.get(key, set())
+            name, namespace, _ = self.pending[key]
+            for gone in known - set(current):
+                self.batch.removed_edges.add(
+                    (key, keys.field_key(str(namespace), name, gone), EdgeKind.HAS_FIELD.value))
+        return merged
+
     def unmerged(self) -> GraphBatch:
         """The batch with only this call's facts per node, to be applied with
-        `Store.apply(batch, merge=merge_node)`: the store merges them over what it holds
-        inside its write transaction, so concurrent ingests of one run keep every state."""
+        `Store.apply(batch, merge=self.merge, merge_edges=merge_edge)`: the store merges them
+        over what it holds inside its write transaction, so concurrent ingests of one run keep
+        every state."""
         nodes = self.batch.nodes
         for key, (name, namespace, props) in self.pending.items():
             # records, not NodeSpecs: `node` already left out None values
@@ -338,19 +586,37 @@ class BatchBuilder:
 
 def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """A node's stored properties merged with an ingest's (`merge_properties`), and a run's
-    `state` derived from its merged `states`."""
+    `state` derived from its merged `states`. Raises ConflictError when a stored run
+    belongs to another job than the one the event reports it for."""
     merged = merge_properties(old, new)
     if keys.kind_of(key) is NodeKind.RUN:
+        stored, given = old.get("job"), new.get("job")
+        if stored is not None and given is not None and stored != given:
+            raise ConflictError(
+                f"run {key.removeprefix('run:')} belongs to '{stored}', and an event reports "
+                f"it for '{given}': a runId names one run of one job, so nothing of this "
+                "ingest was written. Give each job's run its own runId (the producer reuses "
+                "one), or send the events of each job separately.")
         merged = _with_state(merged)
     return merged
 
 
 def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """`new` laid over `old`: set-like lists are united, `states` keeps each state's latest
-    event time, everything else is replaced. Commutative for runs' facts, so events merge
-    to the same node in any order."""
+    event time; a property stamped with an event time (`event_times`) replaces the stored
+    one only when newer (see `_newer`), an unstamped one replaces it. Commutative, so
+    events merge to the same node in any order."""
+    if not old:  # a new node (the common case of a first sighting): nothing to weigh
+        return dict(new)
     out = dict(old)
+    stored_times = old.get("event_times")
+    old_times: Mapping[str, Any] = stored_times if isinstance(stored_times, dict) else {}
+    given_times = new.get("event_times")
+    new_times: Mapping[str, Any] = given_times if isinstance(given_times, dict) else {}
+    times = dict(old_times)
     for key, value in new.items():
+        if key == "event_times":
+            continue
         if key in _UNION and isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = _union(out[key], value)
         elif key == "states" and isinstance(out.get(key), dict) and isinstance(value, dict):
@@ -359,9 +625,55 @@ def merge_properties(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
                 if state not in states or _later(when, states[state]):
                     states[state] = when
             out[key] = states
+        elif (key == "quality_checks" and isinstance(out.get(key), dict)
+              and isinstance(value, dict)):
+            checks = dict(out[key])
+            for name, result in value.items():
+                known = checks.get(name)
+                if not isinstance(known, dict) or _newer(result.get("at"), result,
+                                                         known.get("at"), known):
+                    checks[name] = result
+            out[key] = checks
+        elif key in new_times and key in out and key in old_times:
+            if _newer(new_times[key], value, old_times[key], out[key]):
+                out[key], times[key] = value, new_times[key]
         else:
             out[key] = value
+            if key in new_times:
+                times[key] = new_times[key]
+            else:
+                times.pop(key, None)
+    if times:
+        out["event_times"] = times
+    else:
+        out.pop("event_times", None)
     return out
+
+
+def merge_edge(ident: tuple[str, str, str], old: Mapping[str, Any], new: Mapping[str, Any]
+               ) -> dict[str, Any]:
+    """An edge's stored properties and an ingest's: those of the newer event (`event_time`,
+    as `_newer` decides); unstamped ones replace the stored ones."""
+    t_old, t_new = old.get("event_time"), new.get("event_time")
+    if not old or t_old is None or t_new is None or _newer(t_new, new, t_old, old):
+        return dict(new)
+    return dict(old)
+
+
+def _newer(t_new: Any, v_new: Any, t_old: Any, v_old: Any) -> bool:
+    """Whether the value stamped `t_new` replaces the one stamped `t_old`: a later time
+    wins; at the same time the larger value (as canonical JSON), so that the outcome does
+    not depend on which arrived first."""
+    if t_new == t_old:  # said at the same time (a replay, or twice in one event)
+        return v_new != v_old and _canonical(v_new) > _canonical(v_old)
+    a, b = _time_or_min(t_new), _time_or_min(t_old)
+    if a != b:
+        return a > b
+    return _canonical(v_new) > _canonical(v_old)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _with_state(props: dict[str, Any]) -> dict[str, Any]:
@@ -381,10 +693,18 @@ def _later(a: Any, b: Any) -> bool:
 
 
 def _time_or_min(text: Any) -> datetime:
+    return _parsed(text) if isinstance(text, str) else _NO_TIME
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> datetime:
     try:
         return parse_time(text)
-    except (TypeError, ValueError):
-        return datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        return _NO_TIME
 
 
 def _union(a: list[Any], b: list[Any]) -> list[Any]:
@@ -413,6 +733,20 @@ def _get(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(part)
     return obj
+
+
+def _is_quality_check(job: Mapping[str, Any]) -> bool:
+    """Whether a job is a test (a dbt test, any job typed TEST): its outputs are audit
+    tables, not data anyone reads downstream."""
+    kind = _get(_facets(job), "jobType", "jobType")
+    return isinstance(kind, str) and kind.upper() == "TEST"
+
+
+def _is_test_audit(name: Any) -> bool:
+    """dbt's store-failures tables (`<schema>_dbt_test__audit.<test>`), which older dbt-ol
+    reports as a test's output even without a jobType facet."""
+    return isinstance(name, str) and any(part.endswith("dbt_test__audit")
+                                         for part in name.split(".")[:-1])
 
 
 def _plain(facet: Any) -> Any:

@@ -16,6 +16,20 @@ Speed: every event is first checked by `jsonschema-rs` (compiled, ~0.1 ms an eve
 event it rejects goes through the pure-Python `jsonschema` again, whose errors carry what the
 messages need (the path, the failing keyword, `best_match`). The pure-Python verdict is the
 one that counts, so the two can never disagree on what is accepted.
+
+Lenient by default (`check_event`), as Marquez is with what real producers send: the core
+event (kinds, run, runId, job, namespaces and names, inputs, outputs, eventTime, producer) is
+checked strictly, but
+
+- a facet the spec (or the core `BaseFacet`) rejects is dropped, and named in the answer
+  (`CheckedEvent.dropped`: its JSON path and why), the rest of the event is kept;
+- an `eventTime` (or nominalTime facet time) without a time zone offset is read as UTC (a
+  bare date as its midnight), with a warning; a missing `schemaURL` (event) or
+  `_producer`/`_schemaURL` (facet) is accepted, with a warning; a null optional property
+  inside a facet is read as absent, with a warning.
+
+`strict=True` keeps whole-event rejection: the first error rejects the event. Leniency only
+costs on an event jsonschema-rs rejects; a valid event is never copied.
 """
 
 from __future__ import annotations
@@ -274,25 +288,246 @@ def event_kind(event: Mapping[str, Any]) -> EventKind:
 
 
 def validate_event(event: Any) -> EventKind:
-    """Check one parsed event (a dict) against the spec; returns its kind.
+    """Check one parsed event (a dict) against the spec, strictly; returns its kind.
 
     Raises ValidationError whose `key` is the JSON path of the offending field
     (`run.runId`, `inputs[0].namespace`, `outputs[1].facets.schema.fields[0].name`).
     """
+    return check_event(event, strict=True).kind
+
+
+@dataclass(frozen=True)
+class CheckedEvent:
+    """One event as ingest reads it: `event` is the event as given when it is valid, else a
+    copy without the dropped facets and with the repairs the warnings name."""
+
+    event: Mapping[str, Any]
+    kind: EventKind
+    #: facets left out: {"path": "run.facets.errorMessage", "facet": "errorMessage",
+    #: "reason": "stackTrace: must be a string, got null"}
+    dropped: tuple[dict[str, str], ...] = ()
+    #: what was read leniently: {"path": "eventTime", "message": "..."}
+    warnings: tuple[dict[str, str], ...] = ()
+
+
+def check_event(event: Any, *, strict: bool = False) -> CheckedEvent:
+    """Check one parsed event against the spec (see the module docstring for what lenient
+    means). Raises ValidationError, with `key` the JSON path of the offending field, for a
+    core-event error, or in `strict` mode for any error."""
     if not isinstance(event, Mapping):
         raise ValidationError(f"an OpenLineage event is a JSON object, got {_json_type(event)}")
     check_plain(event)  # first: what the store cannot keep is refused before it is read
     kind = event_kind(event)
-    fast = fast_schemas()
-    if fast.events[kind].is_valid(event) and all(
-            fast.facets[place].is_valid(_live(facets))
-            for _path, place, facets in _facet_maps(kind, event)):
-        return kind
+    if _fast_valid(kind, event):
+        return CheckedEvent(event, kind)
     compiled = schemas()
-    _raise_first(compiled.events[kind], event, [])
-    for path, place, facets in _facet_maps(kind, event):
-        _raise_first(compiled.facets[place], _live(facets), path)
-    return kind
+    if strict:
+        _raise_first(compiled.events[kind], event, [])
+        for path, place, facets in _facet_maps(kind, event):
+            _raise_first(compiled.facets[place], _live(facets), path)
+        return CheckedEvent(event, kind)
+    return _lenient(kind, event, compiled)
+
+
+def _fast_valid(kind: EventKind, event: Mapping[str, Any]) -> bool:
+    fast = fast_schemas()
+    return bool(fast.events[kind].is_valid(event)) and all(
+        fast.facets[place].is_valid(_live(facets))
+        for _path, place, facets in _facet_maps(kind, event))
+
+
+#: where a facet's name sits in an event's JSON path (after these keys)
+_FACET_MAP_KEYS = ("facets", "inputFacets", "outputFacets")
+_NAIVE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?)?$")
+
+
+def _as_utc(text: Any) -> str | None:
+    """A date-time without offset (or a bare date: its midnight) as UTC; None for anything
+    else."""
+    if not isinstance(text, str) or not _NAIVE_TIME.match(text):
+        return None
+    return text + "Z" if len(text) > 10 else text + "T00:00:00Z"
+
+
+def _lenient(kind: EventKind, event: Mapping[str, Any], compiled: Schemas) -> CheckedEvent:
+    """An event the fast check rejected: core errors raise; an invalid facet is read
+    without its null values (null for an optional property means absent, as Marquez reads
+    it) when that makes it valid, else dropped."""
+    warnings: list[dict[str, str]] = []
+    work = _repaired(kind, event, warnings)
+    bad = _bad_facets(kind, work, compiled)
+    if not bad:
+        return CheckedEvent(work, kind, (), tuple(warnings))
+    stripped = work
+    nulls: dict[tuple[str | int, ...], list[list[str | int]]] = {}
+    for path in bad:
+        facet, found = _without_nulls(_at(work, list(path)), [])
+        if found:
+            stripped = _replaced(stripped, list(path), facet)
+            nulls[path] = found
+    still = _bad_facets(kind, stripped, compiled) if nulls else bad
+    for path, found in nulls.items():
+        if path not in still:
+            warnings.extend({"path": path_text([*path, *inner]),
+                             "message": "null read as absent"} for inner in found)
+    cleaned = _without(stripped, list(still))
+    if not _fast_valid(kind, cleaned):  # what is left must pass as it is (it always should)
+        return check_event(cleaned, strict=True)
+    return CheckedEvent(cleaned, kind, tuple(
+        {"path": path_text(list(path)), "facet": str(path[-1]),
+         "reason": reason} for path, reason in still.items()), tuple(warnings))
+
+
+def _bad_facets(kind: EventKind, event: Mapping[str, Any], compiled: Schemas
+                ) -> dict[tuple[str | int, ...], str]:
+    """The facets of `event` the spec rejects, each with why. Raises ValidationError for
+    an error of the core event."""
+    bad: dict[tuple[str | int, ...], str] = {}
+    core: list[SchemaError] = []
+    for error in compiled.events[kind].iter_errors(event):
+        for leaf in _leaves(error):
+            facet = _facet_path(list(leaf.absolute_path))
+            if facet is None:
+                core.append(leaf)
+            else:
+                bad.setdefault(facet, _reason(leaf, facet))
+    if core:
+        _raise_first(compiled.events[kind], event, [])
+        # best_match chose an error inside a facet although a core one exists: say that one
+        path, message = describe(core[0])
+        raise ValidationError(message, key=path_text(path) or None)
+    for prefix, place, facets in _facet_maps(kind, event):
+        live = {n: f for n, f in _live(facets).items() if (*prefix, n) not in bad}
+        for error in compiled.facets[place].iter_errors(live):
+            for leaf in _leaves(error):
+                inner = list(leaf.absolute_path)
+                if inner:
+                    facet = (*prefix, inner[0])
+                    bad.setdefault(facet, _reason(leaf, facet, prefix))
+    return bad
+
+
+def _without_nulls(value: Any, at: list[str | int]) -> tuple[Any, list[list[str | int]]]:
+    """`value` without the null members of its objects (at any depth), and their paths."""
+    found: list[list[str | int]] = []
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if v is None:
+                found.append([*at, k])
+                continue
+            out[k], inner = _without_nulls(v, [*at, k])
+            found.extend(inner)
+        return out, found
+    if isinstance(value, list):
+        items = []
+        for i, v in enumerate(value):
+            item, inner = _without_nulls(v, [*at, i])
+            items.append(item)
+            found.extend(inner)
+        return items, found
+    return value, found
+
+
+def _leaves(error: SchemaError) -> Iterator[SchemaError]:
+    """The innermost errors under a combinator's error (a facet map's `anyOf`)."""
+    if not error.context:
+        yield error
+        return
+    for sub in error.context:
+        yield from _leaves(sub)
+
+
+def _facet_path(path: list[str | int]) -> tuple[str | int, ...] | None:
+    """The path of the facet an error lies in (`('run', 'facets', 'errorMessage')`), or None
+    for an error of the core event (a facet map that is not an object is one)."""
+    for i, part in enumerate(path[:-1]):
+        if part in _FACET_MAP_KEYS and i in (1, 2) and isinstance(path[i + 1], str):
+            return tuple(path[: i + 2])
+    return None
+
+
+def _reason(error: SchemaError, facet: tuple[str | int, ...],
+            prefix: tuple[str | int, ...] | list[str | int] = ()) -> str:
+    path, message = describe(error)
+    inner = [*prefix, *path][len(facet):]
+    return f"{path_text(inner)}: {message}" if inner else message
+
+
+def _repaired(kind: EventKind, event: Mapping[str, Any],
+              warnings: list[dict[str, str]]) -> Mapping[str, Any]:
+    """`event`, or a copy of it with a naive eventTime read as UTC, a missing schemaURL
+    set to the core spec's, and facets missing `_producer`/`_schemaURL` given them; each
+    repair adds a warning."""
+    out = dict(event)
+    time = out.get("eventTime")
+    utc = _as_utc(time)
+    if utc is not None:
+        out["eventTime"] = utc
+        warnings.append({"path": "eventTime", "message": f"no time zone offset in {time!r}: "
+                         "read as UTC"})
+    if "schemaURL" not in out:
+        out["schemaURL"] = CORE_ID
+        warnings.append({"path": "schemaURL", "message": "missing: read as OpenLineage "
+                         f"{SPEC_VERSION}"})
+    producer = out.get("producer") if isinstance(out.get("producer"), str) else "unknown"
+    for prefix, _place, facets in list(_facet_maps(kind, out)):
+        fixed: dict[str, Any] = {}
+        for name, facet in facets.items():
+            if not isinstance(facet, Mapping) or facet.get("_deleted") is True:
+                continue
+            missing = [k for k in ("_producer", "_schemaURL") if k not in facet]
+            new = dict(facet)
+            if missing:
+                new.update({"_producer": producer, "_schemaURL": CORE_ID}
+                           if len(missing) == 2 else
+                           {missing[0]: producer if missing[0] == "_producer" else CORE_ID})
+                warnings.append({"path": path_text([*prefix, name]),
+                                 "message": f"missing {' and '.join(missing)}: accepted"})
+            if name == "nominalTime" and prefix == ["run", "facets"]:
+                for key in ("nominalStartTime", "nominalEndTime"):
+                    value = new.get(key)
+                    utc = _as_utc(value)
+                    if utc is not None:
+                        new[key] = utc
+                        warnings.append({"path": path_text([*prefix, name, key]),
+                                         "message": f"no time zone offset in {value!r}: "
+                                                    "read as UTC"})
+            if new != facet:
+                fixed[name] = new
+        if fixed:
+            out = _replaced(out, prefix, {**facets, **fixed})
+    return out
+
+
+def _replaced(event: Mapping[str, Any], path: list[str | int], value: Any) -> dict[str, Any]:
+    """A copy of `event` with the value at `path` replaced, copying only along the path."""
+    root: Any = dict(event)
+    node = root
+    for part in path[:-1]:
+        child = node[part]
+        child = list(child) if isinstance(child, list) else dict(child)
+        node[part] = child
+        node = child
+    node[path[-1]] = value
+    return dict(root)
+
+
+def _without(event: Mapping[str, Any], facets: list[tuple[str | int, ...]]
+             ) -> Mapping[str, Any]:
+    """A copy of `event` without the facets at these paths (copying only along them)."""
+    out: Mapping[str, Any] = event
+    for path in facets:
+        parent = _at(out, list(path[:-1]))
+        out = _replaced(out, list(path[:-1]),
+                        {k: v for k, v in parent.items() if k != path[-1]})
+    return out
+
+
+def _at(obj: Any, path: list[str | int]) -> Any:
+    for part in path:
+        obj = obj[part]
+    return obj
 
 
 def _live(facets: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -305,20 +540,22 @@ def _live(facets: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _facet_maps(kind: EventKind, event: Mapping[str, Any]
                 ) -> Iterator[tuple[list[str | int], Place, Mapping[str, Any]]]:
-    """Every facet map of a (core-valid) event: its path, its place and the map."""
+    """Every facet map of an event: its path, its place and the map ({} where the event
+    has none, or something else than an object)."""
 
     def facets(obj: Any, key: str) -> Mapping[str, Any]:
         value = obj.get(key) if isinstance(obj, Mapping) else None
         return value if isinstance(value, Mapping) else {}
 
     if kind == "DatasetEvent":
-        yield ["dataset", "facets"], "dataset", facets(event["dataset"], "facets")
+        yield ["dataset", "facets"], "dataset", facets(event.get("dataset"), "facets")
         return
     if kind == "RunEvent":
-        yield ["run", "facets"], "run", facets(event["run"], "facets")
-    yield ["job", "facets"], "job", facets(event["job"], "facets")
+        yield ["run", "facets"], "run", facets(event.get("run"), "facets")
+    yield ["job", "facets"], "job", facets(event.get("job"), "facets")
     for side, own in (("inputs", "input"), ("outputs", "output")):
-        for i, dataset in enumerate(event.get(side) or []):
+        datasets = event.get(side)
+        for i, dataset in enumerate(datasets if isinstance(datasets, list) else []):
             yield [side, i, "facets"], "dataset", facets(dataset, "facets")
             own_key = "inputFacets" if own == "input" else "outputFacets"
             yield [side, i, own_key], own, facets(dataset, own_key)  # type: ignore[misc]

@@ -8,8 +8,10 @@ Endpoints (all under /api/v1; OpenAPI at /openapi.json, docs at /docs):
 
 =============================  =============  ==================================================
 ``POST /lineage``              write:lineage  one OpenLineage event as the official clients'
-                                              HttpTransport sends it (gzip allowed), or an array
-``POST /lineage/batch``        write:lineage  an array of events, or ``{"events": [...]}``
+                                              HttpTransport sends it (gzip allowed), or an array;
+                                              201, invalid facets dropped and listed
+``POST /lineage/batch``        write:lineage  an array of events, or ``{"events": [...]}``;
+                                              answered per event (200, or 400 if none stored)
 ``GET /nodes``                 read           find nodes: ``q``, ``kind`` (repeatable), ``limit``
 ``GET /nodes/{name}``          read           a node (key or unambiguous suffix), its neighbours
 ``GET /lineage/graph``         read           ``node``, ``direction`` up/down/both, ``depth``,
@@ -19,7 +21,7 @@ Endpoints (all under /api/v1; OpenAPI at /openapi.json, docs at /docs):
 ``POST /training/check``       read           the guard's report (200 with ``passed``)
 ``POST /assertions``           assert         record assertions of an origin the token may assert
 ``GET /audit``                 admin          the audit log
-``GET /health``                none           liveness
+``GET /health``                none           liveness, ingest counters (dropped facets...)
 =============================  =============  ==================================================
 
 Ingest is group-committed by one writer (see `_writer`; on a SQLite file a process of its

@@ -37,6 +37,7 @@ from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
+from ..openlineage import checks_covering
 from ..render import draw, subgraph, to_dot
 from ..store.base import Store
 from . import _http
@@ -67,7 +68,9 @@ class ServerSettings:
     and the writer then do not share one interpreter lock), or in a thread of the server.
     None (default): a process for a SQLite file, where the writer is CPU-bound (+25-40%
     events/s in bench/ingest.py), a thread for PostgreSQL, where it mostly waits for the
-    database (a process was 15-20% slower there)."""
+    database (a process was 15-20% slower there). `strict`: an event with an invalid facet
+    is rejected whole (400), as before the lenient mode; by default the facet is dropped, the
+    event stored and the answer lists the dropped facets (`openlineage.check_event`)."""
 
     auth: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -75,6 +78,7 @@ class ServerSettings:
     group_linger_seconds: float = 0.0
     token_cache_seconds: float = DEFAULT_TOKEN_CACHE_SECONDS
     ingest_process: bool | None = None
+    strict: bool = False
 
 
 # ------------------------------------------------------------------ request bodies (for docs)
@@ -236,11 +240,13 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         writer: IngestWriter | ProcessIngestWriter
         if _writer_process_for(opened, config.ingest_process):
             writer = ProcessIngestWriter(_own_url(opened), max_group_events=config.max_group_events,
-                                         linger_seconds=config.group_linger_seconds)
+                                         linger_seconds=config.group_linger_seconds,
+                                         strict=config.strict)
             await run_in_threadpool(writer.start)  # the process imports lineage: ~1 s
         else:
             writer = IngestWriter(opened, max_group_events=config.max_group_events,
-                                  linger_seconds=config.group_linger_seconds)
+                                  linger_seconds=config.group_linger_seconds,
+                                  strict=config.strict)
             writer.start()
         holder.update(store=opened, writer=writer)
         _app.state.writer = writer
@@ -341,13 +347,23 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
 
     # ---------------------------------------------------------------- ingest
 
+    # what lenient ingest let through or refused since the start (this process), for /health
+    tally = {"events": 0, "events_with_dropped_facets": 0, "dropped_facets": 0,
+             "warnings": 0, "rejected_events": 0}
+
+    def count(answer: dict[str, Any]) -> None:
+        tally["events"] += answer["events"]
+        dropped = answer["dropped_facets"]
+        if dropped:
+            tally["dropped_facets"] += len(dropped)
+            tally["events_with_dropped_facets"] += len({d["event"] for d in dropped})
+        tally["warnings"] += len(answer["warnings"])
+        tally["rejected_events"] += len(answer.get("rejected", ()))
+
     async def ingest(endpoint: str, who: Principal, events: list[Any],
-                     large: bool = True) -> dict[str, Any]:
-        """Validate and write `events` through the writer. `large`: submit from a worker
-        thread, since handing a large request to a writer process pickles it and waits
-        until that process reads it (after the group it is writing): seconds, at times."""
+                     per_event: bool = False, large: bool = True) -> dict[str, Any]:
         for i, event in enumerate(events):
-            if not isinstance(event, dict):
+            if not per_event and not isinstance(event, dict):
                 prefix: list[str | int] = [i] if len(events) > 1 else []
                 raise ValidationError("an OpenLineage event is a JSON object",
                                       key=_http.path_text(prefix) or None)
@@ -355,16 +371,18 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         # ingest's validation in the writer, with the same message and path; checking here
         # too walked every event twice.
         jobs = sorted({f"{e['job'].get('namespace')}/{e['job'].get('name')}" for e in events
-                       if isinstance(e.get("job"), dict)})
+                       if isinstance(e, dict) and isinstance(e.get("job"), dict)})
         runs = sorted({str(e["run"].get("runId")) for e in events
-                       if isinstance(e.get("run"), dict)})
+                       if isinstance(e, dict) and isinstance(e.get("run"), dict)})
         detail = {"events": len(events), "jobs": jobs[:20], "runs": runs[:20],
                   "endpoint": endpoint}
         submit = partial(holder["writer"].submit, events, who.name,
                          reported_by=None if who is auth.ANONYMOUS else who.name,
-                         target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail)
+                         target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail,
+                         per_event=per_event)
         future = await run_in_threadpool(submit) if large else submit()
         answer: dict[str, Any] = await asyncio.wrap_future(future)
+        count(answer)
         return answer
 
     @app.post(f"{API}/lineage", status_code=201, tags=["OpenLineage"],
@@ -375,8 +393,12 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     async def post_lineage(request: Request, who: Writer) -> JSONResponse:
         """One OpenLineage event (RunEvent, DatasetEvent or JobEvent) as the official
         clients' HTTP transports send it, or a JSON array of events. Validated against the
-        OpenLineage spec (2-0-2); all events of a request are written in one transaction, or
-        none on error. Duplicates are idempotent. Answers 201 with the event count."""
+        OpenLineage spec (2-0-2): the core event strictly (400 naming the JSON path); an
+        invalid facet is dropped and listed in `dropped_facets` (path, reason), a naive
+        eventTime read as UTC and a missing schemaURL accepted, each listed in `warnings`
+        (`lineage serve --strict`: 400 instead). All events of a request are written in one
+        transaction, or none on error. Duplicates are idempotent. Answers 201 with the event
+        count."""
         body = await json_body(request)
         answer = await ingest(request.url.path, who, body if isinstance(body, list) else [body])
         return JSONResponse(answer, status_code=201)
@@ -412,22 +434,43 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
 
     app.fast_post = fast_post_lineage
 
-    @app.post(f"{API}/lineage/batch", status_code=201, tags=["OpenLineage"],
+    @app.post(f"{API}/lineage/batch", status_code=200, tags=["OpenLineage"],
               summary="Ingest a batch of OpenLineage events",
               responses=_errors(400, 401, 403, 413, 415, 503),
               openapi_extra=_json_body(_BATCH_BODY, "an array of events, or {\"events\": "
                                        "[...]}"))
     async def post_lineage_batch(request: Request, who: Writer) -> JSONResponse:
-        """Several events in one request: a JSON array, or an object `{"events": [...]}`.
-        One transaction: a bad event rejects them all (its position is in the message)."""
+        """Several events in one request: a JSON array, or an object `{"events": [...]}`,
+        answered per event as the OpenLineage spec's batch endpoint describes: the good
+        events are written (one transaction) and the bad ones listed. **200** when at least
+        one event was stored: `status` `success` or `partial_success`, `summary`
+        (`received`, `successful`, `failed`, `retriable`, `non_retriable`), `failed_events`
+        (`index`, `reason`, `key`: the JSON path, `retriable`: false), plus each stored
+        event's `dropped_facets` and `warnings`. **400** when no event could be stored, with
+        the same per-event body. A body that is not a batch is a plain 400."""
         body = await json_body(request)
         if isinstance(body, dict) and set(body) == {"events"}:
             body = body["events"]
         if not isinstance(body, list) or not body:
             raise ValidationError("a batch is a non-empty JSON array of events, or "
                                   "{\"events\": [...]}")
-        answer = await ingest(request.url.path, who, body)
-        return JSONResponse(answer, status_code=201)
+        answer = await ingest(request.url.path, who, body, per_event=True)
+        rejected = answer.pop("rejected")
+        failed = [{"index": r["index"], "reason": r["message"], "key": r["key"],
+                   "error": r["error"], "retriable": False} for r in rejected]
+        stored = answer["events"]
+        result = {
+            **answer,
+            "status": "success" if not failed else "partial_success" if stored else "failure",
+            "summary": {"received": len(body), "successful": stored, "failed": len(failed),
+                        "retriable": 0, "non_retriable": len(failed)},
+            "failed_events": failed}
+        if stored:
+            return JSONResponse(result, status_code=200)
+        return JSONResponse({"error": "ValidationError",
+                             "message": f"none of the {len(body)} events of the batch could be "
+                                        "stored; failed_events says why for each", **result},
+                            status_code=400)
 
     # ---------------------------------------------------------------- reads
 
@@ -489,11 +532,14 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         every dependent gets a verdict: breaking, compatible or unknown, and why. A
         dependent reached only through dataset-level lineage (a job reading the field's
         dataset with no column lineage) has `column_unknown: true` (verdict `unknown`);
-        `precise=true` leaves those out."""
+        `precise=true` leaves those out. Without `change`, `quality_checks` lists the tests
+        covering `field` (dbt tests recorded from OpenLineage, newest result each)."""
         store = the_store()
         if change:
             return change_impact(store, field, change, depth, precise=precise).to_dict()
-        return impact(store, field, depth, precise=precise).to_dict()
+        report = impact(store, field, depth, precise=precise)
+        return {**report.to_dict(),
+                "quality_checks": checks_covering(store, report.start.key)}
 
     @app.get(API + "/provenance/{dataset:path}", tags=["provenance"],
              summary="Who asserted a dataset's values", responses=_errors(400, 401, 403, 404,
@@ -600,12 +646,15 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
 
     @app.get(f"{API}/health", tags=["operations"], summary="Liveness (no token needed)")
     async def get_health() -> dict[str, Any]:
-        """Liveness, and how ingest group-commits: transactions written, requests in them."""
+        """Liveness, and ingest since this server process started: transactions written and
+        requests in them (group commit), events stored, facets dropped (and events that had
+        any), warnings, events a batch refused, and whether it runs `strict`."""
         # async: answered on the event loop without waiting for a worker thread, which
-        # may all be busy with large requests (it reads two counters, nothing blocks)
+        # may all be busy with large requests (it reads counters, nothing blocks)
         writer: IngestWriter | ProcessIngestWriter = holder["writer"]
         return {"status": "ok", "version": __version__,
-                "ingest": {"transactions": writer.groups, "requests": writer.requests}}
+                "ingest": {"transactions": writer.groups, "requests": writer.requests,
+                           "strict": config.strict, **tally}}
 
     return app
 

@@ -11,7 +11,10 @@ a transaction is being written queue up; the writer takes everything queued (up 
 fixed cost is shared, and when idle a request is written at once (no waiting for a batch to
 fill, unless `linger_seconds` asks the writer to wait that long for company).
 
-Each request still gets its own answer: when a group's transaction fails (one request holds
+Each request gets its own answer, with the facets dropped from its events and the warnings
+(`openlineage.prepare`), and its audit entry says the same. A request may ask for per-event
+answers (`per_event`, the batch endpoint): its bad events are then listed and left out, and
+its good ones written. When a group's transaction fails (one request holds
 an event the spec rejects, a conflict, the database is down), nothing of the group is
 written, and the writer ingests its requests one by one, so each succeeds or fails alone
 with its own error. Every request's audit entry commits in the transaction that writes its
@@ -58,6 +61,7 @@ class _Request:
     reported_by: str | None
     target: str | None
     detail: dict[str, Any]
+    per_event: bool = False
     future: Future[dict[str, Any]] = field(default_factory=Future)
 
 
@@ -68,8 +72,10 @@ class IngestWriter:
     """Writes OpenLineage events for many concurrent requests, group-committed."""
 
     def __init__(self, store: Store, *, max_group_events: int = DEFAULT_MAX_GROUP_EVENTS,
-                 linger_seconds: float = 0.0) -> None:
+                 linger_seconds: float = 0.0, strict: bool = False) -> None:
         self.store = store
+        #: whether an invalid facet rejects its event (else it is dropped and reported)
+        self.strict = strict
         self.max_group_events = max(1, max_group_events)
         self.linger_seconds = max(0.0, linger_seconds)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -93,12 +99,13 @@ class IngestWriter:
 
     def submit(self, events: Sequence[Any], principal: str, *,
                reported_by: str | None, target: str | None,
-               detail: dict[str, Any]) -> Future[dict[str, Any]]:
+               detail: dict[str, Any], per_event: bool = False) -> Future[dict[str, Any]]:
         """Queue one request's events (`principal`: who sent them, for the audit log); the
-        future resolves to its answer or its error."""
+        future resolves to its answer or its error. `per_event`: a bad event is listed in
+        the answer's `rejected` and left out, instead of failing the request."""
         if self._thread is None:
             raise RuntimeError("the ingest writer is not running")
-        request = _Request(list(events), principal, reported_by, target, detail)
+        request = _Request(list(events), principal, reported_by, target, detail, per_event)
         self._queue.put(request)
         return request.future
 
@@ -143,7 +150,7 @@ class IngestWriter:
 
     def _write(self, requests: list[_Request], reported_by: str | None) -> None:
         try:
-            result = self._ingest(requests, reported_by)
+            result, prepared = self._ingest(requests, reported_by)
         except Exception as exc:  # noqa: BLE001 - each request is retried alone below
             if len(requests) == 1:
                 requests[0].future.set_exception(exc)
@@ -153,21 +160,31 @@ class IngestWriter:
             return
         self.groups += 1
         self.requests += len(requests)
-        for request in requests:
-            request.future.set_result({
+        for request, done in zip(requests, prepared, strict=True):
+            answer = {
                 "status": "accepted",
-                "events": len(request.events),
+                "events": len(done.events),
+                "dropped_facets": done.dropped_facets,
+                "warnings": done.warnings,
                 "transaction": {"requests": len(requests), **result},
-            })
+            }
+            if request.per_event:
+                answer["rejected"] = done.rejected
+            request.future.set_result(answer)
 
-    def _ingest(self, requests: list[_Request], reported_by: str | None) -> dict[str, Any]:
-        events = [e for r in requests for e in r.events]
+    def _ingest(self, requests: list[_Request], reported_by: str | None
+                ) -> tuple[dict[str, Any], list[openlineage.Prepared]]:
+        prepared = [openlineage.prepare(r.events, strict=self.strict, per_event=r.per_event)
+                    for r in requests]
         with ExitStack() as stack:
-            for r in requests:
+            for r, done in zip(requests, prepared, strict=True):
+                detail = {**r.detail, **done.audit_detail()}
                 stack.enter_context(self.store.audited(r.principal, "ingest", r.target,
-                                                       r.detail))
-            result = openlineage.ingest(self.store, events, principal=reported_by)
-        return result.to_dict()
+                                                       detail))
+            result = openlineage.write(self.store, prepared, principal=reported_by).to_dict()
+        for name in ("dropped_facets", "warnings", "rejected"):
+            del result[name]  # each request's own are in its answer
+        return result, prepared
 
 
 # ------------------------------------------------------------------ in a process of its own
@@ -190,8 +207,10 @@ class ProcessIngestWriter:
     """
 
     def __init__(self, url: str, *, max_group_events: int = DEFAULT_MAX_GROUP_EVENTS,
-                 linger_seconds: float = 0.0, restart_after_seconds: float = 10.0) -> None:
+                 linger_seconds: float = 0.0, restart_after_seconds: float = 10.0,
+                 strict: bool = False) -> None:
         self.url = url
+        self.strict = strict
         self.max_group_events = max_group_events
         self.linger_seconds = linger_seconds
         self.restart_after_seconds = restart_after_seconds
@@ -221,7 +240,7 @@ class ProcessIngestWriter:
         process = context.Process(
             target=_writer_process, name="lineage-ingest-writer", daemon=True,
             args=(self.url, self.max_group_events, self.linger_seconds, there,
-                  log.getEffectiveLevel()))
+                  log.getEffectiveLevel(), self.strict))
         process.start()
         there.close()
         try:
@@ -256,7 +275,7 @@ class ProcessIngestWriter:
 
     def submit(self, events: Sequence[Any], principal: str, *,
                reported_by: str | None, target: str | None,
-               detail: dict[str, Any]) -> Future[dict[str, Any]]:
+               detail: dict[str, Any], per_event: bool = False) -> Future[dict[str, Any]]:
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             if self._stopped or self._conn is None:
@@ -268,7 +287,8 @@ class ProcessIngestWriter:
         # process may meanwhile be sending answers.
         try:
             with self._sending:
-                conn.send((ident, list(events), principal, reported_by, target, detail))
+                conn.send((ident, list(events), principal, reported_by, target, detail,
+                           per_event))
         except OSError as exc:
             with self._lock:
                 self._pending.pop(ident, None)
@@ -347,7 +367,7 @@ _STOPPING = "the server is stopping"
 
 
 def _writer_process(url: str, max_group_events: int, linger_seconds: float,
-                    conn: Connection, log_level: int) -> None:
+                    conn: Connection, log_level: int, strict: bool = False) -> None:
     """The writer process: an IngestWriter over its own connection to `url`, fed from
     `conn`; each answer goes back as (id, outcome, payload, groups, requests). It logs at
     the server's level to stderr, as the server does (a spawned process starts with no
@@ -368,7 +388,7 @@ def _writer_process(url: str, max_group_events: int, linger_seconds: float,
         conn.send(("failed", str(exc)))
         return
     writer = IngestWriter(store, max_group_events=max_group_events,
-                          linger_seconds=linger_seconds)
+                          linger_seconds=linger_seconds, strict=strict)
 
     def answer(ident: int, future: Future[dict[str, Any]]) -> None:
         exc = future.exception()
@@ -390,8 +410,8 @@ def _writer_process(url: str, max_group_events: int, linger_seconds: float,
             return _STOP
         if message is None:
             return _STOP
-        ident, events, principal, reported_by, target, detail = message
-        request = _Request(events, principal, reported_by, target, detail)
+        ident, events, principal, reported_by, target, detail, per_event = message
+        request = _Request(events, principal, reported_by, target, detail, per_event)
         request.future.add_done_callback(functools.partial(answer, ident))
         return request
 

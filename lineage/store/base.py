@@ -81,6 +81,10 @@ class _PendingAudit:
 #: how `Store.apply(batch, merge=...)` combines a node's stored properties ({} for a new node)
 #: with the batch's: (key, stored, given) -> the properties to write
 MergeProperties = Callable[[str, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+#: how `Store.apply(batch, merge_edges=...)` combines an edge's stored properties ({} for a
+#: new edge) with the batch's: ((src, dst, kind), stored, given) -> the properties to write
+MergeEdgeProperties = Callable[[tuple[str, str, str], Mapping[str, Any], Mapping[str, Any]],
+                               dict[str, Any]]
 
 #: the audit entries of the `audited` blocks the running code is inside (per thread/task)
 _PENDING_AUDIT: ContextVar[tuple[_PendingAudit, ...]] = ContextVar("lineage_pending_audit",
@@ -120,20 +124,29 @@ class Store(ABC):
 
     # ---------------------------------------------------------------- writes
 
-    def apply(self, batch: GraphBatch, *, merge: MergeProperties | None = None) -> ApplyResult:
+    def apply(self, batch: GraphBatch, *, merge: MergeProperties | None = None,
+              merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
         """Upsert every node, edge and schema snapshot of `batch` in one transaction.
 
         Nodes are matched by key, edges by (src, dst, kind); properties given replace the
         stored ones, or with `merge`, each node gets `merge(key, stored, given)` (stored is
-        {} for a new node). The stored properties `merge` sees are read inside the write
-        transaction, and no other writer can change those nodes until it commits (SQLite's
-        write lock; a transaction-scoped advisory lock per node key on PostgreSQL), so
-        concurrent writers merging into the same node (two events of one run) never lose
-        each other's facts. A schema snapshot replaces the stored snapshot of that version.
+        {} for a new node), and with `merge_edges` each edge of the batch gets
+        `merge_edges((src, dst, kind), stored, given)`. The stored properties the callbacks
+        see are read inside the write transaction, and no other writer can change those
+        nodes (and the edges between them) until it commits (SQLite's write lock; a
+        transaction-scoped advisory lock per node key on PostgreSQL), so concurrent writers
+        merging into the same node (two events of one run) never lose each other's facts.
+
+        Order inside the transaction: nodes are merged and written first; then
+        `batch.removed_edges` is read (a `merge` callback may have added to it): those edges
+        are deleted when stored (`ApplyResult.edges_removed`) and not written when also in
+        `batch.edges`; an absent one is ignored. Then the other edges, then the schemas. A
+        schema snapshot replaces the stored snapshot of that version.
         Re-applying the same batch changes nothing (`ApplyResult.changed` is False).
         Raises ValidationError when an edge or schema names a node that is neither in the
         batch nor in the store, or a key is longer than `lineage._keys.MAX_KEY_BYTES`
-        (2,048 bytes of UTF-8, every backend); nothing is written then.
+        (2,048 bytes of UTF-8, every backend); nothing is written then. An exception raised
+        by a callback aborts the write: nothing is written.
         """
         referenced = {k for e in batch.edges.values() for k in (e.src, e.dst)}
         referenced |= set(batch.schemas)
@@ -155,7 +168,7 @@ class Store(ABC):
         for key in [*batch.contracts, *batch.channels]:
             if kind_of(key) is not NodeKind.CONSUMER:
                 raise ValidationError(f"contracts and channels belong to consumers, not '{key}'")
-        return self._apply(batch, merge)
+        return self._apply(batch, merge, merge_edges)
 
     def bulk_load(
         self, nodes: BulkNodes, edges: BulkEdges, *, chunk_size: int = 100_000
@@ -703,7 +716,10 @@ class Store(ABC):
     # ---------------------------------------------------------------- backend hooks
 
     @abstractmethod
-    def _apply(self, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult: ...
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None,
+               merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
+        """Write a checked batch in one transaction, as `apply` states (callbacks, order,
+        `removed_edges`)."""
 
     @abstractmethod
     def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:

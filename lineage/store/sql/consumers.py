@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..._model import ApplyResult, ChannelSpec, Closure, GraphBatch, NodeRef
 from ..._vocabulary import EdgeKind, NodeKind
-from ..base import MergeProperties
+from ..base import MergeEdgeProperties, MergeProperties
 from .assertions import SqlAssertionStore
 from .graph import _canonical, _list_param
 from .tables import consumer_channel_table, consumer_contract_table, node_table
@@ -30,8 +30,9 @@ class SqlConsumerStore(SqlAssertionStore):
     """The SQL store's consumer contracts and channels."""
 
     def _apply_in(self, conn: Connection, batch: GraphBatch,
-                  merge: MergeProperties | None = None) -> ApplyResult:
-        result = super()._apply_in(conn, batch, merge)
+                  merge: MergeProperties | None = None,
+                  merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
+        result = super()._apply_in(conn, batch, merge, merge_edges)
         consumers = sorted(set(batch.contracts) | set(batch.channels))
         if not consumers:
             return result

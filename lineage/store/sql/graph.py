@@ -42,7 +42,7 @@ from ..._model import (
 )
 from ..._vocabulary import EdgeKind, NodeKind
 from .._bulk import BulkInput
-from ..base import MergeProperties, Store
+from ..base import MergeEdgeProperties, MergeProperties, Store
 from . import bulk
 from . import engine as engines
 from .tables import edge_table, node_table, schema_field_table
@@ -163,6 +163,7 @@ class _ApplySql:
     edge_rows: str
     edge_insert: str
     edge_update: str
+    edge_delete: str
     schema_rows: str
     schema_delete: str
     schema_insert: str
@@ -182,6 +183,7 @@ _APPLY_SQL = {
                   "ON e.src = j.value ->> 0 AND e.dst = j.value ->> 1 AND e.kind = j.value ->> 2",
         edge_insert="INSERT INTO edge (src, dst, kind, properties) VALUES (?, ?, ?, ?)",
         edge_update="UPDATE edge SET properties = ? WHERE src = ? AND dst = ? AND kind = ?",
+        edge_delete="DELETE FROM edge WHERE src = ? AND dst = ? AND kind = ?",
         schema_rows="SELECT name, type, nullable, description, allowed_values FROM schema_field "
                     "WHERE version_id = ? ORDER BY position",
         schema_delete="DELETE FROM schema_field WHERE version_id = ?",
@@ -207,6 +209,7 @@ _APPLY_SQL = {
         edge_insert="INSERT INTO edge (src, dst, kind, properties) VALUES (%s, %s, %s, %s::json)",
         edge_update="UPDATE edge SET properties = %s::json WHERE src = %s AND dst = %s "
                     "AND kind = %s",
+        edge_delete="DELETE FROM edge WHERE src = %s AND dst = %s AND kind = %s",
         schema_rows="SELECT name, type, nullable, description, allowed_values FROM schema_field "
                     "WHERE version_id = %s ORDER BY position",
         schema_delete="DELETE FROM schema_field WHERE version_id = %s",
@@ -337,18 +340,20 @@ class SqlGraphStore(Store):
 
     # ---------------------------------------------------------------- writes
 
-    def _apply(self, batch: GraphBatch, merge: MergeProperties | None = None) -> ApplyResult:
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None = None,
+               merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
         with self._write() as conn:
-            return self._apply_in(conn, batch, merge)
+            return self._apply_in(conn, batch, merge, merge_edges)
 
     def _apply_in(self, conn: Connection, batch: GraphBatch,
-                  merge: MergeProperties | None = None) -> ApplyResult:
+                  merge: MergeProperties | None = None,
+                  merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
         """Apply a batch inside the caller's `_write` transaction (on its DBAPI cursor)."""
         with self._driver_cursor(conn) as cur:
-            if merge is not None:
+            if merge is not None or merge_edges is not None:
                 self._lock_nodes(cur, batch.nodes)
             return _apply_rows(cur, _APPLY_SQL[self.dialect], self.dialect == "sqlite",
-                               batch, merge)
+                               batch, merge, merge_edges)
 
     def _lock_nodes(self, cur: Any, keys: Iterable[str]) -> None:
         """On PostgreSQL, take a transaction-scoped advisory lock per node key (on the
@@ -753,7 +758,8 @@ class _Wide:
 
 
 def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
-                merge: MergeProperties | None) -> ApplyResult:
+                merge: MergeProperties | None,
+                merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
     """`Store.apply`'s writes as plain DBAPI statements on `cur`, rows as tuples."""
     # PostgreSQL plans each read for its own parameters (an unnamed statement): psycopg
     # prepares a statement run five times, and the server then kept the generic plan it made
@@ -762,7 +768,7 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
     read = cur.execute if sqlite else functools.partial(cur.execute, prepare=False)
     now = sql.stamp(_now())
     counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
-                  schemas_written=0, unchanged=0)
+                  schemas_written=0, unchanged=0, edges_removed=0)
     stored: dict[str, tuple[Any, ...]] = {}
     for chunk in _chunks(list(batch.nodes), _IN_CHUNK):
         read(sql.node_rows, (_list_param(sqlite, chunk),))
@@ -789,7 +795,10 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
         cur.executemany(sql.node_update, updates)
     counts["nodes_created"], counts["nodes_updated"] = len(inserts), len(updates)
 
+    # read only now: a merge callback may have added to it
+    removed = set(batch.removed_edges)
     needed = {k for e in batch.edges.values() for k in (e.src, e.dst)} | set(batch.schemas)
+    needed |= {k for src, dst, _ in removed for k in (src, dst)}
     # the ids read with the nodes stand (a key is never re-numbered); only new nodes' and
     # the endpoints outside the batch are looked up
     ids: dict[str, int] = {key: row[0] for key, row in stored.items()}
@@ -797,14 +806,25 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
         read(sql.node_ids, (_list_param(sqlite, chunk),))
         ids.update(cur.fetchall())
 
-    wanted = {(ids[e.src], ids[e.dst], e.kind.value): _canonical(e.properties)
-              for e in batch.edges.values()}
+    if removed:
+        gone = [(ids[src], ids[dst], kind) for src, dst, kind in removed
+                if src in ids and dst in ids]
+        for gone_ident in gone:
+            cur.execute(sql.edge_delete, gone_ident)
+            counts["edges_removed"] += max(cur.rowcount, 0)
+    written = {(ids[e.src], ids[e.dst], e.kind.value): e for e in batch.edges.values()
+               if (e.src, e.dst, e.kind.value) not in removed}
+    wanted = {edge_id: _canonical(e.properties) for edge_id, e in written.items()}
     if wanted:
         edges: dict[tuple[int, int, str], Any] = {}
         for idents in _chunks(wanted, _IN_CHUNK):
             read(sql.edge_rows, (json.dumps(idents),))
             for s, d, k, p in cur.fetchall():
                 edges[(s, d, k)] = _loaded(p)
+        if merge_edges is not None:
+            for edge_id, e in written.items():
+                wanted[edge_id] = _canonical(merge_edges(
+                    (e.src, e.dst, e.kind.value), edges.get(edge_id) or {}, e.properties))
         new = [(s, d, k, _json_text(p)) for (s, d, k), p in wanted.items()
                if (s, d, k) not in edges]
         changed = [(_json_text(p), s, d, k) for (s, d, k), p in wanted.items()

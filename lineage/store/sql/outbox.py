@@ -29,7 +29,7 @@ from ..._model import (
     OutboxItem,
     OutboxState,
 )
-from ..base import MergeProperties
+from ..base import MergeEdgeProperties, MergeProperties
 from .consumers import SqlConsumerStore
 from .graph import _canonical
 from .tables import consumer_channel_table, node_table, outbox_table
@@ -58,9 +58,10 @@ class SqlOutboxStore(SqlConsumerStore):
     # ---------------------------------------------------------------- enqueue
 
     def _apply_in(self, conn: Connection, batch: GraphBatch,
-                  merge: MergeProperties | None = None) -> ApplyResult:
+                  merge: MergeProperties | None = None,
+                  merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
         # After the layers below: the batch may create the very channels it notifies.
-        result = super()._apply_in(conn, batch, merge)
+        result = super()._apply_in(conn, batch, merge, merge_edges)
         if not batch.notifications:
             return result
         added = self._enqueue_in(conn, batch.notifications)
