@@ -45,7 +45,7 @@ from ..._model import (
 )
 from ..._vocabulary import EdgeKind, NodeKind
 from .._bulk import BulkInput
-from ..base import MergeProperties, Store
+from ..base import MergeEdgeProperties, MergeProperties, Store
 from ..sql import SqlStore
 from ..sql.graph import _canonical, _json_text
 
@@ -274,14 +274,16 @@ class Neo4jStore(Store):
                 time.sleep(0.02 * 2 ** attempt)
         raise AssertionError("unreachable")
 
-    def _apply(self, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult:
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None,
+               merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
         records = self._records_part(batch)
-        return self._retrying(lambda: self._apply_once(batch, merge, records))
+        return self._retrying(lambda: self._apply_once(batch, merge, merge_edges, records))
 
     def _apply_once(self, batch: GraphBatch, merge: MergeProperties | None,
+                    merge_edges: MergeEdgeProperties | None,
                     records: tuple[GraphBatch, int] | None) -> ApplyResult:
         with self._tx() as tx:
-            result = _apply_graph(tx, batch, merge)
+            result = _apply_graph(tx, batch, merge, merge_edges)
             # The SQL side commits inside the open graph transaction: a failure of either
             # write (a bad notification, a constraint) rolls the graph back; see the notes.
             if records is not None or self._pending_audit():
@@ -294,7 +296,8 @@ class Neo4jStore(Store):
                     schemas_written=result.schemas_written,
                     consumers_updated=done.consumers_updated,
                     unchanged=result.unchanged + done.unchanged - stub_unchanged,
-                    notifications_enqueued=done.notifications_enqueued)
+                    notifications_enqueued=done.notifications_enqueued,
+                    edges_removed=result.edges_removed)
         return result
 
     def _records_part(self, batch: GraphBatch) -> tuple[GraphBatch, int] | None:
@@ -706,7 +709,8 @@ def _check_no_repeated_edges(edges: pl.DataFrame) -> None:
                               f"earlier in the same load: {text}; give each edge once")
 
 
-def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> ApplyResult:
+def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None,
+                 merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
     """Nodes, edges and schema snapshots of `batch` in the open transaction `tx`.
 
     Every node of the batch is MERGEd and marked first, which takes Neo4j's write lock on
@@ -715,7 +719,7 @@ def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> A
     it committed, so `merge` never loses a fact."""
     now = _now()
     counts = dict(nodes_created=0, nodes_updated=0, edges_created=0, edges_updated=0,
-                  schemas_written=0, unchanged=0)
+                  schemas_written=0, unchanged=0, edges_removed=0)
     stored: dict[str, Mapping[str, Any]] = {}
     by_kind: dict[NodeKind, list[dict[str, Any]]] = {}
     # Nodes are locked in one order, (kind, key), whatever the batch's: two writers sharing
@@ -760,9 +764,19 @@ def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> A
                "n.updated_at = CASE WHEN row.touch THEN $now ELSE n.updated_at END "
                "REMOVE n.lineage_lock, n.lineage_new", rows=chunk, now=now).consume()
 
-    if batch.edges:
+    # read only now: a merge callback may have added to it
+    removed = set(batch.removed_edges)
+    if removed:
+        gone = [[src, dst, _REL_TYPE[EdgeKind(kind)]] for src, dst, kind in sorted(removed)]
+        for chunk in _chunks(gone, _UNWIND):
+            for r in tx.run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e[0]}})-[r]->"
+                            f"(b:{NODE} {{key: e[1]}}) {_SEEK_A} WHERE type(r) = e[2] "
+                            "DELETE r RETURN count(r) AS n", rows=chunk):
+                counts["edges_removed"] += int(r["n"])
+    written = [e for e in batch.edges.values() if (e.src, e.dst, e.kind.value) not in removed]
+    if written:
         wanted = {(e.src, e.dst, e.kind): _json_text(_canonical(e.properties))
-                  for e in batch.edges.values()}
+                  for e in written}
         idents = [[s, d, _REL_TYPE[k]] for s, d, k in wanted]
         found: dict[tuple[str, str, EdgeKind], str] = {}
         for chunk in _chunks(idents, _UNWIND):
@@ -771,6 +785,12 @@ def _apply_graph(tx: Any, batch: GraphBatch, merge: MergeProperties | None) -> A
                             "RETURN e[0] AS s, e[1] AS d, e[2] AS t, r.properties AS p",
                             rows=chunk):
                 found[(r["s"], r["d"], _EDGE_OF_TYPE[r["t"]])] = r["p"]
+        if merge_edges is not None:
+            for e in written:
+                old_text = found.get((e.src, e.dst, e.kind))
+                wanted[(e.src, e.dst, e.kind)] = _json_text(_canonical(merge_edges(
+                    (e.src, e.dst, e.kind.value),
+                    _props(old_text) if old_text is not None else {}, e.properties)))
         by_type: dict[EdgeKind, list[dict[str, str]]] = {}
         for (s, d, k), p in wanted.items():
             old_p = found.get((s, d, k))
