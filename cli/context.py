@@ -10,8 +10,6 @@ from typing import Any, Literal, TypeVar
 import click
 
 import lineage
-from lineage.auth import LOCAL
-from lineage.store.base import DEFAULT_MAX_DEPTH
 
 OutputFormat = Literal["table", "json"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,8 +22,11 @@ class App:
     never touch the database; the group closes it when the command ends.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, creates: bool = True) -> None:
         self.url = url
+        #: whether the running command may create the store (a write); a read command on
+        #: a store that does not exist says so instead of leaving an empty one behind
+        self.creates = creates
         #: the output format of the running command (set by `format_option`), so errors
         #: can be printed in the same format
         self.fmt: OutputFormat = "table"
@@ -34,12 +35,14 @@ class App:
     @property
     def store(self) -> lineage.Store:
         if self._store is None:
-            self._store = lineage.connect(self.url)
+            self._store = lineage.connect(self.url, create=self.creates)
         return self._store
 
     @property
     def principal(self) -> str:
         """Who the audit log names for this command's writes: `local:<OS user>`."""
+        from lineage.auth import LOCAL
+
         try:
             user = getpass.getuser()
         except (KeyError, OSError):  # no passwd entry and no $USER, e.g. some containers
@@ -81,6 +84,8 @@ def format_option(f: F) -> F:
 
 def depth_option(f: F) -> F:
     """`--depth N`: how many edges a traversal may follow (default: the library's bound)."""
+    from lineage.store.base import DEFAULT_MAX_DEPTH  # loaded with the command using it
+
     return click.option(
         "--depth", "depth", type=click.IntRange(min=0), default=None, metavar="N",
         help=f"Follow at most N edges [default: {DEFAULT_MAX_DEPTH}].",

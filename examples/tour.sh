@@ -43,3 +43,4 @@ if [ "$code" -ne 3 ]; then echo "expected exit 3 (blocked), got $code" >&2; exit
 step "7. Training on confirmed labels passes the guard, then fits" \
     python examples/fraud/train.py out/labels_confirmed.csv
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
+printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'

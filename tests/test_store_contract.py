@@ -540,3 +540,24 @@ def test_subgraph_edges_come_in_one_order_whatever_order_they_were_written_in(
     far = 1 if direction == "downstream" else 0
     assert [(e[2].value, e[far]) for e in sub.edges] == [
         (kind, key) for kind in ("derived_from", "uses_feature") for key in sorted(others)]
+
+
+def test_a_subgraph_becomes_a_networkx_graph_with_kinds_and_data_flow_edges(
+        fraud_store: Store) -> None:
+    sub = fraud_store.subgraph("transactions.category", "downstream")
+    g = sub.to_networkx()
+    start = sub.closure.start.node.key
+    assert g.graph["start"] == start and g.graph["direction"] == "downstream"
+    assert set(g.nodes) == {start, *sub.closure.keys()}
+    assert g.nodes[start]["depth"] == 0 and g.nodes[start]["kind"] == "field"
+    assert g.number_of_edges() == len(sub.edges)
+    for src, dst, kind, properties in sub.edges:
+        assert g.edges[src, dst, kind.value]["properties"] == properties
+    # every reached node has a data-flow path from the start of the length the walk found
+    for reached in sub.closure:
+        assert g.nodes[reached.node.key]["kind"] == reached.node.kind.value
+        assert nx.shortest_path_length(g, start, reached.node.key) == reached.depth
+    # upstream: edges still point the way data flows, so paths run towards the start
+    up = fraud_store.subgraph("fraud@3", "upstream").to_networkx()
+    top = up.graph["start"]
+    assert all(nx.has_path(up, key, top) for key in up.nodes)

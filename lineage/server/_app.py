@@ -36,7 +36,7 @@ from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
-from ..render import subgraph, to_dot
+from ..render import draw, subgraph, to_dot
 from ..store.base import Store
 from . import _http
 from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
@@ -459,12 +459,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         dot = to_dot(start, nodes, edges)
         if format == "dot":
             return Response(dot.source, media_type="text/vnd.graphviz")
-        try:
-            svg = dot.pipe(format="svg")
-        except Exception as exc:  # graphviz missing or failing: say so, as render does
-            raise LineageError(f"graphviz could not draw SVG ({exc}); install Graphviz's "
-                               "`dot`, or ask for format=dot or json") from exc
-        return Response(svg, media_type="image/svg+xml")
+        return Response(draw(dot.source, "svg"), media_type="image/svg+xml")
 
     @app.get(f"{API}/impact", tags=["graph"], summary="What a change would affect",
              responses=_errors(400, 401, 403, 404, 409))

@@ -12,24 +12,27 @@ from .._errors import ValidationError
 from .._settings import Settings
 from .base import Store
 
-BACKENDS: dict[str, Callable[[str], Store]] = {}
+#: a backend's factory: (url, create) -> Store; with create=False it raises NotFound for a
+#: store that does not exist yet instead of creating it
+BackendFactory = Callable[[str, bool], Store]
+BACKENDS: dict[str, BackendFactory] = {}
 
 
-def register_backend(scheme: str, factory: Callable[[str], Store]) -> None:
+def register_backend(scheme: str, factory: BackendFactory) -> None:
     """Make `connect` open URLs of `scheme` (the part before `://`, before any `+driver`)."""
     BACKENDS[scheme] = factory
 
 
-def _sql(url: str) -> Store:
+def _sql(url: str, create: bool) -> Store:
     from .sql import SqlStore
 
-    return SqlStore(url)
+    return SqlStore(url, create=create)
 
 
-def _neo4j(url: str) -> Store:
+def _neo4j(url: str, create: bool) -> Store:
     from .neo4j import Neo4jStore
 
-    return Neo4jStore(url)
+    return Neo4jStore(url, create=create)
 
 
 for _scheme in ("sqlite", "postgresql", "postgres"):
@@ -38,11 +41,13 @@ for _scheme in ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"):
     register_backend(_scheme, _neo4j)
 
 
-def connect(url: str | None = None) -> Store:
+def connect(url: str | None = None, *, create: bool = True) -> Store:
     """Open the store at `url` (default: `$LINEAGE_URL`, else `sqlite:///lineage.db`).
 
-    Creates and migrates the schema when needed. Raises ValidationError for a URL of an
-    unknown scheme (a usage error, exit code 2) and StoreError for an unreachable database.
+    Creates and migrates the schema when needed. With `create=False` (what read-only
+    commands use) a store that does not exist yet is not created: NotFound says so and how
+    to make one. Raises ValidationError for a URL of an unknown scheme (a usage error, exit
+    code 2) and StoreError for an unreachable database.
     """
     url = url or Settings.from_env().url
     scheme = url.split("://", 1)[0] if "://" in url else ""
@@ -50,7 +55,7 @@ def connect(url: str | None = None) -> Store:
     if factory is None:
         known = ", ".join(sorted(BACKENDS))
         raise ValidationError(f"no store backend for '{url}'; URL schemes known: {known}")
-    return factory(url)
+    return factory(url, create)
 
 
 __all__ = ["Store", "connect", "register_backend", "BACKENDS"]

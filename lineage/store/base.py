@@ -209,7 +209,12 @@ class Store(ABC):
         if len(candidates) > 1:
             raise AmbiguousName(text, sorted(c.key for c in candidates))
         what = "/".join(sorted(k.value for k in wanted)) if wanted else "node"
-        raise NotFound(f"{what} '{text}' not found", self._suggest(text, wanted))
+        suggestions = self._suggest(text, wanted)
+        if not suggestions and not self._find("", None, 1):
+            # an empty store is the likeliest reason, and says what to do about it
+            raise NotFound(f"{what} '{text}' not found: the store is empty; register a "
+                           "manifest (`lineage register MANIFEST`) or ingest events first")
+        raise NotFound(f"{what} '{text}' not found", suggestions)
 
     def candidates(self, name: str, kinds: Sequence[NodeKind] | None = None) -> list[NodeRef]:
         """Every node `name` could mean: the node with that exact key, else the nodes whose

@@ -154,8 +154,8 @@ class _RecordsStore(SqlStore):
     node a record refers to: its tables reference nodes by id. The audit entries of the
     Neo4j store's `audited` blocks join its write transactions."""
 
-    def __init__(self, url: str, owner: Neo4jStore) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, owner: Neo4jStore, create: bool) -> None:
+        super().__init__(url, create=create)
         self.owner = owner
 
     def _pending_audit(self) -> list[Any]:
@@ -165,7 +165,10 @@ class _RecordsStore(SqlStore):
 class Neo4jStore(Store):
     """A Store whose graph lives in Neo4j and whose records live in a SQL store beside it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Connect, and create or migrate the graph's schema; with `create=False` (what
+        read-only commands use) a graph that holds no lineage store yet (no schema-version
+        node) is left alone: NotFound says so and how to make one."""
         from neo4j import GraphDatabase  # imported here: only Neo4j users pay for it
 
         self.url = url
@@ -177,8 +180,8 @@ class Neo4jStore(Store):
         try:
             with self._errors("connecting"):
                 self.driver.verify_connectivity()
-                self._migrate()
-            self.records = _RecordsStore(records_url, self)
+                self._migrate(create)
+            self.records = _RecordsStore(records_url, self, create)
         except BaseException:
             self.driver.close()
             raise
@@ -236,7 +239,7 @@ class Neo4jStore(Store):
                     raise
                 tx.commit()
 
-    def _migrate(self) -> None:
+    def _migrate(self, create: bool = True) -> None:
         """Bring the graph's schema to SCHEMA_VERSION, recorded on a `LineageSchema` node.
         Schema statements run outside data transactions (Neo4j forbids mixing them); each
         is idempotent, so two processes migrating at once both succeed."""
@@ -244,6 +247,10 @@ class Neo4jStore(Store):
             f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) RETURN s.version AS v",
             database_=self.database).records
         current = int(found[0]["v"]) if found else 0
+        if not found and not create:
+            raise NotFound(f"no store at {_safe(self.url)}: run `lineage register MANIFEST` "
+                           "(or `lineage init`) to create one, or point --store / LINEAGE_URL "
+                           "at an existing one")
         if current > SCHEMA_VERSION:
             raise StoreError(f"the Neo4j graph at {_safe(self.url)} has schema version "
                              f"{current}, newer than this release's {SCHEMA_VERSION}; "

@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ..._errors import StoreError
+from ..._errors import NotFound, StoreError
 from .tables import SCHEMA_REVISION
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,14 +19,22 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create(url: str) -> Engine:
-    """An engine for a `sqlite:///…` or `postgresql://…` URL, migrated to the current schema."""
+def create(url: str, *, create_store: bool = True) -> Engine:
+    """An engine for a `sqlite:///…` or `postgresql://…` URL, migrated to the current schema.
+
+    `create_store=False`: raise NotFound, creating nothing, when no store exists there yet
+    (no SQLite file; no lineage tables in the PostgreSQL schema)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"'{url}' is not a database URL: {exc}") from exc
+    if parsed.drivername.split("+", 1)[0] == "postgres":
+        # the scheme libpq and most tools accept; SQLAlchemy only knows "postgresql"
+        parsed = parsed.set(drivername=parsed.drivername.replace("postgres", "postgresql", 1))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if not create_store and not in_memory(parsed) and not _sqlite_file(parsed).exists():
+            raise _no_store(url)
         engine = _sqlite(parsed)
     elif backend == "postgresql":
         if parsed.drivername in ("postgresql", "postgres"):
@@ -36,11 +44,29 @@ def create(url: str) -> Engine:
     else:
         raise StoreError(f"no SQL backend for '{backend}' (use sqlite:/// or postgresql://)")
     try:
+        if not create_store:
+            with engine.connect() as conn:
+                missing = _current_revision(conn) is None
+            if missing:
+                engine.dispose()
+                raise _no_store(url)
         migrate(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(f"cannot open the store at {_safe(url)}: {_first_line(exc)}") from exc
     return engine
+
+
+def _no_store(url: str) -> NotFound:
+    return NotFound(f"no store at {_safe(url)}: run `lineage register MANIFEST` (or `lineage "
+                    "init`) to create one, or point --store / LINEAGE_URL at an existing one")
+
+
+def _sqlite_file(parsed: sa.URL) -> Path:
+    database = parsed.database or ""
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return Path(database).expanduser()
 
 
 def _postgres_session(dbapi_conn: Any, _record: Any) -> None:

@@ -221,9 +221,9 @@ def _now() -> datetime:
 class SqlGraphStore(Store):
     """The graph half of the SQL store: nodes, edges, schema snapshots, closure."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.engine = engines.create(url)
+        self.engine = engines.create(url, create_store=create)
         self.dialect = self.engine.dialect.name
         self.embedded = self.dialect == "sqlite"
 
