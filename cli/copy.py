@@ -17,9 +17,11 @@ from .context import App, format_option, pass_app
 @format_option
 @pass_app
 def copy_cmd(app: App, src: str | None, dst: str, fmt: str) -> None:
-    """Copy a whole store into another, between any two backends: the graph (nodes,
-    edges, schema snapshots), consumers' contracts and channels, record assertions, the
-    notification outbox with each item's state, API tokens (as hashes) and the audit log.
+    """Copy a whole store into another, between any two backends.
+
+    Copies the graph (nodes, edges, schema snapshots), consumers' contracts and channels,
+    record assertions, the notification outbox with each item's state, API tokens (as
+    hashes) and the audit log. The source must exist; the destination is created if needed.
 
     Idempotent: what the destination already holds is matched and not written again, so
     running the same copy twice changes nothing the second time, and an interrupted copy

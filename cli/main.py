@@ -54,10 +54,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "principal."),
     "consumers": ("consumers", "consumers", "List consumers: all of them, or those that "
                   "depend on NAME, transitively."),
-    "copy": ("copy", "copy_cmd", "Copy a whole store into another, between any two backends: "
-             "the graph (nodes, edges, schema snapshots), consumers' contracts and channels, "
-             "record assertions, the notification outbox with each item's state, API tokens "
-             "(as hashes) and the audit log."),
+    "copy": ("copy", "copy_cmd", "Copy a whole store into another, between any two backends."),
     "import": ("imports", "import_group", "Import a project from another tool's own artifacts."),
 }
 

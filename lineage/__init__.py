@@ -75,6 +75,7 @@ _LAZY: dict[str, str] = {
         "Subgraph"], "._model"),
     **dict.fromkeys(["CopyReport", "copy_store"], ".copy"),
     **dict.fromkeys(["ImpactReport", "impact"], ".impact"),
+    **dict.fromkeys(["CopyReport", "copy_store"], ".copy"),
     "register": ".manifest",
     **dict.fromkeys(["DbtImportResult", "import_dbt"], ".dbt"),
     **dict.fromkeys(["DeliveryStats", "deliver", "notifications_for", "notify_change"],

@@ -263,3 +263,20 @@ def test_a_load_too_large_for_one_transaction_is_checked_whole_then_written_in_p
     assert neo.bulk_load(nodes, edges, chunk_size=2) == (6, 5)
     assert neo.bulk_load(nodes, edges, chunk_size=2) == (0, 0)  # a rerun completes, no more
     assert [r.node.key for r in neo.downstream("feature:f0")] == [k for k, _, _ in nodes[1:]]
+
+
+def test_a_read_only_connect_to_an_empty_neo4j_says_there_is_no_store_and_creates_nothing(
+        neo4j_url: str, tmp_path: Path) -> None:
+    with pytest.raises(lineage.NotFound, match="no store at .*lineage register"):
+        lineage.connect(neo4j_url, create=False)
+    from neo4j import GraphDatabase
+
+    from .conftest import NEO4J_URL
+
+    with GraphDatabase.driver(str(NEO4J_URL)) as driver:
+        assert driver.execute_query("MATCH (n) RETURN count(n) AS n").records[0]["n"] == 0
+    assert not (tmp_path / "records.db").exists()
+    with lineage.connect(neo4j_url) as store:  # created, then a read-only connect works
+        store.audit("me", "check")
+    with lineage.connect(neo4j_url, create=False) as store:
+        assert [e.action for e in store.audit_log()] == ["check"]

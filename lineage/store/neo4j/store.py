@@ -87,6 +87,9 @@ _SEEK_B = f"USING INDEX SEEK b:{NODE}(key)"
 _LABEL = {k: "".join(part.title() for part in k.value.split("_")) for k in NodeKind}
 _REL_TYPE = {k: k.value.upper() for k in EdgeKind}
 _EDGE_OF_TYPE = {t: k for k, t in _REL_TYPE.items()}
+#: relationship types in the order of their edge kinds' values (the walk's tie-break)
+_TYPES_BY_RANK = [_REL_TYPE[k] for k in sorted(EdgeKind, key=lambda k: k.value)]
+_TYPE_RANK = {t: i for i, t in enumerate(_TYPES_BY_RANK)}
 _KIND_OF = {k.value: k for k in NodeKind}
 
 
@@ -151,7 +154,7 @@ class _RecordsStore(SqlStore):
     node a record refers to: its tables reference nodes by id. The audit entries of the
     Neo4j store's `audited` blocks join its write transactions."""
 
-    def __init__(self, url: str, owner: Neo4jStore, *, create: bool = True) -> None:
+    def __init__(self, url: str, owner: Neo4jStore, create: bool) -> None:
         super().__init__(url, create=create)
         self.owner = owner
 
@@ -163,6 +166,9 @@ class Neo4jStore(Store):
     """A Store whose graph lives in Neo4j and whose records live in a SQL store beside it."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
+        """Connect, and create or migrate the graph's schema; with `create=False` (what
+        read-only commands use) a graph that holds no lineage store yet (no schema-version
+        node) is left alone: NotFound says so and how to make one."""
         from neo4j import GraphDatabase  # imported here: only Neo4j users pay for it
 
         self.url = url
@@ -175,7 +181,7 @@ class Neo4jStore(Store):
             with self._errors("connecting"):
                 self.driver.verify_connectivity()
                 self._migrate(create)
-            self.records = _RecordsStore(records_url, self, create=create)
+            self.records = _RecordsStore(records_url, self, create)
         except BaseException:
             self.driver.close()
             raise
@@ -436,9 +442,15 @@ class Neo4jStore(Store):
         picks. Terminates on cycles (a node is reached once) and at `max_depth`."""
         pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
         level_query = (f"UNWIND range(0, size($keys) - 1) AS i MATCH (a:{NODE} "
-                       f"{{key: $keys[i]}}){pattern}(b:{NODE}) {_SEEK_A} RETURN i, b.key AS key, "
-                       "b.kind AS kind, b.name AS name, type(r) AS t"
-                       + (", r.properties AS rp, b.properties AS p" if detail else ""))
+                       f"{{key: $keys[i]}}){pattern}(b:{NODE}) {_SEEK_A} " + (
+                           "RETURN i, b.key AS key, b.kind AS kind, b.name AS name, type(r) AS t, "
+                           "r.properties AS rp, b.properties AS p" if detail else
+                           # one row per far node: its first parent (smallest key, then edge
+                           # kind) chosen on the server; rows cost more than the choice
+                           "WITH b, min([i, $rank[type(r)]]) AS first RETURN first[0] AS i, "
+                           "$types[first[1]] AS t, b.key AS key, b.kind AS kind, "
+                           "b.name AS name"))
+        ranks: dict[str, Any] = {"rank": _TYPE_RANK, "types": _TYPES_BY_RANK}
         row_of: dict[str, int] = {start.key: -1}
         keys: list[str] = []
         kinds: list[str] = []
@@ -467,7 +479,7 @@ class Neo4jStore(Store):
                             # the edges leaving the deepest level: back into the region
                             # (kept with `detail`), or out of it, which the bound cut (the
                             # answer must say so)
-                            for r in tx.run(level_query, keys=frontier):
+                            for r in tx.run(level_query, keys=frontier, **ranks):
                                 if r["key"] in row_of:
                                     if detail:
                                         traversed.append((base + r["i"], r["key"], r["t"],
@@ -475,7 +487,7 @@ class Neo4jStore(Store):
                                 else:
                                     truncated = True
                             break
-                        rows = list(tx.run(level_query, keys=frontier))
+                        rows = list(tx.run(level_query, keys=frontier, **ranks))
                         depth += 1
                         level = len(keys)
                         new: dict[str, tuple[int, str, Any]] = {}
