@@ -203,12 +203,12 @@ def test_a_transient_neo4j_failure_is_retried_and_the_write_lands_once(
     real = module._apply_graph
     calls: list[int] = []
 
-    def deadlocked_once(tx: Any, batch: GraphBatch, merge: Any) -> Any:
+    def deadlocked_once(tx: Any, batch: GraphBatch, *merges: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
-            real(tx, batch, merge)  # written, then the transaction fails
+            real(tx, batch, *merges)  # written, then the transaction fails
             raise TransientError("ForsetiClient can't acquire ExclusiveLock: deadlock")
-        return real(tx, batch, merge)
+        return real(tx, batch, *merges)
 
     monkeypatch.setattr(module, "_apply_graph", deadlocked_once)
     batch = GraphBatch()
