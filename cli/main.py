@@ -13,6 +13,7 @@ from .audit import audit
 from .consumers import consumers
 from .context import App
 from .export import export
+from .health import validate
 from .ingest import ingest
 from .notify import notify
 from .provenance import check_training_cmd, history, provenance_cmd, review, tag, taint
@@ -88,6 +89,7 @@ def cli(ctx: click.Context, url: str) -> None:
       5  conflict with the data already stored
       6  permission denied
       7  store unreachable or failed
+      8  a batch broke its schema or a consumer contract (lineage validate)
 
     \b
     Examples:
@@ -101,5 +103,5 @@ def cli(ctx: click.Context, url: str) -> None:
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
                  schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
                  ingest, export, notify, serve, token, audit,
-                 consumers):
+                 consumers, validate):
     cli.add_command(_command)

@@ -42,5 +42,17 @@ if [ "$code" -ne 3 ]; then echo "expected exit 3 (blocked), got $code" >&2; exit
 
 step "7. Training on confirmed labels passes the guard, then fits" \
     python examples/fraud/train.py out/labels_confirmed.csv
+
+# Data health at job boundaries (README steps 8-10): stories 1 and 5 of STORIES.md.
+step "8. Data health: the feature job's contract on transactions" \
+    lineage register examples/fraud/health.yaml
+step "   this week's batches" python examples/fraud/make_health_data.py out
+printf '\n\033[1m== 8b. category arrives as text: validate catches what a lenient cast hides (exit 8 expected)\033[0m\n'
+set +e
+lineage validate out/transactions_batch.csv --dataset transactions
+code=$?
+set -e
+if [ "$code" -ne 8 ]; then echo "expected exit 8 (violation), got $code" >&2; exit 1; fi
+
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
 printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'

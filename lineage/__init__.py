@@ -14,6 +14,8 @@ from ._access import AuditEntry, Principal, TokenInfo
 from ._errors import (
     AmbiguousName,
     ConflictError,
+    ContractViolation,
+    DriftDetected,
     LineageError,
     NotFound,
     PermissionDenied,
@@ -61,6 +63,8 @@ __all__ = [
     "ChannelSpec",
     "Closure",
     "ConflictError",
+    "ContractViolation",
+    "DriftDetected",
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",

@@ -215,6 +215,8 @@ class ContractFieldDecl(_Strict):
     minimum: float | None = None
     maximum: float | None = None
     allowed_values: list[Any] | None = Field(default=None, alias="validValues")
+    #: the largest share of nulls the consumer accepts in a batch (`lineage validate`)
+    max_null_rate: float | None = Field(default=None, alias="maxNullRate", ge=0, le=1)
 
     @field_validator("type")
     @classmethod
