@@ -13,7 +13,7 @@ from .audit import audit
 from .consumers import consumers
 from .context import App
 from .export import export
-from .health import validate
+from .health import drift_cmd, profile_cmd, validate
 from .ingest import ingest
 from .notify import notify
 from .provenance import check_training_cmd, history, provenance_cmd, review, tag, taint
@@ -90,6 +90,7 @@ def cli(ctx: click.Context, url: str) -> None:
       6  permission denied
       7  store unreachable or failed
       8  a batch broke its schema or a consumer contract (lineage validate)
+      9  a batch drifted past a threshold from what a model trained on (lineage drift)
 
     \b
     Examples:
@@ -103,5 +104,5 @@ def cli(ctx: click.Context, url: str) -> None:
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
                  schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
                  ingest, export, notify, serve, token, audit,
-                 consumers, validate):
+                 consumers, validate, profile_cmd, drift_cmd):
     cli.add_command(_command)

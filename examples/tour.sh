@@ -54,5 +54,10 @@ code=$?
 set -e
 if [ "$code" -ne 8 ]; then echo "expected exit 8 (violation), got $code" >&2; exit 1; fi
 
+step "9. Profiles: what fraud@1, fraud@2 and fraud@3 trained on" \
+    lineage profile out/user_features_2026-01.parquet --dataset user_features@2026-01
+step "   " lineage profile out/user_features_2026-02.parquet --dataset user_features@2026-02
+step "   " lineage profile out/user_features_2026-03.parquet --dataset user_features@2026-03
+
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
 printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'

@@ -2,8 +2,20 @@
 
     from lineage import health
     health.validate(store, "batch.csv", dataset="transactions")     # schema + contracts
+    health.record_profile(store, "train.parquet", "user_features@2026-03")   # an artefact
+    health.drift(store, "prod.parquet", "user_features")    # vs every model's training data
 """
 
+from .drift import (
+    Comparison,
+    DriftPolicy,
+    DriftReport,
+    FieldDrift,
+    compare_profiles,
+    drift,
+    training_references,
+)
+from .profile import Profile, profile, record_profile, stored_profile
 from .validate import (
     ColumnReport,
     ContractViolation,
@@ -14,8 +26,19 @@ from .validate import (
 
 __all__ = [
     "ColumnReport",
+    "Comparison",
+    "DriftPolicy",
+    "DriftReport",
+    "FieldDrift",
+    "Profile",
     "ContractViolation",
     "ValidationReport",
     "Violation",
+    "compare_profiles",
+    "drift",
+    "profile",
+    "record_profile",
+    "stored_profile",
+    "training_references",
     "validate",
 ]
