@@ -59,5 +59,12 @@ step "9. Profiles: what fraud@1, fraud@2 and fraud@3 trained on" \
 step "   " lineage profile out/user_features_2026-02.parquet --dataset user_features@2026-02
 step "   " lineage profile out/user_features_2026-03.parquet --dataset user_features@2026-03
 
+printf '\n\033[1m== 10. Production drifted from what fraud@1..3 trained on; lineage says who is behind it (exit 9 expected)\033[0m\n'
+set +e
+lineage drift out/user_features_prod.parquet --dataset user_features
+code=$?
+set -e
+if [ "$code" -ne 9 ]; then echo "expected exit 9 (drift), got $code" >&2; exit 1; fi
+
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
 printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'
