@@ -66,5 +66,10 @@ code=$?
 set -e
 if [ "$code" -ne 9 ]; then echo "expected exit 9 (drift), got $code" >&2; exit 1; fi
 
+step "11. Activity events land 4 hours late: the ingestion and feature runs, as OpenLineage" \
+    lineage ingest out/late_events.ndjson
+step "    who is past their SLA, and which run read data after its window closed" \
+    lineage freshness --now 2026-04-02T12:00:00Z
+
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
 printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'

@@ -8,12 +8,18 @@
                                 what fraud@1..3 trained on (user_features@2026-01..03)
 - user_features_prod.parquet    story 5: this week's production features; `avg_amount_7d`
                                 has drifted upwards, the rest has not
+- late_events.ndjson            story 2: OpenLineage events of the "optimised" ingestion
+                                job landing user_activity four hours after the feature
+                                job's 7-day window closed, and of the feature run that
+                                read it (`lineage ingest`, then `lineage freshness`)
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -53,6 +59,46 @@ def features(rng: np.random.Generator, n: int, *, shift: float = 0.0,
     return frame.select(columns) if columns else frame
 
 
+_PRODUCER = "https://github.com/apache/airflow/tree/2.9.0"
+_FACETS = "https://openlineage.io/spec/facets/1-0-1/"
+
+
+def _facet(name: str, **fields: Any) -> dict[str, Any]:
+    return {"_producer": _PRODUCER, "_schemaURL": f"{_FACETS}{name}.json#/$defs/{name}",
+            **fields}
+
+
+def _dataset(namespace: str, name: str, version: str) -> dict[str, Any]:
+    return {"namespace": namespace, "name": name,
+            "facets": {"version": _facet("DatasetVersionDatasetFacet", datasetVersion=version)}}
+
+
+def late_events() -> list[dict[str, Any]]:
+    """The ingestion run lands user_activity@2026-04-01 at 04:00 on 04-02; the feature run
+    whose 7-day window ended at 00:00 that day reads it."""
+    run_event = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+    ingest = {
+        "eventType": "COMPLETE", "eventTime": "2026-04-02T04:00:00Z", "producer": _PRODUCER,
+        "schemaURL": run_event,
+        "run": {"runId": "0196f0a0-0000-7000-8000-000000000001"},
+        "job": {"namespace": "airflow://scheduler.prod", "name": "ingest.user_activity"},
+        "inputs": [],
+        "outputs": [_dataset("kafka://events.prod:9092", "user_activity", "2026-04-01")],
+    }
+    window = _facet("NominalTimeRunFacet", nominalStartTime="2026-03-26T00:00:00Z",
+                    nominalEndTime="2026-04-02T00:00:00Z")
+    features = {
+        "eventType": "COMPLETE", "eventTime": "2026-04-02T04:20:00Z", "producer": _PRODUCER,
+        "schemaURL": run_event,
+        "run": {"runId": "0196f0a0-0000-7000-8000-000000000002",
+                "facets": {"nominalTime": window}},
+        "job": {"namespace": "airflow://scheduler.prod", "name": "features.rolling_spend_7d"},
+        "inputs": [_dataset("kafka://events.prod:9092", "user_activity", "2026-04-01")],
+        "outputs": [_dataset("s3://ml-warehouse", "features.user_features", "2026-04-02")],
+    }
+    return [ingest, features]
+
+
 def main(out: Path) -> None:
     rng = np.random.default_rng(18)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,8 +109,10 @@ def main(out: Path) -> None:
     for version, columns in schemas.items():
         features(rng, N, columns=columns).write_parquet(out / f"user_features_{version}.parquet")
     features(rng, N, shift=0.35).write_parquet(out / "user_features_prod.parquet")
+    (out / "late_events.ndjson").write_text(
+        "".join(json.dumps(e) + "\n" for e in late_events()), encoding="utf-8")
     print(f"wrote a transactions batch, three training feature tables and a production "
-          f"batch ({N:,} rows each) to {out}")
+          f"batch ({N:,} rows each), and two late OpenLineage events to {out}")
 
 
 if __name__ == "__main__":
