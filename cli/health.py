@@ -356,3 +356,52 @@ def freshness_cmd(app: App, name: str | None, now_text: str | None, fmt: str) ->
     for note in report.notes:
         console.print(f"note: {note}", soft_wrap=True)
     console.print(report.summary(), soft_wrap=True)
+
+
+@click.command("skew")
+@click.argument("model_version", metavar="MODEL@VERSION")
+@format_option
+@pass_app
+def skew_cmd(app: App, model_version: str, fmt: str) -> None:
+    """Training-serving skew: for each input of a model version, the derivation its training
+    data recorded beside the one its serving path recorded, and every difference.
+
+    Sources of an input in a dataset the model version trained on are the training side;
+    sources elsewhere (the serving request table) are the serving side. Compared: the
+    fields each is computed from, the transformation, every property recorded on the
+    derivation (description, fill rule) and the jobs' code properties. Where both sides
+    have a stored profile (`lineage profile`), PSI and KS between them too.
+
+    \b
+    Examples:
+      lineage skew fraud@3
+      lineage skew fraud@3 --format json
+    """
+    from lineage.health.skew import skew
+
+    report = skew(app.store, model_version)
+    if fmt == "json":
+        output.emit_json(report.to_dict())
+        return
+    console = output.out()
+    rows = []
+    for item in report.inputs:
+        train = ", ".join(d.field.rpartition("/")[2] for d in item.training)
+        serve = ", ".join(d.field.rpartition("/")[2] for d in item.serving)
+        dist = item.distribution
+        shift = "" if dist is None else (
+            f"PSI {_fmt(dist.psi, '.3f')} · KS {_fmt(dist.ks_statistic, '.3f')} "
+            f"(p {_fmt(dist.ks_pvalue, '.2g')})")
+        what = "; ".join(item.differences) or (item.note or "same derivation")
+        if item.differences and item.note:
+            what += f" ({item.note})"
+        verdict = "SKEW" if item.skewed else ("ok" if item.compared else "not compared")
+        rows.append((item.input.name, verdict, train, serve, shift, what))
+    trained = ", ".join(k.rpartition("/")[2] for k in report.trained_on)
+    console.print(output.table(
+        f"{report.model_version.name}: training ({trained}) vs serving",
+        ["input", "verdict", "training source", "serving source", "distribution",
+         "differences"], rows, wrap=("differences", "training source", "serving source")))
+    for note in report.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    console.print(report.summary(), soft_wrap=True)

@@ -13,7 +13,7 @@ from .audit import audit
 from .consumers import consumers
 from .context import App
 from .export import export
-from .health import drift_cmd, freshness_cmd, profile_cmd, validate
+from .health import drift_cmd, freshness_cmd, profile_cmd, skew_cmd, validate
 from .ingest import ingest
 from .notify import notify
 from .provenance import check_training_cmd, history, provenance_cmd, review, tag, taint
@@ -104,5 +104,6 @@ def cli(ctx: click.Context, url: str) -> None:
 for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
                  schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
                  ingest, export, notify, serve, token, audit,
-                 consumers, validate, profile_cmd, drift_cmd, freshness_cmd):
+                 consumers, validate, profile_cmd, drift_cmd, freshness_cmd,
+                 skew_cmd):
     cli.add_command(_command)

@@ -71,5 +71,10 @@ step "11. Activity events land 4 hours late: the ingestion and feature runs, as 
 step "    who is past their SLA, and which run read data after its window closed" \
     lineage freshness --now 2026-04-02T12:00:00Z
 
+step "12. Serving fills a missing age with 0, training with the median: the serving batch" \
+    lineage validate out/fraud_requests.parquet --dataset fraud_requests --record --version 2026-04-02
+step "    its profile" lineage profile out/fraud_requests.parquet --dataset fraud_requests@2026-04-02
+step "    training-serving skew of fraud@3's inputs" lineage skew fraud@3
+
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
 printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'

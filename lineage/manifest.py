@@ -176,6 +176,9 @@ class DerivationDecl(_Strict):
     from_: list[str] = Field(alias="from", min_length=1)
     transformation: Transformation = Transformation.UNKNOWN
     description: str | None = None
+    #: how missing values are filled (median, 0, ...): `lineage skew` compares it between
+    #: the training and the serving derivation of a model input
+    fill: str | int | float | None = None
 
     _list = field_validator("from_", mode="before")(_as_list)
 
@@ -576,7 +579,8 @@ class _Builder:
                     raise src.error(f"'{name}' cannot derive from itself", [*base, i, "from", j])
                 self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM,
                                     transformation=d.transformation.value,
-                                    description=d.description, job=job)
+                                    description=d.description, job=job,
+                                    fill=None if d.fill is None else str(d.fill))
 
 
 def _field_properties(f: FieldDecl) -> dict[str, Any]:

@@ -228,3 +228,15 @@ def test_cli_help_lists_exit_code_8() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert "8  a batch broke its schema or a consumer contract" in result.output
     assert "lineage validate" in CliRunner().invoke(cli, ["validate", "--help"]).output
+
+
+def test_validate_record_gives_a_dataset_without_versions_its_first(fraud_store: Store
+                                                                     ) -> None:
+    requests = pl.DataFrame({"user_id": [1, 2], "age_filled": [30, 0]},
+                            schema={"user_id": pl.Int64, "age_filled": pl.Int16})
+    report = health.validate(fraud_store, requests, "fraud_requests", record=True,
+                             record_version="2026-04-02")
+    assert report.passed
+    version = "dataset_version:kafka://serving.prod:9092/fraud_requests@2026-04-02"
+    assert report.recorded == version
+    assert [f.name for f in fraud_store.schema(version)] == ["user_id", "age_filled"]

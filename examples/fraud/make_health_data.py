@@ -8,6 +8,8 @@
                                 what fraud@1..3 trained on (user_features@2026-01..03)
 - user_features_prod.parquet    story 5: this week's production features; `avg_amount_7d`
                                 has drifted upwards, the rest has not
+- fraud_requests.parquet        story 3: what the serving path sends fraud@3; it fills a
+                                missing age with 0 where training used the median
 - late_events.ndjson            story 2: OpenLineage events of the "optimised" ingestion
                                 job landing user_activity four hours after the feature
                                 job's 7-day window closed, and of the feature run that
@@ -46,8 +48,10 @@ def transactions(rng: np.random.Generator, n: int) -> pl.DataFrame:
 
 def features(rng: np.random.Generator, n: int, *, shift: float = 0.0,
              columns: list[str] | None = None) -> pl.DataFrame:
-    """Daily per-user features; `shift` moves log(avg_amount_7d) (0: the training mix)."""
-    age = rng.normal(41, 12, n).clip(18, 90).round()
+    """Daily per-user features; `shift` moves log(avg_amount_7d) (0: the training mix).
+    Age is missing for ~8% of users; the training preprocessing fills it with the median."""
+    age = _age(rng, n)
+    age = np.where(np.isnan(age), np.nanmedian(age), age)
     frame = pl.DataFrame({
         "user_id": np.arange(1, n + 1),
         "avg_amount_7d": np.round(rng.lognormal(3.5 + shift, 0.6, n), 2),
@@ -99,6 +103,18 @@ def late_events() -> list[dict[str, Any]]:
     return [ingest, features]
 
 
+def _age(rng: np.random.Generator, n: int) -> np.ndarray:
+    age = rng.normal(41, 12, n).clip(18, 90).round()
+    return np.where(rng.random(n) < 0.08, np.nan, age)
+
+
+def serving_requests(rng: np.random.Generator, n: int) -> pl.DataFrame:
+    """Story 3: the online service fills a missing age with 0, not the median."""
+    age = _age(rng, n)
+    return pl.DataFrame({"user_id": np.arange(1, n + 1),
+                         "age_filled": np.where(np.isnan(age), 0, age).astype(np.int16)})
+
+
 def main(out: Path) -> None:
     rng = np.random.default_rng(18)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,10 +125,11 @@ def main(out: Path) -> None:
     for version, columns in schemas.items():
         features(rng, N, columns=columns).write_parquet(out / f"user_features_{version}.parquet")
     features(rng, N, shift=0.35).write_parquet(out / "user_features_prod.parquet")
+    serving_requests(rng, N).write_parquet(out / "fraud_requests.parquet")
     (out / "late_events.ndjson").write_text(
         "".join(json.dumps(e) + "\n" for e in late_events()), encoding="utf-8")
     print(f"wrote a transactions batch, three training feature tables and a production "
-          f"batch ({N:,} rows each), and two late OpenLineage events to {out}")
+          f"batch, serving requests ({N:,} rows each), and two late OpenLineage events to {out}")
 
 
 if __name__ == "__main__":

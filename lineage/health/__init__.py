@@ -5,6 +5,7 @@
     health.record_profile(store, "train.parquet", "user_features@2026-03")   # an artefact
     health.drift(store, "prod.parquet", "user_features")    # vs every model's training data
     health.freshness(store, "fraud@3")     # inputs past their SLA, runs that read late data
+    health.skew(store, "fraud@3")          # training vs serving derivation of each input
 """
 
 from .drift import (
@@ -18,6 +19,7 @@ from .drift import (
 )
 from .freshness import FreshnessReport, freshness, parse_duration
 from .profile import Profile, profile, record_profile, stored_profile
+from .skew import SkewReport, skew
 from .validate import (
     ColumnReport,
     ContractViolation,
@@ -34,6 +36,7 @@ __all__ = [
     "FieldDrift",
     "FreshnessReport",
     "Profile",
+    "SkewReport",
     "ContractViolation",
     "ValidationReport",
     "Violation",
@@ -43,6 +46,7 @@ __all__ = [
     "parse_duration",
     "profile",
     "record_profile",
+    "skew",
     "stored_profile",
     "training_references",
     "validate",

@@ -540,11 +540,12 @@ def _observed_schema(frame: pl.DataFrame, columns: list[ColumnReport],
 
 def _record(store: Store, report: ValidationReport, reference: list[FieldSchema],
             version: str | None) -> None:
-    """Register the observed schema as a new version of the dataset when it differs."""
+    """Register the observed schema as a new version of the dataset when it differs from
+    the latest version's (a dataset without any version gets its first)."""
     from ..notify import new_version_notifications
 
     changes = diff(reference, report.observed_schema)
-    if reference and not changes:
+    if report.schema_version is not None and not changes:
         report.notes.append("the observed schema equals the registered one: no version "
                             "recorded")
         return
