@@ -240,3 +240,16 @@ def test_validate_record_gives_a_dataset_without_versions_its_first(fraud_store:
     version = "dataset_version:kafka://serving.prod:9092/fraud_requests@2026-04-02"
     assert report.recorded == version
     assert [f.name for f in fraud_store.schema(version)] == ["user_id", "age_filled"]
+
+
+def test_validate_reads_a_pandas_column_mixing_codes_and_labels_as_text(
+        health_store: Store) -> None:
+    frame = transactions(100).to_pandas()
+    frame["category"] = frame["category"].astype(object)
+    frame.loc[::4, "category"] = "grocery"  # what a feed sends once labels start arriving
+    frame.loc[1, "category"] = None
+    report = health.validate(health_store, frame, "transactions")
+    category = next(c for c in report.columns if c.name == "category")
+    assert category.observed_type == "string" and category.nulls == 1
+    assert category.coerced_nulls == 25
+    assert category.coerced_null_share == pytest.approx(25 / 99)

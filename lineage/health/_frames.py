@@ -21,11 +21,36 @@ _FLOATS = {pl.Float32: "float32", pl.Float64: "float64"}
 
 def read_batch(batch: Any, what: str = "batch") -> tuple[pl.DataFrame, bool, str | None]:
     """The batch as polars, whether its column types are real (Parquet, Arrow, a frame)
-    rather than inferred from text (CSV, NDJSON), and its file name if it is one."""
+    rather than inferred from text (CSV, NDJSON), and its file name if it is one.
+
+    A pandas object column mixing numbers and text (an int column that started receiving
+    labels: story 1) cannot become one Arrow type; it is read as text, which is what it
+    now is, rather than refused."""
+    if type(batch).__module__.split(".")[0] == "pandas" and hasattr(batch, "columns"):
+        return _from_pandas(batch), True, None
     frame = read_table(batch, what)
     if isinstance(batch, str | Path):
         return frame, Path(batch).suffix.lower() not in UNTYPED_SUFFIXES, str(batch)
     return frame, True, None
+
+
+def _from_pandas(frame: Any) -> pl.DataFrame:
+    try:
+        return pl.from_pandas(frame)
+    except Exception:  # noqa: BLE001 - pyarrow's conversion errors have no common base
+        pass
+    fixed = frame.copy()
+    for name in fixed.columns:
+        if fixed[name].dtype == object:
+            fixed[name] = [None if _missing(v) else str(v) for v in fixed[name].tolist()]
+    try:
+        return pl.from_pandas(fixed)
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationError(f"cannot read the pandas frame: {exc}") from None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def lineage_type(dtype: pl.DataType) -> str:

@@ -361,7 +361,7 @@ def _check_type(column: ColumnReport, series: pl.Series, declared: FieldSchema,
 def _integer_checks(column: ColumnReport, numeric: pl.Series, want: str,
                     source: Literal["schema", "contract"], by: str | None,
                     consumers: list[str]) -> None:
-    values = numeric.drop_nulls()
+    values = numeric.drop_nulls().drop_nans()  # NaN is a missing value, as pandas has it
     if values.is_empty():
         return
     fractional = values.filter(values != values.floor())
