@@ -108,12 +108,12 @@ def profile_series(series: pl.Series) -> dict[str, Any]:
     count, nulls = len(series), series.null_count()
     if family == "numeric":
         return {"kind": "numeric", "type": type_, "count": count, "nulls": nulls,
-                **numeric_summary(series.cast(pl.Float64))}
+                **numeric_summary(series)}
     if family == "temporal":
         # compared on its physical value (microseconds, days, ...); the type says which
         return {"kind": "numeric", "type": type_, "count": count, "nulls": nulls,
                 "physical": True,
-                **numeric_summary(series.to_physical().cast(pl.Float64))}
+                **numeric_summary(series.to_physical())}
     if family in ("string", "boolean"):
         return {"kind": "categorical", "type": type_, "count": count, "nulls": nulls,
                 **categorical_summary(series)}
@@ -123,32 +123,45 @@ def profile_series(series: pl.Series) -> dict[str, Any]:
 def numeric_summary(values: pl.Series) -> dict[str, Any]:
     """Moments, named quantiles, the sketch and the PSI bins of numbers (nulls and NaN
     dropped: NaN is missing, as a lenient cast makes it)."""
-    # polars sorts on every core; numpy's sort on one
-    arr = values.drop_nulls().drop_nans().sort().to_numpy()
-    n = len(arr)
+    present = values.drop_nulls()
+    if present.dtype.is_float():
+        present = present.drop_nans()
+    n = len(present)
     if n == 0:
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None,
                 "quantiles": {}, "sketch": {"values": [], "cdf": [], "exact": True},
                 "bins": {"edges": [], "counts": [0]}}
-    distinct = np.flatnonzero(np.diff(arr)) if n > 1 else np.array([], dtype=np.int64)
-    if len(distinct) + 1 <= KNOTS + 1:
-        # every distinct value, with the count at or below it: the distribution exactly
-        ends = np.append(distinct, n - 1)
-        knots, cdf, exact = arr[ends], ends + 1, True
+    # few distinct values (codes, counts, ages): counted by hash, no sort of the column;
+    # a look at the first rows spares a continuous column the full distinct count
+    if present.head(10_000).n_unique() <= KNOTS + 1 and present.n_unique() <= KNOTS + 1:
+        counted = present.value_counts(name="count").sort(present.name)
+        knots = counted[present.name].cast(pl.Float64).to_numpy()
+        cdf, exact = np.cumsum(counted["count"].to_numpy()), True
+        sorted_at = None
     else:
+        # polars sorts on every core, and an integer column in its own type
+        arr = present.sort().cast(pl.Float64).to_numpy()
         idx = np.floor(np.arange(KNOTS + 1) * (n - 1) / KNOTS).astype(np.int64)
         knots = np.unique(arr[idx])
         cdf, exact = np.searchsorted(arr, knots, side="right"), False
+        sorted_at = arr
     edges = _decile_edges(knots, cdf, n)
     at = np.searchsorted(knots, edges)  # edges are knots: exact counts below each
     cumulative = np.append(cdf[at], n)
     counts = np.diff(np.concatenate([[0], cumulative]))
-    std = float(arr.std(ddof=1)) if n > 1 else 0.0
+
+    def quantile(q: float) -> float:
+        rank = min(n - 1, int(math.floor(q * (n - 1))))
+        if sorted_at is not None:
+            return float(sorted_at[rank])
+        return float(knots[np.searchsorted(cdf, rank, side="right")])
+
+    floats = present.cast(pl.Float64).to_numpy()
     return {
-        "n": n, "mean": float(arr.mean()), "std": std,
-        "min": float(arr[0]), "max": float(arr[-1]),
-        "quantiles": {str(q): float(arr[min(n - 1, int(math.floor(q * (n - 1))))])
-                      for q in NAMED_QUANTILES},
+        "n": n, "mean": float(floats.mean()),
+        "std": float(floats.std(ddof=1)) if n > 1 else 0.0,
+        "min": float(knots[0]), "max": float(knots[-1]),
+        "quantiles": {str(q): quantile(q) for q in NAMED_QUANTILES},
         "sketch": {"values": knots.tolist(), "cdf": cdf.tolist(), "exact": exact},
         "bins": {"edges": edges.tolist(), "counts": counts.tolist()},
     }
