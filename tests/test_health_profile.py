@@ -134,3 +134,15 @@ def test_cli_profile_records_and_shows(fraud_store: Store, tmp_path: Path) -> No
     missing = runner.invoke(cli, ["--store", fraud_store.url, "profile", "--dataset",
                                   "user_features@2026-01"])
     assert missing.exit_code == 4 and "no profile stored" in missing.stderr
+
+
+def test_show_summarises_a_stored_profile_instead_of_printing_its_sketches(
+        fraud_store: Store) -> None:
+    health.record_profile(fraud_store, features(), VERSION)
+    shown = CliRunner().invoke(cli, ["--store", fraud_store.url, "show", VERSION])
+    assert shown.exit_code == 0, shown.output
+    assert "4 fields, 5,000 rows" in shown.stdout and '"sketch"' not in shown.stdout
+    as_json = CliRunner().invoke(cli, ["--store", fraud_store.url, "show", VERSION,
+                                       "--format", "json"])
+    assert "sketch" in json.loads(as_json.stdout)["node"]["properties"]["profile"]["fields"][
+        "avg_amount_7d"]
