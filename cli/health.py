@@ -196,9 +196,9 @@ def _print_profile(made: Any) -> None:
 @click.option("--psi", type=click.FloatRange(min=0), default=None,
               help="Flag a field at or above this PSI [default: 0.2].")
 @click.option("--ks", "ks_statistic", type=click.FloatRange(0, 1), default=None,
-              help="Flag a KS statistic at or above this... [default: 0.1]")
+              help="Flag a KS statistic at or above this, with --ks-pvalue [default: 0.1].")
 @click.option("--ks-pvalue", type=click.FloatRange(0, 1), default=None,
-              help="...when its p-value is below this [default: 0.01].")
+              help="...when its p-value is also below this [default: 0.01].")
 @click.option("--notify", is_flag=True,
               help="Tell the consumers behind the drifted fields, through their channels.")
 @format_option
