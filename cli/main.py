@@ -56,6 +56,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "depend on NAME, transitively."),
     "copy": ("copy", "copy_cmd", "Copy a whole store into another, between any two backends."),
     "import": ("imports", "import_group", "Import a project from another tool's own artifacts."),
+    "validate": ("health", "validate",
+                 "Check a batch against its dataset's schema and every consumer contract on it."),
+    "profile": ("health", "profile_cmd", "Profile a batch and store the profile with its dataset "
+                "version; without FILE, show the stored one."),
+    "drift": ("health", "drift_cmd",
+              "Compare a batch with what the models trained on, then follow the drift "
+              "downstream."),
+    "freshness": ("health", "freshness_cmd",
+                  "Inputs older than their freshness SLA, and runs that read data which landed "
+                  "after their window closed, with the model versions and consumers "
+                  "downstream."),
+    "skew": ("health", "skew_cmd", "Training-serving skew: for each input of a model version, the "
+             "derivation its training data recorded beside the one its serving path "
+             "recorded, and every difference."),
 }
 
 
@@ -189,6 +203,8 @@ def cli(ctx: click.Context, url: str) -> None:
       8  training guard: no label column could be matched to recorded assertions
       9  a --fail-on gate tripped: a dependent's verdict (impact --change) or a change
          (schema diff) is at or above the level given; the report is printed as usual
+     10  a batch broke its schema or a consumer contract (lineage validate)
+     11  a batch drifted past a threshold from what a model trained on (lineage drift)
 
     \b
     Examples:

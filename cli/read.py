@@ -278,6 +278,18 @@ def _describe(store: lineage.Store, name: str) -> tuple[Node, list[tuple[EdgeSpe
     return node, edges, schema
 
 
+def _property_shown(key: str, value: Any) -> tuple[str, Any]:
+    """A property as the table shows it: data-health profiles (KBs of sketches) as a line
+    that says where to read them; --format json keeps everything."""
+    if key == "profile" and isinstance(value, dict):
+        fields = value.get("fields") or {}
+        return key, (f"{len(fields)} fields, {value.get('rows', 0):,} rows "
+                     f"(`lineage profile --dataset NAME@VERSION` shows it)")
+    if key == "profiles" and isinstance(value, dict):
+        return key, f"profiles of {', '.join(sorted(value))} (`lineage profile --run`)"
+    return key, value
+
+
 def _edge_dict(edge: EdgeSpec, other: NodeRef) -> dict[str, Any]:
     return {"edge": edge.kind.value, "key": other.key, "kind": other.kind.value,
             "name": other.name, "properties": edge.properties}
@@ -316,7 +328,7 @@ def show(app: App, name: str, fmt: str) -> None:
     console.print(Text(node.key, style="bold"), soft_wrap=True)
     about = [("kind", node.kind.value), ("name", node.name), ("namespace", node.namespace),
              ("created", node.created_at), ("updated", node.updated_at),
-             *sorted(node.properties.items())]
+             *sorted(_property_shown(k, v) for k, v in node.properties.items())]
     console.print(output.table(None, ["attribute", "value"],
                                [(k, output.text(v)) for k, v in about if v is not None],
                                wrap=["value"]))

@@ -42,5 +42,39 @@ if [ "$code" -ne 3 ]; then echo "expected exit 3 (blocked), got $code" >&2; exit
 
 step "7. Training on confirmed labels passes the guard, then fits" \
     python examples/fraud/train.py out/labels_confirmed.csv
+
+# Data health at job boundaries (README steps 8-10): stories 1 and 5 of STORIES.md.
+step "8. Data health: the feature job's contract on transactions" \
+    lineage register examples/fraud/health.yaml
+step "   this week's batches" python examples/fraud/make_health_data.py out
+printf '\n\033[1m== 8b. category arrives as text: validate catches what a lenient cast hides (exit 10 expected)\033[0m\n'
+set +e
+lineage validate out/transactions_batch.csv --dataset transactions
+code=$?
+set -e
+if [ "$code" -ne 10 ]; then echo "expected exit 10 (violation), got $code" >&2; exit 1; fi
+
+step "9. Profiles: what fraud@1, fraud@2 and fraud@3 trained on" \
+    lineage profile out/user_features_2026-01.parquet --dataset user_features@2026-01
+step "   " lineage profile out/user_features_2026-02.parquet --dataset user_features@2026-02
+step "   " lineage profile out/user_features_2026-03.parquet --dataset user_features@2026-03
+
+printf '\n\033[1m== 10. Production drifted from what fraud@1..3 trained on; lineage says who is behind it (exit 11 expected)\033[0m\n'
+set +e
+lineage drift out/user_features_prod.parquet --dataset user_features
+code=$?
+set -e
+if [ "$code" -ne 11 ]; then echo "expected exit 11 (drift), got $code" >&2; exit 1; fi
+
+step "11. Activity events land 4 hours late: the ingestion and feature runs, as OpenLineage" \
+    lineage ingest out/late_events.ndjson
+step "    who is past their SLA, and which run read data after its window closed" \
+    lineage freshness --now 2026-04-02T12:00:00Z
+
+step "12. Serving fills a missing age with 0, training with the median: the serving batch" \
+    lineage validate out/fraud_requests.parquet --dataset fraud_requests --record --version 2026-04-02
+step "    its profile" lineage profile out/fraud_requests.parquet --dataset fraud_requests@2026-04-02
+step "    training-serving skew of fraud@3's inputs" lineage skew fraud@3
+
 printf '\nTour done: the store is out/tour.db, the picture out/fraud.svg.\n'
 printf 'Explore it further: export LINEAGE_URL=sqlite:///out/tour.db\n'

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     AmbiguousName,
     ConflictError,
+    ContractViolation,
+    DriftDetected,
     LineageError,
     NotFound,
     PermissionDenied,
@@ -130,6 +132,8 @@ __all__ = [
     "ConflictError",
     "CopyReport",
     "DbtImportResult",
+    "ContractViolation",
+    "DriftDetected",
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",

@@ -8,7 +8,9 @@
     ├── ProvenanceViolation      the training guard refused a table (carries the report)
     │   └── UnmatchedLabels      no label column could be matched to recorded assertions
     ├── PermissionDenied         a principal lacks the scope or origin it tried to use
-    └── StoreError               the backend failed (connection, migration, driver error)
+    ├── StoreError               the backend failed (connection, migration, driver error)
+    ├── ContractViolation        a batch broke its schema or a consumer contract (carries report)
+    └── DriftDetected            a batch drifted past the policy thresholds (carries report)
 
 Messages say what was wrong, where, and what to do. The CLI prints them without a
 traceback and exits with the code documented in `lineage --help`; the HTTP server answers
@@ -129,3 +131,25 @@ class StoreError(LineageError):
     """The backend failed: connection refused, migration failed, a driver error."""
 
     exit_code = 7
+
+
+class ContractViolation(LineageError):
+    """A batch broke its dataset's schema or a consumer's contract (`lineage validate`).
+    `report` is the full `lineage.health.ValidationReport`."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class DriftDetected(LineageError):
+    """A batch drifted past the policy's thresholds from what a model version trained on
+    (`lineage drift`). `report` is the full `lineage.health.DriftReport`."""
+
+    exit_code = 11
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -177,13 +177,30 @@ class VersionDecl(_Strict):
     fields: list[FieldDecl] | None = None
 
 
+def _freshness(value: Any) -> Any:
+    """A freshness SLA ("6h", "30m", "2d", "1h30m", ISO 8601 "PT6H"), kept as written."""
+    if value is None:
+        return None
+    from .health.freshness import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValidationError as exc:
+        raise ValueError(exc.message) from None
+    return str(value).strip()
+
+
 class DatasetDecl(_Strict):
     name: str
     namespace: str | None = None
     description: str | None = None
     owner: str | None = None
+    #: how old its latest version (or run) may be: `lineage freshness` reports it when older
+    freshness: str | None = None
     fields: list[FieldDecl] = Field(default_factory=list)
     versions: list[VersionDecl] = Field(default_factory=list)
+
+    _fresh = field_validator("freshness", mode="before")(_freshness)
 
 
 class DerivationDecl(_Strict):
@@ -194,6 +211,9 @@ class DerivationDecl(_Strict):
     #: mean, ...): change impact judges a type change by it
     function: str | None = None
     description: str | None = None
+    #: how missing values are filled (median, 0, ...): `lineage skew` compares it between
+    #: the training and the serving derivation of a model input
+    fill: str | int | float | None = None
 
     _list = field_validator("from_", mode="before")(_as_list)
 
@@ -215,10 +235,12 @@ class FeatureDecl(_Strict):
     description: str | None = None
     owner: str | None = None
     type: str | None = None
+    freshness: str | None = None
     from_: list[str] = Field(default_factory=list, alias="from")
     transformation: Transformation = Transformation.UNKNOWN
 
     _list = field_validator("from_", mode="before")(_as_list)
+    _fresh = field_validator("freshness", mode="before")(_freshness)
 
 
 class ModelVersionDecl(_Strict):
@@ -250,6 +272,8 @@ class ContractFieldDecl(_Strict):
     minimum: float | None = None
     maximum: float | None = None
     allowed_values: list[Any] | None = Field(default=None, alias="validValues")
+    #: the largest share of nulls the consumer accepts in a batch (`lineage validate`)
+    max_null_rate: float | None = Field(default=None, alias="maxNullRate", ge=0, le=1)
 
     @field_validator("type")
     @classmethod
@@ -484,7 +508,8 @@ class _Builder:
             path: list[str | int] = ["datasets", i]
             ns = d.namespace or m.namespace
             dkey = self.declare(src, path, keys.dataset_key(ns, d.name), d.name, ns,
-                                description=d.description, owner=d.owner)
+                                description=d.description, owner=d.owner,
+                                freshness=d.freshness)
             seen: dict[str, int] = {}
             for j, f in enumerate(d.fields):
                 fpath: list[str | int] = [*path, "fields", j, "name"]
@@ -522,6 +547,7 @@ class _Builder:
         for i, feat in enumerate(m.features):
             self.declare(src, ["features", i], keys.feature_key(feat.name), feat.name,
                          description=feat.description, owner=feat.owner,
+                         freshness=feat.freshness,
                          type=feat.type and FieldSchema(name=feat.name, type=feat.type).type)
         for i, model in enumerate(m.models):
             mkey = self.declare(src, ["models", i], keys.model_key(model.name), model.name,
@@ -640,7 +666,8 @@ class _Builder:
                 extra = {"function": d.function.strip().lower()} if d.function else {}
                 self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM,
                                     transformation=d.transformation.value,
-                                    description=d.description, job=job, **extra)
+                                    description=d.description, job=job,
+                                    fill=None if d.fill is None else str(d.fill), **extra)
 
 
 def _field_properties(f: FieldDecl) -> dict[str, Any]:
