@@ -39,6 +39,7 @@ from ..impact import change_impact, impact
 from ..render import draw, subgraph, to_dot
 from ..store.base import Store
 from . import _http
+from ._explorer import add_explorer
 from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
 from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter, ProcessIngestWriter
 
@@ -581,6 +582,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         return {"status": "ok", "version": __version__,
                 "ingest": {"transactions": writer.groups, "requests": writer.requests}}
 
+    add_explorer(app, Reader, the_store)  # the web page at /, and the reads it needs
     return app
 
 
