@@ -304,7 +304,7 @@ function provenanceCard(dataset, onlyField) {
       ? table(["field", "assertions", "observed", "human labelled", "AI inferred", "agents", "confidence (10 bins, 0→1)"],
           tagged.map((f) => [f.field.slice(f.field.lastIndexOf(".") + 1), fmt(f.total),
             originCell(f, "observed"), originCell(f, "human_labelled"), originCell(f, "ai_inferred"),
-            Object.entries(f.agents).map(([a, n]) => `${a}: ${fmt(n)}`).join(", "), histogram(f)]), { class: "provenance" })
+            Object.entries(f.agents).map(([a, n]) => `${shortName(a)}: ${fmt(n)}`).join(", "), histogram(f)]), { class: "provenance" })
       : el("p", {}, "No record assertions for ", onlyField ? "this field" : "this dataset's fields", " yet (",
            el("code", {}, "lineage tag"), " records them).");
     card.replaceChildren(el("h2", {}, "Provenance of recorded values"), body);
