@@ -53,14 +53,14 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
 
     @app.get(API + "/schema/{version:path}", tags=["graph"],
              summary="A dataset version's schema snapshot")
-    def get_schema(version: str, _who: reader) -> dict[str, Any]:  # type: ignore[valid-type]
+    def get_schema(version: str, _who: reader) -> dict[str, Any]:
         """The schema snapshot of a dataset version (a key or an unambiguous suffix), fields
         in order; `fields` is empty when none was recorded."""
         key, fields = version_schema(the_store(), version)
         return {"version": key, "fields": [f.model_dump(mode="json") for f in fields]}
 
     @app.get(f"{API}/schema-diff", tags=["graph"], summary="Compare two schema snapshots")
-    def get_schema_diff(_who: reader, old: str, new: str,  # type: ignore[valid-type]
+    def get_schema_diff(_who: reader, old: str, new: str,
                         rename: list[str] | None = Query(None)) -> dict[str, Any]:  # noqa: B008
         """Every change from dataset version `old` to `new` (as `lineage schema diff`):
         added, dropped, renamed (`rename=OLD=NEW` declares one), type, nullability,
@@ -77,7 +77,7 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
         return SchemaDiff(old_key, new_key, diff(before, after, declared)).to_dict()
 
     @app.get(f"{API}/consumers", tags=["graph"], summary="Consumers and their contracts")
-    def get_consumers(_who: reader, of: str | None = None,  # type: ignore[valid-type]
+    def get_consumers(_who: reader, of: str | None = None,
                       depth: int | None = Query(None, ge=0)) -> dict[str, Any]:  # noqa: B008
         """Every consumer, or those depending on `of` (with the path), each with what it
         consumes, its contracts and its channels (kind and target; never a secret)."""
