@@ -173,16 +173,16 @@ function setUpSearch() {
 
 async function home() {
   const [datasets, consumers] = await Promise.all([
-    api("nodes", { params: { kind: "dataset", limit: 200 } }),
-    api("nodes", { params: { kind: "consumer", limit: 200 } })]);
+    api("nodes", { params: { kind: "dataset", limit: 60 } }),
+    api("nodes", { params: { kind: "consumer", limit: 60 } })]);
   main.replaceChildren(
     el("h1", {}, "Explore the lineage"),
     el("p", { class: "lead" }, "Search by any part of a name above (press ", el("kbd", {}, "/"),
        "), or start from a dataset. A node's page shows its properties, neighbours, versions and schemas, ",
        "consumers and provenance; from there draw its graph or ask what a change would break."),
-    section(`Datasets (${fmt(datasets.count)}${datasets.count >= 200 ? "+" : ""})`,
+    section(datasets.count >= 60 ? "The first 60 datasets (search for the others)" : `Datasets (${fmt(datasets.count)})`,
       el("ul", { class: "columns" }, datasets.nodes.map((n) => el("li", {}, nodeLink(n))))),
-    section(`Consumers (${fmt(consumers.count)})`,
+    section(consumers.count >= 60 ? "The first 60 consumers (search for the others)" : `Consumers (${fmt(consumers.count)})`,
       el("ul", { class: "columns" }, consumers.nodes.map((n) => el("li", {}, nodeLink(n))))));
 }
 

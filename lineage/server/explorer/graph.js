@@ -5,15 +5,19 @@
 // clusters that open on demand. Pan and zoom move the SVG viewBox (no re-layout).
 
 import { layout, rank } from "./layout.js";
-import { el, svg, KIND_LABEL } from "./ui.js";
+import { el, KIND_LABEL, shortName, svg } from "./ui.js";
 
 const ROW_H = 20;
 const HEAD_H = 40;
 const FOOT_H = 22;
 const NODE_H = 40;
 const CHAR_W = 7;
-/** a layer with more boxes than this is grouped into clusters */
-export const LAYER_CAP = 24;
+/** the smallest scale a picture opens at: 12px text stays readable */
+const MIN_SCALE = 0.7;
+/** a picture of more boxes than this folds each layer holding more than LAYER_CAP of them
+ * into groups by kind and namespace */
+export const CLUSTER_ABOVE = 200;
+export const LAYER_CAP = 40;
 /** columns start expanded when the picture has at most this many of them */
 const EXPAND_ROWS = 160;
 
@@ -85,9 +89,8 @@ export function buildModel(data) {
     if (n.kind === "field") {
       // the dataset holding it: its has_field edge, else its key minus the column
       let ds = fieldDataset.get(n.key);
-      let dsName = n.name.slice(0, Math.max(0, n.name.lastIndexOf(".")));
       if (!ds) ds = "dataset:" + n.key.slice(6, n.key.lastIndexOf("."));
-      const unit = datasetUnit(ds, dsName);
+      const unit = datasetUnit(ds, shortName(ds));
       const prefix = unit.name + ".";
       unit.fields.push({ key: n.key, column: n.name.startsWith(prefix) ? n.name.slice(prefix.length) : afterLastDot(n.name),
                          unknown: !!n.column_unknown });
@@ -113,7 +116,8 @@ export function buildModel(data) {
 }
 
 function textWidth(text, min, max) {
-  return Math.max(min, Math.min(max, text.length * CHAR_W + 28));
+  // names are drawn in 13px semi-bold: about 7.8px a character
+  return Math.max(min, Math.min(max, Math.ceil(text.length * 7.8) + 28));
 }
 
 /** The drawing: owns the SVG, the layout state (what is expanded) and pan/zoom. */
@@ -126,6 +130,9 @@ export class GraphView {
     const rows = [...this.model.units.values()].reduce((t, u) => t + (u.fields ? u.fields.length : 0), 0);
     this.expanded = new Set();
     if (rows <= EXPAND_ROWS) for (const u of this.model.units.values()) if (u.fields) this.expanded.add(u.key);
+    // the start's own columns are always shown
+    const own = this.model.units.get(this.model.unitOf.get(this.model.start.key));
+    if (own && own.fields && own.fields.length <= EXPAND_ROWS) this.expanded.add(own.key);
     this.openClusters = new Set();
     this.render();
   }
@@ -152,7 +159,7 @@ export class GraphView {
     const clusters = new Map();
     const startUnit = this.model.unitOf.get(start.key);
     for (const [layer, members] of byLayer) {
-      if (members.length <= LAYER_CAP) continue;
+      if (ids.length <= CLUSTER_ABOVE || members.length <= LAYER_CAP) continue;
       const groups = new Map();
       for (const id of members) {
         const u = units.get(id);
@@ -172,7 +179,7 @@ export class GraphView {
   }
 
   size(unit) {
-    if (unit.kind === "cluster") return { w: textWidth(`${unit.members.length} ${unit.of} ${unit.namespace}`, 170, 320), h: 46 };
+    if (unit.kind === "cluster") return { w: textWidth(clusterName(unit), 170, 420), h: 46 };
     if (unit.fields) {
       const longest = Math.max(unit.name.length, ...unit.fields.map((f) => f.column.length + 4));
       const rows = this.expanded.has(unit.key) ? unit.fields.length : 0;
@@ -248,7 +255,8 @@ export class GraphView {
     this.container.replaceChildren(root);
     this.svg = root;
     this.bounds = { x: -20, y: -20, w: placed.width + 40, h: placed.height + 40 };
-    if (!this.view) this.fit(); else this.apply();
+    this.startPos = placed.pos.get(boxOf(this.model.unitOf.get(start.key)));
+    if (!this.view) this.initialView(); else this.apply();
     if (!this.panning) this.enablePanZoom();
     if (focusKey) {
       const target = root.querySelector(`[data-key="${CSS.escape(focusKey)}"] .toggle`);
@@ -267,10 +275,10 @@ export class GraphView {
                               : `${label} ${box.name}${box.unknown ? ", column unknown" : ""}: press Enter to select` });
     if (box.fields) head.append(svg("rect", { class: "band", width: p.w, height: HEAD_H, rx: 6 }));
     const kindText = svg("text", { x: 10, y: 15, class: "kind" });
-    kindText.textContent = box.kind === "cluster" ? `${box.members.length} × ${KIND_LABEL[box.of] || box.of}` :
+    kindText.textContent = box.kind === "cluster" ? `${box.members.length} × ${KIND_LABEL[box.of] || box.of} · Enter or click to show` :
       label + (box.unknown ? " · column unknown" : "") + (box.versions && box.versions.length ? ` · ${box.versions.length} versions` : "");
     const name = svg("text", { x: 10, y: 32, class: "name" });
-    name.textContent = box.kind === "cluster" ? (box.namespace || "(no namespace)") + " — Enter to open" : clip(box.name, p.w);
+    name.textContent = clip(box.kind === "cluster" ? clusterName(box) : box.name, p.w);
     const tip = svg("title");
     tip.textContent = box.kind === "cluster" ? box.members.join("\n") : box.key;
     head.append(kindText, name, tip);
@@ -360,6 +368,21 @@ export class GraphView {
 
   // ------------------------------------------------------------ pan and zoom (viewBox)
 
+  /** The whole picture when it can be read at no less than MIN_SCALE; else the start
+   * node at that scale, the rest a pan away. */
+  initialView() {
+    const b = this.bounds;
+    const rect = this.container.getBoundingClientRect();
+    const cw = rect.width || 1000, ch = rect.height || 600;
+    const scale = Math.min(1.4, cw / b.w, ch / b.h);
+    if (scale >= MIN_SCALE || !this.startPos) { this.fit(); return; }
+    const w = cw / MIN_SCALE, h = ch / MIN_SCALE;
+    const p = this.startPos;
+    const x = Math.max(b.x, Math.min(p.x + p.w / 2 - w / 2, b.x + b.w - w));
+    this.view = { x: b.w <= w ? b.x - (w - b.w) / 2 : x, y: p.y + p.h / 2 - h / 2, w, h };
+    this.apply();
+  }
+
   fit() {
     const b = this.bounds;
     const rect = this.container.getBoundingClientRect();
@@ -430,6 +453,10 @@ export class GraphView {
       else if (ev.key === "0") this.fit();
     });
   }
+}
+
+function clusterName(cluster) {
+  return cluster.namespace || "(no namespace)";
 }
 
 function clip(text, width) {

@@ -5,7 +5,7 @@
 // towards the neighbours' centres, overlaps pushed apart; x by layer widths.
 // Linear-ish in nodes + edges per sweep: 2,000 nodes lay out in well under a second.
 
-const GAP_X = 90;
+const GAP_X = 130;
 const GAP_Y = 18;
 const DUMMY_H = 8;
 const SWEEPS = 6;
