@@ -333,6 +333,15 @@ def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consume
     consumer = page.locator('tr.verdict-row[data-key="consumer:risk-rules-engine"]')
     assert "risk-team" in consumer.inner_text() and "breaking" in consumer.inner_text()
 
+    # the picture paints the same verdicts on the boxes and columns along the paths
+    page.wait_for_selector("#impact-canvas svg .box")
+    row = page.locator('#impact-canvas .row[data-key="field:s3://ml-warehouse/'
+                       'features.user_features.category_share"]')
+    assert "verdict-breaking" in (row.get_attribute("class") or "")
+    assert row.locator("text").text_content().startswith("✖")
+    consumer_box = page.locator('#impact-canvas .box[data-key="consumer:risk-rules-engine"]')
+    assert "✖ breaking" in consumer_box.locator(".kind").text_content()
+
     announce = page.locator("#announce")
     assert announce.is_disabled()
     why = page.locator("#announce-why").inner_text()
@@ -347,6 +356,9 @@ def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consume
     assert {verdicts.nth(i).get_attribute("data-verdict")
             for i in range(verdicts.count())} == {"compatible"}
     assert verdicts.first.evaluate("e => getComputedStyle(e).color") == COLOURS["compatible"]
+    page.wait_for_selector("#impact-canvas svg .box")
+    assert page.locator("#impact-canvas .box.verdict-breaking").count() == 0
+    assert page.locator("#impact-canvas .box.verdict-compatible").count() >= 5
 
 
 def test_the_training_check_uploads_a_csv_and_shows_the_verdict_table(

@@ -526,6 +526,7 @@ function impactResults(report, consumers, change, ms) {
         el("td", {}, (info.channels || []).map((ch) => `${ch.kind} ${ch.target}`).join(", ") || "—"),
         el("td", {}, c.reason || ""), el("td", {}, pathView(c.path || [])));
     }))) : el("p", {}, "No consumer depends on it."));
+  box.append(el("h3", {}, "The picture"), verdictGraph(report, all));
   const command = `lineage impact ${report.start.key} --change ${change} --notify`;
   box.append(el("h3", {}, "Announce the change"),
     el("button", { type: "button", id: "announce", disabled: true, "aria-describedby": "announce-why" }, "Announce to the consumers it breaks"),
@@ -534,6 +535,30 @@ function impactResults(report, consumers, change, ms) {
       "someone with write access runs:"),
     el("pre", {}, command));
   return box;
+}
+
+/** The change's dependents drawn along their paths, each painted with its verdict. */
+function verdictGraph(report, all) {
+  const kinds = new Map([[report.start.key, report.start.kind]]);
+  const verdicts = new Map();
+  const edges = new Map();
+  for (const a of all) {
+    kinds.set(a.key, a.kind);
+    verdicts.set(a.key, a.verdict || "unknown");
+    const path = a.path || [];
+    for (let i = 1; i < path.length; i++) {
+      kinds.has(path[i].key) || kinds.set(path[i].key, path[i].key.slice(0, path[i].key.indexOf(":")));
+      const e = { src: path[i - 1].key, dst: path[i].key, kind: path[i].edge,
+                  properties: a.column_unknown && i === path.length - 1 ? { column_unknown: true } : {} };
+      edges.set(`${e.src}\u0000${e.dst}`, e);
+    }
+  }
+  const nodes = [...kinds].map(([key, kind]) => ({ key, kind, name: shortName(key) }));
+  const canvas = el("div", { class: "canvas small", id: "impact-canvas" });
+  const wrap = el("div", {}, el("p", { class: "hint" }, "Every dependent along the path that reaches it; boxes and columns carry their verdict as a word and a colour (double-click one to open its page)."), canvas);
+  requestAnimationFrame(() => new GraphView(canvas, { start: report.start, nodes, edges: [...edges.values()] },
+    { verdicts, onOpen: (k) => { location.hash = href("node", k); } }));
+  return wrap;
 }
 
 // ------------------------------------------------------------------ the training check
@@ -574,12 +599,24 @@ function guardReport(r) {
   return el("section", { class: "card", id: "guard-report" },
     el("h2", {}, el("span", { class: `verdict ${verdict}`, "data-verdict": r.passed ? "passed" : "blocked" }, r.passed ? "✔ passed" : "✖ blocked")),
     el("p", {}, r.summary),
-    table(["verdict", "rows", "the policy"], Object.entries(r.counts).map(([v, n]) => [v, fmt(n), r.policy && policyAction(r.policy, v)]), { class: "guard-counts" }),
+    el("table", { class: "guard-counts" },
+      el("thead", {}, el("tr", {}, ["verdict", "rows", "the policy"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, Object.entries(r.counts).map(([v, n]) => {
+        const action = policyAction(r.policy || {}, v);
+        return el("tr", { class: `guard-${action}` }, el("td", {}, v), el("td", {}, fmt(n)), el("td", {}, action));
+      }))),
     el("p", { class: "muted" }, `${fmt(r.rows)} rows · blocked ${fmt(r.blocked_rows)} · warned ${fmt(r.warned_rows)}` + (r.duplicate_rows ? ` · ${fmt(r.duplicate_rows)} duplicate rows` : "")),
     r.findings.length ? el("div", {}, el("h3", {}, "Lineage findings"), el("ul", {}, r.findings.map((f) =>
       el("li", {}, el("strong", {}, f.kind), ": ", f.message, f.path && f.path.length ? el("div", { class: "muted" }, f.path.join(" → ")) : null)))) : null,
     r.examples.length ? el("div", {}, el("h3", {}, "Examples"), table(Object.keys(r.examples[0]),
-      r.examples.slice(0, 20).map((e) => Object.values(e).map((v) => typeof v === "object" ? JSON.stringify(v) : String(v))))) : null);
+      r.examples.slice(0, 20).map((e) => Object.values(e).map(cellText)))) : null);
+}
+
+/** An example's cell: {"transaction_id": "t2"} reads transaction_id=t2. */
+function cellText(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v !== "object") return String(v);
+  return Object.entries(v).map(([k, x]) => `${k}=${typeof x === "string" ? shortName(x) : JSON.stringify(x)}`).join(", ");
 }
 
 function policyAction(policy, verdict) {

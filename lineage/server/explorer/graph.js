@@ -23,6 +23,7 @@ const EXPAND_ROWS = 160;
 
 /** Edges recorded between whole datasets or jobs (no column named). */
 const DATASET_LEVEL = new Set(["read", "wrote", "trained_on"]);
+const MARK = { breaking: "✖", unknown: "?", compatible: "✔" };
 
 /**
  * How an edge is drawn: "column" (a column-level derivation, or an edge between single
@@ -122,9 +123,12 @@ function textWidth(text, min, max) {
 
 /** The drawing: owns the SVG, the layout state (what is expanded) and pan/zoom. */
 export class GraphView {
-  constructor(container, data, { onSelect, onOpen } = {}) {
+  /** `verdicts` (node key -> breaking / unknown / compatible) paints each box and column
+   * with its verdict, as a word and a colour. */
+  constructor(container, data, { onSelect, onOpen, verdicts } = {}) {
     this.container = container;
     this.model = buildModel(data);
+    this.verdicts = verdicts || new Map();
     this.onSelect = onSelect || (() => {});
     this.onOpen = onOpen || (() => {});
     const rows = [...this.model.units.values()].reduce((t, u) => t + (u.fields ? u.fields.length : 0), 0);
@@ -178,7 +182,22 @@ export class GraphView {
     return { clusterOf, clusters };
   }
 
+  /** The small upper-case line over a box's name: its kind, and what else it carries. */
+  kindLine(box) {
+    if (box.kind === "cluster") return `${box.members.length} × ${KIND_LABEL[box.of] || box.of} · Enter or click to show`;
+    const verdict = this.verdictOf(box);
+    return (KIND_LABEL[box.kind] || box.kind) + (box.unknown ? " · column unknown" : "") +
+      (box.versions && box.versions.length ? ` · ${box.versions.length} versions` : "") +
+      (verdict ? ` · ${MARK[verdict]} ${verdict}` : "");
+  }
+
   size(unit) {
+    const s = this.nameSize(unit);
+    // 10px bold upper case: about 7.2px a character
+    return { w: Math.min(440, Math.max(s.w, Math.ceil(this.kindLine(unit).length * 7.2) + 24)), h: s.h };
+  }
+
+  nameSize(unit) {
     if (unit.kind === "cluster") return { w: textWidth(clusterName(unit), 170, 420), h: 46 };
     if (unit.fields) {
       const longest = Math.max(unit.name.length, ...unit.fields.map((f) => f.column.length + 4));
@@ -265,7 +284,8 @@ export class GraphView {
   }
 
   drawBox(box, p, isStart) {
-    const g = svg("g", { class: `box kind-${box.kind}${isStart ? " start" : ""}${box.unknown ? " column-unknown" : ""}${box.synthetic ? " synthetic" : ""}`,
+    const verdict = this.verdictOf(box);
+    const g = svg("g", { class: `box kind-${box.kind}${isStart ? " start" : ""}${box.unknown ? " column-unknown" : ""}${box.synthetic ? " synthetic" : ""}${verdict ? " verdict-" + verdict : ""}`,
                          transform: `translate(${p.x},${p.y})`, "data-key": box.key });
     const label = KIND_LABEL[box.kind] || box.kind;
     g.append(svg("rect", { class: "frame", width: p.w, height: p.h, rx: box.kind === "consumer" ? 20 : box.kind === "cluster" ? 2 : 6 }));
@@ -275,8 +295,7 @@ export class GraphView {
                               : `${label} ${box.name}${box.unknown ? ", column unknown" : ""}: press Enter to select` });
     if (box.fields) head.append(svg("rect", { class: "band", width: p.w, height: HEAD_H, rx: 6 }));
     const kindText = svg("text", { x: 10, y: 15, class: "kind" });
-    kindText.textContent = box.kind === "cluster" ? `${box.members.length} × ${KIND_LABEL[box.of] || box.of} · Enter or click to show` :
-      label + (box.unknown ? " · column unknown" : "") + (box.versions && box.versions.length ? ` · ${box.versions.length} versions` : "");
+    kindText.textContent = this.kindLine(box);
     const name = svg("text", { x: 10, y: 32, class: "name" });
     name.textContent = clip(box.kind === "cluster" ? clusterName(box) : box.name, p.w);
     const tip = svg("title");
@@ -294,12 +313,13 @@ export class GraphView {
       const open = this.expanded.has(box.key);
       if (open) {
         box.fields.forEach((f, i) => {
-          const row = svg("g", { class: `row${f.unknown ? " column-unknown" : ""}`, tabindex: "0", role: "button",
+          const rowVerdict = this.verdicts.get(f.key);
+          const row = svg("g", { class: `row${f.unknown ? " column-unknown" : ""}${rowVerdict ? " verdict-" + rowVerdict : ""}`, tabindex: "0", role: "button",
                                  transform: `translate(0,${HEAD_H + i * ROW_H})`, "data-key": f.key,
                                  "aria-label": `column ${f.column}: press Enter to select, hover or focus to trace its lineage` });
           row.append(svg("rect", { width: p.w, height: ROW_H, class: "row-bg" }));
           const t = svg("text", { x: 14, y: 14 });
-          t.textContent = clip(f.column, p.w - 10);
+          t.textContent = clip(rowVerdict ? `${MARK[rowVerdict]} ${f.column}` : f.column, p.w - 10);
           const tt = svg("title");
           tt.textContent = f.key;
           row.append(t, tt);
@@ -327,6 +347,14 @@ export class GraphView {
       g.append(foot);
     }
     return g;
+  }
+
+  /** A box's verdict: its own, or for a dataset the worst of its columns'. */
+  verdictOf(box) {
+    if (this.verdicts.has(box.key)) return this.verdicts.get(box.key);
+    if (!box.fields) return null;
+    const found = new Set(box.fields.map((f) => this.verdicts.get(f.key)).filter(Boolean));
+    return ["breaking", "unknown", "compatible"].find((v) => found.has(v)) || null;
   }
 
   select(key, ev) {
