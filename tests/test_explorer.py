@@ -311,6 +311,93 @@ def test_a_crowded_graph_of_2000_nodes_is_folded_into_groups_that_open(
     assert stats["after"] == 2 + 2 + 334  # one group opened: its 334 datasets drawn
 
 
+def test_edges_reached_only_through_a_whole_dataset_are_drawn_as_column_unknown(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served)
+    # the marker the server puts on dataset-level impact (properties.column_unknown on an
+    # edge, column_unknown on a node): drawn dotted, said in words
+    drawn = page.evaluate("""async () => {
+        const { GraphView, edgeLevel } = await import('./explorer/graph.js');
+        const nodes = [
+            {key: 'dataset:pg://h/orders', kind: 'dataset', name: 'orders'},
+            {key: 'field:pg://h/orders.status', kind: 'field', name: 'orders.status'},
+            {key: 'job:af://s/nightly', kind: 'job', name: 'nightly'},
+            {key: 'dataset:s3://b/report', kind: 'dataset', name: 'report',
+             column_unknown: true}];
+        const edges = [
+            {src: 'dataset:pg://h/orders', dst: 'field:pg://h/orders.status',
+             kind: 'has_field', properties: {}},
+            {src: 'dataset:pg://h/orders', dst: 'job:af://s/nightly', kind: 'read',
+             properties: {}},
+            {src: 'field:pg://h/orders.status', dst: 'job:af://s/nightly', kind: 'read',
+             properties: {column_unknown: true, through: 'dataset:pg://h/orders'}},
+            {src: 'job:af://s/nightly', dst: 'dataset:s3://b/report', kind: 'wrote',
+             properties: {}}];
+        const div = document.createElement('div');
+        div.className = 'canvas';
+        document.querySelector('main').append(div);
+        new GraphView(div, {start: nodes[1], nodes, edges});
+        const kindOf = (k) => k.slice(0, k.indexOf(':'));
+        return {levels: edges.slice(1).map((e) => edgeLevel(e, kindOf)),
+                unknown: [...div.querySelectorAll('path.edge.unknown title')]
+                    .map((t) => t.textContent),
+                dashed: div.querySelectorAll('path.edge.dataset').length,
+                report: div.querySelector('.box.column-unknown .kind').textContent};
+    }""")
+    assert drawn["levels"] == ["dataset", "unknown", "dataset"]
+    assert len(drawn["unknown"]) == 1
+    assert "dataset-level lineage, column unknown" in drawn["unknown"][0]
+    assert drawn["dashed"] == 2
+    assert drawn["report"] == "dataset · column unknown"
+
+
+def _contrast(fg: str, bg: str) -> float:
+    def luminance(rgb: str) -> float:
+        parts = [int(x) / 255 for x in re.findall(r"\d+", rgb)[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in parts]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    a, b = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def test_text_on_every_view_has_readable_contrast(page: Any, served: Serving) -> None:
+    # WCAG AA for normal text: 4.5:1, foreground against the nearest opaque background
+    measure = """(sel) => [...document.querySelectorAll(sel)].slice(0, 20).map((e) => {
+        const cs = getComputedStyle(e);
+        let bg = null;
+        for (let n = e; n && !bg; n = n.parentElement) {
+            const c = getComputedStyle(n).backgroundColor;
+            if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') bg = c;
+        }
+        const fg = e instanceof SVGElement ? cs.fill : cs.color;
+        let svgBg = null;
+        if (e instanceof SVGElement) {
+            const rect = e.closest('.row, .box')?.querySelector('.row-bg, .band, .frame');
+            svgBg = rect ? getComputedStyle(rect).fill : null;
+        }
+        return [sel, e.textContent.trim().slice(0, 30), fg, svgBg || bg || 'rgb(255, 255, 255)'];
+    })"""
+    checked: list[tuple[str, str, str, str]] = []
+    sign_in(page, served, "#/impact/transactions.category?change=type%3Astring")
+    page.wait_for_selector("#impact-canvas svg .box")
+    for sel in (".verdict.breaking", ".verdict.compatible", ".badge", ".hint", ".muted", "a",
+                "td", "th", ".edge-label", ".top nav a", ".brand",
+                "#impact-canvas .box .kind", "#impact-canvas .row text",
+                "#impact-canvas .box .name"):
+        checked += page.evaluate(measure, sel)
+    page.goto(f"{served.base}/#/impact/{CATEGORY}?change=nullable")
+    page.wait_for_selector("#impact-results")
+    checked += page.evaluate(measure, ".verdict")
+    page.goto(f"{served.base}/#/graph/public.transactions?direction=both&depth=4")
+    page.wait_for_selector("svg.graph .box")
+    for sel in ("svg.graph .box .kind", "svg.graph .box .name", "svg.graph .row text",
+                "svg.graph .toggle text", ".legend li"):
+        checked += page.evaluate(measure, sel)
+    assert len(checked) > 60
+    low = [(c, round(_contrast(c[2], c[3]), 2)) for c in checked if _contrast(c[2], c[3]) < 4.5]
+    assert not low, low
+
+
 def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consumers(
         page: Any, served: Serving) -> None:
     sign_in(page, served, "#/impact")
