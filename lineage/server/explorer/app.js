@@ -392,7 +392,20 @@ async function graphPage(key, params) {
     location.hash = href("graph", key, { direction: form.direction.value, depth: form.depth.value });
   });
   const t0 = performance.now();
-  const data = await api("lineage/graph", { params: { node: key, direction, depth } });
+  let data;
+  try {
+    data = await api("lineage/graph", { params: { node: key, direction, depth } });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 400) throw err;
+    // too large a picture: say so, and offer the smaller ones
+    const smaller = [];
+    if (Number(depth) > 1) smaller.push(["depth " + (Number(depth) - 1), { direction, depth: Number(depth) - 1 }]);
+    if (direction === "both") smaller.push(["downstream only", { direction: "down", depth }], ["upstream only", { direction: "up", depth }]);
+    main.replaceChildren(el("h1", {}, `Lineage around ${key}`), form,
+      el("div", { class: "card error", role: "alert" }, el("p", {}, err.message),
+        el("p", {}, "Draw a smaller picture: ", smaller.map(([text, p], i) => [i ? " · " : "", el("a", { href: href("graph", key, p) }, text)]))));
+    return;
+  }
   const tApi = performance.now() - t0;
   const panel = el("aside", { class: "card selection", "aria-live": "polite" }, el("p", { class: "muted" }, "Select a box or a column to see it here."));
   const canvas = el("div", { class: "canvas", id: "canvas" });
