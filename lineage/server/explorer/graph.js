@@ -125,8 +125,9 @@ function textWidth(text, min, max) {
 export class GraphView {
   /** `verdicts` (node key -> breaking / unknown / compatible) paints each box and column
    * with its verdict, as a word and a colour. */
-  constructor(container, data, { onSelect, onOpen, verdicts } = {}) {
+  constructor(container, data, { onSelect, onOpen, verdicts, fold = true } = {}) {
     this.container = container;
+    this.fold = fold;
     this.model = buildModel(data);
     this.verdicts = verdicts || new Map();
     this.onSelect = onSelect || (() => {});
@@ -163,7 +164,7 @@ export class GraphView {
     const clusters = new Map();
     const startUnit = this.model.unitOf.get(start.key);
     for (const [layer, members] of byLayer) {
-      if (ids.length <= CLUSTER_ABOVE || members.length <= LAYER_CAP) continue;
+      if (!this.fold || ids.length <= CLUSTER_ABOVE || members.length <= LAYER_CAP) continue;
       const groups = new Map();
       for (const id of members) {
         const u = units.get(id);
