@@ -79,15 +79,16 @@ def _seed(url: str) -> dict[str, str]:
             dataset="fraud.labels", field="is_fraud", key="transaction_id",
             origin="observed", agent="disputes-system")
         return {"reader": auth.create_token(store, "explorer", ["read"])[1],
-                "writer": auth.create_token(store, "etl", ["write:lineage"])[1]}
+                "writer": auth.create_token(store, "etl", ["write:lineage"])[1],
+                "admin": auth.create_token(store, "ops", ["admin"])[1]}
 
 
 @contextmanager
-def lineage_serve(url: str) -> Iterator[str]:
+def lineage_serve(url: str, *options: str) -> Iterator[str]:
     """`lineage serve` in a subprocess over `url` on 127.0.0.1 (a free port); its base URL."""
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-c", LAUNCH, "--store", url, "serve",
-                                "--port", str(port), "--log-level", "warning"],
+                                "--port", str(port), "--log-level", "warning", *options],
                                env={**os.environ})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -189,6 +190,11 @@ def test_the_explorer_refuses_every_view_without_a_read_token_and_says_why(
     page.keyboard.press("Enter")
     page.wait_for_selector("#refusal:has-text('lacks the read scope')")
     assert page.evaluate("sessionStorage.length") == 0  # nothing refused is kept
+
+    page.fill("#token", served.secrets["admin"])  # reads, but could write too: not kept
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#refusal:has-text('can do more than read (scopes: admin)')")
+    assert page.evaluate("sessionStorage.length") == 0
 
     page.fill("#token", served.secrets["reader"])
     page.keyboard.press("Enter")
@@ -470,6 +476,18 @@ def test_the_training_check_uploads_a_csv_and_shows_the_verdict_table(
     assert re.search(r"ground_truth\s+1\s+allow", counts), counts
 
 
+def test_a_server_without_authentication_opens_the_explorer_without_a_token(
+        page: Any, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'open.db'}"
+    _seed(url)
+    with lineage_serve(url, "--no-auth") as base:
+        page.goto(f"{base}/#/node/transactions.category")
+        page.wait_for_selector("h1:text('public.transactions.category')")
+        assert page.locator("form.signin").count() == 0
+        assert page.evaluate("sessionStorage.length") == 0
+        assert "without authentication" in page.locator("#open-notice").inner_text()
+
+
 # ------------------------------------------------------------------ the routes (no browser)
 
 
@@ -512,6 +530,9 @@ def test_schema_diff_and_consumers_routes_answer_readers_only(store_url: str) ->
                         params={**params, "rename": "nonsense"})
         assert bad.status_code == 400 and "OLD=NEW" in bad.json()["message"]
 
+        assert httpx.get(f"{base}/api/v1/whoami", headers=read).json() == {
+            "name": "explorer", "scopes": ["read"], "origins": []}
+        assert httpx.get(f"{base}/api/v1/whoami").status_code == 401
         found = httpx.get(f"{base}/api/v1/consumers", params={"of": "transactions.category"},
                           headers=read).json()["consumers"]
         assert [c["consumer"] for c in found] == ["alerting-service", "fraud-dashboard",

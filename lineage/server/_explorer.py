@@ -36,7 +36,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> None:
     """Serve the explorer at `/` (its assets under `/explorer/`), and the read routes it
-    uses: `reader` is the app's read-scope dependency (an `Annotated` principal), so these
+    uses (schema snapshots and diffs, consumers, whoami): `reader` is the app's read-scope dependency (an `Annotated` principal), so these
     routes authenticate exactly as the rest of the read API."""
     headers = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
@@ -75,6 +75,14 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
         old_key, before = version_schema(store, old)
         new_key, after = version_schema(store, new)
         return SchemaDiff(old_key, new_key, diff(before, after, declared)).to_dict()
+
+    @app.get(f"{API}/whoami", tags=["operations"], summary="The caller's token")
+    def get_whoami(who: reader) -> dict[str, Any]:
+        """The name, scopes and assertable origins of the token sent (scope read), so a
+        client can refuse to hold more than it needs; `anonymous` with every scope when
+        the server runs without authentication."""
+        answer: dict[str, Any] = who.to_dict()
+        return answer
 
     @app.get(f"{API}/consumers", tags=["graph"], summary="Consumers and their contracts")
     def get_consumers(_who: reader, of: str | None = None,

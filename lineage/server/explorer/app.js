@@ -17,8 +17,11 @@ function say(text) {
 
 const views = { "": home, node: nodePage, graph: graphPage, impact: impactPage, guard: guardPage };
 
+/** The server runs without authentication (`lineage serve --no-auth`): no token to hold. */
+let open = false;
+
 async function route() {
-  if (!token()) return signIn();
+  if (!token() && !open) return signIn();
   showChrome(true);
   const hash = location.hash.replace(/^#\/?/, "");
   const [path, query] = hash.split("?");
@@ -78,7 +81,14 @@ function signIn(refusal) {
     const secret = input.value.trim();
     alert.hidden = true;
     try {
-      await api("nodes", { params: { limit: 1 }, secret });
+      const who = await api("whoami", { secret });
+      const more = who.scopes.filter((s) => s !== "read");
+      if (more.length) {
+        // the page only reads: a token that can write stays with its owner
+        throw new Refused(403, `This token can do more than read (scopes: ${who.scopes.join(", ")}). ` +
+          "The explorer only reads and keeps read-only tokens: make one with " +
+          "`lineage token create my-name --scope read`.");
+      }
     } catch (err) {
       alert.textContent = err instanceof Refused ? err.message : `Could not sign in: ${err.message}`;
       alert.hidden = false;
@@ -640,6 +650,24 @@ function policyAction(policy, verdict) {
 
 // ------------------------------------------------------------------ start
 
-setUpSearch();
-window.addEventListener("hashchange", route);
-route();
+async function start() {
+  setUpSearch();
+  window.addEventListener("hashchange", route);
+  if (!token()) {
+    // a server without authentication answers without a token: then there is none to ask for
+    try {
+      const who = await api("whoami", { secret: "" });
+      open = who.name === "anonymous";
+    } catch {
+      open = false;
+    }
+    if (open) {
+      document.getElementById("signout").hidden = true;
+      document.getElementById("main").before(el("p", { class: "notice", id: "open-notice" },
+        "This server runs without authentication (lineage serve --no-auth): anyone who reaches it can read it."));
+    }
+  }
+  route();
+}
+
+start();
