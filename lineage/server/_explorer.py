@@ -36,8 +36,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> None:
     """Serve the explorer at `/` (its assets under `/explorer/`), and the read routes it
-    uses (schema snapshots and diffs, consumers, whoami): `reader` is the app's read-scope dependency (an `Annotated` principal), so these
-    routes authenticate exactly as the rest of the read API."""
+    uses: schema snapshots and diffs, consumers, whoami. `reader` is the app's read-scope
+    dependency (an `Annotated` principal): these routes authenticate as the read API does."""
     headers = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
 
