@@ -229,6 +229,14 @@ def test_search_finds_a_column_by_part_of_its_name_with_kinds_from_the_keyboard(
     page.wait_for_selector("#results li.empty")
     assert "Nothing matches" in page.locator("#results").inner_text()
 
+    # an ambiguous part of a name: the server's candidates, each a link
+    page.goto(f"{served.base}/#/node/user_id")
+    error = page.locator(".card.error")
+    error.wait_for()
+    assert "user_id" in error.inner_text() and error.get_attribute("role") == "alert"
+    page.click(".card.error a:text('field:postgres://db.prod:5432/public.transactions.user_id')")
+    page.wait_for_selector("h1:text('public.transactions.user_id')")
+
 
 def test_a_dataset_page_shows_versions_a_schema_diff_consumers_and_provenance(
         page: Any, served: Serving) -> None:

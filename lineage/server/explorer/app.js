@@ -18,10 +18,10 @@ function say(text) {
 const views = { "": home, node: nodePage, graph: graphPage, impact: impactPage, guard: guardPage };
 
 /** The server runs without authentication (`lineage serve --no-auth`): no token to hold. */
-let open = false;
+let openServer = false;
 
 async function route() {
-  if (!token() && !open) return signIn();
+  if (!token() && !openServer) return signIn();
   showChrome(true);
   const hash = location.hash.replace(/^#\/?/, "");
   const [path, query] = hash.split("?");
@@ -657,11 +657,11 @@ async function start() {
     // a server without authentication answers without a token: then there is none to ask for
     try {
       const who = await api("whoami", { secret: "" });
-      open = who.name === "anonymous";
+      openServer = who.name === "anonymous";
     } catch {
-      open = false;
+      openServer = false;
     }
-    if (open) {
+    if (openServer) {
       document.getElementById("signout").hidden = true;
       document.getElementById("main").before(el("p", { class: "notice", id: "open-notice" },
         "This server runs without authentication (lineage serve --no-auth): anyone who reaches it can read it."));

@@ -507,8 +507,10 @@ function curve(points) {
 function defs() {
   const d = svg("defs");
   for (const level of ["column", "dataset", "unknown", "hl"]) {
+    // sized in the drawing's units: a highlighted (thicker) edge keeps the same arrowhead
     const m = svg("marker", { id: `arrow-${level}`, viewBox: "0 0 10 10", refX: "9", refY: "5",
-                              markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse",
+                              markerUnits: "userSpaceOnUse", markerWidth: "10", markerHeight: "10",
+                              orient: "auto-start-reverse",
                               class: `arrow ${level}` });
     m.append(svg("path", { d: "M0,0 L10,5 L0,10 z" }));
     d.append(m);
