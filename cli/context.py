@@ -10,8 +10,6 @@ from typing import Any, Literal, TypeVar
 import click
 
 import lineage
-from lineage.auth import LOCAL
-from lineage.store.base import DEFAULT_MAX_DEPTH
 
 OutputFormat = Literal["table", "json"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +41,8 @@ class App:
     @property
     def principal(self) -> str:
         """Who the audit log names for this command's writes: `local:<OS user>`."""
+        from lineage.auth import LOCAL
+
         try:
             user = getpass.getuser()
         except (KeyError, OSError):  # no passwd entry and no $USER, e.g. some containers
@@ -84,6 +84,8 @@ def format_option(f: F) -> F:
 
 def depth_option(f: F) -> F:
     """`--depth N`: how many edges a traversal may follow (default: the library's bound)."""
+    from lineage.store.base import DEFAULT_MAX_DEPTH  # loaded with the command using it
+
     return click.option(
         "--depth", "depth", type=click.IntRange(min=0), default=None, metavar="N",
         help=f"Follow at most N edges [default: {DEFAULT_MAX_DEPTH}].",

@@ -2,34 +2,95 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, NoReturn
 
 import click
 
 import lineage
 
-from . import output
-from .audit import audit
-from .consumers import consumers
 from .context import App
-from .export import export
-from .ingest import ingest
-from .notify import notify
-from .provenance import check_training_cmd, history, provenance_cmd, review, tag, taint
-from .read import downstream, find, graph, impact, show, stats, upstream
-from .schema import schema
-from .serve import serve
-from .token import token
-from .write import init, register
+
+#: every command: name -> (module in this package, attribute, the one-line help that
+#: `lineage --help` lists). The module is imported only when its command runs (or shows its
+#: own help), so `lineage --help` costs no database, dataframe or web-framework imports.
+#: tests/test_cli.py checks each line here against the command's own docstring.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("write", "init", "Create or migrate the store."),
+    "register": ("write", "register", "Register YAML manifests in one transaction."),
+    "impact": ("read", "impact", "Show what is affected if NAME changes."),
+    "graph": ("read", "graph", "Draw the lineage around NAME to a file."),
+    "show": ("read", "show", "Show one node, its edges and its schema."),
+    "find": ("read", "find", "Find nodes by a part of their key."),
+    "upstream": ("read", "upstream", "List everything NAME depends on."),
+    "downstream": ("read", "downstream", "List everything that depends on NAME."),
+    "stats": ("read", "stats", "Count the nodes by kind, and the edges."),
+    "schema": ("schema", "schema",
+               "Schemas of dataset versions: compare them, or a version with a proposed schema."),
+    "tag": ("provenance", "tag",
+            "Record who asserted each row's value: observed, human-labelled or AI-inferred."),
+    "review": ("provenance", "review",
+               "Record a person's review of AI-inferred values: accept or correct, row by row."),
+    "history": ("provenance", "history",
+                "Every assertion about one entity's value of a field: who, when, how sure; "
+                "reviews name what they accepted or corrected."),
+    "provenance": ("provenance", "provenance_cmd",
+                   "Who asserted a dataset's values: share by origin, agents, confidence, per "
+                   "field."),
+    "taint": ("provenance", "taint",
+              "Fields, features and model versions that derive from AI-inferred values."),
+    "check-training": ("provenance", "check_training_cmd",
+                       "Check a training table before fitting: are its labels ground truth?"),
+    "ingest": ("ingest", "ingest", "Ingest OpenLineage events (RunEvent, DatasetEvent, "
+               "JobEvent) in one transaction."),
+    "export": ("export", "export", "Export the lineage graph as W3C PROV (PROV-JSON, PROV-O "
+               "Turtle) or Graphviz DOT."),
+    "notify": ("notify", "notify", "Notify consumers of breaking changes: deliver the outbox, "
+               "inspect it, redrive it."),
+    "serve": ("serve", "serve", "Serve the HTTP API until interrupted (Ctrl-C)."),
+    "token": ("token", "token", "API tokens for `lineage serve`: scopes, and the origins a "
+              "token may assert."),
+    "audit": ("audit", "audit", "Show the audit log, newest first: every write with its "
+              "principal."),
+    "consumers": ("consumers", "consumers", "List consumers: all of them, or those that "
+                  "depend on NAME, transitively."),
+}
 
 
 class LineageGroup(click.Group):
-    """A group that turns the library's errors into a message and an exit code.
+    """A group that loads its commands lazily (see COMMANDS) and turns the library's errors
+    into a message and an exit code.
 
     Every `LineageError` prints as `error: <message>` on stderr (its `to_dict()` JSON
     when the command ran with `--format json`) and exits with the error's `exit_code`,
     never with a traceback. Anything else is a bug and keeps its traceback.
     """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _store_first(args))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute, _ = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # the listed help comes from COMMANDS, so listing imports no command module
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in COMMANDS and name not in self.commands:
+                rows.append((name, _shorten(COMMANDS[name][2], limit)))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,7 +109,40 @@ class LineageGroup(click.Group):
                 app.close()
 
 
+def _store_first(args: list[str]) -> list[str]:
+    """`--store URL` may follow the command (`lineage impact x --store URL`): move it before
+    the command, where click reads the group's options. Stops at `--` (what follows is
+    arguments, whatever it looks like)."""
+    head: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--store" and i + 1 < len(args):
+            head.extend(args[i:i + 2])
+            i += 2
+            continue
+        if arg.startswith("--store="):
+            head.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return head + rest
+
+
+def _shorten(text: str, limit: int) -> str:
+    """What click's short help does to a docstring's first sentence: cut at a word."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
+
+
 def _fail(ctx: click.Context, data: dict[str, Any], code: int) -> NoReturn:
+    from . import output  # rich, and the domain types: only when there is an error to print
+
     app = ctx.find_object(App)
     output.print_error(data, as_json=app is not None and app.fmt == "json")
     ctx.exit(code)
@@ -98,8 +192,3 @@ def cli(ctx: click.Context, url: str) -> None:
     ctx.obj = App(url, creates=ctx.invoked_subcommand in CREATING_COMMANDS)
 
 
-for _command in (init, register, impact, graph, show, find, upstream, downstream, stats,
-                 schema, tag, review, history, provenance_cmd, taint, check_training_cmd,
-                 ingest, export, notify, serve, token, audit,
-                 consumers):
-    cli.add_command(_command)

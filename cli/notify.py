@@ -122,7 +122,7 @@ def status_command(app: App, fmt: str) -> None:
 @click.option("--state", type=click.Choice(list(OUTBOX_STATES)), default=None,
               help="Only notifications in this state [default: all].")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
-              metavar="N")
+              metavar="N", help="Show at most N notifications.")
 @format_option
 @pass_app
 def list_command(app: App, state: str | None, limit: int, fmt: str) -> None:

@@ -120,11 +120,15 @@ class _progress:
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--dataset", required=True, metavar="NAME")
-@click.option("--field", "field_name", required=True, metavar="FIELD")
+@click.option("--dataset", required=True, metavar="NAME",
+              help="The dataset the reviewed rows are.")
+@click.option("--field", "field_name", required=True, metavar="FIELD",
+              help="The field whose values were reviewed.")
 @_key_option
 @click.option("--reviewer", required=True, metavar="NAME", help="The person who reviewed.")
-@click.option("--value-column", metavar="COLUMN", default=None)
+@click.option("--value-column", metavar="COLUMN", default=None,
+              help="Read the reviewed values from this column instead of one named like "
+                   "the field.")
 @format_option
 @pass_app
 def review(app: App, file: str, dataset: str, field_name: str, keys: tuple[str, ...],
@@ -262,7 +266,9 @@ def taint(app: App, fmt: str) -> None:
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
               help="Policy YAML (min_confidence, unverified, low_confidence, "
                    "allow_ai_above, lineage, max_examples); flags override it.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=None)
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
+              help="Observed/human assertions below this confidence do not count as ground "
+                   "truth [default: the policy's].")
 @click.option("--unverified", type=click.Choice(["allow", "warn", "block"]), default=None,
               help="What to do with rows nobody asserted [default: warn].")
 @click.option("--allow-ai-above", type=click.FloatRange(0, 1), default=None,

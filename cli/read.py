@@ -163,14 +163,14 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--down", "direction", flag_value="down", default=True,
-              help="Draw what depends on NAME (the default).")
+@click.option("--both", "direction", flag_value="both", default=True,
+              help="Draw both directions (the default, as `export dot`).")
+@click.option("--down", "direction", flag_value="down", help="Draw what depends on NAME.")
 @click.option("--up", "direction", flag_value="up", help="Draw what NAME depends on.")
-@click.option("--both", "direction", flag_value="both", help="Draw both directions.")
 @depth_option
 @click.option("-o", "--output", "path", required=True, type=click.Path(dir_okay=False),
               metavar="FILE", help="The file to write; its suffix picks the format: "
-                                   ".svg, .png, .pdf (need Graphviz's dot) or .dot.")
+                                   ".svg, .png, .dot, or .pdf (needs Graphviz's dot).")
 @pass_app
 def graph(app: App, name: str, direction: Literal["down", "up", "both"], depth: int | None,
           path: str) -> None:

@@ -16,7 +16,13 @@ from .context import App, format_option, pass_app
 
 @click.group()
 def schema() -> None:
-    """Schemas of dataset versions: compare them, or a version with a proposed schema."""
+    """Schemas of dataset versions: compare them, or a version with a proposed schema.
+
+    \b
+    Examples:
+      lineage schema diff public.transactions@2026-01 public.transactions@2026-03
+      lineage schema diff public.transactions@2026-03 proposed_schema.yaml
+    """
 
 
 def _fields(store: Store, ref: str) -> tuple[str, list[FieldSchema]]:

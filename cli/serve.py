@@ -19,7 +19,8 @@ from .context import App, pass_app
 @click.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to listen on. Anything but a loopback address needs tokens.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="The TCP port to listen on.")
 @click.option("--store", "url", default=None, metavar="URL",
               help="The store to serve [default: the global --store / $LINEAGE_URL].")
 @click.option("--no-auth", is_flag=True,
@@ -52,7 +53,8 @@ from .context import App, pass_app
                    "On SQLite their writers take turns on the database lock, so more workers "
                    "serve more reads but rarely write faster (see bench/README.md).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
-                                                "debug"]), default="info", show_default=True)
+                                                "debug"]), default="info", show_default=True,
+              help="How much the server logs to stderr.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log one line per request.")
 @pass_app

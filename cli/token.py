@@ -23,6 +23,13 @@ def token() -> None:
 
     A secret is shown once, when the token is created, and stored only as a hash.
     Creating and revoking tokens are recorded in the audit log.
+
+    \b
+    Examples:
+      lineage token create airflow-prod --scope write:lineage
+      lineage token create explorer --scope read
+      lineage token list
+      lineage token revoke airflow-prod
     """
 
 

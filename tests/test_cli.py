@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -486,10 +487,14 @@ def test_graph_writes_dot_for_a_dot_suffix(registered: Run, tmp_path: Path) -> N
     text = up.read_text(encoding="utf-8")
     assert text.startswith("digraph") and "lineage of model_version:fraud@3" in text
     assert "public.transactions.category" in text and "risk-rules-engine" not in text
-    down = tmp_path / "down.dot"  # --down is the default
-    assert registered("graph", "fraud@2", "-o", down).exit_code == 0
+    down = tmp_path / "down.dot"
+    assert registered("graph", "fraud@2", "--down", "-o", down).exit_code == 0
     text = down.read_text(encoding="utf-8")
     assert "risk-rules-engine" in text and "category_share" not in text
+    both = tmp_path / "both.dot"  # --both is the default, as in `export dot`
+    assert registered("graph", "fraud@2", "-o", both).exit_code == 0
+    text = both.read_text(encoding="utf-8")
+    assert "risk-rules-engine" in text and "category_share" in text
 
 
 def test_graph_with_an_unknown_suffix_exits_2_and_writes_nothing(registered: Run,
@@ -516,7 +521,10 @@ def test_graph_of_an_unknown_name_exits_4(registered: Run, tmp_path: Path) -> No
 
 def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[list[str]]:
     """Every runnable command, as the words that invoke it (`schema diff` for a subgroup)."""
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the lazy group loads each command it lists
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from _leaf_commands(command, (*prefix, name))
         else:
@@ -579,3 +587,68 @@ def test_postgres_scheme_is_read_as_postgresql(postgres_url: str) -> None:
     assert result.exit_code == 0, result.output
     with lineage.connect(postgres_url) as store:
         assert store.stats()["model_version"] == 3
+
+
+def test_lineage_help_lists_every_command_with_its_own_help_and_imports_no_backend() -> None:
+    """`lineage --help` reads the one-line help of each command from main.COMMANDS, so it
+    imports no command module; each line must be the command's own short help."""
+    from lineage_cli import main
+
+    ctx = click.Context(main.cli)
+    for name, (_, _, line) in main.COMMANDS.items():
+        command = main.cli.get_command(ctx, name)
+        assert command is not None, name
+        assert command.get_short_help_str(limit=10_000) == line, name
+    code = ("import sys; from lineage_cli.main import cli\n"
+            "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = {'sqlalchemy', 'sqlmodel', 'pydantic', 'numpy', 'polars', 'fastapi',"
+            " 'rdflib', 'rich'} & {m.split('.')[0] for m in sys.modules}\n"
+            "print(sorted(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert "impact" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout
+
+
+def test_store_is_accepted_after_the_command_too(registered: Run, store_url: str) -> None:
+    for args in (["stats", "--format", "json", "--store", store_url],
+                 ["stats", f"--store={store_url}", "--format", "json"]):
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert as_json(result)["model_version"] == 3, result.output
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    from lineage_cli import main
+
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(prefix: str, group: click.Group) -> None:
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None
+            found.append((f"{prefix} {name}", command))
+            if isinstance(command, click.Group):
+                walk(f"{prefix} {name}", command)
+
+    walk("lineage", main.cli)
+    return found
+
+
+def test_every_option_has_help_and_every_command_an_example() -> None:
+    missing = []
+    for path, command in _all_commands():
+        if "Example" not in (command.help or ""):
+            missing.append(f"{path}: no example")
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not param.help:
+                missing.append(f"{path} {param.opts[0]}: no help")
+    assert not missing, "\n".join(missing)
+
+
+def test_shell_completion_offers_the_commands() -> None:
+    env = {**os.environ, "COMP_WORDS": "lineage imp", "COMP_CWORD": "1",
+           "_LINEAGE_COMPLETE": "bash_complete"}
+    program = shutil.which("lineage")
+    argv = [program] if program else [sys.executable, "-m", "lineage_cli"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert result.stdout.split() == ["plain,impact"], result
