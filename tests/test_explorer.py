@@ -415,6 +415,9 @@ def test_text_on_every_view_has_readable_contrast(page: Any, served: Serving) ->
 def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consumers(
         page: Any, served: Serving) -> None:
     sign_in(page, served, "#/impact")
+    page.type("#i-field", "categ")  # the columns matching are offered
+    page.wait_for_selector(f'#i-columns option[value="{CATEGORY}"]', state="attached")
+    assert page.locator("#i-columns option").count() == 2  # not the feature
     page.fill("#i-field", "transactions.category")
     page.select_option("#i-change", "type")
     page.fill("#i-arg", "string")

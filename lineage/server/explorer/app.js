@@ -472,7 +472,24 @@ function changeSpec(kind, arg) {
 
 async function impactPage(key, params) {
   const field = el("input", { id: "i-field", name: "field", value: key, required: true, spellcheck: "false",
+                              autocomplete: "off", list: "i-columns",
                               placeholder: "a column: transactions.category", "aria-describedby": "i-field-help" });
+  // the columns matching what is typed, offered by the browser's own list (arrows, Enter)
+  const columns = el("datalist", { id: "i-columns" });
+  let typing = null;
+  field.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(async () => {
+      const q = field.value.trim();
+      if (q.length < 2) return;
+      try {
+        const found = await api("nodes", { params: { q, kind: "field", limit: 30 } });
+        columns.replaceChildren(...found.nodes.map((n) => el("option", { value: n.key }, n.name)));
+      } catch (err) {
+        if (err instanceof Refused) failed(err);
+      }
+    }, 150);
+  });
   const kindSel = el("select", { id: "i-change", name: "change" }, CHANGES.map(([v, t]) => el("option", { value: v }, t)));
   const arg = el("input", { id: "i-arg", name: "arg", spellcheck: "false" });
   const argLabel = el("label", { for: "i-arg" }, "to");
@@ -491,7 +508,7 @@ async function impactPage(key, params) {
   const form = el("form", { class: "card", "aria-labelledby": "i-title" },
     el("h1", { id: "i-title" }, "What breaks if a column changes?"),
     el("p", { id: "i-field-help", class: "hint" }, "Pick a column (its full key or any unambiguous part of its name) and a change; every dependent gets a verdict, the path that reaches it and the consumers to tell."),
-    el("div", { class: "inline" }, el("label", { for: "i-field" }, "column"), field,
+    el("div", { class: "inline" }, el("label", { for: "i-field" }, "column"), field, columns,
        el("label", { for: "i-change" }, "change"), kindSel, argLabel, arg,
        el("button", { type: "submit" }, "Show what breaks")));
   form.addEventListener("submit", (ev) => {
