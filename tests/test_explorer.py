@@ -269,6 +269,13 @@ def test_the_graph_draws_datasets_as_boxes_whose_columns_expand(
     legend = page.locator(".legend").inner_text()
     assert "dataset-level lineage, column unknown" in legend and "model version" in legend
 
+    # Tab visits the boxes in reading order: left to right, top to bottom
+    heads = page.eval_on_selector_all(
+        "svg.graph .box", "bs => bs.map((b) => { const r = b.getBoundingClientRect(); "
+        "return [Math.round(r.left), Math.round(r.top)]; })")
+    layers = [x for x, _ in heads]
+    assert layers == sorted(layers)
+
     page.click("#collapse-all")
     assert box.locator(".row").count() == 0
     toggle = box.locator(".toggle")

@@ -268,9 +268,13 @@ export class GraphView {
       this.linkEls.push({ link: l, el: path });
     }
 
-    for (const [key, box] of boxes) {
-      const p = placed.pos.get(key);
-      nodeLayer.append(this.drawBox(box, p, key === this.model.unitOf.get(start.key)));
+    // in reading order (layer by layer, top to bottom), which is the order Tab visits them
+    const order = [...boxes.keys()].sort((a, b) => {
+      const p = placed.pos.get(a), q = placed.pos.get(b);
+      return p.layer - q.layer || p.y - q.y;
+    });
+    for (const key of order) {
+      nodeLayer.append(this.drawBox(boxes.get(key), placed.pos.get(key), key === this.model.unitOf.get(start.key)));
     }
     this.container.replaceChildren(root);
     this.svg = root;
