@@ -269,6 +269,15 @@ def test_the_graph_draws_datasets_as_boxes_whose_columns_expand(
     legend = page.locator(".legend").inner_text()
     assert "dataset-level lineage, column unknown" in legend and "model version" in legend
 
+    # a picture this size opens whole: every box inside the canvas
+    outside = page.evaluate("""() => {
+        const c = document.querySelector('.canvas').getBoundingClientRect();
+        return [...document.querySelectorAll('svg.graph .box')].filter((b) => {
+            const r = b.getBoundingClientRect();
+            return r.left < c.left || r.right > c.right || r.top < c.top || r.bottom > c.bottom;
+        }).map((b) => b.dataset.key);
+    }""")
+    assert outside == []
     # Tab visits the boxes in reading order: left to right, top to bottom
     heads = page.eval_on_selector_all(
         "svg.graph .box", "bs => bs.map((b) => { const r = b.getBoundingClientRect(); "

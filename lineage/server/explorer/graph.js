@@ -13,7 +13,7 @@ const FOOT_H = 22;
 const NODE_H = 40;
 const CHAR_W = 7;
 /** the smallest scale a picture opens at: 12px text stays readable */
-const MIN_SCALE = 0.7;
+const MIN_SCALE = 0.6;
 /** a picture of more boxes than this folds each layer holding more than LAYER_CAP of them
  * into groups by kind and namespace */
 export const CLUSTER_ABOVE = 200;
