@@ -497,6 +497,12 @@ def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consume
     assert "write scope" in why and "read token" in why
     assert "--change type:string --notify" in page.locator("#impact-results pre").inner_text()
 
+    # bad input is said under the form, which stays to correct it
+    page.goto(f"{served.base}/#/impact/{CATEGORY}?change=type%3Astrng")
+    page.wait_for_selector("#impact-error")
+    assert "did you mean 'string'" in page.locator("#impact-error").inner_text()
+    assert page.input_value("#i-arg") == "strng"
+
     # a widening is compatible for every dependent, and painted so
     page.goto(f"{served.base}/#/impact/{CATEGORY}?change=type%3Aint64")
     page.wait_for_selector("#impact-results")

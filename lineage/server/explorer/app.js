@@ -521,9 +521,19 @@ async function impactPage(key, params) {
   const change = params.get("change");
   if (!change) { kindSel.focus(); return; }
   const t0 = performance.now();
-  const [report, consumers] = await Promise.all([
-    api("impact", { params: { field: key, change } }),
-    api("consumers", { params: { of: key } })]);
+  let report, consumers;
+  try {
+    [report, consumers] = await Promise.all([
+      api("impact", { params: { field: key, change } }),
+      api("consumers", { params: { of: key } })]);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    // bad input: the server's message under the form, to correct it there
+    main.append(el("div", { class: "card error", role: "alert", id: "impact-error" }, el("p", {}, err.message),
+      err.body && err.body.candidates ? el("ul", {}, err.body.candidates.map((c) =>
+        el("li", {}, el("a", { href: href("impact", c, { change }) }, c)))) : null));
+    return;
+  }
   main.append(impactResults(report, consumers.consumers, change, Math.round(performance.now() - t0)));
 }
 
