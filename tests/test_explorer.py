@@ -538,6 +538,22 @@ def test_the_training_check_uploads_a_csv_and_shows_the_verdict_table(
     assert re.search(r"ground_truth\s+1\s+allow", counts), counts
 
 
+def test_a_view_that_answers_late_never_draws_over_the_next_one(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/guard")
+    held: list[Any] = []
+    page.route("**/api/v1/nodes?kind=dataset*", lambda route: held.append(route))  # home's call
+    page.goto(f"{served.base}/#/")
+    page.wait_for_function("() => document.querySelector('main .loading') !== null")
+    assert held
+    page.goto(f"{served.base}/#/impact/{CATEGORY}?change=drop")
+    page.wait_for_selector("#impact-results")
+    held[0].continue_()  # the home page's answer arrives now
+    page.wait_for_timeout(500)
+    text = page.locator("main").inner_text()
+    assert "Explore the lineage" not in text and "What breaks if a column changes?" in text
+
+
 def test_a_server_without_authentication_opens_the_explorer_without_a_token(
         page: Any, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'open.db'}"

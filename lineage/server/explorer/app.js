@@ -6,7 +6,10 @@ import { api, ApiError, keyPath, Refused, setToken, signOut, token } from "./api
 import { GraphView, legend } from "./graph.js";
 import { el, fmt, href, KIND_LABEL, KINDS, kindBadge, nodeLink, section, shortName, table, verdictBadge } from "./ui.js";
 
-const main = document.getElementById("main");
+const root = document.getElementById("main");
+/** The current view's container: each route draws into a fresh one, so a slower earlier
+ * view that answers late writes into its own detached container, not over this one. */
+let current = el("div", { class: "view" });
 const status = document.getElementById("status");
 
 function say(text) {
@@ -30,7 +33,8 @@ async function route() {
   const key = slash < 0 ? "" : decodeURIComponent(path.slice(slash + 1));
   const params = new URLSearchParams(query || "");
   const show = views[view] || home;
-  main.replaceChildren(el("p", { class: "loading" }, "Loading…"));
+  current = el("div", { class: "view" }, el("p", { class: "loading" }, "Loading…"));
+  root.replaceChildren(current);
   try {
     await show(key, params);
   } catch (err) {
@@ -45,13 +49,13 @@ function failed(err) {
     return;
   }
   const message = err instanceof ApiError ? err.message : `Something went wrong: ${err.message}`;
-  main.replaceChildren(el("div", { class: "card error", role: "alert" },
+  current.replaceChildren(el("div", { class: "card error", role: "alert" },
     el("h2", {}, err instanceof ApiError && err.status === 404 ? "Not found" : "Could not show this"),
     el("p", {}, message),
     err.body && err.body.candidates ? el("ul", {}, err.body.candidates.map((c) =>
       el("li", {}, el("a", { href: href("node", c.key || c) }, c.key || c)))) : null,
     el("p", {}, el("a", { href: "#/" }, "Back to the start"))));
-  main.focus();
+  root.focus();
 }
 
 function showChrome(on) {
@@ -98,7 +102,8 @@ function signIn(refusal) {
     setToken(secret);
     route();
   });
-  main.replaceChildren(form);
+  current = el("div", { class: "view" }, form);
+  root.replaceChildren(current);
   input.focus();
 }
 
@@ -182,6 +187,7 @@ function setUpSearch() {
 // ------------------------------------------------------------------ home
 
 async function home() {
+  const main = current; // this view's own container, whatever is shown later
   const [datasets, consumers] = await Promise.all([
     api("nodes", { params: { kind: "dataset", limit: 60 } }),
     api("nodes", { params: { kind: "consumer", limit: 60 } })]);
@@ -199,6 +205,7 @@ async function home() {
 // ------------------------------------------------------------------ a node's page
 
 async function nodePage(key) {
+  const main = current; // this view's own container, whatever is shown later
   const t0 = performance.now();
   const { node, neighbours } = await api(`nodes/${keyPath(key)}`);
   const kind = node.kind;
@@ -227,7 +234,7 @@ async function nodePage(key) {
   else extras.push(consumersCard(node.key));
   for (const card of extras) main.append(card);
   say(`${node.name}: page shown in ${Math.round(performance.now() - t0)} ms`);
-  main.focus();
+  root.focus();
 }
 
 function neighboursCard(node, neighbours) {
@@ -388,6 +395,7 @@ function pathView(path) {
 // ------------------------------------------------------------------ the graph
 
 async function graphPage(key, params) {
+  const main = current; // this view's own container, whatever is shown later
   const direction = params.get("direction") || "both";
   const depth = params.get("depth") || "2";
   const form = el("form", { class: "inline controls", "aria-label": "Graph controls" },
@@ -420,12 +428,14 @@ async function graphPage(key, params) {
   const panel = el("aside", { class: "card selection", "aria-live": "polite" }, el("p", { class: "muted" }, "Select a box or a column to see it here."));
   const canvas = el("div", { class: "canvas", id: "canvas" });
   const stats = el("p", { class: "muted", id: "graph-stats" });
-  const tools = el("p", { class: "inline" },
-    el("button", { type: "button", id: "expand-all" }, "Show all columns"),
-    el("button", { type: "button", id: "collapse-all" }, "Hide all columns"),
-    el("button", { type: "button", "aria-label": "Zoom in", id: "zoom-in" }, "+"),
-    el("button", { type: "button", "aria-label": "Zoom out", id: "zoom-out" }, "−"),
-    el("button", { type: "button", id: "fit" }, "Fit"));
+  const buttons = {
+    "expand-all": el("button", { type: "button", id: "expand-all" }, "Show all columns"),
+    "collapse-all": el("button", { type: "button", id: "collapse-all" }, "Hide all columns"),
+    "zoom-in": el("button", { type: "button", "aria-label": "Zoom in", id: "zoom-in" }, "+"),
+    "zoom-out": el("button", { type: "button", "aria-label": "Zoom out", id: "zoom-out" }, "−"),
+    fit: el("button", { type: "button", id: "fit" }, "Fit"),
+  };
+  const tools = el("p", { class: "inline" }, Object.values(buttons));
   main.replaceChildren(
     el("p", { class: "crumbs" }, kindBadge(data.start.kind), " ", el("a", { href: href("node", data.start.key) }, data.start.name)),
     el("h1", {}, `Lineage around ${data.start.name}`),
@@ -446,13 +456,15 @@ async function graphPage(key, params) {
   stats.textContent = `${fmt(data.nodes.length)} nodes and ${fmt(data.edges.length)} edges as ${fmt(s.boxes)} boxes in ${s.layers} layers` +
     (s.clusters ? `, ${s.clusters} crowded group(s) folded (Enter or click to open one)` : "") +
     ` · API ${Math.round(tApi)} ms, layout and drawing ${Math.round(tLayout)} ms`;
-  document.getElementById("expand-all").addEventListener("click", () => view.setAllExpanded(true));
-  document.getElementById("collapse-all").addEventListener("click", () => view.setAllExpanded(false));
-  document.getElementById("zoom-in").addEventListener("click", () => view.zoom(0.8));
-  document.getElementById("zoom-out").addEventListener("click", () => view.zoom(1.25));
-  document.getElementById("fit").addEventListener("click", () => view.fit());
-  window.lineageGraph = view; // for tests and the curious
-  say(stats.textContent);
+  buttons["expand-all"].addEventListener("click", () => view.setAllExpanded(true));
+  buttons["collapse-all"].addEventListener("click", () => view.setAllExpanded(false));
+  buttons["zoom-in"].addEventListener("click", () => view.zoom(0.8));
+  buttons["zoom-out"].addEventListener("click", () => view.zoom(1.25));
+  buttons.fit.addEventListener("click", () => view.fit());
+  if (main.isConnected) {
+    window.lineageGraph = view; // for tests and the curious
+    say(stats.textContent);
+  }
 }
 
 // ------------------------------------------------------------------ what breaks
@@ -471,6 +483,7 @@ function changeSpec(kind, arg) {
 }
 
 async function impactPage(key, params) {
+  const main = current; // this view's own container, whatever is shown later
   const field = el("input", { id: "i-field", name: "field", value: key, required: true, spellcheck: "false",
                               autocomplete: "off", list: "i-columns",
                               placeholder: "a column: transactions.category", "aria-describedby": "i-field-help" });
@@ -614,6 +627,7 @@ function verdictGraph(report, all) {
 // ------------------------------------------------------------------ the training check
 
 async function guardPage() {
+  const main = current; // this view's own container, whatever is shown later
   const file = el("input", { id: "t-table", name: "table", type: "file", accept: ".csv,.tsv,.parquet,.pq", required: true });
   const key = el("input", { id: "t-key", name: "key", required: true, placeholder: "transaction_id" });
   const label = el("input", { id: "t-label", name: "label", required: true, placeholder: "is_fraud" });
