@@ -35,6 +35,7 @@ async function route() {
   const show = views[view] || home;
   current = el("div", { class: "view" }, el("p", { class: "loading" }, "Loading…"));
   root.replaceChildren(current);
+  window.scrollTo(0, 0); // a new view starts at its top, below the sticky header
   try {
     await show(key, params);
   } catch (err) {
@@ -55,7 +56,7 @@ function failed(err) {
     err.body && err.body.candidates ? el("ul", {}, err.body.candidates.map((c) =>
       el("li", {}, el("a", { href: href("node", c.key || c) }, c.key || c)))) : null,
     el("p", {}, el("a", { href: "#/" }, "Back to the start"))));
-  root.focus();
+  root.focus({ preventScroll: true });
 }
 
 function showChrome(on) {
@@ -234,7 +235,7 @@ async function nodePage(key) {
   else extras.push(consumersCard(node.key));
   for (const card of extras) main.append(card);
   say(`${node.name}: page shown in ${Math.round(performance.now() - t0)} ms`);
-  root.focus();
+  root.focus({ preventScroll: true });
 }
 
 function neighboursCard(node, neighbours) {
