@@ -302,6 +302,15 @@ def test_the_graph_draws_datasets_as_boxes_whose_columns_expand(
     assert 1 <= lit.count() < page.locator("svg.graph path.edge").count()
     page.click('svg.graph .row[data-key="' + CATEGORY + '"]')
     assert "What breaks?" in page.locator("aside.selection").inner_text()
+    page.mouse.move(5, 5)
+    page.focus("svg.graph")
+    assert page.locator("svg.graph.tracing").count() == 0
+    page.focus('svg.graph .row[data-key="' + CATEGORY + '"]')  # from the keyboard too
+    assert page.locator("svg.graph.tracing").count() == 1
+    page.keyboard.press("Escape")
+    assert page.locator("svg.graph.tracing").count() == 0
+    assert page.locator("svg.graph .selected").count() == 0
+    assert page.evaluate("document.activeElement.classList.contains('graph')")
 
 
 def test_a_crowded_graph_of_2000_nodes_is_folded_into_groups_that_open(

@@ -157,6 +157,7 @@ function setUpSearch() {
                       kindBadge(n.kind), el("span", { class: "name" }, n.name),
                       el("span", { class: "key" }, n.key));
         li.addEventListener("mousedown", (ev) => { ev.preventDefault(); open(n); });
+        li.addEventListener("mousemove", () => { if (active !== i) highlight(i); });
         return li;
       }) : [el("li", { class: "empty", role: "option", "aria-disabled": "true" }, `Nothing matches “${q}”.`)]));
       if (found.count >= 50) list.append(el("li", { class: "empty", role: "option", "aria-disabled": "true" }, "First 50 shown: type more of the name."));

@@ -477,6 +477,12 @@ export class GraphView {
     c.addEventListener("pointerup", stop);
     c.addEventListener("pointercancel", stop);
     c.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") {
+        this.trace(null);
+        for (const old of this.svg.querySelectorAll(".selected")) old.classList.remove("selected");
+        this.svg.focus();
+        return;
+      }
       const step = this.view.w / 10;
       const keys = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
       if (ev.target !== this.svg) return;
@@ -537,7 +543,7 @@ export function legend() {
     edges.append(el("li", {}, s, text));
   }
   box.append(kinds, edges,
-             el("p", { class: "hint" }, "Data flows left to right. Hover or focus a column to trace its lineage; " +
+             el("p", { class: "hint" }, "Data flows left to right. Hover or focus a column to trace its lineage (Escape clears); " +
                 "double-click a box to open its page. Drag or arrow keys to pan, wheel or + / − to zoom, 0 to fit."));
   return box;
 }
