@@ -76,6 +76,8 @@ def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecu
     /api/v1/health counts dropped facets. The read API (nodes, lineage graph, impact,
     provenance, the training check) and record assertions live under /api/v1; the OpenAPI
     description is at /openapi.json and interactive docs at /docs.
+    The explorer, a web page for people (search, node pages, the graph, what a change
+    breaks, the training check), is at / and signs in with a read token.
 
     Every request needs `Authorization: Bearer <token>` with the right scope; create
     tokens with `lineage token create`. --no-auth is for a laptop: the server then refuses
@@ -88,7 +90,7 @@ def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecu
     \b
     Examples:
       lineage token create airflow --scope write:lineage
-      lineage serve --port 8700
+      lineage serve --port 8700                       # the explorer: http://127.0.0.1:8700/
       lineage serve --store postgresql://postgres@127.0.0.1:5432/test --host 0.0.0.0
       lineage serve --no-auth                         # 127.0.0.1 only
       lineage serve --workers 2                       # two processes on one port

@@ -41,6 +41,7 @@ from ..openlineage import checks_covering
 from ..render import draw, subgraph, to_dot
 from ..store.base import Store
 from . import _http
+from ._explorer import add_explorer
 from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
 from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter, ProcessIngestWriter
 
@@ -656,6 +657,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                 "ingest": {"transactions": writer.groups, "requests": writer.requests,
                            "strict": config.strict, **tally}}
 
+    add_explorer(app, Reader, the_store)  # the web page at /, and the reads it needs
     return app
 
 

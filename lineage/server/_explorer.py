@@ -1,0 +1,93 @@
+"""The explorer: the web page `lineage serve` answers at `/`, and the few reads it needs
+beyond the rest of the API (schema snapshots, schema diffs, consumers with contracts).
+
+The page is plain HTML, CSS and JavaScript modules shipped in the package (`explorer/`):
+nothing to build, nothing fetched from another origin. It is a client of the read API with
+a read token the person pastes; it never holds a write scope.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations when they
+# are defined, and `reader` is local to `add_explorer`.
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from .._errors import ValidationError
+from .._model import FieldSchema
+from .._vocabulary import NodeKind
+from ..consumers import consumers
+from ..schema import SchemaDiff, diff
+from ..store.base import Store
+
+#: the page's files (index.html, *.js, *.css), shipped as package data
+ASSETS = Path(__file__).parent / "explorer"
+API = "/api/v1"
+
+#: what the page may load: only this origin (no CDN, no fonts from elsewhere; works offline),
+#: no inline script, and no framing by another site
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+
+
+def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> None:
+    """Serve the explorer at `/` (its assets under `/explorer/`), and the read routes it
+    uses: schema snapshots and diffs, consumers, whoami. `reader` is the app's read-scope
+    dependency (an `Annotated` principal): these routes authenticate as the read API does."""
+    headers = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(ASSETS / "index.html", media_type="text/html", headers=headers)
+
+    app.mount("/explorer", StaticFiles(directory=ASSETS), name="explorer")
+
+    def version_schema(store: Store, name: str) -> tuple[str, list[FieldSchema]]:
+        ref = store.resolve(name, [NodeKind.DATASET_VERSION])
+        return ref.key, store.schema(ref.key)
+
+    @app.get(API + "/schema/{version:path}", tags=["graph"],
+             summary="A dataset version's schema snapshot")
+    def get_schema(version: str, _who: reader) -> dict[str, Any]:
+        """The schema snapshot of a dataset version (a key or an unambiguous suffix), fields
+        in order; `fields` is empty when none was recorded."""
+        key, fields = version_schema(the_store(), version)
+        return {"version": key, "fields": [f.model_dump(mode="json") for f in fields]}
+
+    @app.get(f"{API}/schema-diff", tags=["graph"], summary="Compare two schema snapshots")
+    def get_schema_diff(_who: reader, old: str, new: str,
+                        rename: list[str] | None = Query(None)) -> dict[str, Any]:  # noqa: B008
+        """Every change from dataset version `old` to `new` (as `lineage schema diff`):
+        added, dropped, renamed (`rename=OLD=NEW` declares one), type, nullability,
+        allowed values, each with its compatibility."""
+        declared: dict[str, str] = {}
+        for item in rename or []:
+            src, sep, dst = item.partition("=")
+            if not sep or not src.strip() or not dst.strip():
+                raise ValidationError(f"rename '{item}' is not OLD=NEW", key="query.rename")
+            declared[src.strip()] = dst.strip()
+        store = the_store()
+        old_key, before = version_schema(store, old)
+        new_key, after = version_schema(store, new)
+        return SchemaDiff(old_key, new_key, diff(before, after, declared)).to_dict()
+
+    @app.get(f"{API}/whoami", tags=["operations"], summary="The caller's token")
+    def get_whoami(who: reader) -> dict[str, Any]:
+        """The name, scopes and assertable origins of the token sent (scope read), so a
+        client can refuse to hold more than it needs; `anonymous` with every scope when
+        the server runs without authentication."""
+        answer: dict[str, Any] = who.to_dict()
+        return answer
+
+    @app.get(f"{API}/consumers", tags=["graph"], summary="Consumers and their contracts")
+    def get_consumers(_who: reader, of: str | None = None,
+                      depth: int | None = Query(None, ge=0)) -> dict[str, Any]:  # noqa: B008
+        """Every consumer, or those depending on `of` (with the path), each with what it
+        consumes, its contracts and its channels (kind and target; never a secret)."""
+        found = consumers(the_store(), of, depth)
+        return {"of": of, "consumers": [c.to_dict() for c in found]}
