@@ -16,7 +16,7 @@ prints, median of `--repeat` runs:
 * the page's layout on a generated 2,000-node neighbourhood (the API cannot serve one);
 * beside them, the API calls behind each view, timed with httpx.
 
-It never asserts: the figures are for people (see bench/README.md, "Explorer").
+It never asserts: the figures are for people (see bench/NOTES-2026-12.md, "Explorer").
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ body limit). One thread asks GET /api/v1/health back to back and records each la
 others send, in a loop, each attack of ATTACKS: small bodies nested 800-900 deep in `rows`
 of /training/check and /assertions (the reported freeze), and large legitimate-looking ones
 (5 MB tables, 5 MB of 60-deep JSON). Prints /health p50/p99/max and how each attack was
-answered. Figures: bench/README.md ("Health under hostile requests").
+answered. Figures: bench/NOTES-2026-12.md ("Health under hostile requests").
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ from .context import App, pass_app
               metavar="N",
               help="Server processes sharing the port (POSIX; each has its own ingest writer). "
                    "On SQLite their writers take turns on the database lock, so more workers "
-                   "serve more reads but rarely write faster (see bench/README.md).")
+                   "serve more reads but rarely write faster (see bench/NOTES-2026-12.md, "Ingest").")
 @click.option("--strict", is_flag=True,
               help="Reject a whole event (400) when one of its facets is invalid. By default "
                    "the facet is dropped, the event stored and the answer lists the dropped "

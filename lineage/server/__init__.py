@@ -95,7 +95,7 @@ def serve(store: Store | str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
 
     `workers` > 1 (POSIX, `store` a URL) forks that many server processes sharing one
     listening socket, each with its own store connections and ingest writer (see
-    bench/README.md "Ingest" for what that buys). Safe because
+    bench/NOTES-2026-12.md "Ingest" for what that buys). Safe because
     ingest merges run states inside its write transaction (`Store.apply(merge=...)`); on
     SQLite the workers' write transactions take turns on the database lock (busy_timeout)."""
     import uvicorn
