@@ -51,7 +51,8 @@ from .context import App, pass_app
               metavar="N",
               help="Server processes sharing the port (POSIX; each has its own ingest writer). "
                    "On SQLite their writers take turns on the database lock, so more workers "
-                   "serve more reads but rarely write faster (see bench/NOTES-2026-12.md, "Ingest").")
+                   "serve more reads but rarely write faster (bench/NOTES-2026-12.md, "
+                   "'Ingest').")
 @click.option("--strict", is_flag=True,
               help="Reject a whole event (400) when one of its facets is invalid. By default "
                    "the facet is dropped, the event stored and the answer lists the dropped "

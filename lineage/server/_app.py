@@ -61,7 +61,8 @@ class ServerSettings:
     scopes); `max_body_bytes` bounds each request body (compressed and decompressed);
     `max_group_events` bounds one group-commit transaction of ingest, and
     `group_linger_seconds` is how long the writer waits for more requests to join a group
-    (0: it writes what is queued at once; see bench/NOTES-2026-12.md, "Ingest", for what waiting buys).
+    (0: it writes what is queued at once; see bench/NOTES-2026-12.md, "Ingest", for what
+    waiting buys).
     `token_cache_seconds`: how long a verified token is trusted without reading the store
     again, so a token revoked (`lineage token revoke`) is refused at most this long after;
     0 checks every request against the store. `ingest_process`: whether the ingest writer
