@@ -199,9 +199,11 @@ def test_reimporting_the_same_dbt_artifacts_changes_nothing(store: lineage.Store
 
 
 def test_a_changed_column_type_gives_a_new_version_and_notifies_breaking_consumers(
-        store: lineage.Store, tmp_path: Path) -> None:
+        store: lineage.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = import_dbt(store, TARGET)
     old = next(v for v in first.new_versions if "order_refunds@" in v)
+    # file channels write only below the notifications root
+    monkeypatch.setenv("LINEAGE_NOTIFICATIONS_ROOT", str(tmp_path))
     sink = tmp_path / "notes.ndjson"
     # as the README says: an exposure's consumer gets its channels from a manifest
     register_text(store, "consumers:\n  - name: customer_dashboard\n"

@@ -478,7 +478,9 @@ def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consume
     page.click("text=Show what breaks")
     page.wait_for_selector("#impact-results")
     rows = page.locator("#impact-results table.impact tbody tr")
-    assert rows.count() == 10  # 7 dependents, then the 3 consumers to tell
+    # 11 dependents (4 reached through dataset-level lineage, column unknown), then the 3
+    # consumers to tell
+    assert rows.count() == 14
     feature = page.locator('tr.verdict-row[data-key="field:s3://ml-warehouse/'
                            'features.user_features.category_share"]')
     badge = feature.locator(".verdict")

@@ -211,7 +211,7 @@ def test_drift_notify_tells_the_consumers_behind_the_drifted_fields_once(trained
     assert snapshot(trained) == before
 
 
-def test_cli_drift_exits_9_on_drift_and_0_without(trained: Store, tmp_path: Path) -> None:
+def test_cli_drift_exits_11_on_drift_and_0_without(trained: Store, tmp_path: Path) -> None:
     drifted, steady = tmp_path / "prod.parquet", tmp_path / "steady.parquet"
     features(seed=7, shift=0.4).write_parquet(drifted)
     features(seed=8).write_parquet(steady)
@@ -230,4 +230,4 @@ def test_cli_drift_exits_9_on_drift_and_0_without(trained: Store, tmp_path: Path
     neither = runner.invoke(cli, ["--store", trained.url, "drift", "--dataset",
                                   "user_features"])
     assert neither.exit_code == 2
-    assert "9  a batch drifted" in runner.invoke(cli, ["--help"]).output
+    assert "11  a batch drifted" in runner.invoke(cli, ["--help"]).output

@@ -224,9 +224,9 @@ def test_cli_validate_unreadable_batch_is_bad_input(health_store: Store, tmp_pat
     assert "no such file" in result.stderr
 
 
-def test_cli_help_lists_exit_code_8() -> None:
+def test_cli_help_lists_exit_code_10() -> None:
     result = CliRunner().invoke(cli, ["--help"])
-    assert "8  a batch broke its schema or a consumer contract" in result.output
+    assert "10  a batch broke its schema or a consumer contract" in result.output
     assert "lineage validate" in CliRunner().invoke(cli, ["validate", "--help"]).output
 
 

@@ -178,6 +178,8 @@ class IngestWriter:
                     for r in requests]
         with ExitStack() as stack:
             for r, done in zip(requests, prepared, strict=True):
+                if r.per_event and not done.events:
+                    continue  # a batch refused whole (400) wrote nothing: no audit entry
                 detail = {**r.detail, **done.audit_detail()}
                 stack.enter_context(self.store.audited(r.principal, "ingest", r.target,
                                                        detail))
