@@ -41,6 +41,10 @@ class ImpactReport:
     closure: Closure
     #: only column-level reach was asked for (no dataset-level fallback)
     precise: bool = False
+    #: how many deleted dependents were left out (`lineage delete`), and the keys of the
+    #: deprecated ones still reported
+    deleted: int = 0
+    deprecated: frozenset[str] = frozenset()
 
     @property
     def groups(self) -> dict[NodeKind, list[Reached]]:
@@ -75,7 +79,9 @@ class ImpactReport:
             "precise": self.precise,
             "counts": self.counts(),
             "column_unknown": self.column_unknown(),
-            "affected": {kind.value: [r.to_dict() for r in items]
+            "deleted_left_out": self.deleted,
+            "affected": {kind.value: [{**r.to_dict(), "deprecated": r.node.key in self.deprecated}
+                                      for r in items]
                          for kind, items in self.groups.items()},
         }
 
@@ -94,7 +100,20 @@ def impact(store: Store, name: str, max_depth: int | None = None, *,
     if not precise:
         with_dataset_level(store, closure)
     with_dataset_consumers(store, closure)
-    return ImpactReport(closure.start.node, closure, precise)
+    deleted, deprecated = retired(store, closure.keys())
+    if deleted:
+        closure.reached = [r for r in closure.reached if r.node.key not in deleted]
+    return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated)
+
+
+def retired(store: Store, keys: set[str]) -> tuple[set[str], frozenset[str]]:
+    """The deleted and the deprecated nodes among `keys` (see lineage.lifecycle): impact
+    leaves the first out and marks the second."""
+    nodes = store.nodes(keys)
+    deleted = {k for k, n in nodes.items() if n.properties.get("lifecycle") == "deleted"}
+    deprecated = frozenset(k for k, n in nodes.items()
+                           if n.properties.get("lifecycle") == "deprecated")
+    return deleted, deprecated
 
 
 def _shown_depth(max_depth: int) -> int | None:
@@ -450,6 +469,9 @@ class ChangeImpact:
     #: the depth bound given (UNBOUNDED: none) and whether it left out a dependent
     max_depth: int = UNBOUNDED
     truncated: bool = False
+    #: deleted dependents left out, and the deprecated ones still judged (lineage.lifecycle)
+    deleted: int = 0
+    deprecated: frozenset[str] = frozenset()
 
     @property
     def no_change(self) -> bool:
@@ -479,7 +501,10 @@ class ChangeImpact:
                 "precise": self.precise, "no_change": self.no_change,
                 "unchanged": self.unchanged,
                 "column_unknown": sum(1 for j in self.judged if j.column_unknown),
-                "affected": {kind.value: [j.to_dict() for j in items]
+                "deleted_left_out": self.deleted,
+                "affected": {kind.value: [{**j.to_dict(),
+                                           "deprecated": j.node.key in self.deprecated}
+                                          for j in items]
                              for kind, items in self.groups.items()}}
 
 
@@ -542,8 +567,10 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
             item.through = by_pair.get((item.via.node.key, item.node.key))
         elif item.column_unknown:
             item.through = through.get(item.node.key)
+    deleted, deprecated = retired(store, {j.node.key for j in judged})
+    judged = [j for j in judged if j.node.key not in deleted]
     return ChangeImpact(start, parsed, judged, precise, unchanged, closure.max_depth,
-                        closure.truncated)
+                        closure.truncated, len(deleted), deprecated)
 
 
 def _field_names(store: Store, fields: list[str]) -> dict[str, tuple[str, str]]:

@@ -43,6 +43,10 @@ def notifications_for(store: Store, impact: ChangeImpact, event: Event = "propos
         raise ValidationError(f"unknown event '{event}'; events are {', '.join(EVENTS)}")
     context = dict(context or {})
     breaking = impact.of("breaking", NodeKind.CONSUMER)
+    # a deleted consumer is never notified, whoever built the impact (lineage.lifecycle)
+    live = store.nodes(j.node.key for j in breaking)
+    breaking = [j for j in breaking if j.node.key in live
+                and live[j.node.key].properties.get("lifecycle") != "deleted"]
     if not breaking:
         return []
     given = dict(channels or {})
