@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
+import lineage
+import lineage.manifest
 from lineage import Store
 from lineage.impact import change_impact, impact
 from lineage.lifecycle import delete, deprecate
 from lineage.notify import notify_change
 from lineage_cli.main import cli
 
-from .conftest import snapshot
+from .conftest import EXAMPLE, snapshot
 
 ALERTING = "consumer:alerting-service"
 DASHBOARD = "consumer:fraud-dashboard"
@@ -120,3 +123,82 @@ def test_deprecating_a_deleted_node_is_a_conflict_and_writes_nothing(fraud_store
     result = cli_run(fraud_store, "deprecate", "alerting-service")
     assert result.exit_code == 5 and "is deleted" in result.output
     assert snapshot(fraud_store) == before
+
+
+def _manifests(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the example manifest (`manifest.yaml`), and its text without the
+    alerting-service consumer (`smaller.yaml`), to write over the first."""
+    text = EXAMPLE.read_text()
+    head, cut, _ = text.partition("  - name: alerting-service")
+    assert cut, "the example manifest changed: update this test"
+    path = tmp_path / "manifest.yaml"
+    path.write_text(text)
+    smaller = tmp_path / "smaller.yaml"
+    smaller.write_text(head)
+    return path, smaller
+
+
+def test_a_consumer_removed_from_the_manifest_stops_receiving_notifications(
+        store: Store, tmp_path: Path) -> None:
+    """The story: alerting-service is deleted from the manifest; register --prune retires
+    it, and the next breaking change notifies only the consumers still declared."""
+    path, smaller = _manifests(tmp_path)
+    assert cli_run(store, "register", path).exit_code == 0
+    path.write_text(smaller.read_text())
+    before = snapshot(store)
+    dry = cli_run(store, "register", path, "--prune", "--dry-run", "--format", "json")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["retired"] == [ALERTING]
+    assert snapshot(store) == before  # the dry run wrote nothing
+    done = cli_run(store, "register", path, "--prune")
+    assert done.exit_code == 0, done.output
+    assert "retired 1 node" in done.output and ALERTING in done.output
+    props = store.node(ALERTING).properties
+    assert props["lifecycle"] == "deleted" and "manifest.yaml" in props["lifecycle_reason"]
+    assert ALERTING in store.exists([ALERTING])  # history kept
+    assert notify_change(store, "transactions.category", ["type:string"]) == 2
+    assert ALERTING not in {item.consumer for item in store.outbox()}
+    again = cli_run(store, "register", path, "--prune", "--format", "json")
+    assert json.loads(again.output)["retired"] == []
+
+
+def test_prune_keeps_what_another_manifest_still_declares(store: Store, tmp_path: Path) -> None:
+    path, smaller = _manifests(tmp_path)
+    lineage.register(store, path)
+    other = tmp_path / "other.yaml"
+    other.write_text("consumers:\n  - name: alerting-service\n    owner: sre-payments\n"
+                     "    consumes: [fraud.scores.score]\n")
+    lineage.register(store, other)
+    path.write_text(smaller.read_text())
+    pruned = lineage.manifest.register_pruning(store, path, principal="local:ana")
+    assert pruned.retired == [] and pruned.released == [ALERTING]
+    node = store.node(ALERTING)
+    assert "lifecycle" not in node.properties
+    assert node.properties["declared_by"] == [str(other)]
+
+
+def test_declaring_a_deleted_node_again_brings_it_back(store: Store, tmp_path: Path) -> None:
+    path, _ = _manifests(tmp_path)
+    lineage.register(store, path)
+    delete(store, "alerting-service", None, "local:ana")
+    deprecate(store, "fraud-dashboard", None, "local:ana")
+    lineage.register(store, path)
+    assert "lifecycle" not in store.node(ALERTING).properties
+    assert store.node(DASHBOARD).properties["lifecycle"] == "deprecated"  # kept
+
+
+def test_dry_run_without_prune_is_a_usage_error(store: Store, tmp_path: Path) -> None:
+    path, _ = _manifests(tmp_path)
+    result = cli_run(store, "register", path, "--dry-run")
+    assert result.exit_code == 2 and "--prune" in result.output
+    assert not store.find("")
+
+
+def test_a_bad_manifest_under_prune_writes_nothing(store: Store, tmp_path: Path) -> None:
+    path, _ = _manifests(tmp_path)
+    lineage.register(store, path)
+    before = snapshot(store)
+    path.write_text("consumers:\n  - name: x\n    consumes: [no.such.dataset]\n")
+    result = cli_run(store, "register", path, "--prune")
+    assert result.exit_code == 2 and "no.such.dataset" in result.output
+    assert snapshot(store) == before
