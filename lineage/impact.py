@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -106,14 +106,17 @@ def impact(store: Store, name: str, max_depth: int | None = None, *,
     return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated)
 
 
-def retired(store: Store, keys: set[str]) -> tuple[set[str], frozenset[str]]:
+def retired(store: Store, keys: set[str], known: Mapping[str, Mapping[str, Any]] | None = None
+            ) -> tuple[set[str], frozenset[str]]:
     """The deleted and the deprecated nodes among `keys` (see lineage.lifecycle): impact
-    leaves the first out and marks the second."""
-    nodes = store.nodes(keys)
-    deleted = {k for k, n in nodes.items() if n.properties.get("lifecycle") == "deleted"}
-    deprecated = frozenset(k for k, n in nodes.items()
-                           if n.properties.get("lifecycle") == "deprecated")
-    return deleted, deprecated
+    leaves the first out and marks the second. `known` holds properties already read (a
+    subgraph's): only the other keys are read."""
+    state = {k: known[k].get("lifecycle") for k in keys if known and k in known}
+    missing = keys - state.keys()
+    if missing:
+        state.update(store.lifecycle_states(missing))
+    return ({k for k, v in state.items() if v == "deleted"},
+            frozenset(k for k, v in state.items() if v == "deprecated"))
 
 
 def _shown_depth(max_depth: int) -> int | None:
@@ -567,7 +570,7 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
             item.through = by_pair.get((item.via.node.key, item.node.key))
         elif item.column_unknown:
             item.through = through.get(item.node.key)
-    deleted, deprecated = retired(store, {j.node.key for j in judged})
+    deleted, deprecated = retired(store, {j.node.key for j in judged}, region.properties)
     judged = [j for j in judged if j.node.key not in deleted]
     return ChangeImpact(start, parsed, judged, precise, unchanged, closure.max_depth,
                         closure.truncated, len(deleted), deprecated)

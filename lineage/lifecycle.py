@@ -137,5 +137,5 @@ def dependents(store: Store, key: str) -> list[NodeRef]:
     report = impact(store, key)
     refs = [r.node for r in report.closure.reached
             if r.node.kind in (NodeKind.CONSUMER, NodeKind.MODEL_VERSION)]
-    nodes = store.nodes(r.key for r in refs)
-    return [r for r in refs if r.key in nodes and state_of(nodes[r.key].properties) != "deleted"]
+    states = store.lifecycle_states(r.key for r in refs)
+    return [r for r in refs if states.get(r.key) != "deleted"]

@@ -44,9 +44,8 @@ def notifications_for(store: Store, impact: ChangeImpact, event: Event = "propos
     context = dict(context or {})
     breaking = impact.of("breaking", NodeKind.CONSUMER)
     # a deleted consumer is never notified, whoever built the impact (lineage.lifecycle)
-    live = store.nodes(j.node.key for j in breaking)
-    breaking = [j for j in breaking if j.node.key in live
-                and live[j.node.key].properties.get("lifecycle") != "deleted"]
+    states = store.lifecycle_states(j.node.key for j in breaking)
+    breaking = [j for j in breaking if states.get(j.node.key) != "deleted"]
     if not breaking:
         return []
     given = dict(channels or {})
