@@ -202,3 +202,17 @@ def test_a_bad_manifest_under_prune_writes_nothing(store: Store, tmp_path: Path)
     result = cli_run(store, "register", path, "--prune")
     assert result.exit_code == 2 and "no.such.dataset" in result.output
     assert snapshot(store) == before
+
+
+def test_deleting_a_model_marks_its_versions(fraud_store: Store) -> None:
+    result = delete(fraud_store, "model:fraud", None, "local:ana")
+    assert {"model:fraud", "model_version:fraud@2", "model_version:fraud@3"} <= set(result.marked)
+
+
+def test_lifecycle_states_names_only_retired_nodes(fraud_store: Store) -> None:
+    delete(fraud_store, "alerting-service", None, "local:ana")
+    deprecate(fraud_store, "fraud-dashboard", None, "local:ana")
+    states = fraud_store.lifecycle_states(
+        [ALERTING, DASHBOARD, "consumer:risk-rules-engine", "consumer:nobody"])
+    assert states == {ALERTING: "deleted", DASHBOARD: "deprecated"}
+    assert fraud_store.lifecycle_states([]) == {}
