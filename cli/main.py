@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "principal."),
     "consumers": ("consumers", "consumers", "List consumers: all of them, or those that "
                   "depend on NAME, transitively."),
+    "deprecate": ("lifecycle", "deprecate",
+                  "Mark NAME deprecated and show where it is still depended on."),
+    "delete": ("lifecycle", "delete",
+               "Mark NAME deleted: impact and notifications leave it out from now on."),
     "copy": ("copy", "copy_cmd", "Copy a whole store into another, between any two backends."),
     "import": ("imports", "import_group", "Import a project from another tool's own artifacts."),
     "validate": ("health", "validate",

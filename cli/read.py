@@ -152,6 +152,7 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     found = {NodeKind(kind): n for kind, n in report.counts().items()}
     if not found:
         console.print("nothing downstream", soft_wrap=True)
+        _print_deleted(console, report.deleted)
         _print_truncated(console, report.closure.truncated, report.closure.max_depth)
         return
     columns = ["name", "depth", *(["path"] if paths else [])]
@@ -159,7 +160,8 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     for kind, count in found.items():
         # only the rows shown are built: a hub has 10^5 dependents
         items = report.first(kind, limit) if every is None else every[kind]
-        rows = [[_marked(r.node.name, r.column_unknown), str(r.depth),
+        rows = [[_retired(_marked(r.node.name, r.column_unknown), r.node.key,
+                          report.deprecated), str(r.depth),
                  *([output.path_text(r.path, r.through)] if paths else [])] for r in items]
         console.print()
         console.print(output.table(output.group_title(kind, count), columns, rows,
@@ -170,7 +172,19 @@ def _print_impact(report: ImpactReport, paths: bool, limit: int) -> None:
     console.print()
     console.print(f"{total} affected: {counts}", soft_wrap=True)
     _print_unknown(console, report.column_unknown())
+    _print_deleted(console, report.deleted)
     _print_truncated(console, report.closure.truncated, report.closure.max_depth)
+
+
+def _retired(name: str, key: str, deprecated: frozenset[str]) -> str:
+    return f"{name} (deprecated)" if key in deprecated else name
+
+
+def _print_deleted(console: Any, count: int) -> None:
+    """The line saying how many deleted dependents the answer left out."""
+    if count:
+        console.print(f"{output.plural(count, 'deleted node')} left out (lineage delete; "
+                      "kept in the store's history)", soft_wrap=True)
 
 
 def _print_truncated(console: Any, truncated: bool, depth: int) -> None:
@@ -204,13 +218,15 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     groups = report.groups
     if not groups:
         console.print("nothing downstream", soft_wrap=True)
+        _print_deleted(console, report.deleted)
         _print_truncated(console, report.truncated, report.max_depth)
         return
     columns = ["name", "verdict", "reason", *(["path"] if paths else [])]
     for kind, unsorted in groups.items():
         # breaking first, so that a table cut at --limit never hides one behind a safe row
         items = sorted(unsorted, key=lambda j: VERDICT_RANK[j.verdict])
-        rows = [[_marked(j.node.name, j.column_unknown),
+        rows = [[_retired(_marked(j.node.name, j.column_unknown), j.node.key,
+                          report.deprecated),
                  Text(j.verdict, style=VERDICT_STYLE[j.verdict]), j.reason,
                  *([output.path_text(j.path, j.through)] if paths else [])]
                 for j in _shown(items, limit)]
@@ -222,6 +238,7 @@ def _print_change_impact(report: ChangeImpact, paths: bool, limit: int) -> None:
     console.print()
     console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()), soft_wrap=True)
     _print_unknown(console, sum(1 for j in report.judged if j.column_unknown))
+    _print_deleted(console, report.deleted)
     _print_truncated(console, report.truncated, report.max_depth)
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,10 @@ class ImpactReport:
     closure: Closure
     #: only column-level reach was asked for (no dataset-level fallback)
     precise: bool = False
+    #: how many deleted dependents were left out (`lineage delete`), and the keys of the
+    #: deprecated ones still reported
+    deleted: int = 0
+    deprecated: frozenset[str] = frozenset()
 
     @property
     def groups(self) -> dict[NodeKind, list[Reached]]:
@@ -75,7 +79,9 @@ class ImpactReport:
             "precise": self.precise,
             "counts": self.counts(),
             "column_unknown": self.column_unknown(),
-            "affected": {kind.value: [r.to_dict() for r in items]
+            "deleted_left_out": self.deleted,
+            "affected": {kind.value: [{**r.to_dict(), "deprecated": r.node.key in self.deprecated}
+                                      for r in items]
                          for kind, items in self.groups.items()},
         }
 
@@ -94,7 +100,23 @@ def impact(store: Store, name: str, max_depth: int | None = None, *,
     if not precise:
         with_dataset_level(store, closure)
     with_dataset_consumers(store, closure)
-    return ImpactReport(closure.start.node, closure, precise)
+    deleted, deprecated = retired(store, closure.keys())
+    if deleted:
+        closure.reached = [r for r in closure.reached if r.node.key not in deleted]
+    return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated)
+
+
+def retired(store: Store, keys: set[str], known: Mapping[str, Mapping[str, Any]] | None = None
+            ) -> tuple[set[str], frozenset[str]]:
+    """The deleted and the deprecated nodes among `keys` (see lineage.lifecycle): impact
+    leaves the first out and marks the second. `known` holds properties already read (a
+    subgraph's): only the other keys are read."""
+    state = {k: known[k].get("lifecycle") for k in keys if known and k in known}
+    missing = keys - state.keys()
+    if missing:
+        state.update(store.lifecycle_states(missing))
+    return ({k for k, v in state.items() if v == "deleted"},
+            frozenset(k for k, v in state.items() if v == "deprecated"))
 
 
 def _shown_depth(max_depth: int) -> int | None:
@@ -450,6 +472,9 @@ class ChangeImpact:
     #: the depth bound given (UNBOUNDED: none) and whether it left out a dependent
     max_depth: int = UNBOUNDED
     truncated: bool = False
+    #: deleted dependents left out, and the deprecated ones still judged (lineage.lifecycle)
+    deleted: int = 0
+    deprecated: frozenset[str] = frozenset()
 
     @property
     def no_change(self) -> bool:
@@ -479,7 +504,10 @@ class ChangeImpact:
                 "precise": self.precise, "no_change": self.no_change,
                 "unchanged": self.unchanged,
                 "column_unknown": sum(1 for j in self.judged if j.column_unknown),
-                "affected": {kind.value: [j.to_dict() for j in items]
+                "deleted_left_out": self.deleted,
+                "affected": {kind.value: [{**j.to_dict(),
+                                           "deprecated": j.node.key in self.deprecated}
+                                          for j in items]
                              for kind, items in self.groups.items()}}
 
 
@@ -542,8 +570,10 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
             item.through = by_pair.get((item.via.node.key, item.node.key))
         elif item.column_unknown:
             item.through = through.get(item.node.key)
+    deleted, deprecated = retired(store, {j.node.key for j in judged}, region.properties)
+    judged = [j for j in judged if j.node.key not in deleted]
     return ChangeImpact(start, parsed, judged, precise, unchanged, closure.max_depth,
-                        closure.truncated)
+                        closure.truncated, len(deleted), deprecated)
 
 
 def _field_names(store: Store, fields: list[str]) -> dict[str, tuple[str, str]]:

@@ -34,10 +34,11 @@ every file of the call, with the file, the key path and the line; the store is u
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +51,7 @@ from ._errors import ConflictError, ValidationError
 from ._files import read_text
 from ._model import ApplyResult, ChannelSpec, FieldSchema, GraphBatch
 from ._vocabulary import EdgeKind, NodeKind, Transformation
-from .store.base import Store
+from .store.base import UNBOUNDED, Store
 
 DEFAULT_NAMESPACE = "default"
 
@@ -685,6 +686,10 @@ def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:
     History is immutable: a dataset version already stored keeps its schema. One the
     manifest declares with other fields, or whose dataset's fields changed with no new
     version to carry them, is a ConflictError naming the version and the field."""
+    return _build(store, sources).batch
+
+
+def _build(store: Store, sources: Sequence[_Source]) -> _Builder:
     builder = _Builder(store)
     for src in sources:
         builder.datasets(src)
@@ -693,7 +698,7 @@ def build(store: Store, sources: Sequence[_Source]) -> GraphBatch:
     for src in sources:
         builder.links(src)
     _keep_history(store, builder)
-    return builder.batch
+    return builder
 
 
 def _schema_of(fields: Sequence[FieldSchema]) -> list[tuple[str, str, bool, Any]]:
@@ -763,20 +768,130 @@ def register(store: Store, *paths: str | Path) -> ApplyResult:
 
     A dataset version the manifests add whose schema differs from the dataset's latest
     stored version enqueues notifications for the consumers the change breaks, in the same
-    transaction (see `lineage.notify.new_version_notifications`)."""
-    from .notify import new_version_notifications
+    transaction (see `lineage.notify.new_version_notifications`).
 
+    Each declared node records the manifest that declares it (`declared_by`: the paths as
+    given, normalised), which is what `register_pruning` compares against. A node deleted
+    with `lineage.lifecycle.delete` that a manifest declares again is live again; a
+    deprecated one stays deprecated."""
     if not paths:
         raise ValidationError("no manifest given")
-    batch = build(store, load(paths))
-    batch.notifications += new_version_notifications(store, batch)
-    return store.apply(batch)
+    result, _ = _register(store, load(paths), prune=False, dry_run=False,
+                          principal="library")
+    assert result is not None
+    return result
 
 
 def register_text(store: Store, text: str, file: str = "<manifest>") -> ApplyResult:
     """Register one manifest given as YAML text (as `register` does a file)."""
+    result, _ = _register(store, [parse(text, file)], prune=False, dry_run=False,
+                          principal="library")
+    assert result is not None
+    return result
+
+
+@dataclass
+class Pruned:
+    """What `register_pruning` retired (or, on a dry run, would retire)."""
+
+    #: the nodes marked deleted: an earlier registration of these manifests declared them,
+    #: this one does not, and no other manifest declares them
+    retired: list[str]
+    #: the nodes these manifests no longer declare but another manifest still does: kept
+    released: list[str]
+    dry_run: bool
+    #: what the registration wrote; None on a dry run
+    applied: ApplyResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        applied = None if self.applied is None else {**asdict(self.applied),
+                                                     "changed": self.applied.changed}
+        return {"retired": self.retired, "released": self.released, "dry_run": self.dry_run,
+                "applied": applied}
+
+
+def register_pruning(store: Store, *paths: str | Path, dry_run: bool = False,
+                     principal: str = "library") -> Pruned:
+    """Register manifest files as `register` does, and in the same transaction retire (mark
+    deleted, see lineage.lifecycle) every node an earlier registration of the same files
+    (by `declared_by`) declared and this one no longer does, unless another manifest still
+    declares it. `dry_run` validates and computes the same answer and writes nothing.
+
+    Finding the earlier declarations reads every node's properties once: a cost paid by
+    pruning only, proportional to the store."""
+    if not paths:
+        raise ValidationError("no manifest given")
+    result, pruned = _register(store, load(paths), prune=True, dry_run=dry_run,
+                               principal=principal)
+    pruned.applied = result
+    return pruned
+
+
+def manifest_name(file: str | Path) -> str:
+    """How `declared_by` names a manifest: its path as given, normalised."""
+    text = str(file)
+    return text if text.startswith("<") else os.path.normpath(text)
+
+
+def _register(store: Store, sources: Sequence[_Source], *, prune: bool, dry_run: bool,
+              principal: str) -> tuple[ApplyResult | None, Pruned]:
+    from .lifecycle import PROPERTIES
     from .notify import new_version_notifications
 
-    batch = build(store, [parse(text, file)])
+    builder = _build(store, sources)
+    batch = builder.batch
+    declared = {key: manifest_name(src.file) for key, (src, _) in builder.declared.items()}
+    files = {manifest_name(src.file) for src in sources}
+    released: dict[str, set[str]] = {}
+    retired: list[str] = []
+    if prune:
+        released, retired = _undeclared(store, declared, files)
+    pruned = Pruned(sorted(retired), sorted(set(released) - set(retired)), dry_run)
+    if dry_run:
+        return None, pruned
     batch.notifications += new_version_notifications(store, batch)
-    return store.apply(batch)
+    stored_nodes = store.nodes(released)
+    for key in released:
+        n = stored_nodes[key]
+        batch.add_node(key, n.name, n.namespace)
+    stamp = {"lifecycle": "deleted", "lifecycle_at": datetime.now(UTC).isoformat(),
+             "lifecycle_reason": f"no longer declared by {', '.join(sorted(files))}",
+             "lifecycle_by": principal}
+    dropped = set(retired)
+
+    def merge(key: str, stored: Mapping[str, Any], given: Mapping[str, Any]
+              ) -> dict[str, Any]:
+        if key in declared:
+            props = dict(given)
+            props["declared_by"] = sorted({*stored.get("declared_by", ()), declared[key]})
+            if stored.get("lifecycle") == "deprecated":  # deleted: declaring it revives it
+                props.update({k: stored[k] for k in PROPERTIES if k in stored})
+            return props
+        props = dict(stored)  # a node these manifests no longer declare (prune)
+        props["declared_by"] = sorted(set(stored.get("declared_by", ())) - released[key])
+        if key in dropped:
+            props.update(stamp)
+        return props
+
+    return store.apply(batch, merge=merge), pruned
+
+
+def _undeclared(store: Store, declared: dict[str, str], files: set[str]
+                ) -> tuple[dict[str, set[str]], list[str]]:
+    """The stored nodes that `files` declared before and do not now (with the files to take
+    off their `declared_by`), and those of them no other manifest declares and that are not
+    deleted already (to retire)."""
+    refs = store.find("", None, UNBOUNDED)
+    released: dict[str, set[str]] = {}
+    retired: list[str] = []
+    for key, node in store.nodes(r.key for r in refs if r.key not in declared).items():
+        owners = set(node.properties.get("declared_by") or ())
+        gone = owners & files
+        if not gone:
+            continue
+        released[key] = gone
+        if not owners - files and node.properties.get("lifecycle") != "deleted":
+            retired.append(key)
+    return released, retired

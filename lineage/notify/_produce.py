@@ -43,6 +43,9 @@ def notifications_for(store: Store, impact: ChangeImpact, event: Event = "propos
         raise ValidationError(f"unknown event '{event}'; events are {', '.join(EVENTS)}")
     context = dict(context or {})
     breaking = impact.of("breaking", NodeKind.CONSUMER)
+    # a deleted consumer is never notified, whoever built the impact (lineage.lifecycle)
+    states = store.lifecycle_states(j.node.key for j in breaking)
+    breaking = [j for j in breaking if states.get(j.node.key) != "deleted"]
     if not breaking:
         return []
     given = dict(channels or {})

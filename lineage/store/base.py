@@ -268,6 +268,15 @@ class Store(ABC):
             raise ValidationError("limit must be positive")
         return self._find(text, list(kinds) if kinds else None, limit)
 
+    def lifecycle_states(self, keys: Iterable[str]) -> dict[str, str]:
+        """The `lifecycle` property (see lineage.lifecycle: `deprecated` or `deleted`) of the
+        nodes among `keys` that have one, by key; live nodes and unknown keys are left out.
+        Impact asks this of every node it reached, so a backend should answer it without
+        building the nodes: the default reads them whole (correct, slower); the SQL backend
+        overrides `_lifecycle_states` with one query reading that property alone."""
+        given = list(dict.fromkeys(keys))
+        return self._lifecycle_states(given) if given else {}
+
     def neighbours(self, name: str) -> list[tuple[EdgeSpec, NodeRef]]:
         """Every edge touching the node, with the node at its other end."""
         ref = self.resolve(name)
@@ -732,6 +741,10 @@ class Store(ABC):
 
     @abstractmethod
     def _existing(self, keys: set[str]) -> set[str]: ...
+
+    def _lifecycle_states(self, keys: list[str]) -> dict[str, str]:
+        return {k: state for k, n in self._nodes(keys).items()
+                if isinstance(state := n.properties.get("lifecycle"), str)}
 
     def _ref(self, key: str) -> NodeRef | None:
         """The node with this key, as a reference (every walk resolves its start: a backend

@@ -75,6 +75,13 @@ _LEVEL_NODES = {
               "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
     "postgresql": "",  # the level's edge query brings the nodes
 }
+# the `lifecycle` property of some nodes (Store.lifecycle_states)
+_LIFECYCLE = {
+    "sqlite": "SELECT key, json_extract(properties, '$.lifecycle') FROM node "
+              "WHERE key IN {keys} AND json_extract(properties, '$.lifecycle') IS NOT NULL",
+    "postgresql": "SELECT key, properties->>'lifecycle' FROM node "
+                  "WHERE key IN {keys} AND properties->>'lifecycle' IS NOT NULL",
+}
 _REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
         "postgresql": "SELECT key, kind, name FROM node WHERE key = %s"}
 _SUFFIX = {dialect: f"SELECT key, kind, name FROM node WHERE rtail >= {p} AND rtail < {p} "
@@ -403,6 +410,11 @@ class SqlGraphStore(Store):
         with self._cursor() as cur:
             cur.execute(text, (_list_param(sqlite, keys),))
             return list(cur.fetchall())
+
+    def _lifecycle_states(self, keys: list[str]) -> dict[str, str]:
+        # one property read in the database: building 10^4 Node objects took 5x the walk
+        return {key: state for chunk in _chunks(keys, 10_000)
+                for key, state in self._raw_rows(_LIFECYCLE, chunk)}
 
     def _ref(self, key: str) -> NodeRef | None:
         with self._cursor() as cur:
