@@ -200,7 +200,7 @@ def cli(ctx: click.Context, url: str) -> None:
       1  error
       2  bad input or usage (a manifest error, a bad option or argument)
       3  blocked by the training guard (a provenance violation)
-      4  name not found, or ambiguous (the message lists the candidates)
+      4  name not found, or ambiguous (the message lists the candidates), or no store
       5  conflict with the data already stored
       6  permission denied
       7  store unreachable or failed
