@@ -10,8 +10,13 @@ failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -127,3 +132,45 @@ def snapshot(store: lineage.Store) -> dict[str, object]:
         "edges": sorted((e.src, e.dst, e.kind.value, str(e.properties)) for e in edges),
         "schemas": {k: [f.model_dump() for f in v] for k, v in schemas.items()},
     }
+
+
+#: `python -c LAUNCH ARGS...` runs the `lineage` command of this checkout (no installed script)
+LAUNCH = "import sys; from lineage_cli.main import cli; cli(sys.argv[1:], prog_name='lineage')"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_in_subprocess(command: list[str], url: str, *options: str,
+                        seconds: float = 90) -> Iterator[str]:
+    """`COMMAND --store URL serve --port P OPTIONS...` in a subprocess on 127.0.0.1, its base
+    URL once /api/v1/health answers; terminated afterwards."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen([*command, "--store", url, "serve", "--port", str(port),
+                                "--log-level", "warning", *options], env={**os.environ})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                httpx.get(f"{base}/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, "lineage serve exited"
+                assert time.monotonic() < deadline, "lineage serve did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+#: the `lineage` command of this checkout, for `serve_in_subprocess`
+LINEAGE = [sys.executable, "-c", LAUNCH]

@@ -18,12 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +31,8 @@ import lineage
 from lineage import auth
 from lineage.provenance import tag
 
+from .conftest import LINEAGE, serve_in_subprocess
+
 ROOT = Path(__file__).parent.parent
 MANIFEST = ROOT / "examples" / "fraud" / "manifest.yaml"
 CHROMIUM = os.environ.get("LINEAGE_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -43,19 +40,11 @@ CHROMIUM = os.environ.get("LINEAGE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-LAUNCH = ("import sys; from lineage_cli.main import cli; "
-          "cli(sys.argv[1:], prog_name='lineage')")
 CATEGORY = "field:postgres://db.prod:5432/public.transactions.category"
 #: the page's verdict colours (explorer.css), as the browser computes them
 COLOURS = {"breaking": "rgb(164, 14, 38)", "unknown": "rgb(125, 78, 0)",
            "compatible": "rgb(17, 99, 41)"}
 IDS = [f"t{i}" for i in range(1, 7)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -83,28 +72,9 @@ def _seed(url: str) -> dict[str, str]:
                 "admin": auth.create_token(store, "ops", ["admin"])[1]}
 
 
-@contextmanager
-def lineage_serve(url: str, *options: str) -> Iterator[str]:
+def lineage_serve(url: str, *options: str) -> Any:
     """`lineage serve` in a subprocess over `url` on 127.0.0.1 (a free port); its base URL."""
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-c", LAUNCH, "--store", url, "serve",
-                                "--port", str(port), "--log-level", "warning", *options],
-                               env={**os.environ})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                httpx.get(f"{base}/api/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None, "lineage serve exited"
-                assert time.monotonic() < deadline, "lineage serve did not start"
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(30)
+    return serve_in_subprocess(LINEAGE, url, *options)
 
 
 @pytest.fixture(scope="module")
