@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from lineage import FieldSchema, NodeKind
-from lineage.schema import SchemaDiff, diff, load_schema
+from lineage import FieldSchema
+from lineage.schema import SchemaDiff, diff, load_schema, parse_renames, version_schema
 from lineage.store.base import Store
 
 from . import output
@@ -29,8 +29,7 @@ def _fields(store: Store, ref: str) -> tuple[str, list[FieldSchema]]:
     """A dataset version's snapshot, or a schema file (YAML/JSON/OpenLineage facet)."""
     if Path(ref).is_file():
         return ref, load_schema(ref)
-    version = store.resolve(ref, [NodeKind.DATASET_VERSION])
-    return version.key, store.schema(version.key)
+    return version_schema(store, ref)
 
 
 @schema.command("diff")
@@ -59,12 +58,7 @@ def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fail_on: st
       lineage schema diff users@v1 users@v2 --rename user_name=username
       lineage schema diff transactions@2026-03 proposed.yaml --fail-on breaking  # CI
     """
-    declared = {}
-    for item in renames:
-        src, sep, dst = item.partition("=")
-        if not sep or not src or not dst:
-            raise click.BadParameter(f"'{item}' is not OLD=NEW", param_hint="--rename")
-        declared[src.strip()] = dst.strip()
+    declared = parse_renames(renames, key="--rename")
     old_name, before = _fields(app.store, old)
     new_name, after = _fields(app.store, new)
     result = SchemaDiff(old_name, new_name, diff(before, after, declared))

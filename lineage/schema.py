@@ -12,14 +12,17 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from ._errors import ValidationError
+
+if TYPE_CHECKING:
+    from .store.base import Store
 from ._files import read_text
 from ._model import FieldSchema
 from ._types import normalize_type
@@ -295,3 +298,26 @@ class SchemaDiff:
         return {"old": self.old, "new": self.new,
                 "changes": [c.to_dict() for c in self.changes],
                 "breaking": len(self.breaking)}
+
+
+# ------------------------------------------------------------------ shared by the CLI and API
+
+
+def parse_renames(items: Iterable[str], key: str | None = None) -> dict[str, str]:
+    """Declared renames as the CLI (`--rename OLD=NEW`) and the API (`rename=OLD=NEW`) spell
+    them: old name -> new name. ValidationError (at `key`) for an item that is not OLD=NEW."""
+    declared: dict[str, str] = {}
+    for item in items:
+        src, sep, dst = item.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ValidationError(f"rename '{item}' is not OLD=NEW", key=key)
+        declared[src.strip()] = dst.strip()
+    return declared
+
+
+def version_schema(store: Store, name: str) -> tuple[str, list[FieldSchema]]:
+    """A dataset version (a key or an unambiguous suffix) and its schema snapshot."""
+    from ._vocabulary import NodeKind
+
+    ref = store.resolve(name, [NodeKind.DATASET_VERSION])
+    return ref.key, store.schema(ref.key)

@@ -17,11 +17,8 @@ from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from .._errors import ValidationError
-from .._model import FieldSchema
-from .._vocabulary import NodeKind
 from ..consumers import consumers
-from ..schema import SchemaDiff, diff
+from ..schema import SchemaDiff, diff, parse_renames, version_schema
 from ..store.base import Store
 
 #: the page's files (index.html, *.js, *.css), shipped as package data
@@ -47,10 +44,6 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
 
     app.mount("/explorer", StaticFiles(directory=ASSETS), name="explorer")
 
-    def version_schema(store: Store, name: str) -> tuple[str, list[FieldSchema]]:
-        ref = store.resolve(name, [NodeKind.DATASET_VERSION])
-        return ref.key, store.schema(ref.key)
-
     @app.get(API + "/schema/{version:path}", tags=["graph"],
              summary="A dataset version's schema snapshot")
     def get_schema(version: str, _who: reader) -> dict[str, Any]:
@@ -65,12 +58,7 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
         """Every change from dataset version `old` to `new` (as `lineage schema diff`):
         added, dropped, renamed (`rename=OLD=NEW` declares one), type, nullability,
         allowed values, each with its compatibility."""
-        declared: dict[str, str] = {}
-        for item in rename or []:
-            src, sep, dst = item.partition("=")
-            if not sep or not src.strip() or not dst.strip():
-                raise ValidationError(f"rename '{item}' is not OLD=NEW", key="query.rename")
-            declared[src.strip()] = dst.strip()
+        declared = parse_renames(rename or [], key="query.rename")
         store = the_store()
         old_key, before = version_schema(store, old)
         new_key, after = version_schema(store, new)
