@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from ._access import SCOPES, Principal, TokenInfo
 from ._errors import NotFound, PermissionDenied, ValidationError
 from ._vocabulary import Origin
-from .store.base import Store
+from .store.operations import OperationsStore
 
 #: every secret starts with this, so a leaked one is recognisable (and scannable)
 SECRET_PREFIX = "lin_"
@@ -57,7 +57,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_token(store: Store, name: str, scopes: Iterable[str],
+def create_token(store: OperationsStore, name: str, scopes: Iterable[str],
                  origins: Iterable[Origin | str] = (), *,
                  principal: str | None = None) -> tuple[TokenInfo, str]:
     """Create a token; returns it and its secret. The secret is not stored and cannot be
@@ -77,19 +77,19 @@ def create_token(store: Store, name: str, scopes: Iterable[str],
     return info, secret
 
 
-def list_tokens(store: Store, *, include_revoked: bool = True) -> list[TokenInfo]:
+def list_tokens(store: OperationsStore, *, include_revoked: bool = True) -> list[TokenInfo]:
     """Every token (never a secret), oldest first."""
     return store.tokens(include_revoked=include_revoked)
 
 
-def revoke_token(store: Store, name: str, *, principal: str | None = None) -> TokenInfo:
+def revoke_token(store: OperationsStore, name: str, *, principal: str | None = None) -> TokenInfo:
     """Revoke a token from now on (its requests get 401); NotFound when there is none.
     The revocation is audited with `principal` (default `local`)."""
     with store.audited(principal or LOCAL, "token.revoke", name):
         return store.revoke_token(name)
 
 
-def authenticate(store: Store, secret: str) -> Principal:
+def authenticate(store: OperationsStore, secret: str) -> Principal:
     """The principal a secret stands for, its use recorded (see `Store.use_token`).
 
     Raises NotFound when no token has this secret and PermissionDenied when its token is

@@ -70,6 +70,8 @@ from .provenance._scope import (
 )
 from .provenance._tables import Table, read_table, require_columns, require_keys
 from .store.base import Store
+from .store.graph import GraphStore
+from .store.records import RecordStore
 
 Action = Literal["allow", "warn", "block"]
 VERDICTS = ("ground_truth", "pseudo_label", "unverified", "low_confidence", "ai_only",
@@ -373,7 +375,7 @@ def check_training(
     return report
 
 
-def _explicit_concepts(store: Store, concept: str | Mapping[str, str] | None,
+def _explicit_concepts(store: RecordStore, concept: str | Mapping[str, str] | None,
                        labels: list[str]) -> dict[str, str]:
     """{label column: concept} from `concept`; NotFound for a concept nothing declares or
     asserted, ValidationError for a column that is not a label."""
@@ -423,7 +425,7 @@ def _blank(values: pl.Series) -> np.ndarray:
     return missing.fill_null(True).to_numpy()
 
 
-def _scope_spec(store: Store, batches: Sequence[AssertionBatch]) -> ValueSpec:
+def _scope_spec(store: GraphStore, batches: Sequence[AssertionBatch]) -> ValueSpec:
     """How the values of a scope's field are spelled (its first batch's field)."""
     node = store.nodes([batches[0].field]).get(batches[0].field)
     return ValueSpec.of(node.properties) if node is not None else ValueSpec()
@@ -484,7 +486,7 @@ class _LabelResult:
     duplicates: int = 0
 
 
-def _check_label(store: Store, frame: pl.DataFrame, column: str,
+def _check_label(store: RecordStore, frame: pl.DataFrame, column: str,
                  tied: Sequence[tuple[str, list[str]]],
                  scopes: Mapping[str, list[AssertionBatch]], spec: ValueSpec, policy: Policy,
                  blank: np.ndarray) -> _LabelResult:
@@ -560,7 +562,7 @@ def _label_targets(store: Store, dataset: str | None, label: str) -> list[FieldT
     return found
 
 
-def _upstream_concepts(store: Store, targets: Sequence[FieldTarget]) -> set[str]:
+def _upstream_concepts(store: GraphStore, targets: Sequence[FieldTarget]) -> set[str]:
     concepts: set[str] = set()
     for target in targets:
         upstream = [r.node.key for r in store.upstream(target.field.key)
@@ -570,7 +572,7 @@ def _upstream_concepts(store: Store, targets: Sequence[FieldTarget]) -> set[str]
     return concepts
 
 
-def _verdicts(store: Store, scopes: Sequence[tuple[str, list[AssertionBatch]]],
+def _verdicts(store: RecordStore, scopes: Sequence[tuple[str, list[AssertionBatch]]],
               fps: Mapping[str, tuple[np.ndarray, np.ndarray]], n: int, policy: Policy,
               blank: np.ndarray) -> _LabelResult:
     """Per row: the verdict code, and the batch id of the AI assertion named for it.
@@ -734,7 +736,7 @@ def _version_order(key: str) -> tuple[int, int, str]:
     return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
-def _model_versions(store: Store, model: str) -> _Model:
+def _model_versions(store: GraphStore, model: str) -> _Model:
     """The model named `model` (fraud or fraud@3); NotFound (with near misses) when it is
     not registered, so a typo cannot silently drop the feedback-loop checks."""
     if "@" in model.rpartition(":")[2]:
@@ -799,7 +801,7 @@ def _ai_agents_of(store: Store, field_key: str) -> list[str]:
     return sorted(set(agents))
 
 
-def _trained_on_findings(store: Store, model: _Model | None) -> list[Finding]:
+def _trained_on_findings(store: GraphStore, model: _Model | None) -> list[Finding]:
     """The version being trained descends from a version of its own model: through what
     it was trained on, and through the fields of the datasets it was trained on (a model
     version's `outputs:` are fields, which a dataset-level walk does not reach)."""

@@ -16,7 +16,8 @@ from ._keys import identity
 from ._model import Closure, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
 from .schema import Change, is_numeric, parse_change, type_relation
-from .store.base import UNBOUNDED, Store
+from .store.common import UNBOUNDED
+from .store.graph import GraphStore
 
 #: the order groups are reported in: what people ask about first
 GROUP_ORDER = (
@@ -86,7 +87,7 @@ class ImpactReport:
         }
 
 
-def impact(store: Store, name: str, max_depth: int | None = None, *,
+def impact(store: GraphStore, name: str, max_depth: int | None = None, *,
            precise: bool = False) -> ImpactReport:
     """What depends on `name` (a key or unambiguous suffix), each with one shortest path.
 
@@ -106,7 +107,7 @@ def impact(store: Store, name: str, max_depth: int | None = None, *,
     return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated)
 
 
-def retired(store: Store, keys: set[str], known: Mapping[str, Mapping[str, Any]] | None = None
+def retired(store: GraphStore, keys: set[str], known: Mapping[str, Mapping[str, Any]] | None = None
             ) -> tuple[set[str], frozenset[str]]:
     """The deleted and the deprecated nodes among `keys` (see lineage.lifecycle): impact
     leaves the first out and marks the second. `known` holds properties already read (a
@@ -151,7 +152,7 @@ def _grouped(rows: list[tuple[str, EdgeKind, NodeRef]]) -> dict[str, list[NodeRe
     return out
 
 
-def dataset_steps(store: Store, datasets: Sequence[str]) -> list[DatasetStep]:
+def dataset_steps(store: GraphStore, datasets: Sequence[str]) -> list[DatasetStep]:
     """The dataset-level steps out of `datasets` (dataset keys) that no column lineage
     covers.
 
@@ -209,7 +210,7 @@ def dataset_steps(store: Store, datasets: Sequence[str]) -> list[DatasetStep]:
                        for s, t in linked)]
 
 
-def with_dataset_level(store: Store, closure: Closure) -> set[str]:
+def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
     """Add to a downstream `closure` (in place) what its fields reach only through
     dataset-level lineage, marked `column_unknown`.
 
@@ -266,7 +267,7 @@ def with_dataset_level(store: Store, closure: Closure) -> set[str]:
     return crossed
 
 
-def _nearest_datasets(store: Store, fields: list[str], depth: dict[str, int]
+def _nearest_datasets(store: GraphStore, fields: list[str], depth: dict[str, int]
                       ) -> list[tuple[NodeRef, str]]:
     """`Store.closure_datasets` for some fields of a closure, by key."""
     nearest: dict[str, tuple[NodeRef, str]] = {}
@@ -277,7 +278,7 @@ def _nearest_datasets(store: Store, fields: list[str], depth: dict[str, int]
     return [nearest[k] for k in sorted(nearest)]
 
 
-def downstream(store: Store, name: str, max_depth: int | None = None, *,
+def downstream(store: GraphStore, name: str, max_depth: int | None = None, *,
                precise: bool = False) -> Closure:
     """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
     lineage reaches (`with_dataset_level`), without `impact`'s dataset consumers. The
@@ -288,7 +289,7 @@ def downstream(store: Store, name: str, max_depth: int | None = None, *,
     return closure
 
 
-def upstream(store: Store, name: str, max_depth: int | None = None, *,
+def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
              precise: bool = False) -> Closure:
     """What `name` depends on, each with one shortest path: `Store.upstream`, plus (unless
     `precise`) the fields `impact` reaches it from through dataset-level lineage, marked
@@ -379,7 +380,7 @@ def _as_additions(region: Closure) -> list[tuple[str, NodeRef, EdgeKind, NodeRef
                                       strict=True)]
 
 
-def with_dataset_consumers(store: Store, closure: Closure) -> Closure:
+def with_dataset_consumers(store: GraphStore, closure: Closure) -> Closure:
     """Add to `closure` the consumers of the datasets of its fields (in place).
 
     Each consumer is reached from the first of its dataset's fields by key, one `consumes`
@@ -404,7 +405,7 @@ def _nearest_first(closure: Closure, additions: list[tuple[str, NodeRef, EdgeKin
     return sorted(additions, key=lambda a: (depth.get(a[0], 0), a[0], a[1].key))
 
 
-def _dataset_consumer_edges(store: Store, closure: Closure
+def _dataset_consumer_edges(store: GraphStore, closure: Closure
                             ) -> list[tuple[str, str, EdgeKind, dict[str, Any]]]:
     """Every (field, consumer of its dataset) pair of `closure` as a `consumes` edge through
     the dataset, adding the consumers to the closure: a consumer is judged through each
@@ -511,7 +512,7 @@ class ChangeImpact:
                              for kind, items in self.groups.items()}}
 
 
-def change_impact(store: Store, name: str, changes: Sequence[str | Change],
+def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
                   max_depth: int | None = None, *, precise: bool = False) -> ChangeImpact:
     """Judge every dependent of field `name` under `changes` (specs such as "type:string",
     "drop", "rename:NEW", "nullable", "values:+X"; see lineage.schema.parse_change):
@@ -576,7 +577,7 @@ def change_impact(store: Store, name: str, changes: Sequence[str | Change],
                         closure.truncated, len(deleted), deprecated)
 
 
-def _field_names(store: Store, fields: list[str]) -> dict[str, tuple[str, str]]:
+def _field_names(store: GraphStore, fields: list[str]) -> dict[str, tuple[str, str]]:
     """(dataset key, field name) of each field, from its `has_field` edge: a field name
     may contain dots, so it cannot be cut from the key."""
     found: dict[str, tuple[str, str]] = {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from .._errors import ValidationError
 from .._model import DeliveryOutcome, OutboxItem
-from ..store.base import Store
+from ..store.operations import OperationsStore
 from ._channels import Channel, DeliveryFailed, NotifySettings, channel_for
 
 
@@ -124,7 +124,7 @@ def _outcome(item: OutboxItem, error: str | None, now: datetime, max_attempts: i
     return DeliveryOutcome(item.id, error, now + timedelta(seconds=backoff.delay(attempts)))
 
 
-def deliver(store: Store, *, batch_size: int = 100, lease_seconds: float = 60.0,
+def deliver(store: OperationsStore, *, batch_size: int = 100, lease_seconds: float = 60.0,
             max_attempts: int = 8, backoff: Backoff | None = None, watch: bool = False,
             poll_interval: float = 1.0, stop: threading.Event | None = None,
             workers: int = 8, channels: Mapping[str, Channel] | None = None,

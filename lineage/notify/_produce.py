@@ -19,6 +19,7 @@ from .._vocabulary import EdgeKind, NodeKind
 from ..impact import ChangeImpact, change_impact
 from ..schema import Change, diff
 from ..store.base import Store
+from ..store.graph import GraphStore
 from . import _message
 
 Event = Literal["proposed_change", "new_version"]
@@ -106,7 +107,7 @@ def new_version_notifications(store: Store, batch: GraphBatch) -> list[Notificat
     return specs
 
 
-def latest_version(store: Store, dataset: str) -> str | None:
+def latest_version(store: GraphStore, dataset: str) -> str | None:
     """The stored version of `dataset` created last: by its declared `created_at`, else by
     when it was stored; None when it has none."""
     keys = [ref.key for edge, ref in store.neighbours(dataset)

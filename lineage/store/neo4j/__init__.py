@@ -56,9 +56,11 @@ in one transaction.
 **Errors.** Every driver exception is translated where it is raised: unreachable server or
 refused credentials -> StoreError (CLI exit 7), constraint violation -> ConflictError.
 
-Later: `lineage/store/base.py` should split into graph / records / operations interfaces
-so that this class declares only the graph part; left for a session without parallel edits
-to base.py.
+**The interface by concern.** `Store` composes `GraphStore` (lineage.store.graph),
+`RecordStore` (lineage.store.records) and `OperationsStore` (lineage.store.operations).
+This class implements the graph hooks in Cypher and hands the records' and operations'
+hooks to `self.records`; it still derives from the composed `Store` so that every caller
+gets one object.
 """
 
 from .store import DEFAULT_RECORDS_URL, SCHEMA_VERSION, Neo4jStore, parse_url

@@ -1,0 +1,384 @@
+"""The graph part of the Store interface: nodes, edges, schema snapshots, consumers'
+contracts, and the walks over them (closure with paths, suffix resolution, subgraph).
+
+Features that only read or write the lineage graph (impact, rendering, registration) are
+written against `GraphStore`. Public methods check their input once, here, and call the
+backend's hooks (the abstract `_`-prefixed methods): a backend implements storage and the
+graph primitives that must run inside the database to scale (closure with paths, suffix
+lookup, bulk load).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._errors import AmbiguousName, NotFound, ValidationError
+from .._keys import check_key_length, identity, is_key, kind_of, matches_suffix, suggest
+from .._model import (
+    ApplyResult,
+    Closure,
+    Direction,
+    EdgeSpec,
+    FieldSchema,
+    GraphBatch,
+    Node,
+    NodeRef,
+    Subgraph,
+)
+from .._vocabulary import EdgeKind, NodeKind
+from . import _bulk
+from .common import UNBOUNDED, BulkEdges, BulkNodes, MergeEdgeProperties, MergeProperties
+
+
+class GraphStore(ABC):
+    """The lineage graph of a store: what `apply` and `bulk_load` write and every read and
+    walk over it. A consumer's contracts belong here (they are what impact judges a change
+    against); its channels, the outbox, tokens and audit are `OperationsStore`'s."""
+
+    # ---------------------------------------------------------------- writes
+
+    def apply(self, batch: GraphBatch, *, merge: MergeProperties | None = None,
+              merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
+        """Upsert every node, edge and schema snapshot of `batch` in one transaction.
+
+        Nodes are matched by key, edges by (src, dst, kind); properties given replace the
+        stored ones, or with `merge`, each node gets `merge(key, stored, given)` (stored is
+        {} for a new node), and with `merge_edges` each edge of the batch gets
+        `merge_edges((src, dst, kind), stored, given)`. The stored properties the callbacks
+        see are read inside the write transaction, and no other writer can change those
+        nodes (and the edges between them) until it commits (SQLite's write lock; a
+        transaction-scoped advisory lock per node key on PostgreSQL), so concurrent writers
+        merging into the same node (two events of one run) never lose each other's facts.
+
+        Order inside the transaction: nodes are merged and written first; then
+        `batch.removed_edges` is read (a `merge` callback may have added to it): those edges
+        are deleted when stored (`ApplyResult.edges_removed`) and not written when also in
+        `batch.edges`; an absent one is ignored. Then the other edges, then the schemas. A
+        schema snapshot replaces the stored snapshot of that version.
+        Re-applying the same batch changes nothing (`ApplyResult.changed` is False).
+        Raises ValidationError when an edge or schema names a node that is neither in the
+        batch nor in the store, or a key is longer than `lineage._keys.MAX_KEY_BYTES`
+        (2,048 bytes of UTF-8, every backend); nothing is written then. An exception raised
+        by a callback aborts the write: nothing is written.
+        """
+        referenced = {k for e in batch.edges.values() for k in (e.src, e.dst)}
+        referenced |= set(batch.schemas)
+        referenced |= set(batch.contracts) | set(batch.channels)
+        referenced |= {asset for by_asset in batch.contracts.values() for asset in by_asset}
+        outside = referenced - set(batch.nodes)
+        # the same bound on every backend, before anything is read or written (a longer
+        # key is a client's error, not a store failure)
+        for key in (*batch.nodes, *outside):
+            check_key_length(key)
+        # an ingest's batch names only its own nodes: no read then
+        missing = sorted(outside - self._existing(outside)) if outside else []
+        if missing:
+            raise ValidationError("the batch refers to nodes that exist neither in it nor in "
+                                  "the store: " + ", ".join(missing[:10]))
+        for key in batch.schemas:
+            if kind_of(key) is not NodeKind.DATASET_VERSION:
+                raise ValidationError(f"schema snapshots belong to dataset versions, not '{key}'")
+        for key in [*batch.contracts, *batch.channels]:
+            if kind_of(key) is not NodeKind.CONSUMER:
+                raise ValidationError(f"contracts and channels belong to consumers, not '{key}'")
+        return self._apply(batch, merge, merge_edges)
+
+    def bulk_load(
+        self, nodes: BulkNodes, edges: BulkEdges, *, chunk_size: int = 100_000
+    ) -> tuple[int, int]:
+        """Load many nodes and edges fast, in one transaction; returns (nodes written,
+        edges written).
+
+        Meant for initial loads and benchmarks. `nodes` and `edges` are each an iterable of
+        `NodeSpec` / `EdgeSpec`, an iterable of plain tuples (nodes ``(key, kind, name[,
+        namespace[, properties]])``, edges ``(src, dst, kind[, properties])``), or a polars
+        DataFrame / pyarrow Table with those columns (`namespace` and `properties` optional;
+        properties as JSON object text or a struct column). See `lineage.store._bulk`.
+
+        Nodes already stored keep their properties and edges already stored are skipped (so
+        loading the same input twice writes nothing the second time). Raises ValidationError,
+        and writes nothing, when a kind is unknown, a value is missing, one load names the
+        same node key or the same (src, dst, kind) twice, or an edge names a node that is
+        neither in the load nor in the store. `chunk_size` bounds the rows a backend hands
+        its driver at once. (Neo4j: a load too large for one transaction's memory is
+        checked whole, then committed in parts; running it again completes an interrupted
+        one. See lineage.store.neo4j.)
+        """
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValidationError("chunk_size must be a positive whole number")
+        return self._bulk_load(_bulk.normalise(nodes, edges), chunk_size)
+
+    # ---------------------------------------------------------------- reads
+
+    def node(self, key: str) -> Node:
+        """The node with this exact key; NotFound (with suggestions) otherwise."""
+        found = self._nodes([key])
+        if key not in found:
+            raise NotFound(f"no node with key '{key}'", self._suggest(key))
+        return found[key]
+
+    def nodes(self, keys: Iterable[str]) -> dict[str, Node]:
+        """The nodes among `keys` that exist, by key."""
+        return self._nodes(list(dict.fromkeys(keys)))
+
+    def exists(self, keys: Iterable[str]) -> set[str]:
+        """The subset of `keys` that name stored nodes."""
+        return self._existing(set(keys))
+
+    def resolve(self, name: str, kinds: Sequence[NodeKind] | None = None) -> NodeRef:
+        """Resolve a full key or an unambiguous suffix of one to a node.
+
+        A suffix must start at a boundary of the key (after ``:``, ``/``, ``.``, ``@``):
+        ``transactions.category`` names ``field:…/public.transactions.category`` but not
+        ``…/public.old_transactions.category``. `kinds` narrows the candidates.
+        Raises NotFound (with near misses) or AmbiguousName (with every candidate), and
+        ValidationError for a name longer than any key (`lineage._keys.MAX_KEY_BYTES`).
+        """
+        text = name.strip() if isinstance(name, str) else ""
+        if not text:
+            raise ValidationError(f"a node name must be a non-empty string, got {name!r}")
+        check_key_length(text, "node name")  # nothing longer is stored: say so, briefly
+        wanted = set(kinds) if kinds else None
+        candidates = self.candidates(text, kinds)
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise AmbiguousName(text, sorted(c.key for c in candidates))
+        what = "/".join(sorted(k.value for k in wanted)) if wanted else "node"
+        suggestions = self._suggest(text, wanted)
+        if not suggestions and not self._find("", None, 1):
+            # an empty store is the likeliest reason, and says what to do about it
+            raise NotFound(f"{what} '{text}' not found: the store is empty; register a "
+                           "manifest (`lineage register MANIFEST`) or ingest events first")
+        raise NotFound(f"{what} '{text}' not found", suggestions)
+
+    def candidates(self, name: str, kinds: Sequence[NodeKind] | None = None) -> list[NodeRef]:
+        """Every node `name` could mean: the node with that exact key, else the nodes whose
+        key ends with `name` at a boundary, and among several, the one whose identity is
+        exactly `name` if there is one. `resolve` is this plus its errors."""
+        wanted = set(kinds) if kinds else None
+        if is_key(name):
+            ref = self._ref(name)
+            if ref is not None and (wanted is None or ref.kind in wanted):
+                return [ref]
+        matches = [
+            ref
+            # every candidate, however many: a cap would make resolution depend on the
+            # store's size (the boundary check comes after the lookup)
+            for ref in self._suffix_candidates(name, limit=UNBOUNDED)
+            if matches_suffix(ref.key, name) and (wanted is None or ref.kind in wanted)
+        ]
+        exact = [c for c in matches if identity(c.key) == name]
+        # an exact identity match beats longer keys that merely end the same way
+        return exact if len(exact) == 1 else matches
+
+    def find(
+        self, text: str = "", kinds: Sequence[NodeKind] | None = None, limit: int = 100
+    ) -> list[NodeRef]:
+        """Nodes whose key contains `text` (case-insensitive), optionally of some kinds,
+        ordered by key, at most `limit`."""
+        if limit <= 0:
+            raise ValidationError("limit must be positive")
+        return self._find(text, list(kinds) if kinds else None, limit)
+
+    def lifecycle_states(self, keys: Iterable[str]) -> dict[str, str]:
+        """The `lifecycle` property (see lineage.lifecycle: `deprecated` or `deleted`) of the
+        nodes among `keys` that have one, by key; live nodes and unknown keys are left out.
+        Impact asks this of every node it reached, so a backend should answer it without
+        building the nodes: the default reads them whole (correct, slower); the SQL backend
+        overrides `_lifecycle_states` with one query reading that property alone."""
+        given = list(dict.fromkeys(keys))
+        return self._lifecycle_states(given) if given else {}
+
+    def neighbours(self, name: str) -> list[tuple[EdgeSpec, NodeRef]]:
+        """Every edge touching the node, with the node at its other end."""
+        ref = self.resolve(name)
+        return self._neighbours(ref.key)
+
+    def downstream(self, name: str, max_depth: int | None = None) -> Closure:
+        """Everything that depends on the node, each with one shortest path from it; all of
+        it unless `max_depth` is given (then `Closure.truncated` says whether it cut)."""
+        return self._walk(name, "downstream", max_depth)
+
+    def upstream(self, name: str, max_depth: int | None = None) -> Closure:
+        """Everything the node depends on, each with one shortest path to it."""
+        return self._walk(name, "upstream", max_depth)
+
+    def subgraph(self, name: str, direction: Direction = "downstream",
+                 max_depth: int | None = None) -> Subgraph:
+        """The region `downstream` (or `upstream`) of the node, in one walk: its closure
+        (exactly what `downstream`/`upstream` return), every node's properties, and every
+        edge among the region's nodes with its properties. For features that reason over
+        the region (change impact) without a query per node or edge. The edges come in
+        one order on every backend: by the walk's row of their near end (the start first,
+        then by depth and key), then edge kind, then the far end's key; so a feature that
+        iterates them answers the same on every store holding the same graph."""
+        if direction not in ("downstream", "upstream"):
+            raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
+                                  f"{direction!r}")
+        return self._subgraph(self.resolve(name), direction, _depth(max_depth))
+
+    def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
+        return self._closure(self.resolve(name), direction, _depth(max_depth))
+
+    def adjacent(self, keys: Iterable[str], direction: Direction,
+                 kinds: Iterable[EdgeKind]) -> list[tuple[str, EdgeKind, NodeRef]]:
+        """The edges of `kinds` leaving (`downstream`) or entering (`upstream`) each node of
+        `keys`, in one call: `(key, edge kind, node at the other end)`, sorted by key, edge
+        kind, then the other end's key. Keys naming no node give nothing. For features that
+        take one step from many nodes at once (impact's dataset-level fallback)."""
+        if direction not in ("downstream", "upstream"):
+            raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
+                                  f"{direction!r}")
+        wanted = sorted({EdgeKind(k) for k in kinds})
+        given = sorted(set(keys))
+        if not wanted or not given:
+            return []
+        return sorted(self._adjacent(given, direction, wanted),
+                      key=lambda row: (row[0], row[1].value, row[2].key))
+
+    def _adjacent(self, keys: list[str], direction: Direction, kinds: list[EdgeKind]
+                  ) -> list[tuple[str, EdgeKind, NodeRef]]:
+        """`adjacent` for sorted, distinct keys and kinds (any order out). This default asks
+        `_neighbours` per existing key; a backend answers it in one query."""
+        found = []
+        for key in self._existing(set(keys)):
+            for edge, ref in self._neighbours(key):
+                near = edge.src if direction == "downstream" else edge.dst
+                if near == key and edge.kind in kinds and edge.src != edge.dst:
+                    found.append((key, edge.kind, ref))
+        return found
+
+    def edges_among(self, keys: Iterable[str]) -> list[EdgeSpec]:
+        """The edges whose both ends are in `keys` (for pictures and path analysis)."""
+        return self._edges_among(set(keys))
+
+    def schema(self, version: str) -> list[FieldSchema]:
+        """The schema snapshot of a dataset version, fields in order ([] if none stored)."""
+        ref = self.resolve(version, [NodeKind.DATASET_VERSION])
+        return self._schema(ref.key)
+
+    def dataset_consumers(self, fields: Iterable[str]) -> list[tuple[str, NodeRef, NodeRef]]:
+        """Consumers of the datasets that hold `fields` (keys): (field, dataset, consumer).
+        A consumer of a dataset depends on each of its fields."""
+        return self._dataset_consumers(sorted(set(fields)))
+
+    def closure_dataset_consumers(self, closure: Closure) -> list[tuple[str, NodeRef, NodeRef]]:
+        """`dataset_consumers` of the fields of `closure`, its start included. A backend may
+        answer from what its walk kept (node ids) rather than look each field up by key: a
+        hub's closure holds 10^5 fields."""
+        return self._closure_dataset_consumers(closure)
+
+    def _closure_dataset_consumers(self, closure: Closure
+                                   ) -> list[tuple[str, NodeRef, NodeRef]]:
+        return self.dataset_consumers(closure.keys_of_kind(NodeKind.FIELD))
+
+    def closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        """The datasets holding a field of `closure` (its start included), each once with
+        its field nearest the start: the first in the closure's (depth, key) order, the
+        start before all. Sorted by dataset key. Like `closure_dataset_consumers`, a
+        backend may answer from what its walk kept (node ids): a hub's closure holds 10^5
+        fields. This default takes `adjacent` from the fields' keys."""
+        return self._closure_datasets(closure)
+
+    def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        fields = closure.keys_of_kind(NodeKind.FIELD)  # the start first, then row order
+        rank = {key: i for i, key in enumerate(fields)}
+        nearest: dict[str, tuple[NodeRef, str]] = {}
+        for field_key, _, dataset in self.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
+            known = nearest.get(dataset.key)
+            if known is None or rank[field_key] < rank[known[1]]:
+                nearest[dataset.key] = (dataset, field_key)
+        return [nearest[k] for k in sorted(nearest)]
+
+    def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Stored contracts: consumer key -> asset key -> contract."""
+        return self._contracts(sorted(set(consumers)))
+
+    def stats(self) -> dict[str, int]:
+        """Node counts by kind, plus `edges`."""
+        return self._stats()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _suggest(self, text: str, kinds: set[NodeKind] | None = None) -> list[str]:
+        """Near misses for an unknown name: keys sharing its leading part, closest first."""
+        head = text.rsplit(".", 1)[0] if "." in text else text[:3]
+        kind_list = list(kinds) if kinds else None
+        pool = self._find(head, kind_list, 2000) or self._find("", kind_list, 2000)
+        return suggest(text, [r.key for r in pool])
+
+    # ---------------------------------------------------------------- backend hooks
+
+    @abstractmethod
+    def _apply(self, batch: GraphBatch, merge: MergeProperties | None,
+               merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
+        """Write a checked batch in one transaction, as `apply` states (callbacks, order,
+        `removed_edges`)."""
+
+    @abstractmethod
+    def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:
+        """Write a checked load in one transaction: new nodes, then edges not yet stored;
+        ValidationError (nothing written: the transaction rolls back) when an edge
+        endpoint is neither loaded nor stored."""
+
+    @abstractmethod
+    def _nodes(self, keys: list[str]) -> dict[str, Node]: ...
+
+    @abstractmethod
+    def _existing(self, keys: set[str]) -> set[str]: ...
+
+    def _lifecycle_states(self, keys: list[str]) -> dict[str, str]:
+        return {k: state for k, n in self._nodes(keys).items()
+                if isinstance(state := n.properties.get("lifecycle"), str)}
+
+    def _ref(self, key: str) -> NodeRef | None:
+        """The node with this key, as a reference (every walk resolves its start: a backend
+        may answer this cheaper than `_nodes`)."""
+        found = self._nodes([key])
+        return found[key].ref() if key in found else None
+
+    @abstractmethod
+    def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
+        """Nodes whose key ends with `suffix` (boundary checks happen above)."""
+
+    @abstractmethod
+    def _find(self, text: str, kinds: list[NodeKind] | None, limit: int) -> list[NodeRef]: ...
+
+    @abstractmethod
+    def _neighbours(self, key: str) -> list[tuple[EdgeSpec, NodeRef]]: ...
+
+    @abstractmethod
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
+        """Closure computed inside the database: depth-bounded (UNBOUNDED: complete),
+        terminating on cycles, one shortest path per reached node. `Closure.truncated` is
+        True exactly when `max_depth` left out a node: an edge leads from the deepest level
+        to a node not reached."""
+
+    @abstractmethod
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
+        """`_closure` plus the region's node properties and the edges among its nodes."""
+
+    @abstractmethod
+    def _edges_among(self, keys: set[str]) -> list[EdgeSpec]: ...
+
+    @abstractmethod
+    def _schema(self, version_key: str) -> list[FieldSchema]: ...
+
+    @abstractmethod
+    def _stats(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]: ...
+
+    @abstractmethod
+    def _contracts(self, consumers: list[str]) -> dict[str, dict[str, dict[str, Any]]]: ...
+
+
+def _depth(max_depth: int | None) -> int:
+    depth = UNBOUNDED if max_depth is None else max_depth
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
+    return min(depth, UNBOUNDED)
