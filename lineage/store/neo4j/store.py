@@ -352,7 +352,7 @@ class Neo4jStore(Store):
         if nodes.height + edges.height <= ONE_TRANSACTION_ROWS:
             with self._tx("bulk loading") as tx:
                 result = _load(lambda query, **params: list(tx.run(query, **params)), load,
-                               chunk_size)
+                               chunk_size, one_transaction=True)
                 # a bulk load writes no records, but an `audited` block's entry joins it
                 if self._pending_audit():
                     with self.records._write():
@@ -364,7 +364,7 @@ class Neo4jStore(Store):
                                                   database_=self.database).records)
 
         with self._errors("bulk loading"):
-            result = _load(run, load, chunk_size)
+            result = _load(run, load, chunk_size, one_transaction=False)
         if self._pending_audit():
             with self.records._write():
                 pass
@@ -652,34 +652,49 @@ class Neo4jStore(Store):
 # -------------------------------------------------------------------- apply, in Cypher
 
 
-def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int) -> tuple[int, int]:
+def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
+          one_transaction: bool) -> tuple[int, int]:
     """A checked bulk load through `run` (a transaction's, or one transaction per call):
-    endpoints checked before anything is written, then new nodes, then edges not stored."""
+    endpoints checked before anything is written, then new nodes, then edges not stored.
+
+    Edges find their ends by element id (read or returned when the node was created), not by
+    key: a unique-index seek per end cost more server time than creating the edge. An id
+    can be reused once its node is deleted, so an end that another transaction could have
+    deleted meanwhile (a stored node; with `one_transaction` False, every node) is also
+    checked by key; an edge whose end has gone is not written, as before."""
     size = max(1, min(chunk_size, _UNWIND))
     nodes, edges = load.nodes, load.edges
     stamp = _now()
     loaded = set(nodes["key"].to_list())
     endpoints = set(edges["src"].to_list()) | set(edges["dst"].to_list())
-    stored: set[str] = set()
+    ids: dict[str, str] = {}  # key -> element id
     for chunk in _chunks(sorted(loaded | endpoints), size):
-        stored |= {r["key"] for r in run(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) "
-                                         f"{_SEEK_N} RETURN n.key AS key", keys=chunk)}
+        for r in run(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} "
+                     "RETURN n.key AS key, elementId(n) AS id", keys=chunk):
+            ids[r["key"]] = r["id"]
+    stored = set(ids)
     dangling = [(s, d) for s, d in edges.select("src", "dst").iter_rows()
                 if (s not in loaded and s not in stored) or (d not in loaded and d not in stored)]
     if dangling:
         shown = ", ".join(f"{s} -> {d}" for s, d in dangling[:5])
         raise ValidationError(f"bulk load: {len(dangling)} edge(s) name nodes that are "
                               f"neither in the load nor in the store: {shown}")
+    props = _PropsText()
     new_nodes = nodes.filter(~pl.col("key").is_in(sorted(stored)))
     for (kind,), group in new_nodes.group_by(["kind"], maintain_order=True):
         label = _LABEL[_KIND_OF[str(kind)]]
         rows = [{"key": k, "rtail": tail(k)[::-1], "kind": kd, "name": n, "namespace": ns,
-                 "properties": _bulk_props(p)}
+                 "properties": props(p)}
                 for k, kd, n, ns, p in group.select(
                     "key", "kind", "name", "namespace", "properties").iter_rows()]
         for chunk in _chunks(rows, size):
-            run(f"UNWIND $rows AS row CREATE (n:{NODE}:{label}) "
-                "SET n = row, n.created_at = $now, n.updated_at = $now", rows=chunk, now=stamp)
+            # one record with every (row, id) pair: a record each cost more than the node
+            created = run(f"UNWIND range(0, size($rows) - 1) AS i WITH i, $rows[i] AS row "
+                          f"CREATE (n:{NODE}:{label}) "
+                          "SET n = row, n.created_at = $now, n.updated_at = $now "
+                          "RETURN collect([i, elementId(n)]) AS ids", rows=chunk, now=stamp)
+            for i, element_id in created[0]["ids"]:
+                ids[chunk[i]["key"]] = element_id
     # an edge may be stored already only when both its ends were stored before the load
     maybe = edges.filter(pl.col("src").is_in(sorted(stored))
                          & pl.col("dst").is_in(sorted(stored)))
@@ -690,18 +705,37 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int) -> tuple[in
                      f"(b:{NODE} {{key: e[1]}}) {_SEEK_A} WHERE type(r) = toUpper(e[2]) "
                      "RETURN e[0] AS s, e[1] AS d, e[2] AS k", rows=chunk):
             present.add((r["s"], r["d"], r["k"]))
+
+    def check(key: str) -> str | None:
+        """The key to check an end's id against; None for a node this transaction made."""
+        return None if one_transaction and key not in stored else key
+
     written = 0
     for (kind,), group in edges.group_by(["kind"], maintain_order=True):
         rel = _REL_TYPE[EdgeKind(str(kind))]
-        rows = [{"s": s, "d": d, "p": _bulk_props(p)}
+        rows = [[ids[s], ids[d], check(s), check(d), props(p)]
                 for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
                 if (s, d, k) not in present]
         for chunk in _chunks(rows, size):
-            run(f"UNWIND $rows AS e MATCH (a:{NODE} {{key: e.s}}) {_SEEK_A} "
-                f"MATCH (b:{NODE} {{key: e.d}}) {_SEEK_B} "
-                f"CREATE (a)-[:{rel} {{properties: e.p}}]->(b)", rows=chunk)
+            run(f"UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
+                "AND (e[2] IS NULL OR a.key = e[2]) "
+                "MATCH (b) WHERE elementId(b) = e[1] AND (e[3] IS NULL OR b.key = e[3]) "
+                f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b)", rows=chunk)
         written += len(rows)
     return new_nodes.height, written
+
+
+class _PropsText:
+    """`_bulk_props`, each distinct text converted once (a load repeats a few texts)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Any, str] = {}
+
+    def __call__(self, text: Any) -> str:
+        found = self.seen.get(text)
+        if found is None:
+            found = self.seen[text] = _bulk_props(text)
+        return found
 
 
 def _bulk_props(text: Any) -> str:

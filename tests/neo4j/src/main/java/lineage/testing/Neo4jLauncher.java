@@ -12,6 +12,7 @@ import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.io.ByteUnit;
 import org.neo4j.io.fs.FileUtils;
 
 /**
@@ -37,8 +38,10 @@ public final class Neo4jLauncher {
                 .setConfig(BoltConnector.encryption_level, BoltConnector.EncryptionLevel.DISABLED)
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, false)
-                // small heap-friendly settings: this is a test server on a 2-core machine
-                .setConfig(GraphDatabaseSettings.pagecache_memory, 512L * 1024 * 1024)
+                // the page cache holds the store files: 1 GiB keeps a 10^6-node lineage graph
+                // (~1.6 million relationships' records and the key indexes) in memory; set it
+                // with -Dlineage.neo4j.pagecache=SIZE, e.g. 2g (start.sh: LINEAGE_NEO4J_PAGECACHE)
+                .setConfig(GraphDatabaseSettings.pagecache_memory, pageCacheBytes())
                 .setConfig(GraphDatabaseSettings.transaction_timeout, Duration.ofMinutes(10))
                 .build();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -60,6 +63,11 @@ public final class Neo4jLauncher {
         System.out.println(url);
         System.out.flush();
         Thread.currentThread().join();
+    }
+
+    private static long pageCacheBytes() {
+        String given = System.getProperty("lineage.neo4j.pagecache", "");
+        return given.isEmpty() ? ByteUnit.gibiBytes(1) : ByteUnit.parse(given);
     }
 
     private static int freePort() throws IOException {
