@@ -713,15 +713,16 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
     written = 0
     for (kind,), group in edges.group_by(["kind"], maintain_order=True):
         rel = _REL_TYPE[EdgeKind(str(kind))]
-        rows = [[ids[s], ids[d], check(s), check(d), props(p)]
-                for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
-                if (s, d, k) not in present]
-        for chunk in _chunks(rows, size):
+        edge_rows: list[list[str | None]] = [
+            [ids[s], ids[d], check(s), check(d), props(p)]
+            for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
+            if (s, d, k) not in present]
+        for edge_chunk in _chunks(edge_rows, size):
             run(f"UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
                 "AND (e[2] IS NULL OR a.key = e[2]) "
                 "MATCH (b) WHERE elementId(b) = e[1] AND (e[3] IS NULL OR b.key = e[3]) "
-                f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b)", rows=chunk)
-        written += len(rows)
+                f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b)", rows=edge_chunk)
+        written += len(edge_rows)
     return new_nodes.height, written
 
 
