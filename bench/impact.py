@@ -21,7 +21,9 @@ For each size it generates a warehouse-shaped graph (`bench/generate.py`), then 
   separately the call plus materialising `r.path` of every reached node;
 * on Neo4j (`--neo4j URL`; its database is EMPTIED before and after), the same keys by
   plain Cypher variable-length queries on the same graph (`MATCH (s)-[*1..64]->(n) RETURN
-  count(DISTINCT n)`, and the distinct keys), the baseline the store's walk is read against;
+  count(DISTINCT n)`, the distinct keys one record each, and `collect(DISTINCT n.key)` in
+  one record), the baseline the store's walk is read against (the hub target: the best of
+  the two that return the keys);
 * the same keys with `networkx.descendants` on a DiGraph built in this process from the
   same edge list (build time, memory, p50), the ratio store/networkx, and a correctness check
   (the set of keys `downstream` returns equals `nx.descendants`).
@@ -188,7 +190,13 @@ def _clear_neo4j(url: str) -> None:
 CYPHER_BASELINES = {
     "count": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) RETURN count(DISTINCT n) AS n",
     "keys": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) RETURN DISTINCT n.key AS key",
+    # the same set in one record: the Python driver's cost per record is most of "keys"
+    "key list": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) "
+                "RETURN collect(DISTINCT n.key) AS keys",
 }
+#: the formulations that return the reached set (the walk's answer needs it); "count"
+#: returns one number and is printed for scale only
+CYPHER_SETS = ("keys", "key list")
 
 
 def _cypher(store: lineage.Store, key: str, repeat: int,
@@ -693,10 +701,14 @@ def _neo4j_targets(r: SizeResult, b: BackendResult, at: str) -> list[str]:
                          typical <= TARGET_NEO4J_TYPICAL_P50_S))
     hub = b.queries[2]
     if hub.cypher:
-        best = min(t.p50 for t in hub.cypher.values())
-        lines.append(_target("neo4j hub p50 <= 2x best plain Cypher", at,
+        # against the best formulation returning the reached keys, as the walk must (with
+        # depths and paths on top); the count's ratio is shown beside it
+        best = min(t.p50 for name, t in hub.cypher.items() if name in CYPHER_SETS)
+        count = hub.cypher["count"].p50
+        lines.append(_target("neo4j hub p50 <= 2x best plain Cypher (keys)", at,
                              f"{hub.store.p50:.2f} s vs {best:.2f} s "
-                             f"({hub.store.p50 / best:.1f}x)", hub.store.p50 <= 2 * best))
+                             f"({hub.store.p50 / best:.1f}x; count {count:.2f} s)",
+                             hub.store.p50 <= 2 * best))
     return lines
 
 
