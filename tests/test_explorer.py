@@ -35,6 +35,8 @@ from .conftest import LINEAGE, serve_in_subprocess
 
 ROOT = Path(__file__).parent.parent
 MANIFEST = ROOT / "examples" / "fraud" / "manifest.yaml"
+JAFFLE = ROOT / "examples" / "jaffle_shop" / "target"
+EVENTS = ROOT / "tests" / "data" / "openlineage"
 CHROMIUM = os.environ.get("LINEAGE_TEST_CHROMIUM", "/usr/bin/chromium")
 # what Debian's Chromium needs to run headless in a container, and nothing that phones home
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -601,3 +603,116 @@ def test_schema_diff_and_consumers_routes_answer_readers_only(store_url: str) ->
         alerting = next(c for c in found if c["consumer"] == "alerting-service")
         assert alerting["contracts"] and alerting["path"][0]["key"] == CATEGORY
         assert all("secret" not in ch for c in found for ch in c["channels"])
+
+
+def _seed_runs_and_checks(url: str) -> str:
+    """The jaffle_shop dbt project (tests as quality checks, run_results as runs), three
+    OpenLineage run events (a parent run, a completed and a failed child) and one
+    `dataQualityAssertions` facet on an input; a read token."""
+    from lineage import openlineage
+    from lineage.dbt import import_dbt
+
+    with lineage.connect(url) as store:
+        import_dbt(store, JAFFLE)
+        openlineage.ingest(store, [(EVENTS / f"run_{s}.json").read_text()
+                                   for s in ("start", "complete", "fail")])
+        openlineage.ingest(store, {
+            "eventType": "COMPLETE", "eventTime": "2024-05-02T03:00:00Z",
+            "producer": "https://example.com/checker", "schemaURL":
+                "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": "0190d6f4-3c1e-7a5e-9b1e-bbbbbbbbbbbb"},
+            "job": {"namespace": "airflow", "name": "check_order_facts"},
+            "inputs": [{"namespace": "postgres://db.prod:5432", "name": "analytics.order_facts",
+                        "inputFacets": {"dataQualityAssertions": {
+                            "_producer": "https://example.com/checker", "_schemaURL":
+                                "https://openlineage.io/spec/facets/1-0-1/"
+                                "DataQualityAssertionsDatasetFacet.json",
+                            "assertions": [{"assertion": "not_null", "success": False,
+                                            "column": "order_id"}]}}}]})
+        return auth.create_token(store, "explorer", ["read"])[1]
+
+
+def test_quality_check_and_run_routes_read_dbt_and_openlineage_records(store_url: str) -> None:
+    secret = _seed_runs_and_checks(store_url)
+    with lineage_serve(store_url) as base:
+        read = {"Authorization": f"Bearer {secret}"}
+        assert httpx.get(f"{base}/api/v1/runs/daily_etl").status_code == 401
+
+        # dbt keeps a column's test on the column: the dataset's answer includes them
+        orders = httpx.get(f"{base}/api/v1/quality-checks/jaffle.main.orders",
+                           headers=read).json()
+        assert orders["node"] == "dataset:duckdb/jaffle.main.orders" and orders["failing"] == 0
+        assert ("unique", "order_id", True, "dbt") in {
+            (c["assertion"], c["column"], c["success"], c["source"]) for c in orders["checks"]}
+        column = httpx.get(f"{base}/api/v1/quality-checks/jaffle.main.orders.order_id",
+                           headers=read).json()
+        assert {c["assertion"] for c in column["checks"]} == {"not_null", "unique"}
+        # an OpenLineage assertion: on the dataset and its column, failing ones first
+        facts = httpx.get(f"{base}/api/v1/quality-checks/analytics.order_facts",
+                          headers=read).json()
+        assert facts["failing"] == 1 and facts["checks"][0]["success"] is False
+        assert facts["checks"][0]["source"] == "openlineage"
+        missing = httpx.get(f"{base}/api/v1/quality-checks/no.such.table", headers=read)
+        assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
+
+        # a job's runs, with state, times, and what each read and wrote (versions too)
+        job = httpx.get(f"{base}/api/v1/runs/job:airflow/daily_etl.build_order_facts",
+                        headers=read).json()
+        [run] = job["runs"]
+        assert (run["state"], run["started_at"], run["ended_at"], run["role"]) == (
+            "COMPLETE", "2024-05-01T02:00:00.000Z", "2024-05-01T02:10:00.000Z", "run_of")
+        assert "dataset_version:postgres://db.prod:5432/public.orders_raw@v42" in {
+            i["key"] for i in run["inputs"]}
+        assert "dataset_version:postgres://db.prod:5432/analytics.order_facts@2024-05-01" in {
+            o["key"] for o in run["outputs"]}
+        failed = httpx.get(f"{base}/api/v1/runs/daily_etl.build_refunds", headers=read).json()
+        assert [r["state"] for r in failed["runs"]] == ["FAIL"]
+        # a dataset: the runs that wrote it and those that read it, newest first
+        facts_runs = httpx.get(f"{base}/api/v1/runs/analytics.order_facts",
+                               headers=read).json()
+        assert [(r["role"], r["job"]) for r in facts_runs["runs"]] == [
+            ("read", "job:airflow/check_order_facts"),
+            ("wrote", "job:airflow/daily_etl.build_order_facts")]
+        # dbt runs, and an honest cut
+        dbt = httpx.get(f"{base}/api/v1/runs/jaffle.main.orders", headers=read,
+                        params={"limit": 1}).json()
+        assert dbt["total"] == 2 and len(dbt["runs"]) == 1 and dbt["truncated"] is True
+        assert dbt["runs"][0]["state"] == "COMPLETE" and dbt["runs"][0]["started_at"]
+        assert httpx.get(f"{base}/api/v1/runs/jaffle.main.orders", headers=read,
+                         params={"limit": 0}).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def served_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serving]:
+    """A dbt project and OpenLineage runs with quality checks (not the fraud example)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('explorer-runs') / 'lineage.db'}"
+    secret = _seed_runs_and_checks(url)
+    with lineage_serve(url) as base:
+        yield Serving(base, {"reader": secret})
+
+
+def test_node_pages_show_quality_checks_and_runs_with_what_they_read_and_wrote(
+        page: Any, served_runs: Serving) -> None:
+    sign_in(page, served_runs, "#/node/analytics.order_facts")
+    page.wait_for_selector("#quality-checks table.checks")
+    checks = page.locator("#quality-checks").inner_text()
+    assert "1 failing" in checks and "not_null" in checks and "order_id" in checks
+    assert page.locator("#quality-checks [data-result=failed]").count() == 1
+    assert "quality_checks" not in page.locator("section.card").first.inner_text()
+    page.wait_for_selector("#runs table.runs")
+    runs = page.locator("#runs table.runs tbody tr")
+    assert runs.count() == 2 and "null" not in page.locator("#runs").inner_text()
+    wrote = runs.nth(1).inner_text()
+    # the version it read and the version it wrote, rather than the bare datasets
+    assert "complete" in wrote and "public.orders_raw@v42" in wrote
+    assert "analytics.order_facts@2024-05-01" in wrote and "10 min" in wrote  # 02:00 to 02:10
+
+    page.goto(f"{served_runs.base}/#/node/job:airflow/daily_etl.build_refunds")
+    page.wait_for_selector("#runs table.runs")
+    state = page.locator("#runs table.runs tbody tr .verdict")
+    assert state.inner_text() == "fail" and "breaking" in (state.get_attribute("class") or "")
+
+    page.goto(f"{served_runs.base}/#/node/jaffle.main.orders.order_id")
+    page.wait_for_selector("#quality-checks table.checks")
+    assert page.locator("#quality-checks [data-result=passed]").count() == 2
+    assert "dbt test" in page.locator("#quality-checks").inner_text()

@@ -214,7 +214,8 @@ async function nodePage(key) {
   const actions = el("p", { class: "actions" },
     el("a", { class: "button", href: href("graph", node.key, { direction: "both", depth: 2 }) }, "Graph around it"),
     kind === "field" ? el("a", { class: "button", href: href("impact", node.key) }, "What breaks if it changes?") : null);
-  const props = Object.entries(node.properties || {});
+  // quality checks have a card of their own, read through the API, not a JSON blob here
+  const props = Object.entries(node.properties || {}).filter(([k]) => k !== "quality_checks");
   main.replaceChildren(
     el("p", { class: "crumbs" }, kindBadge(kind), " ", el("code", { class: "key" }, node.key)),
     el("h1", {}, node.name),
@@ -232,6 +233,8 @@ async function nodePage(key) {
     const ds = neighbours.find((n) => n.edge === "has_field" && n.direction === "in");
     if (ds) extras.push(provenanceCard(ds.node.key, node.key));
   }
+  if (["dataset", "field"].includes(kind)) extras.push(checksCard(node.key));
+  if (["job", "run", "dataset", "dataset_version"].includes(kind)) extras.push(runsCard(node.key, kind));
   if (kind === "consumer") extras.push(consumerCard(node.key));
   else extras.push(consumersCard(node.key));
   for (const card of extras) main.append(card);
@@ -345,6 +348,65 @@ function histogram(f) {
     bars.append(bar);
   }
   return el("span", {}, bars, f.confidence_not_given ? ` ${fmt(f.confidence_not_given)} without` : "");
+}
+
+const CHECK_RESULT = { true: ["compatible", "✔ passed"], false: ["breaking", "✖ failed"], null: ["unknown", "– not run"] };
+
+function checksCard(key) {
+  const title = "Quality checks";
+  return lazyCard(title, async (card) => {
+    const q = await api(`quality-checks/${keyPath(key)}`);
+    const when = (t) => (t ? String(t).replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "—");
+    card.id = "quality-checks";
+    card.replaceChildren(el("h2", {}, `${title} (${fmt(q.count)}${q.failing ? `, ${fmt(q.failing)} failing` : ""})`),
+      q.checks.length ? table(["result", "check", "column", "severity", "from", "last run"], q.checks.map((c) => {
+        const [verdict, word] = CHECK_RESULT[c.success === true ? "true" : c.success === false ? "false" : "null"];
+        return [el("span", { class: `verdict ${verdict}`, "data-result": word.slice(2) }, word),
+          el("span", { title: c.description || c.name || "" }, c.assertion || c.name || "?"),
+          c.column ? el("code", {}, c.column) : el("span", { class: "muted" }, "the whole dataset"),
+          c.severity || "—", c.source === "dbt" ? "dbt test" : "OpenLineage" + (c.job ? ` (${shortName(c.job)})` : ""),
+          when(c.at)];
+      }), { class: "checks" })
+        : el("p", {}, "No quality checks recorded. dbt tests arrive with ", el("code", {}, "lineage import dbt"),
+             ", other checks as OpenLineage ", el("code", {}, "dataQualityAssertions"), "."));
+  });
+}
+
+const RUN_STATE = { COMPLETE: "compatible", FAIL: "breaking", ABORT: "breaking" };
+
+function runsCard(key, kind) {
+  const title = kind === "run" ? "This run" : "Runs";
+  return lazyCard(title, async (card) => {
+    const r = await api(`runs/${keyPath(key)}`, { params: { limit: 50 } });
+    card.id = "runs";
+    const when = (t) => (t ? String(t).replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "—");
+    const took = (a, b) => {
+      const ms = Date.parse(b) - Date.parse(a);
+      return Number.isFinite(ms) && ms >= 0 ? (ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`) : "";
+    };
+    // a version read or written stands for its dataset: name@version says which data it was
+    const assets = (refs) => {
+      const versioned = new Set(refs.filter((x) => x.kind === "dataset_version")
+        .map((x) => "dataset:" + x.key.slice("dataset_version:".length, x.key.lastIndexOf("@"))));
+      const shown = refs.filter((x) => !versioned.has(x.key));
+      return shown.length ? el("ul", { class: "plain" }, shown.map((x) => el("li", {}, nodeLink(x)))) : el("span", { class: "muted" }, "—");
+    };
+    const lead = kind === "job" ? "Its runs, newest first." : kind === "run" ? "" :
+      "The runs that wrote (produced a version of) or read it, newest first.";
+    const headers = ["state", "run", ...(kind === "job" ? [] : ["job", "how"]), "started (or ended)", "took", "read", "wrote"];
+    card.replaceChildren(...[el("h2", {}, kind === "run" ? title : `${title} (${fmt(r.total)})`),
+      lead ? el("p", { class: "hint" }, lead) : null,
+      r.runs.length ? table(headers, r.runs.map((run) => [
+        el("span", { class: `verdict ${RUN_STATE[run.state] || "unknown"}`, title: run.message || "" }, (run.state || "unknown").toLowerCase()),
+        el("a", { href: href("node", run.key), title: run.key }, run.name.length > 13 ? run.name.slice(0, 8) + "…" : run.name),
+        ...(kind === "job" ? [] : [run.job ? el("a", { href: href("node", run.job), title: run.job }, shortName(run.job)) : "—",
+                                   run.role === "run_of" || run.role === "self" ? "—" : run.role]),
+        when(run.started_at || run.ended_at), took(run.started_at, run.ended_at), assets(run.inputs), assets(run.outputs)]), { class: "runs" })
+        : el("p", {}, "No runs recorded. Runs arrive with OpenLineage run events (", el("code", {}, "lineage ingest"),
+             ", POST /api/v1/lineage) and with dbt's run_results (", el("code", {}, "lineage import dbt"), ")."),
+      r.truncated ? el("p", { class: "muted" }, `The newest ${fmt(r.runs.length)} of ${fmt(r.total)} runs are shown.`) : null]
+      .filter(Boolean));
+  });
 }
 
 function contractTable(contracts) {
