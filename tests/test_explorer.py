@@ -400,6 +400,36 @@ def _contrast(fg: str, bg: str) -> float:
     return (a + 0.05) / (b + 0.05)
 
 
+def _palette() -> dict[str, str]:
+    """explorer.css's colour variables (`--name: #rrggbb`), as rgb() strings."""
+    css = (ROOT / "lineage" / "server" / "explorer" / "explorer.css").read_text()
+    found = dict(re.findall(r"--([\w-]+):\s*#([0-9a-fA-F]{6})", css))
+    return {k: "rgb({}, {}, {})".format(*(int(v[i:i + 2], 16) for i in (0, 2, 4)))
+            for k, v in found.items()}
+
+
+def test_every_text_colour_of_the_palette_meets_wcag_aa_on_the_backgrounds_it_is_used_on(
+        ) -> None:
+    # the stylesheet's pairs, computed from its own variables (no browser needed): each
+    # kind's and verdict's colour on its pale fill and on white, the muted and link colours
+    # on the page and on cards, white on buttons, the header's text on its dark band
+    colours = _palette()
+    white, header = "rgb(255, 255, 255)", "rgb(36, 41, 47)"
+    kinds = [k for k in colours if f"{k}-bg" in colours]
+    assert {"dataset", "job", "feature", "breaking", "unknown", "compatible"} <= set(kinds)
+    pairs = [(k, colours[k], f"{k}-bg", colours[f"{k}-bg"]) for k in kinds]
+    pairs += [(k, colours[k], "paper", colours["paper"]) for k in kinds]
+    pairs += [(fg, colours[fg], bg, colours[bg]) for fg in ("ink", "muted", "accent", "focus")
+              for bg in ("paper", "wash")]
+    pairs += [("ink", colours["ink"], f"{k}-bg", colours[f"{k}-bg"]) for k in kinds]
+    pairs += [("white", white, "accent", colours["accent"]),
+              ("header text", white, "header", header),
+              ("brand span", "rgb(208, 215, 222)", "header", header)]
+    low = [(f, b, round(_contrast(fc, bc), 2)) for f, fc, b, bc in pairs
+           if _contrast(fc, bc) < 4.5]
+    assert not low, low
+
+
 def test_text_on_every_view_has_readable_contrast(page: Any, served: Serving) -> None:
     # WCAG AA for normal text: 4.5:1, foreground against the nearest opaque background
     measure = """(sel) => [...document.querySelectorAll(sel)].slice(0, 20).map((e) => {
@@ -716,3 +746,90 @@ def test_node_pages_show_quality_checks_and_runs_with_what_they_read_and_wrote(
     page.wait_for_selector("#quality-checks table.checks")
     assert page.locator("#quality-checks [data-result=passed]").count() == 2
     assert "dbt test" in page.locator("#quality-checks").inner_text()
+
+
+def test_a_graph_larger_than_its_limit_answers_the_nearest_nodes_and_counts_the_rest(
+        store_url: str) -> None:
+    secrets = _seed(store_url)
+    with lineage_serve(store_url) as base:
+        read = {"Authorization": f"Bearer {secrets['reader']}"}
+        asked = {"node": "public.transactions", "direction": "both", "depth": 4}
+        whole = httpx.get(f"{base}/api/v1/lineage/graph", params=asked, headers=read).json()
+        assert whole["total"] == len(whole["nodes"]) == 28 and whole["hidden"] == 0
+        cut = httpx.get(f"{base}/api/v1/lineage/graph", params={**asked, "limit": 11},
+                        headers=read).json()
+        kept = {n["key"] for n in cut["nodes"]}
+        assert (len(kept), cut["total"], cut["hidden"], cut["truncated"]) == (11, 28, 17, True)
+        assert cut["start"]["key"] in kept
+        # the nearest are kept: the 10 nodes one step away (6 columns, 3 versions, the job
+        # reading it) are drawn before any two away
+        near = {e["dst"] for e in whole["edges"] if e["src"] == cut["start"]["key"]} | {
+            e["src"] for e in whole["edges"] if e["dst"] == cut["start"]["key"]}
+        assert len(near) == 10 and near <= kept
+        assert all(e["src"] in kept and e["dst"] in kept for e in cut["edges"])
+        # every hidden node is counted once, on the drawn node its path leaves from
+        assert sum(n.get("hidden_beyond", 0) for n in cut["nodes"]) == 17
+        assert httpx.get(f"{base}/api/v1/lineage/graph", params={**asked, "limit": 0},
+                         headers=read).status_code == 400
+
+
+def test_a_cut_graph_says_how_many_nodes_are_hidden_and_how_to_narrow_it(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/graph/public.transactions?direction=both&depth=4&limit=11")
+    page.wait_for_selector("svg.graph .box")
+    notice = page.locator("#graph-cut").inner_text()
+    assert "17 of 28 nodes are not drawn" in notice
+    assert "+N hidden" in notice and "depth 3" in notice and "downstream only" in notice
+    assert "17 more nodes not drawn" in page.locator("#graph-stats").inner_text()
+    marked = page.locator("svg.graph .box .kind", has_text="hidden")
+    assert marked.count() >= 1
+    assert sum(int(m) for m in re.findall(r"\+(\d+) hidden", " ".join(
+        marked.all_text_contents()))) == 17
+    page.click("#graph-cut a:text('depth 3')")
+    page.wait_for_function("() => location.hash.includes('depth=3')")
+    assert "limit=11" in page.evaluate("location.hash")
+
+
+def test_the_graph_groups_by_job_or_namespace_and_each_group_opens_and_folds_from_the_keyboard(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/graph/public.transactions?direction=both&depth=4&group=job")
+    page.wait_for_selector("svg.graph .box.kind-cluster")
+    # a job folded with the dataset it writes: the rolling-spend job and user_features
+    job = page.locator("svg.graph .box.kind-cluster", has_text="features.rolling_spend_7d")
+    assert "job + 1 it writes" in (job.locator(".kind").text_content() or "")
+    assert page.locator('svg.graph .box[data-key$="features.user_features"]').count() == 0
+    assert page.locator("#groups li").count() == 2
+
+    # Tab reaches the group's box; Enter opens it, the focus stays on what it held
+    page.focus("svg.graph")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('.box')?.classList.contains("
+                         "'kind-cluster')"):
+            break
+    assert page.evaluate("document.activeElement.closest('.box').textContent").find(
+        "features.rolling_spend_7d") >= 0
+    outline = page.evaluate("getComputedStyle(document.activeElement.querySelector('.kind'))"
+                            ".textDecorationLine")
+    assert outline == "underline"  # a visible focus, not the colour alone
+    frame = page.evaluate("getComputedStyle(document.activeElement.closest('.box')"
+                          ".querySelector('.frame')).stroke")
+    assert frame == "rgb(5, 80, 174)"  # and the box outlined in the focus colour
+    page.keyboard.press("Enter")
+    page.wait_for_selector('svg.graph .box[data-key$="features.user_features"]')
+    assert page.evaluate("document.activeElement.closest('.box').dataset.key").startswith(
+        "dataset:") or page.evaluate("document.activeElement.closest('.box').dataset.key"
+                                     ).startswith("job:")
+    # the side list folds it again, and keeps the keyboard on its button
+    button = page.locator("#groups button[aria-pressed=true]")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("svg.graph .box.kind-cluster >> text=features.rolling_spend_7d")
+    assert page.evaluate("document.activeElement.dataset.group || ''").startswith("group:job:")
+
+    page.select_option("#g-group", "namespace")
+    page.wait_for_function("() => location.hash.includes('group=namespace')")
+    page.wait_for_selector("#groups li")
+    assert page.locator("svg.graph .box.kind-cluster").count() >= 1
+    names = page.locator("#groups li").all_inner_texts()
+    assert any("s3://ml-warehouse (2)" in n for n in names), names

@@ -458,38 +458,43 @@ function pathView(path) {
 
 // ------------------------------------------------------------------ the graph
 
+/** The most nodes the graph asks for: past it the nearest are drawn and the rest counted. */
+const GRAPH_LIMIT = 2500;
+const GROUPINGS = [["auto", "crowded layers (by kind and namespace)"], ["namespace", "namespace"], ["job", "job (with what it writes)"], ["none", "nothing (every box)"]];
+
 async function graphPage(key, params) {
   const main = current; // this view's own container, whatever is shown later
   const direction = params.get("direction") || "both";
   const depth = params.get("depth") || "2";
+  const limit = Math.max(1, Number(params.get("limit")) || GRAPH_LIMIT);
+  const grouping = GROUPINGS.some(([v]) => v === params.get("group")) ? params.get("group") : "auto";
+  const groupSel = el("select", { id: "g-group", name: "group" }, GROUPINGS.map(([v, t]) => el("option", { value: v, selected: v === grouping }, t)));
   const form = el("form", { class: "inline controls", "aria-label": "Graph controls" },
     el("label", { for: "g-direction" }, "direction"),
     el("select", { id: "g-direction", name: "direction" }, [["both", "upstream and downstream"], ["up", "upstream"], ["down", "downstream"]]
       .map(([v, t]) => el("option", { value: v, selected: v === direction }, t))),
     el("label", { for: "g-depth" }, "depth"),
     el("input", { id: "g-depth", name: "depth", type: "number", min: "1", max: "50", value: depth }),
+    el("label", { for: "g-group" }, "group by"), groupSel,
     el("button", { type: "submit" }, "Draw"));
+  const go = (p) => href("graph", key, { direction, depth, group: grouping, ...(limit !== GRAPH_LIMIT ? { limit } : {}), ...p });
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    location.hash = href("graph", key, { direction: form.direction.value, depth: form.depth.value });
+    location.hash = go({ direction: form.direction.value, depth: form.depth.value, group: groupSel.value });
   });
   const t0 = performance.now();
   let data;
   try {
-    data = await api("lineage/graph", { params: { node: key, direction, depth } });
+    data = await api("lineage/graph", { params: { node: key, direction, depth, limit } });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 400) throw err;
-    // too large a picture: say so, and offer the smaller ones
-    const smaller = [];
-    if (Number(depth) > 1) smaller.push(["depth " + (Number(depth) - 1), { direction, depth: Number(depth) - 1 }]);
-    if (direction === "both") smaller.push(["downstream only", { direction: "down", depth }], ["upstream only", { direction: "up", depth }]);
     main.replaceChildren(el("h1", {}, `Lineage around ${key}`), form,
-      el("div", { class: "card error", role: "alert" }, el("p", {}, err.message),
-        el("p", {}, "Draw a smaller picture: ", smaller.map(([text, p], i) => [i ? " · " : "", el("a", { href: href("graph", key, p) }, text)]))));
+      el("div", { class: "card error", role: "alert" }, el("p", {}, err.message)));
     return;
   }
   const tApi = performance.now() - t0;
-  const panel = el("aside", { class: "card selection", "aria-live": "polite" }, el("p", { class: "muted" }, "Select a box or a column to see it here."));
+  const panel = el("aside", { class: "card selection", "aria-live": "polite" }, el("p", { class: "muted" }, "Select a box or a column to see it here (Tab reaches them, Enter selects)."));
+  const groups = el("section", { class: "card groups", id: "groups", "aria-label": "Groups" });
   const canvas = el("div", { class: "canvas", id: "canvas" });
   const stats = el("p", { class: "muted", id: "graph-stats" });
   const buttons = {
@@ -500,26 +505,56 @@ async function graphPage(key, params) {
     fit: el("button", { type: "button", id: "fit" }, "Fit"),
   };
   const tools = el("p", { class: "inline" }, Object.values(buttons));
+  // a neighbourhood larger than what is drawn says so, and how to narrow it
+  let cut = null;
+  if (data.hidden > 0) {
+    const narrower = [];
+    if (Number(depth) > 1) narrower.push(["depth " + (Number(depth) - 1), { depth: Number(depth) - 1 }]);
+    if (direction === "both") narrower.push(["downstream only", { direction: "down" }], ["upstream only", { direction: "up" }]);
+    cut = el("div", { class: "card notice-cut", id: "graph-cut", role: "status" },
+      el("p", {}, el("strong", {}, `${fmt(data.hidden)} of ${fmt(data.total)} nodes are not drawn.`),
+        ` This neighbourhood is larger than the ${fmt(data.nodes.length)} nodes a picture holds; the nearest ones are drawn, and a box marked “+N hidden” has N more beyond it.`),
+      el("p", {}, "To see the rest, narrow it: ", narrower.map(([text, p], i) => [i ? " · " : "", el("a", { href: go(p) }, text)]),
+        narrower.length ? " · " : "", "or centre the graph on a box further out (select it, then “Centre the graph here”). Grouping by namespace or job keeps a drawn picture readable."));
+  }
   main.replaceChildren(
     el("p", { class: "crumbs" }, kindBadge(data.start.kind), " ", el("a", { href: href("node", data.start.key) }, data.start.name)),
     el("h1", {}, `Lineage around ${data.start.name}`),
-    form, tools, stats,
-    el("div", { class: "graph-area" }, canvas, el("div", { class: "side" }, panel, legend())));
+    ...[form, cut, tools, stats].filter(Boolean),
+    el("div", { class: "graph-area" }, canvas, el("div", { class: "side" }, panel, groups, legend())));
   const select = (k) => {
     const kind = k.slice(0, k.indexOf(":"));
     panel.replaceChildren(el("h2", {}, "Selected"), el("p", {}, kindBadge(kind)), el("p", {}, el("code", { class: "key" }, k)),
       el("p", { class: "actions" },
         el("a", { class: "button", href: href("node", k) }, "Open its page"),
-        el("a", { class: "button", href: href("graph", k, { direction, depth }) }, "Centre the graph here"),
+        el("a", { class: "button", href: href("graph", k, { direction, depth, group: grouping }) }, "Centre the graph here"),
         kind === "field" ? el("a", { class: "button", href: href("impact", k) }, "What breaks?") : null));
   };
+  let tLayout = 0;
+  const describe = (view) => {
+    const s = view.stats;
+    stats.textContent = `${fmt(data.nodes.length)} nodes and ${fmt(data.edges.length)} edges as ${fmt(s.boxes)} boxes in ${s.layers} layers` +
+      (s.clusters ? `, ${fmt(s.clusters)} group(s) folded (Enter or click one to open it)` : "") +
+      (data.hidden ? `; ${fmt(data.hidden)} more nodes not drawn` : "") +
+      ` · API ${Math.round(tApi)} ms, layout and drawing ${Math.round(tLayout || view.layoutMs)} ms`;
+    const list = view.groupList || [];
+    const active = document.activeElement;
+    const had = active && groups.contains(active) ? active.dataset.group : null;
+    groups.replaceChildren(el("h3", {}, "Groups"), list.length
+      ? el("ul", { class: "group-list" }, list.slice(0, 200).map((g) => el("li", {},
+          el("button", { type: "button", class: "link", "aria-pressed": String(g.open), "data-group": g.key,
+                         onclick: () => view.toggleGroup(g.key) }, g.open ? "fold" : "open"),
+          ` ${g.label} (${fmt(g.size)})`)))
+      : el("p", { class: "muted" }, grouping === "job" ? "No job in this picture writes two or more of its boxes." :
+          grouping === "none" ? "Every box is drawn." : "Nothing is grouped: the picture is small enough."));
+    // the keyboard stays on the button just pressed, though the list was rebuilt
+    if (had) groups.querySelector(`[data-group="${CSS.escape(had)}"]`)?.focus();
+  };
   const t1 = performance.now();
-  const view = new GraphView(canvas, data, { onSelect: select, onOpen: (k) => { location.hash = href("node", k); } });
-  const tLayout = performance.now() - t1;
-  const s = view.stats;
-  stats.textContent = `${fmt(data.nodes.length)} nodes and ${fmt(data.edges.length)} edges as ${fmt(s.boxes)} boxes in ${s.layers} layers` +
-    (s.clusters ? `, ${s.clusters} crowded group(s) folded (Enter or click to open one)` : "") +
-    ` · API ${Math.round(tApi)} ms, layout and drawing ${Math.round(tLayout)} ms`;
+  const view = new GraphView(canvas, data, { grouping, onSelect: select, onRender: describe, onOpen: (k) => { location.hash = href("node", k); } });
+  tLayout = performance.now() - t1;
+  describe(view);
+  groupSel.addEventListener("change", () => { location.hash = go({ group: groupSel.value }); });
   buttons["expand-all"].addEventListener("click", () => view.setAllExpanded(true));
   buttons["collapse-all"].addEventListener("click", () => view.setAllExpanded(false));
   buttons["zoom-in"].addEventListener("click", () => view.zoom(0.8));

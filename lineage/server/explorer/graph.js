@@ -105,6 +105,12 @@ export function buildModel(data) {
     }
   }
   for (const u of units.values()) if (u.fields) u.fields.sort((a, b) => a.column.localeCompare(b.column));
+  // what the server left out past each node (a capped neighbourhood), counted on its box
+  for (const n of data.nodes) {
+    if (!n.hidden_beyond || !unitOf.has(n.key)) continue;
+    const u = units.get(unitOf.get(n.key));
+    u.hidden = (u.hidden || 0) + n.hidden_beyond;
+  }
   const links = [];
   for (const e of data.edges) {
     if (e.kind === "has_field" && unitOf.get(e.dst) === e.src) continue;
@@ -125,9 +131,12 @@ function textWidth(text, min, max) {
 export class GraphView {
   /** `verdicts` (node key -> breaking / unknown / compatible) paints each box and column
    * with its verdict, as a word and a colour. */
-  constructor(container, data, { onSelect, onOpen, verdicts, fold = true } = {}) {
+  constructor(container, data, { onSelect, onOpen, onRender, verdicts, fold = true, grouping = "auto" } = {}) {
     this.container = container;
     this.fold = fold;
+    /** "auto" (crowded layers by kind and namespace), "namespace", "job" or "none" */
+    this.grouping = fold ? grouping : "none";
+    this.onRender = onRender || (() => {});
     this.model = buildModel(data);
     this.verdicts = verdicts || new Map();
     this.onSelect = onSelect || (() => {});
@@ -154,6 +163,9 @@ export class GraphView {
 
   /** Boxes after clustering: a crowded layer's boxes grouped by kind and namespace. */
   visibleUnits() {
+    if (this.grouping === "namespace" || this.grouping === "job") return this.groupedUnits();
+    this.groupList = [];
+    if (this.grouping === "none") return { clusterOf: new Map(), clusters: new Map() };
     const { units, links, start } = this.model;
     const ids = [...units.keys()];
     const pairs = links.map((l) => [l.su, l.du]);
@@ -173,8 +185,12 @@ export class GraphView {
       }
       for (const [g, ids2] of groups) {
         const cid = `cluster:${layer}:${g}`;
-        if (ids2.length < 2 || this.openClusters.has(cid)) continue;
+        if (ids2.length < 2) continue;
         const [kind, ns] = g.split("\u0000");
+        const open = this.openClusters.has(cid);
+        this.groupList.push({ key: cid, label: `${KIND_LABEL[kind] || kind} in ${ns || "(no namespace)"}, layer ${layer + 1}`,
+                              size: ids2.length, open });
+        if (open) continue;
         const grouped = ids2.filter((id) => id !== startUnit);
         clusters.set(cid, { key: cid, kind: "cluster", of: kind, namespace: ns, members: grouped });
         for (const id of grouped) clusterOf.set(id, cid);
@@ -183,11 +199,67 @@ export class GraphView {
     return { clusterOf, clusters };
   }
 
+  /** Every box grouped by its namespace, or by the job writing it (a job with its runs and
+   * the datasets it writes); the start's box is never grouped, nor a group of one. */
+  groupedUnits() {
+    const { units, links, start, unitOf } = this.model;
+    const startUnit = unitOf.get(start.key);
+    const groupOf = new Map();
+    if (this.grouping === "namespace") {
+      for (const id of units.keys()) groupOf.set(id, namespaceOf(id) || "(no namespace)");
+    } else {
+      const jobOfRun = new Map();
+      for (const l of links) if (l.kind === "run_of") jobOfRun.set(l.du, l.su);
+      const owner = (u) => (units.get(u).kind === "job" ? u : units.get(u).kind === "run" ? jobOfRun.get(u) : undefined);
+      for (const id of units.keys()) if (owner(id)) groupOf.set(id, owner(id));
+      for (const l of [...links].sort((a, b) => (a.su < b.su ? -1 : a.su > b.su ? 1 : 0))) {
+        const job = l.kind === "wrote" ? owner(l.su) : undefined;
+        if (job && !groupOf.has(l.du) && units.get(l.du).kind !== "job") groupOf.set(l.du, job);
+      }
+    }
+    const members = new Map();
+    for (const [id, g] of groupOf) if (id !== startUnit) (members.get(g) || members.set(g, []).get(g)).push(id);
+    const clusterOf = new Map();
+    const clusters = new Map();
+    this.groupList = [];
+    for (const [g, ids] of [...members].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))) {
+      if (ids.length < 2) continue;
+      const cid = `group:${this.grouping}:${g}`;
+      const kinds = new Set(ids.map((id) => units.get(id).kind));
+      const label = this.grouping === "job" ? (units.get(g) ? units.get(g).name : shortName(g)) : g;
+      const open = this.openClusters.has(cid);
+      this.groupList.push({ key: cid, label, size: ids.length, open });
+      if (open) continue;
+      clusters.set(cid, { key: cid, kind: "cluster", of: kinds.size === 1 ? [...kinds][0] : "node",
+                          namespace: label, by: this.grouping, members: ids });
+      for (const id of ids) clusterOf.set(id, cid);
+    }
+    return { clusterOf, clusters };
+  }
+
+  /** Group the boxes another way: "auto", "namespace", "job" or "none"; groups start folded. */
+  setGrouping(mode) {
+    this.grouping = mode;
+    this.openClusters = new Set();
+    this.render();
+  }
+
+  /** Open a folded group, or fold an open one again. */
+  toggleGroup(key) {
+    if (this.openClusters.has(key)) this.openClusters.delete(key); else this.openClusters.add(key);
+    this.render();
+  }
+
   /** The small upper-case line over a box's name: its kind, and what else it carries. */
   kindLine(box) {
-    if (box.kind === "cluster") return `${box.members.length} × ${KIND_LABEL[box.of] || box.of} · Enter or click to show`;
+    if (box.kind === "cluster") {
+      if (box.by === "job") return `job + ${box.members.length - 1} it writes · Enter or click to show`;
+      const what = box.of === "node" ? "boxes" : KIND_LABEL[box.of] || box.of;
+      return `${box.members.length} × ${what} · Enter or click to show`;
+    }
     const verdict = this.verdictOf(box);
     return (KIND_LABEL[box.kind] || box.kind) + (box.unknown ? " · column unknown" : "") +
+      (box.hidden ? ` · +${box.hidden} hidden` : "") +
       (box.versions && box.versions.length ? ` · ${box.versions.length} versions` : "") +
       (verdict ? ` · ${MARK[verdict]} ${verdict}` : "");
   }
@@ -286,6 +358,7 @@ export class GraphView {
       const target = root.querySelector(`[data-key="${CSS.escape(focusKey)}"] .toggle`);
       if (target) target.focus();
     }
+    this.onRender(this);
   }
 
   drawBox(box, p, isStart) {
@@ -308,7 +381,14 @@ export class GraphView {
     head.append(kindText, name, tip);
     g.append(head);
     const activate = (ev) => {
-      if (box.kind === "cluster") { this.openClusters.add(box.key); this.render(); return; }
+      if (box.kind === "cluster") {
+        this.openClusters.add(box.key);
+        this.render();
+        // the keyboard stays where it was: on the first box the group held
+        const first = this.svg.querySelector(`.box[data-key="${CSS.escape(box.members[0])}"] .head`);
+        if (first) first.focus();
+        return;
+      }
       this.select(box.key, ev);
     };
     head.addEventListener("click", activate);
