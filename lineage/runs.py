@@ -76,7 +76,8 @@ def _text(value: Any) -> str | None:
 def _times(node: Node) -> tuple[str | None, str | None]:
     """When the run started and ended, from whichever properties its producer wrote."""
     props = node.properties
-    states = props.get("states") if isinstance(props.get("states"), dict) else {}
+    found = props.get("states")
+    states: dict[str, Any] = found if isinstance(found, dict) else {}
     started = _text(props.get("started_at")) or _text(states.get("START")) \
         or _text(states.get("RUNNING"))
     ended = _text(props.get("ended_at")) or next(

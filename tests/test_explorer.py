@@ -180,6 +180,9 @@ def test_search_finds_a_column_by_part_of_its_name_with_kinds_from_the_keyboard(
     page.keyboard.type("categ")
     options = page.locator("#results [role=option]")
     options.first.wait_for()
+    # the answer to the whole query, not an earlier one to "c", "ca", ... still shown
+    page.wait_for_function("() => [...document.querySelectorAll('#results [role=option] .key')]"
+                           ".every((e) => e.textContent.toLowerCase().includes('categ'))")
     found = {options.nth(i).locator(".name").inner_text():
              options.nth(i).locator(".badge").inner_text() for i in range(options.count())}
     assert found["public.transactions.category"] == "column"
@@ -418,7 +421,7 @@ def test_every_text_colour_of_the_palette_meets_wcag_aa_on_the_backgrounds_it_is
     kinds = [k for k in colours if f"{k}-bg" in colours]
     assert {"dataset", "job", "feature", "breaking", "unknown", "compatible"} <= set(kinds)
     pairs = [(k, colours[k], f"{k}-bg", colours[f"{k}-bg"]) for k in kinds]
-    pairs += [(k, colours[k], "paper", colours["paper"]) for k in kinds]
+    pairs += [(k, colours[k], bg, colours[bg]) for k in kinds for bg in ("paper", "cluster-bg")]
     pairs += [(fg, colours[fg], bg, colours[bg]) for fg in ("ink", "muted", "accent", "focus")
               for bg in ("paper", "wash")]
     pairs += [("ink", colours["ink"], f"{k}-bg", colours[f"{k}-bg"]) for k in kinds]
@@ -833,3 +836,29 @@ def test_the_graph_groups_by_job_or_namespace_and_each_group_opens_and_folds_fro
     assert page.locator("svg.graph .box.kind-cluster").count() >= 1
     names = page.locator("#groups li").all_inner_texts()
     assert any("s3://ml-warehouse (2)" in n for n in names), names
+
+
+def test_a_newcomer_reads_neighbours_properties_and_the_start_page_in_words(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served)
+    page.wait_for_selector("main h1:text('Explore the lineage')")
+    headings = page.locator("main section.card h2").all_inner_texts()
+    assert "Models (1)" in headings and any(h.startswith("Jobs (") for h in headings), headings
+
+    page.goto(f"{served.base}/#/node/fraud@3")
+    page.wait_for_selector("h1:text('fraud@3')")
+    props = page.locator("section.card").first.inner_text()
+    assert "examples/fraud/manifest.yaml" in props and '["' not in props  # not JSON
+    neighbours = page.locator("section.card", has_text="Neighbours").inner_text()
+    assert "↑ Trained on" in neighbours and "↑ Uses features" in neighbours
+    assert "↓ Version of" in neighbours and "(from)" not in neighbours
+
+    # the consumers to tell fit their card: the path wraps instead of running off
+    page.goto(f"{served.base}/#/impact/transactions.category?change=type%3Astring")
+    page.wait_for_selector("table.impact.consumers")
+    overflow = page.evaluate("""() => {
+        const card = document.querySelector('#impact-results');
+        const t = document.querySelector('table.impact.consumers');
+        return t.getBoundingClientRect().right - card.getBoundingClientRect().right;
+    }""")
+    assert overflow <= 0, overflow

@@ -12,8 +12,10 @@ const HEAD_H = 40;
 const FOOT_H = 22;
 const NODE_H = 40;
 const CHAR_W = 7;
-/** the smallest scale a picture opens at: 12px text stays readable */
+/** the smallest scale a whole picture opens at (its 13px names at 8px: still legible) */
 const MIN_SCALE = 0.6;
+/** the scale a picture too large to open whole opens at, around its start: names at 11px */
+const START_SCALE = 0.85;
 /** a picture of more boxes than this folds each layer holding more than LAYER_CAP of them
  * into groups by kind and namespace */
 export const CLUSTER_ABOVE = 200;
@@ -188,7 +190,7 @@ export class GraphView {
         if (ids2.length < 2) continue;
         const [kind, ns] = g.split("\u0000");
         const open = this.openClusters.has(cid);
-        this.groupList.push({ key: cid, label: `${KIND_LABEL[kind] || kind} in ${ns || "(no namespace)"}, layer ${layer + 1}`,
+        this.groupList.push({ key: cid, label: `${KIND_LABEL[kind] || kind} in ${ns || "(no namespace)"}, column ${layer + 1} of the picture`,
                               size: ids2.length, open });
         if (open) continue;
         const grouped = ids2.filter((id) => id !== startUnit);
@@ -363,7 +365,7 @@ export class GraphView {
 
   drawBox(box, p, isStart) {
     const verdict = this.verdictOf(box);
-    const g = svg("g", { class: `box kind-${box.kind}${isStart ? " start" : ""}${box.unknown ? " column-unknown" : ""}${box.synthetic ? " synthetic" : ""}${verdict ? " verdict-" + verdict : ""}`,
+    const g = svg("g", { class: `box kind-${box.kind}${box.kind === "cluster" ? " of-" + box.of : ""}${isStart ? " start" : ""}${box.unknown ? " column-unknown" : ""}${box.synthetic ? " synthetic" : ""}${verdict ? " verdict-" + verdict : ""}`,
                          transform: `translate(${p.x},${p.y})`, "data-key": box.key });
     const label = KIND_LABEL[box.kind] || box.kind;
     g.append(svg("rect", { class: "frame", width: p.w, height: p.h, rx: box.kind === "consumer" ? 20 : box.kind === "cluster" ? 2 : 6 }));
@@ -489,7 +491,7 @@ export class GraphView {
     const cw = rect.width || 1000, ch = rect.height || 600;
     const scale = Math.min(1.4, cw / b.w, ch / b.h);
     if (scale >= MIN_SCALE || !this.startPos) { this.fit(); return; }
-    const w = cw / MIN_SCALE, h = ch / MIN_SCALE;
+    const w = cw / START_SCALE, h = ch / START_SCALE;
     const p = this.startPos;
     const x = Math.max(b.x, Math.min(p.x + p.w / 2 - w / 2, b.x + b.w - w));
     this.view = { x: b.w <= w ? b.x - (w - b.w) / 2 : x, y: p.y + p.h / 2 - h / 2, w, h };
