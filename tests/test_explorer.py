@@ -862,3 +862,91 @@ def test_a_newcomer_reads_neighbours_properties_and_the_start_page_in_words(
         return t.getBoundingClientRect().right - card.getBoundingClientRect().right;
     }""")
     assert overflow <= 0, overflow
+
+
+def test_a_large_picture_pans_and_zooms_as_one_image_and_is_redrawn_sharp_when_it_stops(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served)
+    page.wait_for_selector("main h1:text('Explore the lineage')")
+    moved = page.evaluate("""async () => {
+        const { GraphView } = await import('./explorer/graph.js');
+        const nodes = [{key: 'job:x/j', kind: 'job', name: 'j'}];
+        const edges = [];
+        for (let i = 0; i < 600; i++) {
+            nodes.push({key: `dataset:ns://h/d${i}`, kind: 'dataset', name: `d${i}`});
+            edges.push({src: `dataset:ns://h/d${i}`, dst: 'job:x/j', kind: 'read',
+                        properties: {}});
+        }
+        const div = document.createElement('div');
+        div.className = 'canvas';
+        document.querySelector('main').append(div);
+        const view = new GraphView(div, {start: nodes[0], nodes, edges}, {grouping: 'none'});
+        const svg = div.querySelector('svg');
+        const before = svg.getAttribute('viewBox');
+        view.zoom(0.8);
+        view.pan(40, 20);
+        const box = svg.querySelector('.box .frame');
+        // relative to the canvas: the page around it may still move
+        const rect = (b) => {
+            const r = b.getBoundingClientRect(), c = div.getBoundingClientRect();
+            return [r.left - c.left, r.top - c.top, r.width];
+        };
+        const during = {viewBox: svg.getAttribute('viewBox'), transform: svg.style.transform,
+                        box: rect(box)};
+        await new Promise((r) => setTimeout(r, 400));
+        const after = {viewBox: svg.getAttribute('viewBox'), transform: svg.style.transform,
+                       box: rect(box)};
+        // a small picture moves its viewBox at once
+        const small = document.createElement('div');
+        small.className = 'canvas';
+        document.querySelector('main').append(small);
+        const little = new GraphView(small, {start: nodes[0], nodes: nodes.slice(0, 3),
+                                             edges: edges.slice(0, 2)});
+        const was = small.querySelector('svg').getAttribute('viewBox');
+        little.pan(40, 0);
+        return {before, during, after, view: view.view, boxes: view.stats.boxes,
+                smallMoved: small.querySelector('svg').getAttribute('viewBox') !== was,
+                smallTransform: small.querySelector('svg').style.transform};
+    }""")
+    assert moved["boxes"] == 601
+    # during the gesture: the drawing is not redone, one transform moves it
+    assert moved["during"]["viewBox"] == moved["before"]
+    assert "scale(1.25" in moved["during"]["transform"]
+    # once it stops: drawn at the new view, no transform left
+    assert moved["after"]["transform"] == ""
+    v = moved["view"]
+    assert moved["after"]["viewBox"] == f"{v['x']} {v['y']} {v['w']} {v['h']}"
+    assert moved["smallMoved"] and moved["smallTransform"] == ""
+    # the image moved during the gesture is where the sharp drawing then puts it
+    assert all(abs(a - b) < 1.5 for a, b in zip(moved["during"]["box"], moved["after"]["box"],
+                                                 strict=True)), moved
+
+
+def test_arrow_keys_move_the_focus_along_the_lineage_from_box_to_box(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/graph/public.transactions?direction=both&depth=4&group=none")
+    page.wait_for_selector("svg.graph .box")
+    focused = "document.activeElement.closest('.box')?.dataset.key"
+    start = "dataset:postgres://db.prod:5432/public.transactions"
+    page.focus(f'svg.graph .box[data-key="{start}"] .head')
+    page.keyboard.press("ArrowRight")
+    fed = page.evaluate(focused)
+    assert fed in ("job:airflow://scheduler.prod/features.rolling_spend_7d",
+                   "dataset:s3://ml-warehouse/features.user_features"), fed
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(focused) == start
+    # within a column: down then up comes back, and stays in the column
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    here = page.evaluate(focused)
+    x = page.evaluate("document.activeElement.closest('.box').getBoundingClientRect().left")
+    page.keyboard.press("ArrowDown")
+    below = page.evaluate(focused)
+    assert below != here  # two steps right is the column of the five features
+    assert abs(page.evaluate("document.activeElement.closest('.box')"
+                             ".getBoundingClientRect().left") - x) < 2
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate(focused) == here
+    # Enter on a focused box selects it, as a click does
+    page.keyboard.press("Enter")
+    assert here in page.locator("aside.selection").inner_text()

@@ -20,6 +20,10 @@ const START_SCALE = 0.85;
  * into groups by kind and namespace */
 export const CLUSTER_ABOVE = 200;
 export const LAYER_CAP = 40;
+/** boxes and rows above which pan and zoom move a composited image (see `apply`) */
+const LARGE_ELEMENTS = 300;
+/** a gesture's pause after which the picture is drawn sharp again */
+const IDLE_MS = 150;
 /** columns start expanded when the picture has at most this many of them */
 const EXPAND_ROWS = 160;
 
@@ -350,8 +354,26 @@ export class GraphView {
     for (const key of order) {
       nodeLayer.append(this.drawBox(boxes.get(key), placed.pos.get(key), key === this.model.unitOf.get(start.key)));
     }
+    // where the arrow keys lead from a focused box: along its links, and within its layer
+    this.placed = placed;
+    this.nextTo = new Map([...boxes.keys()].map((k) => [k, { up: [], down: [] }]));
+    for (const [a, b] of pairSet.values()) {
+      this.nextTo.get(a).down.push(b);
+      this.nextTo.get(b).up.push(a);
+    }
+    const byY = (x, y) => placed.pos.get(x).y - placed.pos.get(y).y;
+    for (const n of this.nextTo.values()) { n.up.sort(byY); n.down.sort(byY); }
+    this.layerOf = new Map();
+    for (const key of order) {
+      const l = placed.pos.get(key).layer;
+      (this.layerOf.get(l) || this.layerOf.set(l, []).get(l)).push(key);
+    }
     this.container.replaceChildren(root);
     this.svg = root;
+    // a picture this large moves by transforms during a gesture (see `apply`)
+    this.large = boxes.size + this.rowEls.size > LARGE_ELEMENTS;
+    if (this.large) root.style.willChange = "transform";
+    this.drawn = null;
     this.bounds = { x: -20, y: -20, w: placed.width + 40, h: placed.height + 40 };
     this.startPos = placed.pos.get(boxOf(this.model.unitOf.get(start.key)));
     if (!this.view) this.initialView(); else this.apply();
@@ -372,7 +394,7 @@ export class GraphView {
     const head = svg("g", { class: "head", tabindex: "0", role: "button",
                             "aria-label": box.kind === "cluster"
                               ? `${box.members.length} ${box.of} nodes grouped, in ${box.namespace || "no namespace"}: press Enter to show them`
-                              : `${label} ${box.name}${box.unknown ? ", column unknown" : ""}: press Enter to select` });
+                              : `${label} ${box.name}${box.unknown ? ", column unknown" : ""}: press Enter to select, arrows to move along the lineage` });
     if (box.fields) head.append(svg("rect", { class: "band", width: p.w, height: HEAD_H, rx: 6 }));
     const kindText = svg("text", { x: 10, y: 15, class: "kind" });
     kindText.textContent = this.kindLine(box);
@@ -481,6 +503,30 @@ export class GraphView {
     mark(up, "src");
   }
 
+  /** Move the keyboard from box `key`: Right to the first box it feeds, Left to the first
+   * feeding it, Up and Down to the box above or below in its column; the picture pans to
+   * keep the box in sight. */
+  step(key, arrow) {
+    const p = this.placed.pos.get(key);
+    if (!p) return;
+    let to;
+    if (arrow === "ArrowRight") [to] = this.nextTo.get(key).down;
+    else if (arrow === "ArrowLeft") [to] = this.nextTo.get(key).up;
+    else {
+      const column = this.layerOf.get(p.layer);
+      to = column[column.indexOf(key) + (arrow === "ArrowDown" ? 1 : -1)];
+    }
+    if (!to) return;
+    const q = this.placed.pos.get(to);
+    const v = this.view;
+    if (q.x < v.x || q.x + q.w > v.x + v.w || q.y < v.y || q.y + q.h > v.y + v.h) {
+      this.view = { ...v, x: q.x + q.w / 2 - v.w / 2, y: q.y + q.h / 2 - v.h / 2 };
+      this.commit();
+    }
+    const target = this.svg.querySelector(`.box[data-key="${CSS.escape(to)}"] .head`);
+    if (target) target.focus({ preventScroll: true });
+  }
+
   // ------------------------------------------------------------ pan and zoom (viewBox)
 
   /** The whole picture when it can be read at no less than MIN_SCALE; else the start
@@ -509,9 +555,32 @@ export class GraphView {
     this.apply();
   }
 
-  apply() {
+  /** Show `this.view`. During a gesture (`moving`) a large picture moves as one composited
+   * image: a CSS transform maps the viewBox last drawn onto the new one, so a frame costs no
+   * repaint of its ~10^4 SVG elements; once the gesture pauses, it is drawn sharp at the
+   * new viewBox. Areas the last drawing did not cover show blank until then. */
+  apply(moving = false) {
+    clearTimeout(this.idle);
+    if (!moving || !this.large || !this.drawn) { this.commit(); return; }
+    const d = this.drawn, v = this.view;
+    const W = this.svg.clientWidth || 1, H = this.svg.clientHeight || 1;
+    // the viewBox is fitted inside the element (preserveAspectRatio meet), centred
+    const k = Math.min(W / d.w, H / d.h), k2 = Math.min(W / v.w, H / v.h);
+    const ox = (W - d.w * k) / 2, oy = (H - d.h * k) / 2;
+    const ox2 = (W - v.w * k2) / 2, oy2 = (H - v.h * k2) / 2;
+    const s = k2 / k;
+    const tx = ox2 - ox * s + (d.x - v.x) * k2, ty = oy2 - oy * s + (d.y - v.y) * k2;
+    this.svg.style.transform = `translate(${tx}px, ${ty}px) scale(${s})`;
+    this.idle = setTimeout(() => this.commit(), IDLE_MS);
+  }
+
+  /** Draw the picture at `this.view` (no transform left). */
+  commit() {
+    clearTimeout(this.idle);
     const v = this.view;
+    this.svg.style.transform = "";
     this.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+    this.drawn = { ...v };
   }
 
   zoom(factor, cx, cy) {
@@ -520,20 +589,20 @@ export class GraphView {
     const w = Math.min(Math.max(v.w * factor, 80), Math.max(this.bounds.w, this.bounds.h) * 8);
     const f = w / v.w;
     this.view = { x: x - (x - v.x) * f, y: y - (y - v.y) * f, w, h: v.h * f };
-    this.apply();
+    this.apply(true);
   }
 
   pan(dx, dy) {
     this.view.x += dx;
     this.view.y += dy;
-    this.apply();
+    this.apply(true);
   }
 
   enablePanZoom() {
     this.panning = true;
     const c = this.container;
     const toSvg = (ev) => {
-      const r = this.svg.getBoundingClientRect();
+      const r = c.getBoundingClientRect(); // the svg's own box moves with a gesture's transform
       return { x: this.view.x + (ev.clientX - r.left) / r.width * this.view.w,
                y: this.view.y + (ev.clientY - r.top) / r.height * this.view.h };
     };
@@ -551,7 +620,7 @@ export class GraphView {
     });
     c.addEventListener("pointermove", (ev) => {
       if (!drag) return;
-      const r = this.svg.getBoundingClientRect();
+      const r = c.getBoundingClientRect();
       this.pan(-(ev.clientX - drag.x) / r.width * this.view.w, -(ev.clientY - drag.y) / r.height * this.view.h);
       drag = { x: ev.clientX, y: ev.clientY };
     });
@@ -565,6 +634,8 @@ export class GraphView {
         this.svg.focus();
         return;
       }
+      const head = ev.target.closest && ev.target.closest(".head");
+      if (head && ev.key.startsWith("Arrow")) { ev.preventDefault(); this.step(head.closest(".box").dataset.key, ev.key); return; }
       const step = this.view.w / 10;
       const keys = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
       if (ev.target !== this.svg) return;
@@ -626,6 +697,7 @@ export function legend() {
   }
   box.append(kinds, edges,
              el("p", { class: "hint" }, "Data flows left to right. Hover or focus a column to trace its lineage (Escape clears); " +
-                "double-click a box to open its page. Drag or arrow keys to pan, wheel or + / − to zoom, 0 to fit."));
+                "double-click a box to open its page. Drag or arrow keys to pan, wheel or + / − to zoom, 0 to fit. " +
+                "Tab reaches the boxes; on a box, ← and → follow the lineage, ↑ and ↓ move within its column."));
   return box;
 }
