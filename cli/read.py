@@ -62,8 +62,9 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     --change, each dependent is also judged breaking, unknown or compatible, with the
     reason. With --notify as well, each consumer the change breaks gets a notification
     (with this report) on each of its channels; announcing the same change again sends
-    nothing new. The tests covering NAME (dbt tests and other OpenLineage quality checks,
-    with their newest result) are listed after the dependents. Nothing downstream is not
+    nothing new. The tests covering NAME (dbt tests from `lineage import dbt` or from
+    OpenLineage events, and other quality checks, with their newest result; for a dataset,
+    its columns' too) are listed after the dependents. Nothing downstream is not
     an error (exit 0).
 
     Where a job reads the dataset of a field but records no column lineage from it into an

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
 import graphviz
 
 from ._errors import LineageError, ValidationError
-from ._model import EdgeSpec, NodeRef
+from ._model import EdgeSpec, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
 from .impact import downstream as impact_downstream
 from .impact import upstream as impact_upstream
@@ -86,26 +87,52 @@ def draw(source: str, fmt: Literal["svg", "png", "pdf"], renderer: Renderer = "a
         raise LineageError(f"the bundled Graphviz failed to draw {fmt}: {exc}") from exc
 
 
-def subgraph(store: Store, name: str, direction: Direction = "down",
-             depth: int | None = None
-             ) -> tuple[NodeRef, list[NodeRef], list[EdgeSpec], set[str]]:
+@dataclass
+class Neighbourhood:
+    """What `neighbourhood` answers: the start, the nodes drawn (the nearest `limit`, by
+    depth then key), the edges among them, the keys reached only through dataset-level
+    lineage, how many nodes the whole neighbourhood has (`total`), and per drawn node how
+    many of the left-out ones are reached through it (`hidden_beyond`)."""
+
+    start: NodeRef
+    nodes: list[NodeRef]
+    edges: list[EdgeSpec]
+    unknown: set[str]
+    total: int
+    hidden_beyond: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.nodes)
+
+
+def neighbourhood(store: Store, name: str, direction: Direction = "down",
+                  depth: int | None = None, limit: int | None = None) -> Neighbourhood:
     """The node, the nodes reached in `direction` within `depth`, the edges among them, and
     the keys reached only through dataset-level lineage (column unknown).
 
     What crosses a job or model reading a whole dataset without column lineage is included
     (as `lineage impact` and `lineage upstream` report it), with an edge from the field to
     the job or model it reaches through its dataset (properties `column_unknown: true` and
-    `through`, the dataset)."""
+    `through`, the dataset).
+
+    With `limit`, at most that many nodes are kept: the start and the nearest others (by
+    depth, then key); `total` and `hidden_beyond` say what was left out and where, so an
+    answer never looks whole when it is not. Without it, a neighbourhood of more than
+    MAX_NODES raises ValidationError (a picture that large helps nobody)."""
     nodes: dict[str, NodeRef] = {}
+    nearest: dict[str, int] = {}
     start: NodeRef | None = None
     unknown: set[str] = set()
     extra: list[EdgeSpec] = []
+    reached_all: list[Reached] = []
     for walk in ("down", "up"):
         if direction not in (walk, "both"):
             continue
         closure = (impact_downstream(store, name, depth) if walk == "down"
                    else impact_upstream(store, name, depth))
         for r in closure.reached:
+            reached_all.append(r)
             if r.column_unknown:
                 unknown.add(r.node.key)
             if r.through is not None and r.via is not None and r.edge is not None:
@@ -115,15 +142,47 @@ def subgraph(store: Store, name: str, direction: Direction = "down",
                 extra.append(EdgeSpec(src=src, dst=dst, kind=r.edge,
                                       properties={"column_unknown": True,
                                                   "through": r.through.key}))
+            nodes[r.node.key] = r.node
+            nearest[r.node.key] = min(r.depth, nearest.get(r.node.key, r.depth))
         start = closure.start.node
-        nodes.update({r.node.key: r.node for r in closure.reached})
     assert start is not None
     nodes[start.key] = start
-    if len(nodes) > MAX_NODES:
-        raise ValidationError(f"the picture would have {len(nodes)} nodes (at most {MAX_NODES}); "
-                              "use a smaller --depth or one direction")
+    nearest[start.key] = 0
+    total = len(nodes)
+    hidden_beyond: dict[str, int] = {}
+    if limit is None:
+        if total > MAX_NODES:
+            raise ValidationError(f"the picture would have {total} nodes (at most "
+                                  f"{MAX_NODES}); use a smaller --depth or one direction")
+    elif total > limit:
+        kept = set(sorted(nodes, key=lambda k: (nearest[k], k))[:max(1, limit)])
+        kept.add(start.key)
+        # each left-out node is counted on the nearest kept node of its path from the start
+        counted: set[str] = set()
+        for r in reached_all:
+            if r.node.key in kept or r.node.key in counted:
+                continue  # a node reached both ways is counted once, on its first path
+            counted.add(r.node.key)
+            via = r.via
+            while via is not None and via.node.key not in kept:
+                via = via.via
+            at = via.node.key if via is not None else start.key
+            hidden_beyond[at] = hidden_beyond.get(at, 0) + 1
+        nodes = {k: v for k, v in nodes.items() if k in kept}
+        unknown &= kept
+        extra = [e for e in extra if e.src in kept and e.dst in kept]
     edges = store.edges_among(nodes)
-    return start, sorted(nodes.values(), key=lambda n: n.key), edges + extra, unknown
+    return Neighbourhood(start, sorted(nodes.values(), key=lambda n: n.key), edges + extra,
+                         unknown, total, hidden_beyond)
+
+
+def subgraph(store: Store, name: str, direction: Direction = "down",
+             depth: int | None = None
+             ) -> tuple[NodeRef, list[NodeRef], list[EdgeSpec], set[str]]:
+    """`neighbourhood` without a limit, as a tuple (start, nodes, edges, unknown): raises
+    ValidationError above MAX_NODES nodes."""
+    n = neighbourhood(store, name, direction, depth)
+    return n.start, n.nodes, n.edges, n.unknown
 
 
 def literal(text: str) -> str:

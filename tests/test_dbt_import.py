@@ -147,6 +147,22 @@ def test_import_dbt_column_lineage_of_select_star_models_matches_hand_read_linea
         "transformation"] == "identity"
 
 
+def test_impact_lists_the_dbt_tests_covering_an_imported_column_with_their_results(
+        store: lineage.Store) -> None:
+    from lineage.openlineage import checks_covering
+
+    import_dbt(store, TARGET)
+    checks = checks_covering(store, fld("orders.customer_id"))
+    assert {(c["assertion"], c["success"], c["source"]) for c in checks} == {
+        ("not_null", True, "dbt"), ("relationships", True, "dbt")}
+    # a dataset's checks include its columns' (dbt keeps a column test on the column)
+    assert {"relationships", "unique"} <= {c["assertion"] for c in
+                                           checks_covering(store, ds("orders"))}
+    shown = CliRunner().invoke(cli, ["--store", store.url, "impact", fld("orders.customer_id")])
+    assert shown.exit_code == 0, shown.output
+    assert "tests covering" in shown.output and "relationships" in shown.output
+
+
 def test_import_dbt_records_tests_as_quality_checks_never_as_datasets(
         store: lineage.Store) -> None:
     result = import_dbt(store, TARGET)

@@ -35,6 +35,8 @@ from .conftest import LINEAGE, serve_in_subprocess
 
 ROOT = Path(__file__).parent.parent
 MANIFEST = ROOT / "examples" / "fraud" / "manifest.yaml"
+JAFFLE = ROOT / "examples" / "jaffle_shop" / "target"
+EVENTS = ROOT / "tests" / "data" / "openlineage"
 CHROMIUM = os.environ.get("LINEAGE_TEST_CHROMIUM", "/usr/bin/chromium")
 # what Debian's Chromium needs to run headless in a container, and nothing that phones home
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -178,6 +180,9 @@ def test_search_finds_a_column_by_part_of_its_name_with_kinds_from_the_keyboard(
     page.keyboard.type("categ")
     options = page.locator("#results [role=option]")
     options.first.wait_for()
+    # the answer to the whole query, not an earlier one to "c", "ca", ... still shown
+    page.wait_for_function("() => [...document.querySelectorAll('#results [role=option] .key')]"
+                           ".every((e) => e.textContent.toLowerCase().includes('categ'))")
     found = {options.nth(i).locator(".name").inner_text():
              options.nth(i).locator(".badge").inner_text() for i in range(options.count())}
     assert found["public.transactions.category"] == "column"
@@ -398,6 +403,36 @@ def _contrast(fg: str, bg: str) -> float:
     return (a + 0.05) / (b + 0.05)
 
 
+def _palette() -> dict[str, str]:
+    """explorer.css's colour variables (`--name: #rrggbb`), as rgb() strings."""
+    css = (ROOT / "lineage" / "server" / "explorer" / "explorer.css").read_text()
+    found = dict(re.findall(r"--([\w-]+):\s*#([0-9a-fA-F]{6})", css))
+    return {k: "rgb({}, {}, {})".format(*(int(v[i:i + 2], 16) for i in (0, 2, 4)))
+            for k, v in found.items()}
+
+
+def test_every_text_colour_of_the_palette_meets_wcag_aa_on_the_backgrounds_it_is_used_on(
+        ) -> None:
+    # the stylesheet's pairs, computed from its own variables (no browser needed): each
+    # kind's and verdict's colour on its pale fill and on white, the muted and link colours
+    # on the page and on cards, white on buttons, the header's text on its dark band
+    colours = _palette()
+    white, header = "rgb(255, 255, 255)", "rgb(36, 41, 47)"
+    kinds = [k for k in colours if f"{k}-bg" in colours]
+    assert {"dataset", "job", "feature", "breaking", "unknown", "compatible"} <= set(kinds)
+    pairs = [(k, colours[k], f"{k}-bg", colours[f"{k}-bg"]) for k in kinds]
+    pairs += [(k, colours[k], bg, colours[bg]) for k in kinds for bg in ("paper", "cluster-bg")]
+    pairs += [(fg, colours[fg], bg, colours[bg]) for fg in ("ink", "muted", "accent", "focus")
+              for bg in ("paper", "wash")]
+    pairs += [("ink", colours["ink"], f"{k}-bg", colours[f"{k}-bg"]) for k in kinds]
+    pairs += [("white", white, "accent", colours["accent"]),
+              ("header text", white, "header", header),
+              ("brand span", "rgb(208, 215, 222)", "header", header)]
+    low = [(f, b, round(_contrast(fc, bc), 2)) for f, fc, b, bc in pairs
+           if _contrast(fc, bc) < 4.5]
+    assert not low, low
+
+
 def test_text_on_every_view_has_readable_contrast(page: Any, served: Serving) -> None:
     # WCAG AA for normal text: 4.5:1, foreground against the nearest opaque background
     measure = """(sel) => [...document.querySelectorAll(sel)].slice(0, 20).map((e) => {
@@ -601,3 +636,317 @@ def test_schema_diff_and_consumers_routes_answer_readers_only(store_url: str) ->
         alerting = next(c for c in found if c["consumer"] == "alerting-service")
         assert alerting["contracts"] and alerting["path"][0]["key"] == CATEGORY
         assert all("secret" not in ch for c in found for ch in c["channels"])
+
+
+def _seed_runs_and_checks(url: str) -> str:
+    """The jaffle_shop dbt project (tests as quality checks, run_results as runs), three
+    OpenLineage run events (a parent run, a completed and a failed child) and one
+    `dataQualityAssertions` facet on an input; a read token."""
+    from lineage import openlineage
+    from lineage.dbt import import_dbt
+
+    with lineage.connect(url) as store:
+        import_dbt(store, JAFFLE)
+        openlineage.ingest(store, [(EVENTS / f"run_{s}.json").read_text()
+                                   for s in ("start", "complete", "fail")])
+        openlineage.ingest(store, {
+            "eventType": "COMPLETE", "eventTime": "2024-05-02T03:00:00Z",
+            "producer": "https://example.com/checker", "schemaURL":
+                "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": "0190d6f4-3c1e-7a5e-9b1e-bbbbbbbbbbbb"},
+            "job": {"namespace": "airflow", "name": "check_order_facts"},
+            "inputs": [{"namespace": "postgres://db.prod:5432", "name": "analytics.order_facts",
+                        "inputFacets": {"dataQualityAssertions": {
+                            "_producer": "https://example.com/checker", "_schemaURL":
+                                "https://openlineage.io/spec/facets/1-0-1/"
+                                "DataQualityAssertionsDatasetFacet.json",
+                            "assertions": [{"assertion": "not_null", "success": False,
+                                            "column": "order_id"}]}}}]})
+        return auth.create_token(store, "explorer", ["read"])[1]
+
+
+def test_quality_check_and_run_routes_read_dbt_and_openlineage_records(store_url: str) -> None:
+    secret = _seed_runs_and_checks(store_url)
+    with lineage_serve(store_url) as base:
+        read = {"Authorization": f"Bearer {secret}"}
+        assert httpx.get(f"{base}/api/v1/runs/daily_etl").status_code == 401
+
+        # dbt keeps a column's test on the column: the dataset's answer includes them
+        orders = httpx.get(f"{base}/api/v1/quality-checks/jaffle.main.orders",
+                           headers=read).json()
+        assert orders["node"] == "dataset:duckdb/jaffle.main.orders" and orders["failing"] == 0
+        assert ("unique", "order_id", True, "dbt") in {
+            (c["assertion"], c["column"], c["success"], c["source"]) for c in orders["checks"]}
+        column = httpx.get(f"{base}/api/v1/quality-checks/jaffle.main.orders.order_id",
+                           headers=read).json()
+        assert {c["assertion"] for c in column["checks"]} == {"not_null", "unique"}
+        # an OpenLineage assertion: on the dataset and its column, failing ones first
+        facts = httpx.get(f"{base}/api/v1/quality-checks/analytics.order_facts",
+                          headers=read).json()
+        assert facts["failing"] == 1 and facts["checks"][0]["success"] is False
+        assert facts["checks"][0]["source"] == "openlineage"
+        missing = httpx.get(f"{base}/api/v1/quality-checks/no.such.table", headers=read)
+        assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
+
+        # a job's runs, with state, times, and what each read and wrote (versions too)
+        job = httpx.get(f"{base}/api/v1/runs/job:airflow/daily_etl.build_order_facts",
+                        headers=read).json()
+        [run] = job["runs"]
+        assert (run["state"], run["started_at"], run["ended_at"], run["role"]) == (
+            "COMPLETE", "2024-05-01T02:00:00.000Z", "2024-05-01T02:10:00.000Z", "run_of")
+        assert "dataset_version:postgres://db.prod:5432/public.orders_raw@v42" in {
+            i["key"] for i in run["inputs"]}
+        assert "dataset_version:postgres://db.prod:5432/analytics.order_facts@2024-05-01" in {
+            o["key"] for o in run["outputs"]}
+        failed = httpx.get(f"{base}/api/v1/runs/daily_etl.build_refunds", headers=read).json()
+        assert [r["state"] for r in failed["runs"]] == ["FAIL"]
+        # a dataset: the runs that wrote it and those that read it, newest first
+        facts_runs = httpx.get(f"{base}/api/v1/runs/analytics.order_facts",
+                               headers=read).json()
+        assert [(r["role"], r["job"]) for r in facts_runs["runs"]] == [
+            ("read", "job:airflow/check_order_facts"),
+            ("wrote", "job:airflow/daily_etl.build_order_facts")]
+        # dbt runs, and an honest cut
+        dbt = httpx.get(f"{base}/api/v1/runs/jaffle.main.orders", headers=read,
+                        params={"limit": 1}).json()
+        assert dbt["total"] == 2 and len(dbt["runs"]) == 1 and dbt["truncated"] is True
+        assert dbt["runs"][0]["state"] == "COMPLETE" and dbt["runs"][0]["started_at"]
+        assert httpx.get(f"{base}/api/v1/runs/jaffle.main.orders", headers=read,
+                         params={"limit": 0}).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def served_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serving]:
+    """A dbt project and OpenLineage runs with quality checks (not the fraud example)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('explorer-runs') / 'lineage.db'}"
+    secret = _seed_runs_and_checks(url)
+    with lineage_serve(url) as base:
+        yield Serving(base, {"reader": secret})
+
+
+def test_node_pages_show_quality_checks_and_runs_with_what_they_read_and_wrote(
+        page: Any, served_runs: Serving) -> None:
+    sign_in(page, served_runs, "#/node/analytics.order_facts")
+    page.wait_for_selector("#quality-checks table.checks")
+    checks = page.locator("#quality-checks").inner_text()
+    assert "1 failing" in checks and "not_null" in checks and "order_id" in checks
+    assert page.locator("#quality-checks [data-result=failed]").count() == 1
+    assert "quality_checks" not in page.locator("section.card").first.inner_text()
+    page.wait_for_selector("#runs table.runs")
+    runs = page.locator("#runs table.runs tbody tr")
+    assert runs.count() == 2 and "null" not in page.locator("#runs").inner_text()
+    wrote = runs.nth(1).inner_text()
+    # the version it read and the version it wrote, rather than the bare datasets
+    assert "complete" in wrote and "public.orders_raw@v42" in wrote
+    assert "analytics.order_facts@2024-05-01" in wrote and "10 min" in wrote  # 02:00 to 02:10
+
+    page.goto(f"{served_runs.base}/#/node/job:airflow/daily_etl.build_refunds")
+    page.wait_for_selector("#runs table.runs")
+    state = page.locator("#runs table.runs tbody tr .verdict")
+    assert state.inner_text() == "fail" and "breaking" in (state.get_attribute("class") or "")
+
+    page.goto(f"{served_runs.base}/#/node/jaffle.main.orders.order_id")
+    page.wait_for_selector("#quality-checks table.checks")
+    assert page.locator("#quality-checks [data-result=passed]").count() == 2
+    assert "dbt test" in page.locator("#quality-checks").inner_text()
+
+
+def test_a_graph_larger_than_its_limit_answers_the_nearest_nodes_and_counts_the_rest(
+        store_url: str) -> None:
+    secrets = _seed(store_url)
+    with lineage_serve(store_url) as base:
+        read = {"Authorization": f"Bearer {secrets['reader']}"}
+        asked = {"node": "public.transactions", "direction": "both", "depth": 4}
+        whole = httpx.get(f"{base}/api/v1/lineage/graph", params=asked, headers=read).json()
+        assert whole["total"] == len(whole["nodes"]) == 28 and whole["hidden"] == 0
+        cut = httpx.get(f"{base}/api/v1/lineage/graph", params={**asked, "limit": 11},
+                        headers=read).json()
+        kept = {n["key"] for n in cut["nodes"]}
+        assert (len(kept), cut["total"], cut["hidden"], cut["truncated"]) == (11, 28, 17, True)
+        assert cut["start"]["key"] in kept
+        # the nearest are kept: the 10 nodes one step away (6 columns, 3 versions, the job
+        # reading it) are drawn before any two away
+        near = {e["dst"] for e in whole["edges"] if e["src"] == cut["start"]["key"]} | {
+            e["src"] for e in whole["edges"] if e["dst"] == cut["start"]["key"]}
+        assert len(near) == 10 and near <= kept
+        assert all(e["src"] in kept and e["dst"] in kept for e in cut["edges"])
+        # every hidden node is counted once, on the drawn node its path leaves from
+        assert sum(n.get("hidden_beyond", 0) for n in cut["nodes"]) == 17
+        assert httpx.get(f"{base}/api/v1/lineage/graph", params={**asked, "limit": 0},
+                         headers=read).status_code == 400
+
+
+def test_a_cut_graph_says_how_many_nodes_are_hidden_and_how_to_narrow_it(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/graph/public.transactions?direction=both&depth=4&limit=11")
+    page.wait_for_selector("svg.graph .box")
+    notice = page.locator("#graph-cut").inner_text()
+    assert "17 of 28 nodes are not drawn" in notice
+    assert "+N hidden" in notice and "depth 3" in notice and "downstream only" in notice
+    assert "17 more nodes not drawn" in page.locator("#graph-stats").inner_text()
+    marked = page.locator("svg.graph .box .kind", has_text="hidden")
+    assert marked.count() >= 1
+    assert sum(int(m) for m in re.findall(r"\+(\d+) hidden", " ".join(
+        marked.all_text_contents()))) == 17
+    page.click("#graph-cut a:text('depth 3')")
+    page.wait_for_function("() => location.hash.includes('depth=3')")
+    assert "limit=11" in page.evaluate("location.hash")
+
+
+def test_the_graph_groups_by_job_or_namespace_and_each_group_opens_and_folds_from_the_keyboard(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/graph/public.transactions?direction=both&depth=4&group=job")
+    page.wait_for_selector("svg.graph .box.kind-cluster")
+    # a job folded with the dataset it writes: the rolling-spend job and user_features
+    job = page.locator("svg.graph .box.kind-cluster", has_text="features.rolling_spend_7d")
+    assert "job + 1 it writes" in (job.locator(".kind").text_content() or "")
+    assert page.locator('svg.graph .box[data-key$="features.user_features"]').count() == 0
+    assert page.locator("#groups li").count() == 2
+
+    # Tab reaches the group's box; Enter opens it, the focus stays on what it held
+    page.focus("svg.graph")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('.box')?.classList.contains("
+                         "'kind-cluster')"):
+            break
+    assert page.evaluate("document.activeElement.closest('.box').textContent").find(
+        "features.rolling_spend_7d") >= 0
+    outline = page.evaluate("getComputedStyle(document.activeElement.querySelector('.kind'))"
+                            ".textDecorationLine")
+    assert outline == "underline"  # a visible focus, not the colour alone
+    frame = page.evaluate("getComputedStyle(document.activeElement.closest('.box')"
+                          ".querySelector('.frame')).stroke")
+    assert frame == "rgb(5, 80, 174)"  # and the box outlined in the focus colour
+    page.keyboard.press("Enter")
+    page.wait_for_selector('svg.graph .box[data-key$="features.user_features"]')
+    assert page.evaluate("document.activeElement.closest('.box').dataset.key").startswith(
+        "dataset:") or page.evaluate("document.activeElement.closest('.box').dataset.key"
+                                     ).startswith("job:")
+    # the side list folds it again, and keeps the keyboard on its button
+    button = page.locator("#groups button[aria-pressed=true]")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("svg.graph .box.kind-cluster >> text=features.rolling_spend_7d")
+    assert page.evaluate("document.activeElement.dataset.group || ''").startswith("group:job:")
+
+    page.select_option("#g-group", "namespace")
+    page.wait_for_function("() => location.hash.includes('group=namespace')")
+    page.wait_for_selector("#groups li")
+    assert page.locator("svg.graph .box.kind-cluster").count() >= 1
+    names = page.locator("#groups li").all_inner_texts()
+    assert any("s3://ml-warehouse (2)" in n for n in names), names
+
+
+def test_a_newcomer_reads_neighbours_properties_and_the_start_page_in_words(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served)
+    page.wait_for_selector("main h1:text('Explore the lineage')")
+    headings = page.locator("main section.card h2").all_inner_texts()
+    assert "Models (1)" in headings and any(h.startswith("Jobs (") for h in headings), headings
+
+    page.goto(f"{served.base}/#/node/fraud@3")
+    page.wait_for_selector("h1:text('fraud@3')")
+    props = page.locator("section.card").first.inner_text()
+    assert "examples/fraud/manifest.yaml" in props and '["' not in props  # not JSON
+    neighbours = page.locator("section.card", has_text="Neighbours").inner_text()
+    assert "↑ Trained on" in neighbours and "↑ Uses features" in neighbours
+    assert "↓ Version of" in neighbours and "(from)" not in neighbours
+
+    # the consumers to tell fit their card: the path wraps instead of running off
+    page.goto(f"{served.base}/#/impact/transactions.category?change=type%3Astring")
+    page.wait_for_selector("table.impact.consumers")
+    overflow = page.evaluate("""() => {
+        const card = document.querySelector('#impact-results');
+        const t = document.querySelector('table.impact.consumers');
+        return t.getBoundingClientRect().right - card.getBoundingClientRect().right;
+    }""")
+    assert overflow <= 0, overflow
+
+
+def test_a_large_picture_pans_and_zooms_as_one_image_and_is_redrawn_sharp_when_it_stops(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served)
+    page.wait_for_selector("main h1:text('Explore the lineage')")
+    moved = page.evaluate("""async () => {
+        const { GraphView } = await import('./explorer/graph.js');
+        const nodes = [{key: 'job:x/j', kind: 'job', name: 'j'}];
+        const edges = [];
+        for (let i = 0; i < 600; i++) {
+            nodes.push({key: `dataset:ns://h/d${i}`, kind: 'dataset', name: `d${i}`});
+            edges.push({src: `dataset:ns://h/d${i}`, dst: 'job:x/j', kind: 'read',
+                        properties: {}});
+        }
+        const div = document.createElement('div');
+        div.className = 'canvas';
+        document.querySelector('main').append(div);
+        const view = new GraphView(div, {start: nodes[0], nodes, edges}, {grouping: 'none'});
+        const svg = div.querySelector('svg');
+        const before = svg.getAttribute('viewBox');
+        view.zoom(0.8);
+        view.pan(40, 20);
+        const box = svg.querySelector('.box .frame');
+        // relative to the canvas: the page around it may still move
+        const rect = (b) => {
+            const r = b.getBoundingClientRect(), c = div.getBoundingClientRect();
+            return [r.left - c.left, r.top - c.top, r.width];
+        };
+        const during = {viewBox: svg.getAttribute('viewBox'), transform: svg.style.transform,
+                        box: rect(box)};
+        await new Promise((r) => setTimeout(r, 400));
+        const after = {viewBox: svg.getAttribute('viewBox'), transform: svg.style.transform,
+                       box: rect(box)};
+        // a small picture moves its viewBox at once
+        const small = document.createElement('div');
+        small.className = 'canvas';
+        document.querySelector('main').append(small);
+        const little = new GraphView(small, {start: nodes[0], nodes: nodes.slice(0, 3),
+                                             edges: edges.slice(0, 2)});
+        const was = small.querySelector('svg').getAttribute('viewBox');
+        little.pan(40, 0);
+        return {before, during, after, view: view.view, boxes: view.stats.boxes,
+                smallMoved: small.querySelector('svg').getAttribute('viewBox') !== was,
+                smallTransform: small.querySelector('svg').style.transform};
+    }""")
+    assert moved["boxes"] == 601
+    # during the gesture: the drawing is not redone, one transform moves it
+    assert moved["during"]["viewBox"] == moved["before"]
+    assert "scale(1.25" in moved["during"]["transform"]
+    # once it stops: drawn at the new view, no transform left
+    assert moved["after"]["transform"] == ""
+    v = moved["view"]
+    assert moved["after"]["viewBox"] == f"{v['x']} {v['y']} {v['w']} {v['h']}"
+    assert moved["smallMoved"] and moved["smallTransform"] == ""
+    # the image moved during the gesture is where the sharp drawing then puts it
+    assert all(abs(a - b) < 1.5 for a, b in zip(moved["during"]["box"], moved["after"]["box"],
+                                                 strict=True)), moved
+
+
+def test_arrow_keys_move_the_focus_along_the_lineage_from_box_to_box(
+        page: Any, served: Serving) -> None:
+    sign_in(page, served, "#/graph/public.transactions?direction=both&depth=4&group=none")
+    page.wait_for_selector("svg.graph .box")
+    focused = "document.activeElement.closest('.box')?.dataset.key"
+    start = "dataset:postgres://db.prod:5432/public.transactions"
+    page.focus(f'svg.graph .box[data-key="{start}"] .head')
+    page.keyboard.press("ArrowRight")
+    fed = page.evaluate(focused)
+    assert fed in ("job:airflow://scheduler.prod/features.rolling_spend_7d",
+                   "dataset:s3://ml-warehouse/features.user_features"), fed
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(focused) == start
+    # within a column: down then up comes back, and stays in the column
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    here = page.evaluate(focused)
+    x = page.evaluate("document.activeElement.closest('.box').getBoundingClientRect().left")
+    page.keyboard.press("ArrowDown")
+    below = page.evaluate(focused)
+    assert below != here  # two steps right is the column of the five features
+    assert abs(page.evaluate("document.activeElement.closest('.box')"
+                             ".getBoundingClientRect().left") - x) < 2
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate(focused) == here
+    # Enter on a focused box selects it, as a click does
+    page.keyboard.press("Enter")
+    assert here in page.locator("aside.selection").inner_text()

@@ -38,7 +38,7 @@ from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
 from ..openlineage import checks_covering
-from ..render import draw, subgraph, to_dot
+from ..render import draw, neighbourhood, to_dot
 from ..store.base import Store
 from . import _http
 from ._explorer import add_explorer
@@ -225,6 +225,10 @@ async def _send_json(send: Send, status: int, body: Any,
 
 
 # ------------------------------------------------------------------ the app
+
+
+#: the most nodes the JSON graph answers at once (the explorer asks for 2,500)
+MAX_GRAPH_LIMIT = 20_000
 
 
 def create_app(store: Store | str, settings: ServerSettings | None = None) -> FastAPI:
@@ -507,14 +511,27 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     def get_graph(_who: Reader, node: str,
                   direction: Literal["up", "down", "both"] = "down",
                   depth: Annotated[int | None, Query(ge=0)] = None,
-                  format: Literal["json", "svg", "dot"] = "json") -> Response:
+                  format: Literal["json", "svg", "dot"] = "json",
+                  limit: Annotated[int | None, Query(ge=1, le=MAX_GRAPH_LIMIT)] = None
+                  ) -> Response:
         """The nodes reached from `node` upstream, downstream or both within `depth`, and
-        the edges among them; as JSON, or drawn as SVG (Graphviz) or DOT."""
-        start, nodes, edges, unknown = subgraph(the_store(), node, direction, depth)
+        the edges among them; as JSON, or drawn as SVG (Graphviz) or DOT. A picture of more
+        than 1,500 nodes is refused (400) unless JSON is asked with `limit`: then the
+        nearest `limit` nodes (by depth) are answered, with `total` (the whole
+        neighbourhood), `hidden` (left out) and on each node `hidden_beyond`, how many of
+        the hidden ones are reached through it."""
+        if format != "json":
+            limit = None  # Graphviz pictures keep their bound
+        found = neighbourhood(the_store(), node, direction, depth, limit)
+        start, nodes, edges, unknown = found.start, found.nodes, found.edges, found.unknown
         if format == "json":
+            beyond = found.hidden_beyond
             return JSONResponse({
                 "start": ref_dict(start), "direction": direction, "depth": depth,
-                "nodes": [{**ref_dict(n), "column_unknown": n.key in unknown}
+                "limit": limit, "total": found.total, "hidden": found.hidden,
+                "truncated": found.hidden > 0,
+                "nodes": [{**ref_dict(n), "column_unknown": n.key in unknown,
+                           **({"hidden_beyond": beyond[n.key]} if n.key in beyond else {})}
                           for n in nodes],
                 "edges": [{"src": e.src, "dst": e.dst, "kind": e.kind.value,
                            "properties": e.properties} for e in edges]})

@@ -1,5 +1,6 @@
 """The explorer: the web page `lineage serve` answers at `/`, and the few reads it needs
-beyond the rest of the API (schema snapshots, schema diffs, consumers with contracts).
+beyond the rest of the API (schema snapshots, schema diffs, consumers with contracts,
+quality checks, runs).
 
 The page is plain HTML, CSS and JavaScript modules shipped in the package (`explorer/`):
 nothing to build, nothing fetched from another origin. It is a client of the read API with
@@ -11,13 +12,15 @@ a read token the person pastes; it never holds a write scope.
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..consumers import consumers
+from ..openlineage import checks_covering
+from ..runs import DEFAULT_LIMIT, runs
 from ..schema import SchemaDiff, diff, parse_renames, version_schema
 from ..store.base import Store
 
@@ -79,3 +82,27 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
         consumes, its contracts and its channels (kind and target; never a secret)."""
         found = consumers(the_store(), of, depth)
         return {"of": of, "consumers": [c.to_dict() for c in found]}
+
+    @app.get(API + "/quality-checks/{name:path}", tags=["graph"],
+             summary="The quality checks recorded on a dataset or column")
+    def get_quality_checks(name: str, _who: reader) -> dict[str, Any]:
+        """The checks recorded on `name` (a key or an unambiguous suffix): dbt tests from
+        `lineage import dbt` and OpenLineage `dataQualityAssertions`, each with its newest
+        result (`success` false: failed; null: not run), failing ones first. A dataset's
+        include its columns' checks."""
+        store = the_store()
+        key = store.resolve(name).key
+        checks = checks_covering(store, key)
+        return {"node": key, "checks": checks, "count": len(checks),
+                "failing": sum(1 for c in checks if c.get("success") is False)}
+
+    @app.get(API + "/runs/{name:path}", tags=["graph"], summary="The runs of a node")
+    def get_runs(name: str, _who: reader,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT
+                 ) -> dict[str, Any]:
+        """Newest first, at most `limit` (`total` counts them all, `truncated` says when
+        some are left out): a job's runs; the runs that wrote or read a dataset or its
+        versions; those of a dataset version; a run itself. Each with its state, start
+        and end, message, and the datasets and versions it read (`inputs`) and wrote
+        (`outputs`)."""
+        return runs(the_store(), name, limit).to_dict()

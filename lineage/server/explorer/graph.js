@@ -12,12 +12,18 @@ const HEAD_H = 40;
 const FOOT_H = 22;
 const NODE_H = 40;
 const CHAR_W = 7;
-/** the smallest scale a picture opens at: 12px text stays readable */
+/** the smallest scale a whole picture opens at (its 13px names at 8px: still legible) */
 const MIN_SCALE = 0.6;
+/** the scale a picture too large to open whole opens at, around its start: names at 11px */
+const START_SCALE = 0.85;
 /** a picture of more boxes than this folds each layer holding more than LAYER_CAP of them
  * into groups by kind and namespace */
 export const CLUSTER_ABOVE = 200;
 export const LAYER_CAP = 40;
+/** boxes and rows above which pan and zoom move a composited image (see `apply`) */
+const LARGE_ELEMENTS = 300;
+/** a gesture's pause after which the picture is drawn sharp again */
+const IDLE_MS = 150;
 /** columns start expanded when the picture has at most this many of them */
 const EXPAND_ROWS = 160;
 
@@ -105,6 +111,12 @@ export function buildModel(data) {
     }
   }
   for (const u of units.values()) if (u.fields) u.fields.sort((a, b) => a.column.localeCompare(b.column));
+  // what the server left out past each node (a capped neighbourhood), counted on its box
+  for (const n of data.nodes) {
+    if (!n.hidden_beyond || !unitOf.has(n.key)) continue;
+    const u = units.get(unitOf.get(n.key));
+    u.hidden = (u.hidden || 0) + n.hidden_beyond;
+  }
   const links = [];
   for (const e of data.edges) {
     if (e.kind === "has_field" && unitOf.get(e.dst) === e.src) continue;
@@ -125,9 +137,12 @@ function textWidth(text, min, max) {
 export class GraphView {
   /** `verdicts` (node key -> breaking / unknown / compatible) paints each box and column
    * with its verdict, as a word and a colour. */
-  constructor(container, data, { onSelect, onOpen, verdicts, fold = true } = {}) {
+  constructor(container, data, { onSelect, onOpen, onRender, verdicts, fold = true, grouping = "auto" } = {}) {
     this.container = container;
     this.fold = fold;
+    /** "auto" (crowded layers by kind and namespace), "namespace", "job" or "none" */
+    this.grouping = fold ? grouping : "none";
+    this.onRender = onRender || (() => {});
     this.model = buildModel(data);
     this.verdicts = verdicts || new Map();
     this.onSelect = onSelect || (() => {});
@@ -154,6 +169,9 @@ export class GraphView {
 
   /** Boxes after clustering: a crowded layer's boxes grouped by kind and namespace. */
   visibleUnits() {
+    if (this.grouping === "namespace" || this.grouping === "job") return this.groupedUnits();
+    this.groupList = [];
+    if (this.grouping === "none") return { clusterOf: new Map(), clusters: new Map() };
     const { units, links, start } = this.model;
     const ids = [...units.keys()];
     const pairs = links.map((l) => [l.su, l.du]);
@@ -173,8 +191,12 @@ export class GraphView {
       }
       for (const [g, ids2] of groups) {
         const cid = `cluster:${layer}:${g}`;
-        if (ids2.length < 2 || this.openClusters.has(cid)) continue;
+        if (ids2.length < 2) continue;
         const [kind, ns] = g.split("\u0000");
+        const open = this.openClusters.has(cid);
+        this.groupList.push({ key: cid, label: `${KIND_LABEL[kind] || kind} in ${ns || "(no namespace)"}, column ${layer + 1} of the picture`,
+                              size: ids2.length, open });
+        if (open) continue;
         const grouped = ids2.filter((id) => id !== startUnit);
         clusters.set(cid, { key: cid, kind: "cluster", of: kind, namespace: ns, members: grouped });
         for (const id of grouped) clusterOf.set(id, cid);
@@ -183,11 +205,67 @@ export class GraphView {
     return { clusterOf, clusters };
   }
 
+  /** Every box grouped by its namespace, or by the job writing it (a job with its runs and
+   * the datasets it writes); the start's box is never grouped, nor a group of one. */
+  groupedUnits() {
+    const { units, links, start, unitOf } = this.model;
+    const startUnit = unitOf.get(start.key);
+    const groupOf = new Map();
+    if (this.grouping === "namespace") {
+      for (const id of units.keys()) groupOf.set(id, namespaceOf(id) || "(no namespace)");
+    } else {
+      const jobOfRun = new Map();
+      for (const l of links) if (l.kind === "run_of") jobOfRun.set(l.du, l.su);
+      const owner = (u) => (units.get(u).kind === "job" ? u : units.get(u).kind === "run" ? jobOfRun.get(u) : undefined);
+      for (const id of units.keys()) if (owner(id)) groupOf.set(id, owner(id));
+      for (const l of [...links].sort((a, b) => (a.su < b.su ? -1 : a.su > b.su ? 1 : 0))) {
+        const job = l.kind === "wrote" ? owner(l.su) : undefined;
+        if (job && !groupOf.has(l.du) && units.get(l.du).kind !== "job") groupOf.set(l.du, job);
+      }
+    }
+    const members = new Map();
+    for (const [id, g] of groupOf) if (id !== startUnit) (members.get(g) || members.set(g, []).get(g)).push(id);
+    const clusterOf = new Map();
+    const clusters = new Map();
+    this.groupList = [];
+    for (const [g, ids] of [...members].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))) {
+      if (ids.length < 2) continue;
+      const cid = `group:${this.grouping}:${g}`;
+      const kinds = new Set(ids.map((id) => units.get(id).kind));
+      const label = this.grouping === "job" ? (units.get(g) ? units.get(g).name : shortName(g)) : g;
+      const open = this.openClusters.has(cid);
+      this.groupList.push({ key: cid, label, size: ids.length, open });
+      if (open) continue;
+      clusters.set(cid, { key: cid, kind: "cluster", of: kinds.size === 1 ? [...kinds][0] : "node",
+                          namespace: label, by: this.grouping, members: ids });
+      for (const id of ids) clusterOf.set(id, cid);
+    }
+    return { clusterOf, clusters };
+  }
+
+  /** Group the boxes another way: "auto", "namespace", "job" or "none"; groups start folded. */
+  setGrouping(mode) {
+    this.grouping = mode;
+    this.openClusters = new Set();
+    this.render();
+  }
+
+  /** Open a folded group, or fold an open one again. */
+  toggleGroup(key) {
+    if (this.openClusters.has(key)) this.openClusters.delete(key); else this.openClusters.add(key);
+    this.render();
+  }
+
   /** The small upper-case line over a box's name: its kind, and what else it carries. */
   kindLine(box) {
-    if (box.kind === "cluster") return `${box.members.length} × ${KIND_LABEL[box.of] || box.of} · Enter or click to show`;
+    if (box.kind === "cluster") {
+      if (box.by === "job") return `job + ${box.members.length - 1} it writes · Enter or click to show`;
+      const what = box.of === "node" ? "boxes" : KIND_LABEL[box.of] || box.of;
+      return `${box.members.length} × ${what} · Enter or click to show`;
+    }
     const verdict = this.verdictOf(box);
     return (KIND_LABEL[box.kind] || box.kind) + (box.unknown ? " · column unknown" : "") +
+      (box.hidden ? ` · +${box.hidden} hidden` : "") +
       (box.versions && box.versions.length ? ` · ${box.versions.length} versions` : "") +
       (verdict ? ` · ${MARK[verdict]} ${verdict}` : "");
   }
@@ -276,8 +354,26 @@ export class GraphView {
     for (const key of order) {
       nodeLayer.append(this.drawBox(boxes.get(key), placed.pos.get(key), key === this.model.unitOf.get(start.key)));
     }
+    // where the arrow keys lead from a focused box: along its links, and within its layer
+    this.placed = placed;
+    this.nextTo = new Map([...boxes.keys()].map((k) => [k, { up: [], down: [] }]));
+    for (const [a, b] of pairSet.values()) {
+      this.nextTo.get(a).down.push(b);
+      this.nextTo.get(b).up.push(a);
+    }
+    const byY = (x, y) => placed.pos.get(x).y - placed.pos.get(y).y;
+    for (const n of this.nextTo.values()) { n.up.sort(byY); n.down.sort(byY); }
+    this.layerOf = new Map();
+    for (const key of order) {
+      const l = placed.pos.get(key).layer;
+      (this.layerOf.get(l) || this.layerOf.set(l, []).get(l)).push(key);
+    }
     this.container.replaceChildren(root);
     this.svg = root;
+    // a picture this large moves by transforms during a gesture (see `apply`)
+    this.large = boxes.size + this.rowEls.size > LARGE_ELEMENTS;
+    if (this.large) root.style.willChange = "transform";
+    this.drawn = null;
     this.bounds = { x: -20, y: -20, w: placed.width + 40, h: placed.height + 40 };
     this.startPos = placed.pos.get(boxOf(this.model.unitOf.get(start.key)));
     if (!this.view) this.initialView(); else this.apply();
@@ -286,18 +382,19 @@ export class GraphView {
       const target = root.querySelector(`[data-key="${CSS.escape(focusKey)}"] .toggle`);
       if (target) target.focus();
     }
+    this.onRender(this);
   }
 
   drawBox(box, p, isStart) {
     const verdict = this.verdictOf(box);
-    const g = svg("g", { class: `box kind-${box.kind}${isStart ? " start" : ""}${box.unknown ? " column-unknown" : ""}${box.synthetic ? " synthetic" : ""}${verdict ? " verdict-" + verdict : ""}`,
+    const g = svg("g", { class: `box kind-${box.kind}${box.kind === "cluster" ? " of-" + box.of : ""}${isStart ? " start" : ""}${box.unknown ? " column-unknown" : ""}${box.synthetic ? " synthetic" : ""}${verdict ? " verdict-" + verdict : ""}`,
                          transform: `translate(${p.x},${p.y})`, "data-key": box.key });
     const label = KIND_LABEL[box.kind] || box.kind;
     g.append(svg("rect", { class: "frame", width: p.w, height: p.h, rx: box.kind === "consumer" ? 20 : box.kind === "cluster" ? 2 : 6 }));
     const head = svg("g", { class: "head", tabindex: "0", role: "button",
                             "aria-label": box.kind === "cluster"
                               ? `${box.members.length} ${box.of} nodes grouped, in ${box.namespace || "no namespace"}: press Enter to show them`
-                              : `${label} ${box.name}${box.unknown ? ", column unknown" : ""}: press Enter to select` });
+                              : `${label} ${box.name}${box.unknown ? ", column unknown" : ""}: press Enter to select, arrows to move along the lineage` });
     if (box.fields) head.append(svg("rect", { class: "band", width: p.w, height: HEAD_H, rx: 6 }));
     const kindText = svg("text", { x: 10, y: 15, class: "kind" });
     kindText.textContent = this.kindLine(box);
@@ -308,7 +405,14 @@ export class GraphView {
     head.append(kindText, name, tip);
     g.append(head);
     const activate = (ev) => {
-      if (box.kind === "cluster") { this.openClusters.add(box.key); this.render(); return; }
+      if (box.kind === "cluster") {
+        this.openClusters.add(box.key);
+        this.render();
+        // the keyboard stays where it was: on the first box the group held
+        const first = this.svg.querySelector(`.box[data-key="${CSS.escape(box.members[0])}"] .head`);
+        if (first) first.focus();
+        return;
+      }
       this.select(box.key, ev);
     };
     head.addEventListener("click", activate);
@@ -399,6 +503,30 @@ export class GraphView {
     mark(up, "src");
   }
 
+  /** Move the keyboard from box `key`: Right to the first box it feeds, Left to the first
+   * feeding it, Up and Down to the box above or below in its column; the picture pans to
+   * keep the box in sight. */
+  step(key, arrow) {
+    const p = this.placed.pos.get(key);
+    if (!p) return;
+    let to;
+    if (arrow === "ArrowRight") [to] = this.nextTo.get(key).down;
+    else if (arrow === "ArrowLeft") [to] = this.nextTo.get(key).up;
+    else {
+      const column = this.layerOf.get(p.layer);
+      to = column[column.indexOf(key) + (arrow === "ArrowDown" ? 1 : -1)];
+    }
+    if (!to) return;
+    const q = this.placed.pos.get(to);
+    const v = this.view;
+    if (q.x < v.x || q.x + q.w > v.x + v.w || q.y < v.y || q.y + q.h > v.y + v.h) {
+      this.view = { ...v, x: q.x + q.w / 2 - v.w / 2, y: q.y + q.h / 2 - v.h / 2 };
+      this.commit();
+    }
+    const target = this.svg.querySelector(`.box[data-key="${CSS.escape(to)}"] .head`);
+    if (target) target.focus({ preventScroll: true });
+  }
+
   // ------------------------------------------------------------ pan and zoom (viewBox)
 
   /** The whole picture when it can be read at no less than MIN_SCALE; else the start
@@ -409,7 +537,7 @@ export class GraphView {
     const cw = rect.width || 1000, ch = rect.height || 600;
     const scale = Math.min(1.4, cw / b.w, ch / b.h);
     if (scale >= MIN_SCALE || !this.startPos) { this.fit(); return; }
-    const w = cw / MIN_SCALE, h = ch / MIN_SCALE;
+    const w = cw / START_SCALE, h = ch / START_SCALE;
     const p = this.startPos;
     const x = Math.max(b.x, Math.min(p.x + p.w / 2 - w / 2, b.x + b.w - w));
     this.view = { x: b.w <= w ? b.x - (w - b.w) / 2 : x, y: p.y + p.h / 2 - h / 2, w, h };
@@ -427,9 +555,32 @@ export class GraphView {
     this.apply();
   }
 
-  apply() {
+  /** Show `this.view`. During a gesture (`moving`) a large picture moves as one composited
+   * image: a CSS transform maps the viewBox last drawn onto the new one, so a frame costs no
+   * repaint of its ~10^4 SVG elements; once the gesture pauses, it is drawn sharp at the
+   * new viewBox. Areas the last drawing did not cover show blank until then. */
+  apply(moving = false) {
+    clearTimeout(this.idle);
+    if (!moving || !this.large || !this.drawn) { this.commit(); return; }
+    const d = this.drawn, v = this.view;
+    const W = this.svg.clientWidth || 1, H = this.svg.clientHeight || 1;
+    // the viewBox is fitted inside the element (preserveAspectRatio meet), centred
+    const k = Math.min(W / d.w, H / d.h), k2 = Math.min(W / v.w, H / v.h);
+    const ox = (W - d.w * k) / 2, oy = (H - d.h * k) / 2;
+    const ox2 = (W - v.w * k2) / 2, oy2 = (H - v.h * k2) / 2;
+    const s = k2 / k;
+    const tx = ox2 - ox * s + (d.x - v.x) * k2, ty = oy2 - oy * s + (d.y - v.y) * k2;
+    this.svg.style.transform = `translate(${tx}px, ${ty}px) scale(${s})`;
+    this.idle = setTimeout(() => this.commit(), IDLE_MS);
+  }
+
+  /** Draw the picture at `this.view` (no transform left). */
+  commit() {
+    clearTimeout(this.idle);
     const v = this.view;
+    this.svg.style.transform = "";
     this.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+    this.drawn = { ...v };
   }
 
   zoom(factor, cx, cy) {
@@ -438,20 +589,20 @@ export class GraphView {
     const w = Math.min(Math.max(v.w * factor, 80), Math.max(this.bounds.w, this.bounds.h) * 8);
     const f = w / v.w;
     this.view = { x: x - (x - v.x) * f, y: y - (y - v.y) * f, w, h: v.h * f };
-    this.apply();
+    this.apply(true);
   }
 
   pan(dx, dy) {
     this.view.x += dx;
     this.view.y += dy;
-    this.apply();
+    this.apply(true);
   }
 
   enablePanZoom() {
     this.panning = true;
     const c = this.container;
     const toSvg = (ev) => {
-      const r = this.svg.getBoundingClientRect();
+      const r = c.getBoundingClientRect(); // the svg's own box moves with a gesture's transform
       return { x: this.view.x + (ev.clientX - r.left) / r.width * this.view.w,
                y: this.view.y + (ev.clientY - r.top) / r.height * this.view.h };
     };
@@ -469,7 +620,7 @@ export class GraphView {
     });
     c.addEventListener("pointermove", (ev) => {
       if (!drag) return;
-      const r = this.svg.getBoundingClientRect();
+      const r = c.getBoundingClientRect();
       this.pan(-(ev.clientX - drag.x) / r.width * this.view.w, -(ev.clientY - drag.y) / r.height * this.view.h);
       drag = { x: ev.clientX, y: ev.clientY };
     });
@@ -483,6 +634,8 @@ export class GraphView {
         this.svg.focus();
         return;
       }
+      const head = ev.target.closest && ev.target.closest(".head");
+      if (head && ev.key.startsWith("Arrow")) { ev.preventDefault(); this.step(head.closest(".box").dataset.key, ev.key); return; }
       const step = this.view.w / 10;
       const keys = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
       if (ev.target !== this.svg) return;
@@ -544,6 +697,7 @@ export function legend() {
   }
   box.append(kinds, edges,
              el("p", { class: "hint" }, "Data flows left to right. Hover or focus a column to trace its lineage (Escape clears); " +
-                "double-click a box to open its page. Drag or arrow keys to pan, wheel or + / − to zoom, 0 to fit."));
+                "double-click a box to open its page. Drag or arrow keys to pan, wheel or + / − to zoom, 0 to fit. " +
+                "Tab reaches the boxes; on a box, ← and → follow the lineage, ↑ and ↓ move within its column."));
   return box;
 }
