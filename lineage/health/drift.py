@@ -167,23 +167,14 @@ class _Numeric:
 
 class _Counted:
     """A batch column's numbers counted at a set of knots (the union of every reference's
-    knots for the field) in one pass: O(n log knots), no sort of the batch. Each reference
+    knots for the field) in one pass, no sort of the batch (`count_at`). Each reference
     then reads the batch's distribution function at its own knots exactly."""
 
     def __init__(self, values: np.ndarray, total: int, knots: np.ndarray) -> None:
         self.values, self.knots = values, knots
         self.n, self.total = len(values), total
         self.missing = total - self.n
-        size = len(knots)
-        if self.n == 0 or size == 0:
-            self.le = self.lt = np.zeros(size)
-            return
-        first = np.searchsorted(knots, values, side="left")  # first knot >= each value
-        self.le = np.cumsum(np.bincount(first, minlength=size + 1))[:size].astype(np.float64)
-        inside = first < size
-        equal = np.zeros(self.n, dtype=bool)
-        equal[inside] = values[inside] == knots[first[inside]]
-        self.lt = self.le - np.bincount(first[equal], minlength=size)[:size]
+        self.le, self.lt = count_at(values, knots)
 
     def _read(self, points: np.ndarray, table: np.ndarray, strict: bool) -> np.ndarray:
         if self.n == 0:
@@ -202,6 +193,65 @@ class _Counted:
     def below(self, points: np.ndarray) -> np.ndarray:
         """Share of values strictly below each point."""
         return self._read(points, self.lt, strict=True)
+
+
+#: most buckets `count_at` spreads a column over
+MAX_BUCKETS = 1 << 18
+
+
+def count_at(values: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values <= each point, values < each point) as float counts, for sorted distinct
+    `points`; exact.
+
+    A binary search per value (`np.searchsorted`) costs ~12 mispredicted branches against
+    3,000 points: ~70-90 ms per 10^6 values. Instead every value goes to a bucket of an
+    even grid over the central points (the first and last 1% of them fall in the two end
+    buckets, so a long tail does not coarsen the grid) by arithmetic. The bucket is
+    monotone in the value (IEEE subtraction of a constant, a positive scale, floor and
+    clip all are), so a value in a bucket holding no point is below exactly the points of
+    later buckets: one histogram and a cumulative sum count those. Only values sharing a
+    bucket with a point are compared with it: equal to the bucket's only point (integer
+    codes, counts: all of them) counted by index, the rest (a few % of a continuous column)
+    placed by a sort of their own. Any input is counted exactly; only the time depends on
+    how the values spread."""
+    m, n = len(points), len(values)
+    if m == 0 or n == 0:
+        return np.zeros(m), np.zeros(m)
+    trim = m // 100
+    lo, hi = float(points[trim]), float(points[m - 1 - trim])
+    size = min(MAX_BUCKETS, max(1024, 4 * n))
+    scale = size / (hi - lo) if hi > lo else math.inf
+    if not math.isfinite(lo) or not math.isfinite(hi) or not math.isfinite(scale):
+        ordered = np.sort(values)
+        return (np.searchsorted(ordered, points, side="right").astype(np.float64),
+                np.searchsorted(ordered, points, side="left").astype(np.float64))
+
+    def bucket_of(x: np.ndarray) -> np.ndarray:
+        b = np.floor((x - lo) * scale)
+        np.clip(b, -1, size + 1, out=b)  # below lo, above hi (and infinities): the ends
+        return b.astype(np.int32) + 1
+
+    slots = size + 3
+    at = bucket_of(points)
+    per_bucket = np.bincount(at, minlength=slots)
+    marked = per_bucket > 0
+    # the index of a bucket's point when it is the only one there, else -1
+    owner = np.full(slots, -1, dtype=np.int32)
+    alone = per_bucket[at] == 1
+    owner[at[alone]] = np.flatnonzero(alone)
+    buckets = bucket_of(values)
+    histogram = np.bincount(buckets, minlength=slots)
+    histogram[marked] = 0  # values beside a point are counted below, exactly
+    below = np.concatenate([[0], np.cumsum(histogram)])[at]
+    # equal to its bucket's only point (-1 reads the NaN after the points: never equal)
+    own = owner[buckets]
+    equal = np.append(points, np.nan)[own] == values
+    on_point = np.bincount(np.where(equal, own, m), minlength=m + 1)[:m]
+    cumulative = np.cumsum(on_point)
+    rest = np.sort(values[marked[buckets] & ~equal])
+    le = below + cumulative + np.searchsorted(rest, points, side="right")
+    lt = below + cumulative - on_point + np.searchsorted(rest, points, side="left")
+    return le.astype(np.float64), lt.astype(np.float64)
 
 
 def ks_batch(reference: _Numeric, current: _Counted) -> tuple[float, float, float]:
@@ -767,5 +817,5 @@ def compare_profiles(reference: Profile, current: Profile,
 
 
 __all__ = ["BatchColumn", "Comparison", "DriftPolicy", "DriftReport", "FieldDrift", "compare_field",
-           "compare_profiles", "drift", "ks_pvalue", "profile_series", "psi",
+           "compare_profiles", "count_at", "drift", "ks_pvalue", "profile_series", "psi",
            "training_references"]
