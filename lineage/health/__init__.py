@@ -8,6 +8,7 @@
     health.skew(store, "fraud@3")          # training vs serving derivation of each input
 """
 
+from ..provenance._tables import FileBytes
 from .drift import (
     Comparison,
     DriftPolicy,
@@ -34,6 +35,7 @@ __all__ = [
     "DriftPolicy",
     "DriftReport",
     "FieldDrift",
+    "FileBytes",
     "FreshnessReport",
     "Profile",
     "SkewReport",

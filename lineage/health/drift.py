@@ -77,31 +77,40 @@ class DriftPolicy:
     def load(cls, path: str | Path | None = None, **overrides: float | None) -> DriftPolicy:
         """The defaults, then the YAML file at `path`, then `overrides` that are not None.
         ValidationError (with the file and key) for an unknown key or a bad value."""
-        data: dict[str, Any] = {}
+        data: Any = {}
         file = None if path is None else str(path)
         if path is not None:
             try:
                 data = yaml.safe_load(read_text(path)) or {}
             except yaml.YAMLError as exc:
                 raise ValidationError(f"malformed YAML: {exc}", file=file) from None
-            if not isinstance(data, dict):
-                raise ValidationError("a drift policy is a mapping (psi, ks_statistic, "
-                                      "ks_pvalue, fields)", file=file)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(data, file=file, overrides=overrides)
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, file: str | None = None, where: str = "",
+                     overrides: dict[str, float | None] | None = None) -> DriftPolicy:
+        """The defaults, then `data` (the YAML file's mapping, or a JSON object), then
+        `overrides` that are not None. ValidationError naming the key (after `where`, the
+        mapping's own place, e.g. `policy.`) for an unknown key or a bad value."""
+        if not isinstance(data, dict):
+            raise ValidationError("a drift policy is a mapping (psi, ks_statistic, "
+                                  "ks_pvalue, fields)", file=file, key=where.rstrip(".") or None)
+        data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
         policy = cls()
         for key, value in data.items():
             if key == "fields":
                 if not isinstance(value, dict):
                     raise ValidationError("fields maps a field name to its thresholds",
-                                          file=file, key="fields")
+                                          file=file, key=f"{where}fields")
                 for name, limits in value.items():
                     if not isinstance(limits, dict):
                         raise ValidationError("thresholds are a mapping", file=file,
-                                              key=f"fields.{name}")
-                    policy.fields[str(name)] = {k: _threshold(k, v, file, f"fields.{name}.{k}")
-                                                for k, v in limits.items()}
+                                              key=f"{where}fields.{name}")
+                    policy.fields[str(name)] = {
+                        k: _threshold(k, v, file, f"{where}fields.{name}.{k}")
+                        for k, v in limits.items()}
             else:
-                setattr(policy, key, _threshold(key, value, file, key))
+                setattr(policy, key, _threshold(key, value, file, f"{where}{key}"))
         return policy
 
     def limits(self, name: str) -> tuple[float, float, float]:

@@ -63,13 +63,15 @@ class Profile:
     dataset_version: str | None = None
     run: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
+        """What is stored (`from_dict` reads it back)."""
         return {"format": FORMAT, "rows": self.rows, "source": self.source,
                 "created_at": self.created_at, "fields": self.fields}
 
-    def payload(self) -> dict[str, Any]:
-        """What is stored (the same as `to_dict`)."""
-        return self.to_dict()
+    def to_dict(self) -> dict[str, Any]:
+        """The answer about it (`lineage profile --format json`, the HTTP API): where it
+        is stored, then what is stored."""
+        return {"dataset_version": self.dataset_version, "run": self.run, **self.payload()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], dataset_version: str | None = None,
