@@ -216,8 +216,8 @@ def count_at(values: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nda
     3,000 points: ~70-90 ms per 10^6 values. Instead every value goes to a bucket of an
     even grid over the central points (the first and last 1% of them fall in the two end
     buckets, so a long tail does not coarsen the grid) by arithmetic. The bucket is
-    monotone in the value (IEEE subtraction of a constant, a positive scale, floor and
-    clip all are), so a value in a bucket holding no point is below exactly the points of
+    monotone in the value (IEEE subtraction of a constant, a positive scale, clip and
+    truncation all are), and points and values go through the same arithmetic, so a value in a bucket holding no point is below exactly the points of
     later buckets: one histogram and a cumulative sum count those. Only values sharing a
     bucket with a point are compared with it: equal to the bucket's only point (integer
     codes, counts: all of them) counted by index, the rest (a few % of a continuous column)
@@ -235,10 +235,13 @@ def count_at(values: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nda
         return (np.searchsorted(ordered, points, side="right").astype(np.float64),
                 np.searchsorted(ordered, points, side="left").astype(np.float64))
 
+    shift = lo - 1 / scale  # so that lo falls in bucket 1, and bucket 0 holds what is below
+
     def bucket_of(x: np.ndarray) -> np.ndarray:
-        b = np.floor((x - lo) * scale)
-        np.clip(b, -1, size + 1, out=b)  # below lo, above hi (and infinities): the ends
-        return b.astype(np.int32) + 1
+        b = x - shift
+        b *= scale
+        np.clip(b, 0, size + 2, out=b)  # below lo, above hi (and infinities): the ends
+        return b.astype(np.int32)  # truncation is monotone too
 
     slots = size + 3
     at = bucket_of(points)
@@ -471,6 +474,14 @@ class BatchColumn:
             self._counted[key] = _Counted(values, len(self.series), knots)
         return self._counted[key], note
 
+    def prepare(self) -> None:
+        """Count what the references will read: the numbers at `knots` when given (a
+        numeric reference), else the values (a categorical one)."""
+        if self.knots is not None:
+            self.counted(self.knots)
+        else:
+            self.counts([])
+
     def counts(self, values: list[str]) -> tuple[dict[str, int], int, int]:
         """Counts of `values` (as text), rows, missing rows."""
         if self._values is None:
@@ -680,16 +691,20 @@ def drift(store: Store, batch: Any | None, dataset: str, *, against: str | None 
                                                    if current_profile else 0)
     stored_by_version = {v: stored_profile(store, v) for v in references}
     knots: dict[str, list[np.ndarray]] = {}
+    categorical: set[str] = set()
     for found in stored_by_version.values():
         for name, f in (found.fields if found else {}).items():
             if f.get("kind") == "numeric":
                 knots.setdefault(name, []).append(evaluation_points(f["sketch"]))
+            elif f.get("kind") == "categorical":
+                categorical.add(name)
     union = {name: np.unique(np.concatenate(k)) for name, k in knots.items()}
     prepared: dict[str, BatchColumn] = {}
     if frame is not None:
-        for name in union:
+        # each column counted once, for every reference, all of them side by side
+        for name in [*union, *sorted(categorical - set(union))]:
             if name in frame.columns:
-                prepared[name] = BatchColumn(frame[name], union[name])
+                prepared[name] = BatchColumn(frame[name], union.get(name))
         _count_in_threads(list(prepared.values()))
     for version_key in sorted(references):
         models = references[version_key]
@@ -733,19 +748,18 @@ def drift(store: Store, batch: Any | None, dataset: str, *, against: str | None 
 
 
 def _count_in_threads(columns: list[BatchColumn]) -> None:
-    """Count the columns at their knots side by side: numpy's searchsorted and bincount
-    release the GIL, so a column per core."""
+    """Count the columns side by side (`BatchColumn.prepare`): numpy's and polars' work
+    releases the GIL, so a column per core."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     workers = min(len(columns), os.cpu_count() or 1, 8)
     if workers <= 1:
         for column in columns:
-            column.counted(column.knots if column.knots is not None else np.array([]))
+            column.prepare()
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda c: c.counted(c.knots if c.knots is not None else np.array([])),
-                      columns))
+        list(pool.map(BatchColumn.prepare, columns))
 
 
 def _impact(store: Store, dataset: NodeRef, fields: list[str]
