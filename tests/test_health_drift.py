@@ -124,6 +124,18 @@ def test_ks_is_within_its_stated_error_of_scipy_for_a_sketched_reference(shift: 
                                                                           abs=0.02)
 
 
+def _spread(spread: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if spread == "normal":
+        return rng.normal(0, 1, n)
+    if spread == "codes":
+        return rng.integers(-3, 40, n).astype(np.float64)
+    if spread == "long_tail":
+        return np.concatenate([rng.pareto(1.1, n), [1e300, -np.inf, np.inf]])
+    if spread == "narrow":
+        return 1e6 + rng.normal(0, 1e-9, n)
+    return np.round(rng.normal(0, 1, n), 2)
+
+
 @pytest.mark.parametrize("spread", ["normal", "codes", "long_tail", "narrow", "rounded"])
 def test_counting_a_batch_at_knots_is_exact_for_ties_tails_and_infinities(spread: str
                                                                           ) -> None:
@@ -133,12 +145,7 @@ def test_counting_a_batch_at_knots_is_exact_for_ties_tails_and_infinities(spread
 
     rng = np.random.default_rng(len(spread))
     for n in (1, 7, 5_000):
-        values = {"normal": lambda: rng.normal(0, 1, n),
-                  "codes": lambda: rng.integers(-3, 40, n).astype(np.float64),
-                  "long_tail": lambda: np.concatenate([rng.pareto(1.1, n),
-                                                       [1e300, -np.inf, np.inf]]),
-                  "narrow": lambda: 1e6 + rng.normal(0, 1e-9, n),
-                  "rounded": lambda: np.round(rng.normal(0, 1, n), 2)}[spread]()
+        values = _spread(spread, n, rng)
         for points in (np.unique(values), np.unique(values[: max(1, n // 9)]),
                        np.unique(np.concatenate([values[:50], rng.normal(0, 3, 40)])),
                        np.unique(values[:1])):

@@ -217,12 +217,12 @@ def count_at(values: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nda
     even grid over the central points (the first and last 1% of them fall in the two end
     buckets, so a long tail does not coarsen the grid) by arithmetic. The bucket is
     monotone in the value (IEEE subtraction of a constant, a positive scale, clip and
-    truncation all are), and points and values go through the same arithmetic, so a value in a bucket holding no point is below exactly the points of
-    later buckets: one histogram and a cumulative sum count those. Only values sharing a
-    bucket with a point are compared with it: equal to the bucket's only point (integer
-    codes, counts: all of them) counted by index, the rest (a few % of a continuous column)
-    placed by a sort of their own. Any input is counted exactly; only the time depends on
-    how the values spread."""
+    truncation all are; points and values go through the same arithmetic), so a value in
+    a bucket holding no point is below exactly the points of later buckets: one histogram
+    and a cumulative sum count those. Only values sharing a bucket with a point are
+    compared with it: equal to the bucket's only point (integer codes, counts: all of
+    them) counted by index, the rest (a few % of a continuous column) placed by a sort of
+    their own. Any input is counted exactly; only the time depends on how values spread."""
     m, n = len(points), len(values)
     if m == 0 or n == 0:
         return np.zeros(m), np.zeros(m)

@@ -36,8 +36,9 @@ from .. import _keys as keys
 from .._errors import ConflictError, NotFound, ValidationError
 from .._model import GraphBatch, NodeRef
 from .._vocabulary import EdgeKind, NodeKind
+from ..provenance._tables import read_table
 from ..store.base import Store
-from ._frames import lineage_type, read_batch, type_family
+from ._frames import columnar_file, lineage_type, read_batch, type_family
 
 #: profile layout version, stored in every profile
 FORMAT = 1
@@ -93,14 +94,24 @@ def profile(batch: Any, fields: list[str] | None = None) -> Profile:
     """The profile of `batch` (a file, or a polars/pandas frame or Arrow table); `fields`
     limits it to some columns. Raises ValidationError for what cannot be read or a field
     the batch lacks."""
-    frame, _typed, source = read_batch(batch)
-    wanted = list(fields) if fields else list(frame.columns)
-    missing = [f for f in wanted if f not in frame.columns]
+    columnar = columnar_file(batch)
+    if columnar is not None:  # a wide file: one column in memory at a time
+        columns, rows = columnar
+        source: str | None = str(batch)
+    else:
+        frame, _typed, source = read_batch(batch)
+        columns, rows = list(frame.columns), frame.height
+    wanted = list(fields) if fields else columns
+    missing = [f for f in wanted if f not in columns]
     if missing:
         raise ValidationError(f"the batch has no column '{missing[0]}'; columns are: "
-                              f"{', '.join(frame.columns[:20])}")
-    result = {name: profile_series(frame[name]) for name in wanted}
-    return Profile(frame.height, result, source, datetime.now(UTC).isoformat())
+                              f"{', '.join(columns[:20])}")
+    result = {}
+    for name in wanted:
+        series = read_table(batch, "batch", columns=[name])[name] if columnar else \
+            frame[name]
+        result[name] = profile_series(series)
+    return Profile(rows, result, source, datetime.now(UTC).isoformat())
 
 
 def profile_series(series: pl.Series) -> dict[str, Any]:
