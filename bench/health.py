@@ -101,7 +101,20 @@ def _profile_child(which: str, path: str, queue: Any) -> None:
         lambda: plain_profile(Path(path)))
     seconds, cpu, made = cpu_timed(fn)
     size = sum(field_size(f) for f in made.fields.values()) if which == "lineage" else 0
-    queue.put((seconds, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, size))
+    queue.put((seconds, cpu, peak_rss_mb(), size))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MB: VmHWM, which starts afresh at exec. getrusage's
+    ru_maxrss does not: it keeps the peak of the image before exec, i.e. the forked copy
+    of the parent, whose pages (the 10^7-row frame it generated) counted as the child's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def in_child(which: str, path: Path) -> tuple[float, float, float, int]:
