@@ -146,8 +146,12 @@ def numeric_summary(values: pl.Series) -> dict[str, Any]:
                 "bins": {"edges": [], "counts": [0]}}
     # few distinct values (codes, counts, ages): counted by hash, no sort of the column;
     # a look at the first rows spares a continuous column the full distinct count
-    if present.head(10_000).n_unique() <= KNOTS + 1 and present.n_unique() <= KNOTS + 1:
-        counted = present.value_counts(name="count").sort(present.name)
+    counted = None
+    if present.head(10_000).n_unique() <= KNOTS + 1:
+        # one hash pass: counted, then kept only if few (a distinct count first was another)
+        counted = present.value_counts(name="count")
+        counted = counted.sort(present.name) if counted.height <= KNOTS + 1 else None
+    if counted is not None:
         knots = counted[present.name].cast(pl.Float64).to_numpy()
         cdf, exact = np.cumsum(counted["count"].to_numpy()), True
         sorted_at = None
