@@ -173,6 +173,13 @@ def test_profile_and_drift_over_http_answer_story_5_as_the_cli(api: Api) -> None
                             dataset="user_features@2026-01"), 403, "PermissionDenied")
     record_training_profiles(api)
     assert api.store.audit_log(1)[0].action == "profile"
+    # infinities (a division by zero upstream) are missing values: a 201, not a 500
+    odd = io.BytesIO()
+    pl.DataFrame({"amount": [1.0, float("inf"), 2.0]}).write_parquet(odd)
+    infinite = api.post("/profile", who="writer", data={"dataset": "transactions@2026-02"},
+                        files={"table": ("odd.parquet", odd.getvalue(), "")})
+    assert infinite.status_code == 201, infinite.text
+    assert infinite.json()["fields"]["amount"]["n"] == 2
     stored = api.get("/profile", dataset="user_features@2026-03")
     assert stored.status_code == 200, stored.text
     assert stored.json() == api.cli_json("profile", "--dataset", "user_features@2026-03")

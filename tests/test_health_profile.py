@@ -94,6 +94,17 @@ def test_a_columnar_file_profiled_a_column_at_a_time_equals_its_frames_profile(
         health.profile(broken)
 
 
+def test_a_profile_counts_infinities_as_missing_and_is_valid_json() -> None:
+    """A division by zero upstream: +-inf would make the mean NaN and the profile JSON that
+    neither an HTTP answer nor a PostgreSQL column can hold."""
+    made = health.profile(pl.DataFrame({"x": [1.0, float("inf"), 2.0, float("-inf"),
+                                              float("nan"), None]}))
+    x = made.fields["x"]
+    assert (x["count"], x["nulls"], x["n"]) == (6, 1, 2)
+    assert (x["mean"], x["min"], x["max"]) == (1.5, 1.0, 2.0)
+    json.dumps(made.to_dict(), allow_nan=False)
+
+
 def test_record_profile_stores_it_with_the_dataset_version(fraud_store: Store,
                                                            tmp_path: Path) -> None:
     path = tmp_path / "train.parquet"

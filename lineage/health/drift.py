@@ -438,8 +438,8 @@ class BatchColumn:
         self._values: pl.DataFrame | None = None
 
     def numbers(self) -> tuple[np.ndarray | None, str | None]:
-        """The column's numbers (text through a lenient cast; nulls and NaN dropped), and
-        a note on how they were read."""
+        """The column's numbers (text through a lenient cast; nulls, NaN and infinities
+        dropped, as a profile drops them), and a note on how they were read."""
         if self._numbers is None:
             self._numbers = self._as_numbers()
         return self._numbers
@@ -458,7 +458,8 @@ class BatchColumn:
             values = series.cast(pl.Float64)
         else:
             return None, f"arrived as {lineage_type(series.dtype)}: not comparable"
-        return values.drop_nulls().drop_nans().to_numpy().astype(np.float64, copy=False), note
+        values = values.drop_nulls()
+        return values.filter(values.is_finite()).to_numpy().astype(np.float64, copy=False), note
 
     def counted(self, reference_knots: np.ndarray) -> tuple[_Counted | None, str | None]:
         """The numbers counted at points holding `reference_knots` (a reference's

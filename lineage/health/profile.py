@@ -135,10 +135,11 @@ def profile_series(series: pl.Series) -> dict[str, Any]:
 
 def numeric_summary(values: pl.Series) -> dict[str, Any]:
     """Moments, named quantiles, the sketch and the PSI bins of numbers (nulls and NaN
-    dropped: NaN is missing, as a lenient cast makes it)."""
+    dropped: NaN is missing, as a lenient cast makes it; so are infinities, which no JSON
+    answer or PostgreSQL column can hold and no mean or quantile sketch survives)."""
     present = values.drop_nulls()
     if present.dtype.is_float():
-        present = present.drop_nans()
+        present = present.filter(present.is_finite())
     n = len(present)
     if n == 0:
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None,
