@@ -142,8 +142,7 @@ def profile_cmd(app: App, file: str | None, dataset: str, run: str | None, repla
         with app.audited("profile", dataset, {"file": file, "run": run}):
             made = record_profile(app.store, file, dataset, run=run, replace=replace)
     if fmt == "json":
-        output.emit_json({"dataset_version": made.dataset_version, "run": made.run,
-                          **made.to_dict()})
+        output.emit_json(made.to_dict())
         return
     _print_profile(made)
 

@@ -124,6 +124,37 @@ def test_ks_is_within_its_stated_error_of_scipy_for_a_sketched_reference(shift: 
                                                                           abs=0.02)
 
 
+def _spread(spread: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if spread == "normal":
+        return rng.normal(0, 1, n)
+    if spread == "codes":
+        return rng.integers(-3, 40, n).astype(np.float64)
+    if spread == "long_tail":
+        return np.concatenate([rng.pareto(1.1, n), [1e300, -np.inf, np.inf]])
+    if spread == "narrow":
+        return 1e6 + rng.normal(0, 1e-9, n)
+    return np.round(rng.normal(0, 1, n), 2)
+
+
+@pytest.mark.parametrize("spread", ["normal", "codes", "long_tail", "narrow", "rounded"])
+def test_counting_a_batch_at_knots_is_exact_for_ties_tails_and_infinities(spread: str
+                                                                          ) -> None:
+    """The bucketed count (`count_at`, what KS and PSI of a batch read) equals a count
+    over the sorted batch, at and strictly below every point, whatever the values."""
+    from lineage.health.drift import count_at
+
+    rng = np.random.default_rng(len(spread))
+    for n in (1, 7, 5_000):
+        values = _spread(spread, n, rng)
+        for points in (np.unique(values), np.unique(values[: max(1, n // 9)]),
+                       np.unique(np.concatenate([values[:50], rng.normal(0, 3, 40)])),
+                       np.unique(values[:1])):
+            ordered = np.sort(values)
+            le, lt = count_at(values, points)
+            assert le.tolist() == np.searchsorted(ordered, points, side="right").tolist()
+            assert lt.tolist() == np.searchsorted(ordered, points, side="left").tolist()
+
+
 def test_psi_equals_a_hand_computation_over_the_reference_deciles() -> None:
     # ten values, 100 rows each: the deciles cut between every value, shares 0.1 each
     reference = pl.Series("x", np.repeat(np.arange(10), 100))

@@ -71,6 +71,40 @@ def test_profile_of_many_distinct_values_stays_a_few_kilobytes_per_field() -> No
     assert not made.fields["label"]["exact"]
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+def test_a_columnar_file_profiled_a_column_at_a_time_equals_its_frames_profile(
+        tmp_path: Path, suffix: str) -> None:
+    rng = np.random.default_rng(4)
+    frame = pl.DataFrame({"x": rng.lognormal(2, 1, 3_000), "n": rng.poisson(4, 3_000),
+                          "c": [["a", "b", None][i % 3] for i in range(3_000)],
+                          "t": pl.datetime_range(pl.datetime(2026, 1, 1),
+                                                 pl.datetime(2026, 1, 1, 0, 49, 59),
+                                                 "1s", eager=True)})
+    path = tmp_path / f"batch{suffix}"
+    frame.write_parquet(path) if suffix == ".parquet" else frame.write_ipc(path)
+    from_file, from_frame = health.profile(path), health.profile(frame)
+    assert from_file.rows == 3_000 and from_file.source == str(path)
+    assert from_file.fields == from_frame.fields
+    assert list(health.profile(path, ["c", "x"]).fields) == ["c", "x"]
+    with pytest.raises(lineage.ValidationError, match="no column 'y'; columns are: x, n"):
+        health.profile(path, ["y"])
+    broken = tmp_path / f"broken{suffix}"
+    broken.write_bytes(b"not a table")
+    with pytest.raises(lineage.ValidationError, match="cannot read"):
+        health.profile(broken)
+
+
+def test_a_profile_counts_infinities_as_missing_and_is_valid_json() -> None:
+    """A division by zero upstream: +-inf would make the mean NaN and the profile JSON that
+    neither an HTTP answer nor a PostgreSQL column can hold."""
+    made = health.profile(pl.DataFrame({"x": [1.0, float("inf"), 2.0, float("-inf"),
+                                              float("nan"), None]}))
+    x = made.fields["x"]
+    assert (x["count"], x["nulls"], x["n"]) == (6, 1, 2)
+    assert (x["mean"], x["min"], x["max"]) == (1.5, 1.0, 2.0)
+    json.dumps(made.to_dict(), allow_nan=False)
+
+
 def test_record_profile_stores_it_with_the_dataset_version(fraud_store: Store,
                                                            tmp_path: Path) -> None:
     path = tmp_path / "train.parquet"

@@ -6,8 +6,12 @@
     health.drift(store, "prod.parquet", "user_features")    # vs every model's training data
     health.freshness(store, "fraud@3")     # inputs past their SLA, runs that read late data
     health.skew(store, "fraud@3")          # training vs serving derivation of each input
+
+A batch is a file (Parquet, CSV, NDJSON, Arrow), a polars/pandas frame, an Arrow table, or
+`FileBytes(name, content)`: a file's bytes read as that file would be (an HTTP upload).
 """
 
+from ..provenance._tables import FileBytes
 from .drift import (
     Comparison,
     DriftPolicy,
@@ -34,6 +38,7 @@ __all__ = [
     "DriftPolicy",
     "DriftReport",
     "FieldDrift",
+    "FileBytes",
     "FreshnessReport",
     "Profile",
     "SkewReport",

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._errors import ValidationError
-from ..provenance._tables import read_table
+from ..provenance._tables import FileBytes, read_table
 
 #: file suffixes whose columns carry no types of their own: polars infers them from text,
 #: so an int32 column read back as int64 (or a digit-only string as a number) is no change
@@ -21,7 +21,8 @@ _FLOATS = {pl.Float32: "float32", pl.Float64: "float64"}
 
 def read_batch(batch: Any, what: str = "batch") -> tuple[pl.DataFrame, bool, str | None]:
     """The batch as polars, whether its column types are real (Parquet, Arrow, a frame)
-    rather than inferred from text (CSV, NDJSON), and its file name if it is one.
+    rather than inferred from text (CSV, NDJSON), and its file name if it is one (a path,
+    or a `FileBytes`' name).
 
     A pandas object column mixing numbers and text (an int column that started receiving
     labels: story 1) cannot become one Arrow type; it is read as text, which is what it
@@ -29,9 +30,33 @@ def read_batch(batch: Any, what: str = "batch") -> tuple[pl.DataFrame, bool, str
     if type(batch).__module__.split(".")[0] == "pandas" and hasattr(batch, "columns"):
         return _from_pandas(batch), True, None
     frame = read_table(batch, what)
+    if isinstance(batch, FileBytes):  # an upload: typed as its file would be
+        return frame, Path(batch.name).suffix.lower() not in UNTYPED_SUFFIXES, batch.name
     if isinstance(batch, str | Path):
         return frame, Path(batch).suffix.lower() not in UNTYPED_SUFFIXES, str(batch)
     return frame, True, None
+
+
+#: files read a column at a time without reading the others
+COLUMNAR_SUFFIXES = frozenset({".parquet", ".pq", ".arrow", ".ipc", ".feather"})
+
+
+def columnar_file(batch: Any) -> tuple[list[str], int] | None:
+    """A Parquet or Arrow file's column names and rows (from its metadata), so that it can
+    be read a column at a time (`read_table(path, columns=[name])`): a 10^7-row, 20-column
+    batch then needs one column in memory, not 2.4 GB. None for anything else, and for a
+    file whose metadata cannot be read (reading it whole then says what is wrong)."""
+    if not isinstance(batch, str | Path) or Path(batch).suffix.lower() not in \
+            COLUMNAR_SUFFIXES or not Path(batch).is_file():
+        return None
+    try:
+        parquet = Path(batch).suffix.lower() in (".parquet", ".pq")
+        scan = pl.scan_parquet(batch) if parquet else pl.scan_ipc(batch)
+        names = scan.collect_schema().names()
+        rows = int(scan.select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    return names, rows
 
 
 def _from_pandas(frame: Any) -> pl.DataFrame:

@@ -77,31 +77,40 @@ class DriftPolicy:
     def load(cls, path: str | Path | None = None, **overrides: float | None) -> DriftPolicy:
         """The defaults, then the YAML file at `path`, then `overrides` that are not None.
         ValidationError (with the file and key) for an unknown key or a bad value."""
-        data: dict[str, Any] = {}
+        data: Any = {}
         file = None if path is None else str(path)
         if path is not None:
             try:
                 data = yaml.safe_load(read_text(path)) or {}
             except yaml.YAMLError as exc:
                 raise ValidationError(f"malformed YAML: {exc}", file=file) from None
-            if not isinstance(data, dict):
-                raise ValidationError("a drift policy is a mapping (psi, ks_statistic, "
-                                      "ks_pvalue, fields)", file=file)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(data, file=file, overrides=overrides)
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, file: str | None = None, where: str = "",
+                     overrides: dict[str, float | None] | None = None) -> DriftPolicy:
+        """The defaults, then `data` (the YAML file's mapping, or a JSON object), then
+        `overrides` that are not None. ValidationError naming the key (after `where`, the
+        mapping's own place, e.g. `policy.`) for an unknown key or a bad value."""
+        if not isinstance(data, dict):
+            raise ValidationError("a drift policy is a mapping (psi, ks_statistic, "
+                                  "ks_pvalue, fields)", file=file, key=where.rstrip(".") or None)
+        data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
         policy = cls()
         for key, value in data.items():
             if key == "fields":
                 if not isinstance(value, dict):
                     raise ValidationError("fields maps a field name to its thresholds",
-                                          file=file, key="fields")
+                                          file=file, key=f"{where}fields")
                 for name, limits in value.items():
                     if not isinstance(limits, dict):
                         raise ValidationError("thresholds are a mapping", file=file,
-                                              key=f"fields.{name}")
-                    policy.fields[str(name)] = {k: _threshold(k, v, file, f"fields.{name}.{k}")
-                                                for k, v in limits.items()}
+                                              key=f"{where}fields.{name}")
+                    policy.fields[str(name)] = {
+                        k: _threshold(k, v, file, f"{where}fields.{name}.{k}")
+                        for k, v in limits.items()}
             else:
-                setattr(policy, key, _threshold(key, value, file, key))
+                setattr(policy, key, _threshold(key, value, file, f"{where}{key}"))
         return policy
 
     def limits(self, name: str) -> tuple[float, float, float]:
@@ -167,23 +176,14 @@ class _Numeric:
 
 class _Counted:
     """A batch column's numbers counted at a set of knots (the union of every reference's
-    knots for the field) in one pass: O(n log knots), no sort of the batch. Each reference
+    knots for the field) in one pass, no sort of the batch (`count_at`). Each reference
     then reads the batch's distribution function at its own knots exactly."""
 
     def __init__(self, values: np.ndarray, total: int, knots: np.ndarray) -> None:
         self.values, self.knots = values, knots
         self.n, self.total = len(values), total
         self.missing = total - self.n
-        size = len(knots)
-        if self.n == 0 or size == 0:
-            self.le = self.lt = np.zeros(size)
-            return
-        first = np.searchsorted(knots, values, side="left")  # first knot >= each value
-        self.le = np.cumsum(np.bincount(first, minlength=size + 1))[:size].astype(np.float64)
-        inside = first < size
-        equal = np.zeros(self.n, dtype=bool)
-        equal[inside] = values[inside] == knots[first[inside]]
-        self.lt = self.le - np.bincount(first[equal], minlength=size)[:size]
+        self.le, self.lt = count_at(values, knots)
 
     def _read(self, points: np.ndarray, table: np.ndarray, strict: bool) -> np.ndarray:
         if self.n == 0:
@@ -202,6 +202,68 @@ class _Counted:
     def below(self, points: np.ndarray) -> np.ndarray:
         """Share of values strictly below each point."""
         return self._read(points, self.lt, strict=True)
+
+
+#: most buckets `count_at` spreads a column over
+MAX_BUCKETS = 1 << 18
+
+
+def count_at(values: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values <= each point, values < each point) as float counts, for sorted distinct
+    `points`; exact.
+
+    A binary search per value (`np.searchsorted`) costs ~12 mispredicted branches against
+    3,000 points: ~70-90 ms per 10^6 values. Instead every value goes to a bucket of an
+    even grid over the central points (the first and last 1% of them fall in the two end
+    buckets, so a long tail does not coarsen the grid) by arithmetic. The bucket is
+    monotone in the value (IEEE subtraction of a constant, a positive scale, clip and
+    truncation all are; points and values go through the same arithmetic), so a value in
+    a bucket holding no point is below exactly the points of later buckets: one histogram
+    and a cumulative sum count those. Only values sharing a bucket with a point are
+    compared with it: equal to the bucket's only point (integer codes, counts: all of
+    them) counted by index, the rest (a few % of a continuous column) placed by a sort of
+    their own. Any input is counted exactly; only the time depends on how values spread."""
+    m, n = len(points), len(values)
+    if m == 0 or n == 0:
+        return np.zeros(m), np.zeros(m)
+    trim = m // 100
+    lo, hi = float(points[trim]), float(points[m - 1 - trim])
+    size = min(MAX_BUCKETS, max(1024, 4 * n))
+    scale = size / (hi - lo) if hi > lo else math.inf
+    if not math.isfinite(lo) or not math.isfinite(hi) or not math.isfinite(scale):
+        ordered = np.sort(values)
+        return (np.searchsorted(ordered, points, side="right").astype(np.float64),
+                np.searchsorted(ordered, points, side="left").astype(np.float64))
+
+    shift = lo - 1 / scale  # so that lo falls in bucket 1, and bucket 0 holds what is below
+
+    def bucket_of(x: np.ndarray) -> np.ndarray:
+        b = x - shift
+        b *= scale
+        np.clip(b, 0, size + 2, out=b)  # below lo, above hi (and infinities): the ends
+        return b.astype(np.int32)  # truncation is monotone too
+
+    slots = size + 3
+    at = bucket_of(points)
+    per_bucket = np.bincount(at, minlength=slots)
+    marked = per_bucket > 0
+    # the index of a bucket's point when it is the only one there, else -1
+    owner = np.full(slots, -1, dtype=np.int32)
+    alone = per_bucket[at] == 1
+    owner[at[alone]] = np.flatnonzero(alone)
+    buckets = bucket_of(values)
+    histogram = np.bincount(buckets, minlength=slots)
+    histogram[marked] = 0  # values beside a point are counted below, exactly
+    below = np.concatenate([[0], np.cumsum(histogram)])[at]
+    # equal to its bucket's only point (-1 reads the NaN after the points: never equal)
+    own = owner[buckets]
+    equal = np.append(points, np.nan)[own] == values
+    on_point = np.bincount(np.where(equal, own, m), minlength=m + 1)[:m]
+    cumulative = np.cumsum(on_point)
+    rest = np.sort(values[marked[buckets] & ~equal])
+    le = below + cumulative + np.searchsorted(rest, points, side="right")
+    lt = below + cumulative - on_point + np.searchsorted(rest, points, side="left")
+    return le.astype(np.float64), lt.astype(np.float64)
 
 
 def ks_batch(reference: _Numeric, current: _Counted) -> tuple[float, float, float]:
@@ -376,8 +438,8 @@ class BatchColumn:
         self._values: pl.DataFrame | None = None
 
     def numbers(self) -> tuple[np.ndarray | None, str | None]:
-        """The column's numbers (text through a lenient cast; nulls and NaN dropped), and
-        a note on how they were read."""
+        """The column's numbers (text through a lenient cast; nulls, NaN and infinities
+        dropped, as a profile drops them), and a note on how they were read."""
         if self._numbers is None:
             self._numbers = self._as_numbers()
         return self._numbers
@@ -396,7 +458,8 @@ class BatchColumn:
             values = series.cast(pl.Float64)
         else:
             return None, f"arrived as {lineage_type(series.dtype)}: not comparable"
-        return values.drop_nulls().drop_nans().to_numpy().astype(np.float64, copy=False), note
+        values = values.drop_nulls()
+        return values.filter(values.is_finite()).to_numpy().astype(np.float64, copy=False), note
 
     def counted(self, reference_knots: np.ndarray) -> tuple[_Counted | None, str | None]:
         """The numbers counted at points holding `reference_knots` (a reference's
@@ -411,6 +474,14 @@ class BatchColumn:
         if key not in self._counted:
             self._counted[key] = _Counted(values, len(self.series), knots)
         return self._counted[key], note
+
+    def prepare(self) -> None:
+        """Count what the references will read: the numbers at `knots` when given (a
+        numeric reference), else the values (a categorical one)."""
+        if self.knots is not None:
+            self.counted(self.knots)
+        else:
+            self.counts([])
 
     def counts(self, values: list[str]) -> tuple[dict[str, int], int, int]:
         """Counts of `values` (as text), rows, missing rows."""
@@ -621,16 +692,20 @@ def drift(store: Store, batch: Any | None, dataset: str, *, against: str | None 
                                                    if current_profile else 0)
     stored_by_version = {v: stored_profile(store, v) for v in references}
     knots: dict[str, list[np.ndarray]] = {}
+    categorical: set[str] = set()
     for found in stored_by_version.values():
         for name, f in (found.fields if found else {}).items():
             if f.get("kind") == "numeric":
                 knots.setdefault(name, []).append(evaluation_points(f["sketch"]))
+            elif f.get("kind") == "categorical":
+                categorical.add(name)
     union = {name: np.unique(np.concatenate(k)) for name, k in knots.items()}
     prepared: dict[str, BatchColumn] = {}
     if frame is not None:
-        for name in union:
+        # each column counted once, for every reference, all of them side by side
+        for name in [*union, *sorted(categorical - set(union))]:
             if name in frame.columns:
-                prepared[name] = BatchColumn(frame[name], union[name])
+                prepared[name] = BatchColumn(frame[name], union.get(name))
         _count_in_threads(list(prepared.values()))
     for version_key in sorted(references):
         models = references[version_key]
@@ -674,19 +749,18 @@ def drift(store: Store, batch: Any | None, dataset: str, *, against: str | None 
 
 
 def _count_in_threads(columns: list[BatchColumn]) -> None:
-    """Count the columns at their knots side by side: numpy's searchsorted and bincount
-    release the GIL, so a column per core."""
+    """Count the columns side by side (`BatchColumn.prepare`): numpy's and polars' work
+    releases the GIL, so a column per core."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     workers = min(len(columns), os.cpu_count() or 1, 8)
     if workers <= 1:
         for column in columns:
-            column.counted(column.knots if column.knots is not None else np.array([]))
+            column.prepare()
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda c: c.counted(c.knots if c.knots is not None else np.array([])),
-                      columns))
+        list(pool.map(BatchColumn.prepare, columns))
 
 
 def _impact(store: Store, dataset: NodeRef, fields: list[str]
@@ -767,5 +841,5 @@ def compare_profiles(reference: Profile, current: Profile,
 
 
 __all__ = ["BatchColumn", "Comparison", "DriftPolicy", "DriftReport", "FieldDrift", "compare_field",
-           "compare_profiles", "drift", "ks_pvalue", "profile_series", "psi",
+           "compare_profiles", "count_at", "drift", "ks_pvalue", "profile_series", "psi",
            "training_references"]

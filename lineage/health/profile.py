@@ -24,7 +24,9 @@ property, with no hook of its own.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +38,9 @@ from .. import _keys as keys
 from .._errors import ConflictError, NotFound, ValidationError
 from .._model import GraphBatch, NodeRef
 from .._vocabulary import EdgeKind, NodeKind
+from ..provenance._tables import read_table
 from ..store.base import Store
-from ._frames import lineage_type, read_batch, type_family
+from ._frames import columnar_file, lineage_type, read_batch, type_family
 
 #: profile layout version, stored in every profile
 FORMAT = 1
@@ -47,6 +50,8 @@ KNOTS = 256
 TOP_K = 50
 #: PSI bins: the reference's deciles
 PSI_BINS = 10
+#: columns profiled at once (each in memory with its sorted copy)
+PROFILE_THREADS = 4
 #: named quantiles, for people
 NAMED_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -63,13 +68,15 @@ class Profile:
     dataset_version: str | None = None
     run: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
+        """What is stored (`from_dict` reads it back)."""
         return {"format": FORMAT, "rows": self.rows, "source": self.source,
                 "created_at": self.created_at, "fields": self.fields}
 
-    def payload(self) -> dict[str, Any]:
-        """What is stored (the same as `to_dict`)."""
-        return self.to_dict()
+    def to_dict(self) -> dict[str, Any]:
+        """The answer about it (`lineage profile --format json`, the HTTP API): where it
+        is stored, then what is stored."""
+        return {"dataset_version": self.dataset_version, "run": self.run, **self.payload()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], dataset_version: str | None = None,
@@ -91,14 +98,33 @@ def profile(batch: Any, fields: list[str] | None = None) -> Profile:
     """The profile of `batch` (a file, or a polars/pandas frame or Arrow table); `fields`
     limits it to some columns. Raises ValidationError for what cannot be read or a field
     the batch lacks."""
-    frame, _typed, source = read_batch(batch)
-    wanted = list(fields) if fields else list(frame.columns)
-    missing = [f for f in wanted if f not in frame.columns]
+    columnar = columnar_file(batch)
+    if columnar is not None:  # a wide file: one column in memory at a time
+        columns, rows = columnar
+        source: str | None = str(batch)
+    else:
+        frame, _typed, source = read_batch(batch)
+        columns, rows = list(frame.columns), frame.height
+    wanted = list(fields) if fields else columns
+    missing = [f for f in wanted if f not in columns]
     if missing:
         raise ValidationError(f"the batch has no column '{missing[0]}'; columns are: "
-                              f"{', '.join(frame.columns[:20])}")
-    result = {name: profile_series(frame[name]) for name in wanted}
-    return Profile(frame.height, result, source, datetime.now(UTC).isoformat())
+                              f"{', '.join(columns[:20])}")
+
+    def one(name: str) -> dict[str, Any]:
+        series = read_table(batch, "batch", columns=[name])[name] if columnar else \
+            frame[name]
+        return profile_series(series)
+
+    # columns side by side: polars and numpy release the GIL; at most PROFILE_THREADS
+    # columns in memory at once
+    workers = min(len(wanted), os.cpu_count() or 1, PROFILE_THREADS)
+    if workers <= 1:
+        result = {name: one(name) for name in wanted}
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            result = dict(zip(wanted, pool.map(one, wanted), strict=True))
+    return Profile(rows, result, source, datetime.now(UTC).isoformat())
 
 
 def profile_series(series: pl.Series) -> dict[str, Any]:
@@ -122,10 +148,11 @@ def profile_series(series: pl.Series) -> dict[str, Any]:
 
 def numeric_summary(values: pl.Series) -> dict[str, Any]:
     """Moments, named quantiles, the sketch and the PSI bins of numbers (nulls and NaN
-    dropped: NaN is missing, as a lenient cast makes it)."""
+    dropped: NaN is missing, as a lenient cast makes it; so are infinities, which no JSON
+    answer or PostgreSQL column can hold and no mean or quantile sketch survives)."""
     present = values.drop_nulls()
     if present.dtype.is_float():
-        present = present.drop_nans()
+        present = present.filter(present.is_finite())
     n = len(present)
     if n == 0:
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None,
@@ -133,8 +160,12 @@ def numeric_summary(values: pl.Series) -> dict[str, Any]:
                 "bins": {"edges": [], "counts": [0]}}
     # few distinct values (codes, counts, ages): counted by hash, no sort of the column;
     # a look at the first rows spares a continuous column the full distinct count
-    if present.head(10_000).n_unique() <= KNOTS + 1 and present.n_unique() <= KNOTS + 1:
-        counted = present.value_counts(name="count").sort(present.name)
+    counted = None
+    if present.head(10_000).n_unique() <= KNOTS + 1:
+        # one hash pass: counted, then kept only if few (a distinct count first was another)
+        counted = present.value_counts(name="count")
+        counted = counted.sort(present.name) if counted.height <= KNOTS + 1 else None
+    if counted is not None:
         knots = counted[present.name].cast(pl.Float64).to_numpy()
         cdf, exact = np.cumsum(counted["count"].to_numpy()), True
         sorted_at = None

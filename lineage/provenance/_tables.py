@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,19 @@ _READERS = {
     ".ndjson": "ndjson", ".jsonl": "ndjson",
     ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
 }  # fmt: skip
+#: the file suffixes a table is read by (the format is the suffix's)
+TABLE_SUFFIXES = frozenset(_READERS)
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """A file's content with its name, read as the file would be (the format by the
+    name's suffix): a table uploaded over HTTP, without writing it to disk.
+
+        read_table(FileBytes("batch.csv", b"user_id,amount\\n1,9.5\\n"))"""
+
+    name: str
+    content: bytes
 
 
 def read_table(table: Table, what: str = "table",
@@ -35,6 +50,8 @@ def read_table(table: Table, what: str = "table",
         return table.collect()
     if isinstance(table, str | Path):
         return _read_file(Path(table), columns)
+    if isinstance(table, FileBytes):
+        return _read_file(Path(table.name), columns, table.content)
     module = type(table).__module__.split(".")[0]
     converted: Any = None
     # a pandas Series or an Arrow array converts to a polars Series: a column, not a table
@@ -48,24 +65,29 @@ def read_table(table: Table, what: str = "table",
                           f"Parquet/CSV/NDJSON file, not {type(table).__name__}")
 
 
-def _read_file(path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
+def _read_file(path: Path, columns: Sequence[str] | None = None,
+               content: bytes | None = None) -> pl.DataFrame:
+    """The file at `path`, or `content` read as a file of that name would be."""
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         known = ", ".join(sorted(_READERS))
         raise ValidationError(f"cannot tell the format of '{path.name}'; use one of: {known}",
                               file=str(path))
-    if not path.is_file():
+    if content is None and not path.is_file():
         raise ValidationError("no such file", file=str(path))
+    source: Path | io.BytesIO = path if content is None else io.BytesIO(content)
     try:
+        if kind == "ipc" and content is not None and not content.startswith(b"ARROW1"):
+            return pl.read_ipc_stream(source)  # the streaming format has no magic header
         if kind in ("parquet", "ipc"):
-            scan = pl.scan_parquet(path) if kind == "parquet" else pl.scan_ipc(path)
+            scan = pl.scan_parquet(source) if kind == "parquet" else pl.scan_ipc(source)
             if columns is not None and set(columns) <= set(scan.collect_schema().names()):
                 scan = scan.select(list(dict.fromkeys(columns)))
             return scan.collect()
         if kind == "ndjson":
-            return pl.read_ndjson(path)
+            return pl.read_ndjson(source)
         separator = "\t" if path.suffix.lower() == ".tsv" else ","
-        return pl.read_csv(path, separator=separator, encoding="utf8",
+        return pl.read_csv(source, separator=separator, encoding="utf8",
                            infer_schema_length=10_000)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -20,6 +20,16 @@ Endpoints (all under /api/v1; OpenAPI at /openapi.json, docs at /docs):
 ``GET /provenance/{dataset}``  read           who asserted the dataset's values (``version``)
 ``POST /training/check``       read           the guard's report (200 with ``passed``)
 ``POST /assertions``           assert         record assertions of an origin the token may assert
+``POST /validate``             read           a batch (multipart file ``table``) against its
+                                              schema and contracts (200 with ``passed``);
+                                              ``record=true``: write:lineage
+``POST /profile``              write:lineage  profile an uploaded batch, store it (201)
+``GET /profile``               read           a stored profile: ``dataset``, ``run``
+``POST /drift``                read           an upload, or a stored profile named in JSON,
+                                              against the training profiles (200 with
+                                              ``drifted``); ``notify=true``: write:lineage
+``GET /freshness``             read           stale inputs, late runs: ``name``, ``now``
+``GET /skew/{model@version}``  read           training-serving skew (200 with ``skewed``)
 ``GET /audit``                 admin          the audit log
 ``GET /health``                none           liveness, ingest counters (dropped facets...)
 =============================  =============  ==================================================

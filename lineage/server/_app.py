@@ -10,6 +10,7 @@ the library's errors become JSON answers in `_http`. Nothing here builds queries
 import asyncio
 import io
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,13 +32,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from .. import __version__, auth, provenance
+from .. import __version__, auth, health, provenance
 from .._access import Principal
 from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
 from ..openlineage import checks_covering
+from ..provenance._tables import TABLE_SUFFIXES, FileBytes
 from ..render import draw, neighbourhood, to_dot
 from ..store.base import Store
 from . import _http
@@ -117,6 +119,21 @@ class TrainingCheckRequest(_Strict):
     policy: dict[str, Any] | None = Field(
         default=None, description="a guard Policy: min_confidence, unverified, low_confidence, "
         "allow_ai_above, lineage, max_examples")
+
+
+class DriftRequest(_Strict):
+    """Drift of a stored profile (no upload): `current` names it, `run` a run's."""
+
+    dataset: str = Field(description="the dataset whose training profiles are compared")
+    current: str = Field(description="NAME@VERSION whose stored profile is compared")
+    run: str | None = Field(default=None, description="the run whose profile of `current`")
+    against: str | None = Field(default=None, description="only this profiled NAME@VERSION")
+    policy: dict[str, Any] | None = Field(
+        default=None, description="thresholds: psi, ks_statistic, ks_pvalue, fields")
+    psi: float | None = Field(default=None, ge=0)
+    ks_statistic: float | None = Field(default=None, ge=0, le=1)
+    ks_pvalue: float | None = Field(default=None, ge=0, le=1)
+    notify: bool = Field(default=False, description="tell the consumers (scope write:lineage)")
 
 
 class ErrorBody(BaseModel):
@@ -615,6 +632,185 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
 
         return JSONResponse(await run_in_threadpool(check))
 
+    # ---------------------------------------------------------------- data health
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def may_check(who: Principal) -> None:
+        """403 before the body is read unless `who` may at least check (read) or record."""
+        if not who.has("write:lineage"):
+            auth.require(who, "read")
+
+    async def batch_upload(request: Request) -> tuple[Any, FileBytes]:
+        """The form of a multipart request and its batch (file field `table`)."""
+        kind = _http.media_type(request)
+        if kind != "multipart/form-data":
+            raise UnsupportedMediaType(f"upload the batch as multipart/form-data (file field "
+                                       f"'table'), got Content-Type {kind or 'none'}")
+        form = await _form(request, await _http.read_body(request, limit))
+        return form, await _uploaded_batch(form)
+
+    upload_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": {"type": "object", "required": ["table", "dataset"], "properties": {
+            "table": {"type": "string", "format": "binary",
+                      "description": "the batch: Parquet, CSV/TSV, NDJSON or Arrow IPC"},
+            "dataset": {"type": "string"}}}}}}}
+
+    @app.post(f"{API}/validate", tags=["data health"],
+              summary="Check a batch against its schema and every consumer contract",
+              responses=_errors(400, 401, 403, 404, 409, 413, 415),
+              openapi_extra=upload_body)
+    async def post_validate(request: Request, who: Caller) -> JSONResponse:
+        """`lineage validate` over HTTP: the batch as the file field `table`
+        (multipart/form-data), `dataset` (NAME, or NAME@VERSION for that version's schema).
+        **200 whenever the check ran**, `passed` false on a violation (`columns`,
+        `broken_consumers` say which); 4xx only for bad input. `record=true` (scope
+        write:lineage; else read) registers the observed schema as a new version when it
+        differs (`version` names it), which notifies the consumers the change breaks."""
+        may_check(who)
+        form, batch = await batch_upload(request)
+        dataset = str(_form_text(form, "dataset", required=True))
+        record = _form_flag(form, "record")
+        version = _form_text(form, "version")
+        if version is not None and not record:
+            raise ValidationError("'version' names the version record=true registers; add "
+                                  "record=true", key="version")
+        auth.require(who, "write:lineage" if record else "read")
+
+        def check() -> dict[str, Any]:
+            store = the_store()
+            if not record:
+                return health.validate(store, batch, dataset).to_dict()
+            with store.audited(who.name, "validate --record", dataset,
+                               {"file": batch.name, "endpoint": request.url.path}):
+                return health.validate(store, batch, dataset, record=True,
+                                       record_version=version).to_dict()
+
+        return JSONResponse(await run_in_threadpool(check))
+
+    @app.post(f"{API}/profile", status_code=201, tags=["data health"],
+              summary="Profile a batch and store it with its dataset version",
+              responses=_errors(400, 401, 403, 404, 409, 413, 415),
+              openapi_extra=upload_body)
+    async def post_profile(request: Request, who: Writer) -> JSONResponse:
+        """`lineage profile FILE` over HTTP: the batch as the file field `table`, `dataset`
+        NAME@VERSION, optionally `run` (what that run saw: a training run's features, a
+        serving batch) and `replace=true`. 201 with the stored profile; the same
+        distribution again changes nothing; a different one is 409 unless `replace`."""
+        form, batch = await batch_upload(request)
+        dataset = str(_form_text(form, "dataset", required=True))
+        run = _form_text(form, "run")
+        replace = _form_flag(form, "replace")
+
+        def record() -> dict[str, Any]:
+            store = the_store()
+            with store.audited(who.name, "profile", dataset,
+                               {"file": batch.name, "run": run, "endpoint": request.url.path}):
+                return health.record_profile(store, batch, dataset, run=run,
+                                             replace=replace).to_dict()
+
+        return JSONResponse(await run_in_threadpool(record), status_code=201)
+
+    @app.get(f"{API}/profile", tags=["data health"], summary="A stored profile",
+             responses=_errors(400, 401, 403, 404, 409))
+    def get_profile(_who: Reader, dataset: str, run: str | None = None) -> dict[str, Any]:
+        """The profile stored with dataset version `dataset` (NAME@VERSION), or what `run`
+        saw of it; 404 when none was recorded."""
+        found = health.stored_profile(the_store(), dataset, run)
+        if found is None:
+            raise NotFound(f"no profile stored for {dataset}" + (f" and run {run}" if run
+                                                                  else "")
+                           + "; record one with POST /api/v1/profile (or `lineage profile`)")
+        return found.to_dict()
+
+    @app.post(f"{API}/drift", tags=["data health"],
+              summary="Compare a batch with what the models trained on",
+              responses=_errors(400, 401, 403, 404, 409, 413, 415),
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "multipart/form-data": {"schema": {
+                      "type": "object", "required": ["table", "dataset"], "properties": {
+                          "table": {"type": "string", "format": "binary",
+                                    "description": "the batch: Parquet, CSV, NDJSON or Arrow"},
+                          "dataset": {"type": "string"}, "against": {"type": "string"},
+                          "policy": {"type": "string", "description": "thresholds as JSON"},
+                          "psi": {"type": "number"}, "ks_statistic": {"type": "number"},
+                          "ks_pvalue": {"type": "number"}, "notify": {"type": "boolean"}}}},
+                  "application/json": {"schema": DriftRequest.model_json_schema()}}}})
+    async def post_drift(request: Request, who: Caller) -> JSONResponse:
+        """`lineage drift` over HTTP: a batch uploaded as the file field `table`
+        (multipart/form-data), or a stored profile named by a JSON body (`current`
+        NAME@VERSION, `run`). Each is compared with the training profile of every model
+        version trained on a version of `dataset` (or only `against`), then each drifted
+        field is followed to the features, model versions and consumers it reaches.
+        **200 whenever the comparison ran**, `drifted` true when a field crossed a
+        threshold (`policy`: psi, ks_statistic, ks_pvalue, fields). 404 when there is
+        nothing to compare with. `notify=true` (scope write:lineage; else read) tells the
+        consumers reached through their channels."""
+        may_check(who)
+        batch: FileBytes | None = None
+        current = run = None
+        if _http.media_type(request) == "multipart/form-data":
+            form, batch = await batch_upload(request)
+            dataset = str(_form_text(form, "dataset", required=True))
+            against = _form_text(form, "against")
+            raw_policy = _form_json_object(form, "policy")
+            thresholds = {"psi": _form_number(form, "psi"),
+                          "ks_statistic": _form_number(form, "ks_statistic", 1),
+                          "ks_pvalue": _form_number(form, "ks_pvalue", 1)}
+            notify = _form_flag(form, "notify")
+        else:
+            if not _http.media_type(request).endswith("json"):
+                raise UnsupportedMediaType(
+                    "upload the batch as multipart/form-data (file field 'table'), or name a "
+                    "stored profile in an application/json body ({\"dataset\": ..., "
+                    f"\"current\": NAME@VERSION}}); got {_http.media_type(request) or 'none'}")
+            parsed = _model(DriftRequest, await json_body(request))
+            dataset, against, current, run = (parsed.dataset, parsed.against, parsed.current,
+                                              parsed.run)
+            raw_policy, notify = parsed.policy, parsed.notify
+            thresholds = {"psi": parsed.psi, "ks_statistic": parsed.ks_statistic,
+                          "ks_pvalue": parsed.ks_pvalue}
+        policy = health.DriftPolicy.from_mapping(raw_policy or {}, where="policy.",
+                                                 overrides=thresholds)
+        auth.require(who, "write:lineage" if notify else "read")
+
+        def compare() -> dict[str, Any]:
+            store = the_store()
+            if not notify:
+                return health.drift(store, batch, dataset, against=against, current=current,
+                                    run=run, policy=policy).to_dict()
+            with store.audited(who.name, "drift --notify", dataset,
+                               {"file": batch.name if batch else current,
+                                "endpoint": request.url.path}):
+                return health.drift(store, batch, dataset, against=against, current=current,
+                                    run=run, policy=policy, notify=True).to_dict()
+
+        return JSONResponse(await run_in_threadpool(compare))
+
+    @app.get(f"{API}/freshness", tags=["data health"],
+             summary="Inputs past their freshness SLA, runs that read late data",
+             responses=_errors(400, 401, 403, 404, 409))
+    def get_freshness(_who: Reader, name: str | None = None,
+                      now: datetime | None = None) -> dict[str, Any]:
+        """`lineage freshness [NAME]`: every input older than its declared SLA, and every
+        run that read an input version which landed after the run's window closed, with the
+        model versions and consumers downstream; only what is upstream of `name` when given.
+        `now` (ISO 8601 with a time zone) judges as of that time. 200 with `fresh` false
+        when something is stale or late."""
+        if now is not None and now.tzinfo is None:
+            raise ValidationError("now needs a time zone (2026-04-02T12:00:00Z)",
+                                  key="query.now")
+        return health.freshness(the_store(), name, now=now).to_dict()
+
+    @app.get(API + "/skew/{model_version:path}", tags=["data health"],
+             summary="Training-serving skew of a model version",
+             responses=_errors(400, 401, 403, 404, 409))
+    def get_skew(model_version: str, _who: Reader) -> dict[str, Any]:
+        """`lineage skew MODEL@VERSION`: per input, the derivation its training data
+        recorded beside its serving path's, every difference, and where both sides have a
+        stored profile the PSI and KS between them. 200 with `skewed` listing the inputs."""
+        return health.skew(the_store(), model_version).to_dict()
+
     # ---------------------------------------------------------------- assertions
 
     @app.post(f"{API}/assertions", status_code=201, tags=["provenance"],
@@ -769,10 +965,7 @@ async def _multipart_table(request: Request, body: bytes) -> tuple[dict[str, Any
                                                                   pl.DataFrame]:
     """The form fields and the uploaded table (file field `table`: Parquet, or CSV/TSV by
     its name or content type)."""
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await Request(request.scope, replay).form()
+    form = await _form(request, body)
     upload = form.get("table")
     if upload is None or isinstance(upload, str):
         raise ValidationError("upload the table as the file field 'table'", key="table")
@@ -813,3 +1006,86 @@ def _read_upload(content: bytes, suffix: str) -> pl.DataFrame:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValidationError(f"cannot read the uploaded {'Parquet' if parquet else 'CSV'} "
                               f"table: {reason}", key="table") from None
+
+
+async def _form(request: Request, body: bytes) -> Any:
+    """The multipart form of a request whose body was read already (bounded)."""
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return await Request(request.scope, replay).form()
+
+
+#: an upload's media type -> the file suffix its format is read by, when its name has none
+_UPLOAD_TYPES = {
+    "text/csv": ".csv", "text/tab-separated-values": ".tsv",
+    "application/vnd.apache.parquet": ".parquet", "application/x-parquet": ".parquet",
+    "application/vnd.apache.arrow.file": ".arrow",
+    "application/vnd.apache.arrow.stream": ".arrow",
+    "application/x-ndjson": ".ndjson", "application/jsonl": ".ndjson",
+}  # fmt: skip
+
+
+async def _uploaded_batch(form: Any) -> FileBytes:
+    """The file field `table` of a form, named so that its format reads from the name:
+    its own file name when that says (batch.parquet), else its media type (text/csv).
+    UnsupportedMediaType when neither does."""
+    upload = form.get("table")
+    if upload is None or isinstance(upload, str):
+        raise ValidationError("upload the batch as the file field 'table' "
+                              "(multipart/form-data)", key="table")
+    name = Path(upload.filename or "").name or "upload"
+    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
+        suffix = _UPLOAD_TYPES.get(_http.media_type_of(upload.content_type or ""))
+        if suffix is None:
+            given = upload.content_type or "no type"
+            raise UnsupportedMediaType(
+                f"cannot tell the format of the upload '{name}' ({given}): name the file "
+                ".parquet, .csv, .tsv, .ndjson or .arrow, or send it as text/csv, "
+                "application/vnd.apache.parquet or application/vnd.apache.arrow.file",
+                key="table")
+        name = Path(name).stem + suffix
+    return FileBytes(name, await upload.read())
+
+
+def _form_text(form: Any, name: str, required: bool = False) -> str | None:
+    value = form.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"form field '{name}' is text, not a file", key=name)
+    if value is None or not value.strip():
+        if required:
+            raise ValidationError(f"form field '{name}' is required", key=name)
+        return None
+    return value.strip()
+
+
+def _form_flag(form: Any, name: str) -> bool:
+    value = (_form_text(form, name) or "false").lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValidationError(f"form field '{name}' is true or false, got {value!r}", key=name)
+    return value in ("true", "1", "yes")
+
+
+def _form_number(form: Any, name: str, high: float | None = None) -> float | None:
+    value = _form_text(form, name)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (high is not None and number > high):
+        raise ValidationError(f"form field '{name}' is a number >= 0"
+                              + ("" if high is None else f" and <= {high:g}")
+                              + f", got {value!r}", key=name)
+    return number
+
+
+def _form_json_object(form: Any, name: str) -> dict[str, Any] | None:
+    value = _form_text(form, name)
+    if value is None:
+        return None
+    parsed = _http.parse_json(value.encode("utf-8"))
+    if not isinstance(parsed, dict):
+        raise ValidationError(f"form field '{name}' is a JSON object", key=name)
+    return parsed
