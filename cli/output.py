@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lineage import EdgeKind, NodeKind, NodeRef
+from lineage._vocabulary import path_words
 
 #: width of tables written to a pipe or a file (a terminal uses its own width); wide enough
 #: that keys and paths are not folded mid-word for the next program in the pipe
@@ -95,18 +96,18 @@ def group_title(kind: NodeKind, count: int) -> str:
 
 def path_text(steps: Sequence[tuple[EdgeKind | None, NodeRef]],
               through: NodeRef | None = None, *, data_flow: bool = False) -> str:
-    """A path by node names: `a -derived_from-> b -uses_feature-> c`.
+    """A path by node names, each arrow labelled by what happens along it:
+    `a -feeds-> b -is used by-> c` (`lineage.EDGE_VERB`).
 
     `steps` run from the start of a walk (as `Reached.path` gives them). An upstream walk
-    runs against the data; `data_flow=True` prints it the way data flows, so that every
-    arrow reads like its edge kind (`b -derived_from-> a`: a is derived from b)."""
+    runs against the data; `data_flow=True` prints it the way data flows, so that it reads
+    from the furthest source to the start like any other path."""
     names = [node.name for _edge, node in steps]
-    edges = [edge.value if edge is not None else "?" for edge, _node in steps[1:]]
+    edges = [edge for edge, _node in steps[1:]]
     if data_flow:
         names.reverse()
         edges.reverse()
-    text = names[0] + "".join(f" -{edge}-> {name}" for edge, name in zip(edges, names[1:],
-                                                                         strict=True))
+    text = path_words(names, edges)
     if through is not None:
         text += f" (consumes dataset {through.name})"
     return text

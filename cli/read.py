@@ -8,7 +8,7 @@ import click
 from rich.text import Text
 
 import lineage
-from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
+from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef, edge_verb
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
 from lineage.impact import upstream as impact_upstream
@@ -308,7 +308,7 @@ def _property_shown(key: str, value: Any) -> tuple[str, Any]:
 
 
 def _edge_dict(edge: EdgeSpec, other: NodeRef) -> dict[str, Any]:
-    return {"edge": edge.kind.value, "key": other.key, "kind": other.kind.value,
+    return {"edge": edge.kind.value, "verb": edge_verb(edge.kind), "key": other.key, "kind": other.kind.value,
             "name": other.name, "properties": edge.properties}
 
 
@@ -355,7 +355,7 @@ def show(app: App, name: str, fmt: str) -> None:
         if not pairs:
             console.print(f"{title}: none", soft_wrap=True)
             continue
-        rows = [(e.kind.value, other.name, other.key,
+        rows = [(edge_verb(e.kind), other.name, other.key,
                  output.text(e.properties.get("transformation"))) for e, other in pairs]
         console.print(output.table(f"{title} ({len(pairs)})",
                                    ["edge", other_end, "key", "transformation"], rows))

@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 from ._errors import LineageError
 from ._keys import kind_of
 from ._types import normalize_type
-from ._vocabulary import EdgeKind, NodeKind, Origin
+from ._vocabulary import EdgeKind, NodeKind, Origin, edge_verb, path_step
 
 
 class NodeSpec(SQLModel):
@@ -311,10 +311,11 @@ class Reached:
         return self._steps  # type: ignore[return-value]
 
     def path_text(self) -> str:
-        """The path in one line: `a -derived_from-> b -uses_feature-> c`."""
+        """The path in one line, each step read the way data flows along a downstream walk:
+        `a -feeds-> b -is used by-> c`."""
         parts: list[str] = []
         for edge, node in self._path_steps():
-            parts.append(node.key if edge is None else f"-{edge.value}-> {node.key}")
+            parts.append(node.key if edge is None else f"-{edge_verb(edge)}-> {node.key}")
         if self.through is not None:
             how = "consumes" if self.edge is EdgeKind.CONSUMES else "through"
             parts.append(f"({how} dataset {self.through.key})")
@@ -328,10 +329,7 @@ class Reached:
             "kind": self.node.kind.value,
             "name": self.node.name,
             "depth": self.depth,
-            "path": [
-                {"edge": None if e is None else e.value, "key": n.key}
-                for e, n in self._path_steps()
-            ],
+            "path": [path_step(e, n.key) for e, n in self._path_steps()],
             "through": None if self.through is None else self.through.key,
             "column_unknown": self.column_unknown,
         }

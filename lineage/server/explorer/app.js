@@ -242,7 +242,7 @@ async function nodePage(key) {
 function neighboursCard(node, neighbours) {
   const groups = new Map();
   for (const n of neighbours) {
-    const label = n.direction === "in" ? `← ${n.edge} (from)` : `→ ${n.edge} (to)`;
+    const label = n.direction === "in" ? `← ${n.verb || n.edge} (from)` : `→ ${n.verb || n.edge} (to)`;
     (groups.get(label) || groups.set(label, []).get(label)).push(n);
   }
   const card = section(`Neighbours (${neighbours.length})`,
@@ -388,7 +388,8 @@ function consumerCard(key) {
 function pathView(path) {
   const ol = el("ol", { class: "path", "aria-label": "path" });
   for (const step of path) {
-    ol.append(el("li", {}, step.edge ? el("span", { class: "edge-label" }, step.edge) : null,
+    // the step's data-flow reading (`feeds`), the stored kind as its tooltip
+    ol.append(el("li", {}, step.edge ? el("span", { class: "edge-label", title: step.edge }, step.verb || step.edge) : null,
                  el("a", { href: href("node", step.key), title: step.key }, shortName(step.key))));
   }
   return ol;
