@@ -416,7 +416,7 @@ def test_downstream_lists_what_depends_on_a_node(registered: Run) -> None:
     assert {"model:fraud", "consumer:risk-rules-engine",
             "field:s3://ml-warehouse/fraud.scores.predicted_fraud"} <= keys
     table = registered("downstream", "fraud@2", "--depth", "1")
-    assert table.exit_code == 0 and "fraud@2 -version_of-> fraud" in table.stdout
+    assert table.exit_code == 0 and "fraud@2 -is a version of-> fraud" in table.stdout
 
 
 def test_stats_counts_nodes_by_kind_and_edges(registered: Run, store_url: str) -> None:
