@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .._access import SCOPES, AuditEntry, TokenInfo
 from .._errors import AmbiguousName, ConflictError, NotFound, ValidationError
 from .._keys import check_key_length, identity, is_key, kind_of, matches_suffix, suggest
@@ -47,11 +45,13 @@ from .._model import (
     Subgraph,
 )
 from .._vocabulary import EdgeKind, NodeKind, Origin
-from . import _bulk
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..impact import ChangeImpact, ImpactReport
     from ..schema import Change
+    from . import _bulk
 
 #: what `Store.bulk_load` accepts (see `lineage.store._bulk`)
 BulkNodes = Iterable[NodeSpec] | Iterable[tuple[Any, ...]] | Any
@@ -193,6 +193,8 @@ class Store(ABC):
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
             raise ValidationError("chunk_size must be a positive whole number")
+        from . import _bulk  # polars: only a bulk load pays for it
+
         return self._bulk_load(_bulk.normalise(nodes, edges), chunk_size)
 
     # ---------------------------------------------------------------- reads
@@ -424,6 +426,8 @@ class Store(ABC):
             columns += [arrays.reviewed_batch, arrays.reviewed_row]
         if n == 0 or batch.rows != n or any(len(c) != n for c in columns):
             raise ValidationError(f"an assertion batch needs rows, all columns of {batch.rows}")
+        import numpy as np  # only a record-tag write pays for it
+
         conf = arrays.confidence
         bad = ~np.isnan(conf) & ((conf < 0) | (conf > 1))
         if bad.any():
