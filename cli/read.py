@@ -414,8 +414,10 @@ def find(app: App, text: str, kinds: tuple[str, ...], limit: int, fmt: str) -> N
         console.print(f"no node matches '{text}'" if text else "the store is empty",
                       soft_wrap=True)
         return
+    # the key is what a command takes; the name is its tail, shown when there is room
     console.print(output.table(None, ["key", "kind", "name"],
-                               [(r.key, r.kind.value, r.name) for r in refs]))
+                               [(r.key, r.kind.value, r.name) for r in refs],
+                               optional=["name"]))
     if len(refs) == limit:
         console.print(f"showing the first {limit}; use --limit to see more", soft_wrap=True)
 
