@@ -38,6 +38,16 @@ def _wide() -> bool:
     return app is not None and app.wide
 
 
+class _Console(Console):
+    """A console whose `soft_wrap=True` lines (sentences that a pipe should get whole) are
+    word-wrapped on a terminal, which would otherwise cut them mid-word at its edge."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        if soft_wrap and self.is_terminal and not _wide():
+            soft_wrap = False
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
 def _console(file: TextIO) -> Console:
     width = None
     if _wide():
@@ -46,7 +56,7 @@ def _console(file: TextIO) -> Console:
         columns = os.environ.get("COLUMNS", "")
         width = int(columns) if columns.isdigit() else PIPE_WIDTH
     # markup off: keys and messages contain [brackets] that are data, not styles
-    return Console(file=file, width=width, markup=False, highlight=False, emoji=False)
+    return _Console(file=file, width=width, markup=False, highlight=False, emoji=False)
 
 
 def out() -> Console:

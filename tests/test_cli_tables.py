@@ -207,3 +207,24 @@ def test_a_table_that_fits_is_printed_whole_on_one_line_per_row() -> None:
                               [("b", "a -feeds-> b"), ("c", "a -feeds-> b -is used by-> c")]),
                  80)
     assert "│ c    │ a -feeds-> b -is used by-> c │" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_sentences_wrap_between_words_on_a_terminal_and_stay_whole_in_a_pipe(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sentence = ("4 of them reached only through dataset-level lineage, column unknown "
+                "(marked *): field:postgres://db.prod:5432/public.transactions.category")
+    monkeypatch.setenv("COLUMNS", "60")
+    terminal = _Terminal()
+    output._console(terminal).print(sentence, soft_wrap=True)
+    lines = terminal.getvalue().splitlines()
+    assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
+    assert [w for line in lines for w in line.split()] == sentence.split()  # no word cut
+    pipe = io.StringIO()
+    output._console(pipe).print(sentence, soft_wrap=True)
+    assert pipe.getvalue() == sentence + "\n"
+
