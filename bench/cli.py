@@ -57,6 +57,11 @@ def main() -> None:
         for _ in range(args.runs):
             for name, argv in commands.items():
                 times[name].append(_timed(argv, env))
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        # a pip install writes bytecode; with this set, each run compiles lineage's own
+        # modules from source again (~30 modules on a read), which a user does not pay
+        print("note: PYTHONDONTWRITEBYTECODE is set, so every run recompiles lineage's "
+              "modules; unset it (or set PYTHONPYCACHEPREFIX) for an installed user's figure")
     base = statistics.median(times["python -c pass"])
     print(f"{'command':40} {'median s':>9} {'x python -c pass':>17}")
     for name, samples in times.items():

@@ -25,9 +25,13 @@ def audit(app: App, limit: int, since: datetime | None, fmt: str) -> None:
     review, ingest, token create/revoke, notify redrive) under `local:<OS user>`. An
     entry commits in the same transaction as the write it records.
 
+    The table shows when, who, what and on which first; the detail column when the
+    terminal is wide enough (`--wide` always shows it, one line per entry).
+
     \b
     Examples:
       lineage audit
+      lineage audit --wide
       lineage audit --limit 10 --since 2026-11-01 --format json
     """
     if since is not None:
@@ -36,7 +40,9 @@ def audit(app: App, limit: int, since: datetime | None, fmt: str) -> None:
     if fmt == "json":
         output.emit_json({"entries": [e.to_dict() for e in entries]})
         return
-    rows = [(output.text(e.at), e.principal, e.action, e.target or "",
+    rows = [("" if e.at is None else output.utc(e.at), e.principal, e.action, e.target or "",
              json.dumps(e.detail, sort_keys=True) if e.detail else "") for e in entries]
-    output.out().print(output.table(None, ["at", "principal", "action", "target", "detail"],
-                                    rows))
+    # who did what to which first; the detail (files, options) when the width allows
+    output.out().print(output.table(None, ["at (UTC)", "principal", "action", "target",
+                                           "detail"], rows, wrap=["detail"],
+                                    optional=["detail"]))

@@ -40,8 +40,10 @@ def consumers(app: App, name: str | None, depth: int | None, fmt: str) -> None:
         console.print(f"no consumer depends on {name}" if name else "no consumers registered",
                       soft_wrap=True)
         return
-    columns = ["consumer", "owner", "consumes", "contract", "channels",
-               *(["path"] if name else [])]
+    # who first, then how they depend on NAME (or what they consume), what they hold to,
+    # how to reach them
+    columns = (["consumer", "path", "contract", "consumes", "channels", "owner"] if name else
+               ["consumer", "consumes", "contract", "channels", "owner"])
     names = {u.consumer.key: u.consumer.name for u in uses}
     for u in uses:
         names.update({c.key: c.name for c in u.consumes})
@@ -52,12 +54,15 @@ def consumers(app: App, name: str | None, depth: int | None, fmt: str) -> None:
             + ", ".join(f["name"] + ("*" if f.get("required") else "") for f in c["fields"])
             for asset, c in sorted(u.contracts.items()) if c.get("fields"))
         channels = ", ".join(f"{c.kind} {c.target}" for c in u.channels)
-        rows.append([u.consumer.name, u.owner or "", ", ".join(c.name for c in u.consumes),
-                     contract, channels,
-                     *([output.path_text(u.reached.path, u.reached.through)
-                        + (" [dataset-level lineage, column unknown]"
-                           if u.reached.column_unknown else "")]
-                       if name and u.reached else [])])
+        cells = {"consumer": u.consumer.name, "owner": u.owner or "",
+                 "consumes": ", ".join(c.name for c in u.consumes), "contract": contract,
+                 "channels": channels,
+                 "path": (output.path_text(u.reached.path, u.reached.through)
+                          + (" [dataset-level lineage, column unknown]"
+                             if u.reached.column_unknown else "")) if u.reached else ""}
+        rows.append([cells[c] for c in columns])
     title = f"Consumers of {name}" if name else "Consumers"
     console.print(output.table(f"{title} ({len(uses)})", columns, rows,
-                               wrap=["consumes", "contract", "channels", "path"]))
+                               wrap=["consumes", "contract", "channels", "path"],
+                               optional=["owner", "channels",
+                                         *(["consumes", "contract"] if name else [])]))

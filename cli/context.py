@@ -22,8 +22,10 @@ class App:
     never touch the database; the group closes it when the command ends.
     """
 
-    def __init__(self, url: str, creates: bool = True) -> None:
+    def __init__(self, url: str, creates: bool = True, wide: bool = False) -> None:
         self.url = url
+        #: `--wide`: tables unabridged, whatever the terminal's width
+        self.wide = wide
         #: whether the running command may create the store (a write); a read command on
         #: a store that does not exist says so instead of leaving an empty one behind
         self.creates = creates

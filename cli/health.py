@@ -90,7 +90,9 @@ def _print_validation(report: Any) -> None:
         f"{report.dataset.name}: {report.rows:,} rows against {against} and "
         f"{len(report.contracts)} contract(s)",
         ["column", "status", "declared", "observed", "nulls", "check", "by", "breaks",
-         "message"], rows, wrap=("message", "breaks"), right=("nulls",)))
+         "message"], rows, wrap=("message", "breaks"), right=("nulls",),
+        # at a narrow width: which column, whether it is ok, what is wrong first
+        optional=["by", "check", "nulls", "declared", "observed", "breaks"]))
     for note in report.notes:
         console.print(f"note: {note}", soft_wrap=True)
     if report.recorded:
@@ -177,7 +179,8 @@ def _print_profile(made: Any) -> None:
     output.out().print(output.table(
         f"profile of {where}: {made.rows:,} rows", ["field", "kind", "type", "count", "nulls",
                                                      "distribution", "sketch", "size"],
-        rows, wrap=("distribution",), right=("count", "nulls", "size")))
+        rows, wrap=("distribution",), right=("count", "nulls", "size"),
+        optional=["size", "sketch", "count", "kind"]))
 
 
 @click.command("drift")
@@ -273,7 +276,8 @@ def _print_drift(report: Any) -> None:
     console.print(output.table(
         f"{report.dataset.name}: {report.rows:,} rows against the training profiles",
         ["reference", "model versions", "field", "PSI", "KS", "p-value", "missing",
-         "verdict", "why"], rows, wrap=("why",), right=("PSI", "KS", "p-value")))
+         "verdict", "why"], rows, wrap=("why",), right=("PSI", "KS", "p-value"),
+        optional=["p-value", "missing", "KS", "PSI", "reference"]))
     for name, reached in report.impact.items():
         lines = [(kind.replace("_", " "), r["name"], r["path"])
                  for kind in ("features", "model_versions", "consumers")
@@ -340,7 +344,8 @@ def freshness_cmd(app: App, name: str | None, now_text: str | None, fmt: str) ->
         console.print(output.table(
             f"freshness as of {report.now.isoformat(timespec='minutes')}",
             ["input", "kind", "SLA", "last landed", "by", "age", "verdict", "model versions",
-             "consumers"], rows, wrap=("by", "model versions", "consumers")))
+             "consumers"], rows, wrap=("by", "model versions", "consumers"),
+            optional=["by", "kind", "last landed", "consumers"]))
     if report.late:
         console.print(output.table(
             "runs that read data which landed after their window closed",
@@ -351,7 +356,8 @@ def freshness_cmd(app: App, name: str | None, now_text: str | None, fmt: str) ->
               x.landed.isoformat(timespec="minutes"), x.to_dict()["lateness"],
               _names([m["key"] for m in x.downstream.model_versions]),
               _names([c["key"] for c in x.downstream.consumers])) for x in report.late],
-            wrap=("job", "model versions", "consumers")))
+            wrap=("job", "model versions", "consumers"),
+            optional=["window end", "landed", "consumers", "job"]))
     for note in report.notes:
         console.print(f"note: {note}", soft_wrap=True)
     console.print(report.summary(), soft_wrap=True)
@@ -400,7 +406,8 @@ def skew_cmd(app: App, model_version: str, fmt: str) -> None:
     console.print(output.table(
         f"{report.model_version.name}: training ({trained}) vs serving",
         ["input", "verdict", "training source", "serving source", "distribution",
-         "differences"], rows, wrap=("differences", "training source", "serving source")))
+         "differences"], rows, wrap=("differences", "training source", "serving source"),
+        optional=["distribution", "serving source", "training source"]))
     for note in report.notes:
         console.print(f"note: {note}", soft_wrap=True)
     console.print(report.summary(), soft_wrap=True)

@@ -130,9 +130,9 @@ class LineageGroup(click.Group):
 
 
 def _store_first(args: list[str]) -> list[str]:
-    """`--store URL` may follow the command (`lineage impact x --store URL`): move it before
-    the command, where click reads the group's options. Stops at `--` (what follows is
-    arguments, whatever it looks like)."""
+    """`--store URL` and `--wide` may follow the command (`lineage impact x --store URL`):
+    move them before the command, where click reads the group's options. Stops at `--`
+    (what follows is arguments, whatever it looks like)."""
     head: list[str] = []
     rest: list[str] = []
     i = 0
@@ -145,7 +145,7 @@ def _store_first(args: list[str]) -> list[str]:
             head.extend(args[i:i + 2])
             i += 2
             continue
-        if arg.startswith("--store="):
+        if arg.startswith("--store=") or arg == "--wide":
             head.append(arg)
         else:
             rest.append(arg)
@@ -183,9 +183,16 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     help="The store: sqlite:///path.db, postgresql://user@host:port/db or "
          "bolt://host:7687?records=sqlite:///lineage-records.db (Neo4j).",
 )
+@click.option(
+    "--wide", is_flag=True, envvar="LINEAGE_WIDE", show_envvar=True,
+    help="Tables with every column and every cell on one line, however wide the terminal "
+         "(e.g. for `less -S` or a wide window). Without it, tables fit the terminal: long "
+         "names wrap at '.', '/', '@', ':' and between path steps, never cut, and a column "
+         "left out for lack of width is named under the table.",
+)
 @click.version_option(lineage.__version__, "--version", prog_name="lineage")
 @click.pass_context
-def cli(ctx: click.Context, url: str) -> None:
+def cli(ctx: click.Context, url: str, wide: bool) -> None:
     """Lineage and provenance for data and ML: what depends on what, and by which path.
 
     The store holds datasets, fields, features, models and their versions, jobs and
@@ -216,7 +223,8 @@ def cli(ctx: click.Context, url: str) -> None:
       lineage impact transactions.category
       lineage import dbt examples/jaffle_shop/target
       lineage --store postgresql://postgres@127.0.0.1:5432/test stats
+      lineage audit --wide
     """
-    ctx.obj = App(url, creates=ctx.invoked_subcommand in CREATING_COMMANDS)
+    ctx.obj = App(url, creates=ctx.invoked_subcommand in CREATING_COMMANDS, wide=wide)
 
 

@@ -146,8 +146,9 @@ def list_command(app: App, state: str | None, limit: int, fmt: str) -> None:
         return
     output.out().print(output.table(
         f"outbox ({len(items)})",
-        ["id", "state", "attempts", "consumer", "channel", "event", "next attempt", "error"],
-        [_row(item) for item in items], wrap=["error"], right=["id", "attempts"]))
+        ["id", "consumer", "state", "event", "error", "attempts", "next attempt", "channel"],
+        [_row(item) for item in items], wrap=["error"], right=["id", "attempts"],
+        optional=["channel", "attempts", "next attempt"]))
 
 
 @notify.command("redrive")
@@ -180,10 +181,10 @@ def _row(item: OutboxItem) -> list[Any]:
     def when(value: datetime | None) -> str:
         return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
-    return [str(item.id), item.state, str(item.attempts), item.consumer.partition(":")[2],
-            f"{item.channel.kind} {item.channel.target}", item.event,
+    return [str(item.id), item.consumer.partition(":")[2], item.state, item.event,
+            item.last_error or "", str(item.attempts),
             when(item.next_attempt_at) if item.state == "pending" else "",
-            item.last_error or ""]
+            f"{item.channel.kind} {item.channel.target}"]
 
 
 @contextmanager

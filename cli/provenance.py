@@ -194,15 +194,17 @@ def history(app: App, dataset: str, field_name: str, key: tuple[str, ...], value
     if not records:
         output.out().print("no assertions about this entity")
         return
-    rows = [(f"{r.batch}:{r.row}", r.origin.value, r.agent, r.asserted_at,
-             "" if r.confidence is None else f"{r.confidence:.3f}",
+    # who asserted it, how sure, what review said; then when, and the assertion's id
+    rows = [(r.origin.value, r.agent, "" if r.confidence is None else f"{r.confidence:.3f}",
+             (f"{r.verdict} {r.reviews[0]}:{r.reviews[1]}" if r.reviews else ""),
+             output.utc(r.asserted_at),
              "" if r.matches_value is None else ("yes" if r.matches_value else "no"),
-             (f"{r.verdict} {r.reviews[0]}:{r.reviews[1]}" if r.reviews else ""))
+             f"{r.batch}:{r.row}")
             for r in records]
     output.out().print(output.table(
         f"history of {' '.join(key)} in {dataset}.{field_name}",
-        ["assertion", "origin", "agent", "asserted at", "confidence", "this value", "review"],
-        rows))
+        ["origin", "agent", "confidence", "review", "asserted at (UTC)", "this value",
+         "assertion"], rows, optional=["assertion", "this value", "asserted at (UTC)"]))
 
 
 @click.command("provenance")
@@ -237,7 +239,8 @@ def provenance_cmd(app: App, dataset: str, version: str | None, fmt: str) -> Non
     output.out().print(output.table(
         f"provenance of {dataset}", ["field", "records", "origin", "agents",
                                      "confidence (10 bins, 0..1)"], rows,
-        wrap=("agents",), right=("records",)))
+        wrap=("agents", "confidence (10 bins, 0..1)"), right=("records",),
+        optional=["confidence (10 bins, 0..1)"]))
 
 
 @click.command()
@@ -264,11 +267,11 @@ def taint(app: App, fmt: str) -> None:
         output.out().print("nothing derives from AI-inferred values")
         return
     output.out().print(output.table(
-        "derived from AI-inferred values", ["key", "kind", "from", "path"],
-        [(t.node.key, t.node.kind.value, t.source.key,
-          output.path_text(t.path) + (" (dataset-level lineage, column unknown)"
-                                      if t.column_unknown else ""))
-         for t in tainted], wrap=("path",)))
+        "derived from AI-inferred values", ["key", "path", "kind", "from"],
+        [(t.node.key, output.path_text(t.path) + (" (dataset-level lineage, column unknown)"
+                                                  if t.column_unknown else ""),
+          t.node.kind.value, t.source.key)
+         for t in tainted], wrap=("path",), optional=["from", "kind"]))
 
 
 @click.command("check-training")
@@ -370,7 +373,7 @@ def _print_report(report: GuardReport) -> None:
             "examples", ["row", "verdict", "key", "label", "reason", "asserted by"],
             [(str(e["row"]), e["verdict"], json.dumps(e["key"]), json.dumps(e["label"]),
               e["reason"], ", ".join((e.get("ai_agent") or {}).values()))
-             for e in report.examples], wrap=("reason",)))
+             for e in report.examples], wrap=("reason",), optional=["row", "asserted by"]))
     for column, matched in report.matched.items():
         concepts = ", ".join(matched["concepts"]) or "nothing recorded"
         console.print(f"label '{column}' checked against {concepts} ({matched['matched_by']})",

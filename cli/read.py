@@ -8,13 +8,11 @@ import click
 from rich.text import Text
 
 import lineage
-from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef
+from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef, edge_verb
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
 from lineage.impact import upstream as impact_upstream
-from lineage.notify import notifications_for
 from lineage.openlineage import checks_covering
-from lineage.render import render
 from lineage.store.base import UNBOUNDED
 
 from . import output
@@ -97,6 +95,8 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
         judged = change_impact(app.store, name, list(changes), depth, precise=precise)
         enqueued = None
         if notify:
+            from lineage.notify import notifications_for  # only a --notify pays for it
+
             with app.audited("notify.propose", judged.start.key,
                              {"changes": list(changes)}):
                 enqueued = app.store.enqueue(notifications_for(app.store, judged))
@@ -276,6 +276,8 @@ def graph(app: App, name: str, direction: Literal["down", "up", "both"], depth: 
       lineage graph fraud@3 --up --depth 2 -o fraud3.png
       lineage graph fraud@3 --up -o fraud3.dot
     """
+    from lineage.render import render  # graphviz: only a picture pays for it
+
     written = render(app.store, name, path, direction=direction, depth=depth)
     output.out().print(f"wrote {written}", soft_wrap=True)
 
@@ -308,9 +310,16 @@ def _property_shown(key: str, value: Any) -> tuple[str, Any]:
     return key, value
 
 
+def _names_unique(pairs: list[tuple[EdgeSpec, NodeRef]]) -> bool:
+    keys_by_name: dict[str, set[str]] = {}
+    for _edge, other in pairs:
+        keys_by_name.setdefault(other.name, set()).add(other.key)
+    return all(len(keys) == 1 for keys in keys_by_name.values())
+
+
 def _edge_dict(edge: EdgeSpec, other: NodeRef) -> dict[str, Any]:
-    return {"edge": edge.kind.value, "key": other.key, "kind": other.kind.value,
-            "name": other.name, "properties": edge.properties}
+    return {"edge": edge.kind.value, "verb": edge_verb(edge.kind), "key": other.key,
+            "kind": other.kind.value, "name": other.name, "properties": edge.properties}
 
 
 @click.command()
@@ -356,10 +365,13 @@ def show(app: App, name: str, fmt: str) -> None:
         if not pairs:
             console.print(f"{title}: none", soft_wrap=True)
             continue
-        rows = [(e.kind.value, other.name, other.key,
-                 output.text(e.properties.get("transformation"))) for e, other in pairs]
+        rows = [(edge_verb(e.kind), other.name,
+                 output.text(e.properties.get("transformation")), other.key)
+                for e, other in pairs]
         console.print(output.table(f"{title} ({len(pairs)})",
-                                   ["edge", other_end, "key", "transformation"], rows))
+                                   ["edge", other_end, "transformation", "key"], rows,
+                                   # a name that two keys share keeps the key column
+                                   optional=["key"] if _names_unique(pairs) else []))
     if schema is not None:
         console.print()
         rows = [(f.name, f.type, "yes" if f.nullable else "no", output.text(f.description))
@@ -403,8 +415,10 @@ def find(app: App, text: str, kinds: tuple[str, ...], limit: int, fmt: str) -> N
         console.print(f"no node matches '{text}'" if text else "the store is empty",
                       soft_wrap=True)
         return
+    # the key is what a command takes; the name is its tail, shown when there is room
     console.print(output.table(None, ["key", "kind", "name"],
-                               [(r.key, r.kind.value, r.name) for r in refs]))
+                               [(r.key, r.kind.value, r.name) for r in refs],
+                               optional=["name"]))
     if len(refs) == limit:
         console.print(f"showing the first {limit}; use --limit to see more", soft_wrap=True)
 
@@ -436,7 +450,8 @@ def _print_closure(closure: Closure, fmt: str, limit: int) -> None:
     rows = [(_marked(r.node.key, r.column_unknown), r.node.kind.value, str(r.depth),
              output.path_text(r.path, r.through, data_flow=data_flow))
             for r in _shown(closure.reached, limit)]
-    console.print(output.table(None, ["key", "kind", "depth", "path"], rows, wrap=["path"]))
+    console.print(output.table(None, ["key", "kind", "depth", "path"], rows, wrap=["path"],
+                               optional=["kind"]))
     _more(console, len(closure), limit)
     console.print(f"{output.plural(len(closure), 'node')} {closure.direction}", soft_wrap=True)
     _print_unknown(console, sum(1 for r in closure.reached if r.column_unknown))

@@ -68,8 +68,8 @@ def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fail_on: st
         output.out().print(f"no changes from {old_name} to {new_name}", soft_wrap=True)
     else:
         output.out().print(output.table(
-            f"{old_name} -> {new_name}", ["change", "field", "detail", "verdict"],
-            [(c.kind, c.field, c.describe(), c.compatibility) for c in result.changes],
+            f"{old_name} -> {new_name}", ["field", "change", "verdict", "detail"],
+            [(c.field, c.kind, c.compatibility, c.describe()) for c in result.changes],
             wrap=("detail",)))
         output.out().print(f"{len(result.breaking)} breaking of {len(result.changes)} "
                            "changes")

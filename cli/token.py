@@ -86,10 +86,11 @@ def list_cmd(app: App, active_only: bool, fmt: str) -> None:
         output.emit_json({"tokens": [t.to_dict() for t in tokens]})
         return
     rows = [(t.name, ", ".join(t.scopes), ", ".join(t.origins),
-             "active" if t.active else "revoked", output.text(t.created_at),
-             output.text(t.last_used_at)) for t in tokens]
+             "active" if t.active else "revoked", output.utc(t.created_at),
+             "" if t.last_used_at is None else output.utc(t.last_used_at)) for t in tokens]
     output.out().print(output.table(
-        None, ["name", "scopes", "may assert", "state", "created", "last used"], rows))
+        None, ["name", "scopes", "may assert", "state", "created (UTC)", "last used (UTC)"],
+        rows, wrap=["scopes", "may assert"], optional=["created (UTC)"]))
 
 
 @token.command("revoke")

@@ -31,7 +31,15 @@ from ._errors import (
     ValidationError,
 )
 from ._settings import Settings
-from ._vocabulary import EDGE_READING, EdgeKind, NodeKind, Origin, Transformation
+from ._vocabulary import (
+    EDGE_READING,
+    EDGE_VERB,
+    EdgeKind,
+    NodeKind,
+    Origin,
+    Transformation,
+    edge_verb,
+)
 
 if TYPE_CHECKING:
     from . import auth, export, openlineage
@@ -137,6 +145,7 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryStats",
     "EDGE_READING",
+    "EDGE_VERB",
     "EdgeKind",
     "EdgeSpec",
     "FieldSchema",
@@ -169,6 +178,7 @@ __all__ = [
     "connect",
     "copy_store",
     "deliver",
+    "edge_verb",
     "export",
     "impact",
     "import_dbt",

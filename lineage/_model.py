@@ -1,6 +1,7 @@
 """Domain types: what the library takes and returns. No SQL types here.
 
-Nodes and edges are plain SQLModel models (pydantic); the SQL backend's tables extend them.
+Nodes and edges are plain pydantic models (no SQL: the SQL backend's tables are SQLAlchemy
+Core tables of their own, so a read loads no ORM).
 Traversal results are slotted dataclasses: a hub column reaches 10^5 nodes, and building that
 many validated models would cost more than the query.
 """
@@ -15,25 +16,41 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
-from pydantic import ValidatorFunctionWrapHandler, WrapValidator, field_validator
-from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 
 from ._errors import LineageError
 from ._keys import kind_of
 from ._types import normalize_type
-from ._vocabulary import EdgeKind, NodeKind, Origin
+from ._vocabulary import EdgeKind, NodeKind, Origin, edge_verb, path_step
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
-class NodeSpec(SQLModel):
+class _Model(BaseModel):
+    """The base of the domain models: pydantic, built from attributes as well as from
+    mappings (as SQLModel's plain models were, which these were until they cost every
+    command the ORM's import). Each model's validator is built on its first use, not at
+    import: a read that never builds a GraphBatch does not pay for its schema."""
+
+    model_config = ConfigDict(from_attributes=True, defer_build=True)
+
+
+class NodeSpec(_Model):
     """A node as written: its key, kind, display name and free-form properties."""
 
     key: str
     kind: NodeKind
     name: str
     namespace: str | None = None
-    properties: dict[str, Any] = SQLField(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -57,20 +74,20 @@ class Node(NodeSpec):
         return NodeRef(self.key, self.kind, self.name)
 
 
-class EdgeSpec(SQLModel):
+class EdgeSpec(_Model):
     """An edge as written, in data-flow direction: `src` upstream, `dst` downstream."""
 
     src: str
     dst: str
     kind: EdgeKind
-    properties: dict[str, Any] = SQLField(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def ident(self) -> tuple[str, str, str]:
         return (self.src, self.dst, self.kind.value)
 
 
-class FieldSchema(SQLModel):
+class FieldSchema(_Model):
     """One field of a schema snapshot."""
 
     name: str
@@ -88,7 +105,7 @@ class FieldSchema(SQLModel):
             raise ValueError(exc.message) from None
 
 
-class ChannelSpec(SQLModel):
+class ChannelSpec(_Model):
     """Where a consumer is notified: `webhook` (target: URL), `email` (target: address) or
     `file` (target: path of an NDJSON file; `-` is stdout). A webhook signs its body with
     `secret`, or with the secret in the environment variable named `secret_env`."""
@@ -96,7 +113,7 @@ class ChannelSpec(SQLModel):
     kind: str
     target: str
     secret: str | None = None
-    settings: dict[str, Any] = SQLField(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind")
     @classmethod
@@ -106,7 +123,7 @@ class ChannelSpec(SQLModel):
         return value
 
 
-class NotificationSpec(SQLModel):
+class NotificationSpec(_Model):
     """A notification to put in the outbox: tell `consumer` (a consumer key) through its
     channel (`channel_kind`, `channel_target`: one of the consumer's stored channels) about
     `event` (e.g. `proposed_change`, `new_version`); `payload` is the JSON document sent.
@@ -120,7 +137,7 @@ class NotificationSpec(SQLModel):
     channel_kind: str
     channel_target: str
     event: str
-    payload: dict[str, Any] = SQLField(default_factory=dict)
+    payload: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("idempotency_key", "event", "channel_target")
     @classmethod
@@ -199,7 +216,7 @@ else:
     _Edge = Annotated[EdgeSpec, WrapValidator(_as_given)]
 
 
-class GraphBatch(SQLModel):
+class GraphBatch(_Model):
     """Everything one write call applies, in one transaction.
 
     `nodes` and `edges` hold `NodeSpec`s and `EdgeSpec`s (`add_node`, `add_edge`), or, from
@@ -210,18 +227,18 @@ class GraphBatch(SQLModel):
     key to its channels; both replace what the consumer had.
     """
 
-    nodes: dict[str, _Node] = SQLField(default_factory=dict)
-    edges: dict[tuple[str, str, str], _Edge] = SQLField(default_factory=dict)
-    schemas: dict[str, list[FieldSchema]] = SQLField(default_factory=dict)
-    contracts: dict[str, dict[str, dict[str, Any]]] = SQLField(default_factory=dict)
-    channels: dict[str, list[ChannelSpec]] = SQLField(default_factory=dict)
+    nodes: dict[str, _Node] = Field(default_factory=dict)
+    edges: dict[tuple[str, str, str], _Edge] = Field(default_factory=dict)
+    schemas: dict[str, list[FieldSchema]] = Field(default_factory=dict)
+    contracts: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    channels: dict[str, list[ChannelSpec]] = Field(default_factory=dict)
     #: notifications to put in the outbox with the rest of the batch (the durable outbox
     #: pattern: a new version and the notice of its breaking change commit together)
-    notifications: list[NotificationSpec] = SQLField(default_factory=list)
+    notifications: list[NotificationSpec] = Field(default_factory=list)
     #: edges (src, dst, kind) the batch retires: deleted when stored, not written when also
     #: in `edges`. Read after the batch's nodes are merged, so a `Store.apply` merge
     #: callback may add to it (a removal that depends on what the store holds)
-    removed_edges: set[tuple[str, str, str]] = SQLField(default_factory=set)
+    removed_edges: set[tuple[str, str, str]] = Field(default_factory=set)
 
     def add_node(
         self, key: str, name: str, namespace: str | None = None, **properties: Any
@@ -311,10 +328,11 @@ class Reached:
         return self._steps  # type: ignore[return-value]
 
     def path_text(self) -> str:
-        """The path in one line: `a -derived_from-> b -uses_feature-> c`."""
+        """The path in one line, each step read the way data flows along a downstream walk:
+        `a -feeds-> b -is used by-> c`."""
         parts: list[str] = []
         for edge, node in self._path_steps():
-            parts.append(node.key if edge is None else f"-{edge.value}-> {node.key}")
+            parts.append(node.key if edge is None else f"-{edge_verb(edge)}-> {node.key}")
         if self.through is not None:
             how = "consumes" if self.edge is EdgeKind.CONSUMES else "through"
             parts.append(f"({how} dataset {self.through.key})")
@@ -328,10 +346,7 @@ class Reached:
             "kind": self.node.kind.value,
             "name": self.node.name,
             "depth": self.depth,
-            "path": [
-                {"edge": None if e is None else e.value, "key": n.key}
-                for e, n in self._path_steps()
-            ],
+            "path": [path_step(e, n.key) for e, n in self._path_steps()],
             "through": None if self.through is None else self.through.key,
             "column_unknown": self.column_unknown,
         }

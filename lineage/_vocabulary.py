@@ -58,6 +58,46 @@ EDGE_READING: dict[EdgeKind, str] = {
     EdgeKind.CONSUMES: "consumer dst consumes src",
 }
 
+#: What each edge does in the direction data flows (src -> dst), for paths that people read
+#: along the arrow: `category -feeds-> category_share -is used by-> fraud@3`. The stored
+#: kinds name the relation from the other end (`derived_from`, `trained_on`), which reads
+#: backwards along an upstream-to-downstream arrow; tables, JSON (`verb` beside `edge`) and
+#: pictures all take their words from here.
+EDGE_VERB: dict[EdgeKind, str] = {
+    EdgeKind.HAS_FIELD: "has field",
+    EdgeKind.VERSION_OF: "is a version of",
+    EdgeKind.DERIVED_FROM: "feeds",
+    EdgeKind.READ: "is read by",
+    EdgeKind.WROTE: "writes",
+    EdgeKind.RUN_OF: "has run",
+    EdgeKind.PARENT_OF: "is the parent of",
+    EdgeKind.TRAINED_ON: "trains",
+    EdgeKind.USES_FEATURE: "is used by",
+    EdgeKind.USES_FIELD: "is an input of",
+    EdgeKind.GENERATED: "generates",
+    EdgeKind.CONSUMES: "is consumed by",
+}
+
+
+def edge_verb(kind: EdgeKind | None) -> str:
+    """The data-flow reading of a stored edge kind (`derived_from` -> `feeds`); `?` for a
+    step whose edge is not known."""
+    return "?" if kind is None else EDGE_VERB[kind]
+
+
+def path_step(kind: EdgeKind | None, key: str) -> dict[str, str | None]:
+    """One step of a path in JSON: the stored edge kind (`edge`), its data-flow reading
+    (`verb`: the upstream end of the step <verb> the downstream end) and the node reached."""
+    return {"edge": None if kind is None else kind.value,
+            "verb": None if kind is None else EDGE_VERB[kind], "key": key}
+
+
+def path_words(names: list[str], kinds: list[EdgeKind | None]) -> str:
+    """`a -feeds-> b -is used by-> c` from the names in data-flow order and the kinds of the
+    edges between them (one fewer)."""
+    return names[0] + "".join(f" -{edge_verb(kind)}-> {name}"
+                              for kind, name in zip(kinds, names[1:], strict=True))
+
 
 class Origin(StrEnum):
     """Who asserted a record's value."""

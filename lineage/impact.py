@@ -14,7 +14,7 @@ from typing import Any, Literal
 from ._errors import ValidationError
 from ._keys import identity
 from ._model import Closure, FieldSchema, NodeRef, Reached
-from ._vocabulary import EdgeKind, NodeKind
+from ._vocabulary import EdgeKind, NodeKind, path_step
 from .schema import Change, is_numeric, parse_change, type_relation
 from .store.common import UNBOUNDED
 from .store.graph import GraphStore
@@ -455,7 +455,7 @@ class Judged:
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.node.key, "kind": self.node.kind.value, "name": self.node.name,
                 "verdict": self.verdict, "reason": self.reason,
-                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
+                "path": [path_step(e, n.key) for e, n in self.path],
                 "through": self.through.key if self.through else None,
                 "column_unknown": self.column_unknown}
 

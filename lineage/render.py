@@ -14,7 +14,7 @@ import graphviz
 
 from ._errors import LineageError, ValidationError
 from ._model import EdgeSpec, NodeRef, Reached
-from ._vocabulary import EdgeKind, NodeKind
+from ._vocabulary import EdgeKind, NodeKind, edge_verb
 from .impact import downstream as impact_downstream
 from .impact import upstream as impact_upstream
 from .store.base import Store
@@ -201,7 +201,9 @@ def to_dot(
 ) -> graphviz.Digraph:
     """A graphviz Digraph; the queried node is drawn with a thick red border. Nodes in
     `unknown` (reached only through dataset-level lineage) and edges with the property
-    `column_unknown` are dashed and grey-outlined, labelled "column unknown". Every name,
+    `column_unknown` are dashed and grey-outlined, labelled "column unknown". Edges are
+    labelled by what they do along the arrow (`feeds`, `trains`: `lineage.EDGE_VERB`),
+    their stored kind in the tooltip. Every name,
     key and property drawn is `literal`: a name is never read as DOT or as an escape."""
     unknown = set(unknown)
     dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
@@ -224,7 +226,10 @@ def to_dot(
         dot.node(ids[node.key], label=literal(text), tooltip=literal(node.key), **attrs)
     for edge in edges:
         attrs = dict(EDGE_STYLE.get(edge.kind, {}))
-        label = edge.kind.value
+        # labelled the way the arrow points (data flow): `feeds`, not `derived_from`; the
+        # stored kind stays in the tooltip
+        label = edge_verb(edge.kind)
+        attrs["tooltip"] = literal(f"{edge.kind.value}: {edge.src} -> {edge.dst}")
         if transformation := edge.properties.get("transformation"):
             label += f"\n({transformation})"
         if edge.properties.get("column_unknown"):

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from ._errors import ValidationError
 
 if TYPE_CHECKING:
@@ -249,6 +247,8 @@ def load_schema(path: str | Path) -> list[FieldSchema]:
     """A proposed schema from YAML or JSON: a list of fields, a mapping with `fields`, or
     an OpenLineage SchemaDatasetFacet (`{"fields": [{"name", "type", ...}]}`, possibly
     under `facets.schema`)."""
+    import yaml  # only a schema file pays for it
+
     file = str(path)
     text = read_text(path)
     try:

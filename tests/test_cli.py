@@ -207,19 +207,43 @@ def test_impact_table_lists_models_and_consumers_with_their_paths(registered: Ru
         assert name in out
     assert "fraud@1" not in out
     assert "model versions (2)" in out and "consumers (3)" in out
-    assert ("public.transactions.category -derived_from-> features.user_features.category_share"
+    assert ("public.transactions.category -feeds-> features.user_features.category_share"
             in out)
-    assert "-uses_feature-> fraud@3" in out
+    assert "-is used by-> fraud@3" in out
     assert "3 consumers" in out.splitlines()[-2]
     # scoring.fraud_batch reads user_features with no column lineage into fraud.scores
     assert "scoring.fraud_batch *" in out
     assert "reached only through dataset-level lineage" in out.splitlines()[-1]
 
 
+def test_impact_paths_read_the_way_data_flows_in_the_table_and_json(registered: Run) -> None:
+    table = registered("impact", "transactions.category").stdout
+    # every arrow says what happens along it, never the stored kind read backwards
+    assert "-feeds-> category_share -is used by-> fraud@3" in table
+    assert "fraud.scores.score -is consumed by-> fraud-dashboard" in table
+    for stored_kind in ("derived_from", "uses_feature", "consumes", "trained_on", "generated"):
+        assert f"-{stored_kind}->" not in table
+    report = json.loads(registered("impact", "transactions.category", "--format",
+                                   "json").stdout)
+    steps = [step for items in report["affected"].values() for item in items
+             for step in item["path"][1:]]
+    assert steps and all(step["verb"] == lineage.EDGE_VERB[lineage.EdgeKind(step["edge"])]
+                         for step in steps)
+    assert {(s["edge"], s["verb"]) for s in steps} >= {("derived_from", "feeds"),
+                                                      ("uses_feature", "is used by"),
+                                                      ("consumes", "is consumed by")}
+
+
+def test_upstream_paths_read_from_the_source_to_the_start(registered: Run) -> None:
+    table = registered("upstream", "fraud@3").stdout
+    assert "-trains-> fraud@3" in table
+    assert "category_share -is used by-> fraud@3" in table
+
+
 def test_impact_no_paths_leaves_the_paths_out(registered: Run) -> None:
     result = registered("impact", "transactions.category", "--no-paths")
     assert result.exit_code == 0, result.output
-    assert "-derived_from->" not in result.stdout
+    assert "-feeds->" not in result.stdout
     assert "risk-rules-engine" in result.stdout
 
 
@@ -332,8 +356,9 @@ def test_show_prints_the_node_and_its_edges_with_transformations(registered: Run
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert CATEGORY in out and "int32" in out and "merchant category code" in out
-    assert "has_field" in out and "public.transactions" in out  # incoming, from the dataset
-    assert "derived_from" in out and "aggregation" in out  # outgoing, to category_share
+    # edges read the way data flows: the dataset has the field; the field feeds category_share
+    assert "has field" in out and "public.transactions" in out  # incoming, from the dataset
+    assert "feeds" in out and "aggregation" in out  # outgoing, to category_share
 
 
 def test_show_json_gives_properties_edges_and_the_schema_of_a_dataset_version(
@@ -376,7 +401,7 @@ def test_upstream_of_fraud3_reaches_transactions_category_through_its_feature(
     table = registered("upstream", "fraud@3")
     assert table.exit_code == 0 and CATEGORY in table.stdout
     # printed the way data flows, ending at fraud@3
-    assert "public.transactions.category -derived_from->" in table.stdout
+    assert "public.transactions.category -feeds->" in table.stdout
 
 
 def test_upstream_depth_stops_at_the_direct_inputs(registered: Run) -> None:
@@ -391,7 +416,7 @@ def test_downstream_lists_what_depends_on_a_node(registered: Run) -> None:
     assert {"model:fraud", "consumer:risk-rules-engine",
             "field:s3://ml-warehouse/fraud.scores.predicted_fraud"} <= keys
     table = registered("downstream", "fraud@2", "--depth", "1")
-    assert table.exit_code == 0 and "fraud@2 -version_of-> fraud" in table.stdout
+    assert table.exit_code == 0 and "fraud@2 -is a version of-> fraud" in table.stdout
 
 
 def test_stats_counts_nodes_by_kind_and_edges(registered: Run, store_url: str) -> None:
@@ -610,6 +635,26 @@ def test_lineage_help_lists_every_command_with_its_own_help_and_imports_no_backe
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert "impact" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout
+
+
+def test_an_impact_read_imports_no_orm_dataframe_ingest_or_picture_library(
+        registered: Run, store_url: str) -> None:
+    """What a read does not use it does not import: the start-up of `lineage impact` is
+    mostly imports (bench/cli.py). SQLAlchemy Core and pydantic remain: the store and the
+    domain types."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the import set is the SQLite read path's")
+    code = ("import sys; from lineage_cli.main import cli\n"
+            f"cli(['--store', {store_url!r}, 'impact', 'transactions.category'],"
+            " standalone_mode=False)\n"
+            "heavy = {'sqlmodel', 'numpy', 'polars', 'psycopg', 'pyarrow', 'fastapi',"
+            " 'rdflib', 'alembic', 'jsonschema', 'yaml', 'graphviz', 'networkx'}\n"
+            "loaded = {m.split('.')[0] for m in sys.modules}\n"
+            "print(sorted(heavy & loaded), 'sqlalchemy.orm' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert "fraud@3" in result.stdout, result.stdout
+    assert result.stdout.strip().endswith("[] False"), result.stdout
 
 
 def test_store_is_accepted_after_the_command_too(registered: Run, store_url: str) -> None:

@@ -494,7 +494,7 @@ def test_what_breaks_colours_each_dependent_by_its_verdict_with_path_and_consume
     assert "aggregated from public.transactions.category" in feature.inner_text()
     assert "alerting-service" in feature.locator("td").nth(4).inner_text()  # who to tell
     path = feature.locator("ol.path").inner_text()
-    assert "public.transactions.category" in path and "derived_from" in path
+    assert "public.transactions.category" in path and "feeds" in path
     consumer = page.locator('tr.verdict-row[data-key="consumer:risk-rules-engine"]')
     assert "risk-team" in consumer.inner_text() and "breaking" in consumer.inner_text()
 

@@ -190,6 +190,13 @@ def test_dot_export_draws_the_nodes_around_a_field(full_store: lineage.Store) ->
     assert "(identity)" in source
 
 
+def test_dot_labels_edges_by_what_flows_along_the_arrow(full_store: lineage.Store) -> None:
+    source = export.dot(full_store, ORDER_ID, direction="both", depth=1)
+    assert 'label="feeds\\n(identity)"' in source
+    assert "label=derived_from" not in source and 'label="derived_from' not in source
+    assert "derived_from: " in source  # the stored kind stays, in the tooltip
+
+
 # ------------------------------------------------------------------ the CLI
 
 

@@ -16,6 +16,7 @@ import pytest
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL
 
+import lineage
 from lineage._vocabulary import EDGE_READING, EdgeKind, NodeKind, Origin, Transformation
 
 TTL = Path(__file__).parents[1] / "ontology" / "lineage.ttl"
@@ -254,6 +255,11 @@ def test_a_model_version_is_both_an_entity_and_a_software_agent(graph: Graph) ->
 def test_every_edge_kind_has_a_reading_stated_in_its_ontology_comment(graph: Graph) -> None:
     assert set(EDGE_READING) == set(EdgeKind), "EDGE_READING must cover every EdgeKind"
     assert reading_problems(graph) == [], report(reading_problems(graph))
+
+
+def test_every_edge_kind_has_a_data_flow_verb() -> None:
+    assert set(lineage.EDGE_VERB) == set(EdgeKind), "EDGE_VERB must cover every EdgeKind"
+    assert len(set(lineage.EDGE_VERB.values())) == len(EdgeKind), "verbs must tell kinds apart"
 
 
 def test_every_origin_names_the_prov_agent_class_that_asserts_it(graph: Graph) -> None:

@@ -242,7 +242,7 @@ def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_th
     amount, spent = field_key(PAYMENTS, "amount"), field_key(SPEND, "spend")
     node = served.get(f"/api/v1/nodes/{quote(spent, safe='')}").json()
     assert node["node"]["key"] == spent and node["node"]["kind"] == "field"
-    assert {"edge": "derived_from", "direction": "in", "node": {
+    assert {"edge": "derived_from", "verb": "feeds", "direction": "in", "node": {
         "key": amount, "kind": "field", "name": "payments.amount"}} in [
         {k: v for k, v in n.items() if k != "properties"} for n in node["neighbours"]]
     by_suffix = served.get("/api/v1/nodes/spend_daily.spend")
@@ -260,6 +260,8 @@ def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_th
     # impact of the input column reaches the output column, over HTTP and in the library
     report = served.get("/api/v1/impact", params={"field": "payments.amount"}).json()
     assert spent in [r["key"] for r in report["affected"]["field"]]
+    reached = next(r for r in report["affected"]["field"] if r["key"] == spent)
+    assert reached["path"][-1] == {"edge": "derived_from", "verb": "feeds", "key": spent}
     assert spent in lineage.impact(served.store, "payments.amount").closure.keys()
     change = served.get("/api/v1/impact", params={"field": "payments.user_id",
                                                   "change": ["type:string"]}).json()

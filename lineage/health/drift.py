@@ -40,7 +40,7 @@ from .. import _keys as keys
 from .._errors import DriftDetected, NotFound, ValidationError
 from .._files import read_text
 from .._model import NodeRef
-from .._vocabulary import EdgeKind, NodeKind
+from .._vocabulary import EdgeKind, NodeKind, path_words
 from ..store.base import Store
 from ._frames import lineage_type, read_batch, type_family
 from .profile import Profile, profile_series, stored_profile
@@ -787,7 +787,7 @@ def _impact(store: Store, dataset: NodeRef, fields: list[str]
 def _reached(r: Any) -> dict[str, Any]:
     """A reached node with its path, by names for people and by keys for machines."""
     steps = r.path
-    text = steps[0][1].name + "".join(f" -{e.value}-> {n.name}" for e, n in steps[1:])
+    text = path_words([n.name for _e, n in steps], [e for e, _n in steps[1:]])
     return {"key": r.node.key, "name": r.node.name, "path": text,
             "path_keys": [n.key for _e, n in steps]}
 

@@ -27,7 +27,7 @@ from typing import Any
 from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import Node, NodeRef
-from .._vocabulary import EdgeKind, NodeKind
+from .._vocabulary import EdgeKind, NodeKind, path_words
 from ..store.base import Store
 
 #: nodes one unscoped listing looks at (the answer says when it stopped there)
@@ -291,7 +291,7 @@ def _downstream(store: Store, key: str) -> Downstream:
 
     def named(reached: Any) -> dict[str, Any]:
         steps = reached.path
-        text = steps[0][1].name + "".join(f" -{e.value}-> {n.name}" for e, n in steps[1:])
+        text = path_words([n.name for _e, n in steps], [e for e, _n in steps[1:]])
         return {"key": reached.node.key, "name": reached.node.name, "path": text}
 
     return Downstream([named(r) for r in groups.get(NodeKind.MODEL_VERSION, [])],

@@ -28,7 +28,7 @@ import polars as pl
 from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import AssertionArrays, AssertionBatch, GraphBatch, NodeRef, Reached
-from .._vocabulary import EdgeKind, NodeKind, Origin
+from .._vocabulary import EdgeKind, NodeKind, Origin, path_step
 from ..store.base import Store
 from ._fingerprint import entity_and_value_spread, fingerprint, fingerprint_frame, spread_column
 from ._scope import (
@@ -549,7 +549,7 @@ class Tainted:
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.node.key, "kind": self.node.kind.value, "source": self.source.key,
-                "path": [{"edge": e.value if e else None, "key": n.key} for e, n in self.path],
+                "path": [path_step(e, n.key) for e, n in self.path],
                 "column_unknown": self.column_unknown}
 
 

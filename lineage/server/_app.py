@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from .. import __version__, auth, health, provenance
 from .._access import Principal
 from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
-from .._vocabulary import NodeKind
+from .._vocabulary import NodeKind, edge_verb
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
 from ..openlineage import checks_covering
@@ -516,7 +516,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         `direction` out (it is upstream of the neighbour) or in."""
         store = the_store()
         node = store.node(store.resolve(name).key)
-        neighbours = [{"edge": edge.kind.value,
+        neighbours = [{"edge": edge.kind.value, "verb": edge_verb(edge.kind),
                        "direction": "out" if edge.src == node.key else "in",
                        "node": ref_dict(ref), "properties": edge.properties}
                       for edge, ref in store.neighbours(node.key)]
@@ -551,7 +551,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                            **({"hidden_beyond": beyond[n.key]} if n.key in beyond else {})}
                           for n in nodes],
                 "edges": [{"src": e.src, "dst": e.dst, "kind": e.kind.value,
-                           "properties": e.properties} for e in edges]})
+                           "verb": edge_verb(e.kind), "properties": e.properties} for e in edges]})
         dot = to_dot(start, nodes, edges, unknown)
         if format == "dot":
             return Response(dot.source, media_type="text/vnd.graphviz")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import AmbiguousName, NotFound, ValidationError
 from .._keys import check_key_length, identity, is_key, kind_of, matches_suffix, suggest
@@ -28,8 +28,10 @@ from .._model import (
     Subgraph,
 )
 from .._vocabulary import EdgeKind, NodeKind
-from . import _bulk
 from .common import UNBOUNDED, BulkEdges, BulkNodes, MergeEdgeProperties, MergeProperties
+
+if TYPE_CHECKING:
+    from . import _bulk
 
 
 class GraphStore(ABC):
@@ -108,6 +110,8 @@ class GraphStore(ABC):
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
             raise ValidationError("chunk_size must be a positive whole number")
+        from . import _bulk  # polars: only a bulk load pays for it
+
         return self._bulk_load(_bulk.normalise(nodes, edges), chunk_size)
 
     # ---------------------------------------------------------------- reads

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .._errors import ValidationError
 from .._model import ASSERTION_COLUMNS, AssertionArrays, AssertionBatch, GraphBatch
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class RecordStore(ABC):
@@ -36,6 +38,8 @@ class RecordStore(ABC):
             columns += [arrays.reviewed_batch, arrays.reviewed_row]
         if n == 0 or batch.rows != n or any(len(c) != n for c in columns):
             raise ValidationError(f"an assertion batch needs rows, all columns of {batch.rows}")
+        import numpy as np  # only a record-tag write pays for it
+
         conf = arrays.confidence
         bad = ~np.isnan(conf) & ((conf < 0) | (conf > 1))
         if bad.any():

@@ -479,7 +479,8 @@ function consumerCard(key) {
 function pathView(path) {
   const ol = el("ol", { class: "path", "aria-label": "path" });
   for (const step of path) {
-    ol.append(el("li", {}, step.edge ? el("span", { class: "edge-label" }, step.edge) : null,
+    // the step's data-flow reading (`feeds`), the stored kind as its tooltip
+    ol.append(el("li", {}, step.edge ? el("span", { class: "edge-label", title: step.edge }, step.verb || step.edge) : null,
                  el("a", { href: href("node", step.key), title: step.key }, shortName(step.key))));
   }
   return ol;

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sqlalchemy as sa
 
 from ..._model import AssertionArrays, AssertionBatch, GraphBatch
@@ -15,12 +15,17 @@ from ..._vocabulary import Origin
 from .graph import SqlGraphStore
 from .tables import assertion_batch_table, assertion_segment_table, node_table
 
+if TYPE_CHECKING:
+    import numpy as np
+
 #: rows per stored segment: 8 MB per int64 column, well inside every blob limit
 SEGMENT_ROWS = 1_000_000
 _IN_CHUNK = 500
 
 
 def _pack(values: np.ndarray, dtype: str) -> bytes:
+    import numpy as np  # only record assertions pay for it
+
     return np.ascontiguousarray(values, dtype=dtype).tobytes()
 
 
@@ -96,6 +101,8 @@ class SqlAssertionStore(SqlGraphStore):
                                         .where(s.batch_id.in_(chunk))
                                         .order_by(s.batch_id, s.seq)):
                     parts[row.batch_id].append(row)
+        import numpy as np
+
         result: dict[int, dict[str, np.ndarray]] = {}
         for batch_id, rows in parts.items():
             found = {}

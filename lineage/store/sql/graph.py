@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -41,11 +40,12 @@ from ..._model import (
     WalkTable,
 )
 from ..._vocabulary import EdgeKind, NodeKind
-from .._bulk import BulkInput
 from ..base import MergeEdgeProperties, MergeProperties, Store
-from . import bulk
 from . import engine as engines
 from .tables import edge_table, node_table, schema_field_table
+
+if TYPE_CHECKING:
+    from .._bulk import BulkInput
 
 T = TypeVar("T")
 
@@ -264,6 +264,8 @@ class SqlGraphStore(Store):
             with self.engine.connect().execution_options(lineage_write=True) as conn:
                 tuned = bulk_load and self.dialect == "sqlite"
                 if tuned:  # these PRAGMAs only take effect outside a transaction
+                    from . import bulk  # polars and psycopg: only a bulk load pays for them
+
                     with bulk.driver_errors("preparing the bulk load"):
                         bulk.tune_sqlite(conn.connection.driver_connection)
                 try:
@@ -271,6 +273,8 @@ class SqlGraphStore(Store):
                         yield conn
                 finally:
                     if tuned:
+                        from . import bulk
+
                         with bulk.driver_errors("ending the bulk load"):
                             bulk.restore_sqlite(conn.connection.driver_connection)
         except LineageError:
@@ -378,6 +382,8 @@ class SqlGraphStore(Store):
             cur.fetchall()
 
     def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
+        from . import bulk  # polars and psycopg: only a bulk load pays for them
+
         stamp = _now()
         with self._write(bulk_load=True) as conn:
             return bulk.load(conn.connection.driver_connection, self.dialect, load, chunk_size,
@@ -710,6 +716,8 @@ class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
     def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction) -> None:
+        import numpy as np  # only a walk this wide pays for it
+
         self.cur = cur
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
         self.edge_sql = _WIDE_EDGES.format(near=near, far=far)
@@ -721,6 +729,8 @@ class _Wide:
                                                   list[str], list[int]] | None:
         """(parent rank, key, kind, name, edge kind) of the nodes first reached from
         `frontier`, in key order, and their ids (the next frontier); None when none."""
+        import numpy as np
+
         self.cur.execute(self.edge_sql, (json.dumps(frontier),))
         rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:

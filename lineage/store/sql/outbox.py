@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..._errors import ValidationError
@@ -87,7 +86,12 @@ class SqlOutboxStore(SqlConsumerStore):
                 idempotency_key=n.idempotency_key, consumer_id=consumer_id,
                 channel_id=channel_id, event=n.event, payload=_canonical(n.payload),
                 state="pending", attempts=0, next_attempt_at=now, created_at=now))
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # one dialect's module: importing both costs every command ~0.1 s
+        dialect_insert: Any
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         # A stored key wins, whatever its state: that is what makes enqueueing idempotent.
         statement = (dialect_insert(outbox_table)
                      .on_conflict_do_nothing(index_elements=["idempotency_key"])
