@@ -1,7 +1,6 @@
 """Domain types: what the library takes and returns. No SQL types here.
 
-Nodes and edges are plain pydantic models (no SQL: the SQL backend's tables are SQLAlchemy
-Core tables of their own, so a read loads no ORM).
+Nodes and edges are plain SQLModel models (pydantic); the SQL backend's tables extend them.
 Traversal results are slotted dataclasses: a hub column reaches 10^5 nodes, and building that
 many validated models would cost more than the query.
 """
@@ -16,14 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
-    field_validator,
-)
+from pydantic import ValidatorFunctionWrapHandler, WrapValidator, field_validator
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
 
 from ._errors import LineageError
 from ._keys import kind_of
@@ -34,23 +28,14 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-class _Model(BaseModel):
-    """The base of the domain models: pydantic, built from attributes as well as from
-    mappings (as SQLModel's plain models were, which these were until they cost every
-    command the ORM's import). Each model's validator is built on its first use, not at
-    import: a read that never builds a GraphBatch does not pay for its schema."""
-
-    model_config = ConfigDict(from_attributes=True, defer_build=True)
-
-
-class NodeSpec(_Model):
+class NodeSpec(SQLModel):
     """A node as written: its key, kind, display name and free-form properties."""
 
     key: str
     kind: NodeKind
     name: str
     namespace: str | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, Any] = SQLField(default_factory=dict)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -74,20 +59,20 @@ class Node(NodeSpec):
         return NodeRef(self.key, self.kind, self.name)
 
 
-class EdgeSpec(_Model):
+class EdgeSpec(SQLModel):
     """An edge as written, in data-flow direction: `src` upstream, `dst` downstream."""
 
     src: str
     dst: str
     kind: EdgeKind
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, Any] = SQLField(default_factory=dict)
 
     @property
     def ident(self) -> tuple[str, str, str]:
         return (self.src, self.dst, self.kind.value)
 
 
-class FieldSchema(_Model):
+class FieldSchema(SQLModel):
     """One field of a schema snapshot."""
 
     name: str
@@ -105,7 +90,7 @@ class FieldSchema(_Model):
             raise ValueError(exc.message) from None
 
 
-class ChannelSpec(_Model):
+class ChannelSpec(SQLModel):
     """Where a consumer is notified: `webhook` (target: URL), `email` (target: address) or
     `file` (target: path of an NDJSON file; `-` is stdout). A webhook signs its body with
     `secret`, or with the secret in the environment variable named `secret_env`."""
@@ -113,7 +98,7 @@ class ChannelSpec(_Model):
     kind: str
     target: str
     secret: str | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = SQLField(default_factory=dict)
 
     @field_validator("kind")
     @classmethod
@@ -123,7 +108,7 @@ class ChannelSpec(_Model):
         return value
 
 
-class NotificationSpec(_Model):
+class NotificationSpec(SQLModel):
     """A notification to put in the outbox: tell `consumer` (a consumer key) through its
     channel (`channel_kind`, `channel_target`: one of the consumer's stored channels) about
     `event` (e.g. `proposed_change`, `new_version`); `payload` is the JSON document sent.
@@ -137,7 +122,7 @@ class NotificationSpec(_Model):
     channel_kind: str
     channel_target: str
     event: str
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = SQLField(default_factory=dict)
 
     @field_validator("idempotency_key", "event", "channel_target")
     @classmethod
@@ -216,7 +201,7 @@ else:
     _Edge = Annotated[EdgeSpec, WrapValidator(_as_given)]
 
 
-class GraphBatch(_Model):
+class GraphBatch(SQLModel):
     """Everything one write call applies, in one transaction.
 
     `nodes` and `edges` hold `NodeSpec`s and `EdgeSpec`s (`add_node`, `add_edge`), or, from
@@ -227,18 +212,18 @@ class GraphBatch(_Model):
     key to its channels; both replace what the consumer had.
     """
 
-    nodes: dict[str, _Node] = Field(default_factory=dict)
-    edges: dict[tuple[str, str, str], _Edge] = Field(default_factory=dict)
-    schemas: dict[str, list[FieldSchema]] = Field(default_factory=dict)
-    contracts: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
-    channels: dict[str, list[ChannelSpec]] = Field(default_factory=dict)
+    nodes: dict[str, _Node] = SQLField(default_factory=dict)
+    edges: dict[tuple[str, str, str], _Edge] = SQLField(default_factory=dict)
+    schemas: dict[str, list[FieldSchema]] = SQLField(default_factory=dict)
+    contracts: dict[str, dict[str, dict[str, Any]]] = SQLField(default_factory=dict)
+    channels: dict[str, list[ChannelSpec]] = SQLField(default_factory=dict)
     #: notifications to put in the outbox with the rest of the batch (the durable outbox
     #: pattern: a new version and the notice of its breaking change commit together)
-    notifications: list[NotificationSpec] = Field(default_factory=list)
+    notifications: list[NotificationSpec] = SQLField(default_factory=list)
     #: edges (src, dst, kind) the batch retires: deleted when stored, not written when also
     #: in `edges`. Read after the batch's nodes are merged, so a `Store.apply` merge
     #: callback may add to it (a removal that depends on what the store holds)
-    removed_edges: set[tuple[str, str, str]] = Field(default_factory=set)
+    removed_edges: set[tuple[str, str, str]] = SQLField(default_factory=set)
 
     def add_node(
         self, key: str, name: str, namespace: str | None = None, **properties: Any
