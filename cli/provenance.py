@@ -20,7 +20,7 @@ from rich.progress import (
 
 import lineage
 from lineage import provenance
-from lineage.guard import VERDICTS, GuardReport, Policy, check_training
+from lineage.guard import VERDICTS, GuardReport, Policy, check_training, parse_concepts
 
 from . import output
 from .context import App, format_option, pass_app
@@ -333,16 +333,7 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
     """
     policy = Policy.load(policy_file, min_confidence=min_confidence, unverified=unverified,
                          allow_ai_above=allow_ai_above)
-    mapping: dict[str, str] = {}
-    for item in concepts:
-        column, sep, name = item.partition("=")
-        if not sep:
-            mapping.update({label: item for label in labels})
-        elif not column or not name:
-            raise lineage.ValidationError(f"--concept '{item}': expected CONCEPT or "
-                                          f"COLUMN=CONCEPT")
-        else:
-            mapping[column] = name
+    mapping = parse_concepts(concepts, labels)
     report = check_training(app.store, file, key=list(keys), label=list(labels),
                             dataset=dataset, model=model, policy=policy, raise_on_block=False,
                             concept=mapping or None)

@@ -373,6 +373,22 @@ def check_training(
     return report
 
 
+def parse_concepts(items: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
+    """`--concept` items as {label column: concept}: ``CONCEPT`` maps every label,
+    ``COLUMN=CONCEPT`` one column (later items win). ValidationError for an item with an
+    empty side. Shared by the CLI and the HTTP API, so both read the option alike."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        column, sep, name = item.partition("=")
+        if not sep and item.strip():
+            mapping.update({label: item.strip() for label in labels})
+        elif not column.strip() or not name.strip():
+            raise ValidationError(f"concept '{item}': expected CONCEPT or COLUMN=CONCEPT")
+        else:
+            mapping[column.strip()] = name.strip()
+    return mapping
+
+
 def _explicit_concepts(store: Store, concept: str | Mapping[str, str] | None,
                        labels: list[str]) -> dict[str, str]:
     """{label column: concept} from `concept`; NotFound for a concept nothing declares or
@@ -380,7 +396,10 @@ def _explicit_concepts(store: Store, concept: str | Mapping[str, str] | None,
     if concept is None:
         return {}
     mapping = {c: concept for c in labels} if isinstance(concept, str) else dict(concept)
-    for column in mapping:
+    for column, name in mapping.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError(f"the concept for label column '{column}' must be a "
+                                  f"non-empty name, got {name!r}")
         if column not in labels:
             raise ValidationError(f"--concept names column '{column}', which is not a label "
                                   f"column; labels are: {', '.join(labels)}")
