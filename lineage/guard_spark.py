@@ -15,9 +15,9 @@ against the export; each row gets its verdict from the local guard's own rule
 (`guard._codes`). The export holds, per scope, what the local guard joins against,
 computed by the function the local guard uses (`guard._scope_support`). So the report —
 counts, examples with their row numbers, agents, findings, matched concepts, errors — is
-the local guard's on the same rows (tests/test_guard_spark.py compares the two on every
-guard scenario). Row numbers count in the DataFrame's partition order: for a Parquet file,
-or a frame built from a local table, the file's order.
+the local guard's on the same rows (tests/test_guard_spark.py compares the two on the
+guard's laundering scenarios). Row numbers count in the DataFrame's partition order: for a
+Parquet file, or a frame built from a local table, the file's order.
 
 pyspark is an optional dependency (`pip install 'lineage[spark]'`); this module imports
 it only when `check_spark` runs. The export is a snapshot: `check_spark` refuses one that
@@ -125,16 +125,22 @@ def export_fingerprints(store: Store, path: str | Path) -> FingerprintExport:
     parts += [part for scope in sorted(scopes) for part in _scope_rows(store, scope,
                                                                        scopes[scope])]
     table = pl.concat(parts, how="vertical").to_arrow()
-    meta = {"format": FORMAT, "exported_at": datetime.now(UTC).isoformat(),
+    exported_at = datetime.now(UTC).isoformat()
+    meta = {"format": FORMAT, "exported_at": exported_at,
             "batches": [{"id": b.id, "scope": b.concept, "origin": b.origin.value,
                          "agent": b.agent, "field": b.field, "rows": b.rows}
                         for bs in scopes.values() for b in bs]}
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode("utf-8")})
     target = Path(path)
     partial = target.with_name(f".{target.name}.partial")
-    pq.write_table(table, partial, row_group_size=1 << 20)
-    os.replace(partial, target)
-    return FingerprintExport(str(target), meta["exported_at"],
+    try:
+        pq.write_table(table, partial, row_group_size=1 << 20)
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ValidationError(f"cannot write the fingerprint export: {exc.strerror or exc}",
+                              file=str(target)) from None
+    return FingerprintExport(str(target), exported_at,
                              {sc: [b.id for b in bs if b.id is not None]
                               for sc, bs in scopes.items()}, table.num_rows)
 
@@ -258,6 +264,7 @@ class _SparkCheck:
         self.spark = df.sparkSession
         self.cached: list[DataFrame] = []
         self.sids: dict[str, int] = {}
+        self.exported: DataFrame | None = None
 
     def release(self) -> None:
         for frame in self.cached:
@@ -472,7 +479,10 @@ class _SparkCheck:
 
         numbers = {s.scope: s.sid for s in slots}
         mapping = F.create_map(*[F.lit(x) for sc, sid in numbers.items() for x in (sc, sid)])
-        return (self.spark.read.parquet(self.path)
+        if self.exported is None:  # read once, with its schema: no job to infer it
+            self.exported = self.spark.read.schema(
+                "scope string, side string, fp long, conf float, batch long").parquet(self.path)
+        return (self.exported
                 .filter(F.col("side").isin(list(sides)) & F.col("scope").isin(list(numbers)))
                 .withColumn("sid", mapping[F.col("scope")].cast("int")))
 
@@ -494,7 +504,6 @@ class _SparkCheck:
         slots = [_Slot(i, self._sid(scope), scope, tuple(order), spec)
                  for i, (scope, order) in enumerate(tied)]
         long = self._fingerprint(column, slots)
-        duplicates = self._conflicts(long.filter(F.col("slot") == 0), column, slots[0])
         support = (self._sides(["truth", "ai"], slots)
                    .select("sid", F.col("fp").alias("v"), "conf", "batch",
                            (F.col("side") == "truth").alias("truth")))
@@ -534,23 +543,37 @@ class _SparkCheck:
                              StructField("model_only", BooleanType()),
                              StructField("touched", BooleanType())])
         codes = self._keep(per_row.mapInArrow(assign, schema))
+        # the conflict check's figures ride along the counts: one job for both; a
+        # conflict is still raised before the counts are used, as the local guard does
+        first = long.filter(F.col("slot") == 0)
+        found = codes.groupBy("code", "touched").count().crossJoin(
+            self._conflict_stats(first)).collect()
+        duplicates = self._conflicts(first, column, slots[0], found[0])
         counts: dict[str, int] = {}
         touched = False
-        for row in codes.groupBy("code", "touched").count().collect():
+        for row in found:
             verdict = VERDICTS[int(row["code"])]
             counts[verdict] = counts.get(verdict, 0) + int(row["count"])
             touched = touched or bool(row["touched"])
         counts = {v: counts[v] for v in VERDICTS if counts.get(v)}
         return _SparkLabel(codes.drop("touched"), touched, counts, duplicates)
 
-    def _conflicts(self, long: DataFrame, column: str, slot: _Slot) -> int:
-        """`guard._check_conflicts` in Spark: raise for one entity with two labels; return
-        how many rows merely repeat a row."""
+    @staticmethod
+    def _conflict_stats(long: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
-        stats = long.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("e").alias("e"),
-                         F.countDistinct("v").alias("v")).collect()[0]
-        n, entities, pairs = int(stats["n"]), int(stats["e"]), int(stats["v"])
+        return long.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("e").alias("n_e"),
+                        F.countDistinct("v").alias("n_v"))
+
+    def _conflicts(self, long: DataFrame, column: str, slot: _Slot,
+                   stats: Any = None) -> int:
+        """`guard._check_conflicts` in Spark: raise for one entity with two labels; return
+        how many rows merely repeat a row. `stats`: `_conflict_stats`, when computed."""
+        from pyspark.sql import functions as F
+
+        if stats is None:
+            stats = self._conflict_stats(long).collect()[0]
+        n, entities, pairs = int(stats["n"]), int(stats["n_e"]), int(stats["n_v"])
         if entities == n:
             return 0
         if pairs != entities:
@@ -638,22 +661,23 @@ class _SparkCheck:
         wanted = _offending(self.policy)
         if limit == 0 or not wanted:
             return []
+        # internal names that no training table's column can shadow in the join below
         firsts = reduce(lambda a, b: a.unionByName(b), [
             combined.filter(F.col("code") == _CODE[v]).orderBy(ROW).limit(limit)
+            .select(ROW, F.col("code").alias("__code"),
+                    *[F.col(f"agent{i}").alias(f"__agent{i}") for i in range(len(self.labels))])
             for v in wanted])
-        found = firsts.collect()
-        rows_of = {v: sorted(int(r[ROW]) for r in found if int(r["code"]) == _CODE[v])
+        # with the rows' keys and labels: at most max_examples rows a verdict, broadcast
+        found = F.broadcast(firsts).join(self.indexed, ROW).collect()
+        rows_of = {v: sorted(int(r[ROW]) for r in found if int(r["__code"]) == _CODE[v])
                    for v in wanted}
         picked = _pick_examples(rows_of, self.policy)
-        if not picked:
-            return []
-        agents = {int(r[ROW]): r for r in found}
-        values = {int(r[ROW]): r for r in self.indexed.filter(
-            F.col(ROW).isin([row for row, _ in picked])).collect()}
+        agents = values = {int(r[ROW]): r for r in found}
         examples = []
         for row, verdict in picked:
-            asserted_by = {c: agent_of.get(int(agents[row][f"agent{i}"]), "?")
-                           for i, c in enumerate(self.labels) if agents[row][f"agent{i}"] >= 0}
+            asserted_by = {c: agent_of.get(int(agents[row][f"__agent{i}"]), "?")
+                           for i, c in enumerate(self.labels)
+                           if agents[row][f"__agent{i}"] >= 0}
             examples.append(_example(row, verdict,
                                      {c: values[row][c] for c in self.key_columns},
                                      {c: values[row][c] for c in self.labels},
