@@ -507,16 +507,27 @@ class _SparkCheck:
         support = (self._sides(["truth", "ai"], slots)
                    .select("sid", F.col("fp").alias("v"), "conf", "batch",
                            (F.col("side") == "truth").alias("truth")))
-        hits = long.join(support, ["sid", "v"]).groupBy(ROW).agg(
-            F.max(F.when(F.col("truth"), F.col("conf"))).alias("t"),
-            F.max(F.when(~F.col("truth"), F.struct("conf", "batch"))).alias("a"))
-        spoken = (long.join(self._sides(["truth_entity"], slots)
-                            .select("sid", F.col("fp").alias("e")), ["sid", "e"])
-                  .select(ROW).distinct().withColumn("spoken", F.lit(True)))
-        per_row = (long.filter(F.col("slot") == 0).select(ROW, "blank")
-                   .join(hits, ROW, "left").join(spoken, ROW, "left")
-                   .select(ROW, "blank", F.col("t"), F.col("a.conf").alias("ai"),
-                           F.col("a.batch").alias("agent"), F.col("spoken")))
+        # every row once, its support hits and whether truth speaks of its entity, folded
+        # per row by one aggregation (one shuffle, where joins back would take three): the
+        # best truth confidence, the best (confidence, batch) of the AI side
+        no_conf = F.lit(None).cast("float")
+        no_ai = F.lit(None).cast("struct<conf:float,batch:bigint>")
+        no_blank = F.lit(None).cast("boolean")
+        rows_once = long.filter(F.col("slot") == 0).select(
+            ROW, no_conf.alias("t"), no_ai.alias("a"), F.lit(False).alias("spoken"), "blank")
+        hits = long.join(support, ["sid", "v"]).select(
+            ROW, F.when(F.col("truth"), F.col("conf")).alias("t"),
+            F.when(~F.col("truth"), F.struct("conf", "batch")).alias("a"),
+            F.lit(False).alias("spoken"), no_blank.alias("blank"))
+        spoken = long.join(self._sides(["truth_entity"], slots)
+                           .select("sid", F.col("fp").alias("e")), ["sid", "e"]).select(
+            ROW, no_conf.alias("t"), no_ai.alias("a"), F.lit(True).alias("spoken"),
+            no_blank.alias("blank"))
+        per_row = (rows_once.unionByName(hits).unionByName(spoken).groupBy(ROW)
+                   .agg(F.max("t").alias("t"), F.max("a").alias("a"),
+                        F.max("spoken").alias("spoken"), F.max("blank").alias("blank"))
+                   .select(ROW, "blank", "t", F.col("a.conf").alias("ai"),
+                           F.col("a.batch").alias("agent"), "spoken"))
         policy = self.policy
 
         def assign(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
