@@ -57,7 +57,6 @@ import polars as pl
 import lineage
 from lineage import provenance
 from lineage.guard import check_training
-from lineage.guard_spark import check_spark, export_fingerprints
 from lineage.provenance._fingerprint import spread_column
 from lineage.provenance._scope import fingerprints
 
@@ -431,6 +430,9 @@ def _jvm_peak_mb(spark: Any) -> float:
 def phase_spark(url: str, rows: int, ai: int, folder: Path) -> Metrics:
     """Export the fingerprints; check the same Parquet file locally and on Spark."""
     from pyspark.sql import SparkSession
+
+    # imported here: pyarrow.parquet would add ~30 MB to the local guard's RSS figures
+    from lineage.guard_spark import check_spark, export_fingerprints
 
     out: Metrics = {"spark_rows": rows, "spark_ai": ai}
     parquet = train_path(folder, rows)
