@@ -2,6 +2,7 @@
 
     python -m bench.provenance                                # 10^7 rows, 5·10^6 AI, SQLite
     python -m bench.provenance --rows 1000000 --ai 500000     # a quick run
+    python -m bench.provenance --spark-rows 0                 # without the Spark check
     python -m bench.provenance --postgres postgresql://postgres@127.0.0.1:5432/test
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python -m bench.provenance
 
@@ -19,7 +20,13 @@ dropped at the end), each phase in its own child process so that its peak RSS is
 * guard: `check_training(store, "train.parquet", ...)` end to end (reading the file
   included), the counts per verdict against those constructed, peak RSS; beside it
   `np.isin(train_fps, ai_fps)` on int64 arrays of the same sizes; then a breakdown: the
-  same call again under cProfile, cumulative seconds of the guard's main functions.
+  same call again under cProfile, cumulative seconds of the guard's main functions;
+* spark (SQLite only, --spark-rows rows, default 10^6, against --spark-rows/2 AI
+  assertions, built as above; 0 skips it): `export_fingerprints`, then on the same
+  Parquet file the local `check_training` and `check_spark` in Spark local mode
+  (local[2], the file read by `spark.read.parquet`), each end to end with its counts
+  and whether the two reports are identical; Spark's start-up is reported apart, and the
+  JVM's peak RSS beside the driver's (Python workers are not counted).
 
 It prints one table and never asserts: the figures are for people (see bench/README.md).
 """
@@ -307,7 +314,7 @@ def phase_guard_setup(url: str, rows: int, ai: int, folder: Path) -> Metrics:
         _timed_tag(store, observed, out, "setup_observed", dataset="fraud.labels",
                    field="is_fraud", key="transaction_id", origin="observed",
                    agent="chargeback-system")
-    parquet = folder / "train.parquet"
+    parquet = train_path(folder, rows)
     if not parquet.exists():
         log(f"guard setup: write the training table ({rows:,} rows) ...")
         training_table(rows, ai).write_parquet(parquet)
@@ -365,7 +372,7 @@ def _guard_breakdown(url: str, parquet: Path, out: Metrics) -> None:
 def phase_guard(url: str, ai: int, rows: int, folder: Path, breakdown: bool) -> Metrics:
     """Time `check_training` end to end; check its counts; then the np.isin baseline."""
     out: Metrics = {}
-    parquet = folder / "train.parquet"
+    parquet = train_path(folder, rows)
     with lineage.connect(url) as store:
         log("guard: check_training ...")
         with measured(out, "guard"):
@@ -405,6 +412,72 @@ def phase_guard(url: str, ai: int, rows: int, folder: Path, breakdown: bool) -> 
     return out
 
 
+def train_path(folder: Path, rows: int) -> Path:
+    return folder / f"train-{rows}.parquet"
+
+
+def _jvm_peak_mb(spark: Any) -> float:
+    """The Spark JVM's peak RSS (VmHWM) in MB, read from /proc by its pid."""
+    try:
+        pid = int(spark._jvm.java.lang.ProcessHandle.current().pid())
+        with open(f"/proc/{pid}/status") as f:
+            match = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.MULTILINE)
+        return int(match.group(1)) / 1024 if match else float("nan")
+    except Exception:  # no /proc, or the gateway moved: the figure is only missing
+        return float("nan")
+
+
+def phase_spark(url: str, rows: int, ai: int, folder: Path) -> Metrics:
+    """Export the fingerprints; check the same Parquet file locally and on Spark."""
+    from pyspark.sql import SparkSession
+
+    # imported here: pyarrow.parquet would add ~30 MB to the local guard's RSS figures
+    from lineage.guard_spark import check_spark, export_fingerprints
+
+    out: Metrics = {"spark_rows": rows, "spark_ai": ai}
+    parquet = train_path(folder, rows)
+    exported_path = folder / "fingerprints.parquet"
+    args: dict[str, Any] = {"key": "transaction_id", "label": "is_fraud",
+                            "dataset": "fraud.labels", "model": "fraud@3",
+                            "raise_on_block": False}
+    with lineage.connect(url) as store:
+        log("spark: export_fingerprints ...")
+        with measured(out, "export"):
+            exported = export_fingerprints(store, exported_path)
+        out["export_rows"] = exported.rows
+        out["export_mb"] = exported_path.stat().st_size / 2**20
+        log(f"spark: check_training on {rows:,} rows ...")
+        with measured(out, "local"):
+            local = check_training(store, str(parquet), **args)
+        log("spark: start Spark (local[2]) ...")
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
+        t0 = time.perf_counter()
+        spark = (SparkSession.builder.master("local[2]").appName("lineage-bench")
+                 .config("spark.driver.host", "127.0.0.1")
+                 .config("spark.driver.bindAddress", "127.0.0.1")
+                 .config("spark.ui.enabled", "false")
+                 .config("spark.ui.showConsoleProgress", "false")
+                 .config("spark.driver.memory", "2g")
+                 .config("spark.sql.shuffle.partitions", "4")
+                 # a ~10 MB file: split it by row groups so both cores read
+                 .config("spark.sql.files.maxPartitionBytes", "4m")
+                 .getOrCreate())
+        spark.sparkContext.setLogLevel("ERROR")
+        out["spark_start_s"] = time.perf_counter() - t0
+        try:
+            log(f"spark: check_spark on {rows:,} rows ...")
+            with measured(out, "spark"):
+                remote = check_spark(store, spark.read.parquet(str(parquet)), exported_path,
+                                     **args)
+            out["spark_jvm_peak_mb"] = _jvm_peak_mb(spark)
+        finally:
+            spark.stop()
+    out["local_counts"], out["spark_counts"] = local.counts, remote.counts
+    out["spark_expected"] = expected_verdicts(rows, ai)
+    out["same_report"] = local.to_dict() == remote.to_dict()
+    return out
+
+
 def child_main(args: argparse.Namespace) -> int:
     """Run one phase and print its metrics as one JSON line on stdout."""
     folder = Path(args.workdir)
@@ -412,6 +485,8 @@ def child_main(args: argparse.Namespace) -> int:
         metrics = phase_ingest(args.url, args.rows, folder)
     elif args.phase == "guard-setup":
         metrics = phase_guard_setup(args.url, args.rows, args.ai, folder)
+    elif args.phase == "spark":
+        metrics = phase_spark(args.url, args.rows, args.ai, folder)
     else:
         metrics = phase_guard(args.url, args.ai, args.rows, folder, args.breakdown)
     print("RESULT " + json.dumps(metrics), flush=True)
@@ -421,12 +496,14 @@ def child_main(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ orchestration
 
 
-def run_child(phase: str, url: str, args: argparse.Namespace, folder: Path) -> Metrics:
+def run_child(phase: str, url: str, args: argparse.Namespace, folder: Path,
+              rows: int | None = None, ai: int | None = None) -> Metrics:
     """Run one phase in a fresh interpreter; its metrics, or {"error": ...}."""
     # `-m` from the checkout's root: the child imports the same `lineage` as this process
     # (a script path would put bench/ first on sys.path and import whatever is installed)
     command = [sys.executable, "-m", "bench.provenance", "--phase", phase, "--url", url,
-               "--workdir", str(folder), "--rows", str(args.rows), "--ai", str(args.ai)]
+               "--workdir", str(folder), "--rows", str(rows or args.rows),
+               "--ai", str(ai or args.ai)]
     if not args.breakdown:
         command.append("--no-breakdown")
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False,
@@ -447,6 +524,11 @@ def run_backend(backend: str, base: str | None, args: argparse.Namespace,
     with fresh_store_url(backend, base, folder, "guard") as url:
         metrics.update(run_child("guard-setup", url, args, folder))
         metrics.update(run_child("guard", url, args, folder))
+    if backend == "sqlite" and args.spark_rows:
+        rows, ai = args.spark_rows, max(args.spark_rows // 2, 1)
+        with fresh_store_url(backend, base, folder, "spark") as url:
+            run_child("guard-setup", url, args, folder, rows, ai)
+            metrics.update(run_child("spark", url, args, folder, rows, ai))
     return metrics
 
 
@@ -530,6 +612,27 @@ def _rows(m: Metrics, rows: int, ai: int) -> list[tuple[str, str, str]]:
         ("  ratio check_training / np.isin(assume_unique)",
          _ratio(m["guard_s"], m.get("isin_unique_s")), ""),
     ]
+    if "spark_s" in m:
+        n, same = m["spark_rows"], m["same_report"]
+        spark_ok = m["spark_counts"] == m["spark_expected"]
+        out += [
+            (f"spark: same data, {n:,} rows against {m['spark_ai']:,} AI", "", ""),
+            ("  export_fingerprints (s)", _num(m["export_s"], ".2f"),
+             f"{m['export_rows']:,} rows, {m['export_mb']:.1f} MB"),
+            (f"  check_training (local) on {n:,} rows (s)", _num(m["local_s"], ".2f"), ""),
+            ("  Spark start-up, local[2] (s)", _num(m["spark_start_s"], ".2f"),
+             "not in the check's time"),
+            (f"  check_spark on {n:,} rows (s)", _num(m["spark_s"], ".2f"), ""),
+            ("  ratio check_spark / check_training", _ratio(m["spark_s"], m["local_s"]), ""),
+            ("  peak RSS, driver (VmHWM, MB)", _num(m["spark_peak_mb"]), ""),
+            ("  peak RSS, Spark JVM (VmHWM, MB)", _num(m.get("spark_jvm_peak_mb")),
+             "Python workers not counted"),
+            ("  counts per verdict (Spark)", "OK" if spark_ok else "MISMATCH",
+             json.dumps(m["spark_counts"])),
+            ("  report identical to the local guard's", "yes" if same else "NO", ""),
+        ]
+    elif "spark_error" in m or (m.get("error") or "").startswith("spark"):
+        out.append(("spark", str(m.get("error", "no figures"))[:60], ""))
     if "breakdown_error" in m:
         out.append(("guard breakdown", m["breakdown_error"][:60], ""))
     elif "profile" in m:
@@ -572,8 +675,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="skip the guard's cProfile breakdown")
+    parser.add_argument("--spark-rows", type=int, default=1_000_000,
+                        help="rows for the Spark check beside the local one on the same "
+                             "data, against half as many AI assertions (default 10^6; "
+                             "0 skips it; needs pyspark and Java 17)")
     # internal: one phase in a child process
-    parser.add_argument("--phase", choices=["ingest", "guard-setup", "guard"],
+    parser.add_argument("--phase", choices=["ingest", "guard-setup", "guard", "spark"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)

@@ -41,6 +41,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Fields, features and model versions that derive from AI-inferred values."),
     "check-training": ("provenance", "check_training_cmd",
                        "Check a training table before fitting: are its labels ground truth?"),
+    "export-fingerprints": ("provenance", "export_fingerprints_cmd",
+                            "Export what the training guard joins against to Parquet, for the "
+                            "guard on Spark."),
     "ingest": ("ingest", "ingest", "Ingest OpenLineage events (RunEvent, DatasetEvent, "
                "JobEvent) in one transaction."),
     "export": ("export", "export", "Export the lineage graph as W3C PROV (PROV-JSON, PROV-O "

@@ -1,5 +1,5 @@
 """Record provenance commands: `tag`, `review`, `history`, `provenance`, `taint`, and the
-training guard, `check-training`."""
+training guard, `check-training` (and `export-fingerprints`, for the guard on Spark)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from rich.progress import (
 
 import lineage
 from lineage import provenance
-from lineage.guard import VERDICTS, GuardReport, Policy, check_training
+from lineage.guard import VERDICTS, GuardReport, Policy, check_training, parse_concepts
 
 from . import output
 from .context import App, format_option, pass_app
@@ -274,6 +274,39 @@ def taint(app: App, fmt: str) -> None:
          for t in tainted], wrap=("path",), optional=["from", "kind"]))
 
 
+@click.command("export-fingerprints")
+@click.argument("out", type=click.Path(dir_okay=False))
+@format_option
+@pass_app
+def export_fingerprints_cmd(app: App, out: str, fmt: str) -> None:
+    """Export what the training guard joins against to Parquet, for the guard on Spark.
+
+    One Parquet file holds, per concept and entity scope, the value fingerprints the
+    guard joins a training table's rows against (the observed/human and the AI side,
+    with confidences and batches), the entities recorded ground truth speaks of, and
+    what content matching needs; its metadata names the batches it covers. Write it
+    where the Spark executors can read it, then call
+    lineage.guard_spark.check_spark(store, df, OUT, key=..., label=...), which refuses
+    an export older than a batch it needs. The file is replaced atomically. Exit codes:
+    0 written, 2 the file cannot be written there, 4 no store at the URL.
+
+    \b
+    Examples:
+      lineage export-fingerprints fingerprints.parquet
+      lineage --store postgresql://lineage@db/lineage export-fingerprints \\
+          /mnt/lake/lineage/fingerprints.parquet --format json
+    """
+    from lineage.guard_spark import export_fingerprints
+
+    exported = export_fingerprints(app.store, out)
+    if fmt == "json":
+        output.emit_json(exported.to_dict())
+        return
+    summary = exported.to_dict()
+    output.out().print(f"wrote {summary['rows']:,} fingerprints of {summary['batches']} "
+                       f"batch(es) on {summary['scopes']} scope(s) to {out}")
+
+
 @click.command("check-training")
 @click.argument("file", type=click.Path(dir_okay=False))
 @_key_option
@@ -336,16 +369,7 @@ def check_training_cmd(app: App, file: str, keys: tuple[str, ...], labels: tuple
     """
     policy = Policy.load(policy_file, min_confidence=min_confidence, unverified=unverified,
                          allow_ai_above=allow_ai_above)
-    mapping: dict[str, str] = {}
-    for item in concepts:
-        column, sep, name = item.partition("=")
-        if not sep:
-            mapping.update({label: item for label in labels})
-        elif not column or not name:
-            raise lineage.ValidationError(f"--concept '{item}': expected CONCEPT or "
-                                          f"COLUMN=CONCEPT")
-        else:
-            mapping[column] = name
+    mapping = parse_concepts(concepts, labels)
     report = check_training(app.store, file, key=list(keys), label=list(labels),
                             dataset=dataset, model=model, policy=policy, raise_on_block=False,
                             concept=mapping or None)

@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     # submodules, so `lineage.manifest.register_text(...)` works without importing it first
     **dict.fromkeys(["auth", "export", "openlineage", "manifest", "provenance", "guard",
-                     "schema", "consumers", "render", "store", "notify", "dbt"], ""),
+                     "guard_spark", "schema", "consumers", "render", "store", "notify", "dbt"], ""),
     **dict.fromkeys(["AuditEntry", "Principal", "TokenInfo"], "._access"),
     **dict.fromkeys([
         "OUTBOX_STATES", "ApplyResult", "AssertionArrays", "AssertionBatch", "ChannelSpec",

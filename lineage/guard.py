@@ -354,25 +354,58 @@ def check_training(
         findings += _lineage_findings(store, targets, versions, tainted or {})
     findings += _trained_on_findings(store, versions)
     findings += _feedback_by_data(versions, loop_rows, agent_of, frame.height)
-    unique: dict[tuple[str, tuple[str, ...]], Finding] = {}
-    for f in findings:
-        unique.setdefault((f.kind, tuple(f.path)), f)
-    report = GuardReport(
+    report = _report(
         rows=frame.height, keys=key_columns, labels=labels, dataset=dataset, model=model,
         policy=policy,
         counts=counts_by_label[labels[0]] if len(labels) == 1 else _count(verdicts),
         counts_by_label=counts_by_label,
         examples=_examples(frame, key_columns, labels, verdicts, reasons, agent_of, policy),
+        findings=findings, checked=checked, duplicates=duplicates)
+    if raise_on_block:
+        _raise_if_blocked(report)
+    return report
+
+
+def _report(*, rows: int, keys: list[str], labels: list[str], dataset: str | None,
+            model: str | None, policy: Policy, counts: dict[str, int],
+            counts_by_label: dict[str, dict[str, int]], examples: list[dict[str, Any]],
+            findings: Sequence[Finding], checked: Sequence[_Label],
+            duplicates: int) -> GuardReport:
+    """The report, findings deduplicated by kind and path (the local and Spark checks)."""
+    unique: dict[tuple[str, tuple[str, ...]], Finding] = {}
+    for f in findings:
+        unique.setdefault((f.kind, tuple(f.path)), f)
+    return GuardReport(
+        rows=rows, keys=keys, labels=labels, dataset=dataset, model=model, policy=policy,
+        counts=counts, counts_by_label=counts_by_label, examples=examples,
         findings=list(unique.values()),
         concepts=list(dict.fromkeys(c for lab in checked for c in lab.concepts)),
         duplicate_rows=duplicates,
         matched={lab.column: {"concepts": [parse_scope(s)[0] for s in lab.scopes],
                               "matched_by": lab.matched_by} for lab in checked})
-    if not report.passed and raise_on_block:
+
+
+def _raise_if_blocked(report: GuardReport) -> None:
+    if not report.passed:
         if report.unmatched and not report.lineage_blocked:
             raise UnmatchedLabels(f"training table refused: {report.summary()}", report)
         raise ProvenanceViolation(f"training table refused: {report.summary()}", report)
-    return report
+
+
+def parse_concepts(items: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
+    """`--concept` items as {label column: concept}: ``CONCEPT`` maps every label,
+    ``COLUMN=CONCEPT`` one column (later items win). ValidationError for an item with an
+    empty side. Shared by the CLI and the HTTP API, so both read the option alike."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        column, sep, name = item.partition("=")
+        if not sep and item.strip():
+            mapping.update({label: item.strip() for label in labels})
+        elif not column.strip() or not name.strip():
+            raise ValidationError(f"concept '{item}': expected CONCEPT or COLUMN=CONCEPT")
+        else:
+            mapping[column.strip()] = name.strip()
+    return mapping
 
 
 def _explicit_concepts(store: RecordStore, concept: str | Mapping[str, str] | None,
@@ -382,7 +415,10 @@ def _explicit_concepts(store: RecordStore, concept: str | Mapping[str, str] | No
     if concept is None:
         return {}
     mapping = {c: concept for c in labels} if isinstance(concept, str) else dict(concept)
-    for column in mapping:
+    for column, name in mapping.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError(f"the concept for label column '{column}' must be a "
+                                  f"non-empty name, got {name!r}")
         if column not in labels:
             raise ValidationError(f"--concept names column '{column}', which is not a label "
                                   f"column; labels are: {', '.join(labels)}")
@@ -446,12 +482,9 @@ def _content_matches(store: Store, frame: pl.DataFrame, key_columns: list[str], 
     that matches best (every order of up to three key columns is tried). A scope matches
     when at least MIN_AGREEMENT of the rows whose entities it knows carry a value it
     recorded for them."""
-    found = []
-    for scope in candidates:
+    stats: list[tuple[str, list[str], int, int]] = []
+    for scope, orders in _content_candidates(scopes, candidates, key_columns):
         batches = scopes[scope]
-        entities = parse_scope(scope)[1]
-        if entities is not None and len(entities) != len(key_columns):
-            continue
         stored = store.assertion_columns([b.id for b in batches if b.id is not None],
                                          ["entity", "value"])
         if not stored:
@@ -460,21 +493,43 @@ def _content_matches(store: Store, frame: pl.DataFrame, key_columns: list[str], 
         known_values = pl.Series(np.concatenate([c["value"] for c in stored.values()]))
         value = value_spread(frame[column], spec if spec != ValueSpec()
                              else _scope_spec(store, batches))
-        orders = (itertools.permutations(key_columns) if len(key_columns) <= 3
-                  else [tuple(key_columns)])
-        best: tuple[int, str, list[str]] | None = None
         for order in orders:
-            entity, pairs = fingerprints(scope, frame, list(order), value)
+            entity, pairs = fingerprints(scope, frame, order, value)
             on_entity = pl.Series(entity).is_in(known_entities.implode()).to_numpy() & ~blank
             agree = int((pl.Series(pairs).is_in(known_values.implode()).to_numpy()
                          & on_entity).sum())
-            known = int(on_entity.sum())
-            score = agree - 2 * (known - agree)
-            if agree and agree >= MIN_AGREEMENT * known and (best is None or score > best[0]):
-                best = (score, scope, list(order))
-        if best is not None:
-            found.append(best)
+            stats.append((scope, order, agree, int(on_entity.sum())))
+    return _select_matches(stats)
+
+
+def _content_candidates(scopes: Mapping[str, list[AssertionBatch]], candidates: Sequence[str],
+                        key_columns: list[str]) -> list[tuple[str, list[list[str]]]]:
+    """The candidate scopes a column may be matched to by content, each with the key
+    column orders to try (every order of up to three key columns): those whose entity
+    types are as many as the key columns, or written before scopes."""
+    found = []
+    for scope in candidates:
+        entities = parse_scope(scope)[1]
+        if entities is not None and len(entities) != len(key_columns):
+            continue
+        orders = (itertools.permutations(key_columns) if len(key_columns) <= 3
+                  else [tuple(key_columns)])
+        found.append((scope, [list(o) for o in orders]))
     return found
+
+
+def _select_matches(stats: Sequence[tuple[str, list[str], int, int]],
+                    ) -> list[tuple[int, str, list[str]]]:
+    """From (scope, key order, rows that agree, rows whose entity the scope knows) in
+    candidate order: per scope, the first best-scoring order (agreements minus twice the
+    disagreements) that reaches MIN_AGREEMENT, as (score, scope, order)."""
+    best: dict[str, tuple[int, str, list[str]]] = {}
+    for scope, order, agree, known in stats:
+        score = agree - 2 * (known - agree)
+        if agree and agree >= MIN_AGREEMENT * known and (
+                scope not in best or score > best[scope][0]):
+            best[scope] = (score, scope, order)
+    return list(best.values())
 
 
 @dataclass
@@ -532,13 +587,21 @@ def _check_conflicts(frame: pl.DataFrame, key_columns: list[str], label: str,
     if rows is not None:
         pairs = pl.DataFrame({"e": entity_ids, "v": pair_ids})
         entities = pairs.unique().filter(pl.col("e").is_duplicated())["e"].n_unique()
-        shown = ", ".join(f"{c}={frame[c][rows[0]]!r}" for c in key_columns)
-        values = sorted({repr(frame[label][r]) for r in rows})
-        raise ValidationError(
-            f"training table: {entities} key(s) have conflicting '{label}' labels; e.g. "
-            f"{shown} is labelled {' and '.join(values)} "
-            f"(rows {', '.join(str(r + 1) for r in rows)}); deduplicate before training")
+        raise _conflict_error(label, entities, {c: frame[c][rows[0]] for c in key_columns},
+                              [frame[label][r] for r in rows], rows)
     return duplicate_rows
+
+
+def _conflict_error(label: str, entities: int, key: Mapping[str, Any],
+                    values: Sequence[Any], rows: Sequence[int]) -> ValidationError:
+    """One entity with two labels: how many entities, the first one's key, its values
+    and (0-based) rows."""
+    shown = ", ".join(f"{c}={v!r}" for c, v in key.items())
+    labelled = sorted({repr(v) for v in values})
+    return ValidationError(
+        f"training table: {entities} key(s) have conflicting '{label}' labels; e.g. "
+        f"{shown} is labelled {' and '.join(labelled)} "
+        f"(rows {', '.join(str(r + 1) for r in rows)}); deduplicate before training")
 
 
 def _label_targets(store: Store, dataset: str | None, label: str) -> list[FieldTarget]:
@@ -602,15 +665,8 @@ def _verdicts(store: RecordStore, scopes: Sequence[tuple[str, list[AssertionBatc
             continue
         entity, pairs = fps[scope]
         probe = pl.DataFrame({"fp": pairs}).with_row_index("i")
-        sides = []
-        known_truth = np.zeros(0, dtype=np.int64)
-        if truth_side:
-            support, known_truth = _truth_support(truth_side, columns, entities)
-            sides.append(support.with_columns(truth=pl.lit(True)))
-        if ai_side:
-            sides.append(_support(ai_side, columns, unknown=-1.0)
-                         .with_columns(truth=pl.lit(False)))
-        hit = _matches(probe, pl.concat(sides, rechunk=False))
+        support, known_truth = _scope_support(truth_side, ai_side, columns, entities)
+        hit = _matches(probe, support)
         on_truth = hit["truth"].to_numpy()
         rows, conf, batch = hit["i"].to_numpy(), hit["conf"].to_numpy(), hit["batch"].to_numpy()
         touched = touched or bool(rows.size)
@@ -631,7 +687,17 @@ def _verdicts(store: RecordStore, scopes: Sequence[tuple[str, list[AssertionBatc
             touched = touched or bool(spoken.size)
         del probe
     ai[blank], agent[blank], truth[blank], truth_entity[blank] = -2.0, -1, -1.0, False
-    codes = np.full(n, _CODE["unverified"], dtype=np.int8)
+    codes, model_only = _codes(truth, ai, truth_entity, policy)
+    return _LabelResult(codes, agent, model_only, touched)
+
+
+def _codes(truth: np.ndarray, ai: np.ndarray, truth_entity: np.ndarray,
+           policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the verdict code and whether only AI supports the value, from the best
+    observed/human confidence (`truth`, -1: none), the best AI confidence (`ai`, -1:
+    unknown, -2: none) and whether truth speaks of the row's entity. The one rule both
+    the local guard and the Spark check (`guard_spark`) apply."""
+    codes = np.full(len(truth), _CODE["unverified"], dtype=np.int8)
     has_ai = ai > -2
     codes[has_ai] = _CODE["ai_only"]
     if policy.allow_ai_above is not None:  # an unknown confidence (-1) never reaches it
@@ -639,7 +705,26 @@ def _verdicts(store: RecordStore, scopes: Sequence[tuple[str, list[AssertionBatc
     codes[truth_entity & (truth < 0)] = _CODE["contradicted"]
     codes[truth >= 0] = _CODE["low_confidence"]
     codes[truth >= policy.min_confidence] = _CODE["ground_truth"]
-    return _LabelResult(codes, agent, has_ai & (truth < 0), touched)
+    return codes, has_ai & (truth < 0)
+
+
+def _scope_support(truth_side: Sequence[AssertionBatch], ai_side: Sequence[AssertionBatch],
+                   columns: Mapping[int, Mapping[str, np.ndarray]],
+                   entities: Mapping[int, Mapping[str, np.ndarray]],
+                   ) -> tuple[pl.DataFrame, np.ndarray]:
+    """What a row's value fingerprint is joined against on one scope: `fp`, `conf`,
+    `batch`, `truth` (the truth side, overruled human labels left out, and the AI side,
+    each deduplicated apart), and every entity the truth side speaks of. The Spark
+    check's fingerprint export (`guard_spark.export_fingerprints`) writes exactly this."""
+    sides = []
+    known_truth = np.zeros(0, dtype=np.int64)
+    if truth_side:
+        support, known_truth = _truth_support(truth_side, columns, entities)
+        sides.append(support.with_columns(truth=pl.lit(True)))
+    if ai_side:
+        sides.append(_support(ai_side, columns, unknown=-1.0)
+                     .with_columns(truth=pl.lit(False)))
+    return pl.concat(sides, rechunk=False), known_truth
 
 
 def _matches(probe: pl.DataFrame, support: pl.DataFrame) -> pl.DataFrame:
@@ -849,56 +934,80 @@ def _feedback_by_data(model: _Model | None, loop_rows: Mapping[int, list[np.ndar
         agent = agent_of.get(batch_id)
         if agent is not None and model.relation(agent) is not None:
             per_agent.setdefault(agent, []).extend(rows)
-    findings = []
-    for agent, parts in sorted(per_agent.items()):
+    counts = {}
+    for agent, parts in per_agent.items():
         if len(parts) == 1:  # rows of one label: distinct already
-            count = int(parts[0].size)
+            counts[agent] = int(parts[0].size)
         else:
             seen = np.zeros(n, dtype=bool)
             for part in parts:
                 seen[part] = True
-            count = int(np.count_nonzero(seen))
-        findings.append(Finding("feedback_loop",
-                                _loop_message(model, agent, f"{count} row(s) labelled only by"),
-                                [agent], rows=count))
-    return findings
+            counts[agent] = int(np.count_nonzero(seen))
+    return _loop_findings(model, counts)
+
+
+def _loop_findings(model: _Model, rows_by_agent: Mapping[str, int]) -> list[Finding]:
+    """A feedback loop per version of the model and the rows only it labelled."""
+    return [Finding("feedback_loop",
+                    _loop_message(model, agent, f"{count} row(s) labelled only by"),
+                    [agent], rows=count)
+            for agent, count in sorted(rows_by_agent.items()) if count]
 
 
 def _examples(frame: pl.DataFrame, key_columns: list[str], labels: list[str],
               codes: np.ndarray, agents: dict[str, np.ndarray], agent_of: dict[int, str],
               policy: Policy) -> list[dict[str, Any]]:
     """Up to max_examples offending rows (blocked first, then warned)."""
+    rows_of = {v: np.flatnonzero(codes == _CODE[v])[: policy.max_examples]
+               for v in _offending(policy)}
+    examples = []
+    for row, verdict in _pick_examples(rows_of, policy):
+        asserted_by = {c: agent_of.get(int(agents[c][row]), "?") for c in labels
+                       if agents[c][row] >= 0}
+        examples.append(_example(row, verdict, {c: frame[c][row] for c in key_columns},
+                                 {c: frame[c][row] for c in labels}, asserted_by, policy))
+    return examples
+
+
+def _offending(policy: Policy) -> list[str]:
+    """The verdicts examples are shown for: blocked ones first, then warned ones."""
     wanted = [v for v in VERDICTS if policy.action(v) == "block"]
-    wanted += [v for v in VERDICTS if policy.action(v) == "warn"]
-    rows_of = {v: np.flatnonzero(codes == _CODE[v])[: policy.max_examples] for v in wanted}
-    rows_of = {v: r for v, r in rows_of.items() if r.size}
+    return wanted + [v for v in VERDICTS if policy.action(v) == "warn"]
+
+
+def _pick_examples(rows_of: Mapping[str, Sequence[int] | np.ndarray],
+                   policy: Policy) -> list[tuple[int, str]]:
+    """(row, verdict) of the examples to show, from the first `max_examples` rows (0-based,
+    in order) of each offending verdict."""
+    wanted = _offending(policy)
+    found = {v: np.asarray(rows_of[v]) for v in wanted if len(rows_of.get(v, ()))}
     # every offending verdict gets a share of the examples, so a few contradicted rows
     # are not hidden behind many ai_only ones; what is left goes in order
-    share = policy.max_examples // len(rows_of) if rows_of else 0
-    picked = [(int(r), v) for v, rows in rows_of.items() for r in rows[: max(share, 1)]]
+    share = policy.max_examples // len(found) if found else 0
+    picked = [(int(r), v) for v, rows in found.items() for r in rows[: max(share, 1)]]
     taken = set(picked)
-    picked += [(int(r), v) for v, rows in rows_of.items() for r in rows
+    picked += [(int(r), v) for v, rows in found.items() for r in rows
                if (int(r), v) not in taken]
     order = {v: i for i, v in enumerate(wanted)}
-    picked = sorted(picked[: policy.max_examples], key=lambda p: (order[p[1]], p[0]))
+    return sorted(picked[: policy.max_examples], key=lambda p: (order[p[1]], p[0]))
+
+
+def _example(row: int, verdict: str, key: Mapping[str, Any], label: Mapping[str, Any],
+             asserted_by: Mapping[str, str], policy: Policy) -> dict[str, Any]:
+    """One offending row as the report shows it (`row` 0-based)."""
     reasons = {
         "ai_only": "only AI assertions support this value",
         "low_confidence": f"human/observed support below {policy.min_confidence}",
         "unverified": "nobody asserted this value for this key",
         "contradicted": "recorded ground truth gives this key another value",
     }
-    examples = []
-    for row, verdict in picked:
-        asserted_by = {c: agent_of.get(int(agents[c][row]), "?") for c in labels
-                       if agents[c][row] >= 0}
-        examples.append({
-            "row": row + 1, "verdict": verdict, "action": policy.action(verdict),
-            "reason": reasons.get(verdict, verdict),
-            "key": {c: _plain(frame[c][row]) for c in key_columns},
-            "label": {c: _plain(frame[c][row]) for c in labels},
-            "ai_agent": asserted_by or None,
-        })
-    return examples
+    return {
+        "row": row + 1, "verdict": verdict, "action": policy.action(verdict),
+        "reason": reasons.get(verdict, verdict),
+        "key": {c: _plain(v) for c, v in key.items()},
+        "label": {c: _plain(v) for c, v in label.items()},
+        "ai_agent": dict(asserted_by) or None,
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -150,8 +150,31 @@ def test_schema_diff_between_versions_and_a_proposed_file(run: Any, tmp_path: Pa
     assert run("schema", "diff", "transactions@2026-03", "nope@1").exit_code == 4
 
 
+def test_export_fingerprints_writes_what_the_guard_joins_against(
+        run: Any, data: Path, tmp_path: Path) -> None:
+    assert _tag_predictions(run, data).exit_code == 0
+    out = tmp_path / "fingerprints.parquet"
+    result = run("export-fingerprints", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["scopes"], summary["batches"]) == (1, 1)
+    from lineage.guard_spark import read_export
+
+    (scope, batches), = read_export(out).batches.items()
+    assert scope.startswith("fraud_label|entity:") and len(batches) == 1
+    import polars as pl
+
+    sides = pl.read_parquet(out).group_by("side").len()
+    # 2,000 predictions: one AI fingerprint and one entity each, no ground truth
+    assert dict(sides.iter_rows()) == {"ai": 2000, "entity": 2000}
+    unwritable = run("export-fingerprints", tmp_path / "no" / "such" / "dir" / "fp.parquet")
+    assert unwritable.exit_code == 2 and "cannot write the fingerprint export" in (
+        unwritable.output)
+
+
 def test_every_provenance_command_has_help_with_examples() -> None:
-    for name in ("tag", "review", "history", "provenance", "taint", "check-training"):
+    for name in ("tag", "review", "history", "provenance", "taint", "check-training",
+                 "export-fingerprints"):
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Examples" in result.output
     result = CliRunner().invoke(cli, ["schema", "diff", "--help"])

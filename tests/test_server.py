@@ -568,6 +568,48 @@ def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
     assert served.state() == before  # the check reads only
 
 
+def test_the_training_check_maps_a_renamed_label_to_a_concept_as_the_cli_does(
+        served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    assert served.post("/api/v1/assertions", who="scorer",
+                       json=assertion("ai_inferred")).status_code == 201
+    before = served.state()
+    # the predictions exported under a generic name: tied to fraud_label only when told
+    renamed = [{"transaction_id": t, "y": i % 2 == 0} for i, t in enumerate(IDS)]
+    body = {"rows": renamed, "key": "transaction_id", "label": "y"}
+    for concept in ("fraud_label", {"y": "fraud_label"}):
+        mapped = served.post("/api/v1/training/check", who="reader",
+                             json={**body, "concept": concept})
+        assert mapped.status_code == 200, mapped.text
+        report = mapped.json()
+        assert report["passed"] is False and report["counts"]["ai_only"] == 6
+        assert report["matched"] == {"y": {"concepts": ["fraud_label"],
+                                           "matched_by": "explicit"}}
+    csv = "transaction_id,y\n" + "".join(f"{t},{str(i % 2 == 0).lower()}\n"
+                                           for i, t in enumerate(IDS))
+    upload = served.post("/api/v1/training/check", who="reader", files={
+        "table": ("train.csv", csv.encode(), "text/csv")},
+        data={"key": "transaction_id", "label": "y", "concept": "y=fraud_label"})
+    assert upload.status_code == 200, upload.text
+    assert upload.json()["matched"]["y"]["matched_by"] == "explicit"
+    assert upload.json()["counts"]["ai_only"] == 6
+
+    assert_error(served.post("/api/v1/training/check", who="reader", json={
+        **body, "concept": {"label": "fraud_label"}}), 400, "ValidationError",
+        "not a label column")
+    assert_error(served.post("/api/v1/training/check", who="reader", json={
+        **body, "concept": {"y": ""}}), 400, "ValidationError", "non-empty name")
+    assert_error(served.post("/api/v1/training/check", who="reader", json={
+        **body, "concept": 7}), 400, "ValidationError")
+    assert_error(served.post("/api/v1/training/check", who="reader", files={
+        "table": ("train.csv", csv.encode(), "text/csv")},
+        data={"key": "transaction_id", "label": "y", "concept": "y="}), 400,
+        "ValidationError", "expected CONCEPT or COLUMN=CONCEPT")
+    assert_error(served.post("/api/v1/training/check", who="reader", json={
+        **body, "concept": "fraud_lable"}), 404, "NotFound", "fraud_label")
+    assert served.state() == before  # the check reads only
+
+
 # ------------------------------------------------------------------ bad input
 
 

@@ -36,7 +36,7 @@ from .. import __version__, auth, health, provenance
 from .._access import Principal
 from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind, edge_verb
-from ..guard import Policy, check_training
+from ..guard import Policy, check_training, parse_concepts
 from ..impact import change_impact, impact
 from ..openlineage import checks_covering
 from ..provenance._tables import TABLE_SUFFIXES, FileBytes
@@ -116,6 +116,10 @@ class TrainingCheckRequest(_Strict):
     label: str | list[str]
     dataset: str | None = None
     model: str | None = None
+    concept: str | dict[str, str] | None = Field(
+        default=None, description="check label columns against this concept instead of the "
+        "one their field declares: one name for every label, or {column: concept} (the "
+        "CLI's --concept)")
     policy: dict[str, Any] | None = Field(
         default=None, description="a guard Policy: min_confidence, unverified, low_confidence, "
         "allow_ai_above, lineage, max_examples")
@@ -602,6 +606,8 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                           "key": {"type": "string", "description": "comma-separated"},
                           "label": {"type": "string", "description": "comma-separated"},
                           "dataset": {"type": "string"}, "model": {"type": "string"},
+                          "concept": {"type": "string", "description":
+                                      "CONCEPT, or comma-separated COLUMN=CONCEPT"},
                           "policy": {"type": "string", "description": "a Policy as JSON"}}}},
               }}})
     async def post_training_check(request: Request, _who: Reader) -> JSONResponse:
@@ -609,7 +615,11 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         (multipart/form-data, file field `table`). **Always 200 when the check ran**, with
         `passed` true or false (false: the policy blocks the table; `summary`, `counts`,
         `examples` and `findings` say why). A client that must fail its job on a block
-        checks `passed`. 4xx only for bad input (missing column, unknown dataset, ...)."""
+        checks `passed`. 4xx only for bad input (missing column, unknown dataset, ...).
+        `concept` maps label columns to a concept as the CLI's `--concept` does (one name
+        for every label, or {column: concept}; in a form, `CONCEPT` or comma-separated
+        `COLUMN=CONCEPT`): 400 for a column that is not a label or a malformed mapping,
+        404 for a concept nothing was recorded under."""
         kind = _http.media_type(request)
         if kind == "multipart/form-data":
             body = await _http.read_body(request, limit)
@@ -620,7 +630,8 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             def table_of() -> tuple[dict[str, Any], pl.DataFrame]:
                 parsed, rows = _table_request(TrainingCheckRequest, data)
                 return ({"key": parsed.key, "label": parsed.label, "dataset": parsed.dataset,
-                         "model": parsed.model, "policy": parsed.policy}, _frame(rows))
+                         "model": parsed.model, "concept": parsed.concept,
+                         "policy": parsed.policy}, _frame(rows))
 
             args, table = await run_in_threadpool(table_of)
 
@@ -628,7 +639,8 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             policy = Policy.load(None, **(args.get("policy") or {}))
             return check_training(the_store(), table, key=args["key"], label=args["label"],
                                   dataset=args.get("dataset"), model=args.get("model"),
-                                  policy=policy, raise_on_block=False).to_dict()
+                                  concept=args.get("concept"), policy=policy,
+                                  raise_on_block=False).to_dict()
 
         return JSONResponse(await run_in_threadpool(check))
 
@@ -986,6 +998,10 @@ async def _multipart_table(request: Request, body: bytes) -> tuple[dict[str, Any
     for name in ("dataset", "model"):
         value = form.get(name)
         args[name] = value if isinstance(value, str) and value.strip() else None
+    concept = form.get("concept")
+    if isinstance(concept, str) and concept.strip():
+        labels = [args["label"]] if isinstance(args["label"], str) else args["label"]
+        args["concept"] = parse_concepts([c for c in concept.split(",") if c.strip()], labels)
     policy = form.get("policy")
     if isinstance(policy, str) and policy.strip():
         parsed = _http.parse_json(policy.encode("utf-8"))
