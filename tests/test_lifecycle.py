@@ -216,3 +216,97 @@ def test_lifecycle_states_names_only_retired_nodes(fraud_store: Store) -> None:
         [ALERTING, DASHBOARD, "consumer:risk-rules-engine", "consumer:nobody"])
     assert states == {ALERTING: "deleted", DASHBOARD: "deprecated"}
     assert fraud_store.lifecycle_states([]) == {}
+
+
+# A deleted node cuts the walk: what is reachable only through it is no longer downstream.
+# src.a -> mid.b -> out.c (consumed by out-dash), mid.b consumed by mid-dash; src.a -> kept.k
+# -> both.d <- mid.b (both.d stays: a live path reaches it). stage.mid is deleted.
+THROUGH_DELETED = """\
+namespace: pg
+datasets:
+  - name: raw.src
+    fields: [{name: a, type: int64}]
+  - name: stage.mid
+    fields: [{name: b, type: int64}]
+  - name: mart.out
+    fields: [{name: c, type: int64}]
+  - name: mart.kept
+    fields: [{name: k, type: int64}]
+  - name: mart.both
+    fields: [{name: d, type: int64}]
+derivations:
+  - {from: src.a, to: mid.b, transformation: identity}
+  - {from: mid.b, to: out.c, transformation: identity}
+  - {from: src.a, to: kept.k, transformation: identity}
+  - {from: kept.k, to: both.d, transformation: identity}
+  - {from: mid.b, to: both.d, transformation: identity}
+consumers:
+  - name: out-dash
+    consumes: [out.c]
+    channels: [{kind: file, path: out-dash.ndjson}]
+  - name: mid-dash
+    consumes: [mid.b]
+    channels: [{kind: file, path: mid-dash.ndjson}]
+  - name: both-dash
+    consumes: [both.d]
+    channels: [{kind: file, path: both-dash.ndjson}]
+"""
+_CUT = {"field:pg/stage.mid.b", "field:pg/mart.out.c", "consumer:out-dash", "consumer:mid-dash"}
+_KEPT = {"field:pg/mart.kept.k", "field:pg/mart.both.d", "consumer:both-dash"}
+
+
+def test_impact_leaves_out_what_only_a_deleted_node_reaches(store: Store) -> None:
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    assert _CUT | _KEPT <= impact(store, "src.a").closure.keys()
+    delete(store, "stage.mid", "retired", "local:ana")
+    report = impact(store, "src.a")
+    keys = report.closure.keys()
+    assert not keys & _CUT and _KEPT <= keys
+    assert report.deleted == 1  # mid.b, met and cut; what lies behind it is not counted
+    both = report.closure.get("field:pg/mart.both.d")
+    assert both is not None and [n.key for _, n in both.path] == [
+        "field:pg/raw.src.a", "field:pg/mart.kept.k", "field:pg/mart.both.d"]
+    judged = change_impact(store, "src.a", ["type:string"])
+    assert not {j.node.key for j in judged.judged} & _CUT and judged.deleted == 1
+    assert _KEPT <= {j.node.key for j in judged.judged}
+    assert notify_change(store, "src.a", ["type:string"]) == 1
+    assert {item.consumer for item in store.outbox()} == {"consumer:both-dash"}
+
+
+def test_the_directions_agree_when_a_deleted_node_cuts_the_walk(store: Store) -> None:
+    from lineage.impact import downstream, upstream
+
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    delete(store, "stage.mid", None, "local:ana")
+    assert "field:pg/mart.out.c" not in downstream(store, "src.a").keys()
+    assert "field:pg/raw.src.a" not in upstream(store, "out.c").keys()
+    assert "field:pg/raw.src.a" in upstream(store, "both.d").keys()
+
+
+def test_impact_of_a_deleted_node_still_walks_from_it(store: Store) -> None:
+    """Asking about the deleted node itself answers what depended on it (the start is
+    never cut): the question is explicit."""
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    delete(store, "stage.mid", None, "local:ana")
+    assert {"field:pg/mart.out.c", "consumer:mid-dash"} <= impact(store, "mid.b").closure.keys()
+
+
+def test_a_deleted_job_cuts_the_dataset_level_fallback(store: Store) -> None:
+    lineage.manifest.register_text(store, """\
+namespace: pg
+datasets:
+  - name: raw.events
+    fields: [{name: b, type: int32}]
+  - name: mart.sessions
+    fields: [{name: q, type: int64}]
+jobs:
+  - name: sessionize
+    inputs: [raw.events]
+    outputs: [mart.sessions]
+""")
+    assert "field:pg/mart.sessions.q" in impact(store, "events.b").closure.keys()
+    delete(store, "job:pg/sessionize", None, "local:ana")
+    report = impact(store, "events.b")
+    assert report.closure.keys() == set() and report.deleted == 1
+    assert change_impact(store, "events.b", ["drop"]).judged == []
+

@@ -422,24 +422,31 @@ class Neo4jStore(Store):
         result.sort(key=lambda pair: (pair[0].kind.value, pair[1].key))
         return result
 
-    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
-        table, _, _ = self._walk_levels(start, direction, max_depth, detail=False)
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int,
+                 skip_deleted: bool = False) -> Closure:
+        table, _, _ = self._walk_levels(start, direction, max_depth, detail=False,
+                                        skip_deleted=skip_deleted)
         return Closure(Reached(start, 0), direction, max_depth, table=table,
                        truncated=table.truncated)
 
-    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
-        table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True)
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int,
+                  skip_deleted: bool = False) -> Subgraph:
+        table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True,
+                                                     skip_deleted=skip_deleted)
         closure = Closure(Reached(start, 0), direction, max_depth, table=table,
                           truncated=table.truncated)
         return Subgraph(closure, properties, edges)
 
     def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
-                     detail: bool) -> tuple[WalkTable, dict[str, dict[str, Any]],
-                                            list[SubgraphEdge]]:
+                     detail: bool, skip_deleted: bool = False
+                     ) -> tuple[WalkTable, dict[str, dict[str, Any]], list[SubgraphEdge]]:
         """Breadth-first, one Cypher query per level, all in one read transaction (one
         snapshot). The frontier goes in key order, so a node's parent is the one with the
         smallest key, then the smallest edge kind: the one shortest path the SQL walk
-        picks. Terminates on cycles (a node is reached once) and at `max_depth`."""
+        picks. Terminates on cycles (a node is reached once) and at `max_depth`. With
+        `skip_deleted`, a far node whose properties say `lifecycle: deleted` is cut: never
+        a row, never expanded (its properties come with the level only when their text
+        mentions `lifecycle`)."""
         pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
         level_query = (f"UNWIND range(0, size($keys) - 1) AS i MATCH (a:{NODE} "
                        f"{{key: $keys[i]}}){pattern}(b:{NODE}) {_SEEK_A} " + (
@@ -449,7 +456,23 @@ class Neo4jStore(Store):
                            # kind) chosen on the server; rows cost more than the choice
                            "WITH b, min([i, $rank[type(r)]]) AS first RETURN first[0] AS i, "
                            "$types[first[1]] AS t, b.key AS key, b.kind AS kind, "
-                           "b.name AS name"))
+                           "b.name AS name" + (
+                               ", CASE WHEN b.properties CONTAINS 'lifecycle' THEN "
+                               "b.properties END AS p" if skip_deleted else "")))
+        cut: set[str] = set()
+        retired: dict[str, str] = {}
+
+        def state_of(r: Any) -> str | None:
+            """The far node's lifecycle state (skip_deleted), remembered when retired."""
+            if not skip_deleted or r["p"] is None or "lifecycle" not in r["p"]:
+                return None
+            value = _props(r["p"]).get("lifecycle")
+            if value in ("deleted", "deprecated"):
+                retired[r["key"]] = value
+                if value == "deleted":
+                    cut.add(r["key"])
+                return str(value)
+            return None
         ranks: dict[str, Any] = {"rank": _TYPE_RANK, "types": _TYPES_BY_RANK}
         row_of: dict[str, int] = {start.key: -1}
         keys: list[str] = []
@@ -484,7 +507,9 @@ class Neo4jStore(Store):
                                     if detail:
                                         traversed.append((base + r["i"], r["key"], r["t"],
                                                           r["rp"]))
-                                else:
+                                elif r["key"] not in cut and (
+                                        not skip_deleted or _props(r["p"]).get(
+                                            "lifecycle") != "deleted"):
                                     truncated = True
                             break
                         rows = list(tx.run(level_query, keys=frontier, **ranks))
@@ -495,7 +520,9 @@ class Neo4jStore(Store):
                             far = r["key"]
                             if detail:
                                 traversed.append((base + r["i"], far, r["t"], r["rp"]))
-                            if far in row_of:
+                            if far in row_of or far in cut:
+                                continue
+                            if state_of(r) == "deleted":
                                 continue
                             kind = _EDGE_OF_TYPE[r["t"]].value
                             best = new.get(far)
@@ -514,7 +541,8 @@ class Neo4jStore(Store):
                             if detail:
                                 properties[far] = _props(r["p"])
                         base = level
-        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated)
+        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated,
+                          retired=retired)
         # the order `Store.subgraph` promises: near end's row, edge kind, far key
         ordered = sorted(((near_row, _EDGE_OF_TYPE[rel].value, far_key, props)
                           for near_row, far_key, rel, props in traversed if far_key in row_of),
