@@ -109,7 +109,7 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
             if enqueued is not None:
                 output.out().print(f"notifications enqueued: {enqueued} (deliver with "
                                    "`lineage notify deliver`)", soft_wrap=True)
-        gate((j.verdict for j in judged.judged), fail_on)
+        gate(fail_on is not None and judged.fails(fail_on))
         return
     report = lineage.impact(app.store, name, depth, precise=precise)
     checks = checks_covering(app.store, report.start.key)
@@ -307,37 +307,49 @@ def _property_shown(key: str, value: Any) -> tuple[str, Any]:
     return key, value
 
 
-def _edge_dict(edge: EdgeSpec, other: NodeRef) -> dict[str, Any]:
+def _edge_dict(edge: EdgeSpec, other: NodeRef, state: str | None) -> dict[str, Any]:
     return {"edge": edge.kind.value, "key": other.key, "kind": other.kind.value,
-            "name": other.name, "properties": edge.properties}
+            "name": other.name, "state": state, "properties": edge.properties}
 
 
 @click.command()
 @click.argument("name")
+@click.option("--deleted", "include_deleted", is_flag=True,
+              help="Also list the edges to deleted nodes (`lineage delete`), marked "
+                   "(deleted); by default they are left out and counted.")
 @format_option
 @pass_app
-def show(app: App, name: str, fmt: str) -> None:
+def show(app: App, name: str, include_deleted: bool, fmt: str) -> None:
     """Show one node, its edges and its schema.
 
     Prints the key, kind, name, namespace and properties of NAME, then its edges:
     incoming edges come from what NAME depends on, outgoing edges go to what depends
     on it (edges point the way data flows). A dataset version also shows its schema
-    snapshot.
+    snapshot. A deprecated neighbour is marked (deprecated); edges to deleted ones are
+    left out (a line counts them) unless --deleted (`state` in JSON, and
+    `deleted_left_out`).
 
     \b
     Examples:
       lineage show transactions.category
       lineage show fraud@3
       lineage show user_features@2026-02 --format json
+      lineage show transactions --deleted      # edges to deleted nodes too
     """
     node, edges, schema = _describe(app.store, name)
+    states = app.store.lifecycle_states(other.key for _, other in edges)
+    hidden = 0 if include_deleted else sum(
+        1 for _, other in edges if states.get(other.key) == "deleted")
+    if hidden:
+        edges = [(e, other) for e, other in edges if states.get(other.key) != "deleted"]
     incoming = [(e, other) for e, other in edges if e.dst == node.key]
     outgoing = [(e, other) for e, other in edges if e.dst != node.key]
     if fmt == "json":
         output.emit_json({
             "node": node.model_dump(mode="json"),
-            "incoming": [_edge_dict(e, other) for e, other in incoming],
-            "outgoing": [_edge_dict(e, other) for e, other in outgoing],
+            "incoming": [_edge_dict(e, other, states.get(other.key)) for e, other in incoming],
+            "outgoing": [_edge_dict(e, other, states.get(other.key)) for e, other in outgoing],
+            "deleted_left_out": hidden,
             "schema": None if schema is None else [f.model_dump(mode="json") for f in schema],
         })
         return
@@ -355,10 +367,15 @@ def show(app: App, name: str, fmt: str) -> None:
         if not pairs:
             console.print(f"{title}: none", soft_wrap=True)
             continue
-        rows = [(e.kind.value, other.name, other.key,
-                 output.text(e.properties.get("transformation"))) for e, other in pairs]
+        rows = [(e.kind.value, output.with_state(other.name, states.get(other.key)),
+                 other.key, output.text(e.properties.get("transformation")))
+                for e, other in pairs]
         console.print(output.table(f"{title} ({len(pairs)})",
                                    ["edge", other_end, "key", "transformation"], rows))
+    if hidden:
+        console.print()
+        console.print(f"{output.plural(hidden, 'edge')} to deleted nodes left out (--deleted "
+                      "shows them)", soft_wrap=True)
     if schema is not None:
         console.print()
         rows = [(f.name, f.type, "yes" if f.nullable else "no", output.text(f.description))

@@ -310,3 +310,33 @@ jobs:
     assert report.closure.keys() == set() and report.deleted == 1
     assert change_impact(store, "events.b", ["drop"]).judged == []
 
+
+def test_consumers_and_show_hide_deleted_nodes_unless_asked(fraud_store: Store) -> None:
+    delete(fraud_store, "alerting-service", None, "local:ana")
+    deprecate(fraud_store, "fraud-dashboard", None, "local:ana")
+    listed = cli_run(fraud_store, "consumers")
+    assert listed.exit_code == 0, listed.output
+    assert "alerting-service" not in listed.output
+    assert "fraud-dashboard (deprecated)" in listed.output
+    every = json.loads(cli_run(fraud_store, "consumers", "--deleted", "--format",
+                               "json").output)["consumers"]
+    assert {c["key"]: c["state"] for c in every}[ALERTING] == "deleted"
+    assert "alerting-service (deleted)" in cli_run(fraud_store, "consumers",
+                                                   "--deleted").output
+    assert ALERTING not in {c["key"] for c in json.loads(cli_run(
+        fraud_store, "consumers", "fraud.scores", "--format", "json").output)["consumers"]}
+    deprecate(fraud_store, "fraud.scores.score", None, "local:ana")
+    shown = cli_run(fraud_store, "show", "fraud.scores")
+    assert shown.exit_code == 0, shown.output
+    assert ALERTING not in shown.output and "1 edge to deleted nodes left out" in shown.output
+    assert "(deprecated)" in shown.output  # the name column may wrap
+    data = json.loads(cli_run(fraud_store, "show", "fraud.scores", "--format", "json").output)
+    assert data["deleted_left_out"] == 1
+    states = {e["key"]: e["state"] for e in data["outgoing"]}
+    assert states["field:s3://ml-warehouse/fraud.scores.score"] == "deprecated"
+    assert ALERTING not in {e["key"] for e in data["outgoing"]}
+    full = json.loads(cli_run(fraud_store, "show", "fraud.scores", "--deleted", "--format",
+                              "json").output)
+    assert {e["key"]: e["state"] for e in full["outgoing"]}[ALERTING] == "deleted"
+    assert "--deleted" in cli_run(fraud_store, "show", "--help").output
+    assert "--deleted" in cli_run(fraud_store, "consumers", "--help").output
