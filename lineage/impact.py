@@ -17,7 +17,7 @@ from ._errors import ValidationError
 from ._keys import identity
 from ._model import Closure, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind
-from .schema import Change, is_numeric, parse_change, type_relation
+from .schema import Change, fails_at, is_numeric, parse_change, type_relation
 from .store.base import UNBOUNDED, Store
 
 #: the order groups are reported in: what people ask about first
@@ -530,6 +530,13 @@ class ChangeImpact:
 
     def counts(self) -> dict[str, int]:
         return {v: len(self.of(v)) for v in ("breaking", "unknown", "compatible")}
+
+    def fails(self, level: str) -> bool:
+        """The CI gate: whether a dependent's verdict is at or above `level` (`breaking`,
+        or `unknown`: unknown or breaking). `lineage impact --fail-on` exits 9 on it; the
+        HTTP impact answer carries it as `fails` when asked with `fail_on`.
+        ValidationError for another level."""
+        return fails_at((j.verdict for j in self.judged), level)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": {"key": self.start.key, "kind": self.start.kind.value,

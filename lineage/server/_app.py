@@ -528,17 +528,28 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     def get_impact(_who: Reader, field: str,
                    change: Annotated[list[str] | None, Query()] = None,
                    depth: Annotated[int | None, Query(ge=0)] = None,
-                   precise: bool = False) -> dict[str, Any]:
+                   precise: bool = False,
+                   fail_on: Literal["breaking", "unknown"] | None = None) -> dict[str, Any]:
         """Everything downstream of `field`, grouped by kind, each with a path. With
         `change` (repeatable: `type:string`, `drop`, `rename:NEW`, `nullable`, `values:+X`)
         every dependent gets a verdict: breaking, compatible or unknown, and why. A
         dependent reached only through dataset-level lineage (a job reading the field's
         dataset with no column lineage) has `column_unknown: true` (verdict `unknown`);
-        `precise=true` leaves those out. Without `change`, `quality_checks` lists the tests
-        covering `field` (dbt tests recorded from OpenLineage, newest result each)."""
+        `precise=true` leaves those out. With `change` and `fail_on` (`breaking`, or
+        `unknown`: unknown or breaking), the answer also says whether the CI gate trips:
+        `fails: true` when a dependent's verdict is at or above that level (what
+        `lineage impact --fail-on` exits 9 on; the status stays 200). Without `change`,
+        `quality_checks` lists the tests covering `field` (dbt tests recorded from
+        OpenLineage, newest result each)."""
         store = the_store()
+        if fail_on is not None and not change:
+            raise ValidationError("fail_on needs change: the gate judges the verdicts of a "
+                                  "proposed change (add change=type:string, drop, ...)")
         if change:
-            return change_impact(store, field, change, depth, precise=precise).to_dict()
+            judged = change_impact(store, field, change, depth, precise=precise)
+            if fail_on is None:
+                return judged.to_dict()
+            return {**judged.to_dict(), "fail_on": fail_on, "fails": judged.fails(fail_on)}
         report = impact(store, field, depth, precise=precise)
         return {**report.to_dict(),
                 "quality_checks": checks_covering(store, report.start.key)}
