@@ -59,8 +59,8 @@ def consumers(app: App, name: str | None, depth: int | None, include_deleted: bo
             + ", ".join(f["name"] + ("*" if f.get("required") else "") for f in c["fields"])
             for asset, c in sorted(u.contracts.items()) if c.get("fields"))
         channels = ", ".join(f"{c.kind} {c.target}" for c in u.channels)
-        rows.append([output.with_state(u.consumer.name, u.state), u.owner or "", ", ".join(c.name for c in u.consumes),
-                     contract, channels,
+        rows.append([output.with_state(u.consumer.name, u.state), u.owner or "",
+                     ", ".join(c.name for c in u.consumes), contract, channels,
                      *([output.path_text(u.reached.path, u.reached.through)
                         + (" [dataset-level lineage, column unknown]"
                            if u.reached.column_unknown else "")]

@@ -13,7 +13,6 @@ from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
 from lineage.impact import upstream as impact_upstream
 from lineage.notify import notifications_for
-from lineage.openlineage import checks_covering
 from lineage.render import render
 from lineage.store.base import UNBOUNDED
 
@@ -62,9 +61,10 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     --change, each dependent is also judged breaking, unknown or compatible, with the
     reason. With --notify as well, each consumer the change breaks gets a notification
     (with this report) on each of its channels; announcing the same change again sends
-    nothing new. The tests covering NAME (dbt tests and other OpenLineage quality checks,
-    with their newest result) are listed after the dependents. Nothing downstream is not
-    an error (exit 0).
+    nothing new. The tests covering NAME and every field and dataset it reaches (dbt tests
+    and other OpenLineage quality checks, with their newest result; failing ones first) are
+    listed after the dependents (`quality_checks` in JSON). Nothing downstream is not an
+    error (exit 0).
 
     Where a job reads the dataset of a field but records no column lineage from it into an
     output (table-level lineage only: `select *`, most operators), that output and all
@@ -112,26 +112,28 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
         gate(fail_on is not None and judged.fails(fail_on))
         return
     report = lineage.impact(app.store, name, depth, precise=precise)
-    checks = checks_covering(app.store, report.start.key)
     if fmt == "json":
-        output.emit_json({**report.to_dict(), "quality_checks": checks})
+        output.emit_json(report.to_dict())
     else:
         _print_impact(report, paths, limit)
-        _print_checks(report.start.key, checks)
+        _print_checks(report.quality_checks, limit)
 
 
-def _print_checks(key: str, checks: list[dict[str, Any]]) -> None:
-    """The tests covering the node impact started from (dbt tests, from OpenLineage)."""
+def _print_checks(checks: list[dict[str, Any]], limit: int) -> None:
+    """The tests on NAME and on the fields and datasets it reaches (dbt tests and other
+    quality checks, from OpenLineage): `ImpactReport.quality_checks`."""
     if not checks:
         return
     console = output.out()
     console.print()
     console.print(output.table(
-        f"tests covering {key}", ["test", "column", "result", "at", "job"],
-        [(c.get("assertion"), c.get("column") or "(table)",
+        f"tests covering what is affected ({len(checks)})",
+        ["on", "test", "column", "result", "at", "job"],
+        [(c["on"], c.get("assertion"), c.get("column") or "(table)",
           "pass" if c.get("success") is True else "FAIL" if c.get("success") is False
           else "?", c.get("at"), c.get("job"))
-         for c in checks], wrap=["job"]))
+         for c in _shown(checks, limit)], wrap=["on", "job"]))
+    _more(console, len(checks), limit)
 
 
 def _shown(items: list[T], limit: int) -> list[T]:

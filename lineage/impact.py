@@ -47,6 +47,29 @@ class ImpactReport:
     #: deprecated ones still reported
     deleted: int = 0
     deprecated: frozenset[str] = frozenset()
+    #: the store the report was made from: `quality_checks` reads it on first use
+    store: Store | None = field(default=None, repr=False, compare=False)
+    _checks: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def quality_checks(self) -> list[dict[str, Any]]:
+        """The tests recorded on the start and on every field and dataset reached (dbt
+        tests and other OpenLineage data quality assertions, the newest result each), each
+        with `on` (the node it is recorded on) and `assertion`, `success`, `column`, `job`,
+        `run`, `at`: failing ones first, then by node and assertion. Read from the store on
+        first use (a hub's 10^5 fields cost one query), so the store must still be open."""
+        if self._checks is None:
+            from .openlineage import checks_of  # only reports that show checks import it
+
+            found = self.store.closure_properties(
+                self.closure, "quality_checks", (NodeKind.FIELD, NodeKind.DATASET)) \
+                if self.store is not None else {}
+            self._checks = sorted(
+                ({"on": key, **check} for key, value in found.items()
+                 for check in checks_of(value)),
+                key=lambda c: (c.get("success") is not False, c["on"],
+                               str(c.get("assertion")), str(c.get("column"))))
+        return self._checks
 
     @property
     def groups(self) -> dict[NodeKind, list[Reached]]:
@@ -85,6 +108,7 @@ class ImpactReport:
             "affected": {kind.value: [{**r.to_dict(), "deprecated": r.node.key in self.deprecated}
                                       for r in items]
                          for kind, items in self.groups.items()},
+            "quality_checks": self.quality_checks,
         }
 
 
@@ -104,7 +128,7 @@ def impact(store: Store, name: str, max_depth: int | None = None, *,
             with_dataset_level(store, closure)
         with_dataset_consumers(store, closure)
     deleted, deprecated = retired(closure)
-    return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated)
+    return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated, store)
 
 
 @contextmanager

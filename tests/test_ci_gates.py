@@ -102,7 +102,8 @@ def test_the_gate_is_a_method_of_the_report(fraud_store: Any) -> None:
     assert not unchanged.fails("unknown")
 
 
-def test_the_http_impact_answers_the_gate_when_asked_with_fail_on(served: Any) -> None:
+def test_the_http_impact_answers_the_gate_when_asked_with_fail_on(
+        served: Any) -> None:  # noqa: F811
     import lineage.manifest
 
     lineage.manifest.register(served.store, EXAMPLE)

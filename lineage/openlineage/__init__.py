@@ -14,7 +14,7 @@ How events become nodes and edges is documented in `_mapping.py`; how schema-fac
 become canonical field types in `_fieldtypes.py`; what is validated in `_validate.py`.
 """
 
-from ._checks import checks_covering
+from ._checks import checks_covering, checks_of
 from ._fieldtypes import field_type
 from ._ingest import (
     IngestResult,
@@ -38,6 +38,7 @@ __all__ = [
     "SPEC_VERSION",
     "check_event",
     "checks_covering",
+    "checks_of",
     "event_kind",
     "field_type",
     "ingest",

@@ -16,8 +16,13 @@ def checks_covering(store: Store, name: str) -> list[dict[str, Any]]:
     or a dataset), each `{assertion, success, column, job, run, at, ...}`, failing ones
     first, then by assertion. Raises NotFound / AmbiguousName as `Store.resolve` does."""
     node = store.node(store.resolve(name).key)
-    found = node.properties.get("quality_checks")
-    checks = [dict(c) for c in found.values() if isinstance(c, dict)] \
-        if isinstance(found, dict) else []
-    return sorted(checks, key=lambda c: (c.get("success") is not False,
-                                         str(c.get("assertion")), str(c.get("column"))))
+    return sorted(checks_of(node.properties.get("quality_checks")),
+                  key=lambda c: (c.get("success") is not False, str(c.get("assertion")),
+                                 str(c.get("column"))))
+
+
+def checks_of(value: Any) -> list[dict[str, Any]]:
+    """The checks of one node's `quality_checks` property (check id -> newest result), as
+    plain dicts; anything else gives none."""
+    return [dict(c) for c in value.values() if isinstance(c, dict)] \
+        if isinstance(value, dict) else []

@@ -37,7 +37,6 @@ from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
-from ..openlineage import checks_covering
 from ..render import draw, subgraph, to_dot
 from ..store.base import Store
 from . import _http
@@ -539,8 +538,8 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         `unknown`: unknown or breaking), the answer also says whether the CI gate trips:
         `fails: true` when a dependent's verdict is at or above that level (what
         `lineage impact --fail-on` exits 9 on; the status stays 200). Without `change`,
-        `quality_checks` lists the tests covering `field` (dbt tests recorded from
-        OpenLineage, newest result each)."""
+        `quality_checks` lists the tests recorded on `field` and on every field and dataset
+        it reaches (dbt tests from OpenLineage, newest result each, `on` the node)."""
         store = the_store()
         if fail_on is not None and not change:
             raise ValidationError("fail_on needs change: the gate judges the verdicts of a "
@@ -550,9 +549,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             if fail_on is None:
                 return judged.to_dict()
             return {**judged.to_dict(), "fail_on": fail_on, "fails": judged.fails(fail_on)}
-        report = impact(store, field, depth, precise=precise)
-        return {**report.to_dict(),
-                "quality_checks": checks_covering(store, report.start.key)}
+        return impact(store, field, depth, precise=precise).to_dict()
 
     @app.get(API + "/provenance/{dataset:path}", tags=["provenance"],
              summary="Who asserted a dataset's values", responses=_errors(400, 401, 403, 404,

@@ -413,6 +413,27 @@ class Store(ABC):
                 nearest[dataset.key] = (dataset, field_key)
         return [nearest[k] for k in sorted(nearest)]
 
+    def closure_properties(self, closure: Closure, name: str,
+                           kinds: Iterable[NodeKind]) -> dict[str, Any]:
+        """The value of property `name` of the nodes of `closure` (its start included) of
+        `kinds` that have it, by key (impact's quality checks: the `quality_checks` of the
+        fields and datasets it reached). A backend may answer from what its walk kept (node
+        ids), reading only the nodes whose properties mention `name`; this default reads
+        the nodes of those kinds whole."""
+        wanted = {NodeKind(k) for k in kinds}
+        keys: list[str] = []
+        for kind in wanted:
+            keys += closure.keys_of_kind(kind)
+        return self._properties_named(keys, name)
+
+    def _properties_named(self, keys: list[str], name: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for at in range(0, len(keys), 10_000):
+            for key, node in self._nodes(list(dict.fromkeys(keys[at:at + 10_000]))).items():
+                if name in node.properties:
+                    found[key] = node.properties[name]
+        return found
+
     def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Stored contracts: consumer key -> asset key -> contract."""
         return self._contracts(sorted(set(consumers)))
