@@ -529,7 +529,7 @@ class Closure:
             t = self._table
             row_of = self._rows
             if row_of is None:
-                row_of = self._rows = {k: i for i, k in enumerate(t.keys)}
+                row_of = self._rows = dict(zip(t.keys, range(len(t.keys)), strict=True))
                 row_of[start.node.key] = -1
             if nearest_first:
                 additions = sorted(additions, key=lambda a: (
