@@ -273,6 +273,24 @@ def test_impact_leaves_out_what_only_a_deleted_node_reaches(store: Store) -> Non
     assert {item.consumer for item in store.outbox()} == {"consumer:both-dash"}
 
 
+def test_a_deleted_node_cuts_the_walk_read_level_by_level_column_wise(
+        store: Store, monkeypatch: Any) -> None:
+    """The same cut when SQLite reads every level the hub's wide way (forced here)."""
+    import lineage.store.sql.graph as sql_graph
+
+    monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", 1)
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    delete(store, "stage.mid", None, "local:ana")
+    closure = store.downstream("src.a", skip_deleted=True)
+    assert not closure.keys() & _CUT and {"field:pg/mart.kept.k", "field:pg/mart.both.d",
+                                          "consumer:both-dash"} <= closure.keys()
+    assert closure.retired == {"field:pg/stage.mid.b": "deleted"}
+    deprecate(store, "mart.kept", None, "local:ana")
+    marked = store.downstream("src.a", skip_deleted=True).retired
+    assert marked["field:pg/mart.kept.k"] == "deprecated"
+    assert _CUT <= store.downstream("src.a").keys()  # without skip_deleted: the whole graph
+
+
 def test_the_directions_agree_when_a_deleted_node_cuts_the_walk(store: Store) -> None:
     from lineage.impact import downstream, upstream
 
