@@ -1,8 +1,8 @@
 """The SQL backend's graph: nodes, edges, schema snapshots and the closure walk.
 
 Dialect differences are confined to small, named spots: the walk's level queries (how the
-frontier is passed; SQLite's wide levels), and the bulk loader's staging (executemany on
-SQLite, COPY on PostgreSQL).
+frontier is passed; how a wide level aggregates its rows), and the bulk loader's staging
+(executemany on SQLite, COPY on PostgreSQL).
 Every driver exception is translated here into a `LineageError`.
 """
 
@@ -686,9 +686,8 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             break
         depth += 1
         level = len(keys)
-        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER and (
-                dialect == "sqlite"):
-            wide = _Wide(cur, row_of, direction, skip_deleted, cut)
+        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
+            wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect)
         if wide is not None:
             found = wide.level(frontier, retired)
             if found is None:
@@ -767,19 +766,39 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     return _Walk(table, properties, edges)
 
 
-# A wide level on SQLite (a hub's: 10^4-10^5 frontier nodes): each query returns one row of
-# comma- (or unit-separator-) joined columns, parsed by numpy and str.split, instead of one
-# Python tuple per edge and per node, which cost more than SQLite's work itself.
-_WIDE_EDGES = ("SELECT group_concat(j.key), group_concat(e.{far}), group_concat(e.kind) "
-               "FROM json_each(?) j JOIN edge e ON e.{near} = j.value")
+# A wide level (a hub's: 10^4-10^5 frontier nodes): each query returns one row of aggregated
+# columns (SQLite: comma- or unit-separator-joined text, parsed by numpy and str.split;
+# PostgreSQL: arrays), instead of one Python tuple per edge and per node, which cost more
+# than the database's work itself (on PostgreSQL, each edge row also carried its far node).
+_WIDE_EDGES = {
+    "sqlite": "SELECT group_concat(j.key), group_concat(e.{far}), group_concat(e.kind) "
+              "FROM json_each(?) j JOIN edge e ON e.{near} = j.value",
+    # PostgreSQL: arrays instead of joined text; LATERAL ... OFFSET 0 keeps the index
+    # lookups (see _LEVEL_EDGES), whose order (by parent, then the edge key) the rows keep
+    "postgresql": "SELECT array_agg(r), array_agg(far), array_agg(kind) FROM (SELECT "
+                  "f.ord - 1 AS r, e.{far} AS far, e.kind AS kind FROM unnest(%s::bigint[]) "
+                  "WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL (SELECT {far}, kind FROM edge "
+                  "WHERE edge.{near} = f.id OFFSET 0) e) t",
+}
 _EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
-_WIDE_NODES = ("SELECT count(*), group_concat(n.id), group_concat(n.key, char(31)), "
-               "group_concat(n.kind), group_concat(n.name, char(31)){lifecycle} "
-               "FROM json_each(?) j JOIN node n ON n.id = j.value")
-# (skip_deleted) `id:state` of the level's retired nodes only: group_concat skips NULLs
-_WIDE_LIFECYCLE = (", group_concat(CASE WHEN instr(n.properties, 'lifecycle') > 0 AND "
-                   "json_extract(n.properties, '$.lifecycle') IN ('deleted', 'deprecated') "
-                   "THEN n.id || ':' || json_extract(n.properties, '$.lifecycle') END)")
+_WIDE_NODES = {
+    "sqlite": "SELECT count(*), group_concat(n.id), group_concat(n.key, char(31)), "
+              "group_concat(n.kind), group_concat(n.name, char(31)){lifecycle} "
+              "FROM json_each(?) j JOIN node n ON n.id = j.value",
+    "postgresql": "SELECT count(*), array_agg(n.id), array_agg(n.key), array_agg(n.kind), "
+                  "array_agg(n.name){lifecycle} FROM unnest(%s::bigint[]) f(id) CROSS JOIN "
+                  "LATERAL (SELECT * FROM node WHERE node.id = f.id OFFSET 0) n",
+}
+# (skip_deleted) `id:state` of the level's retired nodes only (SQLite's group_concat skips
+# NULLs; PostgreSQL's array_agg keeps them, dropped in Python)
+_WIDE_LIFECYCLE = {
+    "sqlite": ", group_concat(CASE WHEN instr(n.properties, 'lifecycle') > 0 AND "
+              "json_extract(n.properties, '$.lifecycle') IN ('deleted', 'deprecated') "
+              "THEN n.id || ':' || json_extract(n.properties, '$.lifecycle') END)",
+    "postgresql": ", array_agg(CASE WHEN strpos(n.properties::text, 'lifecycle') > 0 AND "
+                  "n.properties->>'lifecycle' IN ('deleted', 'deprecated') "
+                  "THEN n.id || ':' || (n.properties->>'lifecycle') END)",
+}
 #: a frontier this large is walked the wide way
 _WIDE_FRONTIER = 2000
 
@@ -788,12 +807,15 @@ class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
     def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction,
-                 skip_deleted: bool = False, cut: set[int] | None = None) -> None:
+                 skip_deleted: bool = False, cut: set[int] | None = None,
+                 dialect: str = "sqlite") -> None:
         self.cur = cur
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
-        self.edge_sql = _WIDE_EDGES.format(near=near, far=far)
-        self.node_sql = _WIDE_NODES.format(lifecycle=_WIDE_LIFECYCLE if skip_deleted else "")
+        self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far)
+        self.node_sql = _WIDE_NODES[dialect].format(
+            lifecycle=_WIDE_LIFECYCLE[dialect] if skip_deleted else "")
         self.skip_deleted = skip_deleted
+        self.sqlite = dialect == "sqlite"
         top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         self.seen = np.zeros(top + 1, dtype=bool)
         self.seen[list(row_of)] = True
@@ -807,13 +829,18 @@ class _Wide:
         `frontier`, in key order, and their ids (the next frontier); None when none.
         With `skip_deleted`, deleted nodes are left out (marked seen: never reached), and
         the state of the deleted and deprecated ones goes into `retired` by key."""
-        self.cur.execute(self.edge_sql, (json.dumps(frontier),))
+        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),))
         rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
-        rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
-        far = np.fromstring(far_text, dtype=np.int64, sep=",")
-        edge_kinds = kind_text.split(",")
+        if self.sqlite:
+            rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
+            far = np.fromstring(far_text, dtype=np.int64, sep=",")
+            edge_kinds = kind_text.split(",")
+        else:  # arrays
+            rank = np.array(rank_text, dtype=np.int64)
+            far = np.array(far_text, dtype=np.int64)
+            edge_kinds = kind_text
         # Rows arrive as the nested loop makes them: by frontier position (parent key), then
         # by the edge key (far end, kind). Then a node's first row is its chosen parent and
         # edge; checked, and sorted explicitly should a plan ever differ.
@@ -832,13 +859,17 @@ class _Wide:
         if not len(ids):
             return None
         self.seen[ids] = True
-        self.cur.execute(self.node_sql, (json.dumps(ids.tolist()),))
+        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),))
         count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
-        node_ids: list[int] = np.fromstring(id_text, dtype=np.int64, sep=",").tolist()
-        keys = key_text.split("\x1f")
-        kinds = kind_text.split(",")
-        names = name_text.split("\x1f")
-        if not len(node_ids) == len(keys) == len(kinds) == len(names) == count:
+        if not self.sqlite:  # arrays: no separator to split on
+            node_ids, keys, kinds, names = id_text, key_text, kind_text, name_text
+            state = [",".join(s for s in state[0] if s)] if state else []
+        else:
+            node_ids = np.fromstring(id_text, dtype=np.int64, sep=",").tolist()
+            keys = key_text.split("\x1f")
+            kinds = kind_text.split(",")
+            names = name_text.split("\x1f")
+        if self.sqlite and not len(node_ids) == len(keys) == len(kinds) == len(names) == count:
             # a separator inside a key or name: read this level row by row instead
             self.cur.execute("SELECT n.id, n.key, n.kind, n.name FROM json_each(?) j "
                              "JOIN node n ON n.id = j.value", (json.dumps(ids.tolist()),))
