@@ -13,25 +13,32 @@ from .context import App, depth_option, format_option, pass_app
 @click.command()
 @click.argument("name", required=False)
 @depth_option
+@click.option("--deleted", "include_deleted", is_flag=True,
+              help="Also list deleted consumers (`lineage delete`), marked (deleted). Only "
+                   "the full listing has any: nothing depends on NAME through a deleted "
+                   "node.")
 @format_option
 @pass_app
-def consumers(app: App, name: str | None, depth: int | None, fmt: str) -> None:
+def consumers(app: App, name: str | None, depth: int | None, include_deleted: bool,
+              fmt: str) -> None:
     """List consumers: all of them, or those that depend on NAME, transitively.
 
     For each: its owner, the assets it consumes directly, its contracts (per asset, the
     fields it relies on) and its notification channels. With NAME (a dataset, field,
     feature, model...: a full key or an unambiguous suffix), only the consumers downstream
     of it, each with one shortest path from NAME; a consumer of a dataset depends on each
-    of its fields. In the contract column, `*` marks a required field. No consumers is not
-    an error (exit 0).
+    of its fields. In the contract column, `*` marks a required field. A deprecated
+    consumer is marked (deprecated); a deleted one is left out unless --deleted (`state`
+    in JSON). No consumers is not an error (exit 0).
 
     \b
     Examples:
       lineage consumers
       lineage consumers transactions.category
       lineage consumers fraud.scores --format json
+      lineage consumers --deleted          # retired ones too, marked (deleted)
     """
-    uses = list_consumers(app.store, name, depth)
+    uses = list_consumers(app.store, name, depth, include_deleted=include_deleted)
     if fmt == "json":
         output.emit_json({"name": name, "consumers": [u.to_dict() for u in uses]})
         return
@@ -54,7 +61,7 @@ def consumers(app: App, name: str | None, depth: int | None, fmt: str) -> None:
             + ", ".join(f["name"] + ("*" if f.get("required") else "") for f in c["fields"])
             for asset, c in sorted(u.contracts.items()) if c.get("fields"))
         channels = ", ".join(f"{c.kind} {c.target}" for c in u.channels)
-        cells = {"consumer": u.consumer.name, "owner": u.owner or "",
+        cells = {"consumer": output.with_state(u.consumer.name, u.state), "owner": u.owner or "",
                  "consumes": ", ".join(c.name for c in u.consumes), "contract": contract,
                  "channels": channels,
                  "path": (output.path_text(u.reached.path, u.reached.through)

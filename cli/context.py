@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -95,21 +95,21 @@ def depth_option(f: F) -> F:
 
 #: the exit code of a tripped `--fail-on` gate (README "Exit codes")
 EXIT_GATE = 9
-#: verdicts in rising severity, as `--fail-on` compares them
-SEVERITY = {"compatible": 0, "unknown": 1, "breaking": 2}
 
 
 def fail_on_option(what: str) -> Callable[[F], F]:
     """`--fail-on breaking|unknown`: exit EXIT_GATE when any `what` is at or above it."""
+    from lineage.schema import GATE_LEVELS
+
     def decorate(f: F) -> F:
         return click.option(
-            "--fail-on", "fail_on", type=click.Choice(["breaking", "unknown"]), default=None,
+            "--fail-on", "fail_on", type=click.Choice(GATE_LEVELS), default=None,
             help=f"For CI: exit {EXIT_GATE} (after printing the report) when any {what} is "
                  "at or above this level (unknown: unknown or breaking).")(f)
     return decorate
 
 
-def gate(verdicts: Iterable[str], fail_on: str | None) -> None:
-    """Exit EXIT_GATE when any of `verdicts` is at or above `fail_on`."""
-    if fail_on is not None and any(SEVERITY[v] >= SEVERITY[fail_on] for v in verdicts):
+def gate(fails: bool) -> None:
+    """Exit EXIT_GATE when the report's gate tripped (`report.fails(level)`)."""
+    if fails:
         click.get_current_context().exit(EXIT_GATE)

@@ -364,3 +364,8 @@ def path_text(steps: Sequence[tuple[EdgeKind | None, NodeRef]],
     if through is not None:
         text += f" (consumes dataset {through.name})"
     return text
+
+
+def with_state(name: str, state: str | None) -> str:
+    """A name marked with its lifecycle state (`fraud-dashboard (deprecated)`)."""
+    return f"{name} ({state})" if state in ("deprecated", "deleted") else name

@@ -12,7 +12,6 @@ from lineage import Closure, EdgeSpec, FieldSchema, Node, NodeKind, NodeRef, edg
 from lineage.impact import ChangeImpact, ImpactReport, change_impact
 from lineage.impact import downstream as impact_downstream
 from lineage.impact import upstream as impact_upstream
-from lineage.openlineage import checks_covering
 from lineage.store.base import UNBOUNDED
 
 from . import output
@@ -60,10 +59,10 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     --change, each dependent is also judged breaking, unknown or compatible, with the
     reason. With --notify as well, each consumer the change breaks gets a notification
     (with this report) on each of its channels; announcing the same change again sends
-    nothing new. The tests covering NAME (dbt tests from `lineage import dbt` or from
-    OpenLineage events, and other quality checks, with their newest result; for a dataset,
-    its columns' too) are listed after the dependents. Nothing downstream is not
-    an error (exit 0).
+    nothing new. The tests covering NAME and every field and dataset it reaches (dbt tests
+    from `lineage import dbt` or from OpenLineage events, and other quality checks, with
+    their newest result; failing ones first) are listed after the dependents
+    (`quality_checks` in JSON). Nothing downstream is not an error (exit 0).
 
     Where a job reads the dataset of a field but records no column lineage from it into an
     output (table-level lineage only: `select *`, most operators), that output and all
@@ -110,29 +109,31 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
             if enqueued is not None:
                 output.out().print(f"notifications enqueued: {enqueued} (deliver with "
                                    "`lineage notify deliver`)", soft_wrap=True)
-        gate((j.verdict for j in judged.judged), fail_on)
+        gate(fail_on is not None and judged.fails(fail_on))
         return
     report = lineage.impact(app.store, name, depth, precise=precise)
-    checks = checks_covering(app.store, report.start.key)
     if fmt == "json":
-        output.emit_json({**report.to_dict(), "quality_checks": checks})
+        output.emit_json(report.to_dict())
     else:
         _print_impact(report, paths, limit)
-        _print_checks(report.start.key, checks)
+        _print_checks(report.quality_checks, limit)
 
 
-def _print_checks(key: str, checks: list[dict[str, Any]]) -> None:
-    """The tests covering the node impact started from (dbt tests, from OpenLineage)."""
+def _print_checks(checks: list[dict[str, Any]], limit: int) -> None:
+    """The tests on NAME and on the fields and datasets it reaches (dbt tests and other
+    quality checks, from OpenLineage): `ImpactReport.quality_checks`."""
     if not checks:
         return
     console = output.out()
     console.print()
     console.print(output.table(
-        f"tests covering {key}", ["test", "column", "result", "at", "job"],
-        [(c.get("assertion"), c.get("column") or "(table)",
+        f"tests covering what is affected ({len(checks)})",
+        ["on", "test", "column", "result", "at", "job"],
+        [(c["on"], c.get("assertion"), c.get("column") or "(table)",
           "pass" if c.get("success") is True else "FAIL" if c.get("success") is False
           else "?", c.get("at"), c.get("job"))
-         for c in checks], wrap=["job"]))
+         for c in _shown(checks, limit)], wrap=["on", "job"]))
+    _more(console, len(checks), limit)
 
 
 def _shown(items: list[T], limit: int) -> list[T]:
@@ -317,37 +318,50 @@ def _names_unique(pairs: list[tuple[EdgeSpec, NodeRef]]) -> bool:
     return all(len(keys) == 1 for keys in keys_by_name.values())
 
 
-def _edge_dict(edge: EdgeSpec, other: NodeRef) -> dict[str, Any]:
+def _edge_dict(edge: EdgeSpec, other: NodeRef, state: str | None) -> dict[str, Any]:
     return {"edge": edge.kind.value, "verb": edge_verb(edge.kind), "key": other.key,
-            "kind": other.kind.value, "name": other.name, "properties": edge.properties}
+            "kind": other.kind.value, "name": other.name, "state": state,
+            "properties": edge.properties}
 
 
 @click.command()
 @click.argument("name")
+@click.option("--deleted", "include_deleted", is_flag=True,
+              help="Also list the edges to deleted nodes (`lineage delete`), marked "
+                   "(deleted); by default they are left out and counted.")
 @format_option
 @pass_app
-def show(app: App, name: str, fmt: str) -> None:
+def show(app: App, name: str, include_deleted: bool, fmt: str) -> None:
     """Show one node, its edges and its schema.
 
     Prints the key, kind, name, namespace and properties of NAME, then its edges:
     incoming edges come from what NAME depends on, outgoing edges go to what depends
     on it (edges point the way data flows). A dataset version also shows its schema
-    snapshot.
+    snapshot. A deprecated neighbour is marked (deprecated); edges to deleted ones are
+    left out (a line counts them) unless --deleted (`state` in JSON, and
+    `deleted_left_out`).
 
     \b
     Examples:
       lineage show transactions.category
       lineage show fraud@3
       lineage show user_features@2026-02 --format json
+      lineage show transactions --deleted      # edges to deleted nodes too
     """
     node, edges, schema = _describe(app.store, name)
+    states = app.store.lifecycle_states(other.key for _, other in edges)
+    hidden = 0 if include_deleted else sum(
+        1 for _, other in edges if states.get(other.key) == "deleted")
+    if hidden:
+        edges = [(e, other) for e, other in edges if states.get(other.key) != "deleted"]
     incoming = [(e, other) for e, other in edges if e.dst == node.key]
     outgoing = [(e, other) for e, other in edges if e.dst != node.key]
     if fmt == "json":
         output.emit_json({
             "node": node.model_dump(mode="json"),
-            "incoming": [_edge_dict(e, other) for e, other in incoming],
-            "outgoing": [_edge_dict(e, other) for e, other in outgoing],
+            "incoming": [_edge_dict(e, other, states.get(other.key)) for e, other in incoming],
+            "outgoing": [_edge_dict(e, other, states.get(other.key)) for e, other in outgoing],
+            "deleted_left_out": hidden,
             "schema": None if schema is None else [f.model_dump(mode="json") for f in schema],
         })
         return
@@ -365,13 +379,17 @@ def show(app: App, name: str, fmt: str) -> None:
         if not pairs:
             console.print(f"{title}: none", soft_wrap=True)
             continue
-        rows = [(edge_verb(e.kind), other.name,
+        rows = [(edge_verb(e.kind), output.with_state(other.name, states.get(other.key)),
                  output.text(e.properties.get("transformation")), other.key)
                 for e, other in pairs]
         console.print(output.table(f"{title} ({len(pairs)})",
                                    ["edge", other_end, "transformation", "key"], rows,
                                    # a name that two keys share keeps the key column
                                    optional=["key"] if _names_unique(pairs) else []))
+    if hidden:
+        console.print()
+        console.print(f"{output.plural(hidden, 'edge')} to deleted nodes left out (--deleted "
+                      "shows them)", soft_wrap=True)
     if schema is not None:
         console.print()
         rows = [(f.name, f.type, "yes" if f.nullable else "no", output.text(f.description))

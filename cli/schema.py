@@ -73,4 +73,4 @@ def diff_cmd(app: App, old: str, new: str, renames: tuple[str, ...], fail_on: st
             wrap=("detail",)))
         output.out().print(f"{len(result.breaking)} breaking of {len(result.changes)} "
                            "changes")
-    gate((c.compatibility for c in result.changes), fail_on)
+    gate(fail_on is not None and result.fails(fail_on))

@@ -368,6 +368,12 @@ class WalkTable:
     start_id: int | None = None
     #: the walk's depth bound left out a node (see `Closure.truncated`)
     truncated: bool = False
+    #: a walk that skipped deleted nodes (`skip_deleted`): the lifecycle state of the
+    #: deleted nodes it met and cut, and of the deprecated nodes it reached, by key
+    retired: dict[str, str] = field(default_factory=dict)
+    #: what the backend worked out from `ids` for one follow-up query and keeps for the
+    #: next on the same walk (its rows never change; `Closure.extend` only appends)
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 class Closure:
@@ -376,9 +382,14 @@ class Closure:
     `reached` excludes the start and is ordered by depth, then key. It is built on first
     use: a hub reaches 10^5 nodes, and a caller that only counts them or wants their keys
     should not pay for 10^5 `Reached` objects.
+
+    `retired` (from a walk that skipped deleted nodes, see `Store.downstream`): the deleted
+    nodes the walk met and did not pass through, and the deprecated nodes it reached, each
+    with its lifecycle state (see lineage.lifecycle).
     """
 
-    __slots__ = ("start", "direction", "max_depth", "_reached", "_table", "truncated")
+    __slots__ = ("start", "direction", "max_depth", "_reached", "_table", "truncated",
+                 "retired", "_rows")
 
     def __init__(self, start: Reached, direction: Direction, max_depth: int,
                  reached: list[Reached] | None = None, *, table: WalkTable | None = None,
@@ -388,6 +399,10 @@ class Closure:
         self.max_depth = max_depth
         #: `max_depth` left something out: the answer is incomplete and must say so
         self.truncated = truncated
+        self.retired: dict[str, str] = dict(table.retired) if table is not None else {}
+        #: key -> row of the table (the start: -1), built by the first `extend`, kept by
+        #: the next ones (a hub's 10^5 keys: built once per closure)
+        self._rows: dict[str, int] | None = None
         self._reached: list[Reached] | None = reached
         self._table = table if reached is None else None
         if reached is None and table is None:
@@ -401,7 +416,7 @@ class Closure:
 
     @reached.setter
     def reached(self, items: list[Reached]) -> None:
-        self._reached, self._table = items, None
+        self._reached, self._table, self._rows = items, None, None
 
     def _build(self) -> list[Reached]:
         t = self._table
@@ -499,19 +514,27 @@ class Closure:
         return first + [r.node.key for r in self.reached if r.node.kind is kind]
 
     def extend(self, additions: Iterable[tuple[str, NodeRef, EdgeKind, NodeRef | None]],
-               *, column_unknown: bool = False) -> int:
+               *, column_unknown: bool = False, nearest_first: bool = False) -> int:
         """Add nodes reached one step beyond the walk: each `(via, node, edge, through)` adds
         `node`, reached from the node keyed `via` by `edge` (and `through` a dataset), unless
         `node` is already in the closure, `via` is not, or one step from `via` exceeds
-        `max_depth`. The first
-        addition of a node wins. Returns how many were added; `reached` stays in (depth, key)
-        order. On a closure still held as a table, no `Reached` objects are built.
+        `max_depth`. The first addition of a node wins; with `nearest_first`, the additions
+        are taken by the depth of their `via`, then its key, then the node's key, so a node
+        offered from several is reached from the nearest (its path is a shortest one).
+        Returns how many were added; `reached` stays in (depth, key) order. On a closure
+        still held as a table, no `Reached` objects are built.
         A node added is `column_unknown` when `column_unknown` is given or its `via` is."""
         start = self.start
         if self._reached is None and self._table is not None:
             t = self._table
-            row_of = {k: i for i, k in enumerate(t.keys)}
-            row_of[start.node.key] = -1
+            row_of = self._rows
+            if row_of is None:
+                row_of = self._rows = dict(zip(t.keys, range(len(t.keys)), strict=True))
+                row_of[start.node.key] = -1
+            if nearest_first:
+                additions = sorted(additions, key=lambda a: (
+                    start.depth if row_of.get(a[0], -1) < 0 else t.depths[row_of[a[0]]],
+                    a[0], a[1].key))
             added = 0
             for via_key, node, edge, through in additions:
                 via = row_of.get(via_key)
@@ -535,6 +558,9 @@ class Closure:
                 added += 1
             return added
         by_key = {r.node.key: r for r in [start, *self.reached]}
+        if nearest_first:
+            additions = sorted(additions, key=lambda a: (
+                by_key[a[0]].depth if a[0] in by_key else 0, a[0], a[1].key))
         new = []
         for via_key, node, edge, through in additions:
             via_item = by_key.get(via_key)

@@ -30,10 +30,13 @@ class ConsumerUse:
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: list[ChannelSpec] = field(default_factory=list)
     reached: Reached | None = None
+    #: its lifecycle state (lineage.lifecycle): `deprecated`, `deleted` or None (live)
+    state: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "consumer": self.consumer.name, "key": self.consumer.key, "owner": self.owner,
+            "state": self.state,
             "consumes": [c.key for c in self.consumes], "contracts": self.contracts,
             # a webhook's secret stays in the store
             "channels": [{"kind": c.kind, "target": c.target} for c in self.channels],
@@ -45,10 +48,13 @@ class ConsumerUse:
         return data
 
 
-def consumers(store: Store, name: str | None = None,
-              max_depth: int | None = None) -> list[ConsumerUse]:
+def consumers(store: Store, name: str | None = None, max_depth: int | None = None, *,
+              include_deleted: bool = False) -> list[ConsumerUse]:
     """Every consumer (ordered by name), or those depending on `name` (ordered by depth,
-    then name). Raises NotFound / AmbiguousName when `name` does not resolve."""
+    then name), each with its lifecycle `state`. A deleted consumer (`lineage delete`) is
+    left out unless `include_deleted` (in the full listing: none depends on `name`, since a
+    deleted node is never reached, see lineage.impact). Raises NotFound / AmbiguousName
+    when `name` does not resolve."""
     if name is None:
         refs = store.find("", [NodeKind.CONSUMER], MAX_CONSUMERS)
         reached: dict[str, Reached] = {}
@@ -57,6 +63,9 @@ def consumers(store: Store, name: str | None = None,
         found = report.groups.get(NodeKind.CONSUMER, [])
         reached = {r.node.key: r for r in found}
         refs = [r.node for r in found]
+    states = store.lifecycle_states(r.key for r in refs)
+    if not include_deleted:
+        refs = [r for r in refs if states.get(r.key) != "deleted"]
     keys = [r.key for r in refs]
     nodes = store.nodes(keys)
     contracts = store.contracts(keys)
@@ -68,7 +77,8 @@ def consumers(store: Store, name: str | None = None,
                           key=lambda n: n.key)
         owner = nodes[ref.key].properties.get("owner") if ref.key in nodes else None
         uses.append(ConsumerUse(ref, owner, consumed, contracts.get(ref.key, {}),
-                                channels.get(ref.key, []), reached.get(ref.key)))
+                                channels.get(ref.key, []), reached.get(ref.key),
+                                states.get(ref.key)))
     if name is None:
         uses.sort(key=lambda u: u.consumer.name)
     return uses

@@ -16,9 +16,11 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``input field -derived_from-> output field`` with `job` and `transformation` (identity when
   every step renames, aggregation when a step aggregates, else transformation). A model whose
   SQL cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its
-  job says ``column_lineage: unknown`` and why, and every field of its parents gets a
-  dataset-wide edge ``field -derived_from-> dataset`` (``scope: dataset``, transformation
-  ``unknown``), so impact through it is "unknown", never silently empty. Output columns
+  job says ``column_lineage: unknown`` and why. Nothing stands in for the missing column
+  lineage: impact crosses the job's ``read``/``wrote`` edges at dataset level and marks all
+  it reaches that way "dataset-level lineage, column unknown" (verdict ``unknown``), as for
+  any table-level producer; a dataset-wide ``field -derived_from-> dataset`` edge would read
+  as column lineage and hide that mark. Output columns
   that cannot be traced in an otherwise-read model are listed in `columns_unknown` (and the
   job's `columns_unknown`) and get no edge.
 - model with ``contract: {enforced: true}``: a consumer ``consumer:dbt-contract/{unique_id}``
@@ -426,9 +428,10 @@ class _Builder:
                 self.batch.add_edge(self.relations[parent].key, jkey, EdgeKind.READ)
                 self.result.table_edges += 1
             if status == "unknown":
+                # no edge from the parents' fields: impact's dataset-level fallback crosses
+                # the read/wrote edges above and marks what it reaches column unknown
                 self.result.column_lineage_unknown.append(
                     {"model": uid, "dataset": rel.key, "reason": reason or ""})
-                self.dataset_wide(uid, rel, jkey)
             if unknown:
                 self.result.columns_unknown[uid] = [
                     {"column": c, "reason": why} for c, why in sorted(unknown.items())]
@@ -447,19 +450,6 @@ class _Builder:
                     self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=jkey,
                                         transformation=how.value)
                     self.result.column_edges += 1
-
-    def dataset_wide(self, uid: str, rel: _Relation, jkey: str) -> None:
-        """Column lineage unknown: every field of every parent may feed the whole output.
-        As OpenLineage's dataset-wide column lineage: `input field -derived_from-> output
-        dataset` with `scope: dataset` and transformation `unknown`, so impact from an input
-        field reaches the model's columns and says "unknown", never nothing."""
-        for parent in self.parents(uid):
-            prel = self.relations[parent]
-            for cname, _ in prel.columns:
-                self.batch.add_edge(keys.field_key(self.ns, prel.name, cname), rel.key,
-                                    EdgeKind.DERIVED_FROM, job=jkey, scope="dataset",
-                                    transformation=Transformation.UNKNOWN.value,
-                                    column_lineage="unknown")
 
     def read_sql(self, rel: _Relation, sql: str | None, schema: Mapping[str, Any],
                  dialect: str | None

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,7 +17,7 @@ from ._errors import ValidationError
 from ._keys import identity
 from ._model import Closure, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind, path_step
-from .schema import Change, is_numeric, parse_change, type_relation
+from .schema import Change, fails_at, is_numeric, parse_change, type_relation
 from .store.common import UNBOUNDED
 from .store.graph import GraphStore
 
@@ -46,6 +48,29 @@ class ImpactReport:
     #: deprecated ones still reported
     deleted: int = 0
     deprecated: frozenset[str] = frozenset()
+    #: the store the report was made from: `quality_checks` reads it on first use
+    store: GraphStore | None = field(default=None, repr=False, compare=False)
+    _checks: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def quality_checks(self) -> list[dict[str, Any]]:
+        """The tests recorded on the start and on every field and dataset reached (dbt
+        tests and other OpenLineage data quality assertions, the newest result each), each
+        with `on` (the node it is recorded on) and `assertion`, `success`, `column`, `job`,
+        `run`, `at`: failing ones first, then by node and assertion. Read from the store on
+        first use (a hub's 10^5 fields cost one query), so the store must still be open."""
+        if self._checks is None:
+            from .openlineage import checks_of  # only reports that show checks import it
+
+            found = self.store.closure_properties(
+                self.closure, "quality_checks", (NodeKind.FIELD, NodeKind.DATASET)) \
+                if self.store is not None else {}
+            self._checks = sorted(
+                ({"on": key, **check} for key, value in found.items()
+                 for check in checks_of(value)),
+                key=lambda c: (c.get("success") is not False, c["on"],
+                               str(c.get("assertion")), str(c.get("column"))))
+        return self._checks
 
     @property
     def groups(self) -> dict[NodeKind, list[Reached]]:
@@ -84,6 +109,7 @@ class ImpactReport:
             "affected": {kind.value: [{**r.to_dict(), "deprecated": r.node.key in self.deprecated}
                                       for r in items]
                          for kind, items in self.groups.items()},
+            "quality_checks": self.quality_checks,
         }
 
 
@@ -97,27 +123,43 @@ def impact(store: GraphStore, name: str, max_depth: int | None = None, *,
     column lineage (see `with_dataset_level`), is included too, marked `column_unknown`.
     Raises NotFound / AmbiguousName for names that do not resolve to exactly one node.
     """
-    closure = store.downstream(name, max_depth)
-    if not precise:
-        with_dataset_level(store, closure)
-    with_dataset_consumers(store, closure)
-    deleted, deprecated = retired(store, closure.keys())
-    if deleted:
-        closure.reached = [r for r in closure.reached if r.node.key not in deleted]
-    return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated)
+    with _collector_paused():
+        closure = store.downstream(name, max_depth, skip_deleted=True)
+        if not precise:
+            with_dataset_level(store, closure)
+        with_dataset_consumers(store, closure)
+    deleted, deprecated = retired(closure)
+    return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated, store)
 
 
-def retired(store: GraphStore, keys: set[str], known: Mapping[str, Mapping[str, Any]] | None = None
-            ) -> tuple[set[str], frozenset[str]]:
-    """The deleted and the deprecated nodes among `keys` (see lineage.lifecycle): impact
-    leaves the first out and marks the second. `known` holds properties already read (a
-    subgraph's): only the other keys are read."""
-    state = {k: known[k].get("lifecycle") for k in keys if known and k in known}
-    missing = keys - state.keys()
-    if missing:
-        state.update(store.lifecycle_states(missing))
-    return ({k for k, v in state.items() if v == "deleted"},
-            frozenset(k for k, v in state.items() if v == "deprecated"))
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector paused: a hub's closure holds 10^5 objects that live on, and
+    each collection the follow-up steps' allocations trigger would rescan them all."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def retired(closure: Closure) -> tuple[set[str], frozenset[str]]:
+    """The deleted nodes a walk that skips them met (and left out, with what only they lead
+    to), and the deprecated nodes it reached (see lineage.lifecycle): impact counts the
+    first and marks the second."""
+    return ({k for k, v in closure.retired.items() if v == "deleted"},
+            frozenset(k for k, v in closure.retired.items() if v == "deprecated"))
+
+
+def _screen(store: GraphStore, closure: Closure, keys: Iterable[str]) -> set[str]:
+    """The deleted nodes among `keys` (about to join `closure` from outside its walk: a
+    dataset-level step, a dataset's consumer), recorded with the deprecated ones in
+    `closure.retired`. One small query; the walk itself reads states as it goes."""
+    states = store.lifecycle_states(keys)
+    closure.retired.update({k: v for k, v in states.items() if v in ("deleted", "deprecated")})
+    return {k for k, v in states.items() if v == "deleted"}
 
 
 def _shown_depth(max_depth: int) -> int | None:
@@ -152,7 +194,8 @@ def _grouped(rows: list[tuple[str, EdgeKind, NodeRef]]) -> dict[str, list[NodeRe
     return out
 
 
-def dataset_steps(store: GraphStore, datasets: Sequence[str]) -> list[DatasetStep]:
+def dataset_steps(store: GraphStore, datasets: Sequence[str],
+                  retired: dict[str, str] | None = None) -> list[DatasetStep]:
     """The dataset-level steps out of `datasets` (dataset keys) that no column lineage
     covers.
 
@@ -162,8 +205,10 @@ def dataset_steps(store: GraphStore, datasets: Sequence[str]) -> list[DatasetSte
     field of the dataset has a column-level edge (derived_from, uses_field, uses_feature)
     into the output, one of the output's fields, or a feature the output (a model version)
     uses: then the column lineage says which of its columns matter, and the step is left
-    out. A few batched `Store.adjacent` calls; none beyond the first two when the datasets
-    feed nothing as a whole (the common case in a column-lineage warehouse)."""
+    out. A step through a deleted node (its dataset, job or output: lineage.lifecycle) is
+    left out too, the lifecycle states read recorded in `retired` when given. A few
+    batched `Store.adjacent` calls; none beyond the first two when the datasets feed
+    nothing as a whole (the common case in a column-lineage warehouse)."""
     if not datasets:
         return []
     owner = {d: d for d in datasets}
@@ -205,9 +250,17 @@ def dataset_steps(store: GraphStore, datasets: Sequence[str]) -> list[DatasetSte
     sources = {d: {f.key for f in fields.get(d, [])} for d in datasets}
     among = set().union(*wanted.values(), *sources.values())
     linked = {(e.src, e.dst) for e in store.edges_among(among) if e.kind in _COLUMN_LEVEL}
-    return [c for c in candidates
-            if not any(s in sources[c.dataset] and t in wanted[c.output.key]
-                       for s, t in linked)]
+    steps = [c for c in candidates
+             if not any(s in sources[c.dataset] and t in wanted[c.output.key]
+                        for s, t in linked)]
+    if not steps:
+        return []
+    states = store.lifecycle_states({k for c in steps for k in (
+        c.dataset, c.output.key, *((c.via.key,) if c.via is not None else ()))})
+    if retired is not None:
+        retired.update({k: v for k, v in states.items() if v in ("deleted", "deprecated")})
+    return [c for c in steps if all(states.get(k) != "deleted" for k in (
+        c.dataset, c.output.key, c.via.key if c.via is not None else None) if k)]
 
 
 def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
@@ -237,7 +290,7 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
             if dataset.key not in done:
                 field_of[dataset.key], refs[dataset.key] = field_key, dataset
         done |= set(field_of)
-        steps = dataset_steps(store, sorted(field_of))
+        steps = dataset_steps(store, sorted(field_of), closure.retired)
         if not steps:
             break
         before = closure.keys()
@@ -258,8 +311,10 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
             if out in walked or out not in depth:
                 continue  # walked already, or beyond max_depth
             walked.add(out)
-            region = store.downstream(out, max(closure.max_depth - depth[out], 0))
+            region = store.downstream(out, max(closure.max_depth - depth[out], 0),
+                                      skip_deleted=True)
             closure.truncated |= region.truncated
+            closure.retired.update(region.retired)
             crossed.update(region.keys())
             closure.extend(_as_additions(region), column_unknown=True)
         fields = [k for k in closure.keys_of_kind(NodeKind.FIELD) if k not in before]
@@ -283,7 +338,7 @@ def downstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
     lineage reaches (`with_dataset_level`), without `impact`'s dataset consumers. The
     mirror of `upstream`."""
-    closure = store.downstream(name, max_depth)
+    closure = store.downstream(name, max_depth, skip_deleted=True)
     if not precise:
         with_dataset_level(store, closure)
     return closure
@@ -300,7 +355,7 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     it), or a model version in it, reading a dataset whose `dataset_steps` are uncovered:
     every field of that dataset joins (reached from the job or model, through the dataset),
     then its own upstream; repeated until nothing new is found."""
-    closure = store.upstream(name, max_depth)
+    closure = store.upstream(name, max_depth, skip_deleted=True)
     if precise:
         return closure
     looked: set[str] = set()
@@ -322,7 +377,7 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
         owner = {k: k for k in sources if k.startswith(NodeKind.DATASET.value + ":")}
         owner.update({v: ref.key for v, _, ref in store.adjacent(
             [k for k in sources if k not in owner], "downstream", [EdgeKind.VERSION_OF])})
-        steps = dataset_steps(store, sorted(set(owner.values()) - walked))
+        steps = dataset_steps(store, sorted(set(owner.values()) - walked), closure.retired)
         depth = _depths(closure)
         additions: list[tuple[str, NodeRef, EdgeKind, NodeRef | None]] = []
         datasets: dict[str, tuple[str, EdgeKind]] = {}
@@ -343,6 +398,8 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
             break
         walked |= set(datasets)
         fields = store.adjacent(datasets, "downstream", [EdgeKind.HAS_FIELD])
+        gone = _screen(store, closure, {ref.key for _, _, ref in fields})
+        fields = [f for f in fields if f[2].key not in gone]
         refs = {k: n.ref() for k, n in store.nodes(datasets).items()}
         for dataset, _, ref in fields:
             near, edge = datasets[dataset]
@@ -353,8 +410,10 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
         for _, _, ref in fields:
             if ref.key in before or ref.key not in depth:
                 continue
-            region = store.upstream(ref.key, max(closure.max_depth - depth[ref.key], 0))
+            region = store.upstream(ref.key, max(closure.max_depth - depth[ref.key], 0),
+                                    skip_deleted=True)
             closure.truncated |= region.truncated
+            closure.retired.update(region.retired)
             closure.extend(_as_additions(region), column_unknown=True)
     return closure
 
@@ -388,21 +447,21 @@ def with_dataset_consumers(store: GraphStore, closure: Closure) -> Closure:
     closure's columns and builds no `Reached` objects (`Closure.extend`)."""
     if closure.direction != "downstream":
         return closure
-    closure.extend(_nearest_first(closure, [
-        (field_key, consumer, EdgeKind.CONSUMES, dataset)
-        for field_key, dataset, consumer in store.closure_dataset_consumers(closure)]))
+    closure.extend([(field_key, consumer, EdgeKind.CONSUMES, dataset)
+                    for field_key, dataset, consumer in _live_dataset_consumers(store, closure)],
+                   nearest_first=True)
     return closure
 
 
-def _nearest_first(closure: Closure, additions: list[tuple[str, NodeRef, EdgeKind,
-                                                           NodeRef | None]]
-                   ) -> list[tuple[str, NodeRef, EdgeKind, NodeRef | None]]:
-    """`additions` ordered by the depth of the node each comes from, so that a consumer of
-    a dataset is reached from its field nearest the start: its path is a shortest one."""
-    if len({a[0] for a in additions}) < 2:
-        return additions
-    depth = _depths(closure)
-    return sorted(additions, key=lambda a: (depth.get(a[0], 0), a[0], a[1].key))
+def _live_dataset_consumers(store: GraphStore, closure: Closure
+                            ) -> list[tuple[str, NodeRef, NodeRef]]:
+    """`Store.closure_dataset_consumers` without the deleted consumers (recorded in
+    `closure.retired`, with the deprecated ones)."""
+    pairs = store.closure_dataset_consumers(closure)
+    if not pairs:
+        return pairs
+    gone = _screen(store, closure, {c.key for _, _, c in pairs})
+    return [p for p in pairs if p[2].key not in gone] if gone else pairs
 
 
 def _dataset_consumer_edges(store: GraphStore, closure: Closure
@@ -413,9 +472,9 @@ def _dataset_consumer_edges(store: GraphStore, closure: Closure
     reached (a model it also consumes)."""
     if closure.direction != "downstream":
         return []
-    pairs = store.closure_dataset_consumers(closure)
-    closure.extend(_nearest_first(closure, [(f, consumer, EdgeKind.CONSUMES, dataset)
-                                            for f, dataset, consumer in pairs]))
+    pairs = _live_dataset_consumers(store, closure)
+    closure.extend([(f, consumer, EdgeKind.CONSUMES, dataset) for f, dataset, consumer in pairs],
+                   nearest_first=True)
     return [(f, consumer.key, EdgeKind.CONSUMES, {"through": dataset.key, "dataset": dataset})
             for f, dataset, consumer in pairs]
 
@@ -497,6 +556,13 @@ class ChangeImpact:
     def counts(self) -> dict[str, int]:
         return {v: len(self.of(v)) for v in ("breaking", "unknown", "compatible")}
 
+    def fails(self, level: str) -> bool:
+        """The CI gate: whether a dependent's verdict is at or above `level` (`breaking`,
+        or `unknown`: unknown or breaking). `lineage impact --fail-on` exits 9 on it; the
+        HTTP impact answer carries it as `fails` when asked with `fail_on`.
+        ValidationError for another level."""
+        return fails_at((j.verdict for j in self.judged), level)
+
     def to_dict(self) -> dict[str, Any]:
         return {"start": {"key": self.start.key, "kind": self.start.kind.value,
                           "name": self.start.name},
@@ -525,7 +591,8 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
     (a job without column lineage; see `with_dataset_level`) is `unknown`, never
     `compatible`; `precise` leaves it out.
     """
-    region = store.subgraph(name, "downstream", max_depth)  # one walk: nodes, edges, props
+    # one walk: nodes, edges, props; deleted nodes cut it
+    region = store.subgraph(name, "downstream", max_depth, skip_deleted=True)
     crossed = set() if precise else with_dataset_level(store, region.closure)
     closure = region.closure
     consumer_edges = _dataset_consumer_edges(store, closure)
@@ -571,8 +638,7 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
             item.through = by_pair.get((item.via.node.key, item.node.key))
         elif item.column_unknown:
             item.through = through.get(item.node.key)
-    deleted, deprecated = retired(store, {j.node.key for j in judged}, region.properties)
-    judged = [j for j in judged if j.node.key not in deleted]
+    deleted, deprecated = retired(closure)
     return ChangeImpact(start, parsed, judged, precise, unchanged, closure.max_depth,
                         closure.truncated, len(deleted), deprecated)
 

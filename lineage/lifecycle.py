@@ -3,8 +3,9 @@
 Nothing is removed from the graph: a retired node keeps its edges, schemas and history, and
 gets `lifecycle` (`deprecated` or `deleted`), `lifecycle_at` (UTC, ISO 8601),
 `lifecycle_reason` and `lifecycle_by` (the principal). Written through `Store.apply` with a
-merge, so every backend stores it unchanged. Impact leaves deleted nodes out and marks
-deprecated ones; notifications never go to a deleted consumer.
+merge, so every backend stores it unchanged. Impact leaves deleted nodes out, and what only
+they lead to (a deleted node cuts the walk), and marks deprecated ones; notifications never
+go to a deleted consumer.
 
 Retiring a dataset or a model retires what belongs to it too: a dataset's fields
 (`has_field`) and versions (`version_of`), a model's versions (`version_of`).
@@ -134,8 +135,6 @@ def dependents(store: Store, key: str) -> list[NodeRef]:
     """The consumers and model versions downstream of `key` that are not deleted."""
     from .impact import impact  # impact builds on Store: import when called
 
-    report = impact(store, key)
-    refs = [r.node for r in report.closure.reached
+    report = impact(store, key)  # deleted nodes cut its walk: none of them is reached
+    return [r.node for r in report.closure.reached
             if r.node.kind in (NodeKind.CONSUMER, NodeKind.MODEL_VERSION)]
-    states = store.lifecycle_states(r.key for r in refs)
-    return [r for r in refs if states.get(r.key) != "deleted"]

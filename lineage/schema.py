@@ -282,6 +282,22 @@ def load_schema(path: str | Path) -> list[FieldSchema]:
     return fields
 
 
+#: verdicts in rising severity, as a CI gate compares them (`fails_at`)
+SEVERITY = {"compatible": 0, "unknown": 1, "breaking": 2}
+#: the levels a gate may be set at (`--fail-on`, the API's `fail_on`)
+GATE_LEVELS = ("breaking", "unknown")
+
+
+def fails_at(verdicts: Iterable[str], level: str) -> bool:
+    """Whether any of `verdicts` is at or above `level` (`breaking`, or `unknown`: unknown
+    or breaking): the CI gate of `lineage impact --change` and `lineage schema diff`.
+    ValidationError for another level."""
+    if level not in GATE_LEVELS:
+        raise ValidationError(f"a gate's level is one of {', '.join(GATE_LEVELS)}, got "
+                              f"{level!r}")
+    return any(SEVERITY[v] >= SEVERITY[level] for v in verdicts)
+
+
 @dataclass
 class SchemaDiff:
     """The changes between two schemas, as reported by `lineage schema diff`."""
@@ -293,6 +309,10 @@ class SchemaDiff:
     @property
     def breaking(self) -> list[Change]:
         return [c for c in self.changes if c.compatibility == "breaking"]
+
+    def fails(self, level: str) -> bool:
+        """Whether a change's verdict is at or above `level` (see `fails_at`)."""
+        return fails_at((c.compatibility for c in self.changes), level)
 
     def to_dict(self) -> dict[str, Any]:
         return {"old": self.old, "new": self.new,

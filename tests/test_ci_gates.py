@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import lineage
 from lineage_cli.main import cli
 
 from .conftest import EXAMPLE, ROOT
+from .test_server import served  # noqa: F401  (the running-server fixture)
 
 Run = Any
 
@@ -83,3 +85,35 @@ def test_the_gate_exit_code_reaches_the_shell(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 9, done.stderr
     assert "breaking" in done.stdout
+
+
+def test_the_gate_is_a_method_of_the_report(fraud_store: Any) -> None:
+    """One rule for the CLI, the API and a pipeline calling the library."""
+    from lineage.impact import change_impact
+    from lineage.schema import SchemaDiff, diff
+
+    judged = change_impact(fraud_store, "transactions.category", ["type:int64"])
+    assert not judged.fails("breaking") and judged.fails("unknown")
+    assert change_impact(fraud_store, "transactions.category", ["type:string"]).fails(
+        "breaking")
+    with pytest.raises(lineage.ValidationError, match="breaking, unknown"):
+        judged.fails("compatible")
+    unchanged = SchemaDiff("a", "b", diff([], []))
+    assert not unchanged.fails("unknown")
+
+
+def test_the_http_impact_answers_the_gate_when_asked_with_fail_on(
+        served: Any) -> None:  # noqa: F811
+    import lineage.manifest
+
+    lineage.manifest.register(served.store, EXAMPLE)
+    path = "/api/v1/impact?field=transactions.category&change=type:int64"
+    plain = served.get(path)
+    assert plain.status_code == 200 and "fails" not in plain.json()
+    gated = served.get(path + "&fail_on=unknown")
+    assert gated.status_code == 200, gated.text
+    assert gated.json()["fail_on"] == "unknown" and gated.json()["fails"] is True
+    assert served.get(path + "&fail_on=breaking").json()["fails"] is False
+    bad = served.get("/api/v1/impact?field=transactions.category&fail_on=breaking")
+    assert bad.status_code == 400 and "fail_on needs change" in bad.json()["message"]
+    assert served.get(path + "&fail_on=maybe").status_code == 400

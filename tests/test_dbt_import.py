@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import lineage
 from lineage import EdgeKind, NodeKind, Transformation
 from lineage.dbt import column_lineage, import_dbt
-from lineage.impact import change_impact
+from lineage.impact import change_impact, impact
 from lineage.manifest import register_text
 from lineage_cli.main import cli
 from tests.conftest import ROOT, snapshot
@@ -370,11 +370,33 @@ def test_a_model_sqlglot_cannot_parse_keeps_table_lineage_and_says_column_lineag
     assert (ds("stg_orders"), customers_job.key) in edges(store, EdgeKind.READ)
     derived = edges(store, EdgeKind.DERIVED_FROM)
     assert not [e for e in derived if "main.customers." in e[1]]  # no field-to-field guess
-    assert (fld("stg_orders.order_date"), ds("customers")) in derived  # dataset-wide
     # impact through it is table-level and says the column is unknown, never "compatible"
     report = change_impact(store, fld("stg_orders.order_date"), ["type:string"])
     reached = {j.node.key: j.verdict for j in report.judged}
     assert reached["consumer:customer_dashboard"] == "unknown"
+
+
+def test_impact_through_a_model_without_column_lineage_is_marked_column_unknown(
+        store: lineage.Store, tmp_path: Path) -> None:
+    """Everything only the unreadable model leads to is reached through dataset-level
+    lineage (its read/wrote edges), marked column unknown as any table-level job is; no
+    dataset-wide field -> dataset edge stands in for it (such an edge read as column
+    lineage: the dependents were not marked)."""
+    target = copy_target(tmp_path)
+
+    def garble(m: dict[str, Any]) -> None:
+        m["nodes"]["model.jaffle_shop.customers"]["compiled_code"] = "select from from (( ;"
+
+    edit(target / "manifest.json", garble)
+    import_dbt(store, target)
+    assert not [e for e in edges(store, EdgeKind.DERIVED_FROM) if e[1] == ds("customers")]
+    report = impact(store, fld("stg_orders.order_date"))
+    reached = {r.node.key: r for r in report.closure.reached}
+    dashboard = reached["consumer:customer_dashboard"]
+    assert dashboard.column_unknown
+    assert reached[ds("customers")].column_unknown
+    assert all(r.column_unknown for r in reached.values()
+               if r.node.key.startswith("field:") and ".main.customers." in r.node.key)
 
 
 def test_a_model_the_catalog_lacks_or_whose_star_cannot_expand_is_column_lineage_unknown(
@@ -393,8 +415,8 @@ def test_a_model_the_catalog_lacks_or_whose_star_cannot_expand_is_column_lineage
     assert "catalog lacks" in why["model.jaffle_shop.stg_refunds"]
     assert (ds("raw.refunds"), job("model.jaffle_shop.stg_refunds")) in edges(
         store, EdgeKind.READ)  # table lineage kept
-    assert (fld("stg_orders.order_date"), ds("customers")) in edges(
-        store, EdgeKind.DERIVED_FROM)  # dataset-wide, transformation unknown
+    assert not [e for e in edges(store, EdgeKind.DERIVED_FROM)
+                if e[1] == ds("customers")]  # the read/wrote edges say it: no stand-in
 
 
 def _drop_nodes(m: dict[str, Any]) -> None:

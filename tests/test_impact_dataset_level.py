@@ -231,3 +231,38 @@ def test_the_upward_picture_draws_dataset_level_sources_dashed(store: Store) -> 
     start, nodes, edges, unknown = subgraph(store, "sessions.q", "up")
     assert B in unknown and B in {n.key for n in nodes}
     assert (B, JOB) in [(e.src, e.dst) for e in edges if e.properties.get("column_unknown")]
+
+
+def _with_checks(store: Store, key: str, checks: dict[str, dict[str, Any]]) -> None:
+    """Record quality checks on a node as OpenLineage ingest keeps them."""
+    node = store.node(key)
+    batch = lineage.GraphBatch()
+    batch.add_node(key, node.name, node.namespace, quality_checks=checks)
+    store.apply(batch, merge=lambda _k, stored, given: {**stored, **given})
+
+
+def test_impact_lists_the_quality_checks_of_everything_it_reaches(
+        served: Served) -> None:  # noqa: F811
+    """The checks of the start and of every field and dataset reached, in the report
+    itself: the CLI and the HTTP API print the same list."""
+    store = served.store
+    lineage.manifest.register_text(store, SESSIONS)
+    _with_checks(store, "field:pg/raw.events.a", {"t1": {
+        "assertion": "not_null", "success": True, "column": "a"}})
+    _with_checks(store, "field:pg/mart.other.x", {"t2": {
+        "assertion": "accepted_values", "success": False, "column": "x"}})
+    _with_checks(store, "field:pg/raw.events.b", {"t3": {  # not reached from events.a
+        "assertion": "unique", "success": True, "column": "b"}})
+    report = impact(store, "events.a")
+    assert [(c["on"], c["assertion"]) for c in report.quality_checks] == [
+        ("field:pg/mart.other.x", "accepted_values"),  # failing first
+        ("field:pg/raw.events.a", "not_null")]
+    url = store.shared_url()
+    assert url is not None
+    data = json.loads(CliRunner().invoke(cli, ["--store", url, "impact", "events.a",
+                                               "--format", "json"]).output)
+    assert data["quality_checks"] == report.quality_checks
+    table = CliRunner().invoke(cli, ["--store", url, "impact", "events.a"]).output
+    assert "accepted_values" in table and "not_null" in table and "unique" not in table
+    answer = served.get("/api/v1/impact?field=events.a").json()
+    assert answer["quality_checks"] == report.quality_checks

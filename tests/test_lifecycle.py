@@ -216,3 +216,145 @@ def test_lifecycle_states_names_only_retired_nodes(fraud_store: Store) -> None:
         [ALERTING, DASHBOARD, "consumer:risk-rules-engine", "consumer:nobody"])
     assert states == {ALERTING: "deleted", DASHBOARD: "deprecated"}
     assert fraud_store.lifecycle_states([]) == {}
+
+
+# A deleted node cuts the walk: what is reachable only through it is no longer downstream.
+# src.a -> mid.b -> out.c (consumed by out-dash), mid.b consumed by mid-dash; src.a -> kept.k
+# -> both.d <- mid.b (both.d stays: a live path reaches it). stage.mid is deleted.
+THROUGH_DELETED = """\
+namespace: pg
+datasets:
+  - name: raw.src
+    fields: [{name: a, type: int64}]
+  - name: stage.mid
+    fields: [{name: b, type: int64}]
+  - name: mart.out
+    fields: [{name: c, type: int64}]
+  - name: mart.kept
+    fields: [{name: k, type: int64}]
+  - name: mart.both
+    fields: [{name: d, type: int64}]
+derivations:
+  - {from: src.a, to: mid.b, transformation: identity}
+  - {from: mid.b, to: out.c, transformation: identity}
+  - {from: src.a, to: kept.k, transformation: identity}
+  - {from: kept.k, to: both.d, transformation: identity}
+  - {from: mid.b, to: both.d, transformation: identity}
+consumers:
+  - name: out-dash
+    consumes: [out.c]
+    channels: [{kind: file, path: out-dash.ndjson}]
+  - name: mid-dash
+    consumes: [mid.b]
+    channels: [{kind: file, path: mid-dash.ndjson}]
+  - name: both-dash
+    consumes: [both.d]
+    channels: [{kind: file, path: both-dash.ndjson}]
+"""
+_CUT = {"field:pg/stage.mid.b", "field:pg/mart.out.c", "consumer:out-dash", "consumer:mid-dash"}
+_KEPT = {"field:pg/mart.kept.k", "field:pg/mart.both.d", "consumer:both-dash"}
+
+
+def test_impact_leaves_out_what_only_a_deleted_node_reaches(store: Store) -> None:
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    assert _CUT | _KEPT <= impact(store, "src.a").closure.keys()
+    delete(store, "stage.mid", "retired", "local:ana")
+    report = impact(store, "src.a")
+    keys = report.closure.keys()
+    assert not keys & _CUT and _KEPT <= keys
+    assert report.deleted == 1  # mid.b, met and cut; what lies behind it is not counted
+    both = report.closure.get("field:pg/mart.both.d")
+    assert both is not None and [n.key for _, n in both.path] == [
+        "field:pg/raw.src.a", "field:pg/mart.kept.k", "field:pg/mart.both.d"]
+    judged = change_impact(store, "src.a", ["type:string"])
+    assert not {j.node.key for j in judged.judged} & _CUT and judged.deleted == 1
+    assert _KEPT <= {j.node.key for j in judged.judged}
+    assert notify_change(store, "src.a", ["type:string"]) == 1
+    assert {item.consumer for item in store.outbox()} == {"consumer:both-dash"}
+
+
+def test_a_deleted_node_cuts_the_walk_read_level_by_level_column_wise(
+        store: Store, monkeypatch: Any) -> None:
+    """The same cut when SQLite reads every level the hub's wide way (forced here)."""
+    import lineage.store.sql.graph as sql_graph
+
+    monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", 1)
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    delete(store, "stage.mid", None, "local:ana")
+    closure = store.downstream("src.a", skip_deleted=True)
+    assert not closure.keys() & _CUT and {"field:pg/mart.kept.k", "field:pg/mart.both.d",
+                                          "consumer:both-dash"} <= closure.keys()
+    assert closure.retired == {"field:pg/stage.mid.b": "deleted"}
+    deprecate(store, "mart.kept", None, "local:ana")
+    marked = store.downstream("src.a", skip_deleted=True).retired
+    assert marked["field:pg/mart.kept.k"] == "deprecated"
+    assert _CUT <= store.downstream("src.a").keys()  # without skip_deleted: the whole graph
+
+
+def test_the_directions_agree_when_a_deleted_node_cuts_the_walk(store: Store) -> None:
+    from lineage.impact import downstream, upstream
+
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    delete(store, "stage.mid", None, "local:ana")
+    assert "field:pg/mart.out.c" not in downstream(store, "src.a").keys()
+    assert "field:pg/raw.src.a" not in upstream(store, "out.c").keys()
+    assert "field:pg/raw.src.a" in upstream(store, "both.d").keys()
+
+
+def test_impact_of_a_deleted_node_still_walks_from_it(store: Store) -> None:
+    """Asking about the deleted node itself answers what depended on it (the start is
+    never cut): the question is explicit."""
+    lineage.manifest.register_text(store, THROUGH_DELETED)
+    delete(store, "stage.mid", None, "local:ana")
+    assert {"field:pg/mart.out.c", "consumer:mid-dash"} <= impact(store, "mid.b").closure.keys()
+
+
+def test_a_deleted_job_cuts_the_dataset_level_fallback(store: Store) -> None:
+    lineage.manifest.register_text(store, """\
+namespace: pg
+datasets:
+  - name: raw.events
+    fields: [{name: b, type: int32}]
+  - name: mart.sessions
+    fields: [{name: q, type: int64}]
+jobs:
+  - name: sessionize
+    inputs: [raw.events]
+    outputs: [mart.sessions]
+""")
+    assert "field:pg/mart.sessions.q" in impact(store, "events.b").closure.keys()
+    delete(store, "job:pg/sessionize", None, "local:ana")
+    report = impact(store, "events.b")
+    assert report.closure.keys() == set() and report.deleted == 1
+    assert change_impact(store, "events.b", ["drop"]).judged == []
+
+
+def test_consumers_and_show_hide_deleted_nodes_unless_asked(fraud_store: Store) -> None:
+    delete(fraud_store, "alerting-service", None, "local:ana")
+    deprecate(fraud_store, "fraud-dashboard", None, "local:ana")
+    listed = cli_run(fraud_store, "consumers")
+    assert listed.exit_code == 0, listed.output
+    assert "alerting-service" not in listed.output
+    assert "fraud-dashboard (deprecated)" in listed.output
+    every = json.loads(cli_run(fraud_store, "consumers", "--deleted", "--format",
+                               "json").output)["consumers"]
+    assert {c["key"]: c["state"] for c in every}[ALERTING] == "deleted"
+    assert "alerting-service (deleted)" in cli_run(fraud_store, "consumers",
+                                                   "--deleted").output
+    assert ALERTING not in {c["key"] for c in json.loads(cli_run(
+        fraud_store, "consumers", "fraud.scores", "--format", "json").output)["consumers"]}
+    deprecate(fraud_store, "fraud.scores.score", None, "local:ana")
+    shown = cli_run(fraud_store, "show", "fraud.scores")
+    assert shown.exit_code == 0, shown.output
+    assert ALERTING not in shown.output and "1 edge to deleted nodes left out" in shown.output
+    assert "(deprecated)" in shown.output  # the name column may wrap
+    data = json.loads(cli_run(fraud_store, "show", "fraud.scores", "--format", "json").output)
+    assert data["deleted_left_out"] == 1
+    states = {e["key"]: e["state"] for e in data["outgoing"]}
+    assert states["field:s3://ml-warehouse/fraud.scores.score"] == "deprecated"
+    assert ALERTING not in {e["key"] for e in data["outgoing"]}
+    full = json.loads(cli_run(fraud_store, "show", "fraud.scores", "--deleted", "--format",
+                              "json").output)
+    assert {e["key"]: e["state"] for e in full["outgoing"]}[ALERTING] == "deleted"
+    assert "--deleted" in cli_run(fraud_store, "show", "--help").output
+    assert "--deleted" in cli_run(fraud_store, "consumers", "--help").output

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 # Reading the quality checks an answer shows is light; everything else (JSON schema
 # validation, the mapping, polars) loads on first use of its name (PEP 562), so that
 # `lineage impact` does not pay for an ingest it does not run.
-from ._checks import checks_covering
+from ._checks import checks_covering, checks_of
 
 if TYPE_CHECKING:
     from ._fieldtypes import field_type
@@ -65,6 +65,7 @@ __all__ = [
     "SPEC_VERSION",
     "check_event",
     "checks_covering",
+    "checks_of",
     "event_kind",
     "field_type",
     "ingest",

@@ -41,6 +41,12 @@ def checks_covering(store: Store, name: str) -> list[dict[str, Any]]:
                                                   str(c.get("column"))))
 
 
+def checks_of(value: Any) -> list[dict[str, Any]]:
+    """The checks of one node's `quality_checks` property as plain dicts, both recorded
+    forms (see `checks_covering`); anything else gives none."""
+    return _recorded(value)
+
+
 def _recorded(found: Any) -> list[dict[str, Any]]:
     if isinstance(found, dict):  # OpenLineage: {"<job>|<assertion>|<column>": entry}
         return [{"source": "openlineage", **c} for c in found.values() if isinstance(c, dict)]

@@ -38,7 +38,6 @@ from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind, edge_verb
 from ..guard import Policy, check_training, parse_concepts
 from ..impact import change_impact, impact
-from ..openlineage import checks_covering
 from ..provenance._tables import TABLE_SUFFIXES, FileBytes
 from ..render import draw, neighbourhood, to_dot
 from ..store.base import Store
@@ -566,20 +565,29 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
     def get_impact(_who: Reader, field: str,
                    change: Annotated[list[str] | None, Query()] = None,
                    depth: Annotated[int | None, Query(ge=0)] = None,
-                   precise: bool = False) -> dict[str, Any]:
+                   precise: bool = False,
+                   fail_on: Literal["breaking", "unknown"] | None = None) -> dict[str, Any]:
         """Everything downstream of `field`, grouped by kind, each with a path. With
         `change` (repeatable: `type:string`, `drop`, `rename:NEW`, `nullable`, `values:+X`)
         every dependent gets a verdict: breaking, compatible or unknown, and why. A
         dependent reached only through dataset-level lineage (a job reading the field's
         dataset with no column lineage) has `column_unknown: true` (verdict `unknown`);
-        `precise=true` leaves those out. Without `change`, `quality_checks` lists the tests
-        covering `field` (dbt tests recorded from OpenLineage, newest result each)."""
+        `precise=true` leaves those out. With `change` and `fail_on` (`breaking`, or
+        `unknown`: unknown or breaking), the answer also says whether the CI gate trips:
+        `fails: true` when a dependent's verdict is at or above that level (what
+        `lineage impact --fail-on` exits 9 on; the status stays 200). Without `change`,
+        `quality_checks` lists the tests recorded on `field` and on every field and dataset
+        it reaches (dbt tests from OpenLineage, newest result each, `on` the node)."""
         store = the_store()
+        if fail_on is not None and not change:
+            raise ValidationError("fail_on needs change: the gate judges the verdicts of a "
+                                  "proposed change (add change=type:string, drop, ...)")
         if change:
-            return change_impact(store, field, change, depth, precise=precise).to_dict()
-        report = impact(store, field, depth, precise=precise)
-        return {**report.to_dict(),
-                "quality_checks": checks_covering(store, report.start.key)}
+            judged = change_impact(store, field, change, depth, precise=precise)
+            if fail_on is None:
+                return judged.to_dict()
+            return {**judged.to_dict(), "fail_on": fail_on, "fails": judged.fails(fail_on)}
+        return impact(store, field, depth, precise=precise).to_dict()
 
     @app.get(API + "/provenance/{dataset:path}", tags=["provenance"],
              summary="Who asserted a dataset's values", responses=_errors(400, 401, 403, 404,

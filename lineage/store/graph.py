@@ -201,31 +201,44 @@ class GraphStore(ABC):
         ref = self.resolve(name)
         return self._neighbours(ref.key)
 
-    def downstream(self, name: str, max_depth: int | None = None) -> Closure:
+    def downstream(self, name: str, max_depth: int | None = None, *,
+                   skip_deleted: bool = False) -> Closure:
         """Everything that depends on the node, each with one shortest path from it; all of
-        it unless `max_depth` is given (then `Closure.truncated` says whether it cut)."""
-        return self._walk(name, "downstream", max_depth)
+        it unless `max_depth` is given (then `Closure.truncated` says whether it cut).
 
-    def upstream(self, name: str, max_depth: int | None = None) -> Closure:
-        """Everything the node depends on, each with one shortest path to it."""
-        return self._walk(name, "upstream", max_depth)
+        `skip_deleted`: a node whose `lifecycle` property is `deleted` (lineage.lifecycle),
+        the start excepted, is neither reached nor walked through, so what only it leads to
+        is left out too; `Closure.retired` names the deleted nodes met and the deprecated
+        nodes reached. Impact asks this; without it the walk sees the whole graph (history,
+        provenance checks)."""
+        return self._walk(name, "downstream", max_depth, skip_deleted)
+
+    def upstream(self, name: str, max_depth: int | None = None, *,
+                 skip_deleted: bool = False) -> Closure:
+        """Everything the node depends on, each with one shortest path to it
+        (`skip_deleted` as in `downstream`)."""
+        return self._walk(name, "upstream", max_depth, skip_deleted)
 
     def subgraph(self, name: str, direction: Direction = "downstream",
-                 max_depth: int | None = None) -> Subgraph:
+                 max_depth: int | None = None, *, skip_deleted: bool = False) -> Subgraph:
         """The region `downstream` (or `upstream`) of the node, in one walk: its closure
-        (exactly what `downstream`/`upstream` return), every node's properties, and every
-        edge among the region's nodes with its properties. For features that reason over
-        the region (change impact) without a query per node or edge. The edges come in
-        one order on every backend: by the walk's row of their near end (the start first,
-        then by depth and key), then edge kind, then the far end's key; so a feature that
-        iterates them answers the same on every store holding the same graph."""
+        (exactly what `downstream`/`upstream` return, `skip_deleted` alike), every node's
+        properties, and every edge among the region's nodes with its properties. For
+        features that reason over the region (change impact) without a query per node or
+        edge. The edges come in one order on every backend: by the walk's row of their near
+        end (the start first, then by depth and key), then edge kind, then the far end's
+        key; so a feature that iterates them answers the same on every store holding the
+        same graph."""
         if direction not in ("downstream", "upstream"):
             raise ValidationError(f"direction must be 'downstream' or 'upstream', got "
                                   f"{direction!r}")
-        return self._subgraph(self.resolve(name), direction, _depth(max_depth))
+        return self._subgraph(self.resolve(name), direction, _depth(max_depth),
+                              bool(skip_deleted))
 
-    def _walk(self, name: str, direction: Direction, max_depth: int | None) -> Closure:
-        return self._closure(self.resolve(name), direction, _depth(max_depth))
+    def _walk(self, name: str, direction: Direction, max_depth: int | None,
+              skip_deleted: bool = False) -> Closure:
+        return self._closure(self.resolve(name), direction, _depth(max_depth),
+                             bool(skip_deleted))
 
     def adjacent(self, keys: Iterable[str], direction: Direction,
                  kinds: Iterable[EdgeKind]) -> list[tuple[str, EdgeKind, NodeRef]]:
@@ -284,7 +297,11 @@ class GraphStore(ABC):
         its field nearest the start: the first in the closure's (depth, key) order, the
         start before all. Sorted by dataset key. Like `closure_dataset_consumers`, a
         backend may answer from what its walk kept (node ids): a hub's closure holds 10^5
-        fields. This default takes `adjacent` from the fields' keys."""
+        fields. A backend may leave out a dataset that feeds nothing as a whole (no
+        `read`, `trained_on` or `derived_from` edge leaves it or one of its versions):
+        impact's dataset-level fallback (`lineage.impact.dataset_steps`) finds no step from
+        it, and a hub's 10^4 datasets mostly are such. This default takes `adjacent` from
+        the fields' keys and leaves out none."""
         return self._closure_datasets(closure)
 
     def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
@@ -296,6 +313,27 @@ class GraphStore(ABC):
             if known is None or rank[field_key] < rank[known[1]]:
                 nearest[dataset.key] = (dataset, field_key)
         return [nearest[k] for k in sorted(nearest)]
+
+    def closure_properties(self, closure: Closure, name: str,
+                           kinds: Iterable[NodeKind]) -> dict[str, Any]:
+        """The value of property `name` of the nodes of `closure` (its start included) of
+        `kinds` that have it, by key (impact's quality checks: the `quality_checks` of the
+        fields and datasets it reached). A backend may answer from what its walk kept (node
+        ids), reading only the nodes whose properties mention `name`; this default reads
+        the nodes of those kinds whole."""
+        wanted = {NodeKind(k) for k in kinds}
+        keys: list[str] = []
+        for kind in wanted:
+            keys += closure.keys_of_kind(kind)
+        return self._properties_named(keys, name)
+
+    def _properties_named(self, keys: list[str], name: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for at in range(0, len(keys), 10_000):
+            for key, node in self._nodes(list(dict.fromkeys(keys[at:at + 10_000]))).items():
+                if name in node.properties:
+                    found[key] = node.properties[name]
+        return found
 
     def contracts(self, consumers: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Stored contracts: consumer key -> asset key -> contract."""
@@ -355,15 +393,24 @@ class GraphStore(ABC):
     def _neighbours(self, key: str) -> list[tuple[EdgeSpec, NodeRef]]: ...
 
     @abstractmethod
-    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int,
+                 skip_deleted: bool = False) -> Closure:
         """Closure computed inside the database: depth-bounded (UNBOUNDED: complete),
         terminating on cycles, one shortest path per reached node. `Closure.truncated` is
         True exactly when `max_depth` left out a node: an edge leads from the deepest level
-        to a node not reached."""
+        to a node not reached (a deleted node skipped is not one).
+
+        `skip_deleted`: a node other than the start whose properties hold `lifecycle`
+        `deleted` is neither reached nor expanded (read with the level that reaches it,
+        not by a query per node); `WalkTable.retired` maps each such node met, and each
+        reached node whose `lifecycle` is `deprecated`, to that state. Shortest paths are
+        those of the graph without the deleted nodes."""
 
     @abstractmethod
-    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
-        """`_closure` plus the region's node properties and the edges among its nodes."""
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int,
+                  skip_deleted: bool = False) -> Subgraph:
+        """`_closure` plus the region's node properties and the edges among its nodes
+        (none to a skipped deleted node)."""
 
     @abstractmethod
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]: ...

@@ -452,24 +452,31 @@ class Neo4jStore(Store):
         result.sort(key=lambda pair: (pair[0].kind.value, pair[1].key))
         return result
 
-    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
-        table, _, _ = self._walk_levels(start, direction, max_depth, detail=False)
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int,
+                 skip_deleted: bool = False) -> Closure:
+        table, _, _ = self._walk_levels(start, direction, max_depth, detail=False,
+                                        skip_deleted=skip_deleted)
         return Closure(Reached(start, 0), direction, max_depth, table=table,
                        truncated=table.truncated)
 
-    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
-        table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True)
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int,
+                  skip_deleted: bool = False) -> Subgraph:
+        table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True,
+                                                     skip_deleted=skip_deleted)
         closure = Closure(Reached(start, 0), direction, max_depth, table=table,
                           truncated=table.truncated)
         return Subgraph(closure, properties, edges)
 
     def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
-                     detail: bool) -> tuple[WalkTable, dict[str, dict[str, Any]],
-                                            list[SubgraphEdge]]:
+                     detail: bool, skip_deleted: bool = False
+                     ) -> tuple[WalkTable, dict[str, dict[str, Any]], list[SubgraphEdge]]:
         """Breadth-first, one Cypher query per level, all in one read transaction (one
         snapshot). The frontier goes in key order, so a node's parent is the one with the
         smallest key, then the smallest edge kind: the one shortest path the SQL walk
-        picks. Terminates on cycles (a node is reached once) and at `max_depth`."""
+        picks. Terminates on cycles (a node is reached once) and at `max_depth`. With
+        `skip_deleted`, a far node whose properties say `lifecycle: deleted` is cut: never
+        a row, never expanded (its properties come with the level only when their text
+        mentions `lifecycle`)."""
         pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
         # Each level comes back as ONE record holding a list of rows [i, key, kind, name,
         # type, edge properties, node properties]: the driver's cost per record (~0.1 ms on
@@ -481,11 +488,30 @@ class Neo4jStore(Store):
                            # one row per far node: its first parent (smallest key, then edge
                            # kind) chosen on the server; rows cost more than the choice
                            "WITH b, min([i, $rank[type(r)]]) AS first RETURN collect([first[0], "
-                           "b.key, b.kind, b.name, $types[first[1]], null, null]) AS rows"))
+                           "b.key, b.kind, b.name, $types[first[1]], null, " + (
+                               # a deleted node is cut as the level reaches it: its
+                               # properties come along only when they mention lifecycle
+                               "CASE WHEN b.properties CONTAINS 'lifecycle' THEN b.properties "
+                               "END" if skip_deleted else "null") + "]) AS rows"))
 
         def level(keys: list[str]) -> list[list[Any]]:
             found = tx.run(level_query, keys=keys, **ranks).single()
             return [] if found is None else list(found["rows"])
+
+        cut: set[str] = set()
+        retired: dict[str, str] = {}
+
+        def state_of(r: list[Any]) -> str | None:
+            """The far node's lifecycle state (skip_deleted), remembered when retired."""
+            if not skip_deleted or r[6] is None or "lifecycle" not in r[6]:
+                return None
+            value = _props(r[6]).get("lifecycle")
+            if value in ("deleted", "deprecated"):
+                retired[r[1]] = value
+                if value == "deleted":
+                    cut.add(r[1])
+                return str(value)
+            return None
 
         ranks: dict[str, Any] = {"rank": _TYPE_RANK, "types": _TYPES_BY_RANK}
         row_of: dict[str, int] = {start.key: -1}
@@ -516,11 +542,13 @@ class Neo4jStore(Store):
                             # the edges leaving the deepest level: back into the region
                             # (kept with `detail`), or out of it, which the bound cut (the
                             # answer must say so)
-                            for i, far, _, _, rel, rp, _ in level(frontier):
+                            for i, far, _, _, rel, rp, p in level(frontier):
                                 if far in row_of:
                                     if detail:
                                         traversed.append((base + i, far, rel, rp))
-                                else:
+                                elif far not in cut and (
+                                        not skip_deleted or _props(p).get(
+                                            "lifecycle") != "deleted"):
                                     truncated = True
                             break
                         rows = level(frontier)
@@ -531,7 +559,9 @@ class Neo4jStore(Store):
                             i, far, rel = r[0], r[1], r[4]
                             if detail:
                                 traversed.append((base + i, far, rel, r[5]))
-                            if far in row_of:
+                            if far in row_of or far in cut:
+                                continue
+                            if state_of(r) == "deleted":
                                 continue
                             kind = _EDGE_OF_TYPE[rel].value
                             best = new.get(far)
@@ -550,7 +580,8 @@ class Neo4jStore(Store):
                             if detail:
                                 properties[far] = _props(r[6])
                         base = first_row
-        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated)
+        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated,
+                          retired=retired)
         # the order `Store.subgraph` promises: near end's row, edge kind, far key
         ordered = sorted(((near_row, _EDGE_OF_TYPE[rel].value, far_key, props)
                           for near_row, far_key, rel, props in traversed if far_key in row_of),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -127,71 +128,118 @@ class SqlConsumerStore(SqlAssertionStore):
 
     def _closure_dataset_consumers(self, closure: Closure
                                    ) -> list[tuple[str, NodeRef, NodeRef]]:
-        # The walk kept its rows' ids: the fields are not looked up by key again, and each
-        # dataset's consumers are read once, not once per field (a hub reaches 10^5 fields
-        # of 10^4 datasets, of which 10^3 have consumers).
+        # From what the walk kept (node ids): each field's dataset and each dataset's
+        # consumers are read once per walk (`_walk_datasets`), not looked up by key again (a
+        # hub reaches 10^5 fields of 10^4 datasets, of which 10^3 have consumers).
         t = closure.table
-        if t is None or t.ids is None or t.start_id is None:
+        found_datasets = self._walk_datasets(closure)
+        if t is None or found_datasets is None:
             return super()._closure_dataset_consumers(closure)
-        field_kind, kinds = NodeKind.FIELD.value, t.kinds  # once, not per row
-        fields = [(t.keys[row], node_id) for row, node_id in enumerate(t.ids)
-                  if kinds[row] == field_kind]
-        if closure.start.node.kind is NodeKind.FIELD:
-            fields.append((closure.start.node.key, t.start_id))
-        if not fields:
-            return super()._closure_dataset_consumers(closure) if len(t.ids) < len(t.keys) \
-                else []
-        sqlite = self.dialect == "sqlite"
-        with self._cursor() as cur:
-            cur.execute(_FIELD_DATASETS[self.dialect],
-                        (_list_param(sqlite, [i for _, i in fields]),))
-            dataset_of = cur.fetchall()  # (position in `fields`, dataset id)
-            cur.execute(_DATASET_CONSUMERS_BY_ID[self.dialect],
-                        (_list_param(sqlite, sorted({d for _, d in dataset_of})),))
-            consumers_of: dict[int, list[tuple[NodeRef, NodeRef]]] = {}
-            datasets: dict[int, NodeRef] = {}
-            for dataset_id, dkey, dname, ckey, cname in cur.fetchall():
-                dataset = datasets.setdefault(dataset_id,
-                                              NodeRef(dkey, NodeKind.DATASET, dname))
-                consumers_of.setdefault(dataset_id, []).append(
-                    (dataset, NodeRef(ckey, NodeKind.CONSUMER, cname)))
-        found = [(fields[at][0], dataset, consumer) for at, dataset_id in dataset_of
-                 for dataset, consumer in consumers_of.get(dataset_id, ())]
-        if len(t.ids) < len(t.keys):  # rows added after the walk (`Closure.extend`) by key
-            extra = [t.keys[row] for row in range(len(t.ids), len(t.keys))
+        start = closure.start.node.key
+        found = []
+        if found_datasets.consumers:
+            wanted = np.fromiter(found_datasets.consumers, dtype=np.int64)
+            hits = np.flatnonzero(np.isin(found_datasets.dataset, wanted))
+            for row, dataset_id in zip(found_datasets.rows[hits].tolist(),
+                                       found_datasets.dataset[hits].tolist(), strict=True):
+                key = start if row < 0 else t.keys[row]
+                found += [(key, dataset, consumer)
+                          for dataset, consumer in found_datasets.consumers[dataset_id]]
+        if len(t.ids or ()) < len(t.keys):  # rows added after the walk (`Closure.extend`)
+            field_kind, kinds = NodeKind.FIELD.value, t.kinds
+            extra = [t.keys[row] for row in range(len(t.ids or ()), len(t.keys))
                      if kinds[row] == field_kind]
             found += self.dataset_consumers(extra) if extra else []
         return sorted(found, key=lambda row: (row[0], row[2].key))
 
-
     def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
-        # From the walk's ids, as _closure_dataset_consumers: the rows are in (depth, key)
-        # order, so a dataset's nearest field is its first row (the start, row -1, first).
+        # From the walk's ids, as _closure_dataset_consumers; only the datasets that feed
+        # something as a whole (the contract allows leaving out the rest: no dataset-level
+        # step can start from them), so a hub's 10^4 others cost no Python object.
         t = closure.table
-        if t is None or t.ids is None or t.start_id is None or len(t.ids) != len(t.keys):
+        if t is None or len(t.ids or ()) != len(t.keys):
             return super()._closure_datasets(closure)
-        fields = [(-1, t.start_id)] if closure.start.node.kind is NodeKind.FIELD else []
-        field_kind, kinds = NodeKind.FIELD.value, t.kinds
-        fields += [(row, node_id) for row, node_id in enumerate(t.ids)
-                   if kinds[row] == field_kind]
-        if not fields:
-            return []
-        sqlite = self.dialect == "sqlite"
-        with self._cursor() as cur:
-            cur.execute(_FIELD_DATASETS[self.dialect],
-                        (_list_param(sqlite, [i for _, i in fields]),))
-            first: dict[int, int] = {}  # dataset id -> position in `fields`
-            for at, dataset_id in cur.fetchall():
-                if dataset_id not in first or at < first[dataset_id]:
-                    first[dataset_id] = at
-            if not first:
-                return []
-            cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(first)),))
-            refs = {i: NodeRef(k, NodeKind(kind), n) for i, k, kind, n in cur.fetchall()}
+        found_datasets = self._walk_datasets(closure)
+        if found_datasets is None:
+            return super()._closure_datasets(closure)
         start = closure.start.node.key
-        found = [(refs[d], start if fields[at][0] < 0 else t.keys[fields[at][0]])
-                 for d, at in first.items() if d in refs]
+        found = [(found_datasets.refs[d], start if row < 0 else t.keys[row])
+                 for d, row in found_datasets.feeding.items() if d in found_datasets.refs]
         return sorted(found, key=lambda pair: pair[0].key)
+
+    def _walk_datasets(self, closure: Closure) -> _WalkDatasets | None:
+        """The datasets of the walk's fields (its start included), read once per walk
+        and kept in `WalkTable.derived`: each field's dataset (two arrays, in row order),
+        and of those datasets only the ones consumed (their consumers) or feeding something
+        as a whole (a read, trained_on or derived_from edge leaves them or a version of
+        them), with their nearest field's row. None when the walk kept no ids."""
+        t = closure.table
+        if t is None or t.ids is None or t.start_id is None:
+            return None
+        known = t.derived.get("datasets")
+        if isinstance(known, _WalkDatasets):
+            return known
+        field_kind, kinds, node_ids = NodeKind.FIELD.value, t.kinds, t.ids
+        rows = [-1] if closure.start.node.kind is NodeKind.FIELD else []
+        rows += [row for row in range(len(node_ids)) if kinds[row] == field_kind]
+        result = _WalkDatasets(np.array(rows, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        t.derived["datasets"] = result
+        if not rows:
+            return result
+        sqlite = self.dialect == "sqlite"
+        ids = [t.start_id if row < 0 else node_ids[row] for row in rows]
+        with self._cursor() as cur:
+            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),))
+            at, dataset = _id_columns(cur.fetchone())
+            if not len(at):
+                result.rows = result.rows[:0]
+                return result
+            order = np.argsort(at, kind="stable")  # by row: a dataset's first is its nearest
+            at, dataset = at[order], dataset[order]
+            result.rows, result.dataset = result.rows[at], dataset
+            distinct, first = np.unique(dataset, return_index=True)
+            param = _list_param(sqlite, distinct.tolist())
+            cur.execute(_DATASET_LINKS[self.dialect], (param, param))
+            links = cur.fetchall()  # (dataset id, edge kind, other end's id)
+            if not links:
+                return result
+            nearest = dict(zip(distinct.tolist(), result.rows[first].tolist(), strict=True))
+            cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
+                {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
+            result.refs = {i: NodeRef(k, NodeKind(kind), n) for i, k, kind, n in cur.fetchall()}
+        for dataset_id, kind, other in sorted(links, key=lambda link: (
+                link[0], result.refs[link[2]].key if link[2] in result.refs else "")):
+            if kind == _CONSUMES:
+                result.consumers.setdefault(dataset_id, []).append(
+                    (result.refs[dataset_id], result.refs[other]))
+            else:
+                result.feeding[dataset_id] = nearest[dataset_id]
+        return result
+
+
+@dataclass
+class _WalkDatasets:
+    """What `_walk_datasets` found: `rows[i]` (a walk row, -1 the start) is a field of
+    dataset id `dataset[i]`, in row order; the datasets with consumers (dataset id ->
+    (dataset, consumer) pairs, by consumer key) and those feeding something as a whole
+    (dataset id -> its nearest field's row), and references to them by id."""
+
+    rows: np.ndarray
+    dataset: np.ndarray
+    consumers: dict[int, list[tuple[NodeRef, NodeRef]]] = field(default_factory=dict)
+    feeding: dict[int, int] = field(default_factory=dict)
+    refs: dict[int, NodeRef] = field(default_factory=dict)
+
+
+def _id_columns(row: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Two aggregated id columns as int64 arrays: comma-joined text (SQLite's group_concat)
+    or lists (PostgreSQL's array_agg); NULL (no rows) gives empty arrays."""
+    if row is None or row[0] is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if isinstance(row[0], str):
+        return (np.fromstring(row[0], dtype=np.int64, sep=","),
+                np.fromstring(row[1], dtype=np.int64, sep=","))
+    return np.array(row[0], dtype=np.int64), np.array(row[1], dtype=np.int64)
 
 
 # Plain SQL through the DBAPI (see SqlGraphStore._raw_rows): every impact runs these.
@@ -206,19 +254,28 @@ _DATASET_CONSUMERS = dict.fromkeys(("sqlite", "postgresql"), (
     "JOIN edge cons ON cons.src = hf.src AND cons.kind = '" + EdgeKind.CONSUMES.value + "' "
     "JOIN node c ON c.id = cons.dst "
     "WHERE f.key IN {keys}"))
-# The same in two steps from node ids: each field's dataset (the field's position in the
-# parameter comes back with it), then the consumers of those datasets.
+_CONSUMES = EdgeKind.CONSUMES.value
+_FEEDS = ", ".join(f"'{k.value}'" for k in (EdgeKind.READ, EdgeKind.TRAINED_ON,
+                                            EdgeKind.DERIVED_FROM))
+# From node ids (`_walk_datasets`): each field's dataset, aggregated into two columns (the
+# field's position in the parameter, the dataset's id): no row object per field.
 _FIELD_DATASETS = {
-    "sqlite": "SELECT j.key, hf.src FROM json_each(?) j "
+    "sqlite": "SELECT group_concat(j.key), group_concat(hf.src) FROM json_each(?) j "
               "JOIN edge hf ON hf.dst = j.value AND hf.kind = '" + EdgeKind.HAS_FIELD.value + "'",
-    "postgresql": "SELECT f.ord - 1, hf.src FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) "
+    "postgresql": "SELECT array_agg(f.ord - 1), array_agg(hf.src) "
+                  "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) "
                   "JOIN edge hf ON hf.dst = f.id AND hf.kind = '" + EdgeKind.HAS_FIELD.value + "'",
 }
-_DATASET_CONSUMERS_BY_ID = {
-    dialect: "SELECT d.id, d.key, d.name, c.key, c.name FROM " + ids + " "
-             "JOIN node d ON d.id = " + column + " "
-             "JOIN edge cons ON cons.src = d.id AND cons.kind = '" + EdgeKind.CONSUMES.value
-             + "' JOIN node c ON c.id = cons.dst"
+# Then, of those datasets, the consumers and the dataset-level edges out of them or out of
+# one of their versions (`version_of` rows name the version): few rows, whatever the count
+# of datasets.
+_DATASET_LINKS = {
+    dialect: "SELECT " + column + ", e.kind, e.dst FROM " + ids + " JOIN edge e ON e.src = "
+             + column + " AND e.kind IN ('" + _CONSUMES + "', " + _FEEDS + ") "
+             "UNION ALL SELECT " + column + ", v.kind, v.src FROM " + ids + " JOIN edge v "
+             "ON v.dst = " + column + " AND v.kind = '" + EdgeKind.VERSION_OF.value + "' "
+             "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+             + _FEEDS + "))"
     for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
                                  ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}
 _NODE_REFS = {

@@ -1,8 +1,8 @@
 """The SQL backend's graph: nodes, edges, schema snapshots and the closure walk.
 
 Dialect differences are confined to small, named spots: the walk's level queries (how the
-frontier is passed; SQLite's wide levels), and the bulk loader's staging (executemany on
-SQLite, COPY on PostgreSQL).
+frontier is passed; how a wide level aggregates its rows), and the bulk loader's staging
+(executemany on SQLite, COPY on PostgreSQL).
 Every driver exception is translated here into a `LineageError`.
 """
 
@@ -45,6 +45,8 @@ from . import engine as engines
 from .tables import edge_table, node_table, schema_field_table
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .._bulk import BulkInput
 
 T = TypeVar("T")
@@ -64,16 +66,24 @@ _LEVEL_EDGES = {
     # PostgreSQL: one round trip per level, the far node's columns on every edge row.
     # LATERAL ... OFFSET 0: index lookups whatever the statistics say (right after a bulk
     # load, before ANALYZE, the planner would hash the whole edge table on every level)
-    "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props}, n.key, n.kind, n.name{node_props} "
-                  "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL "
-                  "(SELECT * FROM edge WHERE edge.{near} = f.id OFFSET 0) e CROSS JOIN LATERAL "
-                  "(SELECT * FROM node WHERE node.id = e.{far} OFFSET 0) n "
+    "postgresql": "SELECT f.ord - 1, e.{far}, e.kind{props}, n.key, n.kind, n.name{node_props}"
+                  "{lifecycle} FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) "
+                  "CROSS JOIN LATERAL (SELECT * FROM edge WHERE edge.{near} = f.id OFFSET 0) e "
+                  "CROSS JOIN LATERAL (SELECT * FROM node WHERE node.id = e.{far} OFFSET 0) n "
                   "ORDER BY f.ord, e.kind",
 }
 _LEVEL_NODES = {
-    "sqlite": "SELECT id, key, kind, name{props} FROM node "
+    "sqlite": "SELECT id, key, kind, name{props}{lifecycle} FROM node "
               "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
     "postgresql": "",  # the level's edge query brings the nodes
+}
+# A reached node's `lifecycle` property, for walks that skip deleted nodes: the text is
+# searched first, so the JSON of the many nodes that have none is never parsed.
+_WALK_LIFECYCLE = {
+    "sqlite": ", CASE WHEN instr({t}properties, 'lifecycle') > 0 "
+              "THEN json_extract({t}properties, '$.lifecycle') END",
+    "postgresql": ", CASE WHEN strpos({t}properties::text, 'lifecycle') > 0 "
+                  "THEN {t}properties->>'lifecycle' END",
 }
 # the `lifecycle` property of some nodes (Store.lifecycle_states)
 _LIFECYCLE = {
@@ -81,6 +91,22 @@ _LIFECYCLE = {
               "WHERE key IN {keys} AND json_extract(properties, '$.lifecycle') IS NOT NULL",
     "postgresql": "SELECT key, properties->>'lifecycle' FROM node "
                   "WHERE key IN {keys} AND properties->>'lifecycle' IS NOT NULL",
+}
+# which of some node ids are deleted (a walk's nodes beyond its depth bound)
+_DELETED_AMONG = {
+    "sqlite": "SELECT id FROM node WHERE id IN (SELECT value FROM json_each(?)) AND "
+              "instr(properties, 'lifecycle') > 0 AND "
+              "json_extract(properties, '$.lifecycle') = 'deleted'",
+    "postgresql": "SELECT id FROM node WHERE id = ANY(%s::bigint[]) AND "
+                  "strpos(properties::text, 'lifecycle') > 0 AND "
+                  "properties->>'lifecycle' = 'deleted'",
+}
+# the properties of some nodes (by id) whose JSON text mentions a property's quoted name
+_NAMED_PROPERTY = {
+    "sqlite": "SELECT n.key, n.properties FROM json_each(?) j JOIN node n ON n.id = j.value "
+              "WHERE instr(n.properties, ?) > 0",
+    "postgresql": "SELECT n.key, n.properties FROM unnest(%s::bigint[]) f(id) "
+                  "JOIN node n ON n.id = f.id WHERE strpos(n.properties::text, %s) > 0",
 }
 _REF = {"sqlite": "SELECT key, kind, name FROM node WHERE key = ?",
         "postgresql": "SELECT key, kind, name FROM node WHERE key = %s"}
@@ -422,6 +448,32 @@ class SqlGraphStore(Store):
         return {key: state for chunk in _chunks(keys, 10_000)
                 for key, state in self._raw_rows(_LIFECYCLE, chunk)}
 
+    def closure_properties(self, closure: Closure, name: str,
+                           kinds: Iterable[NodeKind]) -> dict[str, Any]:
+        # From the walk's ids, reading only the rows whose JSON text mentions the property:
+        # a hub's 10^5 fields are looked up by id, and the few with checks parsed.
+        t = closure.table
+        if t is None or t.ids is None or t.start_id is None:
+            return super().closure_properties(closure, name, kinds)
+        values = {NodeKind(k).value for k in kinds}
+        ids = [t.start_id] if closure.start.node.kind.value in values else []
+        ids += [i for i, kind in zip(t.ids, t.kinds, strict=False) if kind in values]
+        found: dict[str, Any] = {}
+        if ids:
+            sqlite = self.dialect == "sqlite"
+            with self._cursor() as cur:
+                cur.execute(_NAMED_PROPERTY[self.dialect],
+                            (_list_param(sqlite, ids), json.dumps(name)))
+                for key, props in cur.fetchall():
+                    loaded = _loaded(props)
+                    if isinstance(loaded, dict) and name in loaded:
+                        found[key] = loaded[name]
+        extra = [k for k, kind in zip(t.keys[len(t.ids):], t.kinds[len(t.ids):], strict=True)
+                 if kind in values]  # rows added after the walk: by key
+        if extra:
+            found.update(self._properties_named(extra, name))
+        return found
+
     def _ref(self, key: str) -> NodeRef | None:
         with self._cursor() as cur:
             cur.execute(_REF[self.dialect], (key,))
@@ -474,25 +526,33 @@ class SqlGraphStore(Store):
         result.sort(key=lambda pair: (pair[0].kind.value, pair[1].key))
         return result
 
-    def _closure(self, start: NodeRef, direction: Direction, max_depth: int) -> Closure:
-        walk = self._walk_levels(start, direction, max_depth, detail=False)
+    def _closure(self, start: NodeRef, direction: Direction, max_depth: int,
+                 skip_deleted: bool = False) -> Closure:
+        walk = self._walk_levels(start, direction, max_depth, detail=False,
+                                 skip_deleted=skip_deleted)
         return Closure(Reached(start, 0), direction, max_depth, table=walk.table,
                        truncated=walk.table.truncated)
 
-    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int) -> Subgraph:
-        walk = self._walk_levels(start, direction, max_depth, detail=True)
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int,
+                  skip_deleted: bool = False) -> Subgraph:
+        walk = self._walk_levels(start, direction, max_depth, detail=True,
+                                 skip_deleted=skip_deleted)
         closure = Closure(Reached(start, 0), direction, max_depth, table=walk.table,
                           truncated=walk.table.truncated)
         return Subgraph(closure, walk.properties, walk.edges)
 
     def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
-                     detail: bool) -> _Walk:
+                     detail: bool, skip_deleted: bool = False) -> _Walk:
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
         sqlite = self.dialect == "sqlite"
+        lifecycle = _WALK_LIFECYCLE[self.dialect]
         edge_sql = _LEVEL_EDGES[self.dialect].format(
             near=near, far=far, props=", e.properties" if detail else "",
-            node_props=", n.properties" if detail else "")
-        node_sql = _LEVEL_NODES[self.dialect].format(props=", properties" if detail else "")
+            node_props=", n.properties" if detail else "",
+            lifecycle=lifecycle.format(t="n.") if skip_deleted else "")
+        node_sql = _LEVEL_NODES[self.dialect].format(
+            props=", properties" if detail else "",
+            lifecycle=lifecycle.format(t="") if skip_deleted else "")
 
         def param(ids: list[int]) -> tuple[Any]:
             return (_list_param(sqlite, ids),)
@@ -507,7 +567,7 @@ class SqlGraphStore(Store):
                 if found is None:  # deleted since it was resolved
                     raise NotFound(f"no node with key '{start.key}'")
                 return _walk(cur, edge_sql, node_sql, param, start, found, max_depth,
-                             detail, direction, self.dialect)
+                             detail, direction, self.dialect, skip_deleted)
         finally:
             if paused:
                 gc.enable()
@@ -587,14 +647,18 @@ class _Properties:
 
 def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
           start: NodeRef, start_row: tuple[Any, ...], max_depth: int, detail: bool,
-          direction: Direction, dialect: str) -> _Walk:
+          direction: Direction, dialect: str, skip_deleted: bool = False) -> _Walk:
     """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES).
 
     With `detail`, also the properties of every node and the edges among the reached nodes
     (edges leaving the deepest level included, so none between two reached nodes is missed).
+    With `skip_deleted`, each node row ends with its `lifecycle` (see _WALK_LIFECYCLE): a
+    deleted node is cut (kept in `cut`, never a row nor in the frontier).
     """
     start_id = start_row[0]
     row_of = {start_id: -1}  # node id -> row in the table (-1: the start)
+    cut: set[int] = set()  # deleted nodes met (skip_deleted)
+    retired: dict[str, str] = {}
     ids: list[int] = []  # the rows' node ids, kept for follow-up queries on the closure
     keys: list[str] = []
     kinds: list[str] = []
@@ -616,20 +680,24 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             # `detail`), or out of it, which the bound cut (the answer must say so)
             cur.execute(edge_sql, param(frontier))
             seen = wide.seen if wide is not None else None  # wide levels mark ids there
+            beyond = set()
             for r in cur.fetchall():
                 if r[1] in row_of or (seen is not None and r[1] < len(seen) and seen[r[1]]):
                     if detail:
                         traversed.append((base + r[0], r[1], r[2], r[3]))
-                else:
-                    truncated = True
+                elif r[1] not in cut:
+                    beyond.add(r[1])
+            if beyond and skip_deleted:  # a deleted node beyond the bound is no loss
+                cur.execute(_DELETED_AMONG[dialect], param(sorted(beyond)))
+                beyond -= {r[0] for r in cur.fetchall()}
+            truncated = bool(beyond)
             break
         depth += 1
         level = len(keys)
-        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER and (
-                dialect == "sqlite"):
-            wide = _Wide(cur, row_of, direction)
+        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
+            wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect)
         if wide is not None:
-            found = wide.level(frontier)
+            found = wide.level(frontier, retired)
             if found is None:
                 break
             ranks, level_keys, level_kinds, level_names, level_edges, frontier = found
@@ -638,7 +706,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             kinds += level_kinds
             names += level_names
             depths += [depth] * len(level_keys)
-            parents += [-1] * len(ranks) if base < 0 else [base + r for r in ranks]
+            parents += [-1] * len(ranks) if base < 0 else (ranks + base).tolist()
             edge_kinds += level_edges
             base = level
             continue
@@ -646,7 +714,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
         new: dict[int, tuple[Any, ...]] = {}
         for row in cur.fetchall():
             far_id = row[1]
-            if far_id not in row_of and far_id not in new:
+            if far_id not in row_of and far_id not in new and far_id not in cut:
                 new[far_id] = row  # rows come by parent key, then kind: the first one wins
             if detail:
                 traversed.append((base + row[0], far_id, row[2], row[3]))
@@ -662,6 +730,11 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
         frontier = []
         for node in reached:
             node_id = node[0]
+            if skip_deleted and node[-1] is not None:
+                retired[node[1]] = node[-1]
+                if node[-1] == "deleted":
+                    cut.add(node_id)
+                    continue
             rank, _, ekind = new[node_id][:3]
             row_of[node_id] = len(keys)
             ids.append(node_id)
@@ -676,7 +749,9 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
                 properties[node[1]] = _json(node[4])
         base = level
     table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, ids=ids,
-                      start_id=start_id, truncated=truncated)
+                      start_id=start_id, truncated=truncated,
+                      retired={k: v for k, v in retired.items()
+                               if v in ("deleted", "deprecated")})
     edges: list[SubgraphEdge] = []
     if detail:
         properties[start.key] = _json(start_row[1])
@@ -699,45 +774,85 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     return _Walk(table, properties, edges)
 
 
-# A wide level on SQLite (a hub's: 10^4-10^5 frontier nodes): each query returns one row of
-# comma- (or unit-separator-) joined columns, parsed by numpy and str.split, instead of one
-# Python tuple per edge and per node, which cost more than SQLite's work itself.
-_WIDE_EDGES = ("SELECT group_concat(j.key), group_concat(e.{far}), group_concat(e.kind) "
-               "FROM json_each(?) j JOIN edge e ON e.{near} = j.value")
-_WIDE_NODES = ("SELECT count(*), group_concat(n.id), group_concat(n.key, char(31)), "
-               "group_concat(n.kind), group_concat(n.name, char(31)) "
-               "FROM json_each(?) j JOIN node n ON n.id = j.value")
+# A wide level (a hub's: 10^4-10^5 frontier nodes): each query returns one row of aggregated
+# columns (SQLite: comma- or unit-separator-joined text, parsed by numpy and str.split;
+# PostgreSQL: arrays), instead of one Python tuple per edge and per node, which cost more
+# than the database's work itself (on PostgreSQL, each edge row also carried its far node).
+_WIDE_EDGES = {
+    "sqlite": "SELECT group_concat(j.key), group_concat(e.{far}), group_concat(e.kind) "
+              "FROM json_each(?) j JOIN edge e ON e.{near} = j.value",
+    # PostgreSQL: arrays instead of joined text; LATERAL ... OFFSET 0 keeps the index
+    # lookups (see _LEVEL_EDGES), whose order (by parent, then the edge key) the rows keep
+    "postgresql": "SELECT array_agg(r), array_agg(far), array_agg(kind) FROM (SELECT "
+                  "f.ord - 1 AS r, e.{far} AS far, e.kind AS kind FROM unnest(%s::bigint[]) "
+                  "WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL (SELECT {far}, kind FROM edge "
+                  "WHERE edge.{near} = f.id OFFSET 0) e) t",
+}
+_EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
+_WIDE_NODES = {
+    "sqlite": "SELECT count(*), group_concat(n.id), group_concat(n.key, char(31)), "
+              "group_concat(n.kind), group_concat(n.name, char(31)){lifecycle} "
+              "FROM json_each(?) j JOIN node n ON n.id = j.value",
+    "postgresql": "SELECT count(*), array_agg(n.id), array_agg(n.key), array_agg(n.kind), "
+                  "array_agg(n.name){lifecycle} FROM unnest(%s::bigint[]) f(id) CROSS JOIN "
+                  "LATERAL (SELECT * FROM node WHERE node.id = f.id OFFSET 0) n",
+}
+# (skip_deleted) `id:state` of the level's retired nodes only (SQLite's group_concat skips
+# NULLs; PostgreSQL's array_agg keeps them, dropped in Python)
+_WIDE_LIFECYCLE = {
+    "sqlite": ", group_concat(CASE WHEN instr(n.properties, 'lifecycle') > 0 AND "
+              "json_extract(n.properties, '$.lifecycle') IN ('deleted', 'deprecated') "
+              "THEN n.id || ':' || json_extract(n.properties, '$.lifecycle') END)",
+    "postgresql": ", array_agg(CASE WHEN strpos(n.properties::text, 'lifecycle') > 0 AND "
+                  "n.properties->>'lifecycle' IN ('deleted', 'deprecated') "
+                  "THEN n.id || ':' || (n.properties->>'lifecycle') END)",
+}
 #: a frontier this large is walked the wide way
 _WIDE_FRONTIER = 2000
-_EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
 
 
 class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
-    def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction) -> None:
+    def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction,
+                 skip_deleted: bool = False, cut: set[int] | None = None,
+                 dialect: str = "sqlite") -> None:
         import numpy as np  # only a walk this wide pays for it
 
         self.cur = cur
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
-        self.edge_sql = _WIDE_EDGES.format(near=near, far=far)
+        self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far)
+        self.node_sql = _WIDE_NODES[dialect].format(
+            lifecycle=_WIDE_LIFECYCLE[dialect] if skip_deleted else "")
+        self.skip_deleted = skip_deleted
+        self.sqlite = dialect == "sqlite"
         top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         self.seen = np.zeros(top + 1, dtype=bool)
         self.seen[list(row_of)] = True
+        if cut:
+            self.seen[list(cut)] = True
 
-    def level(self, frontier: list[int]) -> tuple[list[int], list[str], list[str], list[str],
-                                                  list[str], list[int]] | None:
+    def level(self, frontier: list[int], retired: dict[str, str] | None = None
+              ) -> tuple[np.ndarray, list[str], list[str], list[str], list[str],
+                         list[int]] | None:
         """(parent rank, key, kind, name, edge kind) of the nodes first reached from
-        `frontier`, in key order, and their ids (the next frontier); None when none."""
+        `frontier`, in key order, and their ids (the next frontier); None when none.
+        With `skip_deleted`, deleted nodes are left out (marked seen: never reached), and
+        the state of the deleted and deprecated ones goes into `retired` by key."""
         import numpy as np
 
-        self.cur.execute(self.edge_sql, (json.dumps(frontier),))
+        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),))
         rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
-        rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
-        far = np.fromstring(far_text, dtype=np.int64, sep=",")
-        edge_kinds = kind_text.split(",")
+        if self.sqlite:
+            rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
+            far = np.fromstring(far_text, dtype=np.int64, sep=",")
+            edge_kinds = kind_text.split(",")
+        else:  # arrays
+            rank = np.array(rank_text, dtype=np.int64)
+            far = np.array(far_text, dtype=np.int64)
+            edge_kinds = kind_text
         # Rows arrive as the nested loop makes them: by frontier position (parent key), then
         # by the edge key (far end, kind). Then a node's first row is its chosen parent and
         # edge; checked, and sorted explicitly should a plan ever differ.
@@ -756,27 +871,43 @@ class _Wide:
         if not len(ids):
             return None
         self.seen[ids] = True
-        self.cur.execute(_WIDE_NODES, (json.dumps(ids.tolist()),))
-        count, id_text, key_text, kind_text, name_text = self.cur.fetchone()
-        node_ids = id_text.split(",")
-        keys = key_text.split("\x1f")
-        kinds = kind_text.split(",")
-        names = name_text.split("\x1f")
-        if not len(node_ids) == len(keys) == len(kinds) == len(names) == count:
+        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),))
+        count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
+        if not self.sqlite:  # arrays: no separator to split on
+            node_ids, keys, kinds, names = id_text, key_text, kind_text, name_text
+            state = [",".join(s for s in state[0] if s)] if state else []
+        else:
+            node_ids = np.fromstring(id_text, dtype=np.int64, sep=",").tolist()
+            keys = key_text.split("\x1f")
+            kinds = kind_text.split(",")
+            names = name_text.split("\x1f")
+        if self.sqlite and not len(node_ids) == len(keys) == len(kinds) == len(names) == count:
             # a separator inside a key or name: read this level row by row instead
             self.cur.execute("SELECT n.id, n.key, n.kind, n.name FROM json_each(?) j "
                              "JOIN node n ON n.id = j.value", (json.dumps(ids.tolist()),))
             node_ids, keys, kinds, names = (list(c) for c in zip(*self.cur.fetchall(),
                                                                   strict=True))
+        states = dict(item.split(":", 1) for item in state[0].split(",")) \
+            if state and state[0] else {}
+        if states:
+            # a deleted node is neither reached nor walked through (seen stays set)
+            where = {str(node_id): at for at, node_id in enumerate(node_ids)}
+            for node_id, value in states.items():
+                if retired is not None and node_id in where:
+                    retired[keys[where[node_id]]] = value
+            kept = [at for at, node_id in enumerate(node_ids)
+                    if states.get(str(node_id)) != "deleted"]
+            if not kept:
+                return None
+            node_ids = [node_ids[at] for at in kept]
+            keys, kinds, names = ([c[at] for at in kept] for c in (keys, kinds, names))
         by_key = sorted(range(len(keys)), key=keys.__getitem__)
-        id_array = np.array(node_ids, dtype=np.int64)[by_key]
-        won = first[np.searchsorted(ids, id_array)]
-        won_list = won.tolist()
-        return (rank[won].tolist(), [keys[i] for i in by_key], [kinds[i] for i in by_key],
-                [names[i] for i in by_key], [edge_kinds[i] for i in won_list],
-                id_array.tolist())
-
-
+        if by_key != list(range(len(keys))):  # ids given in key order (a bulk load's): as is
+            keys, kinds, names = ([c[i] for i in by_key] for c in (keys, kinds, names))
+            node_ids = [node_ids[i] for i in by_key]
+        won = first[np.searchsorted(ids, np.array(node_ids, dtype=np.int64))]
+        return (rank[won], keys, kinds, names, [edge_kinds[i] for i in won.tolist()],
+                node_ids)
 
 
 def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
