@@ -6,9 +6,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -18,6 +17,9 @@ from ..base import MergeEdgeProperties, MergeProperties
 from .assertions import SqlAssertionStore
 from .graph import _canonical, _list_param
 from .tables import consumer_channel_table, consumer_contract_table, node_table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _IN_CHUNK = 500
 
@@ -138,6 +140,8 @@ class SqlConsumerStore(SqlAssertionStore):
         start = closure.start.node.key
         found = []
         if found_datasets.consumers:
+            import numpy as np
+
             wanted = np.fromiter(found_datasets.consumers, dtype=np.int64)
             hits = np.flatnonzero(np.isin(found_datasets.dataset, wanted))
             for row, dataset_id in zip(found_datasets.rows[hits].tolist(),
@@ -173,6 +177,8 @@ class SqlConsumerStore(SqlAssertionStore):
         and of those datasets only the ones consumed (their consumers) or feeding something
         as a whole (a read, trained_on or derived_from edge leaves them or a version of
         them), with their nearest field's row. None when the walk kept no ids."""
+        import numpy as np  # an impact's dataset pass; other commands need not load it
+
         t = closure.table
         if t is None or t.ids is None or t.start_id is None:
             return None
@@ -234,6 +240,8 @@ class _WalkDatasets:
 def _id_columns(row: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray]:
     """Two aggregated id columns as int64 arrays: comma-joined text (SQLite's group_concat)
     or lists (PostgreSQL's array_agg); NULL (no rows) gives empty arrays."""
+    import numpy as np
+
     if row is None or row[0] is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if isinstance(row[0], str):
