@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 import lineage
 from lineage import auth
 from lineage.server import ServerSettings, check_exposure, create_app, is_loopback, serve
+from lineage.server._writer import _STOP, IngestWriter, _Request
 from tests.conftest import snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
@@ -353,6 +354,57 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
     audited = [e for e in served.store.audit_log(1000) if e.action == "ingest"]
     assert sorted(str(e.target) for e in audited) == sorted(f"job:reporting/concurrent_{i}"
                                                        for i in range(40) if i != 17)
+
+
+def _group_of(store: lineage.Store, bodies: list[Any]) -> tuple[IngestWriter, list[Any]]:
+    """`bodies` written by an IngestWriter over `store` as ONE group (all queued before the
+    writer takes the first, as concurrent requests are): the writer and each request's
+    outcome (its answer, or the exception it was answered with)."""
+    writer = IngestWriter(store)
+    queued: list[Any] = [_Request(list(b), "writer", "writer", None, {}) for b in bodies]
+    items = iter([*queued, _STOP])
+    writer.run(lambda _timeout: next(items))
+    outcomes = [r.future.exception() or r.future.result() for r in queued]
+    return writer, outcomes
+
+
+def _named_job(name: str) -> dict[str, Any]:
+    e = event("job_event")
+    e["job"]["name"] = name
+    return e
+
+
+def test_a_request_failing_its_checks_is_answered_alone_and_its_group_commits_once(
+        store: lineage.Store) -> None:
+    bad = _named_job("grouped_bad")
+    bad["eventTime"] = "yesterday"
+    writer, outcomes = _group_of(store, [[_named_job("grouped_0")], [bad],
+                                         [_named_job("grouped_1")], [_named_job("grouped_2")]])
+    assert isinstance(outcomes[1], lineage.ValidationError) and outcomes[1].key == "eventTime"
+    assert [o["transaction"]["requests"] for i, o in enumerate(outcomes) if i != 1] == [3] * 3
+    # the bad request did not send the others back to one transaction each
+    assert (writer.groups, writer.requests) == (1, 3)
+    jobs = {r.key for r in store.find("grouped_", [lineage.NodeKind.JOB], 100)}
+    assert jobs == {f"job:reporting/grouped_{i}" for i in range(3)}
+    assert len([e for e in store.audit_log(100) if e.action == "ingest"]) == 3
+
+
+def test_a_request_failing_inside_the_group_transaction_leaves_the_others_written(
+        store: lineage.Store) -> None:
+    first = event("run_start")
+    lineage.openlineage.ingest(store, first)
+    reused = copy.deepcopy(first)
+    reused["job"]["name"] = "another_job"  # the same runId for another job: a conflict
+    before = store.node("run:" + first["run"]["runId"]).properties
+    writer, outcomes = _group_of(store, [[_named_job("survivor_0")], [reused],
+                                         [_named_job("survivor_1")]])
+    assert isinstance(outcomes[1], lineage.ConflictError), outcomes[1]
+    assert outcomes[0]["status"] == outcomes[2]["status"] == "accepted"
+    assert writer.requests == 2  # written alone each, after the group rolled back
+    assert {r.key for r in store.find("survivor_", [lineage.NodeKind.JOB], 100)} == {
+        "job:reporting/survivor_0", "job:reporting/survivor_1"}
+    assert not store.find("another_job", [lineage.NodeKind.JOB], 10)
+    assert store.node("run:" + first["run"]["runId"]).properties == before
 
 
 def test_a_writer_process_groups_concurrent_requests_and_a_large_one(store_url: str) -> None:

@@ -149,15 +149,32 @@ class IngestWriter:
                 self._write(requests, reported_by)
 
     def _write(self, requests: list[_Request], reported_by: str | None) -> None:
+        # Each request is read and checked on its own first: one that fails is answered
+        # with its error at once, and the others still share one transaction.
+        ready: list[_Request] = []
+        checked: list[openlineage.Prepared] = []
+        for request in requests:
+            try:
+                checked.append(openlineage.prepare(request.events, strict=self.strict,
+                                                   per_event=request.per_event))
+            except Exception as exc:  # noqa: BLE001 - this request's own answer
+                request.future.set_exception(exc)
+                continue
+            ready.append(request)
+        if not ready:
+            return
         try:
-            result, prepared = self._ingest(requests, reported_by)
+            result, prepared = self._ingest(ready, reported_by, checked)
         except Exception as exc:  # noqa: BLE001 - each request is retried alone below
-            if len(requests) == 1:
-                requests[0].future.set_exception(exc)
+            if len(ready) == 1:
+                ready[0].future.set_exception(exc)
                 return
-            for request in requests:
+            # What failed in the transaction (a runId reused by another job, a conflict, the
+            # database) rolled the group back: each request alone, so each gets its outcome.
+            for request in ready:
                 self._write([request], reported_by)
             return
+        requests = ready
         self.groups += 1
         self.requests += len(requests)
         for request, done in zip(requests, prepared, strict=True):
@@ -172,10 +189,9 @@ class IngestWriter:
                 answer["rejected"] = done.rejected
             request.future.set_result(answer)
 
-    def _ingest(self, requests: list[_Request], reported_by: str | None
+    def _ingest(self, requests: list[_Request], reported_by: str | None,
+                prepared: list[openlineage.Prepared]
                 ) -> tuple[dict[str, Any], list[openlineage.Prepared]]:
-        prepared = [openlineage.prepare(r.events, strict=self.strict, per_event=r.per_event)
-                    for r in requests]
         with ExitStack() as stack:
             for r, done in zip(requests, prepared, strict=True):
                 if r.per_event and not done.events:
