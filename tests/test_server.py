@@ -817,6 +817,66 @@ def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_give
         assert run.properties["states"].keys() == {"START", "COMPLETE"}
 
 
+def _ingest_bodies() -> list[tuple[str, Any]]:
+    """One event, a large array (> 64 KB, once parsed in a worker thread of the server)
+    and a batch, each to its endpoint."""
+    many = []
+    for i in range(150):
+        e = event("run_complete")
+        e["run"]["runId"] = f"0190d6f4-3c1e-7a5e-9b1e-{i:012d}"
+        many.append(e)
+    assert len(json.dumps(many)) > 64 * 1024
+    return [("/api/v1/lineage", event("run_start")), ("/api/v1/lineage", many),
+            ("/api/v1/lineage/batch", {"events": [event("job_event")]})]
+
+
+def test_ingest_bodies_are_parsed_by_the_writer_thread_never_on_the_event_loop(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large body's parse holds the interpreter for up to a second (issue 15): the route
+    # hands the raw bytes to the ingest writer, which parses them.
+    parsed_in: list[str] = []
+    real = lineage.server._http.parse_json
+
+    def spy(body: bytes) -> Any:
+        parsed_in.append(threading.current_thread().name)
+        return real(body)
+
+    monkeypatch.setattr(lineage.server._http, "parse_json", spy)
+    with running(store_url, ServerSettings(auth=False, ingest_process=False)) as base, \
+            httpx.Client(timeout=120) as client:
+        answers = [client.post(base + path, json=body) for path, body in _ingest_bodies()]
+    assert [a.status_code for a in answers] == [201, 201, 200], [a.text for a in answers]
+    assert parsed_in == ["lineage-ingest-writer"] * 3
+    with lineage.connect(store_url) as store:
+        assert store.node("run:0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
+            "COMPLETE"
+        assert store.node("job:reporting/export_summary")
+
+
+def test_a_writer_process_gets_the_raw_bodies_and_the_server_process_parses_none(
+        sql_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+    real = lineage.server._http.parse_json
+    monkeypatch.setattr(lineage.server._http, "parse_json",
+                        lambda body: parsed.append(body) or real(body))
+    bad = event("run_start")
+    bad["eventTime"] = "yesterday"
+    with running(sql_store_url, ServerSettings(auth=False, ingest_process=True)) as base, \
+            httpx.Client(timeout=120) as client:
+        answers = [client.post(base + path, json=body) for path, body in _ingest_bodies()]
+        refused = client.post(base + "/api/v1/lineage", content=b'{"run": [1, 2',
+                              headers={"Content-Type": "application/json"})
+        invalid = client.post(base + "/api/v1/lineage", json=bad)
+    assert [a.status_code for a in answers] == [201, 201, 200], [a.text for a in answers]
+    # errors found in the writer process answer as the route did
+    assert_error(refused, 400, "ValidationError", "malformed JSON")
+    assert assert_error(invalid, 400, "ValidationError")["key"] == "eventTime"
+    assert parsed == []  # nothing of the bodies was read in the server's process
+    with lineage.connect(sql_store_url) as store:
+        assert store.node("run:0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
+            "COMPLETE"
+
+
 def test_a_writer_process_needs_a_store_another_process_can_open() -> None:
     async def start(app: FastAPI) -> None:
         async with app.router.lifespan_context(app):

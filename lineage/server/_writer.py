@@ -44,7 +44,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import openlineage
-from .._errors import LineageError, StoreError
+from .._errors import LineageError, StoreError, ValidationError
 from ..store.base import Store
 from . import _http
 
@@ -56,13 +56,59 @@ DEFAULT_MAX_GROUP_EVENTS = 1000
 
 @dataclass(eq=False)
 class _Request:
-    events: list[Any]
+    """One request's events, or its raw JSON body (`events` bytes, read by `resolve` in the
+    writer: no parse on the server's event loop)."""
+
+    events: list[Any] | bytes
     principal: str
     reported_by: str | None
     target: str | None
     detail: dict[str, Any]
     per_event: bool = False
     future: Future[dict[str, Any]] = field(default_factory=Future)
+
+    def resolve(self) -> list[Any]:
+        """The events; a raw body is parsed and checked here (ValidationError as the
+        route's), and the audit detail and target filled in from its events."""
+        if isinstance(self.events, bytes | bytearray):
+            events = events_of(bytes(self.events), batch=self.per_event)
+            target, detail = describe(events)
+            self.events = events
+            self.detail = {**detail, **self.detail}
+            if self.target is None:
+                self.target = target
+        return self.events
+
+
+def events_of(body: bytes, *, batch: bool = False) -> list[Any]:
+    """The events of a POST /lineage body (one event, or an array of them) or, `batch`, of
+    a POST /lineage/batch body (an array, or `{"events": [...]}`); ValidationError (400)
+    for malformed JSON, values the store cannot hold and bodies of another shape."""
+    value = _http.parse_json(body)
+    if batch:
+        if isinstance(value, dict) and set(value) == {"events"}:
+            value = value["events"]
+        if not isinstance(value, list) or not value:
+            raise ValidationError("a batch is a non-empty JSON array of events, or "
+                                  "{\"events\": [...]}")
+        return value
+    events = value if isinstance(value, list) else [value]
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            prefix: list[str | int] = [i] if len(events) > 1 else []
+            raise ValidationError("an OpenLineage event is a JSON object",
+                                  key=_http.path_text(prefix) or None)
+    return events
+
+
+def describe(events: list[Any]) -> tuple[str | None, dict[str, Any]]:
+    """The audit target (the job, when the events name one) and detail of a request."""
+    jobs = sorted({f"{e['job'].get('namespace')}/{e['job'].get('name')}" for e in events
+                   if isinstance(e, dict) and isinstance(e.get("job"), dict)})
+    runs = sorted({str(e["run"].get("runId")) for e in events
+                   if isinstance(e, dict) and isinstance(e.get("run"), dict)})
+    return (f"job:{jobs[0]}" if len(jobs) == 1 else None,
+            {"events": len(events), "jobs": jobs[:20], "runs": runs[:20]})
 
 
 _STOP = object()
@@ -97,15 +143,18 @@ class IngestWriter:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, events: Sequence[Any], principal: str, *,
+    def submit(self, events: Sequence[Any] | bytes, principal: str, *,
                reported_by: str | None, target: str | None,
                detail: dict[str, Any], per_event: bool = False) -> Future[dict[str, Any]]:
-        """Queue one request's events (`principal`: who sent them, for the audit log); the
-        future resolves to its answer or its error. `per_event`: a bad event is listed in
-        the answer's `rejected` and left out, instead of failing the request."""
+        """Queue one request's events, or its raw JSON body (bytes: parsed by the writer,
+        see `events_of`; `per_event` then reads it as a batch body), `principal`: who sent
+        them, for the audit log. The future resolves to its answer or its error.
+        `per_event`: a bad event is listed in the answer's `rejected` and left out, instead
+        of failing the request."""
         if self._thread is None:
             raise RuntimeError("the ingest writer is not running")
-        request = _Request(list(events), principal, reported_by, target, detail, per_event)
+        request = _Request(_payload(events), principal, reported_by, target, detail,
+                           per_event)
         self._queue.put(request)
         return request.future
 
@@ -155,7 +204,7 @@ class IngestWriter:
         checked: list[openlineage.Prepared] = []
         for request in requests:
             try:
-                checked.append(openlineage.prepare(request.events, strict=self.strict,
+                checked.append(openlineage.prepare(request.resolve(), strict=self.strict,
                                                    per_event=request.per_event))
             except Exception as exc:  # noqa: BLE001 - this request's own answer
                 request.future.set_exception(exc)
@@ -187,6 +236,7 @@ class IngestWriter:
             }
             if request.per_event:
                 answer["rejected"] = done.rejected
+                answer["received"] = done.received
             request.future.set_result(answer)
 
     def _ingest(self, requests: list[_Request], reported_by: str | None,
@@ -291,9 +341,12 @@ class ProcessIngestWriter:
                                         daemon=True, name="lineage-ingest-answers")
         self._reader.start()
 
-    def submit(self, events: Sequence[Any], principal: str, *,
+    def submit(self, events: Sequence[Any] | bytes, principal: str, *,
                reported_by: str | None, target: str | None,
                detail: dict[str, Any], per_event: bool = False) -> Future[dict[str, Any]]:
+        """`IngestWriter.submit`: a raw body crosses the pipe as bytes and is parsed in the
+        writer process, so the server's process never holds its interpreter lock for a
+        large body's parse or pickling."""
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             if self._stopped or self._conn is None:
@@ -305,7 +358,7 @@ class ProcessIngestWriter:
         # process may meanwhile be sending answers.
         try:
             with self._sending:
-                conn.send((ident, list(events), principal, reported_by, target, detail,
+                conn.send((ident, _payload(events), principal, reported_by, target, detail,
                            per_event))
         except OSError as exc:
             with self._lock:
@@ -378,6 +431,10 @@ class ProcessIngestWriter:
                 with self._lock:
                     self._stopped = f"{exc}; restart the server"
                 log.error("%s", self._stopped)
+
+
+def _payload(events: Sequence[Any] | bytes) -> list[Any] | bytes:
+    return bytes(events) if isinstance(events, bytes | bytearray) else list(events)
 
 
 #: `ProcessIngestWriter._stopped` once `stop` is called
