@@ -407,6 +407,96 @@ def test_a_request_failing_inside_the_group_transaction_leaves_the_others_writte
     assert store.node("run:" + first["run"]["runId"]).properties == before
 
 
+def test_every_acknowledged_event_survives_a_kill_of_the_server_and_a_replay_changes_nothing(
+        store_url: str) -> None:
+    """Group commit answers a request only once its transaction has committed: with the
+    server (and its writer) killed by SIGKILL while producers send, every event answered
+    2xx is in the store, and replaying every event sent changes nothing."""
+    from tests.conftest import LINEAGE, free_port
+
+    with lineage.connect(store_url) as store:
+        secret = auth.create_token(store, "writer", ["write:lineage"])[1]
+    port = free_port()
+    server = subprocess.Popen([*LINEAGE, "--store", store_url, "serve", "--port", str(port),
+                               "--log-level", "warning", "--no-access-log"],
+                              start_new_session=True)  # its writer process dies with it
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: list[tuple[str, str]] = []
+    sent: list[dict[str, Any]] = []
+    enough = threading.Event()
+    lock = threading.Lock()
+
+    def produce(p: int) -> None:
+        try:
+            send(p)
+        finally:
+            enough.set()  # a producer that stopped (the kill, or a failure) wakes the test
+
+    def send(p: int) -> None:
+        with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {secret}"}) as c:
+            for i in range(1000):
+                run_id = f"0190d6f4-3c1e-7a5e-9b1e-{p:04d}{i:08d}"
+                for name in ("run_start", "run_complete"):
+                    e = event(name)
+                    e["run"]["runId"] = run_id
+                    e["job"]["name"] = f"killed_{p}"
+                    for dataset in e.get("outputs", []):
+                        # each run its own output version (the fixture's is one version
+                        # for every run, which replays could reassign between them)
+                        if "version" in dataset.get("facets", {}):
+                            dataset["facets"]["version"]["datasetVersion"] = run_id
+                    with lock:
+                        sent.append(e)
+                    try:
+                        answer = c.post(base + "/api/v1/lineage", json=e)
+                    except httpx.HTTPError:
+                        return  # the server is gone
+                    if answer.status_code == 201:
+                        with lock:
+                            acknowledged.append((run_id, e["eventType"]))
+                            if len(acknowledged) >= 60:
+                                enough.set()
+
+    try:
+        while True:
+            try:
+                httpx.get(base + "/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, "lineage serve exited"
+                time.sleep(0.1)
+        producers = [threading.Thread(target=produce, args=(p,)) for p in range(4)]
+        for t in producers:
+            t.start()
+        enough.wait()
+        os.killpg(server.pid, signal.SIGKILL)  # mid-flight: requests still being sent
+        server.wait()
+        for t in producers:
+            t.join()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    assert len(acknowledged) >= 60
+    with lineage.connect(store_url) as store:
+        runs = store.nodes(f"run:{run_id}" for run_id, _ in acknowledged)
+        missing = [(r, kind) for r, kind in acknowledged
+                   if kind not in runs.get(f"run:{r}", lineage.Node.model_construct(
+                       properties={})).properties.get("states", {})]
+        assert missing == []
+        # replaying what was acknowledged changes nothing; what was in flight at the kill
+        # may be written by a replay once, and then never again
+        before = snapshot(store)
+        acked = set(acknowledged)
+        replay = [e for e in sent if (e["run"]["runId"], e["eventType"]) in acked]
+        assert not lineage.openlineage.ingest(store, replay, principal="writer").applied.changed
+        assert snapshot(store) == before
+        lineage.openlineage.ingest(store, sent, principal="writer")
+        after = snapshot(store)
+        assert not lineage.openlineage.ingest(store, sent, principal="writer").applied.changed
+        assert snapshot(store) == after
+
+
 def test_a_writer_process_groups_concurrent_requests_and_a_large_one(store_url: str) -> None:
     """With the ingest writer in its own process: concurrent requests, one of them bad and
     one a batch of 1,200 events (it must not block the small ones' answers), each get their
