@@ -357,11 +357,13 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
 
 
 def _group_of(store: lineage.Store, bodies: list[Any]) -> tuple[IngestWriter, list[Any]]:
-    """`bodies` written by an IngestWriter over `store` as ONE group (all queued before the
-    writer takes the first, as concurrent requests are): the writer and each request's
-    outcome (its answer, or the exception it was answered with)."""
+    """`bodies` (JSON values, or raw bytes) written by an IngestWriter over `store` as ONE
+    group (all queued before the writer takes the first, as concurrent requests are), sent
+    as the routes send them (raw bytes): the writer and each request's outcome (its
+    answer, or the exception it was answered with)."""
     writer = IngestWriter(store)
-    queued: list[Any] = [_Request(list(b), "writer", "writer", None, {}) for b in bodies]
+    queued: list[Any] = [_Request(b if isinstance(b, bytes) else json.dumps(b).encode(),
+                                  "writer", "writer", None, {}) for b in bodies]
     items = iter([*queued, _STOP])
     writer.run(lambda _timeout: next(items))
     outcomes = [r.future.exception() or r.future.result() for r in queued]
@@ -379,9 +381,13 @@ def test_a_request_failing_its_checks_is_answered_alone_and_its_group_commits_on
     bad = _named_job("grouped_bad")
     bad["eventTime"] = "yesterday"
     writer, outcomes = _group_of(store, [[_named_job("grouped_0")], [bad],
-                                         [_named_job("grouped_1")], [_named_job("grouped_2")]])
+                                         [_named_job("grouped_1")], b'[{"job": ',
+                                         [_named_job("grouped_2")]])
     assert isinstance(outcomes[1], lineage.ValidationError) and outcomes[1].key == "eventTime"
-    assert [o["transaction"]["requests"] for i, o in enumerate(outcomes) if i != 1] == [3] * 3
+    assert isinstance(outcomes[3], lineage.ValidationError)
+    assert "malformed JSON" in outcomes[3].message
+    assert [o["transaction"]["requests"] for i, o in enumerate(outcomes)
+            if i not in (1, 3)] == [3] * 3
     # the bad request did not send the others back to one transaction each
     assert (writer.groups, writer.requests) == (1, 3)
     jobs = {r.key for r in store.find("grouped_", [lineage.NodeKind.JOB], 100)}

@@ -66,18 +66,36 @@ class _Request:
     detail: dict[str, Any]
     per_event: bool = False
     future: Future[dict[str, Any]] = field(default_factory=Future)
+    #: why the raw body could not be read (`resolve`)
+    failed: LineageError | None = None
 
     def resolve(self) -> list[Any]:
         """The events; a raw body is parsed and checked here (ValidationError as the
-        route's), and the audit detail and target filled in from its events."""
+        route's, raised again by every later call), and the audit detail and target filled
+        in from its events."""
         if isinstance(self.events, bytes | bytearray):
-            events = events_of(bytes(self.events), batch=self.per_event)
+            try:
+                events = events_of(bytes(self.events), batch=self.per_event)
+            except LineageError as exc:
+                self.events = []
+                self.failed = exc
+                raise
+            self.failed = None
             target, detail = describe(events)
             self.events = events
             self.detail = {**detail, **self.detail}
             if self.target is None:
                 self.target = target
+        if self.failed is not None:
+            raise self.failed
         return self.events
+
+    def size(self) -> int:
+        """How many events the request holds (0 for a body that could not be read)."""
+        try:
+            return len(self.resolve())
+        except LineageError:
+            return 0
 
 
 def events_of(body: bytes, *, batch: bool = False) -> list[Any]:
@@ -178,7 +196,7 @@ class IngestWriter:
             if first is _STOP:
                 break
             group: list[_Request] = [first]
-            size = len(first.events)
+            size = first.size()
             deadline = time.monotonic() + self.linger_seconds
             while size < self.max_group_events:
                 try:
@@ -189,7 +207,7 @@ class IngestWriter:
                     stopping = True
                     break
                 group.append(item)
-                size += len(item.events)
+                size += item.size()
             # One principal per transaction: ingest records it on the runs it writes.
             by_principal: dict[str | None, list[_Request]] = {}
             for request in group:
