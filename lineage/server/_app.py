@@ -71,9 +71,11 @@ class ServerSettings:
     0 checks every request against the store. `ingest_process`: whether the ingest writer
     runs in a process of its own over the store's URL (`ProcessIngestWriter`: the event loop
     and the writer then do not share one interpreter lock), or in a thread of the server.
-    None (default): a process for a SQLite file, where the writer is CPU-bound (+25-40%
-    events/s in bench/ingest.py), a thread for PostgreSQL, where it mostly waits for the
-    database (a process was 15-20% slower there). `strict`: an event with an invalid facet
+    None (default): a process for a SQL store another process can open (a SQLite file, a
+    PostgreSQL database): the writer parses each request's raw body, and in a process of
+    its own no parse of a large body holds the HTTP process's interpreter lock (on SQLite it
+    is also +25-40% events/s in bench/ingest.py; on PostgreSQL within the noise of a busy
+    machine), a thread otherwise. `strict`: an event with an invalid facet
     is rejected whole (400), as before the lenient mode; by default the facet is dropped, the
     event stored and the answer lists the dropped facets (`openlineage.check_event`)."""
 
@@ -675,7 +677,11 @@ def _writer_process_for(store: Store, asked: bool | None) -> bool:
     """Whether the ingest writer runs in a process of its own (`ServerSettings`)."""
     if asked is not None:
         return asked
-    return store.embedded and store.shared_url() is not None
+    # Both SQL backends: the raw bodies are parsed in the writer, and in a thread of this
+    # process a 4 MB body's parse held the interpreter lock for a second (/health p99 2 s
+    # under such bodies on PostgreSQL). Other backends keep the thread.
+    return getattr(store, "dialect", None) in ("sqlite", "postgresql") \
+        and store.shared_url() is not None
 
 
 def _own_url(store: Store) -> str:
