@@ -1,7 +1,8 @@
 """Group commit for OpenLineage ingest: one writer, one transaction per group.
 
-The writer is a thread of the server (`IngestWriter`) or, on a SQLite file by default, a
-process of its own fed through a pipe (`ProcessIngestWriter`, see there for why).
+The writer is a thread of the server (`IngestWriter`) or, on a SQL store by default, a
+process of its own fed through a pipe (`ProcessIngestWriter`, see there for why). The
+server hands it each request's raw body; the writer parses and checks it (`events_of`).
 
 Why: an ingest transaction has a fixed cost (on PostgreSQL a WAL flush per commit, on SQLite
 the write lock and a WAL append; on both, one round of node reads, inserts and updates per
@@ -14,10 +15,12 @@ fill, unless `linger_seconds` asks the writer to wait that long for company).
 Each request gets its own answer, with the facets dropped from its events and the warnings
 (`openlineage.prepare`), and its audit entry says the same. A request may ask for per-event
 answers (`per_event`, the batch endpoint): its bad events are then listed and left out, and
-its good ones written. When a group's transaction fails (one request holds
-an event the spec rejects, a conflict, the database is down), nothing of the group is
+its good ones written. Each request is read and checked alone before the group's
+transaction: one that fails (malformed JSON, an event the spec rejects) is answered with its
+error and the others still share the transaction. When the transaction itself fails (a
+runId reused by another job, a conflict, the database is down), nothing of the group is
 written, and the writer ingests its requests one by one, so each succeeds or fails alone
-with its own error. Every request's audit entry commits in the transaction that writes its
+with its own error. A request is answered only once its transaction has committed. Every request's audit entry commits in the transaction that writes its
 events (`Store.audited`).
 
 Concurrent writers (several server processes, `lineage serve --workers`, each with its own
