@@ -20,8 +20,8 @@ transaction: one that fails (malformed JSON, an event the spec rejects) is answe
 error and the others still share the transaction. When the transaction itself fails (a
 runId reused by another job, a conflict, the database is down), nothing of the group is
 written, and the writer ingests its requests one by one, so each succeeds or fails alone
-with its own error. A request is answered only once its transaction has committed. Every request's audit entry commits in the transaction that writes its
-events (`Store.audited`).
+with its own error. A request is answered only once its transaction has committed. Every
+request's audit entry commits in the transaction that writes its events (`Store.audited`).
 
 Concurrent writers (several server processes, `lineage serve --workers`, each with its own
 writer) are safe: `ingest`
