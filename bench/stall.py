@@ -90,14 +90,40 @@ def main() -> None:
                 time.sleep(0.1)
             # the same /health loop with no attack first: the baseline of this moment
             baseline = run(base, args.seconds, [])
+            idle = memory(server.pid)
             under = run(base, args.seconds, args.only) if args.only != [] else None
             if under is not None:
                 print(f"/health p99 under attack {under:.1f} ms, no attack {baseline:.1f} ms "
                       f"({under / baseline:.1f}x); target <= 50 ms: "
                       f"{'PASS' if under <= 50 else 'MISS'}")
+            print("peak RSS (VmHWM) per server process, after the baseline -> at the end: "
+                  + ", ".join(f"{name} {idle.get(name, 0):.0f} -> {mb:.0f} MB"
+                              for name, mb in memory(server.pid).items())
+                  + " (body limit 5 MB)")
         finally:
             server.terminate()
             server.wait(30)
+
+
+def memory(pid: int) -> dict[str, float]:
+    """Peak resident memory (VmHWM, MB) of the process `pid` ("server") and of each of its
+    descendants ("child": the ingest writer process, the table reader, multiprocessing's
+    resource tracker)."""
+    found: dict[str, float] = {}
+    todo = [(pid, "server")]
+    while todo:
+        current, role = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = [int(c) for task in Path(f"/proc/{current}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                found[f"{role} {current}"] = int(line.split()[1]) / 1024
+        todo += [(child, "child") for child in children]
+    return found
 
 
 def run(base: str, seconds: float, only: list[str] | None) -> float:
