@@ -185,6 +185,31 @@ def test_large_table_bodies_are_read_in_a_process_of_their_own_with_the_same_ans
     assert not [n for n in parsed if n > 64 * 1024]
 
 
+def test_a_table_reader_process_that_died_gives_503_once_and_a_new_one_reads_the_next(
+        sqlite_url: str) -> None:
+    import multiprocessing
+
+    rows = [{"transaction_id": f"t{i}", "predicted_fraud": i % 2 == 0, "score": 0.9}
+            for i in range(4000)]
+    body = json.dumps({"rows": rows, "key": "transaction_id", "label": "nope"}).encode()
+    with lineage.connect(sqlite_url) as store:
+        reader = auth.create_token(store, "reader", ["read"], [])[1]
+    headers = {"Authorization": f"Bearer {reader}", "Content-Type": "application/json"}
+    with running(sqlite_url, ServerSettings(max_body_bytes=16 * 1024 * 1024)) as base, \
+            httpx.Client(timeout=120) as client:
+        before = set(multiprocessing.active_children())
+        first = client.post(base + "/api/v1/training/check", content=body, headers=headers)
+        assert_error(first, 400, "ValidationError", "no column 'nope'")
+        readers = [p for p in multiprocessing.active_children() if p not in before]
+        assert len(readers) == 1  # the table reader, started by the first large body
+        os.kill(readers[0].pid, signal.SIGKILL)
+        readers[0].join()
+        died = client.post(base + "/api/v1/training/check", content=body, headers=headers)
+        assert_error(died, 503, "StoreError", "send it again")
+        again = client.post(base + "/api/v1/training/check", content=body, headers=headers)
+        assert_error(again, 400, "ValidationError", "no column 'nope'")
+
+
 # ------------------------------------------------------------------ item 2: file channels
 
 

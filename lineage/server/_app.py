@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +37,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, auth, provenance
 from .._access import Principal
-from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
+from .._errors import LineageError, NotFound, PermissionDenied, StoreError, ValidationError
 from .._vocabulary import NodeKind
 from ..guard import Policy, check_training
 from ..impact import change_impact, impact
@@ -751,7 +752,16 @@ class _TableReader:
                 self._pool = ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"))
             pool = self._pool
-        answer = await asyncio.wrap_future(pool.submit(_read_table_answer, kind, raw))
+        try:
+            answer = await asyncio.wrap_future(pool.submit(_read_table_answer, kind, raw))
+        except BrokenProcessPool:
+            # the process died (killed, out of memory): the next request starts another
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False)
+            raise StoreError("the process reading large tables stopped while reading this "
+                             "one; send it again") from None
         if answer[0] == "error":
             _status, body, headers = answer[1]
             raise _TableError(_http.AnsweredError(_status, body, headers), answer[2])
