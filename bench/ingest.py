@@ -488,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="server processes (`lineage serve --workers`); txns and req/txn "
                              "then count the one worker that answers the final health check")
+    parser.add_argument("--ingest-writer", choices=("auto", "thread", "process"),
+                        default="auto", help="where the server's ingest writer runs "
+                        "(lineage serve --ingest-writer)")
     parser.add_argument("--compare", action="store_true",
                         help="also run with the ingest writer in a thread of the server "
                              "(--ingest-writer thread), with group commit off (--group-events "
@@ -512,8 +515,9 @@ def main(argv: list[str] | None = None) -> None:
         print_in_process(found, args)
         return
 
-    variants: list[tuple[str, ...]] = [("--workers", str(args.workers)) if args.workers > 1
-                                       else ()]
+    variants: list[tuple[str, ...]] = [
+        (("--workers", str(args.workers)) if args.workers > 1 else ())
+        + (("--ingest-writer", args.ingest_writer) if args.ingest_writer != "auto" else ())]
     if args.compare:
         variants += [("--ingest-writer", "thread"), ("--group-events", "1"),
                      ("--group-linger-ms", "3")]

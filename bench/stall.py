@@ -8,7 +8,9 @@ body limit). One thread asks GET /api/v1/health back to back and records each la
 others send, in a loop, each attack of ATTACKS: small bodies nested 800-900 deep in `rows`
 of /training/check and /assertions (the reported freeze), and large legitimate-looking ones
 (5 MB tables, 5 MB of 60-deep JSON). Prints /health p50/p99/max and how each attack was
-answered. Figures: bench/NOTES-2026-12.md ("Health under hostile requests").
+answered, beside the same figures with no attack (run first, the baseline of the moment).
+`--postgres URL` serves a fresh schema of that database instead. Figures:
+bench/NOTES-2026-12.md ("Health under hostile requests").
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.ingest import LAUNCH, free_port
+from bench.ingest import LAUNCH, free_port, postgres_store
 
 
 def _nested(depth: int) -> Any:
@@ -63,9 +66,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", metavar="WORD",
                         help="run only the attacks whose name has one of these words "
                              "(none: /health alone, the baseline)")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="serve a fresh schema of this PostgreSQL database, not SQLite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'lineage.db'}"
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        url = (stack.enter_context(postgres_store(args.postgres)) if args.postgres
+               else f"sqlite:///{Path(tmp) / 'lineage.db'}")
         port = free_port()
         server = subprocess.Popen([sys.executable, "-c", LAUNCH, "--store", url, "serve",
                                    "--no-auth", "--port", str(port), "--log-level", "warning",
@@ -82,13 +88,47 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("the server did not start")
                 time.sleep(0.1)
-            run(base, args.seconds, args.only)
+            # the same /health loop with no attack first: the baseline of this moment
+            baseline = run(base, args.seconds, [])
+            idle = memory(server.pid)
+            under = run(base, args.seconds, args.only) if args.only != [] else None
+            if under is not None:
+                print(f"/health p99 under attack {under:.1f} ms, no attack {baseline:.1f} ms "
+                      f"({under / baseline:.1f}x); target <= 50 ms: "
+                      f"{'PASS' if under <= 50 else 'MISS'}")
+            print("peak RSS (VmHWM) per server process, after the baseline -> at the end: "
+                  + ", ".join(f"{name} {idle.get(name, 0):.0f} -> {mb:.0f} MB"
+                              for name, mb in memory(server.pid).items())
+                  + " (body limit 5 MB)")
         finally:
             server.terminate()
             server.wait(30)
 
 
-def run(base: str, seconds: float, only: list[str] | None) -> None:
+def memory(pid: int) -> dict[str, float]:
+    """Peak resident memory (VmHWM, MB) of the process `pid` ("server") and of each of its
+    descendants ("child": the ingest writer process, the table reader, multiprocessing's
+    resource tracker)."""
+    found: dict[str, float] = {}
+    todo = [(pid, "server")]
+    while todo:
+        current, role = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = [int(c) for task in Path(f"/proc/{current}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                found[f"{role} {current}"] = int(line.split()[1]) / 1024
+        todo += [(child, "child") for child in children]
+    return found
+
+
+def run(base: str, seconds: float, only: list[str] | None) -> float:
+    """/health latency for `seconds` while the attacks named by `only` run (None: all;
+    []: none, the baseline); prints the figures and returns the p99 in ms."""
     stop = threading.Event()
     answers: dict[str, Counter[int]] = {}
     slowest: dict[str, float] = {}
@@ -122,10 +162,12 @@ def run(base: str, seconds: float, only: list[str] | None) -> None:
         t.join(600)
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    print(f"/health: {len(ms)} requests, p50 {statistics.median(ms):.1f} ms, "
+    what = "no attack (baseline)" if not threads else f"{len(threads)} attack(s)"
+    print(f"/health, {what}: {len(ms)} requests, p50 {statistics.median(ms):.1f} ms, "
           f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")
     for name, counts in answers.items():
         print(f"  {name}: {dict(counts)}, slowest answer {slowest[name] * 1000:.0f} ms")
+    return p99
 
 
 if __name__ == "__main__":

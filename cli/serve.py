@@ -44,9 +44,10 @@ from .context import App, pass_app
               type=click.Choice(["auto", "process", "thread"]), default="auto",
               show_default=True,
               help="Where ingest transactions are written: a process of their own (the HTTP "
-                   "event loop and the writer then do not share one interpreter lock) or a "
-                   "thread of the server. auto: a process on SQLite (+25-40% events/s), a "
-                   "thread on PostgreSQL (where a process was slower).")
+                   "event loop and the writer then do not share one interpreter lock; it "
+                   "parses each request's body, so a large one never stalls the server) or "
+                   "a thread of the server. auto: a process on SQLite and PostgreSQL, a "
+                   "thread on other backends.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               metavar="N",
               help="Server processes sharing the port (POSIX; each has its own ingest writer). "

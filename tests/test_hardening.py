@@ -137,6 +137,79 @@ def test_health_answers_while_a_large_training_check_is_still_being_worked_on(
             assert b"no column 'is_fraud_label'" in answer
 
 
+def test_large_table_bodies_are_read_in_a_process_of_their_own_with_the_same_answers(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large /training/check or /assertions body is parsed, validated and built into a
+    table outside the server's process (whose interpreter lock those steps held for up to
+    a second): the server parses none of it, and the answers are those of the routes."""
+    parsed: list[int] = []
+    real = lineage.server._http.parse_json
+    monkeypatch.setattr(lineage.server._http, "parse_json",
+                        lambda body: parsed.append(len(body)) or real(body))
+    ids = [f"t{i}" for i in range(4000)]
+    rows = [{"transaction_id": t, "predicted_fraud": i % 2 == 0, "score": 0.9}
+            for i, t in enumerate(ids)]
+    nested_cell = [dict(r) for r in rows]
+    nested_cell[3001]["predicted_fraud"] = [True]
+    with lineage.connect(sqlite_url) as store:
+        lineage.manifest.register_text(store, SCENARIO)
+        reader = auth.create_token(store, "reader", ["read"], [])[1]
+        scorer = auth.create_token(store, "scorer", ["assert"], ["ai_inferred"])[1]
+        with running(sqlite_url, ServerSettings(max_body_bytes=16 * 1024 * 1024)) as base, \
+                httpx.Client(timeout=120) as client:
+            def post(path: str, secret: str, body: dict[str, Any]) -> httpx.Response:
+                data = json.dumps(body).encode()
+                assert len(data) > 64 * 1024  # large: read outside the server's process
+                return client.post(base + path, content=data, headers={
+                    "Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+
+            check = post("/api/v1/training/check", reader,
+                         {"rows": rows, "key": "transaction_id", "label": "predicted_fraud",
+                          "dataset": "fraud.predictions"})
+            missing = post("/api/v1/training/check", reader,
+                           {"rows": rows, "key": "transaction_id", "label": "nope"})
+            bad_cell = post("/api/v1/assertions", scorer,
+                            {**assertion("ai_inferred"), "rows": nested_cell})
+            not_allowed = post("/api/v1/assertions", scorer,
+                               {**assertion("human_labelled"), "rows": nested_cell})
+            written = post("/api/v1/assertions", scorer, {**assertion("ai_inferred"),
+                                                          "rows": rows})
+    assert check.status_code == 200, check.text
+    assert check.json()["counts"]
+    assert_error(missing, 400, "ValidationError", "no column 'nope'")
+    assert assert_error(bad_cell, 400, "ValidationError", "a table cell")["key"] == \
+        "rows[3001].predicted_fraud"
+    assert_error(not_allowed, 403, "PermissionDenied")  # the origin first, as before
+    assert written.status_code == 201, written.text
+    assert written.json()["rows"] == 4000 and written.json()["origin"] == "ai_inferred"
+    assert not [n for n in parsed if n > 64 * 1024]
+
+
+def test_a_table_reader_process_that_died_gives_503_once_and_a_new_one_reads_the_next(
+        sqlite_url: str) -> None:
+    import multiprocessing
+
+    rows = [{"transaction_id": f"t{i}", "predicted_fraud": i % 2 == 0, "score": 0.9}
+            for i in range(4000)]
+    body = json.dumps({"rows": rows, "key": "transaction_id", "label": "nope"}).encode()
+    with lineage.connect(sqlite_url) as store:
+        reader = auth.create_token(store, "reader", ["read"], [])[1]
+    headers = {"Authorization": f"Bearer {reader}", "Content-Type": "application/json"}
+    with running(sqlite_url, ServerSettings(max_body_bytes=16 * 1024 * 1024)) as base, \
+            httpx.Client(timeout=120) as client:
+        before = set(multiprocessing.active_children())
+        first = client.post(base + "/api/v1/training/check", content=body, headers=headers)
+        assert_error(first, 400, "ValidationError", "no column 'nope'")
+        readers = [p for p in multiprocessing.active_children() if p not in before]
+        assert len(readers) == 1  # the table reader, started by the first large body
+        os.kill(readers[0].pid, signal.SIGKILL)
+        readers[0].join()
+        died = client.post(base + "/api/v1/training/check", content=body, headers=headers)
+        assert_error(died, 503, "StoreError", "send it again")
+        again = client.post(base + "/api/v1/training/check", content=body, headers=headers)
+        assert_error(again, 400, "ValidationError", "no column 'nope'")
+
+
 # ------------------------------------------------------------------ item 2: file channels
 
 

@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 import lineage
 from lineage import auth
 from lineage.server import ServerSettings, check_exposure, create_app, is_loopback, serve
+from lineage.server._writer import _STOP, IngestWriter, _Request
 from tests.conftest import snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
@@ -355,6 +356,153 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
     audited = [e for e in served.store.audit_log(1000) if e.action == "ingest"]
     assert sorted(str(e.target) for e in audited) == sorted(f"job:reporting/concurrent_{i}"
                                                        for i in range(40) if i != 17)
+
+
+def _group_of(store: lineage.Store, bodies: list[Any]) -> tuple[IngestWriter, list[Any]]:
+    """`bodies` (JSON values, or raw bytes) written by an IngestWriter over `store` as ONE
+    group (all queued before the writer takes the first, as concurrent requests are), sent
+    as the routes send them (raw bytes): the writer and each request's outcome (its
+    answer, or the exception it was answered with)."""
+    writer = IngestWriter(store)
+    queued: list[Any] = [_Request(b if isinstance(b, bytes) else json.dumps(b).encode(),
+                                  "writer", "writer", None, {}) for b in bodies]
+    items = iter([*queued, _STOP])
+    writer.run(lambda _timeout: next(items))
+    outcomes = [r.future.exception() or r.future.result() for r in queued]
+    return writer, outcomes
+
+
+def _named_job(name: str) -> dict[str, Any]:
+    e = event("job_event")
+    e["job"]["name"] = name
+    return e
+
+
+def test_a_request_failing_its_checks_is_answered_alone_and_its_group_commits_once(
+        store: lineage.Store) -> None:
+    bad = _named_job("grouped_bad")
+    bad["eventTime"] = "yesterday"
+    writer, outcomes = _group_of(store, [[_named_job("grouped_0")], [bad],
+                                         [_named_job("grouped_1")], b'[{"job": ',
+                                         [_named_job("grouped_2")]])
+    assert isinstance(outcomes[1], lineage.ValidationError) and outcomes[1].key == "eventTime"
+    assert isinstance(outcomes[3], lineage.ValidationError)
+    assert "malformed JSON" in outcomes[3].message
+    assert [o["transaction"]["requests"] for i, o in enumerate(outcomes)
+            if i not in (1, 3)] == [3] * 3
+    # the bad request did not send the others back to one transaction each
+    assert (writer.groups, writer.requests) == (1, 3)
+    jobs = {r.key for r in store.find("grouped_", [lineage.NodeKind.JOB], 100)}
+    assert jobs == {f"job:reporting/grouped_{i}" for i in range(3)}
+    assert len([e for e in store.audit_log(100) if e.action == "ingest"]) == 3
+
+
+def test_a_request_failing_inside_the_group_transaction_leaves_the_others_written(
+        store: lineage.Store) -> None:
+    first = event("run_start")
+    lineage.openlineage.ingest(store, first)
+    reused = copy.deepcopy(first)
+    reused["job"]["name"] = "another_job"  # the same runId for another job: a conflict
+    before = store.node("run:" + first["run"]["runId"]).properties
+    writer, outcomes = _group_of(store, [[_named_job("survivor_0")], [reused],
+                                         [_named_job("survivor_1")]])
+    assert isinstance(outcomes[1], lineage.ConflictError), outcomes[1]
+    assert outcomes[0]["status"] == outcomes[2]["status"] == "accepted"
+    assert writer.requests == 2  # written alone each, after the group rolled back
+    assert {r.key for r in store.find("survivor_", [lineage.NodeKind.JOB], 100)} == {
+        "job:reporting/survivor_0", "job:reporting/survivor_1"}
+    assert not store.find("another_job", [lineage.NodeKind.JOB], 10)
+    assert store.node("run:" + first["run"]["runId"]).properties == before
+
+
+def test_every_acknowledged_event_survives_a_kill_of_the_server_and_a_replay_changes_nothing(
+        store_url: str) -> None:
+    """Group commit answers a request only once its transaction has committed: with the
+    server (and its writer) killed by SIGKILL while producers send, every event answered
+    2xx is in the store, and replaying every event sent changes nothing."""
+    from tests.conftest import LINEAGE, free_port
+
+    with lineage.connect(store_url) as store:
+        secret = auth.create_token(store, "writer", ["write:lineage"])[1]
+    port = free_port()
+    server = subprocess.Popen([*LINEAGE, "--store", store_url, "serve", "--port", str(port),
+                               "--log-level", "warning", "--no-access-log"],
+                              start_new_session=True)  # its writer process dies with it
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: list[tuple[str, str]] = []
+    sent: list[dict[str, Any]] = []
+    enough = threading.Event()
+    lock = threading.Lock()
+
+    def produce(p: int) -> None:
+        try:
+            send(p)
+        finally:
+            enough.set()  # a producer that stopped (the kill, or a failure) wakes the test
+
+    def send(p: int) -> None:
+        with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {secret}"}) as c:
+            for i in range(1000):
+                run_id = f"0190d6f4-3c1e-7a5e-9b1e-{p:04d}{i:08d}"
+                for name in ("run_start", "run_complete"):
+                    e = event(name)
+                    e["run"]["runId"] = run_id
+                    e["job"]["name"] = f"killed_{p}"
+                    for dataset in e.get("outputs", []):
+                        # each run its own output version (the fixture's is one version
+                        # for every run, which replays could reassign between them)
+                        if "version" in dataset.get("facets", {}):
+                            dataset["facets"]["version"]["datasetVersion"] = run_id
+                    with lock:
+                        sent.append(e)
+                    try:
+                        answer = c.post(base + "/api/v1/lineage", json=e)
+                    except httpx.HTTPError:
+                        return  # the server is gone
+                    if answer.status_code == 201:
+                        with lock:
+                            acknowledged.append((run_id, e["eventType"]))
+                            if len(acknowledged) >= 60:
+                                enough.set()
+
+    try:
+        while True:
+            try:
+                httpx.get(base + "/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, "lineage serve exited"
+                time.sleep(0.1)
+        producers = [threading.Thread(target=produce, args=(p,)) for p in range(4)]
+        for t in producers:
+            t.start()
+        enough.wait()
+        os.killpg(server.pid, signal.SIGKILL)  # mid-flight: requests still being sent
+        server.wait()
+        for t in producers:
+            t.join()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    assert len(acknowledged) >= 60
+    with lineage.connect(store_url) as store:
+        runs = store.nodes(f"run:{run_id}" for run_id, _ in acknowledged)
+        missing = [(r, kind) for r, kind in acknowledged
+                   if kind not in runs.get(f"run:{r}", lineage.Node.model_construct(
+                       properties={})).properties.get("states", {})]
+        assert missing == []
+        # replaying what was acknowledged changes nothing; what was in flight at the kill
+        # may be written by a replay once, and then never again
+        before = snapshot(store)
+        acked = set(acknowledged)
+        replay = [e for e in sent if (e["run"]["runId"], e["eventType"]) in acked]
+        assert not lineage.openlineage.ingest(store, replay, principal="writer").applied.changed
+        assert snapshot(store) == before
+        lineage.openlineage.ingest(store, sent, principal="writer")
+        after = snapshot(store)
+        assert not lineage.openlineage.ingest(store, sent, principal="writer").applied.changed
+        assert snapshot(store) == after
 
 
 def test_a_writer_process_groups_concurrent_requests_and_a_large_one(store_url: str) -> None:
@@ -807,6 +955,66 @@ def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_give
     with lineage.connect(url) as store:  # START, and the COMPLETE the new process wrote
         run = store.node("run:" + start["run"]["runId"])
         assert run.properties["states"].keys() == {"START", "COMPLETE"}
+
+
+def _ingest_bodies() -> list[tuple[str, Any]]:
+    """One event, a large array (> 64 KB, once parsed in a worker thread of the server)
+    and a batch, each to its endpoint."""
+    many = []
+    for i in range(150):
+        e = event("run_complete")
+        e["run"]["runId"] = f"0190d6f4-3c1e-7a5e-9b1e-{i:012d}"
+        many.append(e)
+    assert len(json.dumps(many)) > 64 * 1024
+    return [("/api/v1/lineage", event("run_start")), ("/api/v1/lineage", many),
+            ("/api/v1/lineage/batch", {"events": [event("job_event")]})]
+
+
+def test_ingest_bodies_are_parsed_by_the_writer_thread_never_on_the_event_loop(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large body's parse holds the interpreter for up to a second (issue 15): the route
+    # hands the raw bytes to the ingest writer, which parses them.
+    parsed_in: list[str] = []
+    real = lineage.server._http.parse_json
+
+    def spy(body: bytes) -> Any:
+        parsed_in.append(threading.current_thread().name)
+        return real(body)
+
+    monkeypatch.setattr(lineage.server._http, "parse_json", spy)
+    with running(store_url, ServerSettings(auth=False, ingest_process=False)) as base, \
+            httpx.Client(timeout=120) as client:
+        answers = [client.post(base + path, json=body) for path, body in _ingest_bodies()]
+    assert [a.status_code for a in answers] == [201, 201, 200], [a.text for a in answers]
+    assert parsed_in == ["lineage-ingest-writer"] * 3
+    with lineage.connect(store_url) as store:
+        assert store.node("run:0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
+            "COMPLETE"
+        assert store.node("job:reporting/export_summary")
+
+
+def test_a_writer_process_gets_the_raw_bodies_and_the_server_process_parses_none(
+        sql_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+    real = lineage.server._http.parse_json
+    monkeypatch.setattr(lineage.server._http, "parse_json",
+                        lambda body: parsed.append(body) or real(body))
+    bad = event("run_start")
+    bad["eventTime"] = "yesterday"
+    with running(sql_store_url, ServerSettings(auth=False, ingest_process=True)) as base, \
+            httpx.Client(timeout=120) as client:
+        answers = [client.post(base + path, json=body) for path, body in _ingest_bodies()]
+        refused = client.post(base + "/api/v1/lineage", content=b'{"run": [1, 2',
+                              headers={"Content-Type": "application/json"})
+        invalid = client.post(base + "/api/v1/lineage", json=bad)
+    assert [a.status_code for a in answers] == [201, 201, 200], [a.text for a in answers]
+    # errors found in the writer process answer as the route did
+    assert_error(refused, 400, "ValidationError", "malformed JSON")
+    assert assert_error(invalid, 400, "ValidationError")["key"] == "eventTime"
+    assert parsed == []  # nothing of the bodies was read in the server's process
+    with lineage.connect(sql_store_url) as store:
+        assert store.node("run:0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
+            "COMPLETE"
 
 
 def test_a_writer_process_needs_a_store_another_process_can_open() -> None:

@@ -158,15 +158,13 @@ def test_one_apply_that_creates_updates_and_keeps_reports_and_stores_each(store:
 
 def test_apply_reads_the_edges_it_writes_by_index_not_by_scanning_the_table(
         postgres_url: str) -> None:
-    # Every ingest reads back the stored edges among those it writes. As a plain join
-    # PostgreSQL's planner hashed the whole edge table for it while the table was small
-    # (1.3 ms a write at 4,600 edges, growing with every write): the plan must probe.
+    # Every ingest reads back the stored edges among those it writes, and writes edges and
+    # schema rows by their nodes' keys. As plain joins PostgreSQL's planner hashed the whole
+    # edge table for it while the table was small (1.3 ms a write at 4,600 edges, growing
+    # with every write): each plan must probe the indexes.
     # (PostgreSQL only: SQLite drives that join from json_each, probing the primary key.)
-    import json
+    from lineage.store.sql.graph import _PG_EDGE_INSERT, _PG_EDGE_ROWS, _PG_SCHEMA_INSERT
 
-    from lineage.store.sql.graph import _APPLY_SQL
-
-    edge_rows = _APPLY_SQL["postgresql"].edge_rows
     batch = GraphBatch()
     keys = [f"field:ns/t.c{i:04d}" for i in range(2000)]
     for key in keys:
@@ -179,19 +177,22 @@ def test_apply_reads_the_edges_it_writes_by_index_not_by_scanning_the_table(
         try:
             cur = raw.cursor()
             cur.execute("ANALYZE edge")
-            cur.execute("SELECT id FROM node WHERE key = ANY(%s) ORDER BY key", (keys[:3],))
-            ids = [row[0] for row in cur.fetchall()]
-            wanted = json.dumps([[ids[0], ids[1], "derived_from"],
-                                 [ids[1], ids[2], "derived_from"]])
-            cur.execute("EXPLAIN " + edge_rows, (wanted,))
-            plan = "\n".join(row[0] for row in cur.fetchall())
-            cur.execute(edge_rows, (wanted,))
+            cur.execute("ANALYZE node")
+            wanted = ([keys[0], keys[1]], [keys[1], keys[2]], ["derived_from"] * 2)
+            plans = []
+            for sql, params in ((_PG_EDGE_ROWS, wanted), (_PG_EDGE_INSERT, (*wanted, ["{}"] * 2)),
+                                (_PG_SCHEMA_INSERT, ([keys[0]], [0], ["a"], ["string"], [True],
+                                                     [None], ["null"]))):
+                cur.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cur.fetchall()))
+            cur.execute(_PG_EDGE_ROWS, wanted)
             found = sorted(row[:2] for row in cur.fetchall())
         finally:
             raw.rollback()
             raw.close()
-    assert found == [(ids[0], ids[1]), (ids[1], ids[2])]
-    assert "Seq Scan on edge" not in plan, plan
+    assert found == [(keys[0], keys[1]), (keys[1], keys[2])]
+    for plan in plans:
+        assert "Seq Scan on edge" not in plan and "Seq Scan on node" not in plan, plan
 
 
 def test_apply_plans_its_reads_for_their_own_parameters_on_postgresql(
@@ -615,3 +616,23 @@ def test_subgraph_edges_come_in_one_order_whatever_order_they_were_written_in(
     far = 1 if direction == "downstream" else 0
     assert [(e[2].value, e[far]) for e in sub.edges] == [
         (kind, key) for kind in ("derived_from", "uses_feature") for key in sorted(others)]
+
+
+def test_a_pooled_postgresql_connection_closed_while_idle_is_replaced_before_use(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pool pings only connections idle for a while (not every checkout: a round trip
+    # per ingest transaction); one the server closed meanwhile must still not fail a request.
+    import psycopg
+
+    from lineage.store.sql import engine as engines
+
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with lineage.connect(postgres_url) as store:
+        store.apply(_batch_with("field:ns/before"))
+        raw = store.engine.raw_connection()  # type: ignore[attr-defined]
+        pid = raw.driver_connection.info.backend_pid
+        raw.close()
+        with psycopg.connect(postgres_url.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        store.apply(_batch_with("field:ns/after"))
+        assert store.node("field:ns/after").key == "field:ns/after"

@@ -34,9 +34,11 @@ Endpoints (all under /api/v1; OpenAPI at /openapi.json, docs at /docs):
 ``GET /health``                none           liveness, ingest counters (dropped facets...)
 =============================  =============  ==================================================
 
-Ingest is group-committed by one writer (see `_writer`; on a SQLite file a process of its
-own, `ServerSettings.ingest_process`): concurrent requests share a transaction, each still
-answered with its own success or error.
+Ingest is group-committed by one writer (see `_writer`; on SQLite and PostgreSQL a process
+of its own, `ServerSettings.ingest_process`), which receives each request's raw body and
+parses it: concurrent requests share a transaction, each still answered with its own success
+or error once it has committed. Large `/assertions` and `/training/check` bodies are read in
+a process of their own too, so no request's content holds the server's interpreter lock.
 
 A verified token is trusted for `ServerSettings.token_cache_seconds` (default 5 s) without
 reading the store again: a token revoked with `lineage token revoke` is refused at most that

@@ -11,8 +11,12 @@ import asyncio
 import io
 import json
 import math
+import multiprocessing
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, auth, health, provenance
 from .._access import Principal
-from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
+from .._errors import LineageError, NotFound, PermissionDenied, StoreError, ValidationError
 from .._vocabulary import NodeKind, edge_verb
 from ..guard import Policy, check_training, parse_concepts
 from ..impact import change_impact, impact
@@ -69,9 +73,11 @@ class ServerSettings:
     0 checks every request against the store. `ingest_process`: whether the ingest writer
     runs in a process of its own over the store's URL (`ProcessIngestWriter`: the event loop
     and the writer then do not share one interpreter lock), or in a thread of the server.
-    None (default): a process for a SQLite file, where the writer is CPU-bound (+25-40%
-    events/s in bench/ingest.py), a thread for PostgreSQL, where it mostly waits for the
-    database (a process was 15-20% slower there). `strict`: an event with an invalid facet
+    None (default): a process for a SQL store another process can open (a SQLite file, a
+    PostgreSQL database): the writer parses each request's raw body, and in a process of
+    its own no parse of a large body holds the HTTP process's interpreter lock (on SQLite it
+    is also +25-40% events/s in bench/ingest.py; on PostgreSQL within the noise of a busy
+    machine), a thread otherwise. `strict`: an event with an invalid facet
     is rejected whole (400), as before the lenient mode; by default the facet is dropped, the
     event stored and the answer lists the dropped facets (`openlineage.check_event`)."""
 
@@ -279,6 +285,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         try:
             yield
         finally:
+            await run_in_threadpool(holder["tables"].close)
             await run_in_threadpool(writer.stop)
             if own:
                 opened.close()
@@ -371,6 +378,20 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         _http.require_json(request)
         return await parsed_json(await _http.read_body(request, limit))
 
+    tables = _TableReader()
+    holder["tables"] = tables
+
+    async def json_table(kind: str, raw: bytes) -> tuple[dict[str, Any], pl.DataFrame,
+                                                           str | None]:
+        """A table request's fields (all but `rows`), its table and its `origin` (see
+        `read_table`). A large body is read in a process of its own: its parse, validation
+        and frame building hold an interpreter lock for up to a second, and in this process
+        that stalled every other request (issue 15); only the finished table (Arrow IPC)
+        comes back."""
+        if len(raw) <= _PARSE_ON_LOOP_BYTES:
+            return await run_in_threadpool(read_table, kind, raw)
+        return await tables.read(kind, raw)
+
     # ---------------------------------------------------------------- ingest
 
     # what lenient ingest let through or refused since the start (this process), for /health
@@ -386,27 +407,17 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         tally["warnings"] += len(answer["warnings"])
         tally["rejected_events"] += len(answer.get("rejected", ()))
 
-    async def ingest(endpoint: str, who: Principal, events: list[Any],
-                     per_event: bool = False, large: bool = True) -> dict[str, Any]:
-        for i, event in enumerate(events):
-            if not per_event and not isinstance(event, dict):
-                prefix: list[str | int] = [i] if len(events) > 1 else []
-                raise ValidationError("an OpenLineage event is a JSON object",
-                                      key=_http.path_text(prefix) or None)
-        # What the store cannot keep (NUL, lone surrogates, deep nesting) is refused by
-        # ingest's validation in the writer, with the same message and path; checking here
-        # too walked every event twice.
-        jobs = sorted({f"{e['job'].get('namespace')}/{e['job'].get('name')}" for e in events
-                       if isinstance(e, dict) and isinstance(e.get("job"), dict)})
-        runs = sorted({str(e["run"].get("runId")) for e in events
-                       if isinstance(e, dict) and isinstance(e.get("run"), dict)})
-        detail = {"events": len(events), "jobs": jobs[:20], "runs": runs[:20],
-                  "endpoint": endpoint}
-        submit = partial(holder["writer"].submit, events, who.name,
+    async def ingest(endpoint: str, who: Principal, raw: bytes,
+                     per_event: bool = False) -> dict[str, Any]:
+        """The answer to a POST /lineage body (`per_event`: a /lineage/batch body). The
+        raw bytes go to the ingest writer, which parses and checks them (`_writer.events_of`):
+        nothing of a request's content is read on the event loop, and with the writer in a
+        process of its own (`ServerSettings.ingest_process`) not in this process either."""
+        submit = partial(holder["writer"].submit, raw, who.name,
                          reported_by=None if who is auth.ANONYMOUS else who.name,
-                         target=f"job:{jobs[0]}" if len(jobs) == 1 else None, detail=detail,
-                         per_event=per_event)
-        future = await run_in_threadpool(submit) if large else submit()
+                         target=None, detail={"endpoint": endpoint}, per_event=per_event)
+        # a large body may wait in the pipe until the writer process reads it
+        future = await run_in_threadpool(submit) if len(raw) > _PARSE_ON_LOOP_BYTES else submit()
         answer: dict[str, Any] = await asyncio.wrap_future(future)
         count(answer)
         return answer
@@ -425,8 +436,8 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         (`lineage serve --strict`: 400 instead). All events of a request are written in one
         transaction, or none on error. Duplicates are idempotent. Answers 201 with the event
         count."""
-        body = await json_body(request)
-        answer = await ingest(request.url.path, who, body if isinstance(body, list) else [body])
+        _http.require_json(request)
+        answer = await ingest(request.url.path, who, await _http.read_body(request, limit))
         return JSONResponse(answer, status_code=201)
 
     async def fast_post_lineage(scope: Scope, receive: Receive, send: Send) -> None:
@@ -445,10 +456,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             raw = await _http.read_chunks(headers.get(b"content-length"),
                                           headers.get(b"content-encoding", ""),
                                           _body_chunks(receive), limit)
-            body = await parsed_json(raw)
-            status, answer = 201, await ingest(
-                scope["path"], who, body if isinstance(body, list) else [body],
-                large=len(raw) > _PARSE_ON_LOOP_BYTES)
+            status, answer = 201, await ingest(scope["path"], who, raw)
         except ClientDisconnect:
             return  # nobody to answer
         except LineageError as exc:
@@ -474,13 +482,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         (`index`, `reason`, `key`: the JSON path, `retriable`: false), plus each stored
         event's `dropped_facets` and `warnings`. **400** when no event could be stored, with
         the same per-event body. A body that is not a batch is a plain 400."""
-        body = await json_body(request)
-        if isinstance(body, dict) and set(body) == {"events"}:
-            body = body["events"]
-        if not isinstance(body, list) or not body:
-            raise ValidationError("a batch is a non-empty JSON array of events, or "
-                                  "{\"events\": [...]}")
-        answer = await ingest(request.url.path, who, body, per_event=True)
+        _http.require_json(request)
+        answer = await ingest(request.url.path, who, await _http.read_body(request, limit),
+                              per_event=True)
+        received = answer.pop("received")
         rejected = answer.pop("rejected")
         failed = [{"index": r["index"], "reason": r["message"], "key": r["key"],
                    "error": r["error"], "retriable": False} for r in rejected]
@@ -488,13 +493,13 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         result = {
             **answer,
             "status": "success" if not failed else "partial_success" if stored else "failure",
-            "summary": {"received": len(body), "successful": stored, "failed": len(failed),
+            "summary": {"received": received, "successful": stored, "failed": len(failed),
                         "retriable": 0, "non_retriable": len(failed)},
             "failed_events": failed}
         if stored:
             return JSONResponse(result, status_code=200)
         return JSONResponse({"error": "ValidationError",
-                             "message": f"none of the {len(body)} events of the batch could be "
+                             "message": f"none of the {received} events of the batch could be "
                                         "stored; failed_events says why for each", **result},
                             status_code=400)
 
@@ -633,15 +638,14 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
             body = await _http.read_body(request, limit)
             args, table = await _multipart_table(request, body)
         else:
-            data = await json_body(request)
-
-            def table_of() -> tuple[dict[str, Any], pl.DataFrame]:
-                parsed, rows = _table_request(TrainingCheckRequest, data)
-                return ({"key": parsed.key, "label": parsed.label, "dataset": parsed.dataset,
-                         "model": parsed.model, "concept": parsed.concept,
-                         "policy": parsed.policy}, _frame(rows))
-
-            args, table = await run_in_threadpool(table_of)
+            _http.require_json(request)
+            try:
+                fields, table, _origin = await json_table(
+                    "training_check", await _http.read_body(request, limit))
+            except _TableError as exc:
+                raise exc.error from None
+            args = {name: fields[name] for name in ("key", "label", "dataset", "model",
+                                                    "concept", "policy")}
 
         def check() -> dict[str, Any]:
             policy = Policy.load(None, **(args.get("policy") or {}))
@@ -842,12 +846,16 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         """Record that `agent` asserted, with `origin`, each row's value of `field` for the
         entity its `key` columns name (one batch, one transaction, audited). 403 when the
         token may not assert `origin` (an inference job's token may assert ai_inferred only)."""
-        data = await json_body(request)
-        if isinstance(data, dict) and "origin" in data and isinstance(data["origin"], str):
-            auth.require_origin(who, data["origin"])  # refused before anything else is read
-        parsed, rows = await run_in_threadpool(_table_request, AssertionRequest, data)
+        _http.require_json(request)
+        try:
+            fields, frame, _origin = await json_table(
+                "assertions", await _http.read_body(request, limit))
+        except _TableError as exc:
+            if exc.origin is not None:
+                auth.require_origin(who, exc.origin)  # refused before anything else is read
+            raise exc.error from None
+        parsed = AssertionRequest.model_construct(**fields)
         auth.require_origin(who, parsed.origin)
-        frame = await run_in_threadpool(_frame, rows)
 
         def tag() -> dict[str, Any]:
             store = the_store()
@@ -902,7 +910,11 @@ def _writer_process_for(store: Store, asked: bool | None) -> bool:
     """Whether the ingest writer runs in a process of its own (`ServerSettings`)."""
     if asked is not None:
         return asked
-    return store.embedded and store.shared_url() is not None
+    # Both SQL backends: the raw bodies are parsed in the writer, and in a thread of this
+    # process a 4 MB body's parse held the interpreter lock for a second (/health p99 2 s
+    # under such bodies on PostgreSQL). Other backends keep the thread.
+    return getattr(store, "dialect", None) in ("sqlite", "postgresql") \
+        and store.shared_url() is not None
 
 
 def _own_url(store: Store) -> str:
@@ -913,6 +925,86 @@ def _own_url(store: Store) -> str:
         raise ValidationError("an ingest writer process needs a store it can open by URL; "
                               f"{store!r} is in this process's memory")
     return url
+
+
+_TABLE_MODELS: dict[str, type[BaseModel]] = {"training_check": TrainingCheckRequest,
+                                              "assertions": AssertionRequest}
+
+
+class _TableError(Exception):
+    """A table request refused (`error`), with the `origin` it named (a str, or None): the
+    assertions route checks the caller may assert that origin before reporting the rest."""
+
+    def __init__(self, error: LineageError, origin: str | None) -> None:
+        super().__init__(error.message)
+        self.error, self.origin = error, origin
+
+
+def read_table(kind: str, raw: bytes) -> tuple[dict[str, Any], pl.DataFrame, str | None]:
+    """The body of a table request (`kind`: "training_check" or "assertions"): its fields
+    validated by the request model (all but `rows`), its rows as a frame (`_frame`) and its
+    `origin`. Raises _TableError."""
+    origin: str | None = None
+    try:
+        data = _http.parse_json(raw)
+        if isinstance(data, dict) and isinstance(data.get("origin"), str):
+            origin = data["origin"]
+        parsed, rows = _table_request(_TABLE_MODELS[kind], data)
+        frame = _frame(rows)
+    except LineageError as exc:
+        raise _TableError(exc, origin) from None
+    return parsed.model_dump(exclude={"rows"}), frame, origin
+
+
+def _read_table_answer(kind: str, raw: bytes) -> tuple[Any, ...]:
+    """`read_table` in a process of `_TableReader`'s: what crosses back is plain data, the
+    frame as Arrow IPC bytes and an error as its HTTP answer."""
+    try:
+        fields, frame, origin = read_table(kind, raw)
+    except _TableError as exc:
+        return ("error", _http.error_answer(exc.error), exc.origin)
+    out = io.BytesIO()
+    frame.write_ipc(out)
+    return ("ok", fields, out.getvalue(), origin)
+
+
+class _TableReader:
+    """One process, started at the first large table request, that reads table bodies
+    (`_read_table_answer`), so that the server's own process never holds its interpreter
+    lock for them."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    async def read(self, kind: str, raw: bytes) -> tuple[dict[str, Any], pl.DataFrame,
+                                                         str | None]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
+        try:
+            answer = await asyncio.wrap_future(pool.submit(_read_table_answer, kind, raw))
+        except BrokenProcessPool:
+            # the process died (killed, out of memory): the next request starts another
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False)
+            raise StoreError("the process reading large tables stopped while reading this "
+                             "one; send it again") from None
+        if answer[0] == "error":
+            _status, body, headers = answer[1]
+            raise _TableError(_http.AnsweredError(_status, body, headers), answer[2])
+        frame = await run_in_threadpool(pl.read_ipc, io.BytesIO(answer[2]))
+        return answer[1], frame, answer[3]
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _table_request(model: type[Any], data: Any) -> tuple[Any, list[dict[str, Any]]]:

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._errors import (
@@ -182,7 +183,8 @@ async def read_chunks(declared: str | None, encoding: str, chunks: AsyncIterator
     if encoding != "gzip":
         raise UnsupportedMediaType(f"Content-Encoding '{encoding}' is not supported; send "
                                    "gzip or an uncompressed body")
-    return _gunzip(body, limit)
+    # off the event loop: a small body may inflate to the limit (5 MB: tens of ms)
+    return await run_in_threadpool(_gunzip, body, limit)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

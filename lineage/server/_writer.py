@@ -1,7 +1,8 @@
 """Group commit for OpenLineage ingest: one writer, one transaction per group.
 
-The writer is a thread of the server (`IngestWriter`) or, on a SQLite file by default, a
-process of its own fed through a pipe (`ProcessIngestWriter`, see there for why).
+The writer is a thread of the server (`IngestWriter`) or, on a SQL store by default, a
+process of its own fed through a pipe (`ProcessIngestWriter`, see there for why). The
+server hands it each request's raw body; the writer parses and checks it (`events_of`).
 
 Why: an ingest transaction has a fixed cost (on PostgreSQL a WAL flush per commit, on SQLite
 the write lock and a WAL append; on both, one round of node reads, inserts and updates per
@@ -14,11 +15,13 @@ fill, unless `linger_seconds` asks the writer to wait that long for company).
 Each request gets its own answer, with the facets dropped from its events and the warnings
 (`openlineage.prepare`), and its audit entry says the same. A request may ask for per-event
 answers (`per_event`, the batch endpoint): its bad events are then listed and left out, and
-its good ones written. When a group's transaction fails (one request holds
-an event the spec rejects, a conflict, the database is down), nothing of the group is
+its good ones written. Each request is read and checked alone before the group's
+transaction: one that fails (malformed JSON, an event the spec rejects) is answered with its
+error and the others still share the transaction. When the transaction itself fails (a
+runId reused by another job, a conflict, the database is down), nothing of the group is
 written, and the writer ingests its requests one by one, so each succeeds or fails alone
-with its own error. Every request's audit entry commits in the transaction that writes its
-events (`Store.audited`).
+with its own error. A request is answered only once its transaction has committed. Every
+request's audit entry commits in the transaction that writes its events (`Store.audited`).
 
 Concurrent writers (several server processes, `lineage serve --workers`, each with its own
 writer) are safe: `ingest`
@@ -44,7 +47,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import openlineage
-from .._errors import LineageError, StoreError
+from .._errors import LineageError, StoreError, ValidationError
 from ..store.base import Store
 from . import _http
 
@@ -56,13 +59,77 @@ DEFAULT_MAX_GROUP_EVENTS = 1000
 
 @dataclass(eq=False)
 class _Request:
-    events: list[Any]
+    """One request's events, or its raw JSON body (`events` bytes, read by `resolve` in the
+    writer: no parse on the server's event loop)."""
+
+    events: list[Any] | bytes
     principal: str
     reported_by: str | None
     target: str | None
     detail: dict[str, Any]
     per_event: bool = False
     future: Future[dict[str, Any]] = field(default_factory=Future)
+    #: why the raw body could not be read (`resolve`)
+    failed: LineageError | None = None
+
+    def resolve(self) -> list[Any]:
+        """The events; a raw body is parsed and checked here (ValidationError as the
+        route's, raised again by every later call), and the audit detail and target filled
+        in from its events."""
+        if isinstance(self.events, bytes | bytearray):
+            try:
+                events = events_of(bytes(self.events), batch=self.per_event)
+            except LineageError as exc:
+                self.events = []
+                self.failed = exc
+                raise
+            self.failed = None
+            target, detail = describe(events)
+            self.events = events
+            self.detail = {**detail, **self.detail}
+            if self.target is None:
+                self.target = target
+        if self.failed is not None:
+            raise self.failed
+        return self.events
+
+    def size(self) -> int:
+        """How many events the request holds (0 for a body that could not be read)."""
+        try:
+            return len(self.resolve())
+        except LineageError:
+            return 0
+
+
+def events_of(body: bytes, *, batch: bool = False) -> list[Any]:
+    """The events of a POST /lineage body (one event, or an array of them) or, `batch`, of
+    a POST /lineage/batch body (an array, or `{"events": [...]}`); ValidationError (400)
+    for malformed JSON, values the store cannot hold and bodies of another shape."""
+    value = _http.parse_json(body)
+    if batch:
+        if isinstance(value, dict) and set(value) == {"events"}:
+            value = value["events"]
+        if not isinstance(value, list) or not value:
+            raise ValidationError("a batch is a non-empty JSON array of events, or "
+                                  "{\"events\": [...]}")
+        return value
+    events = value if isinstance(value, list) else [value]
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            prefix: list[str | int] = [i] if len(events) > 1 else []
+            raise ValidationError("an OpenLineage event is a JSON object",
+                                  key=_http.path_text(prefix) or None)
+    return events
+
+
+def describe(events: list[Any]) -> tuple[str | None, dict[str, Any]]:
+    """The audit target (the job, when the events name one) and detail of a request."""
+    jobs = sorted({f"{e['job'].get('namespace')}/{e['job'].get('name')}" for e in events
+                   if isinstance(e, dict) and isinstance(e.get("job"), dict)})
+    runs = sorted({str(e["run"].get("runId")) for e in events
+                   if isinstance(e, dict) and isinstance(e.get("run"), dict)})
+    return (f"job:{jobs[0]}" if len(jobs) == 1 else None,
+            {"events": len(events), "jobs": jobs[:20], "runs": runs[:20]})
 
 
 _STOP = object()
@@ -97,15 +164,18 @@ class IngestWriter:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, events: Sequence[Any], principal: str, *,
+    def submit(self, events: Sequence[Any] | bytes, principal: str, *,
                reported_by: str | None, target: str | None,
                detail: dict[str, Any], per_event: bool = False) -> Future[dict[str, Any]]:
-        """Queue one request's events (`principal`: who sent them, for the audit log); the
-        future resolves to its answer or its error. `per_event`: a bad event is listed in
-        the answer's `rejected` and left out, instead of failing the request."""
+        """Queue one request's events, or its raw JSON body (bytes: parsed by the writer,
+        see `events_of`; `per_event` then reads it as a batch body), `principal`: who sent
+        them, for the audit log. The future resolves to its answer or its error.
+        `per_event`: a bad event is listed in the answer's `rejected` and left out, instead
+        of failing the request."""
         if self._thread is None:
             raise RuntimeError("the ingest writer is not running")
-        request = _Request(list(events), principal, reported_by, target, detail, per_event)
+        request = _Request(_payload(events), principal, reported_by, target, detail,
+                           per_event)
         self._queue.put(request)
         return request.future
 
@@ -129,7 +199,7 @@ class IngestWriter:
             if first is _STOP:
                 break
             group: list[_Request] = [first]
-            size = len(first.events)
+            size = first.size()
             deadline = time.monotonic() + self.linger_seconds
             while size < self.max_group_events:
                 try:
@@ -140,7 +210,7 @@ class IngestWriter:
                     stopping = True
                     break
                 group.append(item)
-                size += len(item.events)
+                size += item.size()
             # One principal per transaction: ingest records it on the runs it writes.
             by_principal: dict[str | None, list[_Request]] = {}
             for request in group:
@@ -149,15 +219,32 @@ class IngestWriter:
                 self._write(requests, reported_by)
 
     def _write(self, requests: list[_Request], reported_by: str | None) -> None:
+        # Each request is read and checked on its own first: one that fails is answered
+        # with its error at once, and the others still share one transaction.
+        ready: list[_Request] = []
+        checked: list[openlineage.Prepared] = []
+        for request in requests:
+            try:
+                checked.append(openlineage.prepare(request.resolve(), strict=self.strict,
+                                                   per_event=request.per_event))
+            except Exception as exc:  # noqa: BLE001 - this request's own answer
+                request.future.set_exception(exc)
+                continue
+            ready.append(request)
+        if not ready:
+            return
         try:
-            result, prepared = self._ingest(requests, reported_by)
+            result, prepared = self._ingest(ready, reported_by, checked)
         except Exception as exc:  # noqa: BLE001 - each request is retried alone below
-            if len(requests) == 1:
-                requests[0].future.set_exception(exc)
+            if len(ready) == 1:
+                ready[0].future.set_exception(exc)
                 return
-            for request in requests:
+            # What failed in the transaction (a runId reused by another job, a conflict, the
+            # database) rolled the group back: each request alone, so each gets its outcome.
+            for request in ready:
                 self._write([request], reported_by)
             return
+        requests = ready
         self.groups += 1
         self.requests += len(requests)
         for request, done in zip(requests, prepared, strict=True):
@@ -170,12 +257,12 @@ class IngestWriter:
             }
             if request.per_event:
                 answer["rejected"] = done.rejected
+                answer["received"] = done.received
             request.future.set_result(answer)
 
-    def _ingest(self, requests: list[_Request], reported_by: str | None
+    def _ingest(self, requests: list[_Request], reported_by: str | None,
+                prepared: list[openlineage.Prepared]
                 ) -> tuple[dict[str, Any], list[openlineage.Prepared]]:
-        prepared = [openlineage.prepare(r.events, strict=self.strict, per_event=r.per_event)
-                    for r in requests]
         with ExitStack() as stack:
             for r, done in zip(requests, prepared, strict=True):
                 if r.per_event and not done.events:
@@ -275,9 +362,12 @@ class ProcessIngestWriter:
                                         daemon=True, name="lineage-ingest-answers")
         self._reader.start()
 
-    def submit(self, events: Sequence[Any], principal: str, *,
+    def submit(self, events: Sequence[Any] | bytes, principal: str, *,
                reported_by: str | None, target: str | None,
                detail: dict[str, Any], per_event: bool = False) -> Future[dict[str, Any]]:
+        """`IngestWriter.submit`: a raw body crosses the pipe as bytes and is parsed in the
+        writer process, so the server's process never holds its interpreter lock for a
+        large body's parse or pickling."""
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             if self._stopped or self._conn is None:
@@ -289,7 +379,7 @@ class ProcessIngestWriter:
         # process may meanwhile be sending answers.
         try:
             with self._sending:
-                conn.send((ident, list(events), principal, reported_by, target, detail,
+                conn.send((ident, _payload(events), principal, reported_by, target, detail,
                            per_event))
         except OSError as exc:
             with self._lock:
@@ -362,6 +452,10 @@ class ProcessIngestWriter:
                 with self._lock:
                     self._stopped = f"{exc}; restart the server"
                 log.error("%s", self._stopped)
+
+
+def _payload(events: Sequence[Any] | bytes) -> list[Any] | bytes:
+    return bytes(events) if isinstance(events, bytes | bytearray) else list(events)
 
 
 #: `ProcessIngestWriter._stopped` once `stop` is called

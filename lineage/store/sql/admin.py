@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from ..._access import AuditEntry, TokenInfo
 from .consumers import SqlConsumerStore
-from .graph import _APPLY_SQL
+from .graph import _APPLY_SQL, TRAILING_STATEMENTS
 from .tables import api_token_table, audit_log_table
 
 _t = api_token_table.c
@@ -57,8 +57,19 @@ class SqlAdminStore(SqlConsumerStore):
     def _write(self, *, bulk_load: bool = False) -> Iterator[Connection]:
         pending = self._pending_audit()
         with super()._write(bulk_load=bulk_load) as conn:
-            yield conn
-            if pending:
+            # On PostgreSQL an `apply` in this transaction sends the audit rows with its
+            # writes (one round trip fewer a transaction); otherwise they go in at the end.
+            handed = bool(pending) and self.dialect == "postgresql"
+            if handed:
+                conn.info[TRAILING_STATEMENTS] = [
+                    (_AUDIT_INSERT[self.dialect], row)
+                    for row in self._audit_rows([p.entry for p in pending])]
+            try:
+                yield conn
+            finally:
+                # the info dict outlives the checkout: never leave rows for the next one
+                unsent = conn.info.pop(TRAILING_STATEMENTS, None) if handed else None
+            if pending and (not handed or unsent is not None):
                 self._insert_audit(conn, [p.entry for p in pending])
         # only now has the transaction committed: the entries are in the log
         for p in pending:
@@ -67,11 +78,13 @@ class SqlAdminStore(SqlConsumerStore):
     def _insert_audit(self, conn: Connection, entries: list[AuditEntry]) -> None:
         # On the DBAPI cursor, as `apply` writes: every ingest transaction adds a row, and
         # SQLAlchemy's insert cost ~4x the statement
-        sql = _APPLY_SQL[self.dialect]
-        now = sql.stamp(datetime.now(UTC))
-        rows = [(now, e.principal, e.action, e.target, json.dumps(e.detail)) for e in entries]
+        rows = self._audit_rows(entries)
         with self._driver_cursor(conn) as cur:
             cur.executemany(_AUDIT_INSERT[self.dialect], rows)
+
+    def _audit_rows(self, entries: list[AuditEntry]) -> list[tuple[Any, ...]]:
+        now = _APPLY_SQL[self.dialect].stamp(datetime.now(UTC))
+        return [(now, e.principal, e.action, e.target, json.dumps(e.detail)) for e in entries]
 
     # ---------------------------------------------------------------- tokens
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 
 from ..._errors import NotFound, StoreError
 from .tables import SCHEMA_REVISION
@@ -39,8 +40,10 @@ def create(url: str, *, create_store: bool = True) -> Engine:
     elif backend == "postgresql":
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = sa.create_engine(parsed, pool_pre_ping=True, future=True)
+        engine = sa.create_engine(parsed, future=True)
         event.listen(engine, "connect", _postgres_session)
+        event.listen(engine, "checkin", _idle_from_now)
+        event.listen(engine, "checkout", _ping_when_idle)
     else:
         raise StoreError(f"no SQL backend for '{backend}' (use sqlite:/// or postgresql://)")
     try:
@@ -77,6 +80,44 @@ def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("SET jit = off")
     cur.close()
     dbapi_conn.commit()  # a SET in a transaction rolled back would be undone
+
+
+#: a pooled PostgreSQL connection idle this long is pinged before use (a server restart
+#: or an idle timeout may have closed it); one in steady use is not
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "lineage_idle_since"
+
+
+def _idle_from_now(_dbapi_conn: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_when_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's pool_pre_ping, only for a connection idle more than
+    PING_AFTER_IDLE_SECONDS: pinging every checkout cost the ingest writer a round trip per
+    transaction (a tenth of its time on a busy machine). A dead connection raises
+    DisconnectionError, and the pool replaces it and retries, as with pool_pre_ping."""
+    since = record.info.get(_IDLE_SINCE)
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        return  # new (the connect just succeeded), or in steady use
+    cur = None
+    try:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True  # no transaction left open by the ping
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute(";")
+        finally:
+            if not dbapi_conn.closed:
+                dbapi_conn.autocommit = autocommit
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the connection is not usable
+        raise DisconnectionError(f"stale pooled connection: {exc}") from exc
+    finally:
+        if cur is not None:
+            try:
+                cur.close()
+            except Exception:  # noqa: BLE001, S110 - already broken: replaced anyway
+                pass
 
 
 def in_memory(parsed: sa.URL) -> bool:
