@@ -15,7 +15,8 @@ For each size it generates a warehouse-shaped graph (`bench/generate.py`), then 
   or `--input specs`: the lazy `NodeSpec`/`EdgeSpec` iterators, built inside the timed call;
   `--load-only` stops there (no networkx, no queries); on SQLite the same rows are then
   written again straight through sqlite3 (`sqlite_floor`, skipped with `--no-floor`), the
-  baseline the load figure is read against;
+  baseline the load figure is read against; on Neo4j the same shape by bare plain Cypher
+  (`neo4j_floor`: nodes without properties or indexes, relationships by element id);
 * impact: a NEW store object (fresh connection, nothing cached) times `store.downstream(key)`
   for the typical columns and the hub column, p50/p95 over `--repeat` calls, and
   separately the call plus materialising `r.path` of every reached node;
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -191,12 +193,12 @@ CYPHER_BASELINES = {
     "count": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) RETURN count(DISTINCT n) AS n",
     "keys": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) RETURN DISTINCT n.key AS key",
     # the same set in one record: the Python driver's cost per record is most of "keys"
-    "key list": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) "
-                "RETURN collect(DISTINCT n.key) AS keys",
+    "keys[]": "MATCH (s:LineageNode {key: $key})-[*1..64]->(n) "
+              "RETURN collect(DISTINCT n.key) AS keys",
 }
 #: the formulations that return the reached set (the walk's answer needs it); "count"
 #: returns one number and is printed for scale only
-CYPHER_SETS = ("keys", "key list")
+CYPHER_SETS = ("keys", "keys[]")
 
 
 def _cypher(store: lineage.Store, key: str, repeat: int,
@@ -210,6 +212,40 @@ def _cypher(store: lineage.Store, key: str, repeat: int,
                                                               database_=database).records,
                           repeat, budget_s)
             for name, query in CYPHER_BASELINES.items()}
+
+
+#: the label of the floor run's nodes (removed afterwards)
+_FLOOR_LABEL = "BenchFloor"
+
+
+def neo4j_floor(store: lineage.Store, g: Graph) -> float:
+    """Seconds plain Cypher takes to write the same graph's shape into the same Neo4j: bare
+    nodes (one label, no properties, no index), then bare relationships between them by
+    element id, in UNWIND batches of 10,000 (one transaction each). What any Cypher load
+    over Bolt costs at least; the store's load adds keys, properties and three indexes."""
+    driver = getattr(store, "driver", None)
+    assert driver is not None, "a Neo4j store"
+    database = getattr(store, "database", None)
+    src = np.frombuffer(g.src, dtype=np.int32).tolist()
+    dst = np.frombuffer(g.dst, dtype=np.int32).tolist()
+    t0 = time.perf_counter()
+    ids: list[str] = []
+    for start in range(0, g.n_nodes, 10_000):
+        ids += driver.execute_query(
+            f"UNWIND range(1, $n) AS i CREATE (n:{_FLOOR_LABEL}) "
+            "RETURN collect(elementId(n)) AS ids", {"n": min(10_000, g.n_nodes - start)},
+            database_=database).records[0]["ids"]
+    for start in range(0, len(src), 10_000):
+        rows = [[ids[s], ids[d]] for s, d in zip(src[start:start + 10_000],
+                                                  dst[start:start + 10_000], strict=True)]
+        driver.execute_query("UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
+                             "MATCH (b) WHERE elementId(b) = e[1] CREATE (a)-[:FLOOR]->(b)",
+                             {"rows": rows}, database_=database)
+    elapsed = time.perf_counter() - t0
+    while driver.execute_query(f"MATCH (n:{_FLOOR_LABEL}) WITH n LIMIT 20000 DETACH DELETE n "
+                               "RETURN count(*) AS n", database_=database).records[0]["n"]:
+        pass
+    return elapsed
 
 
 # ------------------------------------------------------------------ results
@@ -242,7 +278,8 @@ class BackendResult:
     #: SQLite file + WAL right after the load (0 on PostgreSQL)
     disk_bytes: int = 0
     queries: list[QueryResult] = field(default_factory=list)
-    #: SQLite only: seconds SQLite itself took to store the same rows (`sqlite_floor`)
+    #: seconds the same rows took straight in: SQLite's (`sqlite_floor`), or Neo4j's by
+    #: plain Cypher (`neo4j_floor`)
     floor_s: float | None = None
 
 
@@ -552,6 +589,11 @@ def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repe
                 log("  sqlite: the same rows straight into SQLite (floor) ...")
                 floor_s = sqlite_floor(url)
                 log(f"  sqlite: floor {floor_s:.1f} s")
+            if backend == "neo4j" and floor:
+                log("  neo4j: the same shape by plain Cypher (floor) ...")
+                with lineage.connect(url) as store:
+                    floor_s = neo4j_floor(store, g)
+                log(f"  neo4j: floor {floor_s:.1f} s")
             queries = []
             if graph is not None:
                 log(f"  {backend}: impact queries ...")
@@ -603,7 +645,8 @@ def format_size(r: SizeResult) -> str:
             f"{_rate(g.n_nodes, b.load_s):>12}{_rate(g.n_edges, store_only):>22}"
             f"{f'{b.nodes_written:,}/{b.edges_written:,}':>26}{disk:>9}")
         if b.floor_s:
-            lines.append(f"{'  raw SQLite':<12}{'rows':>9}{b.floor_s:>9.1f}"
+            what = "  raw SQLite" if b.backend == "sqlite" else "  bare Cypher"
+            lines.append(f"{what:<12}{'rows':>9}{b.floor_s:>9.1f}"
                          f"{_rate(g.n_edges, b.floor_s):>12}{_rate(g.n_nodes, b.floor_s):>12}"
                          f"{'':>22}  the same rows straight in: the library "
                          f"takes {b.load_s / b.floor_s:.2f}x")
@@ -693,6 +736,11 @@ def _neo4j_targets(r: SizeResult, b: BackendResult, at: str) -> list[str]:
     rate = r.graph.n_edges / b.load_s
     lines = [_target(f"neo4j bulk load >= {TARGET_NEO4J_LOAD_EDGES_PER_S:,} edges/s", at,
                      f"{rate:,.0f} edges/s", rate >= TARGET_NEO4J_LOAD_EDGES_PER_S)]
+    if b.floor_s:
+        floor_rate = r.graph.n_edges / b.floor_s
+        lines.append(_target("  bare plain Cypher, the same shape", at,
+                             f"{floor_rate:,.0f} edges/s",
+                             floor_rate >= TARGET_NEO4J_LOAD_EDGES_PER_S))
     if not b.queries:
         return lines
     typical = b.queries[0].store.p50
@@ -753,8 +801,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--load-only", action="store_true",
                         help="bulk load and its figures only: no networkx, no impact queries")
     parser.add_argument("--no-floor", action="store_true",
-                        help="skip the raw SQLite floor (the loaded rows written again straight "
-                             "through sqlite3, timed, after each SQLite bulk load)")
+                        help="skip the floors: the raw SQLite one (the loaded rows written again "
+                             "straight through sqlite3, timed, after each SQLite bulk load) and "
+                             "Neo4j's bare plain-Cypher load of the same shape")
     args = parser.parse_args(argv)
 
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]

@@ -50,8 +50,11 @@ SQL side migrates with its own Alembic scripts.
 **Closure.** Breadth-first, one Cypher query per level inside one read transaction, the
 frontier passed in key order: a node's parent is the one with the smallest key, then the
 smallest edge kind, so every backend returns the same shortest path. Cycle-safe (a node is
-reached once) and bounded by ``max_depth``. Bulk loads go in batched ``UNWIND`` statements
-in one transaction.
+reached once) and bounded by ``max_depth``. Each level comes back as one record holding a
+list (so do `adjacent` and the dataset-consumer lookup): the Python driver's cost per record
+was most of a hub's walk. Bulk loads go in batched ``UNWIND`` statements (one transaction
+up to 50,000 rows); edges find their ends by element id, read or returned when the node
+was created, rather than by a unique-index seek per end (see bench/NOTES-2026-12.md).
 
 **Errors.** Every driver exception is translated where it is raised: unreachable server or
 refused credentials -> StoreError (CLI exit 7), constraint violation -> ConflictError.

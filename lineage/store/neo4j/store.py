@@ -87,6 +87,7 @@ _SEEK_B = f"USING INDEX SEEK b:{NODE}(key)"
 _LABEL = {k: "".join(part.title() for part in k.value.split("_")) for k in NodeKind}
 _REL_TYPE = {k: k.value.upper() for k in EdgeKind}
 _EDGE_OF_TYPE = {t: k for k, t in _REL_TYPE.items()}
+_KIND_VALUE_OF_TYPE = {t: k.value for k, t in _REL_TYPE.items()}  # per walked row: no enum
 #: relationship types in the order of their edge kinds' values (the walk's tie-break)
 _TYPES_BY_RANK = [_REL_TYPE[k] for k in sorted(EdgeKind, key=lambda k: k.value)]
 _TYPE_RANK = {t: i for i, t in enumerate(_TYPES_BY_RANK)}
@@ -479,12 +480,15 @@ class Neo4jStore(Store):
         mentions `lifecycle`)."""
         pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
         # Each level comes back as ONE record holding a list of rows [i, key, kind, name,
-        # type, edge properties, node properties]: the driver's cost per record (~0.1 ms on
-        # a busy machine) was most of a hub's walk, 28,065 records at 10^5 nodes.
-        level_query = (f"UNWIND range(0, size($keys) - 1) AS i MATCH (a:{NODE} "
-                       f"{{key: $keys[i]}}){pattern}(b:{NODE}) {_SEEK_A} " + (
+        # type, edge properties, node properties, element id]: the driver's cost per record
+        # (~0.1 ms on a busy machine) was most of a hub's walk, 28,065 records at 10^5
+        # nodes. The frontier goes by element id, not key: an index seek per frontier node
+        # cost as much as the expansion. (Neo4j reuses a deleted node's id only once every
+        # transaction open at the deletion has ended, so this transaction's ids hold.)
+        level_query = (f"UNWIND range(0, size($ids) - 1) AS i MATCH (a) WHERE elementId(a) "
+                       f"= $ids[i] MATCH (a){pattern}(b:{NODE}) " + (
                            "RETURN collect([i, b.key, b.kind, b.name, type(r), r.properties, "
-                           "b.properties]) AS rows" if detail else
+                           "b.properties, elementId(b)]) AS rows" if detail else
                            # one row per far node: its first parent (smallest key, then edge
                            # kind) chosen on the server; rows cost more than the choice
                            "WITH b, min([i, $rank[type(r)]]) AS first RETURN collect([first[0], "
@@ -492,10 +496,10 @@ class Neo4jStore(Store):
                                # a deleted node is cut as the level reaches it: its
                                # properties come along only when they mention lifecycle
                                "CASE WHEN b.properties CONTAINS 'lifecycle' THEN b.properties "
-                               "END" if skip_deleted else "null") + "]) AS rows"))
+                               "END" if skip_deleted else "null") + ", elementId(b)]) AS rows"))
 
-        def level(keys: list[str]) -> list[list[Any]]:
-            found = tx.run(level_query, keys=keys, **ranks).single()
+        def level(ids: list[str]) -> list[list[Any]]:
+            found = tx.run(level_query, ids=ids, **ranks).single()
             return [] if found is None else list(found["rows"])
 
         cut: set[str] = set()
@@ -527,13 +531,14 @@ class Neo4jStore(Store):
             with self.driver.session(database=self.database,
                                      default_access_mode="READ") as session:
                 with session.begin_transaction() as tx:
-                    first = tx.run(f"MATCH (n:{NODE} {{key: $key}}) RETURN n.properties AS p",
+                    first = tx.run(f"MATCH (n:{NODE} {{key: $key}}) {_SEEK_N} "
+                                   "RETURN n.properties AS p, elementId(n) AS id",
                                    key=start.key).single()
                     if first is None:  # deleted since it was resolved
                         raise NotFound(f"no node with key '{start.key}'")
                     if detail:
                         properties[start.key] = _props(first["p"])
-                    frontier = [start.key]
+                    frontier = [first["id"]]  # element ids, in key order
                     base = -1
                     depth = 0
                     truncated = False
@@ -542,7 +547,7 @@ class Neo4jStore(Store):
                             # the edges leaving the deepest level: back into the region
                             # (kept with `detail`), or out of it, which the bound cut (the
                             # answer must say so)
-                            for i, far, _, _, rel, rp, p in level(frontier):
+                            for i, far, _, _, rel, rp, p, _ in level(frontier):
                                 if far in row_of:
                                     if detail:
                                         traversed.append((base + i, far, rel, rp))
@@ -563,12 +568,13 @@ class Neo4jStore(Store):
                                 continue
                             if state_of(r) == "deleted":
                                 continue
-                            kind = _EDGE_OF_TYPE[rel].value
+                            kind = _KIND_VALUE_OF_TYPE[rel]
                             best = new.get(far)
                             if best is None or (i, kind) < (best[0], best[1]):
                                 new[far] = (i, kind, r)
-                        frontier = sorted(new)
-                        for far in frontier:
+                        reached = sorted(new)
+                        frontier = [new[far][2][7] for far in reached]
+                        for far in reached:
                             rank, kind, r = new[far]
                             row_of[far] = len(keys)
                             keys.append(far)
