@@ -243,8 +243,10 @@ def test_schema_facet_types_map_to_canonical_types_keeping_the_original_spelling
     assert [s.name for s in store.schema(ORDERS_V)] == [
         "id", "customer_id", "amount", "status", "created_at"]
     version = store.node(FACTS_V).properties
-    assert version == {"version": "2024-05-01", "run": RUN,
-                       "created_at": "2024-05-01T02:10:00.000Z"}
+    said = "2024-05-01T02:10:00.000Z"
+    assert version == {"version": "2024-05-01", "run": RUN, "created_at": said,
+                       # stamped like every fact, so a tie between runs is decided by value
+                       "event_times": {"version": said, "run": said, "created_at": said}}
 
 
 def test_symlinks_stay_a_dataset_property(store: lineage.Store) -> None:
@@ -631,6 +633,32 @@ def test_a_column_dropped_from_a_newer_schema_is_retired_from_the_current_schema
     ol.ingest(store, totals_event(3, status_type="VARCHAR", sql="SELECT new", subtype="SUM",
                                   columns=("day", "status", "total", "legacy")))
     assert (TOTALS, "has_field", legacy) in edges(store)
+
+
+def test_two_runs_writing_one_named_version_at_one_time_end_the_same_in_any_order(
+        store: lineage.Store, tmp_path: Path) -> None:
+    """Two runs report the same named dataset version at the same event time: the version's
+    `run` and `created_at` must not depend on which arrived last, and a replay of either
+    changes nothing."""
+    first, second = (totals_event(day, status_type="INTEGER", sql="SELECT 1",
+                                  subtype="IDENTITY") for day in (1, 2))
+    for e in (first, second):
+        e["eventTime"] = "2024-07-05T03:00:00Z"
+        e["outputs"][0]["facets"]["version"] = {
+            "_producer": e["producer"], "datasetVersion": "v1",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+                          "DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"}
+    with lineage.connect(f"sqlite:///{tmp_path / 'other_order.db'}") as other:
+        ol.ingest(other, second)
+        ol.ingest(other, first)
+        expected = snapshot(other)
+    ol.ingest(store, first)
+    ol.ingest(store, second)
+    assert snapshot(store) == expected
+    version = store.node(f"dataset_version:{LAKE}/daily_totals@v1").properties
+    replayed = ol.ingest(store, first)
+    assert snapshot(store) == expected and replayed.applied.nodes_updated == 0
+    assert version["run"] in (f"run:01a204b8-b18f-7518-bd2c-00000000000{d}" for d in (1, 2))
 
 
 def test_a_run_id_reused_by_another_job_is_refused_not_merged(store: lineage.Store) -> None:

@@ -371,7 +371,9 @@ class BatchBuilder:
         vkey = _key(ev, vpath, keys.dataset_version_key, ns, name, version,
                     names=(None, None, None))
         self.counts.versions.add(vkey)
-        self.node(vkey, f"{name}@{version}", ns, version=version,
+        # stamped like every other fact: two runs reporting one named version at one time
+        # end with the same `run` whichever arrived last (the larger value wins the tie)
+        self.node(vkey, f"{name}@{version}", ns, at=ev.time, version=version,
                   run=run if produced else None,
                   created_at=ev.data.get("eventTime") if produced else None)
         self.edge(vkey, dkey, EdgeKind.VERSION_OF)
