@@ -578,12 +578,14 @@ def _count(codes: np.ndarray) -> dict[str, int]:
 def _check_conflicts(frame: pl.DataFrame, key_columns: list[str], label: str,
                      entity_ids: np.ndarray, pair_ids: np.ndarray) -> int:
     """Refuse one entity with two labels; return how many rows merely repeat a row."""
-    ordered = np.sort(entity_ids)
-    if not (ordered[1:] == ordered[:-1]).any():
+    # hash counts, not a sort (a 10^7-row table: ~0.2 s each against ~0.8 s for the sort),
+    # each taken once: as many distinct (entity, label) pairs as entities is no conflict
+    entities = pl.Series(entity_ids).n_unique()
+    if entities == len(entity_ids):
         return 0
-    del ordered
-    duplicate_rows = len(pair_ids) - pl.Series(pair_ids).n_unique()
-    rows = first_conflict(entity_ids, pair_ids)
+    distinct_pairs = pl.Series(pair_ids).n_unique()
+    duplicate_rows = len(pair_ids) - distinct_pairs
+    rows = None if distinct_pairs == entities else first_conflict(entity_ids, pair_ids)
     if rows is not None:
         pairs = pl.DataFrame({"e": entity_ids, "v": pair_ids})
         entities = pairs.unique().filter(pl.col("e").is_duplicated())["e"].n_unique()
