@@ -155,6 +155,12 @@ class ErrorBody(BaseModel):
     message: str
 
 
+#: the file field `table` of an upload (the OpenAPI docs of every route taking one)
+_TABLE_FIELD = {"type": "string", "format": "binary",
+                "description": "the table: Parquet, CSV/TSV, NDJSON or Arrow IPC (file or "
+                               "stream); its format from the file name, else the media type"}
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     what = {400: "bad input (`key` names the field)", 401: "missing, unknown or revoked token",
             403: "the token lacks the scope or origin", 404: "not found",
@@ -604,6 +610,20 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         fields = provenance.summary(the_store(), dataset, version)
         return {"dataset": dataset, "version": version, "fields": [f.to_dict() for f in fields]}
 
+    # ---------------------------------------------------------------- uploads
+
+    async def upload(request: Request) -> tuple[Any, FileBytes]:
+        """The form of a multipart request and its table (file field `table`), for the
+        training check and the data-health routes alike: one reader of the same formats
+        (`provenance._tables.read_table`: Parquet, CSV/TSV, NDJSON, Arrow IPC), one wording
+        for what cannot be read."""
+        kind = _http.media_type(request)
+        if kind != "multipart/form-data":
+            raise UnsupportedMediaType(f"upload the batch as multipart/form-data (file field "
+                                       f"'table'), got Content-Type {kind or 'none'}")
+        form = await _form(request, await _http.read_body(request, limit))
+        return form, await _uploaded_batch(form)
+
     # ---------------------------------------------------------------- the guard
 
     @app.post(f"{API}/training/check", tags=["provenance"],
@@ -614,8 +634,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                   "multipart/form-data": {"schema": {
                       "type": "object", "required": ["table", "key", "label"],
                       "properties": {
-                          "table": {"type": "string", "format": "binary",
-                                    "description": "a Parquet or CSV file"},
+                          "table": _TABLE_FIELD,
                           "key": {"type": "string", "description": "comma-separated"},
                           "label": {"type": "string", "description": "comma-separated"},
                           "dataset": {"type": "string"}, "model": {"type": "string"},
@@ -624,8 +643,11 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                           "policy": {"type": "string", "description": "a Policy as JSON"}}}},
               }}})
     async def post_training_check(request: Request, _who: Reader) -> JSONResponse:
-        """The guard's report on a training table: JSON rows, or a Parquet/CSV upload
-        (multipart/form-data, file field `table`). **Always 200 when the check ran**, with
+        """The guard's report on a training table: JSON rows, or an upload
+        (multipart/form-data, file field `table`) read as the data-health routes read one:
+        Parquet, CSV/TSV, NDJSON or Arrow IPC, its format from its file name, else its
+        media type (400 when it cannot be read, 415 when neither says its format).
+        **Always 200 when the check ran**, with
         `passed` true or false (false: the policy blocks the table; `summary`, `counts`,
         `examples` and `findings` say why). A client that must fail its job on a block
         checks `passed`. 4xx only for bad input (missing column, unknown dataset, ...).
@@ -633,10 +655,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         for every label, or {column: concept}; in a form, `CONCEPT` or comma-separated
         `COLUMN=CONCEPT`): 400 for a column that is not a label or a malformed mapping,
         404 for a concept nothing was recorded under."""
-        kind = _http.media_type(request)
-        if kind == "multipart/form-data":
-            body = await _http.read_body(request, limit)
-            args, table = await _multipart_table(request, body)
+        table: FileBytes | pl.DataFrame
+        if _http.media_type(request) == "multipart/form-data":
+            form, table = await upload(request)
+            args = _training_check_args(form)
         else:
             _http.require_json(request)
             try:
@@ -665,19 +687,9 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         if not who.has("write:lineage"):
             auth.require(who, "read")
 
-    async def batch_upload(request: Request) -> tuple[Any, FileBytes]:
-        """The form of a multipart request and its batch (file field `table`)."""
-        kind = _http.media_type(request)
-        if kind != "multipart/form-data":
-            raise UnsupportedMediaType(f"upload the batch as multipart/form-data (file field "
-                                       f"'table'), got Content-Type {kind or 'none'}")
-        form = await _form(request, await _http.read_body(request, limit))
-        return form, await _uploaded_batch(form)
-
     upload_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {
         "schema": {"type": "object", "required": ["table", "dataset"], "properties": {
-            "table": {"type": "string", "format": "binary",
-                      "description": "the batch: Parquet, CSV/TSV, NDJSON or Arrow IPC"},
+            "table": _TABLE_FIELD,
             "dataset": {"type": "string"}}}}}}}
 
     @app.post(f"{API}/validate", tags=["data health"],
@@ -692,7 +704,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         write:lineage; else read) registers the observed schema as a new version when it
         differs (`version` names it), which notifies the consumers the change breaks."""
         may_check(who)
-        form, batch = await batch_upload(request)
+        form, batch = await upload(request)
         dataset = str(_form_text(form, "dataset", required=True))
         record = _form_flag(form, "record")
         version = _form_text(form, "version")
@@ -721,7 +733,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         NAME@VERSION, optionally `run` (what that run saw: a training run's features, a
         serving batch) and `replace=true`. 201 with the stored profile; the same
         distribution again changes nothing; a different one is 409 unless `replace`."""
-        form, batch = await batch_upload(request)
+        form, batch = await upload(request)
         dataset = str(_form_text(form, "dataset", required=True))
         run = _form_text(form, "run")
         replace = _form_flag(form, "replace")
@@ -753,8 +765,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
               openapi_extra={"requestBody": {"required": True, "content": {
                   "multipart/form-data": {"schema": {
                       "type": "object", "required": ["table", "dataset"], "properties": {
-                          "table": {"type": "string", "format": "binary",
-                                    "description": "the batch: Parquet, CSV, NDJSON or Arrow"},
+                          "table": _TABLE_FIELD,
                           "dataset": {"type": "string"}, "against": {"type": "string"},
                           "policy": {"type": "string", "description": "thresholds as JSON"},
                           "psi": {"type": "number"}, "ks_statistic": {"type": "number"},
@@ -774,7 +785,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         batch: FileBytes | None = None
         current = run = None
         if _http.media_type(request) == "multipart/form-data":
-            form, batch = await batch_upload(request)
+            form, batch = await upload(request)
             dataset = str(_form_text(form, "dataset", required=True))
             against = _form_text(form, "against")
             raw_policy = _form_json_object(form, "policy")
@@ -1073,55 +1084,23 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
         raise ValidationError(f"rows cannot form a table: {reason}", key="rows") from None
 
 
-async def _multipart_table(request: Request, body: bytes) -> tuple[dict[str, Any],
-                                                                  pl.DataFrame]:
-    """The form fields and the uploaded table (file field `table`: Parquet, or CSV/TSV by
-    its name or content type)."""
-    form = await _form(request, body)
-    upload = form.get("table")
-    if upload is None or isinstance(upload, str):
-        raise ValidationError("upload the table as the file field 'table'", key="table")
-    suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv", ".tsv"):
-        kind = (upload.content_type or "").lower()
-        suffix = ".csv" if "csv" in kind else ".parquet" if "parquet" in kind else ""
-    if not suffix:
-        raise UnsupportedMediaType("the table must be Parquet or CSV (name the file .parquet "
-                                   "or .csv)", key="table")
+def _training_check_args(form: Any) -> dict[str, Any]:
+    """The arguments of a training check sent as a form (beside the file field `table`):
+    `key` and `label` comma-separated, `dataset`, `model`, `concept` (CONCEPT, or
+    comma-separated COLUMN=CONCEPT) and `policy` (a JSON object)."""
     args: dict[str, Any] = {}
     for name in ("key", "label"):
-        value = form.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ValidationError(f"form field '{name}' is required", key=name)
-        parts = [p.strip() for p in value.split(",") if p.strip()]
+        parts = [p.strip() for p in str(_form_text(form, name, required=True)).split(",")
+                 if p.strip()]
         args[name] = parts[0] if len(parts) == 1 else parts
     for name in ("dataset", "model"):
-        value = form.get(name)
-        args[name] = value if isinstance(value, str) and value.strip() else None
-    concept = form.get("concept")
-    if isinstance(concept, str) and concept.strip():
+        args[name] = _form_text(form, name)
+    concept = _form_text(form, "concept")
+    if concept is not None:
         labels = [args["label"]] if isinstance(args["label"], str) else args["label"]
         args["concept"] = parse_concepts([c for c in concept.split(",") if c.strip()], labels)
-    policy = form.get("policy")
-    if isinstance(policy, str) and policy.strip():
-        parsed = _http.parse_json(policy.encode("utf-8"))
-        if not isinstance(parsed, dict):
-            raise ValidationError("policy is a JSON object", key="policy")
-        args["policy"] = parsed
-    return args, await run_in_threadpool(_read_upload, await upload.read(), suffix)
-
-
-def _read_upload(content: bytes, suffix: str) -> pl.DataFrame:
-    parquet = suffix in (".parquet", ".pq")
-    try:
-        if parquet:
-            return pl.read_parquet(io.BytesIO(content))
-        return pl.read_csv(io.BytesIO(content), separator="\t" if suffix == ".tsv" else ",",
-                           infer_schema_length=10_000)
-    except Exception as exc:  # noqa: BLE001 - whatever the reader says, the upload is bad
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValidationError(f"cannot read the uploaded {'Parquet' if parquet else 'CSV'} "
-                              f"table: {reason}", key="table") from None
+    args["policy"] = _form_json_object(form, "policy")
+    return args
 
 
 async def _form(request: Request, body: bytes) -> Any:
@@ -1148,7 +1127,7 @@ async def _uploaded_batch(form: Any) -> FileBytes:
     UnsupportedMediaType when neither does."""
     upload = form.get("table")
     if upload is None or isinstance(upload, str):
-        raise ValidationError("upload the batch as the file field 'table' "
+        raise ValidationError("upload the table as the file field 'table' "
                               "(multipart/form-data)", key="table")
     name = Path(upload.filename or "").name or "upload"
     if Path(name).suffix.lower() not in TABLE_SUFFIXES:
