@@ -626,6 +626,14 @@ def assertion(origin: str, **overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
+def record_predictions(served: Served) -> dict[str, Any]:
+    """The scenario with fraud@2's predictions recorded (ai_inferred); the state then."""
+    lineage.manifest.register_text(served.store, SCENARIO)
+    assert served.post("/api/v1/assertions", who="scorer",
+                       json=assertion("ai_inferred")).status_code == 201
+    return served.state()
+
+
 def test_an_inference_token_asserts_ai_inferred_and_never_human_labelled(
         served: Served) -> None:
     lineage.manifest.register_text(served.store, SCENARIO)
@@ -718,10 +726,7 @@ def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
 
 def test_the_training_check_maps_a_renamed_label_to_a_concept_as_the_cli_does(
         served: Served) -> None:
-    lineage.manifest.register_text(served.store, SCENARIO)
-    assert served.post("/api/v1/assertions", who="scorer",
-                       json=assertion("ai_inferred")).status_code == 201
-    before = served.state()
+    before = record_predictions(served)
     # the predictions exported under a generic name: tied to fraud_label only when told
     renamed = [{"transaction_id": t, "y": i % 2 == 0} for i, t in enumerate(IDS)]
     body = {"rows": renamed, "key": "transaction_id", "label": "y"}
@@ -760,10 +765,7 @@ def test_the_training_check_maps_a_renamed_label_to_a_concept_as_the_cli_does(
 
 def test_the_training_check_reads_ndjson_and_arrow_uploads_as_the_json_rows(
         served: Served) -> None:
-    lineage.manifest.register_text(served.store, SCENARIO)
-    assert served.post("/api/v1/assertions", who="scorer",
-                       json=assertion("ai_inferred")).status_code == 201
-    before = served.state()
+    before = record_predictions(served)
     laundered = pl.DataFrame([{"transaction_id": t, "is_fraud": i % 2 == 0}
                               for i, t in enumerate(IDS)])
     form = {"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels"}
