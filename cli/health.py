@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -12,6 +13,9 @@ import lineage
 from . import output
 from .context import App, format_option, pass_app
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 def _share(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
@@ -19,6 +23,25 @@ def _share(value: float | None) -> str:
 
 def _names(keys: list[str]) -> str:
     return ", ".join(k.partition(":")[2] for k in keys)
+
+
+class _Concluded(Protocol):
+    """A health report: what it could not judge or judged with a caveat, and its verdict."""
+
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+    def summary(self) -> str: ...
+
+
+def _print_conclusion(console: Console, report: _Concluded, done: str | None = None) -> None:
+    """The lines under a health report's tables, alike for every command: its notes, what
+    the command did besides checking (`done`: recorded, notified), and the verdict."""
+    for note in report.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    if done:
+        console.print(done, soft_wrap=True)
+    console.print(report.summary(), soft_wrap=True)
 
 
 @click.command()
@@ -93,12 +116,9 @@ def _print_validation(report: Any) -> None:
          "message"], rows, wrap=("message", "breaks"), right=("nulls",),
         # at a narrow width: which column, whether it is ok, what is wrong first
         optional=["by", "check", "nulls", "declared", "observed", "breaks"]))
-    for note in report.notes:
-        console.print(f"note: {note}", soft_wrap=True)
-    if report.recorded:
-        console.print(f"recorded {report.recorded} ({report.notifications} notification(s) "
-                      "enqueued; `lineage notify deliver` sends them)", soft_wrap=True)
-    console.print(report.summary(), soft_wrap=True)
+    _print_conclusion(console, report, done=None if not report.recorded else (
+        f"recorded {report.recorded} ({report.notifications} notification(s) enqueued; "
+        "`lineage notify deliver` sends them)"))
 
 
 @click.command("profile")
@@ -284,12 +304,9 @@ def _print_drift(report: Any) -> None:
                  for r in reached.get(kind, [])]
         console.print(output.table(f"{name} drifted; through lineage it reaches",
                                    ["kind", "name", "path"], lines, wrap=("path",)))
-    for note in report.notes:
-        console.print(f"note: {note}", soft_wrap=True)
-    if report.notifications:
-        console.print(f"{report.notifications} notification(s) enqueued; `lineage notify "
-                      "deliver` sends them", soft_wrap=True)
-    console.print(report.summary(), soft_wrap=True)
+    _print_conclusion(console, report, done=None if not report.notifications else (
+        f"{report.notifications} notification(s) enqueued; `lineage notify deliver` sends "
+        "them"))
 
 
 @click.command("freshness")
@@ -358,9 +375,7 @@ def freshness_cmd(app: App, name: str | None, now_text: str | None, fmt: str) ->
               _names([c["key"] for c in x.downstream.consumers])) for x in report.late],
             wrap=("job", "model versions", "consumers"),
             optional=["window end", "landed", "consumers", "job"]))
-    for note in report.notes:
-        console.print(f"note: {note}", soft_wrap=True)
-    console.print(report.summary(), soft_wrap=True)
+    _print_conclusion(console, report)
 
 
 @click.command("skew")
@@ -408,6 +423,4 @@ def skew_cmd(app: App, model_version: str, fmt: str) -> None:
         ["input", "verdict", "training source", "serving source", "distribution",
          "differences"], rows, wrap=("differences", "training source", "serving source"),
         optional=["distribution", "serving source", "training source"]))
-    for note in report.notes:
-        console.print(f"note: {note}", soft_wrap=True)
-    console.print(report.summary(), soft_wrap=True)
+    _print_conclusion(console, report)

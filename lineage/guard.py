@@ -43,10 +43,11 @@ none of whose label columns could be tied to anything recorded raises UnmatchedL
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import polars as pl
@@ -275,10 +276,7 @@ def check_training(
     require_keys(frame, key_columns, "training table")
 
     specs = key_columns_of(store, dataset_key, key_columns)
-    scopes: dict[str, list[AssertionBatch]] = {}
-    for b in store.assertion_batches():
-        if b.id is not None:
-            scopes.setdefault(b.concept, []).append(b)
+    scopes = _scopes(store)
     duplicates = 0
     verdicts = np.zeros(0, dtype=np.int8)  # the first label's, then the worst per row
     reasons: dict[str, np.ndarray] = {}
@@ -290,40 +288,16 @@ def check_training(
                                 if b.id is not None}
     tainted: dict[str, Tainted] | None = None
     for column in labels:
-        targets = [] if column in explicit else _label_targets(store, dataset, column)
-        spec = targets[0].values if targets else ValueSpec()
-        if column in explicit:
-            concepts, matched_by = [explicit[column]], "explicit"
-        else:
-            concepts = sorted({t.concept for t in targets} | _upstream_concepts(store, targets))
-            matched_by = "declared"
-        tied = _tied_scopes(scopes, concepts, specs, key_columns)
         blank = _blank(frame[column])
-        result = None
-        if tied:
-            result = _check_label(store, frame, column, tied, scopes, spec, policy, blank)
-        if (result is None or not result.touched) and column not in explicit:
-            done = {t for t, _ in tied}
-            matches = _content_matches(store, frame, key_columns, column, scopes,
-                                       [sc for sc in sorted(scopes) if sc not in done], spec,
-                                       blank)
-            if matches:
-                best = max(matches, key=lambda m: m[0])
-                concept_of_best = parse_scope(best[1])[0]
-                # the best match, and what else matches on its concept (truth and AI may
-                # have been recorded with key columns named differently)
-                tied = [(sc, order) for _, sc, order in matches
-                        if parse_scope(sc)[0] == concept_of_best]
-                matched_by = "content"
-                if not targets:
-                    spec = _scope_spec(store, scopes[best[1]])
-                concepts = [concept_of_best]
-                result = _check_label(store, frame, column, tied, scopes, spec, policy, blank)
-        if result is None or not result.touched:
-            matched_by = "none"
-        checked.append(_Label(column, concepts,
-                              [t for t, _ in tied] if matched_by != "none" else [], matched_by,
-                              tied[0][1] if tied else [s.column for s in specs]))
+        tie = _tie_label(
+            store, column, dataset=dataset, explicit=explicit, scopes=scopes, specs=specs,
+            key_columns=key_columns,
+            check=partial(_check_label, store, frame, column, scopes=scopes, policy=policy,
+                          blank=blank),
+            match=partial(_content_matches, store, frame, key_columns, column, scopes=scopes,
+                          blank=blank))
+        result, spec, targets = tie.result, tie.spec, tie.targets
+        checked.append(tie.label)
         if result is None:
             neutral = scope_of("", specs)  # conflicts in the table need no concept
             entity, pairs = fingerprints(neutral, frame, [s.column for s in specs],
@@ -432,6 +406,15 @@ def _explicit_concepts(store: RecordStore, concept: str | Mapping[str, str] | No
     return mapping
 
 
+def _scopes(store: RecordStore) -> dict[str, list[AssertionBatch]]:
+    """The stored assertion batches by scope (the guard's view of what was recorded)."""
+    scopes: dict[str, list[AssertionBatch]] = {}
+    for b in store.assertion_batches():
+        if b.id is not None:
+            scopes.setdefault(b.concept, []).append(b)
+    return scopes
+
+
 def _tied_scopes(scopes: Mapping[str, list[AssertionBatch]], concepts: Sequence[str],
                  specs: Sequence[KeySpec],
                  key_columns: list[str]) -> list[tuple[str, list[str]]]:
@@ -449,6 +432,71 @@ def _tied_scopes(scopes: Mapping[str, list[AssertionBatch]], concepts: Sequence[
         elif entities == tokens:
             tied.append((scope, [s.column for s in specs]))
     return tied
+
+
+class _Checked(Protocol):
+    """What checking a label column against its tied scopes found (local or Spark)."""
+
+    touched: bool  # any row's entity is known to the scopes consulted
+
+
+_Result = TypeVar("_Result", bound=_Checked)
+#: a label column checked against scopes with their key orders, its values spelled so
+_CheckLabel = Callable[[Sequence[tuple[str, list[str]]], ValueSpec], _Result]
+#: the candidate scopes a label column's content matches: (score, scope, key order) each
+_MatchContent = Callable[[Sequence[str], ValueSpec], list[tuple[int, str, list[str]]]]
+
+
+@dataclass
+class _LabelTie(Generic[_Result]):
+    """How one label column was tied to what the store recorded, and what checking it
+    found (None: tied to no scope, nothing checked)."""
+
+    label: _Label
+    result: _Result | None
+    spec: ValueSpec  # how its values are spelled
+    targets: list[FieldTarget]  # the fields it stands for (none: explicit or unknown)
+
+
+def _tie_label(store: Store, column: str, *, dataset: str | None, explicit: Mapping[str, str],
+               scopes: Mapping[str, list[AssertionBatch]], specs: Sequence[KeySpec],
+               key_columns: list[str], check: _CheckLabel[_Result],
+               match: _MatchContent) -> _LabelTie[_Result]:
+    """Tie a label column to concepts and check it: to the concept `explicit` names for it,
+    else to its field's concept and the concepts upstream of it; when those scopes know
+    none of the table's entities (and no concept was named), to the concept whose scopes
+    `match` by content best, with every scope of that concept that matches. The local
+    guard and the Spark guard share this flow and differ in how they check a column
+    against scopes (`check`) and match its content (`match`), so both tie a column alike."""
+    targets = [] if column in explicit else _label_targets(store, dataset, column)
+    spec = targets[0].values if targets else ValueSpec()
+    if column in explicit:
+        concepts, matched_by = [explicit[column]], "explicit"
+    else:
+        concepts = sorted({t.concept for t in targets} | _upstream_concepts(store, targets))
+        matched_by = "declared"
+    tied = _tied_scopes(scopes, concepts, specs, key_columns)
+    result = check(tied, spec) if tied else None
+    if (result is None or not result.touched) and column not in explicit:
+        done = {t for t, _ in tied}
+        matches = match([sc for sc in sorted(scopes) if sc not in done], spec)
+        if matches:
+            best = max(matches, key=lambda m: m[0])
+            concept_of_best = parse_scope(best[1])[0]
+            # the best match, and what else matches on its concept (truth and AI may
+            # have been recorded with key columns named differently)
+            tied = [(sc, order) for _, sc, order in matches
+                    if parse_scope(sc)[0] == concept_of_best]
+            matched_by = "content"
+            if not targets:
+                spec = _scope_spec(store, scopes[best[1]])
+            concepts = [concept_of_best]
+            result = check(tied, spec)
+    if result is None or not result.touched:
+        matched_by = "none"
+    label = _Label(column, concepts, [t for t, _ in tied] if matched_by != "none" else [],
+                   matched_by, tied[0][1] if tied else [s.column for s in specs])
+    return _LabelTie(label, result, spec, targets)
 
 
 def _blank(values: pl.Series) -> np.ndarray:
@@ -474,8 +522,8 @@ MIN_AGREEMENT = 0.9
 
 
 def _content_matches(store: Store, frame: pl.DataFrame, key_columns: list[str], column: str,
-                     scopes: Mapping[str, list[AssertionBatch]], candidates: Sequence[str],
-                     spec: ValueSpec,
+                     candidates: Sequence[str], spec: ValueSpec, *,
+                     scopes: Mapping[str, list[AssertionBatch]],
                      blank: np.ndarray) -> list[tuple[int, str, list[str]]]:
     """The candidate scopes whose recorded entities and values the column matches, each
     with its score (agreements minus twice the disagreements) and the key column order
@@ -542,8 +590,8 @@ class _LabelResult:
 
 
 def _check_label(store: RecordStore, frame: pl.DataFrame, column: str,
-                 tied: Sequence[tuple[str, list[str]]],
-                 scopes: Mapping[str, list[AssertionBatch]], spec: ValueSpec, policy: Policy,
+                 tied: Sequence[tuple[str, list[str]]], spec: ValueSpec, *,
+                 scopes: Mapping[str, list[AssertionBatch]], policy: Policy,
                  blank: np.ndarray) -> _LabelResult:
     value = value_spread(frame[column], spec)
     duplicates = 0

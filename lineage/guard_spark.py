@@ -32,6 +32,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,6 @@ from .guard import (
     _example,
     _explicit_concepts,
     _Label,
-    _label_targets,
     _lineage_findings,
     _loop_findings,
     _model_versions,
@@ -68,13 +68,13 @@ from .guard import (
     _report,
     _scope_spec,
     _scope_support,
+    _scopes,
     _select_matches,
-    _tied_scopes,
+    _tie_label,
     _trained_on_findings,
-    _upstream_concepts,
 )
 from .provenance import Tainted, key_columns_of, taint
-from .provenance._scope import ValueSpec, fingerprints, parse_scope, scope_of, value_spread
+from .provenance._scope import ValueSpec, fingerprints, scope_of, value_spread
 from .provenance._tables import require_columns
 from .store.base import Store
 
@@ -117,10 +117,7 @@ def export_fingerprints(store: Store, path: str | Path) -> FingerprintExport:
     to one Parquet file (`scope`, `side`, `fp`, `conf`, `batch`; see SIDES), with the
     batches it covers in the file's metadata. The file is replaced atomically. A store
     without assertions exports an empty file: checked against it, no label matches."""
-    scopes: dict[str, list[AssertionBatch]] = {}
-    for b in store.assertion_batches():
-        if b.id is not None:
-            scopes.setdefault(b.concept, []).append(b)
+    scopes = _scopes(store)
     parts = [_frame("", "", [])]
     parts += [part for scope in sorted(scopes) for part in _scope_rows(store, scope,
                                                                        scopes[scope])]
@@ -294,10 +291,7 @@ class _SparkCheck:
         rows = self._index()
 
         specs = key_columns_of(store, dataset_key, key_columns)
-        scopes: dict[str, list[AssertionBatch]] = {}
-        for b in store.assertion_batches():
-            if b.id is not None:
-                scopes.setdefault(b.concept, []).append(b)
+        scopes = _scopes(store)
         self.scopes = scopes
         agent_of = {b.id: b.agent for bs in scopes.values() for b in bs if b.id is not None}
         duplicates = 0
@@ -306,38 +300,12 @@ class _SparkCheck:
         checked: list[_Label] = []
         tainted: dict[str, Tainted] | None = None
         for column in labels:
-            targets = [] if column in explicit else _label_targets(store, dataset, column)
-            spec = targets[0].values if targets else ValueSpec()
-            if column in explicit:
-                concepts, matched_by = [explicit[column]], "explicit"
-            else:
-                concepts = sorted({t.concept for t in targets}
-                                  | _upstream_concepts(store, targets))
-                matched_by = "declared"
-            tied = _tied_scopes(scopes, concepts, specs, key_columns)
-            result = None
-            if tied:
-                result = self._check_label(column, tied, spec, rows)
-            if (result is None or not result.touched) and column not in explicit:
-                done = {t for t, _ in tied}
-                matches = self._content_matches(
-                    column, [sc for sc in sorted(scopes) if sc not in done], spec)
-                if matches:
-                    best = max(matches, key=lambda m: m[0])
-                    concept_of_best = parse_scope(best[1])[0]
-                    tied = [(sc, order) for _, sc, order in matches
-                            if parse_scope(sc)[0] == concept_of_best]
-                    matched_by = "content"
-                    if not targets:
-                        spec = _scope_spec(store, scopes[best[1]])
-                    concepts = [concept_of_best]
-                    result = self._check_label(column, tied, spec, rows)
-            if result is None or not result.touched:
-                matched_by = "none"
-            checked.append(_Label(column, concepts,
-                                  [t for t, _ in tied] if matched_by != "none" else [],
-                                  matched_by,
-                                  tied[0][1] if tied else [s.column for s in specs]))
+            tie = _tie_label(store, column, dataset=dataset, explicit=explicit, scopes=scopes,
+                             specs=specs, key_columns=key_columns,
+                             check=partial(self._check_label, column, rows=rows),
+                             match=partial(self._content_matches, column))
+            result, spec, targets = tie.result, tie.spec, tie.targets
+            checked.append(tie.label)
             if result is None:
                 neutral = _Slot(0, 0, scope_of("", specs), tuple(s.column for s in specs),
                                 spec)

@@ -622,7 +622,7 @@ def test_a_table_built_in_pieces_is_the_table_built_whole() -> None:
     between); column types must come out as one build infers them."""
     import polars as pl
 
-    from lineage.server._app import _FRAME_CHUNK_ROWS, _frame
+    from lineage.server._tables import _FRAME_CHUNK_ROWS, _frame
 
     n = 2 * _FRAME_CHUNK_ROWS + 10
     rows: list[dict[str, Any]] = [{"k": f"t{i}", "x": i, "y": None, "z": True} for i in range(n)]

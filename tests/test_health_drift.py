@@ -242,6 +242,20 @@ def test_drift_notify_tells_the_consumers_behind_the_drifted_fields_once(trained
     assert snapshot(trained) == before
 
 
+def test_cli_drift_notify_ends_with_what_it_enqueued_then_the_verdict(
+        trained: Store, tmp_path: Path) -> None:
+    drifted = tmp_path / "prod.parquet"
+    features(seed=7, shift=0.4).write_parquet(drifted)
+    result = CliRunner().invoke(cli, ["--store", trained.url, "drift", str(drifted),
+                                      "--dataset", "user_features", "--notify"])
+    assert result.exit_code == 11, result.output
+    # the closing lines every health command prints alike (validate --record:
+    # test_health_validate)
+    *_, done, verdict = result.stdout.strip().splitlines()
+    assert done == "3 notification(s) enqueued; `lineage notify deliver` sends them"
+    assert verdict.startswith("DRIFT: avg_amount_7d drifted from what ")
+
+
 def test_cli_drift_exits_11_on_drift_and_0_without(trained: Store, tmp_path: Path) -> None:
     drifted, steady = tmp_path / "prod.parquet", tmp_path / "steady.parquet"
     features(seed=7, shift=0.4).write_parquet(drifted)

@@ -216,6 +216,22 @@ def test_cli_validate_exits_8_on_a_violation_and_prints_json(
     assert ok.exit_code == 0, ok.output
 
 
+def test_cli_validate_record_ends_with_what_it_recorded_then_the_verdict(
+        health_store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    transactions(label_share=0.3).write_csv(path)
+    result = CliRunner().invoke(cli, ["--store", health_store.url, "validate", str(path),
+                                      "--dataset", "transactions", "--record",
+                                      "--version", "2026-04"])
+    assert result.exit_code == 10, result.output
+    # the closing lines every health command prints alike (drift --notify: test_health_drift)
+    *_, done, verdict = result.stdout.strip().splitlines()
+    assert done.startswith("recorded dataset_version:postgres://db.prod:5432/public."
+                           "transactions@2026-04 (")
+    assert done.endswith(" notification(s) enqueued; `lineage notify deliver` sends them)")
+    assert verdict.startswith("VIOLATION: ")
+
+
 def test_cli_validate_unreadable_batch_is_bad_input(health_store: Store, tmp_path: Path
                                                     ) -> None:
     result = CliRunner().invoke(cli, ["--store", health_store.url, "validate",

@@ -626,6 +626,14 @@ def assertion(origin: str, **overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
+def record_predictions(served: Served) -> dict[str, Any]:
+    """The scenario with fraud@2's predictions recorded (ai_inferred); the state then."""
+    lineage.manifest.register_text(served.store, SCENARIO)
+    assert served.post("/api/v1/assertions", who="scorer",
+                       json=assertion("ai_inferred")).status_code == 201
+    return served.state()
+
+
 def test_an_inference_token_asserts_ai_inferred_and_never_human_labelled(
         served: Served) -> None:
     lineage.manifest.register_text(served.store, SCENARIO)
@@ -706,7 +714,7 @@ def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
     assert_error(served.post("/api/v1/training/check", who="reader", files={
         "table": ("train.parquet", b"not parquet", "application/octet-stream")},
         data={"key": "transaction_id", "label": "is_fraud"}), 400, "ValidationError",
-        "cannot read the uploaded Parquet")
+        "cannot read parquet")
     assert_error(served.post("/api/v1/training/check", who="reader", json={
         "rows": confirmed, "key": "transaction_id", "label": "fraud"}), 400,
         "ValidationError", "no column 'fraud'")
@@ -718,10 +726,7 @@ def test_the_training_check_reports_blocked_tables_with_200_and_passed_false(
 
 def test_the_training_check_maps_a_renamed_label_to_a_concept_as_the_cli_does(
         served: Served) -> None:
-    lineage.manifest.register_text(served.store, SCENARIO)
-    assert served.post("/api/v1/assertions", who="scorer",
-                       json=assertion("ai_inferred")).status_code == 201
-    before = served.state()
+    before = record_predictions(served)
     # the predictions exported under a generic name: tied to fraud_label only when told
     renamed = [{"transaction_id": t, "y": i % 2 == 0} for i, t in enumerate(IDS)]
     body = {"rows": renamed, "key": "transaction_id", "label": "y"}
@@ -756,6 +761,65 @@ def test_the_training_check_maps_a_renamed_label_to_a_concept_as_the_cli_does(
     assert_error(served.post("/api/v1/training/check", who="reader", json={
         **body, "concept": "fraud_lable"}), 404, "NotFound", "fraud_label")
     assert served.state() == before  # the check reads only
+
+
+def test_the_training_check_reads_ndjson_and_arrow_uploads_as_the_json_rows(
+        served: Served) -> None:
+    before = record_predictions(served)
+    laundered = pl.DataFrame([{"transaction_id": t, "is_fraud": i % 2 == 0}
+                              for i, t in enumerate(IDS)])
+    form = {"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels"}
+    rows = served.post("/api/v1/training/check", who="reader",
+                       json={**form, "rows": laundered.to_dicts()})
+    assert rows.status_code == 200, rows.text
+    assert rows.json()["counts"]["ai_only"] == 6
+
+    ndjson, arrow_file, arrow_stream = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    laundered.write_ndjson(ndjson)
+    laundered.write_ipc(arrow_file)
+    laundered.write_ipc_stream(arrow_stream)
+    uploads = {  # by file name, and by media type alone
+        "ndjson": ("train.ndjson", ndjson.getvalue(), "application/octet-stream"),
+        "jsonl by type": ("train", ndjson.getvalue(), "application/x-ndjson"),
+        "arrow file": ("train.arrow", arrow_file.getvalue(), "application/octet-stream"),
+        "arrow stream by type": ("train", arrow_stream.getvalue(),
+                                 "application/vnd.apache.arrow.stream")}
+    for what, upload in uploads.items():
+        checked = served.post("/api/v1/training/check", who="reader",
+                              files={"table": upload}, data=form)
+        assert checked.status_code == 200, (what, checked.text)
+        assert checked.json() == rows.json(), what
+    assert served.state() == before  # the check reads only
+
+
+def test_an_unreadable_training_upload_is_refused_as_the_data_health_routes_refuse_it(
+        served: Served) -> None:
+    lineage.manifest.register_text(served.store, SCENARIO)
+    before = served.state()
+    bad = {  # upload -> (status, error, message)
+        ("train.ndjson", b'{"transaction_id": "t1", "is_fraud": tru', "application/x-ndjson"):
+            (400, "ValidationError", "cannot read ndjson"),
+        ("train.arrow", b"ARROW1 but not Arrow", "application/octet-stream"):
+            (400, "ValidationError", "cannot read ipc"),
+        ("train.csv", b"transaction_id,is_fraud\n\xff\xfe,true\n", "text/csv"):
+            (400, "ValidationError", "not UTF-8 text"),
+        ("train.xlsx", b"PK..", "application/octet-stream"):
+            (415, "UnsupportedMediaType", "cannot tell the format of the upload 'train.xlsx'"),
+    }
+    for upload, (status, error, message) in bad.items():
+        checked = assert_error(served.post(
+            "/api/v1/training/check", who="reader", files={"table": upload},
+            data={"key": "transaction_id", "label": "is_fraud", "dataset": "fraud.labels"}),
+            status, error, message)
+        validated = assert_error(served.post(
+            "/api/v1/validate", who="reader", files={"table": upload},
+            data={"dataset": "fraud.labels"}), status, error, message)
+        assert checked == validated, upload[0]  # one reader, one answer
+    assert_error(served.post("/api/v1/training/check", who="reader", files={
+        "other": ("train.csv", b"transaction_id,is_fraud\nt1,true\n", "text/csv")},
+        data={"key": "transaction_id", "label": "is_fraud"}), 400, "ValidationError",
+        "file field 'table'")
+    assert served.state() == before
 
 
 # ------------------------------------------------------------------ bad input

@@ -1,27 +1,22 @@
 """The FastAPI application: OpenLineage ingest, the read API, assertions, the guard.
 
 Each endpoint checks the caller's scope, parses its input and calls one library function;
-the library's errors become JSON answers in `_http`. Nothing here builds queries.
+the library's errors become JSON answers in `_http`. Nothing here builds queries. Table
+bodies (JSON `rows`) are read by `_tables`, multipart uploads by `_forms`, ingest bodies by
+the writer (`_writer`).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at
 # definition time, and the scoped-principal aliases are local to `create_app`.
 
 import asyncio
-import io
 import json
-import math
-import multiprocessing
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import polars as pl
@@ -30,7 +25,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -38,16 +32,17 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, auth, health, provenance
 from .._access import Principal
-from .._errors import LineageError, NotFound, PermissionDenied, StoreError, ValidationError
+from .._errors import LineageError, NotFound, PermissionDenied, ValidationError
 from .._vocabulary import NodeKind, edge_verb
-from ..guard import Policy, check_training, parse_concepts
+from ..guard import Policy, check_training
 from ..impact import change_impact, impact
-from ..provenance._tables import TABLE_SUFFIXES, FileBytes
+from ..provenance._tables import FileBytes
 from ..render import draw, neighbourhood, to_dot
 from ..store.base import Store
-from . import _http
+from . import _forms, _http
 from ._explorer import add_explorer
 from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
+from ._tables import TableError, TableReader, validated
 from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter, ProcessIngestWriter
 
 API = "/api/v1"
@@ -153,6 +148,12 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     error: str
     message: str
+
+
+#: the file field `table` of an upload (the OpenAPI docs of every route taking one)
+_TABLE_FIELD = {"type": "string", "format": "binary",
+                "description": "the table: Parquet, CSV/TSV, NDJSON or Arrow IPC (file or "
+                               "stream); its format from the file name, else the media type"}
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -378,19 +379,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         _http.require_json(request)
         return await parsed_json(await _http.read_body(request, limit))
 
-    tables = _TableReader()
+    # the JSON tables of /assertions and /training/check: a large one is read in a process
+    # of its own (`_tables`)
+    tables = TableReader(_PARSE_ON_LOOP_BYTES)
     holder["tables"] = tables
-
-    async def json_table(kind: str, raw: bytes) -> tuple[dict[str, Any], pl.DataFrame,
-                                                           str | None]:
-        """A table request's fields (all but `rows`), its table and its `origin` (see
-        `read_table`). A large body is read in a process of its own: its parse, validation
-        and frame building hold an interpreter lock for up to a second, and in this process
-        that stalled every other request (issue 15); only the finished table (Arrow IPC)
-        comes back."""
-        if len(raw) <= _PARSE_ON_LOOP_BYTES:
-            return await run_in_threadpool(read_table, kind, raw)
-        return await tables.read(kind, raw)
 
     # ---------------------------------------------------------------- ingest
 
@@ -614,8 +606,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                   "multipart/form-data": {"schema": {
                       "type": "object", "required": ["table", "key", "label"],
                       "properties": {
-                          "table": {"type": "string", "format": "binary",
-                                    "description": "a Parquet or CSV file"},
+                          "table": _TABLE_FIELD,
                           "key": {"type": "string", "description": "comma-separated"},
                           "label": {"type": "string", "description": "comma-separated"},
                           "dataset": {"type": "string"}, "model": {"type": "string"},
@@ -624,8 +615,11 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
                           "policy": {"type": "string", "description": "a Policy as JSON"}}}},
               }}})
     async def post_training_check(request: Request, _who: Reader) -> JSONResponse:
-        """The guard's report on a training table: JSON rows, or a Parquet/CSV upload
-        (multipart/form-data, file field `table`). **Always 200 when the check ran**, with
+        """The guard's report on a training table: JSON rows, or an upload
+        (multipart/form-data, file field `table`) read as the data-health routes read one:
+        Parquet, CSV/TSV, NDJSON or Arrow IPC, its format from its file name, else its
+        media type (400 when it cannot be read, 415 when neither says its format).
+        **Always 200 when the check ran**, with
         `passed` true or false (false: the policy blocks the table; `summary`, `counts`,
         `examples` and `findings` say why). A client that must fail its job on a block
         checks `passed`. 4xx only for bad input (missing column, unknown dataset, ...).
@@ -633,16 +627,16 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         for every label, or {column: concept}; in a form, `CONCEPT` or comma-separated
         `COLUMN=CONCEPT`): 400 for a column that is not a label or a malformed mapping,
         404 for a concept nothing was recorded under."""
-        kind = _http.media_type(request)
-        if kind == "multipart/form-data":
-            body = await _http.read_body(request, limit)
-            args, table = await _multipart_table(request, body)
+        table: FileBytes | pl.DataFrame
+        if _http.media_type(request) == "multipart/form-data":
+            form, table = await _forms.upload(request, limit)
+            args = _forms.training_check_args(form)
         else:
             _http.require_json(request)
             try:
-                fields, table, _origin = await json_table(
-                    "training_check", await _http.read_body(request, limit))
-            except _TableError as exc:
+                fields, table, _origin = await tables.read(
+                    TrainingCheckRequest, await _http.read_body(request, limit))
+            except TableError as exc:
                 raise exc.error from None
             args = {name: fields[name] for name in ("key", "label", "dataset", "model",
                                                     "concept", "policy")}
@@ -665,19 +659,9 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         if not who.has("write:lineage"):
             auth.require(who, "read")
 
-    async def batch_upload(request: Request) -> tuple[Any, FileBytes]:
-        """The form of a multipart request and its batch (file field `table`)."""
-        kind = _http.media_type(request)
-        if kind != "multipart/form-data":
-            raise UnsupportedMediaType(f"upload the batch as multipart/form-data (file field "
-                                       f"'table'), got Content-Type {kind or 'none'}")
-        form = await _form(request, await _http.read_body(request, limit))
-        return form, await _uploaded_batch(form)
-
     upload_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {
         "schema": {"type": "object", "required": ["table", "dataset"], "properties": {
-            "table": {"type": "string", "format": "binary",
-                      "description": "the batch: Parquet, CSV/TSV, NDJSON or Arrow IPC"},
+            "table": _TABLE_FIELD,
             "dataset": {"type": "string"}}}}}}}
 
     @app.post(f"{API}/validate", tags=["data health"],
@@ -692,10 +676,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         write:lineage; else read) registers the observed schema as a new version when it
         differs (`version` names it), which notifies the consumers the change breaks."""
         may_check(who)
-        form, batch = await batch_upload(request)
-        dataset = str(_form_text(form, "dataset", required=True))
-        record = _form_flag(form, "record")
-        version = _form_text(form, "version")
+        form, batch = await _forms.upload(request, limit)
+        dataset = str(_forms.form_text(form, "dataset", required=True))
+        record = _forms.form_flag(form, "record")
+        version = _forms.form_text(form, "version")
         if version is not None and not record:
             raise ValidationError("'version' names the version record=true registers; add "
                                   "record=true", key="version")
@@ -721,10 +705,10 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         NAME@VERSION, optionally `run` (what that run saw: a training run's features, a
         serving batch) and `replace=true`. 201 with the stored profile; the same
         distribution again changes nothing; a different one is 409 unless `replace`."""
-        form, batch = await batch_upload(request)
-        dataset = str(_form_text(form, "dataset", required=True))
-        run = _form_text(form, "run")
-        replace = _form_flag(form, "replace")
+        form, batch = await _forms.upload(request, limit)
+        dataset = str(_forms.form_text(form, "dataset", required=True))
+        run = _forms.form_text(form, "run")
+        replace = _forms.form_flag(form, "replace")
 
         def record() -> dict[str, Any]:
             store = the_store()
@@ -753,8 +737,7 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
               openapi_extra={"requestBody": {"required": True, "content": {
                   "multipart/form-data": {"schema": {
                       "type": "object", "required": ["table", "dataset"], "properties": {
-                          "table": {"type": "string", "format": "binary",
-                                    "description": "the batch: Parquet, CSV, NDJSON or Arrow"},
+                          "table": _TABLE_FIELD,
                           "dataset": {"type": "string"}, "against": {"type": "string"},
                           "policy": {"type": "string", "description": "thresholds as JSON"},
                           "psi": {"type": "number"}, "ks_statistic": {"type": "number"},
@@ -774,21 +757,21 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         batch: FileBytes | None = None
         current = run = None
         if _http.media_type(request) == "multipart/form-data":
-            form, batch = await batch_upload(request)
-            dataset = str(_form_text(form, "dataset", required=True))
-            against = _form_text(form, "against")
-            raw_policy = _form_json_object(form, "policy")
-            thresholds = {"psi": _form_number(form, "psi"),
-                          "ks_statistic": _form_number(form, "ks_statistic", 1),
-                          "ks_pvalue": _form_number(form, "ks_pvalue", 1)}
-            notify = _form_flag(form, "notify")
+            form, batch = await _forms.upload(request, limit)
+            dataset = str(_forms.form_text(form, "dataset", required=True))
+            against = _forms.form_text(form, "against")
+            raw_policy = _forms.form_json_object(form, "policy")
+            thresholds = {"psi": _forms.form_number(form, "psi"),
+                          "ks_statistic": _forms.form_number(form, "ks_statistic", 1),
+                          "ks_pvalue": _forms.form_number(form, "ks_pvalue", 1)}
+            notify = _forms.form_flag(form, "notify")
         else:
             if not _http.media_type(request).endswith("json"):
                 raise UnsupportedMediaType(
                     "upload the batch as multipart/form-data (file field 'table'), or name a "
                     "stored profile in an application/json body ({\"dataset\": ..., "
                     f"\"current\": NAME@VERSION}}); got {_http.media_type(request) or 'none'}")
-            parsed = _model(DriftRequest, await json_body(request))
+            parsed = validated(DriftRequest, await json_body(request))
             dataset, against, current, run = (parsed.dataset, parsed.against, parsed.current,
                                               parsed.run)
             raw_policy, notify = parsed.policy, parsed.notify
@@ -848,9 +831,9 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         token may not assert `origin` (an inference job's token may assert ai_inferred only)."""
         _http.require_json(request)
         try:
-            fields, frame, _origin = await json_table(
-                "assertions", await _http.read_body(request, limit))
-        except _TableError as exc:
+            fields, frame, _origin = await tables.read(
+                AssertionRequest, await _http.read_body(request, limit))
+        except TableError as exc:
             if exc.origin is not None:
                 auth.require_origin(who, exc.origin)  # refused before anything else is read
             raise exc.error from None
@@ -925,283 +908,3 @@ def _own_url(store: Store) -> str:
         raise ValidationError("an ingest writer process needs a store it can open by URL; "
                               f"{store!r} is in this process's memory")
     return url
-
-
-_TABLE_MODELS: dict[str, type[BaseModel]] = {"training_check": TrainingCheckRequest,
-                                              "assertions": AssertionRequest}
-
-
-class _TableError(Exception):
-    """A table request refused (`error`), with the `origin` it named (a str, or None): the
-    assertions route checks the caller may assert that origin before reporting the rest."""
-
-    def __init__(self, error: LineageError, origin: str | None) -> None:
-        super().__init__(error.message)
-        self.error, self.origin = error, origin
-
-
-def read_table(kind: str, raw: bytes) -> tuple[dict[str, Any], pl.DataFrame, str | None]:
-    """The body of a table request (`kind`: "training_check" or "assertions"): its fields
-    validated by the request model (all but `rows`), its rows as a frame (`_frame`) and its
-    `origin`. Raises _TableError."""
-    origin: str | None = None
-    try:
-        data = _http.parse_json(raw)
-        if isinstance(data, dict) and isinstance(data.get("origin"), str):
-            origin = data["origin"]
-        parsed, rows = _table_request(_TABLE_MODELS[kind], data)
-        frame = _frame(rows)
-    except LineageError as exc:
-        raise _TableError(exc, origin) from None
-    return parsed.model_dump(exclude={"rows"}), frame, origin
-
-
-def _read_table_answer(kind: str, raw: bytes) -> tuple[Any, ...]:
-    """`read_table` in a process of `_TableReader`'s: what crosses back is plain data, the
-    frame as Arrow IPC bytes and an error as its HTTP answer."""
-    try:
-        fields, frame, origin = read_table(kind, raw)
-    except _TableError as exc:
-        return ("error", _http.error_answer(exc.error), exc.origin)
-    out = io.BytesIO()
-    frame.write_ipc(out)
-    return ("ok", fields, out.getvalue(), origin)
-
-
-class _TableReader:
-    """One process, started at the first large table request, that reads table bodies
-    (`_read_table_answer`), so that the server's own process never holds its interpreter
-    lock for them."""
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    async def read(self, kind: str, raw: bytes) -> tuple[dict[str, Any], pl.DataFrame,
-                                                         str | None]:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"))
-            pool = self._pool
-        try:
-            answer = await asyncio.wrap_future(pool.submit(_read_table_answer, kind, raw))
-        except BrokenProcessPool:
-            # the process died (killed, out of memory): the next request starts another
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False)
-            raise StoreError("the process reading large tables stopped while reading this "
-                             "one; send it again") from None
-        if answer[0] == "error":
-            _status, body, headers = answer[1]
-            raise _TableError(_http.AnsweredError(_status, body, headers), answer[2])
-        frame = await run_in_threadpool(pl.read_ipc, io.BytesIO(answer[2]))
-        return answer[1], frame, answer[3]
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _table_request(model: type[Any], data: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """`data` validated by `model` (a request with `rows`), and its rows. A well-formed
-    `rows` (a non-empty list of objects) is left out of pydantic, which would validate and
-    copy a large table in one call holding the interpreter lock throughout (0.5 s for
-    60,000 rows on a loaded machine); `_frame` checks its cells in Python instead."""
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if isinstance(rows, list) and rows and all(type(row) is dict for row in rows):
-        return _model(model, {**data, "rows": [{}]}), rows
-    parsed = _model(model, data)  # pydantic says what is wrong with `rows`
-    return parsed, parsed.rows
-
-
-def _model(model: type[Any], data: Any) -> Any:
-    """`data` validated by a request model; pydantic's first error as a ValidationError
-    whose key is the field's JSON path."""
-    try:
-        return model.model_validate(data)
-    except PydanticError as exc:
-        err = exc.errors()[0]
-        path = [p for p in err["loc"] if isinstance(p, str | int)]
-        raise ValidationError(str(err["msg"]), key=_http.path_text(path) or None) from None
-
-
-#: distinct column names a JSON table (`rows`) may have
-MAX_TABLE_COLUMNS = 1000
-_CELL_TYPES = (str, int, float, bool, type(None))
-#: integers a table column holds (Int64 or UInt64); polars cannot build a column of more
-_MIN_CELL_INT, _MAX_CELL_INT = -(2**63), 2**63 - 1
-#: rows per polars frame built at once: each build holds the interpreter lock throughout
-_FRAME_CHUNK_ROWS = 4096
-
-
-def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """The table of JSON `rows` (objects of scalar cells, at most MAX_TABLE_COLUMNS
-    distinct names); ValidationError naming the first cell or row at fault. A nested cell
-    made polars work for minutes, and distinct names per row made it build a frame of
-    rows x names."""
-    columns: set[str] = set()
-    for i, row in enumerate(rows):
-        for name, cell in row.items():
-            if not isinstance(cell, _CELL_TYPES):
-                what = "an array" if isinstance(cell, list) else "an object"
-                raise ValidationError("a table cell is a string, number, boolean or null, "
-                                      f"not {what}", key=_http.path_text(["rows", i, name]))
-            if type(cell) is int and not _MIN_CELL_INT <= cell <= _MAX_CELL_INT:
-                raise ValidationError("a table cell's integer must fit in 64 bits (signed); "
-                                      "send a larger number as a string",
-                                      key=_http.path_text(["rows", i, name]))
-        columns.update(row)
-        if len(columns) > MAX_TABLE_COLUMNS:
-            raise ValidationError(f"the rows name more than {MAX_TABLE_COLUMNS:,} distinct "
-                                  "columns; send a table with fewer columns",
-                                  key=_http.path_text(["rows", i]))
-    try:
-        if len(rows) <= _FRAME_CHUNK_ROWS:
-            return pl.DataFrame(rows, infer_schema_length=None)
-        # in pieces, so other threads (the event loop) run between them; the pieces'
-        # column types meet at their common supertype, as one whole build infers them
-        return pl.concat([pl.DataFrame(rows[i:i + _FRAME_CHUNK_ROWS], infer_schema_length=None)
-                          for i in range(0, len(rows), _FRAME_CHUNK_ROWS)],
-                         how="diagonal_relaxed")
-    except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValidationError(f"rows cannot form a table: {reason}", key="rows") from None
-
-
-async def _multipart_table(request: Request, body: bytes) -> tuple[dict[str, Any],
-                                                                  pl.DataFrame]:
-    """The form fields and the uploaded table (file field `table`: Parquet, or CSV/TSV by
-    its name or content type)."""
-    form = await _form(request, body)
-    upload = form.get("table")
-    if upload is None or isinstance(upload, str):
-        raise ValidationError("upload the table as the file field 'table'", key="table")
-    suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv", ".tsv"):
-        kind = (upload.content_type or "").lower()
-        suffix = ".csv" if "csv" in kind else ".parquet" if "parquet" in kind else ""
-    if not suffix:
-        raise UnsupportedMediaType("the table must be Parquet or CSV (name the file .parquet "
-                                   "or .csv)", key="table")
-    args: dict[str, Any] = {}
-    for name in ("key", "label"):
-        value = form.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ValidationError(f"form field '{name}' is required", key=name)
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        args[name] = parts[0] if len(parts) == 1 else parts
-    for name in ("dataset", "model"):
-        value = form.get(name)
-        args[name] = value if isinstance(value, str) and value.strip() else None
-    concept = form.get("concept")
-    if isinstance(concept, str) and concept.strip():
-        labels = [args["label"]] if isinstance(args["label"], str) else args["label"]
-        args["concept"] = parse_concepts([c for c in concept.split(",") if c.strip()], labels)
-    policy = form.get("policy")
-    if isinstance(policy, str) and policy.strip():
-        parsed = _http.parse_json(policy.encode("utf-8"))
-        if not isinstance(parsed, dict):
-            raise ValidationError("policy is a JSON object", key="policy")
-        args["policy"] = parsed
-    return args, await run_in_threadpool(_read_upload, await upload.read(), suffix)
-
-
-def _read_upload(content: bytes, suffix: str) -> pl.DataFrame:
-    parquet = suffix in (".parquet", ".pq")
-    try:
-        if parquet:
-            return pl.read_parquet(io.BytesIO(content))
-        return pl.read_csv(io.BytesIO(content), separator="\t" if suffix == ".tsv" else ",",
-                           infer_schema_length=10_000)
-    except Exception as exc:  # noqa: BLE001 - whatever the reader says, the upload is bad
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValidationError(f"cannot read the uploaded {'Parquet' if parquet else 'CSV'} "
-                              f"table: {reason}", key="table") from None
-
-
-async def _form(request: Request, body: bytes) -> Any:
-    """The multipart form of a request whose body was read already (bounded)."""
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return await Request(request.scope, replay).form()
-
-
-#: an upload's media type -> the file suffix its format is read by, when its name has none
-_UPLOAD_TYPES = {
-    "text/csv": ".csv", "text/tab-separated-values": ".tsv",
-    "application/vnd.apache.parquet": ".parquet", "application/x-parquet": ".parquet",
-    "application/vnd.apache.arrow.file": ".arrow",
-    "application/vnd.apache.arrow.stream": ".arrow",
-    "application/x-ndjson": ".ndjson", "application/jsonl": ".ndjson",
-}  # fmt: skip
-
-
-async def _uploaded_batch(form: Any) -> FileBytes:
-    """The file field `table` of a form, named so that its format reads from the name:
-    its own file name when that says (batch.parquet), else its media type (text/csv).
-    UnsupportedMediaType when neither does."""
-    upload = form.get("table")
-    if upload is None or isinstance(upload, str):
-        raise ValidationError("upload the batch as the file field 'table' "
-                              "(multipart/form-data)", key="table")
-    name = Path(upload.filename or "").name or "upload"
-    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
-        suffix = _UPLOAD_TYPES.get(_http.media_type_of(upload.content_type or ""))
-        if suffix is None:
-            given = upload.content_type or "no type"
-            raise UnsupportedMediaType(
-                f"cannot tell the format of the upload '{name}' ({given}): name the file "
-                ".parquet, .csv, .tsv, .ndjson or .arrow, or send it as text/csv, "
-                "application/vnd.apache.parquet or application/vnd.apache.arrow.file",
-                key="table")
-        name = Path(name).stem + suffix
-    return FileBytes(name, await upload.read())
-
-
-def _form_text(form: Any, name: str, required: bool = False) -> str | None:
-    value = form.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"form field '{name}' is text, not a file", key=name)
-    if value is None or not value.strip():
-        if required:
-            raise ValidationError(f"form field '{name}' is required", key=name)
-        return None
-    return value.strip()
-
-
-def _form_flag(form: Any, name: str) -> bool:
-    value = (_form_text(form, name) or "false").lower()
-    if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValidationError(f"form field '{name}' is true or false, got {value!r}", key=name)
-    return value in ("true", "1", "yes")
-
-
-def _form_number(form: Any, name: str, high: float | None = None) -> float | None:
-    value = _form_text(form, name)
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number < 0 or (high is not None and number > high):
-        raise ValidationError(f"form field '{name}' is a number >= 0"
-                              + ("" if high is None else f" and <= {high:g}")
-                              + f", got {value!r}", key=name)
-    return number
-
-
-def _form_json_object(form: Any, name: str) -> dict[str, Any] | None:
-    value = _form_text(form, name)
-    if value is None:
-        return None
-    parsed = _http.parse_json(value.encode("utf-8"))
-    if not isinstance(parsed, dict):
-        raise ValidationError(f"form field '{name}' is a JSON object", key=name)
-    return parsed
