@@ -38,7 +38,7 @@ class _Model(BaseModel):
     """The domain types' base: plain pydantic, configured as SQLModel's base was (they were
     SQLModel models; plain pydantic keeps SQLAlchemy out of a read's imports)."""
 
-    model_config = ConfigDict(from_attributes=True, defer_build=True)
+    model_config = ConfigDict(from_attributes=True)
 
 
 class NodeSpec(_Model):
