@@ -3,8 +3,9 @@
     python -m bench.cli                 # 15 runs each
     python -m bench.cli --runs 31
 
-Each command runs as a real subprocess (the installed `lineage` program, or
-`python -m lineage_cli` when it is not on PATH), `--runs` times, alternating with
+Each command runs as a real subprocess (the installed `lineage` program beside this
+interpreter, as a virtual environment's `bin` has it; else the one on PATH; else
+`python -m lineage_cli`), `--runs` times, alternating with
 `python -c pass` in the same loop so both see the same machine load; it prints the median
 and the ratio to the bare interpreter. The store is the tour's pipeline
 (examples/fraud/manifest.yaml) registered into a fresh SQLite file.
@@ -39,8 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="runs per command (median)")
     args = parser.parse_args()
-    program = shutil.which("lineage")
+    # beside the interpreter first: a version manager's shim on PATH (pyenv's is a bash
+    # script) would add its own start-up to every command but not to `python -c pass`
+    beside = Path(sys.executable).with_name("lineage")
+    program = str(beside) if beside.is_file() else shutil.which("lineage")
     lineage = [program] if program else [sys.executable, "-m", "lineage_cli"]
+    print(f"running: {' '.join(lineage)}")
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "LINEAGE_URL": f"sqlite:///{Path(folder) / 'tour.db'}"}
         subprocess.run([*lineage, "register", str(MANIFEST)], env=env, check=True,

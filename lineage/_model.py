@@ -1,6 +1,7 @@
 """Domain types: what the library takes and returns. No SQL types here.
 
-Nodes and edges are plain SQLModel models (pydantic); the SQL backend's tables extend them.
+Nodes, edges and what a write takes are plain pydantic models; the SQL backend's tables
+(SQLModel, lineage/store/sql/tables.py) are separate classes.
 Traversal results are slotted dataclasses: a hub column reaches 10^5 nodes, and building that
 many validated models would cost more than the query.
 """
@@ -15,9 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ValidatorFunctionWrapHandler, WrapValidator, field_validator
-from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 
 from ._errors import LineageError
 from ._keys import kind_of
@@ -28,14 +34,21 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-class NodeSpec(SQLModel):
+class _Model(BaseModel):
+    """The domain types' base: plain pydantic, configured as SQLModel's base was (they were
+    SQLModel models; plain pydantic keeps SQLAlchemy out of a read's imports)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class NodeSpec(_Model):
     """A node as written: its key, kind, display name and free-form properties."""
 
     key: str
     kind: NodeKind
     name: str
     namespace: str | None = None
-    properties: dict[str, Any] = SQLField(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -59,20 +72,20 @@ class Node(NodeSpec):
         return NodeRef(self.key, self.kind, self.name)
 
 
-class EdgeSpec(SQLModel):
+class EdgeSpec(_Model):
     """An edge as written, in data-flow direction: `src` upstream, `dst` downstream."""
 
     src: str
     dst: str
     kind: EdgeKind
-    properties: dict[str, Any] = SQLField(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def ident(self) -> tuple[str, str, str]:
         return (self.src, self.dst, self.kind.value)
 
 
-class FieldSchema(SQLModel):
+class FieldSchema(_Model):
     """One field of a schema snapshot."""
 
     name: str
@@ -90,7 +103,7 @@ class FieldSchema(SQLModel):
             raise ValueError(exc.message) from None
 
 
-class ChannelSpec(SQLModel):
+class ChannelSpec(_Model):
     """Where a consumer is notified: `webhook` (target: URL), `email` (target: address) or
     `file` (target: path of an NDJSON file; `-` is stdout). A webhook signs its body with
     `secret`, or with the secret in the environment variable named `secret_env`."""
@@ -98,7 +111,7 @@ class ChannelSpec(SQLModel):
     kind: str
     target: str
     secret: str | None = None
-    settings: dict[str, Any] = SQLField(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind")
     @classmethod
@@ -108,7 +121,7 @@ class ChannelSpec(SQLModel):
         return value
 
 
-class NotificationSpec(SQLModel):
+class NotificationSpec(_Model):
     """A notification to put in the outbox: tell `consumer` (a consumer key) through its
     channel (`channel_kind`, `channel_target`: one of the consumer's stored channels) about
     `event` (e.g. `proposed_change`, `new_version`); `payload` is the JSON document sent.
@@ -122,7 +135,7 @@ class NotificationSpec(SQLModel):
     channel_kind: str
     channel_target: str
     event: str
-    payload: dict[str, Any] = SQLField(default_factory=dict)
+    payload: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("idempotency_key", "event", "channel_target")
     @classmethod
@@ -201,7 +214,7 @@ else:
     _Edge = Annotated[EdgeSpec, WrapValidator(_as_given)]
 
 
-class GraphBatch(SQLModel):
+class GraphBatch(_Model):
     """Everything one write call applies, in one transaction.
 
     `nodes` and `edges` hold `NodeSpec`s and `EdgeSpec`s (`add_node`, `add_edge`), or, from
@@ -212,18 +225,18 @@ class GraphBatch(SQLModel):
     key to its channels; both replace what the consumer had.
     """
 
-    nodes: dict[str, _Node] = SQLField(default_factory=dict)
-    edges: dict[tuple[str, str, str], _Edge] = SQLField(default_factory=dict)
-    schemas: dict[str, list[FieldSchema]] = SQLField(default_factory=dict)
-    contracts: dict[str, dict[str, dict[str, Any]]] = SQLField(default_factory=dict)
-    channels: dict[str, list[ChannelSpec]] = SQLField(default_factory=dict)
+    nodes: dict[str, _Node] = Field(default_factory=dict)
+    edges: dict[tuple[str, str, str], _Edge] = Field(default_factory=dict)
+    schemas: dict[str, list[FieldSchema]] = Field(default_factory=dict)
+    contracts: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    channels: dict[str, list[ChannelSpec]] = Field(default_factory=dict)
     #: notifications to put in the outbox with the rest of the batch (the durable outbox
     #: pattern: a new version and the notice of its breaking change commit together)
-    notifications: list[NotificationSpec] = SQLField(default_factory=list)
+    notifications: list[NotificationSpec] = Field(default_factory=list)
     #: edges (src, dst, kind) the batch retires: deleted when stored, not written when also
     #: in `edges`. Read after the batch's nodes are merged, so a `Store.apply` merge
     #: callback may add to it (a removal that depends on what the store holds)
-    removed_edges: set[tuple[str, str, str]] = SQLField(default_factory=set)
+    removed_edges: set[tuple[str, str, str]] = Field(default_factory=set)
 
     def add_node(
         self, key: str, name: str, namespace: str | None = None, **properties: Any

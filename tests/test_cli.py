@@ -637,18 +637,19 @@ def test_lineage_help_lists_every_command_with_its_own_help_and_imports_no_backe
     assert "impact" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout
 
 
-def test_an_impact_read_imports_no_dataframe_ingest_or_picture_library(
+def test_an_impact_read_imports_no_database_toolkit_dataframe_ingest_or_picture_library(
         registered: Run, store_url: str) -> None:
     """What a read does not use it does not import: the start-up of `lineage impact` is
-    mostly imports (bench/cli.py). SQLModel (SQLAlchemy and pydantic) remains: the store's
-    tables and the domain types; so does numpy, for the walk's set-based dataset pass."""
+    mostly imports (bench/cli.py). On a SQLite file a read runs on the standard library's
+    sqlite3, so SQLAlchemy and the SQLModel tables load only when something writes; numpy
+    only for a wide walk's dataset pass (lineage.store.sql.consumers.NUMPY_FIELDS)."""
     if not store_url.startswith("sqlite"):
         pytest.skip("the import set is the SQLite read path's")
     code = ("import sys; from lineage_cli.main import cli\n"
             f"cli(['--store', {store_url!r}, 'impact', 'transactions.category'],"
             " standalone_mode=False)\n"
-            "heavy = {'polars', 'psycopg', 'pyarrow', 'fastapi',"
-            " 'rdflib', 'alembic', 'jsonschema', 'yaml', 'graphviz', 'networkx'}\n"
+            "heavy = {'sqlalchemy', 'sqlmodel', 'numpy', 'polars', 'psycopg', 'pyarrow',"
+            " 'fastapi', 'rdflib', 'alembic', 'jsonschema', 'yaml', 'graphviz', 'networkx'}\n"
             "loaded = {m.split('.')[0] for m in sys.modules}\n"
             "print(sorted(heavy & loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

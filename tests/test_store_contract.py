@@ -636,3 +636,115 @@ def test_a_pooled_postgresql_connection_closed_while_idle_is_replaced_before_use
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         store.apply(_batch_with("field:ns/after"))
         assert store.node("field:ns/after").key == "field:ns/after"
+
+
+# ------------------------------------------------------------------ SQLite reads without SQLAlchemy
+
+_READ_AND_THEN_WRITE = """
+import json, sys
+import lineage
+store = lineage.connect(sys.argv[1], create=False)
+report = lineage.impact(store, "transactions.category").to_dict()
+keys = sorted(store.downstream("transactions.category").keys())
+answers = {"report": report, "stats": store.stats(),
+           "nodes": sorted(n.model_dump_json() for n in store.nodes(keys).values()),
+           "edges": sorted(e.model_dump_json() for e in store.edges_among(keys))}
+before = "sqlalchemy" in sys.modules or "sqlmodel" in sys.modules
+batch = lineage.GraphBatch()
+batch.add_node("feature:written_later", "written_later")
+store.apply(batch)
+print(json.dumps({"answers": answers, "sqlalchemy_before_write": before,
+                  "sqlalchemy_after_write": "sqlalchemy" in sys.modules,
+                  "written": store.node("feature:written_later").name}))
+"""
+
+
+def _read_then_write(url: str) -> dict[str, Any]:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _READ_AND_THEN_WRITE, url],
+                          capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_read_on_a_sqlite_file_loads_no_sqlalchemy_and_answers_as_the_engine_does(
+        tmp_path: Path) -> None:
+    """A read command on a SQLite file runs its queries on standard-library connections
+    and opens the SQLAlchemy engine only when it writes; the answers are the engine's
+    (the same file opened through `sqlite+pysqlite://`, which takes the engine's path)."""
+    from .conftest import EXAMPLE
+
+    path = tmp_path / "lineage.db"
+    with lineage.connect(f"sqlite:///{path}") as store:
+        lineage.register(store, EXAMPLE)
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(path.read_bytes())
+    light = _read_then_write(f"sqlite:///{path}")
+    engine = _read_then_write(f"sqlite+pysqlite:///{copy}")
+    assert light["sqlalchemy_before_write"] is False
+    assert engine["sqlalchemy_before_write"] is True
+    assert light["sqlalchemy_after_write"] is True
+    assert light["written"] == engine["written"] == "written_later"
+    assert light["answers"] == engine["answers"]
+    assert light["answers"]["report"]["affected"]["model_version"]
+
+
+def test_a_store_written_by_a_newer_release_is_refused_with_its_revision(
+        sql_store_url: str) -> None:
+    """A store whose schema revision this release does not know is refused with the
+    revision and what to do (it was Alembic's traceback), by reads and writes alike, and
+    is left as it was."""
+    import sqlalchemy as sa
+
+    with lineage.connect(sql_store_url) as store:
+        store.apply(_batch_with("field:ns/kept"))
+        with store.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    for create in (False, True):
+        with pytest.raises(lineage.StoreError,
+                           match="schema revision '9999'.*newer release.*upgrade lineage"):
+            lineage.connect(sql_store_url, create=create)
+    url = sa.make_url(sql_store_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")
+                                ).scalar() == "9999"
+            assert conn.execute(sa.text("SELECT count(*) FROM node")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_dataset_pass_of_a_walk_answers_the_same_in_plain_python_and_with_numpy(
+        sql_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small walk's datasets and consumers are worked out in plain Python (no numpy to
+    import), a wide one's with numpy arrays: from every field, both ways, the same."""
+    from lineage.store.sql import consumers as sql_consumers
+
+    from .conftest import EXAMPLE
+
+    with lineage.connect(sql_store_url) as store:
+        lineage.register(store, EXAMPLE)
+        fields = [ref.key for ref in store.find("", [NodeKind.FIELD], limit=1000)]
+
+        def answers() -> list[Any]:
+            found: list[Any] = []
+            for key in fields:
+                for closure in (store.downstream(key), store.upstream(key)):
+                    found.append((store.closure_dataset_consumers(closure),
+                                  store.closure_datasets(closure)))
+                found.append(lineage.impact(store, key).to_dict())
+            return found
+
+        monkeypatch.setattr(sql_consumers, "NUMPY_FIELDS", 10**9)
+        plain = answers()
+        monkeypatch.setattr(sql_consumers, "NUMPY_FIELDS", 0)
+        with_numpy = answers()
+    assert plain == with_numpy
+    assert any(consumers for consumers, _ in plain[::3]), "no walk reached a consumer"
+    assert any(datasets for _, datasets in plain[::3]), "no walk reached a feeding dataset"

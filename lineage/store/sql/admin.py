@@ -12,18 +12,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from ..._access import AuditEntry, TokenInfo
 from .consumers import SqlConsumerStore
 from .graph import _APPLY_SQL, TRAILING_STATEMENTS
-from .tables import api_token_table, audit_log_table
 
-_t = api_token_table.c
-_a = audit_log_table.c
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+# SQLAlchemy and the tables are imported where they are used: a read on a SQLite file
+# need not load them (see `light`).
 
 _AUDIT_INSERT = {
     "sqlite": "INSERT INTO audit_log (at, principal, action, target, detail) "
@@ -90,6 +89,11 @@ class SqlAdminStore(SqlConsumerStore):
 
     def _add_token(self, name: str, token_hash: str, scopes: list[str], origins: list[str],
                    now: datetime) -> TokenInfo:
+        import sqlalchemy as sa
+
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         with self._write() as conn:
             conn.execute(api_token_table.insert(), dict(
                 name=name, token_hash=token_hash, scopes=scopes, origins=origins,
@@ -98,6 +102,11 @@ class SqlAdminStore(SqlConsumerStore):
         return _token_info(row)
 
     def _tokens(self, include_revoked: bool) -> list[TokenInfo]:
+        import sqlalchemy as sa
+
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         query = sa.select(api_token_table).order_by(_t.id)
         if not include_revoked:
             query = query.where(_t.revoked_at.is_(None))
@@ -105,18 +114,31 @@ class SqlAdminStore(SqlConsumerStore):
             return [_token_info(r) for r in conn.execute(query)]
 
     def _token(self, name: str | None, token_hash: str | None) -> TokenInfo | None:
+        import sqlalchemy as sa
+
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         where = _t.name == name if name is not None else _t.token_hash == token_hash
         with self._read() as conn:
             row = conn.execute(sa.select(api_token_table).where(where)).first()
         return None if row is None else _token_info(row)
 
     def _touch_token(self, token_id: int, now: datetime) -> None:
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         # Not a write to audit: around this layer's `_write`, so no pending entry joins it.
         with super()._write() as conn:
             conn.execute(api_token_table.update().where(_t.id == token_id)
                          .values(last_used_at=now))
 
     def _revoke_token(self, token_id: int, now: datetime) -> TokenInfo | None:
+        import sqlalchemy as sa
+
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         with self._write() as conn:
             conn.execute(api_token_table.update()
                          .where(_t.id == token_id, _t.revoked_at.is_(None))
@@ -131,6 +153,11 @@ class SqlAdminStore(SqlConsumerStore):
             self._insert_audit(conn, entries)
 
     def _audit_log(self, limit: int, since: datetime | None) -> list[AuditEntry]:
+        import sqlalchemy as sa
+
+        from .tables import audit_log_table
+
+        _a = audit_log_table.c
         query = sa.select(audit_log_table).order_by(_a.id.desc()).limit(limit)
         if since is not None:
             query = query.where(_a.at >= since)
@@ -143,11 +170,21 @@ class SqlAdminStore(SqlConsumerStore):
     # ---------------------------------------------------------------- copying a store
 
     def _tokens_with_hashes(self) -> list[tuple[TokenInfo, str]]:
+        import sqlalchemy as sa
+
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         with self._read() as conn:
             return [(_token_info(r), r.token_hash)
                     for r in conn.execute(sa.select(api_token_table).order_by(_t.id))]
 
     def _import_tokens(self, tokens: list[tuple[TokenInfo, str]]) -> int:
+        import sqlalchemy as sa
+
+        from .tables import api_token_table
+
+        _t = api_token_table.c
         with self._write() as conn:
             taken = set(conn.execute(sa.select(_t.name)).scalars())
             rows = [dict(name=i.name, token_hash=h, scopes=list(i.scopes),
@@ -159,6 +196,11 @@ class SqlAdminStore(SqlConsumerStore):
         return len(rows)
 
     def _import_audit(self, entries: list[AuditEntry]) -> int:
+        import sqlalchemy as sa
+
+        from .tables import audit_log_table
+
+        _a = audit_log_table.c
         def ident(at: datetime | None, e: Any) -> tuple[Any, ...]:
             return (_aware(at), e.principal, e.action, e.target,
                     json.dumps(e.detail or {}, sort_keys=True))

@@ -8,15 +8,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from ..._model import AssertionArrays, AssertionBatch, GraphBatch
 from ..._vocabulary import Origin
 from .graph import SqlGraphStore
-from .tables import assertion_batch_table, assertion_segment_table, node_table
 
 if TYPE_CHECKING:
     import numpy as np
+    import sqlalchemy as sa
+
+# SQLAlchemy and the tables are imported where they are used: a read on a SQLite file
+# need not load them (see `light`).
 
 #: rows per stored segment: 8 MB per int64 column, well inside every blob limit
 SEGMENT_ROWS = 1_000_000
@@ -34,6 +35,8 @@ class SqlAssertionStore(SqlGraphStore):
 
     def _write_assertions(self, batch: AssertionBatch, arrays: AssertionArrays,
                           nodes: GraphBatch | None) -> AssertionBatch:
+        from .tables import assertion_batch_table, assertion_segment_table
+
         created = datetime.now(UTC)
         with self._write() as conn:
             if nodes is not None and nodes.nodes:
@@ -65,6 +68,10 @@ class SqlAssertionStore(SqlGraphStore):
 
     def _assertion_batches(self, concepts: list[str] | None,
                            fields: list[str] | None) -> list[AssertionBatch]:
+        import sqlalchemy as sa
+
+        from .tables import assertion_batch_table, node_table
+
         b = assertion_batch_table.c
         field_node, agent_node = node_table.alias("f"), node_table.alias("a")
         version_node = node_table.alias("v")
@@ -92,6 +99,10 @@ class SqlAssertionStore(SqlGraphStore):
 
     def _assertion_columns(self, batch_ids: list[int],
                            columns: list[str]) -> dict[int, dict[str, np.ndarray]]:
+        import sqlalchemy as sa
+
+        from .tables import assertion_segment_table
+
         s = assertion_segment_table.c
         stored = [s[_SEGMENT_COLUMN[c][0]] for c in columns]
         parts: dict[int, list[sa.Row]] = defaultdict(list)  # type: ignore[type-arg]

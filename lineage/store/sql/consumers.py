@@ -8,20 +8,24 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from ..._model import ApplyResult, ChannelSpec, Closure, GraphBatch, NodeRef
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties
 from .assertions import SqlAssertionStore
-from .graph import _canonical, _list_param
-from .tables import consumer_channel_table, consumer_contract_table, node_table
+from .graph import _canonical, _list_param, _loaded
 
 if TYPE_CHECKING:
     import numpy as np
+    from sqlalchemy.engine import Connection
+
+# SQLAlchemy and the tables are imported where they are used: a read on a SQLite file
+# need not load them (see `light`).
 
 _IN_CHUNK = 500
+#: a walk with this many fields or more has its dataset pass done with numpy arrays; a
+#: smaller one (nearly every impact) in plain Python, which costs less than importing numpy
+#: (~40 ms of a CLI read's start). Both give the same answers (a test runs both).
+NUMPY_FIELDS = 5_000
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -56,6 +60,10 @@ class SqlConsumerStore(SqlAssertionStore):
     @staticmethod
     def _replace_contracts(conn: Connection, consumer_id: int,
                            contracts: dict[int, dict[str, Any]]) -> bool:
+        import sqlalchemy as sa
+
+        from .tables import consumer_contract_table
+
         c = consumer_contract_table.c
         stored = {r.asset_id: r.contract for r in conn.execute(
             sa.select(c.asset_id, c.contract).where(c.consumer_id == consumer_id))}
@@ -74,6 +82,10 @@ class SqlConsumerStore(SqlAssertionStore):
                           channels: list[ChannelSpec]) -> bool:
         """Keep channel rows that stay (their ids are referenced by the outbox), add new
         ones, drop the rest."""
+        import sqlalchemy as sa
+
+        from .tables import consumer_channel_table
+
         c = consumer_channel_table.c
         stored = {(r.kind, r.target): r for r in conn.execute(
             sa.select(consumer_channel_table).where(c.consumer_id == consumer_id))}
@@ -105,20 +117,12 @@ class SqlConsumerStore(SqlAssertionStore):
         return result
 
     def _channels(self, consumers: list[str]) -> dict[str, list[ChannelSpec]]:
-        c = consumer_channel_table.c
-        consumer = node_table.alias("consumer")
         result: dict[str, list[ChannelSpec]] = {}
-        with self._read() as conn:
-            for chunk in _chunks(consumers):
-                rows = conn.execute(
-                    sa.select(consumer.c.key.label("consumer"), c.kind, c.target, c.secret,
-                              c.settings)
-                    .join(consumer, consumer.c.id == c.consumer_id)
-                    .where(consumer.c.key.in_(chunk)).order_by(c.id))
-                for row in rows:
-                    result.setdefault(row.consumer, []).append(ChannelSpec(
-                        kind=row.kind, target=row.target, secret=row.secret,
-                        settings=row.settings or {}))
+        for chunk in (consumers[i:i + 10_000] for i in range(0, len(consumers), 10_000)):
+            for consumer, kind, target, secret, settings in self._raw_rows(_CHANNELS, chunk):
+                result.setdefault(consumer, []).append(ChannelSpec(
+                    kind=kind, target=target, secret=secret,
+                    settings=_loaded(settings) or {}))
         return result
 
     def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]:
@@ -140,12 +144,23 @@ class SqlConsumerStore(SqlAssertionStore):
         start = closure.start.node.key
         found = []
         if found_datasets.consumers:
-            import numpy as np
+            consumed = found_datasets.consumers
+            hit_rows: list[int]
+            hit_datasets: list[int]
+            if isinstance(found_datasets.dataset, list):  # a small walk: plain Python
+                hit_rows = [r for r, d in zip(found_datasets.rows, found_datasets.dataset,
+                                              strict=True) if d in consumed]
+                hit_datasets = [d for d in found_datasets.dataset if d in consumed]
+            else:
+                import numpy as np
 
-            wanted = np.fromiter(found_datasets.consumers, dtype=np.int64)
-            hits = np.flatnonzero(np.isin(found_datasets.dataset, wanted))
-            for row, dataset_id in zip(found_datasets.rows[hits].tolist(),
-                                       found_datasets.dataset[hits].tolist(), strict=True):
+                wanted = np.fromiter(consumed, dtype=np.int64)
+                rows_array = np.asarray(found_datasets.rows)
+                datasets_array = np.asarray(found_datasets.dataset)
+                hits = np.flatnonzero(np.isin(datasets_array, wanted))
+                hit_rows = rows_array[hits].tolist()
+                hit_datasets = datasets_array[hits].tolist()
+            for row, dataset_id in zip(hit_rows, hit_datasets, strict=True):
                 key = start if row < 0 else t.keys[row]
                 found += [(key, dataset, consumer)
                           for dataset, consumer in found_datasets.consumers[dataset_id]]
@@ -176,9 +191,9 @@ class SqlConsumerStore(SqlAssertionStore):
         and kept in `WalkTable.derived`: each field's dataset (two arrays, in row order),
         and of those datasets only the ones consumed (their consumers) or feeding something
         as a whole (a read, trained_on or derived_from edge leaves them or a version of
-        them), with their nearest field's row. None when the walk kept no ids."""
-        import numpy as np  # an impact's dataset pass; other commands need not load it
-
+        them), with their nearest field's row. None when the walk kept no ids.
+        With NUMPY_FIELDS fields or more, `rows` and `dataset` are int64 arrays (a hub's
+        10^5 fields), otherwise lists."""
         t = closure.table
         if t is None or t.ids is None or t.start_id is None:
             return None
@@ -188,7 +203,7 @@ class SqlConsumerStore(SqlAssertionStore):
         field_kind, kinds, node_ids = NodeKind.FIELD.value, t.kinds, t.ids
         rows = [-1] if closure.start.node.kind is NodeKind.FIELD else []
         rows += [row for row in range(len(node_ids)) if kinds[row] == field_kind]
-        result = _WalkDatasets(np.array(rows, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        result = _WalkDatasets(rows, [])
         t.derived["datasets"] = result
         if not rows:
             return result
@@ -196,20 +211,19 @@ class SqlConsumerStore(SqlAssertionStore):
         ids = [t.start_id if row < 0 else node_ids[row] for row in rows]
         with self._cursor() as cur:
             cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),))
-            at, dataset = _id_columns(cur.fetchone())
-            if not len(at):
-                result.rows = result.rows[:0]
+            columns = cur.fetchone()
+            if len(rows) >= NUMPY_FIELDS:
+                distinct, nearest_rows = _fields_datasets_numpy(result, columns)
+            else:
+                distinct, nearest_rows = _fields_datasets(result, columns)
+            if not distinct:
                 return result
-            order = np.argsort(at, kind="stable")  # by row: a dataset's first is its nearest
-            at, dataset = at[order], dataset[order]
-            result.rows, result.dataset = result.rows[at], dataset
-            distinct, first = np.unique(dataset, return_index=True)
-            param = _list_param(sqlite, distinct.tolist())
+            param = _list_param(sqlite, distinct)
             cur.execute(_DATASET_LINKS[self.dialect], (param, param))
             links = cur.fetchall()  # (dataset id, edge kind, other end's id)
             if not links:
                 return result
-            nearest = dict(zip(distinct.tolist(), result.rows[first].tolist(), strict=True))
+            nearest = dict(zip(distinct, nearest_rows, strict=True))
             cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
                 {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
             result.refs = {i: NodeRef(k, NodeKind(kind), n) for i, k, kind, n in cur.fetchall()}
@@ -223,18 +237,63 @@ class SqlConsumerStore(SqlAssertionStore):
         return result
 
 
+def _fields_datasets(result: _WalkDatasets, columns: tuple[Any, Any] | None
+                     ) -> tuple[list[int], list[int]]:
+    """Put each field's dataset into `result` (fields in row order, as lists): `columns` is
+    the aggregated (position in the walk's field list, dataset id) pair of columns. Returns
+    the distinct dataset ids, ascending, and each one's nearest field's row (its first)."""
+    at, dataset = _id_lists(columns)
+    pairs = sorted(zip(at, dataset, strict=True), key=lambda p: p[0])  # stable, by row
+    rows = result.rows
+    result.rows = [rows[a] for a, _ in pairs]
+    result.dataset = [d for _, d in pairs]
+    first: dict[int, int] = {}
+    for i, d in enumerate(result.dataset):
+        first.setdefault(d, i)
+    distinct = sorted(first)
+    return distinct, [result.rows[first[d]] for d in distinct]
+
+
+def _fields_datasets_numpy(result: _WalkDatasets, columns: tuple[Any, Any] | None
+                           ) -> tuple[list[int], list[int]]:
+    """`_fields_datasets` on int64 arrays, for a wide walk (`rows`, `dataset` arrays)."""
+    import numpy as np
+
+    at, dataset = _id_columns(columns)
+    rows = np.array(result.rows, dtype=np.int64)
+    if not len(at):
+        result.rows, result.dataset = rows[:0], dataset
+        return [], []
+    order = np.argsort(at, kind="stable")  # by row: a dataset's first is its nearest
+    at, dataset = at[order], dataset[order]
+    rows = rows[at]
+    result.rows, result.dataset = rows, dataset
+    distinct, first = np.unique(dataset, return_index=True)
+    return distinct.tolist(), rows[first].tolist()
+
+
 @dataclass
 class _WalkDatasets:
     """What `_walk_datasets` found: `rows[i]` (a walk row, -1 the start) is a field of
-    dataset id `dataset[i]`, in row order; the datasets with consumers (dataset id ->
-    (dataset, consumer) pairs, by consumer key) and those feeding something as a whole
-    (dataset id -> its nearest field's row), and references to them by id."""
+    dataset id `dataset[i]`, in row order (lists, or int64 arrays for a wide walk); the
+    datasets with consumers (dataset id -> (dataset, consumer) pairs, by consumer key) and
+    those feeding something as a whole (dataset id -> its nearest field's row), and
+    references to them by id."""
 
-    rows: np.ndarray
-    dataset: np.ndarray
+    rows: list[int] | np.ndarray
+    dataset: list[int] | np.ndarray
     consumers: dict[int, list[tuple[NodeRef, NodeRef]]] = field(default_factory=dict)
     feeding: dict[int, int] = field(default_factory=dict)
     refs: dict[int, NodeRef] = field(default_factory=dict)
+
+
+def _id_lists(row: tuple[Any, Any] | None) -> tuple[list[int], list[int]]:
+    """`_id_columns` as lists of ints, without numpy."""
+    if row is None or row[0] is None:
+        return [], []
+    if isinstance(row[0], str):
+        return ([int(v) for v in row[0].split(",")], [int(v) for v in row[1].split(",")])
+    return [int(v) for v in row[0]], [int(v) for v in row[1]]
 
 
 def _id_columns(row: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -255,6 +314,10 @@ _CONTRACTS = dict.fromkeys(("sqlite", "postgresql"), (
     "SELECT consumer.key, asset.key, c.contract FROM consumer_contract c "
     "JOIN node consumer ON consumer.id = c.consumer_id JOIN node asset ON asset.id = c.asset_id "
     "WHERE consumer.key IN {keys}"))
+_CHANNELS = dict.fromkeys(("sqlite", "postgresql"), (
+    "SELECT consumer.key, c.kind, c.target, c.secret, c.settings FROM consumer_channel c "
+    "JOIN node consumer ON consumer.id = c.consumer_id WHERE consumer.key IN {keys} "
+    "ORDER BY c.id"))
 _DATASET_CONSUMERS = dict.fromkeys(("sqlite", "postgresql"), (
     "SELECT f.key, d.key, d.name, c.key, c.name FROM node f "
     "JOIN edge hf ON hf.dst = f.id AND hf.kind = '" + EdgeKind.HAS_FIELD.value + "' "

@@ -12,12 +12,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 
 from ..._errors import NotFound, StoreError
-from .tables import SCHEMA_REVISION
+from .light import SCHEMA_REVISION, SQLITE_BUSY_TIMEOUT_MS, first_line, no_store_message
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-#: how long a SQLite writer waits for another writer's lock before giving up
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def create(url: str, *, create_store: bool = True) -> Engine:
@@ -54,6 +51,9 @@ def create(url: str, *, create_store: bool = True) -> Engine:
                 engine.dispose()
                 raise _no_store(url)
         migrate(engine)
+    except StoreError:
+        engine.dispose()
+        raise
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(f"cannot open the store at {_safe(url)}: {_first_line(exc)}") from exc
@@ -61,8 +61,7 @@ def create(url: str, *, create_store: bool = True) -> Engine:
 
 
 def _no_store(url: str) -> NotFound:
-    return NotFound(f"no store at {_safe(url)}: run `lineage register MANIFEST` (or `lineage "
-                    "init`) to create one, or point --store / LINEAGE_URL at an existing one")
+    return NotFound(no_store_message(_safe(url)))
 
 
 def _sqlite_file(parsed: sa.URL) -> Path:
@@ -167,13 +166,25 @@ def _sqlite(parsed: sa.URL) -> Engine:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the current revision. Fast when it already is (one SELECT)."""
     with engine.connect() as conn:
-        if _current_revision(conn) == SCHEMA_REVISION:
-            return
+        current = _current_revision(conn)
+    if current == SCHEMA_REVISION:
+        return
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    if current is not None:
+        try:
+            ScriptDirectory.from_config(config).get_revision(current)
+        except CommandError:  # Alembic's traceback said only "Can't locate revision"
+            shown = engine.url.render_as_string(hide_password=True)
+            raise StoreError(
+                f"the store at {shown} has schema revision '{current}', which this release "
+                f"of lineage does not know (its newest is '{SCHEMA_REVISION}'): a newer "
+                "release wrote it; upgrade lineage to open it. Nothing was changed") from None
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect().execution_options(lineage_write=True) as conn:
         raw: Any = conn.connection.driver_connection
@@ -207,6 +218,4 @@ def _safe(url: str) -> str:
         return url
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+_first_line = first_line

@@ -12,16 +12,14 @@ import functools
 import gc
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..._errors import ConflictError, LineageError, NotFound, StoreError
 from ..._keys import tail
@@ -41,13 +39,17 @@ from ..._model import (
 )
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties, Store
-from . import engine as engines
-from .tables import edge_table, node_table, schema_field_table
+from .light import SCHEMA_REVISION, SqlitePool, first_line, no_store_message, sqlite_file
 
 if TYPE_CHECKING:
     import numpy as np
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection, Engine
 
     from .._bulk import BulkInput
+
+# SQLAlchemy (and the SQLModel tables) load on first use: a read on a SQLite file runs its
+# queries on `light.SqlitePool` connections and never needs them (see `light`).
 
 T = TypeVar("T")
 
@@ -130,12 +132,40 @@ _ADJACENT = {
                                   ("postgresql", "unnest(%s::text[]) k(key)", "k.key")]}
 _NODE_ID = {"sqlite": "SELECT id{props} FROM node WHERE key = ?",
             "postgresql": "SELECT id{props} FROM node WHERE key = %s"}
+# Store.nodes (through `_raw_rows`: `{keys}` is the list), and Store.edges_among's two steps
+_NODES = dict.fromkeys(("sqlite", "postgresql"), (
+    "SELECT key, kind, name, namespace, properties, created_at, updated_at FROM node "
+    "WHERE key IN {keys}"))
+_NODE_IDS_OF = {"sqlite": "SELECT key, id FROM node WHERE key IN (SELECT value FROM json_each(?))",
+                "postgresql": "SELECT key, id FROM node WHERE key = ANY(%s::text[])"}
+_NEIGHBOURS = {dialect: (
+    "SELECT e.kind, e.properties, n.key, n.kind, n.name, 1 FROM edge e "
+    f"JOIN node n ON n.id = e.dst WHERE e.src = {p} UNION ALL "
+    "SELECT e.kind, e.properties, n.key, n.kind, n.name, 0 FROM edge e "
+    f"JOIN node n ON n.id = e.src WHERE e.dst = {p}")
+    for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
+_SCHEMA = {dialect: (
+    "SELECT f.name, f.type, f.nullable, f.description, f.allowed_values FROM schema_field f "
+    f"JOIN node v ON v.id = f.version_id WHERE v.key = {p} ORDER BY f.position")
+    for dialect, p in (("sqlite", "?"), ("postgresql", "%s"))}
+_EDGES_FROM = {"sqlite": "SELECT src, dst, kind, properties FROM edge "
+                         "WHERE src IN (SELECT value FROM json_each(?))",
+               "postgresql": "SELECT src, dst, kind, properties FROM edge "
+                             "WHERE src = ANY(%s::bigint[])"}
 
 
-# The statements of `apply`, built once: building them per call (coercions, IN lists) cost
-# more than SQLite took to run them. Expanding parameters keep each one cacheable.
-_n, _e = node_table.c, edge_table.c
-_NODE_IDS = sa.select(_n.key, _n.id).where(_n.key.in_(sa.bindparam("keys", expanding=True)))
+
+
+@functools.cache
+def _node_ids_query() -> sa.Select[Any]:
+    """Node ids by key, built once (its expanding parameter keeps it cacheable): built per
+    call, its coercions cost more than SQLite took to run it."""
+    import sqlalchemy as sa
+
+    from .tables import node_table
+
+    n = node_table.c
+    return sa.select(n.key, n.id).where(n.key.in_(sa.bindparam("keys", expanding=True)))
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -180,6 +210,12 @@ def _json_text(properties: dict[str, Any]) -> str:
     """Canonical properties as stored: keys sorted, as `_canonical`'s round trip leaves them
     (so reads and exports list them in one order whatever order they were given in)."""
     return json.dumps(properties, sort_keys=True)
+
+
+def _stored_time(value: Any) -> datetime | None:
+    """A time column as SQLite holds it (text, as SQLAlchemy writes it: `2026-01-01
+    12:00:00.000000`) as the naive datetime SQLAlchemy would read back."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _loaded(value: Any) -> Any:
@@ -274,17 +310,66 @@ class SqlGraphStore(Store):
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.engine = engines.create(url, create_store=create)
-        self.dialect = self.engine.dialect.name
+        self._create = create
+        self._engine: Engine | None = None
+        #: a plain SQLite file's reads run on these stdlib connections (see `light`)
+        self._pool: SqlitePool | None = None
+        path = sqlite_file(url)
+        if path is not None and self._open_light(path, create):
+            self.dialect = "sqlite"
+        else:
+            self.dialect = self.engine.dialect.name
         self.embedded = self.dialect == "sqlite"
 
+    def _open_light(self, path: str, create: bool) -> bool:
+        """Open a SQLite file for reads without SQLAlchemy when its schema is current. A
+        missing file with `create=False` is NotFound, as from the engine. Anything else
+        (no file to create, no store in it, another revision to migrate or refuse, a file
+        that is no database) goes through the engine, as before, so its answers and
+        errors stay the engine's; the file's reads use the pool either way."""
+        if not Path(path).exists():
+            if not create:
+                raise NotFound(no_store_message(self.url))
+            return False
+        pool = SqlitePool(path)
+        try:
+            current = pool.revision() == SCHEMA_REVISION
+        except sqlite3.Error:
+            current = False
+        if not current:
+            pool.close()
+            self.engine  # noqa: B018 - creates (or migrates, or refuses) the store now
+            pool = SqlitePool(path)
+        self._pool = pool
+        return True
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, created (and the schema migrated) on first use."""
+        if self._engine is None:
+            from . import engine as engines
+
+            self._engine = engines.create(self.url, create_store=self._create)
+        return self._engine
+
     def close(self) -> None:
-        self.engine.dispose()
+        if self._pool is not None:
+            self._pool.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def shared_url(self) -> str | None:
+        if self._pool is not None:  # a file, not a database in memory
+            return self.url
+        from . import engine as engines
+
         return None if engines.in_memory(self.engine.url) else self.url
 
     def __repr__(self) -> str:
+        if self._pool is not None:  # a plain URL: nothing to hide or normalise
+            return f"{type(self).__name__}({self.url!r})"
+        from . import engine as engines
+
         return f"{type(self).__name__}({engines._safe(self.url)!r})"
 
     # ---------------------------------------------------------------- transactions
@@ -293,6 +378,8 @@ class SqlGraphStore(Store):
     def _write(self, *, bulk_load: bool = False) -> Iterator[Connection]:
         """One write transaction: commits when the block ends, rolls back on any error.
         `bulk_load`: with the SQLite connection set up for a bulk load meanwhile."""
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
         try:
             with self.engine.connect().execution_options(lineage_write=True) as conn:
                 tuned = bulk_load and self.dialect == "sqlite"
@@ -313,10 +400,10 @@ class SqlGraphStore(Store):
         except LineageError:
             raise
         except (IntegrityError, self.engine.dialect.dbapi.IntegrityError) as exc:  # type: ignore[union-attr]
-            raise ConflictError(f"the write conflicts with stored data: {engines._first_line(exc)}"
+            raise ConflictError(f"the write conflicts with stored data: {first_line(exc)}"
                                 ) from exc
         except (SQLAlchemyError, self.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
-            raise StoreError(f"write failed on {self!r}: {engines._first_line(exc)}") from exc
+            raise StoreError(f"write failed on {self!r}: {first_line(exc)}") from exc
 
     @staticmethod
     @contextmanager
@@ -332,13 +419,15 @@ class SqlGraphStore(Store):
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             with self.engine.connect() as conn:
                 yield conn
         except LineageError:
             raise
         except (SQLAlchemyError, self.engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
-            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+            raise StoreError(f"read failed on {self!r}: {first_line(exc)}") from exc
 
     @contextmanager
     def _cursor(self, snapshot: bool = False) -> Iterator[Any]:
@@ -350,11 +439,20 @@ class SqlGraphStore(Store):
         On PostgreSQL the cursor runs in autocommit: each statement reads committed data
         either way, and without a transaction there is no BEGIN and no ROLLBACK round trip,
         and psycopg keeps the connection's prepared statements (its rollback deallocates them
-        all, so the walk's level query was planned afresh on every call)."""
+        all, so the walk's level query was planned afresh on every call).
+
+        On a SQLite file the cursor is one of the store's own `sqlite3` connections
+        (`light.SqlitePool`): the same driver and settings, without SQLAlchemy."""
+        if self._pool is not None:
+            with self._pooled_cursor(snapshot) as pooled:
+                yield pooled
+            return
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             raw = self.engine.raw_connection()
         except SQLAlchemyError as exc:
-            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+            raise StoreError(f"read failed on {self!r}: {first_line(exc)}") from exc
         driver = raw.driver_connection if self.dialect == "postgresql" else None
         try:
             if driver is not None:
@@ -367,11 +465,32 @@ class SqlGraphStore(Store):
             finally:
                 cur.close()
         except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
-            raise StoreError(f"read failed on {self!r}: {engines._first_line(exc)}") from exc
+            raise StoreError(f"read failed on {self!r}: {first_line(exc)}") from exc
         finally:
             if driver is not None and not driver.closed:
                 driver.autocommit = False  # the pool's other users expect transactions
             raw.close()  # back to the pool, which ends the transaction
+
+    @contextmanager
+    def _pooled_cursor(self, snapshot: bool) -> Iterator[sqlite3.Cursor]:
+        pool = self._pool
+        assert pool is not None
+        try:
+            conn = pool.get()
+        except sqlite3.Error as exc:
+            raise StoreError(f"read failed on {self!r}: {first_line(exc)}") from exc
+        try:
+            cur = conn.cursor()
+            try:
+                if snapshot:
+                    cur.execute("BEGIN")
+                yield cur
+            finally:
+                cur.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"read failed on {self!r}: {first_line(exc)}") from exc
+        finally:
+            pool.put(conn)  # back to the pool, which ends the transaction
 
     # ---------------------------------------------------------------- id lookups
 
@@ -379,7 +498,7 @@ class SqlGraphStore(Store):
     def _ids(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         for chunk in _chunks(set(keys), _IN_CHUNK):
-            ids.update({k: i for k, i in conn.execute(_NODE_IDS, {"keys": chunk})})
+            ids.update({k: i for k, i in conn.execute(_node_ids_query(), {"keys": chunk})})
         return ids
 
     # ---------------------------------------------------------------- writes
@@ -436,21 +555,20 @@ class SqlGraphStore(Store):
             return bulk.load(conn.connection.driver_connection, self.dialect, load, chunk_size,
                              stamp)
 
-    @staticmethod
-    def _count(conn: Connection, table: str) -> int:
-        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
-
     # ---------------------------------------------------------------- reads
 
     def _nodes(self, keys: list[str]) -> dict[str, Node]:
+        # through the DBAPI (`_raw_rows`): every impact reads a few nodes, and a read on
+        # SQLite should not load SQLAlchemy for it
         found: dict[str, Node] = {}
-        c = node_table.c
-        with self._read() as conn:
-            for chunk in _chunks(keys, _IN_CHUNK):
-                for row in conn.execute(sa.select(node_table).where(c.key.in_(chunk))):
-                    found[row.key] = Node(key=row.key, kind=row.kind, name=row.name,
-                                          namespace=row.namespace, properties=row.properties,
-                                          created_at=row.created_at, updated_at=row.updated_at)
+        sqlite = self.dialect == "sqlite"
+        for chunk in _chunks(keys, 10_000):
+            for key, kind, name, namespace, props, created, updated in self._raw_rows(
+                    _NODES, chunk):
+                found[key] = Node(key=key, kind=kind, name=name, namespace=namespace,
+                                  properties=_loaded(props),
+                                  created_at=_stored_time(created) if sqlite else created,
+                                  updated_at=_stored_time(updated) if sqlite else updated)
         return found
 
     def _raw_rows(self, sql: dict[str, str], keys: list[str]) -> list[tuple[Any, ...]]:
@@ -516,34 +634,38 @@ class SqlGraphStore(Store):
             return [NodeRef(k, NodeKind(kind), n) for k, kind, n in cur.fetchall()]
 
     def _find(self, text: str, kinds: list[NodeKind] | None, limit: int) -> list[NodeRef]:
-        c = node_table.c
-        query = sa.select(c.key, c.kind, c.name)
+        # plain SQL through the DBAPI, as SQLAlchemy's `contains(autoescape=True)` wrote it:
+        # every NotFound's suggestions run this, and a read on SQLite should not load it
+        p = "?" if self.dialect == "sqlite" else "%s"
+        where: list[str] = []
+        params: list[Any] = []
         if text:
-            query = query.where(sa.func.lower(c.key).contains(text.lower(), autoescape=True))
+            escaped = text.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+            where.append(f"lower(key) LIKE {p} ESCAPE '/'")
+            params.append(f"%{escaped}%")
         if kinds:
-            query = query.where(c.kind.in_([k.value for k in kinds]))
-        with self._read() as conn:
-            rows = conn.execute(query.order_by(c.key).limit(limit))
-            return [NodeRef(k, NodeKind(kind), n) for k, kind, n in rows]
+            where.append(f"kind IN ({', '.join([p] * len(kinds))})")
+            params += [k.value for k in kinds]
+        sql = ("SELECT key, kind, name FROM node" + (" WHERE " + " AND ".join(where)
+                                                     if where else "")
+               + f" ORDER BY key LIMIT {p}")
+        with self._cursor() as cur:
+            cur.execute(sql, (*params, limit))
+            return [NodeRef(k, NodeKind(kind), n) for k, kind, n in cur.fetchall()]
 
     def _neighbours(self, key: str) -> list[tuple[EdgeSpec, NodeRef]]:
-        other = node_table.alias("other")
-        e, n = edge_table.c, other.c
-
-        def side(outgoing: bool, node_id: int) -> sa.Select[Any]:
-            near, far = (e.src, e.dst) if outgoing else (e.dst, e.src)
-            return (sa.select(e.kind, e.properties, n.key, n.kind.label("nkind"), n.name,
-                              sa.literal(outgoing).label("outgoing"))
-                    .join_from(edge_table, other, n.id == far).where(near == node_id))
-
         result = []
-        with self._read() as conn:
-            node_id = self._ids(conn, [key])[key]
-            for row in conn.execute(sa.union_all(side(True, node_id), side(False, node_id))):
-                ref = NodeRef(row.key, NodeKind(row.nkind), row.name)
-                src, dst = (key, ref.key) if row.outgoing else (ref.key, key)
-                result.append((EdgeSpec(src=src, dst=dst, kind=EdgeKind(row.kind),
-                                        properties=row.properties or {}), ref))
+        with self._cursor(snapshot=True) as cur:
+            cur.execute(_NODE_ID[self.dialect].format(props=""), (key,))
+            found = cur.fetchone()
+            if found is None:
+                raise NotFound(f"no node with key '{key}'")
+            cur.execute(_NEIGHBOURS[self.dialect], (found[0], found[0]))
+            for kind, props, nkey, nkind, name, outgoing in cur.fetchall():
+                ref = NodeRef(nkey, NodeKind(nkind), name)
+                src, dst = (key, ref.key) if outgoing else (ref.key, key)
+                result.append((EdgeSpec(src=src, dst=dst, kind=EdgeKind(kind),
+                                        properties=_loaded(props) or {}), ref))
         result.sort(key=lambda pair: (pair[0].kind.value, pair[1].key))
         return result
 
@@ -608,35 +730,36 @@ class SqlGraphStore(Store):
         return found
 
     def _edges_among(self, keys: set[str]) -> list[EdgeSpec]:
-        c = edge_table.c
-        with self._read() as conn:
-            ids = self._ids(conn, keys)
-            by_id = {i: k for k, i in ids.items()}
-            result = []
-            for chunk in _chunks(list(by_id), _IN_CHUNK):
-                for row in conn.execute(sa.select(edge_table).where(c.src.in_(chunk))):
-                    if row.dst in by_id:
-                        result.append(EdgeSpec(src=by_id[row.src], dst=by_id[row.dst],
-                                               kind=EdgeKind(row.kind),
-                                               properties=row.properties or {}))
+        # through the DBAPI, as `_nodes`: the ids of the keys, then the edges leaving them
+        sqlite = self.dialect == "sqlite"
+        by_id: dict[int, str] = {}
+        result = []
+        with self._cursor(snapshot=True) as cur:
+            for chunk in _chunks(keys, 10_000):
+                cur.execute(_NODE_IDS_OF[self.dialect], (_list_param(sqlite, chunk),))
+                by_id.update({i: k for k, i in cur.fetchall()})
+            for ids in _chunks(list(by_id), 10_000):
+                cur.execute(_EDGES_FROM[self.dialect], (_list_param(sqlite, ids),))
+                for src, dst, kind, props in cur.fetchall():
+                    if dst in by_id:
+                        result.append(EdgeSpec(src=by_id[src], dst=by_id[dst],
+                                               kind=EdgeKind(kind),
+                                               properties=_loaded(props) or {}))
         return result
 
     def _schema(self, version_key: str) -> list[FieldSchema]:
-        c = schema_field_table.c
-        with self._read() as conn:
-            version_id = self._ids(conn, [version_key])[version_key]
-            rows = conn.execute(sa.select(schema_field_table).where(c.version_id == version_id)
-                                .order_by(c.position))
-            return [FieldSchema(name=r.name, type=r.type, nullable=r.nullable,
-                                description=r.description, allowed_values=r.allowed_values)
-                    for r in rows]
+        with self._cursor() as cur:
+            cur.execute(_SCHEMA[self.dialect], (version_key,))
+            return [FieldSchema(name=name, type=type_, nullable=bool(nullable),
+                                description=description, allowed_values=_loaded(allowed))
+                    for name, type_, nullable, description, allowed in cur.fetchall()]
 
     def _stats(self) -> dict[str, int]:
-        c = node_table.c
-        with self._read() as conn:
-            counts = {k: int(n) for k, n in conn.execute(
-                sa.select(c.kind, sa.func.count()).group_by(c.kind))}
-            counts["edges"] = self._count(conn, "edge")
+        with self._cursor(snapshot=True) as cur:  # one snapshot for both counts
+            cur.execute("SELECT kind, count(*) FROM node GROUP BY kind")
+            counts = {k: int(n) for k, n in cur.fetchall()}
+            cur.execute("SELECT count(*) FROM edge")
+            counts["edges"] = int(cur.fetchone()[0] or 0)
         return counts
 
 

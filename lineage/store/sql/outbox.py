@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from ..._errors import ValidationError
 from ..._model import (
@@ -31,12 +28,14 @@ from ..._model import (
 from ..base import MergeEdgeProperties, MergeProperties
 from .consumers import SqlConsumerStore
 from .graph import _canonical
-from .tables import consumer_channel_table, node_table, outbox_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+# SQLAlchemy and the tables are imported where they are used: a read on a SQLite file
+# need not load them (see `light`).
 
 _IN_CHUNK = 500
-
-_o = outbox_table.c
-_ch = consumer_channel_table.c
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -71,6 +70,9 @@ class SqlOutboxStore(SqlConsumerStore):
             return self._enqueue_in(conn, notifications)
 
     def _enqueue_in(self, conn: Connection, notifications: list[NotificationSpec]) -> int:
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         channels = self._channel_ids(conn, sorted({n.consumer for n in notifications}))
         missing = sorted({f"{n.consumer} ({n.channel_kind} {n.channel_target})"
                           for n in notifications
@@ -105,6 +107,11 @@ class SqlOutboxStore(SqlConsumerStore):
     def _channel_ids(conn: Connection,
                      consumers: list[str]) -> dict[tuple[str, str, str], tuple[int, int]]:
         """(consumer key, kind, target) -> (consumer id, channel id), as stored now."""
+        import sqlalchemy as sa
+
+        from .tables import consumer_channel_table, node_table
+
+        _ch = consumer_channel_table.c
         found: dict[tuple[str, str, str], tuple[int, int]] = {}
         for chunk in _chunks(consumers):
             rows = conn.execute(
@@ -117,6 +124,11 @@ class SqlOutboxStore(SqlConsumerStore):
     # ---------------------------------------------------------------- deliver
 
     def _claim(self, limit: int, lease_seconds: float, now: datetime) -> list[OutboxItem]:
+        import sqlalchemy as sa
+
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         due = (sa.select(_o.id)
                .where(_o.state == "pending", _o.next_attempt_at <= now,
                       sa.or_(_o.lease_until.is_(None), _o.lease_until <= now))
@@ -135,6 +147,9 @@ class SqlOutboxStore(SqlConsumerStore):
         return [items[i] for i in ids]
 
     def _settle(self, outcomes: list[DeliveryOutcome], now: datetime) -> int:
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         delivered = sorted({o.id for o in outcomes if o.delivered})
         failed = [o for o in outcomes if not o.delivered and o.id not in delivered]
         changed = 0
@@ -161,16 +176,29 @@ class SqlOutboxStore(SqlConsumerStore):
     # ---------------------------------------------------------------- inspect and redrive
 
     def _outbox_status(self) -> dict[str, int]:
+        import sqlalchemy as sa
+
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         with self._read() as conn:
             rows = conn.execute(sa.select(_o.state, sa.func.count()).group_by(_o.state))
             return {state: int(count) for state, count in rows}
 
     def _outbox(self, state: OutboxState | None, limit: int) -> list[OutboxItem]:
+        import sqlalchemy as sa
+
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         where = sa.true() if state is None else _o.state == state
         with self._read() as conn:
             return self._items(conn, where, limit)
 
     def _redrive(self, ids: list[int] | None, now: datetime) -> int:
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         values = dict(state="pending", attempts=0, next_attempt_at=now, lease_until=None)
         with self._write() as conn:
             if ids is None:
@@ -184,6 +212,11 @@ class SqlOutboxStore(SqlConsumerStore):
             return changed
 
     def _import_outbox(self, items: list[OutboxItem]) -> int:
+        import sqlalchemy as sa
+
+        from .tables import outbox_table
+
+        _o = outbox_table.c
         with self._write() as conn:
             channels = self._channel_ids(conn, sorted({i.consumer for i in items}))
             missing = sorted({f"{i.consumer} ({i.channel.kind} {i.channel.target})"
@@ -215,6 +248,11 @@ class SqlOutboxStore(SqlConsumerStore):
 
     @staticmethod
     def _items(conn: Connection, where: Any, limit: int | None = None) -> list[OutboxItem]:
+        import sqlalchemy as sa
+
+        from .tables import consumer_channel_table, node_table, outbox_table
+
+        _o, _ch = outbox_table.c, consumer_channel_table.c
         consumer = node_table.alias("consumer")
         query = (sa.select(outbox_table, consumer.c.key.label("consumer_key"),
                            _ch.kind.label("channel_kind"), _ch.target.label("channel_target"),

@@ -1,7 +1,7 @@
 """The SQL schema: a property graph (`node`, `edge`) plus typed tables.
 
-Table models extend the plain domain models of `lineage._model` where the shapes agree
-(SQLModel's Base/table pattern). The migrations in `migrations/versions` create exactly this
+SQLModel table classes, separate from the plain pydantic domain models of
+`lineage._model`. The migrations in `migrations/versions` create exactly this
 schema; `tests/test_migrations.py` proves the two agree.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-#: the Alembic revision these tables correspond to (checked against the scripts by a test)
-SCHEMA_REVISION = "0005"
+#: the Alembic revision these tables correspond to (checked against the scripts by a test;
+#: kept in `light`, which a read opens without importing SQLAlchemy)
+from .light import SCHEMA_REVISION as SCHEMA_REVISION
 
 # Byte-order ("C") collation on PostgreSQL so range scans on reversed tails are prefix scans.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
