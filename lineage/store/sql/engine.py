@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 
 from ..._errors import NotFound, StoreError
+from . import pgarray
 from .tables import SCHEMA_REVISION
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,6 +77,7 @@ def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
     # No JIT: this store's queries are index lookups, but their estimates (inflated before
     # ANALYZE, or over a hub's frontier) cross jit_above_cost, and compiling costs 10^2 ms
     # a query never earns back (a walk's level took 150 ms instead of 0.3 ms).
+    pgarray.register(dbapi_conn)  # id lists as binary arrays (see pgarray.py)
     cur = dbapi_conn.cursor()
     cur.execute("SET jit = off")
     cur.close()

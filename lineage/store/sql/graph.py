@@ -42,6 +42,7 @@ from ..._model import (
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties, Store
 from . import engine as engines
+from . import pgarray
 from .tables import edge_table, node_table, schema_field_table
 
 if TYPE_CHECKING:
@@ -171,9 +172,9 @@ def _plain(value: Any) -> bool:
 
 
 def _list_param(sqlite: bool, values: list[Any]) -> Any:
-    """One query parameter holding a list: JSON array text for SQLite's `json_each(?)`, the
-    list itself (an array) for PostgreSQL."""
-    return json.dumps(values) if sqlite else values
+    """One query parameter holding a list: JSON array text for SQLite's `json_each(?)`, an
+    array for PostgreSQL (binary `bigint[]` or a `text[]` literal: see pgarray.py)."""
+    return json.dumps(values) if sqlite else pgarray.array_param(values)
 
 
 def _json_text(properties: dict[str, Any]) -> str:
@@ -877,8 +878,13 @@ class _Wide:
         # Rows arrive as the nested loop makes them: by frontier position (parent key), then
         # by the edge key (far end, kind). Then a node's first row is its chosen parent and
         # edge; checked, and sorted explicitly should a plan ever differ.
-        step = np.diff(rank)
-        if not bool(np.all((step > 0) | ((step == 0) & (np.diff(far) >= 0)))):
+        step, far_step = np.diff(rank), np.diff(far)
+        # parallel edges (one parent, one far node, several kinds) must come by kind too: a
+        # table scan instead of the key's index (a small table) returns them as stored
+        ties = np.flatnonzero((step == 0) & (far_step == 0)).tolist()
+        if not bool(np.all((step > 0) | ((step == 0) & (far_step >= 0)))) or any(
+                _EDGE_KIND_ORDER[edge_kinds[i]] > _EDGE_KIND_ORDER[edge_kinds[i + 1]]
+                for i in ties):
             codes = np.array([_EDGE_KIND_ORDER[k] for k in edge_kinds])
             order = np.lexsort((codes, far, rank))
             rank, far = rank[order], far[order]
