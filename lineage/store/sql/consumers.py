@@ -195,7 +195,9 @@ class SqlConsumerStore(SqlAssertionStore):
         sqlite = self.dialect == "sqlite"
         ids = [t.start_id if row < 0 else node_ids[row] for row in rows]
         with self._cursor() as cur:
-            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),))
+            # PostgreSQL: binary results, the two id arrays straight into numpy (pgarray.py)
+            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
+                        **({} if sqlite else {"binary": True}))
             at, dataset = _id_columns(cur.fetchone())
             if not len(at):
                 result.rows = result.rows[:0]

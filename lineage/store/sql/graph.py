@@ -848,6 +848,9 @@ class _Wide:
             lifecycle=_WIDE_LIFECYCLE[dialect] if skip_deleted else "")
         self.skip_deleted = skip_deleted
         self.sqlite = dialect == "sqlite"
+        # PostgreSQL: the aggregated columns in binary format, ids straight into numpy
+        # (pgarray.register): parsing them as text cost more than the rest of the client
+        self.binary: dict[str, bool] = {} if self.sqlite else {"binary": True}
         top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         self.seen = np.zeros(top + 1, dtype=bool)
         self.seen[list(row_of)] = True
@@ -863,7 +866,7 @@ class _Wide:
         the state of the deleted and deprecated ones goes into `retired` by key."""
         import numpy as np
 
-        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),))
+        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),), **self.binary)
         rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
@@ -898,10 +901,12 @@ class _Wide:
         if not len(ids):
             return None
         self.seen[ids] = True
-        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),))
+        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
+                         **self.binary)
         count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
         if not self.sqlite:  # arrays: no separator to split on
-            node_ids, keys, kinds, names = id_text, key_text, kind_text, name_text
+            node_ids, keys, kinds, names = np.asarray(id_text).tolist(), key_text, kind_text, \
+                name_text
             state = [",".join(s for s in state[0] if s)] if state else []
         else:
             node_ids = np.fromstring(id_text, dtype=np.int64, sep=",").tolist()

@@ -67,9 +67,28 @@ def array_param(values: Sequence[Any]) -> Any:
     return int8_array(values)
 
 
+def int8_values(data: Any) -> Any:
+    """A `bigint[]` received in binary format as a numpy int64 array: one NULL-free
+    dimension is a header and (length, value) pairs, read in one `frombuffer`. Anything else
+    (NULLs, several dimensions) goes through the generic decoding, as a list."""
+    import numpy as np
+
+    raw = bytes(data)
+    dims, has_null = struct.unpack_from(">2i", raw)
+    if dims == 0:
+        return np.zeros(0, dtype=np.int64)
+    if dims == 1 and not has_null:
+        cells = np.frombuffer(raw, dtype=np.dtype([("size", ">i4"), ("value", ">i8")]),
+                              offset=20)
+        return cells["value"].astype(np.int64)
+    return None  # the caller falls back
+
+
 def register(dbapi_conn: Any) -> None:
-    """Teach a psycopg connection to send `Int8Array` as it is (binary, oid int8[])."""
-    from psycopg.adapt import Dumper
+    """Teach a psycopg connection to send `Int8Array` as it is (binary, oid int8[]) and to
+    read a `bigint[]` asked for in binary format (`execute(..., binary=True)`: the wide
+    levels of a walk) as a numpy array; text-format results are read as before."""
+    from psycopg.adapt import Dumper, Loader
     from psycopg.pq import Format
 
     class _Int8ArrayDumper(Dumper):
@@ -79,4 +98,18 @@ def register(dbapi_conn: Any) -> None:
         def dump(self, obj: Int8Array) -> bytes:  # type: ignore[override]
             return obj.data
 
+    generic = dbapi_conn.adapters.get_loader(_INT8_ARRAY_OID, Format.BINARY)
+
+    class _Int8ArrayLoader(Loader):
+        format = Format.BINARY
+
+        def __init__(self, oid: int, context: Any = None) -> None:
+            super().__init__(oid, context)
+            self.fallback = generic(oid, context)
+
+        def load(self, data: Any) -> Any:
+            found = int8_values(data)
+            return self.fallback.load(data) if found is None else found
+
     dbapi_conn.adapters.register_dumper(Int8Array, _Int8ArrayDumper)
+    dbapi_conn.adapters.register_loader(_INT8_ARRAY_OID, _Int8ArrayLoader)
