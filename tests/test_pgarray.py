@@ -50,3 +50,17 @@ def test_lookups_by_many_keys_keep_keys_with_quotes_commas_braces_and_backslashe
     found = store.adjacent(odd, "downstream", [EdgeKind.CONSUMES])
     assert sorted(key for key, _, _ in found) == sorted(odd)
     assert {ref.key for _, _, ref in found} == {"consumer:odd"}
+
+
+@pytest.mark.parametrize(("server", "expected"), [(None, "16MB"), ("64MB", "64MB")])
+def test_store_sessions_get_at_least_16mb_work_mem_and_keep_a_larger_setting(
+        postgres_url: str, server: str | None, expected: str) -> None:
+    """Sorts of a hub's impact() spilled to disk with PostgreSQL's default 4 MB; a server or
+    URL that sets more is never lowered."""
+    url = postgres_url.replace("options=", f"options=-cwork_mem%3D{server}%20", 1) \
+        if server else postgres_url
+    with lineage.connect(url) as store, store._cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("SHOW work_mem")
+        assert cur.fetchone()[0] == expected
+        cur.execute("SHOW jit")
+        assert cur.fetchone()[0] == "off"
