@@ -3,13 +3,15 @@
     python bench/impact.py                                  # 10^4 and 10^5 nodes, SQLite
     python bench/impact.py --sizes 10000,100000,1000000 --repeat 20
     python bench/impact.py --postgres postgresql://user:pw@host/db   # SQLite and PostgreSQL
+    python -m bench.impact --sizes 1000000 --no-sqlite --postgres URL --keep-postgres
     python bench/impact.py --sizes 100000 --neo4j bolt://127.0.0.1:7687  # ... and Neo4j
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/impact.py
 
 For each size it generates a warehouse-shaped graph (`bench/generate.py`), then per backend:
 
 * bulk load: `store.bulk_load(nodes, edges)` into an empty store (a fresh SQLite file in
-  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end). The input
+  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end, or with
+  `--keep-postgres` the schema `bench_keep_<size>_<seed>`, loaded once and reused). The input
   is columnar by default (`--input columnar`: polars DataFrames built from the graph's
   arrays before the clock starts, as a caller holding its lineage in a table would pass it),
   or `--input specs`: the lazy `NodeSpec`/`EdgeSpec` iterators, built inside the timed call;
