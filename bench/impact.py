@@ -3,13 +3,15 @@
     python bench/impact.py                                  # 10^4 and 10^5 nodes, SQLite
     python bench/impact.py --sizes 10000,100000,1000000 --repeat 20
     python bench/impact.py --postgres postgresql://user:pw@host/db   # SQLite and PostgreSQL
+    python -m bench.impact --sizes 1000000 --no-sqlite --postgres URL --keep-postgres
     python bench/impact.py --sizes 100000 --neo4j bolt://127.0.0.1:7687  # ... and Neo4j
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/impact.py
 
 For each size it generates a warehouse-shaped graph (`bench/generate.py`), then per backend:
 
 * bulk load: `store.bulk_load(nodes, edges)` into an empty store (a fresh SQLite file in
-  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end). The input
+  a temp dir; on PostgreSQL a fresh schema `bench_<random>`, dropped at the end, or with
+  `--keep-postgres` the schema `bench_keep_<size>_<seed>`, loaded once and reused). The input
   is columnar by default (`--input columnar`: polars DataFrames built from the graph's
   arrays before the clock starts, as a caller holding its lineage in a table would pass it),
   or `--input specs`: the lazy `NodeSpec`/`EdgeSpec` iterators, built inside the timed call;
@@ -159,6 +161,22 @@ def postgres_url(base: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@contextmanager
+def kept_postgres_url(base: str, n: int, seed: int) -> Iterator[str]:
+    """A URL whose search_path is the schema `bench_keep_<n>_<seed>`, created if absent and
+    kept afterwards (a later run with --keep-postgres reuses what this one loaded)."""
+    url = make_url(base)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    schema = f"bench_keep_{n}_{seed}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    admin.dispose()
+    scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    yield scoped.render_as_string(hide_password=False)
 
 
 @contextmanager
@@ -541,9 +559,11 @@ def _sql_literal(value: object) -> str:
 def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repeat: int,
              hub_repeat: int, budget_s: float, log: Callable[[str], None],
              keep_sqlite: str | None = None, input_kind: str = "columnar",
-             load_only: bool = False, floor: bool = True) -> SizeResult:
+             load_only: bool = False, floor: bool = True,
+             keep_postgres: bool = False) -> SizeResult:
     """Generate a graph of `n` nodes and measure every backend on it. With `keep_sqlite`,
-    the SQLite store is a file in that folder, loaded once and reused by later runs. With
+    the SQLite store is a file in that folder, loaded once and reused by later runs;
+    `keep_postgres` does the same with a schema of the PostgreSQL database. With
     `floor`, a SQLite load is followed by `sqlite_floor` on the same rows."""
     log(f"generating {n:,} nodes (seed {seed}) ...")
     gen_s, g = _timed(lambda: generate(n, seed))
@@ -565,13 +585,15 @@ def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repe
         if backend == "neo4j":
             url_cm = neo4j_url(base or "")
         elif backend != "sqlite":
-            url_cm = postgres_url(base or "")
+            url_cm = (kept_postgres_url(base or "", n, seed) if keep_postgres
+                      else postgres_url(base or ""))
         else:
             url_cm = kept_sqlite_url(keep_sqlite, n, seed) if keep_sqlite else sqlite_url()
         with url_cm as url:
             with lineage.connect(url) as store:
-                loaded = keep_sqlite is not None and backend == "sqlite" and store.stats().get(
-                    "edges", 0) == g.n_edges
+                kept = (keep_sqlite is not None and backend == "sqlite") or (
+                    keep_postgres and backend == "postgresql")
+                loaded = kept and store.stats().get("edges", 0) == g.n_edges
                 if loaded:  # a kept file from an earlier run: no load figure this time
                     log(f"  {backend}: reusing the loaded {url}")
                     load_s, written = float("nan"), (0, 0)
@@ -796,6 +818,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep-sqlite", metavar="DIR",
                         help="keep the SQLite store of each size in DIR and reuse it in later "
                              "runs (skips the bulk load; no load figure then)")
+    parser.add_argument("--keep-postgres", action="store_true",
+                        help="keep the PostgreSQL store of each size in the schema "
+                             "bench_keep_<size>_<seed> of the --postgres database and reuse it "
+                             "in later runs (skips the bulk load; no load figure then), e.g. "
+                             "--sizes 1000000 --no-sqlite --postgres URL --keep-postgres; "
+                             "drop the schema by hand when done")
     parser.add_argument("--input", choices=("columnar", "specs"), default="columnar",
                         help="bulk-load input: polars DataFrames (default) or NodeSpec/EdgeSpec")
     parser.add_argument("--load-only", action="store_true",
@@ -825,7 +853,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for n in sizes:
         result = run_size(n, args.seed, backends, args.repeat, args.hub_repeat, args.budget, log,
-                          args.keep_sqlite, args.input, args.load_only, not args.no_floor)
+                          args.keep_sqlite, args.input, args.load_only, not args.no_floor,
+                          args.keep_postgres)
         results.append(result)
         print(format_size(result), flush=True)
     print(format_targets(results), flush=True)

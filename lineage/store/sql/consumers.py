@@ -210,7 +210,9 @@ class SqlConsumerStore(SqlAssertionStore):
         sqlite = self.dialect == "sqlite"
         ids = [t.start_id if row < 0 else node_ids[row] for row in rows]
         with self._cursor() as cur:
-            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),))
+            # PostgreSQL: binary results, the two id arrays straight into numpy (pgarray.py)
+            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
+                        **({} if sqlite else {"binary": True}))
             columns = cur.fetchone()
             if len(rows) >= NUMPY_FIELDS:
                 distinct, nearest_rows = _fields_datasets_numpy(result, columns)

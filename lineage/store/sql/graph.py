@@ -39,6 +39,7 @@ from ..._model import (
 )
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties, Store
+from . import pgarray
 from .light import SCHEMA_REVISION, SqlitePool, first_line, no_store_message, sqlite_file
 
 if TYPE_CHECKING:
@@ -201,9 +202,9 @@ def _plain(value: Any) -> bool:
 
 
 def _list_param(sqlite: bool, values: list[Any]) -> Any:
-    """One query parameter holding a list: JSON array text for SQLite's `json_each(?)`, the
-    list itself (an array) for PostgreSQL."""
-    return json.dumps(values) if sqlite else values
+    """One query parameter holding a list: JSON array text for SQLite's `json_each(?)`, an
+    array for PostgreSQL (binary `bigint[]` or a `text[]` literal: see pgarray.py)."""
+    return json.dumps(values) if sqlite else pgarray.array_param(values)
 
 
 def _json_text(properties: dict[str, Any]) -> str:
@@ -970,6 +971,9 @@ class _Wide:
             lifecycle=_WIDE_LIFECYCLE[dialect] if skip_deleted else "")
         self.skip_deleted = skip_deleted
         self.sqlite = dialect == "sqlite"
+        # PostgreSQL: the aggregated columns in binary format, ids straight into numpy
+        # (pgarray.register): parsing them as text cost more than the rest of the client
+        self.binary: dict[str, bool] = {} if self.sqlite else {"binary": True}
         top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         self.seen = np.zeros(top + 1, dtype=bool)
         self.seen[list(row_of)] = True
@@ -985,7 +989,7 @@ class _Wide:
         the state of the deleted and deprecated ones goes into `retired` by key."""
         import numpy as np
 
-        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),))
+        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),), **self.binary)
         rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
@@ -1000,8 +1004,13 @@ class _Wide:
         # Rows arrive as the nested loop makes them: by frontier position (parent key), then
         # by the edge key (far end, kind). Then a node's first row is its chosen parent and
         # edge; checked, and sorted explicitly should a plan ever differ.
-        step = np.diff(rank)
-        if not bool(np.all((step > 0) | ((step == 0) & (np.diff(far) >= 0)))):
+        step, far_step = np.diff(rank), np.diff(far)
+        # parallel edges (one parent, one far node, several kinds) must come by kind too: a
+        # table scan instead of the key's index (a small table) returns them as stored
+        ties = np.flatnonzero((step == 0) & (far_step == 0)).tolist()
+        if not bool(np.all((step > 0) | ((step == 0) & (far_step >= 0)))) or any(
+                _EDGE_KIND_ORDER[edge_kinds[i]] > _EDGE_KIND_ORDER[edge_kinds[i + 1]]
+                for i in ties):
             codes = np.array([_EDGE_KIND_ORDER[k] for k in edge_kinds])
             order = np.lexsort((codes, far, rank))
             rank, far = rank[order], far[order]
@@ -1015,10 +1024,12 @@ class _Wide:
         if not len(ids):
             return None
         self.seen[ids] = True
-        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),))
+        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
+                         **self.binary)
         count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
         if not self.sqlite:  # arrays: no separator to split on
-            node_ids, keys, kinds, names = id_text, key_text, kind_text, name_text
+            node_ids, keys, kinds, names = np.asarray(id_text).tolist(), key_text, kind_text, \
+                name_text
             state = [",".join(s for s in state[0] if s)] if state else []
         else:
             node_ids = np.fromstring(id_text, dtype=np.int64, sep=",").tolist()
