@@ -577,6 +577,20 @@ class Closure:
             self.reached = sorted([*self.reached, *new], key=lambda r: (r.depth, r.node.key))
         return len(new)
 
+    def mark_column_unknown(self, keys: set[str]) -> None:
+        """Mark the reached nodes keyed in `keys` `column_unknown` (in place; no `Reached`
+        objects are built for a closure still held as a table). Nodes added later through a
+        marked one inherit the mark (see `extend`)."""
+        if not keys:
+            return
+        if self._reached is None and self._table is not None:
+            t = self._table
+            t.unknown.update(row for row, key in enumerate(t.keys) if key in keys)
+            return
+        for r in self.reached:
+            if r.node.key in keys:
+                r.column_unknown = True
+
     def get(self, key: str) -> Reached | None:
         for r in self.reached:
             if r.node.key == key:
