@@ -367,6 +367,10 @@ def with_dataset_wide(store: GraphStore, closure: Closure, *, precise: bool = Fa
     edges; one `keys_of_kind` pass when the closure holds no dataset (a field's closure
     reaches one only through them)."""
     start = closure.start.node.key
+    t = closure.table
+    if t is not None and NodeKind.DATASET.value not in t.kinds and (
+            closure.start.node.kind is not NodeKind.DATASET):
+        return DatasetWide()  # a field's hub (10^5 rows): one scan, no list built
     datasets = closure.keys_of_kind(NodeKind.DATASET)
     if not datasets:
         return DatasetWide()
