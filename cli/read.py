@@ -67,8 +67,10 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     Where a job reads the dataset of a field but records no column lineage from it into an
     output (table-level lineage only: `select *`, most operators), that output and all
     downstream of it are included, marked "dataset-level lineage, column unknown"
-    (`column_unknown` in JSON; verdict `unknown`, never `compatible`). --precise leaves
-    them out.
+    (`column_unknown` in JSON; verdict `unknown`, never `compatible`). So is what a
+    column reaches only by filtering or joining a whole dataset (OpenLineage's
+    dataset-level column lineage): it decides which rows the dataset holds, not which
+    column values. --precise leaves them out.
 
     \b
     Examples:
@@ -80,6 +82,7 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
       lineage impact transactions.category --change type:string
       lineage impact transactions.category --change type:string --notify
       lineage impact features.user_features.txn_count_7d --precise
+      lineage impact public.orders.status      # a filter column: its outputs marked *
       lineage impact transactions.category --change type:string --fail-on breaking  # CI
 
     With --fail-on breaking (or unknown), the command exits 9 after printing the report

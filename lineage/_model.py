@@ -413,9 +413,10 @@ class Closure:
         #: `max_depth` left something out: the answer is incomplete and must say so
         self.truncated = truncated
         self.retired: dict[str, str] = dict(table.retired) if table is not None else {}
-        #: key -> row of the table (the start: -1), built by the first `extend`, kept by
-        #: the next ones (a hub's 10^5 keys: built once per closure)
-        self._rows: dict[str, int] | None = None
+        #: key -> row of the table (the start: -1; None: not in it) of the keys `extend`
+        #: asked for so far: a map of a hub's 10^5 keys cost more than finding the 10^4
+        #: an extend needs in one pass over them
+        self._rows: dict[str, int | None] | None = None
         self._reached: list[Reached] | None = reached
         self._table = table if reached is None else None
         if reached is None and table is None:
@@ -540,19 +541,21 @@ class Closure:
         start = self.start
         if self._reached is None and self._table is not None:
             t = self._table
-            row_of = self._rows
-            if row_of is None:
-                row_of = self._rows = dict(zip(t.keys, range(len(t.keys)), strict=True))
-                row_of[start.node.key] = -1
+            additions = list(additions)
+            row_of = self._rows_of(t, {a[0] for a in additions} | {a[1].key for a in additions})
             if nearest_first:
-                additions = sorted(additions, key=lambda a: (
-                    start.depth if row_of.get(a[0], -1) < 0 else t.depths[row_of[a[0]]],
-                    a[0], a[1].key))
+                def nearest(a: tuple[str, NodeRef, EdgeKind, NodeRef | None]
+                            ) -> tuple[int, str, str]:
+                    row = row_of.get(a[0])
+                    return (start.depth if row is None or row < 0 else t.depths[row], a[0],
+                            a[1].key)
+
+                additions.sort(key=nearest)
             added = 0
             for via_key, node, edge, through in additions:
                 via = row_of.get(via_key)
-                if node.key in row_of or via is None:  # via None: itself beyond max_depth
-                    continue
+                if row_of.get(node.key) is not None or via is None:
+                    continue  # via None: not reached, or itself beyond max_depth
                 depth = (start.depth if via < 0 else t.depths[via]) + 1
                 if depth > self.max_depth:
                     self.truncated = True
@@ -589,6 +592,35 @@ class Closure:
         if new:
             self.reached = sorted([*self.reached, *new], key=lambda r: (r.depth, r.node.key))
         return len(new)
+
+    def _rows_of(self, t: WalkTable, wanted: set[str]) -> dict[str, int | None]:
+        """The rows of `wanted` keys (None: not in the table), found with one pass over the
+        keys for those not asked for before, and kept."""
+        known = self._rows
+        if known is None:
+            known = self._rows = {self.start.node.key: -1}
+        missing = {k for k in wanted if k not in known}
+        if missing:
+            keys = t.keys
+            for row in [i for i, k in enumerate(keys) if k in missing]:
+                known[keys[row]] = row
+            for k in missing:
+                known.setdefault(k, None)
+        return known
+
+    def mark_column_unknown(self, keys: set[str]) -> None:
+        """Mark the reached nodes keyed in `keys` `column_unknown` (in place; no `Reached`
+        objects are built for a closure still held as a table). Nodes added later through a
+        marked one inherit the mark (see `extend`)."""
+        if not keys:
+            return
+        if self._reached is None and self._table is not None:
+            t = self._table
+            t.unknown.update(row for row, key in enumerate(t.keys) if key in keys)
+            return
+        for r in self.reached:
+            if r.node.key in keys:
+                r.column_unknown = True
 
     def get(self, key: str) -> Reached | None:
         for r in self.reached:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from ._errors import ValidationError
 from ._keys import identity
-from ._model import Closure, FieldSchema, NodeRef, Reached
+from ._model import Closure, Direction, FieldSchema, NodeRef, Reached
 from ._vocabulary import EdgeKind, NodeKind, path_step
 from .schema import Change, fails_at, is_numeric, parse_change, type_relation
 from .store.common import UNBOUNDED
@@ -125,6 +125,7 @@ def impact(store: GraphStore, name: str, max_depth: int | None = None, *,
     """
     with _collector_paused():
         closure = store.downstream(name, max_depth, skip_deleted=True)
+        with_dataset_wide(store, closure, precise=precise, consumers=True)
         if not precise:
             with_dataset_level(store, closure)
         with_dataset_consumers(store, closure)
@@ -322,6 +323,146 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
     return crossed
 
 
+# ------------------------------------------------------------------ dataset-wide derivations
+
+
+def _kind_of(key: str) -> str:
+    return key.split(":", 1)[0]
+
+
+def is_dataset_wide(kind: EdgeKind, src: str, dst: str) -> bool:
+    """Whether the edge `src -kind-> dst` (keys) derives a whole dataset from something
+    that is not a dataset: a field that filters, joins, groups, sorts or windows the
+    dataset (OpenLineage's dataset-level column lineage, stored with `scope: dataset`).
+    It says that the dataset's rows depend on the field, not which of its columns' values
+    do. (A dataset-to-dataset derivation is a `dataset_steps` step instead.)"""
+    return (kind is EdgeKind.DERIVED_FROM and _kind_of(dst) == NodeKind.DATASET.value
+            and _kind_of(src) != NodeKind.DATASET.value)
+
+
+@dataclass
+class DatasetWide:
+    """What a closure reaches across dataset-wide derivations (`is_dataset_wide`).
+
+    `crossed`: every node downstream (in the closure's direction) of one, inside the
+    closure; `only`: those of them that no path without one reaches (column unknown)."""
+
+    crossed: set[str] = field(default_factory=set)
+    only: set[str] = field(default_factory=set)
+
+
+def with_dataset_wide(store: GraphStore, closure: Closure, *, precise: bool = False,
+                      consumers: bool = False) -> DatasetWide:
+    """Mark (in place) what `closure` reaches only across dataset-wide derivations
+    `column_unknown`, or with `precise` leave it out (the paths of the rest then avoid
+    them too). A field that filters or joins a dataset changes which rows it holds: every
+    field of it and everything downstream is affected, but no column lineage says how.
+
+    A node is reached only that way when every path to it from the start (within the
+    closure) takes such an edge; both directions judge the same paths, so a field is
+    marked in `upstream(z)` exactly when z is in `downstream(field)`. With `consumers`
+    (impact, which counts a dataset's consumers as dependents of each of its fields), the
+    consumers of a dataset that has a field reached without one are not marked.
+    A few batched `Store.adjacent` calls over the part of the closure downstream of such
+    edges; one `keys_of_kind` pass when the closure holds no dataset (a field's closure
+    reaches one only through them)."""
+    start = closure.start.node.key
+    t = closure.table
+    if t is not None and NodeKind.DATASET.value not in t.kinds and (
+            closure.start.node.kind is not NodeKind.DATASET):
+        return DatasetWide()  # a field's hub (10^5 rows): one scan, no list built
+    datasets = closure.keys_of_kind(NodeKind.DATASET)
+    if not datasets:
+        return DatasetWide()
+    forward = closure.direction == "downstream"
+    reach = closure.keys() | {start}
+    # the dataset-wide edges inside the closure; T: their far ends in the walk's direction
+    targets = {(d if forward else src.key)
+               for d, _, src in store.adjacent(datasets, "upstream", [EdgeKind.DERIVED_FROM])
+               if src.key in reach and src.kind is not NodeKind.DATASET}
+    targets.discard(start)
+    if not targets:
+        return DatasetWide()
+    direction: Direction = closure.direction
+    back: Direction = "upstream" if forward else "downstream"
+    kinds = list(EdgeKind)
+
+    def wide(near: str, kind: EdgeKind, far: str) -> bool:  # a walk edge near => far
+        return is_dataset_wide(kind, near, far) if forward else is_dataset_wide(kind, far, near)
+
+    # R: everything the targets reach inside the closure, with the walk edges among it
+    crossed = set(targets)
+    out: dict[str, list[tuple[EdgeKind, str]]] = {}
+    frontier = sorted(targets)
+    while frontier:
+        found = store.adjacent(frontier, direction, kinds)
+        frontier = []
+        for near, kind, far in found:
+            if far.key not in reach:
+                continue
+            out.setdefault(near, []).append((kind, far.key))
+            if far.key not in crossed and far.key != start:
+                crossed.add(far.key)
+                frontier.append(far.key)
+        frontier.sort()
+    # entries: nodes of R one plain edge away from a node outside it (reached without one)
+    entries = [(a.key, kind, b) for b, kind, a in store.adjacent(sorted(crossed), back, kinds)
+               if a.key in reach and a.key not in crossed and not wide(a.key, kind, b)]
+    if precise:
+        _leave_out_dataset_wide(closure, crossed, out, entries, wide)
+        return DatasetWide()
+    plain: set[str] = set()
+    queue = deque(b for _, _, b in entries)
+    consumed: dict[str, list[str]] = {}  # (with `consumers`) field -> consumers of its dataset
+    if consumers and forward:
+        for edges in out.values():
+            users = [dst for kind, dst in edges if kind is EdgeKind.CONSUMES]
+            for kind, dst in edges if users else ():
+                if kind is EdgeKind.HAS_FIELD:
+                    consumed.setdefault(dst, []).extend(users)
+        queue.extend(c for f, users in consumed.items() if f not in crossed for c in users)
+    while queue:
+        key = queue.popleft()
+        if key in plain or key not in crossed:
+            continue
+        plain.add(key)
+        queue.extend(dst for kind, dst in out.get(key, ()) if not wide(key, kind, dst))
+        queue.extend(consumed.get(key, ()))
+    only = crossed - plain
+    closure.mark_column_unknown(only)
+    return DatasetWide(crossed, only)
+
+
+def _leave_out_dataset_wide(closure: Closure, crossed: set[str],
+                            out: dict[str, list[tuple[EdgeKind, str]]],
+                            entries: list[tuple[str, EdgeKind, str]],
+                            wide: Any) -> None:
+    """`closure` without what only dataset-wide derivations reach (in place): the nodes of
+    `crossed` a plain path still reaches get a shortest such path (nearest entry first,
+    then the parent's key and the edge kind, as the walks choose), the rest go."""
+    import heapq
+
+    refs = {r.node.key: r.node for r in closure.reached if r.node.key in crossed}
+    kept = {r.node.key: r for r in closure.reached if r.node.key not in crossed}
+    kept[closure.start.node.key] = closure.start
+    heap = [(kept[a].depth + 1, a, kind.value, b) for a, kind, b in entries]
+    heapq.heapify(heap)
+    while heap:
+        depth, parent, kind, key = heapq.heappop(heap)
+        if key in kept:
+            continue
+        if depth > closure.max_depth:
+            closure.truncated = True
+            continue
+        item = Reached(refs[key], depth, kept[parent], EdgeKind(kind))
+        kept[key] = item
+        for edge, far in out.get(key, ()):
+            if far not in kept and not wide(key, edge, far):
+                heapq.heappush(heap, (depth + 1, key, edge.value, far))
+    closure.reached = sorted((r for k, r in kept.items() if k != closure.start.node.key),
+                             key=lambda r: (r.depth, r.node.key))
+
+
 def _nearest_datasets(store: GraphStore, fields: list[str], depth: dict[str, int]
                       ) -> list[tuple[NodeRef, str]]:
     """`Store.closure_datasets` for some fields of a closure, by key."""
@@ -339,6 +480,7 @@ def downstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     lineage reaches (`with_dataset_level`), without `impact`'s dataset consumers. The
     mirror of `upstream`."""
     closure = store.downstream(name, max_depth, skip_deleted=True)
+    with_dataset_wide(store, closure, precise=precise)
     if not precise:
         with_dataset_level(store, closure)
     return closure
@@ -356,6 +498,7 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     every field of that dataset joins (reached from the job or model, through the dataset),
     then its own upstream; repeated until nothing new is found."""
     closure = store.upstream(name, max_depth, skip_deleted=True)
+    with_dataset_wide(store, closure, precise=precise)
     if precise:
         return closure
     looked: set[str] = set()
@@ -593,7 +736,8 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
     """
     # one walk: nodes, edges, props; deleted nodes cut it
     region = store.subgraph(name, "downstream", max_depth, skip_deleted=True)
-    crossed = set() if precise else with_dataset_level(store, region.closure)
+    wide = with_dataset_wide(store, region.closure, precise=precise, consumers=True)
+    crossed = set() if precise else with_dataset_level(store, region.closure) | wide.crossed
     closure = region.closure
     consumer_edges = _dataset_consumer_edges(store, closure)
     start = closure.start.node
@@ -618,6 +762,8 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
         return ChangeImpact(start, parsed, [], precise, unchanged, closure.max_depth,
                             closure.truncated)
     edges = [*region.edges, *consumer_edges]
+    if precise:  # the dataset-wide derivations left the closure: the verdicts avoid them too
+        edges = [e for e in edges if not is_dataset_wide(e[2], e[0], e[1])]
     through = {r.node.key: r.through for r in closure.reached if r.through is not None}
     consumers = [k for k, ref in refs.items() if ref.kind is NodeKind.CONSUMER]
     contracts = store.contracts(consumers) if consumers else {}
@@ -628,6 +774,9 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
             if key not in worst or _RANK[item.verdict] > _RANK[worst[key].verdict]:
                 worst[key] = item
     _judge_dataset_level(start, closure, crossed, worst)
+    for key in wide.only:  # reached only across a dataset-wide derivation: column unknown
+        if key in worst:
+            worst[key].column_unknown = True
     order = {r.node.key: (r.depth, r.node.key) for r in closure.reached}
     judged = sorted((j for k, j in worst.items() if k != start.key),
                     key=lambda j: order[j.node.key])
@@ -764,8 +913,18 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeR
     if change.kind in ("dropped", "renamed") and kind is not EdgeKind.CONSUMES:
         return "breaking", f"its input {name} is {change.kind}: {what}", None
     if kind is EdgeKind.DERIVED_FROM:
-        return _through_derivation(change, props.get("transformation") or "unknown", target,
-                                   declared, name, props.get("function"))
+        verdict, reason, visible = _through_derivation(
+            change, props.get("transformation") or "unknown", target, declared, name,
+            props.get("function"))
+        indirect = [t for t in props.get("transformations") or []
+                    if str(t).upper().startswith("INDIRECT")]
+        if verdict == "compatible" and indirect:
+            # the same column also filters, joins or groups the output (Spark reports
+            # `WHERE status = 3` so on each field): the change may alter which rows it holds
+            verdict = "unknown"
+            reason += (f"; {name} also acts on its rows ({', '.join(map(str, indirect))}): "
+                       "which rows it holds may change")
+        return verdict, reason, visible
     if kind in (EdgeKind.USES_FEATURE, EdgeKind.USES_FIELD):
         return _at_model_input(change, name)
     if kind is EdgeKind.CONSUMES:

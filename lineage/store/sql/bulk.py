@@ -115,7 +115,8 @@ class _Loader:
             stored = self.stored_ids(wanted)
         else:
             stored = pl.DataFrame(schema={"key": pl.String, "id": pl.Int64})
-        new = (nodes.join(stored, on="key", how="anti").sort("key"))
+        # (in key order already: see lineage.store._bulk.normalise)
+        new = nodes.join(stored, on="key", how="anti").sort("key") if stored.height else nodes
         new = new.with_columns(self.new_ids(new.height).alias("id"))
         ids = pl.concat([stored, new.select("key", "id")])
         # The edges are resolved by polars (without the GIL) on a second thread while the

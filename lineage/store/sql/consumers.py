@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from ..._model import ApplyResult, ChannelSpec, Closure, GraphBatch, NodeRef
@@ -200,15 +201,16 @@ class SqlConsumerStore(SqlAssertionStore):
         known = t.derived.get("datasets")
         if isinstance(known, _WalkDatasets):
             return known
-        field_kind, kinds, node_ids = NodeKind.FIELD.value, t.kinds, t.ids
-        rows = [-1] if closure.start.node.kind is NodeKind.FIELD else []
-        rows += [row for row in range(len(node_ids)) if kinds[row] == field_kind]
+        field_kind, node_ids = NodeKind.FIELD.value, t.ids
+        is_field = [kind == field_kind for kind in t.kinds[:len(node_ids)]]
+        first_row = [-1] if closure.start.node.kind is NodeKind.FIELD else []
+        rows = first_row + list(compress(range(len(node_ids)), is_field))
         result = _WalkDatasets(rows, [])
         t.derived["datasets"] = result
         if not rows:
             return result
         sqlite = self.dialect == "sqlite"
-        ids = [t.start_id if row < 0 else node_ids[row] for row in rows]
+        ids = [t.start_id] * len(first_row) + list(compress(node_ids, is_field))
         with self._cursor() as cur:
             # PostgreSQL: binary results, the two id arrays straight into numpy (pgarray.py)
             cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
@@ -228,13 +230,14 @@ class SqlConsumerStore(SqlAssertionStore):
             nearest = dict(zip(distinct, nearest_rows, strict=True))
             cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
                 {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
-            result.refs = {i: NodeRef(k, NodeKind(kind), n) for i, k, kind, n in cur.fetchall()}
+            result.refs = {i: NodeRef(k, _KINDS[kind], n) for i, k, kind, n in cur.fetchall()}
+
         for dataset_id, kind, other in sorted(links, key=lambda link: (
                 link[0], result.refs[link[2]].key if link[2] in result.refs else "")):
             if kind == _CONSUMES:
                 result.consumers.setdefault(dataset_id, []).append(
                     (result.refs[dataset_id], result.refs[other]))
-            else:
+            elif dataset_id not in result.feeding:
                 result.feeding[dataset_id] = nearest[dataset_id]
         return result
 
@@ -328,6 +331,7 @@ _DATASET_CONSUMERS = dict.fromkeys(("sqlite", "postgresql"), (
     "JOIN node c ON c.id = cons.dst "
     "WHERE f.key IN {keys}"))
 _CONSUMES = EdgeKind.CONSUMES.value
+_KINDS = {k.value: k for k in NodeKind}
 _FEEDS = ", ".join(f"'{k.value}'" for k in (EdgeKind.READ, EdgeKind.TRAINED_ON,
                                             EdgeKind.DERIVED_FROM))
 # From node ids (`_walk_datasets`): each field's dataset, aggregated into two columns (the

@@ -12,6 +12,7 @@ import functools
 import gc
 import hashlib
 import json
+import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -841,6 +842,14 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
         level = len(keys)
         if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
             wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect)
+        rows: list[tuple[Any, ...]] | None = None
+        if wide is None and not detail and dialect == "sqlite":
+            # a narrow frontier may open a wide level (a hub's first: one node, 10^4 edges):
+            # past _WIDE_FRONTIER rows, the level is read again the wide way
+            cur.execute(edge_sql, param(frontier))
+            rows = cur.fetchmany(_WIDE_FRONTIER)
+            if len(rows) == _WIDE_FRONTIER:
+                wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect)
         if wide is not None:
             found = wide.level(frontier, retired)
             if found is None:
@@ -855,9 +864,11 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             edge_kinds += level_edges
             base = level
             continue
-        cur.execute(edge_sql, param(frontier))
+        if rows is None:
+            cur.execute(edge_sql, param(frontier))
+            rows = cur.fetchall()
         new: dict[int, tuple[Any, ...]] = {}
-        for row in cur.fetchall():
+        for row in rows:
             far_id = row[1]
             if far_id not in row_of and far_id not in new and far_id not in cut:
                 new[far_id] = row  # rows come by parent key, then kind: the first one wins
@@ -956,6 +967,54 @@ _WIDE_LIFECYCLE = {
 _WIDE_FRONTIER = 2000
 
 
+@functools.cache
+def _edge_kind_table() -> tuple[Any, Any] | None:
+    """A wide level's edge kinds as numbers, read without splitting its 10^5 joined names:
+    each kind is told by its length and first letter. (code -> index table, names by
+    index); None if two kinds ever share both (then the names are split)."""
+    import numpy as np
+
+    names = sorted(k.value for k in EdgeKind)
+    table = np.full(64 * 128, -1, dtype=np.int64)
+    for at, name in enumerate(names):
+        code = len(name) * 128 + ord(name[0])
+        if len(name) >= 64 or ord(name[0]) >= 128 or table[code] >= 0:
+            return None
+        table[code] = at
+    return table, np.array(names, dtype=object)
+
+
+def _edge_kind_names(codes: np.ndarray) -> list[str]:
+    table = _edge_kind_table()
+    assert table is not None  # the codes come from it
+    names: list[str] = table[1][codes].tolist()
+    return names
+
+
+def _edge_kind_codes(text: str, count: int) -> np.ndarray | None:
+    """The index (in `_edge_kind_table`'s names) of each of `count` comma-joined edge kinds;
+    None when one is not a known kind's length and first letter, or the table cannot tell
+    the kinds apart. (Only vocabulary kinds are ever stored: every write checks them.)"""
+    import numpy as np
+
+    known = _edge_kind_table()
+    if known is None or not text.isascii():
+        return None
+    chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    commas = np.flatnonzero(chars == 44)
+    if len(commas) + 1 != count:
+        return None
+    starts = np.empty(count, dtype=np.int64)
+    starts[0], starts[1:] = 0, commas + 1
+    ends = np.empty(count, dtype=np.int64)
+    ends[:-1], ends[-1] = commas, len(chars)
+    lengths = ends - starts
+    if int(lengths.max()) >= 64:
+        return None
+    found: np.ndarray = known[0][lengths * 128 + chars[starts]]
+    return None if bool((found < 0).any()) else found
+
+
 class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
@@ -974,6 +1033,9 @@ class _Wide:
         # PostgreSQL: the aggregated columns in binary format, ids straight into numpy
         # (pgarray.register): parsing them as text cost more than the rest of the client
         self.binary: dict[str, bool] = {} if self.sqlite else {"binary": True}
+        # (SQLite) the last level's ids as the JSON text the node query gave them in: the
+        # next level's frontier when nothing reordered or dropped them (no json.dumps)
+        self.frontier_text: tuple[list[int], str] | None = None
         top = cur.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         self.seen = np.zeros(top + 1, dtype=bool)
         self.seen[list(row_of)] = True
@@ -989,14 +1051,21 @@ class _Wide:
         the state of the deleted and deprecated ones goes into `retired` by key."""
         import numpy as np
 
-        self.cur.execute(self.edge_sql, (_list_param(self.sqlite, frontier),), **self.binary)
+        known = self.frontier_text
+        param = known[1] if known is not None and known[0] is frontier else _list_param(
+            self.sqlite, frontier)
+        self.cur.execute(self.edge_sql, (param,), **self.binary)
         rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
+        codes: np.ndarray | None = None
+        edge_kinds: list[str] = []
         if self.sqlite:
             rank = np.fromstring(rank_text, dtype=np.int64, sep=",")
             far = np.fromstring(far_text, dtype=np.int64, sep=",")
-            edge_kinds = kind_text.split(",")
+            codes = _edge_kind_codes(kind_text, len(far))
+            if codes is None:
+                edge_kinds = kind_text.split(",")
         else:  # arrays
             rank = np.array(rank_text, dtype=np.int64)
             far = np.array(far_text, dtype=np.int64)
@@ -1007,12 +1076,17 @@ class _Wide:
         step, far_step = np.diff(rank), np.diff(far)
         # parallel edges (one parent, one far node, several kinds) must come by kind too: a
         # table scan instead of the key's index (a small table) returns them as stored
-        ties = np.flatnonzero((step == 0) & (far_step == 0)).tolist()
-        if not bool(np.all((step > 0) | ((step == 0) & (far_step >= 0)))) or any(
-                _EDGE_KIND_ORDER[edge_kinds[i]] > _EDGE_KIND_ORDER[edge_kinds[i + 1]]
-                for i in ties):
-            codes = np.array([_EDGE_KIND_ORDER[k] for k in edge_kinds])
-            order = np.lexsort((codes, far, rank))
+        ties = np.flatnonzero((step == 0) & (far_step == 0))
+        tie_order = True
+        if len(ties):  # the codes are the kinds' ranks in _EDGE_KIND_ORDER
+            ranked = codes if codes is not None else np.array(
+                [_EDGE_KIND_ORDER[k] for k in edge_kinds])
+            tie_order = bool(np.all(ranked[ties] <= ranked[ties + 1]))
+        if not tie_order or not bool(np.all((step > 0) | ((step == 0) & (far_step >= 0)))):
+            if codes is not None:  # back to one name per row
+                edge_kinds, codes = _edge_kind_names(codes), None
+            order = np.lexsort((np.array([_EDGE_KIND_ORDER[k] for k in edge_kinds]), far,
+                                rank))
             rank, far = rank[order], far[order]
             edge_kinds = [edge_kinds[i] for i in order.tolist()]
         ids, first = np.unique(far, return_index=True)
@@ -1042,6 +1116,7 @@ class _Wide:
                              "JOIN node n ON n.id = j.value", (json.dumps(ids.tolist()),))
             node_ids, keys, kinds, names = (list(c) for c in zip(*self.cur.fetchall(),
                                                                   strict=True))
+            id_text = None
         states = dict(item.split(":", 1) for item in state[0].split(",")) \
             if state and state[0] else {}
         if states:
@@ -1056,13 +1131,19 @@ class _Wide:
                 return None
             node_ids = [node_ids[at] for at in kept]
             keys, kinds, names = ([c[at] for at in kept] for c in (keys, kinds, names))
-        by_key = sorted(range(len(keys)), key=keys.__getitem__)
-        if by_key != list(range(len(keys))):  # ids given in key order (a bulk load's): as is
+        in_order = not states and id_text is not None
+        if any(map(operator.gt, keys, islice(keys, 1, None))):
+            # ids not in key order (a bulk load gives them in key order: kept as they come)
+            by_key = sorted(range(len(keys)), key=keys.__getitem__)
             keys, kinds, names = ([c[i] for i in by_key] for c in (keys, kinds, names))
             node_ids = [node_ids[i] for i in by_key]
+            in_order = False
+        if self.sqlite and in_order:
+            self.frontier_text = (node_ids, "[" + id_text + "]")
         won = first[np.searchsorted(ids, np.array(node_ids, dtype=np.int64))]
-        return (rank[won], keys, kinds, names, [edge_kinds[i] for i in won.tolist()],
-                node_ids)
+        picked = _edge_kind_names(codes[won]) if codes is not None else [
+            edge_kinds[i] for i in won.tolist()]
+        return rank[won], keys, kinds, names, picked, node_ids
 
 
 def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
