@@ -388,6 +388,9 @@ class SqlGraphStore(Store):
                 if tuned:  # these PRAGMAs only take effect outside a transaction
                     from . import bulk  # polars and psycopg: only a bulk load pays for them
 
+                    if self._pool is not None:  # its idle readers would keep the WAL on
+                        self._pool.close_idle()
+
                     with bulk.driver_errors("preparing the bulk load"):
                         bulk.tune_sqlite(conn.connection.driver_connection)
                 try:

@@ -108,6 +108,14 @@ class SqlitePool:
             self.put(conn)
         return None if row is None else str(row[0])
 
+    def close_idle(self) -> None:
+        """Close the kept connections (the next read opens one again): a bulk load into an
+        empty store can leave WAL mode only while no other connection holds the file."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
