@@ -33,7 +33,9 @@ from ..._model import (
     FieldSchema,
     GraphBatch,
     Node,
+    NodeRecord,
     NodeRef,
+    NodeSpec,
     Reached,
     Subgraph,
     SubgraphEdge,
@@ -931,6 +933,34 @@ class _Wide:
                 node_ids)
 
 
+def _merge_nodes(batch: GraphBatch, stored: dict[str, tuple[Any, ...]],
+                 merge: MergeProperties | None
+                 ) -> tuple[list[tuple[NodeSpec | NodeRecord, str]],
+                            list[tuple[int, NodeSpec | NodeRecord, str]], int]:
+    """Each node of `batch` against its stored row (`stored` by key: id, key, name,
+    namespace, properties as the driver gives them), merged by `merge` when given:
+    (new: (spec, properties text), changed: (stored id, spec, properties text), how many
+    are unchanged). Both backends' apply share it; only their statements' row shapes
+    differ."""
+    new: list[tuple[NodeSpec | NodeRecord, str]] = []
+    changed: list[tuple[int, NodeSpec | NodeRecord, str]] = []
+    unchanged = 0
+    for spec in batch.nodes.values():
+        row = stored.get(spec.key)
+        old = _loaded(row[4]) if row is not None else None
+        given = spec.properties
+        if merge is not None:
+            given = merge(spec.key, old if old is not None else {}, given)
+        props = _canonical(given)
+        if row is None:
+            new.append((spec, _json_text(props)))
+        elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
+            changed.append((row[0], spec, _json_text(props)))
+        else:
+            unchanged += 1
+    return new, changed, unchanged
+
+
 def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
                 merge: MergeProperties | None,
                 merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
@@ -948,21 +978,11 @@ def _apply_rows(cur: Any, sql: _ApplySql, sqlite: bool, batch: GraphBatch,
         read(sql.node_rows, (_list_param(sqlite, chunk),))
         for row in cur.fetchall():
             stored[row[1]] = row
-    inserts, updates = [], []
-    for spec in batch.nodes.values():
-        row = stored.get(spec.key)
-        old = _loaded(row[4]) if row is not None else None
-        given = spec.properties
-        if merge is not None:
-            given = merge(spec.key, old if old is not None else {}, given)
-        props = _canonical(given)
-        if row is None:
-            inserts.append((spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name,
-                            spec.namespace, _json_text(props), now, now))
-        elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
-            updates.append((spec.name, spec.namespace, _json_text(props), now, row[0]))
-        else:
-            counts["unchanged"] += 1
+    new_nodes, changed_nodes, counts["unchanged"] = _merge_nodes(batch, stored, merge)
+    inserts = [(spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name, spec.namespace,
+                text, now, now) for spec, text in new_nodes]
+    updates = [(spec.name, spec.namespace, text, now, node_id)
+               for node_id, spec, text in changed_nodes]
     if inserts:
         cur.executemany(sql.node_insert, inserts)
     if updates:
@@ -1125,22 +1145,11 @@ def _apply_rows_pg(driver: Any, batch: GraphBatch, merge: MergeProperties | None
             cur.close()
 
     # ---- merging, in Python
-    inserts: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    for spec in batch.nodes.values():
-        row = stored.get(spec.key)
-        old = _loaded(row[4]) if row is not None else None
-        given = spec.properties
-        if merge is not None:
-            given = merge(spec.key, old if old is not None else {}, given)
-        props = _canonical(given)
-        if row is None:
-            inserts.append((spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name,
-                            spec.namespace, _json_text(props)))
-        elif (row[2], row[3], old) != (spec.name, spec.namespace, props):
-            updates.append((row[0], spec.name, spec.namespace, _json_text(props)))
-        else:
-            counts["unchanged"] += 1
+    new_nodes, changed_nodes, counts["unchanged"] = _merge_nodes(batch, stored, merge)
+    inserts = [(spec.key, tail(spec.key)[::-1], spec.kind.value, spec.name, spec.namespace,
+                text) for spec, text in new_nodes]
+    updates = [(node_id, spec.name, spec.namespace, text)
+               for node_id, spec, text in changed_nodes]
     counts["nodes_created"], counts["nodes_updated"] = len(inserts), len(updates)
     removed = set(batch.removed_edges)  # read only now: a merge callback may add to it
     ids = {key: row[0] for key, row in stored.items()}
