@@ -39,6 +39,27 @@ def test_apply_is_idempotent_and_reports_what_changed(store: Store) -> None:
     assert not again.changed and again.unchanged == 5
 
 
+def test_apply_counts_properties_unchanged_when_they_differ_only_in_python_types(
+        store: Store) -> None:
+    # apply compares what a node or edge would read back as (tuples as lists): given as a
+    # tuple, a stored list is unchanged; a different value is written, as JSON gives it
+    def batch(tags: Any, weight: Any) -> GraphBatch:
+        b = GraphBatch()
+        b.add_node("field:ns/a.x", "a.x", "ns", tags=tags)
+        b.add_node("field:ns/b.x", "b.x", "ns")
+        b.add_edge("field:ns/a.x", "field:ns/b.x", EdgeKind.DERIVED_FROM, path=weight)
+        return b
+
+    store.apply(batch(["p", "q"], ["s"]))
+    again = store.apply(batch(("p", "q"), ("s",)))
+    assert not again.changed and again.unchanged == 3
+    moved = store.apply(batch(("p", "r"), ("t",)))
+    assert (moved.nodes_updated, moved.edges_updated) == (1, 1)
+    assert store.node("field:ns/a.x").properties["tags"] == ["p", "r"]
+    edges = store.edges_among(["field:ns/a.x", "field:ns/b.x"])
+    assert [e.properties["path"] for e in edges] == [["t"]]
+
+
 def test_apply_updates_properties_in_place(store: Store) -> None:
     batch = GraphBatch()
     batch.add_node("field:ns/a.x", "a.x", "ns", type="int32")

@@ -951,6 +951,13 @@ def _merge_nodes(batch: GraphBatch, stored: dict[str, tuple[Any, ...]],
         given = spec.properties
         if merge is not None:
             given = merge(spec.key, old if old is not None else {}, given)
+        # Most nodes of an ingest are unchanged: equal before `_canonical` means equal
+        # after it (it only turns tuples, str subclasses and the like into what JSON
+        # reads back, and none of those equals what JSON gave), so skip its walk then.
+        if row is not None and old == given and (row[2], row[3]) == (spec.name,
+                                                                      spec.namespace):
+            unchanged += 1
+            continue
         props = _canonical(given)
         if row is None:
             new.append((spec, _json_text(props)))
@@ -1183,8 +1190,12 @@ def _apply_rows_pg(driver: Any, batch: GraphBatch, merge: MergeProperties | None
         if key in removed:
             continue
         old_props = old_edges.get(key)
-        props = _canonical(e.properties if merge_edges is None
-                           else merge_edges(key, old_props or {}, e.properties))
+        given = (e.properties if merge_edges is None
+                 else merge_edges(key, old_props or {}, e.properties))
+        if old_props is not None and old_props == given:  # see _merge_nodes
+            counts["unchanged"] += 1
+            continue
+        props = _canonical(given)
         if old_props is None:
             new_edges.append((*key, _json_text(props)))
         elif old_props != props:
