@@ -28,7 +28,10 @@ library's http.client by default, or httpx; see `_Sender` for why). A typical ev
 Printed per backend: events/s over the whole run (first request sent to last answer),
 per-request latency p50/p95/p99, failed requests, how many transactions the server's group
 commit wrote for how many requests, the server's CPU time per event (its processes'
-user + system time from /proc over the run, its writer process included) and the producers'
+user + system time from /proc over the run, its writer process included), of it the ingest
+writer process's (`writer`), the PostgreSQL backends' serving the run (`pg`: every client
+backend of the URL's database, from /proc, so the server must run on this machine and the
+database be the bench's own; `--in-process` prints it too) and the producers'
 (`client`: what the HTTP client and the bench spend per request, on the same cores), and
 events lost: runs whose START and COMPLETE were both answered 2xx but that the store does not
 hold as COMPLETE with both states, read back through the library afterwards. Targets (issue
@@ -252,6 +255,52 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def writer_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of the server's spawned children (its ingest writer process; the
+    table reader too once started, idle here), from /proc; nan where there is none."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children = [int(c) for c in f.read().split()]
+            for child in children:
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    if b"spawn_main" not in f.read():
+                        continue
+                with open(f"/proc/{child}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+                found = True
+    except OSError:
+        return float("nan")
+    return total if found else float("nan")
+
+
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to `url`'s database (this
+    query's own excepted), from /proc: the server runs on this machine. The bench's own
+    connections are closed while it measures, so these are the lineage server's."""
+    tick = os.sysconf("SC_CLK_TCK")
+    engine = sa.create_engine(make_url(url.split("?")[0]).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            pids = [r[0] for r in conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]
+    finally:
+        engine.dispose()
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -349,8 +398,15 @@ def measure(backend: str, url: str | None, args: argparse.Namespace,
         for p in processes:
             p.start()
         cpu_before = cpu_seconds(pid)  # the producers start sending after their imports
+        writer_before = writer_cpu_seconds(pid)
+        pg_before = backend_cpu(url) if url is not None and backend == "postgresql" else {}
         results = [queue.get() for _ in processes]
         server_cpu = cpu_seconds(pid) - cpu_before
+        writer_cpu = writer_cpu_seconds(pid) - writer_before
+        pg_cpu = float("nan")
+        if url is not None and backend == "postgresql":
+            pg_after = backend_cpu(url)
+            pg_cpu = sum(v - pg_before.get(p, 0.0) for p, v in pg_after.items())
         for p in processes:
             p.join()
         health = {"ingest": {"transactions": 0, "requests": 0}}
@@ -384,6 +440,8 @@ def measure(backend: str, url: str | None, args: argparse.Namespace,
         "runs_expected": len(expected), "runs_stored": stats.get("run", 0),
         "server_cpu_ms": server_cpu * 1000 / sent,
         "client_cpu_ms": sum(r[6] for r in results) * 1000 / sent,
+        "writer_cpu_ms": writer_cpu * 1000 / sent,
+        "pg_cpu_ms": pg_cpu * 1000 / sent,
         "transactions": health["ingest"]["transactions"],
         "grouped_requests": health["ingest"]["requests"],
     }
@@ -425,12 +483,16 @@ def in_process(backend: str, url: str, args: argparse.Namespace) -> dict[str, An
         for body in bodies[:warm]:
             one(body)
         walls: list[float] = []
+        pg_before = backend_cpu(url) if backend == "postgresql" else {}
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for body in bodies[warm:]:
             t0 = time.perf_counter()
             one(body)
             walls.append(time.perf_counter() - t0)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        pg_cpu = float("nan")
+        if backend == "postgresql":
+            pg_cpu = sum(v - pg_before.get(p, 0.0) for p, v in backend_cpu(url).items())
         runs = store.stats().get("run", 0)
     n = len(bodies) - warm
     phases = dict.fromkeys(("parse", "validate", "map", "apply"), 0.0)
@@ -452,7 +514,7 @@ def in_process(backend: str, url: str, args: argparse.Namespace) -> dict[str, An
                                        strict=True):
                     phases[name] += spent
     return {"backend": backend, "events": n, "seconds": wall, "events_per_s": n / wall,
-            "cpu_ms": cpu * 1000 / n, "wall_ms": wall * 1000 / n,
+            "cpu_ms": cpu * 1000 / n, "pg_cpu_ms": pg_cpu * 1000 / n, "wall_ms": wall * 1000 / n,
             "p50": percentile(walls, 50) * 1000, "p99": percentile(walls, 99) * 1000,
             "runs": runs, "phases": {k: v * 1000 / n for k, v in phases.items()}}
 
@@ -461,13 +523,14 @@ def print_in_process(rows: list[dict[str, Any]], args: argparse.Namespace) -> No
     print(f"ingest in process (no HTTP): {args.producers * args.pairs * 2:,} events, one per "
           "ingest call in store.audited(...), the first "
           f"{min(40, args.producers * args.pairs * 2 // 10)} as warm-up")
-    print(f"{'backend':<11}{'events':>8}{'seconds':>9}{'events/s':>10}{'cpu ms/ev':>11}"
+    print(f"{'backend':<11}{'events':>8}{'seconds':>9}{'events/s':>10}{'cpu ms/ev':>11}{'pg':>6}"
           f"{'wall ms/ev':>12}{'p50 ms':>8}{'p99 ms':>8}   wall ms/ev by step: parse, "
           "validate, map, apply (+txn, audit)")
     for r in rows:
         steps = "  ".join(f"{k} {v:.3f}" for k, v in r["phases"].items())
         print(f"{r['backend']:<11}{r['events']:>8,}{r['seconds']:>9.2f}{r['events_per_s']:>10,.0f}"
-              f"{r['cpu_ms']:>11.3f}{r['wall_ms']:>12.3f}{r['p50']:>8.2f}{r['p99']:>8.2f}   "
+              f"{r['cpu_ms']:>11.3f}{r['pg_cpu_ms']:>6.2f}{r['wall_ms']:>12.3f}"
+              f"{r['p50']:>8.2f}{r['p99']:>8.2f}   "
               f"{steps}")
 
 
@@ -535,13 +598,14 @@ def main(argv: list[str] | None = None) -> None:
           "schema and column lineage per event")
     print(f"{'backend':<11}{'server':<24}{'events':>8}{'seconds':>9}{'events/s':>10}{'p50 ms':>8}"
           f"{'p95 ms':>8}{'p99 ms':>8}{'failed':>8}{'lost':>6}{'txns':>7}{'req/txn':>9}"
-          f"{'cpu ms/ev':>10}{'client':>7}")
+          f"{'cpu ms/ev':>10}{'writer':>7}{'pg':>6}{'client':>7}")
     for r in rows:
         per_txn = r["grouped_requests"] / r["transactions"] if r["transactions"] else 0
         print(f"{r['backend']:<11}{r['config']:<24}{r['events']:>8,}{r['seconds']:>9.1f}"
               f"{r['events_per_s']:>10,.0f}{r['p50']:>8.1f}{r['p95']:>8.1f}{r['p99']:>8.1f}"
               f"{r['failed']:>8}{r['lost']:>6}{r['transactions']:>7,}{per_txn:>9.1f}"
-              f"{r['server_cpu_ms']:>10.2f}{r['client_cpu_ms']:>7.2f}")
+              f"{r['server_cpu_ms']:>10.2f}{r['writer_cpu_ms']:>7.2f}{r['pg_cpu_ms']:>6.2f}"
+              f"{r['client_cpu_ms']:>7.2f}")
         for failure in r["failures"]:
             print(f"  failure: {failure}")
     print("\ntargets:")

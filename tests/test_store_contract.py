@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,27 @@ def test_apply_is_idempotent_and_reports_what_changed(store: Store) -> None:
     assert (first.nodes_created, first.edges_created) == (3, 2)
     again = store.apply(batch)
     assert not again.changed and again.unchanged == 5
+
+
+def test_apply_counts_properties_unchanged_when_they_differ_only_in_python_types(
+        store: Store) -> None:
+    # apply compares what a node or edge would read back as (tuples as lists): given as a
+    # tuple, a stored list is unchanged; a different value is written, as JSON gives it
+    def batch(tags: Any, weight: Any) -> GraphBatch:
+        b = GraphBatch()
+        b.add_node("field:ns/a.x", "a.x", "ns", tags=tags)
+        b.add_node("field:ns/b.x", "b.x", "ns")
+        b.add_edge("field:ns/a.x", "field:ns/b.x", EdgeKind.DERIVED_FROM, path=weight)
+        return b
+
+    store.apply(batch(["p", "q"], ["s"]))
+    again = store.apply(batch(("p", "q"), ("s",)))
+    assert not again.changed and again.unchanged == 3
+    moved = store.apply(batch(("p", "r"), ("t",)))
+    assert (moved.nodes_updated, moved.edges_updated) == (1, 1)
+    assert store.node("field:ns/a.x").properties["tags"] == ["p", "r"]
+    edges = store.edges_among(["field:ns/a.x", "field:ns/b.x"])
+    assert [e.properties["path"] for e in edges] == [["t"]]
 
 
 def test_apply_updates_properties_in_place(store: Store) -> None:
@@ -163,7 +185,18 @@ def test_apply_reads_the_edges_it_writes_by_index_not_by_scanning_the_table(
     # edge table for it while the table was small (1.3 ms a write at 4,600 edges, growing
     # with every write): each plan must probe the indexes.
     # (PostgreSQL only: SQLite drives that join from json_each, probing the primary key.)
-    from lineage.store.sql.graph import _PG_EDGE_INSERT, _PG_EDGE_ROWS, _PG_SCHEMA_INSERT
+    from lineage.store.sql.graph import (
+        _PG_EDGE_DELETE,
+        _PG_EDGE_INSERT,
+        _PG_EDGE_ROWS,
+        _PG_EDGE_UPDATE,
+        _PG_NODE_ROWS,
+        _PG_NODE_UPDATE,
+        _PG_SCHEMA_DELETE,
+        _PG_SCHEMA_INSERT,
+        _pg_rows,
+        _pg_set,
+    )
 
     batch = GraphBatch()
     keys = [f"field:ns/t.c{i:04d}" for i in range(2000)]
@@ -178,14 +211,25 @@ def test_apply_reads_the_edges_it_writes_by_index_not_by_scanning_the_table(
             cur = raw.cursor()
             cur.execute("ANALYZE edge")
             cur.execute("ANALYZE node")
-            wanted = ([keys[0], keys[1]], [keys[1], keys[2]], ["derived_from"] * 2)
+            wanted = [(keys[0], keys[1], "derived_from"), (keys[1], keys[2], "derived_from")]
             plans = []
-            for sql, params in ((_PG_EDGE_ROWS, wanted), (_PG_EDGE_INSERT, (*wanted, ["{}"] * 2)),
-                                (_PG_SCHEMA_INSERT, ([keys[0]], [0], ["a"], ["string"], [True],
-                                                     [None], ["null"]))):
+            cur.execute("SELECT id FROM node WHERE key = ANY(%s)", (keys[:3],))
+            ids = [row[0] for row in cur.fetchall()]
+            for sql, params in (
+                    (_PG_EDGE_ROWS, (_pg_rows(wanted),)),
+                    (_PG_EDGE_INSERT, (_pg_rows([(*w, "{}") for w in wanted]),)),
+                    (_PG_SCHEMA_INSERT, (_pg_rows([(keys[0], 0, "a", "string", True, None,
+                                                    "null")]),)),
+                    (_PG_NODE_ROWS, (_pg_rows(keys[:3]),)),
+                    # joined to a table, not probed through LATERAL: the row count helps
+                    (_PG_NODE_UPDATE, (datetime.now(UTC),
+                                       *_pg_set([(i, "n", None, "{}") for i in ids]))),
+                    (_PG_EDGE_UPDATE, _pg_set([(ids[0], ids[1], "derived_from", "{}")])),
+                    (_PG_EDGE_DELETE, _pg_set(wanted)),
+                    (_PG_SCHEMA_DELETE, _pg_set(ids))):
                 cur.execute("EXPLAIN " + sql, params)
                 plans.append("\n".join(row[0] for row in cur.fetchall()))
-            cur.execute(_PG_EDGE_ROWS, wanted)
+            cur.execute(_PG_EDGE_ROWS, (_pg_rows(wanted),))
             found = sorted(row[:2] for row in cur.fetchall())
         finally:
             raw.rollback()
