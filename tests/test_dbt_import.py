@@ -514,3 +514,40 @@ def test_column_lineage_keeps_quoted_names_and_says_which_columns_it_cannot_trac
     assert "missing" in unknown and "x" not in unknown
     star, unknown = column_lineage("select * from db.main.elsewhere", SCHEMA, "duckdb", ["a"])
     assert star == {} and "catalog lacks" in unknown["a"]
+
+
+def _as_docs_generate_left_it(r: dict[str, Any]) -> None:
+    # what `dbt docs generate` writes over run_results.json: every node compiled, none run,
+    # each "success" with a few milliseconds of timing (seen on dbt-labs/jaffle-shop)
+    r["args"]["which"] = "generate"
+    r["args"]["invocation_command"] = "dbt docs generate"
+    for entry in r["results"]:
+        entry.update(status="success", failures=None, message=None)
+
+
+def test_run_results_of_docs_generate_give_no_runs_and_no_test_results(
+        store: lineage.Store, tmp_path: Path) -> None:
+    # `dbt build && dbt docs generate` (the order the help asks for) leaves docs generate's
+    # run_results.json: it ran nothing, so it must not become runs that wrote the datasets
+    # nor tests that passed
+    target = copy_target(tmp_path)
+    edit(target / "run_results.json", _as_docs_generate_left_it)
+    result = import_dbt(store, target)
+    assert result.runs == 0 and store.find("", [NodeKind.RUN], 1000) == []
+    assert result.run_results_ignored == (
+        "run_results.json is from `dbt docs generate`, which runs no model and no test: "
+        "no runs or test results were read from it (keep the run_results.json of "
+        "`dbt build`, `run`, `seed`, `snapshot` or `test`: run "
+        "`dbt docs generate --no-write-json` after them)")
+    [check, _] = store.node(fld("orders.order_id")).properties["quality_checks"]
+    assert (check["status"], check["executed_at"]) == (None, None)
+    assert result.to_dict()["run_results_ignored"] == result.run_results_ignored
+
+
+def test_cli_import_dbt_says_when_run_results_were_ignored(store_url: str,
+                                                           tmp_path: Path) -> None:
+    target = copy_target(tmp_path)
+    edit(target / "run_results.json", _as_docs_generate_left_it)
+    out = CliRunner().invoke(cli, ["--store", store_url, "import", "dbt", str(target)])
+    assert out.exit_code == 0, out.output
+    assert "run_results.json is from `dbt docs generate`" in out.output
