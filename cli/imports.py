@@ -32,7 +32,9 @@ def import_group() -> None:
 def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: str) -> None:
     """Import a dbt project from its target directory, in one transaction.
 
-    Reads TARGET_DIR/manifest.json and catalog.json (run `dbt docs generate` after building),
+    Reads TARGET_DIR/manifest.json and catalog.json (run `dbt docs generate --no-write-json`
+    after building: a plain `docs generate` overwrites build's run_results.json with its own,
+    which runs nothing, so it is not read as runs or test results, and the output says so),
     and run_results.json when present. Seeds, sources, models and snapshots become datasets
     with their catalog columns and types and a dataset version per schema; models and
     snapshots jobs with table lineage (seeds and sources included) and column lineage read
@@ -48,6 +50,7 @@ def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: s
     \b
     Examples:
       lineage import dbt examples/jaffle_shop/target
+      dbt build && dbt docs generate --no-write-json && lineage import dbt target
       lineage import dbt target --namespace postgres://db.prod:5432 --format json
     """
     from lineage.dbt import import_dbt
@@ -80,6 +83,9 @@ def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: s
                 ("edges updated", applied.edges_updated), ("unchanged", applied.unchanged)]
         console.print(output.table(None, ["what", "count"],
                                    [(k, str(n)) for k, n in rows if n]))
+    if result.run_results_ignored:
+        console.print(f"runs and test results: none read; {result.run_results_ignored}",
+                      soft_wrap=True)
     if result.failing_checks:
         console.print(output.table("dbt tests not passing (last run)", ["test", "on", "status"],
                                    [(c["test"], c["on"], c["status"])

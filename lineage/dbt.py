@@ -40,7 +40,9 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
 - run result of a seed, model or snapshot: a run ``run:{uuid5(invocation_id/unique_id)}``
   with ``job -run_of-> run``, inputs ``dataset -read-> run`` and, when it succeeded,
   ``run -wrote-> dataset`` and ``run -wrote-> dataset version``; the invocation is a parent
-  run ``run:{invocation_id}`` of ``job:{job namespace}/{project}``.
+  run ``run:{invocation_id}`` of ``job:{job namespace}/{project}``. A run_results.json of a
+  command that runs nothing (``dbt docs generate``, ``compile``, ``show``, ...; each node
+  "success") gives no runs and no test results, and `run_results_ignored` says why.
 
 Stored properties of nodes the import touches are merged, not replaced: the properties the
 import writes are replaced, facts other producers (OpenLineage events) put on the same dataset
@@ -73,6 +75,10 @@ from .store.base import Store
 
 #: dbt node types that are relations in the warehouse (and so datasets here)
 _RELATIONS = ("seed", "model", "snapshot")
+#: dbt commands (run_results.json `args.which`) that write run_results.json but run nothing:
+#: their results say "success" for each node they only compiled
+_NOT_RUNNING = {"generate": "dbt docs generate", "compile": "dbt compile", "show": "dbt show",
+                "parse": "dbt parse", "list": "dbt list", "ls": "dbt ls"}
 #: the job namespace of dbt's jobs unless told otherwise
 DEFAULT_JOB_NAMESPACE = "dbt"
 _SOURCE = "dbt"
@@ -115,6 +121,8 @@ class DbtImportResult:
     failing_checks: list[dict[str, str]] = field(default_factory=list)
     retired_fields: list[str] = field(default_factory=list)
     retired_edges: int = 0
+    #: why run_results.json was not read (it is from a command that runs nothing), else None
+    run_results_ignored: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -621,6 +629,19 @@ class _Builder:
         if rr is None:
             return
         meta = rr.get(rr.data, "metadata", "", dict)
+        args = rr.data.get("args") if isinstance(rr.data.get("args"), Mapping) else {}
+        command = _NOT_RUNNING.get(str(args.get("which")))
+        if command is not None:
+            # `dbt build && dbt docs generate` leaves docs generate's run_results.json:
+            # every node "success" though none ran; read, it would claim runs that wrote
+            # the datasets and tests that passed
+            self.result.run_results_ignored = (
+                f"run_results.json is from `{command}`, which runs no model and no test: no "
+                "runs or test results were read from it (keep the run_results.json of "
+                "`dbt build`, `run`, `seed`, `snapshot` or `test`: run "
+                "`dbt docs generate --no-write-json` after them)")
+            self.run_results = None
+            return
         invocation = rr.get(meta, "invocation_id", "metadata", str)
         for i, result in enumerate(rr.get(rr.data, "results", "", list)):
             uid = rr.get(result, "unique_id", f"results[{i}]", str)

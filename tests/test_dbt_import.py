@@ -514,3 +514,116 @@ def test_column_lineage_keeps_quoted_names_and_says_which_columns_it_cannot_trac
     assert "missing" in unknown and "x" not in unknown
     star, unknown = column_lineage("select * from db.main.elsewhere", SCHEMA, "duckdb", ["a"])
     assert star == {} and "catalog lacks" in unknown["a"]
+
+
+def _as_docs_generate_left_it(r: dict[str, Any]) -> None:
+    # what `dbt docs generate` writes over run_results.json: every node compiled, none run,
+    # each "success" with a few milliseconds of timing (seen on dbt-labs/jaffle-shop)
+    r["args"]["which"] = "generate"
+    r["args"]["invocation_command"] = "dbt docs generate"
+    for entry in r["results"]:
+        entry.update(status="success", failures=None, message=None)
+
+
+def test_run_results_of_docs_generate_give_no_runs_and_no_test_results(
+        store: lineage.Store, tmp_path: Path) -> None:
+    # `dbt build && dbt docs generate` (the order the help asks for) leaves docs generate's
+    # run_results.json: it ran nothing, so it must not become runs that wrote the datasets
+    # nor tests that passed
+    target = copy_target(tmp_path)
+    edit(target / "run_results.json", _as_docs_generate_left_it)
+    result = import_dbt(store, target)
+    assert result.runs == 0 and store.find("", [NodeKind.RUN], 1000) == []
+    assert result.run_results_ignored == (
+        "run_results.json is from `dbt docs generate`, which runs no model and no test: "
+        "no runs or test results were read from it (keep the run_results.json of "
+        "`dbt build`, `run`, `seed`, `snapshot` or `test`: run "
+        "`dbt docs generate --no-write-json` after them)")
+    [check, _] = store.node(fld("orders.order_id")).properties["quality_checks"]
+    assert (check["status"], check["executed_at"]) == (None, None)
+    assert result.to_dict()["run_results_ignored"] == result.run_results_ignored
+
+
+def test_cli_import_dbt_says_when_run_results_were_ignored(store_url: str,
+                                                           tmp_path: Path) -> None:
+    target = copy_target(tmp_path)
+    edit(target / "run_results.json", _as_docs_generate_left_it)
+    out = CliRunner().invoke(cli, ["--store", store_url, "import", "dbt", str(target)])
+    assert out.exit_code == 0, out.output
+    assert "run_results.json is from `dbt docs generate`" in out.output
+
+
+# ------------------------------------------------------------------ star_patterns
+
+STAR = ROOT / "tests" / "data" / "dbt_star_patterns" / "target"
+SALES = ("id", "shop_id", "amount", "sold_at")
+SHOPS = ("ID", "Shop Name", "cityCode")
+
+
+def _star(name: str) -> str:
+    return f"field:duckdb/star.{name}"
+
+
+# Hand-read from tests/data/dbt_star_patterns/models/*.sql: (source column, output column)
+STAR_HAND_READ: set[tuple[str, str]] = {
+    *{(f"raw.shops.{c}", f"main.stg_shops.{c}") for c in SHOPS},
+    *{(f"raw.sales.{c}", f"main.stg_sales.{c}") for c in SALES},
+    *{(f"main.stg_sales.{c}", f"main.sales_via_eph.{c}") for c in SALES},  # ephemeral between
+    *{(f"main.stg_sales.{c}", f"main.sales_exclude.{c}") for c in SALES if c != "sold_at"},
+    *{(f"main.stg_sales.{c}", f"main.sales_replace.{c}") for c in SALES},
+    ("main.stg_sales.id", "main.ids_union.id"), ("main.stg_shops.ID", "main.ids_union.id"),
+    ("main.stg_sales.amount", "main.ids_union.amount"),
+    *{(f"main.stg_sales.{c}", f"main.sales_using.{c}") for c in SALES},
+    # the USING key is both sides' column
+    ("main.stg_shops.ID", "main.sales_using.shop_id"),
+    ("main.stg_shops.Shop Name", "main.sales_using.Shop Name"),
+    ("main.stg_shops.cityCode", "main.sales_using.cityCode"),
+    ("main.stg_sales.shop_id", "main.totals_sub.shop_id"),
+    ("main.stg_sales.amount", "main.totals_sub.total"),
+    *{(f"main.stg_sales.{c}", f"main.sales_cte.{c}") for c in SALES},
+    ("main.stg_sales.amount", "main.sales_cte.double_amount"),
+    *{(f"main.stg_sales.{c}", f"main.sales_incr.{c}") for c in SALES},
+    *{(f"main.stg_shops.{c}", f"main.shops_snapshot.{c}") for c in SHOPS},
+}
+
+
+def test_select_star_forms_get_exactly_the_hand_read_column_lineage(
+        store: lineage.Store) -> None:
+    result = import_dbt(store, STAR)
+    assert result.column_lineage_unknown == [] and result.columns_unknown == {}
+    assert edges(store, EdgeKind.DERIVED_FROM) >= {(_star(s), _star(d))
+                                                   for s, d in STAR_HAND_READ}
+    fields = {k for k in (r.key for r in store.find("", [NodeKind.FIELD], 1000))}
+    derived = {(s, d) for s, d in edges(store, EdgeKind.DERIVED_FROM) if d in fields}
+    assert derived == {(_star(s), _star(d)) for s, d in STAR_HAND_READ}
+    transformation = {(s, d): e.properties["transformation"] for e in store.edges_among(
+        store.nodes([_star("main.stg_sales.amount"), _star("main.sales_replace.amount"),
+                     _star("main.totals_sub.total"), _star("main.sales_cte.amount")]))
+        for s, d in [(e.src, e.dst)]}
+    assert transformation == {
+        (_star("main.stg_sales.amount"), _star("main.sales_replace.amount")): "transformation",
+        (_star("main.stg_sales.amount"), _star("main.totals_sub.total")): "aggregation",
+        (_star("main.stg_sales.amount"), _star("main.sales_cte.amount")): "identity"}
+
+
+def test_select_star_forms_keep_every_table_edge_and_make_no_test_dataset(
+        store: lineage.Store) -> None:
+    import_dbt(store, STAR)
+    m = json.loads((STAR / "manifest.json").read_text())
+    datasets = {r.key for r in store.find("", [NodeKind.DATASET], 1000)}
+    assert datasets == {f"dataset:duckdb/star.{n}" for n in (
+        "raw.shops", "raw.sales", "main.stg_shops", "main.stg_sales", "main.sales_via_eph",
+        "main.sales_exclude", "main.sales_replace", "main.ids_union", "main.sales_using",
+        "main.totals_sub", "main.sales_cte", "main.sales_incr", "main.shops_snapshot")}
+    read, wrote = edges(store, EdgeKind.READ), edges(store, EdgeKind.WROTE)
+    for uid, node in m["nodes"].items():
+        if node["resource_type"] not in ("seed", "model", "snapshot") or \
+                node["config"]["materialized"] == "ephemeral":
+            continue
+        out = f"dataset:duckdb/star.{node['schema']}.{node['alias']}"
+        assert (f"job:dbt/{uid}", out) in wrote
+        for parent in node["depends_on"].get("nodes", []):
+            if parent == "model.star_patterns.sales_eph":  # ephemeral: its own parent
+                parent = "model.star_patterns.stg_sales"
+            p = m["nodes"][parent]
+            assert (f"dataset:duckdb/star.{p['schema']}.{p['alias']}", f"job:dbt/{uid}") in read

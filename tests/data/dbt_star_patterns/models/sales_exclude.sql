@@ -1,0 +1,1 @@
+select * exclude (sold_at) from {{ ref('stg_sales') }}
