@@ -754,6 +754,10 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeR
     """The verdict on `target` given the state of its upstream neighbour."""
     name = here.node.name
     change = here.visible
+    if change is not None and here.verdict == "breaking" and here.via is not None:
+        # a copy that breaks (its job fails, or its values overflow) breaks what reads it,
+        # whatever the change would have done to that reader alone
+        return "breaking", f"depends on {name}, which breaks", None
     if change is None:
         if here.verdict == "breaking":
             return "breaking", f"depends on {name}, which breaks", None
@@ -923,6 +927,10 @@ def _at_consumer(change: Change, here: Judged,
         if not is_numeric(change.new_type or ""):
             return "breaking", (f"its contract bounds '{name}' numerically; it would become "
                                 f"{change.new_type}"), None
+    if change.kind == "type_changed" and change.relation not in ("same", "widening"):
+        # a contract that names the field without a type still reads it: a change that
+        # not every old value survives breaks it as it would break a reader without one
+        return "breaking", (f"its contract reads '{name}'; {what}"), None
     if change.kind == "nullable" and contract.get("required"):
         return "breaking", (f"its contract requires '{name}' (not null); it would become "
                             "nullable"), None

@@ -1,0 +1,76 @@
+"""Change verdicts a careful data engineer would give on hand-made graphs (issue 12, item
+2, judged on cases beyond the issue's own): each test failed before its fix."""
+
+from __future__ import annotations
+
+import lineage
+from lineage import Store
+from lineage.impact import Judged, change_impact
+
+
+def _verdicts(store: Store, name: str, *changes: str) -> dict[str, Judged]:
+    return {j.node.key: j for j in change_impact(store, name, list(changes)).judged}
+
+
+UNTYPED_CONTRACT = """\
+namespace: t
+datasets:
+  - name: src
+    fields:
+      - {name: qty, type: int32, nullable: false}
+      - {name: price, type: float32}
+consumers:
+  - name: reader
+    consumes: [src]
+    contracts:
+      - asset: src
+        properties:
+          - {name: qty, required: true}
+          - {name: price, minimum: 0, maximum: 1000}
+"""
+
+
+def test_a_contract_naming_a_field_without_a_type_breaks_when_the_type_narrows(
+        store: Store) -> None:
+    """The contract reads qty and price; it just does not pin their types. A change that
+    not every old value survives breaks it, as it breaks a reader without a contract."""
+    lineage.manifest.register_text(store, UNTYPED_CONTRACT)
+    to_string = _verdicts(store, "src.qty", "type:string")["consumer:reader"]
+    assert to_string.verdict == "breaking" and "qty" in to_string.reason
+    # bounded 0..1000, then int8 (-128..127): the bound no longer fits
+    to_int8 = _verdicts(store, "src.price", "type:int8")["consumer:reader"]
+    assert to_int8.verdict == "breaking"
+    assert _verdicts(store, "src.qty", "type:decimal(5,0)")["consumer:reader"].verdict \
+        == "breaking"
+    # a widening still holds
+    assert _verdicts(store, "src.price", "type:float64")["consumer:reader"].verdict \
+        == "compatible"
+
+
+BROKEN_COPY = """\
+namespace: t
+datasets:
+  - name: src
+    fields: [{name: qty, type: int32, nullable: false}]
+  - name: c1
+    fields: [{name: qty, type: int32}]
+  - name: c2
+    fields: [{name: qty, type: int64}]
+derivations:
+  - {from: src.qty, to: c1.qty, transformation: identity}
+  - {from: c1.qty, to: c2.qty, transformation: identity}
+consumers:
+  - name: down
+    consumes: [c2.qty]
+"""
+
+
+def test_what_reads_a_copy_that_breaks_breaks_too(store: Store) -> None:
+    """src.qty int32 -> int64 overflows the int32 copy c1.qty; c2.qty (int64) copies c1.qty,
+    so it gets c1's broken job, not int64 values: breaking, and so is its consumer."""
+    lineage.manifest.register_text(store, BROKEN_COPY)
+    judged = _verdicts(store, "src.qty", "type:int64")
+    assert judged["field:t/c1.qty"].verdict == "breaking"
+    for key in ("field:t/c2.qty", "consumer:down"):
+        assert judged[key].verdict == "breaking", (key, judged[key].reason)
+        assert "c1.qty" in judged[key].reason or "c2.qty" in judged[key].reason
