@@ -783,6 +783,7 @@ _COUNTS = frozenset({"count", "count_distinct", "approx_count_distinct"})
 _ORDERED = frozenset({"min", "max", "first", "last", "any_value"})
 _NUMERIC_AGGREGATES = frozenset({"sum", "mean", "avg", "average", "stddev", "variance",
                                  "median", "percentile"})
+_FLOAT_TYPES = frozenset({"float32", "float64"})
 _INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                        "uint64"})
 
@@ -862,8 +863,16 @@ def _through_aggregate(change: Change, function: str, output: str | None, source
     if output in _INTEGERS and new not in _INTEGERS:
         return "unknown", (f"{named}{into}: a sum of {new} values would not be an integer; "
                            "the function is not recorded"), None
-    return "compatible", (f"{named}: still numeric ({new}); the aggregate keeps its "
-                          "type"), None
+    # a min or max gives the input's type: it must still fit an integer or decimal result
+    # (a float result already takes any number approximately, as a sum or mean would), or,
+    # undeclared, the result narrows as its input does
+    fits = change.relation if not output else "same" if output in _FLOAT_TYPES \
+        else type_relation(new, output)
+    if fits not in ("same", "widening"):
+        return "unknown", (f"{named}{into}: a min or max of {new} values would be "
+                           f"{fits} {'into ' + output if output else 'for what reads it'}; "
+                           "the function is not recorded"), None
+    return "compatible", (f"{named}: still numeric ({new}) and fits{into}"), None
 
 
 def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:

@@ -74,3 +74,28 @@ def test_what_reads_a_copy_that_breaks_breaks_too(store: Store) -> None:
     for key in ("field:t/c2.qty", "consumer:down"):
         assert judged[key].verdict == "breaking", (key, judged[key].reason)
         assert "c1.qty" in judged[key].reason or "c2.qty" in judged[key].reason
+
+
+UNNAMED_AGGREGATE = """\
+namespace: t
+datasets:
+  - name: src
+    fields: [{name: small, type: int16}]
+  - name: agg
+    fields: [{name: top, type: int32}, {name: wide, type: int64}]
+derivations:
+  - {from: src.small, to: agg.top, transformation: aggregation}
+  - {from: src.small, to: agg.wide, transformation: aggregation}
+"""
+
+
+def test_an_aggregate_of_unrecorded_function_is_unknown_when_a_max_would_not_fit(
+        store: Store) -> None:
+    """int16 -> int64 under an aggregate whose function is not recorded: were it a max, the
+    int64 result would not fit the int32 column; were it a count, nothing changes. Unknown,
+    not 'compatible'; the int64 column still fits any of them."""
+    lineage.manifest.register_text(store, UNNAMED_AGGREGATE)
+    judged = _verdicts(store, "src.small", "type:int64")
+    assert judged["field:t/agg.top"].verdict == "unknown"
+    assert "not recorded" in judged["field:t/agg.top"].reason
+    assert judged["field:t/agg.wide"].verdict == "compatible"
