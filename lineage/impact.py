@@ -878,6 +878,13 @@ def _through_aggregate(change: Change, function: str, output: str | None, source
 def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if change.kind == "type_changed":
+        old, new = change.old_type or "", change.new_type or ""
+        if change.relation == "widening" and not (
+                is_numeric(old) and is_numeric(new) or old.split("<")[0] == new.split("<")[0]):
+            # every old value fits, but as another kind of value (a date as a timestamp):
+            # whether the model's encoding of it still holds is not recorded
+            return "unknown", (f"trained on {old} in {source}; would be served {new}, "
+                               "which holds every old value but encodes it differently"), None
         if change.relation in ("same", "widening"):
             return "compatible", f"input {source} widens ({what})", None
         return "breaking", (f"trained on {change.old_type or 'the old type'} in {source}; "

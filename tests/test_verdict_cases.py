@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 import lineage
 from lineage import Store
 from lineage.impact import Judged, change_impact
+from lineage.schema import type_relation
 
 
 def _verdicts(store: Store, name: str, *changes: str) -> dict[str, Judged]:
@@ -99,3 +102,46 @@ def test_an_aggregate_of_unrecorded_function_is_unknown_when_a_max_would_not_fit
     assert judged["field:t/agg.top"].verdict == "unknown"
     assert "not recorded" in judged["field:t/agg.top"].reason
     assert judged["field:t/agg.wide"].verdict == "compatible"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "relation"),
+    [("int32", "decimal(18,0)", "widening"), ("int64", "decimal(19,0)", "widening"),
+     ("int64", "decimal(38,2)", "widening"), ("int32", "decimal(5,0)", "narrowing"),
+     ("uint64", "decimal(20,0)", "widening"), ("decimal(9,0)", "int32", "widening"),
+     ("decimal(10,2)", "int64", "narrowing"),
+     ("array<int32>", "array<int64>", "widening"), ("list<int32>", "array<int16>", "narrowing"),
+     ("map<string,int32>", "map<string,float64>", "widening"),
+     ("struct<a:int32,b:string>", "struct<a:int64,b:string>", "widening"),
+     ("struct<a:int32>", "struct<b:int32>", "incompatible"),
+     ("array<int32>", "map<int32,int32>", "incompatible")],
+)
+def test_integers_into_decimals_and_container_elements_compare_by_value(
+        old: str, new: str, relation: str) -> None:
+    """Every int32 fits decimal(18,0) (was 'narrowing': dependents 'breaking'); an array of
+    int32 becoming an array of int64 widens its elements (was 'incompatible')."""
+    assert type_relation(old, new) == relation
+
+
+MODEL_ON_DATES = """\
+namespace: t
+datasets:
+  - name: src
+    fields: [{name: d, type: date}, {name: n, type: int32}, {name: tags, type: "array<int32>"}]
+models:
+  - name: m
+    versions:
+      - {version: 1, fields: [src.d, src.n, src.tags]}
+"""
+
+
+def test_a_model_trained_on_dates_is_unknown_when_served_timestamps(store: Store) -> None:
+    """date -> timestamp holds every old value, but as another kind of value: a model
+    whose encoding was fitted on dates is not known to still work (was 'compatible')."""
+    lineage.manifest.register_text(store, MODEL_ON_DATES)
+    model = _verdicts(store, "src.d", "type:timestamp")["model_version:m@1"]
+    assert model.verdict == "unknown" and "date" in model.reason
+    # widening inside one kind of value stays compatible
+    assert _verdicts(store, "src.n", "type:int64")["model_version:m@1"].verdict == "compatible"
+    assert _verdicts(store, "src.tags", "type:array<int64>")["model_version:m@1"].verdict \
+        == "compatible"
