@@ -145,3 +145,43 @@ def test_a_model_trained_on_dates_is_unknown_when_served_timestamps(store: Store
     assert _verdicts(store, "src.n", "type:int64")["model_version:m@1"].verdict == "compatible"
     assert _verdicts(store, "src.tags", "type:array<int64>")["model_version:m@1"].verdict \
         == "compatible"
+
+
+NEW_VERSION = """\
+namespace: t
+datasets:
+  - name: src
+    fields:
+      - {name: qty, type: int32, nullable: false}
+      - {name: price, type: float32}
+    versions:
+      - {version: v1, created_at: 2026-01-01}
+VERSION2
+consumers:
+  - name: needs_qty
+    consumes: [src]
+    contracts:
+      - asset: src
+        properties:
+          - {name: qty, physicalType: int32, required: true}
+    channels: [{kind: file, path: needs.ndjson}]
+  - name: needs_price
+    consumes: [src]
+    contracts:
+      - asset: src
+        properties:
+          - {name: price}
+    channels: [{kind: file, path: price.ndjson}]
+"""
+
+
+def test_a_new_version_notifies_a_consumer_whose_untyped_contract_field_narrows(
+        store: Store) -> None:
+    """v2 drops qty (needs_qty's contract requires it) and narrows price to int8 (needs_price
+    reads price, with no type in its contract): both are told, not only the first."""
+    lineage.manifest.register_text(store, NEW_VERSION.replace("VERSION2\n", ""))
+    second = lineage.manifest.register_text(store, NEW_VERSION.replace("VERSION2", """\
+      - version: v2
+        created_at: 2026-02-01
+        fields: [{name: price, type: int8}]"""))
+    assert second.notifications_enqueued == 2
