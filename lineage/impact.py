@@ -944,6 +944,11 @@ def _at_consumer(change: Change, here: Judged,
             return "breaking", (f"its contract bounds '{name}' numerically; it would become "
                                 f"{change.new_type}"), None
     if change.kind == "type_changed" and change.relation not in ("same", "widening"):
+        low, high = contract.get("minimum"), contract.get("maximum")
+        if change.old_type in _INTEGERS and change.new_type in _INTEGERS and low is not None \
+                and high is not None and _fits_integer(low, high, change.new_type):
+            return "compatible", (f"its contract bounds '{name}' to {low}..{high}, which "
+                                  f"{change.new_type} holds ({what})"), None
         # a contract that names the field without a type still reads it: a change that
         # not every old value survives breaks it as it would break a reader without one
         return "breaking", (f"its contract reads '{name}'; {what}"), None
@@ -956,6 +961,14 @@ def _at_consumer(change: Change, here: Judged,
             return "breaking", (f"its contract allows only {contract['allowed_values']} for "
                                 f"'{name}'; would receive {extra}"), None
     return "compatible", f"its contract on '{name}' still holds ({what})", None
+
+
+def _fits_integer(low: float, high: float, type_: str) -> bool:
+    """Whether every integer in low..high is a value of integer type `type_`."""
+    bits = int(type_.lstrip("uint"))
+    least, most = (0, 2 ** bits - 1) if type_.startswith("u") else (
+        -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    return least <= low and high <= most
 
 
 def _without_contract(change: Change, source: str) -> tuple[Verdict, str, Change | None]:

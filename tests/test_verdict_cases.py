@@ -185,3 +185,26 @@ def test_a_new_version_notifies_a_consumer_whose_untyped_contract_field_narrows(
         created_at: 2026-02-01
         fields: [{name: price, type: int8}]"""))
     assert second.notifications_enqueued == 2
+
+
+def test_an_integer_narrowing_inside_a_contracts_bounds_still_holds(store: Store) -> None:
+    """The contract bounds pct to 0..100: int64 -> int8 still holds every value it allows
+    (compatible); int64 -> int8 on a field bounded to 0..1000 does not (breaking)."""
+    lineage.manifest.register_text(store, """\
+namespace: t
+datasets:
+  - name: s
+    fields: [{name: pct, type: int64}, {name: big, type: int64}]
+consumers:
+  - name: bi
+    consumes: [s]
+    contracts:
+      - asset: s
+        properties:
+          - {name: pct, minimum: 0, maximum: 100}
+          - {name: big, minimum: 0, maximum: 1000}
+""")
+    pct = _verdicts(store, "s.pct", "type:int8")["consumer:bi"]
+    assert pct.verdict == "compatible" and "0..100" in pct.reason
+    assert _verdicts(store, "s.big", "type:int8")["consumer:bi"].verdict == "breaking"
+    assert _verdicts(store, "s.pct", "type:float32")["consumer:bi"].verdict == "breaking"
