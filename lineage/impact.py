@@ -878,13 +878,12 @@ def _through_aggregate(change: Change, function: str, output: str | None, source
 def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if change.kind == "type_changed":
-        old, new = change.old_type or "", change.new_type or ""
-        if change.relation == "widening" and not (
-                is_numeric(old) and is_numeric(new) or old.split("<")[0] == new.split("<")[0]):
-            # every old value fits, but as another kind of value (a date as a timestamp):
-            # whether the model's encoding of it still holds is not recorded
-            return "unknown", (f"trained on {old} in {source}; would be served {new}, "
-                               "which holds every old value but encodes it differently"), None
+        if _another_kind(change):
+            # whether the model's encoding of the new kind of value still holds is not
+            # recorded
+            return "unknown", (f"trained on {change.old_type} in {source}; would be served "
+                               f"{change.new_type}, which holds every old value but as another "
+                               "kind of value"), None
         if change.relation in ("same", "widening"):
             return "compatible", f"input {source} widens ({what})", None
         return "breaking", (f"trained on {change.old_type or 'the old type'} in {source}; "
@@ -894,6 +893,15 @@ def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change |
     if change.kind == "values_added":
         return "breaking", f"values the model never saw would reach it via {source}: {what}", None
     return "compatible", f"a model input narrows harmlessly: {what}", None
+
+
+def _another_kind(change: Change) -> bool:
+    """A widening into another kind of value (a date as a timestamp): every old value fits,
+    but a reader of dates is not known to handle timestamps. Numbers into numbers and a
+    container into one of its kind with wider members are the same kind."""
+    old, new = change.old_type or "", change.new_type or ""
+    return change.relation == "widening" and not (
+        is_numeric(old) and is_numeric(new) or old.split("<")[0] == new.split("<")[0])
 
 
 def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
@@ -943,6 +951,9 @@ def _at_consumer(change: Change, here: Judged,
         if not is_numeric(change.new_type or ""):
             return "breaking", (f"its contract bounds '{name}' numerically; it would become "
                                 f"{change.new_type}"), None
+    if change.kind == "type_changed" and _another_kind(change):
+        return "unknown", (f"its contract reads '{name}' without a type; {what}: another "
+                           "kind of value"), None
     if change.kind == "type_changed" and change.relation not in ("same", "widening"):
         low, high = contract.get("minimum"), contract.get("maximum")
         if change.old_type in _INTEGERS and change.new_type in _INTEGERS and low is not None \
@@ -976,6 +987,9 @@ def _without_contract(change: Change, source: str) -> tuple[Verdict, str, Change
     if change.kind in ("dropped", "renamed"):
         return "breaking", f"consumes {source}, which is {change.kind}", None
     if change.kind == "type_changed":
+        if _another_kind(change):
+            return "unknown", (f"consumes {source} and declares no contract: {what}, another "
+                               "kind of value"), None
         if change.relation in ("same", "widening"):
             return "compatible", f"consumes {source}, which only widens", None
         return "breaking", f"consumes {source}: {what}", None

@@ -208,3 +208,32 @@ consumers:
     assert pct.verdict == "compatible" and "0..100" in pct.reason
     assert _verdicts(store, "s.big", "type:int8")["consumer:bi"].verdict == "breaking"
     assert _verdicts(store, "s.pct", "type:float32")["consumer:bi"].verdict == "breaking"
+
+
+def test_a_reader_of_dates_is_unknown_when_they_become_timestamps(store: Store) -> None:
+    """date -> timestamp holds every date, but a reader that groups or compares dates is not
+    known to handle timestamps: unknown without a contract or with an untyped one (was
+    'compatible, only widens'); a contract that pins timestamp holds, one that pins date
+    breaks."""
+    lineage.manifest.register_text(store, """\
+namespace: t
+datasets:
+  - name: s
+    fields: [{name: day, type: date}]
+consumers:
+  - {name: plain, consumes: [s.day]}
+  - name: untyped
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: day, required: true}]}]
+  - name: pinned
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: day, physicalType: date}]}]
+  - name: ready
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: day, physicalType: timestamp}]}]
+""")
+    judged = _verdicts(store, "s.day", "type:timestamp")
+    verdicts = {k.split(":")[1]: j.verdict for k, j in judged.items()
+                if k.startswith("consumer:")}
+    assert verdicts == {"plain": "unknown", "untyped": "unknown", "pinned": "breaking",
+                        "ready": "compatible"}
