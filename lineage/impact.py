@@ -784,6 +784,8 @@ _ORDERED = frozenset({"min", "max", "first", "last", "any_value"})
 _NUMERIC_AGGREGATES = frozenset({"sum", "mean", "avg", "average", "stddev", "variance",
                                  "median", "percentile"})
 _FLOAT_TYPES = frozenset({"float32", "float64"})
+#: numeric aggregates whose result lies within the range of their inputs
+_WITHIN_RANGE = frozenset({"mean", "avg", "average", "median", "percentile"})
 _INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                        "uint64"})
 
@@ -848,6 +850,11 @@ def _through_aggregate(change: Change, function: str, output: str | None, source
         if function == "sum" and output in _INTEGERS and type_relation(new, output) not in (
                 "same", "widening"):
             return "breaking", f"sum of {source}{into}: {new} values may overflow it", None
+        if function in _WITHIN_RANGE and output is not None and output not in _FLOAT_TYPES \
+                and type_relation(new, output) not in ("same", "widening"):
+            # a mean or median lies among the values: of int64 values it may not fit int32
+            return "breaking", (f"{function} of {source}{into}: a {function} of {new} values "
+                                "may not fit it"), None
         return "compatible", (f"{function} of {source}: still numeric ({new}); the result "
                               "keeps its type"), None
     # the function is not recorded: judge only what every aggregate would do

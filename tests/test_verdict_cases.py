@@ -237,3 +237,24 @@ consumers:
                 if k.startswith("consumer:")}
     assert verdicts == {"plain": "unknown", "untyped": "unknown", "pinned": "breaking",
                         "ready": "compatible"}
+
+
+def test_a_mean_into_an_integer_column_breaks_when_its_input_outgrows_the_column(
+        store: Store) -> None:
+    """A mean (or median) lies among its inputs: once they are int64, it may not fit the
+    int32 column (was 'still numeric, the result keeps its type'); a float column holds it."""
+    lineage.manifest.register_text(store, """\
+namespace: t
+datasets:
+  - name: s
+    fields: [{name: v, type: int16}]
+  - name: agg
+    fields: [{name: avg_int, type: int32}, {name: avg_float, type: float64}]
+derivations:
+  - {from: s.v, to: agg.avg_int, transformation: aggregation, function: mean}
+  - {from: s.v, to: agg.avg_float, transformation: aggregation, function: median}
+""")
+    judged = _verdicts(store, "s.v", "type:int64")
+    assert judged["field:t/agg.avg_int"].verdict == "breaking"
+    assert judged["field:t/agg.avg_float"].verdict == "compatible"
+    assert _verdicts(store, "s.v", "type:int32")["field:t/agg.avg_int"].verdict == "compatible"
