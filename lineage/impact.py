@@ -903,6 +903,10 @@ def _transfer(here: Judged, kind: EdgeKind, props: dict[str, Any], target: NodeR
     """The verdict on `target` given the state of its upstream neighbour."""
     name = here.node.name
     change = here.visible
+    if change is not None and here.verdict == "breaking" and here.via is not None:
+        # a copy that breaks (its job fails, or its values overflow) breaks what reads it,
+        # whatever the change would have done to that reader alone
+        return "breaking", f"depends on {name}, which breaks", None
     if change is None:
         if here.verdict == "breaking":
             return "breaking", f"depends on {name}, which breaks", None
@@ -938,6 +942,9 @@ _COUNTS = frozenset({"count", "count_distinct", "approx_count_distinct"})
 _ORDERED = frozenset({"min", "max", "first", "last", "any_value"})
 _NUMERIC_AGGREGATES = frozenset({"sum", "mean", "avg", "average", "stddev", "variance",
                                  "median", "percentile"})
+_FLOAT_TYPES = frozenset({"float32", "float64"})
+#: numeric aggregates whose result lies within the range of their inputs
+_WITHIN_RANGE = frozenset({"mean", "avg", "average", "median", "percentile"})
 _INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                        "uint64"})
 
@@ -1002,6 +1009,11 @@ def _through_aggregate(change: Change, function: str, output: str | None, source
         if function == "sum" and output in _INTEGERS and type_relation(new, output) not in (
                 "same", "widening"):
             return "breaking", f"sum of {source}{into}: {new} values may overflow it", None
+        if function in _WITHIN_RANGE and output is not None and output not in _FLOAT_TYPES \
+                and type_relation(new, output) not in ("same", "widening"):
+            # a mean or median lies among the values: of int64 values it may not fit int32
+            return "breaking", (f"{function} of {source}{into}: a {function} of {new} values "
+                                "may not fit it"), None
         return "compatible", (f"{function} of {source}: still numeric ({new}); the result "
                               "keeps its type"), None
     # the function is not recorded: judge only what every aggregate would do
@@ -1017,13 +1029,27 @@ def _through_aggregate(change: Change, function: str, output: str | None, source
     if output in _INTEGERS and new not in _INTEGERS:
         return "unknown", (f"{named}{into}: a sum of {new} values would not be an integer; "
                            "the function is not recorded"), None
-    return "compatible", (f"{named}: still numeric ({new}); the aggregate keeps its "
-                          "type"), None
+    # a min or max gives the input's type: it must still fit an integer or decimal result
+    # (a float result already takes any number approximately, as a sum or mean would), or,
+    # undeclared, the result narrows as its input does
+    fits = change.relation if not output else "same" if output in _FLOAT_TYPES \
+        else type_relation(new, output)
+    if fits not in ("same", "widening"):
+        return "unknown", (f"{named}{into}: a min or max of {new} values would be "
+                           f"{fits} {'into ' + output if output else 'for what reads it'}; "
+                           "the function is not recorded"), None
+    return "compatible", (f"{named}: still numeric ({new}) and fits{into}"), None
 
 
 def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if change.kind == "type_changed":
+        if _another_kind(change):
+            # whether the model's encoding of the new kind of value still holds is not
+            # recorded
+            return "unknown", (f"trained on {change.old_type} in {source}; would be served "
+                               f"{change.new_type}, which holds every old value but as another "
+                               "kind of value"), None
         if change.relation in ("same", "widening"):
             return "compatible", f"input {source} widens ({what})", None
         return "breaking", (f"trained on {change.old_type or 'the old type'} in {source}; "
@@ -1033,6 +1059,15 @@ def _at_model_input(change: Change, source: str) -> tuple[Verdict, str, Change |
     if change.kind == "values_added":
         return "breaking", f"values the model never saw would reach it via {source}: {what}", None
     return "compatible", f"a model input narrows harmlessly: {what}", None
+
+
+def _another_kind(change: Change) -> bool:
+    """A widening into another kind of value (a date as a timestamp): every old value fits,
+    but a reader of dates is not known to handle timestamps. Numbers into numbers and a
+    container into one of its kind with wider members are the same kind."""
+    old, new = change.old_type or "", change.new_type or ""
+    return change.relation == "widening" and not (
+        is_numeric(old) and is_numeric(new) or old.split("<")[0] == new.split("<")[0])
 
 
 def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
@@ -1082,6 +1117,18 @@ def _at_consumer(change: Change, here: Judged,
         if not is_numeric(change.new_type or ""):
             return "breaking", (f"its contract bounds '{name}' numerically; it would become "
                                 f"{change.new_type}"), None
+    if change.kind == "type_changed" and _another_kind(change):
+        return "unknown", (f"its contract reads '{name}' without a type; {what}: another "
+                           "kind of value"), None
+    if change.kind == "type_changed" and change.relation not in ("same", "widening"):
+        low, high = contract.get("minimum"), contract.get("maximum")
+        if change.old_type in _INTEGERS and change.new_type in _INTEGERS and low is not None \
+                and high is not None and _fits_integer(low, high, change.new_type):
+            return "compatible", (f"its contract bounds '{name}' to {low}..{high}, which "
+                                  f"{change.new_type} holds ({what})"), None
+        # a contract that names the field without a type still reads it: a change that
+        # not every old value survives breaks it as it would break a reader without one
+        return "breaking", (f"its contract reads '{name}'; {what}"), None
     if change.kind == "nullable" and contract.get("required"):
         return "breaking", (f"its contract requires '{name}' (not null); it would become "
                             "nullable"), None
@@ -1093,11 +1140,22 @@ def _at_consumer(change: Change, here: Judged,
     return "compatible", f"its contract on '{name}' still holds ({what})", None
 
 
+def _fits_integer(low: float, high: float, type_: str) -> bool:
+    """Whether every integer in low..high is a value of integer type `type_`."""
+    bits = int(type_.lstrip("uint"))
+    least, most = (0, 2 ** bits - 1) if type_.startswith("u") else (
+        -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    return least <= low and high <= most
+
+
 def _without_contract(change: Change, source: str) -> tuple[Verdict, str, Change | None]:
     what = change.describe()
     if change.kind in ("dropped", "renamed"):
         return "breaking", f"consumes {source}, which is {change.kind}", None
     if change.kind == "type_changed":
+        if _another_kind(change):
+            return "unknown", (f"consumes {source} and declares no contract: {what}, another "
+                               "kind of value"), None
         if change.relation in ("same", "widening"):
             return "compatible", f"consumes {source}, which only widens", None
         return "breaking", f"consumes {source}: {what}", None

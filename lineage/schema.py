@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .store.base import Store
 from ._files import read_text
 from ._model import FieldSchema
-from ._types import normalize_type
+from ._types import _split_top_level, normalize_type
 
 ChangeKind = Literal[
     "added", "dropped", "renamed", "type_changed", "nullable", "not_null",
@@ -51,6 +51,34 @@ def _decimal(type_: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+#: decimal digits of each integer type's largest value
+_DIGITS = {"int8": 3, "int16": 5, "int32": 10, "int64": 19,
+           "uint8": 3, "uint16": 5, "uint32": 10, "uint64": 20}
+_ORDER: tuple[TypeRelation, ...] = ("same", "widening", "narrowing", "incompatible")
+_CONTAINER = re.compile(r"^(array|map|struct)<(.*)>$")
+
+
+def _container_relation(old: str, new: str) -> TypeRelation | None:
+    """Containers of one kind compare element by element (the worst member wins); a struct
+    whose member names changed is incompatible. None when either is not a container."""
+    a, b = _CONTAINER.match(old), _CONTAINER.match(new)
+    if not a or not b:
+        return None
+    if a.group(1) != b.group(1):
+        return "incompatible"
+    old_parts, new_parts = _split_top_level(a.group(2)), _split_top_level(b.group(2))
+    if len(old_parts) != len(new_parts):
+        return "incompatible"
+    relations: list[TypeRelation] = []
+    for x, y in zip(old_parts, new_parts, strict=True):
+        if a.group(1) == "struct":
+            (x_name, _, x), (y_name, _, y) = x.partition(":"), y.partition(":")
+            if x_name != y_name:
+                return "incompatible"
+        relations.append(type_relation(x, y))
+    return max(relations, key=_ORDER.index)
+
+
 def type_relation(old: str, new: str) -> TypeRelation:
     """How a value of type `old` fares as type `new`: the same, widening (every old value
     fits), narrowing (some may not), or incompatible (a different kind of value)."""
@@ -69,7 +97,15 @@ def type_relation(old: str, new: str) -> TypeRelation:
         return "widening" if _bits(old) < (53 if new == "float64" else 24) else "narrowing"
     if old in _FLOATS and (new in _SIGNED or new in _UNSIGNED):
         return "narrowing"
+    if (inner := _container_relation(old, new)) is not None:
+        return inner
     old_dec, new_dec = _decimal(old), _decimal(new)
+    if new_dec and (old in _SIGNED or old in _UNSIGNED):
+        # decimal(p,s) holds every integer of p-s digits
+        return "widening" if new_dec[0] - new_dec[1] >= _DIGITS[old] else "narrowing"
+    if old_dec and new in _SIGNED:
+        fits = old_dec[1] == 0 and old_dec[0] < _DIGITS[new]
+        return "widening" if fits else "narrowing"
     if old_dec and new_dec:
         fits = new_dec[0] - new_dec[1] >= old_dec[0] - old_dec[1] and new_dec[1] >= old_dec[1]
         return "widening" if fits else "narrowing"

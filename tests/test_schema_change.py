@@ -176,7 +176,10 @@ def test_a_contract_type_pins_widening_too(store: Store) -> None:
     report = change_impact(store, "orders.status", ["type:int64"])
     verdicts = {j.node.key: j.verdict for j in report.judged}
     assert verdicts["consumer:billing"] == "breaking"  # the contract says int32
-    assert verdicts["consumer:finance"] == "compatible"  # no contract, the copy widens
+    # no contract, but it reads daily.status, an int32 copy that int64 values overflow
+    # (issue 12: an identity copy narrower than the new type breaks, and so does its reader)
+    assert verdicts["field:pg/marts.daily.status"] == "breaking"
+    assert verdicts["consumer:finance"] == "breaking"
 
 
 def test_rename_under_a_feature_pipeline_breaks_it(store: Store) -> None:
