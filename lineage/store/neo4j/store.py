@@ -735,7 +735,7 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
     key: a unique-index seek per end cost more server time than creating the edge. An id
     can be reused once its node is deleted, so an end that another transaction could have
     deleted meanwhile (a stored node; with `one_transaction` False, every node) is also
-    checked by key; an edge whose end has gone is not written, as before."""
+    checked by key; an edge whose end has gone is not written, nor counted."""
     size = max(1, min(chunk_size, _UNWIND))
     nodes, edges = load.nodes, load.edges
     stamp = _now()
@@ -784,20 +784,31 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
         """The key to check an end's id against; None for a node this transaction made."""
         return None if one_transaction and key not in stored else key
 
-    written = 0
+    by_type: dict[str, list[list[str | None]]] = {}
     for (kind,), group in edges.group_by(["kind"], maintain_order=True):
-        rel = _REL_TYPE[EdgeKind(str(kind))]
-        edge_rows: list[list[str | None]] = [
+        by_type[_REL_TYPE[EdgeKind(str(kind))]] = [
             [ids[s], ids[d], check(s), check(d), props(p)]
             for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
             if (s, d, k) not in present]
-        for edge_chunk in _chunks(edge_rows, size):
-            run(f"UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
-                "AND (e[2] IS NULL OR a.key = e[2]) "
-                "MATCH (b) WHERE elementId(b) = e[1] AND (e[3] IS NULL OR b.key = e[3]) "
-                f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b)", rows=edge_chunk)
-        written += len(edge_rows)
-    return new_nodes.height, written
+    return new_nodes.height, _write_edges(run, by_type, size)
+
+
+def _write_edges(run: Callable[..., Any], by_type: dict[str, list[list[str | None]]],
+                 size: int) -> int:
+    """Create the edges (rows [src id, dst id, src key or None, dst key or None, properties]
+    by relationship type); returns how many were created, as the server counted them: an
+    edge whose end another writer deleted since its id was read is not written, and so not
+    counted either."""
+    written = 0
+    for rel, rows in by_type.items():
+        for chunk in _chunks(rows, size):
+            found = run(f"UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
+                        "AND (e[2] IS NULL OR a.key = e[2]) "
+                        "MATCH (b) WHERE elementId(b) = e[1] AND (e[3] IS NULL OR b.key = e[3]) "
+                        f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b) RETURN count(*) AS n",
+                        rows=chunk)
+            written += int(found[0]["n"])
+    return written
 
 
 class _PropsText:
