@@ -415,16 +415,18 @@ class Neo4jStore(Store):
         # relationship types go in the pattern, so only those relationships are expanded
         types = "|".join(_REL_TYPE[k] for k in kinds)
         pattern = f"-[r:{types}]->" if direction == "downstream" else f"<-[r:{types}]-"
-        found = []
-        for chunk in _chunks(keys, _UNWIND):
-            # one record per chunk, its rows in a list (see `_walk_levels`)
-            for k, t, key, kind, name in self._query(
+        return [(k, _EDGE_OF_TYPE[t], NodeRef(key, _KIND_OF[kind], name))
+                for k, t, key, kind, name in self._listed_rows(
                     f"UNWIND $keys AS k MATCH (a:{NODE} {{key: k}}){pattern}(b:{NODE}) "
                     f"{_SEEK_A} WHERE a <> b "
-                    "RETURN collect([k, type(r), b.key, b.kind, b.name]) AS rows",
-                    keys=chunk)[0]["rows"]:
-                found.append((k, _EDGE_OF_TYPE[t], NodeRef(key, _KIND_OF[kind], name)))
-        return found
+                    "RETURN collect([k, type(r), b.key, b.kind, b.name]) AS rows", keys)]
+
+    def _listed_rows(self, cypher: str, keys: list[str]) -> Iterator[list[Any]]:
+        """The rows of a read that takes `$keys` (UNWIND, 10^4 keys a query) and returns ONE
+        record whose `rows` column lists them: the driver's cost per record was most of
+        such a read (see `_walk_levels`)."""
+        for chunk in _chunks(keys, _UNWIND):
+            yield from self._query(cypher, keys=chunk)[0]["rows"]
 
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
         # as in SQL: a prefix scan of the reversed tails (an index), then the key's end
@@ -625,16 +627,11 @@ class Neo4jStore(Store):
         return counts
 
     def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]:
-        found = []
-        for chunk in _chunks(fields, _UNWIND):
-            # one record per chunk, its rows in a list (see `_walk_levels`)
-            for k, dk, dn, ck, cn in self._query(
-                    f"UNWIND $keys AS k MATCH (f:{NODE} {{key: k}})<-[:HAS_FIELD]-(d:{NODE})"
-                    f"-[:CONSUMES]->(c:{NODE}) USING INDEX SEEK f:{NODE}(key) "
-                    "RETURN collect([k, d.key, d.name, c.key, c.name]) AS rows",
-                    keys=chunk)[0]["rows"]:
-                found.append((k, NodeRef(dk, NodeKind.DATASET, dn),
-                              NodeRef(ck, NodeKind.CONSUMER, cn)))
+        found = [(k, NodeRef(dk, NodeKind.DATASET, dn), NodeRef(ck, NodeKind.CONSUMER, cn))
+                 for k, dk, dn, ck, cn in self._listed_rows(
+                     f"UNWIND $keys AS k MATCH (f:{NODE} {{key: k}})<-[:HAS_FIELD]-(d:{NODE})"
+                     f"-[:CONSUMES]->(c:{NODE}) USING INDEX SEEK f:{NODE}(key) "
+                     "RETURN collect([k, d.key, d.name, c.key, c.name]) AS rows", fields)]
         return sorted(found, key=lambda t: (t[0], t[2].key))
 
     # ---------------------------------------------------------------- the SQL side
@@ -742,7 +739,10 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
     loaded = set(nodes["key"].to_list())
     endpoints = set(edges["src"].to_list()) | set(edges["dst"].to_list())
     ids: dict[str, str] = {}  # key -> element id
-    for chunk in _chunks(sorted(loaded | endpoints), size):
+    # An empty graph (Neo4j keeps its node count: O(1)) has no key to look up: the lookup
+    # of every key of a 10^5-node load into one cost 1.5-3 s of a 30-80 s load, busy.
+    empty = not run(f"MATCH (n:{NODE}) RETURN count(n) AS n")[0]["n"]
+    for chunk in _chunks([] if empty else sorted(loaded | endpoints), size):
         for r in run(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} "
                      "RETURN n.key AS key, elementId(n) AS id", keys=chunk):
             ids[r["key"]] = r["id"]
