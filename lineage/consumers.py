@@ -13,7 +13,7 @@ from typing import Any
 
 from ._model import ChannelSpec, EdgeKind, NodeKind, NodeRef, Reached
 from .impact import impact
-from .store.base import Store
+from .store.base import GraphOperationsStore
 
 # consumers are few next to the graph; this bounds one listing, not the store
 MAX_CONSUMERS = 100_000
@@ -48,7 +48,7 @@ class ConsumerUse:
         return data
 
 
-def consumers(store: Store, name: str | None = None, max_depth: int | None = None, *,
+def consumers(store: GraphOperationsStore, name: str | None = None, max_depth: int | None = None, *,
               include_deleted: bool = False) -> list[ConsumerUse]:
     """Every consumer (ordered by name), or those depending on `name` (ordered by depth,
     then name), each with its lifecycle `state`. A deleted consumer (`lineage delete`) is

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from ._errors import ConflictError, ValidationError
 from ._model import GraphBatch, Node, NodeRef
 from ._vocabulary import EdgeKind, NodeKind
-from .store.base import Store
+from .store.graph import GraphStore
 
 State = Literal["deprecated", "deleted"]
 STATES: tuple[State, ...] = ("deprecated", "deleted")
@@ -63,7 +63,7 @@ def state_of(properties: dict[str, Any]) -> State | None:
     return value if value in STATES else None
 
 
-def deprecate(store: Store, name: str, reason: str | None = None,
+def deprecate(store: GraphStore, name: str, reason: str | None = None,
               principal: str = "library") -> LifecycleResult:
     """Mark `name` (a key or unambiguous suffix) deprecated: still reported by impact, marked
     `deprecated`; the result lists where it is still depended on. A deleted node cannot be
@@ -72,14 +72,14 @@ def deprecate(store: Store, name: str, reason: str | None = None,
     return _retire(store, name, "deprecated", reason, principal)
 
 
-def delete(store: Store, name: str, reason: str | None = None,
+def delete(store: GraphStore, name: str, reason: str | None = None,
            principal: str = "library") -> LifecycleResult:
     """Mark `name` deleted (soft: it stays in the graph and its history): impact leaves it
     out and notifications never reach it. NotFound / AmbiguousName as `deprecate`."""
     return _retire(store, name, "deleted", reason, principal)
 
 
-def _retire(store: Store, name: str, state: State, reason: str | None,
+def _retire(store: GraphStore, name: str, state: State, reason: str | None,
             principal: str) -> LifecycleResult:
     if reason is not None and not isinstance(reason, str):
         raise ValidationError(f"a reason must be text, got {reason!r}")
@@ -120,7 +120,7 @@ def _needs(node: Node, state: State) -> bool:
     return current != state and current != "deleted"
 
 
-def owned(store: Store, ref: NodeRef) -> list[str]:
+def owned(store: GraphStore, ref: NodeRef) -> list[str]:
     """What follows `ref`'s state: a dataset's fields and versions, a model's versions."""
     if ref.kind not in _OWNERS:
         return []
@@ -131,7 +131,7 @@ def owned(store: Store, ref: NodeRef) -> list[str]:
     return sorted(set(found))
 
 
-def dependents(store: Store, key: str) -> list[NodeRef]:
+def dependents(store: GraphStore, key: str) -> list[NodeRef]:
     """The consumers and model versions downstream of `key` that are not deleted."""
     from .impact import impact  # impact builds on Store: import when called
 

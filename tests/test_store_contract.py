@@ -435,6 +435,111 @@ def test_bulk_load_writes_all_or_nothing(store: Store) -> None:
     assert snapshot(store) == before
 
 
+def _delete_during_the_next_load(store_url: str, monkeypatch: pytest.MonkeyPatch,
+                                 key: str) -> list[str]:
+    """Make the next bulk load delete node `key` (with its edges) through a second
+    connection of the same backend, after the load has read the stored nodes and before it
+    writes an edge: what another client of the database (psql, Neo4j Browser) may do
+    meanwhile. The returned list then says "deleted", "absent" (not visible to the other
+    connection: created by the load's open transaction), or "refused" (the load's open
+    transaction holds a lock the delete needs: SQLite's write lock, Neo4j's node locks)."""
+    import sqlite3
+
+    import psycopg
+    from neo4j import GraphDatabase, Query
+    from neo4j.exceptions import ClientError, TransientError
+
+    from lineage.store.neo4j import store as neo4j_module
+    from lineage.store.sql import bulk
+
+    outcome: list[str] = []
+
+    def delete() -> None:
+        if outcome:
+            return
+        if store_url.startswith("sqlite"):
+            try:
+                with sqlite3.connect(store_url.removeprefix("sqlite:///"), timeout=0) as conn:
+                    conn.execute("DELETE FROM node WHERE key = ?", (key,))
+            except sqlite3.OperationalError as exc:
+                assert "locked" in str(exc)
+                outcome.append("refused")
+        elif store_url.startswith("postgresql"):
+            with psycopg.connect(store_url) as conn:
+                conn.execute("SET lock_timeout = '5s'")
+                conn.execute("DELETE FROM edge WHERE src IN (SELECT id FROM node WHERE key = %s) "
+                             "OR dst IN (SELECT id FROM node WHERE key = %s)", (key, key))
+                gone = conn.execute("DELETE FROM node WHERE key = %s", (key,)).rowcount
+                outcome.append("deleted" if gone else "absent")
+        else:
+            with GraphDatabase.driver(store_url.split("?", 1)[0]) as driver:
+                try:  # the load's open transaction may hold the locks the delete needs
+                    gone = driver.execute_query(Query(
+                        "MATCH (n:LineageNode {key: $key}) DETACH DELETE n RETURN count(*) AS n",
+                        timeout=3), {"key": key}).records[0]["n"]
+                except (ClientError, TransientError) as exc:
+                    assert "timed out" in str(exc).lower() or "terminated" in str(exc).lower()
+                    outcome.append("refused")
+                else:
+                    outcome.append("deleted" if gone else "absent")
+
+    def before(original: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            delete()
+            return original(*args, **kwargs)
+        return wrapped
+
+    def after(original: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            delete()
+            return result
+        return wrapped
+
+    monkeypatch.setattr(neo4j_module, "_write_edges", before(neo4j_module._write_edges))
+    for loader in (bulk._Sqlite, bulk._Postgres):
+        monkeypatch.setattr(loader, "stored_ids", after(loader.stored_ids))
+    return outcome
+
+
+@pytest.mark.parametrize("deleted", ["field:ns/old.b", "field:ns/new.c2"])
+@pytest.mark.parametrize("in_parts", [False, True])
+def test_bulk_load_reports_only_the_edges_written_when_an_end_is_deleted_during_it(
+        store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch, deleted: str,
+        in_parts: bool) -> None:
+    from lineage.store.neo4j import store as neo4j_module
+
+    if in_parts:  # Neo4j: nodes and edges in transactions of their own (a large load)
+        monkeypatch.setattr(neo4j_module, "ONE_TRANSACTION_ROWS", 0)
+    old = [f"field:ns/old.{c}" for c in "abc"]
+    store.bulk_load([(k, "field", k[-1]) for k in old],
+                    [(old[0], old[1], "derived_from"), (old[1], old[2], "derived_from")])
+    new = [f"field:ns/new.c{i}" for i in range(5)]
+    edges = [(old[i % 3], k, "derived_from") for i, k in enumerate(new)]
+    edges += [(a, b, "derived_from") for a, b in zip(new, new[1:], strict=False)]
+    edges += [(old[2], old[0], "derived_from")]
+    outcome = _delete_during_the_next_load(store_url, monkeypatch, deleted)
+    before = store.stats()["edges"]
+    try:
+        nodes_written, edges_written = store.bulk_load([(k, "field", k[-2:]) for k in new],
+                                                       edges)
+    except lineage.ConflictError:  # the SQL load rolls back whole: nothing was written
+        assert store.stats()["edges"] == before - (2 if deleted in old else 0)
+        assert outcome == ["deleted"]
+        return
+    assert nodes_written == len(new)
+    assert outcome in (["deleted"], ["absent"], ["refused"])
+    stored = store.edges_among([*old, *new])
+    assert len(stored) - (before - (2 if outcome == ["deleted"] and deleted in old else 0)) \
+        == edges_written
+    assert all(deleted not in (e.src, e.dst) for e in stored) or outcome != ["deleted"]
+    if outcome == ["deleted"]:  # every edge but those of the deleted node
+        touching = sum(deleted in (s, d) for s, d, _ in edges)
+        assert edges_written == len(edges) - touching
+    else:
+        assert edges_written == len(edges)
+
+
 def test_an_incomplete_backend_cannot_be_built() -> None:
     class HalfStore(Store):
         def close(self) -> None:

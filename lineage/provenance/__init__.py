@@ -29,7 +29,9 @@ from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import AssertionArrays, AssertionBatch, GraphBatch, NodeRef, Reached
 from .._vocabulary import EdgeKind, NodeKind, Origin, path_step
-from ..store.base import Store
+from ..store.base import GraphRecordStore
+from ..store.graph import GraphStore
+from ..store.records import RecordStore
 from ._fingerprint import entity_and_value_spread, fingerprint, fingerprint_frame, spread_column
 from ._scope import (
     KeySpec,
@@ -82,7 +84,7 @@ class FieldTarget:
     values: ValueSpec = ValueSpec()
 
 
-def resolve_field(store: Store, dataset: str, field_name: str,
+def resolve_field(store: GraphStore, dataset: str, field_name: str,
                   version: str | None = None) -> FieldTarget:
     """The field `field_name` of `dataset` (a key or suffix); ValidationError naming the
     dataset's fields when it has no such field."""
@@ -109,7 +111,7 @@ def resolve_field(store: Store, dataset: str, field_name: str,
                        ValueSpec.of(node.properties))
 
 
-def key_columns_of(store: Store, dataset: str | None, columns: Sequence[str]) -> list[KeySpec]:
+def key_columns_of(store: GraphStore, dataset: str | None, columns: Sequence[str]) -> list[KeySpec]:
     """`columns` as key columns of `dataset` (a dataset key, or None: no declarations),
     each with the entity type and collation its field declares, in canonical order."""
     properties: dict[str, dict[str, Any]] = {}
@@ -120,7 +122,7 @@ def key_columns_of(store: Store, dataset: str | None, columns: Sequence[str]) ->
     return key_specs(properties, columns)
 
 
-def batches_of(store: Store, concepts: Iterable[str]) -> list[AssertionBatch]:
+def batches_of(store: RecordStore, concepts: Iterable[str]) -> list[AssertionBatch]:
     """Stored batches whose concept (whatever entity scope) is one of `concepts`, oldest
     first."""
     wanted = set(concepts)
@@ -135,7 +137,7 @@ def _origin(origin: Origin | str) -> Origin:
                               f"{', '.join(o.value for o in Origin)}") from None
 
 
-def _agent(store: Store, name: str, origin: Origin) -> tuple[str, GraphBatch | None]:
+def _agent(store: GraphStore, name: str, origin: Origin) -> tuple[str, GraphBatch | None]:
     """The agent's node key, and a batch creating it when it is new.
 
     `name@version` must be a registered model version (a typo must not invent a model);
@@ -204,7 +206,7 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _prepare(store: Store, table: Table, dataset: str, field_name: str,
+def _prepare(store: GraphStore, table: Table, dataset: str, field_name: str,
              key: str | Sequence[str], value_column: str | None,
              version: str | None) -> tuple[FieldTarget, pl.DataFrame, list[str], str]:
     target = resolve_field(store, dataset, field_name, version)
@@ -222,7 +224,7 @@ def _prepare(store: Store, table: Table, dataset: str, field_name: str,
 
 
 def tag(
-    store: Store,
+    store: GraphRecordStore,
     table: Table,
     *,
     dataset: str,
@@ -272,7 +274,7 @@ def tag(
     return store.write_assertions(batch, arrays, new_nodes)
 
 
-def _fingerprint_rows(store: Store, target: FieldTarget, frame: pl.DataFrame,
+def _fingerprint_rows(store: GraphStore, target: FieldTarget, frame: pl.DataFrame,
                       key_columns: list[str], value: str) -> tuple[str, np.ndarray, np.ndarray]:
     """(scope, entity and value fingerprints) of the rows to assert; ValidationError
     naming the row for a row without a value, or one key with two values."""
@@ -306,7 +308,7 @@ def _key_text(frame: pl.DataFrame, key_columns: Sequence[str], row: int) -> str:
     return ", ".join(f"{c}={frame[c][row]!r}" for c in key_columns)
 
 
-def _stored_already(store: Store, field_key: str, scope: str, origin: Origin, agent: str,
+def _stored_already(store: RecordStore, field_key: str, scope: str, origin: Origin, agent: str,
                     version: str | None, arrays: AssertionArrays) -> AssertionBatch | None:
     """The stored batch that asserts exactly these rows (same field, origin, agent,
     version, rows and confidences), if any: tagging a file twice records nothing new."""
@@ -336,7 +338,7 @@ class ReviewResult:
     unmatched: int
 
 
-def _latest_ai(store: Store, concept: str) -> pl.DataFrame:
+def _latest_ai(store: RecordStore, concept: str) -> pl.DataFrame:
     """The newest AI assertion per entity of a (scoped) concept: entity, value, batch,
     row."""
     batches = [b for b in store.assertion_batches(concepts=[concept])
@@ -353,7 +355,7 @@ def _latest_ai(store: Store, concept: str) -> pl.DataFrame:
 
 
 def review(
-    store: Store,
+    store: GraphRecordStore,
     table: Table,
     *,
     dataset: str,
@@ -426,7 +428,7 @@ class AssertionRecord:
         }
 
 
-def history(store: Store, *, dataset: str, field: str, key: Sequence[Any] | Any,
+def history(store: GraphRecordStore, *, dataset: str, field: str, key: Sequence[Any] | Any,
             value: Any = None) -> list[AssertionRecord]:
     """Every assertion about one entity's value of a field (and of every field sharing its
     concept), oldest first; reviews name what they accepted or corrected. With `value`,
@@ -506,7 +508,8 @@ class FieldSummary:
                 "confidence_not_given": self.confidence_not_given}
 
 
-def summary(store: Store, dataset: str, version: str | None = None) -> list[FieldSummary]:
+def summary(store: GraphRecordStore, dataset: str,
+            version: str | None = None) -> list[FieldSummary]:
     """Per field of `dataset` (optionally only assertions made on one version)."""
     ds = store.resolve(dataset, [NodeKind.DATASET, NodeKind.DATASET_VERSION])
     if ds.kind is NodeKind.DATASET_VERSION:
@@ -553,7 +556,7 @@ class Tainted:
                 "column_unknown": self.column_unknown}
 
 
-def ai_fields(store: Store) -> dict[str, str]:
+def ai_fields(store: GraphRecordStore) -> dict[str, str]:
     """Fields holding AI-inferred values, with why: tagged ai_inferred, or generated by a
     model version."""
     sources = {b.field: f"ai_inferred assertions by {b.agent}"
@@ -566,7 +569,7 @@ def ai_fields(store: Store) -> dict[str, str]:
     return sources
 
 
-def taint(store: Store, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FEATURE,
+def taint(store: GraphRecordStore, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FEATURE,
                                                       NodeKind.MODEL_VERSION)) -> list[Tainted]:
     """Every field, feature and model version downstream of an AI-inferred field, each
     with its nearest AI source and the path from it: through column lineage, else through
@@ -588,7 +591,7 @@ def taint(store: Store, kinds: Sequence[NodeKind] = (NodeKind.FIELD, NodeKind.FE
     return [found[k] for k in sorted(found)]
 
 
-def _dataset_level_taint(store: Store, sources: Sequence[str],
+def _dataset_level_taint(store: GraphStore, sources: Sequence[str],
                          kinds: Sequence[NodeKind]) -> dict[str, Tainted]:
     """What an AI field's dataset reaches through table-level lineage: fields of other
     datasets that have no column lineage of their own (a field with a recorded derivation

@@ -7,7 +7,8 @@
 - `lineage.store.operations.OperationsStore`: lifecycle, channels and the outbox, API
   tokens, the audit log, copying.
 
-A feature type-hints the part it uses (impact takes a `GraphStore`); `Store` is all of them,
+A feature type-hints the part it uses (impact and lifecycle take a `GraphStore`, provenance
+a `GraphRecordStore`, the consumer listing a `GraphOperationsStore`); `Store` is all of them,
 and what `lineage.connect` returns. A backend implements every part's hooks (the abstract
 `_`-prefixed methods), or hands some of them on (the Neo4j store gives records and
 operations to a SQL store beside its graph). Shared value types live in
@@ -36,7 +37,16 @@ if TYPE_CHECKING:
     from ..schema import Change
 
 
-class Store(GraphStore, RecordStore, OperationsStore):
+class GraphRecordStore(GraphStore, RecordStore):
+    """The graph and the record assertions: what provenance uses (records name fields,
+    datasets and agents of the graph)."""
+
+
+class GraphOperationsStore(GraphStore, OperationsStore):
+    """The graph and the operations part: what the consumer listing uses (channels)."""
+
+
+class Store(GraphRecordStore, GraphOperationsStore):
     """A lineage store. Open one with `lineage.connect(url)`; close it (or use `with`)."""
 
     def impact(self, name: str, change: str | Change | Sequence[str | Change] | None = None,

@@ -91,7 +91,9 @@ class GraphStore(ABC):
         self, nodes: BulkNodes, edges: BulkEdges, *, chunk_size: int = 100_000
     ) -> tuple[int, int]:
         """Load many nodes and edges fast, in one transaction; returns (nodes written,
-        edges written).
+        edges written), counted as written: should another client delete an end node
+        meanwhile, the load either fails whole (SQL: ConflictError) or leaves out that
+        node's edges and does not count them (Neo4j).
 
         Meant for initial loads and benchmarks. `nodes` and `edges` are each an iterable of
         `NodeSpec` / `EdgeSpec`, an iterable of plain tuples (nodes ``(key, kind, name[,

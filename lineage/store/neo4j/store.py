@@ -415,16 +415,18 @@ class Neo4jStore(Store):
         # relationship types go in the pattern, so only those relationships are expanded
         types = "|".join(_REL_TYPE[k] for k in kinds)
         pattern = f"-[r:{types}]->" if direction == "downstream" else f"<-[r:{types}]-"
-        found = []
-        for chunk in _chunks(keys, _UNWIND):
-            # one record per chunk, its rows in a list (see `_walk_levels`)
-            for k, t, key, kind, name in self._query(
+        return [(k, _EDGE_OF_TYPE[t], NodeRef(key, _KIND_OF[kind], name))
+                for k, t, key, kind, name in self._listed_rows(
                     f"UNWIND $keys AS k MATCH (a:{NODE} {{key: k}}){pattern}(b:{NODE}) "
                     f"{_SEEK_A} WHERE a <> b "
-                    "RETURN collect([k, type(r), b.key, b.kind, b.name]) AS rows",
-                    keys=chunk)[0]["rows"]:
-                found.append((k, _EDGE_OF_TYPE[t], NodeRef(key, _KIND_OF[kind], name)))
-        return found
+                    "RETURN collect([k, type(r), b.key, b.kind, b.name]) AS rows", keys)]
+
+    def _listed_rows(self, cypher: str, keys: list[str]) -> Iterator[list[Any]]:
+        """The rows of a read that takes `$keys` (UNWIND, 10^4 keys a query) and returns ONE
+        record whose `rows` column lists them: the driver's cost per record was most of
+        such a read (see `_walk_levels`)."""
+        for chunk in _chunks(keys, _UNWIND):
+            yield from self._query(cypher, keys=chunk)[0]["rows"]
 
     def _suffix_candidates(self, suffix: str, limit: int) -> list[NodeRef]:
         # as in SQL: a prefix scan of the reversed tails (an index), then the key's end
@@ -625,16 +627,11 @@ class Neo4jStore(Store):
         return counts
 
     def _dataset_consumers(self, fields: list[str]) -> list[tuple[str, NodeRef, NodeRef]]:
-        found = []
-        for chunk in _chunks(fields, _UNWIND):
-            # one record per chunk, its rows in a list (see `_walk_levels`)
-            for k, dk, dn, ck, cn in self._query(
-                    f"UNWIND $keys AS k MATCH (f:{NODE} {{key: k}})<-[:HAS_FIELD]-(d:{NODE})"
-                    f"-[:CONSUMES]->(c:{NODE}) USING INDEX SEEK f:{NODE}(key) "
-                    "RETURN collect([k, d.key, d.name, c.key, c.name]) AS rows",
-                    keys=chunk)[0]["rows"]:
-                found.append((k, NodeRef(dk, NodeKind.DATASET, dn),
-                              NodeRef(ck, NodeKind.CONSUMER, cn)))
+        found = [(k, NodeRef(dk, NodeKind.DATASET, dn), NodeRef(ck, NodeKind.CONSUMER, cn))
+                 for k, dk, dn, ck, cn in self._listed_rows(
+                     f"UNWIND $keys AS k MATCH (f:{NODE} {{key: k}})<-[:HAS_FIELD]-(d:{NODE})"
+                     f"-[:CONSUMES]->(c:{NODE}) USING INDEX SEEK f:{NODE}(key) "
+                     "RETURN collect([k, d.key, d.name, c.key, c.name]) AS rows", fields)]
         return sorted(found, key=lambda t: (t[0], t[2].key))
 
     # ---------------------------------------------------------------- the SQL side
@@ -735,14 +732,17 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
     key: a unique-index seek per end cost more server time than creating the edge. An id
     can be reused once its node is deleted, so an end that another transaction could have
     deleted meanwhile (a stored node; with `one_transaction` False, every node) is also
-    checked by key; an edge whose end has gone is not written, as before."""
+    checked by key; an edge whose end has gone is not written, nor counted."""
     size = max(1, min(chunk_size, _UNWIND))
     nodes, edges = load.nodes, load.edges
     stamp = _now()
     loaded = set(nodes["key"].to_list())
     endpoints = set(edges["src"].to_list()) | set(edges["dst"].to_list())
     ids: dict[str, str] = {}  # key -> element id
-    for chunk in _chunks(sorted(loaded | endpoints), size):
+    # An empty graph (Neo4j keeps its node count: O(1)) has no key to look up: the lookup
+    # of every key of a 10^5-node load into one cost 1.5-3 s of a 30-80 s load, busy.
+    empty = not run(f"MATCH (n:{NODE}) RETURN count(n) AS n")[0]["n"]
+    for chunk in _chunks([] if empty else sorted(loaded | endpoints), size):
         for r in run(f"UNWIND $keys AS k MATCH (n:{NODE} {{key: k}}) {_SEEK_N} "
                      "RETURN n.key AS key, elementId(n) AS id", keys=chunk):
             ids[r["key"]] = r["id"]
@@ -784,20 +784,31 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
         """The key to check an end's id against; None for a node this transaction made."""
         return None if one_transaction and key not in stored else key
 
-    written = 0
+    by_type: dict[str, list[list[str | None]]] = {}
     for (kind,), group in edges.group_by(["kind"], maintain_order=True):
-        rel = _REL_TYPE[EdgeKind(str(kind))]
-        edge_rows: list[list[str | None]] = [
+        by_type[_REL_TYPE[EdgeKind(str(kind))]] = [
             [ids[s], ids[d], check(s), check(d), props(p)]
             for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
             if (s, d, k) not in present]
-        for edge_chunk in _chunks(edge_rows, size):
-            run(f"UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
-                "AND (e[2] IS NULL OR a.key = e[2]) "
-                "MATCH (b) WHERE elementId(b) = e[1] AND (e[3] IS NULL OR b.key = e[3]) "
-                f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b)", rows=edge_chunk)
-        written += len(edge_rows)
-    return new_nodes.height, written
+    return new_nodes.height, _write_edges(run, by_type, size)
+
+
+def _write_edges(run: Callable[..., Any], by_type: dict[str, list[list[str | None]]],
+                 size: int) -> int:
+    """Create the edges (rows [src id, dst id, src key or None, dst key or None, properties]
+    by relationship type); returns how many were created, as the server counted them: an
+    edge whose end another writer deleted since its id was read is not written, and so not
+    counted either."""
+    written = 0
+    for rel, rows in by_type.items():
+        for chunk in _chunks(rows, size):
+            found = run(f"UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
+                        "AND (e[2] IS NULL OR a.key = e[2]) "
+                        "MATCH (b) WHERE elementId(b) = e[1] AND (e[3] IS NULL OR b.key = e[3]) "
+                        f"CREATE (a)-[:{rel} {{properties: e[4]}}]->(b) RETURN count(*) AS n",
+                        rows=chunk)
+            written += int(found[0]["n"])
+    return written
 
 
 class _PropsText:
