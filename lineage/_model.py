@@ -524,6 +524,8 @@ class Closure:
         if self._reached is None and self._table is not None:
             t = self._table
             value = kind.value  # once: an enum's .value costs a descriptor call
+            if value not in t.kinds:  # a C scan; a hub reaches no dataset: 20 ms of zip saved
+                return first
             return first + [k for k, kd in zip(t.keys, t.kinds, strict=True) if kd == value]
         return first + [r.node.key for r in self.reached if r.node.kind is kind]
 

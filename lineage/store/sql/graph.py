@@ -1094,14 +1094,18 @@ class _Wide:
                                 rank))
             rank, far = rank[order], far[order]
             edge_kinds = [edge_kinds[i] for i in order.tolist()]
-        ids, first = np.unique(far, return_index=True)
-        if ids[-1] >= len(self.seen):  # written since the walk began: cannot be; be safe
-            self.seen = np.concatenate([self.seen, np.zeros(int(ids[-1]) + 1 - len(self.seen),
+        top = int(far.max())
+        if top >= len(self.seen):  # written since the walk began: cannot be; be safe
+            self.seen = np.concatenate([self.seen, np.zeros(top + 1 - len(self.seen),
                                                             dtype=bool)])
-        fresh = ~self.seen[ids]
-        ids, first = ids[fresh], first[fresh]
-        if not len(ids):
+        # the rows of nodes not seen before, then each one's first: whether a node is seen
+        # depends on its id only, so its first row among these is its first row of all (and
+        # the sort behind `unique` skips the level's edges back into the walk)
+        fresh = np.flatnonzero(~self.seen[far])
+        if not len(fresh):
             return None
+        ids, first = np.unique(far[fresh], return_index=True)
+        first = fresh[first]
         self.seen[ids] = True
         self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
                          **self.binary)
