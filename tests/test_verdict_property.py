@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import networkx as nx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
