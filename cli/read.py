@@ -499,8 +499,10 @@ def upstream(app: App, name: str, depth: int | None, precise: bool, limit: int,
     Each node NAME depends on, with one shortest path to it. Paths are printed the way
     data flows, ending at NAME. Where a job or model reads a dataset as a whole (no column
     lineage into what leads to NAME), that dataset's fields are included, marked * (JSON
-    `column_unknown`): the mirror of `lineage impact`, so a field is upstream of X exactly
-    when X is downstream of it. --precise leaves them out.
+    `column_unknown`; --precise leaves them out). A consumer of a whole dataset depends on
+    each of its fields: they are listed (through the dataset), with their own upstream.
+    The mirror of `lineage impact`, so a field is upstream of X exactly when X is
+    downstream of it.
 
     \b
     Examples:
@@ -509,6 +511,7 @@ def upstream(app: App, name: str, depth: int | None, precise: bool, limit: int,
       lineage upstream fraud@3 --limit 0                # every row, however many
       lineage upstream user_features.category_share --format json
       lineage upstream fraud.scores.score --precise
+      lineage upstream fraud-dashboard                  # a consumer and its sources
     """
     _print_closure(impact_upstream(app.store, name, depth, precise=precise), fmt,
                    limit)
@@ -527,8 +530,9 @@ def downstream(app: App, name: str, depth: int | None, precise: bool, limit: int
 
     Each dependent, with one shortest path from NAME: the graph walk, plus what crosses a
     job or model reading a dataset as a whole (marked *, JSON `column_unknown`; --precise
-    leaves it out). `lineage impact` adds the consumers of datasets and groups the result
-    by kind.
+    leaves it out), plus the consumers of the datasets of the fields reached (a consumer
+    of a dataset depends on each of its fields). `lineage impact` groups the same
+    dependents by kind.
 
     \b
     Examples:

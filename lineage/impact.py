@@ -124,11 +124,7 @@ def impact(store: GraphStore, name: str, max_depth: int | None = None, *,
     Raises NotFound / AmbiguousName for names that do not resolve to exactly one node.
     """
     with _collector_paused():
-        closure = store.downstream(name, max_depth, skip_deleted=True)
-        with_dataset_wide(store, closure, precise=precise, consumers=True)
-        if not precise:
-            with_dataset_level(store, closure)
-        with_dataset_consumers(store, closure)
+        closure = downstream(store, name, max_depth, precise=precise)
     deleted, deprecated = retired(closure)
     return ImpactReport(closure.start.node, closure, precise, len(deleted), deprecated, store)
 
@@ -477,12 +473,14 @@ def _nearest_datasets(store: GraphStore, fields: list[str], depth: dict[str, int
 def downstream(store: GraphStore, name: str, max_depth: int | None = None, *,
                precise: bool = False) -> Closure:
     """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
-    lineage reaches (`with_dataset_level`), without `impact`'s dataset consumers. The
-    mirror of `upstream`."""
+    lineage reaches (`with_dataset_level`), plus the consumers of the datasets of the
+    fields reached (`with_dataset_consumers`): `impact`'s closure, ungrouped. The mirror
+    of `upstream`."""
     closure = store.downstream(name, max_depth, skip_deleted=True)
-    with_dataset_wide(store, closure, precise=precise)
+    with_dataset_wide(store, closure, precise=precise, consumers=True)
     if not precise:
         with_dataset_level(store, closure)
+    with_dataset_consumers(store, closure)
     return closure
 
 
@@ -499,6 +497,7 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     then its own upstream; repeated until nothing new is found."""
     closure = store.upstream(name, max_depth, skip_deleted=True)
     with_dataset_wide(store, closure, precise=precise)
+    _with_consumed_fields(store, closure, precise)
     if precise:
         return closure
     looked: set[str] = set()
@@ -559,6 +558,40 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
             closure.retired.update(region.retired)
             closure.extend(_as_additions(region), column_unknown=True)
     return closure
+
+
+def _with_consumed_fields(store: GraphStore, closure: Closure, precise: bool) -> None:
+    """Add to an upstream `closure` (in place) the fields of each dataset a consumer in it
+    (the start included) consumes as a whole, then everything upstream of them: the mirror
+    of `with_dataset_consumers`, which reaches such a consumer from each field of its
+    dataset. Each field is reached from the consumer by `consumes`, through the dataset,
+    as `impact` reaches the consumer (precise: a consumer of a dataset depends on each of
+    its fields), so it is not marked `column_unknown` unless the consumer is."""
+    consumers = closure.keys_of_kind(NodeKind.CONSUMER)
+    if not consumers:
+        return
+    consumed = [(c, d) for c, _, d in store.adjacent(sorted(set(consumers)), "upstream",
+                                                    [EdgeKind.CONSUMES])
+                if d.kind is NodeKind.DATASET]
+    if not consumed:
+        return
+    fields = _grouped(store.adjacent(sorted({d.key for _, d in consumed}), "downstream",
+                                     [EdgeKind.HAS_FIELD]))
+    gone = _screen(store, closure, {f.key for refs in fields.values() for f in refs})
+    before = closure.keys()
+    closure.extend([(c, f, EdgeKind.CONSUMES, d) for c, d in consumed
+                    for f in fields.get(d.key, []) if f.key not in gone], nearest_first=True)
+    depth = _depths(closure)
+    for key in sorted(k for k in closure.keys_of_kind(NodeKind.FIELD) if k not in before):
+        # the field's own upstream, with its fallback and marks (a field reaches no
+        # consumer upstream, so this recursion ends at once)
+        region = upstream(store, key, max(closure.max_depth - depth[key], 0), precise=precise)
+        closure.truncated |= region.truncated
+        closure.retired.update(region.retired)
+        known = closure.keys()
+        closure.extend(_as_additions(region))
+        closure.mark_column_unknown({r.node.key for r in region.reached
+                                     if r.column_unknown and r.node.key not in known})
 
 
 def _depths(closure: Closure) -> dict[str, int]:

@@ -135,7 +135,10 @@ def neighbourhood(store: Store, name: str, direction: Direction = "down",
             reached_all.append(r)
             if r.column_unknown:
                 unknown.add(r.node.key)
-            if r.through is not None and r.via is not None and r.edge is not None:
+            # a dataset's consumer, reached from each field through the dataset: the
+            # picture draws the dataset's own `consumes` and `has_field` edges instead
+            if (r.through is not None and r.via is not None and r.edge is not None
+                    and r.edge is not EdgeKind.CONSUMES):
                 # drawn the way data flows: from the field to the job or model it feeds
                 src, dst = ((r.via.node.key, r.node.key) if walk == "down"
                             else (r.node.key, r.via.node.key))

@@ -186,14 +186,23 @@ def test_upstream_and_downstream_agree_across_dataset_level_lineage(fraud_store:
     """A field is upstream of Z exactly when Z is downstream of it, both with the fallback:
     checked for every field and every node of the fraud example and the sessions graph."""
     lineage.manifest.register_text(fraud_store, SESSIONS)
+    # a consumer of a whole dataset the fallback reaches: it depends on each of its fields
+    lineage.manifest.register_text(fraud_store, "namespace: pg\nconsumers:\n"
+                                                "  - {name: board, consumes: [mart.after]}\n")
     every = [r.key for r in fraud_store.find("", None, 10_000)]
     fields = [k for k in every if k.startswith("field:")]
-    down = {x: downstream(fraud_store, x).keys() for x in fields}
-    up = {z: upstream(fraud_store, z).keys() for z in every}
-    assert B in up[Q] and up[Q] - upstream(fraud_store, Q, precise=True).keys() == {
-        B, "field:pg/raw.events.a"}
+    down = {x: downstream(fraud_store, x) for x in fields}
+    up = {z: upstream(fraud_store, z) for z in every}
+    assert B in up[Q].keys() and up[Q].keys() - upstream(
+        fraud_store, Q, precise=True).keys() == {B, "field:pg/raw.events.a"}
+    board = {r.node.key: r for r in up["consumer:board"]}
+    assert board["field:pg/mart.after.z"].through is not None
+    assert not board[Q].column_unknown and board[B].column_unknown
     assert [(x, z) for x in fields for z in every
-            if z != x and (z in down[x]) != (x in up[z])] == []
+            if z != x and (z in down[x].keys()) != (x in up[z].keys())] == []
+    marks = {(x, r.node.key): r.column_unknown for x in fields for r in down[x]}
+    assert [(r.node.key, z) for z in every for r in up[z] if r.node.key in down
+            and marks[(r.node.key, z)] != r.column_unknown] == []
 
 
 def test_cli_upstream_marks_fields_reached_through_a_job_without_column_lineage(

@@ -150,6 +150,11 @@ def test_upstream_marks_a_filter_column_and_agrees_with_downstream(store: Store)
     assert up[STATUS].column_unknown and not up[AMOUNT].column_unknown
     assert not up[PAID_AMOUNT].column_unknown
     assert STATUS not in upstream(store, "revenue.total", precise=True).keys()
+    # a consumer of the filtered dataset: the filter column reaches it only through it
+    lineage.manifest.register_text(store, "consumers:\n  - {name: board, consumes: [mart.paid]}\n")
+    board = {r.node.key: r for r in upstream(store, "consumer:board")}
+    assert board[STATUS].column_unknown and not board[AMOUNT].column_unknown
+    assert board[PAID_ID].through is not None and not board[PAID_ID].column_unknown
     every = [r.key for r in store.find("", None, 10_000)]
     for precise in (False, True):
         down = {x: downstream(store, x, precise=precise) for x in every}
@@ -218,7 +223,9 @@ def test_a_filter_column_copied_into_its_output_keeps_that_copy_precise(store: S
     assert [n.key for _, n in precise[copy].path] == [STATUS, copy]
     assert precise["consumer:board"].through is not None
     down = {r.node.key for r in downstream(store, "orders.status", precise=True)}
-    assert down == {copy}
+    assert down == {copy, "consumer:board"}  # a consumer of the dataset of a field reached
+    up = {r.node.key: r for r in upstream(store, "consumer:board", precise=True)}
+    assert STATUS in up and copy in up and not up[STATUS].column_unknown
     verdicts = {j.node.key: j for j in change_impact(store, "orders.status",
                                                        ["type:int64"]).judged}
     assert verdicts[copy].verdict == "unknown" and not verdicts[copy].column_unknown

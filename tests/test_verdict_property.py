@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import networkx as nx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,9 +122,7 @@ def test_impact_and_upstream_agree_with_a_networkx_walk_and_an_edge_never_soften
             want = {n for n in nx.descendants(graph, key) if not n.startswith("feed:")}
             got = _reach(impact(store, key, precise=precise).closure.reached)
             assert got == want, (precise, key, sorted(got ^ want))
-            # a consumer of a whole dataset is left out here: upstream(consumer) does not
-            # list the dataset's fields (test_upstream_of_a_dataset_consumer_lists_...)
-            for z in got - {n for n in got if n.startswith("consumer:")}:
+            for z in got:
                 if z not in ups:
                     ups[z] = _reach(upstream(store, z, precise=precise).reached)
                 assert key in ups[z], (precise, key, z)  # the two directions agree
@@ -139,9 +136,6 @@ def test_impact_and_upstream_agree_with_a_networkx_walk_and_an_edge_never_soften
     assert all(after.get(key, -1) >= rank for key, rank in before.items()), (before, after)
 
 
-@pytest.mark.xfail(strict=True, reason="upstream() does not cross a `consumes` edge from a "
-                   "whole dataset back to its fields, while impact() reaches the consumer "
-                   "from each field (lineage/impact.py upstream: the walk, branch hub)")
 def test_upstream_of_a_dataset_consumer_lists_the_fields_whose_impact_reaches_it(
         store: Store) -> None:
     lineage.manifest.register_text(store, """\
