@@ -244,6 +244,33 @@ def test_a_load_in_small_chunks_and_ordinary_writes_after_it(store: Store) -> No
     assert store.apply(batch).nodes_created == 1
 
 
+def test_columns_with_one_value_in_every_row_are_stored_exactly(store: Store) -> None:
+    # the SQLite loader writes such a column into the INSERT text instead of binding it
+    # per row: quotes must survive, and a null must stay a null (more than one INSERT's
+    # worth of rows, so both the 200-row statements and the rest are used)
+    n = 450
+    nodes = pl.DataFrame({"key": [f"feature:f{i:03d}" for i in range(n)],
+                          "kind": ["feature"] * n, "name": [f"f{i}" for i in range(n)],
+                          "namespace": ["o'brien's db"] * n,
+                          "properties": [json.dumps({"note": "it's '' quoted"})] * n})
+    edges = pl.DataFrame({"src": [f"feature:f{i:03d}" for i in range(n - 1)],
+                          "dst": [f"feature:f{i + 1:03d}" for i in range(n - 1)],
+                          "kind": ["derived_from"] * (n - 1),
+                          "properties": [json.dumps({"why": "'x'"})] * (n - 1)})
+    assert store.bulk_load(nodes, edges) == (n, n - 1)
+    got = snapshot(store)
+    assert got["nodes"] == {f"feature:f{i:03d}": (f"f{i}", "o'brien's db",
+                                                  {"note": "it's '' quoted"})
+                            for i in range(n)}
+    assert got["edges"] == sorted((f"feature:f{i:03d}", f"feature:f{i + 1:03d}",
+                                   "derived_from", str({"why": "'x'"})) for i in range(n - 1))
+    nulls = pl.DataFrame({"key": ["feature:z1", "feature:z2"], "kind": ["feature"] * 2,
+                          "name": ["z1", "z2"], "namespace": [None, None]},
+                         schema_overrides={"namespace": pl.String})
+    assert store.bulk_load(nulls, []) == (2, 0)
+    assert store.node("feature:z1").namespace is None
+
+
 def test_chunk_size_must_be_positive(store: Store) -> None:
     with pytest.raises(lineage.ValidationError, match="chunk_size"):
         store.bulk_load([], [], chunk_size=0)
