@@ -45,7 +45,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,38 +145,30 @@ def sqlite_url() -> Iterator[str]:
 
 
 @contextmanager
-def postgres_url(base: str) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema `bench_<random>` (dropped afterwards)."""
+def postgres_url(base: str, kept: str | None = None) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema `bench_<random>` (dropped afterwards), or
+    the schema `kept`, created if absent and kept afterwards."""
     url = make_url(base)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    schema = kept or f"bench_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(url)
     with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     try:
         scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
         yield scoped.render_as_string(hide_password=False)
     finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        if kept is None:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
 
 
-@contextmanager
-def kept_postgres_url(base: str, n: int, seed: int) -> Iterator[str]:
-    """A URL whose search_path is the schema `bench_keep_<n>_<seed>`, created if absent and
-    kept afterwards (a later run with --keep-postgres reuses what this one loaded)."""
-    url = make_url(base)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    schema = f"bench_keep_{n}_{seed}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    admin.dispose()
-    scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
-    yield scoped.render_as_string(hide_password=False)
+def kept_postgres_url(base: str, n: int, seed: int) -> AbstractContextManager[str]:
+    """`postgres_url` on the schema `bench_keep_<n>_<seed>`: a later run with
+    --keep-postgres reuses what this one loaded."""
+    return postgres_url(base, kept=f"bench_keep_{n}_{seed}")
 
 
 @contextmanager
@@ -582,6 +574,7 @@ def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repe
         log(f"  networkx DiGraph: {nx_s:.1f} s, {nx_bytes / 2**20:,.0f} MB")
     result = SizeResult(g, gen_s, input_s, input_kind, nx_s, nx_bytes)
     for backend, base in backends:
+        url_cm: AbstractContextManager[str]
         if backend == "neo4j":
             url_cm = neo4j_url(base or "")
         elif backend != "sqlite":
