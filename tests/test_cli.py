@@ -642,16 +642,23 @@ def test_an_impact_read_imports_no_database_toolkit_dataframe_ingest_or_picture_
     """What a read does not use it does not import: the start-up of `lineage impact` is
     mostly imports (bench/cli.py). On a SQLite file a read runs on the standard library's
     sqlite3, so SQLAlchemy and the SQLModel tables load only when something writes; numpy
-    only for a wide walk's dataset pass (lineage.store.sql.consumers.NUMPY_FIELDS)."""
-    if not store_url.startswith("sqlite"):
-        pytest.skip("the import set is the SQLite read path's")
+    only for a wide walk's dataset pass (lineage.store.sql.consumers.NUMPY_FIELDS). The
+    PostgreSQL and Neo4j reads need their own drivers (and SQLAlchemy for PostgreSQL), but
+    never polars nor the ingest or picture libraries (PostgreSQL reads its binary id arrays
+    with numpy, lineage/store/sql/pgarray.py; the neo4j driver imports numpy and pandas, so
+    pyarrow, whenever they are installed: neo4j/_optional_deps.py)."""
+    heavy = {"polars", "fastapi", "rdflib", "alembic", "jsonschema",
+             "yaml", "graphviz", "networkx"}
+    if store_url.startswith("sqlite"):
+        heavy |= {"sqlalchemy", "sqlmodel", "psycopg", "numpy", "pyarrow"}
+    elif store_url.startswith("postgresql"):
+        heavy.add("pyarrow")
     code = ("import sys; from lineage_cli.main import cli\n"
             f"cli(['--store', {store_url!r}, 'impact', 'transactions.category'],"
             " standalone_mode=False)\n"
-            "heavy = {'sqlalchemy', 'sqlmodel', 'numpy', 'polars', 'psycopg', 'pyarrow',"
-            " 'fastapi', 'rdflib', 'alembic', 'jsonschema', 'yaml', 'graphviz', 'networkx'}\n"
+            f"heavy = {sorted(heavy)!r}\n"
             "loaded = {m.split('.')[0] for m in sys.modules}\n"
-            "print(sorted(heavy & loaded))")
+            "print(sorted(set(heavy) & loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert "fraud@3" in result.stdout, result.stdout

@@ -13,11 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-import numpy as np
-import polars as pl
 
 from ..._access import AuditEntry, TokenInfo
 from ..._errors import ConflictError, LineageError, NotFound, StoreError, ValidationError
@@ -44,10 +41,16 @@ from ..._model import (
     WalkTable,
 )
 from ..._vocabulary import EdgeKind, NodeKind
-from .._bulk import BulkInput
 from ..base import MergeEdgeProperties, MergeProperties, Store
 from ..sql import SqlStore
 from ..sql.graph import _canonical, _json_text
+
+if TYPE_CHECKING:
+    # a read needs neither: polars only for a bulk load, numpy only for record assertions
+    import numpy as np
+    import polars as pl
+
+    from .._bulk import BulkInput
 
 #: the version of the graph's schema (constraints, indexes, property layout) this release
 #: writes; `_MIGRATIONS[v]` brings a graph from version v - 1 to v
@@ -733,6 +736,8 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
     can be reused once its node is deleted, so an end that another transaction could have
     deleted meanwhile (a stored node; with `one_transaction` False, every node) is also
     checked by key; an edge whose end has gone is not written, nor counted."""
+    import polars as pl
+
     size = max(1, min(chunk_size, _UNWIND))
     nodes, edges = load.nodes, load.edges
     stamp = _now()
@@ -832,6 +837,8 @@ def _bulk_props(text: Any) -> str:
 
 
 def _check_no_repeated_edges(edges: pl.DataFrame) -> None:
+    import polars as pl
+
     repeated = edges.filter(pl.struct("src", "dst", "kind").is_duplicated())
     if repeated.height:
         text = ", ".join(f"{s} -[{k}]-> {d}" for s, d, k in repeated.select(
