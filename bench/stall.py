@@ -7,8 +7,9 @@
 body limit). One thread asks GET /api/v1/health back to back and records each latency;
 others send, in a loop, each attack of ATTACKS: small bodies nested 800-900 deep in `rows`
 of /training/check and /assertions (the reported freeze), and large legitimate-looking ones
-(5 MB tables, 5 MB of 60-deep JSON). Prints /health p50/p99/max and how each attack was
-answered, beside the same figures with no attack (run first, the baseline of the moment).
+(5 MB tables, 5 MB of 60-deep JSON, a 5 MB multipart CSV upload). Prints /health
+p50/p99/max and how each attack was answered, beside the same figures with no attack (run
+first, the baseline of the moment).
 `--postgres URL` serves a fresh schema of that database instead. Figures:
 bench/NOTES-2026-12.md ("Health under hostile requests").
 """
@@ -47,6 +48,14 @@ def attacks() -> dict[str, tuple[str, bytes, dict[str, str]]]:
     table = [{"k": f"t{i}", "label": i % 2 == 0, "note": "x" * 40} for i in range(60_000)]
     deep60 = b"[" + b",".join([b'{"a":' * 60 + b"1" + b"}" * 60] * 12_000) + b"]"
     check = "/api/v1/training/check"
+    # a 4.8 MB CSV in many short lines: the most multipart parser callbacks per byte
+    csv = b"k,label\n" + b"".join(b"t%d,%d\n" % (i, i % 2) for i in range(480_000))
+    boundary = "lineage-bench-boundary"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\nlabel\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"table\"; "
+            f"filename=\"batch.csv\"\r\nContent-Type: text/csv\r\n\r\n").encode()
+    form += csv + f"\r\n--{boundary}--\r\n".encode()
     return {
         "check, rows 850 deep (4 KB)": (check, json.dumps(
             {"rows": deep, "key": "k", "label": "label"}).encode(), {}),
@@ -57,6 +66,8 @@ def attacks() -> dict[str, tuple[str, bytes, dict[str, str]]]:
             {"rows": table, "key": "k", "label": "label"}).encode()),
             {"Content-Encoding": "gzip"}),
         "lineage, 4.3 MB of 60-deep JSON": ("/api/v1/lineage", deep60, {}),
+        "check, multipart 4.8 MB CSV upload": (check, form, {
+            "Content-Type": f"multipart/form-data; boundary={boundary}"}),
     }
 
 
