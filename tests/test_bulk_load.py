@@ -271,6 +271,35 @@ def test_columns_with_one_value_in_every_row_are_stored_exactly(store: Store) ->
     assert store.node("feature:z1").namespace is None
 
 
+def test_every_value_of_every_row_lands_in_its_own_column_and_row(store: Store) -> None:
+    # the SQLite loader binds a statement's rows column by column (numbered parameters):
+    # every column varies here, over more than one statement's worth of rows and a rest
+    n = 457
+    kinds = ["feature", "field", "dataset", "job"]
+    nodes = pl.DataFrame({
+        "key": [f"{kinds[i % 4]}:n{i:03d}" for i in range(n)],
+        "kind": [kinds[i % 4] for i in range(n)],
+        "name": [f"name {i}" for i in range(n)],
+        "namespace": [None if i % 3 == 0 else f"ns{i % 7}" for i in range(n)],
+        "properties": [json.dumps({"i": i}) if i % 5 else "{}" for i in range(n)]},
+        schema_overrides={"namespace": pl.String})
+    edge_kinds = ["derived_from", "has_field"]
+    edges = pl.DataFrame({
+        "src": [f"{kinds[i % 4]}:n{i:03d}" for i in range(n - 1)],
+        "dst": [f"{kinds[(i + 1) % 4]}:n{i + 1:03d}" for i in range(n - 1)],
+        "kind": [edge_kinds[i % 2] for i in range(n - 1)],
+        "properties": [json.dumps({"e": i}) if i % 3 else "{}" for i in range(n - 1)]})
+    assert store.bulk_load(nodes, edges) == (n, n - 1)
+    got = snapshot(store)
+    assert got["nodes"] == {f"{kinds[i % 4]}:n{i:03d}": (
+        f"name {i}", None if i % 3 == 0 else f"ns{i % 7}", {"i": i} if i % 5 else {})
+        for i in range(n)}
+    assert got["edges"] == sorted(
+        (f"{kinds[i % 4]}:n{i:03d}", f"{kinds[(i + 1) % 4]}:n{i + 1:03d}", edge_kinds[i % 2],
+         str({"e": i} if i % 3 else {})) for i in range(n - 1))
+    assert {store.node(f"{kinds[i % 4]}:n{i:03d}").kind.value for i in range(8)} == set(kinds)
+
+
 def test_chunk_size_must_be_positive(store: Store) -> None:
     with pytest.raises(lineage.ValidationError, match="chunk_size"):
         store.bulk_load([], [], chunk_size=0)
