@@ -300,6 +300,33 @@ def test_every_value_of_every_row_lands_in_its_own_column_and_row(store: Store) 
     assert {store.node(f"{kinds[i % 4]}:n{i:03d}").kind.value for i in range(8)} == set(kinds)
 
 
+def test_columns_with_few_distinct_values_and_nulls_are_stored_exactly(store: Store) -> None:
+    # many rows, few distinct kinds, namespaces (a null and an empty text among them) and
+    # properties: the SQLite loader makes each distinct value once and repeats it
+    n = 2400
+    kinds = ["feature", "field", "dataset"]
+    namespaces = [None, "", "ns'1", "ns\u00e9"]
+    props = ["{}", json.dumps({"a": 1}), json.dumps({"b": "x"})]
+    nodes = pl.DataFrame({"key": [f"feature:m{i:04d}" for i in range(n)],
+                          "kind": [kinds[i % 3] for i in range(n)],
+                          "name": [f"m{i}" for i in range(n)],
+                          "namespace": [namespaces[i % 4] for i in range(n)],
+                          "properties": [props[i % 3] for i in range(n)]},
+                         schema_overrides={"namespace": pl.String})
+    edges = pl.DataFrame({"src": [f"feature:m{i:04d}" for i in range(n - 1)],
+                          "dst": [f"feature:m{i + 1:04d}" for i in range(n - 1)],
+                          "kind": [["derived_from", "has_field"][i % 2] for i in range(n - 1)],
+                          "properties": [props[(i + 1) % 3] for i in range(n - 1)]})
+    assert store.bulk_load(nodes, edges) == (n, n - 1)
+    got = snapshot(store)
+    assert got["nodes"] == {f"feature:m{i:04d}": (f"m{i}", namespaces[i % 4],
+                                                  json.loads(props[i % 3])) for i in range(n)}
+    assert got["edges"] == sorted((f"feature:m{i:04d}", f"feature:m{i + 1:04d}",
+                                   ["derived_from", "has_field"][i % 2],
+                                   str(json.loads(props[(i + 1) % 3]))) for i in range(n - 1))
+    assert [store.node(f"feature:m{i:04d}").kind.value for i in range(3)] == kinds
+
+
 def test_chunk_size_must_be_positive(store: Store) -> None:
     with pytest.raises(lineage.ValidationError, match="chunk_size"):
         store.bulk_load([], [], chunk_size=0)
