@@ -271,6 +271,62 @@ def test_columns_with_one_value_in_every_row_are_stored_exactly(store: Store) ->
     assert store.node("feature:z1").namespace is None
 
 
+def test_every_value_of_every_row_lands_in_its_own_column_and_row(store: Store) -> None:
+    # the SQLite loader binds a statement's rows column by column (numbered parameters):
+    # every column varies here, over more than one statement's worth of rows and a rest
+    n = 457
+    kinds = ["feature", "field", "dataset", "job"]
+    nodes = pl.DataFrame({
+        "key": [f"{kinds[i % 4]}:n{i:03d}" for i in range(n)],
+        "kind": [kinds[i % 4] for i in range(n)],
+        "name": [f"name {i}" for i in range(n)],
+        "namespace": [None if i % 3 == 0 else f"ns{i % 7}" for i in range(n)],
+        "properties": [json.dumps({"i": i}) if i % 5 else "{}" for i in range(n)]},
+        schema_overrides={"namespace": pl.String})
+    edge_kinds = ["derived_from", "has_field"]
+    edges = pl.DataFrame({
+        "src": [f"{kinds[i % 4]}:n{i:03d}" for i in range(n - 1)],
+        "dst": [f"{kinds[(i + 1) % 4]}:n{i + 1:03d}" for i in range(n - 1)],
+        "kind": [edge_kinds[i % 2] for i in range(n - 1)],
+        "properties": [json.dumps({"e": i}) if i % 3 else "{}" for i in range(n - 1)]})
+    assert store.bulk_load(nodes, edges) == (n, n - 1)
+    got = snapshot(store)
+    assert got["nodes"] == {f"{kinds[i % 4]}:n{i:03d}": (
+        f"name {i}", None if i % 3 == 0 else f"ns{i % 7}", {"i": i} if i % 5 else {})
+        for i in range(n)}
+    assert got["edges"] == sorted(
+        (f"{kinds[i % 4]}:n{i:03d}", f"{kinds[(i + 1) % 4]}:n{i + 1:03d}", edge_kinds[i % 2],
+         str({"e": i} if i % 3 else {})) for i in range(n - 1))
+    assert {store.node(f"{kinds[i % 4]}:n{i:03d}").kind.value for i in range(8)} == set(kinds)
+
+
+def test_columns_with_few_distinct_values_and_nulls_are_stored_exactly(store: Store) -> None:
+    # many rows, few distinct kinds, namespaces (a null and an empty text among them) and
+    # properties: the SQLite loader makes each distinct value once and repeats it
+    n = 2400
+    kinds = ["feature", "field", "dataset"]
+    namespaces = [None, "", "ns'1", "ns\u00e9"]
+    props = ["{}", json.dumps({"a": 1}), json.dumps({"b": "x"})]
+    nodes = pl.DataFrame({"key": [f"feature:m{i:04d}" for i in range(n)],
+                          "kind": [kinds[i % 3] for i in range(n)],
+                          "name": [f"m{i}" for i in range(n)],
+                          "namespace": [namespaces[i % 4] for i in range(n)],
+                          "properties": [props[i % 3] for i in range(n)]},
+                         schema_overrides={"namespace": pl.String})
+    edges = pl.DataFrame({"src": [f"feature:m{i:04d}" for i in range(n - 1)],
+                          "dst": [f"feature:m{i + 1:04d}" for i in range(n - 1)],
+                          "kind": [["derived_from", "has_field"][i % 2] for i in range(n - 1)],
+                          "properties": [props[(i + 1) % 3] for i in range(n - 1)]})
+    assert store.bulk_load(nodes, edges) == (n, n - 1)
+    got = snapshot(store)
+    assert got["nodes"] == {f"feature:m{i:04d}": (f"m{i}", namespaces[i % 4],
+                                                  json.loads(props[i % 3])) for i in range(n)}
+    assert got["edges"] == sorted((f"feature:m{i:04d}", f"feature:m{i + 1:04d}",
+                                   ["derived_from", "has_field"][i % 2],
+                                   str(json.loads(props[(i + 1) % 3]))) for i in range(n - 1))
+    assert [store.node(f"feature:m{i:04d}").kind.value for i in range(3)] == kinds
+
+
 def test_chunk_size_must_be_positive(store: Store) -> None:
     with pytest.raises(lineage.ValidationError, match="chunk_size"):
         store.bulk_load([], [], chunk_size=0)

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -169,8 +170,8 @@ class _Loader:
                 .join(ids, on="key", how="left", maintain_order="left")["id"])
         joined = edges.with_columns(ends.slice(0, n).alias("src_id"),
                                     ends.slice(n, n).alias("dst_id"))
-        dangling = joined.filter(pl.col("src_id").is_null() | pl.col("dst_id").is_null())
-        if dangling.height:
+        if ends.null_count():  # (counted, not filtered: no copy of the edges when all is well)
+            dangling = joined.filter(pl.col("src_id").is_null() | pl.col("dst_id").is_null())
             shown = ", ".join(f"{s} -> {d}" for s, d in
                               dangling.select("src", "dst").head(_SHOWN).rows())
             raise ValidationError(f"bulk load: {dangling.height} edge(s) name nodes that are "
@@ -204,28 +205,39 @@ def _check_no_repeats(resolved: pl.DataFrame, joined: pl.DataFrame) -> None:
 
 
 def _rtails(keys: pl.Series) -> list[str]:
-    """`node.rtail` of each key: its tail (`lineage._keys.tail`, found by polars) reversed in
-    Python, code point by code point. (polars' `str.reverse` reverses grapheme clusters, so a
-    key with a combining accent would not match the reversed suffix a lookup scans for; it
-    is also slower: 0.9 s for the tails of 10^6 keys with polars 2.1, against 0.3 s here.)"""
-    tails = keys.str.extract(TAIL_PATTERN, 0).fill_null(keys)
-    return [t[::-1] for t in tails.to_list()]
+    """`node.rtail` of each key: its tail (`lineage._keys.tail`) reversed code point by code
+    point (`_reversed(_tails(keys))`)."""
+    return _reversed(_tails(keys))
 
 
-def _objects(column: pl.Series) -> Any:
-    """The values of a text column as Python objects (a list or an object array). Few
-    distinct values (kinds, namespaces, properties) are made once and repeated, not once
-    per row."""
-    if column.len() < 1000:
+def _tails(keys: pl.Series) -> pl.Series:
+    """Each key's tail, found by polars (a regular expression; no GIL held)."""
+    return keys.str.extract(TAIL_PATTERN, 0).fill_null(keys)
+
+
+def _reversed(texts: pl.Series) -> list[str]:
+    """The texts reversed by Python's slice, code point by code point. (polars' `str.reverse`
+    reverses grapheme clusters, so a key with a combining accent would not match the
+    reversed suffix a lookup scans for; it is also slower: 0.9 s for the tails of 10^6 keys
+    with polars 2.1, against 0.1 s here.)"""
+    return list(map(itemgetter(slice(None, None, -1)), texts.to_list()))
+
+
+def _objects(column: pl.Series, distinct: pl.Series) -> list[Any]:
+    """The values of a text column as Python objects; `distinct` are its distinct values
+    (null among them when it has nulls). Few distinct values (kinds, namespaces,
+    properties) are made once and repeated, not once per row."""
+    if column.len() < 1000 or distinct.len() > column.len() // 20:
         return column.to_list()
-    uniq = column.unique()
-    if uniq.len() > column.len() // 20:
-        return column.to_list()
-    codes = column.replace_strict(uniq, pl.int_range(0, uniq.len(), eager=True),
-                                  return_dtype=pl.Int32)
-    values = np.empty(uniq.len(), dtype=object)
-    values[:] = uniq.to_list()
-    return values[codes.to_numpy()]  # (a null is one of the distinct values: no null code)
+    present = distinct.drop_nulls()
+    # each row's number among the distinct values: an Enum cast hashes each text once (a
+    # third of what `replace_strict` took on 2.5 M edge kinds); a null gets the last number
+    codes = column.cast(pl.Enum(present)).to_physical().cast(pl.UInt32)  # (room for the null)
+    if codes.null_count():
+        codes = codes.fill_null(present.len())
+    values = np.empty(present.len() + 1, dtype=object)
+    values[:present.len()] = present.to_list()
+    return values[codes.to_numpy()].tolist()
 
 
 class _Sqlite(_Loader):
@@ -267,20 +279,25 @@ class _Sqlite(_Loader):
 
     def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> _Rows:
         ts = _literal(stamp.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        return _rows("node", [
-            ("id", nodes["id"].to_list()), ("key", nodes["key"].to_list()),
-            ("rtail", _rtails(nodes["key"])), ("kind", _values(nodes["kind"])),
-            ("name", nodes["name"].to_list()), ("namespace", _values(nodes["namespace"])),
-            ("properties", _values(nodes["properties"])), ("created_at", ts),
-            ("updated_at", ts)], nodes.height)
+        # This is the serial part before the first INSERT: polars finds the keys' tails on
+        # a second thread (without the GIL) while this one makes the other columns' Python
+        # values, which need the GIL.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tails = pool.submit(_tails, nodes["key"])
+            columns = [
+                ("id", nodes["id"].to_list()), ("key", nodes["key"].to_list()),
+                ("kind", _values(nodes["kind"])), ("name", nodes["name"].to_list()),
+                ("namespace", _values(nodes["namespace"])),
+                ("properties", _values(nodes["properties"])), ("created_at", ts),
+                ("updated_at", ts)]
+            columns.insert(2, ("rtail", _reversed(tails.result())))
+        return _rows("node", columns, nodes.height)
 
     def write_nodes(self, rows: _Rows, chunk_size: int) -> None:
         _insert(self.cur, "INSERT", rows)
 
     def edge_rows(self, edges: pl.DataFrame) -> _Rows:
-        # ids as numpy arrays: numpy makes the Python ints while laying the rows out, with no
-        # list of 2.5 M ints between (0.59-0.64 s CPU for these rows instead of 0.73-0.90)
-        return _rows("edge", [("src", edges["src"].to_numpy()), ("dst", edges["dst"].to_numpy()),
+        return _rows("edge", [("src", edges["src"].to_list()), ("dst", edges["dst"].to_list()),
                               ("kind", _values(edges["kind"])),
                               ("properties", _values(edges["properties"]))], edges.height)
 
@@ -308,56 +325,77 @@ def _literal(value: str | None) -> _Literal:
     return _Literal("NULL" if value is None else "'" + value.replace("'", "''") + "'")
 
 
-def _values(column: pl.Series) -> Any:
+def _values(column: pl.Series) -> _Literal | list[Any]:
     """A text column as Python values (`_objects`), or as a `_Literal` when every row holds
     the same value (e.g. no properties on any node): a column the statement carries once
     costs no binding per row, as the raw SQLite floor of the bench writes it too. (Not for a
     value with a NUL character, which a statement text cannot hold.)"""
-    if column.len() and column.n_unique() == 1:
-        value = column[0]
+    distinct = column.unique()
+    if column.len() and distinct.len() == 1:
+        value = distinct[0]
         if value is None or "\x00" not in value:
             return _literal(value)
-    return _objects(column)
+    return _objects(column, distinct)
 
 
 @dataclass(frozen=True)
 class _Rows:
-    """Rows as the parameters of multi-row INSERTs into `table`: `row` is one row's VALUES
-    text (placeholders, and the literal columns written in), `groups` holds
-    `_ROWS_PER_INSERT` rows flattened per entry, `rest` the last rows one per entry;
-    `count` rows in all."""
+    """Rows for multi-row INSERTs into `table`, kept as columns: `values` holds the bound
+    columns (lists of `count` values each), `row(r, k)` is the VALUES text of row r of a
+    statement of k rows (its columns' parameters numbered, the literal columns written in)."""
 
     table: str
     columns: str
-    row: str
-    groups: list[list[Any]]
-    rest: list[list[Any]]
+    cells: tuple[_Literal | None, ...]  # per column: its literal, or None when bound
+    values: tuple[list[Any], ...]
     count: int
+
+    def row(self, r: int, k: int) -> str:
+        # column-major numbering: column j of row r is parameter j * k + r + 1, so one
+        # statement's parameters are the columns' slices concatenated (see `_insert`)
+        bound = iter(range(len(self.values)))
+        return "(" + ", ".join(cell if cell is not None else f"?{next(bound) * k + r + 1}"
+                               for cell in self.cells) + ")"
 
 
 def _rows(table: str, columns: list[tuple[str, Any]], n: int) -> _Rows:
-    """Columns (lists or object arrays of length `n`, or `_Literal`s) as `_Rows`. numpy
-    lays the values out row by row in C; no Python tuple is made per row."""
-    bound = [values for _, values in columns if not isinstance(values, _Literal)]
-    row = "(" + ", ".join(values if isinstance(values, _Literal) else "?"
-                          for _, values in columns) + ")"
-    names = ", ".join(name for name, _ in columns)
-    if not bound:  # (a table's columns are never all constant: ids and keys differ)
+    """Columns (lists, numpy arrays or object arrays of length `n`, or `_Literal`s) as
+    `_Rows`. Each bound column becomes one list of Python values; no tuple or list is made
+    per row."""
+    cells = tuple(values if isinstance(values, _Literal) else None for _, values in columns)
+    values = tuple(values if isinstance(values, list) else values.tolist()
+                   for _, values in columns if not isinstance(values, _Literal))
+    if not values:  # (a table's columns are never all constant: ids and keys differ)
         raise ValueError("bulk load: no column varies")
-    table_ = np.empty((n, len(bound)), dtype=object)
-    for j, values in enumerate(bound):
-        table_[:, j] = values
-    full = n - n % _ROWS_PER_INSERT
-    groups = table_[:full].reshape(-1, _ROWS_PER_INSERT * len(bound)).tolist() if full else []
-    return _Rows(table, names, row, groups, table_[full:].tolist(), n)
+    return _Rows(table, ", ".join(name for name, _ in columns), cells, values, n)
 
 
 def _insert(cur: Any, verb: str, rows: _Rows) -> None:
+    """`rows` by INSERTs of `_ROWS_PER_INSERT` rows each (and one of the rows left over).
+    The statements number their parameters column by column, so a statement's parameters
+    are the slices of the column lists, concatenated: no per-row object, and no layout of
+    the rows beforehand (a numpy object table reshaped and turned into lists cost ~0.4 s
+    of the 10^6 node rows)."""
     head = f"{verb} INTO {rows.table} ({rows.columns}) VALUES "
-    if rows.groups:
-        cur.executemany(head + ", ".join([rows.row] * _ROWS_PER_INSERT), rows.groups)
-    if rows.rest:
-        cur.executemany(head + rows.row, rows.rest)
+    columns = rows.values
+    full = rows.count - rows.count % _ROWS_PER_INSERT
+
+    def statement(k: int) -> str:
+        return head + ", ".join(rows.row(r, k) for r in range(k))
+
+    def parameters(start: int, stop: int, step: int) -> Iterator[list[Any]]:
+        for a in range(start, stop, step):
+            b = a + step
+            chunk = columns[0][a:b]
+            for column in columns[1:]:
+                chunk += column[a:b]
+            yield chunk
+
+    if full:
+        cur.executemany(statement(_ROWS_PER_INSERT), parameters(0, full, _ROWS_PER_INSERT))
+    if rows.count > full:
+        cur.executemany(statement(rows.count - full),
+                        parameters(full, rows.count, rows.count - full))
 
 
 def tune_sqlite(raw: Any) -> None:
