@@ -861,6 +861,33 @@ def test_a_schema_violation_is_a_400_whose_key_is_the_json_path(served: Served) 
     assert served.state() == before
 
 
+def test_escapes_in_a_raw_body_are_checked_wherever_they_sit_and_plain_text_is_kept(
+        served: Served) -> None:
+    # The writer skips the walk for values the store cannot hold when the raw body has no
+    # backslash-u escape (only an escape can spell NUL or a lone surrogate): every escape
+    # must still be found, in a facet key as in a value, and a body of plain text with a
+    # literal backslash-u in it is stored as sent.
+    before = served.state()
+    headers = {"Content-Type": "application/json"}
+    for fragment, key in (('"k\\u0000": 1', "run.facets.x"),
+                          ('"v": "a\\udc80"', "run.facets.x.v")):
+        sent = event("run_start")
+        sent["run"].setdefault("facets", {})["x"] = {"_producer": "p", "_schemaURL": "s",
+                                                     "slot": 1}
+        body = json.dumps(sent).replace('"slot": 1', fragment)
+        refused = assert_error(served.post("/api/v1/lineage", content=body.encode(),
+                                           headers=headers), 400, "ValidationError")
+        assert refused["key"] == key, refused
+    assert served.state() == before
+    literal = event("run_start")
+    literal["job"]["name"] = "etl\\u0000name"  # a backslash and "u0000", not NUL
+    literal["run"]["runId"] = "0190f1f1-0000-7000-8000-000000000001"  # its job's own run
+    assert served.post("/api/v1/lineage", json=literal).status_code == 201
+    raw = json.dumps(event("run_complete")).encode()
+    assert b"\\u" not in raw
+    assert served.post("/api/v1/lineage", content=raw, headers=headers).status_code == 201
+
+
 def test_an_oversized_body_is_refused_with_413_before_it_is_read_whole(
         served: Served) -> None:
     before = served.state()

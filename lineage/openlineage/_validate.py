@@ -310,13 +310,15 @@ class CheckedEvent:
     warnings: tuple[dict[str, str], ...] = ()
 
 
-def check_event(event: Any, *, strict: bool = False) -> CheckedEvent:
+def check_event(event: Any, *, strict: bool = False, plain: bool = False) -> CheckedEvent:
     """Check one parsed event against the spec (see the module docstring for what lenient
     means). Raises ValidationError, with `key` the JSON path of the offending field, for a
-    core-event error, or in `strict` mode for any error."""
+    core-event error, or in `strict` mode for any error. `plain`: the caller knows the
+    event holds nothing `check_plain` refuses (see `_ingest.prepare`), so it is not walked."""
     if not isinstance(event, Mapping):
         raise ValidationError(f"an OpenLineage event is a JSON object, got {_json_type(event)}")
-    check_plain(event)  # first: what the store cannot keep is refused before it is read
+    if not plain:
+        check_plain(event)  # first: what the store cannot keep is refused before it is read
     kind = event_kind(event)
     if _fast_valid(kind, event):
         return CheckedEvent(event, kind)

@@ -71,6 +71,8 @@ class _Request:
     future: Future[dict[str, Any]] = field(default_factory=Future)
     #: why the raw body could not be read (`resolve`)
     failed: LineageError | None = None
+    #: the events were parsed from a raw body with no `\u` escape (see openlineage.prepare)
+    plain: bool = False
 
     def resolve(self) -> list[Any]:
         """The events; a raw body is parsed and checked here (ValidationError as the
@@ -84,6 +86,7 @@ class _Request:
                 self.failed = exc
                 raise
             self.failed = None
+            self.plain = b"\\u" not in self.events
             target, detail = describe(events)
             self.events = events
             self.detail = {**detail, **self.detail}
@@ -226,7 +229,8 @@ class IngestWriter:
         for request in requests:
             try:
                 checked.append(openlineage.prepare(request.resolve(), strict=self.strict,
-                                                   per_event=request.per_event))
+                                                   per_event=request.per_event,
+                                                   plain=request.plain))
             except Exception as exc:  # noqa: BLE001 - this request's own answer
                 request.future.set_exception(exc)
                 continue
