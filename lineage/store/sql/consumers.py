@@ -212,25 +212,42 @@ class SqlConsumerStore(SqlAssertionStore):
         sqlite = self.dialect == "sqlite"
         ids = [t.start_id] * len(first_row) + list(compress(node_ids, is_field))
         with self._cursor() as cur:
-            # PostgreSQL: binary results, the two id arrays straight into numpy (pgarray.py)
-            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
-                        **({} if sqlite else {"binary": True}))
-            columns = cur.fetchone()
-            if len(rows) >= NUMPY_FIELDS:
-                distinct, nearest_rows = _fields_datasets_numpy(result, columns)
+            if not sqlite and len(rows) < NUMPY_FIELDS:
+                # a typical walk's few fields: the three steps below in one round trip
+                cur.execute(_PG_DATASET_PASS, (_list_param(sqlite, ids),))
+                tagged = cur.fetchall()
+                columns = ([a for tag, a, _, _, _, _, _ in tagged if tag == 0],
+                           [b for tag, _, b, _, _, _, _ in tagged if tag == 0])
+                distinct, nearest_rows = _fields_datasets(result, columns if tagged else None)
+                links = [(a, kind, b) for tag, a, b, kind, _, _, _ in tagged if tag == 1]
+                if not links:
+                    return result
+                refs = [(a, key, kind, name, state)
+                        for tag, a, _, kind, key, name, state in tagged if tag == 2]
             else:
-                distinct, nearest_rows = _fields_datasets(result, columns)
-            if not distinct:
-                return result
-            param = _list_param(sqlite, distinct)
-            cur.execute(_DATASET_LINKS[self.dialect], (param, param))
-            links = cur.fetchall()  # (dataset id, edge kind, other end's id)
-            if not links:
-                return result
+                # PostgreSQL: binary results, the two id arrays straight into numpy
+                # (pgarray.py)
+                cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
+                            **({} if sqlite else {"binary": True}))
+                columns = cur.fetchone()
+                if len(rows) >= NUMPY_FIELDS:
+                    distinct, nearest_rows = _fields_datasets_numpy(result, columns)
+                else:
+                    distinct, nearest_rows = _fields_datasets(result, columns)
+                if not distinct:
+                    return result
+                param = _list_param(sqlite, distinct)
+                cur.execute(_DATASET_LINKS[self.dialect], (param, param))
+                links = cur.fetchall()  # (dataset id, edge kind, other end's id)
+                if not links:
+                    return result
+                cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
+                    {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
+                refs = cur.fetchall()
             nearest = dict(zip(distinct, nearest_rows, strict=True))
-            cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
-                {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
-            result.refs = {i: NodeRef(k, _KINDS[kind], n) for i, k, kind, n in cur.fetchall()}
+            result.refs = {r[0]: NodeRef(r[1], _KINDS[r[2]], r[3]) for r in refs}
+            if not sqlite:  # PostgreSQL reads each one's lifecycle too (see _screen)
+                t.states.update({r[1]: r[4] for r in refs})
 
         for dataset_id, kind, other in sorted(links, key=lambda link: (
                 link[0], result.refs[link[2]].key if link[2] in result.refs else "")):
@@ -347,15 +364,52 @@ _FIELD_DATASETS = {
 # one of their versions (`version_of` rows name the version): few rows, whatever the count
 # of datasets.
 _DATASET_LINKS = {
-    dialect: "SELECT " + column + ", e.kind, e.dst FROM " + ids + " JOIN edge e ON e.src = "
-             + column + " AND e.kind IN ('" + _CONSUMES + "', " + _FEEDS + ") "
-             "UNION ALL SELECT " + column + ", v.kind, v.src FROM " + ids + " JOIN edge v "
-             "ON v.dst = " + column + " AND v.kind = '" + EdgeKind.VERSION_OF.value + "' "
-             "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
-             + _FEEDS + "))"
-    for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
-                                 ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}
+    "sqlite": "SELECT j.value, e.kind, e.dst FROM json_each(?) j JOIN edge e ON e.src = "
+              "j.value AND e.kind IN ('" + _CONSUMES + "', " + _FEEDS + ") "
+              "UNION ALL SELECT j.value, v.kind, v.src FROM json_each(?) j JOIN edge v "
+              "ON v.dst = j.value AND v.kind = '" + EdgeKind.VERSION_OF.value + "' "
+              "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+              + _FEEDS + "))",
+    # PostgreSQL: index probes for both halves (LATERAL ... OFFSET 0); as a join the
+    # `version_of` half was a parallel scan of the whole edge table (a hub's 53,315
+    # datasets: 0.28 s of server CPU in three processes against 0.15 s in one)
+    "postgresql": "SELECT f.id, e.kind, e.dst FROM unnest(%s::bigint[]) f(id) CROSS JOIN "
+                  "LATERAL (SELECT kind, dst FROM edge WHERE edge.src = f.id AND edge.kind "
+                  "IN ('" + _CONSUMES + "', " + _FEEDS + ") OFFSET 0) e "
+                  "UNION ALL SELECT f.id, v.kind, v.src FROM unnest(%s::bigint[]) f(id) "
+                  "CROSS JOIN LATERAL (SELECT kind, src FROM edge WHERE edge.dst = f.id AND "
+                  "edge.kind = '" + EdgeKind.VERSION_OF.value + "' OFFSET 0) v "
+                  "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+                  + _FEEDS + "))"}
+# (PostgreSQL: with each node's lifecycle, which impact() screens the consumers by)
+_PG_STATE = ("CASE WHEN strpos(n.properties::text, 'lifecycle') > 0 "
+             "THEN n.properties->>'lifecycle' END")
 _NODE_REFS = {
-    dialect: "SELECT n.id, n.key, n.kind, n.name FROM " + ids + " JOIN node n ON n.id = " + column
-    for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
-                                 ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}
+    "sqlite": "SELECT n.id, n.key, n.kind, n.name FROM json_each(?) j "
+              "JOIN node n ON n.id = j.value",
+    "postgresql": "SELECT n.id, n.key, n.kind, n.name, " + _PG_STATE + " FROM "
+                  "unnest(%s::bigint[]) f(id) JOIN node n ON n.id = f.id"}
+# The three steps above in one PostgreSQL statement, for a walk of fewer than NUMPY_FIELDS
+# fields: rows tagged 0 (field's position, its dataset), 1 (dataset, other end, edge kind),
+# 2 (node id, kind, key, name, lifecycle). Index probes throughout (LATERAL ... OFFSET 0):
+# for a hub's 10^5 fields the three statements' plans are better (bench/NOTES-2026-12.md).
+_PG_DATASET_PASS = (
+    "WITH fd AS (SELECT f.ord - 1 AS at, hf.src AS dataset "
+    "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL (SELECT src "
+    "FROM edge WHERE edge.dst = f.id AND edge.kind = '" + EdgeKind.HAS_FIELD.value + "' "
+    "OFFSET 0) hf), "
+    "ds AS (SELECT DISTINCT dataset AS id FROM fd), "
+    "links AS (SELECT d.id AS dataset, e.kind, e.dst AS other FROM ds d CROSS JOIN LATERAL "
+    "(SELECT kind, dst FROM edge WHERE edge.src = d.id AND edge.kind IN ('" + _CONSUMES
+    + "', " + _FEEDS + ") OFFSET 0) e "
+    "UNION ALL SELECT d.id, v.kind, v.src FROM ds d CROSS JOIN LATERAL (SELECT kind, src "
+    "FROM edge WHERE edge.dst = d.id AND edge.kind = '" + EdgeKind.VERSION_OF.value + "' "
+    "OFFSET 0) v WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+    + _FEEDS + "))), "
+    "refs AS (SELECT n.id, n.key, n.kind, n.name, " + _PG_STATE + " AS state FROM "
+    "(SELECT dataset AS id FROM links UNION SELECT other FROM links WHERE kind = '"
+    + _CONSUMES + "') r CROSS JOIN LATERAL (SELECT * FROM node WHERE node.id = r.id "
+    "OFFSET 0) n) "
+    "SELECT 0, at, dataset, NULL, NULL, NULL, NULL FROM fd "
+    "UNION ALL SELECT 1, dataset, other, kind, NULL, NULL, NULL FROM links "
+    "UNION ALL SELECT 2, id, NULL, kind, key, name, state FROM refs")

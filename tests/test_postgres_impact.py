@@ -1,0 +1,134 @@
+"""PostgreSQL's impact() in few round trips: the walk's first levels in one statement
+(lineage/store/sql/graph.py `_pg_first_levels`), a small walk's dataset pass in one
+(consumers.py `_PG_DATASET_PASS`), the consumers' lifecycle read with it. On the real
+server; the statements are counted on psycopg's cursor, nothing is replaced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+
+import lineage
+from lineage import EdgeKind, GraphBatch
+from lineage.lifecycle import delete, deprecate
+
+_TYPICAL = """
+namespace: pg
+datasets:
+  - name: raw.src
+    fields: [{name: a, type: int64}, {name: z, type: int64}]
+  - name: stage.mid
+    fields: [{name: b, type: int64}]
+  - name: mart.out
+    fields: [{name: c, type: int64}]
+derivations:
+  - {from: src.a, to: mid.b, transformation: identity}
+  - {from: mid.b, to: out.c, transformation: identity}
+consumers:
+  - name: src-dash
+    consumes: [src.a]
+  - name: out-dash
+    consumes: [out.c]
+  - name: gone-dash
+    consumes: [out.c]
+"""
+
+
+@contextmanager
+def _statements() -> Iterator[list[str]]:
+    """The statements psycopg's cursors send meanwhile."""
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def counted(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        sent.append(str(query))
+        return original(self, query, params, **kw)
+
+    psycopg.Cursor.execute = counted  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        psycopg.Cursor.execute = original  # type: ignore[method-assign]
+
+
+def test_a_typical_impact_on_postgresql_is_three_statements_resolve_walk_and_datasets(
+        postgres_url: str) -> None:
+    """The name, the walk (start and levels), each field's dataset with the datasets'
+    consumers and their lifecycle: 13 round trips before at 10^6 nodes (a statement per
+    level, three for the datasets, one for the consumers' states), each waiting on the
+    server. A deleted consumer is still left out and a deprecated one marked."""
+    with lineage.connect(postgres_url) as store:
+        lineage.manifest.register_text(store, _TYPICAL)
+        delete(store, "gone-dash", None, "local:ana")
+        deprecate(store, "out-dash", None, "local:ana")
+        expected = store.impact("src.a").to_dict()
+        with _statements() as sent:
+            report = store.impact("src.a")
+        assert len(sent) == 3, sent
+        assert report.to_dict() == expected
+        keys = report.closure.keys()
+        assert {"consumer:src-dash", "consumer:out-dash", "field:pg/mart.out.c"} <= keys
+        assert "consumer:gone-dash" not in keys and report.deleted == 1
+        assert report.deprecated == frozenset({"consumer:out-dash"})
+
+
+def _walk_graph() -> GraphBatch:
+    """A chain of 12 fields with side branches, two kinds joining one pair, a cycle, a
+    deleted node at depth 2 (and what only it reaches) and a deprecated one at depth 3."""
+    batch = GraphBatch()
+    chain = [f"field:ns/t.c{i:02d}" for i in range(13)]
+    for key in chain:
+        batch.add_node(key, key.rsplit(".", 1)[1])
+    for src, dst in zip(chain, chain[1:], strict=False):
+        batch.add_edge(src, dst, EdgeKind.DERIVED_FROM)
+    batch.add_edge(chain[5], chain[1], EdgeKind.DERIVED_FROM)  # a cycle
+    for i in (0, 1, 3, 8):
+        side = f"field:ns/side.s{i}"
+        batch.add_node(side, f"s{i}")
+        batch.add_edge(chain[i], side, EdgeKind.DERIVED_FROM)
+        batch.add_edge(chain[i], side, EdgeKind.USES_FIELD)  # two kinds, one pair
+        batch.add_edge(side, chain[i + 2], EdgeKind.DERIVED_FROM)
+    batch.add_node("field:ns/gone.g", "g", lifecycle="deleted")
+    batch.add_node("field:ns/gone.behind", "behind")
+    batch.add_edge(chain[1], "field:ns/gone.g", EdgeKind.DERIVED_FROM)
+    batch.add_edge("field:ns/gone.g", "field:ns/gone.behind", EdgeKind.DERIVED_FROM)
+    batch.add_node("field:ns/old.o", "o", lifecycle="deprecated")
+    batch.add_edge(chain[2], "field:ns/old.o", EdgeKind.DERIVED_FROM)
+    return batch
+
+
+def _table(closure: lineage.Closure) -> tuple[Any, ...]:
+    t = closure.table
+    assert t is not None
+    return (t.keys, t.kinds, t.names, t.depths, t.parents, t.edges, t.truncated,
+            dict(t.retired))
+
+
+@pytest.mark.parametrize("wide", [2_000, 2], ids=["narrow", "wide-from-level-2"])
+def test_the_first_levels_statement_walks_as_a_statement_per_level_does(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch, wide: int) -> None:
+    """The one statement for the first 8 levels gives the table a statement per level gives
+    (the same rows, parents, edge kinds, depth bound cuts and lifecycle marks), whether
+    the walk ends inside it, goes on past its 8 levels or turns wide inside it."""
+    import lineage.store.sql.graph as sql_graph
+
+    monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", wide)
+    with lineage.connect(postgres_url) as store:
+        store.apply(_walk_graph())
+        for start, direction in [("field:ns/t.c00", "downstream"),
+                                 ("field:ns/t.c12", "upstream")]:
+            walk = store.downstream if direction == "downstream" else store.upstream
+            for depth in (None, 0, 1, 2, 3, 7, 8, 9, 11, 12, 13):
+                for skip in (False, True):
+                    monkeypatch.setattr(sql_graph, "_PG_FIRST_LEVELS", 8)
+                    one = _table(walk(start, depth, skip_deleted=skip))
+                    monkeypatch.setattr(sql_graph, "_PG_FIRST_LEVELS", 0)
+                    per_level = _table(walk(start, depth, skip_deleted=skip))
+                    assert one == per_level, (start, depth, skip)
+        full = store.downstream("field:ns/t.c00", skip_deleted=True)
+        assert "field:ns/gone.behind" not in full.keys() and len(full.keys()) == 17
+        assert full.retired == {"field:ns/gone.g": "deleted", "field:ns/old.o": "deprecated"}
