@@ -132,3 +132,43 @@ def test_the_first_levels_statement_walks_as_a_statement_per_level_does(
         full = store.downstream("field:ns/t.c00", skip_deleted=True)
         assert "field:ns/gone.behind" not in full.keys() and len(full.keys()) == 17
         assert full.retired == {"field:ns/gone.g": "deleted", "field:ns/old.o": "deprecated"}
+
+
+def test_a_wide_level_split_over_two_connections_walks_as_one_statement_does(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large wide level runs as two halves on two connections at once (graph.py
+    `_Helper`): the parents' positions of the second half move by the first half's
+    length, and the halves join in order, so the table is the one a single statement
+    gives; the second connection goes back to the pool."""
+    import lineage.store.sql.graph as sql_graph
+
+    batch = GraphBatch()
+    batch.add_node("field:ns/hub.h", "h")
+    leaves = []
+    for i in range(40):
+        mid = f"field:ns/mid.m{i:02d}"
+        batch.add_node(mid, f"m{i:02d}")
+        batch.add_edge("field:ns/hub.h", mid, EdgeKind.DERIVED_FROM)
+        for j in range(3):
+            leaf = f"field:ns/leaf.l{(i * 7 + j * 11) % 60:02d}"
+            if leaf not in batch.nodes:
+                batch.add_node(leaf, leaf.rsplit(".", 1)[1], lifecycle=(
+                    "deleted" if leaf.endswith("l13") else
+                    "deprecated" if leaf.endswith("l14") else None))
+                leaves.append(leaf)
+            batch.add_edge(mid, leaf, EdgeKind.DERIVED_FROM if j else EdgeKind.USES_FIELD)
+            batch.add_edge(leaf, f"field:ns/mid.m{(i + j + 1) % 40:02d}",
+                           EdgeKind.DERIVED_FROM)
+    monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", 2)
+    with lineage.connect(postgres_url) as store:
+        store.apply(batch)
+        tables = []
+        for split_from in (10**9, 2, 3):
+            monkeypatch.setattr(sql_graph, "_SPLIT_FROM", split_from)
+            for skip in (False, True):
+                tables.append((skip, _table(store.downstream("hub.h", skip_deleted=skip)),
+                               _table(store.upstream("leaf.l00", skip_deleted=skip))))
+        assert tables[2:4] == tables[:2] and tables[4:] == tables[:2]
+        assert len(tables[1][1][0]) == 40 + len(leaves) - 1  # the deleted leaf left out
+        pool = store.engine.pool  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0 and pool.checkedin() >= 2  # the second one is back

@@ -709,6 +709,7 @@ class SqlGraphStore(Store):
 
         paused = gc.isenabled()
         gc.disable()  # 10^5-10^6 tuples per hub walk: collections would rescan them all
+        helper = _Helper(self.engine.raw_connection) if self.dialect == "postgresql" else None
         try:
             with self._cursor(snapshot=True) as cur:
                 first = None
@@ -728,8 +729,10 @@ class SqlGraphStore(Store):
                     if found is None:  # deleted since it was resolved
                         raise NotFound(f"no node with key '{start.key}'")
                 return _walk(cur, edge_sql, node_sql, param, start, found, max_depth,
-                             detail, direction, self.dialect, skip_deleted, first)
+                             detail, direction, self.dialect, skip_deleted, first, helper)
         finally:
+            if helper is not None:
+                helper.close()
             if paused:
                 gc.enable()
 
@@ -871,7 +874,7 @@ def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int
 def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
           start: NodeRef, start_row: tuple[Any, ...], max_depth: int, detail: bool,
           direction: Direction, dialect: str, skip_deleted: bool = False,
-          first: _FirstLevels | None = None) -> _Walk:
+          first: _FirstLevels | None = None, helper: _Helper | None = None) -> _Walk:
     """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES), or
     on from the levels `first` already read (see _pg_first_levels).
 
@@ -919,7 +922,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
         depth += 1
         level = len(keys)
         if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
-            wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect)
+            wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect, helper)
         rows: list[tuple[Any, ...]] | None = None
         if wide is None and not detail and dialect == "sqlite":
             # a narrow frontier may open a wide level (a hub's first: one node, 10^4 edges):
@@ -1132,15 +1135,93 @@ def _edge_kind_codes(text: str, count: int) -> np.ndarray | None:
     return None if bool((found < 0).any()) else found
 
 
+#: a PostgreSQL wide level with this many ids or more runs as two halves on two connections
+_SPLIT_FROM = 16_000
+
+
+class _Helper:
+    """A second PostgreSQL connection for a wide walk, so one level's statement runs as two
+    halves at once: the server runs each statement in one process (no parallel plan joins
+    a parameter's ids to an index), and a hub's levels were most of its time."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self.connect = connect  # a pooled DBAPI connection (SQLAlchemy's raw_connection)
+        self.raw: Any = None
+        self.cur: Any = None
+        self.pool: Any = None
+
+    def halves(self, cur: Any, sql: str, ids: list[int]) -> list[tuple[Any, ...]]:
+        """The one row of `sql` for each half of `ids` (the first half's first)."""
+        if self.cur is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.raw = self.connect()
+            self.raw.driver_connection.autocommit = True  # as `_cursor`'s: no transaction
+            self.cur = self.raw.cursor()
+            self.pool = ThreadPoolExecutor(max_workers=1)
+        half = len(ids) // 2
+        other = self.cur
+
+        def second() -> tuple[Any, ...]:
+            other.execute(sql, (pgarray.array_param(ids[half:]),), binary=True)
+            row: tuple[Any, ...] = other.fetchone()
+            return row
+
+        future = self.pool.submit(second)
+        try:
+            cur.execute(sql, (pgarray.array_param(ids[:half]),), binary=True)
+            first = cur.fetchone()
+        finally:
+            later = future.result()
+        return [first, later]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+        if self.raw is not None:
+            try:
+                self.cur.close()
+                if not self.raw.driver_connection.closed:
+                    self.raw.driver_connection.autocommit = False
+            finally:
+                self.raw.close()  # back to the pool
+
+
+def _joined_edges(halves: list[tuple[Any, ...]], offset: int) -> tuple[Any, Any, Any]:
+    """The wide edge statement's row for the whole frontier from its two halves' rows (the
+    second half's parent positions moved by the first half's length)."""
+    import numpy as np
+
+    found = [(np.asarray(r, dtype=np.int64) + (at and offset), np.asarray(f, dtype=np.int64),
+              list(k)) for at, (r, f, k) in enumerate(halves) if r is not None]
+    if not found:
+        return None, None, None
+    return (np.concatenate([r for r, _, _ in found]), np.concatenate([f for _, f, _ in found]),
+            [k for _, _, kinds in found for k in kinds])
+
+
+def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The wide node statement's row for all ids from its two halves' rows."""
+    import numpy as np
+
+    found = [h for h in halves if h[0]]
+    joined: list[Any] = [sum(h[0] for h in found),
+                         np.concatenate([np.asarray(h[1], dtype=np.int64) for h in found])]
+    for column in range(2, len(halves[0])):
+        joined.append([v for h in found for v in h[column]])
+    return tuple(joined)
+
+
 class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
     def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction,
                  skip_deleted: bool = False, cut: set[int] | None = None,
-                 dialect: str = "sqlite") -> None:
+                 dialect: str = "sqlite", helper: _Helper | None = None) -> None:
         import numpy as np  # only a walk this wide pays for it
 
         self.cur = cur
+        self.helper = helper
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
         self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far)
         self.node_sql = _WIDE_NODES[dialect].format(
@@ -1171,8 +1252,12 @@ class _Wide:
         known = self.frontier_text
         param = known[1] if known is not None and known[0] is frontier else _list_param(
             self.sqlite, frontier)
-        self.cur.execute(self.edge_sql, (param,), **self.binary)
-        rank_text, far_text, kind_text = self.cur.fetchone()
+        if self.helper is not None and len(frontier) >= _SPLIT_FROM:
+            halves = self.helper.halves(self.cur, self.edge_sql, frontier)
+            rank_text, far_text, kind_text = _joined_edges(halves, len(frontier) // 2)
+        else:
+            self.cur.execute(self.edge_sql, (param,), **self.binary)
+            rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
         codes: np.ndarray | None = None
@@ -1219,9 +1304,13 @@ class _Wide:
         ids, first = np.unique(far[fresh], return_index=True)
         first = fresh[first]
         self.seen[ids] = True
-        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
-                         **self.binary)
-        count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
+        if self.helper is not None and len(ids) >= _SPLIT_FROM:
+            count, id_text, key_text, kind_text, name_text, *state = _joined_nodes(
+                self.helper.halves(self.cur, self.node_sql, ids.tolist()))
+        else:
+            self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
+                             **self.binary)
+            count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
         if not self.sqlite:  # arrays: no separator to split on
             node_ids, keys, kinds, names = np.asarray(id_text).tolist(), key_text, kind_text, \
                 name_text
