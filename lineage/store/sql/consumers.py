@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import compress
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 # need not load them (see `light`).
 
 _IN_CHUNK = 500
+#: `WalkTable.derived` key: the dataset pass's rows a PostgreSQL walk read with its levels
+WALK_DATASET_ROWS = "pg_dataset_rows"
 #: a walk with this many fields or more has its dataset pass done with numpy arrays; a
 #: smaller one (nearly every impact) in plain Python, which costs less than importing numpy
 #: (~40 ms of a CLI read's start). Both give the same answers (a test runs both).
@@ -211,19 +214,23 @@ class SqlConsumerStore(SqlAssertionStore):
             return result
         sqlite = self.dialect == "sqlite"
         ids = [t.start_id] * len(first_row) + list(compress(node_ids, is_field))
-        with self._cursor() as cur:
+        tagged = t.derived.pop(WALK_DATASET_ROWS, None)
+        cursor: AbstractContextManager[Any] = (nullcontext() if tagged is not None
+                                               else self._cursor())
+        with cursor as cur:
             if not sqlite and len(rows) < NUMPY_FIELDS:
-                # a typical walk's few fields: the three steps below in one round trip
-                cur.execute(_PG_DATASET_PASS, (_list_param(sqlite, ids),))
-                tagged = cur.fetchall()
-                columns = ([a for tag, a, _, _, _, _, _ in tagged if tag == 0],
-                           [b for tag, _, b, _, _, _, _ in tagged if tag == 0])
-                distinct, nearest_rows = _fields_datasets(result, columns if tagged else None)
-                links = [(a, kind, b) for tag, a, b, kind, _, _, _ in tagged if tag == 1]
+                # a typical walk's few fields: the three steps below in one round trip, or
+                # none when the walk's statement did them (graph.py `_pg_first_levels`)
+                if tagged is None:
+                    cur.execute(_PG_DATASET_PASS, (_list_param(sqlite, ids),))
+                    tagged = cur.fetchall()
+                columns = ([r[1] for r in tagged if r[0] == -3],
+                           [r[6] for r in tagged if r[0] == -3])
+                distinct, nearest_rows = _fields_datasets(result, columns)
+                links = [(r[1], r[3], r[6]) for r in tagged if r[0] == -2]
                 if not links:
                     return result
-                refs = [(a, key, kind, name, state)
-                        for tag, a, _, kind, key, name, state in tagged if tag == 2]
+                refs = [r[1:6] for r in tagged if r[0] == -1]
             else:
                 # PostgreSQL: binary results, the two id arrays straight into numpy
                 # (pgarray.py)
@@ -390,12 +397,15 @@ _NODE_REFS = {
     "postgresql": "SELECT n.id, n.key, n.kind, n.name, " + _PG_STATE + " FROM "
                   "unnest(%s::bigint[]) f(id) JOIN node n ON n.id = f.id"}
 # The three steps above in one PostgreSQL statement, for a walk of fewer than NUMPY_FIELDS
-# fields: rows tagged 0 (field's position, its dataset), 1 (dataset, other end, edge kind),
-# 2 (node id, kind, key, name, lifecycle). Index probes throughout (LATERAL ... OFFSET 0):
-# for a hub's 10^5 fields the three statements' plans are better (bench/NOTES-2026-12.md).
-_PG_DATASET_PASS = (
-    "WITH fd AS (SELECT f.ord - 1 AS at, hf.src AS dataset "
-    "FROM unnest(%s::bigint[]) WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL (SELECT src "
+# fields, as CTEs over `{fields}` (the fields' ids and positions: the parameter's, or the
+# walk's own when the walk statement does the pass, graph.py `_pg_first_levels`). Rows in
+# the walk statement's shape (level, id, key, kind, name, state, parent, edge kind), tagged
+# by a negative level: -3 (field's position, -, -, -, -, -, its dataset), -2 (dataset, -,
+# edge kind, -, -, other end), -1 (node id, key, kind, name, lifecycle). Index probes
+# throughout (LATERAL ... OFFSET 0): for a hub's 10^5 fields the three statements' plans
+# are better (bench/NOTES-2026-12.md).
+PG_DATASET_CTES = (
+    "fd AS (SELECT f.at, hf.src AS dataset FROM {fields} f CROSS JOIN LATERAL (SELECT src "
     "FROM edge WHERE edge.dst = f.id AND edge.kind = '" + EdgeKind.HAS_FIELD.value + "' "
     "OFFSET 0) hf), "
     "ds AS (SELECT DISTINCT dataset AS id FROM fd), "
@@ -409,7 +419,12 @@ _PG_DATASET_PASS = (
     "refs AS (SELECT n.id, n.key, n.kind, n.name, " + _PG_STATE + " AS state FROM "
     "(SELECT dataset AS id FROM links UNION SELECT other FROM links WHERE kind = '"
     + _CONSUMES + "') r CROSS JOIN LATERAL (SELECT * FROM node WHERE node.id = r.id "
-    "OFFSET 0) n) "
-    "SELECT 0, at, dataset, NULL, NULL, NULL, NULL FROM fd "
-    "UNION ALL SELECT 1, dataset, other, kind, NULL, NULL, NULL FROM links "
-    "UNION ALL SELECT 2, id, NULL, kind, key, name, state FROM refs")
+    "OFFSET 0) n)")
+PG_DATASET_ROWS = (
+    "SELECT -3 AS level, at AS id, NULL AS key, NULL AS kind, NULL AS name, NULL AS state, "
+    "dataset AS parent, NULL AS ekind FROM fd "
+    "UNION ALL SELECT -2, dataset, NULL, kind, NULL, NULL, other, NULL FROM links "
+    "UNION ALL SELECT -1, id, key, kind, name, state, NULL, NULL FROM refs")
+_PG_DATASET_PASS = ("WITH " + PG_DATASET_CTES.format(
+    fields="(SELECT u.ord - 1 AS at, u.id FROM unnest(%s::bigint[]) WITH ORDINALITY u(id, ord))")
+    + " " + PG_DATASET_ROWS)
