@@ -387,6 +387,10 @@ class WalkTable:
     #: what the backend worked out from `ids` for one follow-up query and keeps for the
     #: next on the same walk (its rows never change; `Closure.extend` only appends)
     derived: dict[str, Any] = field(default_factory=dict)
+    #: lifecycle states (None: none) of nodes outside the rows that the backend read along
+    #: with a follow-up query (a dataset's consumers, `Store.closure_dataset_consumers`),
+    #: by key: `impact` screens those nodes with them instead of asking again
+    states: dict[str, str | None] = field(default_factory=dict)
 
 
 class Closure:

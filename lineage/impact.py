@@ -153,8 +153,14 @@ def retired(closure: Closure) -> tuple[set[str], frozenset[str]]:
 def _screen(store: GraphStore, closure: Closure, keys: Iterable[str]) -> set[str]:
     """The deleted nodes among `keys` (about to join `closure` from outside its walk: a
     dataset-level step, a dataset's consumer), recorded with the deprecated ones in
-    `closure.retired`. One small query; the walk itself reads states as it goes."""
-    states = store.lifecycle_states(keys)
+    `closure.retired`. One small query, or none when the backend read them with the
+    closure (`WalkTable.states`); the walk itself reads states as it goes."""
+    keys = set(keys)
+    known = closure.table.states if closure.table is not None else {}
+    asked = [k for k in keys if k not in known]
+    states = {k: v for k in keys if (v := known.get(k)) is not None}
+    if asked:
+        states.update(store.lifecycle_states(asked))
     closure.retired.update({k: v for k, v in states.items() if v in ("deleted", "deprecated")})
     return {k for k, v in states.items() if v == "deleted"}
 

@@ -644,15 +644,16 @@ def test_an_impact_read_imports_no_database_toolkit_dataframe_ingest_or_picture_
     sqlite3, so SQLAlchemy and the SQLModel tables load only when something writes; numpy
     only for a wide walk's dataset pass (lineage.store.sql.consumers.NUMPY_FIELDS). The
     PostgreSQL and Neo4j reads need their own drivers (and SQLAlchemy for PostgreSQL), but
-    never polars nor the ingest or picture libraries (PostgreSQL reads its binary id arrays
-    with numpy, lineage/store/sql/pgarray.py; the neo4j driver imports numpy and pandas, so
-    pyarrow, whenever they are installed: neo4j/_optional_deps.py)."""
+    never polars nor the ingest or picture libraries, and PostgreSQL no numpy either (its
+    binary id arrays are read with struct below 2,000 ids, lineage/store/sql/pgarray.py; the
+    neo4j driver imports numpy and pandas, so pyarrow, whenever they are installed:
+    neo4j/_optional_deps.py)."""
     heavy = {"polars", "fastapi", "rdflib", "alembic", "jsonschema",
              "yaml", "graphviz", "networkx"}
     if store_url.startswith("sqlite"):
         heavy |= {"sqlalchemy", "sqlmodel", "psycopg", "numpy", "pyarrow"}
     elif store_url.startswith("postgresql"):
-        heavy.add("pyarrow")
+        heavy |= {"numpy", "pyarrow"}
     code = ("import sys; from lineage_cli.main import cli\n"
             f"cli(['--store', {store_url!r}, 'impact', 'transactions.category'],"
             " standalone_mode=False)\n"

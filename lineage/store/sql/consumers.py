@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import compress
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 # need not load them (see `light`).
 
 _IN_CHUNK = 500
+#: `WalkTable.derived` key: the dataset pass's rows a PostgreSQL walk read with its levels
+WALK_DATASET_ROWS = "pg_dataset_rows"
 #: a walk with this many fields or more has its dataset pass done with numpy arrays; a
 #: smaller one (nearly every impact) in plain Python, which costs less than importing numpy
 #: (~40 ms of a CLI read's start). Both give the same answers (a test runs both).
@@ -211,26 +214,47 @@ class SqlConsumerStore(SqlAssertionStore):
             return result
         sqlite = self.dialect == "sqlite"
         ids = [t.start_id] * len(first_row) + list(compress(node_ids, is_field))
-        with self._cursor() as cur:
-            # PostgreSQL: binary results, the two id arrays straight into numpy (pgarray.py)
-            cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
-                        **({} if sqlite else {"binary": True}))
-            columns = cur.fetchone()
-            if len(rows) >= NUMPY_FIELDS:
-                distinct, nearest_rows = _fields_datasets_numpy(result, columns)
-            else:
+        tagged = t.derived.pop(WALK_DATASET_ROWS, None)
+        cursor: AbstractContextManager[Any] = (nullcontext() if tagged is not None
+                                               else self._cursor())
+        with cursor as cur:
+            if not sqlite and len(rows) < NUMPY_FIELDS:
+                # a typical walk's few fields: the three steps below in one round trip, or
+                # none when the walk's statement did them (graph.py `_pg_first_levels`)
+                if tagged is None:
+                    cur.execute(_PG_DATASET_PASS, (_list_param(sqlite, ids),))
+                    tagged = cur.fetchall()
+                columns = ([r[1] for r in tagged if r[0] == -3],
+                           [r[6] for r in tagged if r[0] == -3])
                 distinct, nearest_rows = _fields_datasets(result, columns)
-            if not distinct:
-                return result
-            param = _list_param(sqlite, distinct)
-            cur.execute(_DATASET_LINKS[self.dialect], (param, param))
-            links = cur.fetchall()  # (dataset id, edge kind, other end's id)
-            if not links:
-                return result
+                links = [(r[1], r[3], r[6]) for r in tagged if r[0] == -2]
+                if not links:
+                    return result
+                refs = [r[1:6] for r in tagged if r[0] == -1]
+            else:
+                # PostgreSQL: binary results, the two id arrays straight into numpy
+                # (pgarray.py)
+                cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
+                            **({} if sqlite else {"binary": True}))
+                columns = cur.fetchone()
+                if len(rows) >= NUMPY_FIELDS:
+                    distinct, nearest_rows = _fields_datasets_numpy(result, columns)
+                else:
+                    distinct, nearest_rows = _fields_datasets(result, columns)
+                if not distinct:
+                    return result
+                param = _list_param(sqlite, distinct)
+                cur.execute(_DATASET_LINKS[self.dialect], (param, param))
+                links = cur.fetchall()  # (dataset id, edge kind, other end's id)
+                if not links:
+                    return result
+                cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
+                    {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
+                refs = cur.fetchall()
             nearest = dict(zip(distinct, nearest_rows, strict=True))
-            cur.execute(_NODE_REFS[self.dialect], (_list_param(sqlite, sorted(
-                {d for d, _, _ in links} | {o for _, k, o in links if k == _CONSUMES})),))
-            result.refs = {i: NodeRef(k, _KINDS[kind], n) for i, k, kind, n in cur.fetchall()}
+            result.refs = {r[0]: NodeRef(r[1], _KINDS[r[2]], r[3]) for r in refs}
+            if not sqlite:  # PostgreSQL reads each one's lifecycle too (see _screen)
+                t.states.update({r[1]: r[4] for r in refs})
 
         for dataset_id, kind, other in sorted(links, key=lambda link: (
                 link[0], result.refs[link[2]].key if link[2] in result.refs else "")):
@@ -347,15 +371,60 @@ _FIELD_DATASETS = {
 # one of their versions (`version_of` rows name the version): few rows, whatever the count
 # of datasets.
 _DATASET_LINKS = {
-    dialect: "SELECT " + column + ", e.kind, e.dst FROM " + ids + " JOIN edge e ON e.src = "
-             + column + " AND e.kind IN ('" + _CONSUMES + "', " + _FEEDS + ") "
-             "UNION ALL SELECT " + column + ", v.kind, v.src FROM " + ids + " JOIN edge v "
-             "ON v.dst = " + column + " AND v.kind = '" + EdgeKind.VERSION_OF.value + "' "
-             "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
-             + _FEEDS + "))"
-    for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
-                                 ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}
+    "sqlite": "SELECT j.value, e.kind, e.dst FROM json_each(?) j JOIN edge e ON e.src = "
+              "j.value AND e.kind IN ('" + _CONSUMES + "', " + _FEEDS + ") "
+              "UNION ALL SELECT j.value, v.kind, v.src FROM json_each(?) j JOIN edge v "
+              "ON v.dst = j.value AND v.kind = '" + EdgeKind.VERSION_OF.value + "' "
+              "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+              + _FEEDS + "))",
+    # PostgreSQL: index probes for both halves (LATERAL ... OFFSET 0); as a join the
+    # `version_of` half was a parallel scan of the whole edge table (a hub's 53,315
+    # datasets: 0.28 s of server CPU in three processes against 0.15 s in one)
+    "postgresql": "SELECT f.id, e.kind, e.dst FROM unnest(%s::bigint[]) f(id) CROSS JOIN "
+                  "LATERAL (SELECT kind, dst FROM edge WHERE edge.src = f.id AND edge.kind "
+                  "IN ('" + _CONSUMES + "', " + _FEEDS + ") OFFSET 0) e "
+                  "UNION ALL SELECT f.id, v.kind, v.src FROM unnest(%s::bigint[]) f(id) "
+                  "CROSS JOIN LATERAL (SELECT kind, src FROM edge WHERE edge.dst = f.id AND "
+                  "edge.kind = '" + EdgeKind.VERSION_OF.value + "' OFFSET 0) v "
+                  "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+                  + _FEEDS + "))"}
+# (PostgreSQL: with each node's lifecycle, which impact() screens the consumers by)
+_PG_STATE = ("CASE WHEN strpos(n.properties::text, 'lifecycle') > 0 "
+             "THEN n.properties->>'lifecycle' END")
 _NODE_REFS = {
-    dialect: "SELECT n.id, n.key, n.kind, n.name FROM " + ids + " JOIN node n ON n.id = " + column
-    for dialect, ids, column in [("sqlite", "json_each(?) j", "j.value"),
-                                 ("postgresql", "unnest(%s::bigint[]) f(id)", "f.id")]}
+    "sqlite": "SELECT n.id, n.key, n.kind, n.name FROM json_each(?) j "
+              "JOIN node n ON n.id = j.value",
+    "postgresql": "SELECT n.id, n.key, n.kind, n.name, " + _PG_STATE + " FROM "
+                  "unnest(%s::bigint[]) f(id) JOIN node n ON n.id = f.id"}
+# The three steps above in one PostgreSQL statement, for a walk of fewer than NUMPY_FIELDS
+# fields, as CTEs over `{fields}` (the fields' ids and positions: the parameter's, or the
+# walk's own when the walk statement does the pass, graph.py `_pg_first_levels`). Rows in
+# the walk statement's shape (level, id, key, kind, name, state, parent, edge kind), tagged
+# by a negative level: -3 (field's position, -, -, -, -, -, its dataset), -2 (dataset, -,
+# edge kind, -, -, other end), -1 (node id, key, kind, name, lifecycle). Index probes
+# throughout (LATERAL ... OFFSET 0): for a hub's 10^5 fields the three statements' plans
+# are better (bench/NOTES-2026-12.md).
+PG_DATASET_CTES = (
+    "fd AS (SELECT f.at, hf.src AS dataset FROM {fields} f CROSS JOIN LATERAL (SELECT src "
+    "FROM edge WHERE edge.dst = f.id AND edge.kind = '" + EdgeKind.HAS_FIELD.value + "' "
+    "OFFSET 0) hf), "
+    "ds AS (SELECT DISTINCT dataset AS id FROM fd), "
+    "links AS (SELECT d.id AS dataset, e.kind, e.dst AS other FROM ds d CROSS JOIN LATERAL "
+    "(SELECT kind, dst FROM edge WHERE edge.src = d.id AND edge.kind IN ('" + _CONSUMES
+    + "', " + _FEEDS + ") OFFSET 0) e "
+    "UNION ALL SELECT d.id, v.kind, v.src FROM ds d CROSS JOIN LATERAL (SELECT kind, src "
+    "FROM edge WHERE edge.dst = d.id AND edge.kind = '" + EdgeKind.VERSION_OF.value + "' "
+    "OFFSET 0) v WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
+    + _FEEDS + "))), "
+    "refs AS (SELECT n.id, n.key, n.kind, n.name, " + _PG_STATE + " AS state FROM "
+    "(SELECT dataset AS id FROM links UNION SELECT other FROM links WHERE kind = '"
+    + _CONSUMES + "') r CROSS JOIN LATERAL (SELECT * FROM node WHERE node.id = r.id "
+    "OFFSET 0) n)")
+PG_DATASET_ROWS = (
+    "SELECT -3 AS level, at AS id, NULL AS key, NULL AS kind, NULL AS name, NULL AS state, "
+    "dataset AS parent, NULL AS ekind FROM fd "
+    "UNION ALL SELECT -2, dataset, NULL, kind, NULL, NULL, other, NULL FROM links "
+    "UNION ALL SELECT -1, id, key, kind, name, state, NULL, NULL FROM refs")
+_PG_DATASET_PASS = ("WITH " + PG_DATASET_CTES.format(
+    fields="(SELECT u.ord - 1 AS at, u.id FROM unnest(%s::bigint[]) WITH ORDINALITY u(id, ord))")
+    + " " + PG_DATASET_ROWS)

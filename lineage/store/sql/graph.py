@@ -709,16 +709,42 @@ class SqlGraphStore(Store):
 
         paused = gc.isenabled()
         gc.disable()  # 10^5-10^6 tuples per hub walk: collections would rescan them all
+        helper = _Helper(self.engine.raw_connection) if self.dialect == "postgresql" else None
         try:
             with self._cursor(snapshot=True) as cur:
-                cur.execute(_NODE_ID[self.dialect].format(
-                    props=", properties" if detail else ""), (start.key,))
-                found = cur.fetchone()
-                if found is None:  # deleted since it was resolved
-                    raise NotFound(f"no node with key '{start.key}'")
-                return _walk(cur, edge_sql, node_sql, param, start, found, max_depth,
-                             detail, direction, self.dialect, skip_deleted)
+                first = None
+                dataset_rows: list[tuple[Any, ...]] = []
+                if self.dialect == "postgresql" and not detail:
+                    from .consumers import NUMPY_FIELDS
+
+                    levels, wide = min(_PG_FIRST_LEVELS, max_depth), _WIDE_FRONTIER
+                    # impact()'s walk (deleted nodes cut, downstream) does its dataset pass
+                    passed = skip_deleted and direction == "downstream"
+                    cur.execute(_pg_first_levels(near, far, skip_deleted, levels, passed),
+                                {"key": start.key, "wide": wide, "fields": NUMPY_FIELDS})
+                    rows = cur.fetchall()
+                    at = next((i for i, r in enumerate(rows) if r[0] >= 0), len(rows))
+                    rows, dataset_rows = rows[at:], rows[:at]
+                    if not rows:  # deleted since it was resolved
+                        raise NotFound(f"no node with key '{start.key}'")
+                    first = _first_levels(rows, levels, wide)
+                    found = rows[0][1:2]
+                if first is None:
+                    cur.execute(_NODE_ID[self.dialect].format(
+                        props=", properties" if detail else ""), (start.key,))
+                    found = cur.fetchone()
+                    if found is None:  # deleted since it was resolved
+                        raise NotFound(f"no node with key '{start.key}'")
+                walk = _walk(cur, edge_sql, node_sql, param, start, found, max_depth,
+                             detail, direction, self.dialect, skip_deleted, first, helper)
+                if first is not None and dataset_rows and dataset_rows[0][0] == -4:
+                    from .consumers import WALK_DATASET_ROWS
+
+                    walk.table.derived[WALK_DATASET_ROWS] = dataset_rows[1:]
+                return walk
         finally:
+            if helper is not None:
+                helper.close()
             if paused:
                 gc.enable()
 
@@ -796,10 +822,73 @@ class _Properties:
         return found.copy()
 
 
+@dataclass(slots=True)
+class _FirstLevels:
+    """A walk's first levels as `_pg_first_levels` read them, in `_walk`'s own state: the
+    table's columns so far, the nodes met, and where the walk goes on (`frontier` at
+    `depth`, its first row `base`; an empty frontier: the walk is complete)."""
+
+    row_of: dict[int, int]
+    cut: set[int]
+    retired: dict[str, str]
+    ids: list[int]
+    keys: list[str]
+    kinds: list[str]
+    names: list[str]
+    depths: list[int]
+    parents: list[int]
+    edge_kinds: list[str]
+    frontier: list[int]
+    base: int
+    depth: int
+
+
+def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int
+                  ) -> _FirstLevels | None:
+    """`_pg_first_levels`' rows (the start first) as `_walk`'s state; None should a level's
+    live keys not come in Python's order (the table's rows go by depth, then key: the walk
+    is then read level by level instead)."""
+    start_id = rows[0][1]
+    first = _FirstLevels({start_id: -1}, set(), {}, [], [], [], [], [], [], [], [], -1, 0)
+    level_row = {0: -1}  # level -> its first row (-1: the start's level)
+    live = {0: 1}
+    previous: str | None = None
+    for level, node_id, key, kind, name, state, parent, ekind in islice(rows, 1, None):
+        if level not in level_row:
+            level_row[level], live[level], previous = len(first.keys), 0, None
+        if state is not None:
+            first.retired[key] = state
+            if state == "deleted":
+                first.cut.add(node_id)
+                continue
+        if previous is not None and not previous < key:
+            return None
+        previous = key
+        live[level] += 1
+        first.row_of[node_id] = len(first.keys)
+        first.ids.append(node_id)
+        first.keys.append(key)
+        first.kinds.append(kind)
+        first.names.append(name)
+        first.depths.append(level)
+        first.parents.append(first.row_of[parent])  # a live node of the level before
+        first.edge_kinds.append(ekind)
+    last = max(level_row)
+    # the walk goes on from the last level read if the statement stopped there: at its
+    # level bound, or at a frontier wide enough for the wide way; otherwise the level after
+    # it was read and held nothing new (or every node of it is deleted): complete
+    if live[last] and (last == levels or live[last] >= wide):
+        first.frontier = [start_id] if last == 0 else first.ids[level_row[last]:]
+        first.base, first.depth = level_row[last], last
+    return first
+
+
 def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], tuple[Any]],
           start: NodeRef, start_row: tuple[Any, ...], max_depth: int, detail: bool,
-          direction: Direction, dialect: str, skip_deleted: bool = False) -> _Walk:
-    """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES).
+          direction: Direction, dialect: str, skip_deleted: bool = False,
+          first: _FirstLevels | None = None, helper: _Helper | None = None) -> _Walk:
+    """Breadth-first from `start_id`, one level per pair of queries (see _LEVEL_EDGES), or
+    on from the levels `first` already read (see _pg_first_levels).
 
     With `detail`, also the properties of every node and the edges among the reached nodes
     (edges leaving the deepest level included, so none between two reached nodes is missed).
@@ -807,22 +896,21 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
     deleted node is cut (kept in `cut`, never a row nor in the frontier).
     """
     start_id = start_row[0]
-    row_of = {start_id: -1}  # node id -> row in the table (-1: the start)
-    cut: set[int] = set()  # deleted nodes met (skip_deleted)
-    retired: dict[str, str] = {}
-    ids: list[int] = []  # the rows' node ids, kept for follow-up queries on the closure
-    keys: list[str] = []
-    kinds: list[str] = []
-    names: list[str] = []
-    depths: list[int] = []
-    parents: list[int] = []
-    edge_kinds: list[str] = []
+    if first is None:
+        first = _FirstLevels({start_id: -1}, set(), {}, [], [], [], [], [], [], [],
+                             [start_id], -1, 0)
+    row_of = first.row_of  # node id -> row in the table (-1: the start)
+    cut = first.cut  # deleted nodes met (skip_deleted)
+    retired = first.retired
+    ids = first.ids  # the rows' node ids, kept for follow-up queries on the closure
+    keys, kinds, names = first.keys, first.kinds, first.names
+    depths, parents, edge_kinds = first.depths, first.parents, first.edge_kinds
     properties: dict[str, dict[str, Any]] = {}
     _json = _Properties()
     traversed: list[tuple[int, int, str, Any]] = []  # (row of near end, far id, kind, props)
-    frontier = [start_id]
-    base = -1  # row of the frontier's first node
-    depth = 0
+    frontier = first.frontier
+    base = first.base  # row of the frontier's first node
+    depth = first.depth
     wide: _Wide | None = None
     truncated = False
     while frontier:
@@ -846,7 +934,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
         depth += 1
         level = len(keys)
         if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
-            wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect)
+            wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect, helper)
         rows: list[tuple[Any, ...]] | None = None
         if wide is None and not detail and dialect == "sqlite":
             # a narrow frontier may open a wide level (a hub's first: one node, 10^4 edges):
@@ -971,6 +1059,68 @@ _WIDE_LIFECYCLE = {
 #: a frontier this large is walked the wide way
 _WIDE_FRONTIER = 2000
 
+#: levels a PostgreSQL walk reads in its first statement (see `_pg_first_levels`)
+_PG_FIRST_LEVELS = 8
+
+
+@functools.cache
+def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
+                     datasets: bool = False) -> str:
+    """One statement for the start (found by key) and a walk's first `levels` levels, each
+    level a pair of CTEs that do what one round trip of `_walk` does: the edges out of the
+    previous level's live nodes (by the parent's key, then edge kind: the first row reaching
+    a node not met before wins), then the new nodes. A level is only read while the
+    previous one has fewer than `%(wide)s` live nodes (_WIDE_FRONTIER: the walk goes on
+    the wide way from there). Rows: (level, id, key, kind, name, lifecycle, parent's id,
+    edge kind), by level and key. A typical impact()'s walk was one round trip per level
+    (7 at 10^6 nodes), each waiting on a busy server. Keys and kinds compare bytewise
+    (COLLATE "C"), as Python compares them. (Numbering each level's nodes by key for
+    their children's rows instead of naming the parent cost 0.5 ms of the server's 2.6.)
+
+    With `datasets` (impact()'s walk), when the walk ends inside the statement with fewer
+    than `%(fields)s` fields (consumers.NUMPY_FIELDS), the statement does its dataset pass
+    too (consumers.PG_DATASET_CTES: rows of negative levels, and a row of level -4 saying
+    it ran), which then needs no round trip of its own."""
+    state = (_WALK_LIFECYCLE["postgresql"].format(t="")[2:] if skip_deleted
+             else "NULL::text")
+    ctes = ["l0 AS (SELECT id, key, kind, name, NULL::text AS state, NULL::bigint AS parent, "
+            "NULL::text AS ekind, true AS live FROM node WHERE key = %(key)s)"]
+    for k in range(1, levels + 1):
+        unseen = " ".join(f"AND e.far NOT IN (SELECT id FROM l{j})" for j in range(k))
+        ctes.append(
+            f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, p.id AS parent, "
+            f"e.kind AS ekind FROM l{k - 1} p CROSS JOIN LATERAL (SELECT {far} AS far, kind "
+            f"FROM edge WHERE edge.{near} = p.id OFFSET 0) e WHERE p.live AND (SELECT "
+            f"count(*) FROM l{k - 1} WHERE live) < %(wide)s {unseen} "
+            'ORDER BY e.far, p.key COLLATE "C", e.kind COLLATE "C")')
+        ctes.append(
+            f"l{k} AS (SELECT n.id, n.key, n.kind, n.name, n.state, f.parent, f.ekind, "
+            f"n.state IS DISTINCT FROM 'deleted' AS live FROM f{k} f CROSS JOIN LATERAL "
+            f"(SELECT id, key, kind, name, {state} AS state FROM node WHERE node.id = f.id "
+            "OFFSET 0) n)")
+    rows = " UNION ALL ".join(f'SELECT {k} AS level, id, key COLLATE "C" AS key, kind, '
+                              f"name, state, parent, ekind FROM l{k}"
+                              for k in range(levels + 1))
+    if datasets:
+        from .consumers import PG_DATASET_CTES, PG_DATASET_ROWS
+
+        # complete: no level was cut short for a wide frontier, and the last one is empty
+        complete = " AND ".join([f"(SELECT count(*) FROM l{k} WHERE live) < %(wide)s"
+                                 for k in range(levels)]
+                                + [f"NOT EXISTS (SELECT 1 FROM l{levels} WHERE live)"])
+        walked = " UNION ALL ".join(f"SELECT {k} AS level, id, key, kind FROM l{k} "
+                                    "WHERE live" for k in range(levels + 1))
+        field = NodeKind.FIELD.value
+        ctes += [f"wl AS ({walked})",
+                 f"pass AS (SELECT 1 WHERE {complete} AND (SELECT count(*) FROM wl "
+                 f"WHERE kind = '{field}') < %(fields)s)",
+                 "wf AS (SELECT id, row_number() OVER (ORDER BY level, key COLLATE \"C\") - 1 "
+                 f"AS at FROM wl WHERE kind = '{field}' AND EXISTS (SELECT 1 FROM pass))",
+                 PG_DATASET_CTES.format(fields="wf")]
+        rows += (" UNION ALL SELECT -4, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pass "
+                 "UNION ALL " + PG_DATASET_ROWS)
+    return f"WITH {', '.join(ctes)} {rows} ORDER BY level, key"
+
 
 @functools.cache
 def _edge_kind_table() -> tuple[Any, Any] | None:
@@ -1020,15 +1170,93 @@ def _edge_kind_codes(text: str, count: int) -> np.ndarray | None:
     return None if bool((found < 0).any()) else found
 
 
+#: a PostgreSQL wide level with this many ids or more runs as two halves on two connections
+_SPLIT_FROM = 16_000
+
+
+class _Helper:
+    """A second PostgreSQL connection for a wide walk, so one level's statement runs as two
+    halves at once: the server runs each statement in one process (no parallel plan joins
+    a parameter's ids to an index), and a hub's levels were most of its time."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self.connect = connect  # a pooled DBAPI connection (SQLAlchemy's raw_connection)
+        self.raw: Any = None
+        self.cur: Any = None
+        self.pool: Any = None
+
+    def halves(self, cur: Any, sql: str, ids: list[int]) -> list[tuple[Any, ...]]:
+        """The one row of `sql` for each half of `ids` (the first half's first)."""
+        if self.cur is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.raw = self.connect()
+            self.raw.driver_connection.autocommit = True  # as `_cursor`'s: no transaction
+            self.cur = self.raw.cursor()
+            self.pool = ThreadPoolExecutor(max_workers=1)
+        half = len(ids) // 2
+        other = self.cur
+
+        def second() -> tuple[Any, ...]:
+            other.execute(sql, (pgarray.array_param(ids[half:]),), binary=True)
+            row: tuple[Any, ...] = other.fetchone()
+            return row
+
+        future = self.pool.submit(second)
+        try:
+            cur.execute(sql, (pgarray.array_param(ids[:half]),), binary=True)
+            first = cur.fetchone()
+        finally:
+            later = future.result()
+        return [first, later]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+        if self.raw is not None:
+            try:
+                self.cur.close()
+                if not self.raw.driver_connection.closed:
+                    self.raw.driver_connection.autocommit = False
+            finally:
+                self.raw.close()  # back to the pool
+
+
+def _joined_edges(halves: list[tuple[Any, ...]], offset: int) -> tuple[Any, Any, Any]:
+    """The wide edge statement's row for the whole frontier from its two halves' rows (the
+    second half's parent positions moved by the first half's length)."""
+    import numpy as np
+
+    found = [(np.asarray(r, dtype=np.int64) + (at and offset), np.asarray(f, dtype=np.int64),
+              list(k)) for at, (r, f, k) in enumerate(halves) if r is not None]
+    if not found:
+        return None, None, None
+    return (np.concatenate([r for r, _, _ in found]), np.concatenate([f for _, f, _ in found]),
+            [k for _, _, kinds in found for k in kinds])
+
+
+def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The wide node statement's row for all ids from its two halves' rows."""
+    import numpy as np
+
+    found = [h for h in halves if h[0]]
+    joined: list[Any] = [sum(h[0] for h in found),
+                         np.concatenate([np.asarray(h[1], dtype=np.int64) for h in found])]
+    for column in range(2, len(halves[0])):
+        joined.append([v for h in found for v in h[column]])
+    return tuple(joined)
+
+
 class _Wide:
     """The levels of a SQLite walk from the first wide frontier on; `seen` marks node ids."""
 
     def __init__(self, cur: Any, row_of: dict[int, int], direction: Direction,
                  skip_deleted: bool = False, cut: set[int] | None = None,
-                 dialect: str = "sqlite") -> None:
+                 dialect: str = "sqlite", helper: _Helper | None = None) -> None:
         import numpy as np  # only a walk this wide pays for it
 
         self.cur = cur
+        self.helper = helper
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
         self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far)
         self.node_sql = _WIDE_NODES[dialect].format(
@@ -1059,8 +1287,12 @@ class _Wide:
         known = self.frontier_text
         param = known[1] if known is not None and known[0] is frontier else _list_param(
             self.sqlite, frontier)
-        self.cur.execute(self.edge_sql, (param,), **self.binary)
-        rank_text, far_text, kind_text = self.cur.fetchone()
+        if self.helper is not None and len(frontier) >= _SPLIT_FROM:
+            halves = self.helper.halves(self.cur, self.edge_sql, frontier)
+            rank_text, far_text, kind_text = _joined_edges(halves, len(frontier) // 2)
+        else:
+            self.cur.execute(self.edge_sql, (param,), **self.binary)
+            rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
         codes: np.ndarray | None = None
@@ -1107,9 +1339,13 @@ class _Wide:
         ids, first = np.unique(far[fresh], return_index=True)
         first = fresh[first]
         self.seen[ids] = True
-        self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
-                         **self.binary)
-        count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
+        if self.helper is not None and len(ids) >= _SPLIT_FROM:
+            count, id_text, key_text, kind_text, name_text, *state = _joined_nodes(
+                self.helper.halves(self.cur, self.node_sql, ids.tolist()))
+        else:
+            self.cur.execute(self.node_sql, (_list_param(self.sqlite, ids.tolist()),),
+                             **self.binary)
+            count, id_text, key_text, kind_text, name_text, *state = self.cur.fetchone()
         if not self.sqlite:  # arrays: no separator to split on
             node_ids, keys, kinds, names = np.asarray(id_text).tolist(), key_text, kind_text, \
                 name_text

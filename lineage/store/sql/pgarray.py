@@ -68,26 +68,31 @@ def array_param(values: Sequence[Any]) -> Any:
 
 
 def int8_values(data: Any) -> Any:
-    """A `bigint[]` received in binary format as a numpy int64 array: one NULL-free
-    dimension is a header and (length, value) pairs, read in one `frombuffer`. Anything else
-    (NULLs, several dimensions) goes through the generic decoding, as a list."""
-    import numpy as np
-
+    """A `bigint[]` received in binary format: one NULL-free dimension is a header and
+    (length, value) pairs. Below _NUMPY_FROM elements a list of ints by one `struct` unpack
+    (a typical walk's arrays hold a few ids: importing numpy for them cost a CLI read
+    ~60-100 ms), else a numpy int64 array by one `frombuffer`. Anything else (NULLs,
+    several dimensions) is None: the caller falls back to the generic decoding, a list."""
     raw = bytes(data)
     dims, has_null = struct.unpack_from(">2i", raw)
     if dims == 0:
-        return np.zeros(0, dtype=np.int64)
-    if dims == 1 and not has_null:
-        cells = np.frombuffer(raw, dtype=np.dtype([("size", ">i4"), ("value", ">i8")]),
-                              offset=20)
-        return cells["value"].astype(np.int64)
-    return None  # the caller falls back
+        return []
+    if dims != 1 or has_null:
+        return None
+    (count,) = struct.unpack_from(">i", raw, 12)
+    if count < _NUMPY_FROM:
+        return list(struct.unpack_from(">" + "iq" * count, raw, 20)[1::2])
+    import numpy as np
+
+    cells = np.frombuffer(raw, dtype=np.dtype([("size", ">i4"), ("value", ">i8")]), offset=20)
+    return cells["value"].astype(np.int64)
 
 
 def register(dbapi_conn: Any) -> None:
     """Teach a psycopg connection to send `Int8Array` as it is (binary, oid int8[]) and to
     read a `bigint[]` asked for in binary format (`execute(..., binary=True)`: the wide
-    levels of a walk) as a numpy array; text-format results are read as before."""
+    levels of a walk) as a list or numpy array (`int8_values`); text-format results are
+    read as before."""
     from psycopg.adapt import Dumper, Loader
     from psycopg.pq import Format
 
