@@ -16,6 +16,7 @@ from typing import Any, Literal
 from ._errors import ValidationError
 from ._keys import identity
 from ._model import Closure, Direction, FieldSchema, NodeRef, Reached
+from ._types import base_type
 from ._vocabulary import EdgeKind, NodeKind, path_step
 from .schema import Change, fails_at, is_numeric, parse_change, type_relation
 from .store.common import UNBOUNDED
@@ -995,9 +996,14 @@ def _through_derivation(change: Change, transformation: str, target: NodeRef,
             relation = type_relation(change.new_type or "", declared["type"]) \
                 if declared.get("type") else change.relation
             verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
-            return verdict, (f"copied from {source} (identity): declared "
-                             f"{declared.get('type', '?')}, would receive {change.new_type} "
-                             f"({relation})"), copied
+            reason = (f"copied from {source} (identity): declared {declared.get('type', '?')}, "
+                      f"would receive {change.new_type} ({relation})")
+            if verdict == "compatible" and change.relation not in ("same", "widening"):
+                # the values fit, but not every value the copy holds survives the change at
+                # its source (varchar(100) -> varchar(20) cuts what the copy held)
+                verdict = "breaking"
+                reason += f"; the change itself is {change.relation}: {what}"
+            return verdict, reason, copied
         if change.kind == "nullable":
             if declared.get("nullable") is False:
                 return "breaking", (f"copied from {source} (identity) but declared not null"
@@ -1100,7 +1106,8 @@ def _another_kind(change: Change) -> bool:
     container into one of its kind with wider members are the same kind."""
     old, new = change.old_type or "", change.new_type or ""
     return change.relation == "widening" and not (
-        is_numeric(old) and is_numeric(new) or old.split("<")[0] == new.split("<")[0])
+        is_numeric(old) and is_numeric(new)
+        or base_type(old).split("<")[0] == base_type(new).split("<")[0])
 
 
 def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
