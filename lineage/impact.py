@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ._errors import ValidationError
 from ._keys import identity
 from ._model import Closure, Direction, FieldSchema, NodeRef, Reached
-from ._types import base_type
+from ._types import base_type, parse_type
 from ._vocabulary import EdgeKind, NodeKind, path_step
 from .schema import Change, fails_at, is_numeric, parse_change, type_relation
 from .store.common import UNBOUNDED
@@ -1022,11 +1022,16 @@ def _through_derivation(change: Change, transformation: str, target: NodeRef,
             verdict: Verdict = "compatible" if relation in ("same", "widening") else "breaking"
             reason = (f"copied from {source} (identity): declared {declared.get('type', '?')}, "
                       f"would receive {change.new_type} ({relation})")
-            if verdict == "compatible" and change.relation not in ("same", "widening"):
-                # the values fit, but not every value the copy holds survives the change at
-                # its source (varchar(100) -> varchar(20) cuts what the copy held)
+            # the values fit, but does every value the copy held survive the change at its
+            # source? Only a narrowing change cuts any, and only what the copy could hold:
+            # varchar(100) -> varchar(20) cuts a varchar(100) copy's values, not a
+            # varchar(10) copy's
+            kept = type_relation(declared["type"], change.new_type or "") \
+                if declared.get("type") else change.relation
+            if verdict == "compatible" and change.relation not in ("same", "widening") \
+                    and kept not in ("same", "widening"):
                 verdict = "breaking"
-                reason += f"; the change itself is {change.relation}: {what}"
+                reason += f"; what it holds does not all survive the change: {what}"
             return verdict, reason, copied
         if change.kind == "nullable":
             if declared.get("nullable") is False:
@@ -1174,7 +1179,13 @@ def _at_consumer(change: Change, here: Judged,
                             f"{change.new_type}"), None
     if change.kind == "type_changed" and contract.get("allowed_values") is not None and (
             change.relation not in ("same", "widening")):
-        return "breaking", (f"its contract allows only {contract['allowed_values']} for "
+        allowed = contract["allowed_values"]
+        if change.relation == "narrowing" and _values_fit(allowed, change.new_type or ""):
+            # the contract says which values occur: a narrower type that holds them all
+            # (int64 -> int32 for codes 1, 2, 3) changes nothing the consumer accepts
+            return "compatible", (f"its contract allows only {allowed} for '{name}', which "
+                                  f"{change.new_type} holds ({what})"), None
+        return "breaking", (f"its contract allows only {allowed} for "
                             f"'{name}'; its values would become {change.new_type}"), None
     if change.kind == "type_changed" and (contract.get("minimum") is not None
                                           or contract.get("maximum") is not None):
@@ -1202,6 +1213,27 @@ def _at_consumer(change: Change, here: Judged,
             return "breaking", (f"its contract allows only {contract['allowed_values']} for "
                                 f"'{name}'; would receive {extra}"), None
     return "compatible", f"its contract on '{name}' still holds ({what})", None
+
+
+def _values_fit(values: Sequence[Any], type_: str) -> bool:
+    """Whether every one of `values` (a contract's allowed values) is a value of `type_`,
+    as far as can be told: integers in an integer type's range, numbers in a float or in a
+    decimal's digits, text within a string's length. False when it cannot tell."""
+    parsed = parse_type(type_)
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if type_ in _INTEGERS:
+        return all(isinstance(v, int) and not isinstance(v, bool) and _fits_integer(v, v, type_)
+                   for v in values)
+    if type_ in _FLOAT_TYPES:
+        return len(numbers) == len(values)
+    if parsed.digits is not None:
+        precision, scale = parsed.digits
+        return len(numbers) == len(values) and all(
+            abs(v) < 10 ** (precision - scale) and round(v, scale) == v for v in numbers)
+    if parsed.base == "string":
+        return all(isinstance(v, str) and (parsed.length is None or len(v) <= parsed.length)
+                   for v in values)
+    return False
 
 
 def _fits_integer(low: float, high: float, type_: str) -> bool:

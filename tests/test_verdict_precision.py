@@ -266,3 +266,48 @@ def test_upstream_of_a_consumer_of_a_wide_dataset_is_the_field_by_field_answer(
     keys = {r.node.key for r in got.reached}
     assert "field:w/raw.r0" in keys if depth is None else True
     assert sum(1 for r in got.reached if r.column_unknown) > 0 if depth is None else True
+
+
+def test_a_narrowing_that_holds_every_value_a_contract_allows_still_holds(
+        store: Store) -> None:
+    """The contract allows only 1, 2, 3: int64 -> int32 holds them all (was 'breaking');
+    int64 -> string does not (another kind), nor varchar(2) -> varchar(1) for 'ab'."""
+    lineage.manifest.register_text(store, """\
+namespace: t
+datasets:
+  - name: s
+    fields: [{name: lvl, type: int64}, {name: tag, type: varchar(2)}]
+consumers:
+  - name: c
+    consumes: [s]
+    contracts:
+      - asset: s
+        properties:
+          - {name: lvl, validValues: [1, 2, 3]}
+          - {name: tag, validValues: [a, ab]}
+""")
+    assert _verdicts(store, "s.lvl", "type:int32")["consumer:c"] == "compatible"
+    assert _verdicts(store, "s.lvl", "type:int8")["consumer:c"] == "compatible"
+    assert _verdicts(store, "s.lvl", "type:string")["consumer:c"] == "breaking"
+    assert _verdicts(store, "s.tag", "type:varchar(1)")["consumer:c"] == "breaking"
+
+
+def test_a_copy_declared_as_short_as_the_narrowed_source_loses_nothing(store: Store) -> None:
+    """varchar(20) -> varchar(10) into a varchar(10) copy: the copy never held more than 10
+    characters, so nothing it holds is cut (compatible); a varchar(20) copy is cut
+    (breaking)."""
+    lineage.manifest.register_text(store, """\
+namespace: t
+datasets:
+  - name: s
+    fields: [{name: code, type: varchar(20)}]
+  - name: short
+    fields: [{name: code, type: varchar(10)}]
+  - name: long
+    fields: [{name: code, type: varchar(20)}]
+derivations:
+  - {from: s.code, to: short.code, transformation: identity}
+  - {from: s.code, to: long.code, transformation: identity}
+""")
+    judged = _verdicts(store, "s.code", "type:varchar(10)")
+    assert judged == {"field:t/short.code": "compatible", "field:t/long.code": "breaking"}
