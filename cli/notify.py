@@ -28,7 +28,8 @@ def notify() -> None:
     """Notify consumers of breaking changes: deliver the outbox, inspect it, redrive it.
 
     Registering a dataset version whose schema breaks a consumer, or `lineage.notify_change`
-    for a proposed change, puts one notification per breaking consumer and channel
+    for a proposed change, puts one notification per consumer judged breaking or unknown
+    (told that it may break) and channel
     (webhook, email, file) in the store's outbox, in the same transaction as the change.
     `deliver` sends them: at least once, retried with backoff, dead after --max-attempts.
 

@@ -39,7 +39,8 @@ limit_option = click.option(
 )
 @click.option("--notify", is_flag=True,
               help="With --change: put a notification for every consumer the change breaks "
-                   "in the outbox (sent by `lineage notify deliver`).")
+                   "or may break (verdict unknown, told as such) in the outbox (sent by "
+                   "`lineage notify deliver`).")
 @click.option("--precise", is_flag=True,
               help="Only what column-level lineage reaches: leave out what a job or model "
                    "reading NAME's dataset as a whole (no column lineage) may affect.")
@@ -57,8 +58,9 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     models and consumers (then datasets, jobs, ...) downstream of NAME, each with one
     shortest path from it. A consumer of a dataset depends on each of its fields. With
     --change, each dependent is also judged breaking, unknown or compatible, with the
-    reason. With --notify as well, each consumer the change breaks gets a notification
-    (with this report) on each of its channels; announcing the same change again sends
+    reason. With --notify as well, each consumer the change breaks or may break (verdict
+    unknown: the payload's verdict says which) gets a notification (with this report) on
+    each of its channels; announcing the same change again sends
     nothing new. The tests covering NAME and every field and dataset it reaches (dbt tests
     from `lineage import dbt` or from OpenLineage events, and other quality checks, with
     their newest result; failing ones first) are listed after the dependents

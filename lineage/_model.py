@@ -534,7 +534,8 @@ class Closure:
         return first + [r.node.key for r in self.reached if r.node.kind is kind]
 
     def extend(self, additions: Iterable[tuple[str, NodeRef, EdgeKind, NodeRef | None]],
-               *, column_unknown: bool = False, nearest_first: bool = False) -> int:
+               *, column_unknown: bool = False, nearest_first: bool = False,
+               taken: list[int] | None = None) -> int:
         """Add nodes reached one step beyond the walk: each `(via, node, edge, through)` adds
         `node`, reached from the node keyed `via` by `edge` (and `through` a dataset), unless
         `node` is already in the closure, `via` is not, or one step from `via` exceeds
@@ -543,7 +544,9 @@ class Closure:
         offered from several is reached from the nearest (its path is a shortest one).
         Returns how many were added; `reached` stays in (depth, key) order. On a closure
         still held as a table, no `Reached` objects are built.
-        A node added is `column_unknown` when `column_unknown` is given or its `via` is."""
+        A node added is `column_unknown` when `column_unknown` is given or its `via` is.
+        With `taken` (and not `nearest_first`), the index in `additions` of each addition
+        taken is appended to it: several walks merged in one call say which added what."""
         start = self.start
         if self._reached is None and self._table is not None:
             t = self._table
@@ -558,7 +561,7 @@ class Closure:
 
                 additions.sort(key=nearest)
             added = 0
-            for via_key, node, edge, through in additions:
+            for index, (via_key, node, edge, through) in enumerate(additions):
                 via = row_of.get(via_key)
                 if row_of.get(node.key) is not None or via is None:
                     continue  # via None: not reached, or itself beyond max_depth
@@ -578,13 +581,15 @@ class Closure:
                 t.parents.append(via)
                 t.edges.append(edge.value)
                 added += 1
+                if taken is not None:
+                    taken.append(index)
             return added
         by_key = {r.node.key: r for r in [start, *self.reached]}
         if nearest_first:
             additions = sorted(additions, key=lambda a: (
                 by_key[a[0]].depth if a[0] in by_key else 0, a[0], a[1].key))
         new = []
-        for via_key, node, edge, through in additions:
+        for index, (via_key, node, edge, through) in enumerate(additions):
             via_item = by_key.get(via_key)
             if node.key in by_key or via_item is None:
                 continue
@@ -595,6 +600,8 @@ class Closure:
                            column_unknown=column_unknown or via_item.column_unknown)
             by_key[node.key] = item
             new.append(item)
+            if taken is not None:
+                taken.append(index)
         if new:
             self.reached = sorted([*self.reached, *new], key=lambda r: (r.depth, r.node.key))
         return len(new)

@@ -3,12 +3,16 @@ databases compare equal.
 
 Accepted spellings are normalised (``int`` -> ``int64``, ``varchar`` -> ``string``,
 ``decimal(10, 2)`` -> ``decimal(10,2)``); anything else is an error with a suggestion.
+A length or a fractional-second precision is kept (``character varying(20)`` ->
+``varchar(20)``, ``timestamptz(3)`` -> ``timestamp_tz(3)``): shrinking one is a real change.
+`parse_type` reads a canonical spelling back as its base kind plus those parameters.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 
 from ._errors import ValidationError
 
@@ -70,7 +74,18 @@ ALIASES = {
 }
 
 _DECIMAL = re.compile(r"^(?:decimal|numeric)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
-_VARCHAR_N = re.compile(r"^(varchar|char|character varying)\s*\(\s*\d+\s*\)$")
+_LENGTH = re.compile(r"^(varchar|character varying|nvarchar|char|character|nchar|bpchar)"
+                     r"\s*\(\s*(\d+)\s*\)$")
+_FIXED = frozenset({"char", "character", "nchar", "bpchar"})
+#: time(p), timestamp(p) [with[out] time zone], timestamptz(p), datetime(p), ...
+_PRECISION = re.compile(r"^(time|timestamp|timestamptz|timestamp_tz|timestamp_ntz|timestamp_ltz"
+                        r"|datetime|datetime2)\s*\(\s*(\d+)\s*\)\s*"
+                        r"(with time zone|without time zone)?$")
+#: the most fractional-second digits a time type is given (nanoseconds)
+MAX_TIME_PRECISION = 9
+#: the precision of a time type spelt without one (microseconds: the SQL standard's
+#: default for timestamp, and PostgreSQL's, Spark's and BigQuery's resolution)
+DEFAULT_TIME_PRECISION = 6
 _CONTAINER = re.compile(r"^(array|list|map|struct)\s*<(.*)>$")
 
 
@@ -83,8 +98,24 @@ def normalize_type(spelling: str) -> str:
         return text
     if text in ALIASES:
         return ALIASES[text]
-    if _VARCHAR_N.match(text):
-        return "string"
+    if m := _LENGTH.match(text):
+        length = int(m.group(2))
+        if length < 1:
+            raise ValidationError(f"a string type's length is at least 1: {spelling!r}")
+        return f"{'char' if m.group(1) in _FIXED else 'varchar'}({length})"
+    if m := _PRECISION.match(text):
+        base, digits, zone = m.group(1), int(m.group(2)), m.group(3) or ""
+        if digits > MAX_TIME_PRECISION:
+            raise ValidationError(f"fractional-second precision is 0..{MAX_TIME_PRECISION}: "
+                                  f"{spelling!r}")
+        if base == "time":
+            if zone == "with time zone":
+                raise ValidationError(f"unknown field type '{spelling}'; time with a time "
+                                      "zone is not supported (use time or timestamp_tz)")
+            return f"time({digits})"
+        zoned = base in ("timestamptz", "timestamp_tz", "timestamp_ltz") \
+            or zone == "with time zone"
+        return f"{'timestamp_tz' if zoned else 'timestamp'}({digits})"
     if m := _DECIMAL.match(text):
         precision, scale = m.group(1) or "38", m.group(2) or "0"
         return f"decimal({precision},{scale})"
@@ -109,7 +140,9 @@ def normalize_type(spelling: str) -> str:
                 raise ValidationError(f"struct members are 'name:type': {spelling!r}")
             members.append(f"{name.strip()}:{normalize_type(member_type)}")
         return f"struct<{','.join(members)}>"
-    known = list(SCALARS) + list(ALIASES) + ["decimal(p,s)", "array<T>", "map<K,V>", "struct<...>"]
+    known = list(SCALARS) + list(ALIASES) + ["decimal(p,s)", "varchar(n)", "char(n)",
+                                             "timestamp(p)", "time(p)", "array<T>", "map<K,V>",
+                                             "struct<...>"]
     close = difflib.get_close_matches(text, known, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else f"; known types: {', '.join(SCALARS)}"
     raise ValidationError(f"unknown field type '{spelling}'{hint}")
@@ -128,3 +161,49 @@ def _split_top_level(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:].strip())
     return [p for p in parts if p]
+
+
+@dataclass(frozen=True)
+class ParsedType:
+    """A canonical type read back: its base kind (what checks such as "is it a string"
+    compare: ``varchar(20)`` and ``char(3)`` are ``string``, ``timestamp(3)`` is
+    ``timestamp``, ``decimal(10,2)`` is ``decimal``; any other type is its own spelling)
+    and the parameters the spelling carries."""
+
+    base: str
+    #: most characters of a varchar(n) / char(n); None: unbounded
+    length: int | None = None
+    #: char(n): blank-padded to its length
+    fixed: bool = False
+    #: fractional-second digits of a time or timestamp (None: the default, 6)
+    precision: int | None = None
+    #: decimal(p,s)
+    digits: tuple[int, int] | None = None
+
+    @property
+    def time_precision(self) -> int:
+        return DEFAULT_TIME_PRECISION if self.precision is None else self.precision
+
+
+_PARAMETRISED = re.compile(
+    r"^(varchar|char|timestamp|timestamp_tz|time|decimal)\((\d+)(?:,(\d+))?\)$")
+
+
+def parse_type(type_: str) -> ParsedType:
+    """The base kind and parameters of a canonical spelling (`normalize_type`'s output).
+    A spelling it does not know is its own base kind."""
+    m = _PARAMETRISED.match(type_)
+    if not m:
+        return ParsedType(type_)
+    kind, first = m.group(1), int(m.group(2))
+    if kind in ("varchar", "char"):
+        return ParsedType("string", length=first, fixed=kind == "char")
+    if kind == "decimal":
+        return ParsedType("decimal", digits=(first, int(m.group(3) or 0)))
+    return ParsedType(kind, precision=first)
+
+
+def base_type(type_: str) -> str:
+    """The base kind of a canonical type (see `ParsedType.base`): ``varchar(20)`` ->
+    ``string``; containers keep their spelling."""
+    return parse_type(type_).base

@@ -50,6 +50,7 @@ from . import _keys as keys
 from ._errors import ConflictError, ValidationError
 from ._files import read_text
 from ._model import ApplyResult, ChannelSpec, FieldSchema, GraphBatch
+from ._types import parse_type
 from ._vocabulary import EdgeKind, NodeKind, Transformation
 from .store.base import UNBOUNDED, Store
 
@@ -701,9 +702,21 @@ def _build(store: Store, sources: Sequence[_Source]) -> _Builder:
     return builder
 
 
-def _schema_of(fields: Sequence[FieldSchema]) -> list[tuple[str, str, bool, Any]]:
-    """What a version's schema promises (descriptions are documentation, not schema)."""
-    return [(f.name, f.type, f.nullable, f.allowed_values) for f in fields]
+def _schema_of(fields: Sequence[FieldSchema], older: Sequence[FieldSchema] = ()
+               ) -> list[tuple[str, str, bool, Any]]:
+    """What a version's schema promises (descriptions are documentation, not schema).
+    With `older` (a snapshot stored before lengths and precisions were kept), a type is
+    spelt as that snapshot spelt it when it only adds such a parameter to it (`varchar(20)`
+    stored as `string`, `timestamp(3)` ingested as `timestamp`): the same declaration."""
+    was = {f.name: f.type for f in older}
+    return [(f.name, was[f.name] if _kept_without_parameters(was.get(f.name), f.type)
+             else f.type, f.nullable, f.allowed_values) for f in fields]
+
+
+def _kept_without_parameters(stored: str | None, declared: str) -> bool:
+    parsed = parse_type(declared)
+    return stored is not None and stored != declared and stored == parsed.base and (
+        parsed.length is not None or parsed.precision is not None)
 
 
 def _first_difference(old: Sequence[FieldSchema], new: Sequence[FieldSchema]) -> str:
@@ -736,6 +749,10 @@ def _keep_history(store: Store, builder: _Builder) -> None:
         new = batch.schemas[vkey]
         if _schema_of(old) == _schema_of(new):
             continue
+        if _schema_of(old) == _schema_of(new, older=old):
+            # stored by a release that kept no lengths: the snapshot stays as it was
+            del batch.schemas[vkey]
+            continue
         if vkey in builder.implicit:
             del batch.schemas[vkey]  # it took its dataset's fields; those changed
             continue
@@ -753,7 +770,7 @@ def _keep_history(store: Store, builder: _Builder) -> None:
                 v not in stored for v in versions):
             continue
         old, new = store.schema(latest), given[latest]
-        if old and _schema_of(old) != _schema_of(new):
+        if old and _schema_of(old) != _schema_of(new, older=old):
             raise ConflictError(
                 f"dataset '{keys.identity(dkey)}' changed but declares no new version: "
                 f"{_first_difference(old, new)} (its latest version is "

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .store.base import Store
 from ._files import read_text
 from ._model import FieldSchema
-from ._types import _split_top_level, normalize_type
+from ._types import ParsedType, _split_top_level, normalize_type, parse_type
 
 ChangeKind = Literal[
     "added", "dropped", "renamed", "type_changed", "nullable", "not_null",
@@ -59,24 +59,47 @@ _CONTAINER = re.compile(r"^(array|map|struct)<(.*)>$")
 
 
 def _container_relation(old: str, new: str) -> TypeRelation | None:
-    """Containers of one kind compare element by element (the worst member wins); a struct
-    whose member names changed is incompatible. None when either is not a container."""
+    """Containers of one kind compare element by element (the worst member wins). Struct
+    members compare by name, as readers of a struct read them: a member gained is a
+    widening (every old value fits, the new member absent), a member lost is incompatible
+    (what read it finds nothing; a value with it does not fit a struct without it), the
+    same members in another order a widening (by name nothing moved, but the type is not
+    the same). None when either is not a container."""
     a, b = _CONTAINER.match(old), _CONTAINER.match(new)
     if not a or not b:
         return None
     if a.group(1) != b.group(1):
         return "incompatible"
     old_parts, new_parts = _split_top_level(a.group(2)), _split_top_level(b.group(2))
+    if a.group(1) == "struct":
+        before = dict(p.partition(":")[::2] for p in old_parts)
+        after = dict(p.partition(":")[::2] for p in new_parts)
+        if any(name not in after for name in before):
+            return "incompatible"
+        relations: list[TypeRelation] = [type_relation(t, after[n]) for n, t in before.items()]
+        if len(after) > len(before) or [n for n in after if n in before] != list(before):
+            relations.append("widening")  # a member gained, or the members reordered
+        return max(relations or ["same"], key=_ORDER.index)
     if len(old_parts) != len(new_parts):
         return "incompatible"
-    relations: list[TypeRelation] = []
-    for x, y in zip(old_parts, new_parts, strict=True):
-        if a.group(1) == "struct":
-            (x_name, _, x), (y_name, _, y) = x.partition(":"), y.partition(":")
-            if x_name != y_name:
-                return "incompatible"
-        relations.append(type_relation(x, y))
+    relations = [type_relation(x, y) for x, y in zip(old_parts, new_parts, strict=True)]
     return max(relations, key=_ORDER.index)
+
+
+_TIMES = frozenset({"time", "timestamp", "timestamp_tz"})
+
+
+def _length_relation(old: ParsedType, new: ParsedType) -> TypeRelation:
+    """String to string by length (None: unbounded): a shorter one does not hold every old
+    value (they are cut or refused). At one length, char(n) -> varchar(n) keeps every value
+    and varchar(n) -> char(n) pads them with blanks."""
+    most_old = old.length if old.length is not None else float("inf")
+    most_new = new.length if new.length is not None else float("inf")
+    if most_new != most_old:
+        return "widening" if most_new > most_old else "narrowing"
+    if old.fixed == new.fixed:
+        return "same"
+    return "widening" if old.fixed else "narrowing"
 
 
 def type_relation(old: str, new: str) -> TypeRelation:
@@ -85,6 +108,14 @@ def type_relation(old: str, new: str) -> TypeRelation:
     old, new = normalize_type(old), normalize_type(new)
     if old == new:
         return "same"
+    parsed_old, parsed_new = parse_type(old), parse_type(new)
+    if parsed_old.base == parsed_new.base == "string":
+        return _length_relation(parsed_old, parsed_new)
+    if parsed_old.base == parsed_new.base and parsed_old.base in _TIMES:
+        # fewer fractional-second digits round or cut what was stored (timestamp(6) ->
+        # timestamp(3) loses the microseconds)
+        more = parsed_new.time_precision - parsed_old.time_precision
+        return "same" if more == 0 else "widening" if more > 0 else "narrowing"
     if old in _SIGNED and new in _SIGNED or old in _UNSIGNED and new in _UNSIGNED \
             or old in _FLOATS and new in _FLOATS:
         return "widening" if _bits(new) > _bits(old) else "narrowing"
@@ -111,9 +142,9 @@ def type_relation(old: str, new: str) -> TypeRelation:
         return "widening" if fits else "narrowing"
     if (old_dec and new in _FLOATS) or (new_dec and (old in _FLOATS or old in _SIGNED)):
         return "narrowing"
-    if old == "date" and new in ("timestamp", "timestamp_tz"):
+    if old == "date" and parsed_new.base in ("timestamp", "timestamp_tz"):
         return "widening"
-    if old in ("timestamp", "timestamp_tz") and new == "date":
+    if parsed_old.base in ("timestamp", "timestamp_tz") and new == "date":
         return "narrowing"
     return "incompatible"
 

@@ -96,18 +96,22 @@ def test_notify_announces_a_breaking_change_once_and_delivers_it(
     assert json.loads(first.stdout)["notifications_enqueued"] == 3
     again = run("impact", "transactions.category", "--change", "type:string", "--notify")
     assert again.exit_code == 0 and "notifications enqueued: 0" in again.stdout
-    # a compatible change breaks nobody: nothing to announce
+    # a widening: compatible for risk-rules-engine (nothing to announce), unknown for the
+    # two consumers behind the scoring job (no column lineage): they are told it may break
     widen = run("impact", "transactions.category", "--change", "type:int64", "--notify",
                 "--format", "json")
-    assert json.loads(widen.stdout)["notifications_enqueued"] == 0
+    assert json.loads(widen.stdout)["notifications_enqueued"] == 2
 
     assert run("notify", "deliver").exit_code == 0
     sent = tmp_path / "out" / "notifications" / "risk-team.ndjson"
     (message,) = [json.loads(line) for line in sent.read_text().splitlines()]
     assert message["event"] == "proposed_change" and message["field"] == CATEGORY
     assert "risk-rules-engine" in message["text"]
+    dashboard = tmp_path / "out" / "notifications" / "risk-analytics.ndjson"
+    told = [json.loads(line) for line in dashboard.read_text().splitlines()]
+    assert sorted(m["verdict"]["verdict"] for m in told) == ["breaking", "unknown"]
     with lineage.connect(store_url) as store:
-        assert store.outbox_status()["delivered"] == 3
+        assert store.outbox_status()["delivered"] == 5
         actions = [e.action for e in store.audit_log()]
     assert actions.count("notify.propose") == 3
 

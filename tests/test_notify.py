@@ -565,15 +565,20 @@ def test_a_failed_registration_enqueues_no_notification(
 
 def test_a_field_becoming_nullable_notifies_the_consumer_whose_contract_requires_it(
         store: Store, receiver: Receiver) -> None:
-    """Story 2: nullability, under a contract that says required."""
+    """Story 2: nullability, under a contract that says required. The feature pipeline
+    reads a copy of status without a contract: nulls may break it (unknown), so it is told
+    too, as unknown."""
     lineage.manifest.register_text(store, CONTRACTS.replace("URL", receiver.url))
-    assert notify_change(store, "orders.status", ["nullable"]) == 1
-    (item,) = store.outbox("pending")
-    assert item.consumer == "consumer:billing"  # bi's contract is on amount only
+    assert notify_change(store, "orders.status", ["nullable"]) == 2
+    items = {i.consumer: i for i in store.outbox("pending")}
+    assert set(items) == {"consumer:billing", "consumer:feature-pipeline"}  # bi: amount only
+    item = items["consumer:billing"]
     assert "requires 'status'" in item.payload["verdict"]["reason"]
     assert item.payload["verdict"]["through"] == "dataset:pg/public.orders"
+    assert item.payload["verdict"]["verdict"] == "breaking"
+    assert items["consumer:feature-pipeline"].payload["verdict"]["verdict"] == "unknown"
     drain(store)
-    assert list(receiver.accepted) == [item.idempotency_key]
+    assert set(receiver.accepted) == {i.idempotency_key for i in items.values()}
 
 
 def test_a_column_renamed_under_a_feature_pipeline_notifies_it_on_registration(
@@ -693,3 +698,49 @@ def test_notify_cli_delivers_reports_lists_and_redrives(store: Store, store_url:
             assert "Examples:" in run(command, "--help").output
     finally:
         receiver.stop()
+
+
+UNSURE = """\
+namespace: u
+datasets:
+  - name: raw
+    fields: [{name: a, type: int32}, {name: b, type: int32}]
+  - name: mart
+    fields: [{name: q, type: int64}]
+  - name: copy
+    fields: [{name: a, type: int32}]
+jobs:
+  - {name: load, inputs: [raw], outputs: [mart]}
+derivations:
+  - {from: raw.a, to: copy.a, transformation: identity}
+consumers:
+  - name: behind-the-job
+    consumes: [mart]
+    channels: [{kind: file, path: behind.ndjson}]
+  - name: of-the-copy
+    consumes: [copy.a]
+    channels: [{kind: file, path: copy.ndjson}]
+  - name: elsewhere
+    consumes: [raw]
+    contracts: [{asset: raw, properties: [{name: b}]}]
+    channels: [{kind: file, path: elsewhere.ndjson}]
+"""
+
+
+def test_a_consumer_whose_verdict_is_unknown_is_told_it_may_break(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """int32 -> int64 on raw.a: the copy overflows (its consumer breaks); the job reads raw
+    without column lineage, so the consumer of its output may break (unknown): it was
+    skipped, it is now told, as unknown; a consumer whose contract does not use raw.a
+    (compatible) is not."""
+    monkeypatch.setenv("LINEAGE_NOTIFICATIONS_ROOT", str(tmp_path))
+    lineage.manifest.register_text(store, UNSURE)
+    impact = change_impact(store, "raw.a", ["type:int64"])
+    notes = {n.consumer: n for n in notifications_for(store, impact)}
+    assert set(notes) == {"consumer:behind-the-job", "consumer:of-the-copy"}
+    unsure = notes["consumer:behind-the-job"]
+    assert unsure.payload["verdict"]["verdict"] == "unknown"
+    assert "may break" in unsure.payload["text"] and "unknown" in unsure.payload["subject"]
+    sure = notes["consumer:of-the-copy"]
+    assert sure.payload["verdict"]["verdict"] == "breaking"
+    assert sure.payload["text"].startswith("Proposed breaking change")

@@ -225,11 +225,11 @@ def test_schema_facet_types_map_to_canonical_types_keeping_the_original_spelling
     ol.ingest(store, [event("run_complete")])
     expected = {
         "order_id": ("int64", "BIGINT"),
-        "customer_name": ("string", "VARCHAR(255)"),
+        "customer_name": ("varchar(255)", "VARCHAR(255)"),
         "total_amount": ("decimal(12,2)", "NUMERIC(12,2)"),
-        "order_date": ("timestamp", "TIMESTAMP_NTZ(9)"),
+        "order_date": ("timestamp(9)", "TIMESTAMP_NTZ(9)"),
         "delivery_area": ("json", "GEOGRAPHY"),
-        "address": ("struct<city:string,zip:string>", "STRUCT"),
+        "address": ("struct<city:string,zip:varchar(10)>", "STRUCT"),
     }
     for name, (canonical, spelling) in expected.items():
         props = store.node(f(FACTS, name)).properties
@@ -237,9 +237,10 @@ def test_schema_facet_types_map_to_canonical_types_keeping_the_original_spelling
     assert store.node(f(FACTS, "order_id")).properties["description"] == "orders_raw.id"
     assert store.node(f(CUSTOMERS, "id")).properties["type"] == "int64"  # "integer"
     assert [(s.name, s.type) for s in store.schema(FACTS_V)] == [
-        ("order_id", "int64"), ("customer_name", "string"), ("total_amount", "decimal(12,2)"),
-        ("email_hash", "string"), ("phone_masked", "string"), ("order_date", "timestamp"),
-        ("delivery_area", "json"), ("address", "struct<city:string,zip:string>")]
+        ("order_id", "int64"), ("customer_name", "varchar(255)"),
+        ("total_amount", "decimal(12,2)"), ("email_hash", "string"), ("phone_masked", "string"),
+        ("order_date", "timestamp(9)"), ("delivery_area", "json"),
+        ("address", "struct<city:string,zip:varchar(10)>")]
     assert [s.name for s in store.schema(ORDERS_V)] == [
         "id", "customer_id", "amount", "status", "created_at"]
     version = store.node(FACTS_V).properties
@@ -1206,14 +1207,14 @@ def test_json_files_hold_one_event_or_a_list_and_errors_carry_the_line(
     ("BIGINT", None, "int64"),
     ("integer", None, "int64"),
     ("string", None, "string"),
-    ("varchar(255)", None, "string"),
+    ("varchar(255)", None, "varchar(255)"),
     ("character varying", None, "string"),
     ("int4", None, "int32"),
     ("float8", None, "float64"),
     ("timestamp with time zone", None, "timestamp_tz"),
-    ("TIMESTAMP_LTZ(9)", None, "timestamp_tz"),
-    ("TIMESTAMP_NTZ(9)", None, "timestamp"),
-    ("timestamp(6)", None, "timestamp"),
+    ("TIMESTAMP_LTZ(9)", None, "timestamp_tz(9)"),
+    ("TIMESTAMP_NTZ(9)", None, "timestamp(9)"),
+    ("timestamp(6)", None, "timestamp(6)"),
     ("NUMBER(38,0)", None, "decimal(38,0)"),
     ("bignumeric", None, "decimal(38,0)"),
     ("int unsigned", None, "uint64"),

@@ -25,7 +25,7 @@ CATEGORY = "transactions.category"
      ("decimal(12,2)", "decimal(14,2)", "widening"), ("decimal(12,2)", "decimal(12,4)",
                                                       "narrowing"),
      ("date", "timestamp", "widening"), ("timestamp", "timestamp_tz", "incompatible"),
-     ("varchar(20)", "text", "same")],
+     ("varchar(20)", "text", "widening"), ("character varying", "text", "same")],
 )
 def test_type_relations(old: str, new: str, relation: str) -> None:
     assert type_relation(old, new) == relation

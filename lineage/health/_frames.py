@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._errors import ValidationError
+from .._types import base_type
 from ..provenance._tables import FileBytes, read_table
 
 #: file suffixes whose columns carry no types of their own: polars infers them from text,
@@ -112,8 +113,10 @@ def lineage_type(dtype: pl.DataType) -> str:
 
 
 def type_family(type_: str) -> str:
-    """numeric, string, boolean, temporal or other: what a value of the type is."""
-    if type_.startswith("decimal(") or type_ in _INTS.values() or type_ in _FLOATS.values():
+    """numeric, string, boolean, temporal or other: what a value of the type is (by its
+    base kind: varchar(20) is a string, timestamp(3) temporal)."""
+    type_ = base_type(type_)
+    if type_ == "decimal" or type_ in _INTS.values() or type_ in _FLOATS.values():
         return "numeric"
     if type_ in ("string", "uuid", "json"):
         return "string"

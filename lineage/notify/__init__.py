@@ -1,13 +1,14 @@
-"""Telling consumers about breaking changes, reliably.
+"""Telling consumers about breaking (or possibly breaking) changes, reliably.
 
     from lineage.notify import notify_change, deliver
     notify_change(store, "transactions.category", ["type:string"])  # enqueue, per consumer
     deliver(store)                                                   # send what is due
 
 Producing: `notifications_for(store, impact)` turns a `ChangeImpact` into one notification
-per breaking consumer and channel; `notify_change` enqueues them for a proposed change, and
-registering a manifest enqueues them for the dataset versions it adds, in the same
-transaction as the versions (`new_version_notifications`).
+per consumer judged breaking or unknown (told as "may break") and channel; `notify_change`
+enqueues them for a proposed change, and registering a manifest enqueues them for the
+dataset versions it adds, in the same transaction as the versions
+(`new_version_notifications`).
 
 Delivering: the store's outbox holds every notification until its channel (`webhook`,
 `email`, `file`; see `Channel`) took it. `deliver` claims due items under a lease, sends

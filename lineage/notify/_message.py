@@ -77,20 +77,29 @@ def summary(judged: Judged, impact: ChangeImpact, event: str,
     what = "; ".join(c.describe() for c in impact.changes)
     where = impact.start.name
     version = context.get("dataset_version")
+    sure = judged.verdict == "breaking"
+    kind = "Breaking change" if sure else "Possibly breaking change"
     if event == "new_version" and version:
-        head = f"Breaking change in new version {identity(str(version))}"
+        head = f"{kind} in new version {identity(str(version))}"
     else:
-        head = "Proposed breaking change"
-    others = len(impact.of("breaking")) - 1
-    tail = f" {others} other dependent(s) break too." if others > 0 else ""
-    return (f"{head} to {where}: {what}. It breaks consumer {judged.node.name}: "
-            f"{judged.reason}. Path: {path_names(judged)}.{tail}")
+        head = f"Proposed {kind[0].lower()}{kind[1:]}"
+    others = len(impact.of("breaking")) - (1 if sure else 0)
+    tail = f" {others} other dependent(s) break{' too' if sure else ''}." if others > 0 \
+        else ""
+    effect = (f"It breaks consumer {judged.node.name}" if sure else
+              f"It may break consumer {judged.node.name} (verdict unknown)")
+    return (f"{head} to {where}: {what}. {effect}: {judged.reason}. Path: "
+            f"{path_names(judged)}.{tail}")
 
 
 def subject(judged: Judged, impact: ChangeImpact) -> str:
-    """An email subject naming the breaking change and the consumer it breaks."""
+    """An email subject naming the change and the consumer it breaks (or may break)."""
     what = "; ".join(c.describe() for c in impact.changes)
-    return f"[lineage] Breaking change: {impact.start.name}: {what} (breaks {judged.node.name})"
+    if judged.verdict == "breaking":
+        return (f"[lineage] Breaking change: {impact.start.name}: {what} (breaks "
+                f"{judged.node.name})")
+    return (f"[lineage] Possibly breaking change: {impact.start.name}: {what} (may break "
+            f"{judged.node.name}: verdict unknown)")
 
 
 def report(impact: ChangeImpact) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Producing notifications: one per consumer that a change breaks, per channel it has.
+"""Producing notifications: one per consumer that a change breaks or may break (verdict
+`unknown`), per channel it has.
 
     impact = change_impact(store, "transactions.category", ["type:string"])
     store.enqueue(notifications_for(store, impact))         # or: notify_change(...)
@@ -30,8 +31,10 @@ def notifications_for(store: Store, impact: ChangeImpact, event: Event = "propos
                       context: Mapping[str, Any] | None = None, *,
                       channels: Mapping[str, Sequence[ChannelSpec]] | None = None,
                       ) -> list[NotificationSpec]:
-    """The notifications `impact` calls for: one per consumer judged breaking, per channel
-    of that consumer, each with the consumer's verdict and path in its payload.
+    """The notifications `impact` calls for: one per consumer judged breaking or unknown
+    (its dependency may break: no recorded lineage or contract says it is safe), per
+    channel of that consumer, each with the consumer's verdict (`verdict.verdict` in the
+    payload: `breaking` or `unknown`) and path in its payload.
 
     `context` (JSON) goes into every payload; its `dataset_version`, when the change is a
     new version's, is part of the idempotency key, with the consumer, the channel, the
@@ -43,18 +46,21 @@ def notifications_for(store: Store, impact: ChangeImpact, event: Event = "propos
     if event not in EVENTS:
         raise ValidationError(f"unknown event '{event}'; events are {', '.join(EVENTS)}")
     context = dict(context or {})
-    breaking = impact.of("breaking", NodeKind.CONSUMER)
+    # an unknown verdict is told too, as such: skipping it would leave a consumer whose
+    # dependency may break (a job without column lineage, an unrecorded transformation)
+    # to find out in production
+    told = impact.of("breaking", NodeKind.CONSUMER) + impact.of("unknown", NodeKind.CONSUMER)
     # a deleted consumer is never notified, whoever built the impact (lineage.lifecycle)
-    states = store.lifecycle_states(j.node.key for j in breaking)
-    breaking = [j for j in breaking if states.get(j.node.key) != "deleted"]
-    if not breaking:
+    states = store.lifecycle_states(j.node.key for j in told)
+    told = [j for j in told if states.get(j.node.key) != "deleted"]
+    if not told:
         return []
     given = dict(channels or {})
-    stored = store.channels([j.node.key for j in breaking if j.node.key not in given])
+    stored = store.channels([j.node.key for j in told if j.node.key not in given])
     version = context.get("dataset_version")
     report = _message.report(impact)
     specs = []
-    for judged in breaking:
+    for judged in told:
         consumer = judged.node.key
         for channel in given.get(consumer, stored.get(consumer, [])):
             key = _message.idempotency_key(consumer, channel, event, impact,
@@ -69,7 +75,7 @@ def notifications_for(store: Store, impact: ChangeImpact, event: Event = "propos
 def notify_change(store: Store, field: str, changes: Sequence[str | Change], *,
                   context: Mapping[str, Any] | None = None,
                   max_depth: int | None = None) -> int:
-    """Tell the consumers that a proposed change to `field` would break (see
+    """Tell the consumers that a proposed change to `field` would or may break (see
     `lineage.impact.change_impact` for the change specs); returns how many notifications
     were enqueued (0 when the same change was announced before)."""
     impact = change_impact(store, field, changes, max_depth)
@@ -79,7 +85,7 @@ def notify_change(store: Store, field: str, changes: Sequence[str | Change], *,
 def new_version_notifications(store: Store, batch: GraphBatch) -> list[NotificationSpec]:
     """Notifications for the dataset versions `batch` adds (not yet stored) whose schema
     differs from the dataset's latest stored version: for each changed field that the
-    store holds, the consumers its changes break. Computed against the store as it is
+    store holds, the consumers its changes break or may break. Computed against the store as it is
     before the batch, so put them in the batch (`batch.notifications`) and apply it."""
     versions = [k for k in batch.schemas if kind_of(k) is NodeKind.DATASET_VERSION]
     datasets = {e.src: e.dst for e in batch.edges.values()
