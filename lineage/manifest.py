@@ -415,7 +415,10 @@ def parse(text: str, file: str = "<manifest>") -> _Source:
         if first["type"] == "extra_forbidden":
             message = f"unknown key '{path[-1]}'"
             allowed = _allowed_keys(path[:-1])
-            if close := difflib.get_close_matches(str(path[-1]), allowed, n=1):
+            meant = _SAME_MEANING.get(str(path[-1]))
+            if meant in allowed:
+                message += f"; did you mean '{meant}'?"
+            elif close := difflib.get_close_matches(str(path[-1]), allowed, n=1):
                 message += f"; did you mean '{close[0]}'?"
             elif allowed:
                 message += f"; allowed here: {', '.join(allowed)}"
@@ -423,6 +426,13 @@ def parse(text: str, file: str = "<manifest>") -> _Source:
         raise ValidationError(message, file=file, key=_path_text(path),
                               line=_line_of(data, path)) from None
     return _Source(file, data, manifest)
+
+
+#: keys spelt as another part of the manifest (or ODCS) spells the same thing; a spelling
+#: match would suggest a key of another meaning ('validValues' -> 'values', label spellings)
+_SAME_MEANING = {"validValues": "allowed_values", "valid_values": "allowed_values",
+                 "allowedValues": "allowed_values", "physicalType": "type",
+                 "required": "nullable"}
 
 
 def _allowed_keys(path: Sequence[str | int]) -> list[str]:

@@ -77,6 +77,10 @@ def test_references_resolve_against_the_store(store: Store, tmp_path: Path) -> N
          "datasets[0].fields[1].name"),
         ("datasets:\n  - name: x\n    feilds: []\n", "unknown key 'feilds'; did you mean 'fields'?",
          3, "datasets[0].feilds"),
+        # the contract's (ODCS) spelling on a dataset field: not 'values' (label spellings)
+        ("datasets:\n  - name: x\n    fields:\n      - {name: a, type: int, validValues: [1]}\n",
+         "unknown key 'validValues'; did you mean 'allowed_values'?", 4,
+         "datasets[0].fields[0].validValues"),
         ("features:\n  - {name: f, from: nowhere.col}\n", "unknown field or feature 'nowhere.col'",
          2, "features[0].from[0]"),
         ("datasets:\n  - name: x\n    fields:\n      - {name: a, type: int, nullable: maybe}\n",
