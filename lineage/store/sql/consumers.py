@@ -14,7 +14,7 @@ from ..._model import ApplyResult, ChannelSpec, Closure, GraphBatch, NodeRef
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties
 from .assertions import SqlAssertionStore
-from .graph import _canonical, _list_param, _loaded
+from .graph import _canonical, _id_text, _list_param, _loaded
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _IN_CHUNK = 500
 #: `WalkTable.derived` key: the dataset pass's rows a PostgreSQL walk read with its levels
 WALK_DATASET_ROWS = "pg_dataset_rows"
-#: a walk with this many fields or more has its dataset pass done with numpy arrays; a
+#: a walk with this many nodes or more has its dataset pass done with numpy arrays; a
 #: smaller one (nearly every impact) in plain Python, which costs less than importing numpy
 #: (~40 ms of a CLI read's start). Both give the same answers (a test runs both).
 NUMPY_FIELDS = 5_000
@@ -164,10 +164,14 @@ class SqlConsumerStore(SqlAssertionStore):
                 hits = np.flatnonzero(np.isin(datasets_array, wanted))
                 hit_rows = rows_array[hits].tolist()
                 hit_datasets = datasets_array[hits].tolist()
+            rows: dict[str, int | None] = {}
             for row, dataset_id in zip(hit_rows, hit_datasets, strict=True):
                 key = start if row < 0 else t.keys[row]
+                rows[key] = row
                 found += [(key, dataset, consumer)
                           for dataset, consumer in found_datasets.consumers[dataset_id]]
+            if found_datasets.walk_ids is not None:
+                _note_consumer_rows(closure, found_datasets, rows)
         if len(t.ids or ()) < len(t.keys):  # rows added after the walk (`Closure.extend`)
             field_kind, kinds = NodeKind.FIELD.value, t.kinds
             extra = [t.keys[row] for row in range(len(t.ids or ()), len(t.keys))
@@ -196,7 +200,7 @@ class SqlConsumerStore(SqlAssertionStore):
         and of those datasets only the ones consumed (their consumers) or feeding something
         as a whole (a read, trained_on or derived_from edge leaves them or a version of
         them), with their nearest field's row. None when the walk kept no ids.
-        With NUMPY_FIELDS fields or more, `rows` and `dataset` are int64 arrays (a hub's
+        With NUMPY_FIELDS nodes or more, `rows` and `dataset` are int64 arrays (a hub's
         10^5 fields), otherwise lists."""
         t = closure.table
         if t is None or t.ids is None or t.start_id is None:
@@ -205,24 +209,42 @@ class SqlConsumerStore(SqlAssertionStore):
         if isinstance(known, _WalkDatasets):
             return known
         field_kind, node_ids = NodeKind.FIELD.value, t.ids
-        is_field = [kind == field_kind for kind in t.kinds[:len(node_ids)]]
-        first_row = [-1] if closure.start.node.kind is NodeKind.FIELD else []
-        rows = first_row + list(compress(range(len(node_ids)), is_field))
-        result = _WalkDatasets(rows, [])
-        t.derived["datasets"] = result
-        if not rows:
-            return result
         sqlite = self.dialect == "sqlite"
-        ids = [t.start_id] * len(first_row) + list(compress(node_ids, is_field))
-        tagged = t.derived.pop(WALK_DATASET_ROWS, None)
+        start_field = closure.start.node.kind is NodeKind.FIELD
+        # PostgreSQL: the rows of the pass when the walk's own statement did it (graph.py
+        # `_pg_first_levels`, fewer than NUMPY_FIELDS fields): read as lists, never wide
+        tagged = None if sqlite else t.derived.pop(WALK_DATASET_ROWS, None)
+        wide = tagged is None and len(node_ids) + start_field >= NUMPY_FIELDS
+        ids: Any = None
+        if wide:  # the field rows and ids by numpy (a hub: 10^5 of them)
+            import numpy as np
+
+            is_field = np.fromiter(map(field_kind.__eq__, t.kinds), dtype=bool,
+                                   count=len(node_ids))
+            rows_array = np.flatnonzero(is_field)
+            all_ids = np.asarray(node_ids, dtype=np.int64)
+            ids = all_ids[rows_array]
+            if start_field:
+                rows_array = np.concatenate([[-1], rows_array])
+                ids = np.concatenate([[t.start_id], ids])
+            result = _WalkDatasets(rows_array, [], walk_ids=all_ids)
+        else:
+            is_plain_field = [kind == field_kind for kind in t.kinds[:len(node_ids)]]
+            first_row = [-1] if start_field else []
+            rows = first_row + list(compress(range(len(node_ids)), is_plain_field))
+            result = _WalkDatasets(rows, [])
+            ids = [t.start_id] * len(first_row) + list(compress(node_ids, is_plain_field))
+        t.derived["datasets"] = result
+        if not len(result.rows):
+            return result
         cursor: AbstractContextManager[Any] = (nullcontext() if tagged is not None
                                                else self._cursor())
         with cursor as cur:
-            if not sqlite and len(rows) < NUMPY_FIELDS:
+            if not sqlite and not wide:
                 # a typical walk's few fields: the three steps below in one round trip, or
-                # none when the walk's statement did them (graph.py `_pg_first_levels`)
+                # none when the walk's statement did them
                 if tagged is None:
-                    cur.execute(_PG_DATASET_PASS, (_list_param(sqlite, ids),))
+                    cur.execute(_PG_DATASET_PASS, (_list_param(False, ids),))
                     tagged = cur.fetchall()
                 columns = ([r[1] for r in tagged if r[0] == -3],
                            [r[6] for r in tagged if r[0] == -3])
@@ -232,12 +254,14 @@ class SqlConsumerStore(SqlAssertionStore):
                     return result
                 refs = [r[1:6] for r in tagged if r[0] == -1]
             else:
+                param = (_id_text(ids) if sqlite and wide
+                         else _list_param(sqlite, ids.tolist() if wide else ids))
                 # PostgreSQL: binary results, the two id arrays straight into numpy
                 # (pgarray.py)
-                cur.execute(_FIELD_DATASETS[self.dialect], (_list_param(sqlite, ids),),
+                cur.execute(_FIELD_DATASETS[self.dialect], (param,),
                             **({} if sqlite else {"binary": True}))
                 columns = cur.fetchone()
-                if len(rows) >= NUMPY_FIELDS:
+                if wide:
                     distinct, nearest_rows = _fields_datasets_numpy(result, columns)
                 else:
                     distinct, nearest_rows = _fields_datasets(result, columns)
@@ -261,6 +285,7 @@ class SqlConsumerStore(SqlAssertionStore):
             if kind == _CONSUMES:
                 result.consumers.setdefault(dataset_id, []).append(
                     (result.refs[dataset_id], result.refs[other]))
+                result.consumer_ids[result.refs[other].key] = other
             elif dataset_id not in result.feeding:
                 result.feeding[dataset_id] = nearest[dataset_id]
         return result
@@ -289,12 +314,13 @@ def _fields_datasets_numpy(result: _WalkDatasets, columns: tuple[Any, Any] | Non
     import numpy as np
 
     at, dataset = _id_columns(columns)
-    rows = np.array(result.rows, dtype=np.int64)
+    rows = np.asarray(result.rows, dtype=np.int64)
     if not len(at):
         result.rows, result.dataset = rows[:0], dataset
         return [], []
-    order = np.argsort(at, kind="stable")  # by row: a dataset's first is its nearest
-    at, dataset = at[order], dataset[order]
+    if len(at) > 1 and not bool(np.all(at[1:] >= at[:-1])):  # (the nested loop's order)
+        order = np.argsort(at, kind="stable")  # by row: a dataset's first is its nearest
+        at, dataset = at[order], dataset[order]
     rows = rows[at]
     result.rows, result.dataset = rows, dataset
     distinct, first = np.unique(dataset, return_index=True)
@@ -314,6 +340,32 @@ class _WalkDatasets:
     consumers: dict[int, list[tuple[NodeRef, NodeRef]]] = field(default_factory=dict)
     feeding: dict[int, int] = field(default_factory=dict)
     refs: dict[int, NodeRef] = field(default_factory=dict)
+    #: the consumers' ids by key, and (a wide walk) the walk's node ids as an int64 array:
+    #: where the consumers are in the walk, found without a pass over its keys
+    consumer_ids: dict[str, int] = field(default_factory=dict)
+    walk_ids: np.ndarray | None = None
+
+
+def _note_consumer_rows(closure: Closure, found: _WalkDatasets,
+                        rows: dict[str, int | None]) -> None:
+    """Tell `closure` (`Closure.note_rows`) the rows of the fields in `rows` and of every
+    consumer in `found` (None: not in the closure), found by node id: the consumers'
+    `extend` then makes no pass over a hub's 10^5 keys to place them."""
+    import numpy as np
+
+    t = closure.table
+    assert t is not None and t.ids is not None and found.walk_ids is not None
+    wanted = np.fromiter(found.consumer_ids.values(), dtype=np.int64,
+                         count=len(found.consumer_ids))
+    keys = t.keys
+    for row in np.flatnonzero(np.isin(found.walk_ids, wanted)).tolist():
+        rows[keys[row]] = row
+    later = {keys[row]: row for row in range(len(t.ids), len(keys))}  # added by `extend`
+    later[closure.start.node.key] = -1
+    for key in found.consumer_ids:
+        if key not in rows:
+            rows[key] = later.get(key)
+    closure.note_rows(rows)
 
 
 def _id_lists(row: tuple[Any, Any] | None) -> tuple[list[int], list[int]]:
@@ -370,9 +422,12 @@ _FIELD_DATASETS = {
 # Then, of those datasets, the consumers and the dataset-level edges out of them or out of
 # one of their versions (`version_of` rows name the version): few rows, whatever the count
 # of datasets.
+# (SQLite: most of a dataset's edges are `has_field`, and one comparison rules them out
+# before the IN list's lookup: a hub's 6*10^5 such rows, 0.074 -> 0.056 s)
 _DATASET_LINKS = {
     "sqlite": "SELECT j.value, e.kind, e.dst FROM json_each(?) j JOIN edge e ON e.src = "
-              "j.value AND e.kind IN ('" + _CONSUMES + "', " + _FEEDS + ") "
+              "j.value AND e.kind <> '" + EdgeKind.HAS_FIELD.value + "' AND e.kind IN ('"
+              + _CONSUMES + "', " + _FEEDS + ") "
               "UNION ALL SELECT j.value, v.kind, v.src FROM json_each(?) j JOIN edge v "
               "ON v.dst = j.value AND v.kind = '" + EdgeKind.VERSION_OF.value + "' "
               "WHERE EXISTS (SELECT 1 FROM edge o WHERE o.src = v.src AND o.kind IN ("
