@@ -39,6 +39,7 @@ def ingest(app: App, files: tuple[str, ...], strict: bool, fmt: str) -> None:
       lineage --store postgresql://postgres@127.0.0.1:5432/test ingest /var/log/ol/*.ndjson
     """
     prepared = openlineage.prepare_files(list(files), strict=strict)
+    openlineage.note_shared_runs(app.store, [prepared])  # its warnings go to the audit too
     with app.audited("ingest", ", ".join(files), prepared.audit_detail()):
         result = openlineage.write(app.store, [prepared])
     if fmt == "json":

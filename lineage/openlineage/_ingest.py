@@ -8,11 +8,20 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .. import _keys as keys
 from .._errors import LineageError, ValidationError
 from .._files import read_text
 from .._model import ApplyResult, GraphBatch
+from .._vocabulary import NodeKind
 from ..store.base import Store
-from ._mapping import BatchBuilder, Event, merge_edge, merge_node  # noqa: F401 - bench/
+from ._mapping import (  # noqa: F401 - merge_node: bench/
+    BatchBuilder,
+    Event,
+    merge_edge,
+    merge_node,
+    run_refs,
+    shared_run_message,
+)
 from ._validate import check_event
 
 #: file suffixes read as one event per line; other files are JSON (one event or a list),
@@ -77,6 +86,8 @@ class Prepared:
     dropped_facets: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: whether `note_shared_runs` has added its warnings (once, before the audit entry)
+    runs_noted: bool = False
 
     def audit_detail(self, limit: int = 20) -> dict[str, Any]:
         """What the audit entry of the write says about it (the first `limit` of each)."""
@@ -153,6 +164,50 @@ def prepare(events: Events, *, strict: bool = False, per_event: bool = False) ->
     return _prepare(_raw_events(events), strict, per_event)
 
 
+def note_shared_runs(store: Store, prepared: Sequence[Prepared]) -> None:
+    """Warn, in each `Prepared.warnings`, of every new run whose runId another job's run
+    holds too, in the store or among these events: `{"event": i, "path": "run.runId",
+    "message": "runId X is also a run of job 'J1'; stored as a separate run of 'J2' ..."}`.
+    Both are stored, each its own run (`keys.run_key`); the warning goes to the first
+    event naming the new run. A run already stored is not warned of again (a replay).
+
+    `write` calls this for what it was not called for; call it before `audit_detail()` so
+    the audit entry holds the warnings too. Reads the store: one lookup of the runs'
+    keys, and one suffix lookup per runId not stored yet."""
+    todo = [p for p in prepared if not p.runs_noted]
+    if not todo:
+        return
+    named: dict[tuple[str, str], list[tuple[Prepared, int, str]]] = {}
+    for done in todo:
+        done.runs_noted = True
+        for ev in done.events:
+            for rid, job, path in run_refs(ev):
+                named.setdefault((rid, job), []).append((done, ev.index, path))
+    if not named:
+        return
+    stored = store.exists(keys.run_key(rid, job) for rid, job in named)
+    jobs: dict[str, set[str]] = {}
+    for rid, job in named:
+        jobs.setdefault(rid, set()).add(job)
+    for rid, job in sorted(named):
+        if keys.run_key(rid, job) in stored:
+            continue
+        others = {j for j in jobs[rid] if j != job}
+        for ref in store.candidates(rid, [NodeKind.RUN]):
+            other, same = keys.run_parts(ref.key)
+            if other is not None and other != job and same == rid:
+                others.add(other)
+        if not others:
+            continue
+        warned: set[int] = set()
+        for done, index, path in named[(rid, job)]:
+            if id(done) in warned:
+                continue  # once per request
+            warned.add(id(done))
+            done.warnings.append({"event": index, "path": path,
+                                  "message": shared_run_message(rid, sorted(others), job)})
+
+
 def write(store: Store, prepared: Sequence[Prepared], *,
           principal: str | None = None) -> IngestResult:
     """Write prepared events (of one or several `prepare` calls) in one transaction. The
@@ -160,6 +215,7 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     order. Raises ValidationError when an event cannot be mapped (an empty name, a field
     twice in a schema): nothing is written then."""
     events = [ev for p in prepared for ev in p.events]
+    note_shared_runs(store, prepared)
     builder = BatchBuilder(principal)
     for done in prepared:
         for ev in done.events:

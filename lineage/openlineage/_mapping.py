@@ -138,6 +138,8 @@ class BatchBuilder:
         self.dataset_of: dict[str, str] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
         self.warnings: list[dict[str, str]] = []
+        #: runId -> {job key -> (index of the first event naming it, JSON path)}
+        self.run_ids: dict[str, dict[str, tuple[int, str]]] = {}
 
     # ---------------------------------------------------------------- nodes and edges
 
@@ -199,13 +201,12 @@ class BatchBuilder:
 
     def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
             job_ns: str, **properties: Any) -> str:
+        """A run of `job_key`, keyed by the job and the runId (`keys.run_key`): a runId that
+        another job reports too is another run, whichever arrives first. Each one sighted
+        is listed in `run_ids` (for `shared_run_warnings`)."""
         rid = _run_id(ev, path, run_id)
-        key = keys.run_key(rid)
-        known = self.pending.get(key)
-        if known is not None and known[2].get("job", job_key) != job_key:
-            raise ev.error(f"run {rid} is reported for job '{known[2]['job']}' and for job "
-                           f"'{job_key}': a runId names one run of one job; give each job's "
-                           "run its own runId", path)
+        key = keys.run_key(rid, job_key)
+        self.run_ids.setdefault(rid, {}).setdefault(job_key, (ev.index, path_text(path)))
         return self.node(key, rid, job_ns, at=ev.time, job=job_key, **properties)
 
     # ---------------------------------------------------------------- events
@@ -239,6 +240,14 @@ class BatchBuilder:
                                   parent["run"]["runId"], pjob, parent["job"]["namespace"])
             self.edge(pjob, parent_key, EdgeKind.RUN_OF)
         root = _get(facets, "parent", "root", "run", "runId")
+        root_job = _get(facets, "parent", "root", "job")
+        root_key = None
+        if isinstance(root, str):
+            # validated: a root names its job too (the spec requires it); without one
+            # the root is known by its id only
+            root_key = keys.run_key(str(UUID(root)), keys.job_key(
+                root_job["namespace"], root_job["name"]) if isinstance(root_job, Mapping)
+                and root_job.get("namespace") and root_job.get("name") else None)
         rkey = self.run(
             ev, ["run", "runId"], run["runId"], job, data["job"]["namespace"],
             states=states,
@@ -247,7 +256,7 @@ class BatchBuilder:
             nominal_end_time=_get(facets, "nominalTime", "nominalEndTime"),
             error_message=_get(facets, "errorMessage", "message"),
             parent=parent_key,
-            root=keys.run_key(str(UUID(root))) if isinstance(root, str) else None,
+            root=root_key,
             reported_by=[self.principal] if self.principal else None,
         )
         self.counts.runs.add(rkey)
@@ -256,7 +265,7 @@ class BatchBuilder:
             self.edge(parent_key, rkey, EdgeKind.PARENT_OF)
         complete = state == "COMPLETE"
         self._io(ev, job, rkey, derive=complete, outputs_written=complete,
-                 run_id=rkey.removeprefix(f"{NodeKind.RUN}:"))
+                 run_id=keys.run_parts(rkey)[1])
         self._job_lineage(ev, job, rkey)
 
     def _io(self, ev: Event, job: str, run: str | None, *, derive: bool,
@@ -583,22 +592,47 @@ class BatchBuilder:
         return self.batch
 
 
+# ------------------------------------------------------------------ runs shared by jobs
+
+
+def run_refs(ev: Event) -> list[tuple[str, str, str]]:
+    """The runs a RunEvent names with their jobs, as (runId, job key, JSON path): its own
+    run and its parent's. Values the mapping refuses are left out (it says why)."""
+    if ev.kind != "RunEvent":
+        return []
+    found: list[tuple[str, str, str]] = []
+    data = ev.data
+    parent = _get(_facets(data["run"]), "parent")
+    for run, job, path in ((data["run"], data["job"], "run.runId"),
+                           (_get(parent, "run"), _get(parent, "job"),
+                            "run.facets.parent.run.runId")):
+        try:
+            rid = str(UUID(run["runId"]))
+            found.append((rid, keys.job_key(job["namespace"], job["name"]), path))
+        except (TypeError, ValueError, KeyError, AttributeError, ValidationError):
+            continue
+    return found
+
+
+def shared_run_message(run_id: str, others: Sequence[str], job: str) -> str:
+    """The warning for a run stored beside other jobs' runs of the same runId."""
+    also = ", ".join(f"'{keys.identity(o)}'" for o in sorted(others))
+    plural = "s" if len(others) > 1 else ""
+    return (f"runId {run_id} is also a run of job{plural} {also}; stored as a separate run of "
+            f"'{keys.identity(job)}' ({keys.run_key(run_id, job)}): a runId names one run of "
+            "one job, so the producer reuses it; name the run by its key, as the runId alone "
+            "is now ambiguous")
+
+
 # ------------------------------------------------------------------ merging
 
 
 def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """A node's stored properties merged with an ingest's (`merge_properties`), and a run's
-    `state` derived from its merged `states`. Raises ConflictError when a stored run
-    belongs to another job than the one the event reports it for."""
+    `state` derived from its merged `states`. (A run's key holds its job, so a run's
+    stored `job` and an event's always agree.)"""
     merged = merge_properties(old, new)
     if keys.kind_of(key) is NodeKind.RUN:
-        stored, given = old.get("job"), new.get("job")
-        if stored is not None and given is not None and stored != given:
-            raise ConflictError(
-                f"run {key.removeprefix('run:')} belongs to '{stored}', and an event reports "
-                f"it for '{given}': a runId names one run of one job, so nothing of this "
-                "ingest was written. Give each job's run its own runId (the producer reuses "
-                "one), or send the events of each job separately.")
         merged = _with_state(merged)
     return merged
 
