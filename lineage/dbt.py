@@ -41,9 +41,10 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``run:{job namespace}/{unique_id}/{uuid5(invocation_id/unique_id)}`` (`keys.run_key`)
   with ``job -run_of-> run``, inputs ``dataset -read-> run`` and, when it succeeded,
   ``run -wrote-> dataset`` and ``run -wrote-> dataset version``; the invocation is a parent
-  run ``run:{job namespace}/{project}/{invocation_id}`` of ``job:{job namespace}/{project}``. A run_results.json of a
-  command that runs nothing (``dbt docs generate``, ``compile``, ``show``, ...; each node
-  "success") gives no runs and no test results, and `run_results_ignored` says why.
+  run ``run:{job namespace}/{project}/{invocation_id}`` of ``job:{job namespace}/{project}``.
+  A run_results.json of a command that runs nothing (``dbt docs generate``, ``compile``,
+  ``show``, ...; each node "success") gives no runs and no test results, and
+  `run_results_ignored` says why.
 
 Stored properties of nodes the import touches are merged, not replaced: the properties the
 import writes are replaced, facts other producers (OpenLineage events) put on the same dataset

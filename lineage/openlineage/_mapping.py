@@ -5,9 +5,10 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 - every event: its job `job:{ns}/{name}` and datasets `dataset:{ns}/{name}`; a dataset's
   schema facet gives its fields `field:{ns}/{name}.{field}` (`has_field` dataset -> field;
   types per `_fieldtypes`), its symlinks facet a `symlinks` property.
-- RunEvent, any state: run `run:{runId}` with `job -run_of-> run`; inputs `dataset -read->
-  job` and `dataset -read-> run`; outputs `job -wrote-> dataset`; a ParentRunFacet adds the
-  parent run and job, `parent job -run_of-> parent run -parent_of-> run`. A dataset with a
+- RunEvent, any state: run `run:{job ns}/{job name}/{runId}` (see "Runs" below) with `job
+  -run_of-> run`; inputs `dataset -read-> job` and `dataset -read-> run`; outputs `job
+  -wrote-> dataset`; a ParentRunFacet adds the parent run (keyed by the parent's job) and
+  job, `parent job -run_of-> parent run -parent_of-> run`. A dataset with a
   DatasetVersionDatasetFacet among the inputs gets its version node (`version -version_of->
   dataset`, `version -read-> run`, schema snapshot from its schema facet).
 - RunEvent COMPLETE only: `run -wrote-> dataset`; per output a version
@@ -56,9 +57,22 @@ newest event's transformation wins. A dataset's schema facet also sets its `fiel
 current column list, newest event wins); a field that a newer schema no longer lists is
 retired: its `has_field` edge from the dataset is removed (so impact of the dataset no
 longer reaches it), while its node, its lineage and the older versions' schema snapshots
-keep it (`lineage schema diff` reports the drop). A runId names one run of one job: an
-event reporting a stored run under another job is refused (ConflictError, 409), and two
-events of one request doing so are a ValidationError at `run.runId`.
+keep it (`lineage schema diff` reports the drop).
+
+Runs are identified by their job and runId together (`keys.run_key`: the key is the job's
+identity, then the runId, which is canonical lowercase). The spec says a runId names one
+run, but producers reuse them: OpenLineage's own dbt fixtures report five runIds for runs of
+different jobs. Keying by the runId alone had to refuse the second job's events (events
+Marquez stores lost) or merge two jobs' runs into one; keying by (job, runId) stores each
+as its own run, and the key depends on nothing but the event, so the store is the same in
+whatever order events arrive. The runId alone still names its run while one job has it (a
+suffix of the key, `Store.resolve`); once two jobs have it, it is ambiguous
+(AmbiguousName lists both keys). The event that adds a second job's run is answered with a
+warning at `run.runId`: "runId X is also a run of job 'J1'; stored as a separate run of
+'J2' (key)" (`note_shared_runs`, before the audit entry, so the audit log has it too). A
+parent run is keyed by the parent facet's job, a `root` by the root's job. An output
+version named after the runId (no version facet) is one node for the runs of one runId
+that write one dataset, its `run` that of the newest event (the larger key at equal times).
 """
 
 from __future__ import annotations
@@ -72,7 +86,7 @@ from typing import Any
 from uuid import UUID
 
 from .. import _keys as keys
-from .._errors import ConflictError, ValidationError
+from .._errors import ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..store.base import Store
@@ -85,7 +99,7 @@ _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4,
 #: properties merged as sets (sorted lists) rather than replaced
 _UNION = ("facets", "reported_by", "symlinks")
 #: properties merged by their own rule, never stamped with an event time (a run's `job`
-#: never changes: another one is a conflict; each quality check keeps its newest result)
+#: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
 
