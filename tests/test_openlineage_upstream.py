@@ -169,3 +169,7 @@ def test_the_official_client_delivers_upstream_events_to_a_real_server(
         assert refused.status_code == 400 and refused.json()["key"] == "run.runId"
         health = httpx.get(f"{base}/api/v1/health").json()["ingest"]
         assert health["events_with_dropped_facets"] == sum(1 for d in STORED.values() if d)
+    with lineage.connect(sqlite_url) as store:  # and each request's audit entry says so
+        audited = [w["message"] for e in store.audit_log(1000) if e.action == "ingest"
+                   for w in e.detail.get("warnings", []) if "is also a run of job" in w["message"]]
+    assert sorted(audited) == sorted(shared)
