@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -164,6 +166,29 @@ def prepare(events: Events, *, strict: bool = False, per_event: bool = False) ->
     return _prepare(_raw_events(events), strict, per_event)
 
 
+#: per store, the run keys known to be stored (bounded, newest kept): a known run is not
+#: new, so needs no lookup (a run is never unstored); the event's parent run and a run's
+#: COMPLETE after its START are the common case
+_KNOWN_RUNS: weakref.WeakKeyDictionary[Store, OrderedDict[str, None]] = \
+    weakref.WeakKeyDictionary()
+_KNOWN_RUNS_MAX = 100_000
+
+
+def _known_runs(store: Store) -> OrderedDict[str, None]:
+    try:
+        return _KNOWN_RUNS.setdefault(store, OrderedDict())
+    except TypeError:  # a store that cannot be weakly referenced: nothing remembered
+        return OrderedDict()
+
+
+def _remember(known: OrderedDict[str, None], run_keys: Iterable[str]) -> None:
+    for key in run_keys:
+        known[key] = None
+        known.move_to_end(key)
+    while len(known) > _KNOWN_RUNS_MAX:
+        known.popitem(last=False)
+
+
 def note_shared_runs(store: Store, prepared: Sequence[Prepared]) -> None:
     """Warn, in each `Prepared.warnings`, of every new run whose runId another job's run
     holds too, in the store or among these events: `{"event": i, "path": "run.runId",
@@ -172,8 +197,8 @@ def note_shared_runs(store: Store, prepared: Sequence[Prepared]) -> None:
     event naming the new run. A run already stored is not warned of again (a replay).
 
     `write` calls this for what it was not called for; call it before `audit_detail()` so
-    the audit entry holds the warnings too. Reads the store: one lookup of the runs'
-    keys, and one suffix lookup per runId not stored yet."""
+    the audit entry holds the warnings too. Reads the store: one suffix lookup (indexed)
+    per runId of a run this process has not seen stored."""
     todo = [p for p in prepared if not p.runs_noted]
     if not todo:
         return
@@ -183,20 +208,21 @@ def note_shared_runs(store: Store, prepared: Sequence[Prepared]) -> None:
         for ev in done.events:
             for rid, job, path in run_refs(ev):
                 named.setdefault((rid, job), []).append((done, ev.index, path))
-    if not named:
-        return
-    stored = store.exists(keys.run_key(rid, job) for rid, job in named)
+    known = _known_runs(store)
     jobs: dict[str, set[str]] = {}
     for rid, job in named:
         jobs.setdefault(rid, set()).add(job)
+    stored: dict[str, set[str]] = {}  # runId -> the jobs of its stored runs
     for rid, job in sorted(named):
-        if keys.run_key(rid, job) in stored:
+        if keys.run_key(rid, job) in known:
             continue
-        others = {j for j in jobs[rid] if j != job}
-        for ref in store.candidates(rid, [NodeKind.RUN]):
-            other, same = keys.run_parts(ref.key)
-            if other is not None and other != job and same == rid:
-                others.add(other)
+        if rid not in stored:
+            found = {keys.run_parts(ref.key) for ref in store.candidates(rid, [NodeKind.RUN])}
+            stored[rid] = {j for j, same in found if j is not None and same == rid}
+            _remember(known, (keys.run_key(rid, j) for j in stored[rid]))
+        if job in stored[rid]:
+            continue
+        others = (jobs[rid] | stored[rid]) - {job}
         if not others:
             continue
         warned: set[int] = set()
@@ -226,6 +252,9 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     batch = builder.unmerged()
     applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
                else ApplyResult())
+    # committed: known from now on (the events' runs and their parents)
+    _remember(_known_runs(store), (k for k in builder.pending
+                                   if keys.kind_of(k) is NodeKind.RUN))
     kinds = [ev.kind for ev in events]
     c = builder.counts
     return IngestResult(
