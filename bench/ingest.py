@@ -424,7 +424,9 @@ def measure(backend: str, url: str | None, args: argparse.Namespace,
     complete, stats = set(expected), {}
     if url is not None:
         with lineage.connect(url) as store:
-            found = store.nodes([f"run:{run}" for run in expected])
+            # runs are keyed by job and runId: read every run, keep those sent (by runId)
+            refs = store.find("", [lineage.NodeKind.RUN], max(1, 2 * len(expected) + 1000))
+            found = store.nodes(r.key for r in refs if r.name in expected)
             stats = store.stats()
         complete = {k for k, node in found.items()
                     if node.properties.get("state") == "COMPLETE"

@@ -29,6 +29,8 @@ def ingest(app: App, files: tuple[str, ...], strict: bool, fmt: str) -> None:
     nothing is written); an invalid optional facet is dropped and listed with its JSON path
     (with --strict it rejects the input instead), a naive eventTime is read as UTC and a
     missing schemaURL accepted, with a warning. The dropped facets also go to the audit log.
+    A run is its job and runId together: a runId another job's run has too is stored as a
+    run of its own, with a warning (`lineage show RUNID` then lists both runs' keys).
     Ingesting the same events again changes nothing. Exit code 2 means bad input.
 
     \b
@@ -39,6 +41,7 @@ def ingest(app: App, files: tuple[str, ...], strict: bool, fmt: str) -> None:
       lineage --store postgresql://postgres@127.0.0.1:5432/test ingest /var/log/ol/*.ndjson
     """
     prepared = openlineage.prepare_files(list(files), strict=strict)
+    openlineage.note_shared_runs(app.store, [prepared])  # its warnings go to the audit too
     with app.audited("ingest", ", ".join(files), prepared.audit_detail()):
         result = openlineage.write(app.store, [prepared])
     if fmt == "json":

@@ -1,19 +1,21 @@
 """Stable node keys: one string per node, ``<kind>:<identity>``.
 
 Datasets and jobs are named as OpenLineage names them (namespace + name); a field is its
-dataset's identity plus ``.field``; versions are ``@version``; runs are their UUID:
+dataset's identity plus ``.field``; versions are ``@version``; a run is its job's identity
+plus its runId (OpenLineage producers reuse one runId for runs of different jobs, and each
+stays its own run), or its bare id when no job is known:
 
     dataset:postgres://db.prod:5432/public.transactions
     field:postgres://db.prod:5432/public.transactions.category
     dataset_version:postgres://db.prod:5432/public.transactions@2026-01
     job:airflow/features.rolling_spend_7d
-    run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f
+    run:airflow/features.rolling_spend_7d/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f
     feature:avg_amount_7d
     model:fraud            model_version:fraud@3
     consumer:risk-rules-engine      agent:annotator/alice
 
 People may type any suffix that starts at a boundary (``transactions.category``,
-``fraud@3``); see `Store.resolve`.
+``fraud@3``, a run's id alone); see `Store.resolve`.
 """
 
 from __future__ import annotations
@@ -70,8 +72,25 @@ def job_key(namespace: str, name: str) -> str:
     return f"{NodeKind.JOB}:{_need(namespace, 'namespace')}/{_need(name, 'job name')}"
 
 
-def run_key(run_id: str) -> str:
-    return f"{NodeKind.RUN}:{_need(run_id, 'run id')}"
+def run_key(run_id: str, job: str | None = None) -> str:
+    """The key of run `run_id` of `job` (a job key, ``job:{ns}/{name}``): ``run:{ns}/{name}/
+    {run_id}``, so that two jobs' runs reported under one runId are two runs whatever order
+    they arrive in, and the runId alone (a suffix) still names the run when only one job has
+    it. Without a job (a run known only by its id): ``run:{run_id}``."""
+    rid = _need(run_id, "run id")
+    if job is None:
+        return f"{NodeKind.RUN}:{rid}"
+    if "/" in rid:  # the id must stay the key's last segment, or the job could not be read off
+        raise ValidationError(f"a run id cannot contain '/', got {run_id!r}")
+    return f"{NodeKind.RUN}:{identity(_need(job, 'job key'))}/{rid}"
+
+
+def run_parts(key: str) -> tuple[str | None, str]:
+    """A run key's job key (None for a run known only by its id) and run id: the inverse of
+    `run_key`."""
+    ident = identity(key)
+    head, sep, rid = ident.rpartition("/")
+    return (f"{NodeKind.JOB}:{head}" if sep else None), rid
 
 
 def feature_key(name: str) -> str:

@@ -37,12 +37,14 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   when the test did not run). A ``not_null`` test or constraint also makes the field
   non-nullable in the schema snapshot. A unit test (dbt 1.8+) is an entry with test
   ``unit_test`` on its model's dataset.
-- run result of a seed, model or snapshot: a run ``run:{uuid5(invocation_id/unique_id)}``
+- run result of a seed, model or snapshot: a run
+  ``run:{job namespace}/{unique_id}/{uuid5(invocation_id/unique_id)}`` (`keys.run_key`)
   with ``job -run_of-> run``, inputs ``dataset -read-> run`` and, when it succeeded,
   ``run -wrote-> dataset`` and ``run -wrote-> dataset version``; the invocation is a parent
-  run ``run:{invocation_id}`` of ``job:{job namespace}/{project}``. A run_results.json of a
-  command that runs nothing (``dbt docs generate``, ``compile``, ``show``, ...; each node
-  "success") gives no runs and no test results, and `run_results_ignored` says why.
+  run ``run:{job namespace}/{project}/{invocation_id}`` of ``job:{job namespace}/{project}``.
+  A run_results.json of a command that runs nothing (``dbt docs generate``, ``compile``,
+  ``show``, ...; each node "success") gives no runs and no test results, and
+  `run_results_ignored` says why.
 
 Stored properties of nodes the import touches are merged, not replaced: the properties the
 import writes are replaced, facts other producers (OpenLineage events) put on the same dataset
@@ -656,7 +658,7 @@ class _Builder:
         invocation = meta["invocation_id"]
         args = rr.data.get("args") if isinstance(rr.data.get("args"), Mapping) else {}
         pjob = keys.job_key(self.job_ns, self.project)
-        parent = keys.run_key(invocation)
+        parent = keys.run_key(invocation, pjob)
         self.batch.add_node(pjob, self.project, self.job_ns, dbt_resource_type="project")
         self.batch.add_node(parent, invocation, self.job_ns, job=pjob,
                             command=args.get("which"), started_at=meta.get(
@@ -670,7 +672,7 @@ class _Builder:
                 continue  # tests are quality checks, operations are not lineage
             jkey = keys.job_key(self.job_ns, uid)
             run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dbt:{invocation}/{uid}"))
-            rkey = keys.run_key(run_id)
+            rkey = keys.run_key(run_id, jkey)
             status = str(result.get("status"))
             state = {"success": "COMPLETE", "error": "FAIL", "skipped": "ABORT"}.get(
                 status, "OTHER")

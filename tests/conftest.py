@@ -120,6 +120,12 @@ def fraud_store(store: lineage.Store) -> lineage.Store:
     return store
 
 
+def run_node(store: lineage.Store, run_id: str) -> lineage.Node:
+    """The one run stored under `run_id` (runs are keyed by job and runId, and a runId
+    alone names its run while only one job has it)."""
+    return store.node(store.resolve(run_id, [lineage.NodeKind.RUN]).key)
+
+
 def snapshot(store: lineage.Store) -> dict[str, object]:
     """Everything a store holds that a write could change, for 'unchanged' assertions."""
     refs = store.find("", limit=100_000)

@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 
 DATA = Path(__file__).parent / "data" / "openlineage"
 PG = "postgres://db.prod:5432"
-RUN = "run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
+RUN = "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
 FACTS = f"dataset:{PG}/analytics.order_facts"
 ORDER_ID = f"field:{PG}/analytics.order_facts.order_id"
 ORDERS_ID = f"field:{PG}/public.orders_raw.id"

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT / "examples" / "fraud"))
 from make_health_data import late_events  # noqa: E402
 
 NOON = datetime(2026, 4, 2, 12, tzinfo=UTC)
-LATE_RUN = "run:0196f0a0-0000-7000-8000-000000000002"
+LATE_RUN = ("run:airflow://scheduler.prod/features.rolling_spend_7d/"
+            "0196f0a0-0000-7000-8000-000000000002")
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -11,9 +14,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import lineage
+from lineage import openlineage as ol
 from lineage._keys import tail
+from lineage.runs import runs as lineage_runs
 from lineage.store.sql import engine as engines
 from lineage.store.sql.tables import SCHEMA_REVISION, metadata
+
+from .conftest import snapshot
 
 
 @pytest.fixture
@@ -95,3 +102,60 @@ def test_a_0004_store_with_data_upgrades_to_reversed_tails(store_url: str) -> No
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
             rtails = dict(conn.execute(sa.text("SELECT key, rtail FROM node")).all())
     assert rtails == {key: tail(key)[::-1] for key in keys}
+
+
+RUNS_0005 = Path(__file__).parent / "data" / "migrations" / "runs_0005.json"
+
+
+def test_a_0005_store_of_runs_keyed_by_run_id_answers_as_one_ingested_now(
+        store_url: str, tmp_path: Path) -> None:
+    """0006 re-keys runs from `run:{runId}` to `run:{job}/{runId}`. The rows are what the
+    0005 release wrote for these events (tests/data/migrations/make_runs_0005.py): once
+    migrated, the store holds exactly what the current code makes of the same events (keys,
+    edges, the properties naming runs), and a run is found by its runId and its old key."""
+    old = json.loads(RUNS_0005.read_text())
+    engine = _store_at(store_url, "0005")
+    ids = {n["key"]: i for i, n in enumerate(old["nodes"], 1)}
+    now = "2026-01-01 00:00:00"
+    node_row = sa.text(
+        "INSERT INTO node (id, key, rtail, kind, name, namespace, properties, created_at, "
+        "updated_at) VALUES (:id, :key, :rtail, :kind, :name, :ns, :p, :now, :now)"
+    ).bindparams(sa.bindparam("p", type_=sa.JSON))
+    edge_row = sa.text("INSERT INTO edge (src, dst, kind, properties) VALUES "
+                       "(:src, :dst, :kind, :p)").bindparams(sa.bindparam("p", type_=sa.JSON))
+    with engine.begin() as conn:
+        conn.execute(node_row, [{"id": ids[n["key"]], "key": n["key"],
+                                 "rtail": tail(n["key"])[::-1], "kind": n["kind"],
+                                 "name": n["name"], "ns": n["namespace"],
+                                 "p": n["properties"], "now": now} for n in old["nodes"]])
+        conn.execute(edge_row, [{"src": ids[s], "dst": ids[d], "kind": k, "p": p}
+                                for s, d, k, p in old["edges"]])
+        conn.execute(sa.text(
+            "INSERT INTO schema_field (version_id, position, name, type, nullable, "
+            "description, allowed_values) VALUES (:v, :i, :name, :type, :nullable, "
+            ":description, :allowed)").bindparams(sa.bindparam("allowed", type_=sa.JSON)),
+            [{"v": ids[version], "i": i, "name": f["name"], "type": f["type"],
+              "nullable": f["nullable"], "description": f["description"],
+              "allowed": f["allowed_values"]}
+             for version, fields in old["schemas"].items() for i, f in enumerate(fields)])
+        if engine.dialect.name == "postgresql":  # ids given: move the sequence past them
+            conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('node', 'id'), "
+                                 ":n)"), {"n": len(ids)})
+    engine.dispose()
+
+    data = Path(__file__).parent / "data" / "openlineage"
+    with lineage.connect(f"sqlite:///{tmp_path / 'now.db'}") as now_store:
+        for name in old["events"]:
+            ol.ingest(now_store, json.loads((data / name).read_text()))
+        expected = snapshot(now_store)
+    with lineage.connect(store_url) as store:
+        assert snapshot(store) == expected
+        run = "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
+        assert store.resolve("0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == run
+        assert store.resolve("run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == run
+        assert [r.run.key for r in lineage_runs(store, "daily_etl.build_order_facts").runs] \
+            == [run]
+        # and it keeps taking events: the same again changes nothing
+        for name in old["events"]:
+            ol.ingest(store, json.loads((data / name).read_text()))
+        assert snapshot(store) == expected

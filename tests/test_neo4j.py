@@ -280,3 +280,39 @@ def test_a_read_only_connect_to_an_empty_neo4j_says_there_is_no_store_and_create
         store.audit("me", "check")
     with lineage.connect(neo4j_url, create=False) as store:
         assert [e.action for e in store.audit_log()] == ["check"]
+
+
+def test_a_version_1_graph_of_runs_keyed_by_run_id_migrates_to_runs_keyed_by_job(
+        neo: Neo4jStore, neo4j_url: str, tmp_path: Path) -> None:
+    """Version 2 re-keys runs from `run:{runId}` to `run:{job}/{runId}`, as the SQL
+    migration 0006 does: a graph holding what the older release wrote for these events
+    (tests/data/migrations/runs_0005.json) ends as the current code makes them."""
+    import json
+
+    from lineage import openlineage as ol
+    from lineage._model import FieldSchema
+
+    old = json.loads((Path(__file__).parent / "data" / "migrations" /
+                      "runs_0005.json").read_text())
+    batch = GraphBatch()
+    for n in old["nodes"]:
+        batch.add_node(n["key"], n["name"], n["namespace"], **n["properties"])
+    for src, dst, kind, props in old["edges"]:
+        batch.add_edge(src, dst, EdgeKind(kind), **props)
+    for version, fields in old["schemas"].items():
+        batch.schemas[version] = [FieldSchema(**f) for f in fields]
+    neo.apply(batch)
+    with neo._tx() as tx:
+        tx.run("MATCH (s:LineageSchema) SET s.version = 1")
+    data = Path(__file__).parent / "data" / "openlineage"
+    with lineage.connect(f"sqlite:///{tmp_path / 'now.db'}") as now:
+        for name in old["events"]:
+            ol.ingest(now, json.loads((data / name).read_text()))
+        expected = snapshot(now)
+    with lineage.connect(neo4j_url) as migrated:
+        (version,) = migrated._query(  # type: ignore[attr-defined]
+            "MATCH (s:LineageSchema) RETURN s.version AS v")
+        assert version["v"] == SCHEMA_VERSION == 2
+        assert snapshot(migrated) == expected
+        assert migrated.resolve("0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == (
+            "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f")

@@ -21,16 +21,18 @@ import pytest
 from click.testing import CliRunner
 
 import lineage
+from lineage import _keys as keys
 from lineage import openlineage as ol
 from lineage.openlineage import field_type
 from lineage.schema import diff as schema_diff
-from tests.conftest import snapshot
+from tests.conftest import run_node, snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
 PG = "postgres://db.prod:5432"
-RUN = "run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
-PARENT = "run:0190d6f4-0000-7000-8000-000000000001"
-FAILED = "run:0190d6f4-3c1e-7a5e-9b1e-aaaaaaaaaaaa"
+# runs are keyed by their job and runId (`lineage._keys.run_key`)
+RUN = "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
+PARENT = "run:airflow/daily_etl/0190d6f4-0000-7000-8000-000000000001"
+FAILED = "run:airflow/daily_etl.build_refunds/0190d6f4-3c1e-7a5e-9b1e-aaaaaaaaaaaa"
 JOB = "job:airflow/daily_etl.build_order_facts"
 PARENT_JOB = "job:airflow/daily_etl"
 REFUNDS_JOB = "job:airflow/daily_etl.build_refunds"
@@ -66,7 +68,7 @@ def test_concurrent_writers_of_one_run_keep_both_states(store_url: str) -> None:
             for future in done:
                 future.result()
         for run_id in run_ids:
-            run = one.node(f"run:{run_id}").properties
+            run = run_node(one, run_id).properties
             assert run["states"] == {"START": "2024-05-01T02:00:00.000Z",
                                      "COMPLETE": "2024-05-01T02:10:00.000Z"}, run_id
             assert run["state"] == "COMPLETE"
@@ -365,8 +367,8 @@ def test_upper_case_run_ids_name_the_same_run(store: lineage.Store) -> None:
     start["run"]["runId"] = start["run"]["runId"].upper()
     ol.ingest(store, [start, event("run_complete")])
     assert store.find("run:", [lineage.NodeKind.RUN]) == [
-        lineage.NodeRef(PARENT, lineage.NodeKind.RUN, PARENT.removeprefix("run:")),
-        lineage.NodeRef(RUN, lineage.NodeKind.RUN, RUN.removeprefix("run:"))]
+        lineage.NodeRef(RUN, lineage.NodeKind.RUN, RUN.rpartition("/")[2]),
+        lineage.NodeRef(PARENT, lineage.NodeKind.RUN, PARENT.rpartition("/")[2])]
 
 
 def test_ingest_keeps_what_a_manifest_declared_about_a_dataset(store: lineage.Store) -> None:
@@ -503,7 +505,8 @@ def test_events_built_by_the_openlineage_python_client(store: lineage.Store,
         (4, 2, 1, 1)
 
     payments, spend = "dataset:kafka://events:9092/payments", "dataset:s3://lake/spend_daily"
-    run_key, parent_key = f"run:{run_id}", f"run:{parent_id}"
+    run_key = keys.run_key(run_id, "job:spark/app.aggregate_spend")
+    parent_key = keys.run_key(parent_id, "job:spark/app")
     version = "dataset_version:s3://lake/spend_daily@17"
     assert edges(store) == {
         ("job:spark/app", "run_of", parent_key), (parent_key, "parent_of", run_key),
@@ -609,7 +612,7 @@ def test_state_follows_event_time_whatever_the_arrival_order(
     # the older event's run and version are history, with the schema it saw
     old_version = f"dataset_version:{LAKE}/daily_totals@01a204b8-b18f-7518-bd2c-000000000001"
     assert [(x.name, x.type) for x in store.schema(old_version)][1] == ("status", "int64")
-    assert store.node("run:01a204b8-b18f-7518-bd2c-000000000001").properties["state"] == \
+    assert run_node(store, "01a204b8-b18f-7518-bd2c-000000000001").properties["state"] == \
         "COMPLETE"
 
 
@@ -659,24 +662,73 @@ def test_two_runs_writing_one_named_version_at_one_time_end_the_same_in_any_orde
     version = store.node(f"dataset_version:{LAKE}/daily_totals@v1").properties
     replayed = ol.ingest(store, first)
     assert snapshot(store) == expected and replayed.applied.nodes_updated == 0
-    assert version["run"] in (f"run:01a204b8-b18f-7518-bd2c-00000000000{d}" for d in (1, 2))
+    assert version["run"] in (keys.run_key(f"01a204b8-b18f-7518-bd2c-00000000000{d}",
+                                           TOTALS_JOB) for d in (1, 2))
 
 
-def test_a_run_id_reused_by_another_job_is_refused_not_merged(store: lineage.Store) -> None:
+def test_a_run_id_reported_by_two_jobs_is_two_runs_and_the_second_is_warned(
+        store: lineage.Store, tmp_path: Path) -> None:
+    """Producers reuse runIds (OpenLineage's own dbt fixtures do): each job's run is stored,
+    neither merged into the other nor refused, and the second is told so; the store is
+    the same whichever arrives first."""
     first = totals_event(1, status_type="INTEGER", sql="SELECT 1", subtype="IDENTITY")
-    ol.ingest(store, first)
-    before = snapshot(store)
     other = copy.deepcopy(first)
     other["job"]["name"] = "weekly_totals"
-    with pytest.raises(lineage.ConflictError) as err:
-        ol.ingest(store, other)
-    assert "belongs to 'job:spark/daily_totals'" in str(err.value)
-    assert "job:spark/weekly_totals" in str(err.value)
-    assert snapshot(store) == before
-    with pytest.raises(lineage.ValidationError) as invalid:  # both in one request
-        ol.ingest(store, [first, other])
-    assert invalid.value.key == "run.runId" and "(event 2 of 2)" in str(invalid.value)
-    assert snapshot(store) == before
+    rid = first["run"]["runId"]
+    weekly_job = "job:spark/weekly_totals"
+    daily, weekly = keys.run_key(rid, TOTALS_JOB), keys.run_key(rid, weekly_job)
+    assert ol.ingest(store, first).warnings == ()
+    answer = ol.ingest(store, other)
+    assert [w for w in answer.warnings if w["path"] == "run.runId"] == [{
+        "event": 0, "path": "run.runId", "message":
+        f"runId {rid} is also a run of job 'spark/daily_totals'; stored as a separate run of "
+        f"'spark/weekly_totals' ({weekly}): a runId names one run of one job, so the "
+        "producer reuses it; name the run by its key, as the runId alone is now ambiguous"}]
+    runs = store.nodes([daily, weekly])
+    assert runs[daily].properties["job"] == TOTALS_JOB
+    assert runs[weekly].properties["job"] == weekly_job
+    found = edges(store)
+    assert {(TOTALS_JOB, "run_of", daily), (weekly_job, "run_of", weekly)} <= found
+    assert (TOTALS_JOB, "run_of", weekly) not in found
+    assert (weekly_job, "run_of", daily) not in found
+    # a replay changes nothing and warns no more: the run is known
+    expected = snapshot(store)
+    assert [w for w in ol.ingest(store, other).warnings if w["path"] == "run.runId"] == []
+    assert snapshot(store) == expected
+    # the other order, and both in one request: the same store
+    with lineage.connect(f"sqlite:///{tmp_path / 'reversed.db'}") as backwards:
+        ol.ingest(backwards, other)
+        ol.ingest(backwards, first)
+        assert snapshot(backwards) == expected
+    with lineage.connect(f"sqlite:///{tmp_path / 'together.db'}") as together:
+        both = ol.ingest(together, [other, first])
+        assert sorted(w["event"] for w in both.warnings if w["path"] == "run.runId") == [0, 1]
+        assert snapshot(together) == expected
+    # the runId alone no longer names one run; its old key form neither
+    for name, kinds in ((rid, [lineage.NodeKind.RUN]), (f"run:{rid}", None)):
+        with pytest.raises(lineage.AmbiguousName) as ambiguous:
+            store.resolve(name, kinds)
+        assert ambiguous.value.candidates == [daily, weekly]
+    assert store.resolve(f"weekly_totals/{rid}").key == weekly
+
+
+def test_a_run_id_shared_by_two_jobs_in_the_stored_parent_is_one_parent_per_job(
+        store: lineage.Store) -> None:
+    """A parent run facet names the parent's job too: two parents of one runId under two
+    jobs are two runs, each the parent of its own child."""
+    child = event("run_start")
+    other = copy.deepcopy(child)
+    other["job"]["name"] = "daily_etl.build_other"
+    other["run"]["runId"] = str(uuid.uuid4())
+    other["run"]["facets"]["parent"]["job"]["name"] = "hourly_etl"
+    ol.ingest(store, [child, other])
+    parent_id = PARENT.rpartition("/")[2]
+    hourly = keys.run_key(parent_id, "job:airflow/hourly_etl")
+    found = edges(store)
+    assert (PARENT, "parent_of", RUN) in found
+    assert (hourly, "parent_of", keys.run_key(other["run"]["runId"],
+                                              "job:airflow/daily_etl.build_other")) in found
+    assert store.node(hourly).properties["job"] == "job:airflow/hourly_etl"
 
 
 # ------------------------------------------------------------------ the spec's LineageFacet
@@ -767,8 +819,8 @@ def test_a_job_lineage_facet_gives_reads_writes_and_derivations(store: lineage.S
         "job:airflow://production/daily.validate"
     found = edges(store)
     assert (extract, "wrote", summary) in found
-    assert (f"run:{extract_run}", "wrote", summary) in found
-    assert (extract, "run_of", f"run:{extract_run}") in found
+    assert (keys.run_key(extract_run, extract), "wrote", summary) in found
+    assert (extract, "run_of", keys.run_key(extract_run, extract)) in found
     assert (f"dataset:{WH}/public.transactions", "read", own) in found
     assert derivations(store)[(f(ORDERS_WH, "amount"), f(summary, "total"))]["job"] == own
 
@@ -778,7 +830,8 @@ def test_a_job_lineage_facet_gives_reads_writes_and_derivations(store: lineage.S
         eventType=RunState.COMPLETE, eventTime="2024-08-02T00:00:00Z", run=Run(runId=run_id),
         job=job, producer="https://example.com/orchestrator", inputs=[], outputs=[])))
     ol.ingest(store, observed)
-    assert (f"dataset:{WH}/public.transactions", "read", f"run:{run_id}") in edges(store)
+    assert (f"dataset:{WH}/public.transactions", "read", keys.run_key(run_id, own)) in \
+        edges(store)
 
 
 # ------------------------------------------------------------------ dbt, as dbt-ol sends it
@@ -862,7 +915,8 @@ def test_dbt_tests_are_quality_checks_on_their_columns_not_downstream_datasets(
     assert list(checks.values()) == [{
         "assertion": "accepted_values", "success": False, "column": "status",
         "job": "job:dbt/test.jaffle_shop.accepted_values_stg_orders_status.5c9bf9911d",
-        "run": "run:01a204b8-b18f-7518-bd2c-0000000000e3", "at": "2024-09-01T06:00:03Z"}]
+        "run": "run:dbt/test.jaffle_shop.accepted_values_stg_orders_status.5c9bf9911d/"
+               "01a204b8-b18f-7518-bd2c-0000000000e3", "at": "2024-09-01T06:00:03Z"}]
     on_table = store.node(STG_ORDERS).properties["quality_checks"]
     assert sorted((c["assertion"], c["column"], c["success"]) for c in on_table.values()) == [
         ("accepted_values", "status", False), ("not_null", "order_id", True)]
@@ -881,7 +935,7 @@ def test_dbt_tests_are_quality_checks_on_their_columns_not_downstream_datasets(
     model_job = "job:dbt/model.jaffle_shop.stg_orders"
     assert (f"dataset:{DUCK}/jaffle_shop.main.raw_status", "read", model_job) in edges(store)
     assert (f"dataset:{DUCK}/jaffle_shop.main.raw_status", "read",
-            "run:01a204b8-b18f-7518-bd2c-0000000000e1") in edges(store)
+            keys.run_key("01a204b8-b18f-7518-bd2c-0000000000e1", model_job)) in edges(store)
 
 
 # ------------------------------------------------------------------ bad input writes nothing
@@ -1048,7 +1102,7 @@ def test_an_invalid_optional_facet_is_dropped_named_and_the_event_stored(
     facet = path.rsplit(".", 1)[1]
     assert result.dropped_facets == (
         {"event": 0, "path": path, "facet": facet, "reason": reason},)
-    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    run = run_node(store, "01a204b8-b18f-7518-bd2c-0000000000c1").properties
     assert run["state"] == "COMPLETE" and facet not in run.get("facets", [])
     assert ("dataset:hive://metastore/sales.orders", "read", "job:spark/orders_daily") in \
         edges(store)
@@ -1066,7 +1120,7 @@ def test_a_null_optional_facet_property_is_read_as_absent_with_a_warning(
     result = ol.ingest(store, _as_producers_send(defect))
     assert result.dropped_facets == ()
     assert result.warnings == ({"event": 0, "path": path, "message": "null read as absent"},)
-    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    run = run_node(store, "01a204b8-b18f-7518-bd2c-0000000000c1").properties
     assert run["error_message"] == "retried once"
 
 
@@ -1090,7 +1144,7 @@ def test_a_naive_event_time_is_read_as_utc_with_a_warning(store: lineage.Store) 
     assert result.warnings == ({"event": 0, "path": "eventTime", "message":
                                 "no time zone offset in '2024-07-01T03:00:00.250': read as "
                                 "UTC"},)
-    run = store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties
+    run = run_node(store, "01a204b8-b18f-7518-bd2c-0000000000c1").properties
     assert run["states"] == {"COMPLETE": "2024-07-01T03:00:00.250Z"}
 
 
@@ -1119,7 +1173,7 @@ def test_a_missing_schema_url_is_accepted_with_a_warning(store: lineage.Store) -
     assert result.dropped_facets == ()
     assert [w["path"] for w in result.warnings] == ["schemaURL",
                                                     "run.facets.processing_engine"]
-    assert store.node("run:01a204b8-b18f-7518-bd2c-0000000000c1").properties["state"] == \
+    assert run_node(store, "01a204b8-b18f-7518-bd2c-0000000000c1").properties["state"] == \
         "COMPLETE"
 
 
@@ -1287,6 +1341,35 @@ def test_cli_ingest_names_dropped_facets_and_strict_rejects_them(store_url: str,
     with lineage.connect(store_url) as store:
         entry = store.audit_log(1)[0]
         assert entry.detail["dropped_facets"][0]["path"] == "run.facets.processing_engine"
+
+
+def test_cli_ingest_warns_of_a_run_id_another_job_has_and_show_calls_it_ambiguous(
+        store_url: str, tmp_path: Path) -> None:
+    first = totals_event(1, status_type="INTEGER", sql="SELECT 1", subtype="IDENTITY")
+    other = copy.deepcopy(first)
+    other["job"]["name"] = "weekly_totals"
+    rid = first["run"]["runId"]
+    for name, e in (("daily.json", first), ("weekly.json", other)):
+        (tmp_path / name).write_text(json.dumps(e))
+    runner = CliRunner()
+    assert runner.invoke(_cli(), ["--store", store_url, "ingest",
+                                  str(tmp_path / "daily.json")]).exit_code == 0
+    result = runner.invoke(_cli(), ["--store", store_url, "ingest",
+                                    str(tmp_path / "weekly.json")])
+    assert result.exit_code == 0, result.output
+    said = (f"runId {rid} is also a run of job 'spark/daily_totals'; stored as a separate "
+            "run of 'spark/weekly_totals'")
+    assert f"warning: {tmp_path / 'weekly.json'}:1: run.runId: {said}" in result.output
+    with lineage.connect(store_url) as store:
+        entry = store.audit_log(1)[0]
+        assert [w["path"] for w in entry.detail["warnings"]] == ["run.runId"]
+        assert said in entry.detail["warnings"][0]["message"]
+    shown = runner.invoke(_cli(), ["--store", store_url, "show", f"run:{rid}"])
+    assert shown.exit_code == 4  # README, "Exit codes": name not found or ambiguous
+    assert keys.run_key(rid, TOTALS_JOB) in shown.output
+    assert keys.run_key(rid, "job:spark/weekly_totals") in shown.output
+    one = runner.invoke(_cli(), ["--store", store_url, "show", f"weekly_totals/{rid}"])
+    assert one.exit_code == 0, one.output
 
 
 def test_cli_ingest_help_has_examples() -> None:

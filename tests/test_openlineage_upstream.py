@@ -2,6 +2,7 @@
 see its README): what Marquez stores is stored, an invalid facet is dropped and named, the
 one event Marquez refuses too (no runId) is refused, and the store ends the same whatever the
 order and however often the events are replayed. The expectations are read off the files.
+The dbt files reuse runIds across files for runs of different jobs: each is a run of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import lineage
+from lineage import _keys as keys
 from lineage import openlineage as ol
 
 from .conftest import LINEAGE, serve_in_subprocess, snapshot
@@ -35,12 +37,22 @@ STORED: dict[str, list[str]] = {
     # a parent facet whose run has no runId
     "fluentd_event_invalid_run_facet.json": ["run.facets.parent"],
     "hive_cllSelectStarComplete.json": [],
+    # arrays of events; the three files reuse five runIds for runs of other jobs
+    "dbt_test_result.json": [],
+    "dbt_no_test_metadata_result.json": [],
+    "dbt_singular_test_result.json": [],
 }
 REJECTED = "fluentd_event_no_run_id.json"
 
 
-def _event(name: str) -> dict[str, Any]:
-    return dict(json.loads((UPSTREAM / name).read_text()))
+def _event(name: str) -> Any:
+    """A file's event, or its list of events."""
+    return json.loads((UPSTREAM / name).read_text())
+
+
+def _events(name: str) -> list[dict[str, Any]]:
+    found = _event(name)
+    return list(found) if isinstance(found, list) else [found]
 
 
 def test_every_upstream_file_is_expected_here() -> None:
@@ -50,18 +62,23 @@ def test_every_upstream_file_is_expected_here() -> None:
 @pytest.mark.parametrize("name", sorted(STORED))
 def test_upstream_events_are_stored_and_their_invalid_facets_named(
         store: lineage.Store, name: str) -> None:
-    event = _event(name)
-    result = ol.ingest(store, event)
+    events = _events(name)
+    result = ol.ingest(store, events)
     assert [d["path"] for d in result.dropped_facets] == STORED[name]
-    if "run" in event:
-        run = store.node(f"run:{event['run']['runId'].lower()}")
-        assert run.properties["state"] == event.get("eventType", "OTHER")
-        job = event["job"]
-        assert store.node(f"job:{job['namespace']}/{job['name']}").kind is lineage.NodeKind.JOB
-    for dataset in [*event.get("inputs", []), *event.get("outputs", []),
-                    *([event["dataset"]] if "dataset" in event else [])]:
-        key = f"dataset:{dataset['namespace']}/{dataset['name']}"
-        assert store.node(key).kind is lineage.NodeKind.DATASET
+    for event in events:
+        if "run" in event:
+            job = event["job"]
+            jkey = keys.job_key(job["namespace"], job["name"])
+            run = store.node(keys.run_key(event["run"]["runId"].lower(), jkey))
+            states = {e.get("eventType", "OTHER") for e in events
+                      if e.get("run", {}).get("runId") == event["run"]["runId"]
+                      and e["job"]["name"] == job["name"]}
+            assert run.properties["state"] in states
+            assert store.node(jkey).kind is lineage.NodeKind.JOB
+        for dataset in [*event.get("inputs", []), *event.get("outputs", []),
+                        *([event["dataset"]] if "dataset" in event else [])]:
+            key = f"dataset:{dataset['namespace']}/{dataset['name']}"
+            assert store.node(key).kind is lineage.NodeKind.DATASET
 
 
 def test_the_hive_select_star_event_keeps_its_column_lineage(store: lineage.Store) -> None:
@@ -100,6 +117,35 @@ def test_upstream_events_end_in_one_store_whatever_the_order_and_replays(
     assert snapshot(shuffled) == expected
 
 
+def test_every_upstream_event_is_stored_one_by_one_in_any_order_and_none_is_lost(
+        store: lineage.Store, tmp_path: Path) -> None:
+    """Each event alone, as a producer sends them, in two different orders: 0 refused (the
+    dbt files' reused runIds included) and the same store; every run of every event is
+    there, a runId two jobs report being two runs."""
+    events = [e for name in sorted(STORED) for e in _events(name)]
+    runs = {keys.run_key(e["run"]["runId"].lower(),
+                         keys.job_key(e["job"]["namespace"], e["job"]["name"]))
+            for e in events if "run" in e}
+    shared = {k.rpartition("/")[2] for k in runs}
+    assert len(shared) < len(runs)  # the files do reuse runIds across jobs
+    stores = [store, lineage.connect(f"sqlite:///{tmp_path / 'other.db'}")]
+    for target, seed in zip(stores, (None, 14), strict=True):
+        order = list(events)
+        if seed is None:
+            order.reverse()
+        else:
+            random.Random(seed).shuffle(order)
+        refused = []
+        for event in order:
+            try:
+                ol.ingest(target, event)
+            except lineage.LineageError as exc:  # noqa: PERF203 - each event on its own
+                refused.append(exc)
+        assert refused == []
+        assert runs <= target.exists(runs)
+    assert snapshot(stores[0]) == snapshot(stores[1])
+
+
 def test_the_official_client_delivers_upstream_events_to_a_real_server(
         sqlite_url: str) -> None:
     import httpx
@@ -107,10 +153,23 @@ def test_the_official_client_delivers_upstream_events_to_a_real_server(
 
     with serve_in_subprocess(LINEAGE, sqlite_url, "--no-auth") as base:
         transport = HttpTransport(HttpConfig(url=base, retry={"total": 0}))
+        shared = []
         for name, dropped in sorted(STORED.items()):
-            answer = transport.emit(_event(name))  # raises on anything but 2xx
-            assert [d["path"] for d in answer.json().get("dropped_facets", [])] == dropped
+            paths = []
+            for event in _events(name):  # one event per request, as the client sends them
+                answer = transport.emit(event).json()  # raises on anything but 2xx
+                paths += [d["path"] for d in answer.get("dropped_facets", [])]
+                shared += [w["message"] for w in answer["warnings"]
+                           if "is also a run of job" in w["message"]]
+            assert paths == dropped
+        # the dbt files in this order: no_test_metadata (5 runs), singular_test (1 of its
+        # 2 runs reuses one of those ids), test (its 5 runs reuse the ids): each said once
+        assert len(shared) == 6
         refused = httpx.post(f"{base}/api/v1/lineage", json=_event(REJECTED))
         assert refused.status_code == 400 and refused.json()["key"] == "run.runId"
         health = httpx.get(f"{base}/api/v1/health").json()["ingest"]
         assert health["events_with_dropped_facets"] == sum(1 for d in STORED.values() if d)
+    with lineage.connect(sqlite_url) as store:  # and each request's audit entry says so
+        audited = [w["message"] for e in store.audit_log(1000) if e.action == "ingest"
+                   for w in e.detail.get("warnings", []) if "is also a run of job" in w["message"]]
+    assert sorted(audited) == sorted(shared)

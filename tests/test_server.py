@@ -40,9 +40,10 @@ from hypothesis import strategies as st
 
 import lineage
 from lineage import auth
+from lineage._keys import run_key
 from lineage.server import ServerSettings, check_exposure, create_app, is_loopback, serve
 from lineage.server._writer import _STOP, IngestWriter, _Request
-from tests.conftest import snapshot
+from tests.conftest import run_node, snapshot
 
 DATA = Path(__file__).parent / "data" / "openlineage"
 MAX_BODY = 64 * 1024
@@ -232,7 +233,7 @@ def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_th
     for e in client_events():
         client.emit(e)  # raises on anything but 2xx
 
-    run = served.store.node("run:01a204b8-b18f-7518-bd2c-582ba438261a")
+    run = run_node(served.store, "01a204b8-b18f-7518-bd2c-582ba438261a")
     assert run.properties["state"] == "COMPLETE" and run.properties["reported_by"] == ["writer"]
     assert served.store.node(SPEND).properties["symlinks"][0]["name"] == "lake.spend_daily"
 
@@ -315,7 +316,7 @@ def test_a_batch_is_answered_per_event_and_stores_its_good_events(served: Served
     assert [(f["index"], f["key"], f["retriable"]) for f in body["failed_events"]] == [
         (1, "outputs[0].namespace", False), (2, None, False)]
     assert "must be a string" in body["failed_events"][0]["reason"]
-    assert served.store.node("run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").properties[
+    assert run_node(served.store, "0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").properties[
         "state"] == "START"  # the bad COMPLETE of the same run was not written
     assert served.store.node("job:reporting/export_summary")
     before = served.state()
@@ -401,18 +402,25 @@ def test_a_request_failing_inside_the_group_transaction_leaves_the_others_writte
         store: lineage.Store) -> None:
     first = event("run_start")
     lineage.openlineage.ingest(store, first)
-    reused = copy.deepcopy(first)
-    reused["job"]["name"] = "another_job"  # the same runId for another job: a conflict
-    before = store.node("run:" + first["run"]["runId"]).properties
-    writer, outcomes = _group_of(store, [[_named_job("survivor_0")], [reused],
+    # a field twice in a schema facet: valid JSON to the spec, refused by the mapping,
+    # which runs inside the group's write
+    broken = copy.deepcopy(first)
+    broken["job"]["name"] = "another_job"
+    broken["outputs"][0].setdefault("facets", {})["schema"] = {
+        "_producer": first["producer"], "fields": [{"name": "x"}, {"name": "x"}],
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json"
+                      "#/$defs/SchemaDatasetFacet"}
+    before = run_node(store, first["run"]["runId"]).properties
+    writer, outcomes = _group_of(store, [[_named_job("survivor_0")], [broken],
                                          [_named_job("survivor_1")]])
-    assert isinstance(outcomes[1], lineage.ConflictError), outcomes[1]
+    assert isinstance(outcomes[1], lineage.ValidationError), outcomes[1]
+    assert "appears twice" in outcomes[1].message
     assert outcomes[0]["status"] == outcomes[2]["status"] == "accepted"
     assert writer.requests == 2  # written alone each, after the group rolled back
     assert {r.key for r in store.find("survivor_", [lineage.NodeKind.JOB], 100)} == {
         "job:reporting/survivor_0", "job:reporting/survivor_1"}
     assert not store.find("another_job", [lineage.NodeKind.JOB], 10)
-    assert store.node("run:" + first["run"]["runId"]).properties == before
+    assert run_node(store, first["run"]["runId"]).properties == before
 
 
 def test_every_acknowledged_event_survives_a_kill_of_the_server_and_a_replay_changes_nothing(
@@ -487,9 +495,12 @@ def test_every_acknowledged_event_survives_a_kill_of_the_server_and_a_replay_cha
             server.wait()
     assert len(acknowledged) >= 60
     with lineage.connect(store_url) as store:
-        runs = store.nodes(f"run:{run_id}" for run_id, _ in acknowledged)
+        def key_of(run_id: str) -> str:  # producer p's runs are runs of job killed_{p}
+            return run_key(run_id, f"job:airflow/killed_{int(run_id[24:28])}")
+
+        runs = store.nodes(key_of(run_id) for run_id, _ in acknowledged)
         missing = [(r, kind) for r, kind in acknowledged
-                   if kind not in runs.get(f"run:{r}", lineage.Node.model_construct(
+                   if kind not in runs.get(key_of(r), lineage.Node.model_construct(
                        properties={})).properties.get("states", {})]
         assert missing == []
         # replaying what was acknowledged changes nothing; what was in flight at the kill
@@ -1044,7 +1055,7 @@ def test_a_dead_writer_process_is_started_again_and_one_that_cannot_stay_up_give
         assert client.get(base + "/api/v1/nodes", params={"q": "order_facts"},
                           headers=headers).status_code == 200
     with lineage.connect(url) as store:  # START, and the COMPLETE the new process wrote
-        run = store.node("run:" + start["run"]["runId"])
+        run = run_node(store, start["run"]["runId"])
         assert run.properties["states"].keys() == {"START", "COMPLETE"}
 
 
@@ -1079,7 +1090,7 @@ def test_ingest_bodies_are_parsed_by_the_writer_thread_never_on_the_event_loop(
     assert [a.status_code for a in answers] == [201, 201, 200], [a.text for a in answers]
     assert parsed_in == ["lineage-ingest-writer"] * 3
     with lineage.connect(store_url) as store:
-        assert store.node("run:0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
+        assert run_node(store, "0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
             "COMPLETE"
         assert store.node("job:reporting/export_summary")
 
@@ -1104,7 +1115,7 @@ def test_a_writer_process_gets_the_raw_bodies_and_the_server_process_parses_none
     assert assert_error(invalid, 400, "ValidationError")["key"] == "eventTime"
     assert parsed == []  # nothing of the bodies was read in the server's process
     with lineage.connect(sql_store_url) as store:
-        assert store.node("run:0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
+        assert run_node(store, "0190d6f4-3c1e-7a5e-9b1e-000000000149").properties["state"] == \
             "COMPLETE"
 
 
@@ -1166,7 +1177,7 @@ def test_an_invalid_facet_is_dropped_reported_audited_and_counted(served: Served
         "reason": "version: is required but missing"}]
     assert [w["path"] for w in body["warnings"]] == [
         "eventTime", "schemaURL", "run.facets.errorMessage.stackTrace"]
-    run = served.store.node("run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").properties
+    run = run_node(served.store, "0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").properties
     assert run["state"] == "COMPLETE" and run["error_message"] == "retried"
     assert run["states"] == {"COMPLETE": "2024-05-01T02:10:00Z"}
 

@@ -231,7 +231,15 @@ def _version(store: Store, dataset: str) -> NodeRef:
     return ref
 
 
-def run_key(run: str) -> str:
+def run_key(store: Store, run: str) -> str:
+    """The key of the run `run` names: a key, or a runId, which names the stored run of
+    that id (AmbiguousName when several jobs' runs have it), else a new run known by its
+    id alone."""
+    candidates = store.candidates(run, [NodeKind.RUN])
+    if len(candidates) == 1:
+        return candidates[0].key
+    if candidates:
+        store.resolve(run, [NodeKind.RUN])  # raises AmbiguousName with the candidates
     return run if keys.is_key(run) else keys.run_key(run)
 
 
@@ -259,7 +267,7 @@ def record_profile(store: Store, batch: Any, dataset: str, *, run: str | None = 
         batch_.add_node(version.key, stored.name, stored.namespace, profile=made.payload())
         store.apply(batch_, merge=lambda _k, s, g: {**s, **g})
         return made
-    rkey = run_key(run)
+    rkey = run_key(store, run)
     made.run = rkey
     existing = store.nodes([rkey]).get(rkey)
     if existing is not None and existing.kind is not NodeKind.RUN:
@@ -291,7 +299,7 @@ def stored_profile(store: Store, dataset: str, run: str | None = None) -> Profil
     if run is None:
         data = store.node(version.key).properties.get("profile")
         return None if data is None else Profile.from_dict(data, version.key)
-    rkey = run_key(run)
+    rkey = run_key(store, run)
     node = store.nodes([rkey]).get(rkey)
     if node is None:
         raise NotFound(f"no run '{run}'")

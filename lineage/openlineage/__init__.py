@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ingest,
         ingest_file,
         ingest_files,
+        note_shared_runs,
         prepare,
         prepare_files,
         to_batch,
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 _LAZY = {
     **dict.fromkeys(("IngestResult", "Prepared", "ingest", "ingest_file", "ingest_files",
-                     "prepare", "prepare_files", "to_batch", "validate", "write"), "._ingest"),
+                     "note_shared_runs", "prepare", "prepare_files", "to_batch", "validate",
+                     "write"), "._ingest"),
     **dict.fromkeys(("CORE_ID", "SPEC_VERSION", "CheckedEvent", "check_event", "event_kind",
                      "schemas"), "._validate"),
     "field_type": "._fieldtypes",
@@ -71,6 +73,7 @@ __all__ = [
     "ingest",
     "ingest_file",
     "ingest_files",
+    "note_shared_runs",
     "prepare",
     "prepare_files",
     "schemas",

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .. import _keys as keys
 from .._errors import LineageError, ValidationError
 from .._files import read_text
 from .._model import ApplyResult, GraphBatch
+from .._vocabulary import NodeKind
 from ..store.base import Store
-from ._mapping import BatchBuilder, Event, merge_edge, merge_node  # noqa: F401 - bench/
+from ._mapping import (  # noqa: F401 - merge_node: bench/
+    BatchBuilder,
+    Event,
+    merge_edge,
+    merge_node,
+    run_refs,
+    shared_run_message,
+)
 from ._validate import check_event
 
 #: file suffixes read as one event per line; other files are JSON (one event or a list),
@@ -77,6 +88,8 @@ class Prepared:
     dropped_facets: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: whether `note_shared_runs` has added its warnings (once, before the audit entry)
+    runs_noted: bool = False
 
     def audit_detail(self, limit: int = 20) -> dict[str, Any]:
         """What the audit entry of the write says about it (the first `limit` of each)."""
@@ -160,6 +173,74 @@ def prepare(events: Events, *, strict: bool = False, per_event: bool = False,
     return _prepare(_raw_events(events), strict, per_event, plain)
 
 
+#: per store, the run keys known to be stored (bounded, newest kept): a known run is not
+#: new, so needs no lookup (a run is never unstored); the event's parent run and a run's
+#: COMPLETE after its START are the common case
+_KNOWN_RUNS: weakref.WeakKeyDictionary[Store, OrderedDict[str, None]] = \
+    weakref.WeakKeyDictionary()
+_KNOWN_RUNS_MAX = 100_000
+
+
+def _known_runs(store: Store) -> OrderedDict[str, None]:
+    try:
+        return _KNOWN_RUNS.setdefault(store, OrderedDict())
+    except TypeError:  # a store that cannot be weakly referenced: nothing remembered
+        return OrderedDict()
+
+
+def _remember(known: OrderedDict[str, None], run_keys: Iterable[str]) -> None:
+    for key in run_keys:
+        known[key] = None
+        known.move_to_end(key)
+    while len(known) > _KNOWN_RUNS_MAX:
+        known.popitem(last=False)
+
+
+def note_shared_runs(store: Store, prepared: Sequence[Prepared]) -> None:
+    """Warn, in each `Prepared.warnings`, of every new run whose runId another job's run
+    holds too, in the store or among these events: `{"event": i, "path": "run.runId",
+    "message": "runId X is also a run of job 'J1'; stored as a separate run of 'J2' ..."}`.
+    Both are stored, each its own run (`keys.run_key`); the warning goes to the first
+    event naming the new run. A run already stored is not warned of again (a replay).
+
+    `write` calls this for what it was not called for; call it before `audit_detail()` so
+    the audit entry holds the warnings too. Reads the store: one suffix lookup (indexed)
+    per runId of a run this process has not seen stored."""
+    todo = [p for p in prepared if not p.runs_noted]
+    if not todo:
+        return
+    named: dict[tuple[str, str], list[tuple[Prepared, int, str]]] = {}
+    for done in todo:
+        done.runs_noted = True
+        for ev in done.events:
+            for rid, job, path in run_refs(ev):
+                named.setdefault((rid, job), []).append((done, ev.index, path))
+    known = _known_runs(store)
+    jobs: dict[str, set[str]] = {}
+    for rid, job in named:
+        jobs.setdefault(rid, set()).add(job)
+    stored: dict[str, set[str]] = {}  # runId -> the jobs of its stored runs
+    for rid, job in sorted(named):
+        if keys.run_key(rid, job) in known:
+            continue
+        if rid not in stored:
+            found = {keys.run_parts(ref.key) for ref in store.candidates(rid, [NodeKind.RUN])}
+            stored[rid] = {j for j, same in found if j is not None and same == rid}
+            _remember(known, (keys.run_key(rid, j) for j in stored[rid]))
+        if job in stored[rid]:
+            continue
+        others = (jobs[rid] | stored[rid]) - {job}
+        if not others:
+            continue
+        warned: set[int] = set()
+        for done, index, path in named[(rid, job)]:
+            if id(done) in warned:
+                continue  # once per request
+            warned.add(id(done))
+            done.warnings.append({"event": index, "path": path,
+                                  "message": shared_run_message(rid, sorted(others), job)})
+
+
 def write(store: Store, prepared: Sequence[Prepared], *,
           principal: str | None = None) -> IngestResult:
     """Write prepared events (of one or several `prepare` calls) in one transaction. The
@@ -167,6 +248,7 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     order. Raises ValidationError when an event cannot be mapped (an empty name, a field
     twice in a schema): nothing is written then."""
     events = [ev for p in prepared for ev in p.events]
+    note_shared_runs(store, prepared)
     builder = BatchBuilder(principal)
     for done in prepared:
         for ev in done.events:
@@ -177,6 +259,9 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     batch = builder.unmerged()
     applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
                else ApplyResult())
+    # committed: known from now on (the events' runs and their parents)
+    _remember(_known_runs(store), (k for k in builder.pending
+                                   if keys.kind_of(k) is NodeKind.RUN))
     kinds = [ev.kind for ev in events]
     c = builder.counts
     return IngestResult(

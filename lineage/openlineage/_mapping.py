@@ -5,9 +5,10 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 - every event: its job `job:{ns}/{name}` and datasets `dataset:{ns}/{name}`; a dataset's
   schema facet gives its fields `field:{ns}/{name}.{field}` (`has_field` dataset -> field;
   types per `_fieldtypes`), its symlinks facet a `symlinks` property.
-- RunEvent, any state: run `run:{runId}` with `job -run_of-> run`; inputs `dataset -read->
-  job` and `dataset -read-> run`; outputs `job -wrote-> dataset`; a ParentRunFacet adds the
-  parent run and job, `parent job -run_of-> parent run -parent_of-> run`. A dataset with a
+- RunEvent, any state: run `run:{job ns}/{job name}/{runId}` (see "Runs" below) with `job
+  -run_of-> run`; inputs `dataset -read-> job` and `dataset -read-> run`; outputs `job
+  -wrote-> dataset`; a ParentRunFacet adds the parent run (keyed by the parent's job) and
+  job, `parent job -run_of-> parent run -parent_of-> run`. A dataset with a
   DatasetVersionDatasetFacet among the inputs gets its version node (`version -version_of->
   dataset`, `version -read-> run`, schema snapshot from its schema facet).
 - RunEvent COMPLETE only: `run -wrote-> dataset`; per output a version
@@ -56,9 +57,22 @@ newest event's transformation wins. A dataset's schema facet also sets its `fiel
 current column list, newest event wins); a field that a newer schema no longer lists is
 retired: its `has_field` edge from the dataset is removed (so impact of the dataset no
 longer reaches it), while its node, its lineage and the older versions' schema snapshots
-keep it (`lineage schema diff` reports the drop). A runId names one run of one job: an
-event reporting a stored run under another job is refused (ConflictError, 409), and two
-events of one request doing so are a ValidationError at `run.runId`.
+keep it (`lineage schema diff` reports the drop).
+
+Runs are identified by their job and runId together (`keys.run_key`: the key is the job's
+identity, then the runId, which is canonical lowercase). The spec says a runId names one
+run, but producers reuse them: OpenLineage's own dbt fixtures report five runIds for runs of
+different jobs. Keying by the runId alone had to refuse the second job's events (events
+Marquez stores lost) or merge two jobs' runs into one; keying by (job, runId) stores each
+as its own run, and the key depends on nothing but the event, so the store is the same in
+whatever order events arrive. The runId alone still names its run while one job has it (a
+suffix of the key, `Store.resolve`); once two jobs have it, it is ambiguous
+(AmbiguousName lists both keys). The event that adds a second job's run is answered with a
+warning at `run.runId`: "runId X is also a run of job 'J1'; stored as a separate run of
+'J2' (key)" (`note_shared_runs`, before the audit entry, so the audit log has it too). A
+parent run is keyed by the parent facet's job, a `root` by the root's job. An output
+version named after the runId (no version facet) is one node for the runs of one runId
+that write one dataset, its `run` that of the newest event (the larger key at equal times).
 """
 
 from __future__ import annotations
@@ -72,7 +86,7 @@ from typing import Any
 from uuid import UUID
 
 from .. import _keys as keys
-from .._errors import ConflictError, ValidationError
+from .._errors import ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..store.base import Store
@@ -85,7 +99,7 @@ _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4,
 #: properties merged as sets (sorted lists) rather than replaced
 _UNION = ("facets", "reported_by", "symlinks")
 #: properties merged by their own rule, never stamped with an event time (a run's `job`
-#: never changes: another one is a conflict; each quality check keeps its newest result)
+#: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
 
@@ -138,6 +152,8 @@ class BatchBuilder:
         self.dataset_of: dict[str, str] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
         self.warnings: list[dict[str, str]] = []
+        #: runId -> {job key -> (index of the first event naming it, JSON path)}
+        self.run_ids: dict[str, dict[str, tuple[int, str]]] = {}
 
     # ---------------------------------------------------------------- nodes and edges
 
@@ -199,13 +215,12 @@ class BatchBuilder:
 
     def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
             job_ns: str, **properties: Any) -> str:
+        """A run of `job_key`, keyed by the job and the runId (`keys.run_key`): a runId that
+        another job reports too is another run, whichever arrives first. Each one sighted
+        is listed in `run_ids` (for `shared_run_warnings`)."""
         rid = _run_id(ev, path, run_id)
-        key = keys.run_key(rid)
-        known = self.pending.get(key)
-        if known is not None and known[2].get("job", job_key) != job_key:
-            raise ev.error(f"run {rid} is reported for job '{known[2]['job']}' and for job "
-                           f"'{job_key}': a runId names one run of one job; give each job's "
-                           "run its own runId", path)
+        key = keys.run_key(rid, job_key)
+        self.run_ids.setdefault(rid, {}).setdefault(job_key, (ev.index, path_text(path)))
         return self.node(key, rid, job_ns, at=ev.time, job=job_key, **properties)
 
     # ---------------------------------------------------------------- events
@@ -239,6 +254,14 @@ class BatchBuilder:
                                   parent["run"]["runId"], pjob, parent["job"]["namespace"])
             self.edge(pjob, parent_key, EdgeKind.RUN_OF)
         root = _get(facets, "parent", "root", "run", "runId")
+        root_job = _get(facets, "parent", "root", "job")
+        root_key = None
+        if isinstance(root, str):
+            # validated: a root names its job too (the spec requires it); without one
+            # the root is known by its id only
+            root_key = keys.run_key(str(UUID(root)), keys.job_key(
+                root_job["namespace"], root_job["name"]) if isinstance(root_job, Mapping)
+                and root_job.get("namespace") and root_job.get("name") else None)
         rkey = self.run(
             ev, ["run", "runId"], run["runId"], job, data["job"]["namespace"],
             states=states,
@@ -247,7 +270,7 @@ class BatchBuilder:
             nominal_end_time=_get(facets, "nominalTime", "nominalEndTime"),
             error_message=_get(facets, "errorMessage", "message"),
             parent=parent_key,
-            root=keys.run_key(str(UUID(root))) if isinstance(root, str) else None,
+            root=root_key,
             reported_by=[self.principal] if self.principal else None,
         )
         self.counts.runs.add(rkey)
@@ -256,7 +279,7 @@ class BatchBuilder:
             self.edge(parent_key, rkey, EdgeKind.PARENT_OF)
         complete = state == "COMPLETE"
         self._io(ev, job, rkey, derive=complete, outputs_written=complete,
-                 run_id=rkey.removeprefix(f"{NodeKind.RUN}:"))
+                 run_id=keys.run_parts(rkey)[1])
         self._job_lineage(ev, job, rkey)
 
     def _io(self, ev: Event, job: str, run: str | None, *, derive: bool,
@@ -583,22 +606,47 @@ class BatchBuilder:
         return self.batch
 
 
+# ------------------------------------------------------------------ runs shared by jobs
+
+
+def run_refs(ev: Event) -> list[tuple[str, str, str]]:
+    """The runs a RunEvent names with their jobs, as (runId, job key, JSON path): its own
+    run and its parent's. Values the mapping refuses are left out (it says why)."""
+    if ev.kind != "RunEvent":
+        return []
+    found: list[tuple[str, str, str]] = []
+    data = ev.data
+    parent = _get(_facets(data["run"]), "parent")
+    for run, job, path in ((data["run"], data["job"], "run.runId"),
+                           (_get(parent, "run"), _get(parent, "job"),
+                            "run.facets.parent.run.runId")):
+        try:
+            rid = str(UUID(run["runId"]))
+            found.append((rid, keys.job_key(job["namespace"], job["name"]), path))
+        except (TypeError, ValueError, KeyError, AttributeError, ValidationError):
+            continue
+    return found
+
+
+def shared_run_message(run_id: str, others: Sequence[str], job: str) -> str:
+    """The warning for a run stored beside other jobs' runs of the same runId."""
+    also = ", ".join(f"'{keys.identity(o)}'" for o in sorted(others))
+    plural = "s" if len(others) > 1 else ""
+    return (f"runId {run_id} is also a run of job{plural} {also}; stored as a separate run of "
+            f"'{keys.identity(job)}' ({keys.run_key(run_id, job)}): a runId names one run of "
+            "one job, so the producer reuses it; name the run by its key, as the runId alone "
+            "is now ambiguous")
+
+
 # ------------------------------------------------------------------ merging
 
 
 def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """A node's stored properties merged with an ingest's (`merge_properties`), and a run's
-    `state` derived from its merged `states`. Raises ConflictError when a stored run
-    belongs to another job than the one the event reports it for."""
+    `state` derived from its merged `states`. (A run's key holds its job, so a run's
+    stored `job` and an event's always agree.)"""
     merged = merge_properties(old, new)
     if keys.kind_of(key) is NodeKind.RUN:
-        stored, given = old.get("job"), new.get("job")
-        if stored is not None and given is not None and stored != given:
-            raise ConflictError(
-                f"run {key.removeprefix('run:')} belongs to '{stored}', and an event reports "
-                f"it for '{given}': a runId names one run of one job, so nothing of this "
-                "ingest was written. Give each job's run its own runId (the producer reuses "
-                "one), or send the events of each job separately.")
         merged = _with_state(merged)
     return merged
 

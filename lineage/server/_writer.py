@@ -17,8 +17,8 @@ Each request gets its own answer, with the facets dropped from its events and th
 answers (`per_event`, the batch endpoint): its bad events are then listed and left out, and
 its good ones written. Each request is read and checked alone before the group's
 transaction: one that fails (malformed JSON, an event the spec rejects) is answered with its
-error and the others still share the transaction. When the transaction itself fails (a
-runId reused by another job, a conflict, the database is down), nothing of the group is
+error and the others still share the transaction. When the transaction itself fails (an
+event the mapping refuses, a conflict, the database is down), nothing of the group is
 written, and the writer ingests its requests one by one, so each succeeds or fails alone
 with its own error. A request is answered only once its transaction has committed. Every
 request's audit entry commits in the transaction that writes its events (`Store.audited`).
@@ -243,7 +243,7 @@ class IngestWriter:
             if len(ready) == 1:
                 ready[0].future.set_exception(exc)
                 return
-            # What failed in the transaction (a runId reused by another job, a conflict, the
+            # What failed in the transaction (an event the mapping refuses, a conflict, the
             # database) rolled the group back: each request alone, so each gets its outcome.
             for request in ready:
                 self._write([request], reported_by)
@@ -267,6 +267,7 @@ class IngestWriter:
     def _ingest(self, requests: list[_Request], reported_by: str | None,
                 prepared: list[openlineage.Prepared]
                 ) -> tuple[dict[str, Any], list[openlineage.Prepared]]:
+        openlineage.note_shared_runs(self.store, prepared)  # warnings the audit keeps too
         with ExitStack() as stack:
             for r, done in zip(requests, prepared, strict=True):
                 if r.per_event and not done.events:

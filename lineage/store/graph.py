@@ -169,6 +169,10 @@ class GraphStore(ABC):
             ref = self._ref(name)
             if ref is not None and (wanted is None or ref.kind in wanted):
                 return [ref]
+            run_id = identity(name) if name.startswith(f"{NodeKind.RUN.value}:") else ""
+            if ref is None and run_id and "/" not in run_id:
+                # `run:{runId}`, a run's key before keys held the job: the runId's runs
+                name, wanted = run_id, {NodeKind.RUN} & (wanted or {NodeKind.RUN})
         matches = [
             ref
             # every candidate, however many: a cap would make resolution depend on the

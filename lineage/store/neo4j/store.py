@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 #: the version of the graph's schema (constraints, indexes, property layout) this release
 #: writes; `_MIGRATIONS[v]` brings a graph from version v - 1 to v
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: where the records live when the URL names no `records=`: a SQLite file in the CWD
 DEFAULT_RECORDS_URL = "sqlite:///lineage-records.db"
 #: the label every lineage node carries (beside its kind's label, e.g. `Field`)
@@ -69,7 +69,39 @@ ONE_TRANSACTION_ROWS = 50_000
 #: rows handed to one UNWIND (bounded also by a bulk load's `chunk_size`)
 _UNWIND = 10_000
 
-_MIGRATIONS: dict[int, list[str]] = {
+def _run_keys_with_job(store: Neo4jStore) -> None:
+    """Version 2: runs keyed ``run:{job}/{runId}`` instead of ``run:{runId}`` (what the SQL
+    migration 0006 does; the rule is `lineage.store._runkeys`), in one transaction."""
+    from .._runkeys import REFERRING_KINDS, new_run_key, rewritten, rtail
+
+    with store._tx("migrating run keys") as tx:
+        moved: dict[str, str] = {}
+        for r in tx.run(f"MATCH (n:{NODE} {{kind: 'run'}}) WHERE NOT n.key CONTAINS '/' "
+                        "RETURN n.key AS key, n.properties AS p"):
+            new = new_run_key(r["key"], _props(r["p"]))
+            if new is not None:
+                moved[r["key"]] = new
+        if not moved:
+            return
+        rows = [{"old": old, "new": new, "t": rtail(new)} for old, new in moved.items()]
+        for chunk in _chunks(rows, _UNWIND):
+            tx.run(f"UNWIND $rows AS row MATCH (n:{NODE} {{key: row.old}}) "
+                   "SET n.key = row.new, n.rtail = row.t", rows=chunk)
+        changed = []
+        for r in tx.run(f"MATCH (n:{NODE}) WHERE n.kind IN $kinds AND n.properties "
+                        "CONTAINS '\"run:' RETURN n.key AS key, n.properties AS p",
+                        kinds=list(REFERRING_KINDS)):
+            props = rewritten(_props(r["p"]), moved)
+            if props is not None:
+                changed.append({"key": r["key"], "p": _json_text(_canonical(props))})
+        for chunk in _chunks(changed, _UNWIND):
+            tx.run(f"UNWIND $rows AS row MATCH (n:{NODE} {{key: row.key}}) "
+                   "SET n.properties = row.p", rows=chunk)
+
+
+#: per version, Cypher schema statements (each idempotent) or a data step (a function of
+#: the store, one transaction)
+_MIGRATIONS: dict[int, list[str | Callable[[Neo4jStore], None]]] = {
     1: [
         f"CREATE CONSTRAINT lineage_node_key IF NOT EXISTS FOR (n:{NODE}) REQUIRE n.key IS UNIQUE",
         f"CREATE INDEX lineage_node_rtail IF NOT EXISTS FOR (n:{NODE}) ON (n.rtail)",
@@ -77,6 +109,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         f"CREATE CONSTRAINT lineage_schema_id IF NOT EXISTS FOR (s:{_VERSION_NODE}) "
         "REQUIRE s.id IS UNIQUE",
     ],
+    2: [_run_keys_with_job],
 }
 
 # Seek hints on every lookup by key. Neo4j caches a query's plan, and a plan made while the
@@ -262,7 +295,10 @@ class Neo4jStore(Store):
                              "upgrade lineage")
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[version]:
-                self.driver.execute_query(statement, database_=self.database)
+                if callable(statement):
+                    statement(self)
+                else:
+                    self.driver.execute_query(statement, database_=self.database)
             self.driver.execute_query(
                 f"MERGE (s:{_VERSION_NODE} {{id: 'lineage'}}) SET s.version = $v, "
                 "s.migrated_at = datetime()", {"v": version}, database_=self.database)
