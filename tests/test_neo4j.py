@@ -310,6 +310,31 @@ def test_a_load_in_parts_writes_node_batches_at_once_and_every_node_and_edge_onc
     assert neo.nodes(["feature:f07"])["feature:f07"].name == "f07"
 
 
+def test_parallel_batches_stop_starting_once_one_fails_and_raise_its_error() -> None:
+    """Like a one-writer load, which stops at its first failed batch, the writers start
+    no batch after one failed (the batches already running end first)."""
+    import threading
+    import time
+
+    from lineage.store.neo4j import store as module
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def batch(i: int) -> int:
+        with lock:
+            started.append(i)
+        time.sleep(0.05)
+        if i == 1:
+            raise lineage.StoreError("batch 1 failed")
+        return i
+
+    with pytest.raises(lineage.StoreError, match="batch 1 failed"):
+        module._parallel(2, batch, [(i,) for i in range(20)])
+    assert len(started) < 6
+    assert module._parallel(2, lambda a, b: a + b, [(1, 2), (3, 4), (5, 6)]) == [3, 7, 11]
+
+
 def test_a_read_only_connect_to_an_empty_neo4j_says_there_is_no_store_and_creates_nothing(
         neo4j_url: str, tmp_path: Path) -> None:
     with pytest.raises(lineage.NotFound, match="no store at .*lineage register"):

@@ -816,14 +816,19 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
 
 
 def _parallel(writers: int, call: Callable[..., T], args: list[tuple[Any, ...]]) -> list[T]:
-    """`call(*a)` for each `a` of `args`, up to `writers` at once; the results in order
-    (the first error raised, if any, is raised)."""
+    """`call(*a)` for each `a` of `args`, up to `writers` at once; the results in order.
+    The first error raised is raised once the calls running have ended; calls not yet
+    started are dropped, as a one-writer load stops at its first failed batch."""
     if writers <= 1 or len(args) <= 1:
         return [call(*a) for a in args]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=writers) as pool:
-        return list(pool.map(lambda a: call(*a), args))
+    pool = ThreadPoolExecutor(max_workers=writers)
+    try:
+        futures = [pool.submit(call, *a) for a in args]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_edges(run: Callable[..., Any], by_type: dict[str, list[list[str | None]]],
