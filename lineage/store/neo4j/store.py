@@ -68,9 +68,11 @@ _ATTEMPTS = 5
 ONE_TRANSACTION_ROWS = 50_000
 #: rows handed to one UNWIND (bounded also by a bulk load's `chunk_size`)
 _UNWIND = 10_000
-#: sessions a bulk load of several transactions writes through at once (the server's
-#: Cypher runtime runs one transaction on one core: a second writer uses a second core)
-BULK_WRITERS = 2
+#: sessions a bulk load of several transactions writes its node batches through at once
+#: (one transaction runs on one server core). 1: two writers gained nothing measurable on
+#: the 2-core bench machine (10^5: 11.2-11.8 s vs 10.0-12.4 s, ~15% more server CPU);
+#: a server with idle cores may gain (bench/NOTES-2026-12.md, "Neo4j, round 4")
+BULK_WRITERS = 1
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
