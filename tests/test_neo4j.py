@@ -265,6 +265,76 @@ def test_a_load_too_large_for_one_transaction_is_checked_whole_then_written_in_p
     assert [r.node.key for r in neo.downstream("feature:f0")] == [k for k, _, _ in nodes[1:]]
 
 
+def test_a_load_in_parts_writes_node_batches_at_once_and_every_node_and_edge_once(
+        neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load of several transactions writes its node batches through BULK_WRITERS
+    sessions at once (the server's second core), into a non-empty graph; every node and
+    edge lands once, a rerun writes nothing."""
+    import threading
+    import time
+
+    from lineage.store.neo4j import store as module
+
+    monkeypatch.setattr(module, "ONE_TRANSACTION_ROWS", 10)
+    monkeypatch.setattr(module, "BULK_WRITERS", 2)
+    lock = threading.Lock()
+    running: set[int] = set()
+    most = [0]
+    original = module._parallel
+
+    def spied(writers: int, call: Any, args: list[Any]) -> list[Any]:
+        def counted(*a: Any) -> Any:
+            with lock:
+                running.add(threading.get_ident())
+                most[0] = max(most[0], len(running))
+            try:
+                time.sleep(0.05)  # long enough for the other writer's batch to overlap
+                return call(*a)
+            finally:
+                with lock:
+                    running.discard(threading.get_ident())
+        return list(original(writers, counted, args))
+
+    monkeypatch.setattr(module, "_parallel", spied)
+    assert neo.bulk_load([("feature:hub", "feature", "hub")], []) == (1, 0)
+    nodes = [(f"feature:f{i:02}", "feature", f"f{i:02}") for i in range(40)]
+    edges = [("feature:hub", key, "derived_from") for key, _, _ in nodes]
+    edges += [(nodes[i][0], nodes[(i * 7 + 3) % 40][0], "derived_from") for i in range(40)]
+    assert neo.bulk_load([("feature:hub", "feature", "hub"), *nodes], edges,
+                         chunk_size=3) == (40, 80)
+    assert most[0] == 2  # node batches did run at once
+    assert neo.stats() == {"feature": 41, "edges": 80}
+    assert neo.bulk_load(nodes, edges, chunk_size=3) == (0, 0)  # nothing twice
+    assert neo.stats() == {"feature": 41, "edges": 80}
+    assert {r.node.key for r in neo.downstream("feature:hub")} == {k for k, _, _ in nodes}
+    assert neo.nodes(["feature:f07"])["feature:f07"].name == "f07"
+
+
+def test_parallel_batches_stop_starting_once_one_fails_and_raise_its_error() -> None:
+    """Like a one-writer load, which stops at its first failed batch, the writers start
+    no batch after one failed (the batches already running end first)."""
+    import threading
+    import time
+
+    from lineage.store.neo4j import store as module
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def batch(i: int) -> int:
+        with lock:
+            started.append(i)
+        time.sleep(0.05)
+        if i == 1:
+            raise lineage.StoreError("batch 1 failed")
+        return i
+
+    with pytest.raises(lineage.StoreError, match="batch 1 failed"):
+        module._parallel(2, batch, [(i,) for i in range(20)])
+    assert len(started) < 6
+    assert module._parallel(2, lambda a, b: a + b, [(1, 2), (3, 4), (5, 6)]) == [3, 7, 11]
+
+
 def test_a_read_only_connect_to_an_empty_neo4j_says_there_is_no_store_and_creates_nothing(
         neo4j_url: str, tmp_path: Path) -> None:
     with pytest.raises(lineage.NotFound, match="no store at .*lineage register"):

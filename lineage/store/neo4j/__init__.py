@@ -53,8 +53,10 @@ smallest edge kind, so every backend returns the same shortest path. Cycle-safe 
 reached once) and bounded by ``max_depth``. Each level comes back as one record holding a
 list (so do `adjacent` and the dataset-consumer lookup): the Python driver's cost per record
 was most of a hub's walk. Bulk loads go in batched ``UNWIND`` statements (one transaction
-up to 50,000 rows); edges find their ends by element id, read or returned when the node
-was created, rather than by a unique-index seek per end (see bench/NOTES-2026-12.md).
+up to 50,000 rows; above, one per batch, node batches `BULK_WRITERS` at once, edges one writer:
+concurrent edge batches deadlock on the relationships heading their ends' chains); edges
+find their ends by element id, read or returned when the node was created, rather than by
+a unique-index seek per end (see bench/NOTES-2026-12.md).
 
 **Errors.** Every driver exception is translated where it is raised: unreachable server or
 refused credentials -> StoreError (CLI exit 7), constraint violation -> ConflictError.

@@ -68,6 +68,11 @@ _ATTEMPTS = 5
 ONE_TRANSACTION_ROWS = 50_000
 #: rows handed to one UNWIND (bounded also by a bulk load's `chunk_size`)
 _UNWIND = 10_000
+#: sessions a bulk load of several transactions writes its node batches through at once
+#: (one transaction runs on one server core). 1: two writers gained nothing measurable on
+#: the 2-core bench machine (10^5: 11.2-11.8 s vs 10.0-12.4 s, ~15% more server CPU);
+#: a server with idle cores may gain (bench/NOTES-2026-12.md, "Neo4j, round 4")
+BULK_WRITERS = 1
 
 def _run_keys_with_job(store: Neo4jStore) -> None:
     """Version 2: runs keyed ``run:{job}/{runId}`` instead of ``run:{runId}`` (what the SQL
@@ -392,7 +397,7 @@ class Neo4jStore(Store):
         if nodes.height + edges.height <= ONE_TRANSACTION_ROWS:
             with self._tx("bulk loading") as tx:
                 result = _load(lambda query, **params: list(tx.run(query, **params)), load,
-                               chunk_size, one_transaction=True)
+                               chunk_size, one_transaction=True, writers=1)
                 # a bulk load writes no records, but an `audited` block's entry joins it
                 if self._pending_audit():
                     with self.records._write():
@@ -404,7 +409,7 @@ class Neo4jStore(Store):
                                                   database_=self.database).records)
 
         with self._errors("bulk loading"):
-            result = _load(run, load, chunk_size, one_transaction=False)
+            result = _load(run, load, chunk_size, one_transaction=False, writers=BULK_WRITERS)
         if self._pending_audit():
             with self.records._write():
                 pass
@@ -763,7 +768,7 @@ class Neo4jStore(Store):
 
 
 def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
-          one_transaction: bool) -> tuple[int, int]:
+          one_transaction: bool, writers: int = 1) -> tuple[int, int]:
     """A checked bulk load through `run` (a transaction's, or one transaction per call):
     endpoints checked before anything is written, then new nodes, then edges not stored.
 
@@ -771,7 +776,11 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
     key: a unique-index seek per end cost more server time than creating the edge. An id
     can be reused once its node is deleted, so an end that another transaction could have
     deleted meanwhile (a stored node; with `one_transaction` False, every node) is also
-    checked by key; an edge whose end has gone is not written, nor counted."""
+    checked by key; an edge whose end has gone is not written, nor counted.
+
+    With `writers` > 1 (`run` then callable from several threads, one transaction per
+    call), that many node batches are written at once: they never conflict (distinct
+    keys). Edges are written by one writer (see below)."""
     import polars as pl
 
     size = max(1, min(chunk_size, _UNWIND))
@@ -796,20 +805,27 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
                               f"neither in the load nor in the store: {shown}")
     props = _PropsText()
     new_nodes = nodes.filter(~pl.col("key").is_in(sorted(stored)))
+    node_batches: list[tuple[str, list[dict[str, Any]]]] = []
     for (kind,), group in new_nodes.group_by(["kind"], maintain_order=True):
         label = _LABEL[_KIND_OF[str(kind)]]
         rows = [{"key": k, "rtail": tail(k)[::-1], "kind": kd, "name": n, "namespace": ns,
                  "properties": props(p)}
                 for k, kd, n, ns, p in group.select(
                     "key", "kind", "name", "namespace", "properties").iter_rows()]
-        for chunk in _chunks(rows, size):
-            # one record with every (row, id) pair: a record each cost more than the node
-            created = run(f"UNWIND range(0, size($rows) - 1) AS i WITH i, $rows[i] AS row "
-                          f"CREATE (n:{NODE}:{label}) "
-                          "SET n = row, n.created_at = $now, n.updated_at = $now "
-                          "RETURN collect([i, elementId(n)]) AS ids", rows=chunk, now=stamp)
-            for i, element_id in created[0]["ids"]:
-                ids[chunk[i]["key"]] = element_id
+        node_batches += [(label, chunk) for chunk in _chunks(rows, size)]
+
+    def create(label: str, chunk: list[dict[str, Any]]) -> list[Any]:
+        # one record with every (row, id) pair: a record each cost more than the node
+        created = run(f"UNWIND range(0, size($rows) - 1) AS i WITH i, $rows[i] AS row "
+                      f"CREATE (n:{NODE}:{label}) "
+                      "SET n = row, n.created_at = $now, n.updated_at = $now "
+                      "RETURN collect([i, elementId(n)]) AS ids", rows=chunk, now=stamp)
+        return list(created[0]["ids"])
+
+    for (_, chunk), created in zip(node_batches, _parallel(writers, create, node_batches),
+                                   strict=True):
+        for i, element_id in created:
+            ids[chunk[i]["key"]] = element_id
     # an edge may be stored already only when both its ends were stored before the load
     maybe = edges.filter(pl.col("src").is_in(sorted(stored))
                          & pl.col("dst").is_in(sorted(stored)))
@@ -831,7 +847,26 @@ def _load(run: Callable[..., Any], load: BulkInput, chunk_size: int,
             [ids[s], ids[d], check(s), check(d), props(p)]
             for s, d, k, p in group.select("src", "dst", "kind", "properties").iter_rows()
             if (s, d, k) not in present]
+    # One writer: edge batches written at once deadlock even when they share no end node
+    # (a new relationship locks the first relationship of each end's chain, and one
+    # relationship heads the chains of both its ends).
     return new_nodes.height, _write_edges(run, by_type, size)
+
+
+def _parallel(writers: int, call: Callable[..., T], args: list[tuple[Any, ...]]) -> list[T]:
+    """`call(*a)` for each `a` of `args`, up to `writers` at once; the results in order.
+    The first error raised is raised once the calls running have ended; calls not yet
+    started are dropped, as a one-writer load stops at its first failed batch."""
+    if writers <= 1 or len(args) <= 1:
+        return [call(*a) for a in args]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=writers)
+    try:
+        futures = [pool.submit(call, *a) for a in args]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_edges(run: Callable[..., Any], by_type: dict[str, list[list[str | None]]],
