@@ -10,6 +10,7 @@ failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -138,6 +139,22 @@ def snapshot(store: lineage.Store) -> dict[str, object]:
         "edges": sorted((e.src, e.dst, e.kind.value, str(e.properties)) for e in edges),
         "schemas": {k: [f.model_dump() for f in v] for k, v in schemas.items()},
     }
+
+
+_SIZE = re.compile(r"\b(?:(n?var)?char|(timestamp_tz|timestamp|time))\(\d+\)")
+
+
+def without_sizes(value: object) -> object:
+    """`value` (a snapshot, or part of one) with every type's length or precision dropped,
+    as releases up to 0005 stored them (varchar(10) as string, timestamp(9) as timestamp):
+    for comparing a store migrated from such a release with one written now."""
+    if isinstance(value, dict):
+        return {k: (_SIZE.sub(lambda m: m.group(2) or "string", v)
+                    if k == "type" and isinstance(v, str) else without_sizes(v))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(without_sizes(v) for v in value)
+    return value
 
 
 #: `python -c LAUNCH ARGS...` runs the `lineage` command of this checkout (no installed script)
