@@ -194,6 +194,36 @@ def test_reopening_a_neo4j_store_keeps_graph_and_records(neo4j_url: str) -> None
         assert [e.action for e in store.audit_log()] == ["check"]
 
 
+def test_a_url_without_records_opens_the_records_the_graph_was_created_with_from_any_directory(
+        neo4j_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default records file is relative to the working directory: without the pairing,
+    `lineage` run from another directory saw no audit, consumers or outbox beside the same
+    graph, and said nothing."""
+    bare = neo4j_url.split("?", 1)[0]  # the emptied graph, no records= parameter
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with lineage.connect(bare) as store:
+        lineage.register(store, EXAMPLE)
+        store.audit("me", "check")
+        before = snapshot(store)
+    assert (tmp_path / "a" / "lineage-records.db").exists()
+    monkeypatch.chdir(tmp_path / "b")
+    with lineage.connect(bare) as store:
+        assert snapshot(store) == before
+        assert [e.action for e in store.audit_log()] == ["check"]
+    assert not (tmp_path / "b" / "lineage-records.db").exists()
+    # a records store named in the URL is the one used
+    with lineage.connect(f"{bare}?records=sqlite:///{tmp_path / 'other.db'}") as store:
+        assert store.audit_log() == []
+    # the remembered file gone (another machine): refused, the graph left as it was
+    for name in ("lineage-records.db", "lineage-records.db-wal", "lineage-records.db-shm"):
+        (tmp_path / "a" / name).unlink(missing_ok=True)
+    with pytest.raises(lineage.StoreError, match="not on this machine"):
+        lineage.connect(bare)
+    assert not (tmp_path / "b" / "lineage-records.db").exists()
+
+
 def test_a_transient_neo4j_failure_is_retried_and_the_write_lands_once(
         neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from neo4j.exceptions import TransientError

@@ -18,7 +18,9 @@ else is tabular, append-heavy or queue-like and belongs in SQL: record assertion
 rows as column segments), consumers' contracts and channels (the outbox references channel
 rows), the notification outbox (claimed with row locks), API tokens and the audit log.
 They live in the SQL store named by the URL parameter ``records=`` (default
-``sqlite:///lineage-records.db``, a file in the working directory; give
+``sqlite:///lineage-records.db``, a file in the working directory where the graph is first
+opened, remembered by absolute path on the graph's schema node so that any directory opens
+the same records; give
 ``records=postgresql://...``, percent-encoded if it has its own query, for a shared store).
 
 **Composition, not a second set of mixins.** `Neo4jStore` implements the graph hooks in

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -55,7 +56,9 @@ if TYPE_CHECKING:
 #: the version of the graph's schema (constraints, indexes, property layout) this release
 #: writes; `_MIGRATIONS[v]` brings a graph from version v - 1 to v
 SCHEMA_VERSION = 2
-#: where the records live when the URL names no `records=`: a SQLite file in the CWD
+#: where the records live when the URL names no `records=` and the graph was never paired
+#: with a records store: a SQLite file in the working directory (recorded as an absolute
+#: path on the graph's schema node when the store is created, see `_paired_records`)
 DEFAULT_RECORDS_URL = "sqlite:///lineage-records.db"
 #: the label every lineage node carries (beside its kind's label, e.g. `Field`)
 NODE = "LineageNode"
@@ -183,6 +186,21 @@ def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str | None, str]:
             params.get("database") or None, records)
 
 
+def _records_given(url: str) -> bool:
+    """Whether a Neo4j store URL names its records store (`records=`)."""
+    return any(item.partition("=")[0] == "records" and item.partition("=")[2]
+               for item in urlsplit(url).query.split("&"))
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///PATH` URL (None for other URLs and in-memory SQLite)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0] != "sqlite" or not rest.startswith("/"):
+        return None
+    path = unquote(rest[1:].split("?", 1)[0])
+    return Path(path) if path and path != ":memory:" else None
+
+
 def _safe(url: str) -> str:
     """The URL without passwords (its own and the records URL's), for messages."""
     return _PASSWORD.sub(r"\1***@", unquote(url))
@@ -223,6 +241,7 @@ class Neo4jStore(Store):
             with self._errors("connecting"):
                 self.driver.verify_connectivity()
                 self._migrate(create)
+                records_url = self._paired_records(records_url, _records_given(url), create)
             self.records = _RecordsStore(records_url, self, create)
         except BaseException:
             self.driver.close()
@@ -280,6 +299,36 @@ class Neo4jStore(Store):
                     tx.rollback()
                     raise
                 tx.commit()
+
+    def _paired_records(self, records_url: str, given: bool, create: bool) -> str:
+        """The records store to open. A graph remembers the SQLite records file it was first
+        opened with (absolute path, property `records` of its schema node), and a URL that
+        names no `records=` opens that one: without it, the default file is relative to
+        the working directory, so `lineage` run from another directory would silently see
+        other consumers, outbox and audit beside the same graph. A PostgreSQL records store
+        is never remembered (its URL may hold a password): name it in every URL."""
+        found = self.driver.execute_query(
+            f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) RETURN s.records AS r",
+            database_=self.database).records
+        paired = found[0]["r"] if found else None
+        if paired and not given:
+            path = _sqlite_path(paired)
+            if path is not None and not path.exists():
+                raise StoreError(
+                    f"the Neo4j graph at {_safe(self.url)} keeps its records in {paired}, "
+                    "which is not on this machine: name the records store in the URL "
+                    "(?records=sqlite:///PATH, or records=postgresql://... for one that a "
+                    "team shares)")
+            return str(paired)
+        path = _sqlite_path(records_url)
+        if path is None:
+            return records_url
+        absolute = f"sqlite:///{path.resolve()}"
+        if found and not paired and create:
+            self.driver.execute_query(
+                f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) WHERE s.records IS NULL "
+                "SET s.records = $r", r=absolute, database_=self.database)
+        return absolute
 
     def _migrate(self, create: bool = True) -> None:
         """Bring the graph's schema to SCHEMA_VERSION, recorded on a `LineageSchema` node.
