@@ -18,7 +18,9 @@ For each size it generates a warehouse-shaped graph (`bench/generate.py`), then 
   `--load-only` stops there (no networkx, no queries); on SQLite the same rows are then
   written again straight through sqlite3 (`sqlite_floor`, skipped with `--no-floor`), the
   baseline the load figure is read against; on Neo4j the same shape by bare plain Cypher
-  (`neo4j_floor`: nodes without properties or indexes, relationships by element id);
+  (`neo4j_floor`: nodes without properties or indexes, relationships by element id), and
+  the same rows with the store's constraint and indexes by plain Cypher (`neo4j_rows_floor`:
+  the like-for-like baseline);
 * impact: a NEW store object (fresh connection, nothing cached) times `store.downstream(key)`
   for the typical columns and the hub column, p50/p95 over `--repeat` calls, and
   separately the call plus materialising `r.path` of every reached node;
@@ -47,6 +49,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
@@ -55,6 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import lineage
+from lineage._keys import tail
 
 try:  # `python bench/impact.py` puts bench/ on sys.path; `python -m bench.impact` does not
     from generate import Graph, generate
@@ -258,6 +262,62 @@ def neo4j_floor(store: lineage.Store, g: Graph) -> float:
     return elapsed
 
 
+#: the label of the rows floor's nodes (removed afterwards, with its constraint and indexes)
+_ROWS_LABEL = "BenchFloorRows"
+
+
+def neo4j_rows_floor(store: lineage.Store, g: Graph) -> float:
+    """Seconds plain Cypher takes to write the rows a store keeps, like for like with the
+    store's load: per node its key (under a unique constraint), its reversed tail and kind
+    (indexed), name, namespace, a properties text and two timestamps; per relationship its
+    properties text; nodes created in UNWIND batches of 10,000 returning their element ids,
+    relationships between them by element id (one transaction a batch). What the store's
+    load adds beyond this: its input checks, a key check on both ends of every edge, labels
+    and relationship types per kind."""
+    driver = getattr(store, "driver", None)
+    assert driver is not None, "a Neo4j store"
+    database = getattr(store, "database", None)
+    label = _ROWS_LABEL
+    schema = [f"CREATE CONSTRAINT bench_rows_key IF NOT EXISTS FOR (n:{label}) "
+              "REQUIRE n.key IS UNIQUE",
+              f"CREATE INDEX bench_rows_rtail IF NOT EXISTS FOR (n:{label}) ON (n.rtail)",
+              f"CREATE INDEX bench_rows_kind IF NOT EXISTS FOR (n:{label}) ON (n.kind)"]
+    for statement in schema:
+        driver.execute_query(statement, database_=database)
+    driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
+    nodes, edges = g.node_frame(), g.edge_frame()
+    stamp = datetime.now(UTC)
+    t0 = time.perf_counter()
+    rows = [{"key": k, "rtail": tail(k)[::-1], "kind": kd, "name": n, "namespace": ns,
+             "properties": "{}"}
+            for k, kd, n, ns in nodes.select("key", "kind", "name", "namespace").iter_rows()]
+    ids: dict[str, str] = {}
+    for start in range(0, len(rows), 10_000):
+        chunk = rows[start:start + 10_000]
+        created = driver.execute_query(
+            f"UNWIND range(0, size($rows) - 1) AS i WITH i, $rows[i] AS row "
+            f"CREATE (n:{label}) SET n = row, n.created_at = $now, n.updated_at = $now "
+            "RETURN collect([i, elementId(n)]) AS ids", {"rows": chunk, "now": stamp},
+            database_=database).records[0]["ids"]
+        for i, element_id in created:
+            ids[chunk[i]["key"]] = element_id
+    links = [[ids[a], ids[b], p] for a, b, p in
+             edges.select("src", "dst", "properties").iter_rows()]
+    for start in range(0, len(links), 10_000):
+        driver.execute_query("UNWIND $rows AS e MATCH (a) WHERE elementId(a) = e[0] "
+                             "MATCH (b) WHERE elementId(b) = e[1] "
+                             "CREATE (a)-[:FLOOR {properties: e[2]}]->(b)",
+                             {"rows": links[start:start + 10_000]}, database_=database)
+    elapsed = time.perf_counter() - t0
+    while driver.execute_query(f"MATCH (n:{label}) WITH n LIMIT 20000 DETACH DELETE n "
+                               "RETURN count(*) AS n", database_=database).records[0]["n"]:
+        pass
+    for name in ("bench_rows_key", "bench_rows_rtail", "bench_rows_kind"):
+        kind = "CONSTRAINT" if name.endswith("key") else "INDEX"
+        driver.execute_query(f"DROP {kind} {name} IF EXISTS", database_=database)
+    return elapsed
+
+
 # ------------------------------------------------------------------ results
 
 
@@ -291,6 +351,8 @@ class BackendResult:
     #: seconds the same rows took straight in: SQLite's (`sqlite_floor`), or Neo4j's by
     #: plain Cypher (`neo4j_floor`)
     floor_s: float | None = None
+    #: Neo4j: plain Cypher writing the rows a store keeps (`neo4j_rows_floor`)
+    rows_floor_s: float | None = None
 
 
 @dataclass
@@ -599,7 +661,7 @@ def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repe
             assert isinstance(written, tuple)
             disk = _disk_bytes(url)
             log(f"  {backend}: loaded in {load_s:.1f} s")
-            floor_s = None
+            floor_s = rows_floor_s = None
             if backend == "sqlite" and floor and load_s == load_s:  # (nan: a kept store)
                 log("  sqlite: the same rows straight into SQLite (floor) ...")
                 floor_s = sqlite_floor(url)
@@ -608,14 +670,17 @@ def run_size(n: int, seed: int, backends: Sequence[tuple[str, str | None]], repe
                 log("  neo4j: the same shape by plain Cypher (floor) ...")
                 with lineage.connect(url) as store:
                     floor_s = neo4j_floor(store, g)
-                log(f"  neo4j: floor {floor_s:.1f} s")
+                log(f"  neo4j: floor {floor_s:.1f} s; the same rows by plain Cypher ...")
+                with lineage.connect(url) as store:
+                    rows_floor_s = neo4j_rows_floor(store, g)
+                log(f"  neo4j: rows floor {rows_floor_s:.1f} s")
             queries = []
             if graph is not None:
                 log(f"  {backend}: impact queries ...")
                 with lineage.connect(url) as store:  # a new store: nothing cached
                     queries = _impact(store, graph, g, repeat, hub_repeat, budget_s)
             result.backends.append(BackendResult(backend, load_s, written[0], written[1],
-                                                 disk, queries, floor_s))
+                                                 disk, queries, floor_s, rows_floor_s))
     del graph
     gc.unfreeze()
     gc.collect()
@@ -660,11 +725,17 @@ def format_size(r: SizeResult) -> str:
             f"{_rate(g.n_nodes, b.load_s):>12}{_rate(g.n_edges, store_only):>22}"
             f"{f'{b.nodes_written:,}/{b.edges_written:,}':>26}{disk:>9}")
         if b.floor_s:
-            what = "  raw SQLite" if b.backend == "sqlite" else "  bare Cypher"
+            what, said = (("  raw SQLite", "the same rows straight in") if b.backend == "sqlite"
+                          else ("  bare Cypher", "the same shape, no properties or indexes"))
             lines.append(f"{what:<12}{'rows':>9}{b.floor_s:>9.1f}"
                          f"{_rate(g.n_edges, b.floor_s):>12}{_rate(g.n_nodes, b.floor_s):>12}"
-                         f"{'':>22}  the same rows straight in: the library "
-                         f"takes {b.load_s / b.floor_s:.2f}x")
+                         f"{'':>22}  {said}: the library takes {b.load_s / b.floor_s:.2f}x")
+        if b.rows_floor_s:
+            lines.append(f"{'  rows Cypher':<12}{'rows':>9}{b.rows_floor_s:>9.1f}"
+                         f"{_rate(g.n_edges, b.rows_floor_s):>12}"
+                         f"{_rate(g.n_nodes, b.rows_floor_s):>12}{'':>22}  the same rows, "
+                         "constraint and indexes by plain Cypher: the library takes "
+                         f"{b.load_s / b.rows_floor_s:.2f}x")
     if not any(b.queries for b in r.backends):
         return "\n".join(lines)
     lines += [
@@ -756,6 +827,11 @@ def _neo4j_targets(r: SizeResult, b: BackendResult, at: str) -> list[str]:
         lines.append(_target("  bare plain Cypher, the same shape", at,
                              f"{floor_rate:,.0f} edges/s",
                              floor_rate >= TARGET_NEO4J_LOAD_EDGES_PER_S))
+    if b.rows_floor_s:
+        rows_rate = r.graph.n_edges / b.rows_floor_s
+        lines.append(_target("  plain Cypher, the same rows and indexes", at,
+                             f"{rows_rate:,.0f} edges/s",
+                             rows_rate >= TARGET_NEO4J_LOAD_EDGES_PER_S))
     if not b.queries:
         return lines
     typical = b.queries[0].store.p50
