@@ -45,6 +45,7 @@ from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties, Store
 from ..sql import SqlStore
 from ..sql.graph import _canonical, _json_text
+from ..sql.light import sqlite_file
 
 if TYPE_CHECKING:
     # a read needs neither: polars only for a bulk load, numpy only for record assertions
@@ -192,15 +193,6 @@ def _records_given(url: str) -> bool:
                for item in urlsplit(url).query.split("&"))
 
 
-def _sqlite_path(url: str) -> Path | None:
-    """The file of a `sqlite:///PATH` URL (None for other URLs and in-memory SQLite)."""
-    scheme, _, rest = url.partition("://")
-    if scheme.split("+", 1)[0] != "sqlite" or not rest.startswith("/"):
-        return None
-    path = unquote(rest[1:].split("?", 1)[0])
-    return Path(path) if path and path != ":memory:" else None
-
-
 def _safe(url: str) -> str:
     """The URL without passwords (its own and the records URL's), for messages."""
     return _PASSWORD.sub(r"\1***@", unquote(url))
@@ -307,24 +299,21 @@ class Neo4jStore(Store):
         the working directory, so `lineage` run from another directory would silently see
         other consumers, outbox and audit beside the same graph. A PostgreSQL records store
         is never remembered (its URL may hold a password): name it in every URL."""
-        found = self.driver.execute_query(
-            f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) RETURN s.records AS r",
-            database_=self.database).records
-        paired = found[0]["r"] if found else None
+        paired = self._paired
         if paired and not given:
-            path = _sqlite_path(paired)
-            if path is not None and not path.exists():
+            path = sqlite_file(paired)
+            if path is not None and not Path(path).exists():
                 raise StoreError(
                     f"the Neo4j graph at {_safe(self.url)} keeps its records in {paired}, "
                     "which is not on this machine: name the records store in the URL "
                     "(?records=sqlite:///PATH, or records=postgresql://... for one that a "
                     "team shares)")
             return str(paired)
-        path = _sqlite_path(records_url)
+        path = sqlite_file(records_url)
         if path is None:
             return records_url
-        absolute = f"sqlite:///{path.resolve()}"
-        if found and not paired and create:
+        absolute = f"sqlite:///{Path(path).resolve()}"
+        if not paired and create:
             self.driver.execute_query(
                 f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) WHERE s.records IS NULL "
                 "SET s.records = $r", r=absolute, database_=self.database)
@@ -336,9 +325,12 @@ class Neo4jStore(Store):
         is idempotent, so two processes migrating at once both succeed. With `create`
         False, a graph never set up by lineage is NotFound and left untouched."""
         found = self.driver.execute_query(
-            f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) RETURN s.version AS v",
+            f"MATCH (s:{_VERSION_NODE} {{id: 'lineage'}}) RETURN s.version AS v, "
+            "s.records AS r",
             database_=self.database).records
         current = int(found[0]["v"]) if found else 0
+        #: the records file this graph was paired with (see _paired_records), if any
+        self._paired = str(found[0]["r"]) if found and found[0]["r"] else None
         if not found and not create:
             raise NotFound(f"no store at {_safe(self.url)}: run `lineage register MANIFEST` "
                            "(or `lineage init`) to create one, or point --store / LINEAGE_URL "
