@@ -563,6 +563,10 @@ def test_a_view_that_answers_late_never_draws_over_the_next_one(
     page.route("**/api/v1/nodes?kind=dataset*", lambda route: held.append(route))  # home's call
     page.goto(f"{served.base}/#/")
     page.wait_for_function("() => document.querySelector('main .loading') !== null")
+    for _ in range(100):  # the route handler runs when Playwright next reads its events
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert held
     page.goto(f"{served.base}/#/impact/{CATEGORY}?change=drop")
     page.wait_for_selector("#impact-results")
