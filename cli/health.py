@@ -64,9 +64,11 @@ def validate(app: App, file: str, dataset: str, record: bool, record_version: st
     column: a numeric column arriving as text (and the share a lenient cast such as
     pd.to_numeric(errors="coerce") would turn into null), nulls where the schema or a
     contract forbids them or above a contract's maxNullRate, values outside allowed
-    values or a contract's minimum/maximum, missing columns (errors) and columns nobody
-    declared (warnings). Each violation names the consumers it breaks: the contract's
-    owner, or those change impact finds downstream of a schema violation.
+    values or a contract's minimum/maximum, text longer than a varchar(n)/char(n),
+    numbers too large for a decimal(p,s), missing columns (errors), more decimal places
+    than a decimal's scale and columns nobody declared (warnings). Each violation names
+    the consumers it breaks: the contract's owner, or those change impact finds
+    downstream of a schema violation.
 
     Exit codes: 0 passed (warnings allowed), 10 a violation, 2 unreadable batch,
     4 unknown dataset, 5 --version names an existing version.

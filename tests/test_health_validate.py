@@ -269,3 +269,78 @@ def test_validate_reads_a_pandas_column_mixing_codes_and_labels_as_text(
     assert category.observed_type == "string" and category.nulls == 1
     assert category.coerced_nulls == 25
     assert category.coerced_null_share == pytest.approx(25 / 99)
+
+
+SIZED = """\
+namespace: t
+datasets:
+  - name: orders
+    fields:
+      - {name: country, type: char(2)}
+      - {name: note, type: varchar(10)}
+      - {name: amount, type: "decimal(5,2)"}
+  - name: order_copy
+    fields: [{name: note, type: varchar(10)}]
+derivations:
+  - {from: orders.note, to: order_copy.note, transformation: identity}
+consumers:
+  - name: labels
+    consumes: [orders]
+    contracts:
+      - asset: orders
+        properties: [{name: country, physicalType: char(2), required: true}]
+"""
+
+
+def test_validate_refuses_text_longer_than_a_declared_length_and_names_what_it_breaks(
+        store: Store) -> None:
+    """varchar(10) and char(2) were checked as plain strings: an 11-character note passed,
+    though the engine that stores it refuses or silently cuts it (and so does the identity
+    copy declared varchar(10) downstream)."""
+    lineage.manifest.register_text(store, SIZED)
+    fits = pl.DataFrame({"country": ["FR", "DE"], "note": ["0123456789", None],
+                         "amount": [999.99, -12.5]})
+    assert health.validate(store, fits, "orders").passed
+    long = fits.with_columns(pl.Series("note", ["0123456789", "01234567890"]),
+                             pl.Series("country", ["FRA", "DE"]))
+    report = health.validate(store, long, "orders")
+    assert not report.passed
+    by_name = {c.name: c for c in report.columns}
+    note = by_name["note"].violations
+    assert [(v.check, v.severity, v.count) for v in note] == [("length", "error", 1)]
+    assert note[0].examples == ["01234567890"]
+    assert "longer than 10 character(s)" in note[0].message
+    # a contract repeating the schema's char(2) is judged through change impact: the
+    # widening breaks the contract declared shorter
+    country = by_name["country"].violations
+    assert [(v.check, v.source) for v in country] == [("length", "schema")]
+    assert country[0].consumers == ["consumer:labels"]
+
+
+def test_validate_refuses_numbers_too_large_for_a_decimal_and_warns_of_rounding(
+        store: Store) -> None:
+    lineage.manifest.register_text(store, SIZED)
+    batch = pl.DataFrame({"country": ["FR", "DE", "IT"], "note": ["a", "b", "c"],
+                          "amount": [1000.0, 0.1 * 3, 12.345]})
+    report = health.validate(store, batch, "orders")
+    amount = next(c for c in report.columns if c.name == "amount").violations
+    assert [(v.check, v.severity, v.examples) for v in amount] == [
+        ("decimal_range", "error", [1000.0]), ("decimal_scale", "warning", [12.345])]
+    assert not report.passed
+    fine = batch.with_columns(pl.Series("amount", [999.99, 0.1 * 3, 12.34]))
+    report = health.validate(store, fine, "orders")
+    assert report.passed, [c.to_dict() for c in report.columns]
+
+
+def test_cli_validate_exits_10_on_text_longer_than_the_declared_length(
+        store: Store, tmp_path: Path) -> None:
+    lineage.manifest.register_text(store, SIZED)
+    path = tmp_path / "orders.csv"
+    pl.DataFrame({"country": ["FR"], "note": ["far too long a note"],
+                  "amount": [1.5]}).write_csv(path)
+    result = CliRunner().invoke(cli, ["--store", store.url, "validate", str(path),
+                                      "--dataset", "orders", "--format", "json"])
+    assert result.exit_code == 10, result.output
+    body = json.loads(result.output)
+    checks = [v["check"] for c in body["columns"] for v in c["violations"]]
+    assert checks == ["length"]

@@ -29,6 +29,7 @@ import polars as pl
 from .. import _keys as keys
 from .._errors import ConflictError, ContractViolation, ValidationError
 from .._model import FieldSchema, GraphBatch, NodeRef
+from .._types import parse_type
 from .._vocabulary import EdgeKind, NodeKind
 from ..schema import Change, diff
 from ..store.base import Store
@@ -36,8 +37,12 @@ from ._frames import INT_RANGES, lineage_type, read_batch, type_family
 
 Severity = Literal["error", "warning"]
 #: what a violation is about, in the order a column's checks run
-CHECKS = ("missing_column", "unexpected_column", "type", "coercion", "integer_range", "nulls",
-          "allowed_values", "minimum", "maximum")
+CHECKS = ("missing_column", "unexpected_column", "type", "coercion", "integer_range",
+          "decimal_range", "decimal_scale", "length", "nulls", "allowed_values", "minimum",
+          "maximum")
+#: checks whose failure means the values do not fit the declared type (as a schema change:
+#: the type changed to what arrived)
+_TYPE_CHECKS = frozenset({"type", "coercion", "integer_range", "decimal_range", "length"})
 #: distinct offending values shown per violation
 MAX_EXAMPLES = 5
 
@@ -346,11 +351,15 @@ def _check_type(column: ColumnReport, series: pl.Series, declared: FieldSchema,
             return None
         if want in INT_RANGES:
             _integer_checks(column, numeric, want, source, by, consumers)
+        elif parse_type(want).digits is not None:
+            _decimal_checks(column, numeric, want, source, by, consumers)
         return numeric
     if family == "string" and got != "string" and typed:
         column.violations.append(Violation(
             name, "type", "error", f"declared {want}, arrived as {observed}", source, by,
             list(consumers), count=non_null))
+    elif family == "string" and parse_type(want).length is not None:
+        _length_check(column, series, want, source, by, consumers)
     elif family in ("boolean", "temporal") and got != family and (typed or got != "string"):
         column.violations.append(Violation(
             name, "type", "error", f"declared {want}, arrived as {observed}", source, by,
@@ -378,6 +387,52 @@ def _integer_checks(column: ColumnReport, numeric: pl.Series, want: str,
             column.name, "integer_range", "error", f"declared {want}: {len(outside):,} value(s) "
             f"outside [{low}, {high}]", source, by, list(consumers), count=len(outside),
             share=len(outside) / column.rows, examples=_examples(outside)))
+
+
+def _decimal_checks(column: ColumnReport, numeric: pl.Series, want: str,
+                    source: Literal["schema", "contract"], by: str | None,
+                    consumers: list[str]) -> None:
+    """decimal(p,s): a value with more than p-s integer digits does not fit (the write
+    fails or, in some engines, becomes null); one with more than s fractional digits is
+    rounded on the way in (a warning: the value changes, quietly)."""
+    digits = parse_type(want).digits
+    assert digits is not None
+    precision, scale = digits
+    values = numeric.drop_nulls().drop_nans()
+    if values.is_empty():
+        return
+    outside = values.filter(values.abs() >= 10.0 ** (precision - scale))
+    if len(outside):
+        column.violations.append(Violation(
+            column.name, "decimal_range", "error", f"declared {want}: {len(outside):,} "
+            f"value(s) have more than {precision - scale} digit(s) before the decimal point",
+            source, by, list(consumers), count=len(outside),
+            share=len(outside) / column.rows, examples=_examples(outside)))
+    # compared at a tolerance: the values are float64 here, and 0.1 * 100 is not 10
+    scaled = values * 10.0 ** scale
+    rounded = values.filter((scaled - scaled.round(0)).abs() > 1e-6 * scaled.abs().clip(1.0))
+    if len(rounded):
+        column.violations.append(Violation(
+            column.name, "decimal_scale", "warning", f"declared {want}: {len(rounded):,} "
+            f"value(s) have more than {scale} decimal place(s) and would be rounded",
+            source, by, list(consumers), count=len(rounded),
+            share=len(rounded) / column.rows, examples=_examples(rounded)))
+
+
+def _length_check(column: ColumnReport, series: pl.Series, want: str,
+                  source: Literal["schema", "contract"], by: str | None,
+                  consumers: list[str]) -> None:
+    """varchar(n)/char(n): a longer value is refused or silently cut by the engine that
+    stores it, a change no reader sees."""
+    length = parse_type(want).length
+    assert length is not None
+    text = series if series.dtype == pl.String else series.cast(pl.String, strict=False)
+    longer = text.filter(text.str.len_chars() > length)
+    if len(longer):
+        column.violations.append(Violation(
+            column.name, "length", "error", f"declared {want}: {len(longer):,} value(s) are "
+            f"longer than {length} character(s)", source, by, list(consumers),
+            count=len(longer), share=len(longer) / column.rows, examples=_examples(longer)))
 
 
 def _check_contract(column: ColumnReport, series: pl.Series, numeric: pl.Series | None,
@@ -471,7 +526,7 @@ def _schema_change(violation: Violation, declared: FieldSchema | None,
     name = violation.column
     if violation.check == "missing_column":
         return Change("dropped", name, old_type=declared.type if declared else None)
-    if violation.check in ("type", "coercion", "integer_range"):
+    if violation.check in _TYPE_CHECKS:
         new = column.observed_type or "string"
         if declared is not None and new == declared.type:
             return None
@@ -521,7 +576,7 @@ def _observed_schema(frame: pl.DataFrame, columns: list[ColumnReport],
         before = declared.get(column.name)
         schema_errors = {v.check for v in column.violations
                          if v.source == "schema" and v.severity == "error"}
-        type_broken = bool(schema_errors & {"type", "coercion", "integer_range"})
+        type_broken = bool(schema_errors & _TYPE_CHECKS)
         if before is None:
             result.append(FieldSchema(name=column.name, type=column.observed_type or "string"))
             continue
