@@ -747,13 +747,16 @@ class SqlGraphStore(Store):
                     # impact()'s walk (deleted nodes cut, downstream) does its dataset pass
                     passed = skip_deleted and direction == "downstream"
                     cur.execute(_pg_first_levels(near, far, skip_deleted, levels, passed),
-                                {"key": start.key, "wide": wide, "fields": NUMPY_FIELDS})
+                                {"key": start.key, "wide": wide, "fields": NUMPY_FIELDS,
+                                 "fanout": _PG_FANOUT})
                     rows = cur.fetchall()
                     at = next((i for i, r in enumerate(rows) if r[0] >= 0), len(rows))
                     rows, dataset_rows = rows[at:], rows[:at]
+                    fanned = [r[1] for r in dataset_rows if r[0] == -5]
+                    dataset_rows = [r for r in dataset_rows if r[0] != -5]
                     if not rows:  # deleted since it was resolved
                         raise NotFound(f"no node with key '{start.key}'")
-                    first = _first_levels(rows, levels, wide)
+                    first = _first_levels(rows, levels, wide, min(fanned, default=None))
                     found = rows[0][1:2]
                 if first is None:
                     cur.execute(_NODE_ID[self.dialect].format(
@@ -870,13 +873,15 @@ class _FirstLevels:
     frontier: list[int]
     base: int
     depth: int
+    wide: bool = False  # the next level is read the wide way, however narrow the frontier
 
 
-def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int
-                  ) -> _FirstLevels | None:
+def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int,
+                  fanned: int | None = None) -> _FirstLevels | None:
     """`_pg_first_levels`' rows (the start first) as `_walk`'s state; None should a level's
     live keys not come in Python's order (the table's rows go by depth, then key: the walk
-    is then read level by level instead)."""
+    is then read level by level instead). `fanned`: the level the statement left to the
+    wide way for its many edges (its -5 row), if any."""
     start_id = rows[0][1]
     first = _FirstLevels({start_id: -1}, set(), {}, [], [], [], [], [], [], [], [], -1, 0)
     level_row = {0: -1}  # level -> its first row (-1: the start's level)
@@ -904,11 +909,13 @@ def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int
         first.edge_kinds.append(ekind)
     last = max(level_row)
     # the walk goes on from the last level read if the statement stopped there: at its
-    # level bound, or at a frontier wide enough for the wide way; otherwise the level after
-    # it was read and held nothing new (or every node of it is deleted): complete
-    if live[last] and (last == levels or live[last] >= wide):
+    # level bound, at a frontier wide enough for the wide way, or before a level of many
+    # edges; otherwise the level after it was read and held nothing new (or every node of
+    # it is deleted): complete
+    if live[last] and (last == levels or live[last] >= wide or fanned == last + 1):
         first.frontier = [start_id] if last == 0 else first.ids[level_row[last]:]
         first.base, first.depth = level_row[last], last
+        first.wide = fanned == last + 1
     return first
 
 
@@ -962,7 +969,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             break
         depth += 1
         level = len(keys)
-        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
+        if wide is None and not detail and (len(frontier) >= _WIDE_FRONTIER or first.wide):
             wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect, helper)
         rows: list[tuple[Any, ...]] | None = None
         if wide is None and not detail and dialect == "sqlite":
@@ -1095,6 +1102,8 @@ _WIDE_FRONTIER = 2000
 
 #: levels a PostgreSQL walk reads in its first statement (see `_pg_first_levels`)
 _PG_FIRST_LEVELS = 8
+#: a level with this many edges or more is left out of that statement (read the wide way)
+_PG_FANOUT = 5000
 
 
 @functools.cache
@@ -1105,8 +1114,10 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
     previous level's live nodes (by the parent's key, then edge kind: the first row reaching
     a node not met before wins), then the new nodes. A level is only read while the
     previous one has fewer than `%(wide)s` live nodes (_WIDE_FRONTIER: the walk goes on
-    the wide way from there). Rows: (level, id, key, kind, name, lifecycle, parent's id,
-    edge kind), by level and key. A typical impact()'s walk was one round trip per level
+    the wide way from there) and fewer than `%(fanout)s` edges leave them (_PG_FANOUT: a
+    hub's first level, one node and 22,047 edges at 10^6 nodes, cost the client ~0.1 s
+    as rows; a row (-5, the level) says the level was left to the wide way). Rows:
+    (level, id, key, kind, name, lifecycle, parent's id, edge kind), by level and key. A typical impact()'s walk was one round trip per level
     (7 at 10^6 nodes), each waiting on a busy server. Keys and kinds compare bytewise
     (COLLATE "C"), as Python compares them. (Numbering each level's nodes by key for
     their children's rows instead of naming the parent cost 0.5 ms of the server's 2.6.)
@@ -1121,12 +1132,17 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
             "NULL::text AS ekind, true AS live FROM node WHERE key = %(key)s)"]
     for k in range(1, levels + 1):
         unseen = " ".join(f"AND e.far NOT IN (SELECT id FROM l{j})" for j in range(k))
+        # the level's edges, at most `fanout` of them: that many (a hub's one node and its
+        # 10^4 edges) and the level is read the wide way instead (a -5 row says so)
         ctes.append(
-            f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, p.id AS parent, "
-            f"e.kind AS ekind FROM l{k - 1} p CROSS JOIN LATERAL (SELECT {far} AS far, kind "
-            f"FROM edge WHERE edge.{near} = p.id OFFSET 0) e WHERE p.live AND (SELECT "
-            f"count(*) FROM l{k - 1} WHERE live) < %(wide)s {unseen} "
-            'ORDER BY e.far, p.key COLLATE "C", e.kind COLLATE "C")')
+            f"e{k} AS (SELECT p.id AS parent, p.key AS pkey, e.far, e.kind FROM l{k - 1} p "
+            f"CROSS JOIN LATERAL (SELECT {far} AS far, kind FROM edge WHERE edge.{near} = "
+            f"p.id OFFSET 0) e WHERE p.live AND (SELECT count(*) FROM l{k - 1} WHERE live) "
+            "< %(wide)s LIMIT %(fanout)s)")
+        ctes.append(
+            f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, e.parent, e.kind AS ekind "
+            f"FROM e{k} e WHERE (SELECT count(*) FROM e{k}) < %(fanout)s {unseen} "
+            'ORDER BY e.far, e.pkey COLLATE "C", e.kind COLLATE "C")')
         ctes.append(
             f"l{k} AS (SELECT n.id, n.key, n.kind, n.name, n.state, f.parent, f.ekind, "
             f"n.state IS DISTINCT FROM 'deleted' AS live FROM f{k} f CROSS JOIN LATERAL "
@@ -1135,12 +1151,16 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
     rows = " UNION ALL ".join(f'SELECT {k} AS level, id, key COLLATE "C" AS key, kind, '
                               f"name, state, parent, ekind FROM l{k}"
                               for k in range(levels + 1))
+    rows += "".join(f" UNION ALL SELECT -5, {k}, NULL, NULL, NULL, NULL, NULL, NULL WHERE "
+                    f"(SELECT count(*) FROM e{k}) >= %(fanout)s" for k in range(1, levels + 1))
     if datasets:
         from .consumers import PG_DATASET_CTES, PG_DATASET_ROWS
 
         # complete: no level was cut short for a wide frontier, and the last one is empty
         complete = " AND ".join([f"(SELECT count(*) FROM l{k} WHERE live) < %(wide)s"
                                  for k in range(levels)]
+                                + [f"(SELECT count(*) FROM e{k}) < %(fanout)s"
+                                   for k in range(1, levels + 1)]
                                 + [f"NOT EXISTS (SELECT 1 FROM l{levels} WHERE live)"])
         walked = " UNION ALL ".join(f"SELECT {k} AS level, id, key, kind FROM l{k} "
                                     "WHERE live" for k in range(levels + 1))
