@@ -216,3 +216,31 @@ def test_a_wide_level_split_over_two_connections_walks_as_one_statement_does(
         assert len(tables[1][1][0]) == 40 + len(leaves) - 1  # the deleted leaf left out
         pool = store.engine.pool  # type: ignore[attr-defined]
         assert pool.checkedout() == 0 and pool.checkedin() >= 2  # the second one is back
+
+
+def test_a_wide_dataset_pass_split_over_two_connections_answers_as_one_statement_does(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub's dataset pass (each field's dataset, then those datasets' links) runs as two
+    halves on two connections at once, the fields split by id (each half's merge join
+    reads its own range of the index): the impact() answers, consumers and datasets
+    feeding jobs included, are the ones a single statement gives, from every field."""
+    import lineage.store.sql.consumers as sql_consumers
+    import lineage.store.sql.graph as sql_graph
+
+    from .conftest import EXAMPLE
+
+    monkeypatch.setattr(sql_consumers, "NUMPY_FIELDS", 0)  # the wide (numpy) pass
+    with lineage.connect(postgres_url) as store:
+        lineage.register(store, EXAMPLE)
+        fields = [ref.key for ref in store.find("", [lineage.NodeKind.FIELD], limit=1000)]
+        answers = []
+        for split_from in (10**9, 2):
+            monkeypatch.setattr(sql_graph, "_SPLIT_FROM", split_from)
+            with _statements() as sent:
+                answers.append([store.impact(key).to_dict() for key in fields])
+            halves = [s for s in sent if "BETWEEN" in s]
+            assert bool(halves) == (split_from == 2), halves
+        assert answers[1] == answers[0]
+        assert any(answer["affected"].get("consumer") for answer in answers[0])
+        pool = store.engine.pool  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0  # the second connection went back

@@ -1264,6 +1264,17 @@ class _Helper:
 
     def halves(self, cur: Any, sql: str, ids: list[int]) -> list[tuple[Any, ...]]:
         """The one row of `sql` for each half of `ids` (the first half's first)."""
+        half = len(ids) // 2
+        found: list[tuple[Any, ...]] = self.both(
+            cur, sql, (pgarray.array_param(ids[:half]),),
+            (pgarray.array_param(ids[half:]),))
+        return found
+
+    def both(self, cur: Any, sql: str, first: tuple[Any, ...], second: tuple[Any, ...],
+             rows: bool = False) -> list[Any]:
+        """`sql` run with the parameters `first` on `cur` and with `second` on the second
+        connection at once, in binary format: each one's row (`rows`: its list of rows),
+        the first's first."""
         if self.cur is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -1271,21 +1282,18 @@ class _Helper:
             self.raw.driver_connection.autocommit = True  # as `_cursor`'s: no transaction
             self.cur = self.raw.cursor()
             self.pool = ThreadPoolExecutor(max_workers=1)
-        half = len(ids) // 2
         other = self.cur
 
-        def second() -> tuple[Any, ...]:
-            other.execute(sql, (pgarray.array_param(ids[half:]),), binary=True)
-            row: tuple[Any, ...] = other.fetchone()
-            return row
+        def run(on: Any, params: tuple[Any, ...]) -> Any:
+            on.execute(sql, params, binary=True)
+            return on.fetchall() if rows else on.fetchone()
 
-        future = self.pool.submit(second)
+        future = self.pool.submit(run, other, second)
         try:
-            cur.execute(sql, (pgarray.array_param(ids[:half]),), binary=True)
-            first = cur.fetchone()
+            found = run(cur, first)
         finally:
             later = future.result()
-        return [first, later]
+        return [found, later]
 
     def close(self) -> None:
         if self.pool is not None:
