@@ -244,3 +244,23 @@ def test_a_wide_dataset_pass_split_over_two_connections_answers_as_one_statement
         assert any(answer["affected"].get("consumer") for answer in answers[0])
         pool = store.engine.pool  # type: ignore[attr-defined]
         assert pool.checkedout() == 0  # the second connection went back
+
+
+def test_wide_levels_read_every_vocabulary_edge_kind_by_its_number_and_no_other(
+        postgres_url: str) -> None:
+    """A wide level reads each edge's kind as a number the server computes
+    (graph.py `_PG_KIND_CODE`): every vocabulary kind reads back as itself, and a number
+    no vocabulary kind has makes the level read the names instead (None)."""
+    import numpy as np
+
+    from lineage.store.sql import graph as sql_graph
+
+    names = sorted(k.value for k in EdgeKind)
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT " + sql_graph._PG_KIND_CODE + " FROM unnest(%s::text[]) AS e(kind)",
+            (names + ["zz-not-a-kind"],)).fetchall()
+    codes = np.array([r[0] for r in rows], dtype=np.int64)
+    found = sql_graph._edge_kind_indices(codes[:-1])
+    assert found is not None and sql_graph._edge_kind_names(found) == names
+    assert sql_graph._edge_kind_indices(codes) is None

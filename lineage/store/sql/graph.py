@@ -1069,10 +1069,14 @@ _WIDE_EDGES = {
     # PostgreSQL: arrays instead of joined text; LATERAL ... OFFSET 0 keeps the index
     # lookups (see _LEVEL_EDGES), whose order (by parent, then the edge key) the rows keep
     "postgresql": "SELECT array_agg(r), array_agg(far), array_agg(kind) FROM (SELECT "
-                  "f.ord - 1 AS r, e.{far} AS far, e.kind AS kind FROM unnest(%s::bigint[]) "
+                  "f.ord - 1 AS r, e.{far} AS far, {kind} AS kind FROM unnest(%s::bigint[]) "
                   "WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL (SELECT {far}, kind FROM edge "
                   "WHERE edge.{near} = f.id OFFSET 0) e) t",
 }
+# (PostgreSQL) each edge's kind as a number, its length and first letter as
+# `_edge_kind_table` reads them: a bigint array read straight into numpy, not a hub's 5*10^5
+# strings sent, parsed and picked from one by one
+_PG_KIND_CODE = "(length(e.kind) * 128 + ascii(e.kind))::bigint"
 _EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
 _EDGE_KINDS = {k.value: k for k in EdgeKind}
 _NODE_KINDS = {k.value: k for k in NodeKind}
@@ -1202,6 +1206,18 @@ def _kind_table(names: tuple[str, ...]) -> tuple[Any, Any] | None:
     return table, np.array(names, dtype=object)
 
 
+def _edge_kind_indices(raw: np.ndarray) -> np.ndarray | None:
+    """`_PG_KIND_CODE`'s numbers as indexes in `_edge_kind_table`'s names; None when one is
+    not a vocabulary kind's."""
+    table = _edge_kind_table()
+    if table is None or not len(raw):
+        return None if table is None else raw
+    if int(raw.min()) < 0 or int(raw.max()) >= len(table[0]):
+        return None
+    found: np.ndarray = table[0][raw]
+    return None if bool((found < 0).any()) else found
+
+
 def _edge_kind_names(codes: np.ndarray) -> list[str]:
     table = _edge_kind_table()
     assert table is not None  # the codes come from it
@@ -1307,17 +1323,22 @@ class _Helper:
                 self.raw.close()  # back to the pool
 
 
-def _joined_edges(halves: list[tuple[Any, ...]], offset: int) -> tuple[Any, Any, Any]:
+def _joined_edges(halves: list[tuple[Any, ...]], offset: int, codes: bool = False
+                  ) -> tuple[Any, Any, Any]:
     """The wide edge statement's row for the whole frontier from its two halves' rows (the
-    second half's parent positions moved by the first half's length)."""
+    second half's parent positions moved by the first half's length); `codes`: the kinds
+    are numbers (an int64 array then), else names (a list)."""
     import numpy as np
 
     found = [(np.asarray(r, dtype=np.int64) + (at and offset), np.asarray(f, dtype=np.int64),
-              list(k)) for at, (r, f, k) in enumerate(halves) if r is not None]
+              np.asarray(k, dtype=np.int64) if codes else k)
+             for at, (r, f, k) in enumerate(halves) if r is not None]
     if not found:
         return None, None, None
+    kinds: Any = (np.concatenate([k for _, _, k in found]) if codes
+                  else sum((list(k) for _, _, k in found[1:]), list(found[0][2])))
     return (np.concatenate([r for r, _, _ in found]), np.concatenate([f for _, f, _ in found]),
-            [k for _, _, kinds in found for k in kinds])
+            kinds)
 
 
 def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -1328,7 +1349,9 @@ def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     joined: list[Any] = [sum(h[0] for h in found),
                          np.concatenate([np.asarray(h[1], dtype=np.int64) for h in found])]
     for column in range(2, len(halves[0])):
-        joined.append([v for h in found for v in h[column]])
+        # list + list: one C copy (a comprehension over a hub's 10^5 keys cost ~25 ms)
+        joined.append(sum((list(h[column]) for h in found[1:]), list(found[0][column]))
+                      if found else [])
     return tuple(joined)
 
 
@@ -1343,7 +1366,10 @@ class _Wide:
         self.cur = cur
         self.helper = helper
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
-        self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far)
+        self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far, kind="e.kind")
+        # PostgreSQL: the kinds as numbers when the vocabulary tells them apart that way
+        self.edge_codes = dialect == "postgresql" and _edge_kind_table() is not None
+        self.code_sql = _WIDE_EDGES[dialect].format(near=near, far=far, kind=_PG_KIND_CODE)
         self.node_sql = _WIDE_NODES[dialect].format(
             lifecycle=_WIDE_LIFECYCLE[dialect] if skip_deleted else "")
         self.skip_deleted = skip_deleted
@@ -1372,11 +1398,13 @@ class _Wide:
         known = self.frontier_text
         param = known[1] if known is not None and known[0] is frontier else _list_param(
             self.sqlite, frontier)
+        edge_sql = self.code_sql if self.edge_codes else self.edge_sql
         if self.helper is not None and len(frontier) >= _SPLIT_FROM:
-            halves = self.helper.halves(self.cur, self.edge_sql, frontier)
-            rank_text, far_text, kind_text = _joined_edges(halves, len(frontier) // 2)
+            halves = self.helper.halves(self.cur, edge_sql, frontier)
+            rank_text, far_text, kind_text = _joined_edges(halves, len(frontier) // 2,
+                                                           self.edge_codes)
         else:
-            self.cur.execute(self.edge_sql, (param,), **self.binary)
+            self.cur.execute(edge_sql, (param,), **self.binary)
             rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
@@ -1391,7 +1419,15 @@ class _Wide:
         else:  # arrays
             rank = np.array(rank_text, dtype=np.int64)
             far = np.array(far_text, dtype=np.int64)
-            edge_kinds = kind_text
+            if self.edge_codes:
+                codes = _edge_kind_indices(np.asarray(kind_text, dtype=np.int64))
+                if codes is None:  # not a vocabulary kind (cannot be): read the names
+                    self.cur.execute(self.edge_sql, (param,), **self.binary)
+                    rank_text, far_text, kind_text = self.cur.fetchone()
+                    rank = np.array(rank_text, dtype=np.int64)
+                    far = np.array(far_text, dtype=np.int64)
+            if codes is None:
+                edge_kinds = list(kind_text)
         # Rows arrive as the nested loop makes them: by frontier position (parent key), then
         # by the edge key (far end, kind). Then a node's first row is its chosen parent and
         # edge; checked, and sorted explicitly should a plan ever differ.
