@@ -1092,14 +1092,15 @@ _WIDE_NODES = {
                   "LATERAL (SELECT * FROM node WHERE node.id = f.id OFFSET 0) n",
 }
 # (skip_deleted) `id:state` of the level's retired nodes only (SQLite's group_concat skips
-# NULLs; PostgreSQL's array_agg keeps them, dropped in Python)
+# NULLs; PostgreSQL's array_agg is filtered: an array of the level's 10^4 NULLs cost the
+# server its building and the client its parsing; NULL when there are none)
 _WIDE_LIFECYCLE = {
     "sqlite": ", group_concat(CASE WHEN instr(n.properties, 'lifecycle') > 0 AND "
               "json_extract(n.properties, '$.lifecycle') IN ('deleted', 'deprecated') "
               "THEN n.id || ':' || json_extract(n.properties, '$.lifecycle') END)",
-    "postgresql": ", array_agg(CASE WHEN strpos(n.properties::text, 'lifecycle') > 0 AND "
-                  "n.properties->>'lifecycle' IN ('deleted', 'deprecated') "
-                  "THEN n.id || ':' || (n.properties->>'lifecycle') END)",
+    "postgresql": ", array_agg(n.id || ':' || (n.properties->>'lifecycle')) FILTER (WHERE "
+                  "strpos(n.properties::text, 'lifecycle') > 0 AND "
+                  "n.properties->>'lifecycle' IN ('deleted', 'deprecated'))",
 }
 #: a frontier this large is walked the wide way
 _WIDE_FRONTIER = 2000
@@ -1350,8 +1351,8 @@ def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
                          np.concatenate([np.asarray(h[1], dtype=np.int64) for h in found])]
     for column in range(2, len(halves[0])):
         # list + list: one C copy (a comprehension over a hub's 10^5 keys cost ~25 ms)
-        joined.append(sum((list(h[column]) for h in found[1:]), list(found[0][column]))
-                      if found else [])
+        joined.append(sum((list(h[column] or ()) for h in found[1:]),
+                          list(found[0][column] or ())) if found else [])
     return tuple(joined)
 
 
@@ -1471,7 +1472,7 @@ class _Wide:
         if not self.sqlite:  # arrays: no separator to split on
             node_ids, keys, kinds, names = np.asarray(id_text).tolist(), key_text, kind_text, \
                 name_text
-            state = [",".join(s for s in state[0] if s)] if state else []
+            state = [",".join(state[0])] if state and state[0] else []
         else:
             sent = np.fromstring(id_text, dtype=np.int64, sep=",")
             # the nested loop keeps the order the ids were sent in (then each node's first
