@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ..._model import ApplyResult, ChannelSpec, Closure, GraphBatch, NodeRef
 from ..._vocabulary import EdgeKind, NodeKind
 from ..base import MergeEdgeProperties, MergeProperties
-from .assertions import SqlAssertionStore
 from . import graph as _graph
 from . import pgarray
+from .assertions import SqlAssertionStore
 from .graph import _canonical, _Helper, _id_text, _list_param, _loaded
 
 if TYPE_CHECKING:
@@ -261,8 +261,8 @@ class SqlConsumerStore(SqlAssertionStore):
                 # they were a quarter of the hub's wall time
                 helper = _Helper(self.engine.raw_connection)
                 try:
-                    columns = _split_field_datasets(cur, helper, ids)
-                    distinct, nearest_rows = _fields_datasets_numpy(result, columns)
+                    distinct, nearest_rows = _fields_datasets_numpy(
+                        result, _split_field_datasets(cur, helper, ids))
                     if not distinct:
                         return result
                     half = len(distinct) // 2

@@ -1122,8 +1122,9 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
     the wide way from there) and fewer than `%(fanout)s` edges leave them (_PG_FANOUT: a
     hub's first level, one node and 22,047 edges at 10^6 nodes, cost the client ~0.1 s
     as rows; a row (-5, the level) says the level was left to the wide way). Rows:
-    (level, id, key, kind, name, lifecycle, parent's id, edge kind), by level and key. A typical impact()'s walk was one round trip per level
-    (7 at 10^6 nodes), each waiting on a busy server. Keys and kinds compare bytewise
+    (level, id, key, kind, name, lifecycle, parent's id, edge kind), by level and key.
+    A typical impact()'s walk was one round trip per level (7 at 10^6 nodes), each
+    waiting on a busy server. Keys and kinds compare bytewise
     (COLLATE "C"), as Python compares them. (Numbering each level's nodes by key for
     their children's rows instead of naming the parent cost 0.5 ms of the server's 2.6.)
 
