@@ -128,6 +128,7 @@ def test_the_first_levels_statement_walks_as_a_statement_per_level_does(
 
     monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", wide)
     monkeypatch.setattr(sql_graph, "_PG_FANOUT", fanout)
+    monkeypatch.setattr(sql_graph, "_PG_FANOUT_LEVELS", 8)  # checked on every level
     with lineage.connect(postgres_url) as store:
         store.apply(_walk_graph())
         for start, direction in [("field:ns/t.c00", "downstream"),

@@ -746,7 +746,8 @@ class SqlGraphStore(Store):
                     levels, wide = min(_PG_FIRST_LEVELS, max_depth), _WIDE_FRONTIER
                     # impact()'s walk (deleted nodes cut, downstream) does its dataset pass
                     passed = skip_deleted and direction == "downstream"
-                    cur.execute(_pg_first_levels(near, far, skip_deleted, levels, passed),
+                    cur.execute(_pg_first_levels(near, far, skip_deleted, levels, passed,
+                                                 _PG_FANOUT_LEVELS),
                                 {"key": start.key, "wide": wide, "fields": NUMPY_FIELDS,
                                  "fanout": _PG_FANOUT})
                     rows = cur.fetchall()
@@ -1107,13 +1108,16 @@ _WIDE_FRONTIER = 2000
 
 #: levels a PostgreSQL walk reads in its first statement (see `_pg_first_levels`)
 _PG_FIRST_LEVELS = 8
-#: a level with this many edges or more is left out of that statement (read the wide way)
+#: a level with this many edges or more is left out of that statement (read the wide way),
+#: checked for its first _PG_FANOUT_LEVELS levels: a hub is a start with 10^4 edges (the
+#: check on all 8 levels cost a typical impact() ~0.2 ms of the server's ~1.2)
 _PG_FANOUT = 5000
+_PG_FANOUT_LEVELS = 1
 
 
 @functools.cache
 def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
-                     datasets: bool = False) -> str:
+                     datasets: bool = False, fanned: int = 0) -> str:
     """One statement for the start (found by key) and a walk's first `levels` levels, each
     level a pair of CTEs that do what one round trip of `_walk` does: the edges out of the
     previous level's live nodes (by the parent's key, then edge kind: the first row reaching
@@ -1121,7 +1125,8 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
     previous one has fewer than `%(wide)s` live nodes (_WIDE_FRONTIER: the walk goes on
     the wide way from there) and fewer than `%(fanout)s` edges leave them (_PG_FANOUT: a
     hub's first level, one node and 22,047 edges at 10^6 nodes, cost the client ~0.1 s
-    as rows; a row (-5, the level) says the level was left to the wide way). Rows:
+    as rows; a row (-5, the level) says the level was left to the wide way), the latter
+    checked for the first `fanned` levels only (_PG_FANOUT_LEVELS). Rows:
     (level, id, key, kind, name, lifecycle, parent's id, edge kind), by level and key.
     A typical impact()'s walk was one round trip per level (7 at 10^6 nodes), each
     waiting on a busy server. Keys and kinds compare bytewise
@@ -1138,17 +1143,25 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
             "NULL::text AS ekind, true AS live FROM node WHERE key = %(key)s)"]
     for k in range(1, levels + 1):
         unseen = " ".join(f"AND e.far NOT IN (SELECT id FROM l{j})" for j in range(k))
-        # the level's edges, at most `fanout` of them: that many (a hub's one node and its
-        # 10^4 edges) and the level is read the wide way instead (a -5 row says so)
-        ctes.append(
-            f"e{k} AS (SELECT p.id AS parent, p.key AS pkey, e.far, e.kind FROM l{k - 1} p "
-            f"CROSS JOIN LATERAL (SELECT {far} AS far, kind FROM edge WHERE edge.{near} = "
-            f"p.id OFFSET 0) e WHERE p.live AND (SELECT count(*) FROM l{k - 1} WHERE live) "
-            "< %(wide)s LIMIT %(fanout)s)")
-        ctes.append(
-            f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, e.parent, e.kind AS ekind "
-            f"FROM e{k} e WHERE (SELECT count(*) FROM e{k}) < %(fanout)s {unseen} "
-            'ORDER BY e.far, e.pkey COLLATE "C", e.kind COLLATE "C")')
+        if k > fanned:
+            ctes.append(
+                f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, p.id AS parent, "
+                f"e.kind AS ekind FROM l{k - 1} p CROSS JOIN LATERAL (SELECT {far} AS far, "
+                f"kind FROM edge WHERE edge.{near} = p.id OFFSET 0) e WHERE p.live AND "
+                f"(SELECT count(*) FROM l{k - 1} WHERE live) < %(wide)s {unseen} "
+                'ORDER BY e.far, p.key COLLATE "C", e.kind COLLATE "C")')
+        else:
+            # the level's edges, at most `fanout` of them: that many (a hub's one node and
+            # its 10^4 edges) and the level is read the wide way instead (a -5 row says so)
+            ctes.append(
+                f"e{k} AS (SELECT p.id AS parent, p.key AS pkey, e.far, e.kind FROM l{k - 1} "
+                f"p CROSS JOIN LATERAL (SELECT {far} AS far, kind FROM edge WHERE "
+                f"edge.{near} = p.id OFFSET 0) e WHERE p.live AND (SELECT count(*) FROM "
+                f"l{k - 1} WHERE live) < %(wide)s LIMIT %(fanout)s)")
+            ctes.append(
+                f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, e.parent, e.kind AS ekind "
+                f"FROM e{k} e WHERE (SELECT count(*) FROM e{k}) < %(fanout)s {unseen} "
+                'ORDER BY e.far, e.pkey COLLATE "C", e.kind COLLATE "C")')
         ctes.append(
             f"l{k} AS (SELECT n.id, n.key, n.kind, n.name, n.state, f.parent, f.ekind, "
             f"n.state IS DISTINCT FROM 'deleted' AS live FROM f{k} f CROSS JOIN LATERAL "
@@ -1158,7 +1171,8 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
                               f"name, state, parent, ekind FROM l{k}"
                               for k in range(levels + 1))
     rows += "".join(f" UNION ALL SELECT -5, {k}, NULL, NULL, NULL, NULL, NULL, NULL WHERE "
-                    f"(SELECT count(*) FROM e{k}) >= %(fanout)s" for k in range(1, levels + 1))
+                    f"(SELECT count(*) FROM e{k}) >= %(fanout)s"
+                    for k in range(1, min(fanned, levels) + 1))
     if datasets:
         from .consumers import PG_DATASET_CTES, PG_DATASET_ROWS
 
@@ -1166,7 +1180,7 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
         complete = " AND ".join([f"(SELECT count(*) FROM l{k} WHERE live) < %(wide)s"
                                  for k in range(levels)]
                                 + [f"(SELECT count(*) FROM e{k}) < %(fanout)s"
-                                   for k in range(1, levels + 1)]
+                                   for k in range(1, min(fanned, levels) + 1)]
                                 + [f"NOT EXISTS (SELECT 1 FROM l{levels} WHERE live)"])
         walked = " UNION ALL ".join(f"SELECT {k} AS level, id, key, kind FROM l{k} "
                                     "WHERE live" for k in range(levels + 1))
