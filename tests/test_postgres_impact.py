@@ -115,15 +115,20 @@ def _table(closure: lineage.Closure) -> tuple[Any, ...]:
             dict(t.retired))
 
 
-@pytest.mark.parametrize("wide", [2_000, 2], ids=["narrow", "wide-from-level-2"])
+@pytest.mark.parametrize(("wide", "fanout"), [(2_000, 5_000), (2, 5_000), (2_000, 3),
+                                             (2_000, 1)],
+                         ids=["narrow", "wide-from-level-2", "many-edges-wide", "all-wide"])
 def test_the_first_levels_statement_walks_as_a_statement_per_level_does(
-        postgres_url: str, monkeypatch: pytest.MonkeyPatch, wide: int) -> None:
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch, wide: int, fanout: int) -> None:
     """The one statement for the first 8 levels gives the table a statement per level gives
     (the same rows, parents, edge kinds, depth bound cuts and lifecycle marks), whether
-    the walk ends inside it, goes on past its 8 levels or turns wide inside it."""
+    the walk ends inside it, goes on past its 8 levels, turns wide inside it, or leaves a
+    level of many edges to the wide way."""
     import lineage.store.sql.graph as sql_graph
 
     monkeypatch.setattr(sql_graph, "_WIDE_FRONTIER", wide)
+    monkeypatch.setattr(sql_graph, "_PG_FANOUT", fanout)
+    monkeypatch.setattr(sql_graph, "_PG_FANOUT_LEVELS", 8)  # checked on every level
     with lineage.connect(postgres_url) as store:
         store.apply(_walk_graph())
         for start, direction in [("field:ns/t.c00", "downstream"),
@@ -139,6 +144,39 @@ def test_the_first_levels_statement_walks_as_a_statement_per_level_does(
         full = store.downstream("field:ns/t.c00", skip_deleted=True)
         assert "field:ns/gone.behind" not in full.keys() and len(full.keys()) == 17
         assert full.retired == {"field:ns/gone.g": "deleted", "field:ns/old.o": "deprecated"}
+
+
+def test_a_level_of_many_edges_from_a_narrow_frontier_is_read_the_wide_way(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub's first level (one node, 10^4 edges at 10^6 nodes) is not read as rows of the
+    first statement, which cost the client a Python tuple per edge: from `_PG_FANOUT`
+    edges the statement stops before it and the walk reads it wide (aggregated arrays),
+    though the frontier (one node) is far below `_WIDE_FRONTIER`. Same table, same
+    impact() answer as the walk level by level."""
+    import lineage.store.sql.graph as sql_graph
+
+    batch = GraphBatch()
+    batch.add_node("field:ns/hub.h", "h")
+    for i in range(30):
+        batch.add_node(f"field:ns/out.o{i:02d}", f"o{i:02d}")
+        batch.add_edge("field:ns/hub.h", f"field:ns/out.o{i:02d}", EdgeKind.DERIVED_FROM)
+        batch.add_node(f"field:ns/end.e{i:02d}", f"e{i:02d}")
+        batch.add_edge(f"field:ns/out.o{i:02d}", f"field:ns/end.e{i:02d}",
+                       EdgeKind.DERIVED_FROM)
+    monkeypatch.setattr(sql_graph, "_PG_FANOUT", 10, raising=False)
+    with lineage.connect(postgres_url) as store:
+        store.apply(batch)
+        with monkeypatch.context() as patched:
+            patched.setattr(sql_graph, "_PG_FIRST_LEVELS", 0)
+            per_level = (_table(store.downstream("hub.h", skip_deleted=True)),
+                         store.impact("hub.h").to_dict())
+        with _statements() as sent:
+            walked = (_table(store.downstream("hub.h", skip_deleted=True)),
+                      store.impact("hub.h").to_dict())
+        assert walked == per_level
+        assert len(walked[0][0]) == 60
+        wide_levels = [s for s in sent if s.startswith("SELECT array_agg(r)")]
+        assert len(wide_levels) >= 2, sent  # the hub's level read wide, in both walks
 
 
 def test_a_wide_level_split_over_two_connections_walks_as_one_statement_does(
@@ -179,3 +217,51 @@ def test_a_wide_level_split_over_two_connections_walks_as_one_statement_does(
         assert len(tables[1][1][0]) == 40 + len(leaves) - 1  # the deleted leaf left out
         pool = store.engine.pool  # type: ignore[attr-defined]
         assert pool.checkedout() == 0 and pool.checkedin() >= 2  # the second one is back
+
+
+def test_a_wide_dataset_pass_split_over_two_connections_answers_as_one_statement_does(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub's dataset pass (each field's dataset, then those datasets' links) runs as two
+    halves on two connections at once, the fields split by id (each half's merge join
+    reads its own range of the index): the impact() answers, consumers and datasets
+    feeding jobs included, are the ones a single statement gives, from every field."""
+    import lineage.store.sql.consumers as sql_consumers
+    import lineage.store.sql.graph as sql_graph
+
+    from .conftest import EXAMPLE
+
+    monkeypatch.setattr(sql_consumers, "NUMPY_FIELDS", 0)  # the wide (numpy) pass
+    with lineage.connect(postgres_url) as store:
+        lineage.register(store, EXAMPLE)
+        fields = [ref.key for ref in store.find("", [lineage.NodeKind.FIELD], limit=1000)]
+        answers = []
+        for split_from in (10**9, 2):
+            monkeypatch.setattr(sql_graph, "_SPLIT_FROM", split_from)
+            with _statements() as sent:
+                answers.append([store.impact(key).to_dict() for key in fields])
+            halves = [s for s in sent if "BETWEEN" in s]
+            assert bool(halves) == (split_from == 2), halves
+        assert answers[1] == answers[0]
+        assert any(answer["affected"].get("consumer") for answer in answers[0])
+        pool = store.engine.pool  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0  # the second connection went back
+
+
+def test_wide_levels_read_every_vocabulary_edge_kind_by_its_number_and_no_other(
+        postgres_url: str) -> None:
+    """A wide level reads each edge's kind as a number the server computes
+    (graph.py `_PG_KIND_CODE`): every vocabulary kind reads back as itself, and a number
+    no vocabulary kind has makes the level read the names instead (None)."""
+    import numpy as np
+
+    from lineage.store.sql import graph as sql_graph
+
+    names = sorted(k.value for k in EdgeKind)
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT " + sql_graph._PG_KIND_CODE + " FROM unnest(%s::text[]) AS e(kind)",
+            (names + ["zz-not-a-kind"],)).fetchall()
+    codes = np.array([r[0] for r in rows], dtype=np.int64)
+    found = sql_graph._edge_kind_indices(codes[:-1])
+    assert found is not None and sql_graph._edge_kind_names(found) == names
+    assert sql_graph._edge_kind_indices(codes) is None

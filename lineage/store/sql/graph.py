@@ -746,14 +746,18 @@ class SqlGraphStore(Store):
                     levels, wide = min(_PG_FIRST_LEVELS, max_depth), _WIDE_FRONTIER
                     # impact()'s walk (deleted nodes cut, downstream) does its dataset pass
                     passed = skip_deleted and direction == "downstream"
-                    cur.execute(_pg_first_levels(near, far, skip_deleted, levels, passed),
-                                {"key": start.key, "wide": wide, "fields": NUMPY_FIELDS})
+                    cur.execute(_pg_first_levels(near, far, skip_deleted, levels, passed,
+                                                 _PG_FANOUT_LEVELS),
+                                {"key": start.key, "wide": wide, "fields": NUMPY_FIELDS,
+                                 "fanout": _PG_FANOUT})
                     rows = cur.fetchall()
                     at = next((i for i, r in enumerate(rows) if r[0] >= 0), len(rows))
                     rows, dataset_rows = rows[at:], rows[:at]
+                    fanned = [r[1] for r in dataset_rows if r[0] == -5]
+                    dataset_rows = [r for r in dataset_rows if r[0] != -5]
                     if not rows:  # deleted since it was resolved
                         raise NotFound(f"no node with key '{start.key}'")
-                    first = _first_levels(rows, levels, wide)
+                    first = _first_levels(rows, levels, wide, min(fanned, default=None))
                     found = rows[0][1:2]
                 if first is None:
                     cur.execute(_NODE_ID[self.dialect].format(
@@ -870,13 +874,15 @@ class _FirstLevels:
     frontier: list[int]
     base: int
     depth: int
+    wide: bool = False  # the next level is read the wide way, however narrow the frontier
 
 
-def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int
-                  ) -> _FirstLevels | None:
+def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int,
+                  fanned: int | None = None) -> _FirstLevels | None:
     """`_pg_first_levels`' rows (the start first) as `_walk`'s state; None should a level's
     live keys not come in Python's order (the table's rows go by depth, then key: the walk
-    is then read level by level instead)."""
+    is then read level by level instead). `fanned`: the level the statement left to the
+    wide way for its many edges (its -5 row), if any."""
     start_id = rows[0][1]
     first = _FirstLevels({start_id: -1}, set(), {}, [], [], [], [], [], [], [], [], -1, 0)
     level_row = {0: -1}  # level -> its first row (-1: the start's level)
@@ -904,11 +910,13 @@ def _first_levels(rows: list[tuple[Any, ...]], levels: int, wide: int
         first.edge_kinds.append(ekind)
     last = max(level_row)
     # the walk goes on from the last level read if the statement stopped there: at its
-    # level bound, or at a frontier wide enough for the wide way; otherwise the level after
-    # it was read and held nothing new (or every node of it is deleted): complete
-    if live[last] and (last == levels or live[last] >= wide):
+    # level bound, at a frontier wide enough for the wide way, or before a level of many
+    # edges; otherwise the level after it was read and held nothing new (or every node of
+    # it is deleted): complete
+    if live[last] and (last == levels or live[last] >= wide or fanned == last + 1):
         first.frontier = [start_id] if last == 0 else first.ids[level_row[last]:]
         first.base, first.depth = level_row[last], last
+        first.wide = fanned == last + 1
     return first
 
 
@@ -962,7 +970,7 @@ def _walk(cur: Any, edge_sql: str, node_sql: str, param: Callable[[list[int]], t
             break
         depth += 1
         level = len(keys)
-        if wide is None and not detail and len(frontier) >= _WIDE_FRONTIER:
+        if wide is None and not detail and (len(frontier) >= _WIDE_FRONTIER or first.wide):
             wide = _Wide(cur, row_of, direction, skip_deleted, cut, dialect, helper)
         rows: list[tuple[Any, ...]] | None = None
         if wide is None and not detail and dialect == "sqlite":
@@ -1062,10 +1070,14 @@ _WIDE_EDGES = {
     # PostgreSQL: arrays instead of joined text; LATERAL ... OFFSET 0 keeps the index
     # lookups (see _LEVEL_EDGES), whose order (by parent, then the edge key) the rows keep
     "postgresql": "SELECT array_agg(r), array_agg(far), array_agg(kind) FROM (SELECT "
-                  "f.ord - 1 AS r, e.{far} AS far, e.kind AS kind FROM unnest(%s::bigint[]) "
+                  "f.ord - 1 AS r, e.{far} AS far, {kind} AS kind FROM unnest(%s::bigint[]) "
                   "WITH ORDINALITY f(id, ord) CROSS JOIN LATERAL (SELECT {far}, kind FROM edge "
                   "WHERE edge.{near} = f.id OFFSET 0) e) t",
 }
+# (PostgreSQL) each edge's kind as a number, its length and first letter as
+# `_edge_kind_table` reads them: a bigint array read straight into numpy, not a hub's 5*10^5
+# strings sent, parsed and picked from one by one
+_PG_KIND_CODE = "(length(e.kind) * 128 + ascii(e.kind))::bigint"
 _EDGE_KIND_ORDER = {k: i for i, k in enumerate(sorted(k.value for k in EdgeKind))}
 _EDGE_KINDS = {k.value: k for k in EdgeKind}
 _NODE_KINDS = {k.value: k for k in NodeKind}
@@ -1081,33 +1093,43 @@ _WIDE_NODES = {
                   "LATERAL (SELECT * FROM node WHERE node.id = f.id OFFSET 0) n",
 }
 # (skip_deleted) `id:state` of the level's retired nodes only (SQLite's group_concat skips
-# NULLs; PostgreSQL's array_agg keeps them, dropped in Python)
+# NULLs; PostgreSQL's array_agg is filtered: an array of the level's 10^4 NULLs cost the
+# server its building and the client its parsing; NULL when there are none)
 _WIDE_LIFECYCLE = {
     "sqlite": ", group_concat(CASE WHEN instr(n.properties, 'lifecycle') > 0 AND "
               "json_extract(n.properties, '$.lifecycle') IN ('deleted', 'deprecated') "
               "THEN n.id || ':' || json_extract(n.properties, '$.lifecycle') END)",
-    "postgresql": ", array_agg(CASE WHEN strpos(n.properties::text, 'lifecycle') > 0 AND "
-                  "n.properties->>'lifecycle' IN ('deleted', 'deprecated') "
-                  "THEN n.id || ':' || (n.properties->>'lifecycle') END)",
+    "postgresql": ", array_agg(n.id || ':' || (n.properties->>'lifecycle')) FILTER (WHERE "
+                  "strpos(n.properties::text, 'lifecycle') > 0 AND "
+                  "n.properties->>'lifecycle' IN ('deleted', 'deprecated'))",
 }
 #: a frontier this large is walked the wide way
 _WIDE_FRONTIER = 2000
 
 #: levels a PostgreSQL walk reads in its first statement (see `_pg_first_levels`)
 _PG_FIRST_LEVELS = 8
+#: a level with this many edges or more is left out of that statement (read the wide way),
+#: checked for its first _PG_FANOUT_LEVELS levels: a hub is a start with 10^4 edges (the
+#: check on all 8 levels cost a typical impact() ~0.2 ms of the server's ~1.2)
+_PG_FANOUT = 5000
+_PG_FANOUT_LEVELS = 1
 
 
 @functools.cache
 def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
-                     datasets: bool = False) -> str:
+                     datasets: bool = False, fanned: int = 0) -> str:
     """One statement for the start (found by key) and a walk's first `levels` levels, each
     level a pair of CTEs that do what one round trip of `_walk` does: the edges out of the
     previous level's live nodes (by the parent's key, then edge kind: the first row reaching
     a node not met before wins), then the new nodes. A level is only read while the
     previous one has fewer than `%(wide)s` live nodes (_WIDE_FRONTIER: the walk goes on
-    the wide way from there). Rows: (level, id, key, kind, name, lifecycle, parent's id,
-    edge kind), by level and key. A typical impact()'s walk was one round trip per level
-    (7 at 10^6 nodes), each waiting on a busy server. Keys and kinds compare bytewise
+    the wide way from there) and fewer than `%(fanout)s` edges leave them (_PG_FANOUT: a
+    hub's first level, one node and 22,047 edges at 10^6 nodes, cost the client ~0.1 s
+    as rows; a row (-5, the level) says the level was left to the wide way), the latter
+    checked for the first `fanned` levels only (_PG_FANOUT_LEVELS). Rows:
+    (level, id, key, kind, name, lifecycle, parent's id, edge kind), by level and key.
+    A typical impact()'s walk was one round trip per level (7 at 10^6 nodes), each
+    waiting on a busy server. Keys and kinds compare bytewise
     (COLLATE "C"), as Python compares them. (Numbering each level's nodes by key for
     their children's rows instead of naming the parent cost 0.5 ms of the server's 2.6.)
 
@@ -1121,12 +1143,25 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
             "NULL::text AS ekind, true AS live FROM node WHERE key = %(key)s)"]
     for k in range(1, levels + 1):
         unseen = " ".join(f"AND e.far NOT IN (SELECT id FROM l{j})" for j in range(k))
-        ctes.append(
-            f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, p.id AS parent, "
-            f"e.kind AS ekind FROM l{k - 1} p CROSS JOIN LATERAL (SELECT {far} AS far, kind "
-            f"FROM edge WHERE edge.{near} = p.id OFFSET 0) e WHERE p.live AND (SELECT "
-            f"count(*) FROM l{k - 1} WHERE live) < %(wide)s {unseen} "
-            'ORDER BY e.far, p.key COLLATE "C", e.kind COLLATE "C")')
+        if k > fanned:
+            ctes.append(
+                f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, p.id AS parent, "
+                f"e.kind AS ekind FROM l{k - 1} p CROSS JOIN LATERAL (SELECT {far} AS far, "
+                f"kind FROM edge WHERE edge.{near} = p.id OFFSET 0) e WHERE p.live AND "
+                f"(SELECT count(*) FROM l{k - 1} WHERE live) < %(wide)s {unseen} "
+                'ORDER BY e.far, p.key COLLATE "C", e.kind COLLATE "C")')
+        else:
+            # the level's edges, at most `fanout` of them: that many (a hub's one node and
+            # its 10^4 edges) and the level is read the wide way instead (a -5 row says so)
+            ctes.append(
+                f"e{k} AS (SELECT p.id AS parent, p.key AS pkey, e.far, e.kind FROM l{k - 1} "
+                f"p CROSS JOIN LATERAL (SELECT {far} AS far, kind FROM edge WHERE "
+                f"edge.{near} = p.id OFFSET 0) e WHERE p.live AND (SELECT count(*) FROM "
+                f"l{k - 1} WHERE live) < %(wide)s LIMIT %(fanout)s)")
+            ctes.append(
+                f"f{k} AS (SELECT DISTINCT ON (e.far) e.far AS id, e.parent, e.kind AS ekind "
+                f"FROM e{k} e WHERE (SELECT count(*) FROM e{k}) < %(fanout)s {unseen} "
+                'ORDER BY e.far, e.pkey COLLATE "C", e.kind COLLATE "C")')
         ctes.append(
             f"l{k} AS (SELECT n.id, n.key, n.kind, n.name, n.state, f.parent, f.ekind, "
             f"n.state IS DISTINCT FROM 'deleted' AS live FROM f{k} f CROSS JOIN LATERAL "
@@ -1135,12 +1170,17 @@ def _pg_first_levels(near: str, far: str, skip_deleted: bool, levels: int,
     rows = " UNION ALL ".join(f'SELECT {k} AS level, id, key COLLATE "C" AS key, kind, '
                               f"name, state, parent, ekind FROM l{k}"
                               for k in range(levels + 1))
+    rows += "".join(f" UNION ALL SELECT -5, {k}, NULL, NULL, NULL, NULL, NULL, NULL WHERE "
+                    f"(SELECT count(*) FROM e{k}) >= %(fanout)s"
+                    for k in range(1, min(fanned, levels) + 1))
     if datasets:
         from .consumers import PG_DATASET_CTES, PG_DATASET_ROWS
 
         # complete: no level was cut short for a wide frontier, and the last one is empty
         complete = " AND ".join([f"(SELECT count(*) FROM l{k} WHERE live) < %(wide)s"
                                  for k in range(levels)]
+                                + [f"(SELECT count(*) FROM e{k}) < %(fanout)s"
+                                   for k in range(1, min(fanned, levels) + 1)]
                                 + [f"NOT EXISTS (SELECT 1 FROM l{levels} WHERE live)"])
         walked = " UNION ALL ".join(f"SELECT {k} AS level, id, key, kind FROM l{k} "
                                     "WHERE live" for k in range(levels + 1))
@@ -1180,6 +1220,18 @@ def _kind_table(names: tuple[str, ...]) -> tuple[Any, Any] | None:
             return None
         table[code] = at
     return table, np.array(names, dtype=object)
+
+
+def _edge_kind_indices(raw: np.ndarray) -> np.ndarray | None:
+    """`_PG_KIND_CODE`'s numbers as indexes in `_edge_kind_table`'s names; None when one is
+    not a vocabulary kind's."""
+    table = _edge_kind_table()
+    if table is None or not len(raw):
+        return None if table is None else raw
+    if int(raw.min()) < 0 or int(raw.max()) >= len(table[0]):
+        return None
+    found: np.ndarray = table[0][raw]
+    return None if bool((found < 0).any()) else found
 
 
 def _edge_kind_names(codes: np.ndarray) -> list[str]:
@@ -1244,6 +1296,17 @@ class _Helper:
 
     def halves(self, cur: Any, sql: str, ids: list[int]) -> list[tuple[Any, ...]]:
         """The one row of `sql` for each half of `ids` (the first half's first)."""
+        half = len(ids) // 2
+        found: list[tuple[Any, ...]] = self.both(
+            cur, sql, (pgarray.array_param(ids[:half]),),
+            (pgarray.array_param(ids[half:]),))
+        return found
+
+    def both(self, cur: Any, sql: str, first: tuple[Any, ...], second: tuple[Any, ...],
+             rows: bool = False) -> list[Any]:
+        """`sql` run with the parameters `first` on `cur` and with `second` on the second
+        connection at once, in binary format: each one's row (`rows`: its list of rows),
+        the first's first."""
         if self.cur is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -1251,21 +1314,18 @@ class _Helper:
             self.raw.driver_connection.autocommit = True  # as `_cursor`'s: no transaction
             self.cur = self.raw.cursor()
             self.pool = ThreadPoolExecutor(max_workers=1)
-        half = len(ids) // 2
         other = self.cur
 
-        def second() -> tuple[Any, ...]:
-            other.execute(sql, (pgarray.array_param(ids[half:]),), binary=True)
-            row: tuple[Any, ...] = other.fetchone()
-            return row
+        def run(on: Any, params: tuple[Any, ...]) -> Any:
+            on.execute(sql, params, binary=True)
+            return on.fetchall() if rows else on.fetchone()
 
-        future = self.pool.submit(second)
+        future = self.pool.submit(run, other, second)
         try:
-            cur.execute(sql, (pgarray.array_param(ids[:half]),), binary=True)
-            first = cur.fetchone()
+            found = run(cur, first)
         finally:
             later = future.result()
-        return [first, later]
+        return [found, later]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -1279,17 +1339,22 @@ class _Helper:
                 self.raw.close()  # back to the pool
 
 
-def _joined_edges(halves: list[tuple[Any, ...]], offset: int) -> tuple[Any, Any, Any]:
+def _joined_edges(halves: list[tuple[Any, ...]], offset: int, codes: bool = False
+                  ) -> tuple[Any, Any, Any]:
     """The wide edge statement's row for the whole frontier from its two halves' rows (the
-    second half's parent positions moved by the first half's length)."""
+    second half's parent positions moved by the first half's length); `codes`: the kinds
+    are numbers (an int64 array then), else names (a list)."""
     import numpy as np
 
     found = [(np.asarray(r, dtype=np.int64) + (at and offset), np.asarray(f, dtype=np.int64),
-              list(k)) for at, (r, f, k) in enumerate(halves) if r is not None]
+              np.asarray(k, dtype=np.int64) if codes else k)
+             for at, (r, f, k) in enumerate(halves) if r is not None]
     if not found:
         return None, None, None
+    kinds: Any = (np.concatenate([k for _, _, k in found]) if codes
+                  else sum((list(k) for _, _, k in found[1:]), list(found[0][2])))
     return (np.concatenate([r for r, _, _ in found]), np.concatenate([f for _, f, _ in found]),
-            [k for _, _, kinds in found for k in kinds])
+            kinds)
 
 
 def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -1300,7 +1365,9 @@ def _joined_nodes(halves: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     joined: list[Any] = [sum(h[0] for h in found),
                          np.concatenate([np.asarray(h[1], dtype=np.int64) for h in found])]
     for column in range(2, len(halves[0])):
-        joined.append([v for h in found for v in h[column]])
+        # list + list: one C copy (a comprehension over a hub's 10^5 keys cost ~25 ms)
+        joined.append(sum((list(h[column] or ()) for h in found[1:]),
+                          list(found[0][column] or ())) if found else [])
     return tuple(joined)
 
 
@@ -1315,7 +1382,10 @@ class _Wide:
         self.cur = cur
         self.helper = helper
         near, far = ("src", "dst") if direction == "downstream" else ("dst", "src")
-        self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far)
+        self.edge_sql = _WIDE_EDGES[dialect].format(near=near, far=far, kind="e.kind")
+        # PostgreSQL: the kinds as numbers when the vocabulary tells them apart that way
+        self.edge_codes = dialect == "postgresql" and _edge_kind_table() is not None
+        self.code_sql = _WIDE_EDGES[dialect].format(near=near, far=far, kind=_PG_KIND_CODE)
         self.node_sql = _WIDE_NODES[dialect].format(
             lifecycle=_WIDE_LIFECYCLE[dialect] if skip_deleted else "")
         self.skip_deleted = skip_deleted
@@ -1344,11 +1414,13 @@ class _Wide:
         known = self.frontier_text
         param = known[1] if known is not None and known[0] is frontier else _list_param(
             self.sqlite, frontier)
+        edge_sql = self.code_sql if self.edge_codes else self.edge_sql
         if self.helper is not None and len(frontier) >= _SPLIT_FROM:
-            halves = self.helper.halves(self.cur, self.edge_sql, frontier)
-            rank_text, far_text, kind_text = _joined_edges(halves, len(frontier) // 2)
+            halves = self.helper.halves(self.cur, edge_sql, frontier)
+            rank_text, far_text, kind_text = _joined_edges(halves, len(frontier) // 2,
+                                                           self.edge_codes)
         else:
-            self.cur.execute(self.edge_sql, (param,), **self.binary)
+            self.cur.execute(edge_sql, (param,), **self.binary)
             rank_text, far_text, kind_text = self.cur.fetchone()
         if rank_text is None:
             return None
@@ -1363,7 +1435,15 @@ class _Wide:
         else:  # arrays
             rank = np.array(rank_text, dtype=np.int64)
             far = np.array(far_text, dtype=np.int64)
-            edge_kinds = kind_text
+            if self.edge_codes:
+                codes = _edge_kind_indices(np.asarray(kind_text, dtype=np.int64))
+                if codes is None:  # not a vocabulary kind (cannot be): read the names
+                    self.cur.execute(self.edge_sql, (param,), **self.binary)
+                    rank_text, far_text, kind_text = self.cur.fetchone()
+                    rank = np.array(rank_text, dtype=np.int64)
+                    far = np.array(far_text, dtype=np.int64)
+            if codes is None:
+                edge_kinds = list(kind_text)
         # Rows arrive as the nested loop makes them: by frontier position (parent key), then
         # by the edge key (far end, kind). Then a node's first row is its chosen parent and
         # edge; checked, and sorted explicitly should a plan ever differ.
@@ -1407,7 +1487,7 @@ class _Wide:
         if not self.sqlite:  # arrays: no separator to split on
             node_ids, keys, kinds, names = np.asarray(id_text).tolist(), key_text, kind_text, \
                 name_text
-            state = [",".join(s for s in state[0] if s)] if state else []
+            state = [",".join(state[0])] if state and state[0] else []
         else:
             sent = np.fromstring(id_text, dtype=np.int64, sep=",")
             # the nested loop keeps the order the ids were sent in (then each node's first

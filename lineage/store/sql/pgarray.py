@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: PostgreSQL's type oids: int8 (bigint) and int8[]
 _INT8_OID = 20
@@ -32,7 +35,7 @@ class Int8Array:
         self.data = data
 
 
-def int8_array(values: Sequence[Any]) -> Int8Array:
+def int8_array(values: Sequence[Any] | np.ndarray) -> Int8Array:
     """`values` (Python or numpy integers) as a one-dimensional `bigint[]`: a header (number
     of dimensions, no NULLs, element oid, length, lower bound 1), then per element its
     length (8) and its value, all big-endian."""
