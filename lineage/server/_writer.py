@@ -17,28 +17,12 @@ the next. So under load the producers answered by one group send their next even
 writer takes what queued meanwhile, and with no wait the groups settle at about half the
 producers each (4 producers: 2.2 requests a transaction). A transaction's fixed cost (on
 PostgreSQL ~1.6 ms of the writer's CPU and ~0.9 ms of the server's, against ~1 ms an event
-both together) is then paid twice as often as needed. So the writer can expect the producers it
-has just answered back (`expect_seconds` > 0; off by default): once it has taken what was
-queued, it waits, at most `expect_seconds`, until the group holds that many requests more (when nothing was queued,
-the first request to come is one of theirs). A single producer is never kept waiting, and
-when none of the expected requests came in time (producers that stopped or think between
-events), the next group does not wait.
-
-Each request gets its own answer, with the facets dropped from its events and the warnings
-(`openlineage.prepare`), and its audit entry says the same. A request may ask for per-event
-answers (`per_event`, the batch endpoint): its bad events are then listed and left out, and
-its good ones written. Each request is read and checked alone before the group's
-transaction: one that fails (malformed JSON, an event the spec rejects) is answered with its
-error and the others still share the transaction. When the transaction itself fails (an
-event the mapping refuses, a conflict, the database is down), nothing of the group is
-written, and the writer ingests its requests one by one, so each succeeds or fails alone
-with its own error. A request is answered only once its transaction has committed. Every
-request's audit entry commits in the transaction that writes its events (`Store.audited`).
-
-Concurrent writers (several server processes, `lineage serve --workers`, each with its own
-writer) are safe: `ingest`
-merges run states over the stored nodes inside its write transaction
-(`Store.apply(batch, merge=...)`), so no writer loses another's state of the same run.
+both together) is then paid twice as often as needed. So the writer can expect the
+producers it has just answered back (`expect_seconds` > 0; off by default): once it has
+taken what was queued, it waits, at most `expect_seconds`, until the group holds that many
+requests more (when nothing was queued, the first request to come is one of theirs). A
+single producer is never kept waiting, and when none of the expected requests came in time
+(producers that stopped or think between events), the next group does not wait.
 """
 
 from __future__ import annotations
