@@ -5,6 +5,7 @@
     LINEAGE_TEST_POSTGRES_URL=postgresql://... python bench/ingest.py     # the same
     python bench/ingest.py --pairs 1000 --producers 8 --batch 10
     python -m bench.ingest --in-process                      # no HTTP: CPU ms per event
+    python -m bench.ingest --groups 1,2,4 --no-sqlite --postgres URL  # the writer, by group
     python -m bench.ingest --floor                           # and a server that stores nothing
 
 `--in-process` measures what the server's writer does per event without HTTP: the same
@@ -12,6 +13,13 @@ events, one per `openlineage.ingest` call inside `store.audited(...)` (as the wr
 calls it for a request alone), parsed from their JSON bodies, into a fresh store; it prints
 CPU and wall ms per event and where they go (parse, validation, mapping, apply), so a change
 to the ingest path is judged without the noise of HTTP and of the producers.
+`--groups 1,2,4` measures the server's writer alone (no HTTP, no producers) the way it
+writes: the producers' raw bodies in the order 4 producers interleave them (each one's
+START, then each one's COMPLETE), written by `IngestWriter` in transactions of exactly N
+requests each (N from the list), into a fresh store per N: the writer's CPU and the
+PostgreSQL backends' per event. A transaction has a fixed cost and an event a variable one,
+and the server's groups hold ~2 requests with 4 producers: these rows tell them apart
+without the noise of the other processes (bench/NOTES-2026-12.md, "Ingest").
 `--floor` first runs the same producers against uvicorn serving a bare ASGI app that reads
 each request and answers 201 (row `floor`): the most these producers and the HTTP stack
 reach on this machine at that moment, beside which the server's figures are read.
@@ -521,6 +529,55 @@ def in_process(backend: str, url: str, args: argparse.Namespace) -> dict[str, An
             "runs": runs, "phases": {k: v * 1000 / n for k, v in phases.items()}}
 
 
+def in_writer(backend: str, url: str, args: argparse.Namespace, size: int
+              ) -> dict[str, Any]:
+    """The server's writer alone: the producers' bodies, interleaved as they send them,
+    written in transactions of `size` requests each (`IngestWriter._write`, as the writer
+    writes a group): its CPU and the PostgreSQL backends' per event, the first 40 events
+    as warm-up."""
+    from lineage.server._writer import IngestWriter, _Request
+
+    sent, each = _bodies(args), 2 * args.pairs
+    mine = [sent[p * each:(p + 1) * each] for p in range(args.producers)]
+    bodies = [one[i] for i in range(each) for one in mine]  # each one's i-th, in turn
+    warm = 40 - 40 % size
+    with lineage.connect(url) as store:
+        writer = IngestWriter(store)
+
+        def group(chunk: list[bytes]) -> None:
+            requests = [_Request(b, "bench", "bench", None, {"endpoint": "/api/v1/lineage"})
+                        for b in chunk]
+            writer._write(requests, "bench")
+            for r in requests:
+                r.future.result()  # an error is the bench's failure
+
+        for i in range(0, warm, size):
+            group(bodies[i:i + size])
+        pg_before = backend_cpu(url) if backend == "postgresql" else {}
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for i in range(warm, len(bodies), size):
+            group(bodies[i:i + size])
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        pg_cpu = float("nan")
+        if backend == "postgresql":
+            pg_cpu = sum(v - pg_before.get(p, 0.0) for p, v in backend_cpu(url).items())
+    n = len(bodies) - warm
+    return {"backend": backend, "size": size, "events": n, "wall_ms": wall * 1000 / n,
+            "cpu_ms": cpu * 1000 / n, "pg_cpu_ms": pg_cpu * 1000 / n}
+
+
+def print_in_writer(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"the ingest writer alone (no HTTP): {args.producers} producers' "
+          f"{args.producers * args.pairs * 2:,} events interleaved, N requests of one event "
+          "per transaction, the first 40 as warm-up")
+    print(f"{'backend':<11}{'N':>4}{'events':>8}{'writer cpu ms/ev':>18}{'pg ms/ev':>10}"
+          f"{'both':>7}{'wall ms/ev':>12}")
+    for r in rows:
+        both = r["cpu_ms"] + (r["pg_cpu_ms"] if r["pg_cpu_ms"] == r["pg_cpu_ms"] else 0.0)
+        print(f"{r['backend']:<11}{r['size']:>4}{r['events']:>8,}{r['cpu_ms']:>18.3f}"
+              f"{r['pg_cpu_ms']:>10.3f}{both:>7.3f}{r['wall_ms']:>12.3f}")
+
+
 def print_in_process(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"ingest in process (no HTTP): {args.producers * args.pairs * 2:,} events, one per "
           "ingest call in store.audited(...), the first "
@@ -559,16 +616,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also run with the ingest writer in a thread of the server "
                              "(--ingest-writer thread), with group commit off (--group-events "
-                             "1) and with a 3 ms linger, to show what each does")
+                             "1), with a 3 ms linger and with the producers answered expected "
+                             "back for 2 ms (--group-expect-ms 2), to show what each does")
     parser.add_argument("--floor", action="store_true",
                         help="first, the same producers against uvicorn serving a bare ASGI "
                              "app that stores nothing: what these producers and the HTTP "
                              "stack reach on this machine at all")
+    parser.add_argument("--groups", metavar="N,N,...",
+                        help="no server: the ingest writer alone, writing the producers' "
+                             "interleaved events in transactions of N requests each, per N: "
+                             "its CPU and PostgreSQL's per event")
     parser.add_argument("--in-process", action="store_true",
                         help="no server: ingest the same events one per call in this process "
                              "and print CPU ms per event and its steps")
     args = parser.parse_args(argv)
 
+    if args.groups:
+        sizes = [int(n) for n in args.groups.split(",")]
+        found = []
+        for size in sizes:
+            if not args.no_sqlite:
+                with sqlite_store() as url:
+                    found.append(in_writer("sqlite", url, args, size))
+            if args.postgres:
+                with postgres_store(args.postgres) as url:
+                    found.append(in_writer("postgresql", url, args, size))
+        print_in_writer(found, args)
+        return
     if args.in_process:
         found = []
         if not args.no_sqlite:
@@ -585,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
         + (("--ingest-writer", args.ingest_writer) if args.ingest_writer != "auto" else ())]
     if args.compare:
         variants += [("--ingest-writer", "thread"), ("--group-events", "1"),
-                     ("--group-linger-ms", "3")]
+                     ("--group-linger-ms", "3"), ("--group-expect-ms", "2")]
     rows = [measure("floor", None, args)] if args.floor else []
     for variant in variants:  # a fresh store each
         if not args.no_sqlite:

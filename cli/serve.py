@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lineage.server import (
+    DEFAULT_EXPECT_SECONDS,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_GROUP_EVENTS,
@@ -40,6 +41,13 @@ from .context import App, pass_app
 @click.option("--group-linger-ms", type=click.FloatRange(min=0), default=0.0,
               show_default=True, metavar="MS",
               help="How long the ingest writer waits for more requests to join a group.")
+@click.option("--group-expect-ms", type=click.FloatRange(min=0),
+              default=DEFAULT_EXPECT_SECONDS * 1000, show_default=True, metavar="MS",
+              help="Longest wait of the ingest writer for the producers its last group "
+                   "answered (OpenLineage clients send their next event once answered), so "
+                   "that concurrent producers share transactions instead of alternating in "
+                   "halves (3.1 requests a transaction instead of 2.2 with 4 producers); a "
+                   "single producer never waits (0: never wait).")
 @click.option("--ingest-writer", "ingest_writer",
               type=click.Choice(["auto", "process", "thread"]), default="auto",
               show_default=True,
@@ -65,7 +73,8 @@ from .context import App, pass_app
               help="Log one line per request.")
 @pass_app
 def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecure: bool,
-          max_body_mb: float, group_events: int, group_linger_ms: float, ingest_writer: str,
+          max_body_mb: float, group_events: int, group_linger_ms: float, group_expect_ms: float,
+          ingest_writer: str,
           workers: int, strict: bool, log_level: str, access_log: bool) -> None:
     """Serve the HTTP API until interrupted (Ctrl-C).
 
@@ -98,10 +107,12 @@ def serve(app: App, host: str, port: int, url: str | None, no_auth: bool, insecu
       lineage serve --workers 2                       # two processes on one port
       lineage serve --ingest-writer thread            # no writer process
       lineage serve --strict                          # an invalid facet rejects its event
+      lineage serve --group-expect-ms 2               # wait for the producers answered
     """
     settings = ServerSettings(auth=not no_auth, max_body_bytes=int(max_body_mb * 1024 * 1024),
                               max_group_events=group_events,
                               group_linger_seconds=group_linger_ms / 1000,
+                              group_expect_seconds=group_expect_ms / 1000,
                               ingest_process=None if ingest_writer == "auto"
                               else ingest_writer == "process", strict=strict)
     run_server(url or app.url, host=host, port=port, settings=settings,

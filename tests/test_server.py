@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -373,6 +374,83 @@ def _group_of(store: lineage.Store, bodies: list[Any]) -> tuple[IngestWriter, li
     return writer, outcomes
 
 
+@dataclass
+class _Arrival:
+    """A request of a scripted producer for `_scripted_take`: there once `groups` groups are
+    written, queued already (`queued`) or only for a writer that waits for it."""
+
+    item: Any
+    groups: int
+    queued: bool = True
+
+
+def _scripted_take(writer: IngestWriter, script: list[_Arrival],
+                   waits: list[float | None]) -> Any:
+    """A `take` for `IngestWriter.run` playing `script` in order, each timeout asked kept in
+    `waits` (no clock: what "comes within the wait" is the script's)."""
+    def take(timeout: float | None) -> Any:
+        waits.append(timeout)
+        step = script[0]
+        there = writer.groups >= step.groups
+        if timeout is None or (there and (step.queued or timeout > 0)):
+            return script.pop(0).item
+        raise queue.Empty
+    return take
+
+
+def test_a_group_waits_for_the_producers_its_last_group_answered_when_others_queued(
+        store: lineage.Store) -> None:
+    # Four closed-loop producers: two answered by the first group send again while the two
+    # others' requests, queued while it was written, are taken. Without waiting for the
+    # answered ones the groups stay halves (2, 2, 2, ...); the writer expects them back.
+    writer = IngestWriter(store, expect_seconds=0.5)
+
+    def request(name: str) -> _Request:
+        return _Request(json.dumps([_named_job(name)]).encode(), "writer", "writer", None, {})
+
+    a, b, c, d, a2, b2 = (request(f"expected_{n}") for n in ("a", "b", "c", "d", "a2", "b2"))
+    waits: list[float | None] = []
+    writer.run(_scripted_take(writer, [
+        _Arrival(a, 0), _Arrival(b, 0),  # the first group
+        _Arrival(c, 1), _Arrival(d, 1),  # queued while it was written
+        _Arrival(a2, 1, queued=False), _Arrival(b2, 1, queued=False),  # answered ones, again
+        _Arrival(_STOP, 2)], waits))
+    sizes = [r.future.result()["transaction"]["requests"] for r in (a, b, c, d, a2, b2)]
+    assert sizes == [2, 2, 4, 4, 4, 4]
+    assert (writer.groups, writer.requests) == (2, 6)
+    assert all(w is None or w <= 0.5 for w in waits)
+
+
+def test_a_single_producer_is_never_kept_waiting_for_company(store: lineage.Store) -> None:
+    writer = IngestWriter(store, expect_seconds=0.5)
+    requests = [_Request(json.dumps([_named_job(f"alone_{i}")]).encode(), "writer", "writer",
+                         None, {}) for i in range(3)]
+    waits: list[float | None] = []
+    writer.run(_scripted_take(writer, [*(_Arrival(r, i, queued=False)
+                                         for i, r in enumerate(requests)),
+                                       _Arrival(_STOP, 3)], waits))
+    assert [r.future.result()["transaction"]["requests"] for r in requests] == [1, 1, 1]
+    assert all(w is None or w == 0 for w in waits)  # it blocked for each, never lingered
+
+
+def test_a_group_whose_expected_producers_did_not_come_makes_the_next_one_not_wait(
+        store: lineage.Store) -> None:
+    writer = IngestWriter(store, expect_seconds=0.5)
+    requests = [_Request(json.dumps([_named_job(f"gone_{i}")]).encode(), "writer", "writer",
+                         None, {}) for i in range(5)]
+    waits: list[float | None] = []
+    writer.run(_scripted_take(writer, [
+        _Arrival(requests[0], 0), _Arrival(requests[1], 0),
+        # one queued meanwhile; the two answered producers do not come back in time
+        _Arrival(requests[2], 1),
+        _Arrival(requests[3], 2), _Arrival(requests[4], 2),
+        _Arrival(_STOP, 3)], waits))
+    assert [r.future.result()["transaction"]["requests"] for r in requests] == [2, 2, 1, 2, 2]
+    positive = [i for i, w in enumerate(waits) if w is not None and w > 0]
+    # it waited once, for the third group (1 queued + 2 answered), and not for the fourth
+    assert len(positive) == 1
+
+
 def _named_job(name: str) -> dict[str, Any]:
     e = event("job_event")
     e["job"]["name"] = name
@@ -396,6 +474,21 @@ def test_a_request_failing_its_checks_is_answered_alone_and_its_group_commits_on
     jobs = {r.key for r in store.find("grouped_", [lineage.NodeKind.JOB], 100)}
     assert jobs == {f"job:reporting/grouped_{i}" for i in range(3)}
     assert len([e for e in store.audit_log(100) if e.action == "ingest"]) == 3
+
+
+def test_each_request_of_a_group_has_its_own_audit_entry_in_the_order_taken(
+        store: lineage.Store) -> None:
+    two = [_named_job("audited_two_a"), _named_job("audited_two_b")]
+    _writer, outcomes = _group_of(store, [[_named_job("audited_0")], two,
+                                          [_named_job("audited_2")]])
+    assert [o["transaction"]["requests"] for o in outcomes] == [3, 3, 3]
+    entries = [e for e in store.audit_log(100) if e.action == "ingest"][::-1]  # oldest first
+    assert [e.target for e in entries] == ["job:reporting/audited_0", None,
+                                           "job:reporting/audited_2"]
+    assert [e.detail["events"] for e in entries] == [1, 2, 1]
+    assert entries[1].detail["jobs"] == ["reporting/audited_two_a", "reporting/audited_two_b"]
+    assert {e.principal for e in entries} == {"writer"}
+    assert len({e.at for e in entries}) == 1  # one transaction
 
 
 def test_a_request_failing_inside_the_group_transaction_leaves_the_others_written(

@@ -54,12 +54,13 @@ from .._errors import ValidationError
 from ..store.base import Store
 from ._app import DEFAULT_TOKEN_CACHE_SECONDS, ServerSettings, create_app
 from ._http import DEFAULT_MAX_BODY_BYTES, STATUS, status_of
-from ._writer import DEFAULT_MAX_GROUP_EVENTS
+from ._writer import DEFAULT_EXPECT_SECONDS, DEFAULT_MAX_GROUP_EVENTS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
 
 __all__ = [
+    "DEFAULT_EXPECT_SECONDS",
     "DEFAULT_HOST",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_GROUP_EVENTS",

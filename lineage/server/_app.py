@@ -43,7 +43,12 @@ from . import _forms, _http
 from ._explorer import add_explorer
 from ._http import DEFAULT_MAX_BODY_BYTES, Unauthenticated, UnsupportedMediaType
 from ._tables import TableError, TableReader, validated
-from ._writer import DEFAULT_MAX_GROUP_EVENTS, IngestWriter, ProcessIngestWriter
+from ._writer import (
+    DEFAULT_EXPECT_SECONDS,
+    DEFAULT_MAX_GROUP_EVENTS,
+    IngestWriter,
+    ProcessIngestWriter,
+)
 
 API = "/api/v1"
 #: how long a verified token is trusted without a store read: the bound on how late a
@@ -62,7 +67,8 @@ class ServerSettings:
     `max_group_events` bounds one group-commit transaction of ingest, and
     `group_linger_seconds` is how long the writer waits for more requests to join a group
     (0: it writes what is queued at once; see bench/NOTES-2026-12.md, "Ingest", for what
-    waiting buys).
+    waiting buys), and `group_expect_seconds` the longest it waits for the producers the last
+    group answered to send again (`lineage.server._writer`; 0: never).
     `token_cache_seconds`: how long a verified token is trusted without reading the store
     again, so a token revoked (`lineage token revoke`) is refused at most this long after;
     0 checks every request against the store. `ingest_process`: whether the ingest writer
@@ -80,6 +86,7 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_group_events: int = DEFAULT_MAX_GROUP_EVENTS
     group_linger_seconds: float = 0.0
+    group_expect_seconds: float = DEFAULT_EXPECT_SECONDS
     token_cache_seconds: float = DEFAULT_TOKEN_CACHE_SECONDS
     ingest_process: bool | None = None
     strict: bool = False
@@ -274,11 +281,13 @@ def create_app(store: Store | str, settings: ServerSettings | None = None) -> Fa
         if _writer_process_for(opened, config.ingest_process):
             writer = ProcessIngestWriter(_own_url(opened), max_group_events=config.max_group_events,
                                          linger_seconds=config.group_linger_seconds,
+                                         expect_seconds=config.group_expect_seconds,
                                          strict=config.strict)
             await run_in_threadpool(writer.start)  # the process imports lineage: ~1 s
         else:
             writer = IngestWriter(opened, max_group_events=config.max_group_events,
                                   linger_seconds=config.group_linger_seconds,
+                                  expect_seconds=config.group_expect_seconds,
                                   strict=config.strict)
             writer.start()
         holder.update(store=opened, writer=writer)

@@ -12,21 +12,17 @@ a transaction is being written queue up; the writer takes everything queued (up 
 fixed cost is shared, and when idle a request is written at once (no waiting for a batch to
 fill, unless `linger_seconds` asks the writer to wait that long for company).
 
-Each request gets its own answer, with the facets dropped from its events and the warnings
-(`openlineage.prepare`), and its audit entry says the same. A request may ask for per-event
-answers (`per_event`, the batch endpoint): its bad events are then listed and left out, and
-its good ones written. Each request is read and checked alone before the group's
-transaction: one that fails (malformed JSON, an event the spec rejects) is answered with its
-error and the others still share the transaction. When the transaction itself fails (an
-event the mapping refuses, a conflict, the database is down), nothing of the group is
-written, and the writer ingests its requests one by one, so each succeeds or fails alone
-with its own error. A request is answered only once its transaction has committed. Every
-request's audit entry commits in the transaction that writes its events (`Store.audited`).
-
-Concurrent writers (several server processes, `lineage serve --workers`, each with its own
-writer) are safe: `ingest`
-merges run states over the stored nodes inside its write transaction
-(`Store.apply(batch, merge=...)`), so no writer loses another's state of the same run.
+Producers are closed loops: the OpenLineage clients send an event, wait for its answer, send
+the next. So under load the producers answered by one group send their next events while the
+writer takes what queued meanwhile, and with no wait the groups settle at about half the
+producers each (4 producers: 2.2 requests a transaction). A transaction's fixed cost (on
+PostgreSQL ~1.6 ms of the writer's CPU and ~0.9 ms of the server's, against ~1 ms an event
+both together) is then paid twice as often as needed. So the writer can expect the
+producers it has just answered back (`expect_seconds` > 0; off by default): once it has
+taken what was queued, it waits, at most `expect_seconds`, until the group holds that many
+requests more (when nothing was queued, the first request to come is one of theirs). A
+single producer is never kept waiting, and when none of the expected requests came in time
+(producers that stopped or think between events), the next group does not wait.
 """
 
 from __future__ import annotations
@@ -55,6 +51,11 @@ log = logging.getLogger("lineage.server")
 
 #: most events one group transaction takes (bounds its latency and memory)
 DEFAULT_MAX_GROUP_EVENTS = 1000
+#: longest wait for the producers answered by the previous group (see the module docstring;
+#: off by default: on this busy 2-core machine it grouped 3.1-3.2 requests a transaction
+#: instead of 2.2 but its events/s and CPU per event were not better beyond the noise;
+#: bench/NOTES-2026-12.md, "Ingest", round 7)
+DEFAULT_EXPECT_SECONDS = 0.0
 
 
 @dataclass(eq=False)
@@ -142,12 +143,15 @@ class IngestWriter:
     """Writes OpenLineage events for many concurrent requests, group-committed."""
 
     def __init__(self, store: Store, *, max_group_events: int = DEFAULT_MAX_GROUP_EVENTS,
-                 linger_seconds: float = 0.0, strict: bool = False) -> None:
+                 linger_seconds: float = 0.0, strict: bool = False,
+                 expect_seconds: float = DEFAULT_EXPECT_SECONDS) -> None:
         self.store = store
         #: whether an invalid facet rejects its event (else it is dropped and reported)
         self.strict = strict
         self.max_group_events = max(1, max_group_events)
         self.linger_seconds = max(0.0, linger_seconds)
+        #: longest wait for the requests of the producers the last group answered
+        self.expect_seconds = max(0.0, expect_seconds)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         #: groups written and requests in them (for the bench and the logs)
@@ -197,16 +201,15 @@ class IngestWriter:
         this thread. `take(None)` waits for a request; `take(seconds)` raises queue.Empty
         when none comes that soon (0: only one already waiting)."""
         stopping = False
+        answered = 0  # requests of the last group: their producers send again soon
+        expect = True  # False after a wait in vain (see the module docstring)
         while not stopping:
-            first = take(None)
-            if first is _STOP:
-                break
-            group: list[_Request] = [first]
-            size = first.size()
-            deadline = time.monotonic() + self.linger_seconds
+            # What queued while the last group was written: not the answered producers'.
+            group: list[_Request] = []
+            size = 0
             while size < self.max_group_events:
                 try:
-                    item = take(max(0.0, deadline - time.monotonic()))
+                    item = take(0)
                 except queue.Empty:
                     break
                 if item is _STOP:
@@ -214,6 +217,39 @@ class IngestWriter:
                     break
                 group.append(item)
                 size += item.size()
+            # What queued meanwhile came from other producers than the answered ones; when
+            # nothing had, the first request to come is one of theirs.
+            wanted = len(group) + answered if expect and self.expect_seconds > 0 else 0
+            if not group and not stopping:
+                first = take(None)
+                if first is _STOP:
+                    break
+                group.append(first)
+                size += first.size()
+            now = time.monotonic()
+            deadline = now + self.linger_seconds
+            expected_by = now + self.expect_seconds
+            before_wait = len(group)
+            while not stopping and size < self.max_group_events:
+                now = time.monotonic()
+                wait = deadline - now
+                if len(group) < wanted:
+                    wait = max(wait, expected_by - now)
+                try:
+                    item = take(max(0.0, wait))  # 0: only what is queued already
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                size += item.size()
+            if not group:
+                break
+            # a wait that brought none of them (producers that stopped, or think between
+            # events): the next group does not wait; one that brought some, even late, does
+            expect = len(group) >= wanted or len(group) > before_wait
+            answered = len(group)
             # One principal per transaction: ingest records it on the runs it writes.
             by_principal: dict[str | None, list[_Request]] = {}
             for request in group:
@@ -302,9 +338,10 @@ class ProcessIngestWriter:
 
     def __init__(self, url: str, *, max_group_events: int = DEFAULT_MAX_GROUP_EVENTS,
                  linger_seconds: float = 0.0, restart_after_seconds: float = 10.0,
-                 strict: bool = False) -> None:
+                 strict: bool = False, expect_seconds: float = DEFAULT_EXPECT_SECONDS) -> None:
         self.url = url
         self.strict = strict
+        self.expect_seconds = expect_seconds
         self.max_group_events = max_group_events
         self.linger_seconds = linger_seconds
         self.restart_after_seconds = restart_after_seconds
@@ -334,7 +371,7 @@ class ProcessIngestWriter:
         process = context.Process(
             target=_writer_process, name="lineage-ingest-writer", daemon=True,
             args=(self.url, self.max_group_events, self.linger_seconds, there,
-                  log.getEffectiveLevel(), self.strict))
+                  log.getEffectiveLevel(), self.strict, self.expect_seconds))
         process.start()
         there.close()
         try:
@@ -468,7 +505,8 @@ _STOPPING = "the server is stopping"
 
 
 def _writer_process(url: str, max_group_events: int, linger_seconds: float,
-                    conn: Connection, log_level: int, strict: bool = False) -> None:
+                    conn: Connection, log_level: int, strict: bool = False,
+                    expect_seconds: float = DEFAULT_EXPECT_SECONDS) -> None:
     """The writer process: an IngestWriter over its own connection to `url`, fed from
     `conn`; each answer goes back as (id, outcome, payload, groups, requests). It logs at
     the server's level to stderr, as the server does (a spawned process starts with no
@@ -489,7 +527,8 @@ def _writer_process(url: str, max_group_events: int, linger_seconds: float,
         conn.send(("failed", str(exc)))
         return
     writer = IngestWriter(store, max_group_events=max_group_events,
-                          linger_seconds=linger_seconds, strict=strict)
+                          linger_seconds=linger_seconds, strict=strict,
+                          expect_seconds=expect_seconds)
 
     def answer(ident: int, future: Future[dict[str, Any]]) -> None:
         exc = future.exception()

@@ -30,6 +30,13 @@ _AUDIT_INSERT = {
     "postgresql": "INSERT INTO audit_log (at, principal, action, target, detail) "
                   "VALUES (%s, %s, %s, %s, %s::json)",
 }
+# A group-committed ingest transaction has an entry per request: on PostgreSQL they go as
+# one statement (one JSON array of rows, as `apply` sends its rows), not one each; the ids
+# follow the entries' order.
+_PG_AUDIT_ROWS = (
+    "INSERT INTO audit_log (at, principal, action, target, detail) "
+    "SELECT %s, x.r ->> 0, x.r ->> 1, x.r ->> 2, (x.r ->> 3)::json "
+    "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, o) ORDER BY x.o")
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -60,9 +67,10 @@ class SqlAdminStore(SqlConsumerStore):
             # writes (one round trip fewer a transaction); otherwise they go in at the end.
             handed = bool(pending) and self.dialect == "postgresql"
             if handed:
-                conn.info[TRAILING_STATEMENTS] = [
-                    (_AUDIT_INSERT[self.dialect], row)
-                    for row in self._audit_rows([p.entry for p in pending])]
+                rows = self._audit_rows([p.entry for p in pending])
+                conn.info[TRAILING_STATEMENTS] = [(_AUDIT_INSERT[self.dialect], rows[0])] \
+                    if len(rows) == 1 else [(_PG_AUDIT_ROWS, (rows[0][0], json.dumps(
+                        [row[1:] for row in rows], ensure_ascii=False)))]
             try:
                 yield conn
             finally:

@@ -1685,6 +1685,9 @@ _PG_PLANS = ("SELECT current_setting('enable_seqscan'), "
 _PG_PLANS_DONE = "SELECT set_config('enable_seqscan', %s, true)"
 _PG_LOCKS = ("SELECT count(pg_advisory_xact_lock(n::bigint)) "
              "FROM jsonb_array_elements_text(%s::jsonb) AS t(n)")
+# both in one statement (a statement costs ~0.04 ms of the client's CPU and ~0.03 of the
+# server's; a transaction of two events costs ~2.5 ms in all)
+_PG_PLANS_LOCKED = _PG_PLANS + ", (" + _PG_LOCKS + ")"
 _PG_NODE_ROWS = (
     "SELECT n.id, n.key, n.name, n.namespace, n.properties::text "
     "FROM jsonb_array_elements_text(%s::jsonb) AS x(k) "
@@ -1767,11 +1770,12 @@ def _apply_rows_pg(driver: Any, batch: GraphBatch, merge: MergeProperties | None
     plans_cur = driver.cursor()
     try:
         with driver.pipeline():
-            plans_cur.execute(_PG_PLANS)  # index probes in every plan (see _PG_PLANS)
-            if lock:
-                numbers = sorted({_lock_number(k) for k in batch.nodes})
-                if numbers:
-                    driver.execute(_PG_LOCKS, (_pg_rows(numbers),))
+            # index probes in every plan (see _PG_PLANS), and the locks
+            numbers = sorted({_lock_number(k) for k in batch.nodes}) if lock else []
+            if numbers:
+                plans_cur.execute(_PG_PLANS_LOCKED, (_pg_rows(numbers),))
+            else:
+                plans_cur.execute(_PG_PLANS)
             node_cur.execute(_PG_NODE_ROWS, (_pg_rows(sorted(wanted_keys)),))
             if edge_keys:
                 edge_cur.execute(_PG_EDGE_ROWS, (_pg_rows(edge_keys),))
