@@ -14,7 +14,11 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   (an ephemeral parent stands for its own parents). Column lineage comes from the compiled
   SQL through sqlglot, with the catalog as schema (so ``select *`` is expanded):
   ``input field -derived_from-> output field`` with `job` and `transformation` (identity when
-  every step renames, aggregation when a step aggregates, else transformation). A model whose
+  every step renames, aggregation when a step aggregates, else transformation; window when
+  the column only partitions or orders a window function's rows: ``lag(x) over (partition
+  by k order by t)`` is a transformation of x and a window edge from k and t). An unaliased
+  expression's output column has the warehouse's name in the catalog (DuckDB: its text) and
+  is matched by position. A model whose
   SQL cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its
   job says ``column_lineage: unknown`` and why. Nothing stands in for the missing column
   lineage: impact crosses the job's ``read``/``wrote`` edges at dataset level and marks all
@@ -61,6 +65,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,7 +101,7 @@ _DIALECTS = {"databricks": "databricks", "spark": "spark", "sqlserver": "tsql",
 _SNAPSHOT_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
                      "dbt_is_deleted")
 _STEP_RANK = {Transformation.IDENTITY: 0, Transformation.TRANSFORMATION: 1,
-              Transformation.AGGREGATION: 2}
+              Transformation.AGGREGATION: 2, Transformation.WINDOW: 3}
 
 
 @dataclass
@@ -203,6 +208,25 @@ def _dialect(adapter: str | None) -> str | None:
     return _DIALECTS.get((adapter or "").lower())
 
 
+#: window functions sqlglot counts as aggregates that give each row one other row's value
+#: (lag, first_value, ...) or the row's rank: per-row results, not aggregations
+_PER_ROW_WINDOW_FUNCTIONS = ("Lag", "Lead", "FirstValue", "LastValue", "NthValue", "Rank",
+                             "DenseRank", "Ntile", "PercentRank", "CumeDist")
+
+
+def _aggregates(expression: Any) -> bool:
+    """Whether `expression` aggregates rows: an aggregate function, unless it is a per-row
+    window function (``lag(x) over (...)`` is x's value from another row)."""
+    from sqlglot import exp
+
+    per_row = tuple(getattr(exp, n) for n in _PER_ROW_WINDOW_FUNCTIONS if hasattr(exp, n))
+    for agg in expression.find_all(exp.AggFunc):
+        if isinstance(agg, per_row) and isinstance(agg.find_ancestor(exp.Window), exp.Window):
+            continue
+        return True
+    return False
+
+
 def _step(expression: Any) -> Transformation:
     """What one lineage step does to its column."""
     from sqlglot import exp
@@ -212,9 +236,46 @@ def _step(expression: Any) -> Transformation:
         return Transformation.IDENTITY
     if isinstance(inner, exp.Table):  # the leaf: the table the column is read from
         return Transformation.IDENTITY
-    if inner.find(exp.AggFunc) is not None:
+    if _aggregates(inner):
         return Transformation.AGGREGATION
     return Transformation.TRANSFORMATION
+
+
+def _only_orders_rows(expression: Any, column: str) -> bool:
+    """Whether `column` (a lineage node's name, ``table.column`` or ``column``) appears in
+    `expression` only in windows' ``partition by``/``order by``: it orders or groups the
+    rows a window function reads (row_number's ranking), none of its values reaches the
+    output. Such a source is a `window` edge, not a transformation of its values."""
+    from sqlglot import exp
+
+    table, _, name = column.rpartition(".")
+    uses = [c for c in expression.find_all(exp.Column)
+            if c.name.lower() == name.lower() and (not table or c.table.lower()
+                                                    in ("", table.lower()))]
+    if not uses:
+        return False
+    for use in uses:
+        window = use.find_ancestor(exp.Window)
+        if not isinstance(window, exp.Window):
+            return False
+        step: Any = use
+        while step.parent is not window:
+            step = step.parent
+        # inside the window's own function (`lag(x)`) the value flows; in its partition_by
+        # and order the column only arranges the rows
+        if step.arg_key == "this":
+            return False
+    return True
+
+
+def _merge(known: Transformation | None, found: Transformation) -> Transformation:
+    """One source column reached along two paths: a path carrying its values (identity,
+    transformation, aggregation: the strongest) wins over one that only arranges rows."""
+    if known is None or known is Transformation.WINDOW:
+        return found
+    if found is Transformation.WINDOW:
+        return known
+    return max(known, found, key=_STEP_RANK.__getitem__)
 
 
 def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
@@ -241,12 +302,27 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
     scope = build_scope(qualified)
     if scope is None or not isinstance(scope.expression, exp.Query):
         raise ValueError("the compiled SQL is not a query")
-    outputs = {s.alias_or_name.lower(): s.alias_or_name for s in scope.expression.selects}
+    selects = [s.alias_or_name for s in scope.expression.selects]
+    outputs = {name.lower(): name for name in selects}
     generated = {g.lower() for g in generated}
+    # an unaliased expression (`'completed'`, `case ... end`) gets a name from the warehouse
+    # (DuckDB: the expression's text) and another from sqlglot (`_col_5`): when the SQL has
+    # exactly the catalog's columns, in order, the catalog's n-th column is the n-th select
+    built = [c for c in columns if c.lower() not in generated]
+    by_position: dict[str, str] = {}
+    if "*" not in outputs and len(built) == len(selects) and all(
+            outputs.get(c.lower()) in (None, selects[i]) for i, c in enumerate(built)):
+        # only sqlglot's own names (`_col_5`) and literals (DuckDB: `'completed'`, sqlglot:
+        # `completed`): a named select the catalog lacks is a stale catalog, not an
+        # unaliased expression
+        by_position = {c: selects[i] for i, c in enumerate(built)
+                       if c.lower() not in outputs and (
+                           re.fullmatch(r"_col_\d+", selects[i])
+                           or c.strip("'").lower() == selects[i].lower())}
     found: dict[str, dict[tuple[str, str, str, str], Transformation]] = {}
     unknown: dict[str, str] = {}
     for column in columns:
-        name = outputs.get(column.lower())
+        name = outputs.get(column.lower()) or by_position.get(column)
         if name is None and column.lower() in generated:
             continue  # a column dbt adds itself (a snapshot's validity columns): no source
         if name is None:
@@ -274,7 +350,8 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
             if _STEP_RANK[step] > _STEP_RANK[worst]:
                 worst = step
             if node.downstream:
-                stack.extend((child, worst) for child in node.downstream)
+                stack.extend((child, Transformation.WINDOW if _only_orders_rows(
+                    node.expression, child.name) else worst) for child in node.downstream)
                 continue
             source = node.source
             if isinstance(source, exp.Table) and source.name:
@@ -283,7 +360,7 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
                     untraced.append(f"{source.sql(dialect=dialect)}.*")
                     continue
                 ident = (source.catalog, source.db, source.name, col)
-                sources[ident] = max(worst, sources.get(ident, worst), key=_STEP_RANK.__getitem__)
+                sources[ident] = _merge(sources.get(ident), worst)
             elif node.expression.find(exp.Column) is not None:
                 untraced.append(node.name)  # a column read from no table sqlglot knows
         if untraced and not sources:
