@@ -97,7 +97,8 @@ _DIALECTS = {"databricks": "databricks", "spark": "spark", "sqlserver": "tsql",
              "mysql": "mysql", "sqlite": "sqlite", "oracle": "oracle", "teradata": "teradata",
              "materialize": "materialize", "risingwave": "risingwave", "doris": "doris",
              "starrocks": "starrocks", "dremio": "dremio", "exasol": "exasol", "hive": "hive"}
-#: the columns dbt adds to a snapshot's table (dbt's default names)
+#: the columns dbt adds to a snapshot's table (dbt's default names; a snapshot's
+#: `snapshot_meta_column_names` renames them)
 _SNAPSHOT_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
                      "dbt_is_deleted")
 _STEP_RANK = {Transformation.IDENTITY: 0, Transformation.TRANSFORMATION: 1,
@@ -555,7 +556,7 @@ class _Builder:
             return ("unknown", "the catalog has no columns for it (not built? run `dbt docs "
                     "generate` after building)", {}, {})
         try:
-            generated = _SNAPSHOT_COLUMNS if rel.resource_type == "snapshot" else ()
+            generated = _snapshot_columns(rel.node) if rel.resource_type == "snapshot" else ()
             found, unknown = column_lineage(sql, schema, dialect, [c for c, _ in rel.columns],
                                             generated)
         except (SqlglotError, ValueError, RecursionError) as exc:
@@ -854,6 +855,13 @@ def _owner(node: Mapping[str, Any]) -> str | None:
     cmeta = _map(config.get("meta"))
     owner = meta.get("owner") or cmeta.get("owner") or node.get("group")
     return str(owner) if owner else None
+
+
+def _snapshot_columns(node: Mapping[str, Any]) -> tuple[str, ...]:
+    """The columns dbt adds to a snapshot's table: its defaults, and the names the
+    snapshot's `snapshot_meta_column_names` (dbt 1.9+) gives them instead."""
+    renamed = _map(_map(node.get("config")).get("snapshot_meta_column_names"))
+    return (*_SNAPSHOT_COLUMNS, *(str(v) for v in renamed.values() if isinstance(v, str) and v))
 
 
 def _contract(node: Mapping[str, Any]) -> bool:

@@ -655,6 +655,9 @@ FORMS_HAND_READ: set[tuple[str, str, str]] = {
       for c, o, how in (("user_id", "user_id", "identity"), ("amount", "total", "aggregation"))},
     ("main.stg_users.name", "main.top_users.name", "identity"),
     ("main.user_totals_v2.total", "main.top_users.total", "identity"),  # the latest version
+    # a snapshot whose dbt columns are renamed (scd_id, valid_from, ..., is_deleted): no source
+    ("main.stg_users.id", "snapshots.users_snapshot.id", "identity"),
+    ("main.stg_users.name", "snapshots.users_snapshot.name", "identity"),
 }
 
 
@@ -710,7 +713,8 @@ def test_heldout_forms_get_exactly_the_hand_read_column_lineage_and_table_edges(
     datasets = {r.key for r in store.find("", [NodeKind.DATASET], 1000)}
     assert datasets == {f"dataset:duckdb/forms.{n}" for n in (
         "raw.events", "raw.users", "main.stg_users", "main.event_windows", "main.unaliased",
-        "main.user_totals_v1", "main.user_totals_v2", "main.top_users")}  # old_report disabled
+        "main.user_totals_v1", "main.user_totals_v2", "main.top_users",
+        "snapshots.users_snapshot")}  # old_report is disabled
     users = store.node("dataset:duckdb/forms.raw.users").properties
     assert users["also_dbt_unique_ids"] == ["source.heldout_forms.app.people"]
     read = edges(store, EdgeKind.READ)
