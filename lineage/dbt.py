@@ -10,23 +10,24 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``@<schema hash>``: the same columns and types give the same version, a changed project a
   new one, whose schema change notifies consumers like any other new version.
 - seed, model, snapshot: a job ``job:{job namespace}/{unique_id}`` (default ``dbt``) with
-  ``job -wrote-> dataset``, and ``dataset -read-> job`` for each parent in `depends_on.nodes`
-  (an ephemeral parent stands for its own parents). Column lineage comes from the compiled
-  SQL through sqlglot, with the catalog as schema (so ``select *`` is expanded):
-  ``input field -derived_from-> output field`` with `job` and `transformation` (identity when
-  every step renames, aggregation when a step aggregates, else transformation; window when
-  the column only partitions or orders a window function's rows: ``lag(x) over (partition
-  by k order by t)`` is a transformation of x and a window edge from k and t). An unaliased
-  expression's output column has the warehouse's name in the catalog (DuckDB: its text) and
-  is matched by position. A model whose
-  SQL cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its
-  job says ``column_lineage: unknown`` and why. Nothing stands in for the missing column
+  ``job -wrote-> dataset``, and ``dataset -read-> job`` for each parent in
+  `depends_on.nodes` (an ephemeral parent stands for its own parents). Column lineage comes
+  from the compiled SQL through sqlglot, with the catalog as schema (so ``select *`` is
+  expanded): ``input field -derived_from-> output field`` with `job` and `transformation`
+  (identity when every step renames, aggregation when a step aggregates (and `function`,
+  e.g. ``sum``, when that step is one aggregate: impact then knows a count survives any type
+  change), else transformation; window when the column only partitions or orders a window
+  function's rows: ``lag(x) over (partition by k order by t)`` is a transformation of x and
+  a window edge from k and t). An unaliased expression's output column has the warehouse's
+  name in the catalog (DuckDB: its text) and is matched by position. A model whose SQL
+  cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its job
+  says ``column_lineage: unknown`` and why. Nothing stands in for the missing column
   lineage: impact crosses the job's ``read``/``wrote`` edges at dataset level and marks all
   it reaches that way "dataset-level lineage, column unknown" (verdict ``unknown``), as for
   any table-level producer; a dataset-wide ``field -derived_from-> dataset`` edge would read
-  as column lineage and hide that mark. Output columns
-  that cannot be traced in an otherwise-read model are listed in `columns_unknown` (and the
-  job's `columns_unknown`) and get no edge.
+  as column lineage and hide that mark. Output columns that cannot be traced in an
+  otherwise-read model are listed in `columns_unknown` (and the job's `columns_unknown`) and
+  get no edge.
 - model with ``contract: {enforced: true}``: a consumer ``consumer:dbt-contract/{unique_id}``
   consuming the model's dataset, with a contract of its declared columns (`data_type` ->
   `type`, a `not_null` constraint -> `required`), so a change that breaks the contract is
@@ -242,6 +243,27 @@ def _step(expression: Any) -> Transformation:
     return Transformation.TRANSFORMATION
 
 
+#: sqlglot's aggregate functions (`key`) by the names impact reasons with (count works on any
+#: type, min/max keep their input's, sum/avg need numbers: lineage.impact)
+_AGGREGATE_NAMES = {"sum": "sum", "count": "count", "avg": "avg", "min": "min", "max": "max",
+                    "median": "median", "approxdistinct": "approx_count_distinct",
+                    "anyvalue": "any_value", "stddev": "stddev", "variance": "variance",
+                    "first": "first", "last": "last"}
+
+
+def _aggregate_function(expression: Any) -> str | None:
+    """The aggregate a select applies when it is exactly one, ``sum(x) [as y]``; None for
+    anything more (``sum(x) / count(y)``, ``count(*) > 1``): impact then knows less."""
+    from sqlglot import exp
+
+    inner = expression.this if isinstance(expression, exp.Alias) else expression
+    if not isinstance(inner, exp.AggFunc) or isinstance(inner.parent, exp.Window):
+        return None
+    if isinstance(inner, exp.Count) and isinstance(inner.this, exp.Distinct):
+        return "count_distinct"
+    return _AGGREGATE_NAMES.get(inner.key)
+
+
 def _only_orders_rows(expression: Any, column: str) -> bool:
     """Whether `column` (a lineage node's name, ``table.column`` or ``column``) appears in
     `expression` only in windows' ``partition by``/``order by``: it orders or groups the
@@ -280,7 +302,8 @@ def _merge(known: Transformation | None, found: Transformation) -> Transformatio
 
 
 def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
-                   columns: Sequence[str], generated: Iterable[str] = ()
+                   columns: Sequence[str], generated: Iterable[str] = (),
+                   functions: dict[tuple[str, tuple[str, str, str, str]], str] | None = None
                    ) -> tuple[dict[str, dict[tuple[str, str, str, str], Transformation]],
                               dict[str, str]]:
     """Source columns of each output column of `sql` (a SELECT), read with sqlglot.
@@ -288,8 +311,10 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
     `schema` is ``{database: {schema: {table: {column: type}}}}`` (the catalog) so that
     ``select *`` expands. Returns ({output column: {(database, schema, table, column):
     transformation}}, {output column: why unknown}); `generated` names output columns dbt
-    adds itself (not in the SQL, so neither traced nor unknown). Raises sqlglot's errors when the
-    statement cannot be parsed or qualified at all."""
+    adds itself (not in the SQL, so neither traced nor unknown). `functions`, when given, is
+    filled with {(output column, source): aggregate} for the aggregation sources whose one
+    aggregating step is a single known aggregate (``sum(x)``, then copied or renamed).
+    Raises sqlglot's errors when the statement cannot be parsed or qualified at all."""
     from sqlglot import exp
     from sqlglot.lineage import lineage
     from sqlglot.optimizer.qualify import qualify
@@ -344,15 +369,23 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
         sources: dict[tuple[str, str, str, str], Transformation] = {}
         untraced: list[str] = []
         # walk each root-to-leaf path, keeping the strongest step on the way
-        stack: list[tuple[Any, Transformation]] = [(root, Transformation.IDENTITY)]
+        # each path carries its strongest step and its aggregate: "" before any aggregating
+        # step, the aggregate's name after one, None when not one known aggregate
+        stack: list[tuple[Any, Transformation, str | None]] = [
+            (root, Transformation.IDENTITY, "")]
+        aggregates: dict[tuple[str, str, str, str], str | None] = {}
         while stack:
-            node, worst = stack.pop()
+            node, worst, function = stack.pop()
             step = _step(node.expression)
             if _STEP_RANK[step] > _STEP_RANK[worst]:
                 worst = step
+            if step is Transformation.AGGREGATION:
+                here = _aggregate_function(node.expression)
+                function = here if function == "" or function == here else None
             if node.downstream:
                 stack.extend((child, Transformation.WINDOW if _only_orders_rows(
-                    node.expression, child.name) else worst) for child in node.downstream)
+                    node.expression, child.name) else worst, function)
+                    for child in node.downstream)
                 continue
             source = node.source
             if isinstance(source, exp.Table) and source.name:
@@ -362,11 +395,17 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
                     continue
                 ident = (source.catalog, source.db, source.name, col)
                 sources[ident] = _merge(sources.get(ident), worst)
+                if worst is Transformation.AGGREGATION:
+                    known = aggregates.get(ident, function)
+                    aggregates[ident] = function if known == function else None
             elif node.expression.find(exp.Column) is not None:
                 untraced.append(node.name)  # a column read from no table sqlglot knows
         if untraced and not sources:
             unknown[column] = "sources not traced: " + ", ".join(sorted(set(untraced)))
         found[column] = sources
+        if functions is not None:
+            functions.update({(column, ident): fn for ident, fn in aggregates.items()
+                              if fn and sources.get(ident) is Transformation.AGGREGATION})
     return found, unknown
 
 
@@ -397,6 +436,8 @@ class _Builder:
         self.result = DbtImportResult(target="", project=self.project, apply=ApplyResult())
         self.results: dict[str, tuple[Mapping[str, Any], str]] = {}  # unique_id -> result
         self.versions: dict[str, str] = {}  # dataset key -> its current version's key
+        # unique_id -> {(output column, source column): the aggregate between them}
+        self.functions: dict[str, dict[tuple[str, tuple[str, str, str, str]], str]] = {}
 
     # -- relations and their catalog columns
 
@@ -535,8 +576,10 @@ class _Builder:
                         continue
                     if origin == target:
                         continue
+                    function = self.functions.get(uid, {}).get((out_col, (db, sch, table, col)))
                     self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=jkey,
-                                        transformation=how.value)
+                                        transformation=how.value,
+                                        **({"function": function} if function else {}))
                     self.result.column_edges += 1
 
     def read_sql(self, rel: _Relation, sql: str | None, schema: Mapping[str, Any],
@@ -557,8 +600,9 @@ class _Builder:
                     "generate` after building)", {}, {})
         try:
             generated = _snapshot_columns(rel.node) if rel.resource_type == "snapshot" else ()
+            functions = self.functions.setdefault(rel.unique_id, {})
             found, unknown = column_lineage(sql, schema, dialect, [c for c, _ in rel.columns],
-                                            generated)
+                                            generated, functions)
         except (SqlglotError, ValueError, RecursionError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return "unknown", f"sqlglot could not read the compiled SQL: {text}", {}, {}

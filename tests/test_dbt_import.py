@@ -142,7 +142,8 @@ def test_import_dbt_column_lineage_of_select_star_models_matches_hand_read_linea
         [fld("stg_orders.order_date"), fld("customers.first_order"),
          fld("raw_orders.user_id"), fld("stg_orders.customer_id")])}
     assert props[(fld("stg_orders.order_date"), fld("customers.first_order"))] == {
-        "job": job("model.jaffle_shop.customers"), "transformation": "aggregation"}
+        "job": job("model.jaffle_shop.customers"), "transformation": "aggregation",
+        "function": "min"}
     assert props[(fld("raw_orders.user_id"), fld("stg_orders.customer_id"))][
         "transformation"] == "identity"
 
@@ -723,3 +724,19 @@ def test_heldout_forms_get_exactly_the_hand_read_column_lineage_and_table_edges(
     assert ("dataset:duckdb/forms.raw.users", job("model.heldout_forms.stg_users")) in read
     # the seed's column_types are the catalog's types
     assert store.node(_forms("raw.events.amount")).properties["source_type"] == "DECIMAL(10,2)"
+
+
+def test_impact_judges_a_type_change_under_a_dbt_count_by_the_aggregate_the_sql_applies(
+        store: lineage.Store) -> None:
+    # customers: `count(order_id) as number_of_orders`, `min(order_date) as first_order`:
+    # without the aggregate's name impact could only say "aggregation ... unknown"
+    import_dbt(store, TARGET)
+    report = change_impact(store, fld("stg_orders.order_id"), ["type:string"])
+    verdicts = {j.node.key: (j.verdict, j.reason) for j in report.judged}
+    verdict, reason = verdicts[fld("customers.number_of_orders")]
+    assert verdict == "compatible" and reason.startswith("count of ")
+    found: dict[tuple[str, tuple[str, str, str, str]], str] = {}
+    column_lineage("select order_id, sum(amount) as total, sum(amount) / count(*) as mean, "
+                   'max(amount) > 0 as paid from "db"."main"."payments" group by 1', SCHEMA,
+                   "duckdb", ["order_id", "total", "mean", "paid"], (), found)
+    assert found == {("total", ("db", "main", "payments", "amount")): "sum"}
