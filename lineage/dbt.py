@@ -98,6 +98,9 @@ _DIALECTS = {"databricks": "databricks", "spark": "spark", "sqlserver": "tsql",
              "mysql": "mysql", "sqlite": "sqlite", "oracle": "oracle", "teradata": "teradata",
              "materialize": "materialize", "risingwave": "risingwave", "doris": "doris",
              "starrocks": "starrocks", "dremio": "dremio", "exasol": "exasol", "hive": "hive"}
+#: table functions that generate rows rather than read data: their columns have no source
+_GENERATORS = frozenset({"range", "generate_series", "unnest", "explode", "generate_array",
+                         "generate_date_array", "generate_timestamp_array", "sequence"})
 #: the columns dbt adds to a snapshot's table (dbt's default names; a snapshot's
 #: `snapshot_meta_column_names` renames them)
 _SNAPSHOT_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
@@ -398,6 +401,13 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
                 if worst is Transformation.AGGREGATION:
                     known = aggregates.get(ident, function)
                     aggregates[ident] = function if known == function else None
+            elif isinstance(source, exp.Table) and source.this is not None:
+                # a table function: one that reads data (DuckDB's read_csv('x.csv'),
+                # read_parquet(...)) gives columns from outside the project, not from no
+                # source; a generator (range, generate_series, unnest) has none
+                function = source.this.sql(dialect=dialect)
+                if function.split("(", 1)[0].strip().lower() not in _GENERATORS:
+                    untraced.append(f"{function} (a table function)")
             elif node.expression.find(exp.Column) is not None:
                 untraced.append(node.name)  # a column read from no table sqlglot knows
         if untraced and not sources:

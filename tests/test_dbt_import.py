@@ -740,3 +740,25 @@ def test_impact_judges_a_type_change_under_a_dbt_count_by_the_aggregate_the_sql_
                    'max(amount) > 0 as paid from "db"."main"."payments" group by 1', SCHEMA,
                    "duckdb", ["order_id", "total", "mean", "paid"], (), found)
     assert found == {("total", ("db", "main", "payments", "amount")): "sum"}
+
+
+def test_columns_read_from_a_table_function_are_unknown_not_silently_sourceless() -> None:
+    # dbt-duckdb models read files directly (`from read_csv('x.csv')`): those columns had
+    # no source and no "unknown", so impact saw a model with no column lineage and no word
+    found, unknown = column_lineage("select id, amount from read_csv('data/pay.csv')", SCHEMA,
+                                    "duckdb", ["id", "amount"])
+    assert unknown == {"id": "sources not traced: READ_CSV('data/pay.csv') (a table function)",
+                       "amount": "sources not traced: READ_CSV('data/pay.csv') "
+                                 "(a table function)"}
+    mixed, unknown = column_lineage(
+        'select p.order_id, f.rate from "db"."main"."payments" as p '
+        "join read_parquet('fx.parquet') as f on f.order_id = p.order_id", SCHEMA, "duckdb",
+        ["order_id", "rate"])
+    assert mixed["order_id"] == {("db", "main", "payments", "order_id"):
+                                 Transformation.IDENTITY}
+    assert list(unknown) == ["rate"] and "READ_PARQUET('fx.parquet')" in unknown["rate"]
+    # a generator (a date spine's range) has no source, and that is known
+    spine, unknown = column_lineage(
+        "select cast(range as date) as day from range(date '2024-01-01', date '2024-02-01', "
+        "interval 1 day)", SCHEMA, "duckdb", ["day"])
+    assert spine == {"day": {}} and unknown == {}
