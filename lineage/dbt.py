@@ -10,19 +10,24 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``@<schema hash>``: the same columns and types give the same version, a changed project a
   new one, whose schema change notifies consumers like any other new version.
 - seed, model, snapshot: a job ``job:{job namespace}/{unique_id}`` (default ``dbt``) with
-  ``job -wrote-> dataset``, and ``dataset -read-> job`` for each parent in `depends_on.nodes`
-  (an ephemeral parent stands for its own parents). Column lineage comes from the compiled
-  SQL through sqlglot, with the catalog as schema (so ``select *`` is expanded):
-  ``input field -derived_from-> output field`` with `job` and `transformation` (identity when
-  every step renames, aggregation when a step aggregates, else transformation). A model whose
-  SQL cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its
-  job says ``column_lineage: unknown`` and why. Nothing stands in for the missing column
+  ``job -wrote-> dataset``, and ``dataset -read-> job`` for each parent in
+  `depends_on.nodes` (an ephemeral parent stands for its own parents). Column lineage comes
+  from the compiled SQL through sqlglot, with the catalog as schema (so ``select *`` is
+  expanded): ``input field -derived_from-> output field`` with `job` and `transformation`
+  (identity when every step renames, aggregation when a step aggregates (and `function`,
+  e.g. ``sum``, when that step is one aggregate: impact then knows a count survives any type
+  change), else transformation; window when the column only partitions or orders a window
+  function's rows: ``lag(x) over (partition by k order by t)`` is a transformation of x and
+  a window edge from k and t). An unaliased expression's output column has the warehouse's
+  name in the catalog (DuckDB: its text) and is matched by position. A model whose SQL
+  cannot be read keeps its table lineage and is listed in `column_lineage_unknown`; its job
+  says ``column_lineage: unknown`` and why. Nothing stands in for the missing column
   lineage: impact crosses the job's ``read``/``wrote`` edges at dataset level and marks all
   it reaches that way "dataset-level lineage, column unknown" (verdict ``unknown``), as for
   any table-level producer; a dataset-wide ``field -derived_from-> dataset`` edge would read
-  as column lineage and hide that mark. Output columns
-  that cannot be traced in an otherwise-read model are listed in `columns_unknown` (and the
-  job's `columns_unknown`) and get no edge.
+  as column lineage and hide that mark. Output columns that cannot be traced in an
+  otherwise-read model are listed in `columns_unknown` (and the job's `columns_unknown`) and
+  get no edge.
 - model with ``contract: {enforced: true}``: a consumer ``consumer:dbt-contract/{unique_id}``
   consuming the model's dataset, with a contract of its declared columns (`data_type` ->
   `type`, a `not_null` constraint -> `required`), so a change that breaks the contract is
@@ -61,6 +66,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,11 +98,15 @@ _DIALECTS = {"databricks": "databricks", "spark": "spark", "sqlserver": "tsql",
              "mysql": "mysql", "sqlite": "sqlite", "oracle": "oracle", "teradata": "teradata",
              "materialize": "materialize", "risingwave": "risingwave", "doris": "doris",
              "starrocks": "starrocks", "dremio": "dremio", "exasol": "exasol", "hive": "hive"}
-#: the columns dbt adds to a snapshot's table (dbt's default names)
+#: table functions that generate rows rather than read data: their columns have no source
+_GENERATORS = frozenset({"range", "generate_series", "unnest", "explode", "generate_array",
+                         "generate_date_array", "generate_timestamp_array", "sequence"})
+#: the columns dbt adds to a snapshot's table (dbt's default names; a snapshot's
+#: `snapshot_meta_column_names` renames them)
 _SNAPSHOT_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
                      "dbt_is_deleted")
 _STEP_RANK = {Transformation.IDENTITY: 0, Transformation.TRANSFORMATION: 1,
-              Transformation.AGGREGATION: 2}
+              Transformation.AGGREGATION: 2, Transformation.WINDOW: 3}
 
 
 @dataclass
@@ -203,6 +213,25 @@ def _dialect(adapter: str | None) -> str | None:
     return _DIALECTS.get((adapter or "").lower())
 
 
+#: window functions sqlglot counts as aggregates that give each row one other row's value
+#: (lag, first_value, ...) or the row's rank: per-row results, not aggregations
+_PER_ROW_WINDOW_FUNCTIONS = ("Lag", "Lead", "FirstValue", "LastValue", "NthValue", "Rank",
+                             "DenseRank", "Ntile", "PercentRank", "CumeDist")
+
+
+def _aggregates(expression: Any) -> bool:
+    """Whether `expression` aggregates rows: an aggregate function, unless it is a per-row
+    window function (``lag(x) over (...)`` is x's value from another row)."""
+    from sqlglot import exp
+
+    per_row = tuple(getattr(exp, n) for n in _PER_ROW_WINDOW_FUNCTIONS if hasattr(exp, n))
+    for agg in expression.find_all(exp.AggFunc):
+        if isinstance(agg, per_row) and isinstance(agg.find_ancestor(exp.Window), exp.Window):
+            continue
+        return True
+    return False
+
+
 def _step(expression: Any) -> Transformation:
     """What one lineage step does to its column."""
     from sqlglot import exp
@@ -212,13 +241,72 @@ def _step(expression: Any) -> Transformation:
         return Transformation.IDENTITY
     if isinstance(inner, exp.Table):  # the leaf: the table the column is read from
         return Transformation.IDENTITY
-    if inner.find(exp.AggFunc) is not None:
+    if _aggregates(inner):
         return Transformation.AGGREGATION
     return Transformation.TRANSFORMATION
 
 
+#: sqlglot's aggregate functions (`key`) by the names impact reasons with (count works on any
+#: type, min/max keep their input's, sum/avg need numbers: lineage.impact)
+_AGGREGATE_NAMES = {"sum": "sum", "count": "count", "avg": "avg", "min": "min", "max": "max",
+                    "median": "median", "approxdistinct": "approx_count_distinct",
+                    "anyvalue": "any_value", "stddev": "stddev", "variance": "variance",
+                    "first": "first", "last": "last"}
+
+
+def _aggregate_function(expression: Any) -> str | None:
+    """The aggregate a select applies when it is exactly one, ``sum(x) [as y]``; None for
+    anything more (``sum(x) / count(y)``, ``count(*) > 1``): impact then knows less."""
+    from sqlglot import exp
+
+    inner = expression.this if isinstance(expression, exp.Alias) else expression
+    if not isinstance(inner, exp.AggFunc) or isinstance(inner.parent, exp.Window):
+        return None
+    if isinstance(inner, exp.Count) and isinstance(inner.this, exp.Distinct):
+        return "count_distinct"
+    return _AGGREGATE_NAMES.get(inner.key)
+
+
+def _only_orders_rows(expression: Any, column: str) -> bool:
+    """Whether `column` (a lineage node's name, ``table.column`` or ``column``) appears in
+    `expression` only in windows' ``partition by``/``order by``: it orders or groups the
+    rows a window function reads (row_number's ranking), none of its values reaches the
+    output. Such a source is a `window` edge, not a transformation of its values."""
+    from sqlglot import exp
+
+    table, _, name = column.rpartition(".")
+    uses = [c for c in expression.find_all(exp.Column)
+            if c.name.lower() == name.lower() and (not table or c.table.lower()
+                                                    in ("", table.lower()))]
+    if not uses:
+        return False
+    for use in uses:
+        window = use.find_ancestor(exp.Window)
+        if not isinstance(window, exp.Window):
+            return False
+        step: Any = use
+        while step.parent is not window:
+            step = step.parent
+        # inside the window's own function (`lag(x)`) the value flows; in its partition_by
+        # and order the column only arranges the rows
+        if step.arg_key == "this":
+            return False
+    return True
+
+
+def _merge(known: Transformation | None, found: Transformation) -> Transformation:
+    """One source column reached along two paths: a path carrying its values (identity,
+    transformation, aggregation: the strongest) wins over one that only arranges rows."""
+    if known is None or known is Transformation.WINDOW:
+        return found
+    if found is Transformation.WINDOW:
+        return known
+    return max(known, found, key=_STEP_RANK.__getitem__)
+
+
 def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
-                   columns: Sequence[str], generated: Iterable[str] = ()
+                   columns: Sequence[str], generated: Iterable[str] = (),
+                   functions: dict[tuple[str, tuple[str, str, str, str]], str] | None = None
                    ) -> tuple[dict[str, dict[tuple[str, str, str, str], Transformation]],
                               dict[str, str]]:
     """Source columns of each output column of `sql` (a SELECT), read with sqlglot.
@@ -226,8 +314,10 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
     `schema` is ``{database: {schema: {table: {column: type}}}}`` (the catalog) so that
     ``select *`` expands. Returns ({output column: {(database, schema, table, column):
     transformation}}, {output column: why unknown}); `generated` names output columns dbt
-    adds itself (not in the SQL, so neither traced nor unknown). Raises sqlglot's errors when the
-    statement cannot be parsed or qualified at all."""
+    adds itself (not in the SQL, so neither traced nor unknown). `functions`, when given, is
+    filled with {(output column, source): aggregate} for the aggregation sources whose one
+    aggregating step is a single known aggregate (``sum(x)``, then copied or renamed).
+    Raises sqlglot's errors when the statement cannot be parsed or qualified at all."""
     from sqlglot import exp
     from sqlglot.lineage import lineage
     from sqlglot.optimizer.qualify import qualify
@@ -241,12 +331,27 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
     scope = build_scope(qualified)
     if scope is None or not isinstance(scope.expression, exp.Query):
         raise ValueError("the compiled SQL is not a query")
-    outputs = {s.alias_or_name.lower(): s.alias_or_name for s in scope.expression.selects}
+    selects = [s.alias_or_name for s in scope.expression.selects]
+    outputs = {name.lower(): name for name in selects}
     generated = {g.lower() for g in generated}
+    # an unaliased expression (`'completed'`, `case ... end`) gets a name from the warehouse
+    # (DuckDB: the expression's text) and another from sqlglot (`_col_5`): when the SQL has
+    # exactly the catalog's columns, in order, the catalog's n-th column is the n-th select
+    built = [c for c in columns if c.lower() not in generated]
+    by_position: dict[str, str] = {}
+    if "*" not in outputs and len(built) == len(selects) and all(
+            outputs.get(c.lower()) in (None, selects[i]) for i, c in enumerate(built)):
+        # only sqlglot's own names (`_col_5`) and literals (DuckDB: `'completed'`, sqlglot:
+        # `completed`): a named select the catalog lacks is a stale catalog, not an
+        # unaliased expression
+        by_position = {c: selects[i] for i, c in enumerate(built)
+                       if c.lower() not in outputs and (
+                           re.fullmatch(r"_col_\d+", selects[i])
+                           or c.strip("'").lower() == selects[i].lower())}
     found: dict[str, dict[tuple[str, str, str, str], Transformation]] = {}
     unknown: dict[str, str] = {}
     for column in columns:
-        name = outputs.get(column.lower())
+        name = outputs.get(column.lower()) or by_position.get(column)
         if name is None and column.lower() in generated:
             continue  # a column dbt adds itself (a snapshot's validity columns): no source
         if name is None:
@@ -267,14 +372,23 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
         sources: dict[tuple[str, str, str, str], Transformation] = {}
         untraced: list[str] = []
         # walk each root-to-leaf path, keeping the strongest step on the way
-        stack: list[tuple[Any, Transformation]] = [(root, Transformation.IDENTITY)]
+        # each path carries its strongest step and its aggregate: "" before any aggregating
+        # step, the aggregate's name after one, None when not one known aggregate
+        stack: list[tuple[Any, Transformation, str | None]] = [
+            (root, Transformation.IDENTITY, "")]
+        aggregates: dict[tuple[str, str, str, str], str | None] = {}
         while stack:
-            node, worst = stack.pop()
+            node, worst, function = stack.pop()
             step = _step(node.expression)
             if _STEP_RANK[step] > _STEP_RANK[worst]:
                 worst = step
+            if step is Transformation.AGGREGATION:
+                here = _aggregate_function(node.expression)
+                function = here if function == "" or function == here else None
             if node.downstream:
-                stack.extend((child, worst) for child in node.downstream)
+                stack.extend((child, Transformation.WINDOW if _only_orders_rows(
+                    node.expression, child.name) else worst, function)
+                    for child in node.downstream)
                 continue
             source = node.source
             if isinstance(source, exp.Table) and source.name:
@@ -283,12 +397,25 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
                     untraced.append(f"{source.sql(dialect=dialect)}.*")
                     continue
                 ident = (source.catalog, source.db, source.name, col)
-                sources[ident] = max(worst, sources.get(ident, worst), key=_STEP_RANK.__getitem__)
+                sources[ident] = _merge(sources.get(ident), worst)
+                if worst is Transformation.AGGREGATION:
+                    known = aggregates.get(ident, function)
+                    aggregates[ident] = function if known == function else None
+            elif isinstance(source, exp.Table) and source.this is not None:
+                # a table function: one that reads data (DuckDB's read_csv('x.csv'),
+                # read_parquet(...)) gives columns from outside the project, not from no
+                # source; a generator (range, generate_series, unnest) has none
+                function = source.this.sql(dialect=dialect)
+                if function.split("(", 1)[0].strip().lower() not in _GENERATORS:
+                    untraced.append(f"{function} (a table function)")
             elif node.expression.find(exp.Column) is not None:
                 untraced.append(node.name)  # a column read from no table sqlglot knows
         if untraced and not sources:
             unknown[column] = "sources not traced: " + ", ".join(sorted(set(untraced)))
         found[column] = sources
+        if functions is not None:
+            functions.update({(column, ident): fn for ident, fn in aggregates.items()
+                              if fn and sources.get(ident) is Transformation.AGGREGATION})
     return found, unknown
 
 
@@ -319,6 +446,8 @@ class _Builder:
         self.result = DbtImportResult(target="", project=self.project, apply=ApplyResult())
         self.results: dict[str, tuple[Mapping[str, Any], str]] = {}  # unique_id -> result
         self.versions: dict[str, str] = {}  # dataset key -> its current version's key
+        # unique_id -> {(output column, source column): the aggregate between them}
+        self.functions: dict[str, dict[tuple[str, tuple[str, str, str, str]], str]] = {}
 
     # -- relations and their catalog columns
 
@@ -457,8 +586,10 @@ class _Builder:
                         continue
                     if origin == target:
                         continue
+                    function = self.functions.get(uid, {}).get((out_col, (db, sch, table, col)))
                     self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=jkey,
-                                        transformation=how.value)
+                                        transformation=how.value,
+                                        **({"function": function} if function else {}))
                     self.result.column_edges += 1
 
     def read_sql(self, rel: _Relation, sql: str | None, schema: Mapping[str, Any],
@@ -478,9 +609,10 @@ class _Builder:
             return ("unknown", "the catalog has no columns for it (not built? run `dbt docs "
                     "generate` after building)", {}, {})
         try:
-            generated = _SNAPSHOT_COLUMNS if rel.resource_type == "snapshot" else ()
+            generated = _snapshot_columns(rel.node) if rel.resource_type == "snapshot" else ()
+            functions = self.functions.setdefault(rel.unique_id, {})
             found, unknown = column_lineage(sql, schema, dialect, [c for c, _ in rel.columns],
-                                            generated)
+                                            generated, functions)
         except (SqlglotError, ValueError, RecursionError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return "unknown", f"sqlglot could not read the compiled SQL: {text}", {}, {}
@@ -777,6 +909,13 @@ def _owner(node: Mapping[str, Any]) -> str | None:
     cmeta = _map(config.get("meta"))
     owner = meta.get("owner") or cmeta.get("owner") or node.get("group")
     return str(owner) if owner else None
+
+
+def _snapshot_columns(node: Mapping[str, Any]) -> tuple[str, ...]:
+    """The columns dbt adds to a snapshot's table: its defaults, and the names the
+    snapshot's `snapshot_meta_column_names` (dbt 1.9+) gives them instead."""
+    renamed = _map(_map(node.get("config")).get("snapshot_meta_column_names"))
+    return (*_SNAPSHOT_COLUMNS, *(str(v) for v in renamed.values() if isinstance(v, str) and v))
 
 
 def _contract(node: Mapping[str, Any]) -> bool:

@@ -142,7 +142,8 @@ def test_import_dbt_column_lineage_of_select_star_models_matches_hand_read_linea
         [fld("stg_orders.order_date"), fld("customers.first_order"),
          fld("raw_orders.user_id"), fld("stg_orders.customer_id")])}
     assert props[(fld("stg_orders.order_date"), fld("customers.first_order"))] == {
-        "job": job("model.jaffle_shop.customers"), "transformation": "aggregation"}
+        "job": job("model.jaffle_shop.customers"), "transformation": "aggregation",
+        "function": "min"}
     assert props[(fld("raw_orders.user_id"), fld("stg_orders.customer_id"))][
         "transformation"] == "identity"
 
@@ -627,3 +628,137 @@ def test_select_star_forms_keep_every_table_edge_and_make_no_test_dataset(
                 parent = "model.star_patterns.stg_sales"
             p = m["nodes"][parent]
             assert (f"dataset:duckdb/star.{p['schema']}.{p['alias']}", f"job:dbt/{uid}") in read
+
+
+# ------------------------------------------------------------------ heldout_forms
+
+FORMS = ROOT / "tests" / "data" / "dbt_heldout_forms" / "target"
+
+
+def _forms(name: str) -> str:
+    return f"field:duckdb/forms.{name}"
+
+
+# Hand-read from tests/data/dbt_heldout_forms/models/*.sql: (source, output, transformation)
+FORMS_HAND_READ: set[tuple[str, str, str]] = {
+    ("raw.users.id", "main.stg_users.id", "identity"),  # source app.people, identifier users
+    ("raw.users.name", "main.stg_users.name", "identity"),
+    ("raw.events.id", "main.event_windows.id", "identity"),
+    ("raw.events.amount", "main.event_windows.prev_amount", "transformation"),  # lag
+    ("raw.events.amount", "main.event_windows.running_amount", "aggregation"),  # sum over
+    *{(f"raw.events.{c}", f"main.event_windows.{out}", "window")
+      for c in ("user_id", "happened_at")
+      for out in ("prev_amount", "event_number", "running_amount")},
+    ("raw.events.id", "main.unaliased.id", "identity"),
+    ("raw.events.amount", "main.unaliased.CASE  WHEN ((amount > 0)) THEN (amount) ELSE 0 END",
+     "transformation"),
+    *{(f"raw.events.{c}", f"main.user_totals_v{v}.{o}", how) for v in (1, 2)
+      for c, o, how in (("user_id", "user_id", "identity"), ("amount", "total", "aggregation"))},
+    ("main.stg_users.name", "main.top_users.name", "identity"),
+    ("main.user_totals_v2.total", "main.top_users.total", "identity"),  # the latest version
+    # a snapshot whose dbt columns are renamed (scd_id, valid_from, ..., is_deleted): no source
+    ("main.stg_users.id", "snapshots.users_snapshot.id", "identity"),
+    ("main.stg_users.name", "snapshots.users_snapshot.name", "identity"),
+}
+
+
+def test_column_lineage_tells_a_windows_values_from_its_partition_and_order_columns() -> None:
+    # jaffle-shop-expand's adv_customer_order_pairs: `lag(x) over (...)` was an aggregation,
+    # and its partition and order columns looked like sources of its values
+    sql = ('with e as (select * from "db"."main"."payments") select '
+           "lag(amount) over (partition by order_id order by paid_at) as prev, "
+           "row_number() over (partition by order_id order by paid_at, amount) as n, "
+           "sum(amount) over (partition by order_id) as running from e")
+    schema = {"db": {"main": {"payments": {"order_id": "INTEGER", "amount": "INTEGER",
+                                           "paid_at": "DATE"}}}}
+    found, unknown = column_lineage(sql, schema, "duckdb", ["prev", "n", "running"])
+    assert unknown == {}
+    col = ("db", "main", "payments")
+    assert found == {
+        "prev": {(*col, "amount"): Transformation.TRANSFORMATION,
+                 (*col, "order_id"): Transformation.WINDOW,
+                 (*col, "paid_at"): Transformation.WINDOW},
+        "n": {(*col, "order_id"): Transformation.WINDOW, (*col, "paid_at"): Transformation.WINDOW,
+              (*col, "amount"): Transformation.WINDOW},
+        "running": {(*col, "amount"): Transformation.AGGREGATION,
+                    (*col, "order_id"): Transformation.WINDOW}}
+
+
+def test_unaliased_select_expressions_get_column_lineage_under_their_catalog_names() -> None:
+    # jaffle-shop-expand's dq_missing_invoices and fin_tax_efficiency: DuckDB names an
+    # unaliased expression by its text, sqlglot `_col_N`; they were "not an output column"
+    sql = ("with m as (select order_id, 'done', case when amount > 0 then amount else 0 end "
+           'from "db"."main"."payments") select * from m')
+    catalog = ["order_id", "'done'", "CASE  WHEN ((amount > 0)) THEN (amount) ELSE 0 END"]
+    found, unknown = column_lineage(sql, SCHEMA, "duckdb", catalog)
+    assert unknown == {}
+    assert found == {"order_id": {("db", "main", "payments", "order_id"):
+                                  Transformation.IDENTITY},
+                     "'done'": {},
+                     catalog[2]: {("db", "main", "payments", "amount"):
+                                  Transformation.TRANSFORMATION}}
+    # a named select the catalog lacks is a stale catalog, not matched by position
+    _, stale = column_lineage('select order_id, amount as paid from "db"."main"."payments"',
+                              SCHEMA, "duckdb", ["order_id", "amount"])
+    assert "amount" in stale
+
+
+def test_heldout_forms_get_exactly_the_hand_read_column_lineage_and_table_edges(
+        store: lineage.Store) -> None:
+    result = import_dbt(store, FORMS)
+    assert result.column_lineage_unknown == [] and result.columns_unknown == {}
+    fields = {r.key for r in store.find("", [NodeKind.FIELD], 1000)}
+    derived = {(e.src, e.dst): e.properties["transformation"] for e in store.edges_among(
+        fields) if e.kind is EdgeKind.DERIVED_FROM}
+    assert derived == {(_forms(s), _forms(d)): how for s, d, how in FORMS_HAND_READ}
+    datasets = {r.key for r in store.find("", [NodeKind.DATASET], 1000)}
+    assert datasets == {f"dataset:duckdb/forms.{n}" for n in (
+        "raw.events", "raw.users", "main.stg_users", "main.event_windows", "main.unaliased",
+        "main.user_totals_v1", "main.user_totals_v2", "main.top_users",
+        "snapshots.users_snapshot")}  # old_report is disabled
+    users = store.node("dataset:duckdb/forms.raw.users").properties
+    assert users["also_dbt_unique_ids"] == ["source.heldout_forms.app.people"]
+    read = edges(store, EdgeKind.READ)
+    assert ("dataset:duckdb/forms.main.user_totals_v2", job("model.heldout_forms.top_users")) \
+        in read
+    assert ("dataset:duckdb/forms.raw.users", job("model.heldout_forms.stg_users")) in read
+    # the seed's column_types are the catalog's types
+    assert store.node(_forms("raw.events.amount")).properties["source_type"] == "DECIMAL(10,2)"
+
+
+def test_impact_judges_a_type_change_under_a_dbt_count_by_the_aggregate_the_sql_applies(
+        store: lineage.Store) -> None:
+    # customers: `count(order_id) as number_of_orders`, `min(order_date) as first_order`:
+    # without the aggregate's name impact could only say "aggregation ... unknown"
+    import_dbt(store, TARGET)
+    report = change_impact(store, fld("stg_orders.order_id"), ["type:string"])
+    verdicts = {j.node.key: (j.verdict, j.reason) for j in report.judged}
+    verdict, reason = verdicts[fld("customers.number_of_orders")]
+    assert verdict == "compatible" and reason.startswith("count of ")
+    found: dict[tuple[str, tuple[str, str, str, str]], str] = {}
+    column_lineage("select order_id, sum(amount) as total, sum(amount) / count(*) as mean, "
+                   'max(amount) > 0 as paid from "db"."main"."payments" group by 1', SCHEMA,
+                   "duckdb", ["order_id", "total", "mean", "paid"], (), found)
+    assert found == {("total", ("db", "main", "payments", "amount")): "sum"}
+
+
+def test_columns_read_from_a_table_function_are_unknown_not_silently_sourceless() -> None:
+    # dbt-duckdb models read files directly (`from read_csv('x.csv')`): those columns had
+    # no source and no "unknown", so impact saw a model with no column lineage and no word
+    found, unknown = column_lineage("select id, amount from read_csv('data/pay.csv')", SCHEMA,
+                                    "duckdb", ["id", "amount"])
+    assert unknown == {"id": "sources not traced: READ_CSV('data/pay.csv') (a table function)",
+                       "amount": "sources not traced: READ_CSV('data/pay.csv') "
+                                 "(a table function)"}
+    mixed, unknown = column_lineage(
+        'select p.order_id, f.rate from "db"."main"."payments" as p '
+        "join read_parquet('fx.parquet') as f on f.order_id = p.order_id", SCHEMA, "duckdb",
+        ["order_id", "rate"])
+    assert mixed["order_id"] == {("db", "main", "payments", "order_id"):
+                                 Transformation.IDENTITY}
+    assert list(unknown) == ["rate"] and "READ_PARQUET('fx.parquet')" in unknown["rate"]
+    # a generator (a date spine's range) has no source, and that is known
+    spine, unknown = column_lineage(
+        "select cast(range as date) as day from range(date '2024-01-01', date '2024-02-01', "
+        "interval 1 day)", SCHEMA, "duckdb", ["day"])
+    assert spine == {"day": {}} and unknown == {}

@@ -1,0 +1,2 @@
+{{ config(enabled=false) }}
+select user_id, amount from {{ ref('events') }}
