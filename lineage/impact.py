@@ -900,10 +900,10 @@ def _is_no_op(change: Change, current: FieldSchema) -> bool:
     if change.kind == "values_added":
         # without declared values, adding one still changes what the data holds
         allowed = current.allowed_values
-        return allowed is not None and all(v in allowed for v in change.values)
+        return allowed is not None and all(_among(v, allowed) for v in change.values)
     if change.kind == "values_removed":
         allowed = current.allowed_values
-        return allowed is not None and not any(v in allowed for v in change.values)
+        return allowed is not None and not any(_among(v, allowed) for v in change.values)
     return False
 
 
@@ -1085,7 +1085,7 @@ def _through_derivation(change: Change, transformation: str, target: NodeRef,
                                     ), copied
             return "compatible", f"copied from {source} (identity); nulls pass through", copied
         if change.kind == "values_added" and declared.get("allowed_values") is not None:
-            extra = [v for v in change.values if v not in declared["allowed_values"]]
+            extra = [v for v in change.values if not _among(v, declared["allowed_values"])]
             if extra:
                 return "breaking", (f"copied from {source} (identity); allows only "
                                     f"{declared['allowed_values']}, would receive {extra}"), copied
@@ -1254,11 +1254,56 @@ def _at_consumer(change: Change, here: Judged,
         return "breaking", (f"its contract requires '{name}' (not null); it would become "
                             "nullable"), None
     if change.kind == "values_added" and contract.get("allowed_values") is not None:
-        extra = [v for v in change.values if v not in contract["allowed_values"]]
+        extra = [v for v in change.values if not _among(v, contract["allowed_values"])]
         if extra:
             return "breaking", (f"its contract allows only {contract['allowed_values']} for "
                                 f"'{name}'; would receive {extra}"), None
+    low, high = contract.get("minimum"), contract.get("maximum")
+    if change.kind == "values_added" and (low is not None or high is not None):
+        beyond = [v for v in change.values if not _within(v, low, high)]
+        if beyond:
+            return "breaking", (f"its contract bounds '{name}' to {_bounds(low, high)}; would "
+                                f"receive {beyond}"), None
     return "compatible", f"its contract on '{name}' still holds ({what})", None
+
+
+def _value_key(value: Any) -> str:
+    """A value as it compares with values spelt otherwise: the command line and the HTTP
+    API give text (`values:+2`, `+true`), a manifest typed YAML values (2, true)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = str(value).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        return _value_key(float(text))
+    except ValueError:
+        return text
+
+
+def _among(value: Any, values: Sequence[Any]) -> bool:
+    """Whether `value` is one of `values`: text against text exactly ('01' is not '1'),
+    otherwise by `_value_key` ('2' is 2)."""
+    return any(value == v if isinstance(value, str) and isinstance(v, str)
+               else _value_key(value) == _value_key(v) for v in values)
+
+
+def _within(value: Any, low: float | None, high: float | None) -> bool:
+    """Whether `value` (a number, or text spelling one) lies within low..high; anything
+    that is not a number does not."""
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return (low is None or number >= low) and (high is None or number <= high)
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    return f"{'' if low is None else low}..{'' if high is None else high}"
 
 
 def _values_fit(values: Sequence[Any], type_: str) -> bool:

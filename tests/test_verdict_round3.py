@@ -138,6 +138,8 @@ VERDICTS_A = [
     ("events.größe", "values:+4", {
         "consumer:c_uni": "breaking",
         **{k: "unknown" for k in _A_DOWN_CLEAN}}),
+    ("events.größe", "values:+2", {
+        "consumer:c_uni": "compatible", **{k: "unknown" for k in _A_DOWN_CLEAN}}),
     ("events.größe", "type:string", {
         "consumer:c_uni": "breaking", **{k: "unknown" for k in _A_DOWN_CLEAN}}),
     ("events.größe", "drop", {
@@ -219,3 +221,174 @@ def test_graph_a_a_short_name_in_two_namespaces_is_ambiguous_and_lists_both(
     assert result.exit_code == 4, result.output
     assert "field:a/raw.events.amount" in result.output
     assert "field:b/raw.events.amount" in result.output
+
+
+# ------------------------------------------------------------------ graph B
+# A diamond into a model: a short conditional path (an unrecorded transformation) and a
+# longer identity path through an int32 copy; a model with three versions; consumers of the
+# model, of one version, of a feature, of a dataset with a typed contract, of a field, and of
+# a dataset with a bounded contract.
+GRAPH_B = """\
+namespace: b
+datasets:
+  - name: s
+    fields:
+      - {name: k, type: int32, nullable: false}
+      - {name: v, type: int32}
+      - {name: w, type: string}
+      - {name: lvl, type: int32, allowed_values: [1, 2, 3]}
+  - name: t
+    fields:
+      - {name: k_id, type: int32}
+      - {name: k_cond, type: int64}
+      - {name: lvl, type: int32, allowed_values: [1, 2, 3, 4]}
+  - name: u
+    fields: [{name: k_id2, type: int32}]
+derivations:
+  - {from: s.k, to: t.k_id, transformation: identity}
+  - {from: t.k_id, to: u.k_id2, transformation: identity}
+  - {from: s.k, to: t.k_cond, transformation: transformation}
+  - {from: s.lvl, to: t.lvl, transformation: identity}
+features:
+  - {name: fk, from: u.k_id2, transformation: identity}
+  - {name: fc, from: t.k_cond, transformation: transformation}
+  - {name: fw, from: s.w, transformation: identity}
+models:
+  - name: m
+    versions:
+      - {version: 1, features: [fc]}
+      - {version: 2, features: [fk, fc]}
+      - {version: 3, features: [fw], fields: [s.v]}
+consumers:
+  - {name: c_model, consumes: [m]}
+  - {name: c_m1, consumes: ['m@1']}
+  - {name: c_m3, consumes: ['m@3']}
+  - {name: c_feat, consumes: [fk]}
+  - name: c_u
+    consumes: [u]
+    contracts: [{asset: u, properties: [{name: k_id2, physicalType: int32}]}]
+  - {name: c_t, consumes: [t.k_cond]}
+  - name: c_bounds
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: v, minimum: 0, maximum: 100}]}]
+"""
+
+_B_K = {
+    "field:b/t.k_id": (1, False), "field:b/t.k_cond": (1, False),
+    "field:b/u.k_id2": (2, False), "feature:fk": (3, False), "feature:fc": (2, False),
+    "model_version:m@1": (3, False), "model_version:m@2": (3, False), "model:m": (4, False),
+    "consumer:c_model": (5, False), "consumer:c_m1": (4, False), "consumer:c_feat": (4, False),
+    "consumer:c_u": (3, False), "consumer:c_t": (2, False), "consumer:c_bounds": (1, False),
+}
+REACH_B = [
+    ("s.k", False, _B_K),
+    ("s.k", True, _B_K),  # no dataset-level lineage in this graph
+    ("s.v", False, {"consumer:c_bounds": (1, False), "model_version:m@3": (1, False),
+                    "model:m": (2, False), "consumer:c_m3": (2, False),
+                    "consumer:c_model": (3, False)}),
+]
+VERDICTS_B = [
+    # the worst path wins though it is not the shortest: m@2 is reached in 3 steps through
+    # the conditional path (unknown) and breaks through the 4-step identity path
+    ("s.k", "type:int64", {
+        "field:b/t.k_id": "breaking", "field:b/u.k_id2": "breaking", "feature:fk": "breaking",
+        "field:b/t.k_cond": "unknown", "feature:fc": "unknown", "model_version:m@1": "unknown",
+        "model_version:m@2": "breaking", "model:m": "breaking", "consumer:c_model": "breaking",
+        "consumer:c_m1": "unknown", "consumer:c_feat": "breaking", "consumer:c_u": "breaking",
+        "consumer:c_t": "unknown", "consumer:c_bounds": "compatible"}),
+    ("s.k", "drop", {**{k: "breaking" for k in _B_K}, "consumer:c_bounds": "compatible"}),
+    ("s.k", "nullable", {
+        "field:b/t.k_id": "compatible", "field:b/u.k_id2": "compatible",
+        "feature:fk": "compatible", "field:b/t.k_cond": "unknown", "feature:fc": "unknown",
+        "model_version:m@1": "unknown", "model_version:m@2": "breaking",
+        "model:m": "breaking", "consumer:c_model": "breaking", "consumer:c_m1": "unknown",
+        "consumer:c_feat": "unknown", "consumer:c_u": "compatible", "consumer:c_t": "unknown",
+        "consumer:c_bounds": "compatible"}),
+    # values beyond a contract's maximum break it; values inside do not
+    ("s.v", "values:+150", {"consumer:c_bounds": "breaking", "model_version:m@3": "breaking",
+                            "model:m": "breaking", "consumer:c_m3": "breaking",
+                            "consumer:c_model": "breaking"}),
+    ("s.v", "values:+50", {"consumer:c_bounds": "compatible", "model_version:m@3": "breaking",
+                           "model:m": "breaking", "consumer:c_m3": "breaking",
+                           "consumer:c_model": "breaking"}),
+    ("s.v", "values:+abc", {"consumer:c_bounds": "breaking", "model_version:m@3": "breaking",
+                            "model:m": "breaking", "consumer:c_m3": "breaking",
+                            "consumer:c_model": "breaking"}),
+    # values as the command line spells them (text) against integers a manifest declared:
+    # 4 is one of the copy's allowed values
+    ("s.lvl", "values:+4", {"field:b/t.lvl": "compatible", "consumer:c_bounds": "compatible"}),
+    ("s.lvl", "values:+5", {"field:b/t.lvl": "breaking", "consumer:c_bounds": "compatible"}),
+    ("s.v", "type:string", {"consumer:c_bounds": "breaking", "model_version:m@3": "breaking",
+                            "model:m": "breaking", "consumer:c_m3": "breaking",
+                            "consumer:c_model": "breaking"}),
+]
+
+
+def test_graph_b_diamond_and_model_versions_reach_is_exact(store_url: str) -> None:
+    url = _registered(store_url, GRAPH_B)
+    assert _wrong_reach(url, REACH_B) == []
+
+
+def test_graph_b_verdicts_are_what_a_careful_engineer_expects(store_url: str) -> None:
+    url = _registered(store_url, GRAPH_B)
+    assert _wrong_verdicts(url, VERDICTS_B, [("s.v", "type:int32"), ("s.k", "not_null"),
+                                             ("s.lvl", "values:+2"),
+                                             ("s.lvl", "values:-4")]) == []
+
+
+def test_graph_b_a_depth_bound_that_cuts_exactly_at_a_consumer_says_so(store_url: str) -> None:
+    url = _registered(store_url, GRAPH_B)
+    for depth in range(0, 7):
+        answer = _json(url, "impact", "s.k", "--depth", str(depth))
+        want = {k: v for k, v in _B_K.items() if v[0] <= depth}
+        assert _reached(answer) == want, depth
+        assert answer["truncated"] is (depth < 5), depth
+
+
+# ------------------------------------------------------------------ focused tests of the fixes
+_VALUES = """\
+namespace: v
+datasets:
+  - name: src
+    fields:
+      - {name: level, type: int32, allowed_values: [1, 2, 3]}
+      - {name: pct, type: int32}
+  - name: cp
+    fields: [{name: level, type: int32, allowed_values: [1, 2, 3, 4]}]
+derivations:
+  - {from: src.level, to: cp.level, transformation: identity}
+consumers:
+  - name: bounded
+    consumes: [src]
+    contracts: [{asset: src, properties: [{name: pct, minimum: 0, maximum: 100}]}]
+  - name: enum
+    consumes: [src]
+    contracts: [{asset: src, properties: [{name: level, validValues: [1, 2, 3]}]}]
+"""
+
+
+def _verdict_of(store: lineage.Store, name: str, change: str, key: str) -> str:
+    from lineage.impact import change_impact
+
+    return next(j.verdict for j in change_impact(store, name, [change]).judged
+                if j.node.key == key)
+
+
+def test_impact_reports_added_values_beyond_a_contracts_bounds_as_breaking(
+        store: lineage.Store) -> None:
+    lineage.manifest.register_text(store, _VALUES)
+    assert _verdict_of(store, "src.pct", "values:+150", "consumer:bounded") == "breaking"
+    assert _verdict_of(store, "src.pct", "values:+n/a", "consumer:bounded") == "breaking"
+    assert _verdict_of(store, "src.pct", "values:+50", "consumer:bounded") == "compatible"
+
+
+def test_impact_compares_values_spelt_on_the_command_line_with_the_declared_integers(
+        store: lineage.Store) -> None:
+    from lineage.impact import change_impact
+
+    lineage.manifest.register_text(store, _VALUES)
+    assert change_impact(store, "src.level", ["values:+2"]).no_change
+    assert change_impact(store, "src.level", ["values:-4"]).no_change
+    assert _verdict_of(store, "src.level", "values:+4", "field:v/cp.level") == "compatible"
+    assert _verdict_of(store, "src.level", "values:+4", "consumer:enum") == "breaking"
+    assert _verdict_of(store, "src.level", "values:+5", "field:v/cp.level") == "breaking"
