@@ -392,3 +392,189 @@ def test_impact_compares_values_spelt_on_the_command_line_with_the_declared_inte
     assert _verdict_of(store, "src.level", "values:+4", "field:v/cp.level") == "compatible"
     assert _verdict_of(store, "src.level", "values:+4", "consumer:enum") == "breaking"
     assert _verdict_of(store, "src.level", "values:+5", "field:v/cp.level") == "breaking"
+
+
+# ------------------------------------------------------------------ graph C
+# Two paths of different lengths from x.a to z.a, a cycle back to the start through a
+# deprecated dataset, a deleted dataset on the shorter path and a deleted consumer.
+GRAPH_C = """\
+namespace: c
+datasets:
+""" + "".join(f"  - {{name: {d}, fields: [{{name: a, type: int32}}]}}\n" for d in "xywvzpqr") + """\
+derivations:
+  - {from: x.a, to: y.a, transformation: identity}
+  - {from: y.a, to: z.a, transformation: identity}
+  - {from: x.a, to: w.a, transformation: identity}
+  - {from: w.a, to: v.a, transformation: identity}
+  - {from: v.a, to: z.a, transformation: identity}
+  - {from: z.a, to: p.a, transformation: identity}
+  - {from: p.a, to: q.a, transformation: identity}
+  - {from: q.a, to: r.a, transformation: identity}
+  - {from: r.a, to: x.a, transformation: identity}
+consumers:
+  - {name: c_z, consumes: [z.a]}
+  - {name: c_zds, consumes: [z]}
+  - {name: c_y, consumes: [y]}
+  - {name: c_r, consumes: [r.a]}
+"""
+_C_BEFORE = {
+    "field:c/y.a": (1, False), "consumer:c_y": (2, False), "field:c/w.a": (1, False),
+    "field:c/v.a": (2, False), "field:c/z.a": (2, False), "consumer:c_z": (3, False),
+    "consumer:c_zds": (3, False), "field:c/p.a": (3, False), "field:c/q.a": (4, False),
+    "field:c/r.a": (5, False), "consumer:c_r": (6, False),
+}
+_C_AFTER = {  # y deleted (with its field), c_zds deleted, q deprecated
+    "field:c/w.a": (1, False), "field:c/v.a": (2, False), "field:c/z.a": (3, False),
+    "consumer:c_z": (4, False), "field:c/p.a": (4, False), "field:c/q.a": (5, False),
+    "field:c/r.a": (6, False), "consumer:c_r": (7, False),
+}
+
+
+def test_graph_c_deleted_and_deprecated_nodes_in_the_middle_of_paths_and_a_cycle(
+        store_url: str) -> None:
+    from lineage.lifecycle import delete, deprecate
+
+    url = _registered(store_url, GRAPH_C)
+    assert _wrong_reach(url, [("x.a", False, _C_BEFORE)]) == []
+    with lineage.connect(url) as store:
+        delete(store, "dataset:c/y", "gone", "local:test")
+        delete(store, "consumer:c_zds", "gone", "local:test")
+        deprecate(store, "dataset:c/q", "old", "local:test")
+    answer = _json(url, "impact", "x.a")
+    assert _reached(answer) == _C_AFTER
+    assert answer["deleted_left_out"] == 2 and answer["truncated"] is False
+    assert {a["key"] for items in answer["affected"].values() for a in items
+            if a["deprecated"]} == {"field:c/q.a"}
+    for depth, truncated in ((3, True), (6, True), (7, False), (8, False)):
+        cut = _json(url, "impact", "x.a", "--depth", str(depth))
+        assert _reached(cut) == {k: v for k, v in _C_AFTER.items() if v[0] <= depth}, depth
+        assert cut["truncated"] is truncated, depth
+    # upstream is the mirror: the same shortest lengths, the deleted path left out
+    up = _json(url, "upstream", "c_r")
+    fields = {r["key"]: r["depth"] for r in up["reached"] if r["key"].startswith("field:")}
+    assert fields == {"field:c/r.a": 1, "field:c/q.a": 2, "field:c/p.a": 3, "field:c/z.a": 4,
+                      "field:c/v.a": 5, "field:c/w.a": 6, "field:c/x.a": 7}
+    verdicts = _verdicts(_json(url, "impact", "x.a", "--change", "type:int64"))
+    assert verdicts == {k: "breaking" for k in _C_AFTER}
+
+
+# ------------------------------------------------------------------ graph D (OpenLineage)
+# Three runs as a Spark integration sends them: `load` writes stg.orders with column
+# lineage (an identity, a transformation, and a FILTER on status for the whole output) and
+# stg.audit without; `agg` writes mart.totals with table-level lineage only; `copy` copies
+# mart.totals.total column by column.
+PRODUCER = "https://example.com/spark-app"
+PG = "postgres://db:5432"
+
+
+def _facet(name: str) -> dict[str, str]:
+    return {"_producer": PRODUCER,
+            "_schemaURL": f"https://openlineage.io/spec/facets/1-2-0/{name}.json#/$defs/{name}"}
+
+
+def _schema(*fields: str) -> dict[str, Any]:
+    return {**_facet("SchemaDatasetFacet"),
+            "fields": [{"name": n.split(":")[0], "type": n.split(":")[1]} for n in fields]}
+
+
+def _src(name: str, field: str, kind: str, sub: str) -> dict[str, Any]:
+    return {"namespace": PG, "name": name, "field": field,
+            "transformations": [{"type": kind, "subtype": sub}]}
+
+
+def _run(n: int, job: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
+         ) -> dict[str, Any]:
+    return {"eventType": "COMPLETE", "eventTime": f"2026-12-01T0{n}:00:00Z",
+            "producer": PRODUCER,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": f"01a204b8-b18f-7518-bd2c-00000000000{n}"},
+            "job": {"namespace": "spark", "name": job}, "inputs": inputs, "outputs": outputs}
+
+
+EVENTS = [
+    _run(1, "load",
+         [{"namespace": PG, "name": "raw.orders", "facets": {"schema": _schema(
+             "id:BIGINT", "amount:INT", "status:VARCHAR", "note:VARCHAR")}}],
+         [{"namespace": PG, "name": "stg.orders", "facets": {
+             "schema": _schema("id:BIGINT", "amount:BIGINT", "status:VARCHAR"),
+             "columnLineage": {**_facet("ColumnLineageDatasetFacet"), "fields": {
+                 "id": {"inputFields": [_src("raw.orders", "id", "DIRECT", "IDENTITY")]},
+                 "amount": {"inputFields": [_src("raw.orders", "amount", "DIRECT",
+                                                 "TRANSFORMATION")]}},
+                 "dataset": [_src("raw.orders", "status", "INDIRECT", "FILTER")]}}},
+          {"namespace": PG, "name": "stg.audit", "facets": {"schema": _schema("n:INT")}}]),
+    _run(2, "agg", [{"namespace": PG, "name": "stg.orders"}],
+         [{"namespace": PG, "name": "mart.totals", "facets": {"schema": _schema("total:BIGINT")}}]),
+    _run(3, "copy", [{"namespace": PG, "name": "mart.totals"}],
+         [{"namespace": PG, "name": "mart.totals_copy", "facets": {
+             "schema": _schema("total:BIGINT"),
+             "columnLineage": {**_facet("ColumnLineageDatasetFacet"), "fields": {
+                 "total": {"inputFields": [_src("mart.totals", "total", "DIRECT",
+                                                "IDENTITY")]}}}}}]),
+]
+
+_RUN = "run:spark/{0}/01a204b8-b18f-7518-bd2c-00000000000{1}"
+_VER = "dataset_version:" + PG + "/{0}@01a204b8-b18f-7518-bd2c-00000000000{1}"
+_D_AUDIT = {  # what load's uncovered output gives every field of raw.orders
+    "job:spark/load": (1, True), _RUN.format("load", 1): (1, True),
+    f"dataset:{PG}/stg.audit": (2, True), _VER.format("stg.audit", 1): (2, True),
+    f"field:{PG}/stg.audit.n": (3, True)}
+
+
+def _d_after_stg(depth: int) -> dict[str, tuple[int, bool]]:
+    """What stg.orders feeds (all through `agg`'s table-level lineage), `depth` being the
+    length of the path to the stg.orders field or dataset it is reached from."""
+    return {"job:spark/agg": (depth + 1, True), _RUN.format("agg", 2): (depth + 1, True),
+            f"dataset:{PG}/mart.totals": (depth + 2, True),
+            _VER.format("mart.totals", 2): (depth + 2, True),
+            f"field:{PG}/mart.totals.total": (depth + 3, True),
+            "job:spark/copy": (depth + 3, True), _RUN.format("copy", 3): (depth + 3, True),
+            f"dataset:{PG}/mart.totals_copy": (depth + 4, True),
+            _VER.format("mart.totals_copy", 3): (depth + 4, True),
+            f"field:{PG}/mart.totals_copy.total": (depth + 4, True)}
+
+
+REACH_D = [
+    (f"field:{PG}/raw.orders.amount", False, {
+        f"field:{PG}/stg.orders.amount": (1, False), **_D_AUDIT, **_d_after_stg(1)}),
+    (f"field:{PG}/raw.orders.amount", True, {f"field:{PG}/stg.orders.amount": (1, False)}),
+    (f"field:{PG}/raw.orders.status", False, {
+        f"dataset:{PG}/stg.orders": (1, True), **{
+            f"field:{PG}/stg.orders.{c}": (2, True) for c in ("id", "amount", "status")},
+        **_D_AUDIT, **_d_after_stg(1)}),
+    (f"field:{PG}/raw.orders.status", True, {}),
+    (f"field:{PG}/raw.orders.note", False, _D_AUDIT),
+    (f"field:{PG}/raw.orders.note", True, {}),
+    (f"field:{PG}/mart.totals.total", True, {f"field:{PG}/mart.totals_copy.total": (1, False)}),
+]
+_D_REST = {**_D_AUDIT, **_d_after_stg(1)}
+VERDICTS_D = [
+    # another type through an unrecorded transformation, and all that dataset-level
+    # lineage reaches: unknown
+    (f"field:{PG}/raw.orders.amount", "type:string", {
+        f"field:{PG}/stg.orders.amount": "unknown", **{k: "unknown" for k in _D_REST}}),
+    (f"field:{PG}/raw.orders.id", "type:string", {
+        f"field:{PG}/stg.orders.id": "breaking", **{k: "unknown" for k in _D_REST}}),
+    (f"field:{PG}/raw.orders.status", "values:+void", {
+        f"dataset:{PG}/stg.orders": "unknown", **{
+            f"field:{PG}/stg.orders.{c}": "unknown" for c in ("id", "amount", "status")},
+        **{k: "unknown" for k in _D_REST}}),
+]
+
+
+def _ingested(url: str) -> str:
+    from lineage import openlineage as ol
+
+    with lineage.connect(url) as store:
+        ol.ingest(store, EVENTS)
+    return url
+
+
+def test_graph_d_openlineage_column_and_table_level_reach_is_exact(store_url: str) -> None:
+    url = _ingested(store_url)
+    assert _wrong_reach(url, REACH_D) == []
+
+
+def test_graph_d_openlineage_verdicts(store_url: str) -> None:
+    url = _ingested(store_url)
+    assert _wrong_verdicts(url, VERDICTS_D, [(f"field:{PG}/raw.orders.id", "type:bigint")]) == []
