@@ -578,3 +578,93 @@ def test_graph_d_openlineage_column_and_table_level_reach_is_exact(store_url: st
 def test_graph_d_openlineage_verdicts(store_url: str) -> None:
     url = _ingested(store_url)
     assert _wrong_verdicts(url, VERDICTS_D, [(f"field:{PG}/raw.orders.id", "type:bigint")]) == []
+
+
+# ------------------------------------------------------------------ notifications on graph B
+def _with_channels(manifest: str) -> str:
+    """`manifest` with a file channel on each consumer (its own name .ndjson)."""
+    out = []
+    for line in manifest.splitlines():
+        out.append(line)
+        if line.startswith("  - {name: c_"):
+            name = line.split("name: ")[1].split(",")[0]
+            out[-1] = line[:-1] + f", channels: [{{kind: file, path: {name}.ndjson}}]}}"
+        elif line.startswith("  - name: c_"):
+            out.append(f"    channels: [{{kind: file, path: {line.split('name: ')[1]}.ndjson}}]")
+    return "\n".join(out) + "\n"
+
+
+def _told(store: lineage.Store) -> dict[str, str]:
+    return {item.consumer: item.payload["verdict"]["verdict"] for item in store.outbox()}
+
+
+def test_graph_b_notifies_each_consumer_a_proposed_change_breaks_or_may_break(
+        store_url: str) -> None:
+    from lineage.lifecycle import delete, deprecate
+
+    url = _registered(store_url, _with_channels(GRAPH_B))
+    with lineage.connect(url) as store:
+        deprecate(store, "c_t", "old", "local:test")  # still told
+        delete(store, "c_m1", "gone", "local:test")  # never told
+    result = _cli(url, "impact", "s.k", "--change", "type:int64", "--notify")
+    assert result.exit_code == 0, result.output
+    with lineage.connect(url) as store:
+        assert _told(store) == {"consumer:c_model": "breaking", "consumer:c_feat": "breaking",
+                                "consumer:c_u": "breaking", "consumer:c_t": "unknown"}
+    again = _cli(url, "impact", "s.k", "--change", "type:int64", "--notify")
+    assert again.exit_code == 0
+    with lineage.connect(url) as store:
+        assert len(store.outbox()) == 4  # announcing it again sends nothing new
+
+
+def test_graph_b_a_new_version_notifies_the_consumers_its_schema_breaks(store_url: str) -> None:
+    versioned = _with_channels(GRAPH_B).replace(
+        "      - {name: lvl, type: int32, allowed_values: [1, 2, 3]}\n",
+        "      - {name: lvl, type: int32, allowed_values: [1, 2, 3]}\n"
+        "    versions: [{version: '1'}]\n", 1)
+    url = _registered(store_url, versioned)
+    second = versioned.replace("    versions: [{version: '1'}]\n", """\
+    versions:
+      - {version: '1'}
+      - version: '2'
+        fields:
+          - {name: k, type: int64, nullable: false}
+          - {name: v, type: int32}
+          - {name: w, type: string}
+          - {name: lvl, type: int32, allowed_values: [1, 2, 3]}
+""", 1)
+    assert second != versioned
+    _registered(url, second)
+    with lineage.connect(url) as store:
+        assert _told(store) == {"consumer:c_model": "breaking", "consumer:c_feat": "breaking",
+                                "consumer:c_u": "breaking", "consumer:c_m1": "unknown",
+                                "consumer:c_t": "unknown"}
+
+
+# ------------------------------------------------------------------ both directions agree
+def _asymmetries(store: lineage.Store) -> list[str]:
+    """Every (field F, node X) where X is in impact(F) but F not in upstream(X), or the
+    reverse, or the two give another shortest length or column-unknown mark."""
+    from lineage.impact import impact, upstream
+
+    fields = [r.key for r in store.find("", [lineage.NodeKind.FIELD], 10_000)]
+    wrong = []
+    for precise in (False, True):
+        down = {f: {r.node.key: (r.depth, r.column_unknown)
+                    for r in impact(store, f, precise=precise).closure.reached}
+                for f in fields}
+        for x in sorted(set().union(*down.values())):
+            up = {r.node.key: (r.depth, r.column_unknown)
+                  for r in upstream(store, x, precise=precise).reached}
+            wrong += [f"precise={precise} {f} -> {x}: impact {down[f].get(x)}, upstream "
+                      f"{up.get(f)}" for f in fields if down[f].get(x) != up.get(f)]
+    return wrong
+
+
+def test_upstream_mirrors_impact_on_every_round_3_graph(store: lineage.Store) -> None:
+    from lineage import openlineage as ol
+
+    for manifest in (GRAPH_A, GRAPH_B, GRAPH_C):
+        lineage.manifest.register_text(store, manifest)
+    ol.ingest(store, EVENTS)
+    assert _asymmetries(store) == []
