@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -482,7 +482,29 @@ def downstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
     lineage reaches (`with_dataset_level`), plus the consumers of the datasets of the
     fields reached (`with_dataset_consumers`): `impact`'s closure, ungrouped. The mirror
-    of `upstream`."""
+    of `upstream`. `truncated` says whether `max_depth` cut a node of the whole answer."""
+    closure = _downstream(store, name, max_depth, precise)
+    _confirm_truncation(closure, lambda bound: _downstream(store, name, bound, precise))
+    return closure
+
+
+def _confirm_truncation(closure: Closure, walk: Callable[[int], Closure]) -> None:
+    """Clear `closure.truncated` when its depth bound cut nothing of the answer.
+
+    An answer is composed of walks that each say whether their own bound cut a node: a
+    dataset-level region's cut node may be one the answer reached by a shorter path, and
+    one beyond the bound may be one `precise` leaves out anyway. The bound cut something
+    exactly when the same answer one step deeper (`walk(bound + 1)`) reaches a node deeper
+    than the bound: a node further away has a shortest path through one of those. Run
+    only when a bounded answer says it was truncated."""
+    if not closure.truncated or closure.max_depth >= UNBOUNDED:
+        return
+    bound = closure.max_depth
+    closure.truncated = any(d > bound for d in _depths(walk(bound + 1)).values())
+
+
+def _downstream(store: GraphStore, name: str, max_depth: int | None, precise: bool
+                ) -> Closure:
     closure = store.downstream(name, max_depth, skip_deleted=True)
     with_dataset_wide(store, closure, precise=precise, consumers=True)
     if not precise:
@@ -501,7 +523,14 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     The step is taken backwards: a job or run that wrote a node of the closure (or is in
     it), or a model version in it, reading a dataset whose `dataset_steps` are uncovered:
     every field of that dataset joins (reached from the job or model, through the dataset),
-    then its own upstream; repeated until nothing new is found."""
+    then its own upstream; repeated until nothing new is found. `truncated` says whether
+    `max_depth` cut a node of the whole answer."""
+    closure = _upstream(store, name, max_depth, precise)
+    _confirm_truncation(closure, lambda bound: _upstream(store, name, bound, precise))
+    return closure
+
+
+def _upstream(store: GraphStore, name: str, max_depth: int | None, precise: bool) -> Closure:
     closure = store.upstream(name, max_depth, skip_deleted=True)
     with_dataset_wide(store, closure, precise=precise)
     _with_consumed_fields(store, closure, precise)
@@ -804,6 +833,7 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
     crossed = set() if precise else with_dataset_level(store, region.closure) | wide.crossed
     closure = region.closure
     consumer_edges = _dataset_consumer_edges(store, closure)
+    _confirm_truncation(closure, lambda bound: _downstream(store, name, bound, precise))
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
         raise ValidationError(f"changes apply to fields and features, not {start.kind.value} "

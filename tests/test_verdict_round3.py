@@ -668,3 +668,54 @@ def test_upstream_mirrors_impact_on_every_round_3_graph(store: lineage.Store) ->
         lineage.manifest.register_text(store, manifest)
     ol.ingest(store, EVENTS)
     assert _asymmetries(store) == []
+
+
+# ------------------------------------------------------------------ depth bounds, exactly
+def _depth_bound_errors(store: lineage.Store, fields: list[str]) -> list[str]:
+    """Every (field, direction, precise, bound) whose bounded answer is not the unbounded one
+    cut at the bound, or whose `truncated` does not say exactly whether the bound cut
+    something (a node of the unbounded answer deeper than it)."""
+    from lineage.impact import change_impact, impact, upstream
+
+    wrong = []
+    for name in fields:
+        for direction in ("impact", "upstream", "change"):
+            for precise in (False, True):
+                def walk(bound: int | None, name: str = name, direction: str = direction,
+                         precise: bool = precise) -> tuple[dict[str, Any], bool]:
+                    if direction == "change":
+                        c = change_impact(store, name, ["drop"], bound, precise=precise)
+                        return {j.node.key: j.verdict for j in c.judged}, c.truncated
+                    closure = (impact(store, name, bound, precise=precise).closure
+                               if direction == "impact"
+                               else upstream(store, name, bound, precise=precise))
+                    return ({r.node.key: (r.depth, r.column_unknown) for r in closure.reached},
+                            closure.truncated)
+
+                full, _ = walk(None)
+                depth = ({r.node.key: r.depth
+                          for r in impact(store, name, precise=precise).closure.reached}
+                         if direction == "change" else {k: v[0] for k, v in full.items()})
+                top = max(depth.values(), default=0)
+                for bound in range(top + 1):
+                    got, truncated = walk(bound)
+                    if direction != "change" and got != {
+                            k: v for k, v in full.items() if v[0] <= bound}:
+                        wrong.append(f"{direction} {name} precise={precise} --depth {bound}: "
+                                     "not the full answer cut")
+                    if truncated is not (bound < top):
+                        wrong.append(f"{direction} {name} precise={precise} --depth {bound}: "
+                                     f"truncated {truncated}, deepest {top}")
+    return wrong
+
+
+def test_a_depth_bound_says_truncated_exactly_when_it_cut_something(
+        store: lineage.Store) -> None:
+    from lineage import openlineage as ol
+
+    lineage.manifest.register_text(store, GRAPH_A)
+    ol.ingest(store, EVENTS)
+    fields = [f"field:{PG}/raw.orders.{c}" for c in ("amount", "status", "note")] + [
+        f"field:{PG}/stg.orders.amount", "field:a/raw.events.amount", "field:a/raw.events.status",
+        "field:a/stage.clean.amount"]
+    assert _depth_bound_errors(store, fields) == []
