@@ -719,3 +719,66 @@ def test_a_depth_bound_says_truncated_exactly_when_it_cut_something(
         f"field:{PG}/stg.orders.amount", "field:a/raw.events.amount", "field:a/raw.events.status",
         "field:a/stage.clean.amount"]
     assert _depth_bound_errors(store, fields) == []
+
+
+# ------------------------------------------------------------------ lifecycle on graphs A, B
+def test_a_deleted_table_level_job_cuts_what_only_it_leads_to(store_url: str) -> None:
+    from lineage.lifecycle import delete
+
+    url = _registered(store_url, GRAPH_A)
+    with lineage.connect(url) as store:
+        delete(store, "j_mart", "gone", "local:test")
+    answer = _json(url, "impact", "field:a/raw.events.amount")
+    assert _reached(answer) == {k: v for k, v in REACH_A[0][2].items() if k not in _A_MART}
+    assert answer["deleted_left_out"] == 1
+    up = _json(url, "upstream", "c_report")
+    assert {r["key"]: r["depth"] for r in up["reached"] if r["key"].startswith("field:")} == {
+        "field:a/mart.report.total_copy": 1, "field:a/mart.daily.total": 2}
+
+
+def test_a_deleted_model_version_leaves_the_model_judged_by_the_others(store_url: str) -> None:
+    from lineage.lifecycle import delete
+
+    url = _registered(store_url, GRAPH_B)
+    with lineage.connect(url) as store:
+        delete(store, "m@2", "gone", "local:test")
+    answer = _json(url, "impact", "s.k")
+    assert _reached(answer) == {k: v for k, v in _B_K.items() if k != "model_version:m@2"}
+    assert answer["deleted_left_out"] == 1
+    verdicts = _verdicts(_json(url, "impact", "s.k", "--change", "type:int64"))
+    assert verdicts == {**{k: v for k, v in VERDICTS_B[0][2].items()
+                           if k != "model_version:m@2"},
+                        "model:m": "unknown", "consumer:c_model": "unknown"}
+
+
+#: (name, the key it resolves to, or the candidates it is ambiguous between)
+SUFFIXES_A = [
+    ("geo.city", ["field:a/raw.events.geo.city", "field:a/stage.clean.geo.city"]),
+    ("city", ["field:a/raw.events.geo.city", "field:a/stage.clean.geo.city"]),
+    ("raw.events", ["dataset:a/raw.events", "dataset:b/raw.events"]),
+    ("events.amount", ["field:a/raw.events.amount", "field:b/raw.events.amount"]),
+    ("a/raw.events", "dataset:a/raw.events"),
+    ("b/raw.events.amount", "field:b/raw.events.amount"),
+    ("events.geo.city", "field:a/raw.events.geo.city"),
+    ("größe", "field:a/raw.events.größe"),
+    ("clean", "dataset:a/stage.clean"),
+    ("5432/raw.orders.amount", f"field:{PG}/raw.orders.amount"),
+    ("orders.amount", [f"field:{PG}/raw.orders.amount", f"field:{PG}/stg.orders.amount"]),
+]
+
+
+def test_suffixes_resolve_alike_on_every_backend(store_url: str) -> None:
+    from lineage import openlineage as ol
+
+    url = _registered(store_url, GRAPH_A)
+    with lineage.connect(url) as store:
+        ol.ingest(store, EVENTS)
+    wrong = []
+    for name, want in SUFFIXES_A:
+        result = _cli(url, "impact", name, "--format", "json")
+        data = json.loads(result.stdout if result.exit_code == 0 else result.stderr)
+        got = (data["start"]["key"] if result.exit_code == 0
+               else sorted(data.get("candidates", [])) if result.exit_code == 4 else result.output)
+        if got != want:
+            wrong.append(f"{name}: expected {want}, got {got}")
+    assert wrong == []
