@@ -1227,12 +1227,26 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
         # a consumer reading the field directly is still bound by its dataset's contract
         if dataset in by_asset:
             through, contract = dataset, by_asset[dataset]
+    if contract is None and through:
+        # a dataset consumed whole, with contracts on some of its fields (asset: s.n):
+        # they name the fields it relies on, as one contract on the dataset naming them
+        own = by_asset.get(here.node.key)
+        if own is not None:
+            through, contract = None, own
+        elif any(asset.startswith(_fields_of(through)) for asset in by_asset):
+            return {}
     if contract is None:
         return None
     fields = contract.get("fields", [])
-    if not through:  # contract on the field itself: its single entry, if any
-        return fields[0] if fields else {}
+    if not through:  # contract on the field itself: its single entry; without one, the
+        # contract still reads the field
+        return fields[0] if fields else {"name": field_name or here.node.name}
     return next((f for f in fields if f.get("name") == field_name), {})
+
+
+def _fields_of(dataset: str) -> str:
+    """The key prefix of the fields of `dataset` (a dataset key)."""
+    return f"{NodeKind.FIELD.value}:{dataset.split(':', 1)[1]}."
 
 
 def _at_consumer(change: Change, here: Judged,
@@ -1249,10 +1263,17 @@ def _at_consumer(change: Change, here: Judged,
     if change.kind == "type_changed" and contract.get("type"):
         expected = contract["type"]
         relation = type_relation(change.new_type or "", expected)
-        if relation in ("same", "widening"):
-            return "compatible", f"contract type {expected} still holds ({what})", None
-        return "breaking", (f"its contract expects '{name}' as {expected}; it would become "
-                            f"{change.new_type}"), None
+        if relation not in ("same", "widening"):
+            return "breaking", (f"its contract expects '{name}' as {expected}; it would "
+                                f"become {change.new_type}"), None
+        if change.relation not in ("same", "widening") and type_relation(
+                expected, change.new_type or "") not in ("same", "widening") and not (
+                    _allowed_fit(contract, change)):
+            # the new type fits the contract's, but a narrowing cuts values it accepted
+            # (int32 -> int16 under a contract reading int32), as for one without a type
+            return "breaking", (f"its contract reads '{name}' as {expected}; {what}: values "
+                                "it accepts would be cut"), None
+        return "compatible", f"contract type {expected} still holds ({what})", None
     if change.kind == "type_changed" and contract.get("allowed_values") is not None and (
             change.relation not in ("same", "widening")):
         allowed = contract["allowed_values"]
@@ -1295,6 +1316,17 @@ def _at_consumer(change: Change, here: Judged,
             return "breaking", (f"its contract bounds '{name}' to {_bounds(low, high)}; would "
                                 f"receive {beyond}"), None
     return "compatible", f"its contract on '{name}' still holds ({what})", None
+
+
+def _allowed_fit(contract: dict[str, Any], change: Change) -> bool:
+    """Whether the values `contract` allows (its validValues, or integer bounds) are all
+    values of the changed field's new type: then a narrowing to it loses none of them."""
+    new = change.new_type or ""
+    if contract.get("allowed_values") is not None:
+        return _values_fit(contract["allowed_values"], new)
+    low, high = contract.get("minimum"), contract.get("maximum")
+    return (change.old_type in _INTEGERS and new in _INTEGERS and low is not None
+            and high is not None and _fits_integer(low, high, new))
 
 
 def _value_key(value: Any) -> str:

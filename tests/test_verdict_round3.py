@@ -782,3 +782,66 @@ def test_suffixes_resolve_alike_on_every_backend(store_url: str) -> None:
         if got != want:
             wrong.append(f"{name}: expected {want}, got {got}")
     assert wrong == []
+
+
+_CONTRACTS = """\
+namespace: e
+datasets:
+  - name: s
+    fields:
+      - {name: k, type: int32}
+      - {name: n, type: int32, nullable: false}
+consumers:
+  - name: field_k
+    consumes: [s]
+    contracts: [{asset: s.k, properties: [{name: k, physicalType: int32}]}]
+  - name: field_n
+    consumes: [s]
+    contracts: [{asset: s.n, properties: [{name: n, required: true}]}]
+  - name: field_k_bare
+    consumes: [s]
+    contracts: [{asset: s.k}]
+  - name: pinned_k
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: k, physicalType: int32}]}]
+  - name: pinned_k_codes
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: k, physicalType: int32, validValues: [1, 2, 3]}]}]
+  - name: pinned_k_bounded
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: k, physicalType: int32, minimum: 0,
+                                         maximum: 100}]}]
+  - name: untyped_k
+    consumes: [s]
+    contracts: [{asset: s, properties: [{name: k}]}]
+"""
+
+
+def test_impact_reports_a_narrowing_as_breaking_for_a_contract_pinning_the_old_type(
+        store: lineage.Store) -> None:
+    """int32 -> int16 cuts the values beyond int16 at the source: a contract reading k
+    without a type broke, while one pinning int32 (stricter) was 'still holds'. The values
+    it allows (codes, bounds) that the narrower type holds keep it."""
+    lineage.manifest.register_text(store, _CONTRACTS)
+    assert _verdict_of(store, "s.k", "type:int16", "consumer:untyped_k") == "breaking"
+    assert _verdict_of(store, "s.k", "type:int16", "consumer:pinned_k") == "breaking"
+    assert _verdict_of(store, "s.k", "type:int16", "consumer:pinned_k_codes") == "compatible"
+    assert _verdict_of(store, "s.k", "type:int16", "consumer:pinned_k_bounded") == "compatible"
+    assert _verdict_of(store, "s.k", "type:int64", "consumer:pinned_k") == "breaking"
+
+
+def test_impact_reads_a_contract_on_one_field_of_a_consumed_dataset_as_naming_that_field(
+        store: lineage.Store) -> None:
+    """A consumer of dataset s whose contract is on the field s.n (asset s.n) relies on n,
+    as one whose contract on s names n: a change to k leaves it be. It was judged as if it
+    had no contract at all (drop of k: breaking; nullable n for the one on k: unknown)."""
+    lineage.manifest.register_text(store, _CONTRACTS)
+    assert _verdict_of(store, "s.k", "drop", "consumer:field_n") == "compatible"
+    assert _verdict_of(store, "s.k", "type:int16", "consumer:field_n") == "compatible"
+    assert _verdict_of(store, "s.n", "nullable", "consumer:field_n") == "breaking"
+    assert _verdict_of(store, "s.n", "nullable", "consumer:field_k") == "compatible"
+    assert _verdict_of(store, "s.k", "type:int64", "consumer:field_k") == "breaking"
+    assert _verdict_of(store, "s.k", "type:int16", "consumer:field_k") == "breaking"
+    # a contract on the field without properties still reads it
+    assert _verdict_of(store, "s.k", "drop", "consumer:field_k_bare") == "breaking"
+    assert _verdict_of(store, "s.n", "drop", "consumer:field_k_bare") == "compatible"
