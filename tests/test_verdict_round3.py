@@ -845,3 +845,62 @@ def test_impact_reads_a_contract_on_one_field_of_a_consumed_dataset_as_naming_th
     # a contract on the field without properties still reads it
     assert _verdict_of(store, "s.k", "drop", "consumer:field_k_bare") == "breaking"
     assert _verdict_of(store, "s.n", "drop", "consumer:field_k_bare") == "compatible"
+
+
+# ------------------------------------------------------------------ graph F (training sets)
+# Three versions of a model trained on one dataset version: one through a feature of it
+# (column lineage covers it), one also on a second dataset with no column lineage, one on
+# the version alone.
+GRAPH_F = """\
+namespace: f
+datasets:
+  - name: tr
+    fields: [{name: a, type: int32}, {name: b, type: int32}]
+    versions: [{version: v1}]
+  - name: lab
+    fields: [{name: y, type: boolean}]
+features:
+  - {name: fa, from: tr.a, transformation: identity}
+models:
+  - name: m
+    versions:
+      - {version: 1, trained_on: ['tr@v1'], features: [fa]}
+      - {version: 2, trained_on: ['tr@v1', lab], features: [fa]}
+      - {version: 3, trained_on: ['tr@v1']}
+consumers:
+  - {name: c_m, consumes: [m]}
+  - {name: c_v3, consumes: ['m@3']}
+"""
+_F_A_PRECISE = {"feature:fa": (1, False), "model_version:m@1": (2, False),
+                "model_version:m@2": (2, False), "model:m": (3, False),
+                "consumer:c_m": (4, False)}
+REACH_F = [
+    # m@3 trained on tr as a whole: every field of tr reaches it, column unknown; the model
+    # keeps its column-level path through m@1 where it has one
+    ("tr.a", False, {**_F_A_PRECISE, "model_version:m@3": (1, True),
+                     "consumer:c_v3": (2, True)}),
+    ("tr.a", True, _F_A_PRECISE),
+    ("tr.b", False, {"model_version:m@3": (1, True), "model:m": (2, True),
+                     "consumer:c_v3": (2, True), "consumer:c_m": (3, True)}),
+    ("tr.b", True, {}),
+    ("lab.y", False, {"model_version:m@2": (1, True), "model:m": (2, True),
+                      "consumer:c_m": (3, True)}),
+]
+VERDICTS_F = [
+    ("tr.a", "type:string", {
+        "feature:fa": "breaking", "model_version:m@1": "breaking",
+        "model_version:m@2": "breaking", "model:m": "breaking", "consumer:c_m": "breaking",
+        "model_version:m@3": "unknown", "consumer:c_v3": "unknown"}),
+    ("tr.b", "drop", {"model_version:m@3": "unknown", "model:m": "unknown",
+                      "consumer:c_v3": "unknown", "consumer:c_m": "unknown"}),
+]
+
+
+def test_graph_f_training_sets_reach_and_verdicts(store_url: str) -> None:
+    url = _registered(store_url, GRAPH_F)
+    assert _wrong_reach(url, REACH_F) == []
+    assert _wrong_verdicts(url, VERDICTS_F, []) == []
+    up = _json(url, "upstream", "c_m")
+    assert {(r["key"], r["depth"], r["column_unknown"]) for r in up["reached"]
+            if r["key"].startswith("field:")} == {
+        ("field:f/lab.y", 3, True), ("field:f/tr.a", 4, False), ("field:f/tr.b", 3, True)}
