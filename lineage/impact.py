@@ -507,9 +507,12 @@ def _downstream(store: GraphStore, name: str, max_depth: int | None, precise: bo
                 ) -> Closure:
     closure = store.downstream(name, max_depth, skip_deleted=True)
     with_dataset_wide(store, closure, precise=precise, consumers=True)
-    if not precise:
-        with_dataset_level(store, closure)
+    # the consumers of the datasets the column-level walk reached first, one step from
+    # their nearest field: a dataset-level region (a cycle of table-level jobs back into
+    # the start's dataset) would otherwise reach them first, by a longer path
     with_dataset_consumers(store, closure)
+    if not precise and with_dataset_level(store, closure):
+        with_dataset_consumers(store, closure)  # those of the datasets it added fields of
     return closure
 
 
@@ -830,9 +833,15 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
     # one walk: nodes, edges, props; deleted nodes cut it
     region = store.subgraph(name, "downstream", max_depth, skip_deleted=True)
     wide = with_dataset_wide(store, region.closure, precise=precise, consumers=True)
-    crossed = set() if precise else with_dataset_level(store, region.closure) | wide.crossed
     closure = region.closure
+    # as in `downstream`: the consumers of the column-level walk's datasets first
     consumer_edges = _dataset_consumer_edges(store, closure)
+    level = set() if precise else with_dataset_level(store, closure)
+    crossed = level | wide.crossed
+    if level:
+        known = {(f, c) for f, c, _, _ in consumer_edges}
+        consumer_edges += [e for e in _dataset_consumer_edges(store, closure)
+                           if (e[0], e[1]) not in known]
     _confirm_truncation(closure, lambda bound: _downstream(store, name, bound, precise))
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
