@@ -267,7 +267,8 @@ def dataset_steps(store: GraphStore, datasets: Sequence[str],
         c.dataset, c.output.key, c.via.key if c.via is not None else None) if k)]
 
 
-def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
+def with_dataset_level(store: GraphStore, closure: Closure,
+                       nearest: list[tuple[NodeRef, str]] | None = None) -> set[str]:
     """Add to a downstream `closure` (in place) what its fields reach only through
     dataset-level lineage, marked `column_unknown`.
 
@@ -278,7 +279,8 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
     nothing new is found. Nodes the column-level walk reached keep their own (precise) path.
     Within the closure's `max_depth`. Returns the keys reached through dataset-level
     lineage, those the column-level walk reached too included (a change judged on them
-    cannot be called compatible)."""
+    cannot be called compatible). `nearest`: `Store.closure_datasets(closure)` when the
+    caller read it already."""
     crossed: set[str] = set()
     if closure.direction != "downstream":
         return crossed
@@ -286,7 +288,8 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
     done = {start, *closure.keys_of_kind(NodeKind.DATASET)}
     walked: set[str] = set()
     # the first round from what the walk kept (a hub: 10^5 fields); later ones by key
-    nearest = store.closure_datasets(closure)
+    if nearest is None:
+        nearest = store.closure_datasets(closure)
     while nearest:
         field_of: dict[str, str] = {}  # dataset -> its field nearest the start
         refs: dict[str, NodeRef] = {}
@@ -510,10 +513,19 @@ def _downstream(store: GraphStore, name: str, max_depth: int | None, precise: bo
     # the consumers of the datasets the column-level walk reached first, one step from
     # their nearest field: a dataset-level region (a cycle of table-level jobs back into
     # the start's dataset) would otherwise reach them first, by a longer path
+    # (the datasets of the walk's fields read first: a backend answers from its walk's
+    # ids only while the closure is as the walk left it)
+    nearest = None if precise else store.closure_datasets(closure)
     with_dataset_consumers(store, closure)
-    if not precise and with_dataset_level(store, closure):
-        with_dataset_consumers(store, closure)  # those of the datasets it added fields of
+    if nearest is not None and (level := with_dataset_level(store, closure, nearest)):
+        # those of the datasets of the fields it added (only those: one small lookup)
+        with_dataset_consumers(store, closure, _fields_among(level))
     return closure
+
+
+def _fields_among(keys: Iterable[str]) -> list[str]:
+    prefix = NodeKind.FIELD.value + ":"
+    return sorted(k for k in keys if k.startswith(prefix))
 
 
 def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
@@ -678,8 +690,10 @@ def _as_additions(region: Closure) -> list[tuple[str, NodeRef, EdgeKind, NodeRef
                                       strict=True)]
 
 
-def with_dataset_consumers(store: GraphStore, closure: Closure) -> Closure:
-    """Add to `closure` the consumers of the datasets of its fields (in place).
+def with_dataset_consumers(store: GraphStore, closure: Closure,
+                           fields: list[str] | None = None) -> Closure:
+    """Add to `closure` the consumers of the datasets of its fields (in place), or of
+    `fields` (keys) only when given.
 
     Each consumer is reached from the first of its dataset's fields by key, one `consumes`
     step further, within the closure's depth. A hub reaches 10^5 fields: this works on the
@@ -687,23 +701,27 @@ def with_dataset_consumers(store: GraphStore, closure: Closure) -> Closure:
     if closure.direction != "downstream":
         return closure
     closure.extend([(field_key, consumer, EdgeKind.CONSUMES, dataset)
-                    for field_key, dataset, consumer in _live_dataset_consumers(store, closure)],
+                    for field_key, dataset, consumer in _live_dataset_consumers(store, closure,
+                                                                                fields)],
                    nearest_first=True)
     return closure
 
 
-def _live_dataset_consumers(store: GraphStore, closure: Closure
+def _live_dataset_consumers(store: GraphStore, closure: Closure,
+                            fields: list[str] | None = None
                             ) -> list[tuple[str, NodeRef, NodeRef]]:
-    """`Store.closure_dataset_consumers` without the deleted consumers (recorded in
-    `closure.retired`, with the deprecated ones)."""
-    pairs = store.closure_dataset_consumers(closure)
+    """`Store.closure_dataset_consumers` (or `Store.dataset_consumers` of `fields`) without
+    the deleted consumers (recorded in `closure.retired`, with the deprecated ones)."""
+    pairs = (store.closure_dataset_consumers(closure) if fields is None
+             else store.dataset_consumers(fields) if fields else [])
     if not pairs:
         return pairs
     gone = _screen(store, closure, {c.key for _, _, c in pairs})
     return [p for p in pairs if p[2].key not in gone] if gone else pairs
 
 
-def _dataset_consumer_edges(store: GraphStore, closure: Closure
+def _dataset_consumer_edges(store: GraphStore, closure: Closure,
+                            fields: list[str] | None = None
                             ) -> list[tuple[str, str, EdgeKind, dict[str, Any]]]:
     """Every (field, consumer of its dataset) pair of `closure` as a `consumes` edge through
     the dataset, adding the consumers to the closure: a consumer is judged through each
@@ -711,7 +729,7 @@ def _dataset_consumer_edges(store: GraphStore, closure: Closure
     reached (a model it also consumes)."""
     if closure.direction != "downstream":
         return []
-    pairs = _live_dataset_consumers(store, closure)
+    pairs = _live_dataset_consumers(store, closure, fields)
     closure.extend([(f, consumer, EdgeKind.CONSUMES, dataset) for f, dataset, consumer in pairs],
                    nearest_first=True)
     return [(f, consumer.key, EdgeKind.CONSUMES, {"through": dataset.key, "dataset": dataset})
@@ -835,12 +853,14 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
     wide = with_dataset_wide(store, region.closure, precise=precise, consumers=True)
     closure = region.closure
     # as in `downstream`: the consumers of the column-level walk's datasets first
+    nearest = None if precise else store.closure_datasets(closure)
     consumer_edges = _dataset_consumer_edges(store, closure)
-    level = set() if precise else with_dataset_level(store, closure)
+    level = set() if nearest is None else with_dataset_level(store, closure, nearest)
     crossed = level | wide.crossed
     if level:
         known = {(f, c) for f, c, _, _ in consumer_edges}
-        consumer_edges += [e for e in _dataset_consumer_edges(store, closure)
+        consumer_edges += [e for e in _dataset_consumer_edges(store, closure,
+                                                              _fields_among(level))
                            if (e[0], e[1]) not in known]
     _confirm_truncation(closure, lambda bound: _downstream(store, name, bound, precise))
     start = closure.start.node
