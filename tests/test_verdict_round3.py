@@ -958,3 +958,20 @@ def test_graph_g_a_table_level_cycle_keeps_the_start_datasets_consumer_one_step_
     assert verdicts == {k: "unknown" for k in REACH_G[0][2]}
     with lineage.connect(url) as store:
         assert _asymmetries(store) == []
+
+
+def test_consumers_says_when_a_depth_bound_cut_some_of_them(store_url: str) -> None:
+    """`lineage consumers s.k --depth 3` listed c_bounds, c_t and c_u and said nothing of
+    c_model, c_m1 and c_feat, which the bound cut (impact says 'truncated')."""
+    url = _registered(store_url, GRAPH_B)
+    cut = _json(url, "consumers", "s.k", "--depth", "3")
+    assert {c["key"] for c in cut["consumers"]} == {
+        "consumer:c_bounds", "consumer:c_t", "consumer:c_u"}
+    assert cut["truncated"] is True and cut["max_depth"] == 3
+    whole = _json(url, "consumers", "s.k", "--depth", "5")
+    assert len(whole["consumers"]) == 6 and whole["truncated"] is False
+    table = _cli(url, "consumers", "s.k", "--depth", "3")
+    assert "truncated at depth 3" in table.output
+    assert "truncated" not in _cli(url, "consumers", "s.k").output
+    none = _cli(url, "consumers", "s.k", "--depth", "0")
+    assert "no consumer depends on s.k" in none.output and "truncated at depth 0" in none.output
