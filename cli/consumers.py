@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from lineage.consumers import consumers as list_consumers
@@ -27,7 +29,8 @@ def consumers(app: App, name: str | None, depth: int | None, include_deleted: bo
     fields it relies on) and its notification channels. With NAME (a dataset, field,
     feature, model...: a full key or an unambiguous suffix), only the consumers downstream
     of it, each with one shortest path from NAME; a consumer of a dataset depends on each
-    of its fields. In the contract column, `*` marks a required field. A deprecated
+    of its fields. With --depth, an answer the bound cut says so (a 'truncated' line;
+    "truncated": true in JSON). In the contract column, `*` marks a required field. A deprecated
     consumer is marked (deprecated); a deleted one is left out unless --deleted (`state`
     in JSON). No consumers is not an error (exit 0).
 
@@ -36,16 +39,20 @@ def consumers(app: App, name: str | None, depth: int | None, include_deleted: bo
       lineage consumers
       lineage consumers transactions.category
       lineage consumers fraud.scores --format json
+      lineage consumers transactions.category --depth 3   # says if it cut any
       lineage consumers --deleted          # retired ones too, marked (deleted)
     """
     uses = list_consumers(app.store, name, depth, include_deleted=include_deleted)
     if fmt == "json":
-        output.emit_json({"name": name, "consumers": [u.to_dict() for u in uses]})
+        output.emit_json({"name": name, "max_depth": uses.max_depth,
+                          "truncated": uses.truncated,
+                          "consumers": [u.to_dict() for u in uses]})
         return
     console = output.out()
     if not uses:
         console.print(f"no consumer depends on {name}" if name else "no consumers registered",
                       soft_wrap=True)
+        _print_truncated(console, uses.truncated, uses.max_depth)
         return
     # who first, then how they depend on NAME (or what they consume), what they hold to,
     # how to reach them
@@ -73,3 +80,11 @@ def consumers(app: App, name: str | None, depth: int | None, include_deleted: bo
                                wrap=["consumes", "contract", "channels", "path"],
                                optional=["owner", "channels",
                                          *(["consumes", "contract"] if name else [])]))
+    _print_truncated(console, uses.truncated, uses.max_depth)
+
+
+def _print_truncated(console: Any, truncated: bool, depth: int | None) -> None:
+    """The line saying a --depth bound left out consumers."""
+    if truncated:
+        console.print(f"truncated at depth {depth}: more consumers lie beyond it (leave out "
+                      "--depth to see them all)", soft_wrap=True)

@@ -48,18 +48,33 @@ class ConsumerUse:
         return data
 
 
+class Consumers(list[ConsumerUse]):
+    """The consumers `consumers` found; `truncated` says whether its `max_depth` (None:
+    no bound) left out some that depend on the name asked about."""
+
+    def __init__(self, uses: list[ConsumerUse], truncated: bool = False,
+                 max_depth: int | None = None) -> None:
+        super().__init__(uses)
+        self.truncated = truncated
+        self.max_depth = max_depth
+
+
 def consumers(store: GraphOperationsStore, name: str | None = None, max_depth: int | None = None, *,
-              include_deleted: bool = False) -> list[ConsumerUse]:
+              include_deleted: bool = False) -> Consumers:
     """Every consumer (ordered by name), or those depending on `name` (ordered by depth,
     then name), each with its lifecycle `state`. A deleted consumer (`lineage delete`) is
     left out unless `include_deleted` (in the full listing: none depends on `name`, since a
-    deleted node is never reached, see lineage.impact). Raises NotFound / AmbiguousName
+    deleted node is never reached, see lineage.impact). With `max_depth`, the result's
+    `truncated` says whether the bound left out any. Raises NotFound / AmbiguousName
     when `name` does not resolve."""
+    truncated = False
     if name is None:
         refs = store.find("", [NodeKind.CONSUMER], MAX_CONSUMERS)
         reached: dict[str, Reached] = {}
     else:
         report = impact(store, name, max_depth)
+        # the bound may have cut other nodes only: it cut a consumer when one lies deeper
+        truncated = report.closure.truncated and _consumer_beyond(store, name, max_depth)
         found = report.groups.get(NodeKind.CONSUMER, [])
         reached = {r.node.key: r for r in found}
         refs = [r.node for r in found]
@@ -81,4 +96,10 @@ def consumers(store: GraphOperationsStore, name: str | None = None, max_depth: i
                                 states.get(ref.key)))
     if name is None:
         uses.sort(key=lambda u: u.consumer.name)
-    return uses
+    return Consumers(uses, truncated, max_depth)
+
+
+def _consumer_beyond(store: GraphOperationsStore, name: str, max_depth: int | None) -> bool:
+    """Whether a consumer depends on `name` further than `max_depth` steps away."""
+    whole = impact(store, name).groups.get(NodeKind.CONSUMER, [])
+    return max_depth is not None and any(r.depth > max_depth for r in whole)

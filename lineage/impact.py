@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -267,7 +267,8 @@ def dataset_steps(store: GraphStore, datasets: Sequence[str],
         c.dataset, c.output.key, c.via.key if c.via is not None else None) if k)]
 
 
-def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
+def with_dataset_level(store: GraphStore, closure: Closure,
+                       nearest: list[tuple[NodeRef, str]] | None = None) -> set[str]:
     """Add to a downstream `closure` (in place) what its fields reach only through
     dataset-level lineage, marked `column_unknown`.
 
@@ -278,7 +279,8 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
     nothing new is found. Nodes the column-level walk reached keep their own (precise) path.
     Within the closure's `max_depth`. Returns the keys reached through dataset-level
     lineage, those the column-level walk reached too included (a change judged on them
-    cannot be called compatible)."""
+    cannot be called compatible). `nearest`: `Store.closure_datasets(closure)` when the
+    caller read it already."""
     crossed: set[str] = set()
     if closure.direction != "downstream":
         return crossed
@@ -286,7 +288,8 @@ def with_dataset_level(store: GraphStore, closure: Closure) -> set[str]:
     done = {start, *closure.keys_of_kind(NodeKind.DATASET)}
     walked: set[str] = set()
     # the first round from what the walk kept (a hub: 10^5 fields); later ones by key
-    nearest = store.closure_datasets(closure)
+    if nearest is None:
+        nearest = store.closure_datasets(closure)
     while nearest:
         field_of: dict[str, str] = {}  # dataset -> its field nearest the start
         refs: dict[str, NodeRef] = {}
@@ -482,13 +485,47 @@ def downstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     """What depends on `name`: `Store.downstream` plus (unless `precise`) what dataset-level
     lineage reaches (`with_dataset_level`), plus the consumers of the datasets of the
     fields reached (`with_dataset_consumers`): `impact`'s closure, ungrouped. The mirror
-    of `upstream`."""
+    of `upstream`. `truncated` says whether `max_depth` cut a node of the whole answer."""
+    closure = _downstream(store, name, max_depth, precise)
+    _confirm_truncation(closure, lambda bound: _downstream(store, name, bound, precise))
+    return closure
+
+
+def _confirm_truncation(closure: Closure, walk: Callable[[int], Closure]) -> None:
+    """Clear `closure.truncated` when its depth bound cut nothing of the answer.
+
+    An answer is composed of walks that each say whether their own bound cut a node: a
+    dataset-level region's cut node may be one the answer reached by a shorter path, and
+    one beyond the bound may be one `precise` leaves out anyway. The bound cut something
+    exactly when the same answer one step deeper (`walk(bound + 1)`) reaches a node deeper
+    than the bound: a node further away has a shortest path through one of those. Run
+    only when a bounded answer says it was truncated."""
+    if not closure.truncated or closure.max_depth >= UNBOUNDED:
+        return
+    bound = closure.max_depth
+    closure.truncated = any(d > bound for d in _depths(walk(bound + 1)).values())
+
+
+def _downstream(store: GraphStore, name: str, max_depth: int | None, precise: bool
+                ) -> Closure:
     closure = store.downstream(name, max_depth, skip_deleted=True)
     with_dataset_wide(store, closure, precise=precise, consumers=True)
-    if not precise:
-        with_dataset_level(store, closure)
+    # the consumers of the datasets the column-level walk reached first, one step from
+    # their nearest field: a dataset-level region (a cycle of table-level jobs back into
+    # the start's dataset) would otherwise reach them first, by a longer path
+    # (the datasets of the walk's fields read first: a backend answers from its walk's
+    # ids only while the closure is as the walk left it)
+    nearest = None if precise else store.closure_datasets(closure)
     with_dataset_consumers(store, closure)
+    if nearest is not None and (level := with_dataset_level(store, closure, nearest)):
+        # those of the datasets of the fields it added (only those: one small lookup)
+        with_dataset_consumers(store, closure, _fields_among(level))
     return closure
+
+
+def _fields_among(keys: Iterable[str]) -> list[str]:
+    prefix = NodeKind.FIELD.value + ":"
+    return sorted(k for k in keys if k.startswith(prefix))
 
 
 def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
@@ -501,7 +538,14 @@ def upstream(store: GraphStore, name: str, max_depth: int | None = None, *,
     The step is taken backwards: a job or run that wrote a node of the closure (or is in
     it), or a model version in it, reading a dataset whose `dataset_steps` are uncovered:
     every field of that dataset joins (reached from the job or model, through the dataset),
-    then its own upstream; repeated until nothing new is found."""
+    then its own upstream; repeated until nothing new is found. `truncated` says whether
+    `max_depth` cut a node of the whole answer."""
+    closure = _upstream(store, name, max_depth, precise)
+    _confirm_truncation(closure, lambda bound: _upstream(store, name, bound, precise))
+    return closure
+
+
+def _upstream(store: GraphStore, name: str, max_depth: int | None, precise: bool) -> Closure:
     closure = store.upstream(name, max_depth, skip_deleted=True)
     with_dataset_wide(store, closure, precise=precise)
     _with_consumed_fields(store, closure, precise)
@@ -646,8 +690,10 @@ def _as_additions(region: Closure) -> list[tuple[str, NodeRef, EdgeKind, NodeRef
                                       strict=True)]
 
 
-def with_dataset_consumers(store: GraphStore, closure: Closure) -> Closure:
-    """Add to `closure` the consumers of the datasets of its fields (in place).
+def with_dataset_consumers(store: GraphStore, closure: Closure,
+                           fields: list[str] | None = None) -> Closure:
+    """Add to `closure` the consumers of the datasets of its fields (in place), or of
+    `fields` (keys) only when given.
 
     Each consumer is reached from the first of its dataset's fields by key, one `consumes`
     step further, within the closure's depth. A hub reaches 10^5 fields: this works on the
@@ -655,23 +701,27 @@ def with_dataset_consumers(store: GraphStore, closure: Closure) -> Closure:
     if closure.direction != "downstream":
         return closure
     closure.extend([(field_key, consumer, EdgeKind.CONSUMES, dataset)
-                    for field_key, dataset, consumer in _live_dataset_consumers(store, closure)],
+                    for field_key, dataset, consumer in _live_dataset_consumers(store, closure,
+                                                                                fields)],
                    nearest_first=True)
     return closure
 
 
-def _live_dataset_consumers(store: GraphStore, closure: Closure
+def _live_dataset_consumers(store: GraphStore, closure: Closure,
+                            fields: list[str] | None = None
                             ) -> list[tuple[str, NodeRef, NodeRef]]:
-    """`Store.closure_dataset_consumers` without the deleted consumers (recorded in
-    `closure.retired`, with the deprecated ones)."""
-    pairs = store.closure_dataset_consumers(closure)
+    """`Store.closure_dataset_consumers` (or `Store.dataset_consumers` of `fields`) without
+    the deleted consumers (recorded in `closure.retired`, with the deprecated ones)."""
+    pairs = (store.closure_dataset_consumers(closure) if fields is None
+             else store.dataset_consumers(fields) if fields else [])
     if not pairs:
         return pairs
     gone = _screen(store, closure, {c.key for _, _, c in pairs})
     return [p for p in pairs if p[2].key not in gone] if gone else pairs
 
 
-def _dataset_consumer_edges(store: GraphStore, closure: Closure
+def _dataset_consumer_edges(store: GraphStore, closure: Closure,
+                            fields: list[str] | None = None
                             ) -> list[tuple[str, str, EdgeKind, dict[str, Any]]]:
     """Every (field, consumer of its dataset) pair of `closure` as a `consumes` edge through
     the dataset, adding the consumers to the closure: a consumer is judged through each
@@ -679,7 +729,7 @@ def _dataset_consumer_edges(store: GraphStore, closure: Closure
     reached (a model it also consumes)."""
     if closure.direction != "downstream":
         return []
-    pairs = _live_dataset_consumers(store, closure)
+    pairs = _live_dataset_consumers(store, closure, fields)
     closure.extend([(f, consumer, EdgeKind.CONSUMES, dataset) for f, dataset, consumer in pairs],
                    nearest_first=True)
     return [(f, consumer.key, EdgeKind.CONSUMES, {"through": dataset.key, "dataset": dataset})
@@ -801,9 +851,18 @@ def change_impact(store: GraphStore, name: str, changes: Sequence[str | Change],
     # one walk: nodes, edges, props; deleted nodes cut it
     region = store.subgraph(name, "downstream", max_depth, skip_deleted=True)
     wide = with_dataset_wide(store, region.closure, precise=precise, consumers=True)
-    crossed = set() if precise else with_dataset_level(store, region.closure) | wide.crossed
     closure = region.closure
+    # as in `downstream`: the consumers of the column-level walk's datasets first
+    nearest = None if precise else store.closure_datasets(closure)
     consumer_edges = _dataset_consumer_edges(store, closure)
+    level = set() if nearest is None else with_dataset_level(store, closure, nearest)
+    crossed = level | wide.crossed
+    if level:
+        known = {(f, c) for f, c, _, _ in consumer_edges}
+        consumer_edges += [e for e in _dataset_consumer_edges(store, closure,
+                                                              _fields_among(level))
+                           if (e[0], e[1]) not in known]
+    _confirm_truncation(closure, lambda bound: _downstream(store, name, bound, precise))
     start = closure.start.node
     if start.kind not in (NodeKind.FIELD, NodeKind.FEATURE):
         raise ValidationError(f"changes apply to fields and features, not {start.kind.value} "
@@ -900,10 +959,10 @@ def _is_no_op(change: Change, current: FieldSchema) -> bool:
     if change.kind == "values_added":
         # without declared values, adding one still changes what the data holds
         allowed = current.allowed_values
-        return allowed is not None and all(v in allowed for v in change.values)
+        return allowed is not None and all(_among(v, allowed) for v in change.values)
     if change.kind == "values_removed":
         allowed = current.allowed_values
-        return allowed is not None and not any(v in allowed for v in change.values)
+        return allowed is not None and not any(_among(v, allowed) for v in change.values)
     return False
 
 
@@ -1085,7 +1144,7 @@ def _through_derivation(change: Change, transformation: str, target: NodeRef,
                                     ), copied
             return "compatible", f"copied from {source} (identity); nulls pass through", copied
         if change.kind == "values_added" and declared.get("allowed_values") is not None:
-            extra = [v for v in change.values if v not in declared["allowed_values"]]
+            extra = [v for v in change.values if not _among(v, declared["allowed_values"])]
             if extra:
                 return "breaking", (f"copied from {source} (identity); allows only "
                                     f"{declared['allowed_values']}, would receive {extra}"), copied
@@ -1197,12 +1256,26 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
         # a consumer reading the field directly is still bound by its dataset's contract
         if dataset in by_asset:
             through, contract = dataset, by_asset[dataset]
+    if contract is None and through:
+        # a dataset consumed whole, with contracts on some of its fields (asset: s.n):
+        # they name the fields it relies on, as one contract on the dataset naming them
+        own = by_asset.get(here.node.key)
+        if own is not None:
+            through, contract = None, own
+        elif any(asset.startswith(_fields_of(through)) for asset in by_asset):
+            return {}
     if contract is None:
         return None
     fields = contract.get("fields", [])
-    if not through:  # contract on the field itself: its single entry, if any
-        return fields[0] if fields else {}
+    if not through:  # contract on the field itself: its single entry; without one, the
+        # contract still reads the field
+        return fields[0] if fields else {"name": field_name or here.node.name}
     return next((f for f in fields if f.get("name") == field_name), {})
+
+
+def _fields_of(dataset: str) -> str:
+    """The key prefix of the fields of `dataset` (a dataset key)."""
+    return f"{NodeKind.FIELD.value}:{dataset.split(':', 1)[1]}."
 
 
 def _at_consumer(change: Change, here: Judged,
@@ -1219,10 +1292,17 @@ def _at_consumer(change: Change, here: Judged,
     if change.kind == "type_changed" and contract.get("type"):
         expected = contract["type"]
         relation = type_relation(change.new_type or "", expected)
-        if relation in ("same", "widening"):
-            return "compatible", f"contract type {expected} still holds ({what})", None
-        return "breaking", (f"its contract expects '{name}' as {expected}; it would become "
-                            f"{change.new_type}"), None
+        if relation not in ("same", "widening"):
+            return "breaking", (f"its contract expects '{name}' as {expected}; it would "
+                                f"become {change.new_type}"), None
+        if change.relation not in ("same", "widening") and type_relation(
+                expected, change.new_type or "") not in ("same", "widening") and not (
+                    _allowed_fit(contract, change)):
+            # the new type fits the contract's, but a narrowing cuts values it accepted
+            # (int32 -> int16 under a contract reading int32), as for one without a type
+            return "breaking", (f"its contract reads '{name}' as {expected}; {what}: values "
+                                "it accepts would be cut"), None
+        return "compatible", f"contract type {expected} still holds ({what})", None
     if change.kind == "type_changed" and contract.get("allowed_values") is not None and (
             change.relation not in ("same", "widening")):
         allowed = contract["allowed_values"]
@@ -1254,11 +1334,67 @@ def _at_consumer(change: Change, here: Judged,
         return "breaking", (f"its contract requires '{name}' (not null); it would become "
                             "nullable"), None
     if change.kind == "values_added" and contract.get("allowed_values") is not None:
-        extra = [v for v in change.values if v not in contract["allowed_values"]]
+        extra = [v for v in change.values if not _among(v, contract["allowed_values"])]
         if extra:
             return "breaking", (f"its contract allows only {contract['allowed_values']} for "
                                 f"'{name}'; would receive {extra}"), None
+    low, high = contract.get("minimum"), contract.get("maximum")
+    if change.kind == "values_added" and (low is not None or high is not None):
+        beyond = [v for v in change.values if not _within(v, low, high)]
+        if beyond:
+            return "breaking", (f"its contract bounds '{name}' to {_bounds(low, high)}; would "
+                                f"receive {beyond}"), None
     return "compatible", f"its contract on '{name}' still holds ({what})", None
+
+
+def _allowed_fit(contract: dict[str, Any], change: Change) -> bool:
+    """Whether the values `contract` allows (its validValues, or integer bounds) are all
+    values of the changed field's new type: then a narrowing to it loses none of them."""
+    new = change.new_type or ""
+    if contract.get("allowed_values") is not None:
+        return _values_fit(contract["allowed_values"], new)
+    low, high = contract.get("minimum"), contract.get("maximum")
+    return (change.old_type in _INTEGERS and new in _INTEGERS and low is not None
+            and high is not None and _fits_integer(low, high, new))
+
+
+def _value_key(value: Any) -> str:
+    """A value as it compares with values spelt otherwise: the command line and the HTTP
+    API give text (`values:+2`, `+true`), a manifest typed YAML values (2, true)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = str(value).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        return _value_key(float(text))
+    except ValueError:
+        return text
+
+
+def _among(value: Any, values: Sequence[Any]) -> bool:
+    """Whether `value` is one of `values`: text against text exactly ('01' is not '1'),
+    otherwise by `_value_key` ('2' is 2)."""
+    return any(value == v if isinstance(value, str) and isinstance(v, str)
+               else _value_key(value) == _value_key(v) for v in values)
+
+
+def _within(value: Any, low: float | None, high: float | None) -> bool:
+    """Whether `value` (a number, or text spelling one) lies within low..high; anything
+    that is not a number does not."""
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return (low is None or number >= low) and (high is None or number <= high)
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    return f"{'' if low is None else low}..{'' if high is None else high}"
 
 
 def _values_fit(values: Sequence[Any], type_: str) -> bool:

@@ -79,9 +79,11 @@ def add_explorer(app: FastAPI, reader: Any, the_store: Callable[[], Store]) -> N
     def get_consumers(_who: reader, of: str | None = None,
                       depth: int | None = Query(None, ge=0)) -> dict[str, Any]:  # noqa: B008
         """Every consumer, or those depending on `of` (with the path), each with what it
-        consumes, its contracts and its channels (kind and target; never a secret)."""
+        consumes, its contracts and its channels (kind and target; never a secret).
+        `truncated` says whether `depth` left out consumers that depend on `of`."""
         found = consumers(the_store(), of, depth)
-        return {"of": of, "consumers": [c.to_dict() for c in found]}
+        return {"of": of, "max_depth": found.max_depth, "truncated": found.truncated,
+                "consumers": [c.to_dict() for c in found]}
 
     @app.get(API + "/quality-checks/{name:path}", tags=["graph"],
              summary="The quality checks recorded on a dataset or column")
