@@ -417,3 +417,36 @@ def test_a_version_1_graph_of_runs_keyed_by_run_id_migrates_to_runs_keyed_by_job
         assert without_sizes(snapshot(migrated)) == without_sizes(expected)
         assert migrated.resolve("0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == (
             "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f")
+
+
+def test_impact_reads_a_walks_datasets_and_their_consumers_by_element_id_as_sqlite_answers(
+        neo: Neo4jStore, tmp_path: Path) -> None:
+    from lineage.impact import downstream
+    from lineage.lifecycle import delete, deprecate
+
+    sqlite = lineage.connect(f"sqlite:///{tmp_path / 'same.db'}")
+    datasets: list[str] = []
+    for store in (neo, sqlite):
+        lineage.register(store, EXAMPLE)
+        datasets = sorted(r.key for r in store.find("", [lineage.NodeKind.DATASET], 100))
+        batch = GraphBatch()
+        for i, dataset in enumerate(datasets):  # a consumer of each dataset as a whole
+            batch.add_node(f"consumer:of-{i}", f"of-{i}")
+            batch.add_edge(dataset, f"consumer:of-{i}", EdgeKind.CONSUMES)
+        store.apply(batch)
+        delete(store, "consumer:of-0")
+        deprecate(store, "consumer:of-1")
+    starts = sorted(r.key for r in neo.find("", [lineage.NodeKind.FIELD,
+                                                 lineage.NodeKind.DATASET], 1000))
+    assert len(starts) > 20
+    for key in starts:
+        for depth in (None, 1, 2):
+            assert neo.impact(key, max_depth=depth).to_dict() == \
+                sqlite.impact(key, max_depth=depth).to_dict(), (key, depth)
+    # the consumers' lifecycle states came with the walk's datasets: no query to screen them
+    field = next(k for k in starts if k.startswith(f"field:{datasets[0].split(':', 1)[1]}."))
+    closure = downstream(neo, field)
+    assert closure.table is not None
+    assert closure.table.states.get("consumer:of-0") == "deleted"
+    assert closure.retired["consumer:of-0"] == "deleted"
+    sqlite.close()
