@@ -450,3 +450,21 @@ def test_impact_reads_a_walks_datasets_and_their_consumers_by_element_id_as_sqli
     assert closure.table.states.get("consumer:of-0") == "deleted"
     assert closure.retired["consumer:of-0"] == "deleted"
     sqlite.close()
+
+
+def test_a_relationship_another_program_drew_between_lineage_nodes_is_no_edge_of_a_walk(
+        neo: Neo4jStore) -> None:
+    batch = GraphBatch()
+    for key in ("feature:a", "feature:b", "feature:c"):
+        batch.add_node(key, key)
+    batch.add_edge("feature:a", "feature:b", EdgeKind.DERIVED_FROM)
+    neo.apply(batch)
+    with neo._tx() as tx:  # e.g. a team's own annotations, drawn in Neo4j's browser
+        tx.run("MATCH (a:LineageNode {key: 'feature:a'}), (c:LineageNode {key: 'feature:c'}), "
+               "(b:LineageNode {key: 'feature:b'}) CREATE (a)-[:MENTIONS]->(c), "
+               "(c)-[:MENTIONS]->(b)")
+    assert [(r.node.key, r.edge) for r in neo.downstream("feature:a")] == [
+        ("feature:b", EdgeKind.DERIVED_FROM)]
+    assert [r.node.key for r in neo.upstream("feature:b")] == ["feature:a"]
+    assert [(s, d) for s, d, _, _ in neo.subgraph("feature:a").edges] == [
+        ("feature:a", "feature:b")]

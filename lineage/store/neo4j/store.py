@@ -612,7 +612,10 @@ class Neo4jStore(Store):
         a row, never expanded (its properties come with the level only when their text
         mentions `lifecycle`). The walk's element ids are kept (`WalkTable.derived`) for
         the follow-up queries on the same closure (`_walk_datasets`)."""
-        pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
+        # lineage's relationship types only: another program's relationship between two
+        # lineage nodes is no edge of the graph (and has no rank)
+        types = "|".join(_TYPES_BY_RANK)
+        pattern = f"-[r:{types}]->" if direction == "downstream" else f"<-[r:{types}]-"
         # Each level is ONE record of parallel lists, one entry per far node (a record per
         # node, or a list per node, cost the driver more than the server's whole level).
         # A far node's parent (its smallest frontier index, then edge kind) is chosen on
@@ -658,7 +661,8 @@ class Neo4jStore(Store):
                         if found is None:
                             break
                         far = found["keys"]
-                        if len({len(far), len(found["kinds"]), len(found["names"])}) > 1:
+                        if len({len(far), len(found["kinds"]), len(found["names"]),
+                                len(found["first"])}) > 1:
                             # collect() skips nulls: a node lineage did not write
                             raise StoreError(f"a {NODE} node reached from '{start.key}' "
                                              "lacks its key, kind or name; lineage writes "
@@ -710,7 +714,8 @@ class Neo4jStore(Store):
                      ) -> tuple[WalkTable, dict[str, dict[str, Any]], list[SubgraphEdge]]:
         """`_closure`'s walk for `_subgraph`: the same rows, plus every node's properties
         and every edge traversed (one row per edge, not per far node)."""
-        pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
+        types = "|".join(_TYPES_BY_RANK)  # as `_closure`: lineage's relationships only
+        pattern = f"-[r:{types}]->" if direction == "downstream" else f"<-[r:{types}]-"
         # Each level comes back as ONE record holding a list of rows [i, key, kind, name,
         # type, edge properties, node properties, element id]: the driver's cost per record
         # (~0.1 ms on a busy machine) was most of a hub's walk, 28,065 records at 10^5
