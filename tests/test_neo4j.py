@@ -417,3 +417,54 @@ def test_a_version_1_graph_of_runs_keyed_by_run_id_migrates_to_runs_keyed_by_job
         assert without_sizes(snapshot(migrated)) == without_sizes(expected)
         assert migrated.resolve("0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == (
             "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f")
+
+
+def test_impact_reads_a_walks_datasets_and_their_consumers_by_element_id_as_sqlite_answers(
+        neo: Neo4jStore, tmp_path: Path) -> None:
+    from lineage.impact import downstream
+    from lineage.lifecycle import delete, deprecate
+
+    sqlite = lineage.connect(f"sqlite:///{tmp_path / 'same.db'}")
+    datasets: list[str] = []
+    for store in (neo, sqlite):
+        lineage.register(store, EXAMPLE)
+        datasets = sorted(r.key for r in store.find("", [lineage.NodeKind.DATASET], 100))
+        batch = GraphBatch()
+        for i, dataset in enumerate(datasets):  # a consumer of each dataset as a whole
+            batch.add_node(f"consumer:of-{i}", f"of-{i}")
+            batch.add_edge(dataset, f"consumer:of-{i}", EdgeKind.CONSUMES)
+        store.apply(batch)
+        delete(store, "consumer:of-0")
+        deprecate(store, "consumer:of-1")
+    starts = sorted(r.key for r in neo.find("", [lineage.NodeKind.FIELD,
+                                                 lineage.NodeKind.DATASET], 1000))
+    assert len(starts) > 20
+    for key in starts:
+        for depth in (None, 1, 2):
+            assert neo.impact(key, max_depth=depth).to_dict() == \
+                sqlite.impact(key, max_depth=depth).to_dict(), (key, depth)
+    # the consumers' lifecycle states came with the walk's datasets: no query to screen them
+    field = next(k for k in starts if k.startswith(f"field:{datasets[0].split(':', 1)[1]}."))
+    closure = downstream(neo, field)
+    assert closure.table is not None
+    assert closure.table.states.get("consumer:of-0") == "deleted"
+    assert closure.retired["consumer:of-0"] == "deleted"
+    sqlite.close()
+
+
+def test_a_relationship_another_program_drew_between_lineage_nodes_is_no_edge_of_a_walk(
+        neo: Neo4jStore) -> None:
+    batch = GraphBatch()
+    for key in ("feature:a", "feature:b", "feature:c"):
+        batch.add_node(key, key)
+    batch.add_edge("feature:a", "feature:b", EdgeKind.DERIVED_FROM)
+    neo.apply(batch)
+    with neo._tx() as tx:  # e.g. a team's own annotations, drawn in Neo4j's browser
+        tx.run("MATCH (a:LineageNode {key: 'feature:a'}), (c:LineageNode {key: 'feature:c'}), "
+               "(b:LineageNode {key: 'feature:b'}) CREATE (a)-[:MENTIONS]->(c), "
+               "(c)-[:MENTIONS]->(b)")
+    assert [(r.node.key, r.edge) for r in neo.downstream("feature:a")] == [
+        ("feature:b", EdgeKind.DERIVED_FROM)]
+    assert [r.node.key for r in neo.upstream("feature:b")] == ["feature:a"]
+    assert [(s, d) for s, d, _, _ in neo.subgraph("feature:a").edges] == [
+        ("feature:a", "feature:b")]

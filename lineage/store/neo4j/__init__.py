@@ -52,9 +52,14 @@ SQL side migrates with its own Alembic scripts.
 **Closure.** Breadth-first, one Cypher query per level inside one read transaction, the
 frontier passed in key order: a node's parent is the one with the smallest key, then the
 smallest edge kind, so every backend returns the same shortest path. Cycle-safe (a node is
-reached once) and bounded by ``max_depth``. Each level comes back as one record holding a
-list (so do `adjacent` and the dataset-consumer lookup): the Python driver's cost per record
-was most of a hub's walk. Bulk loads go in batched ``UNWIND`` statements (one transaction
+reached once) and bounded by ``max_depth``. Each level comes back as one record of parallel
+lists, one entry per far node, its parent chosen on the server as one integer (so `adjacent`
+and the dataset-consumer lookup return one record too): the Python driver's cost per record,
+then per nested list, was most of a hub's walk. The walk keeps its nodes' element ids, and
+impact's follow-ups on the same closure (`closure_datasets`, `closure_dataset_consumers`) read
+from them in one query, returning only the datasets that feed something or are consumed (a
+hub's 10^4 others stay on the server); lineage never deletes a node, so the ids still hold.
+Bulk loads go in batched ``UNWIND`` statements (one transaction
 up to 50,000 rows; above, one per batch, node batches `BULK_WRITERS` at once, edges one writer:
 concurrent edge batches deadlock on the relationships heading their ends' chains); edges
 find their ends by element id, read or returned when the node was created, rather than by

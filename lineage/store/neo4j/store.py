@@ -11,8 +11,10 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -136,6 +138,30 @@ _KIND_VALUE_OF_TYPE = {t: k.value for k, t in _REL_TYPE.items()}  # per walked r
 #: relationship types in the order of their edge kinds' values (the walk's tie-break)
 _TYPES_BY_RANK = [_REL_TYPE[k] for k in sorted(EdgeKind, key=lambda k: k.value)]
 _TYPE_RANK = {t: i for i, t in enumerate(_TYPES_BY_RANK)}
+_KIND_VALUES_BY_RANK = [_KIND_VALUE_OF_TYPE[t] for t in _TYPES_BY_RANK]
+assert len(_TYPES_BY_RANK) < 32  # a walk codes (frontier index, kind rank) as i * 32 + rank
+#: `WalkTable.derived` entry of a Neo4j walk: (the start's element id, the rows' element ids)
+_WALK_IDS = "neo4j_ids"
+#: `WalkTable.derived` entry: what `Neo4jStore._walk_datasets` found
+_WALK_DATASETS = "neo4j_datasets"
+#: element ids handed to one `_WALK_DATASETS_QUERY` (a hub's 10^5 fields: one or two)
+_FIELDS_A_QUERY = 100_000
+_FEEDS = "READ|TRAINED_ON|DERIVED_FROM"
+assert all(_REL_TYPE[k] in _FEEDS.split("|") for k in (EdgeKind.READ, EdgeKind.TRAINED_ON,
+                                                         EdgeKind.DERIVED_FROM))
+# Per dataset holding one of the fields `$ids` (element ids): the fields' positions in
+# `$ids`, the dataset, whether it feeds something as a whole, and its consumers with
+# their properties when these mention lifecycle ('' otherwise); only datasets that feed
+# or are consumed come back (a hub's 10^4 others never leave the server).
+_WALK_DATASETS_QUERY = (
+    "UNWIND range(0, size($ids) - 1) AS i MATCH (f) WHERE elementId(f) = $ids[i] "
+    f"MATCH (f)<-[:{_REL_TYPE[EdgeKind.HAS_FIELD]}]-(d:{NODE}) WITH d, collect(i) AS at "
+    f"WITH d, at, [(d)-[:{_REL_TYPE[EdgeKind.CONSUMES]}]->(c:{NODE}) | [c.key, c.name, "
+    "CASE WHEN c.properties CONTAINS 'lifecycle' THEN c.properties ELSE '' END]] AS users, "
+    f"(EXISTS {{ (d)-[:{_FEEDS}]->() }} OR EXISTS {{ (d)<-[:{_REL_TYPE[EdgeKind.VERSION_OF]}]-()"
+    f"-[:{_FEEDS}]->() }}) AS feeds "
+    "WHERE feeds OR size(users) > 0 "
+    "RETURN collect([at, d.key, d.kind, d.name, feeds, users]) AS rows")
 _KIND_OF = {k.value: k for k in NodeKind}
 
 
@@ -157,6 +183,31 @@ def _props(text: Any) -> dict[str, Any]:
 
 def _native(value: Any) -> datetime | None:
     return None if value is None else value.to_native()
+
+
+def _picked(values: list[T], at: list[int]) -> list[T]:
+    """`[values[i] for i in at]`, the loop in C (a hub's walk picks 10^5 values)."""
+    if len(at) > 1:
+        return list(itemgetter(*at)(values))
+    return [values[i] for i in at]
+
+
+def _live(fresh: list[int], keys: list[str], states: list[str], cut: set[str],
+          retired: dict[str, str]) -> list[int]:
+    """Of a level's new far nodes (indexes `fresh` into its columns), those not deleted;
+    the deleted ones join `cut`, they and the deprecated ones `retired` (by key). `states`:
+    each far node's properties text when it mentions lifecycle, else ''."""
+    live = []
+    for j in fresh:
+        text = states[j]
+        state = _props(text).get("lifecycle") if text else None
+        if state in ("deleted", "deprecated"):
+            retired[keys[j]] = state
+            if state == "deleted":
+                cut.add(keys[j])
+                continue
+        live.append(j)
+    return live
 
 
 def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str | None, str]:
@@ -199,6 +250,17 @@ def _safe(url: str) -> str:
 
 
 _PASSWORD = re.compile(r"(://[^/:@?&]*:)[^@/?&]*@")
+
+
+@dataclass
+class _WalkDatasets:
+    """What `Neo4jStore._walk_datasets` found for a walk whose rows have element ids `ids`:
+    the datasets feeding something as a whole, each with its nearest field's row (-1: the
+    start), and the consumed ones: (their fields' rows, the dataset, its consumers)."""
+
+    ids: list[str]
+    feeding: list[tuple[NodeRef, int]] = field(default_factory=list)
+    consumed: list[tuple[list[int], NodeRef, list[NodeRef]]] = field(default_factory=list)
 
 
 class _RecordsStore(SqlStore):
@@ -542,30 +604,118 @@ class Neo4jStore(Store):
 
     def _closure(self, start: NodeRef, direction: Direction, max_depth: int,
                  skip_deleted: bool = False) -> Closure:
-        table, _, _ = self._walk_levels(start, direction, max_depth, detail=False,
-                                        skip_deleted=skip_deleted)
-        return Closure(Reached(start, 0), direction, max_depth, table=table,
-                       truncated=table.truncated)
-
-    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int,
-                  skip_deleted: bool = False) -> Subgraph:
-        table, properties, edges = self._walk_levels(start, direction, max_depth, detail=True,
-                                                     skip_deleted=skip_deleted)
-        closure = Closure(Reached(start, 0), direction, max_depth, table=table,
-                          truncated=table.truncated)
-        return Subgraph(closure, properties, edges)
-
-    def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
-                     detail: bool, skip_deleted: bool = False
-                     ) -> tuple[WalkTable, dict[str, dict[str, Any]], list[SubgraphEdge]]:
         """Breadth-first, one Cypher query per level, all in one read transaction (one
         snapshot). The frontier goes in key order, so a node's parent is the one with the
         smallest key, then the smallest edge kind: the one shortest path the SQL walk
         picks. Terminates on cycles (a node is reached once) and at `max_depth`. With
         `skip_deleted`, a far node whose properties say `lifecycle: deleted` is cut: never
         a row, never expanded (its properties come with the level only when their text
-        mentions `lifecycle`)."""
-        pattern = "-[r]->" if direction == "downstream" else "<-[r]-"
+        mentions `lifecycle`). The walk's element ids are kept (`WalkTable.derived`) for
+        the follow-up queries on the same closure (`_walk_datasets`)."""
+        # lineage's relationship types only: another program's relationship between two
+        # lineage nodes is no edge of the graph (and has no rank)
+        types = "|".join(_TYPES_BY_RANK)
+        pattern = f"-[r:{types}]->" if direction == "downstream" else f"<-[r:{types}]-"
+        # Each level is ONE record of parallel lists, one entry per far node (a record per
+        # node, or a list per node, cost the driver more than the server's whole level).
+        # A far node's parent (its smallest frontier index, then edge kind) is chosen on
+        # the server as one integer, index * 32 + the kind's rank: a list per edge to
+        # compare cost more. The frontier goes by element id, not key: an index seek per
+        # frontier node cost as much as the expansion. (Neo4j reuses a deleted node's id
+        # only once every transaction open at the deletion has ended, so this
+        # transaction's ids hold.)
+        level_query = (
+            "UNWIND range(0, size($ids) - 1) AS i MATCH (a) WHERE elementId(a) = $ids[i] "
+            f"MATCH (a){pattern}(b:{NODE}) WITH b, min(i * 32 + $rank[type(r)]) AS first "
+            "RETURN collect(first) AS first, collect(b.key) AS keys, collect(b.kind) AS kinds, "
+            "collect(b.name) AS names, collect(elementId(b)) AS ids" + (
+                # a deleted node is cut as the level reaches it: its properties come
+                # along only when they mention lifecycle ('' otherwise: collect drops nulls)
+                ", collect(CASE WHEN b.properties CONTAINS 'lifecycle' THEN b.properties "
+                "ELSE '' END) AS states" if skip_deleted else ""))
+        row_of: dict[str, int] = {start.key: -1}
+        keys: list[str] = []
+        kinds: list[str] = []
+        names: list[str] = []
+        depths: list[int] = []
+        parents: list[int] = []
+        edge_kinds: list[str] = []
+        walk_ids: list[str] = []
+        cut: set[str] = set()
+        retired: dict[str, str] = {}
+        truncated = False
+        with self._errors("walking the graph"):
+            with self.driver.session(database=self.database,
+                                     default_access_mode="READ") as session:
+                with session.begin_transaction() as tx:
+                    first = tx.run(f"MATCH (n:{NODE} {{key: $key}}) {_SEEK_N} "
+                                   "RETURN elementId(n) AS id", key=start.key).single()
+                    if first is None:  # deleted since it was resolved
+                        raise NotFound(f"no node with key '{start.key}'")
+                    start_id = first["id"]
+                    frontier = [start_id]  # element ids, in key order
+                    base = -1  # the frontier's first row (-1: the start)
+                    depth = 0
+                    while frontier:
+                        found = tx.run(level_query, ids=frontier, rank=_TYPE_RANK).single()
+                        if found is None:
+                            break
+                        far = found["keys"]
+                        if len({len(far), len(found["kinds"]), len(found["names"]),
+                                len(found["first"])}) > 1:
+                            # collect() skips nulls: a node lineage did not write
+                            raise StoreError(f"a {NODE} node reached from '{start.key}' "
+                                             "lacks its key, kind or name; lineage writes "
+                                             "them on every node it stores")
+                        fresh = [j for j, key in enumerate(far)
+                                 if key not in row_of and key not in cut] if cut else [
+                            j for j, key in enumerate(far) if key not in row_of]
+                        if depth == max_depth:
+                            # the edges leaving the deepest level to a node not reached:
+                            # the bound cut it (the answer must say so); a deleted node
+                            # beyond the bound is no loss, nor recorded as met
+                            truncated = bool(_live(fresh, far, found["states"], set(), {})
+                                             if skip_deleted else fresh)
+                            break
+                        if skip_deleted and fresh:
+                            fresh = _live(fresh, far, found["states"], cut, retired)
+                        depth += 1
+                        fresh.sort(key=far.__getitem__)
+                        at = len(keys)
+                        level_keys = _picked(far, fresh)
+                        row_of.update(zip(level_keys, range(at, at + len(fresh)), strict=True))
+                        keys += level_keys
+                        kinds += _picked(found["kinds"], fresh)
+                        names += _picked(found["names"], fresh)
+                        depths += [depth] * len(fresh)
+                        codes = _picked(found["first"], fresh)
+                        parents += [-1] * len(fresh) if base < 0 else [
+                            base + (code >> 5) for code in codes]
+                        edge_kinds += [_KIND_VALUES_BY_RANK[code & 31] for code in codes]
+                        frontier = _picked(found["ids"], fresh)
+                        walk_ids += frontier
+                        base = at
+        table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated,
+                          retired=retired)
+        table.derived[_WALK_IDS] = (start_id, walk_ids)
+        return Closure(Reached(start, 0), direction, max_depth, table=table,
+                       truncated=truncated)
+
+    def _subgraph(self, start: NodeRef, direction: Direction, max_depth: int,
+                  skip_deleted: bool = False) -> Subgraph:
+        table, properties, edges = self._walk_levels(start, direction, max_depth,
+                                                     skip_deleted=skip_deleted)
+        closure = Closure(Reached(start, 0), direction, max_depth, table=table,
+                          truncated=table.truncated)
+        return Subgraph(closure, properties, edges)
+
+    def _walk_levels(self, start: NodeRef, direction: Direction, max_depth: int,
+                     skip_deleted: bool = False
+                     ) -> tuple[WalkTable, dict[str, dict[str, Any]], list[SubgraphEdge]]:
+        """`_closure`'s walk for `_subgraph`: the same rows, plus every node's properties
+        and every edge traversed (one row per edge, not per far node)."""
+        types = "|".join(_TYPES_BY_RANK)  # as `_closure`: lineage's relationships only
+        pattern = f"-[r:{types}]->" if direction == "downstream" else f"<-[r:{types}]-"
         # Each level comes back as ONE record holding a list of rows [i, key, kind, name,
         # type, edge properties, node properties, element id]: the driver's cost per record
         # (~0.1 ms on a busy machine) was most of a hub's walk, 28,065 records at 10^5
@@ -573,20 +723,12 @@ class Neo4jStore(Store):
         # cost as much as the expansion. (Neo4j reuses a deleted node's id only once every
         # transaction open at the deletion has ended, so this transaction's ids hold.)
         level_query = (f"UNWIND range(0, size($ids) - 1) AS i MATCH (a) WHERE elementId(a) "
-                       f"= $ids[i] MATCH (a){pattern}(b:{NODE}) " + (
-                           "RETURN collect([i, b.key, b.kind, b.name, type(r), r.properties, "
-                           "b.properties, elementId(b)]) AS rows" if detail else
-                           # one row per far node: its first parent (smallest key, then edge
-                           # kind) chosen on the server; rows cost more than the choice
-                           "WITH b, min([i, $rank[type(r)]]) AS first RETURN collect([first[0], "
-                           "b.key, b.kind, b.name, $types[first[1]], null, " + (
-                               # a deleted node is cut as the level reaches it: its
-                               # properties come along only when they mention lifecycle
-                               "CASE WHEN b.properties CONTAINS 'lifecycle' THEN b.properties "
-                               "END" if skip_deleted else "null") + ", elementId(b)]) AS rows"))
+                       f"= $ids[i] MATCH (a){pattern}(b:{NODE}) "
+                       "RETURN collect([i, b.key, b.kind, b.name, type(r), r.properties, "
+                       "b.properties, elementId(b)]) AS rows")
 
         def level(ids: list[str]) -> list[list[Any]]:
-            found = tx.run(level_query, ids=ids, **ranks).single()
+            found = tx.run(level_query, ids=ids).single()
             return [] if found is None else list(found["rows"])
 
         cut: set[str] = set()
@@ -604,7 +746,6 @@ class Neo4jStore(Store):
                 return str(value)
             return None
 
-        ranks: dict[str, Any] = {"rank": _TYPE_RANK, "types": _TYPES_BY_RANK}
         row_of: dict[str, int] = {start.key: -1}
         keys: list[str] = []
         kinds: list[str] = []
@@ -623,8 +764,7 @@ class Neo4jStore(Store):
                                    key=start.key).single()
                     if first is None:  # deleted since it was resolved
                         raise NotFound(f"no node with key '{start.key}'")
-                    if detail:
-                        properties[start.key] = _props(first["p"])
+                    properties[start.key] = _props(first["p"])
                     frontier = [first["id"]]  # element ids, in key order
                     base = -1
                     depth = 0
@@ -632,12 +772,11 @@ class Neo4jStore(Store):
                     while frontier:
                         if depth == max_depth:
                             # the edges leaving the deepest level: back into the region
-                            # (kept with `detail`), or out of it, which the bound cut (the
-                            # answer must say so)
+                            # (kept), or out of it, which the bound cut (the answer must
+                            # say so)
                             for i, far, _, _, rel, rp, p, _ in level(frontier):
                                 if far in row_of:
-                                    if detail:
-                                        traversed.append((base + i, far, rel, rp))
+                                    traversed.append((base + i, far, rel, rp))
                                 elif far not in cut and (
                                         not skip_deleted or _props(p).get(
                                             "lifecycle") != "deleted"):
@@ -649,8 +788,7 @@ class Neo4jStore(Store):
                         new: dict[str, tuple[int, str, list[Any]]] = {}
                         for r in rows:
                             i, far, rel = r[0], r[1], r[4]
-                            if detail:
-                                traversed.append((base + i, far, rel, r[5]))
+                            traversed.append((base + i, far, rel, r[5]))
                             if far in row_of or far in cut:
                                 continue
                             if state_of(r) == "deleted":
@@ -670,8 +808,7 @@ class Neo4jStore(Store):
                             depths.append(depth)
                             parents.append(-1 if base < 0 else base + rank)
                             edge_kinds.append(kind)
-                            if detail:
-                                properties[far] = _props(r[6])
+                            properties[far] = _props(r[6])
                         base = first_row
         table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated,
                           retired=retired)
@@ -718,6 +855,89 @@ class Neo4jStore(Store):
                      f"-[:CONSUMES]->(c:{NODE}) USING INDEX SEEK f:{NODE}(key) "
                      "RETURN collect([k, d.key, d.name, c.key, c.name]) AS rows", fields)]
         return sorted(found, key=lambda t: (t[0], t[2].key))
+
+    def _closure_datasets(self, closure: Closure) -> list[tuple[NodeRef, str]]:
+        # From the walk's element ids (`_walk_datasets`): only the datasets that feed
+        # something as a whole, which the contract allows (no dataset-level step starts
+        # from the others); looking a hub's 10^5 fields up by key again cost more than
+        # the walk
+        t = closure.table
+        found = self._walk_datasets(closure)
+        if t is None or found is None or len(found.ids) != len(t.keys):
+            return super()._closure_datasets(closure)
+        start = closure.start.node.key
+        return sorted(((ref, start if row < 0 else t.keys[row])
+                       for ref, row in found.feeding), key=lambda pair: pair[0].key)
+
+    def _closure_dataset_consumers(self, closure: Closure
+                                   ) -> list[tuple[str, NodeRef, NodeRef]]:
+        # the walk's fields from its element ids (`_walk_datasets`), the rows added to the
+        # closure after the walk (`Closure.extend`) by key
+        t = closure.table
+        found = self._walk_datasets(closure)
+        if t is None or found is None:
+            return super()._closure_dataset_consumers(closure)
+        start = closure.start.node.key
+        pairs = [(start if row < 0 else t.keys[row], dataset, consumer)
+                 for rows, dataset, consumers in found.consumed
+                 for row in rows for consumer in consumers]
+        field_kind = NodeKind.FIELD.value
+        extra = [t.keys[row] for row in range(len(found.ids), len(t.keys))
+                 if t.kinds[row] == field_kind]
+        if extra:
+            pairs += self.dataset_consumers(extra)
+        return sorted(pairs, key=lambda p: (p[0], p[2].key))
+
+    def _walk_datasets(self, closure: Closure) -> _WalkDatasets | None:
+        """The datasets of the walk's fields (its start included) that are consumed or feed
+        something as a whole (a read, trained_on or derived_from edge leaves them or one of
+        their versions), read once per walk from its element ids and kept in
+        `WalkTable.derived`; the consumers' lifecycle states go to `WalkTable.states`
+        (impact screens them). None when the walk kept no ids. (The ids still name the
+        walk's nodes: lineage never deletes a node, `lineage delete` marks it, and Neo4j
+        reuses an id only once its node is deleted.)"""
+        t = closure.table
+        if t is None:
+            return None
+        known = t.derived.get(_WALK_DATASETS)
+        if isinstance(known, _WalkDatasets):
+            return known
+        walk = t.derived.get(_WALK_IDS)
+        if walk is None:
+            return None
+        start_id, ids = walk
+        field_kind = NodeKind.FIELD.value
+        rows = [-1] if closure.start.node.kind is NodeKind.FIELD else []
+        rows += [row for row, kind in enumerate(t.kinds[:len(ids)]) if kind == field_kind]
+        result = _WalkDatasets(ids)
+        t.derived[_WALK_DATASETS] = result
+        if not rows:
+            return result
+        given = [start_id if row < 0 else ids[row] for row in rows]
+        feeding: dict[str, tuple[NodeRef, int]] = {}
+        consumed: dict[str, tuple[list[int], NodeRef, list[NodeRef]]] = {}
+        for at in range(0, len(given), _FIELDS_A_QUERY):
+            for positions, key, kind, name, feeds, consumers in self._query(
+                    _WALK_DATASETS_QUERY, ids=given[at:at + _FIELDS_A_QUERY])[0]["rows"]:
+                field_rows = sorted(rows[at + p] for p in positions)
+                ref = NodeRef(key, _KIND_OF[kind], name)
+                if feeds and (key not in feeding or field_rows[0] < feeding[key][1]):
+                    feeding[key] = (ref, field_rows[0])
+                if consumers:
+                    users = [NodeRef(c_key, NodeKind.CONSUMER, c_name)
+                             for c_key, c_name, _ in consumers]
+                    # the same reference as `_dataset_consumers`: a consumer of a dataset
+                    named = NodeRef(key, NodeKind.DATASET, name)
+                    if key in consumed:
+                        consumed[key][0].extend(field_rows)
+                    else:
+                        consumed[key] = (field_rows, named, users)
+                    for c_key, _, text in consumers:
+                        state = _props(text).get("lifecycle") if text else None
+                        t.states[c_key] = state if isinstance(state, str) else None
+        result.feeding = list(feeding.values())
+        result.consumed = list(consumed.values())
+        return result
 
     # ---------------------------------------------------------------- the SQL side
 
