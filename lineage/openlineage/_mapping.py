@@ -719,7 +719,11 @@ def _newer(t_new: Any, v_new: Any, t_old: Any, v_old: Any) -> bool:
     a, b = _time_or_min(t_new), _time_or_min(t_old)
     if a != b:
         return a > b
-    return _canonical(v_new) > _canonical(v_old)
+    if v_new != v_old:
+        return _canonical(v_new) > _canonical(v_old)
+    # one instant spelled two ways (`.000Z`, `Z`, `+00:00`): the larger spelling is kept,
+    # so that the stamp too does not depend on which arrived first
+    return str(t_new) > str(t_old)
 
 
 def _canonical(value: Any) -> str:
@@ -739,7 +743,10 @@ def _with_state(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _later(a: Any, b: Any) -> bool:
-    return bool(_time_or_min(a) > _time_or_min(b))
+    """Whether time `a` is after `b`; at one instant spelled two ways, the larger spelling
+    (see `_newer`)."""
+    x, y = _time_or_min(a), _time_or_min(b)
+    return bool(x > y or (x == y and str(a) > str(b)))
 
 
 def _time_or_min(text: Any) -> datetime:
