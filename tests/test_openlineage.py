@@ -1008,8 +1008,6 @@ CORE_DEFECTS = [
     ("unknown event type", "eventType", "must be one of START, RUNNING, COMPLETE"),
     ("job name a list", "job.name", "must be a string, got array"),
     ("inputs not a list", "inputs", "must be an array"),
-    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
-     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
 ]
 #: defects of a facet or of what is read leniently: refused whole only in strict mode
 FACET_DEFECTS = [
@@ -1021,6 +1019,8 @@ FACET_DEFECTS = [
     ("parent run id not a uuid", "run.facets.parent.run.runId", "must be a UUID"),
     ("custom facet without producer", "outputs[0].facets.acme_quality._producer",
      "is required"),
+    ("schema field twice", "outputs[0].facets.schema.fields[8].name",
+     "field 'order_id' appears twice in the schema facet (fields[0] and fields[8])"),
 ]
 
 
@@ -1128,6 +1128,52 @@ def test_an_invalid_optional_facet_is_dropped_named_and_the_event_stored(
         edges(store)
     assert ("job:spark/orders_daily", "wrote", "dataset:s3://lake/orders_daily") in edges(store)
     assert result.to_dict()["dropped_facets"] == list(result.dropped_facets)
+
+
+def _unkeyable(defect: str) -> dict[str, Any]:
+    """A COMPLETE event whose facet is valid to the spec but names something the store
+    cannot key (see the parametrisation below)."""
+    e = event("run_complete")
+    out = e["outputs"][0]["facets"]
+    lineage_of = out["columnLineage"]["fields"]
+    if defect == "schema lists a column twice":
+        out["schema"]["fields"].append({"name": "order_id", "type": "INT"})
+    elif defect == "column lineage input with an empty namespace":
+        lineage_of["order_id"]["inputFields"][0]["namespace"] = ""
+    elif defect == "column lineage of an unnamed column":
+        lineage_of[" "] = {"inputFields": []}
+    elif defect == "parent job with an empty name":
+        e["run"]["facets"]["parent"]["job"]["name"] = ""
+    elif defect == "schema field name too long for a key":
+        e["inputs"][0]["facets"]["schema"]["fields"][0]["name"] = "x" * 3000
+    return e
+
+
+@pytest.mark.parametrize(("defect", "path", "reason"), [
+    ("schema lists a column twice", "outputs[0].facets.schema",
+     "fields[8].name: field 'order_id' appears twice in the schema facet (fields[0] and "
+     "fields[8])"),
+    ("column lineage input with an empty namespace", "outputs[0].facets.columnLineage",
+     "fields.order_id.inputFields[0]: namespace must be a non-empty string, got ''"),
+    ("column lineage of an unnamed column", "outputs[0].facets.columnLineage",
+     "fields. : field must be a non-empty string, got ' '"),
+    ("parent job with an empty name", "run.facets.parent",
+     "job: job name must be a non-empty string, got ''"),
+    ("schema field name too long for a key", "inputs[0].facets.schema",
+     "fields[0].name: node key 'field:postgres://db.prod:5432/public.orders_raw.xxx"),
+])
+def test_a_facet_naming_what_cannot_be_keyed_is_dropped_and_the_event_stored(
+        store: lineage.Store, defect: str, path: str, reason: str) -> None:
+    """Valid to the spec, so Marquez stores such an event; the whole event, its lineage
+    included, was refused here (400) because the mapping could not key one name."""
+    result = ol.ingest(store, _unkeyable(defect))
+    [dropped] = result.dropped_facets
+    assert (dropped["path"], dropped["facet"]) == (path, path.rsplit(".", 1)[1])
+    assert dropped["reason"].startswith(reason)
+    assert store.node(RUN).properties["state"] == "COMPLETE"
+    assert (ORDERS, "read", JOB) in edges(store) and (JOB, "wrote", FACTS) in edges(store)
+    with pytest.raises(lineage.ValidationError):  # strict mode still refuses the event
+        ol.ingest(store, _unkeyable(defect), strict=True)
 
 
 @pytest.mark.parametrize(("defect", "path"), [
