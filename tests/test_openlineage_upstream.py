@@ -37,6 +37,8 @@ STORED: dict[str, list[str]] = {
     # a parent facet whose run has no runId
     "fluentd_event_invalid_run_facet.json": ["run.facets.parent"],
     "hive_cllSelectStarComplete.json": [],
+    # a Spark output named by its path with its Hive table name as a symlink
+    "spark_pysparkSymlinksComplete.json": [],
     # arrays of events; the three files reuse five runIds for runs of other jobs
     "dbt_test_result.json": [],
     "dbt_no_test_metadata_result.json": [],

@@ -239,7 +239,9 @@ def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_th
 
     found = served.get("/api/v1/nodes", params={"q": "spend_daily", "kind": ["dataset"]})
     assert found.status_code == 200
-    assert [n["key"] for n in found.json()["nodes"]] == [SPEND]
+    # and its Glue name, a symlink: another name of the same table, linked to it
+    assert [n["key"] for n in found.json()["nodes"]] == ["dataset:glue://eu/lake.spend_daily",
+                                                         SPEND]
 
     amount, spent = field_key(PAYMENTS, "amount"), field_key(SPEND, "spend")
     node = served.get(f"/api/v1/nodes/{quote(spent, safe='')}").json()

@@ -275,7 +275,9 @@ def write(store: Store, prepared: Sequence[Prepared], *,
         datasets=len(c.datasets),
         dataset_versions=len(c.versions),
         fields=len(c.fields),
-        derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"),
+        # a symlink's links say two names are one dataset: no derivation the events carry
+        derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"
+                        and (not e.properties or e.properties.get("declared") != "symlink")),
         applied=applied,
         principal=principal,
         dropped_facets=tuple(d for p in prepared for d in p.dropped_facets),

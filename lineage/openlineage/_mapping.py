@@ -4,7 +4,9 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 
 - every event: its job `job:{ns}/{name}` and datasets `dataset:{ns}/{name}`; a dataset's
   schema facet gives its fields `field:{ns}/{name}.{field}` (`has_field` dataset -> field;
-  types per `_fieldtypes`), its symlinks facet a `symlinks` property.
+  types per `_fieldtypes`), its symlinks facet a `symlinks` property and, per identifier,
+  a dataset (`symlink_of`) linked both ways to it and to its listed fields by identity
+  `derived_from` edges (`declared: symlink`; see `BatchBuilder._symlinked`).
 - RunEvent, any state: run `run:{job ns}/{job name}/{runId}` (see "Runs" below) with `job
   -run_of-> run`; inputs `dataset -read-> job` and `dataset -read-> run`; outputs `job
   -wrote-> dataset`; a ParentRunFacet adds the parent run (keyed by the parent's job) and
@@ -97,7 +99,7 @@ TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 #: tie-breaks between states at the same event time; higher wins (pessimistic on terminals)
 _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4, "FAIL": 5}
 #: properties merged as sets (sorted lists) rather than replaced
-_UNION = ("facets", "reported_by", "symlinks")
+_UNION = ("facets", "reported_by", "symlinks", "symlink_of")
 #: properties merged by their own rule, never stamped with an event time (a run's `job`
 #: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
@@ -383,6 +385,8 @@ class BatchBuilder:
             names = [str(n) for n, _, _ in snapshot]
             self.node(dkey, name, ns, at=ev.time, fields=names)
             self.listed.setdefault(dkey, set()).update(names)
+        self._symlinked(ev, path, facets.get("symlinks"), dkey, ns, name,
+                        [str(n) for n, _, _ in snapshot or ()])
         named = _get(facets, "version", "datasetVersion")
         version = named if isinstance(named, str) and named.strip() else None
         if role == "produced" and version is None:
@@ -408,6 +412,39 @@ class BatchBuilder:
             self.batch.schemas[vkey] = [FieldSchema(name=n, type=t, description=d)
                                         for n, t, d in snapshot]
         return dkey
+
+    def _symlinked(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
+                   name: str, fields: list[str]) -> None:
+        """A SymlinksDatasetFacet's identifiers are other names of this very dataset (Spark
+        names a table by its warehouse path and gives its Hive or Glue name as a symlink,
+        while Trino, Hive or Airflow name it by the table name): each is a dataset linked
+        both ways to this one, `derived_from` with `scope: dataset`, `transformation:
+        identity` and `declared: symlink`, and so is each field this event's schema lists,
+        so that impact and upstream cross from one name to the other at table and column
+        level whichever name a producer used. Links, not one node: which name an event uses
+        depends on its producer, and the store must not depend on which arrived first."""
+        identifiers = _get(facet, "identifiers")
+        if not isinstance(identifiers, list):
+            return
+        for k, ident in enumerate(identifiers):
+            if not isinstance(ident, Mapping):
+                continue
+            ipath: list[str | int] = [*path, "facets", "symlinks", "identifiers", k]
+            sns, sname = ident["namespace"], ident["name"]
+            alias = self.dataset(ev, ipath, sns, sname)
+            if alias == dkey:
+                continue
+            self.node(alias, sname, sns, symlink_of=[dkey])
+            for src, dst in ((dkey, alias), (alias, dkey)):
+                self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time, scope="dataset",
+                          transformation=Transformation.IDENTITY.value, declared="symlink")
+            for field_name in fields:
+                own = keys.field_key(ns, name, field_name)
+                other = self.field(ev, ipath, alias, sns, sname, field_name)
+                for src, dst in ((own, other), (other, own)):
+                    self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
+                              transformation=Transformation.IDENTITY.value,
+                              declared="symlink")
 
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
                         dkey: str, job: str | None) -> set[str]:

@@ -528,6 +528,28 @@ def _check_parent(facet: Mapping[str, Any], _owner: Any) -> None:
         _need_key(["root", "job"], keys.job_key, root_job["namespace"], root_job["name"])
 
 
+def _check_symlinks(facet: Mapping[str, Any], owner: Any) -> None:
+    """Each identifier becomes a dataset, with the fields the owner's schema lists."""
+    schema = _get_str(owner.get("facets"), "schema")
+    fields = _get_str(schema, "fields")
+    names = [f.get("name") for f in fields if isinstance(f, Mapping)] \
+        if isinstance(fields, list) else []
+    try:
+        if isinstance(schema, Mapping):
+            _check_schema(schema, owner)
+    except _Unkeyable:
+        names = []  # the schema is dropped (`unkeyable` says so): no fields to link
+    longest = max((len(n) for n in names if isinstance(n, str)), default=0)
+    for k, ident in enumerate(facet.get("identifiers") or []):
+        if not isinstance(ident, Mapping):
+            continue
+        inner: list[str | int] = ["identifiers", k]
+        _need_key(inner, keys.dataset_key, ident.get("namespace"), ident.get("name"))
+        if longest and len(ident["namespace"]) + len(ident["name"]) + longest > _SURE_FIT:
+            for name in names:
+                _need_key(inner, keys.field_key, ident["namespace"], ident["name"], name)
+
+
 def _get_str(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else None
 
@@ -540,6 +562,7 @@ _KEYED: dict[tuple[str, str], Any] = {
     ("dataset", "dataQualityAssertions"): _check_assertions,  # dbt-ol sends it here
     ("input", "dataQualityAssertions"): _check_assertions,
     ("dataset", "version"): _check_version,
+    ("dataset", "symlinks"): _check_symlinks,
     ("run", "parent"): _check_parent,
     ("job", "lineage"): _check_job_lineage,
 }
