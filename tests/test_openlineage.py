@@ -243,6 +243,40 @@ def test_run_properties_keep_state_times_nominal_time_and_facet_names(
     assert store.node(JOB).properties["sql"] == "INSERT INTO analytics.order_facts SELECT ..."
 
 
+@pytest.mark.parametrize("listed", ["identity first", "transformation first"])
+def test_a_column_both_copied_and_computed_from_its_input_is_a_transformation(
+        store: lineage.Store, listed: str) -> None:
+    """Hive's CASE WHEN expected event (cllSimpleQueryWithCaseWhenConditionalComplete):
+    `cond` takes `a` as is in one branch and computes from it in another, so `a` comes
+    with DIRECT/IDENTITY and DIRECT/TRANSFORMATION. The output is no copy of `a`: the
+    least preserving DIRECT subtype wins (aggregation, then transformation, then
+    identity), whatever order the producer lists them in (the first listed won)."""
+    hive = "hive://localhost:9083"
+    both = [{"type": "DIRECT", "subtype": "IDENTITY", "description": "", "masking": False},
+            {"type": "DIRECT", "subtype": "TRANSFORMATION", "description": "",
+             "masking": False}]
+    if listed != "identity first":
+        both.reverse()
+    cll = {"_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/hive",
+           "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/"
+                         "ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+           "fields": {"cond": {"inputFields": [
+               {"namespace": hive, "name": "test.t1", "field": "b", "transformations": [
+                   {"type": "INDIRECT", "subtype": "CONDITIONAL"},
+                   {"type": "DIRECT", "subtype": "TRANSFORMATION"}]},
+               {"namespace": hive, "name": "test.t1", "field": "a", "transformations": both}]}}}
+    ol.ingest(store, {
+        "eventType": "COMPLETE", "eventTime": "2024-05-01T00:00:00Z",
+        "producer": cll["_producer"], "run": {"runId": "0190d6f4-3c1e-7a5e-9b1e-0000000000aa"},
+        "job": {"namespace": "default", "name": "createtable_cond"},
+        "inputs": [{"namespace": hive, "name": "test.t1"}],
+        "outputs": [{"namespace": hive, "name": "test.xxx", "facets": {"columnLineage": cll}}]})
+    t1, out = f"dataset:{hive}/test.t1", f"dataset:{hive}/test.xxx"
+    how = derivations(store)
+    assert how[(f(t1, "a"), f(out, "cond"))]["transformation"] == "transformation"
+    assert how[(f(t1, "b"), f(out, "cond"))]["transformation"] == "transformation"
+
+
 def test_schema_facet_types_map_to_canonical_types_keeping_the_original_spelling(
         store: lineage.Store) -> None:
     ol.ingest(store, [event("run_complete")])

@@ -23,7 +23,8 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 
 Column lineage (ColumnLineageDatasetFacet): each `fields.<out>.inputFields[]` entry is an edge
 `input field -derived_from-> output field`; its `transformation` is the lowercased subtype
-of the entry's DIRECT transformation (else its first one): identity, transformation,
+of the entry's DIRECT transformation (of several, the least preserving: aggregation, then
+transformation, then identity), else of its first one: identity, transformation,
 aggregation, filter, join, group_by, sort, window, conditional; a DIRECT entry without subtype
 is `transformation`, anything else `unknown`. `masking` is true when any transformation
 masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
@@ -104,6 +105,9 @@ _UNION = ("facets", "reported_by", "symlinks", "symlink_of")
 #: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
+#: how much of its input a DIRECT subtype keeps (higher: more); another or none ranks as
+#: TRANSFORMATION, which it is read as
+_PRESERVES = {"IDENTITY": 2, "TRANSFORMATION": 1, "AGGREGATION": 0}
 
 
 @dataclass
@@ -878,6 +882,9 @@ def _legacy_transformation(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _edge_properties(seen: list[dict[str, Any]]) -> dict[str, Any]:
     """One derived_from edge's properties from every transformation seen for the pair."""
     direct = [t for t in seen if str(t.get("type", "")).upper() == "DIRECT"]
+    # several DIRECT subtypes for one pair (CASE WHEN a THEN a ELSE a + 1): the output is
+    # only as much a copy as the least preserving of them, whatever order they are listed
+    direct.sort(key=lambda t: _PRESERVES.get(str(t.get("subtype", "")).upper(), 1))
     chosen = (direct or seen or [{}])[0]
     masking = any(t.get("masking") is True for t in seen)
     subtype = chosen.get("subtype")
