@@ -21,6 +21,8 @@ from lineage import openlineage as ol
 from .conftest import LINEAGE, serve_in_subprocess, snapshot
 
 UPSTREAM = Path(__file__).parent / "data" / "openlineage" / "upstream"
+#: Marquez's own test events (Apache-2.0, see its README), named `marquez/<file>` below
+MARQUEZ = UPSTREAM.parent / "marquez"
 
 #: file -> the JSON paths of the facets the spec rejects in it (read off each file)
 STORED: dict[str, list[str]] = {
@@ -43,13 +45,19 @@ STORED: dict[str, list[str]] = {
     "dbt_test_result.json": [],
     "dbt_no_test_metadata_result.json": [],
     "dbt_singular_test_result.json": [],
+    # dbt-ol's structured-logs mode running `dbt test` (tests with audit-table outputs)
+    "dbt_structured_logs_postgres_test.json": [],
+    # the Airflow integration's PostgresOperator DAG (legacy column lineage)
+    "airflow_postgres.json": [],
+    **{f"marquez/{p.name}": [] for p in sorted(MARQUEZ.glob("*.json"))},
 }
 REJECTED = "fluentd_event_no_run_id.json"
 
 
 def _event(name: str) -> Any:
     """A file's event, or its list of events."""
-    return json.loads((UPSTREAM / name).read_text())
+    return json.loads((UPSTREAM.parent / name if name.startswith("marquez/")
+                       else UPSTREAM / name).read_text())
 
 
 def _events(name: str) -> list[dict[str, Any]]:
@@ -58,7 +66,9 @@ def _events(name: str) -> list[dict[str, Any]]:
 
 
 def test_every_upstream_file_is_expected_here() -> None:
-    assert {p.name for p in UPSTREAM.glob("*.json")} == {*STORED, REJECTED}
+    assert {p.name for p in UPSTREAM.glob("*.json")} | {
+        f"marquez/{p.name}" for p in MARQUEZ.glob("*.json")} == {*STORED, REJECTED}
+    assert len([n for n in STORED if n.startswith("marquez/")]) == 8
 
 
 @pytest.mark.parametrize("name", sorted(STORED))
@@ -80,6 +90,9 @@ def test_upstream_events_are_stored_and_their_invalid_facets_named(
         for dataset in [*event.get("inputs", []), *event.get("outputs", []),
                         *([event["dataset"]] if "dataset" in event else [])]:
             key = f"dataset:{dataset['namespace']}/{dataset['name']}"
+            if "_dbt_test__audit." in key:  # a dbt test's audit table: a quality check
+                assert not store.exists([key])
+                continue
             assert store.node(key).kind is lineage.NodeKind.DATASET
 
 
@@ -175,3 +188,67 @@ def test_the_official_client_delivers_upstream_events_to_a_real_server(
         audited = [w["message"] for e in store.audit_log(1000) if e.action == "ingest"
                    for w in e.detail.get("warnings", []) if "is also a run of job" in w["message"]]
     assert sorted(audited) == sorted(shared)
+
+
+def test_dbt_tests_in_structured_logs_mode_are_quality_checks_and_write_no_dataset(
+        store: lineage.Store) -> None:
+    """dbt-ol's structured-logs mode reports each test as a job writing
+    `postgres.public_dbt_test__audit.<test>`; read off the file: four tests, three passed
+    and accepted_values on customers.first_name failed (a FAIL event carrying the result)."""
+    ol.ingest(store, _event("dbt_structured_logs_postgres_test.json"))
+    pg = "postgres://postgres:5432"
+    customers, orders = f"{pg}/postgres.public.customers", f"{pg}/postgres.public.orders"
+    found = {}
+    for key in (f"field:{customers}.customer_id", f"field:{customers}.first_name",
+                f"field:{orders}.customer_id"):
+        for check in store.node(key).properties["quality_checks"].values():
+            found[(key.rsplit(".", 1)[1], key.split("/")[-1].split(".")[2],
+                   check["assertion"])] = check["success"]
+    assert found == {("customer_id", "customers", "not_null"): True,
+                     ("customer_id", "customers", "unique"): True,
+                     ("first_name", "customers", "accepted_values"): False,
+                     ("customer_id", "orders", "relationships"): True}
+    refs = store.find("", limit=10_000)
+    assert not [r.key for r in refs if "dbt_test__audit" in r.key]
+    tests = [r.key for r in refs if r.key.startswith("job:dbt-test-namespace/test.")]
+    assert tests and not [e for e in store.edges_among([r.key for r in refs])
+                          if e.src in tests and e.kind is lineage.EdgeKind.WROTE]
+
+
+def test_airflow_column_lineage_with_legacy_transformations_is_stored(
+        store: lineage.Store) -> None:
+    """The Airflow integration's SQL parser named the source table without its database
+    (`public.top_delivery_times`, read as `food_delivery.public.top_delivery_times`): the
+    column lineage is kept as sent, and its source is an input at table level too."""
+    ol.ingest(store, _event("airflow_postgres.json"))
+    pg = "postgres://postgres:5432"
+    src, dst = f"field:{pg}/public.top_delivery_times", \
+        f"field:{pg}/food_delivery.public.popular_orders_day_of_week"
+    edges = {(e.src, e.dst): e.properties for e in store.edges_among(
+        [f"{src}.order_placed_on", f"{dst}.order_day_of_week", f"{dst}.order_placed_on"])}
+    assert set(edges) == {(f"{src}.order_placed_on", f"{dst}.order_day_of_week"),
+                          (f"{src}.order_placed_on", f"{dst}.order_placed_on")}
+    job = "job:food_delivery/postgres_orders_popular_day_of_week.postgres_insert"
+    assert store.node(job).properties["sql"].lstrip().startswith("INSERT INTO")
+    assert {(e.src, e.kind.value) for e in store.edges_among(
+        [job, f"dataset:{pg}/public.top_delivery_times",
+         f"dataset:{pg}/food_delivery.public.top_delivery_times"])} == {
+        (f"dataset:{pg}/public.top_delivery_times", "read"),
+        (f"dataset:{pg}/food_delivery.public.top_delivery_times", "read")}
+
+
+def test_marquez_apples_give_the_lineage_marquez_shows(store: lineage.Store) -> None:
+    """Read off Marquez's apples events: both orchards feed the pie (through the gathered
+    apples and the filling) and the vinegar (through the cider); the cinnamon feeds the pie
+    only; the second pie's run read the second filling."""
+    for name in sorted(n for n in STORED if n.startswith("marquez/")):
+        ol.ingest(store, _event(name))
+    kitchen = "dataset:grandmas.kitchen"
+    for orchard in ("dataset:laurents-orchard/red.delicious", "dataset:backyard/crab.apples"):
+        reached = lineage.impact(store, orchard).closure.keys()
+        assert {f"{kitchen}/apples", f"{kitchen}/apple.filling", f"{kitchen}/apple.pie",
+                f"{kitchen}/apple.cider", "dataset:cupboard/apple.vinegar"} <= set(reached)
+    cinnamon = set(lineage.impact(store, f"{kitchen}/cinnamon").closure.keys())
+    assert f"{kitchen}/apple.pie" in cinnamon and "dataset:cupboard/apple.vinegar" not in cinnamon
+    runs = {r.key: r for r in store.find("prepare_apple_pie/", [lineage.NodeKind.RUN], 10)}
+    assert len(runs) == 2
