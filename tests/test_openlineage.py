@@ -367,6 +367,24 @@ def test_a_symlinked_table_is_linked_both_ways_at_table_and_column_level(
         assert snapshot(other) == snapshot(store)
 
 
+def test_a_column_dropped_from_a_symlinked_table_is_retired_under_both_names(
+        store: lineage.Store) -> None:
+    """A newer Spark schema without `value`: retired from the path's current columns and
+    from the Hive name's, so impact of either name no longer reaches it."""
+    spark = json.loads((DATA / "upstream" / "spark_pysparkSymlinksComplete.json").read_text())
+    newer = copy.deepcopy(spark)
+    newer["eventTime"] = "2024-05-02T00:00:00Z"
+    newer["run"]["runId"] = "0190d6f4-3c1e-7a5e-9b1e-0000000000dd"
+    newer["outputs"][0]["facets"]["schema"]["fields"] = [{"name": "key", "type": "integer"}]
+    for e in (newer, spark):  # the newer first: the older must not bring `value` back
+        ol.ingest(store, e)
+    path, table = "dataset:file//tmp/warehouse/test", "dataset:hive://metastore/default.test"
+    for name in (path, table):
+        assert store.node(name).properties["fields"] == ["key"]
+        assert (name, "has_field", f(name, "value")) not in edges(store)
+        assert f(name, "value") not in lineage.impact(store, name).closure.keys()
+
+
 def test_a_completed_run_without_a_version_facet_versions_its_outputs_by_run_id(
         store: lineage.Store) -> None:
     complete = event("run_complete")

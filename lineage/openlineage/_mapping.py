@@ -439,6 +439,9 @@ class BatchBuilder:
             if alias == dkey:
                 continue
             self.node(alias, sname, sns, symlink_of=[dkey])
+            if fields:  # the same table's current columns, under its other name too
+                self.node(alias, sname, sns, at=ev.time, fields=fields)
+                self.listed.setdefault(alias, set()).update(fields)
             for src, dst in ((dkey, alias), (alias, dkey)):
                 self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time, scope="dataset",
                           transformation=Transformation.IDENTITY.value, declared="symlink")
