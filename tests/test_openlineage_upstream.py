@@ -252,3 +252,66 @@ def test_marquez_apples_give_the_lineage_marquez_shows(store: lineage.Store) -> 
     assert f"{kitchen}/apple.pie" in cinnamon and "dataset:cupboard/apple.vinegar" not in cinnamon
     runs = {r.key: r for r in store.find("prepare_apple_pie/", [lineage.NodeKind.RUN], 10)}
     assert len(runs) == 2
+
+
+#: the spec's own LineageFacet examples (spec/tests/LineageFacet, facets only), each sent
+#: as a DatasetEvent (the dataset form) or a JobEvent of job `spec/<file>` (the job form)
+SPEC_LINEAGE = UPSTREAM / "spec_tests" / "LineageFacet"
+WH, PROD, AF = "postgresql://warehouse:5432", "postgresql://production:5432", \
+    "airflow://production"
+
+
+def _spec_lineage_event(name: str) -> dict[str, Any]:
+    facet = json.loads((SPEC_LINEAGE / f"{name}.json").read_text())
+    common = {"eventTime": "2025-01-01T00:00:00Z", "producer": "https://example.com",
+              "schemaURL": ol.CORE_ID}
+    if "entries" in facet["lineage"]:
+        return {**common, "job": {"namespace": "spec", "name": name, "facets": facet}}
+    return {**common, "dataset": {"namespace": WH, "name": "public.customer_view",
+                                  "facets": facet}}
+
+
+def test_the_spec_lineage_facet_examples_give_the_lineage_they_describe(
+        store: lineage.Store) -> None:
+    """Read off the spec's seven examples: dataset-to-dataset (a view of customers, its
+    customer_id an identity of id), dataset-to-job (daily.load reads staging_orders),
+    generator (the event's own job wrote extracted_data), implicit-job (the event's own job
+    reads transactions), job-to-dataset (daily.extract and its run wrote daily_summary),
+    job-to-job (not stored, and said so), mixed-sources (orders feeds enriched_orders, its
+    customer_id feeds customer_segment, daily.enrichment wrote it)."""
+    names = sorted(p.stem for p in SPEC_LINEAGE.glob("*.json"))
+    assert len(names) == 7
+    warned = []
+    for name in names:
+        result = ol.ingest(store, _spec_lineage_event(name))
+        assert result.dropped_facets == ()
+        warned += [w["message"] for w in result.warnings if "job-to-job" in w["message"]]
+    assert len(warned) == 1
+    refs = [r.key for r in store.find("", limit=1000)]
+    found = {(e.src, e.kind.value, e.dst): e.properties for e in store.edges_among(refs)
+             if e.kind is not lineage.EdgeKind.HAS_FIELD}
+    view = f"{WH}/public.customer_view"
+    enriched = f"{WH}/public.enriched_orders"
+    extract_run = "run:airflow://production/daily.extract/b7dce052-51a6-4d66-98b9-5fd8b78a79c7"
+    assert set(found) == {
+        (f"dataset:{WH}/public.customers", "derived_from", f"dataset:{view}"),
+        (f"field:{WH}/public.customers.id", "derived_from", f"field:{view}.customer_id"),
+        (f"dataset:{WH}/public.staging_orders", "read", f"job:{AF}/daily.load"),
+        ("job:spec/generator", "wrote", f"dataset:{WH}/public.extracted_data"),
+        (f"dataset:{PROD}/public.transactions", "read", "job:spec/implicit-job"),
+        (f"job:{AF}/daily.extract", "wrote", f"dataset:{WH}/public.daily_summary"),
+        (f"job:{AF}/daily.extract", "run_of", extract_run),
+        (extract_run, "wrote", f"dataset:{WH}/public.daily_summary"),
+        (f"dataset:{WH}/public.orders", "derived_from", f"dataset:{enriched}"),
+        (f"field:{WH}/public.orders.customer_id", "derived_from",
+         f"field:{enriched}.customer_segment"),
+        (f"job:{AF}/daily.enrichment", "wrote", f"dataset:{enriched}"),
+        # job-to-job: its target's run is known, the job-to-job link itself is not stored
+        (f"job:{AF}/daily.load", "run_of",
+         "run:airflow://production/daily.load/605f451b-c768-4c77-9ff4-8501f6324513"),
+    }
+    identity = found[(f"field:{WH}/public.customers.id", "derived_from",
+                      f"field:{view}.customer_id")]
+    assert (identity["transformation"], identity["declared"]) == ("identity", "lineage_facet")
+    assert found[(f"dataset:{WH}/public.customers", "derived_from", f"dataset:{view}")][
+        "scope"] == "dataset"
