@@ -240,7 +240,9 @@ def test_the_openlineage_python_client_writes_lineage_that_reads_back_through_th
 
     found = served.get("/api/v1/nodes", params={"q": "spend_daily", "kind": ["dataset"]})
     assert found.status_code == 200
-    assert [n["key"] for n in found.json()["nodes"]] == [SPEND]
+    # and its Glue name, a symlink: another name of the same table, linked to it
+    assert [n["key"] for n in found.json()["nodes"]] == ["dataset:glue://eu/lake.spend_daily",
+                                                         SPEND]
 
     amount, spent = field_key(PAYMENTS, "amount"), field_key(SPEND, "spend")
     node = served.get(f"/api/v1/nodes/{quote(spent, safe='')}").json()
@@ -495,19 +497,16 @@ def test_a_request_failing_inside_the_group_transaction_leaves_the_others_writte
         store: lineage.Store) -> None:
     first = event("run_start")
     lineage.openlineage.ingest(store, first)
-    # a field twice in a schema facet: valid JSON to the spec, refused by the mapping,
-    # which runs inside the group's write
+    # a blank output name: valid JSON to the spec, refused by the mapping (no key), which
+    # runs inside the group's write
     broken = copy.deepcopy(first)
     broken["job"]["name"] = "another_job"
-    broken["outputs"][0].setdefault("facets", {})["schema"] = {
-        "_producer": first["producer"], "fields": [{"name": "x"}, {"name": "x"}],
-        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json"
-                      "#/$defs/SchemaDatasetFacet"}
+    broken["outputs"][0]["name"] = "  "
     before = run_node(store, first["run"]["runId"]).properties
     writer, outcomes = _group_of(store, [[_named_job("survivor_0")], [broken],
                                          [_named_job("survivor_1")]])
     assert isinstance(outcomes[1], lineage.ValidationError), outcomes[1]
-    assert "appears twice" in outcomes[1].message
+    assert "dataset name must be a non-empty string" in outcomes[1].message
     assert outcomes[0]["status"] == outcomes[2]["status"] == "accepted"
     assert writer.requests == 2  # written alone each, after the group rolled back
     assert {r.key for r in store.find("survivor_", [lineage.NodeKind.JOB], 100)} == {

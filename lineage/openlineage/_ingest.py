@@ -245,8 +245,9 @@ def write(store: Store, prepared: Sequence[Prepared], *,
           principal: str | None = None) -> IngestResult:
     """Write prepared events (of one or several `prepare` calls) in one transaction. The
     result's `dropped_facets`, `warnings` and `rejected` are those of every `Prepared`, in
-    order. Raises ValidationError when an event cannot be mapped (an empty name, a field
-    twice in a schema): nothing is written then."""
+    order. Raises ValidationError when an event cannot be mapped (a blank dataset or job
+    name; a facet naming what cannot be keyed was dropped by `prepare`): nothing is
+    written then."""
     events = [ev for p in prepared for ev in p.events]
     note_shared_runs(store, prepared)
     builder = BatchBuilder(principal)
@@ -274,7 +275,9 @@ def write(store: Store, prepared: Sequence[Prepared], *,
         datasets=len(c.datasets),
         dataset_versions=len(c.versions),
         fields=len(c.fields),
-        derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"),
+        # a symlink's links say two names are one dataset: no derivation the events carry
+        derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"
+                        and (not e.properties or e.properties.get("declared") != "symlink")),
         applied=applied,
         principal=principal,
         dropped_facets=tuple(d for p in prepared for d in p.dropped_facets),

@@ -4,7 +4,9 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 
 - every event: its job `job:{ns}/{name}` and datasets `dataset:{ns}/{name}`; a dataset's
   schema facet gives its fields `field:{ns}/{name}.{field}` (`has_field` dataset -> field;
-  types per `_fieldtypes`), its symlinks facet a `symlinks` property.
+  types per `_fieldtypes`), its symlinks facet a `symlinks` property and, per identifier,
+  a dataset (`symlink_of`) linked both ways to it and to its listed fields by identity
+  `derived_from` edges (`declared: symlink`; see `BatchBuilder._symlinked`).
 - RunEvent, any state: run `run:{job ns}/{job name}/{runId}` (see "Runs" below) with `job
   -run_of-> run`; inputs `dataset -read-> job` and `dataset -read-> run`; outputs `job
   -wrote-> dataset`; a ParentRunFacet adds the parent run (keyed by the parent's job) and
@@ -21,7 +23,8 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 
 Column lineage (ColumnLineageDatasetFacet): each `fields.<out>.inputFields[]` entry is an edge
 `input field -derived_from-> output field`; its `transformation` is the lowercased subtype
-of the entry's DIRECT transformation (else its first one): identity, transformation,
+of the entry's DIRECT transformation (of several, the least preserving: aggregation, then
+transformation, then identity), else of its first one: identity, transformation,
 aggregation, filter, join, group_by, sort, window, conditional; a DIRECT entry without subtype
 is `transformation`, anything else `unknown`. `masking` is true when any transformation
 masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
@@ -97,11 +100,14 @@ TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 #: tie-breaks between states at the same event time; higher wins (pessimistic on terminals)
 _STATE_ORDER = {"OTHER": 0, "START": 1, "RUNNING": 2, "COMPLETE": 3, "ABORT": 4, "FAIL": 5}
 #: properties merged as sets (sorted lists) rather than replaced
-_UNION = ("facets", "reported_by", "symlinks")
+_UNION = ("facets", "reported_by", "symlinks", "symlink_of")
 #: properties merged by their own rule, never stamped with an event time (a run's `job`
 #: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
+#: how much of its input a DIRECT subtype keeps (higher: more); another or none ranks as
+#: TRANSFORMATION, which it is read as
+_PRESERVES = {"IDENTITY": 2, "TRANSFORMATION": 1, "AGGREGATION": 0}
 
 
 @dataclass
@@ -383,6 +389,8 @@ class BatchBuilder:
             names = [str(n) for n, _, _ in snapshot]
             self.node(dkey, name, ns, at=ev.time, fields=names)
             self.listed.setdefault(dkey, set()).update(names)
+        self._symlinked(ev, path, facets.get("symlinks"), dkey, ns, name,
+                        [str(n) for n, _, _ in snapshot or ()])
         named = _get(facets, "version", "datasetVersion")
         version = named if isinstance(named, str) and named.strip() else None
         if role == "produced" and version is None:
@@ -408,6 +416,42 @@ class BatchBuilder:
             self.batch.schemas[vkey] = [FieldSchema(name=n, type=t, description=d)
                                         for n, t, d in snapshot]
         return dkey
+
+    def _symlinked(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
+                   name: str, fields: list[str]) -> None:
+        """A SymlinksDatasetFacet's identifiers are other names of this very dataset (Spark
+        names a table by its warehouse path and gives its Hive or Glue name as a symlink,
+        while Trino, Hive or Airflow name it by the table name): each is a dataset linked
+        both ways to this one, `derived_from` with `scope: dataset`, `transformation:
+        identity` and `declared: symlink`, and so is each field this event's schema lists,
+        so that impact and upstream cross from one name to the other at table and column
+        level whichever name a producer used. Links, not one node: which name an event uses
+        depends on its producer, and the store must not depend on which arrived first."""
+        identifiers = _get(facet, "identifiers")
+        if not isinstance(identifiers, list):
+            return
+        for k, ident in enumerate(identifiers):
+            if not isinstance(ident, Mapping):
+                continue
+            ipath: list[str | int] = [*path, "facets", "symlinks", "identifiers", k]
+            sns, sname = ident["namespace"], ident["name"]
+            alias = self.dataset(ev, ipath, sns, sname)
+            if alias == dkey:
+                continue
+            self.node(alias, sname, sns, symlink_of=[dkey])
+            if fields:  # the same table's current columns, under its other name too
+                self.node(alias, sname, sns, at=ev.time, fields=fields)
+                self.listed.setdefault(alias, set()).update(fields)
+            for src, dst in ((dkey, alias), (alias, dkey)):
+                self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time, scope="dataset",
+                          transformation=Transformation.IDENTITY.value, declared="symlink")
+            for field_name in fields:
+                own = keys.field_key(ns, name, field_name)
+                other = self.field(ev, ipath, alias, sns, sname, field_name)
+                for src, dst in ((own, other), (other, own)):
+                    self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
+                              transformation=Transformation.IDENTITY.value,
+                              declared="symlink")
 
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
                         dkey: str, job: str | None) -> set[str]:
@@ -719,7 +763,11 @@ def _newer(t_new: Any, v_new: Any, t_old: Any, v_old: Any) -> bool:
     a, b = _time_or_min(t_new), _time_or_min(t_old)
     if a != b:
         return a > b
-    return _canonical(v_new) > _canonical(v_old)
+    if v_new != v_old:
+        return _canonical(v_new) > _canonical(v_old)
+    # one instant spelled two ways (`.000Z`, `Z`, `+00:00`): the larger spelling is kept,
+    # so that the stamp too does not depend on which arrived first
+    return str(t_new) > str(t_old)
 
 
 def _canonical(value: Any) -> str:
@@ -739,7 +787,10 @@ def _with_state(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _later(a: Any, b: Any) -> bool:
-    return bool(_time_or_min(a) > _time_or_min(b))
+    """Whether time `a` is after `b`; at one instant spelled two ways, the larger spelling
+    (see `_newer`)."""
+    x, y = _time_or_min(a), _time_or_min(b)
+    return bool(x > y or (x == y and str(a) > str(b)))
 
 
 def _time_or_min(text: Any) -> datetime:
@@ -834,6 +885,9 @@ def _legacy_transformation(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _edge_properties(seen: list[dict[str, Any]]) -> dict[str, Any]:
     """One derived_from edge's properties from every transformation seen for the pair."""
     direct = [t for t in seen if str(t.get("type", "")).upper() == "DIRECT"]
+    # several DIRECT subtypes for one pair (CASE WHEN a THEN a ELSE a + 1): the output is
+    # only as much a copy as the least preserving of them, whatever order they are listed
+    direct.sort(key=lambda t: _PRESERVES.get(str(t.get("subtype", "")).upper(), 1))
     chosen = (direct or seen or [{}])[0]
     masking = any(t.get("masking") is True for t in seen)
     subtype = chosen.get("subtype")

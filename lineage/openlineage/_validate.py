@@ -22,7 +22,9 @@ event (kinds, run, runId, job, namespaces and names, inputs, outputs, eventTime,
 checked strictly, but
 
 - a facet the spec (or the core `BaseFacet`) rejects is dropped, and named in the answer
-  (`CheckedEvent.dropped`: its JSON path and why), the rest of the event is kept;
+  (`CheckedEvent.dropped`: its JSON path and why), the rest of the event is kept; so is a
+  facet the spec accepts whose names the store cannot key (`unkeyable`: a schema listing
+  a column twice, an empty name in column lineage);
 - an `eventTime` (or nominalTime facet time) without a time zone offset is read as UTC (a
   bare date as its midnight), with a warning; a missing `schemaURL` (event) or
   `_producer`/`_schemaURL` (facet) is accepted, with a warning; a null optional property
@@ -51,6 +53,7 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
+from .. import _keys as keys
 from .._errors import LineageError, ValidationError
 from .._plain import check_plain
 
@@ -321,14 +324,252 @@ def check_event(event: Any, *, strict: bool = False, plain: bool = False) -> Che
         check_plain(event)  # first: what the store cannot keep is refused before it is read
     kind = event_kind(event)
     if _fast_valid(kind, event):
-        return CheckedEvent(event, kind)
+        return _keyed(kind, CheckedEvent(event, kind), strict)
     compiled = schemas()
     if strict:
         _raise_first(compiled.events[kind], event, [])
         for path, place, facets in _facet_maps(kind, event):
             _raise_first(compiled.facets[place], _live(facets), path)
-        return CheckedEvent(event, kind)
-    return _lenient(kind, event, compiled)
+        return _keyed(kind, CheckedEvent(event, kind), strict)
+    return _keyed(kind, _lenient(kind, event, compiled), strict)
+
+
+def _keyed(kind: EventKind, checked: CheckedEvent, strict: bool) -> CheckedEvent:
+    """`checked` without the facets whose names the store cannot key (`unkeyable`): each is
+    dropped and named like a facet the spec rejects, or in `strict` mode rejects the event.
+    Before this, one such facet (a schema listing a column twice, an empty field name in
+    column lineage) rejected the whole event with its lineage, although the spec allows it."""
+    bad = unkeyable(kind, checked.event)
+    if not bad:
+        return checked
+    if strict:
+        path, (inner, message) = next(iter(bad.items()))
+        raise ValidationError(message, key=path_text([*path, *inner]))
+    dropped = tuple({"path": path_text(list(path)), "facet": str(path[-1]),
+                     "reason": f"{path_text(inner)}: {message}" if inner else message}
+                    for path, (inner, message) in bad.items())
+    return CheckedEvent(_without(checked.event, list(bad)), kind, checked.dropped + dropped,
+                        checked.warnings)
+
+
+#: why a name cannot be a key part (`keys._need`'s test)
+def _unnamed(value: Any) -> bool:
+    return not isinstance(value, str) or not value.strip()
+
+
+def unkeyable(kind: EventKind, event: Mapping[str, Any]
+              ) -> dict[tuple[str | int, ...], tuple[list[str | int], str]]:
+    """The facets the mapping would refuse to key, valid as the spec may find them: a path
+    per facet, with the path inside it and why. These are the names the mapping makes node
+    keys of (`lineage._keys`: non-empty, at most MAX_KEY_BYTES a key): schema field names
+    (and a name listed twice), column lineage and LineageFacet names, a quality assertion's
+    column, a dataset version, a parent's job. Only the facets present are walked."""
+    bad: dict[tuple[str | int, ...], tuple[list[str | int], str]] = {}
+    for prefix, place, facets in _facet_maps(kind, event):
+        named = _KEYED_AT[place].intersection(facets) if facets else None
+        if not named:
+            continue
+        owner = _at(event, prefix[:-1]) if place != "run" and place != "job" else None
+        if owner is not None and (_unnamed(owner.get("namespace"))
+                                  or _unnamed(owner.get("name"))):
+            continue  # the dataset itself is unnamed: a core error, the mapping's to say
+        for name in sorted(named):
+            facet = facets[name]
+            if not isinstance(facet, Mapping) or facet.get("_deleted") is True:
+                continue
+            check = _KEYED[(place, name)]
+            try:
+                check(facet, owner)
+            except _Unkeyable as exc:
+                bad[(*prefix, name)] = (exc.inner, exc.message)
+    return bad
+
+
+class _Unkeyable(Exception):  # noqa: N818 - internal signal, never raised out of here
+    def __init__(self, inner: list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.inner, self.message = inner, message
+
+
+#: parts whose UTF-8 cannot exceed this many bytes together always fit in a key (the kind
+#: and separators take at most 20 more)
+_SURE_FIT = (keys.MAX_KEY_BYTES - 20) // 4
+
+
+def _need_key(inner: list[str | int], make: Any, *parts: Any) -> None:
+    """Raise _Unkeyable at `inner` when `make(*parts)` is no valid key."""
+    # the common case, told without building the key (this runs for every field of every
+    # event): non-blank strings short enough to fit whatever their characters
+    total = 0
+    for part in parts:
+        if type(part) is not str or not part or part.isspace():
+            total = _SURE_FIT + 1
+            break
+        total += len(part)
+    if total <= _SURE_FIT:
+        return
+    try:
+        keys.check_key_length(make(*parts))
+    except ValidationError as exc:
+        raise _Unkeyable(inner, exc.message) from None
+
+
+def _all_fit(names: list[Any], room: int) -> bool:
+    """Whether every name is a non-blank string of at most `room` characters, told at C
+    speed (the common case; the exact checks run only when this says no)."""
+    try:
+        return min(map(len, map(str.strip, names)), default=1) > 0 and \
+            max(map(len, names), default=0) <= room
+    except TypeError:  # not a string
+        return False
+
+
+def _check_schema(facet: Mapping[str, Any], owner: Any) -> None:
+    fields = facet.get("fields") or []
+    # dicts as parsed (a Mapping check per field costs more than the rest of this)
+    names = [f.get("name") if type(f) is dict else None for f in fields]
+    if len(set(names)) == len(names) and _all_fit(
+            names, _SURE_FIT - len(owner["namespace"]) - len(owner["name"])):
+        return
+    seen: dict[str, int] = {}
+    for j, f in enumerate(facet.get("fields") or []):
+        name = f.get("name") if isinstance(f, Mapping) else None
+        inner: list[str | int] = ["fields", j, "name"]
+        if isinstance(name, str) and name in seen:
+            raise _Unkeyable(inner, f"field '{name}' appears twice in the schema facet "
+                                    f"(fields[{seen[name]}] and fields[{j}])")
+        _need_key(inner, keys.field_key, owner["namespace"], owner["name"], name)
+        seen[str(name)] = j
+
+
+def _check_source(inner: list[str | int], source: Any, *, field: bool) -> None:
+    """A column lineage input field, or a LineageFacet source (`field` optional there)."""
+    if not isinstance(source, Mapping) or source.get("type") == "JOB":
+        if isinstance(source, Mapping) and ("name" in source or "namespace" in source):
+            _need_key(inner, keys.job_key, source.get("namespace"), source.get("name"))
+        return
+    if field or "field" in source:
+        _need_key(inner, keys.field_key, source.get("namespace"), source.get("name"),
+                  source.get("field"))
+    else:
+        _need_key(inner, keys.dataset_key, source.get("namespace"), source.get("name"))
+
+
+def _check_column_lineage(facet: Mapping[str, Any], owner: Any) -> None:
+    outputs = facet.get("fields") or {}
+    sources = [s for spec in outputs.values() for s in spec.get("inputFields") or []]
+    sources += facet.get("dataset") or []
+    try:
+        # each of a source's three parts within a third of the room: all three fit
+        if _all_fit(list(outputs), _SURE_FIT - len(owner["namespace"]) - len(owner["name"])) \
+                and _all_fit([s[k] for s in sources for k in ("namespace", "name", "field")],
+                             _SURE_FIT // 3):
+            return
+    except (TypeError, KeyError):
+        pass  # the exact checks below say where
+    for out, spec in outputs.items():
+        _need_key(["fields", out], keys.field_key, owner["namespace"], owner["name"], out)
+        for k, source in enumerate(spec.get("inputFields") or []):
+            _check_source(["fields", out, "inputFields", k], source, field=True)
+    for k, source in enumerate(facet.get("dataset") or []):
+        _check_source(["dataset", k], source, field=True)
+
+
+def _check_lineage_target(inner: list[str | int], entry: Mapping[str, Any],
+                          namespace: Any, name: Any) -> None:
+    for k, source in enumerate(entry.get("inputs") or []):
+        _check_source([*inner, "inputs", k], source, field=False)
+    for out, spec in (entry.get("fields") or {}).items():
+        _need_key([*inner, "fields", out], keys.field_key, namespace, name, out)
+        for k, source in enumerate(spec.get("inputs") or []):
+            _check_source([*inner, "fields", out, "inputs", k], source, field=False)
+
+
+def _check_dataset_lineage(facet: Mapping[str, Any], owner: Any) -> None:
+    _check_lineage_target([], facet, owner["namespace"], owner["name"])
+
+
+def _check_job_lineage(facet: Mapping[str, Any], _owner: Any) -> None:
+    for i, entry in enumerate(facet.get("entries") or []):
+        inner: list[str | int] = ["entries", i]
+        if not isinstance(entry, Mapping):
+            continue
+        if entry.get("type") == "DATASET":
+            _need_key(inner, keys.dataset_key, entry.get("namespace"), entry.get("name"))
+            _check_lineage_target(inner, entry, entry.get("namespace"), entry.get("name"))
+            continue
+        _check_source(inner, {**entry, "type": "JOB"}, field=False)
+        for k, source in enumerate(entry.get("inputs") or []):
+            _check_source([*inner, "inputs", k], source, field=False)
+
+
+def _check_assertions(facet: Mapping[str, Any], owner: Any) -> None:
+    for k, assertion in enumerate(facet.get("assertions") or []):
+        column = assertion.get("column") if isinstance(assertion, Mapping) else None
+        if isinstance(column, str) and column:  # the mapping skips an empty one
+            _need_key(["assertions", k, "column"], keys.field_key, owner["namespace"],
+                      owner["name"], column)
+
+
+def _check_version(facet: Mapping[str, Any], owner: Any) -> None:
+    version = facet.get("datasetVersion")
+    if isinstance(version, str) and version.strip():  # the mapping skips a blank one
+        _need_key(["datasetVersion"], keys.dataset_version_key, owner["namespace"],
+                  owner["name"], version)
+
+
+def _check_parent(facet: Mapping[str, Any], _owner: Any) -> None:
+    job = facet.get("job")
+    _need_key(["job"], keys.job_key, _get_str(job, "namespace"), _get_str(job, "name"))
+    root = facet.get("root")
+    root_job = root.get("job") if isinstance(root, Mapping) else None
+    # the mapping names a root's job only when it has both parts
+    if isinstance(root_job, Mapping) and root_job.get("namespace") and root_job.get("name"):
+        _need_key(["root", "job"], keys.job_key, root_job["namespace"], root_job["name"])
+
+
+def _check_symlinks(facet: Mapping[str, Any], owner: Any) -> None:
+    """Each identifier becomes a dataset, with the fields the owner's schema lists."""
+    schema = _get_str(owner.get("facets"), "schema")
+    fields = _get_str(schema, "fields")
+    names = [f.get("name") for f in fields if isinstance(f, Mapping)] \
+        if isinstance(fields, list) else []
+    try:
+        if isinstance(schema, Mapping):
+            _check_schema(schema, owner)
+    except _Unkeyable:
+        names = []  # the schema is dropped (`unkeyable` says so): no fields to link
+    longest = max((len(n) for n in names if isinstance(n, str)), default=0)
+    for k, ident in enumerate(facet.get("identifiers") or []):
+        if not isinstance(ident, Mapping):
+            continue
+        inner: list[str | int] = ["identifiers", k]
+        _need_key(inner, keys.dataset_key, ident.get("namespace"), ident.get("name"))
+        if longest and len(ident["namespace"]) + len(ident["name"]) + longest > _SURE_FIT:
+            for name in names:
+                _need_key(inner, keys.field_key, ident["namespace"], ident["name"], name)
+
+
+def _get_str(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else None
+
+
+#: (place, facet name) -> the check of the names that facet gives the mapping
+_KEYED: dict[tuple[str, str], Any] = {
+    ("dataset", "schema"): _check_schema,
+    ("dataset", "columnLineage"): _check_column_lineage,
+    ("dataset", "lineage"): _check_dataset_lineage,
+    ("dataset", "dataQualityAssertions"): _check_assertions,  # dbt-ol sends it here
+    ("input", "dataQualityAssertions"): _check_assertions,
+    ("dataset", "version"): _check_version,
+    ("dataset", "symlinks"): _check_symlinks,
+    ("run", "parent"): _check_parent,
+    ("job", "lineage"): _check_job_lineage,
+}
+#: place -> the names `_KEYED` checks there
+_KEYED_AT: dict[str, frozenset[str]] = {
+    place: frozenset(n for p, n in _KEYED if p == place)
+    for place in ("run", "job", "dataset", "input", "output")}
 
 
 def _fast_valid(kind: EventKind, event: Mapping[str, Any]) -> bool:
