@@ -442,3 +442,43 @@ def test_a_loader_killed_mid_load_into_an_empty_sqlite_store_leaves_it_empty(
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         check.close()
+
+
+def test_edge_ends_found_by_a_shared_hash_are_matched_by_their_texts() -> None:
+    """The loader finds edge ends by 64-bit hashes of their texts; a hash two texts share
+    must not make an unknown end (or the other key) look found. Forced here with a 'hash'
+    that is only the text's length, so every end collides with several keys."""
+    from lineage.store.sql.bulk import _positions
+
+    keys = pl.Series(["field:a.x", "field:a.y", "field:b.x", "dataset:a", "dataset:b"])
+    texts = pl.Series(["field:b.x", "field:a.z", "dataset:b", "field:a.x", "dataset:c",
+                       "field:a.y", "dataset:a"])
+
+    def by_length(series: pl.Series) -> pl.Series:
+        return series.str.len_bytes().cast(pl.UInt64)
+
+    exact = [keys.to_list().index(t) if t in keys.to_list() else -1 for t in texts]
+    assert exact == [2, -1, 4, 0, -1, 1, 3]
+    assert _positions(texts, keys, by_length).tolist() == exact
+    assert _positions(texts, keys).tolist() == exact
+    assert _positions(texts, pl.Series([], dtype=pl.String)).tolist() == [-1] * 7
+
+
+def test_many_edges_of_several_kinds_between_the_same_ends_land_in_their_rows(
+        store: Store) -> None:
+    """Edges sharing (src, dst) with different kinds, keys differing in one character,
+    ends among stored and loaded nodes: each edge row as given (the loader orders them by
+    ids and kind, found by hashing the key texts)."""
+    stored = [(f"field:t.c{i:03d}", "field", f"c{i:03d}") for i in range(0, 300, 2)]
+    store.bulk_load(stored, [])
+    loaded = [(f"field:t.c{i:03d}", "field", f"c{i:03d}") for i in range(1, 300, 2)]
+    kinds = ("derived_from", "has_field", "read")
+    edges = [(f"field:t.c{i:03d}", f"field:t.c{(i * 7 + 3) % 300:03d}", kinds[j],
+              json.dumps({"j": j, "i": i}))
+             for i in range(300) for j in range(3) if (i + j) % 2 == 0 or j == 2]
+    frame = pl.DataFrame(edges, schema=["src", "dst", "kind", "properties"], orient="row")
+    assert store.bulk_load(loaded, frame.sample(fraction=1.0, shuffle=True, seed=3)) == (
+        150, len(edges))
+    got = store.edges_among(f"field:t.c{i:03d}" for i in range(300))
+    assert sorted((e.src, e.dst, e.kind.value, json.dumps(e.properties)) for e in got) == sorted(
+        edges)
