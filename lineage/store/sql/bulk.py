@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import psycopg
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..._errors import ConflictError, StoreError, ValidationError
@@ -270,8 +271,44 @@ def _check_no_repeats(src: np.ndarray, dst: np.ndarray, kind_code: np.ndarray,
 
 def _rtails(keys: pl.Series) -> list[str]:
     """`node.rtail` of each key: its tail (`lineage._keys.tail`) reversed code point by code
-    point (`_reversed(_tails(keys))`)."""
-    return _reversed(_tails(keys))
+    point."""
+    texts, reversed_ = _reversed_tails(keys)
+    return texts.to_list() if reversed_ else _reversed(texts)
+
+
+def _rtail_series(keys: pl.Series) -> pl.Series:
+    texts, reversed_ = _reversed_tails(keys)
+    return (texts if reversed_ else pl.Series(_reversed(texts), dtype=pl.String)).alias("rtail")
+
+
+def _reversed_tails(keys: pl.Series) -> tuple[pl.Series, bool]:
+    """(the keys' reversed tails, True), without the GIL for the most part; when a tail is
+    not ASCII, (the tails, False): `_reversed` must then reverse them in Python."""
+    tails = _tails(keys)
+    flipped = _reversed_ascii(tails)
+    return (tails, False) if flipped is None else (flipped, True)
+
+
+def _reversed_ascii(texts: pl.Series) -> pl.Series | None:
+    """The texts reversed, when all are ASCII (where reversing bytes is reversing code
+    points), else None. The whole text buffer reversed at once holds every text reversed,
+    in the reverse order: numpy copies the bytes, and the Series is read backwards. (For
+    10^6 tails: ~0.07 s off the GIL, and the main thread's list of them 0.09 s instead of
+    0.2 s for Python reversing each one.)"""
+    array = texts.rechunk().to_arrow()
+    if array.null_count or not pa.types.is_large_string(array.type):
+        return None
+    n = len(array)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset:array.offset + n + 1]
+    if data_buffer is None or not n:
+        return texts
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    if data.size and data.max() >= 0x80:
+        return None
+    flipped = pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets[-1] - offsets[::-1]), pa.py_buffer(data[::-1].copy()))
+    return pl.Series(texts.name, flipped, dtype=pl.String).reverse()
 
 
 def _tails(keys: pl.Series) -> pl.Series:
@@ -343,18 +380,19 @@ class _Sqlite(_Loader):
 
     def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> _Rows:
         ts = _literal(stamp.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        # This is the serial part before the first INSERT: polars finds the keys' tails on
-        # a second thread (without the GIL) while this one makes the other columns' Python
-        # values, which need the GIL.
+        # This is the serial part before the first INSERT: polars finds the keys' tails and
+        # numpy reverses them on a second thread (without the GIL) while this one makes the
+        # other columns' Python values, which need the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            tails = pool.submit(_tails, nodes["key"])
+            tails = pool.submit(_reversed_tails, nodes["key"])
             columns = [
                 ("id", nodes["id"].to_list()), ("key", nodes["key"].to_list()),
                 ("kind", _values(nodes["kind"])), ("name", nodes["name"].to_list()),
                 ("namespace", _values(nodes["namespace"])),
                 ("properties", _values(nodes["properties"])), ("created_at", ts),
                 ("updated_at", ts)]
-            columns.insert(2, ("rtail", _reversed(tails.result())))
+            texts, reversed_ = tails.result()
+            columns.insert(2, ("rtail", texts.to_list() if reversed_ else _reversed(texts)))
         return _rows("node", columns, nodes.height)
 
     def write_nodes(self, rows: _Rows, chunk_size: int) -> None:
@@ -570,7 +608,7 @@ class _Postgres(_Loader):
     def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> pl.DataFrame:
         ts = stamp.isoformat()
         return nodes.select(
-            "id", "key", pl.Series("rtail", _rtails(nodes["key"]), dtype=pl.String),
+            "id", "key", _rtail_series(nodes["key"]),
             "kind", "name", "namespace", "properties",
             pl.lit(ts).alias("created_at"), pl.lit(ts).alias("updated_at"))
 
