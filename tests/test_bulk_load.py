@@ -482,3 +482,31 @@ def test_many_edges_of_several_kinds_between_the_same_ends_land_in_their_rows(
     got = store.edges_among(f"field:t.c{i:03d}" for i in range(300))
     assert sorted((e.src, e.dst, e.kind.value, json.dumps(e.properties)) for e in got) == sorted(
         edges)
+
+
+def test_node_rows_written_in_parts_keep_every_value_in_its_row(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite loader makes the node rows' Python values a part at a time (the reversed
+    tails a part ahead on its helper thread): here parts of 400 rows, where a column holds
+    one value in one part and varies in another, and one part has a key that is not ASCII
+    (its tails reversed in Python, the others' as bytes)."""
+    from lineage._keys import tail
+    from lineage.store.sql import bulk
+
+    monkeypatch.setattr(bulk, "_NODE_PART", 400)
+    n = 1_030  # parts of 400, 400 and 230 (a rest after the 200-row statements)
+    keys = [f"field:ns/t{i // 50}.c{i:04d}" + ("\u00e9" if i == 555 else "") for i in range(n)]
+    nodes = pl.DataFrame({
+        "key": keys, "kind": ["field"] * n, "name": [f"c{i}" for i in range(n)],
+        # the first part: no namespace anywhere; then one per row
+        "namespace": [None if i < 400 else f"ns{i % 3}" for i in range(n)],
+        # the second part: the same properties in every row
+        "properties": ["{}" if 400 <= i < 800 else json.dumps({"i": i}) for i in range(n)]},
+        schema_overrides={"namespace": pl.String})
+    assert store.bulk_load(nodes, []) == (n, 0)
+    got = snapshot(store)["nodes"]
+    assert got == {keys[i]: (f"c{i}", None if i < 400 else f"ns{i % 3}",
+                             {} if 400 <= i < 800 else {"i": i}) for i in range(n)}
+    # the reversed tails, read back by suffix lookups on the tail of each key
+    for i in (0, 399, 400, 555, 799, 800, n - 1):
+        assert store.resolve(tail(keys[i])).key == keys[i]

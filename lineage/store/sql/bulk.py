@@ -24,7 +24,7 @@ import io
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +78,8 @@ class _Loader:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        #: the helper thread of `run` (one worker), for work `node_rows` can hand off
+        self.helper: ThreadPoolExecutor | None = None
 
     # hooks -------------------------------------------------------------------------
     def count(self, table: str) -> int:
@@ -126,17 +128,18 @@ class _Loader:
         new = nodes.join(stored, on="key", how="anti").sort("key") if stored.height else nodes
         new = new.with_columns(self.new_ids(new.height).alias("id"))
         ids = pl.concat([stored, new.select("key", "id")])
-        # The node rows' Python values first, alone: this is the serial part before the
-        # first INSERT, and polars resolving the edges meanwhile (on both cores) made it
-        # take 2-2.5x its CPU time in wall time.
-        node_rows = self.node_rows(new, stamp)
-        # The edges are resolved by polars (without the GIL) on a second thread while the
-        # nodes are written and indexed (SQLite's work, mostly without the GIL too). An
-        # unknown endpoint then raises after the node rows are written, still inside the
-        # transaction, which rolls back. The Python objects of the edge rows are made on
-        # that thread after the node INSERTs, while SQLite builds the node indexes (no GIL
-        # held then); made during the INSERTs, they held the GIL the inserts wait for.
+        # One helper thread, its jobs in the order given: what `node_rows` hands it (the
+        # SQLite loader: the keys' reversed tails), then the edges' resolution, then the
+        # edge rows' values. Its work is mostly without the GIL (polars, Arrow, numpy) and
+        # on one core, so the main thread keeps the other for making the node rows' values
+        # and for SQLite's work (itself mostly without the GIL). An unknown endpoint raises
+        # after the node rows are written, still inside the transaction, which rolls back.
+        # The edge rows' Python values are made after the node INSERTs, while SQLite builds
+        # the node indexes (no GIL held then); made during the INSERTs, they held the GIL
+        # the inserts wait for.
         with ThreadPoolExecutor(max_workers=1) as pool:
+            self.helper = pool
+            node_rows = self.node_rows(new, stamp)
             pending = pool.submit(self._resolve_edges, edges, ids, stored, stored_edges)
             with self.indexes_off("node", new.height >= stored_nodes and new.height > 0):
                 self.write_nodes(node_rows, chunk_size)
@@ -378,25 +381,32 @@ class _Sqlite(_Loader):
         for _, sql in found:
             self.cur.execute(sql)
 
-    def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> _Rows:
-        ts = _literal(stamp.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        # This is the serial part before the first INSERT: polars finds the keys' tails and
-        # numpy reverses them on a second thread (without the GIL) while this one makes the
-        # other columns' Python values, which need the GIL.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            tails = pool.submit(_reversed_tails, nodes["key"])
-            columns = [
-                ("id", nodes["id"].to_list()), ("key", nodes["key"].to_list()),
-                ("kind", _values(nodes["kind"])), ("name", nodes["name"].to_list()),
-                ("namespace", _values(nodes["namespace"])),
-                ("properties", _values(nodes["properties"])), ("created_at", ts),
-                ("updated_at", ts)]
-            texts, reversed_ = tails.result()
-            columns.insert(2, ("rtail", texts.to_list() if reversed_ else _reversed(texts)))
-        return _rows("node", columns, nodes.height)
+    def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> _NodeParts:
+        # The keys' reversed tails are found on the helper thread (polars and numpy, no GIL
+        # held), a part at a time, ahead of the main thread, which makes the other columns'
+        # Python values part by part as it writes (`write_nodes`).
+        helper = self.helper
+        assert helper is not None, "node_rows runs inside run()"
+        tails = [helper.submit(_reversed_tails, nodes["key"].slice(a, _NODE_PART))
+                 for a in range(0, nodes.height, _NODE_PART)]
+        return _NodeParts(nodes, _literal(stamp.strftime("%Y-%m-%d %H:%M:%S.%f")), tails)
 
-    def write_nodes(self, rows: _Rows, chunk_size: int) -> None:
-        _insert(self.cur, "INSERT", rows)
+    def write_nodes(self, rows: _NodeParts, chunk_size: int) -> None:
+        # Each part's Python values made just before its INSERTs, not all 10^6 rows' first:
+        # the strings are bound while still in the CPU's cache (values and INSERTs of 10^6
+        # nodes: 1.45-1.6 s of CPU by parts of 25-100k rows, 1.7-2.1 s all at once).
+        ts = rows.stamp
+        for start, tails in zip(range(0, rows.nodes.height, _NODE_PART), rows.tails,
+                                strict=True):
+            part = rows.nodes.slice(start, _NODE_PART)
+            texts, reversed_ = tails.result()
+            _insert(self.cur, "INSERT", _rows("node", [
+                ("id", part["id"].to_list()), ("key", part["key"].to_list()),
+                ("rtail", texts.to_list() if reversed_ else _reversed(texts)),
+                ("kind", _values(part["kind"])), ("name", part["name"].to_list()),
+                ("namespace", _values(part["namespace"])),
+                ("properties", _values(part["properties"])), ("created_at", ts),
+                ("updated_at", ts)], part.height))
 
     def edge_rows(self, edges: pl.DataFrame) -> _Rows:
         return _rows("edge", [("src", edges["src"].to_list()), ("dst", edges["dst"].to_list()),
@@ -409,6 +419,22 @@ class _Sqlite(_Loader):
         before = self.raw.total_changes
         _insert(self.cur, "INSERT OR IGNORE" if may_exist else "INSERT", edges)
         return int(self.raw.total_changes - before)
+
+
+#: node rows whose Python values are made, then written, at a time (a multiple of
+#: `_ROWS_PER_INSERT`)
+_NODE_PART = 50_000
+
+
+@dataclass(frozen=True)
+class _NodeParts:
+    """New node rows for SQLite, made into Python values a part at a time by `write_nodes`:
+    the frame, the timestamp literal, and per part of `_NODE_PART` rows the helper's
+    pending `_reversed_tails`."""
+
+    nodes: pl.DataFrame
+    stamp: _Literal
+    tails: list[Future[tuple[pl.Series, bool]]]
 
 
 #: rows per SQLite INSERT statement (VALUES (...), (...), ...): executemany with one row per
