@@ -3,17 +3,19 @@
 The plan is the same on both dialects; only the way rows reach the database differs:
 
 1. ids: keys already stored are looked up once; new nodes get ids here, in key order (so
-   the unique key index grows at its end), and every edge endpoint is resolved to an id with
-   a polars join, on a second thread while the nodes are written. An endpoint neither loaded
-   nor stored is a ValidationError before any edge is written (the transaction rolls back).
+   the unique key index grows at its end), and every edge endpoint is resolved to an id (by
+   64-bit hashes of the key texts, each match checked against its text) on a second thread,
+   on one core, while the nodes are written. An endpoint neither loaded nor stored is a
+   ValidationError before any edge is written (the transaction rolls back).
 2. when the load is at least as large as what the table holds, its secondary indexes (and
    on PostgreSQL the edge foreign keys) are dropped and built again after the rows: one
    sort instead of millions of random-order inserts. The definitions are read back from the
    database, so they come back exactly as the migrations made them.
-3. rows go in sorted by primary key: SQLite `executemany` on the raw connection (with
-   `synchronous=OFF` and a large page cache, set back afterwards); PostgreSQL `COPY` of CSV
-   that polars writes, then `ANALYZE` (a walk planned without statistics right after a load
-   was 5-10x slower).
+3. rows go in sorted by primary key: SQLite `executemany` on the raw connection of
+   200-row INSERTs, the node rows' Python values made a part at a time just before they are
+   written (with `synchronous=OFF` and a large page cache, set back afterwards); PostgreSQL
+   `COPY` of CSV that polars writes, then `ANALYZE` (a walk planned without statistics
+   right after a load was 5-10x slower).
 
 All of it runs inside one transaction: an error anywhere leaves the store as it was.
 """
