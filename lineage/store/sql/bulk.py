@@ -172,10 +172,10 @@ class _Loader:
         endpoints raise ValidationError.
 
         Single-threaded on purpose: this runs beside the node INSERTs, and on a 2-core
-        machine polars' join and sort (both cores, ~1.3 s of CPU at 10^6 nodes) took a third
-        of the writing thread's core. Here the 64-bit hashes of the texts are matched by one
-        Arrow kernel on integers, each match verified against the text, and the edges
-        ordered by numpy's sort of integer keys: ~0.7 s of CPU on one core."""
+        machine polars' join and sort (1.2-1.35 s of CPU at 10^6 nodes, on both cores) made
+        the writing thread share its core. Here the 64-bit hashes of the texts are matched
+        by one Arrow kernel on integers, each match verified against the text, and the
+        edges ordered by numpy's sort of integer keys: 1.0-1.3 s of CPU, on one core."""
         n = edges.height
         ends = pl.concat([edges["src"], edges["dst"]])
         where = _positions(ends, ids["key"])  # each end's row in `ids`, -1 when unknown
@@ -209,9 +209,9 @@ class _Loader:
 def _reordered(column: pl.Series, order: np.ndarray, distinct: pl.Series | None = None,
                codes: np.ndarray | None = None) -> pl.Series:
     """`column.gather(order)`; a text column of few distinct values (kinds, properties)
-    by their numbers instead: gathering 2.5 M texts in a random order cost 0.15 s, their
-    numbers and the few texts 0.03. `codes` (already in `order`) number `column` among
-    `distinct`, when known."""
+    by their numbers instead: gathering 2.5 M texts in a random order cost 0.15 s, through
+    their numbers 0.07. `codes` (already in `order`) number `column` among `distinct`, when
+    known."""
     if codes is None or distinct is None:
         distinct = column.unique()
         if distinct.len() > column.len() // 20 or distinct.null_count():
