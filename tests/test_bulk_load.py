@@ -510,3 +510,37 @@ def test_node_rows_written_in_parts_keep_every_value_in_its_row(
     # the reversed tails, read back by suffix lookups on the tail of each key
     for i in (0, 399, 400, 555, 799, 800, n - 1):
         assert store.resolve(tail(keys[i])).key == keys[i]
+
+
+def test_edges_naming_unknown_nodes_are_all_counted_and_shown_in_input_order(
+        store: Store) -> None:
+    """The message counts every edge with an unknown end (either end) and shows the first
+    ones as given, whatever order the loader resolves them in."""
+    before = _loaded(store)
+    edges = [("feature:ghost", "feature:order_total", "derived_from", {}), *EDGES[:2],
+             ("field:pg://db/public.orders.total", "feature:nowhere", "derived_from", {}),
+             ("feature:ghost", "feature:nowhere", "derived_from", {}), *EDGES[2:]]
+    with pytest.raises(lineage.ValidationError) as caught:
+        store.bulk_load(_tuples()[0], edges)
+    assert str(caught.value) == (
+        "bulk load: 3 edge(s) name nodes that are neither in the load nor in the store: "
+        "feature:ghost -> feature:order_total, "
+        "field:pg://db/public.orders.total -> feature:nowhere, "
+        "feature:ghost -> feature:nowhere")
+    assert snapshot(store) == before
+
+
+def test_repeated_edges_are_counted_and_shown_once_each(store: Store) -> None:
+    """Every repeat counted; each repeated edge shown once, in the order first given."""
+    before = _loaded(store)
+    again = ("field:pg://db/public.orders.amount", "field:pg://db/public.orders.total",
+             "derived_from", {"transformation": "other"})
+    edges = [*EDGES, again, EDGES[0], again]
+    with pytest.raises(lineage.ValidationError) as caught:
+        store.bulk_load(_tuples()[0], edges)
+    assert str(caught.value) == (
+        "bulk load: 3 edge(s) repeat a (src, dst, kind) given earlier in the same load: "
+        "dataset:pg://db/public.orders -[has_field]-> field:pg://db/public.orders.id, "
+        "field:pg://db/public.orders.amount -[derived_from]-> "
+        "field:pg://db/public.orders.total; give each edge once")
+    assert snapshot(store) == before

@@ -266,10 +266,12 @@ def _check_no_repeats(src: np.ndarray, dst: np.ndarray, kind_code: np.ndarray,
     same = (src[1:] == src[:-1]) & (dst[1:] == dst[:-1]) & (kind_code[1:] == kind_code[:-1])
     count = int(same.sum())
     if count:
-        first = np.sort(order[1:][same])[:_SHOWN]  # the repeating rows, in input order
+        # each repeated edge's first row in the sorted run (the sort is stable: the row
+        # given first), shown in the order given
+        starts = np.flatnonzero(same & ~np.concatenate(([False], same[:-1])))
+        first = np.sort(order[starts])[:_SHOWN]
         text = ", ".join(f"{s} -[{k}]-> {d}" for s, d, k in
-                         edges.select("src", "dst", "kind")[first].unique(maintain_order=True)
-                         .rows())
+                         edges.select("src", "dst", "kind")[first].rows())
         raise ValidationError(f"bulk load: {count} edge(s) repeat a (src, dst, kind) given "
                               f"earlier in the same load: {text}; give each edge once")
 
