@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -35,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,10 +64,21 @@ def driver_errors(what: str) -> Iterator[None]:
     errors become LineageErrors here (a key another writer stored meanwhile: ConflictError)."""
     try:
         yield
-    except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+    except _driver_errors("IntegrityError") as exc:
         raise ConflictError(f"{what} conflicts with stored data: {_first_line(exc)}") from exc
-    except (sqlite3.Error, psycopg.Error) as exc:
+    except _driver_errors("Error") as exc:
         raise StoreError(f"{what} failed: {_first_line(exc)}") from exc
+
+
+def _driver_errors(name: str) -> tuple[type[Exception], ...]:
+    """sqlite3's exception class `name`, and psycopg's when psycopg is loaded (a psycopg
+    connection loaded it; none can raise its errors otherwise). Not imported here: a SQLite
+    load would spend 0.05 s of CPU importing it, inside the load."""
+    found: list[type[Exception]] = [getattr(sqlite3, name)]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        found.append(getattr(psycopg, name))
+    return tuple(found)
 
 
 def _first_line(exc: BaseException) -> str:
