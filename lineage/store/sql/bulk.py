@@ -36,8 +36,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..._errors import ConflictError, StoreError, ValidationError
 from ..._keys import TAIL_PATTERN
@@ -249,6 +247,10 @@ def _positions(texts: pl.Series, keys: pl.Series,
     third of the same lookup of the texts), then every match is compared with the key it
     found, so a hash two different texts share is never taken for a match: such texts,
     and the ones not found, are looked up again by their texts."""
+    # (imported here, on the helper thread that runs this, beside the node INSERTs: not on
+    # the main thread before them; 30-50 ms)
+    import pyarrow.compute as pc
+
     if not keys.len():
         return np.full(texts.len(), -1, dtype=np.int64)
     found = pl.from_arrow(pc.index_in(hashed(texts).to_arrow(),
@@ -313,6 +315,8 @@ def _reversed_ascii(texts: pl.Series) -> pl.Series | None:
     in the reverse order: numpy copies the bytes, and the Series is read backwards. (For
     10^6 tails: ~0.07 s off the GIL, and the main thread's list of them 0.09 s instead of
     0.2 s for Python reversing each one.)"""
+    import pyarrow as pa  # (here: see `_positions`)
+
     array = texts.rechunk().to_arrow()
     if array.null_count or not pa.types.is_large_string(array.type):
         return None
@@ -414,14 +418,15 @@ class _Sqlite(_Loader):
         for start, tails in zip(range(0, rows.nodes.height, _NODE_PART), rows.tails,
                                 strict=True):
             part = rows.nodes.slice(start, _NODE_PART)
-            texts, reversed_ = tails.result()
-            _insert(self.cur, "INSERT", _rows("node", [
+            columns = [
                 ("id", part["id"].to_list()), ("key", part["key"].to_list()),
-                ("rtail", texts.to_list() if reversed_ else _reversed(texts)),
                 ("kind", _values(part["kind"])), ("name", part["name"].to_list()),
                 ("namespace", _values(part["namespace"])),
                 ("properties", _values(part["properties"])), ("created_at", ts),
-                ("updated_at", ts)], part.height))
+                ("updated_at", ts)]
+            texts, reversed_ = tails.result()  # (asked for last: the helper had longest)
+            columns.insert(2, ("rtail", texts.to_list() if reversed_ else _reversed(texts)))
+            _insert(self.cur, "INSERT", _rows("node", columns, part.height))
 
     def edge_rows(self, edges: pl.DataFrame) -> _Rows:
         return _rows("edge", [("src", edges["src"].to_list()), ("dst", edges["dst"].to_list()),
