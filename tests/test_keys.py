@@ -40,11 +40,17 @@ def test_a_tail_is_the_last_two_segments() -> None:
 
 
 def test_the_bulk_loaders_reversed_tails_reverse_code_points() -> None:
-    """The loader reverses with polars when that is the same as Python's [::-1] (ASCII
-    without CR), else in Python: a CR LF pair or a combining accent stays reversed."""
-    from lineage.store.sql.bulk import _rtails
+    """The loader reverses ASCII tails as bytes (numpy, the whole buffer at once), others in
+    Python: a CR LF pair or a combining accent stays reversed code point by code point."""
+    from lineage.store.sql.bulk import _rtail_series, _rtails
 
     for keys in (["field:ns/t.c", "model_version:fraud@3"] * 10,
                  ["feature:a\r\nb.c\r\nd", "field:ns/t.c"],
-                 ["field:ns/caf\u00e9.cre\u0301me", "field:\U0001f600.z\u200d"]):
-        assert _rtails(pl.Series(keys)) == [tail(k)[::-1] for k in keys]
+                 ["field:ns/caf\u00e9.cre\u0301me", "field:\U0001f600.z\u200d"],
+                 ["field:ns/t.", "feature:x", "dataset:a.b.cdefghijklmnopqrstuvwxyz0123"], []):
+        assert _rtails(pl.Series(keys, dtype=pl.String)) == [tail(k)[::-1] for k in keys]
+        assert _rtail_series(pl.Series(keys, dtype=pl.String)).to_list() == [
+            tail(k)[::-1] for k in keys]
+    # a slice of a longer column (its texts start past the buffer's beginning)
+    keys = [f"field:ns/t{i}.c{i * 7}" for i in range(50)]
+    assert _rtails(pl.Series(keys).slice(13, 20)) == [tail(k)[::-1] for k in keys[13:33]]

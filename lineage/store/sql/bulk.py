@@ -3,17 +3,19 @@
 The plan is the same on both dialects; only the way rows reach the database differs:
 
 1. ids: keys already stored are looked up once; new nodes get ids here, in key order (so
-   the unique key index grows at its end), and every edge endpoint is resolved to an id with
-   a polars join, on a second thread while the nodes are written. An endpoint neither loaded
-   nor stored is a ValidationError before any edge is written (the transaction rolls back).
+   the unique key index grows at its end), and every edge endpoint is resolved to an id (by
+   64-bit hashes of the key texts, each match checked against its text) on a second thread,
+   on one core, while the nodes are written. An endpoint neither loaded nor stored is a
+   ValidationError before any edge is written (the transaction rolls back).
 2. when the load is at least as large as what the table holds, its secondary indexes (and
    on PostgreSQL the edge foreign keys) are dropped and built again after the rows: one
    sort instead of millions of random-order inserts. The definitions are read back from the
    database, so they come back exactly as the migrations made them.
-3. rows go in sorted by primary key: SQLite `executemany` on the raw connection (with
-   `synchronous=OFF` and a large page cache, set back afterwards); PostgreSQL `COPY` of CSV
-   that polars writes, then `ANALYZE` (a walk planned without statistics right after a load
-   was 5-10x slower).
+3. rows go in sorted by primary key: SQLite `executemany` on the raw connection of
+   200-row INSERTs, the node rows' Python values made a part at a time just before they are
+   written (with `synchronous=OFF` and a large page cache, set back afterwards); PostgreSQL
+   `COPY` of CSV that polars writes, then `ANALYZE` (a walk planned without statistics
+   right after a load was 5-10x slower).
 
 All of it runs inside one transaction: an error anywhere leaves the store as it was.
 """
@@ -23,8 +25,9 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import psycopg
 
 from ..._errors import ConflictError, StoreError, ValidationError
 from ..._keys import TAIL_PATTERN
@@ -60,10 +62,21 @@ def driver_errors(what: str) -> Iterator[None]:
     errors become LineageErrors here (a key another writer stored meanwhile: ConflictError)."""
     try:
         yield
-    except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+    except _driver_errors("IntegrityError") as exc:
         raise ConflictError(f"{what} conflicts with stored data: {_first_line(exc)}") from exc
-    except (sqlite3.Error, psycopg.Error) as exc:
+    except _driver_errors("Error") as exc:
         raise StoreError(f"{what} failed: {_first_line(exc)}") from exc
+
+
+def _driver_errors(name: str) -> tuple[type[Exception], ...]:
+    """sqlite3's exception class `name`, and psycopg's when psycopg is loaded (a psycopg
+    connection loaded it; none can raise its errors otherwise). Not imported here: a SQLite
+    load would spend 0.05 s of CPU importing it, inside the load."""
+    found: list[type[Exception]] = [getattr(sqlite3, name)]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        found.append(getattr(psycopg, name))
+    return tuple(found)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -76,6 +89,8 @@ class _Loader:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        #: the helper thread of `run` (one worker), for work `node_rows` can hand off
+        self.helper: ThreadPoolExecutor | None = None
 
     # hooks -------------------------------------------------------------------------
     def count(self, table: str) -> int:
@@ -124,17 +139,18 @@ class _Loader:
         new = nodes.join(stored, on="key", how="anti").sort("key") if stored.height else nodes
         new = new.with_columns(self.new_ids(new.height).alias("id"))
         ids = pl.concat([stored, new.select("key", "id")])
-        # The node rows' Python values first, alone: this is the serial part before the
-        # first INSERT, and polars resolving the edges meanwhile (on both cores) made it
-        # take 2-2.5x its CPU time in wall time.
-        node_rows = self.node_rows(new, stamp)
-        # The edges are resolved by polars (without the GIL) on a second thread while the
-        # nodes are written and indexed (SQLite's work, mostly without the GIL too). An
-        # unknown endpoint then raises after the node rows are written, still inside the
-        # transaction, which rolls back. The Python objects of the edge rows are made on
-        # that thread after the node INSERTs, while SQLite builds the node indexes (no GIL
-        # held then); made during the INSERTs, they held the GIL the inserts wait for.
+        # One helper thread, its jobs in the order given: what `node_rows` hands it (the
+        # SQLite loader: the keys' reversed tails), then the edges' resolution, then the
+        # edge rows' values. Its work is mostly without the GIL (polars, Arrow, numpy) and
+        # on one core, so the main thread keeps the other for making the node rows' values
+        # and for SQLite's work (itself mostly without the GIL). An unknown endpoint raises
+        # after the node rows are written, still inside the transaction, which rolls back.
+        # The edge rows' Python values are made after the node INSERTs, while SQLite builds
+        # the node indexes (no GIL held then); made during the INSERTs, they held the GIL
+        # the inserts wait for.
         with ThreadPoolExecutor(max_workers=1) as pool:
+            self.helper = pool
+            node_rows = self.node_rows(new, stamp)
             pending = pool.submit(self._resolve_edges, edges, ids, stored, stored_edges)
             with self.indexes_off("node", new.height >= stored_nodes and new.height > 0):
                 self.write_nodes(node_rows, chunk_size)
@@ -162,52 +178,159 @@ class _Loader:
     @staticmethod
     def _resolve(edges: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
         """Edges as (src id, dst id, kind, properties), sorted by primary key; unknown
-        endpoints raise ValidationError."""
-        # One join of both ends stacked (src then dst), not one join per end: the table of
-        # the node keys is hashed once (0.7 s of CPU instead of 1.0-1.2 at 10^6 nodes).
+        endpoints raise ValidationError.
+
+        Single-threaded on purpose: this runs beside the node INSERTs, and on a 2-core
+        machine polars' join and sort (1.2-1.35 s of CPU at 10^6 nodes, on both cores) made
+        the writing thread share its core. Here the 64-bit hashes of the texts are matched
+        by one Arrow kernel on integers, each match verified against the text, and the
+        edges ordered by numpy's sort of integer keys: 1.0-1.3 s of CPU, on one core."""
         n = edges.height
-        ends = (pl.concat([edges["src"], edges["dst"]]).rename("key").to_frame()
-                .join(ids, on="key", how="left", maintain_order="left")["id"])
-        joined = edges.with_columns(ends.slice(0, n).alias("src_id"),
-                                    ends.slice(n, n).alias("dst_id"))
-        if ends.null_count():  # (counted, not filtered: no copy of the edges when all is well)
-            dangling = joined.filter(pl.col("src_id").is_null() | pl.col("dst_id").is_null())
+        ends = pl.concat([edges["src"], edges["dst"]])
+        where = _positions(ends, ids["key"])  # each end's row in `ids`, -1 when unknown
+        unknown = where < 0
+        if unknown.any():
+            bad = unknown[:n] | unknown[n:]
+            dangling = edges.filter(pl.Series(bad))
             shown = ", ".join(f"{s} -> {d}" for s, d in
                               dangling.select("src", "dst").head(_SHOWN).rows())
             raise ValidationError(f"bulk load: {dangling.height} edge(s) name nodes that are "
                                   f"neither in the load nor in the store: {shown}")
-        resolved = (joined.select(pl.col("src_id").alias("src"), pl.col("dst_id").alias("dst"),
-                                  "kind", "properties")
-                    .sort("src", "dst", "kind"))
-        _check_no_repeats(resolved, joined)
-        return resolved
+        ends_id = ids["id"].to_numpy()[where]
+        src, dst = ends_id[:n], ends_id[n:]
+        # kinds numbered in text order (the primary key orders kinds as texts)
+        kinds = edges["kind"].unique().sort()
+        kind_code = edges["kind"].cast(pl.Enum(kinds)).to_physical().to_numpy()
+        if n and src.min() >= 0 and dst.min() >= 0 and max(src.max(), dst.max()) < 2**31:
+            # one integer key holding (src, dst): a single-key sort, then the kind
+            order = np.lexsort((kind_code, (src << 32) | dst))
+        else:
+            order = np.lexsort((kind_code, dst, src))
+        src, dst, kind_code = src[order], dst[order], kind_code[order]
+        _check_no_repeats(src, dst, kind_code, order, edges)
+        return pl.DataFrame({"src": src, "dst": dst,
+                             "kind": _reordered(edges["kind"], order, kinds, kind_code),
+                             "properties": _reordered(edges["properties"], order)},
+                            schema={"src": pl.Int64, "dst": pl.Int64, "kind": pl.String,
+                                    "properties": pl.String})
 
 
-def _check_no_repeats(resolved: pl.DataFrame, joined: pl.DataFrame) -> None:
+def _reordered(column: pl.Series, order: np.ndarray, distinct: pl.Series | None = None,
+               codes: np.ndarray | None = None) -> pl.Series:
+    """`column.gather(order)`; a text column of few distinct values (kinds, properties)
+    by their numbers instead: gathering 2.5 M texts in a random order cost 0.15 s, through
+    their numbers 0.07. `codes` (already in `order`) number `column` among `distinct`, when
+    known."""
+    if codes is None or distinct is None:
+        distinct = column.unique()
+        if distinct.len() > column.len() // 20 or distinct.null_count():
+            return column.gather(order)
+        codes = column.cast(pl.Enum(distinct)).to_physical().to_numpy()[order]
+    return distinct.gather(codes).rename(column.name)
+
+
+#: seed of the 64-bit text hashes matched in `_positions` (any fixed value)
+_HASH_SEED = 0x6C696E
+
+
+def _hashed(texts: pl.Series) -> pl.Series:
+    # polars' hash may differ between its versions: fine here, both sides are hashed by
+    # the same process
+    return texts.hash(_HASH_SEED)
+
+
+def _positions(texts: pl.Series, keys: pl.Series,
+               hashed: Callable[[pl.Series], pl.Series] = _hashed) -> np.ndarray:
+    """Each text's position among `keys` (distinct texts), -1 where it is none of them.
+
+    The texts are matched by their 64-bit hashes (`hashed`; an integer lookup costs a
+    third of the same lookup of the texts), then every match is compared with the key it
+    found, so a hash two different texts share is never taken for a match: such texts,
+    and the ones not found, are looked up again by their texts."""
+    # (imported here, on the helper thread that runs this, beside the node INSERTs: not on
+    # the main thread before them; 30-50 ms)
+    import pyarrow.compute as pc
+
+    if not keys.len():
+        return np.full(texts.len(), -1, dtype=np.int64)
+    found = pl.from_arrow(pc.index_in(hashed(texts).to_arrow(),
+                                      value_set=hashed(keys).to_arrow()))
+    assert isinstance(found, pl.Series)
+    found = found.cast(pl.Int64).fill_null(-1)
+    where = found.to_numpy().copy()
+    # (a text matched by hash only, or not at all: rare, looked up exactly)
+    unsure = ((where < 0) | (keys.gather(found.clip(0)) != texts).to_numpy())
+    if unsure.any():
+        lookup = np.flatnonzero(unsure)
+        again = pl.from_arrow(pc.index_in(texts.gather(lookup).to_arrow(),
+                                          value_set=keys.to_arrow()))
+        assert isinstance(again, pl.Series)
+        where[lookup] = again.cast(pl.Int64).fill_null(-1).to_numpy()
+    return where
+
+
+def _check_no_repeats(src: np.ndarray, dst: np.ndarray, kind_code: np.ndarray,
+                      order: np.ndarray, edges: pl.DataFrame) -> None:
     """One load may not give the same (src, dst, kind) twice: which properties should win
     would be a guess (`apply` is the upsert). Sorted, repeats are neighbours: comparing
     integer ids with the previous row is far cheaper than hashing the key texts."""
-    if resolved.height < 2:
+    if src.size < 2:
         return
-    same = resolved.select(
-        (pl.col("src") == pl.col("src").shift(1)) & (pl.col("dst") == pl.col("dst").shift(1))
-        & (pl.col("kind") == pl.col("kind").shift(1))).to_series().fill_null(False)
+    same = (src[1:] == src[:-1]) & (dst[1:] == dst[:-1]) & (kind_code[1:] == kind_code[:-1])
     count = int(same.sum())
     if count:
-        first = resolved.filter(same).head(_SHOWN)
-        shown = joined.join(first.rename({"src": "src_id", "dst": "dst_id"}),
-                            on=["src_id", "dst_id", "kind"], how="semi")
+        # each repeated edge's first row in the sorted run (the sort is stable: the row
+        # given first), shown in the order given
+        starts = np.flatnonzero(same & ~np.concatenate(([False], same[:-1])))
+        first = np.sort(order[starts])[:_SHOWN]
         text = ", ".join(f"{s} -[{k}]-> {d}" for s, d, k in
-                         shown.select("src", "dst", "kind").unique(maintain_order=True)
-                         .head(_SHOWN).rows())
+                         edges.select("src", "dst", "kind")[first].rows())
         raise ValidationError(f"bulk load: {count} edge(s) repeat a (src, dst, kind) given "
                               f"earlier in the same load: {text}; give each edge once")
 
 
 def _rtails(keys: pl.Series) -> list[str]:
     """`node.rtail` of each key: its tail (`lineage._keys.tail`) reversed code point by code
-    point (`_reversed(_tails(keys))`)."""
-    return _reversed(_tails(keys))
+    point."""
+    texts, reversed_ = _reversed_tails(keys)
+    return texts.to_list() if reversed_ else _reversed(texts)
+
+
+def _rtail_series(keys: pl.Series) -> pl.Series:
+    texts, reversed_ = _reversed_tails(keys)
+    return (texts if reversed_ else pl.Series(_reversed(texts), dtype=pl.String)).alias("rtail")
+
+
+def _reversed_tails(keys: pl.Series) -> tuple[pl.Series, bool]:
+    """(the keys' reversed tails, True), without the GIL for the most part; when a tail is
+    not ASCII, (the tails, False): `_reversed` must then reverse them in Python."""
+    tails = _tails(keys)
+    flipped = _reversed_ascii(tails)
+    return (tails, False) if flipped is None else (flipped, True)
+
+
+def _reversed_ascii(texts: pl.Series) -> pl.Series | None:
+    """The texts reversed, when all are ASCII (where reversing bytes is reversing code
+    points), else None. The whole text buffer reversed at once holds every text reversed,
+    in the reverse order: numpy copies the bytes, and the Series is read backwards. (For
+    10^6 tails: ~0.07 s off the GIL, and the main thread's list of them 0.09 s instead of
+    0.2 s for Python reversing each one.)"""
+    import pyarrow as pa  # (here: see `_positions`)
+
+    array = texts.rechunk().to_arrow()
+    if array.null_count or not pa.types.is_large_string(array.type):
+        return None
+    n = len(array)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset:array.offset + n + 1]
+    if data_buffer is None or not n:
+        return texts
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    if data.size and data.max() >= 0x80:
+        return None
+    flipped = pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets[-1] - offsets[::-1]), pa.py_buffer(data[::-1].copy()))
+    return pl.Series(texts.name, flipped, dtype=pl.String).reverse()
 
 
 def _tails(keys: pl.Series) -> pl.Series:
@@ -277,24 +400,33 @@ class _Sqlite(_Loader):
         for _, sql in found:
             self.cur.execute(sql)
 
-    def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> _Rows:
-        ts = _literal(stamp.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        # This is the serial part before the first INSERT: polars finds the keys' tails on
-        # a second thread (without the GIL) while this one makes the other columns' Python
-        # values, which need the GIL.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            tails = pool.submit(_tails, nodes["key"])
-            columns = [
-                ("id", nodes["id"].to_list()), ("key", nodes["key"].to_list()),
-                ("kind", _values(nodes["kind"])), ("name", nodes["name"].to_list()),
-                ("namespace", _values(nodes["namespace"])),
-                ("properties", _values(nodes["properties"])), ("created_at", ts),
-                ("updated_at", ts)]
-            columns.insert(2, ("rtail", _reversed(tails.result())))
-        return _rows("node", columns, nodes.height)
+    def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> _NodeParts:
+        # The keys' reversed tails are found on the helper thread (polars and numpy, no GIL
+        # held), a part at a time, ahead of the main thread, which makes the other columns'
+        # Python values part by part as it writes (`write_nodes`).
+        helper = self.helper
+        assert helper is not None, "node_rows runs inside run()"
+        tails = [helper.submit(_reversed_tails, nodes["key"].slice(a, _NODE_PART))
+                 for a in range(0, nodes.height, _NODE_PART)]
+        return _NodeParts(nodes, _literal(stamp.strftime("%Y-%m-%d %H:%M:%S.%f")), tails)
 
-    def write_nodes(self, rows: _Rows, chunk_size: int) -> None:
-        _insert(self.cur, "INSERT", rows)
+    def write_nodes(self, rows: _NodeParts, chunk_size: int) -> None:
+        # Each part's Python values made just before its INSERTs, not all 10^6 rows' first:
+        # the strings are bound while still in the CPU's cache (values and INSERTs of 10^6
+        # nodes: 1.45-1.6 s of CPU by parts of 25-100k rows, 1.7-2.1 s all at once).
+        ts = rows.stamp
+        for start, tails in zip(range(0, rows.nodes.height, _NODE_PART), rows.tails,
+                                strict=True):
+            part = rows.nodes.slice(start, _NODE_PART)
+            columns = [
+                ("id", part["id"].to_list()), ("key", part["key"].to_list()),
+                ("kind", _values(part["kind"])), ("name", part["name"].to_list()),
+                ("namespace", _values(part["namespace"])),
+                ("properties", _values(part["properties"])), ("created_at", ts),
+                ("updated_at", ts)]
+            texts, reversed_ = tails.result()  # (asked for last: the helper had longest)
+            columns.insert(2, ("rtail", texts.to_list() if reversed_ else _reversed(texts)))
+            _insert(self.cur, "INSERT", _rows("node", columns, part.height))
 
     def edge_rows(self, edges: pl.DataFrame) -> _Rows:
         return _rows("edge", [("src", edges["src"].to_list()), ("dst", edges["dst"].to_list()),
@@ -307,6 +439,22 @@ class _Sqlite(_Loader):
         before = self.raw.total_changes
         _insert(self.cur, "INSERT OR IGNORE" if may_exist else "INSERT", edges)
         return int(self.raw.total_changes - before)
+
+
+#: node rows whose Python values are made, then written, at a time (a multiple of
+#: `_ROWS_PER_INSERT`)
+_NODE_PART = 50_000
+
+
+@dataclass(frozen=True)
+class _NodeParts:
+    """New node rows for SQLite, made into Python values a part at a time by `write_nodes`:
+    the frame, the timestamp literal, and per part of `_NODE_PART` rows the helper's
+    pending `_reversed_tails`."""
+
+    nodes: pl.DataFrame
+    stamp: _Literal
+    tails: list[Future[tuple[pl.Series, bool]]]
 
 
 #: rows per SQLite INSERT statement (VALUES (...), (...), ...): executemany with one row per
@@ -506,7 +654,7 @@ class _Postgres(_Loader):
     def node_rows(self, nodes: pl.DataFrame, stamp: datetime) -> pl.DataFrame:
         ts = stamp.isoformat()
         return nodes.select(
-            "id", "key", pl.Series("rtail", _rtails(nodes["key"]), dtype=pl.String),
+            "id", "key", _rtail_series(nodes["key"]),
             "kind", "name", "namespace", "properties",
             pl.lit(ts).alias("created_at"), pl.lit(ts).alias("updated_at"))
 
