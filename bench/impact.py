@@ -65,13 +65,16 @@ try:  # `python bench/impact.py` puts bench/ on sys.path; `python -m bench.impac
 except ImportError:  # pragma: no cover
     from bench.generate import Graph, generate
 
-#: the targets of issue "Foundation", item 8
-TARGET_LOAD_EDGES_PER_S = 500_000
+#: issue "Foundation", item 8's absolute load rate, withdrawn by issue 12 (it is above
+#: SQLite's own floor for these rows here): printed for information, not as a target
+WITHDRAWN_LOAD_EDGES_PER_S = 500_000
 #: SQLite bulk load against `sqlite_floor` (issue 12), wall time over wall time
 TARGET_LOAD_FLOOR_RATIO = 1.25
 TARGET_TYPICAL_P50_S = 0.005
 TARGET_HUB_P50_S = 1.0
 TARGET_HUB_SIZE = 1_000_000
+#: PostgreSQL, the team backend: both hubs' impact() at 10^6 nodes (issue 12)
+TARGET_PG_HUB_P50_S = 1.5
 #: the Neo4j targets of issue 16, item 4
 TARGET_NEO4J_LOAD_EDGES_PER_S = 50_000
 TARGET_NEO4J_TYPICAL_P50_S = 0.020
@@ -782,15 +785,14 @@ def format_targets(results: Sequence[SizeResult]) -> str:
             continue
         rate = r.graph.n_edges / b.load_s
         if rate == rate:  # nan when a kept store was reused (--keep-sqlite)
-            lines.append(_target(f"bulk load >= {TARGET_LOAD_EDGES_PER_S:,} edges/s", at,
-                                 f"{rate:,.0f} edges/s", rate >= TARGET_LOAD_EDGES_PER_S))
+            withdrawn = f"{WITHDRAWN_LOAD_EDGES_PER_S:,} edges/s: withdrawn (issue 12)"
+            lines.append(f"  {'bulk load':<44}{at:<30}{rate:,.0f} edges/s "
+                         f"(the former {withdrawn})")
             if b.floor_s:
                 floor_rate = r.graph.n_edges / b.floor_s
-                lines.append(_target("  raw SQLite, the same rows straight in", at,
-                                     f"{floor_rate:,.0f} edges/s",
-                                     floor_rate >= TARGET_LOAD_EDGES_PER_S))
-                # issue 12's target since the absolute rate was withdrawn (it is above
-                # SQLite's own floor for these rows here)
+                lines.append(f"  {'  raw SQLite, the same rows straight in':<44}{at:<30}"
+                             f"{floor_rate:,.0f} edges/s")
+                # issue 12's target since the absolute rate was withdrawn
                 ratio = b.load_s / b.floor_s
                 lines.append(_target(f"bulk load <= {TARGET_LOAD_FLOOR_RATIO}x the raw floor",
                                      at, f"{ratio:.2f}x", ratio <= TARGET_LOAD_FLOOR_RATIO))
@@ -803,6 +805,12 @@ def format_targets(results: Sequence[SizeResult]) -> str:
             lines.append(_target("  the same through impact() (+ consumers)", at,
                                  f"{q.store.p50 * 1000:.1f} ms",
                                  q.store.p50 <= TARGET_TYPICAL_P50_S))
+        if backend == "postgresql" and r.graph.n_nodes >= TARGET_HUB_SIZE:
+            for q in [*_labelled(b, "impact(): hub"), *_labelled(b, "impact(): second")]:
+                lines.append(_target(
+                    f"{q.label} p50 <= {TARGET_PG_HUB_P50_S} s", at,
+                    f"{q.store.p50:.2f} s ({q.reached:,} reached)",
+                    q.store.p50 <= TARGET_PG_HUB_P50_S))
     hub_runs = [(r, b) for r in results for b in r.backends
                 if b.backend == "sqlite" and r.graph.n_nodes >= TARGET_HUB_SIZE and b.queries]
     label = f"hub p50 <= {TARGET_HUB_P50_S:.0f} s (10^6 nodes, SQLite)"
