@@ -468,3 +468,42 @@ def test_a_relationship_another_program_drew_between_lineage_nodes_is_no_edge_of
     assert [r.node.key for r in neo.upstream("feature:b")] == ["feature:a"]
     assert [(s, d) for s, d, _, _ in neo.subgraph("feature:a").edges] == [
         ("feature:a", "feature:b")]
+
+
+def _sparse_graph(url: str) -> str:
+    """A dataset with one field read by a job: no model, consumer or feature, so most
+    relationship types the walks name do not exist in the graph."""
+    with lineage.connect(url) as store:
+        batch = GraphBatch()
+        batch.add_node("dataset:warehouse/orders", "orders")
+        batch.add_node("field:warehouse/orders.amount", "amount")
+        batch.add_node("job:etl/load", "load")
+        batch.add_edge("dataset:warehouse/orders", "field:warehouse/orders.amount",
+                       EdgeKind.HAS_FIELD)
+        batch.add_edge("dataset:warehouse/orders", "job:etl/load", EdgeKind.READ)
+        store.apply(batch)
+    return "field:warehouse/orders.amount"
+
+
+def test_queries_naming_relationship_types_the_graph_lacks_log_no_server_warnings(
+        neo4j_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    field = _sparse_graph(neo4j_url)
+    with caplog.at_level("INFO", logger="neo4j"), lineage.connect(neo4j_url) as store:
+        answer = lineage.impact(store, field).to_dict()
+        store.upstream(field)
+    assert answer["start"]["key"] == field
+    notices = [r.getMessage()[:200] for r in caplog.records
+               if "notification" in r.getMessage().lower()]
+    assert notices == []
+
+
+def test_the_cli_on_a_sparse_neo4j_graph_prints_nothing_on_stderr(neo4j_url: str) -> None:
+    import subprocess
+    import sys
+
+    field = _sparse_graph(neo4j_url)
+    done = subprocess.run([sys.executable, "-m", "lineage_cli", "--store", neo4j_url,
+                           "impact", field], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "amount" in done.stdout

@@ -288,7 +288,11 @@ class Neo4jStore(Store):
         self.url = url
         uri, auth, self.database, records_url = parse_url(url)
         try:
-            self.driver = GraphDatabase.driver(uri, auth=auth)
+            # The walks name every lineage relationship type; a graph that has none of
+            # some type yet (no model, no consumer) makes the server warn about each
+            # unknown type on every query, which the driver prints to stderr.
+            self.driver = GraphDatabase.driver(
+                uri, auth=auth, notifications_disabled_classifications=["UNRECOGNIZED"])
         except Exception as exc:  # the driver refuses a malformed URI with ValueError & co
             raise ValidationError(f"cannot use the Neo4j URL {_safe(url)}: {exc}") from exc
         try:
