@@ -23,11 +23,12 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 
 Column lineage (ColumnLineageDatasetFacet): each `fields.<out>.inputFields[]` entry is an edge
 `input field -derived_from-> output field`; its `transformation` is the lowercased subtype
-of the entry's DIRECT transformation (of several, the least preserving: aggregation, then
-transformation, then identity), else of its first one: identity, transformation,
-aggregation, filter, join, group_by, sort, window, conditional; a DIRECT entry without subtype
-is `transformation`, anything else `unknown`. `masking` is true when any transformation
-masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
+of the entry's DIRECT transformation (of several, the least preserving by
+`Transformation.loss`: window, aggregation, transformation, identity), else of its first
+one: identity, transformation, aggregation, filter, join, group_by, sort, window,
+conditional; a DIRECT entry without subtype is `transformation`, anything else `unknown`.
+`masking` is true when any transformation masks, and `transformations` lists every
+`TYPE/SUBTYPE` seen. The older form
 (`transformationType` IDENTITY or MASKED, `transformationDescription`) gives `identity` or
 `masking` (masking true). The dataset-wide `dataset` entries (fields that filter, join,
 group or sort the whole output) become `input field -derived_from-> output dataset` edges
@@ -123,9 +124,6 @@ _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
 BY_EVENTS = "openlineage"
 #: the node kinds whose `lifecycle` follows the events' lifecycleStateChange
 _LIFECYCLE_KINDS = (NodeKind.DATASET, NodeKind.FIELD, NodeKind.DATASET_VERSION)
-#: how much of its input a DIRECT subtype keeps (higher: more); another or none ranks as
-#: TRANSFORMATION, which it is read as
-_PRESERVES = {"IDENTITY": 2, "TRANSFORMATION": 1, "AGGREGATION": 0}
 
 
 @dataclass
@@ -1024,12 +1022,20 @@ def _legacy_transformation(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [entry]
 
 
+def _subtype_loss(transformation: Mapping[str, Any]) -> int:
+    """`Transformation.loss` of a transformation's subtype; one it does not know, or none,
+    ranks as TRANSFORMATION, which it is read as."""
+    subtype = str(transformation.get("subtype", "")).lower()
+    known = subtype in _KNOWN_SUBTYPES
+    return (Transformation(subtype) if known else Transformation.TRANSFORMATION).loss()
+
+
 def _edge_properties(seen: list[dict[str, Any]]) -> dict[str, Any]:
     """One derived_from edge's properties from every transformation seen for the pair."""
     direct = [t for t in seen if str(t.get("type", "")).upper() == "DIRECT"]
     # several DIRECT subtypes for one pair (CASE WHEN a THEN a ELSE a + 1): the output is
     # only as much a copy as the least preserving of them, whatever order they are listed
-    direct.sort(key=lambda t: _PRESERVES.get(str(t.get("subtype", "")).upper(), 1))
+    direct.sort(key=lambda t: -_subtype_loss(t))
     chosen = (direct or seen or [{}])[0]
     masking = any(t.get("masking") is True for t in seen)
     subtype = chosen.get("subtype")
