@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._errors import ValidationError
-from ._keys import identity
+from ._keys import fields_prefix
 from ._model import Closure, Direction, FieldSchema, NodeRef, Reached
 from ._types import base_type, parse_type
 from ._vocabulary import EdgeKind, NodeKind, path_step
@@ -939,10 +939,9 @@ def _field_names(store: GraphStore, fields: list[str]) -> dict[str, tuple[str, s
     for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
         prefix = prefixes.get(dataset.key)
         if prefix is None:
-            prefix = prefixes[dataset.key] = identity(dataset.key) + "."
-        field_id = identity(key)
-        if field_id.startswith(prefix):
-            found[key] = (dataset.key, field_id[len(prefix):])
+            prefix = prefixes[dataset.key] = fields_prefix(dataset.key)
+        if key.startswith(prefix):
+            found[key] = (dataset.key, key[len(prefix):])
     return found
 
 
@@ -1262,7 +1261,7 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
         own = by_asset.get(here.node.key)
         if own is not None:
             through, contract = None, own
-        elif any(asset.startswith(_fields_of(through)) for asset in by_asset):
+        elif any(asset.startswith(fields_prefix(through)) for asset in by_asset):
             return {}
     if contract is None:
         return None
@@ -1271,11 +1270,6 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
         # contract still reads the field
         return fields[0] if fields else {"name": field_name or here.node.name}
     return next((f for f in fields if f.get("name") == field_name), {})
-
-
-def _fields_of(dataset: str) -> str:
-    """The key prefix of the fields of `dataset` (a dataset key)."""
-    return f"{NodeKind.FIELD.value}:{dataset.split(':', 1)[1]}."
 
 
 def _at_consumer(change: Change, here: Judged,

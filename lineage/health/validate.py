@@ -195,7 +195,7 @@ def declared_schema(store: Store, dataset: NodeRef, version: str | None = None
     if not fields:
         return version, None
     nodes = store.nodes(ref.key for _e, ref in fields)
-    prefix = f"{NodeKind.FIELD.value}:{keys.identity(dataset.key)}."
+    prefix = keys.fields_prefix(dataset.key)
     declared = []
     for key in sorted(nodes):
         props = nodes[key].properties
@@ -542,7 +542,7 @@ def _schema_change(violation: Violation, declared: FieldSchema | None,
 def _consumers_broken(store: Store, dataset: NodeRef, columns: list[ColumnReport],
                       declared: dict[str, FieldSchema]) -> None:
     """Fill each schema violation's `consumers`: those change impact judges it breaks."""
-    prefix = f"{NodeKind.FIELD.value}:{keys.identity(dataset.key)}."
+    prefix = keys.fields_prefix(dataset.key)
     wanted = {prefix + c.name for c in columns
               if any(v.source == "schema" and v.severity == "error" for v in c.violations)}
     existing = store.exists(wanted) if wanted else set()
