@@ -63,6 +63,13 @@ def field_key(namespace: str, dataset: str, field: str) -> str:
     return f"{NodeKind.FIELD}:{ns}/{ds}.{f}"
 
 
+def fields_prefix(dataset: str) -> str:
+    """What the key of every field of `dataset` (a dataset key) starts with: the field's
+    key is this plus its name as given (a name may hold dots, so cut it off by this prefix,
+    never at a dot)."""
+    return f"{NodeKind.FIELD}:{identity(dataset)}."
+
+
 def dataset_version_key(namespace: str, name: str, version: str) -> str:
     ns, ds = _need(namespace, "namespace"), _need(name, "dataset name")
     return f"{NodeKind.DATASET_VERSION}:{ns}/{ds}@{_need(str(version), 'version')}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ._errors import ValidationError
 
@@ -207,3 +208,79 @@ def base_type(type_: str) -> str:
     """The base kind of a canonical type (see `ParsedType.base`): ``varchar(20)`` ->
     ``string``; containers keep their spelling."""
     return parse_type(type_).base
+
+
+# ------------------------------------------------------------------ values of a type
+# One place for "does a value fit a type": `fits` judges one value (impact, for a contract's
+# allowed values); lineage.health.validate applies the same ranges and rules to a whole
+# column at once, vectorised.
+
+#: the values each integer type holds, both ends included
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "int8": (-(2**7), 2**7 - 1), "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
+    "uint8": (0, 2**8 - 1), "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1),
+    "uint64": (0, 2**64 - 1),
+}  # fmt: skip
+FLOAT_TYPES = frozenset({"float32", "float64"})
+#: a decimal(p,s) value has more than s fractional digits when v * 10^s lies further than
+#: this share of its size (at least 1) from a whole number: compared at a tolerance, as
+#: values arrive as float64 (0.1 * 100 is not 10)
+SCALE_TOLERANCE = 1e-6
+
+
+def decimal_bound(precision: int, scale: int) -> int:
+    """decimal(p,s) holds a value whose magnitude is below this (p-s digits before the
+    point); one at or above it does not fit (the write fails or becomes null)."""
+    return 10 ** (precision - scale)
+
+
+def fits(value: Any, type_: str) -> bool:
+    """Whether `value` (a contract's allowed value: a number or text, as YAML or JSON give
+    it) is a value of `type_`, as far as can be told: a whole number (not a bool) within an
+    integer type's INT_RANGES; a number for a float; a number below `decimal_bound` with at
+    most s fractional digits (`SCALE_TOLERANCE`) for decimal(p,s); text of at most n
+    characters for varchar(n)/char(n), any text for string. False when it cannot tell (any
+    other type)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if type_ in INT_RANGES:
+        low, high = INT_RANGES[type_]
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    if type_ in FLOAT_TYPES:
+        return number
+    parsed = parse_type(type_)
+    if parsed.digits is not None:
+        precision, scale = parsed.digits
+        if not number or abs(value) >= decimal_bound(precision, scale):
+            return False
+        scaled = value * 10.0 ** scale
+        return abs(scaled - round(scaled)) <= SCALE_TOLERANCE * max(abs(scaled), 1.0)
+    if parsed.base == "string":
+        return isinstance(value, str) and (parsed.length is None or len(value) <= parsed.length)
+    return False
+
+
+def value_text(value: Any) -> str:
+    """A value as text, as JSON, the command line and polars spell it: a bool `true` or
+    `false`, anything else `str()` (for comparing with a column's text as it is)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def value_key(value: Any) -> str:
+    """A value as it compares with values spelt otherwise: the command line and the HTTP
+    API give text (`values:+2`, `+true`), a manifest typed YAML values (2, true). A bool
+    as `value_text`, a number by its value (2, 2.0 and '2' alike), text stripped, `TRUE`
+    as `true`."""
+    if isinstance(value, bool):
+        return value_text(value)
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = str(value).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        return value_key(float(text))
+    except ValueError:
+        return text

@@ -121,3 +121,17 @@ class Transformation(StrEnum):
     CONDITIONAL = "conditional"
     MASKING = "masking"
     UNKNOWN = "unknown"
+
+    def loss(self) -> int:
+        """How much of its input's values a derivation of this kind loses: the one order
+        by which one of several is chosen (the dbt import keeps the strongest of a column's
+        paths, OpenLineage column lineage the least preserving of several DIRECT subtypes).
+        0 identity (copies them), 1 transformation (computes each output value from input
+        values), 2 aggregation (folds many rows' values into one), 3 window (the column only
+        orders rows: none of its values reach the output). The other kinds say how rows are
+        picked or combined, not what becomes of the values: they rank as transformation."""
+        return _LOSS.get(self, 1)
+
+
+_LOSS = {Transformation.IDENTITY: 0, Transformation.TRANSFORMATION: 1,
+         Transformation.AGGREGATION: 2, Transformation.WINDOW: 3}

@@ -105,8 +105,6 @@ _GENERATORS = frozenset({"range", "generate_series", "unnest", "explode", "gener
 #: `snapshot_meta_column_names` renames them)
 _SNAPSHOT_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
                      "dbt_is_deleted")
-_STEP_RANK = {Transformation.IDENTITY: 0, Transformation.TRANSFORMATION: 1,
-              Transformation.AGGREGATION: 2, Transformation.WINDOW: 3}
 
 
 @dataclass
@@ -301,7 +299,7 @@ def _merge(known: Transformation | None, found: Transformation) -> Transformatio
         return found
     if found is Transformation.WINDOW:
         return known
-    return max(known, found, key=_STEP_RANK.__getitem__)
+    return max(known, found, key=Transformation.loss)
 
 
 def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
@@ -380,7 +378,7 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
         while stack:
             node, worst, function = stack.pop()
             step = _step(node.expression)
-            if _STEP_RANK[step] > _STEP_RANK[worst]:
+            if step.loss() > worst.loss():
                 worst = step
             if step is Transformation.AGGREGATION:
                 here = _aggregate_function(node.expression)

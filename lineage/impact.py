@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._errors import ValidationError
-from ._keys import identity
+from ._keys import fields_prefix
 from ._model import Closure, Direction, FieldSchema, NodeRef, Reached
-from ._types import base_type, parse_type
+from ._types import FLOAT_TYPES, INT_RANGES, base_type, value_key
+from ._types import fits as fits_type
 from ._vocabulary import EdgeKind, NodeKind, path_step
 from .schema import Change, fails_at, is_numeric, parse_change, type_relation
 from .store.common import UNBOUNDED
@@ -939,10 +940,9 @@ def _field_names(store: GraphStore, fields: list[str]) -> dict[str, tuple[str, s
     for key, _, dataset in store.adjacent(fields, "upstream", [EdgeKind.HAS_FIELD]):
         prefix = prefixes.get(dataset.key)
         if prefix is None:
-            prefix = prefixes[dataset.key] = identity(dataset.key) + "."
-        field_id = identity(key)
-        if field_id.startswith(prefix):
-            found[key] = (dataset.key, field_id[len(prefix):])
+            prefix = prefixes[dataset.key] = fields_prefix(dataset.key)
+        if key.startswith(prefix):
+            found[key] = (dataset.key, key[len(prefix):])
     return found
 
 
@@ -1105,11 +1105,10 @@ _COUNTS = frozenset({"count", "count_distinct", "approx_count_distinct"})
 _ORDERED = frozenset({"min", "max", "first", "last", "any_value"})
 _NUMERIC_AGGREGATES = frozenset({"sum", "mean", "avg", "average", "stddev", "variance",
                                  "median", "percentile"})
-_FLOAT_TYPES = frozenset({"float32", "float64"})
+_FLOAT_TYPES = FLOAT_TYPES
 #: numeric aggregates whose result lies within the range of their inputs
 _WITHIN_RANGE = frozenset({"mean", "avg", "average", "median", "percentile"})
-_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                       "uint64"})
+_INTEGERS = frozenset(INT_RANGES)
 
 
 def _through_derivation(change: Change, transformation: str, target: NodeRef,
@@ -1262,7 +1261,7 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
         own = by_asset.get(here.node.key)
         if own is not None:
             through, contract = None, own
-        elif any(asset.startswith(_fields_of(through)) for asset in by_asset):
+        elif any(asset.startswith(fields_prefix(through)) for asset in by_asset):
             return {}
     if contract is None:
         return None
@@ -1271,11 +1270,6 @@ def _contract_for(by_asset: dict[str, dict[str, Any]], here: Judged,
         # contract still reads the field
         return fields[0] if fields else {"name": field_name or here.node.name}
     return next((f for f in fields if f.get("name") == field_name), {})
-
-
-def _fields_of(dataset: str) -> str:
-    """The key prefix of the fields of `dataset` (a dataset key)."""
-    return f"{NodeKind.FIELD.value}:{dataset.split(':', 1)[1]}."
 
 
 def _at_consumer(change: Change, here: Judged,
@@ -1358,27 +1352,11 @@ def _allowed_fit(contract: dict[str, Any], change: Change) -> bool:
             and high is not None and _fits_integer(low, high, new))
 
 
-def _value_key(value: Any) -> str:
-    """A value as it compares with values spelt otherwise: the command line and the HTTP
-    API give text (`values:+2`, `+true`), a manifest typed YAML values (2, true)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    text = str(value).strip()
-    if text.lower() in ("true", "false"):
-        return text.lower()
-    try:
-        return _value_key(float(text))
-    except ValueError:
-        return text
-
-
 def _among(value: Any, values: Sequence[Any]) -> bool:
     """Whether `value` is one of `values`: text against text exactly ('01' is not '1'),
-    otherwise by `_value_key` ('2' is 2)."""
+    otherwise by `value_key` ('2' is 2)."""
     return any(value == v if isinstance(value, str) and isinstance(v, str)
-               else _value_key(value) == _value_key(v) for v in values)
+               else value_key(value) == value_key(v) for v in values)
 
 
 def _within(value: Any, low: float | None, high: float | None) -> bool:
@@ -1398,31 +1376,16 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 
 def _values_fit(values: Sequence[Any], type_: str) -> bool:
-    """Whether every one of `values` (a contract's allowed values) is a value of `type_`,
-    as far as can be told: integers in an integer type's range, numbers in a float or in a
-    decimal's digits, text within a string's length. False when it cannot tell."""
-    parsed = parse_type(type_)
-    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if type_ in _INTEGERS:
-        return all(isinstance(v, int) and not isinstance(v, bool) and _fits_integer(v, v, type_)
-                   for v in values)
-    if type_ in _FLOAT_TYPES:
-        return len(numbers) == len(values)
-    if parsed.digits is not None:
-        precision, scale = parsed.digits
-        return len(numbers) == len(values) and all(
-            abs(v) < 10 ** (precision - scale) and round(v, scale) == v for v in numbers)
-    if parsed.base == "string":
-        return all(isinstance(v, str) and (parsed.length is None or len(v) <= parsed.length)
-                   for v in values)
-    return False
+    """Whether every one of `values` (a contract's allowed values) is a value of `type_`
+    (`lineage._types.fits`). With no values, whether `fits` can judge the type at all."""
+    if not values:
+        return fits_type(0, type_) or fits_type("", type_)
+    return all(fits_type(v, type_) for v in values)
 
 
 def _fits_integer(low: float, high: float, type_: str) -> bool:
     """Whether every integer in low..high is a value of integer type `type_`."""
-    bits = int(type_.lstrip("uint"))
-    least, most = (0, 2 ** bits - 1) if type_.startswith("u") else (
-        -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    least, most = INT_RANGES[type_]
     return least <= low and high <= most
 
 

@@ -9,6 +9,10 @@ go to a deleted consumer.
 
 Retiring a dataset or a model retires what belongs to it too: a dataset's fields
 (`has_field`) and versions (`version_of`), a model's versions (`version_of`).
+
+OpenLineage events set the same properties (`lifecycle_by: openlineage`): a DROP retires a
+dataset as `delete` does, a RENAME deprecates the old name, and a newer event brings it back
+(lineage.openlineage._mapping); a state written here is never changed by events.
 """
 
 from __future__ import annotations

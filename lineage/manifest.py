@@ -660,7 +660,7 @@ class _Builder:
         """Field names of a dataset (declared here or stored); None for other assets."""
         if keys.kind_of(asset) is not NodeKind.DATASET:
             return None
-        prefix = f"{NodeKind.FIELD}:{keys.identity(asset)}."
+        prefix = keys.fields_prefix(asset)
         names = {k[len(prefix):] for k in self.batch.nodes if k.startswith(prefix)}
         names |= {r.key[len(prefix):] for r in self.store.find(prefix, [NodeKind.FIELD], 10_000)
                   if r.key.startswith(prefix)}

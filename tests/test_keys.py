@@ -6,7 +6,15 @@ import random
 
 import polars as pl
 
-from lineage._keys import BOUNDARY, TAIL_PATTERN, matches_suffix, tail
+from lineage._keys import (
+    BOUNDARY,
+    TAIL_PATTERN,
+    dataset_key,
+    field_key,
+    fields_prefix,
+    matches_suffix,
+    tail,
+)
 
 _ALPHABET = "ab:/.@#-_e\u0301\U0001f600"
 
@@ -54,3 +62,12 @@ def test_the_bulk_loaders_reversed_tails_reverse_code_points() -> None:
     # a slice of a longer column (its texts start past the buffer's beginning)
     keys = [f"field:ns/t{i}.c{i * 7}" for i in range(50)]
     assert _rtails(pl.Series(keys).slice(13, 20)) == [tail(k)[::-1] for k in keys[13:33]]
+
+
+def test_fields_prefix_is_what_every_field_key_of_the_dataset_starts_with() -> None:
+    dataset = dataset_key("postgres://db:5432", "public.orders")
+    prefix = fields_prefix(dataset)
+    assert prefix == "field:postgres://db:5432/public.orders."
+    for name in ("status", "a.b"):  # a field name may hold dots: cut by the prefix
+        key = field_key("postgres://db:5432", "public.orders", name)
+        assert key.startswith(prefix) and key[len(prefix):] == name

@@ -126,11 +126,3 @@ def type_family(type_: str) -> str:
         return "temporal"
     return "other"
 
-
-#: the range of each integer type, for "does this column fit the declared type"
-INT_RANGES = {
-    "int8": (-(2**7), 2**7 - 1), "int16": (-(2**15), 2**15 - 1),
-    "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
-    "uint8": (0, 2**8 - 1), "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1),
-    "uint64": (0, 2**64 - 1),
-}  # fmt: skip

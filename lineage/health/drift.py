@@ -766,7 +766,7 @@ def _count_in_threads(columns: list[BatchColumn]) -> None:
 def _impact(store: Store, dataset: NodeRef, fields: list[str]
             ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """For each drifted field: the features, model versions and consumers downstream."""
-    prefix = f"{NodeKind.FIELD.value}:{keys.identity(dataset.key)}."
+    prefix = keys.fields_prefix(dataset.key)
     existing = store.exists(prefix + f for f in fields) if fields else set()
     result: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name in fields:

@@ -29,11 +29,11 @@ import polars as pl
 from .. import _keys as keys
 from .._errors import ConflictError, ContractViolation, ValidationError
 from .._model import FieldSchema, GraphBatch, NodeRef
-from .._types import parse_type
+from .._types import INT_RANGES, SCALE_TOLERANCE, parse_type, value_text
 from .._vocabulary import EdgeKind, NodeKind
 from ..schema import Change, diff
 from ..store.base import Store
-from ._frames import INT_RANGES, lineage_type, read_batch, type_family
+from ._frames import lineage_type, read_batch, type_family
 
 Severity = Literal["error", "warning"]
 #: what a violation is about, in the order a column's checks run
@@ -195,7 +195,7 @@ def declared_schema(store: Store, dataset: NodeRef, version: str | None = None
     if not fields:
         return version, None
     nodes = store.nodes(ref.key for _e, ref in fields)
-    prefix = f"{NodeKind.FIELD.value}:{keys.identity(dataset.key)}."
+    prefix = keys.fields_prefix(dataset.key)
     declared = []
     for key in sorted(nodes):
         props = nodes[key].properties
@@ -401,6 +401,7 @@ def _decimal_checks(column: ColumnReport, numeric: pl.Series, want: str,
     values = numeric.drop_nulls().drop_nans()
     if values.is_empty():
         return
+    # at or above `decimal_bound(p, s)`, in float64 as the values are
     outside = values.filter(values.abs() >= 10.0 ** (precision - scale))
     if len(outside):
         column.violations.append(Violation(
@@ -408,9 +409,10 @@ def _decimal_checks(column: ColumnReport, numeric: pl.Series, want: str,
             f"value(s) have more than {precision - scale} digit(s) before the decimal point",
             source, by, list(consumers), count=len(outside),
             share=len(outside) / column.rows, examples=_examples(outside)))
-    # compared at a tolerance: the values are float64 here, and 0.1 * 100 is not 10
+    # the rule of `lineage._types.fits`, a column at a time
     scaled = values * 10.0 ** scale
-    rounded = values.filter((scaled - scaled.round(0)).abs() > 1e-6 * scaled.abs().clip(1.0))
+    rounded = values.filter((scaled - scaled.round(0)).abs()
+                            > SCALE_TOLERANCE * scaled.abs().clip(1.0))
     if len(rounded):
         column.violations.append(Violation(
             column.name, "decimal_scale", "warning", f"declared {want}: {len(rounded):,} "
@@ -483,22 +485,16 @@ def _allowed(series: pl.Series, numeric: pl.Series | None, allowed: list[Any],
         bad = values.filter(~values.is_in([float(v) for v in allowed]))
     else:
         values = series.drop_nulls().cast(pl.String)
-        bad = values.filter(~values.is_in([_text(v) for v in allowed]))
+        bad = values.filter(~values.is_in([value_text(v) for v in allowed]))
     if not len(bad):
         return []
     consumers = [by] if source == "contract" and by else []
     owner = "the schema" if source == "schema" else f"the contract of {keys.identity(by or '')}"
     return [Violation(series.name, "allowed_values", "error",
                       f"{len(bad):,} value(s) outside the values {owner} allows "
-                      f"({', '.join(map(_text, allowed[:10]))})", source, by, consumers,
+                      f"({', '.join(map(value_text, allowed[:10]))})", source, by, consumers,
                       count=len(bad), share=len(bad) / rows if rows else 0.0,
                       examples=_examples(bad))]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _examples(values: pl.Series) -> list[Any]:
@@ -542,7 +538,7 @@ def _schema_change(violation: Violation, declared: FieldSchema | None,
 def _consumers_broken(store: Store, dataset: NodeRef, columns: list[ColumnReport],
                       declared: dict[str, FieldSchema]) -> None:
     """Fill each schema violation's `consumers`: those change impact judges it breaks."""
-    prefix = f"{NodeKind.FIELD.value}:{keys.identity(dataset.key)}."
+    prefix = keys.fields_prefix(dataset.key)
     wanted = {prefix + c.name for c in columns
               if any(v.source == "schema" and v.severity == "error" for v in c.violations)}
     existing = store.exists(wanted) if wanted else set()
@@ -583,8 +579,8 @@ def _observed_schema(frame: pl.DataFrame, columns: list[ColumnReport],
         allowed = before.allowed_values
         if allowed is not None and "allowed_values" in schema_errors:
             seen = frame[column.name].drop_nulls().unique().sort().to_list()
-            texts = {_text(v) for v in allowed}
-            allowed = [*allowed, *[_plain(v) for v in seen if _text(_plain(v)) not in texts]]
+            texts = {value_text(v) for v in allowed}
+            allowed = [*allowed, *[_plain(v) for v in seen if value_text(_plain(v)) not in texts]]
         result.append(FieldSchema(
             name=column.name,
             type=(column.observed_type or "string") if type_broken else before.type,

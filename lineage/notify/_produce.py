@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from .._errors import ValidationError
-from .._keys import identity, kind_of
+from .._keys import fields_prefix, kind_of
 from .._model import ChannelSpec, GraphBatch, NotificationSpec
 from .._vocabulary import EdgeKind, NodeKind
 from ..impact import ChangeImpact, change_impact
@@ -102,7 +102,7 @@ def new_version_notifications(store: Store, batch: GraphBatch) -> list[Notificat
         by_field: dict[str, list[Change]] = {}
         for change in diff(store.schema(previous), batch.schemas[version]):
             if change.kind != "added":  # nobody depends on a field that was not there
-                by_field.setdefault(f"{NodeKind.FIELD}:{identity(dataset)}.{change.field}",
+                by_field.setdefault(fields_prefix(dataset) + change.field,
                                     []).append(change)
         context = {"dataset": dataset, "dataset_version": version,
                    "previous_version": previous}

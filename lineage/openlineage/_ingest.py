@@ -257,6 +257,7 @@ def write(store: Store, prepared: Sequence[Prepared], *,
             builder.add(ev)
             # what an event says that the store cannot hold: its request's warnings
             done.warnings.extend({"event": ev.index, **w} for w in builder.warnings[before:])
+    builder.follow_lifecycle(store)  # a dropped dataset's stored fields and versions
     batch = builder.unmerged()
     applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
                else ApplyResult())

@@ -23,11 +23,12 @@ What each event becomes (keys as in `lineage._keys`; edges in data-flow directio
 
 Column lineage (ColumnLineageDatasetFacet): each `fields.<out>.inputFields[]` entry is an edge
 `input field -derived_from-> output field`; its `transformation` is the lowercased subtype
-of the entry's DIRECT transformation (of several, the least preserving: aggregation, then
-transformation, then identity), else of its first one: identity, transformation,
-aggregation, filter, join, group_by, sort, window, conditional; a DIRECT entry without subtype
-is `transformation`, anything else `unknown`. `masking` is true when any transformation
-masks, and `transformations` lists every `TYPE/SUBTYPE` seen. The older form
+of the entry's DIRECT transformation (of several, the least preserving by
+`Transformation.loss`: window, aggregation, transformation, identity), else of its first
+one: identity, transformation, aggregation, filter, join, group_by, sort, window,
+conditional; a DIRECT entry without subtype is `transformation`, anything else `unknown`.
+`masking` is true when any transformation masks, and `transformations` lists every
+`TYPE/SUBTYPE` seen. The older form
 (`transformationType` IDENTITY or MASKED, `transformationDescription`) gives `identity` or
 `masking` (masking true). The dataset-wide `dataset` entries (fields that filter, join,
 group or sort the whole output) become `input field -derived_from-> output dataset` edges
@@ -42,6 +43,17 @@ transformation as column lineage gives it and `declared: lineage_facet`; a JOB s
 a target as above, a JOB entry (named, or unnamed: the event's own job) reads its DATASET
 sources (`dataset -read-> job`, and its run). Job-to-job entries, and an unnamed job on a
 DatasetEvent, are not stored: `BatchBuilder.warnings` says so, and the answer with it.
+
+Lifecycle (LifecycleStateChangeDatasetFacet), on a COMPLETE run's outputs and a
+DatasetEvent's dataset (what happened; a JobEvent's outputs are what its job would do): the
+change is the dataset's `lifecycle_change` (`{"change": "DROP"}`), stamped with the event
+time, so the newest event's wins; its fields and versions take it too (those of the batch,
+and the stored ones `follow_lifecycle` reads). From it `merge_node` derives
+`lineage.lifecycle`'s properties: DROP `deleted`, the old name of a RENAME (`{"change":
+"RENAME", "to": new key}`) `deprecated`, any other change live again; `lifecycle_by:
+openlineage`, and a state a person set is never changed. A RENAME's previousIdentifier is
+linked to the new name as a symlink one way: `old -derived_from-> new` (`scope: dataset`,
+`declared: rename`, identity), and field to field for the columns the event's schema lists.
 
 Runs: `state` is the strongest state seen, terminal (COMPLETE, FAIL, ABORT) over
 non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the later event
@@ -92,6 +104,7 @@ from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
+from ..lifecycle import PROPERTIES as LIFECYCLE_PROPERTIES
 from ..store.base import Store
 from ._fieldtypes import field_type
 from ._validate import EventKind, parse_time, path_text
@@ -105,9 +118,12 @@ _UNION = ("facets", "reported_by", "symlinks", "symlink_of")
 #: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
-#: how much of its input a DIRECT subtype keeps (higher: more); another or none ranks as
-#: TRANSFORMATION, which it is read as
-_PRESERVES = {"IDENTITY": 2, "TRANSFORMATION": 1, "AGGREGATION": 0}
+#: `lifecycle_by` of a dataset an event dropped or renamed away (with its fields and
+#: versions): the events own that state, so a newer event brings the dataset back; a state
+#: a person set (`lineage deprecate` / `delete`) no event changes
+BY_EVENTS = "openlineage"
+#: the node kinds whose `lifecycle` follows the events' lifecycleStateChange
+_LIFECYCLE_KINDS = (NodeKind.DATASET, NodeKind.FIELD, NodeKind.DATASET_VERSION)
 
 
 @dataclass
@@ -154,8 +170,12 @@ class BatchBuilder:
         self.counts = Counts()
         #: dataset key -> every field name its schema facets in this batch listed
         self.listed: dict[str, set[str]] = {}
-        #: field key -> its dataset's key (the fields column lineage names)
+        #: field or dataset version key -> its dataset's key
         self.dataset_of: dict[str, str] = {}
+        #: the datasets whose lifecycle an event of this batch changes (`follow_lifecycle`)
+        self.lifecycle_changed: set[str] = set()
+        #: dataset key -> its merged (`lifecycle_change`, event time), as `merge` saw it
+        self._dataset_change: dict[str, tuple[Any, Any]] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
         self.warnings: list[dict[str, str]] = []
         #: runId -> {job key -> (index of the first event naming it, JSON path)}
@@ -203,6 +223,7 @@ class BatchBuilder:
         self.counts.fields.add(key)
         self.node(key, f"{name}.{field_name}", namespace, at=ev.time, **properties)
         self.edge(dataset, key, EdgeKind.HAS_FIELD)
+        self.dataset_of[key] = dataset
         return key
 
     def job(self, ev: Event, path: list[str | int], job: Mapping[str, Any]) -> str:
@@ -391,6 +412,11 @@ class BatchBuilder:
             self.listed.setdefault(dkey, set()).update(names)
         self._symlinked(ev, path, facets.get("symlinks"), dkey, ns, name,
                         [str(n) for n, _, _ in snapshot or ()])
+        if role == "produced" or ev.kind == "DatasetEvent":
+            # a change that happened: a completed run's output, or a dataset's own event
+            # (a JobEvent's outputs say what the job writes, not what it did)
+            self._lifecycle(ev, path, facets.get("lifecycleStateChange"), dkey, ns, name,
+                            [str(n) for n, _, _ in snapshot or ()])
         named = _get(facets, "version", "datasetVersion")
         version = named if isinstance(named, str) and named.strip() else None
         if role == "produced" and version is None:
@@ -408,6 +434,7 @@ class BatchBuilder:
                   run=run if produced else None,
                   created_at=ev.data.get("eventTime") if produced else None)
         self.edge(vkey, dkey, EdgeKind.VERSION_OF)
+        self.dataset_of[vkey] = dkey
         if run is not None and produced:
             self.edge(run, vkey, EdgeKind.WROTE)
         elif run is not None and role == "input":
@@ -452,6 +479,46 @@ class BatchBuilder:
                     self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
                               transformation=Transformation.IDENTITY.value,
                               declared="symlink")
+
+    def _lifecycle(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
+                   name: str, fields: list[str]) -> None:
+        """A LifecycleStateChangeDatasetFacet: the change, stamped with the event time, is
+        the dataset's `lifecycle_change` (`{"change": "DROP"}`; the newest event's wins, as
+        every stamped property), from which `merge_node` derives its `lifecycle`. A RENAME
+        with a previousIdentifier links the previous name to this one, `derived_from` with
+        `scope: dataset`, `transformation: identity` and `declared: rename` (and each field
+        this event's schema lists, field to field), so impact of the old name reaches the
+        new one; the old name's change is `{"change": "RENAME", "to": <this key>}`."""
+        change = _get(facet, "lifecycleStateChange")
+        if not isinstance(change, str):
+            return
+        value: dict[str, Any] = {"change": change}
+        previous = _get(facet, "previousIdentifier")
+        if change == "RENAME" and isinstance(previous, Mapping):
+            ppath: list[str | int] = [*path, "facets", "lifecycleStateChange",
+                                      "previousIdentifier"]
+            pns, pname = previous["namespace"], previous["name"]
+            old = self.dataset(ev, ppath, pns, pname)
+            if old != dkey:
+                value["from"] = old
+                self._lifecycle_change(ev, old, pname, pns, {"change": change, "to": dkey})
+                self.edge(old, dkey, EdgeKind.DERIVED_FROM, at=ev.time, scope="dataset",
+                          transformation=Transformation.IDENTITY.value, declared="rename")
+                for field_name in fields:
+                    self.edge(self.field(ev, ppath, old, pns, pname, field_name),
+                              keys.field_key(ns, name, field_name), EdgeKind.DERIVED_FROM,
+                              at=ev.time, transformation=Transformation.IDENTITY.value,
+                              declared="rename")
+        elif change == "RENAME":
+            self.warnings.append({"path": path_text([*path, "facets", "lifecycleStateChange"]),
+                                  "message": "a RENAME without previousIdentifier: the "
+                                  "previous name is unknown, so nothing is linked to it"})
+        self._lifecycle_change(ev, dkey, name, ns, value)
+
+    def _lifecycle_change(self, ev: Event, dkey: str, name: str, ns: str,
+                          value: dict[str, Any]) -> None:
+        self.node(dkey, name, ns, at=ev.time, lifecycle_change=value)
+        self.lifecycle_changed.add(dkey)
 
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
                         dkey: str, job: str | None) -> set[str]:
@@ -601,9 +668,7 @@ class BatchBuilder:
     def _input_field(self, ev: Event, path: list[str | int], source: Mapping[str, Any]) -> str:
         ns, name = source["namespace"], source["name"]
         dkey = self.dataset(ev, path, ns, name)
-        fkey = self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
-        self.dataset_of[fkey] = dkey
-        return fkey
+        return self.field(ev, [*path, "field"], dkey, ns, name, source["field"])
 
     # ---------------------------------------------------------------- finishing
 
@@ -611,11 +676,12 @@ class BatchBuilder:
         """Lay the accumulated facts over the stored nodes and return the batch (what
         `unmerged()` applied with `merge_node` would write, read outside any transaction:
         for a dry run)."""
+        self.follow_lifecycle(store)
         stored = store.nodes(self.pending)
         for key, (name, namespace, props) in self.pending.items():
             old = stored.get(key)
             self.batch.add_node(key, name, namespace,
-                                **merge_node(key, old.properties if old else {}, props))
+                                **self._merged(key, old.properties if old else {}, props))
         # a dry run's caller gets specs, as from any other batch
         self.batch.edges = {ident: EdgeSpec(src=e.src, dst=e.dst, kind=e.kind,
                                             properties=e.properties)
@@ -627,7 +693,7 @@ class BatchBuilder:
         """`merge_node`, and for a dataset whose current `fields` no longer list a field the
         store or this batch knew it by, that field's `has_field` edge goes into the batch's
         `removed_edges` (the store reads it after merging the nodes)."""
-        merged = merge_node(key, old, new)
+        merged = self._merged(key, old, new)
         current = merged.get("fields")
         if isinstance(current, list) and keys.kind_of(key) is NodeKind.DATASET:
             before = old.get("fields")
@@ -637,6 +703,53 @@ class BatchBuilder:
                 self.batch.removed_edges.add(
                     (key, keys.field_key(str(namespace), name, gone), EdgeKind.HAS_FIELD.value))
         return merged
+
+    def _merged(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]
+                ) -> dict[str, Any]:
+        kind = keys.kind_of(key)
+        if self._dataset_change and kind in (NodeKind.FIELD, NodeKind.DATASET_VERSION):
+            new = self._inherited(key, old, new)
+        merged = merge_node(key, old, new)
+        if kind is NodeKind.DATASET and "lifecycle_change" in merged:
+            times = merged.get("event_times")
+            self._dataset_change[key] = (merged["lifecycle_change"], times.get(
+                "lifecycle_change") if isinstance(times, dict) else None)
+        return merged
+
+    def _inherited(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]
+                   ) -> Mapping[str, Any]:
+        """A field's or version's facts with its dataset's merged lifecycle change laid
+        over them (so it follows the dataset's state, as `lineage delete` retires a
+        dataset's fields and versions with it), when the node is new to it or the dataset's
+        change is in this batch. Relies on the store merging a batch's nodes in its order
+        (`GraphStore.apply`): a field's or version's dataset is always put in before it."""
+        dataset = self.dataset_of.get(key)
+        found = self._dataset_change.get(dataset) if dataset is not None else None
+        if found is None or ("lifecycle_change" in old
+                             and dataset not in self.lifecycle_changed):
+            return new
+        value, at = found
+        stamp: dict[str, Any] = {"lifecycle_change": value}
+        if at is not None:
+            stamp["event_times"] = {"lifecycle_change": at}
+        return merge_properties(new, stamp)
+
+    def follow_lifecycle(self, store: Store) -> None:
+        """Put into the batch the stored fields and versions of each dataset whose
+        lifecycle an event of it changes, for `merge` to give them the dataset's state.
+        Read before the write transaction (the store offers no read inside it): a field
+        another writer adds meanwhile takes the state its own merge finds. No read when no
+        event of the batch changes a lifecycle (the common case)."""
+        if not self.lifecycle_changed:
+            return
+        datasets = sorted(self.lifecycle_changed)
+        owned = {ref.key: d for d, _, ref in store.adjacent(datasets, "downstream",
+                                                             [EdgeKind.HAS_FIELD])}
+        owned.update({ref.key: d for d, _, ref in store.adjacent(datasets, "upstream",
+                                                                  [EdgeKind.VERSION_OF])})
+        for key, node in store.nodes(k for k in owned if k not in self.pending).items():
+            self.node(key, node.name, node.namespace)
+            self.dataset_of[key] = owned[key]
 
     def unmerged(self) -> GraphBatch:
         """The batch with only this call's facts per node, to be applied with
@@ -686,12 +799,17 @@ def shared_run_message(run_id: str, others: Sequence[str], job: str) -> str:
 
 
 def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A node's stored properties merged with an ingest's (`merge_properties`), and a run's
-    `state` derived from its merged `states`. (A run's key holds its job, so a run's
-    stored `job` and an event's always agree.)"""
+    """A node's stored properties merged with an ingest's (`merge_properties`), a run's
+    `state` derived from its merged `states`, and a dataset's, field's or version's
+    `lifecycle` from its merged `lifecycle_change` when the ingest says one
+    (`_with_lifecycle`). (A run's key holds its job, so a run's stored `job` and an event's
+    always agree.)"""
     merged = merge_properties(old, new)
-    if keys.kind_of(key) is NodeKind.RUN:
+    kind = keys.kind_of(key)
+    if kind is NodeKind.RUN:
         merged = _with_state(merged)
+    elif "lifecycle_change" in new and kind in _LIFECYCLE_KINDS:
+        merged = _with_lifecycle(merged)
     return merged
 
 
@@ -784,6 +902,28 @@ def _with_state(props: dict[str, Any]) -> dict[str, Any]:
         return (state in TERMINAL, _time_or_min(when), _STATE_ORDER.get(state, -1))
 
     return {**props, "state": max(states.items(), key=rank)[0]}
+
+
+def _with_lifecycle(props: dict[str, Any]) -> dict[str, Any]:
+    """The `lifecycle` the newest lifecycleStateChange gives (`lineage.lifecycle`'s
+    properties): DROP `deleted`, a RENAME away (`to`) `deprecated`, any other change live.
+    A state a person set (`lifecycle_by` not BY_EVENTS) is kept whatever the events say."""
+    change = props.get("lifecycle_change")
+    if not isinstance(change, dict) or (props.get("lifecycle") is not None
+                                        and props.get("lifecycle_by") != BY_EVENTS):
+        return props
+    out = {k: v for k, v in props.items() if k not in LIFECYCLE_PROPERTIES}
+    times = props.get("event_times")
+    at = _time_or_min(times.get("lifecycle_change") if isinstance(times, dict) else None)
+    stamp = {"lifecycle_at": at.isoformat(), "lifecycle_by": BY_EVENTS}
+    if change.get("change") == "DROP":
+        out.update(lifecycle="deleted", lifecycle_reason="dropped (OpenLineage "
+                   "lifecycleStateChange DROP)", **stamp)
+    elif change.get("change") == "RENAME" and isinstance(change.get("to"), str):
+        out.update(lifecycle="deprecated", lifecycle_reason=f"renamed to "
+                   f"'{keys.identity(change['to'])}' (OpenLineage lifecycleStateChange "
+                   "RENAME)", **stamp)
+    return out
 
 
 def _later(a: Any, b: Any) -> bool:
@@ -882,12 +1022,20 @@ def _legacy_transformation(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [entry]
 
 
+def _subtype_loss(transformation: Mapping[str, Any]) -> int:
+    """`Transformation.loss` of a transformation's subtype; one it does not know, or none,
+    ranks as TRANSFORMATION, which it is read as."""
+    subtype = str(transformation.get("subtype", "")).lower()
+    known = subtype in _KNOWN_SUBTYPES
+    return (Transformation(subtype) if known else Transformation.TRANSFORMATION).loss()
+
+
 def _edge_properties(seen: list[dict[str, Any]]) -> dict[str, Any]:
     """One derived_from edge's properties from every transformation seen for the pair."""
     direct = [t for t in seen if str(t.get("type", "")).upper() == "DIRECT"]
     # several DIRECT subtypes for one pair (CASE WHEN a THEN a ELSE a + 1): the output is
     # only as much a copy as the least preserving of them, whatever order they are listed
-    direct.sort(key=lambda t: _PRESERVES.get(str(t.get("subtype", "")).upper(), 1))
+    direct.sort(key=lambda t: -_subtype_loss(t))
     chosen = (direct or seen or [{}])[0]
     masking = any(t.get("masking") is True for t in seen)
     subtype = chosen.get("subtype")

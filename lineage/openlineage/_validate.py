@@ -550,6 +550,21 @@ def _check_symlinks(facet: Mapping[str, Any], owner: Any) -> None:
                 _need_key(inner, keys.field_key, ident["namespace"], ident["name"], name)
 
 
+def _check_lifecycle(facet: Mapping[str, Any], owner: Any) -> None:
+    """A RENAME's previousIdentifier becomes a dataset, with the fields the owner's schema
+    lists (the mapping reads it on any change: a name it cannot key is no change to read)."""
+    previous = facet.get("previousIdentifier")
+    if not isinstance(previous, Mapping):
+        return
+    inner: list[str | int] = ["previousIdentifier"]
+    _need_key(inner, keys.dataset_key, previous.get("namespace"), previous.get("name"))
+    fields = _get_str(_get_str(owner.get("facets"), "schema"), "fields")
+    for f in fields if isinstance(fields, list) else []:
+        name = f.get("name") if isinstance(f, Mapping) else None
+        if isinstance(name, str) and name.strip():  # else the schema check says so
+            _need_key(inner, keys.field_key, previous["namespace"], previous["name"], name)
+
+
 def _get_str(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else None
 
@@ -563,6 +578,7 @@ _KEYED: dict[tuple[str, str], Any] = {
     ("input", "dataQualityAssertions"): _check_assertions,
     ("dataset", "version"): _check_version,
     ("dataset", "symlinks"): _check_symlinks,
+    ("dataset", "lifecycleStateChange"): _check_lifecycle,
     ("run", "parent"): _check_parent,
     ("job", "lineage"): _check_job_lineage,
 }

@@ -89,7 +89,7 @@ def resolve_field(store: GraphStore, dataset: str, field_name: str,
     """The field `field_name` of `dataset` (a key or suffix); ValidationError naming the
     dataset's fields when it has no such field."""
     ds = store.node(store.resolve(dataset, [NodeKind.DATASET]).key)
-    fkey = f"{NodeKind.FIELD}:{keys.identity(ds.key)}.{field_name}"
+    fkey = keys.fields_prefix(ds.key) + field_name
     found = store.nodes([fkey])
     if fkey not in found:
         fields = [ref.name.rsplit(".", 1)[-1] for edge, ref in store.neighbours(ds.key)
@@ -116,7 +116,7 @@ def key_columns_of(store: GraphStore, dataset: str | None, columns: Sequence[str
     each with the entity type and collation its field declares, in canonical order."""
     properties: dict[str, dict[str, Any]] = {}
     if dataset is not None:
-        by_key = {f"{NodeKind.FIELD}:{keys.identity(dataset)}.{c}": c for c in columns}
+        by_key = {keys.fields_prefix(dataset) + c: c for c in columns}
         for fkey, node in store.nodes(list(by_key)).items():
             properties[by_key[fkey]] = dict(node.properties)
     return key_specs(properties, columns)

@@ -47,12 +47,14 @@ class GraphStore(ABC):
 
         Nodes are matched by key, edges by (src, dst, kind); properties given replace the
         stored ones, or with `merge`, each node gets `merge(key, stored, given)` (stored is
-        {} for a new node), and with `merge_edges` each edge of the batch gets
-        `merge_edges((src, dst, kind), stored, given)`. The stored properties the callbacks
-        see are read inside the write transaction, and no other writer can change those
-        nodes (and the edges between them) until it commits (SQLite's write lock; a
-        transaction-scoped advisory lock per node key on PostgreSQL), so concurrent writers
-        merging into the same node (two events of one run) never lose each other's facts.
+        {} for a new node; called in the order of `batch.nodes`, so a callback may carry
+        what it merged of one node to those after it), and with `merge_edges` each edge of
+        the batch gets `merge_edges((src, dst, kind), stored, given)`. The stored properties
+        the callbacks see are read inside the write transaction, and no other writer can
+        change those nodes (and the edges between them) until it commits (SQLite's write
+        lock; a transaction-scoped advisory lock per node key on PostgreSQL), so concurrent
+        writers merging into the same node (two events of one run) never lose each other's
+        facts.
 
         Order inside the transaction: nodes are merged and written first; then
         `batch.removed_edges` is read (a `merge` callback may have added to it): those edges
