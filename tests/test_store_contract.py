@@ -254,7 +254,7 @@ def test_apply_keeps_index_probes_in_the_plans_it_prepares_on_a_small_store_on_p
             _chain(batch, f"field:ns/t{i}.a", f"field:ns/t{i}.b", f"feature:ns/f{i}")
             batch.add_node(f"dataset_version:ns/t{i}@1", f"t{i}@1")
             batch.schemas[f"dataset_version:ns/t{i}@1"] = [FieldSchema(name="a", type="int")]
-            store.apply(batch)
+            store.apply(batch, run_ids=[f"r{i}"], on_runs=lambda found: None)
             batch = GraphBatch()
             batch.add_node(f"field:ns/t{i}.a", "a", properties={"changed": i})
             # all its nodes in the batch: no key read, whose ROLLBACK makes psycopg forget
@@ -285,12 +285,46 @@ def test_apply_keeps_index_probes_in_the_plans_it_prepares_on_a_small_store_on_p
     kinds = {word for text in plans for word in ("INSERT INTO node", "SELECT n.id",
                                                   "UPDATE node", "INSERT INTO edge",
                                                   "e.properties", "UPDATE edge",
-                                                  "INSERT INTO schema_field", "f.name")
+                                                  "INSERT INTO schema_field", "f.name",
+                                                  "n.kind, n.name")
              if word in text}
-    assert len(kinds) == 8, (plans, every)  # every kind of statement the apply sends was prepared
+    assert len(kinds) == 9, (plans, every)  # every kind of statement the apply sends was prepared
     scans = {text: plan for text, plan in plans.items()
              if any(f"Seq Scan on {t} " in plan for t in ("node", "edge", "schema_field"))}
     assert not scans, scans
+
+
+def test_apply_tells_on_runs_the_stored_runs_of_each_run_id_before_it_writes(
+        store: Store) -> None:
+    from lineage import _keys as keys
+
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    first = GraphBatch()
+    stored = [keys.run_key(ids[0], "job:ns/a"), keys.run_key(ids[0], "job:ns/b"),
+              keys.run_key(ids[1], "job:ns/a")]
+    for key in stored:
+        first.add_node(key, key.rsplit("/", 1)[-1])
+    first.add_node(f"dataset:ns/{ids[0]}", ids[0])  # ends with the runId, but no run
+    store.apply(first)
+    later = GraphBatch()
+    later.add_node(keys.run_key(ids[2], "job:ns/c"), ids[2])  # written after the callback
+    told: list[dict[str, list[str]]] = []
+    result = store.apply(later, run_ids=ids, on_runs=told.append)
+    assert result.nodes_created == 1
+    assert len(told) == 1
+    found = {rid: sorted(keys) for rid, keys in told[0].items()}
+    assert found == {ids[0]: sorted(stored[:2]), ids[1]: stored[2:], ids[2]: []}
+    for rid in ids[:2]:  # what `candidates` gives
+        assert found[rid] == sorted(r.key for r in store.candidates(rid, [NodeKind.RUN]))
+
+
+def test_an_audited_entry_keeps_what_on_runs_adds_to_its_detail(store: Store) -> None:
+    batch = GraphBatch()
+    batch.add_node("dataset:ns/audited", "audited")
+    with store.audited("someone", "ingest", None, {"events": 1}) as entry:
+        store.apply(batch, run_ids=["r1"],
+                    on_runs=lambda found: entry.detail.update(found=found))
+    assert store.audit_log(1)[0].detail == {"events": 1, "found": {"r1": []}}
 
 
 def test_apply_with_a_dangling_edge_writes_nothing(store: Store) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -203,53 +203,81 @@ def note_shared_runs(store: Store, prepared: Sequence[Prepared]) -> None:
     Both are stored, each its own run (`keys.run_key`); the warning goes to the first
     event naming the new run. A run already stored is not warned of again (a replay).
 
-    `write` calls this for what it was not called for; call it before `audit_detail()` so
-    the audit entry holds the warnings too. Reads the store: one suffix lookup (indexed)
-    per runId of a run this process has not seen stored."""
-    todo = [p for p in prepared if not p.runs_noted]
-    if not todo:
-        return
-    named: dict[tuple[str, str], list[tuple[Prepared, int, str]]] = {}
-    for done in todo:
-        done.runs_noted = True
-        for ev in done.events:
-            for rid, job, path in run_refs(ev):
-                named.setdefault((rid, job), []).append((done, ev.index, path))
-    known = _known_runs(store)
-    jobs: dict[str, set[str]] = {}
-    for rid, job in named:
-        jobs.setdefault(rid, set()).add(job)
-    stored: dict[str, set[str]] = {}  # runId -> the jobs of its stored runs
-    for rid, job in sorted(named):
-        if keys.run_key(rid, job) in known:
-            continue
-        if rid not in stored:
-            found = {keys.run_parts(ref.key) for ref in store.candidates(rid, [NodeKind.RUN])}
-            stored[rid] = {j for j, same in found if j is not None and same == rid}
-            _remember(known, (keys.run_key(rid, j) for j in stored[rid]))
-        if job in stored[rid]:
-            continue
-        others = (jobs[rid] | stored[rid]) - {job}
-        if not others:
-            continue
-        warned: set[int] = set()
-        for done, index, path in named[(rid, job)]:
-            if id(done) in warned:
-                continue  # once per request
-            warned.add(id(done))
-            done.warnings.append({"event": index, "path": path,
-                                  "message": shared_run_message(rid, sorted(others), job)})
+    `write` does this itself, inside its write transaction (the store's reads of the runs
+    go with its other reads), for what it was not called for; call this first only to
+    see the warnings before writing. Reads the store: one suffix lookup (indexed) per
+    runId of a run this process has not seen stored."""
+    check = _SharedRuns(store, prepared)
+    if check.todo:
+        check.found({rid: [ref.key for ref in store.candidates(rid, [NodeKind.RUN])]
+                     for rid in check.run_ids})
+
+
+class _SharedRuns:
+    """`note_shared_runs` in two steps: which runIds to look up (`run_ids`: those of the
+    runs not known to be stored), then, given the stored runs of each, the warnings
+    (`found`, which also marks each `Prepared` as noted)."""
+
+    def __init__(self, store: Store, prepared: Sequence[Prepared]) -> None:
+        self.todo = [p for p in prepared if not p.runs_noted]
+        # where the warnings go in each one's list: before the mapping's own, as before
+        self.marks = [len(p.warnings) for p in self.todo]
+        self.named: dict[tuple[str, str], list[tuple[Prepared, int, str]]] = {}
+        for done in self.todo:
+            for ev in done.events:
+                for rid, job, path in run_refs(ev):
+                    self.named.setdefault((rid, job), []).append((done, ev.index, path))
+        self.known = _known_runs(store)
+        self.unknown = {(rid, job) for rid, job in self.named
+                        if keys.run_key(rid, job) not in self.known}
+        self.run_ids = sorted({rid for rid, _ in self.unknown})
+
+    def found(self, runs: Mapping[str, Sequence[str]]) -> None:
+        """Add the warnings, given `runs`: {runId: the keys of its stored runs} for every
+        runId of `run_ids`."""
+        jobs: dict[str, set[str]] = {}
+        for rid, job in self.named:
+            jobs.setdefault(rid, set()).add(job)
+        stored: dict[str, set[str]] = {}  # runId -> the jobs of its stored runs
+        for rid in self.run_ids:
+            parts = {keys.run_parts(key) for key in runs.get(rid, ())}
+            stored[rid] = {j for j, same in parts if j is not None and same == rid}
+            _remember(self.known, (keys.run_key(rid, j) for j in stored[rid]))
+        added: dict[int, list[dict[str, Any]]] = {}
+        for rid, job in sorted(self.named):
+            if (rid, job) not in self.unknown or job in stored[rid]:
+                continue  # known to be stored, or stored already: a replay
+            others = (jobs[rid] | stored[rid]) - {job}
+            if not others:
+                continue
+            warned: set[int] = set()
+            for done, index, path in self.named[(rid, job)]:
+                if id(done) in warned:
+                    continue  # once per request
+                warned.add(id(done))
+                added.setdefault(id(done), []).append(
+                    {"event": index, "path": path,
+                     "message": shared_run_message(rid, sorted(others), job)})
+        for done, mark in zip(self.todo, self.marks, strict=True):
+            done.warnings[mark:mark] = added.get(id(done), [])
+            done.runs_noted = True
 
 
 def write(store: Store, prepared: Sequence[Prepared], *,
-          principal: str | None = None) -> IngestResult:
+          principal: str | None = None,
+          on_warnings: Callable[[], None] | None = None) -> IngestResult:
     """Write prepared events (of one or several `prepare` calls) in one transaction. The
     result's `dropped_facets`, `warnings` and `rejected` are those of every `Prepared`, in
     order. Raises ValidationError when an event cannot be mapped (a blank dataset or job
     name; a facet naming what cannot be keyed was dropped by `prepare`): nothing is
-    written then."""
+    written then.
+
+    The shared-runId warnings (`note_shared_runs`) are added inside the write transaction,
+    before anything is written; `on_warnings()` is called then, when every `Prepared`
+    holds all its warnings (to put them in the audit entries of the enclosing
+    `Store.audited` blocks, which are written after it)."""
     events = [ev for p in prepared for ev in p.events]
-    note_shared_runs(store, prepared)
+    shared = _SharedRuns(store, prepared)
     builder = BatchBuilder(principal)
     for done in prepared:
         for ev in done.events:
@@ -259,8 +287,18 @@ def write(store: Store, prepared: Sequence[Prepared], *,
             done.warnings.extend({"event": ev.index, **w} for w in builder.warnings[before:])
     builder.follow_lifecycle(store)  # a dropped dataset's stored fields and versions
     batch = builder.unmerged()
-    applied = (store.apply(batch, merge=builder.merge, merge_edges=merge_edge) if events
-               else ApplyResult())
+
+    def found(runs: dict[str, list[str]]) -> None:
+        shared.found(runs)
+        if on_warnings is not None:
+            on_warnings()
+
+    if events:
+        applied = store.apply(batch, merge=builder.merge, merge_edges=merge_edge,
+                              run_ids=shared.run_ids, on_runs=found)
+    else:
+        found({})
+        applied = ApplyResult()
     # committed: known from now on (the events' runs and their parents)
     _remember(_known_runs(store), (k for k in builder.pending
                                    if keys.kind_of(k) is NodeKind.RUN))

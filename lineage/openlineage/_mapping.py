@@ -84,7 +84,8 @@ whatever order events arrive. The runId alone still names its run while one job 
 suffix of the key, `Store.resolve`); once two jobs have it, it is ambiguous
 (AmbiguousName lists both keys). The event that adds a second job's run is answered with a
 warning at `run.runId`: "runId X is also a run of job 'J1'; stored as a separate run of
-'J2' (key)" (`note_shared_runs`, before the audit entry, so the audit log has it too). A
+'J2' (key)" (`write` finds the stored runs with the write transaction's reads, before
+the audit entry is written, so the audit log has it too; `note_shared_runs` ahead). A
 parent run is keyed by the parent facet's job, a `root` by the root's job. An output
 version named after the runId (no version facet) is one node for the runs of one runId
 that write one dataset, its `run` that of the newest event (the larger key at equal times).

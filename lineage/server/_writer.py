@@ -43,6 +43,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import openlineage
+from .._access import AuditEntry
 from .._errors import LineageError, StoreError, ValidationError
 from ..store.base import Store
 from . import _http
@@ -303,15 +304,23 @@ class IngestWriter:
     def _ingest(self, requests: list[_Request], reported_by: str | None,
                 prepared: list[openlineage.Prepared]
                 ) -> tuple[dict[str, Any], list[openlineage.Prepared]]:
-        openlineage.note_shared_runs(self.store, prepared)  # warnings the audit keeps too
         with ExitStack() as stack:
+            entries: list[tuple[AuditEntry, openlineage.Prepared]] = []
             for r, done in zip(requests, prepared, strict=True):
                 if r.per_event and not done.events:
                     continue  # a batch refused whole (400) wrote nothing: no audit entry
                 detail = {**r.detail, **done.audit_detail()}
-                stack.enter_context(self.store.audited(r.principal, "ingest", r.target,
-                                                       detail))
-            result = openlineage.write(self.store, prepared, principal=reported_by).to_dict()
+                entries.append((stack.enter_context(self.store.audited(
+                    r.principal, "ingest", r.target, detail)), done))
+
+            def noted() -> None:
+                # the shared-runId warnings, found in the write transaction, before the
+                # entries are written: the audit keeps them too
+                for entry, done in entries:
+                    entry.detail.update(done.audit_detail())
+
+            result = openlineage.write(self.store, prepared, principal=reported_by,
+                                       on_warnings=noted).to_dict()
         for name in ("dropped_facets", "warnings", "rejected"):
             del result[name]  # each request's own are in its answer
         return result, prepared

@@ -27,6 +27,7 @@ from .common import (
     BulkNodes,
     MergeEdgeProperties,
     MergeProperties,
+    OnRuns,
 )
 from .graph import GraphStore
 from .operations import TOKEN_USE_RESOLUTION_SECONDS, OperationsStore
@@ -70,4 +71,4 @@ class Store(GraphRecordStore, GraphOperationsStore):
 
 __all__ = ["Store", "GraphStore", "RecordStore", "OperationsStore", "UNBOUNDED",
            "DEFAULT_MAX_DEPTH", "TOKEN_USE_RESOLUTION_SECONDS", "BulkNodes", "BulkEdges",
-           "MergeProperties", "MergeEdgeProperties"]
+           "MergeProperties", "MergeEdgeProperties", "OnRuns"]

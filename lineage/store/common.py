@@ -29,3 +29,6 @@ MergeProperties = Callable[[str, Mapping[str, Any], Mapping[str, Any]], dict[str
 #: new edge) with the batch's: ((src, dst, kind), stored, given) -> the properties to write
 MergeEdgeProperties = Callable[[tuple[str, str, str], Mapping[str, Any], Mapping[str, Any]],
                                dict[str, Any]]
+#: what `Store.apply(batch, run_ids=..., on_runs=...)` tells of the runIds it was asked about:
+#: {runId: the keys of the stored runs that runId names (`Store.candidates(runId, [run])`)}
+OnRuns = Callable[[dict[str, list[str]]], None]

@@ -11,7 +11,7 @@ lookup, bulk load).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import AmbiguousName, NotFound, ValidationError
@@ -28,7 +28,14 @@ from .._model import (
     Subgraph,
 )
 from .._vocabulary import EdgeKind, NodeKind
-from .common import UNBOUNDED, BulkEdges, BulkNodes, MergeEdgeProperties, MergeProperties
+from .common import (
+    UNBOUNDED,
+    BulkEdges,
+    BulkNodes,
+    MergeEdgeProperties,
+    MergeProperties,
+    OnRuns,
+)
 
 if TYPE_CHECKING:
     from . import _bulk
@@ -42,7 +49,8 @@ class GraphStore(ABC):
     # ---------------------------------------------------------------- writes
 
     def apply(self, batch: GraphBatch, *, merge: MergeProperties | None = None,
-              merge_edges: MergeEdgeProperties | None = None) -> ApplyResult:
+              merge_edges: MergeEdgeProperties | None = None, run_ids: Collection[str] = (),
+              on_runs: OnRuns | None = None) -> ApplyResult:
         """Upsert every node, edge and schema snapshot of `batch` in one transaction.
 
         Nodes are matched by key, edges by (src, dst, kind); properties given replace the
@@ -66,6 +74,13 @@ class GraphStore(ABC):
         batch nor in the store, or a key is longer than `lineage._keys.MAX_KEY_BYTES`
         (2,048 bytes of UTF-8, every backend); nothing is written then. An exception raised
         by a callback aborts the write: nothing is written.
+
+        `run_ids` with `on_runs`: before anything is written (and before the audit entries
+        of the enclosing `Store.audited` blocks are rendered, so `on_runs` may still add to
+        their `detail`), `on_runs({runId: [stored run keys]})` is called with, for each
+        runId, the keys `candidates(runId, [NodeKind.RUN])` would give. An ingest checks
+        there whether another job's run holds a new run's runId; a SQL backend reads them
+        with the transaction's other reads (no round trip of their own), others before it.
         """
         referenced = {k for e in batch.edges.values() for k in (e.src, e.dst)}
         referenced |= set(batch.schemas)
@@ -87,6 +102,9 @@ class GraphStore(ABC):
         for key in [*batch.contracts, *batch.channels]:
             if kind_of(key) is not NodeKind.CONSUMER:
                 raise ValidationError(f"contracts and channels belong to consumers, not '{key}'")
+        if on_runs is not None:
+            return self._apply_finding_runs(batch, merge, merge_edges, sorted(set(run_ids)),
+                                            on_runs)
         return self._apply(batch, merge, merge_edges)
 
     def bulk_load(
@@ -182,9 +200,7 @@ class GraphStore(ABC):
             for ref in self._suffix_candidates(name, limit=UNBOUNDED)
             if matches_suffix(ref.key, name) and (wanted is None or ref.kind in wanted)
         ]
-        exact = [c for c in matches if identity(c.key) == name]
-        # an exact identity match beats longer keys that merely end the same way
-        return exact if len(exact) == 1 else matches
+        return _best_candidates(name, matches)
 
     def find(
         self, text: str = "", kinds: Sequence[NodeKind] | None = None, limit: int = 100
@@ -368,6 +384,16 @@ class GraphStore(ABC):
         """Write a checked batch in one transaction, as `apply` states (callbacks, order,
         `removed_edges`)."""
 
+    def _apply_finding_runs(self, batch: GraphBatch, merge: MergeProperties | None,
+                            merge_edges: MergeEdgeProperties | None, run_ids: list[str],
+                            on_runs: OnRuns) -> ApplyResult:
+        """`_apply` with `apply`'s `run_ids` and `on_runs`. This default looks the runs up
+        first (a read of its own per runId), then writes; a backend that can read them in
+        its write transaction overrides it."""
+        on_runs({rid: [ref.key for ref in self.candidates(rid, [NodeKind.RUN])]
+                 for rid in run_ids})
+        return self._apply(batch, merge, merge_edges)
+
     @abstractmethod
     def _bulk_load(self, load: _bulk.BulkInput, chunk_size: int) -> tuple[int, int]:
         """Write a checked load in one transaction: new nodes, then edges not yet stored;
@@ -441,3 +467,19 @@ def _depth(max_depth: int | None) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValidationError(f"depth must be a whole number >= 0, got {max_depth!r}")
     return min(depth, UNBOUNDED)
+
+
+def _best_candidates(name: str, matches: list[NodeRef]) -> list[NodeRef]:
+    """`candidates`' choice among the nodes whose key ends with `name` at a boundary."""
+    exact = [c for c in matches if identity(c.key) == name]
+    # an exact identity match beats longer keys that merely end the same way
+    return exact if len(exact) == 1 else matches
+
+
+def run_candidates(run_id: str, rows: Iterable[tuple[str, str, str]]) -> list[str]:
+    """The keys `candidates(run_id, [NodeKind.RUN])` gives, from the (key, kind, name) rows
+    of a backend's suffix lookup of `run_id` (every node whose key ends with it). For a
+    backend that reads them in its own way (`_apply_finding_runs`); `run_id` is no key."""
+    matches = [NodeRef(k, NodeKind(kind), n) for k, kind, n in rows
+               if kind == NodeKind.RUN.value and matches_suffix(k, run_id)]
+    return [ref.key for ref in _best_candidates(run_id, matches)]

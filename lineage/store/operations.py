@@ -271,7 +271,7 @@ class OperationsStore(ABC):
 
     @contextmanager
     def audited(self, principal: str, action: str, target: str | None = None,
-                detail: dict[str, Any] | None = None) -> Iterator[None]:
+                detail: dict[str, Any] | None = None) -> Iterator[AuditEntry]:
         """Record the writes made inside the block (through this store, in this thread or
         task) in the audit log, in the same transaction as the first of them: the entry and
         the write commit together or not at all. A block that writes nothing still leaves its
@@ -279,11 +279,15 @@ class OperationsStore(ABC):
 
             with store.audited("airflow-prod", "ingest", "job:airflow/etl", {"events": 2}):
                 openlineage.ingest(store, events, principal="airflow-prod")
+
+        The block is given its entry: what it adds to `entry.detail` (plain JSON values)
+        before the entry is written is written too; an `on_runs` callback of
+        `Store.apply` still may (the entry is written after it).
         """
         pending = _PendingAudit(self, _audit_entry(principal, action, target, detail))
         token = _PENDING_AUDIT.set((*_PENDING_AUDIT.get(), pending))
         try:
-            yield
+            yield pending.entry
         finally:
             _PENDING_AUDIT.reset(token)
         if not pending.written:

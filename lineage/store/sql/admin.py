@@ -67,10 +67,10 @@ class SqlAdminStore(SqlConsumerStore):
             # writes (one round trip fewer a transaction); otherwise they go in at the end.
             handed = bool(pending) and self.dialect == "postgresql"
             if handed:
-                rows = self._audit_rows([p.entry for p in pending])
-                conn.info[TRAILING_STATEMENTS] = [(_AUDIT_INSERT[self.dialect], rows[0])] \
-                    if len(rows) == 1 else [(_PG_AUDIT_ROWS, (rows[0][0], json.dumps(
-                        [row[1:] for row in rows], ensure_ascii=False)))]
+                # rendered when sent: `apply` tells its `on_runs` first, which may still
+                # add to the entries' detail (`Store.audited`)
+                conn.info[TRAILING_STATEMENTS] = lambda: self._audit_statements(
+                    [p.entry for p in pending])
             try:
                 yield conn
             finally:
@@ -81,6 +81,15 @@ class SqlAdminStore(SqlConsumerStore):
         # only now has the transaction committed: the entries are in the log
         for p in pending:
             p.written = True
+
+    def _audit_statements(self, entries: list[AuditEntry]
+                          ) -> list[tuple[str, tuple[Any, ...]]]:
+        """PostgreSQL's statements for `entries`: one INSERT, whatever their number."""
+        rows = self._audit_rows(entries)
+        if len(rows) == 1:
+            return [(_AUDIT_INSERT[self.dialect], rows[0])]
+        return [(_PG_AUDIT_ROWS, (rows[0][0], json.dumps([row[1:] for row in rows],
+                                                         ensure_ascii=False)))]
 
     def _insert_audit(self, conn: Connection, entries: list[AuditEntry]) -> None:
         # On the DBAPI cursor, as `apply` writes: every ingest transaction adds a row, and
