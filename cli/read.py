@@ -120,8 +120,9 @@ def impact(app: App, name: str, depth: int | None, changes: tuple[str, ...], not
     if fmt == "json":
         output.emit_json(report.to_dict())
     else:
+        checks = report.quality_checks  # before the rows are built (see `to_dict`)
         _print_impact(report, paths, limit)
-        _print_checks(report.quality_checks, limit)
+        _print_checks(checks, limit)
 
 
 def _print_checks(checks: list[dict[str, Any]], limit: int) -> None:

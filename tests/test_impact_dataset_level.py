@@ -275,3 +275,28 @@ def test_impact_lists_the_quality_checks_of_everything_it_reaches(
     assert "accepted_values" in table and "not_null" in table and "unique" not in table
     answer = served.get("/api/v1/impact?field=events.a").json()
     assert answer["quality_checks"] == report.quality_checks
+
+
+def test_an_impact_reports_dict_reads_quality_checks_from_the_walk_not_every_node_whole(
+        store: Store, monkeypatch: Any) -> None:
+    """`to_dict` (the JSON of `lineage impact` and of the API) builds the rows; the checks
+    are read before, while the backend still has the walk's ids: the nodes whole only for
+    the start and rows added after the walk, never for what the walk reached."""
+    lineage.manifest.register_text(store, SESSIONS)
+    _with_checks(store, "field:pg/mart.other.x", {"t2": {
+        "assertion": "accepted_values", "success": False, "column": "x"}})
+    report = impact(store, "events.a")
+    walked = {r.node.key for r in store.downstream("events.a")}
+    asked: list[str] = []
+    nodes = store._nodes
+
+    def recorded(keys: list[str]) -> Any:
+        asked.extend(keys)
+        return nodes(keys)
+
+    monkeypatch.setattr(store, "_nodes", recorded)
+    data = report.to_dict()
+    assert [(c["on"], c["assertion"]) for c in data["quality_checks"]] == [
+        ("field:pg/mart.other.x", "accepted_values")]
+    assert "field:pg/mart.other.x" in walked
+    assert not walked & set(asked), sorted(walked & set(asked))

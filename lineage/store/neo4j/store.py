@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
-from operator import itemgetter
+from itertools import compress, count, islice
+from operator import itemgetter, not_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -288,9 +288,10 @@ class Neo4jStore(Store):
         self.url = url
         uri, auth, self.database, records_url = parse_url(url)
         try:
-            # The walks name every lineage relationship type; a graph that has none of
-            # some type yet (no model, no consumer) makes the server warn about each
-            # unknown type on every query, which the driver prints to stderr.
+            # Neo4j warns of each relationship type or property a query names that the graph
+            # holds none of yet (a graph without models has no TRAINED_ON): every walk level
+            # drew ~6 such warnings, which the driver logged to the user's stderr, and each
+            # cost the client a log record
             self.driver = GraphDatabase.driver(
                 uri, auth=auth, notifications_disabled_classifications=["UNRECOGNIZED"])
         except Exception as exc:  # the driver refuses a malformed URI with ValueError & co
@@ -671,9 +672,11 @@ class Neo4jStore(Store):
                             raise StoreError(f"a {NODE} node reached from '{start.key}' "
                                              "lacks its key, kind or name; lineage writes "
                                              "them on every node it stores")
-                        fresh = [j for j, key in enumerate(far)
-                                 if key not in row_of and key not in cut] if cut else [
-                            j for j, key in enumerate(far) if key not in row_of]
+                        # the far nodes not reached before, the loop in C (10^4 a level)
+                        fresh = list(compress(count(), map(not_, map(row_of.__contains__,
+                                                                     far))))
+                        if cut:
+                            fresh = [j for j in fresh if far[j] not in cut]
                         if depth == max_depth:
                             # the edges leaving the deepest level to a node not reached:
                             # the bound cut it (the answer must say so); a deleted node
@@ -693,9 +696,11 @@ class Neo4jStore(Store):
                         names += _picked(found["names"], fresh)
                         depths += [depth] * len(fresh)
                         codes = _picked(found["first"], fresh)
-                        parents += [-1] * len(fresh) if base < 0 else [
-                            base + (code >> 5) for code in codes]
-                        edge_kinds += [_KIND_VALUES_BY_RANK[code & 31] for code in codes]
+                        # index * 32 + rank decoded in C: code >> 5, code & 31
+                        parents += [-1] * len(fresh) if base < 0 else map(
+                            base.__add__, map((5).__rrshift__, codes))
+                        edge_kinds += map(_KIND_VALUES_BY_RANK.__getitem__,
+                                          map((31).__and__, codes))
                         frontier = _picked(found["ids"], fresh)
                         walk_ids += frontier
                         base = at
@@ -891,6 +896,35 @@ class Neo4jStore(Store):
         if extra:
             pairs += self.dataset_consumers(extra)
         return sorted(pairs, key=lambda p: (p[0], p[2].key))
+
+    def closure_properties(self, closure: Closure, name: str,
+                           kinds: Iterable[NodeKind]) -> dict[str, Any]:
+        # From the walk's element ids, and only the nodes whose properties text mentions
+        # the name come back: the default read a hub's 18,470 fields whole, by key, to find
+        # the few with quality checks. Rows added after the walk (`Closure.extend`) by key.
+        t = closure.table
+        walk = t.derived.get(_WALK_IDS) if t is not None else None
+        if t is None or walk is None:
+            return super().closure_properties(closure, name, kinds)
+        start_id, ids = walk
+        values = {NodeKind(k).value for k in kinds}
+        given = [start_id] if closure.start.node.kind.value in values else []
+        given += [i for i, kind in zip(ids, t.kinds, strict=False) if kind in values]
+        needle = json.dumps(name)  # as the stored text spells it (`_json_text`)
+        found: dict[str, Any] = {}
+        for chunk in _chunks(given, _FIELDS_A_QUERY):
+            for key, text in self._query(
+                    "UNWIND $ids AS id MATCH (n) WHERE elementId(n) = id AND n.properties "
+                    "CONTAINS $name RETURN collect([n.key, n.properties]) AS rows",
+                    ids=chunk, name=needle)[0]["rows"]:
+                props = _props(text)
+                if name in props:  # not merely mentioned inside another value
+                    found[key] = props[name]
+        extra = [k for k, kind in zip(t.keys[len(ids):], t.kinds[len(ids):], strict=True)
+                 if kind in values]
+        if extra:
+            found.update(self._properties_named(extra, name))
+        return found
 
     def _walk_datasets(self, closure: Closure) -> _WalkDatasets | None:
         """The datasets of the walk's fields (its start included) that are consumed or feed
