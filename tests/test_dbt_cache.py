@@ -19,8 +19,11 @@ from lineage import EdgeKind
 from lineage import dbt as dbt_import
 from lineage.dbt import import_dbt
 from lineage_cli.main import cli
-from tests.conftest import SQL_BACKENDS, fresh_postgres_schema, snapshot
-from tests.test_dbt_import import TARGET, copy_target, edit, fld, job
+from tests.conftest import ROOT, SQL_BACKENDS, fresh_postgres_schema, snapshot
+from tests.test_dbt_import import FORMS, STAR, TARGET, copy_target, edit, fld, job
+
+#: tests/data/dbt_heldout_forms built again after a change (its README says which)
+FORMS_LATER = ROOT / "tests" / "data" / "dbt_heldout_forms" / "target_later"
 
 #: the jobs whose column lineage is read from SQL: models and the snapshot, not seeds
 MODELS = {f"model.jaffle_shop.{m}" for m in (
@@ -146,6 +149,43 @@ def test_a_reimport_with_the_cache_parses_only_the_models_whose_inputs_changed_a
     import_dbt(cached, TARGET)
     import_dbt(full, TARGET, cache=False)
     assert snapshot(cached) == snapshot(full)
+
+
+def test_a_later_dbt_build_parses_only_the_models_it_changed_and_ends_as_a_full_reparse(
+        two_stores: tuple[lineage.Store, lineage.Store], parsed: list[str]) -> None:
+    # a real second `dbt build` of heldout_forms: the seed events' amount is a double now
+    # (was decimal(10,2)) and user_totals v1 takes max(amount) (was sum)
+    cached, full = two_stores
+    for target in (FORMS, FORMS_LATER):
+        parsed.clear()
+        result = import_dbt(cached, target)
+        sqls = list(parsed)
+        reparsed = import_dbt(full, target, cache=False)
+        assert snapshot(cached) == snapshot(full)
+        assert without_counts(result) == without_counts(reparsed)
+    # every reader of events, and top_users (user_totals v2's total is a double now); not
+    # stg_users and the snapshot over it
+    changed = {"model.heldout_forms.event_windows", "model.heldout_forms.unaliased",
+               "model.heldout_forms.user_totals.v1", "model.heldout_forms.user_totals.v2",
+               "model.heldout_forms.top_users"}
+    assert models_of(FORMS_LATER, sqls) == changed
+    assert (result.models_parsed, result.models_reused) == (5, 2)
+    [edge] = [e for e in cached.edges_among([
+        "field:duckdb/forms.raw.events.amount", "field:duckdb/forms.main.user_totals_v1.total"])
+        if e.kind is EdgeKind.DERIVED_FROM]
+    assert edge.properties["function"] == "max"
+
+
+@pytest.mark.parametrize("target", [FORMS, STAR], ids=["heldout_forms", "star_patterns"])
+def test_reimporting_other_unchanged_projects_parses_no_model_and_changes_nothing(
+        store: lineage.Store, target: Path) -> None:
+    first = import_dbt(store, target)
+    before = snapshot(store)
+    again = import_dbt(store, target)
+    assert (again.models_parsed, again.models_reused) == (0, first.models_parsed)
+    assert not again.changed and snapshot(store) == before
+    assert again.columns_unknown == first.columns_unknown
+    assert again.column_edges == first.column_edges
 
 
 def test_a_model_whose_stored_column_edges_another_writer_changed_is_parsed_again(
