@@ -248,7 +248,9 @@ class _ModelLineage:
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    # 128 bits: no collision among the models of any project, and short to read
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _relation_name(*parts: Any) -> str:
