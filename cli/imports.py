@@ -27,9 +27,13 @@ def import_group() -> None:
                    "duckdb].")
 @click.option("--job-namespace", default="dbt", show_default=True, metavar="NS",
               help="Namespace of the jobs (one per seed, model and snapshot).")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Parse every model's SQL again, even those whose SQL and upstream "
+                   "columns are unchanged since the last import (the store ends the same).")
 @format_option
 @pass_app
-def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: str) -> None:
+def dbt(app: App, target: str, namespace: str | None, job_namespace: str, no_cache: bool,
+        fmt: str) -> None:
     """Import a dbt project from its target directory, in one transaction.
 
     Reads TARGET_DIR/manifest.json and catalog.json (run `dbt docs generate --no-write-json`
@@ -47,23 +51,34 @@ def dbt(app: App, target: str, namespace: str | None, job_namespace: str, fmt: s
     A missing or malformed artifact is reported with its file and key (exit code 2) and
     nothing is written.
 
+    Re-importing after each `dbt build` costs what changed: a model's SQL is parsed again
+    only when its compiled SQL, its columns or the columns and types of a relation it reads
+    changed since the last import into this store (or the dialect, or the parsing rules'
+    version); the others keep the column lineage stored for them. The output says how many
+    models were parsed and reused (models_parsed, models_reused in JSON); --no-cache
+    parses them all.
+
     \b
     Examples:
       lineage import dbt examples/jaffle_shop/target
       dbt build && dbt docs generate --no-write-json && lineage import dbt target
       lineage import dbt target --namespace postgres://db.prod:5432 --format json
+      lineage import dbt target --no-cache     # parse every model, as a first import does
     """
     from lineage.dbt import import_dbt
 
     with app.audited("import dbt", target):
         result = import_dbt(app.store, target, namespace=namespace,
-                            job_namespace=job_namespace)
+                            job_namespace=job_namespace, cache=not no_cache)
     if fmt == "json":
         output.emit_json(result.to_dict())
         return
     console = output.out()
     applied = result.apply
     console.print(f"read dbt project '{result.project}' from {target}", soft_wrap=True)
+    console.print(f"column lineage: {result.models_parsed} models parsed, "
+                  f"{result.models_reused} reused unchanged from the last import"
+                  + (" (--no-cache)" if no_cache else ""), soft_wrap=True)
     if not applied.changed:
         console.print(f"nothing changed: already imported ({applied.unchanged} items as "
                       "read)", soft_wrap=True)

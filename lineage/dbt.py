@@ -51,6 +51,20 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
   ``show``, ...; each node "success") gives no runs and no test results, and
   `run_results_ignored` says why.
 
+Re-importing after a `dbt build` where most models did not change costs in proportion to
+what changed: a model's column lineage is read from its SQL again only when an input of that
+reading changed since the last import into this store. Its job keeps
+``column_lineage_cache``: ``inputs``, a hash of the compiled SQL, the model's own catalog
+columns, the catalog columns and types of every relation whose name appears in its SQL (a
+superset of the relations it reads: a CTE named like a table counts too), the dialect, the
+dataset namespace, sqlglot's version and `COLUMN_LINEAGE_VERSION`; ``output``, a hash of
+what that reading gave (status, unknown columns, the ``derived_from`` edges written for the
+job) and ``columns_unknown`` (their reasons). When the inputs hash the same and the store
+still holds exactly that output, the stored edges are written again as they are, unparsed;
+anything else (another SQL, an upstream column's type, a new or renamed column, edges
+another writer changed) parses the model. Either way the store ends the same as after a
+full re-parse (`cache=False`, `--no-cache`). `models_parsed` and `models_reused` say which.
+
 Stored properties of nodes the import touches are merged, not replaced: the properties the
 import writes are replaced, facts other producers (OpenLineage events) put on the same dataset
 stay, and so do `quality_checks` entries of another `source`. Re-importing the same artifacts
@@ -89,6 +103,10 @@ _NOT_RUNNING = {"generate": "dbt docs generate", "compile": "dbt compile", "show
                 "parse": "dbt parse", "list": "dbt list", "ls": "dbt ls"}
 #: the job namespace of dbt's jobs unless told otherwise
 DEFAULT_JOB_NAMESPACE = "dbt"
+#: the version of the rules that read column lineage from SQL (`column_lineage`, `read_sql`,
+#: how sources become edges): part of every model's cached inputs, so bump it with any
+#: change that can give a model other edges, and the next import parses every model again
+COLUMN_LINEAGE_VERSION = 1
 _SOURCE = "dbt"
 #: dbt's adapter names that sqlglot calls differently
 _DIALECTS = {"databricks": "databricks", "spark": "spark", "sqlserver": "tsql",
@@ -131,6 +149,10 @@ class DbtImportResult:
     failing_checks: list[dict[str, str]] = field(default_factory=list)
     retired_fields: list[str] = field(default_factory=list)
     retired_edges: int = 0
+    #: models and snapshots whose column lineage was read from their SQL by this import
+    models_parsed: int = 0
+    #: those whose inputs were unchanged since the last import: their stored lineage kept
+    models_reused: int = 0
     #: why run_results.json was not read (it is from a command that runs nothing), else None
     run_results_ignored: str | None = None
 
@@ -198,6 +220,35 @@ class _Relation:
     node: Mapping[str, Any]
     path: str
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, catalog type)
+    table: tuple[str, str, str] = ("", "", "")  # (database, schema, identifier) as dbt says
+
+
+@dataclass
+class _ModelLineage:
+    """One model's column lineage as the import writes it, and as a later import whose
+    inputs are unchanged takes it back from the store."""
+
+    status: str  # complete, partial, unknown (the job's `column_lineage`)
+    reason: str | None = None  # why unknown (the job's `column_lineage_reason`)
+    #: output columns the SQL reading could not trace (the job's `columns_unknown`)
+    unknown_columns: list[str] = field(default_factory=list)
+    #: `DbtImportResult.columns_unknown` entries of the model: those, with why, and the
+    #: columns whose source is no column of the project
+    unknown: list[dict[str, str]] = field(default_factory=list)
+    #: (source field, output field) -> the `derived_from` edge's properties
+    edges: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """What the import writes for the model, hashed: a stored lineage is reused only
+        while the store still holds exactly this."""
+        return _digest([self.status, self.reason, self.unknown_columns, self.unknown,
+                        [[src, dst, props] for (src, dst), props in sorted(self.edges.items())]])
+
+
+def _digest(value: Any) -> str:
+    # 128 bits: no collision among the models of any project, and short to read
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _relation_name(*parts: Any) -> str:
@@ -423,8 +474,9 @@ def column_lineage(sql: str, schema: Mapping[str, Any], dialect: str | None,
 class _Builder:
     def __init__(self, store: Store, manifest: _Artifact, catalog: _Artifact,
                  run_results: _Artifact | None, namespace: str | None,
-                 job_namespace: str) -> None:
+                 job_namespace: str, cache: bool = True) -> None:
         self.store = store
+        self.cache = cache  # reuse the stored column lineage of unchanged models
         self.manifest, self.catalog, self.run_results = manifest, catalog, run_results
         self.batch = GraphBatch()
         self.job_ns = job_namespace
@@ -469,7 +521,8 @@ class _Builder:
             ident = (m.get(node, "identifier", path, str) if rtype == "source"
                      else node.get("alias") or m.get(node, "name", path, str))
             name = _relation_name(database, schema, ident)
-            rel = _Relation(uid, rtype, keys.dataset_key(self.ns, name), name, node, path)
+            rel = _Relation(uid, rtype, keys.dataset_key(self.ns, name), name, node, path,
+                            table=(str(database or ""), schema, ident))
             entry = cat.get(uid)
             if isinstance(entry, Mapping):
                 cpath = f"{'sources' if rtype == 'source' else 'nodes'}.{uid}"
@@ -538,57 +591,145 @@ class _Builder:
 
     def jobs(self, schema: Mapping[str, Any]) -> None:
         dialect = _dialect(self.adapter)
+        models = {uid: rel for uid, rel in self.relations.items()
+                  if rel.resource_type not in ("source", "seed")}
+        inputs = self.lineage_inputs(models, dialect)
+        reusable = self.stored_lineage(inputs) if self.cache else {}
         for uid, rel in self.relations.items():
             if rel.resource_type == "source":
                 continue
             node = rel.node
             jkey = keys.job_key(self.job_ns, uid)
-            # compiled_sql: manifests before dbt 1.3
-            sql = next((node[k] for k in ("compiled_code", "compiled_sql")
-                        if isinstance(node.get(k), str) and node[k].strip()), None)
-            status, reason = "not applicable", None
-            columns: dict[str, dict[tuple[str, str, str, str], Transformation]] = {}
-            unknown: dict[str, str] = {}
-            if rel.resource_type != "seed":
-                status, reason, columns, unknown = self.read_sql(rel, sql, schema, dialect)
+            sql = _compiled_sql(node)
+            lineage: _ModelLineage | None = None  # a seed has no SQL: no column lineage
+            cache: dict[str, Any] | None = None
+            if uid in models:
+                lineage = reusable.get(uid)
+                if lineage is None:
+                    lineage = self.model_lineage(rel, jkey, sql, schema, dialect)
+                    self.result.models_parsed += 1
+                else:
+                    self.result.models_reused += 1
+                cache = {"inputs": inputs[uid], "output": lineage.digest()}
+                if lineage.unknown:
+                    cache["columns_unknown"] = lineage.unknown
             self.batch.add_node(
                 jkey, uid, self.job_ns,
                 dbt_resource_type=rel.resource_type, sql=sql,
                 file=node.get("original_file_path"), language=node.get("language"),
                 description=node.get("description") or None, owner=_owner(node),
-                column_lineage=status, column_lineage_reason=reason,
-                columns_unknown=sorted(unknown) or None)
+                column_lineage=lineage.status if lineage else "not applicable",
+                column_lineage_reason=lineage.reason if lineage else None,
+                columns_unknown=(lineage.unknown_columns or None) if lineage else None,
+                column_lineage_cache=cache)
             self.result.jobs += 1
             self.batch.add_edge(jkey, rel.key, EdgeKind.WROTE)
             self.result.table_edges += 1
             for parent in self.parents(uid):
                 self.batch.add_edge(self.relations[parent].key, jkey, EdgeKind.READ)
                 self.result.table_edges += 1
-            if status == "unknown":
+            if lineage is None:
+                continue
+            if lineage.status == "unknown":
                 # no edge from the parents' fields: impact's dataset-level fallback crosses
                 # the read/wrote edges above and marks what it reaches column unknown
                 self.result.column_lineage_unknown.append(
-                    {"model": uid, "dataset": rel.key, "reason": reason or ""})
-            if unknown:
-                self.result.columns_unknown[uid] = [
-                    {"column": c, "reason": why} for c, why in sorted(unknown.items())]
-            for out_col, sources in columns.items():
-                target = keys.field_key(self.ns, rel.name, out_col)
-                for (db, sch, table, col), how in sorted(sources.items()):
-                    origin = self.source_field(db, sch, table, col)
-                    if origin is None:
-                        self.result.columns_unknown.setdefault(uid, []).append(
-                            {"column": out_col,
-                             "reason": f"reads {_relation_name(db, sch, table)}.{col}, "
-                                       "which is no dataset or column of the project"})
-                        continue
-                    if origin == target:
-                        continue
-                    function = self.functions.get(uid, {}).get((out_col, (db, sch, table, col)))
-                    self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, job=jkey,
-                                        transformation=how.value,
-                                        **({"function": function} if function else {}))
-                    self.result.column_edges += 1
+                    {"model": uid, "dataset": rel.key, "reason": lineage.reason or ""})
+            if lineage.unknown:
+                self.result.columns_unknown[uid] = [dict(u) for u in lineage.unknown]
+            for (origin, target), props in lineage.edges.items():
+                self.batch.add_edge(origin, target, EdgeKind.DERIVED_FROM, **props)
+            self.result.column_edges += len(lineage.edges)
+
+    def model_lineage(self, rel: _Relation, jkey: str, sql: str | None,
+                      schema: Mapping[str, Any], dialect: str | None) -> _ModelLineage:
+        """A model's column lineage read from its SQL: the edges into its fields."""
+        status, reason, columns, unknown = self.read_sql(rel, sql, schema, dialect)
+        lineage = _ModelLineage(status, reason, sorted(unknown), [
+            {"column": c, "reason": why} for c, why in sorted(unknown.items())])
+        functions = self.functions.get(rel.unique_id, {})
+        for out_col, sources in columns.items():
+            target = keys.field_key(self.ns, rel.name, out_col)
+            for (db, sch, table, col), how in sorted(sources.items()):
+                origin = self.source_field(db, sch, table, col)
+                if origin is None:
+                    lineage.unknown.append(
+                        {"column": out_col,
+                         "reason": f"reads {_relation_name(db, sch, table)}.{col}, "
+                                   "which is no dataset or column of the project"})
+                    continue
+                if origin == target:
+                    continue
+                function = functions.get((out_col, (db, sch, table, col)))
+                lineage.edges[(origin, target)] = {
+                    "job": jkey, "transformation": how.value,
+                    **({"function": function} if function else {})}
+        return lineage
+
+    def lineage_inputs(self, models: Mapping[str, _Relation],
+                       dialect: str | None) -> dict[str, str]:
+        """Per model (unique_id), a hash of everything its column lineage is read from: its
+        compiled SQL, its own catalog columns, the catalog entries of every relation whose
+        identifier is in the SQL, the dialect, the dataset namespace (the edges' keys) and
+        the reading rules' versions. Cheap next to reading the SQL: no parse."""
+        # a relation can only be read where its identifier is in the SQL text: match the
+        # identifiers against the SQL's words, so a model's hash covers a superset of the
+        # relations it reads (a CTE or a column named like a table adds one, never misses one)
+        by_ident: dict[str, list[int]] = {}
+        described: list[str] = []
+        for i, rel in enumerate(self.relations.values()):
+            described.append(_digest([rel.unique_id, rel.resource_type, *rel.table, rel.name,
+                                      rel.columns]))
+            by_ident.setdefault(rel.table[2].lower(), []).append(i)
+        # an identifier that is not one word (`"Shop Name"`, `my-table`) matches where each
+        # of its word runs is a word of the SQL, however it is quoted there
+        runs = {ident: _WORD.findall(ident) for ident in by_ident if not _WORD.fullmatch(ident)}
+        common = [COLUMN_LINEAGE_VERSION, _sqlglot_version(), dialect, self.ns]
+        found: dict[str, str] = {}
+        for uid, rel in models.items():
+            sql = _compiled_sql(rel.node)
+            words = set(_WORD.findall(sql.lower())) if sql else set()
+            read = {i for word in words for i in by_ident.get(word, ())}
+            read |= {i for ident, parts in runs.items() if all(p in words for p in parts)
+                     for i in by_ident[ident]}
+            generated = _snapshot_columns(rel.node) if rel.resource_type == "snapshot" else ()
+            found[uid] = _digest([common, rel.resource_type, rel.node.get("language"),
+                                  rel.name, rel.columns, generated, sql,
+                                  [described[i] for i in sorted(read)]])
+        return found
+
+    def stored_lineage(self, inputs: Mapping[str, str]) -> dict[str, _ModelLineage]:
+        """The column lineage a previous import stored for the models (unique_id) whose
+        inputs hash as they do now, when the store still holds exactly what that import
+        wrote for them (the output hash on the job); the others are left to parse."""
+        jobs = {keys.job_key(self.job_ns, uid): uid for uid in inputs}
+        matching: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        for jkey, node in self.store.nodes(jobs).items():
+            cache = node.properties.get("column_lineage_cache")
+            if isinstance(cache, Mapping) and cache.get("inputs") == inputs[jobs[jkey]]:
+                matching[jkey] = (node.properties, cache)
+        if not matching:
+            return {}  # a first import reads nothing more
+        # a model's edges join fields of the project: one read for all of them
+        fields = [k for k in self.batch.nodes if keys.kind_of(k) is NodeKind.FIELD]
+        edges: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        for edge in self.store.edges_among(fields):
+            job = edge.properties.get("job")
+            if edge.kind is EdgeKind.DERIVED_FROM and job in matching \
+                    and not edge.properties.get("retired"):
+                edges.setdefault(job, {})[(edge.src, edge.dst)] = dict(edge.properties)
+        found: dict[str, _ModelLineage] = {}
+        for jkey, (props, cache) in matching.items():
+            status = props.get("column_lineage")
+            unknown = cache.get("columns_unknown") or []
+            lineage = _ModelLineage(
+                str(status), props.get("column_lineage_reason"),
+                list(props.get("columns_unknown") or []),
+                [dict(u) for u in unknown if isinstance(u, Mapping)],
+                dict(sorted(edges.get(jkey, {}).items())))
+            if isinstance(status, str) and lineage.digest() == cache.get("output"):
+                found[jobs[jkey]] = lineage
+        return found
 
     def read_sql(self, rel: _Relation, sql: str | None, schema: Mapping[str, Any],
                  dialect: str | None
@@ -896,6 +1037,28 @@ class _Builder:
                 self.batch.nodes[key].properties["quality_checks"] = checks
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _compiled_sql(node: Mapping[str, Any]) -> str | None:
+    """A model's compiled SQL (`compiled_sql`: manifests before dbt 1.3), None if none."""
+    return next((node[k] for k in ("compiled_code", "compiled_sql")
+                 if isinstance(node.get(k), str) and node[k].strip()), None)
+
+
+def _sqlglot_version() -> str:
+    """sqlglot's version, from its package metadata (importing sqlglot costs more): a new
+    release may read SQL differently, so it is part of every model's cached inputs."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("sqlglot")
+    except metadata.PackageNotFoundError:
+        import sqlglot
+
+        return str(sqlglot.__version__)
+
+
 def _map(value: Any) -> Mapping[str, Any]:
     """`value` when it is a JSON object, else an empty one (optional parts of artifacts)."""
     return value if isinstance(value, Mapping) else {}
@@ -958,7 +1121,7 @@ _OWNED = frozenset({
     "label", "exposure_type", "url", "maturity", "source", "job", "parent", "root", "state",
     "dbt_status", "message", "started_at", "ended_at", "execution_time", "rows_affected",
     "invocation_id", "command", "dbt_version", "version", "created_at", "retired",
-    "retired_at"})
+    "retired_at", "column_lineage_cache"})
 
 
 def merge_properties(key: str, stored: Mapping[str, Any],
@@ -974,8 +1137,10 @@ def merge_properties(key: str, stored: Mapping[str, Any],
 
 
 def build(store: Store, target: str | Path, *, namespace: str | None = None,
-          job_namespace: str = DEFAULT_JOB_NAMESPACE) -> tuple[GraphBatch, DbtImportResult]:
-    """Read a dbt target directory and build the batch that imports it (nothing written)."""
+          job_namespace: str = DEFAULT_JOB_NAMESPACE,
+          cache: bool = True) -> tuple[GraphBatch, DbtImportResult]:
+    """Read a dbt target directory and build the batch that imports it (nothing written).
+    With `cache` False every model's SQL is parsed, none of the stored lineage reused."""
     root = Path(target)
     if not root.is_dir():
         raise ValidationError("not a directory; give dbt's target directory (the one holding "
@@ -988,7 +1153,7 @@ def build(store: Store, target: str | Path, *, namespace: str | None = None,
     catalog = _Artifact(catalog_path)
     results_path = root / "run_results.json"
     run_results = _Artifact(results_path) if results_path.exists() else None
-    b = _Builder(store, manifest, catalog, run_results, namespace, job_namespace)
+    b = _Builder(store, manifest, catalog, run_results, namespace, job_namespace, cache)
     b.result.target = str(root)
     b.read_relations()
     b.read_results()
@@ -1006,15 +1171,19 @@ def build(store: Store, target: str | Path, *, namespace: str | None = None,
 
 
 def import_dbt(store: Store, target: str | Path, *, namespace: str | None = None,
-               job_namespace: str = DEFAULT_JOB_NAMESPACE) -> DbtImportResult:
+               job_namespace: str = DEFAULT_JOB_NAMESPACE, cache: bool = True
+               ) -> DbtImportResult:
     """Import a dbt project from its target directory in one transaction (see the module
     docstring for what becomes what). A dataset version the import adds whose schema differs
     from the dataset's latest stored version enqueues notifications for the consumers the
-    change breaks, as `lineage.register` does. Raises ValidationError (file, key) and writes
+    change breaks, as `lineage.register` does. A model whose column lineage inputs are
+    unchanged since the last import keeps its stored lineage unparsed; `cache=False` parses
+    every model (the store ends the same). Raises ValidationError (file, key) and writes
     nothing when an artifact is missing or malformed."""
     from .notify import new_version_notifications
 
-    batch, result = build(store, target, namespace=namespace, job_namespace=job_namespace)
+    batch, result = build(store, target, namespace=namespace, job_namespace=job_namespace,
+                          cache=cache)
     batch.notifications += new_version_notifications(store, batch)
     result.apply = store.apply(batch, merge=merge_properties)
     return result

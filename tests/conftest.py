@@ -43,6 +43,14 @@ def _admin_url(url: str) -> str:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema (dropped afterwards)."""
+    with fresh_postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """`postgres_url` for a test that needs more than one PostgreSQL store (skips, or fails
+    in CI, when LINEAGE_TEST_POSTGRES_URL is not set)."""
     if not POSTGRES_URL:
         if os.environ.get("CI"):
             pytest.fail("CI must set LINEAGE_TEST_POSTGRES_URL: PostgreSQL tests may not skip")
