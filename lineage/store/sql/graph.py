@@ -330,6 +330,11 @@ _APPLY_SQL = {
 }
 
 
+#: a merging write of more nodes than this locks the store, not each node (see
+#: _PG_STORE_LOCK)
+PG_NODE_LOCKS_MAX = 500
+
+
 def _lock_number(key: str) -> int:
     """A stable signed 64-bit number for a node key (PostgreSQL advisory locks take one)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
@@ -586,25 +591,8 @@ class SqlGraphStore(Store):
                 run_ids, on_runs = runs
                 on_runs({rid: run_candidates(rid, self._suffix_rows(cur, rid, UNBOUNDED))
                          for rid in run_ids})
-            if lock:
-                self._lock_nodes(cur, batch.nodes)
             return _apply_rows(cur, _APPLY_SQL[self.dialect], self.dialect == "sqlite",
                                batch, merge, merge_edges)
-
-    def _lock_nodes(self, cur: Any, keys: Iterable[str]) -> None:
-        """On PostgreSQL, take a transaction-scoped advisory lock per node key (on the
-        transaction's DBAPI cursor `cur`), so that a merge reads and writes each node alone
-        (SQLite's BEGIN IMMEDIATE already holds the whole database). Taken in one order (by
-        the lock's number) so two writers never deadlock; a hash collision only makes two
-        keys share a lock."""
-        if self.dialect != "postgresql":
-            return
-        numbers = sorted({_lock_number(k) for k in keys})
-        if numbers:
-            # unnest yields the array in order and the aggregate consumes rows in scan order
-            cur.execute("SELECT count(pg_advisory_xact_lock(n)) FROM "
-                        "unnest(%s::bigint[]) AS t(n)", (numbers,))
-            cur.fetchall()
 
     def _bulk_load(self, load: BulkInput, chunk_size: int) -> tuple[int, int]:
         from . import bulk  # polars and psycopg: only a bulk load pays for them
@@ -1716,9 +1704,19 @@ _PG_PLANS = ("SELECT current_setting('enable_seqscan'), "
 _PG_PLANS_DONE = "SELECT set_config('enable_seqscan', %s, true)"
 _PG_LOCKS = ("SELECT count(pg_advisory_xact_lock(n::bigint)) "
              "FROM jsonb_array_elements_text(%s::jsonb) AS t(n)")
-# both in one statement (a statement costs ~0.04 ms of the client's CPU and ~0.03 of the
-# server's; a transaction of two events costs ~2.5 ms in all)
-_PG_PLANS_LOCKED = _PG_PLANS + ", (" + _PG_LOCKS + ")"
+# A merging write locks each node it merges, unless it merges more than PG_NODE_LOCKS_MAX:
+# the server's lock table holds max_locks_per_transaction x max_connections entries for
+# all its sessions (6,400 by default), which a dbt project's first import (15,000 nodes)
+# overflowed ("out of shared memory"). Such a write takes the store's lock (its schema's)
+# exclusively instead; every other merging write holds that lock shared before its
+# per-node locks (the target list is evaluated in order), so the two kinds exclude each
+# other and neither waits on the other while holding a lock it waits for.
+_PG_STORE_LOCK = "hashtext('lineage'), hashtext(current_schema())"
+# with the plans' settings in one statement (a statement costs ~0.04 ms of the client's
+# CPU and ~0.03 of the server's; a transaction of two events costs ~2.5 ms in all)
+_PG_PLANS_LOCKED = (_PG_PLANS + f", pg_advisory_xact_lock_shared({_PG_STORE_LOCK}), ("
+                    + _PG_LOCKS + ")")
+_PG_PLANS_STORE_LOCKED = _PG_PLANS + f", pg_advisory_xact_lock({_PG_STORE_LOCK})"
 _PG_NODE_ROWS = (
     "SELECT n.id, n.key, n.name, n.namespace, n.properties::text "
     "FROM jsonb_array_elements_text(%s::jsonb) AS x(k) "
@@ -1811,11 +1809,13 @@ def _apply_rows_pg(driver: Any, batch: GraphBatch, merge: MergeProperties | None
     try:
         with driver.pipeline():
             # index probes in every plan (see _PG_PLANS), and the locks
-            numbers = sorted({_lock_number(k) for k in batch.nodes}) if lock else []
-            if numbers:
-                plans_cur.execute(_PG_PLANS_LOCKED, (_pg_rows(numbers),))
-            else:
+            if not lock or not batch.nodes:
                 plans_cur.execute(_PG_PLANS)
+            elif len(batch.nodes) > PG_NODE_LOCKS_MAX:
+                plans_cur.execute(_PG_PLANS_STORE_LOCKED)
+            else:
+                numbers = sorted({_lock_number(k) for k in batch.nodes})
+                plans_cur.execute(_PG_PLANS_LOCKED, (_pg_rows(numbers),))
             node_cur.execute(_PG_NODE_ROWS, (_pg_rows(sorted(wanted_keys)),))
             if edge_keys:
                 edge_cur.execute(_PG_EDGE_ROWS, (_pg_rows(edge_keys),))
