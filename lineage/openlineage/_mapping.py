@@ -97,7 +97,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -138,9 +138,10 @@ class Event:
     file: str | None = None
     line: int | None = None
 
-    @property
+    @cached_property
     def time(self) -> str | None:
-        """The eventTime (validated, so an RFC 3339 string)."""
+        """The eventTime (validated, so an RFC 3339 string); read once (~20 times an
+        event: every property is stamped with it)."""
         value = self.data.get("eventTime")
         return value if isinstance(value, str) else None
 

@@ -323,8 +323,9 @@ def check_event(event: Any, *, strict: bool = False, plain: bool = False) -> Che
     if not plain:
         check_plain(event)  # first: what the store cannot keep is refused before it is read
     kind = event_kind(event)
-    if _fast_valid(kind, event):
-        return _keyed(kind, CheckedEvent(event, kind), strict)
+    maps = list(_facet_maps(kind, event))  # walked once, for both checks of a valid event
+    if _fast_valid(kind, event, maps):
+        return _keyed(kind, CheckedEvent(event, kind), strict, maps)
     compiled = schemas()
     if strict:
         _raise_first(compiled.events[kind], event, [])
@@ -334,12 +335,15 @@ def check_event(event: Any, *, strict: bool = False, plain: bool = False) -> Che
     return _keyed(kind, _lenient(kind, event, compiled), strict)
 
 
-def _keyed(kind: EventKind, checked: CheckedEvent, strict: bool) -> CheckedEvent:
+def _keyed(kind: EventKind, checked: CheckedEvent, strict: bool,
+           maps: list[tuple[list[str | int], Place, Mapping[str, Any]]] | None = None
+           ) -> CheckedEvent:
     """`checked` without the facets whose names the store cannot key (`unkeyable`): each is
     dropped and named like a facet the spec rejects, or in `strict` mode rejects the event.
     Before this, one such facet (a schema listing a column twice, an empty field name in
-    column lineage) rejected the whole event with its lineage, although the spec allows it."""
-    bad = unkeyable(kind, checked.event)
+    column lineage) rejected the whole event with its lineage, although the spec allows it.
+    `maps`: `_facet_maps(kind, checked.event)` when the caller has them already."""
+    bad = unkeyable(kind, checked.event, maps)
     if not bad:
         return checked
     if strict:
@@ -357,15 +361,17 @@ def _unnamed(value: Any) -> bool:
     return not isinstance(value, str) or not value.strip()
 
 
-def unkeyable(kind: EventKind, event: Mapping[str, Any]
+def unkeyable(kind: EventKind, event: Mapping[str, Any],
+              maps: list[tuple[list[str | int], Place, Mapping[str, Any]]] | None = None
               ) -> dict[tuple[str | int, ...], tuple[list[str | int], str]]:
     """The facets the mapping would refuse to key, valid as the spec may find them: a path
     per facet, with the path inside it and why. These are the names the mapping makes node
     keys of (`lineage._keys`: non-empty, at most MAX_KEY_BYTES a key): schema field names
     (and a name listed twice), column lineage and LineageFacet names, a quality assertion's
-    column, a dataset version, a parent's job. Only the facets present are walked."""
+    column, a dataset version, a parent's job. Only the facets present are walked.
+    `maps`: `_facet_maps(kind, event)`, when the caller has them already."""
     bad: dict[tuple[str | int, ...], tuple[list[str | int], str]] = {}
-    for prefix, place, facets in _facet_maps(kind, event):
+    for prefix, place, facets in (_facet_maps(kind, event) if maps is None else maps):
         named = _KEYED_AT[place].intersection(facets) if facets else None
         if not named:
             continue
@@ -588,11 +594,18 @@ _KEYED_AT: dict[str, frozenset[str]] = {
     for place in ("run", "job", "dataset", "input", "output")}
 
 
-def _fast_valid(kind: EventKind, event: Mapping[str, Any]) -> bool:
+def _fast_valid(kind: EventKind, event: Mapping[str, Any],
+                maps: list[tuple[list[str | int], Place, Mapping[str, Any]]] | None = None
+                ) -> bool:
+    """Whether jsonschema-rs finds the event and each of its facet maps valid (`maps`:
+    `_facet_maps(kind, event)`, when the caller has them already)."""
     fast = fast_schemas()
+    # an empty facet map is valid against every place's schema (an object of optional
+    # properties): not handed to the validator (most inputFacets and outputFacets)
     return bool(fast.events[kind].is_valid(event)) and all(
         fast.facets[place].is_valid(_live(facets))
-        for _path, place, facets in _facet_maps(kind, event))
+        for _path, place, facets in (_facet_maps(kind, event) if maps is None else maps)
+        if facets)
 
 
 #: where a facet's name sits in an event's JSON path (after these keys)
