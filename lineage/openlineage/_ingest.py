@@ -14,7 +14,7 @@ from .. import _keys as keys
 from .._errors import LineageError, ValidationError
 from .._files import read_text
 from .._model import ApplyResult, GraphBatch
-from .._vocabulary import NodeKind
+from .._vocabulary import EdgeKind, NodeKind
 from ..store.base import Store
 from ._mapping import (  # noqa: F401 - merge_node: bench/
     BatchBuilder,
@@ -300,8 +300,8 @@ def write(store: Store, prepared: Sequence[Prepared], *,
         found({})
         applied = ApplyResult()
     # committed: known from now on (the events' runs and their parents)
-    _remember(_known_runs(store), (k for k in builder.pending
-                                   if keys.kind_of(k) is NodeKind.RUN))
+    run_prefix = f"{NodeKind.RUN.value}:"  # `kind_of(k) is RUN`, told without the enum
+    _remember(_known_runs(store), (k for k in builder.pending if k.startswith(run_prefix)))
     kinds = [ev.kind for ev in events]
     c = builder.counts
     return IngestResult(
@@ -315,7 +315,7 @@ def write(store: Store, prepared: Sequence[Prepared], *,
         dataset_versions=len(c.versions),
         fields=len(c.fields),
         # a symlink's links say two names are one dataset: no derivation the events carry
-        derivations=sum(1 for e in batch.edges.values() if e.kind.value == "derived_from"
+        derivations=sum(1 for e in batch.edges.values() if e.kind is EdgeKind.DERIVED_FROM
                         and (not e.properties or e.properties.get("declared") != "symlink")),
         applied=applied,
         principal=principal,

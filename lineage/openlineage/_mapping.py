@@ -352,7 +352,7 @@ class BatchBuilder:
         `{"<job>|<assertion>|<column>": {assertion, success, column, severity, description,
         job, run, at}}`, the newest result of each check kept."""
         for where in ("inputFacets", "facets"):
-            facet = _facets(data, where).get("dataQualityAssertions")
+            facet = _facet(data, "dataQualityAssertions", where)
             assertions = _get(facet, "assertions")
             if not isinstance(assertions, list):
                 continue
@@ -525,7 +525,7 @@ class BatchBuilder:
     def _column_lineage(self, ev: Event, path: list[str | int], data: Mapping[str, Any],
                         dkey: str, job: str | None) -> set[str]:
         """The facet's derivations; returns the keys of the datasets its inputs name."""
-        facet = _facets(data).get("columnLineage")
+        facet = _facet(data, "columnLineage")
         if not isinstance(facet, Mapping):
             return set()
         base = [*path, "facets", "columnLineage"]
@@ -562,7 +562,7 @@ class BatchBuilder:
                          dkey: str, own_job: str | None) -> None:
         """The dataset form of the spec's LineageFacet (`facets.lineage` with `inputs` and
         `fields`) on a dataset of the event."""
-        facet = _facets(data).get("lineage")
+        facet = _facet(data, "lineage")
         if isinstance(facet, Mapping):
             self._lineage_target(ev, [*path, "facets", "lineage"], facet, dkey,
                                  data["namespace"], data["name"], own_job)
@@ -571,7 +571,7 @@ class BatchBuilder:
         """The job form of the LineageFacet (`job.facets.lineage.entries`): a DATASET entry
         is a target dataset with its sources, as the dataset form; a JOB entry (named, or
         without a name: this event's job) reads its DATASET sources."""
-        facet = _facets(ev.data["job"]).get("lineage")
+        facet = _facet(ev.data["job"], "lineage")
         if not isinstance(facet, Mapping):
             return
         for i, entry in enumerate(facet.get("entries") or []):
@@ -775,7 +775,7 @@ def run_refs(ev: Event) -> list[tuple[str, str, str]]:
         return []
     found: list[tuple[str, str, str]] = []
     data = ev.data
-    parent = _get(_facets(data["run"]), "parent")
+    parent = _facet(data["run"], "parent")
     for run, job, path in ((data["run"], data["job"], "run.runId"),
                            (_get(parent, "run"), _get(parent, "job"),
                             "run.facets.parent.run.runId")):
@@ -970,6 +970,18 @@ def _facets(obj: Mapping[str, Any], key: str = "facets") -> dict[str, Any]:
             if not (isinstance(f, Mapping) and f.get("_deleted") is True)}
 
 
+def _facet(obj: Mapping[str, Any], name: str, key: str = "facets") -> Any:
+    """`_facets(obj, key).get(name)` without building the live facets' dict (an event's
+    datasets are asked for several facets each)."""
+    facets = obj.get(key)
+    if not isinstance(facets, Mapping):
+        return None
+    facet = facets.get(name)
+    if isinstance(facet, Mapping) and facet.get("_deleted") is True:
+        return None
+    return facet
+
+
 def _get(obj: Any, *path: str) -> Any:
     for part in path:
         if not isinstance(obj, Mapping):
@@ -981,7 +993,7 @@ def _get(obj: Any, *path: str) -> Any:
 def _is_quality_check(job: Mapping[str, Any]) -> bool:
     """Whether a job is a test (a dbt test, any job typed TEST): its outputs are audit
     tables, not data anyone reads downstream."""
-    kind = _get(_facets(job), "jobType", "jobType")
+    kind = _get(_facet(job, "jobType"), "jobType")
     return isinstance(kind, str) and kind.upper() == "TEST"
 
 
