@@ -974,17 +974,18 @@ def _facet(obj: Mapping[str, Any], name: str, key: str = "facets") -> Any:
     """`_facets(obj, key).get(name)` without building the live facets' dict (an event's
     datasets are asked for several facets each)."""
     facets = obj.get(key)
-    if not isinstance(facets, Mapping):
+    if type(facets) is not dict and not isinstance(facets, Mapping):
         return None
     facet = facets.get(name)
-    if isinstance(facet, Mapping) and facet.get("_deleted") is True:
+    if (type(facet) is dict or isinstance(facet, Mapping)) and facet.get("_deleted") is True:
         return None
     return facet
 
 
 def _get(obj: Any, *path: str) -> Any:
     for part in path:
-        if not isinstance(obj, Mapping):
+        # parsed JSON is dicts: the exact type told first, without the Mapping ABC's check
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(part)
     return obj

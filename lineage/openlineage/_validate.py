@@ -816,8 +816,9 @@ def _facet_maps(kind: EventKind, event: Mapping[str, Any]
     has none, or something else than an object)."""
 
     def facets(obj: Any, key: str) -> Mapping[str, Any]:
-        value = obj.get(key) if isinstance(obj, Mapping) else None
-        return value if isinstance(value, Mapping) else {}
+        # parsed JSON is dicts: the exact type told first, without the Mapping ABC's check
+        value = obj.get(key) if type(obj) is dict or isinstance(obj, Mapping) else None
+        return value if type(value) is dict or isinstance(value, Mapping) else {}
 
     if kind == "DatasetEvent":
         yield ["dataset", "facets"], "dataset", facets(event.get("dataset"), "facets")
