@@ -51,9 +51,13 @@ time, so the newest event's wins; its fields and versions take it too (those of 
 and the stored ones `follow_lifecycle` reads). From it `merge_node` derives
 `lineage.lifecycle`'s properties: DROP `deleted`, the old name of a RENAME (`{"change":
 "RENAME", "to": new key}`) `deprecated`, any other change live again; `lifecycle_by:
-openlineage`, and a state a person set is never changed. A RENAME's previousIdentifier is
-linked to the new name as a symlink one way: `old -derived_from-> new` (`scope: dataset`,
-`declared: rename`, identity), and field to field for the columns the event's schema lists.
+openlineage`, and a state a person set is never changed. A write (a COMPLETE run's output,
+a DatasetEvent's dataset with a schema; not a DROP's own) stamps the dataset and the fields
+its schema lists with `last_written`: a node written after the change is live, so a table
+built again by a producer that sends no lifecycle facet comes back. A RENAME's
+previousIdentifier is linked to the new name as a symlink one way: `old -derived_from->
+new` (`scope: dataset`, `declared: rename`, identity), and field to field for the columns
+the event's schema lists.
 
 Runs: `state` is the strongest state seen, terminal (COMPLETE, FAIL, ABORT) over
 non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the later event
@@ -105,6 +109,7 @@ from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
+from ..lifecycle import BY_EVENTS
 from ..lifecycle import PROPERTIES as LIFECYCLE_PROPERTIES
 from ..store.base import Store
 from ._fieldtypes import field_type
@@ -119,10 +124,9 @@ _UNION = ("facets", "reported_by", "symlinks", "symlink_of")
 #: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
-#: `lifecycle_by` of a dataset an event dropped or renamed away (with its fields and
-#: versions): the events own that state, so a newer event brings the dataset back; a state
-#: a person set (`lineage deprecate` / `delete`) no event changes
-BY_EVENTS = "openlineage"
+# `lifecycle_by` of a dataset an event dropped or renamed away (with its fields and
+# versions) is `BY_EVENTS`: the events own that state, so a newer event brings the dataset
+# back; a state a person set (`lineage deprecate` / `delete`) no event changes
 #: the node kinds whose `lifecycle` follows the events' lifecycleStateChange
 _LIFECYCLE_KINDS = (NodeKind.DATASET, NodeKind.FIELD, NodeKind.DATASET_VERSION)
 
@@ -383,7 +387,9 @@ class BatchBuilder:
         ns, name = data["namespace"], data["name"]
         dkey = self.dataset(ev, path, ns, name)
         facets = _facets(data)
+        written = self._write_time(ev, role, facets)
         self.node(dkey, name, ns, at=ev.time,
+                  last_written=written,
                   facets=sorted(facets) or None,
                   symlinks=_symlinks(facets.get("symlinks")),
                   description=_get(facets, "documentation", "description"),
@@ -405,7 +411,8 @@ class BatchBuilder:
                 canonical = field_type(spelling, f.get("fields"))
                 self.field(ev, fpath, dkey, ns, name, f["name"],
                            type=canonical if spelling or f.get("fields") else None,
-                           source_type=spelling, description=f.get("description"))
+                           source_type=spelling, description=f.get("description"),
+                           last_written=written)
                 snapshot.append((f["name"], canonical, f.get("description")))
             # the dataset's current columns, as of this event (see the module docstring)
             names = [str(n) for n, _, _ in snapshot]
@@ -480,6 +487,19 @@ class BatchBuilder:
                     self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
                               transformation=Transformation.IDENTITY.value,
                               declared="symlink")
+
+    @staticmethod
+    def _write_time(ev: Event, role: str, facets: Mapping[str, Any]) -> str | None:
+        """The event time when this event writes the dataset, else None: a completed run's
+        output, or a DatasetEvent's dataset with a schema (what happened, as in
+        `_lifecycle`), unless the event drops it. Stamped as the dataset's and its listed
+        fields' `last_written`, it brings back what an older DROP retired (`_with_lifecycle`)
+        whether or not the writer says a lifecycleStateChange (dbt and Airflow do not)."""
+        if role != "produced" and (ev.kind != "DatasetEvent" or "schema" not in facets):
+            return None
+        if _get(facets, "lifecycleStateChange", "lifecycleStateChange") == "DROP":
+            return None
+        return ev.time
 
     def _lifecycle(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
                    name: str, fields: list[str]) -> None:
@@ -809,7 +829,9 @@ def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict
     kind = keys.kind_of(key)
     if kind is NodeKind.RUN:
         merged = _with_state(merged)
-    elif "lifecycle_change" in new and kind in _LIFECYCLE_KINDS:
+    elif kind in _LIFECYCLE_KINDS and ("lifecycle_change" in new or (
+            "lifecycle_change" in old and ("last_written" in new or "created_at" in new))):
+        # a change, or a write of what a change retired (a live node's write: no work)
         merged = _with_lifecycle(merged)
     return merged
 
@@ -907,15 +929,24 @@ def _with_state(props: dict[str, Any]) -> dict[str, Any]:
 
 def _with_lifecycle(props: dict[str, Any]) -> dict[str, Any]:
     """The `lifecycle` the newest lifecycleStateChange gives (`lineage.lifecycle`'s
-    properties): DROP `deleted`, a RENAME away (`to`) `deprecated`, any other change live.
-    A state a person set (`lifecycle_by` not BY_EVENTS) is kept whatever the events say."""
+    properties): DROP `deleted`, a RENAME away (`to`) `deprecated`, any other change live;
+    live too when the node was written after the change (`last_written`, a version's
+    `created_at`; at the change's own time the change wins, so a DROP's own output is no
+    write after it). A state a person set (`lifecycle_by` not BY_EVENTS) is kept whatever
+    the events say."""
     change = props.get("lifecycle_change")
     if not isinstance(change, dict) or (props.get("lifecycle") is not None
                                         and props.get("lifecycle_by") != BY_EVENTS):
         return props
     out = {k: v for k, v in props.items() if k not in LIFECYCLE_PROPERTIES}
     times = props.get("event_times")
-    at = _time_or_min(times.get("lifecycle_change") if isinstance(times, dict) else None)
+    if not isinstance(times, dict):
+        times = {}
+    at = _time_or_min(times.get("lifecycle_change"))
+    # written after the change (a version: created after it): a table built again
+    written = _time_or_min(times.get("last_written") or times.get("created_at"))
+    if written > at:
+        return out
     stamp = {"lifecycle_at": at.isoformat(), "lifecycle_by": BY_EVENTS}
     if change.get("change") == "DROP":
         out.update(lifecycle="deleted", lifecycle_reason="dropped (OpenLineage "
