@@ -438,3 +438,76 @@ def test_the_server_brings_back_a_table_a_newer_dbt_run_builds_after_a_drop(
         assert {f(STAGE, "amount"), f(MART, "total")} <= reached
     with lineage.connect(sql_store_url) as one:
         assert state(one, STAGE) is None
+
+
+# ------------------------------------------------------------------ symlinked names
+
+HDFS = "hdfs://namenode:8020"
+PATH_KEY = f"dataset:{HDFS}//warehouse/stage.db/orders"  # Spark's name of stage.orders
+
+
+def symlinks() -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+            "SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet",
+            "identifiers": [{"namespace": WH, "name": "stage.orders", "type": "TABLE"}]}
+
+
+def spark_build(hour: int) -> dict[str, Any]:
+    """Spark writes stage.orders by its warehouse path, the table name as a symlink."""
+    out = {"namespace": HDFS, "name": "/warehouse/stage.db/orders", "facets": {
+        "schema": schema("id", "amount"), "symlinks": symlinks(),
+        "columnLineage": copied("raw.orders", "id", "amount")}}
+    return run_event("spark_stage", hour, [out], ("raw.orders",))
+
+
+def spark_drop(hour: int, *, listed: bool) -> dict[str, Any]:
+    """Spark's DROP TABLE by the path, with the table name as a symlink when `listed`."""
+    facets: dict[str, Any] = {"lifecycleStateChange": facet(lifecycleStateChange="DROP")}
+    if listed:
+        facets["symlinks"] = symlinks()
+    return run_event("spark_drop", hour, [{"namespace": HDFS,
+                                           "name": "/warehouse/stage.db/orders",
+                                           "facets": facets}])
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["drop lists the symlink",
+                                                       "link known from the store"])
+def test_a_drop_retires_the_tables_symlinked_names_in_every_order(
+        store: lineage.Store, tmp_path: Path, listed: bool) -> None:
+    """Spark drops the warehouse path; the Hive table name totals reads is the same table,
+    so it and its columns are retired too, and impact no longer reaches mart.totals through
+    it, whatever order the events arrive in."""
+    events = [spark_build(1), totals(2), spark_drop(3, listed=listed)]
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert snapshot(store) == expected
+    assert state(store, PATH_KEY) == "deleted" and state(store, STAGE) == "deleted"
+    assert state(store, f(STAGE, "amount")) == "deleted"
+    assert store.node(STAGE).properties["lifecycle_at"] == "2024-06-01T03:00:00+00:00"
+    report = impact(store, f(RAW, "amount"))
+    assert f(MART, "total") not in report.closure.keys() and report.deleted >= 1
+
+
+def test_a_newer_write_by_the_path_brings_back_the_symlinked_name(
+        store: lineage.Store, tmp_path: Path) -> None:
+    events = [spark_build(1), totals(2), spark_drop(3, listed=True), spark_build(5)]
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert state(store, PATH_KEY) is None and state(store, STAGE) is None
+    assert state(store, f(STAGE, "amount")) is None
+    assert f(MART, "total") in impact(store, f(RAW, "amount")).closure.keys()
+
+
+def test_the_server_retires_a_dropped_paths_table_name(sql_store_url: str,
+                                                       tmp_path: Path) -> None:
+    events = [spark_build(1), totals(2), spark_drop(3, listed=False)]
+    for reached in _served_in_both_orders(sql_store_url, tmp_path, events, f(RAW, "amount")):
+        assert f(MART, "total") not in reached
+    with lineage.connect(sql_store_url) as one:
+        assert state(one, STAGE) == "deleted"

@@ -419,7 +419,7 @@ class BatchBuilder:
             self.node(dkey, name, ns, at=ev.time, fields=names)
             self.listed.setdefault(dkey, set()).update(names)
         self._symlinked(ev, path, facets.get("symlinks"), dkey, ns, name,
-                        [str(n) for n, _, _ in snapshot or ()])
+                        [str(n) for n, _, _ in snapshot or ()], written)
         if role == "produced" or ev.kind == "DatasetEvent":
             # a change that happened: a completed run's output, or a dataset's own event
             # (a JobEvent's outputs say what the job writes, not what it did)
@@ -453,7 +453,7 @@ class BatchBuilder:
         return dkey
 
     def _symlinked(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
-                   name: str, fields: list[str]) -> None:
+                   name: str, fields: list[str], written: str | None = None) -> None:
         """A SymlinksDatasetFacet's identifiers are other names of this very dataset (Spark
         names a table by its warehouse path and gives its Hive or Glue name as a symlink,
         while Trino, Hive or Airflow name it by the table name): each is a dataset linked
@@ -461,7 +461,8 @@ class BatchBuilder:
         identity` and `declared: symlink`, and so is each field this event's schema lists,
         so that impact and upstream cross from one name to the other at table and column
         level whichever name a producer used. Links, not one node: which name an event uses
-        depends on its producer, and the store must not depend on which arrived first."""
+        depends on its producer, and the store must not depend on which arrived first.
+        A write of this name (`written`, `_write_time`) is one of the other names too."""
         identifiers = _get(facet, "identifiers")
         if not isinstance(identifiers, list):
             return
@@ -473,7 +474,7 @@ class BatchBuilder:
             alias = self.dataset(ev, ipath, sns, sname)
             if alias == dkey:
                 continue
-            self.node(alias, sname, sns, symlink_of=[dkey])
+            self.node(alias, sname, sns, at=written, symlink_of=[dkey], last_written=written)
             if fields:  # the same table's current columns, under its other name too
                 self.node(alias, sname, sns, at=ev.time, fields=fields)
                 self.listed.setdefault(alias, set()).update(fields)
@@ -482,7 +483,8 @@ class BatchBuilder:
                           transformation=Transformation.IDENTITY.value, declared="symlink")
             for field_name in fields:
                 own = keys.field_key(ns, name, field_name)
-                other = self.field(ev, ipath, alias, sns, sname, field_name)
+                other = self.field(ev, ipath, alias, sns, sname, field_name,
+                                   last_written=written)
                 for src, dst in ((own, other), (other, own)):
                     self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
                               transformation=Transformation.IDENTITY.value,
@@ -730,6 +732,8 @@ class BatchBuilder:
         kind = keys.kind_of(key)
         if self._dataset_change and kind in (NodeKind.FIELD, NodeKind.DATASET_VERSION):
             new = self._inherited(key, old, new)
+        elif self._dataset_change and kind is NodeKind.DATASET and "symlink_of" in new:
+            new = self._symlink_inherited(new)
         merged = merge_node(key, old, new)
         if kind is NodeKind.DATASET and "lifecycle_change" in merged:
             times = merged.get("event_times")
@@ -755,14 +759,60 @@ class BatchBuilder:
             stamp["event_times"] = {"lifecycle_change": at}
         return merge_properties(new, stamp)
 
+    def _symlink_inherited(self, new: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Another name of a dataset (`symlink_of`) linked in this batch takes the merged
+        lifecycle change that dataset has (a link reported after the dataset was dropped);
+        its newest change wins as any (`merge_properties`). Relies on the batch order as
+        `_inherited` does: `_symlinked` puts the alias in after the dataset."""
+        for owner in new["symlink_of"]:
+            found = self._dataset_change.get(owner)
+            if found is not None:
+                value, at = found
+                stamp: dict[str, Any] = {"lifecycle_change": value}
+                if at is not None:
+                    stamp["event_times"] = {"lifecycle_change": at}
+                new = merge_properties(new, stamp)
+        return new
+
+    def _follow_symlinks(self, store: Store) -> None:
+        """Each dataset whose lifecycle this batch changes passes the change on to its
+        other names (the symlinks facet's identifiers and the datasets it is one of, as
+        this batch or the store has them): they name the same table, so a DROP of the
+        Spark warehouse path retires the Hive table name too. The change itself is laid on
+        them, stamped with its event time, so the newest wins whatever the order."""
+        changed = sorted(self.lifecycle_changed)
+        stored = store.nodes(changed)
+        passed: list[tuple[str, Any, Any]] = []  # (other name, change, its event time)
+        for dkey in changed:
+            _, _, props = self.pending[dkey]
+            times = props.get("event_times") or {}
+            value, at = props.get("lifecycle_change"), times.get("lifecycle_change")
+            found = stored.get(dkey)
+            if value is not None:
+                aliases = _aliases(props) | _aliases(found.properties if found else {})
+                passed.extend((alias, value, at) for alias in sorted(aliases - {dkey}))
+        unknown = {alias for alias, _, _ in passed if alias not in self.pending}
+        others = store.nodes(unknown) if unknown else {}
+        for alias, value, at in passed:
+            if alias in self.pending:
+                name, ns, _ = self.pending[alias]
+            elif alias in others:
+                name, ns = others[alias].name, others[alias].namespace
+            else:
+                continue  # named by a symlinks facet the store never kept
+            self.node(alias, name, ns, at=at, lifecycle_change=value)
+            self.lifecycle_changed.add(alias)
+
     def follow_lifecycle(self, store: Store) -> None:
         """Put into the batch the stored fields and versions of each dataset whose
-        lifecycle an event of it changes, for `merge` to give them the dataset's state.
+        lifecycle an event of it changes, for `merge` to give them the dataset's state, and
+        its other names (`_follow_symlinks`) with theirs.
         Read before the write transaction (the store offers no read inside it): a field
         another writer adds meanwhile takes the state its own merge finds. No read when no
         event of the batch changes a lifecycle (the common case)."""
         if not self.lifecycle_changed:
             return
+        self._follow_symlinks(store)
         datasets = sorted(self.lifecycle_changed)
         owned = {ref.key: d for d, _, ref in store.adjacent(datasets, "downstream",
                                                              [EdgeKind.HAS_FIELD])}
@@ -989,6 +1039,17 @@ def _union(a: list[Any], b: list[Any]) -> list[Any]:
 
 
 # ------------------------------------------------------------------ facets
+
+
+def _aliases(props: Mapping[str, Any]) -> set[str]:
+    """The keys of a dataset's other names: its `symlinks` and what it is a `symlink_of`."""
+    found = {k for k in props.get("symlink_of") or () if isinstance(k, str)}
+    for ident in props.get("symlinks") or ():
+        try:
+            found.add(keys.dataset_key(ident["namespace"], ident["name"]))
+        except (KeyError, TypeError, ValidationError):
+            continue
+    return found
 
 
 def _facets(obj: Mapping[str, Any], key: str = "facets") -> dict[str, Any]:
