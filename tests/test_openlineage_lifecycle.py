@@ -248,7 +248,10 @@ def test_a_newer_write_without_a_lifecycle_facet_brings_a_dropped_table_back_in_
     again = dbt_build(5) if rebuild == "run output" else {
         "eventTime": at(5), "producer": PRODUCER, "schemaURL": ol.CORE_ID,
         "dataset": {"namespace": WH, "name": "stage.orders",
-                    "facets": {"schema": schema("id", "amount")}}}
+                    "facets": {"schema": schema("id", "amount"), "version": {
+                        "_producer": PRODUCER, "datasetVersion": "v5",
+                        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+                        "DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"}}}}
     events = [build(1), totals(2), drop(3), again]
     expected = _stores(tmp_path, events)
     for order in itertools.permutations(events):
@@ -263,6 +266,8 @@ def test_a_newer_write_without_a_lifecycle_facet_brings_a_dropped_table_back_in_
     assert found[version_of("drop_stage", 3)] == "deleted"
     if rebuild == "run output":
         assert found[version_of("dbt_stage", 5)] is None
+    else:
+        assert found[f"dataset_version:{WH}/stage.orders@v5"] is None
     report = impact(store, f(RAW, "amount"))
     assert f(MART, "total") in report.closure.keys() and report.deleted == 0
 

@@ -440,7 +440,8 @@ class BatchBuilder:
         # end with the same `run` whichever arrived last (the larger value wins the tie)
         self.node(vkey, f"{name}@{version}", ns, at=ev.time, version=version,
                   run=run if produced else None,
-                  created_at=ev.data.get("eventTime") if produced else None)
+                  created_at=ev.data.get("eventTime") if produced else None,
+                  last_written=None if produced else written)  # a DatasetEvent's write
         self.edge(vkey, dkey, EdgeKind.VERSION_OF)
         self.dataset_of[vkey] = dkey
         if run is not None and produced:
