@@ -12,7 +12,8 @@ Retiring a dataset or a model retires what belongs to it too: a dataset's fields
 
 OpenLineage events set the same properties (`lifecycle_by: openlineage`): a DROP retires a
 dataset as `delete` does, a RENAME deprecates the old name, and a newer event brings it back
-(lineage.openlineage._mapping); a state written here is never changed by events.
+(lineage.openlineage._mapping); a state written here is never changed by events, and
+`delete` of what events retired makes that state its own.
 """
 
 from __future__ import annotations
