@@ -50,7 +50,9 @@ def delete(app: App, name: str, reason: str | None, fmt: str) -> None:
     log), but impact answers leave it out (saying how many they left out) and no
     notification goes to a deleted consumer. A dataset's fields and versions, and a model's
     versions, are deleted with it. Registering a manifest that still declares NAME brings
-    it back: remove it from the manifest too, or use `lineage register --prune`.
+    it back: remove it from the manifest too, or use `lineage register --prune`. A table an
+    OpenLineage DROP already retired (`lifecycle_by: openlineage`) becomes yours: a later
+    event that writes it no longer brings it back.
 
     \b
     Examples:

@@ -12,7 +12,8 @@ Retiring a dataset or a model retires what belongs to it too: a dataset's fields
 
 OpenLineage events set the same properties (`lifecycle_by: openlineage`): a DROP retires a
 dataset as `delete` does, a RENAME deprecates the old name, and a newer event brings it back
-(lineage.openlineage._mapping); a state written here is never changed by events.
+(lineage.openlineage._mapping); a state written here is never changed by events, and
+`delete` of what events retired makes that state its own.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ State = Literal["deprecated", "deleted"]
 STATES: tuple[State, ...] = ("deprecated", "deleted")
 #: the node properties this module owns
 PROPERTIES = ("lifecycle", "lifecycle_at", "lifecycle_reason", "lifecycle_by")
+#: `lifecycle_by` of a state OpenLineage events set (lineage.openlineage._mapping): a newer
+#: event may change it, so `delete` here takes it over (a person's state events never change)
+BY_EVENTS = "openlineage"
 #: the kinds that own other nodes, which follow their owner's state
 _OWNERS = (NodeKind.DATASET, NodeKind.MODEL)
 
@@ -119,8 +123,11 @@ def _retire(store: GraphStore, name: str, state: State, reason: str | None,
 
 
 def _needs(node: Node, state: State) -> bool:
-    """Whether writing `state` changes the node (deleted beats deprecated)."""
+    """Whether writing `state` changes the node (deleted beats deprecated); a state events
+    set is a person's from now on, so a later write of the table does not undo it."""
     current = state_of(node.properties)
+    if current == state and node.properties.get("lifecycle_by") == BY_EVENTS:
+        return True
     return current != state and current != "deleted"
 
 

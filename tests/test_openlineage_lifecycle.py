@@ -214,6 +214,104 @@ def test_a_dataset_a_person_deleted_stays_deleted_whatever_the_events_say(
     assert props["lifecycle_reason"] == "retired by the data team"
 
 
+# ------------------------------------------------------------------ a write after a DROP
+
+
+def dbt_build(hour: int, *names: str) -> dict[str, Any]:
+    """stage.orders built again by a producer that sends no lifecycle facets (dbt, Airflow):
+    a completed run's output with its schema (`names`, default id and amount) only."""
+    out = {"namespace": WH, "name": "stage.orders",
+           "facets": {"schema": schema(*(names or ("id", "amount")))}}
+    event = run_event("dbt_stage", hour, [out], ("raw.orders",))
+    event["producer"] = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/dbt"
+    return event
+
+
+def versions(store: lineage.Store) -> dict[str, str | None]:
+    """stage.orders' versions -> their lifecycle."""
+    return {r.key: state(store, r.key) for _, _, r in store.adjacent(
+        [STAGE], "upstream", [lineage.EdgeKind.VERSION_OF])}
+
+
+def version_of(job: str, hour: int) -> str:
+    return (f"dataset_version:{WH}/stage.orders@"
+            f"{uuid.uuid5(uuid.NAMESPACE_URL, f'{job}/{hour}')}")
+
+
+@pytest.mark.parametrize("rebuild", ["run output", "dataset event with a schema"])
+def test_a_newer_write_without_a_lifecycle_facet_brings_a_dropped_table_back_in_every_order(
+        store: lineage.Store, tmp_path: Path, rebuild: str) -> None:
+    """Spark drops stage.orders at 3, dbt builds it again at 5 (no lifecycle facet): the
+    table and the columns the rebuild lists are live, and impact reaches through them again;
+    the dropped table's versions stay retired, the rebuild's version is live. Every arrival
+    order ends in that store."""
+    again = dbt_build(5) if rebuild == "run output" else {
+        "eventTime": at(5), "producer": PRODUCER, "schemaURL": ol.CORE_ID,
+        "dataset": {"namespace": WH, "name": "stage.orders",
+                    "facets": {"schema": schema("id", "amount"), "version": {
+                        "_producer": PRODUCER, "datasetVersion": "v5",
+                        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+                        "DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"}}}}
+    events = [build(1), totals(2), drop(3), again]
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert snapshot(store) == expected
+    assert state(store, STAGE) is None
+    assert state(store, f(STAGE, "id")) is None and state(store, f(STAGE, "amount")) is None
+    found = versions(store)
+    assert found[version_of("build_stage", 1)] == "deleted"
+    assert found[version_of("drop_stage", 3)] == "deleted"
+    if rebuild == "run output":
+        assert found[version_of("dbt_stage", 5)] is None
+    else:
+        assert found[f"dataset_version:{WH}/stage.orders@v5"] is None
+    report = impact(store, f(RAW, "amount"))
+    assert f(MART, "total") in report.closure.keys() and report.deleted == 0
+
+
+def test_an_older_write_arriving_after_a_newer_drop_leaves_it_dropped(
+        store: lineage.Store) -> None:
+    ol.ingest(store, [build(1), totals(2), drop(3)])
+    ol.ingest(store, dbt_build(2))  # written before the DROP, reported after it
+    assert state(store, STAGE) == "deleted"
+    assert {state(store, k) for k in stage_owned(store)} == {"deleted"}
+    assert f(MART, "total") not in impact(store, f(RAW, "amount")).closure.keys()
+
+
+def test_the_drop_events_own_output_is_no_write_after_the_drop(store: lineage.Store) -> None:
+    """A DROP's output with a schema (what the table had) and a write at the DROP's very
+    time: the DROP wins the tie whatever the order."""
+    dropping = drop(3)
+    dropping["outputs"][0]["facets"]["schema"] = schema("id", "amount")
+    ol.ingest(store, [build(1), dropping, dbt_build(3)])
+    assert state(store, STAGE) == "deleted"
+    assert {state(store, k) for k in stage_owned(store)} == {"deleted"}
+
+
+def test_a_rebuild_brings_back_only_the_columns_it_lists(store: lineage.Store) -> None:
+    ol.ingest(store, [build(1), drop(3), dbt_build(5, "id")])
+    assert state(store, STAGE) is None and state(store, f(STAGE, "id")) is None
+    assert state(store, f(STAGE, "amount")) == "deleted"  # the dropped table's column
+
+
+def test_a_write_does_not_undo_a_persons_delete(store: lineage.Store) -> None:
+    ol.ingest(store, [build(1), drop(3)])
+    delete(store, STAGE, "retired by the data team", "local:ana")
+    ol.ingest(store, dbt_build(5))
+    props = store.node(STAGE).properties
+    assert props["lifecycle"] == "deleted" and props["lifecycle_by"] == "local:ana"
+
+
+def test_a_write_of_a_live_table_changes_no_lifecycle(store: lineage.Store) -> None:
+    ol.ingest(store, [build(1), dbt_build(5)])
+    props = store.node(STAGE).properties
+    assert "lifecycle" not in props and "lifecycle_change" not in props
+    assert props["last_written"] == at(5)
+
+
 # ------------------------------------------------------------------ RENAME
 
 
@@ -313,3 +411,108 @@ def test_the_server_ends_in_one_store_whichever_order_the_events_come_in(
         assert snapshot(one) == snapshot(two)
         assert state(one, STAGE) == "deleted"
         assert state(one, ORDERS) is None
+
+
+def _served_in_both_orders(sql_store_url: str, tmp_path: Path, events: list[dict[str, Any]],
+                           field: str) -> list[set[str]]:
+    """`events` POSTed one by one to `lineage serve`, oldest first on the backend under
+    test, newest first on a SQLite store; the fields the impact API reaches from `field` in
+    each, once the stores are checked equal."""
+    import httpx
+
+    other = f"sqlite:///{tmp_path / 'newest_first.db'}"
+    reached: list[set[str]] = []
+    for url, order in ((sql_store_url, sorted(events, key=lambda e: e["eventTime"])),
+                       (other, sorted(events, key=lambda e: e["eventTime"], reverse=True))):
+        with serve_in_subprocess(LINEAGE, url, "--no-auth") as base:
+            for e in order:
+                answer = httpx.post(f"{base}/api/v1/lineage", json=e, timeout=30)
+                assert answer.status_code == 201, answer.text
+            found = httpx.get(f"{base}/api/v1/impact", params={"field": field},
+                              timeout=30).json()
+            reached.append({r["key"] for rows in found["affected"].values() for r in rows})
+    with lineage.connect(sql_store_url) as one, lineage.connect(other) as two:
+        assert snapshot(one) == snapshot(two)
+    return reached
+
+
+def test_the_server_brings_back_a_table_a_newer_dbt_run_builds_after_a_drop(
+        sql_store_url: str, tmp_path: Path) -> None:
+    events = [build(1), totals(2), drop(3), dbt_build(5)]
+    for reached in _served_in_both_orders(sql_store_url, tmp_path, events, f(RAW, "amount")):
+        assert {f(STAGE, "amount"), f(MART, "total")} <= reached
+    with lineage.connect(sql_store_url) as one:
+        assert state(one, STAGE) is None
+
+
+# ------------------------------------------------------------------ symlinked names
+
+HDFS = "hdfs://namenode:8020"
+PATH_KEY = f"dataset:{HDFS}//warehouse/stage.db/orders"  # Spark's name of stage.orders
+
+
+def symlinks() -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+            "SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet",
+            "identifiers": [{"namespace": WH, "name": "stage.orders", "type": "TABLE"}]}
+
+
+def spark_build(hour: int) -> dict[str, Any]:
+    """Spark writes stage.orders by its warehouse path, the table name as a symlink."""
+    out = {"namespace": HDFS, "name": "/warehouse/stage.db/orders", "facets": {
+        "schema": schema("id", "amount"), "symlinks": symlinks(),
+        "columnLineage": copied("raw.orders", "id", "amount")}}
+    return run_event("spark_stage", hour, [out], ("raw.orders",))
+
+
+def spark_drop(hour: int, *, listed: bool) -> dict[str, Any]:
+    """Spark's DROP TABLE by the path, with the table name as a symlink when `listed`."""
+    facets: dict[str, Any] = {"lifecycleStateChange": facet(lifecycleStateChange="DROP")}
+    if listed:
+        facets["symlinks"] = symlinks()
+    return run_event("spark_drop", hour, [{"namespace": HDFS,
+                                           "name": "/warehouse/stage.db/orders",
+                                           "facets": facets}])
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["drop lists the symlink",
+                                                       "link known from the store"])
+def test_a_drop_retires_the_tables_symlinked_names_in_every_order(
+        store: lineage.Store, tmp_path: Path, listed: bool) -> None:
+    """Spark drops the warehouse path; the Hive table name totals reads is the same table,
+    so it and its columns are retired too, and impact no longer reaches mart.totals through
+    it, whatever order the events arrive in."""
+    events = [spark_build(1), totals(2), spark_drop(3, listed=listed)]
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert snapshot(store) == expected
+    assert state(store, PATH_KEY) == "deleted" and state(store, STAGE) == "deleted"
+    assert state(store, f(STAGE, "amount")) == "deleted"
+    assert store.node(STAGE).properties["lifecycle_at"] == "2024-06-01T03:00:00+00:00"
+    report = impact(store, f(RAW, "amount"))
+    assert f(MART, "total") not in report.closure.keys() and report.deleted >= 1
+
+
+def test_a_newer_write_by_the_path_brings_back_the_symlinked_name(
+        store: lineage.Store, tmp_path: Path) -> None:
+    events = [spark_build(1), totals(2), spark_drop(3, listed=True), spark_build(5)]
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert state(store, PATH_KEY) is None and state(store, STAGE) is None
+    assert state(store, f(STAGE, "amount")) is None
+    assert f(MART, "total") in impact(store, f(RAW, "amount")).closure.keys()
+
+
+def test_the_server_retires_a_dropped_paths_table_name(sql_store_url: str,
+                                                       tmp_path: Path) -> None:
+    events = [spark_build(1), totals(2), spark_drop(3, listed=False)]
+    for reached in _served_in_both_orders(sql_store_url, tmp_path, events, f(RAW, "amount")):
+        assert f(MART, "total") not in reached
+    with lineage.connect(sql_store_url) as one:
+        assert state(one, STAGE) == "deleted"

@@ -51,9 +51,13 @@ time, so the newest event's wins; its fields and versions take it too (those of 
 and the stored ones `follow_lifecycle` reads). From it `merge_node` derives
 `lineage.lifecycle`'s properties: DROP `deleted`, the old name of a RENAME (`{"change":
 "RENAME", "to": new key}`) `deprecated`, any other change live again; `lifecycle_by:
-openlineage`, and a state a person set is never changed. A RENAME's previousIdentifier is
-linked to the new name as a symlink one way: `old -derived_from-> new` (`scope: dataset`,
-`declared: rename`, identity), and field to field for the columns the event's schema lists.
+openlineage`, and a state a person set is never changed. A write (a COMPLETE run's output,
+a DatasetEvent's dataset with a schema; not a DROP's own) stamps the dataset and the fields
+its schema lists with `last_written`: a node written after the change is live, so a table
+built again by a producer that sends no lifecycle facet comes back. A RENAME's
+previousIdentifier is linked to the new name as a symlink one way: `old -derived_from->
+new` (`scope: dataset`, `declared: rename`, identity), and field to field for the columns
+the event's schema lists.
 
 Runs: `state` is the strongest state seen, terminal (COMPLETE, FAIL, ABORT) over
 non-terminal (START, RUNNING, OTHER) whatever order events arrive in, then the later event
@@ -105,6 +109,7 @@ from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
 from .._vocabulary import EdgeKind, NodeKind, Transformation
+from ..lifecycle import BY_EVENTS
 from ..lifecycle import PROPERTIES as LIFECYCLE_PROPERTIES
 from ..store.base import Store
 from ._fieldtypes import field_type
@@ -119,10 +124,9 @@ _UNION = ("facets", "reported_by", "symlinks", "symlink_of")
 #: is part of its key, so never changes; each quality check keeps its newest result)
 _UNTIMED = frozenset((*_UNION, "states", "event_times", "job", "quality_checks"))
 _KNOWN_SUBTYPES = {t.value for t in Transformation} - {"masking", "unknown"}
-#: `lifecycle_by` of a dataset an event dropped or renamed away (with its fields and
-#: versions): the events own that state, so a newer event brings the dataset back; a state
-#: a person set (`lineage deprecate` / `delete`) no event changes
-BY_EVENTS = "openlineage"
+# `lifecycle_by` of a dataset an event dropped or renamed away (with its fields and
+# versions) is `BY_EVENTS`: the events own that state, so a newer event brings the dataset
+# back; a state a person set (`lineage deprecate` / `delete`) no event changes
 #: the node kinds whose `lifecycle` follows the events' lifecycleStateChange
 _LIFECYCLE_KINDS = (NodeKind.DATASET, NodeKind.FIELD, NodeKind.DATASET_VERSION)
 
@@ -384,7 +388,9 @@ class BatchBuilder:
         ns, name = data["namespace"], data["name"]
         dkey = self.dataset(ev, path, ns, name)
         facets = _facets(data)
+        written = self._write_time(ev, role, facets)
         self.node(dkey, name, ns, at=ev.time,
+                  last_written=written,
                   facets=sorted(facets) or None,
                   symlinks=_symlinks(facets.get("symlinks")),
                   description=_get(facets, "documentation", "description"),
@@ -406,14 +412,15 @@ class BatchBuilder:
                 canonical = field_type(spelling, f.get("fields"))
                 self.field(ev, fpath, dkey, ns, name, f["name"],
                            type=canonical if spelling or f.get("fields") else None,
-                           source_type=spelling, description=f.get("description"))
+                           source_type=spelling, description=f.get("description"),
+                           last_written=written)
                 snapshot.append((f["name"], canonical, f.get("description")))
             # the dataset's current columns, as of this event (see the module docstring)
             names = [str(n) for n, _, _ in snapshot]
             self.node(dkey, name, ns, at=ev.time, fields=names)
             self.listed.setdefault(dkey, set()).update(names)
         self._symlinked(ev, path, facets.get("symlinks"), dkey, ns, name,
-                        [str(n) for n, _, _ in snapshot or ()])
+                        [str(n) for n, _, _ in snapshot or ()], written)
         if role == "produced" or ev.kind == "DatasetEvent":
             # a change that happened: a completed run's output, or a dataset's own event
             # (a JobEvent's outputs say what the job writes, not what it did)
@@ -434,7 +441,8 @@ class BatchBuilder:
         # end with the same `run` whichever arrived last (the larger value wins the tie)
         self.node(vkey, f"{name}@{version}", ns, at=ev.time, version=version,
                   run=run if produced else None,
-                  created_at=ev.data.get("eventTime") if produced else None)
+                  created_at=ev.data.get("eventTime") if produced else None,
+                  last_written=None if produced else written)  # a DatasetEvent's write
         self.edge(vkey, dkey, EdgeKind.VERSION_OF)
         self.dataset_of[vkey] = dkey
         if run is not None and produced:
@@ -447,7 +455,7 @@ class BatchBuilder:
         return dkey
 
     def _symlinked(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
-                   name: str, fields: list[str]) -> None:
+                   name: str, fields: list[str], written: str | None = None) -> None:
         """A SymlinksDatasetFacet's identifiers are other names of this very dataset (Spark
         names a table by its warehouse path and gives its Hive or Glue name as a symlink,
         while Trino, Hive or Airflow name it by the table name): each is a dataset linked
@@ -455,7 +463,8 @@ class BatchBuilder:
         identity` and `declared: symlink`, and so is each field this event's schema lists,
         so that impact and upstream cross from one name to the other at table and column
         level whichever name a producer used. Links, not one node: which name an event uses
-        depends on its producer, and the store must not depend on which arrived first."""
+        depends on its producer, and the store must not depend on which arrived first.
+        A write of this name (`written`, `_write_time`) is one of the other names too."""
         identifiers = _get(facet, "identifiers")
         if not isinstance(identifiers, list):
             return
@@ -467,7 +476,7 @@ class BatchBuilder:
             alias = self.dataset(ev, ipath, sns, sname)
             if alias == dkey:
                 continue
-            self.node(alias, sname, sns, symlink_of=[dkey])
+            self.node(alias, sname, sns, at=written, symlink_of=[dkey], last_written=written)
             if fields:  # the same table's current columns, under its other name too
                 self.node(alias, sname, sns, at=ev.time, fields=fields)
                 self.listed.setdefault(alias, set()).update(fields)
@@ -476,11 +485,25 @@ class BatchBuilder:
                           transformation=Transformation.IDENTITY.value, declared="symlink")
             for field_name in fields:
                 own = keys.field_key(ns, name, field_name)
-                other = self.field(ev, ipath, alias, sns, sname, field_name)
+                other = self.field(ev, ipath, alias, sns, sname, field_name,
+                                   last_written=written)
                 for src, dst in ((own, other), (other, own)):
                     self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
                               transformation=Transformation.IDENTITY.value,
                               declared="symlink")
+
+    @staticmethod
+    def _write_time(ev: Event, role: str, facets: Mapping[str, Any]) -> str | None:
+        """The event time when this event writes the dataset, else None: a completed run's
+        output, or a DatasetEvent's dataset with a schema (what happened, as in
+        `_lifecycle`), unless the event drops it. Stamped as the dataset's and its listed
+        fields' `last_written`, it brings back what an older DROP retired (`_with_lifecycle`)
+        whether or not the writer says a lifecycleStateChange (dbt and Airflow do not)."""
+        if role != "produced" and (ev.kind != "DatasetEvent" or "schema" not in facets):
+            return None
+        if _get(facets, "lifecycleStateChange", "lifecycleStateChange") == "DROP":
+            return None
+        return ev.time
 
     def _lifecycle(self, ev: Event, path: list[str | int], facet: Any, dkey: str, ns: str,
                    name: str, fields: list[str]) -> None:
@@ -711,6 +734,8 @@ class BatchBuilder:
         kind = keys.kind_of(key)
         if self._dataset_change and kind in (NodeKind.FIELD, NodeKind.DATASET_VERSION):
             new = self._inherited(key, old, new)
+        elif self._dataset_change and kind is NodeKind.DATASET and "symlink_of" in new:
+            new = self._symlink_inherited(new)
         merged = merge_node(key, old, new)
         if kind is NodeKind.DATASET and "lifecycle_change" in merged:
             times = merged.get("event_times")
@@ -736,14 +761,60 @@ class BatchBuilder:
             stamp["event_times"] = {"lifecycle_change": at}
         return merge_properties(new, stamp)
 
+    def _symlink_inherited(self, new: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Another name of a dataset (`symlink_of`) linked in this batch takes the merged
+        lifecycle change that dataset has (a link reported after the dataset was dropped);
+        its newest change wins as any (`merge_properties`). Relies on the batch order as
+        `_inherited` does: `_symlinked` puts the alias in after the dataset."""
+        for owner in new["symlink_of"]:
+            found = self._dataset_change.get(owner)
+            if found is not None:
+                value, at = found
+                stamp: dict[str, Any] = {"lifecycle_change": value}
+                if at is not None:
+                    stamp["event_times"] = {"lifecycle_change": at}
+                new = merge_properties(new, stamp)
+        return new
+
+    def _follow_symlinks(self, store: Store) -> None:
+        """Each dataset whose lifecycle this batch changes passes the change on to its
+        other names (the symlinks facet's identifiers and the datasets it is one of, as
+        this batch or the store has them): they name the same table, so a DROP of the
+        Spark warehouse path retires the Hive table name too. The change itself is laid on
+        them, stamped with its event time, so the newest wins whatever the order."""
+        changed = sorted(self.lifecycle_changed)
+        stored = store.nodes(changed)
+        passed: list[tuple[str, Any, Any]] = []  # (other name, change, its event time)
+        for dkey in changed:
+            _, _, props = self.pending[dkey]
+            times = props.get("event_times") or {}
+            value, at = props.get("lifecycle_change"), times.get("lifecycle_change")
+            found = stored.get(dkey)
+            if value is not None:
+                aliases = _aliases(props) | _aliases(found.properties if found else {})
+                passed.extend((alias, value, at) for alias in sorted(aliases - {dkey}))
+        unknown = {alias for alias, _, _ in passed if alias not in self.pending}
+        others = store.nodes(unknown) if unknown else {}
+        for alias, value, at in passed:
+            if alias in self.pending:
+                name, ns, _ = self.pending[alias]
+            elif alias in others:
+                name, ns = others[alias].name, others[alias].namespace
+            else:
+                continue  # named by a symlinks facet the store never kept
+            self.node(alias, name, ns, at=at, lifecycle_change=value)
+            self.lifecycle_changed.add(alias)
+
     def follow_lifecycle(self, store: Store) -> None:
         """Put into the batch the stored fields and versions of each dataset whose
-        lifecycle an event of it changes, for `merge` to give them the dataset's state.
+        lifecycle an event of it changes, for `merge` to give them the dataset's state, and
+        its other names (`_follow_symlinks`) with theirs.
         Read before the write transaction (the store offers no read inside it): a field
         another writer adds meanwhile takes the state its own merge finds. No read when no
         event of the batch changes a lifecycle (the common case)."""
         if not self.lifecycle_changed:
             return
+        self._follow_symlinks(store)
         datasets = sorted(self.lifecycle_changed)
         owned = {ref.key: d for d, _, ref in store.adjacent(datasets, "downstream",
                                                              [EdgeKind.HAS_FIELD])}
@@ -810,7 +881,9 @@ def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict
     kind = keys.kind_of(key)
     if kind is NodeKind.RUN:
         merged = _with_state(merged)
-    elif "lifecycle_change" in new and kind in _LIFECYCLE_KINDS:
+    elif kind in _LIFECYCLE_KINDS and ("lifecycle_change" in new or (
+            "lifecycle_change" in old and ("last_written" in new or "created_at" in new))):
+        # a change, or a write of what a change retired (a live node's write: no work)
         merged = _with_lifecycle(merged)
     return merged
 
@@ -908,15 +981,24 @@ def _with_state(props: dict[str, Any]) -> dict[str, Any]:
 
 def _with_lifecycle(props: dict[str, Any]) -> dict[str, Any]:
     """The `lifecycle` the newest lifecycleStateChange gives (`lineage.lifecycle`'s
-    properties): DROP `deleted`, a RENAME away (`to`) `deprecated`, any other change live.
-    A state a person set (`lifecycle_by` not BY_EVENTS) is kept whatever the events say."""
+    properties): DROP `deleted`, a RENAME away (`to`) `deprecated`, any other change live;
+    live too when the node was written after the change (`last_written`, a version's
+    `created_at`; at the change's own time the change wins, so a DROP's own output is no
+    write after it). A state a person set (`lifecycle_by` not BY_EVENTS) is kept whatever
+    the events say."""
     change = props.get("lifecycle_change")
     if not isinstance(change, dict) or (props.get("lifecycle") is not None
                                         and props.get("lifecycle_by") != BY_EVENTS):
         return props
     out = {k: v for k, v in props.items() if k not in LIFECYCLE_PROPERTIES}
     times = props.get("event_times")
-    at = _time_or_min(times.get("lifecycle_change") if isinstance(times, dict) else None)
+    if not isinstance(times, dict):
+        times = {}
+    at = _time_or_min(times.get("lifecycle_change"))
+    # written after the change (a version: created after it): a table built again
+    written = _time_or_min(times.get("last_written") or times.get("created_at"))
+    if written > at:
+        return out
     stamp = {"lifecycle_at": at.isoformat(), "lifecycle_by": BY_EVENTS}
     if change.get("change") == "DROP":
         out.update(lifecycle="deleted", lifecycle_reason="dropped (OpenLineage "
@@ -959,6 +1041,17 @@ def _union(a: list[Any], b: list[Any]) -> list[Any]:
 
 
 # ------------------------------------------------------------------ facets
+
+
+def _aliases(props: Mapping[str, Any]) -> set[str]:
+    """The keys of a dataset's other names: its `symlinks` and what it is a `symlink_of`."""
+    found = {k for k in props.get("symlink_of") or () if isinstance(k, str)}
+    for ident in props.get("symlinks") or ():
+        try:
+            found.add(keys.dataset_key(ident["namespace"], ident["name"]))
+        except (KeyError, TypeError, ValidationError):
+            continue
+    return found
 
 
 def _facets(obj: Mapping[str, Any], key: str = "facets") -> dict[str, Any]:
