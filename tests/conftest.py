@@ -168,6 +168,17 @@ def without_symlink_links(value: dict[str, Any]) -> dict[str, Any]:
 _SIZE = re.compile(r"\b(?:(n?var)?char|(timestamp_tz|timestamp|time))\(\d+\)")
 
 
+def unwritten(value: object) -> object:
+    """`value` (a snapshot, or part of one) without `last_written` (and its event time),
+    which releases before the OpenLineage lifecycle's writes did not stamp: for comparing a
+    store migrated from such a release with one written now."""
+    if isinstance(value, dict):
+        return {k: unwritten(v) for k, v in value.items() if k != "last_written"}
+    if isinstance(value, list | tuple):
+        return type(value)(unwritten(v) for v in value)
+    return value
+
+
 def without_sizes(value: object) -> object:
     """`value` (a snapshot, or part of one) with every type's length or precision dropped,
     as releases up to 0005 stored them (varchar(10) as string, timestamp(9) as timestamp):

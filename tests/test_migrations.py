@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from lineage.runs import runs as lineage_runs
 from lineage.store.sql import engine as engines
 from lineage.store.sql.tables import SCHEMA_REVISION, metadata
 
-from .conftest import snapshot, without_sizes, without_symlink_links
+from .conftest import snapshot, unwritten, without_sizes, without_symlink_links
 
 
 @pytest.fixture
@@ -108,16 +107,6 @@ def test_a_0004_store_with_data_upgrades_to_reversed_tails(store_url: str) -> No
 RUNS_0005 = Path(__file__).parent / "data" / "migrations" / "runs_0005.json"
 
 
-def _unwritten(value: Any) -> Any:
-    """A snapshot without `last_written` (and its event time), which releases before the
-    OpenLineage lifecycle's writes did not stamp."""
-    if isinstance(value, dict):
-        return {k: _unwritten(v) for k, v in value.items() if k != "last_written"}
-    if isinstance(value, list | tuple):
-        return type(value)(_unwritten(v) for v in value)
-    return value
-
-
 def test_a_0005_store_of_runs_keyed_by_run_id_answers_as_one_ingested_now(
         store_url: str, tmp_path: Path) -> None:
     """0006 re-keys runs from `run:{runId}` to `run:{job}/{runId}`. The rows are what the
@@ -162,7 +151,7 @@ def test_a_0005_store_of_runs_keyed_by_run_id_answers_as_one_ingested_now(
     with lineage.connect(store_url) as store:
         # (types as 0005 stored them: it kept no lengths or precisions; nor `last_written`,
         # which ingest stamps since, so only events ingested from now on bring a table back)
-        assert without_sizes(snapshot(store)) == without_sizes(_unwritten(expected))
+        assert without_sizes(snapshot(store)) == without_sizes(unwritten(expected))
         run = "run:airflow/daily_etl.build_order_facts/0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f"
         assert store.resolve("0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == run
         assert store.resolve("run:0190d6f4-3c1e-7a5e-9b1e-3f0a2c4d5e6f").key == run
