@@ -509,6 +509,30 @@ def test_a_newer_write_by_the_path_brings_back_the_symlinked_name(
     assert f(MART, "total") in impact(store, f(RAW, "amount")).closure.keys()
 
 
+def hive_drop(hour: int) -> dict[str, Any]:
+    """A DROP TABLE by the table name, as Hive, Trino or Airflow name it: no symlinks."""
+    return run_event("hive_drop", hour, [{"namespace": WH, "name": "stage.orders", "facets": {
+        "lifecycleStateChange": facet(lifecycleStateChange="DROP")}}])
+
+
+@pytest.mark.parametrize("drop_hour", [3, 0], ids=["drop after the link", "drop before it"])
+def test_a_drop_by_the_table_name_retires_the_path_in_every_order(
+        store: lineage.Store, tmp_path: Path, drop_hour: int) -> None:
+    """The table name is only ever a symlink of Spark's path; a DROP by that name alone
+    retires the path (the same table) whether the event linking them arrived before or
+    after it; a drop older than the link's write retires neither."""
+    events = [spark_build(1), totals(2), hive_drop(drop_hour)]
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert snapshot(store) == expected
+    dropped = "deleted" if drop_hour > 1 else None
+    assert state(store, STAGE) == dropped and state(store, PATH_KEY) == dropped
+    assert state(store, f(PATH_KEY, "amount")) == dropped
+
+
 def test_the_server_retires_a_dropped_paths_table_name(sql_store_url: str,
                                                        tmp_path: Path) -> None:
     events = [spark_build(1), totals(2), spark_drop(3, listed=False)]

@@ -180,6 +180,8 @@ class BatchBuilder:
         self.dataset_of: dict[str, str] = {}
         #: the datasets whose lifecycle an event of this batch changes (`follow_lifecycle`)
         self.lifecycle_changed: set[str] = set()
+        #: dataset key -> the other names a symlinks facet of this batch links it to
+        self.linked: dict[str, set[str]] = {}
         #: dataset key -> its merged (`lifecycle_change`, event time), as `merge` saw it
         self._dataset_change: dict[str, tuple[Any, Any]] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
@@ -476,6 +478,7 @@ class BatchBuilder:
             alias = self.dataset(ev, ipath, sns, sname)
             if alias == dkey:
                 continue
+            self.linked.setdefault(dkey, set()).add(alias)
             self.node(alias, sname, sns, at=written, symlink_of=[dkey], last_written=written)
             if fields:  # the same table's current columns, under its other name too
                 self.node(alias, sname, sns, at=ev.time, fields=fields)
@@ -805,6 +808,31 @@ class BatchBuilder:
             self.node(alias, name, ns, at=at, lifecycle_change=value)
             self.lifecycle_changed.add(alias)
 
+    def _adopt_linked_changes(self, store: Store) -> None:
+        """A dataset this batch links to another name (a symlinks facet) takes the
+        lifecycle change the store holds for that name: the Hive table name dropped by an
+        event that named no symlinks, before the event linking it to the warehouse path
+        arrived, retires the path as the other order does (`_follow_symlinks`). One read,
+        only in batches with a symlinks facet; a name this batch changes itself is passed
+        on by `_follow_symlinks` instead."""
+        aliases = sorted(set().union(*self.linked.values()) - self.lifecycle_changed) \
+            if self.linked else []
+        if not aliases:
+            return
+        stored = store.nodes(aliases)
+        for dkey in sorted(self.linked):
+            name, ns, _ = self.pending[dkey]
+            for alias in sorted(self.linked[dkey]):
+                found = stored.get(alias)
+                props = found.properties if found is not None else {}
+                value = props.get("lifecycle_change")
+                if value is None:
+                    continue
+                times = props.get("event_times")
+                at = times.get("lifecycle_change") if isinstance(times, Mapping) else None
+                self.node(dkey, name, ns, at=at, lifecycle_change=value)
+                self.lifecycle_changed.add(dkey)
+
     def follow_lifecycle(self, store: Store) -> None:
         """Put into the batch the stored fields and versions of each dataset whose
         lifecycle an event of it changes, for `merge` to give them the dataset's state, and
@@ -812,6 +840,7 @@ class BatchBuilder:
         Read before the write transaction (the store offers no read inside it): a field
         another writer adds meanwhile takes the state its own merge finds. No read when no
         event of the batch changes a lifecycle (the common case)."""
+        self._adopt_linked_changes(store)
         if not self.lifecycle_changed:
             return
         self._follow_symlinks(store)
