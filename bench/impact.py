@@ -451,6 +451,18 @@ def _impact(store: lineage.Store, graph: nx.DiGraph, g: Graph, repeat: int,
                                cypher=_cypher(store, g.hub, hub_repeat, budget_s)))
     results.append(QueryResult("hub + r.path", g.reach[g.hub], hub_paths, nx_hub,
                                "OK" if ok else "MISMATCH"))
+    # Neo4j walks with the server's lineage.walk procedure when the server has it (the
+    # launcher installs it); the Cypher walk a server without it gets, on the same hub:
+    has_server_walk = getattr(store, "_has_server_walk", None)
+    if has_server_walk is not None and has_server_walk():
+        store.server_walk = False
+        try:
+            plain = _repeat(lambda: store.downstream(g.hub), hub_repeat, budget_s)
+        finally:
+            store.server_walk = True
+        results.append(QueryResult("hub, Cypher walk (no plugin)", g.reach[g.hub], plain,
+                                   nx_hub, "OK" if _keys(plain.result) == nx_hub.result
+                                   else "MISMATCH"))
     # The issue sizes its hub at ~130k reachable nodes; the generator's largest hub reaches
     # about twice that at 10^6, its second (raw.events.event_ts) about that: both are timed.
     second = _second_hub(g)
@@ -867,6 +879,10 @@ def _neo4j_targets(r: SizeResult, b: BackendResult, at: str) -> list[str]:
         # consumers: what `lineage impact` costs, read against the same baseline
         for q in _labelled(b, "impact(): hub"):
             lines.append(_target("  impact() at the hub, same baseline", at,
+                                 f"{q.store.p50:.2f} s ({q.store.p50 / best:.1f}x)",
+                                 q.store.p50 <= 2 * best))
+        for q in _labelled(b, "hub, Cypher walk"):
+            lines.append(_target("  the hub walk without the plugin", at,
                                  f"{q.store.p50:.2f} s ({q.store.p50 / best:.1f}x)",
                                  q.store.p50 <= 2 * best))
     return lines

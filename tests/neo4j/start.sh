@@ -22,12 +22,19 @@ if [[ -s "$state/url" ]] && answers "$(cat "$state/url")"; then
 fi
 
 echo "building the Neo4j launcher (first run downloads from Maven Central)" >&2
-mvn -q -B -f "$here/pom.xml" compile dependency:build-classpath \
+mvn -q -B -f "$here/pom.xml" package dependency:build-classpath \
     -Dmdep.outputFile="$here/target/classpath.txt" >&2
 rm -f "$state/url"
+# lineage's walk procedure goes in as a plugin jar, as on a real server (README, "The
+# server-side walk"); LINEAGE_NEO4J_PLUGIN=off starts a server without it
+rm -rf "$state/plugins" && mkdir -p "$state/plugins"
+if [[ "${LINEAGE_NEO4J_PLUGIN:-on}" != off ]]; then
+    cp "$here"/target/neo4j-launcher-*.jar "$state/plugins/"
+fi
 # Heap and page cache (LINEAGE_NEO4J_HEAP, LINEAGE_NEO4J_PAGECACHE; sizes like 2g): the
 # defaults hold a 10^6-node graph; a 1 GiB heap spent a third of a bulk load collecting.
 nohup java "-Xmx${LINEAGE_NEO4J_HEAP:-2g}" "-Dlineage.neo4j.pagecache=${LINEAGE_NEO4J_PAGECACHE:-1g}" \
+    "-Dlineage.neo4j.plugins=$state/plugins" \
     -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" \
     lineage.testing.Neo4jLauncher "${LINEAGE_NEO4J_PORT:-0}" "$state/url" \
     >"$state/log" 2>&1 </dev/null &

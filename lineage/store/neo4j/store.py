@@ -287,6 +287,10 @@ class Neo4jStore(Store):
 
         self.url = url
         uri, auth, self.database, records_url = parse_url(url)
+        #: walk with the server's `lineage.walk` procedure (tests/neo4j/: the launcher
+        #: installs it) when the server has it: None asks the server on the first walk;
+        #: False keeps the Cypher walk (the same answers; tests compare the two)
+        self.server_walk: bool | None = None
         try:
             # Neo4j warns of each relationship type or property a query names that the graph
             # holds none of yet (a graph without models has no TRAINED_ON): every walk level
@@ -649,6 +653,7 @@ class Neo4jStore(Store):
         cut: set[str] = set()
         retired: dict[str, str] = {}
         truncated = False
+        server_walk = self._has_server_walk()
         with self._errors("walking the graph"):
             with self.driver.session(database=self.database,
                                      default_access_mode="READ") as session:
@@ -658,6 +663,9 @@ class Neo4jStore(Store):
                     if first is None:  # deleted since it was resolved
                         raise NotFound(f"no node with key '{start.key}'")
                     start_id = first["id"]
+                    if server_walk:
+                        return self._server_closure(tx, start, start_id, direction,
+                                                    max_depth, skip_deleted)
                     frontier = [start_id]  # element ids, in key order
                     base = -1  # the frontier's first row (-1: the start)
                     depth = 0
@@ -707,6 +715,36 @@ class Neo4jStore(Store):
         table = WalkTable(keys, kinds, names, depths, parents, edge_kinds, truncated=truncated,
                           retired=retired)
         table.derived[_WALK_IDS] = (start_id, walk_ids)
+        return Closure(Reached(start, 0), direction, max_depth, table=table,
+                       truncated=truncated)
+
+    def _has_server_walk(self) -> bool:
+        """Whether the server has lineage's `lineage.walk` procedure (asked once)."""
+        if self.server_walk is None:
+            found = self._query("SHOW PROCEDURES YIELD name WHERE name = 'lineage.walk' "
+                                "RETURN count(*) AS n")
+            self.server_walk = bool(found and found[0]["n"])
+        return self.server_walk
+
+    @staticmethod
+    def _server_closure(tx: Any, start: NodeRef, start_id: str, direction: Direction,
+                        max_depth: int, skip_deleted: bool) -> Closure:
+        """`_closure`'s walk by the server's `lineage.walk` procedure in the same read
+        transaction: the same rows in the same order, in one call (see
+        tests/neo4j/src/main/java/lineage/neo4j/Walk.java for why)."""
+        found = tx.run("CALL lineage.walk($id, $outgoing, $depth, $types, $skip) "
+                       "YIELD keys, kinds, names, depths, parents, ranks, ids, truncated, "
+                       "retiredKeys, retiredStates RETURN *", id=start_id,
+                       outgoing=direction == "downstream", depth=max_depth,
+                       types=_TYPES_BY_RANK, skip=skip_deleted).single()
+        truncated = bool(found["truncated"])
+        table = WalkTable(list(found["keys"]), list(found["kinds"]), list(found["names"]),
+                          list(found["depths"]), list(found["parents"]),
+                          list(map(_KIND_VALUES_BY_RANK.__getitem__, found["ranks"])),
+                          truncated=truncated,
+                          retired=dict(zip(found["retiredKeys"], found["retiredStates"],
+                                           strict=True)))
+        table.derived[_WALK_IDS] = (start_id, list(found["ids"]))
         return Closure(Reached(start, 0), direction, max_depth, table=table,
                        truncated=truncated)
 

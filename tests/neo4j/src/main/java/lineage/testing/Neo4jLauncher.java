@@ -32,7 +32,14 @@ public final class Neo4jLauncher {
             port = freePort();
         }
         Path home = Files.createTempDirectory("lineage-neo4j-");
-        DatabaseManagementService service = new DatabaseManagementServiceBuilder(home)
+        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home);
+        // plugins (lineage's walk procedure, start.sh puts its jar there) load from this
+        // folder as a real server loads its plugins/ folder
+        String plugins = System.getProperty("lineage.neo4j.plugins", "");
+        if (!plugins.isEmpty()) {
+            builder.setConfig(GraphDatabaseSettings.plugin_dir, Path.of(plugins).toAbsolutePath());
+        }
+        DatabaseManagementService service = builder
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(BoltConnector.encryption_level, BoltConnector.EncryptionLevel.DISABLED)
