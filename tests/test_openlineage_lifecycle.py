@@ -533,6 +533,26 @@ def test_a_drop_by_the_table_name_retires_the_path_in_every_order(
     assert state(store, f(PATH_KEY, "amount")) == dropped
 
 
+@pytest.mark.parametrize("first", ["read", "link"], ids=["table name read before the link",
+                                                      "link first"])
+def test_one_request_links_a_dropped_path_to_its_table_name_in_any_order_of_its_events(
+        store: lineage.Store, tmp_path: Path, first: str) -> None:
+    """The path was dropped; one request of two events reads the table name and links the
+    two: the table name is retired whichever of its events comes first, as when each event
+    is its own request."""
+    events = [spark_drop(3, listed=False), totals(2), spark_build(1)]
+    expected = _stores(tmp_path, events)
+    ol.ingest(store, events[0])
+    request = events[1:] if first == "read" else events[:0:-1]
+    ol.ingest(store, request)
+    assert snapshot(store) == expected
+    assert state(store, STAGE) == "deleted" and state(store, PATH_KEY) == "deleted"
+    for order in itertools.permutations(events):  # all three in one request
+        with lineage.connect(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}") as one:
+            ol.ingest(one, list(order))
+            assert snapshot(one) == expected, [e["eventTime"] for e in order]
+
+
 def test_the_server_retires_a_dropped_paths_table_name(sql_store_url: str,
                                                        tmp_path: Path) -> None:
     events = [spark_build(1), totals(2), spark_drop(3, listed=False)]

@@ -809,29 +809,30 @@ class BatchBuilder:
             self.lifecycle_changed.add(alias)
 
     def _adopt_linked_changes(self, store: Store) -> None:
-        """A dataset this batch links to another name (a symlinks facet) takes the
-        lifecycle change the store holds for that name: the Hive table name dropped by an
-        event that named no symlinks, before the event linking it to the warehouse path
-        arrived, retires the path as the other order does (`_follow_symlinks`). One read,
-        only in batches with a symlinks facet; a name this batch changes itself is passed
-        on by `_follow_symlinks` instead."""
-        aliases = sorted(set().union(*self.linked.values()) - self.lifecycle_changed) \
-            if self.linked else []
-        if not aliases:
+        """Two names a symlinks facet of this batch links take each other's stored
+        lifecycle change: the Hive table name dropped by an event that named no symlinks,
+        before the event linking it to the warehouse path arrived, retires the path as the
+        other order does (`_follow_symlinks`); and a name this batch mentions before the
+        link (several events in one request) takes its linked name's stored DROP whatever
+        the batch's order (`_symlink_inherited` needs the linked name merged first). One
+        read, only in batches with a symlinks facet; changes this batch makes itself are
+        passed on by `_follow_symlinks`."""
+        if not self.linked:
             return
-        stored = store.nodes(aliases)
-        for dkey in sorted(self.linked):
-            name, ns, _ = self.pending[dkey]
-            for alias in sorted(self.linked[dkey]):
-                found = stored.get(alias)
-                props = found.properties if found is not None else {}
-                value = props.get("lifecycle_change")
-                if value is None:
-                    continue
-                times = props.get("event_times")
-                at = times.get("lifecycle_change") if isinstance(times, Mapping) else None
-                self.node(dkey, name, ns, at=at, lifecycle_change=value)
-                self.lifecycle_changed.add(dkey)
+        pairs = sorted({(a, b) for dkey, aliases in self.linked.items() for alias in aliases
+                        for a, b in ((dkey, alias), (alias, dkey))})
+        stored = store.nodes(sorted({a for a, _ in pairs}))
+        for source, target in pairs:
+            found = stored.get(source)
+            props = found.properties if found is not None else {}
+            value = props.get("lifecycle_change")
+            if value is None:
+                continue
+            times = props.get("event_times")
+            at = times.get("lifecycle_change") if isinstance(times, Mapping) else None
+            name, ns, _ = self.pending[target]
+            self.node(target, name, ns, at=at, lifecycle_change=value)
+            self.lifecycle_changed.add(target)
 
     def follow_lifecycle(self, store: Store) -> None:
         """Put into the batch the stored fields and versions of each dataset whose
