@@ -44,7 +44,9 @@ database be the bench's own; `--in-process` prints it too) and the producers'
 events lost: runs whose START and COMPLETE were both answered 2xx but that the store does not
 hold as COMPLETE with both states, read back through the library afterwards. Targets (issue
 "OpenLineage-compatible HTTP service", bench): >= 1,000 events/s sustained, p99 <= 50 ms,
-0 lost.
+0 lost. Below them, the ceiling the measured CPU allows: every process of the run shares
+the machine's cores, so at C ms of CPU an event (server + PostgreSQL + producers) no rate
+above cores * 1000 / C events/s is possible, however the work overlaps.
 
 It prints, and never asserts: the figures are for people (see bench/README.md).
 """
@@ -695,6 +697,21 @@ def main(argv: list[str] | None = None) -> None:
                 ("0 events lost", r["lost"] == 0 and r["failed"] == 0,
                  f"{r['lost']} lost, {r['failed']} failed")):
             print(f"  {label:<20}{r['backend']:<12}{shown:<24}{'PASS' if ok else 'MISS'}")
+    # What the CPU these events cost allows on this machine: every process of the run
+    # (server, PostgreSQL, producers) shares its cores, so no event rate above
+    # cores / (CPU an event) is possible at this cost, however the work is overlapped.
+    cores = os.cpu_count() or 1
+    print(f"\nthe most these CPU costs allow on {cores} cores (cores / CPU ms an event of "
+          "server + PostgreSQL + producers), beside the target:")
+    for r in rows:
+        if r["config"] != "default" or r["backend"] == "floor":
+            continue
+        pg = r["pg_cpu_ms"] if r["pg_cpu_ms"] == r["pg_cpu_ms"] else 0.0  # nan: SQLite
+        total = r["server_cpu_ms"] + pg + r["client_cpu_ms"]
+        print(f"  {r['backend']:<12}{total:.2f} ms an event -> at most "
+              f"{cores * 1000 / total:,.0f} events/s (measured {r['events_per_s']:,.0f}); "
+              f"{TARGET_EVENTS_PER_S:,.0f}/s needs <= {cores * 1000 / TARGET_EVENTS_PER_S:.2f} "
+              "ms an event")
 
 
 if __name__ == "__main__":
