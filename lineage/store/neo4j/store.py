@@ -140,6 +140,14 @@ _TYPES_BY_RANK = [_REL_TYPE[k] for k in sorted(EdgeKind, key=lambda k: k.value)]
 _TYPE_RANK = {t: i for i, t in enumerate(_TYPES_BY_RANK)}
 _KIND_VALUES_BY_RANK = [_KIND_VALUE_OF_TYPE[t] for t in _TYPES_BY_RANK]
 assert len(_TYPES_BY_RANK) < 32  # a walk codes (frontier index, kind rank) as i * 32 + rank
+#: the `lineage.walk` procedure this release calls (tests/neo4j/.../Walk.java), as the
+#: server lists it
+_WALK_SIGNATURE = (
+    "lineage.walk(start :: STRING, outgoing :: BOOLEAN, maxDepth :: INTEGER, types :: "
+    "LIST<STRING>, skipDeleted :: BOOLEAN) :: (keys :: LIST<STRING>, kinds :: LIST<STRING>, "
+    "names :: LIST<STRING>, depths :: LIST<INTEGER>, parents :: LIST<INTEGER>, ranks :: "
+    "LIST<INTEGER>, ids :: LIST<STRING>, truncated :: BOOLEAN, retiredKeys :: LIST<STRING>, "
+    "retiredStates :: LIST<STRING>)")
 #: `WalkTable.derived` entry of a Neo4j walk: (the start's element id, the rows' element ids)
 _WALK_IDS = "neo4j_ids"
 #: `WalkTable.derived` entry: what `Neo4jStore._walk_datasets` found
@@ -719,11 +727,13 @@ class Neo4jStore(Store):
                        truncated=truncated)
 
     def _has_server_walk(self) -> bool:
-        """Whether the server has lineage's `lineage.walk` procedure (asked once)."""
+        """Whether the server has lineage's `lineage.walk` procedure, in the signature this
+        release calls (asked once): a plugin of another release is left alone, and the
+        walk runs in Cypher."""
         if self.server_walk is None:
-            found = self._query("SHOW PROCEDURES YIELD name WHERE name = 'lineage.walk' "
-                                "RETURN count(*) AS n")
-            self.server_walk = bool(found and found[0]["n"])
+            found = self._query("SHOW PROCEDURES YIELD name, signature "
+                                "WHERE name = 'lineage.walk' RETURN signature")
+            self.server_walk = bool(found) and found[0]["signature"] == _WALK_SIGNATURE
         return self.server_walk
 
     @staticmethod
