@@ -248,6 +248,12 @@ class _ModelLineage:
                         [[src, dst, props] for (src, dst), props in sorted(self.edges.items())]])
 
 
+def schema_digest(fields: Iterable[tuple[str, str, bool]]) -> str:
+    """The version of a dataset whose catalog gives these (name, canonical type, nullable)
+    columns, in order: the same schema, the same version."""
+    return hashlib.sha256(json.dumps([list(f) for f in fields]).encode()).hexdigest()[:12]
+
+
 def _digest(value: Any) -> str:
     # 128 bits: no collision among the models of any project, and short to read
     text = json.dumps(value, sort_keys=True, default=str)
@@ -987,8 +993,7 @@ class _Builder:
                 fkey = keys.field_key(self.ns, rel.name, cname)
                 schema.append(FieldSchema(name=cname, type=field_type(ctype, dialect=self.dialect),
                                           nullable=fkey not in self.not_null))
-            digest = hashlib.sha256(json.dumps(
-                [[f.name, f.type, f.nullable] for f in schema]).encode()).hexdigest()[:12]
+            digest = schema_digest((f.name, f.type, f.nullable) for f in schema)
             vkey = keys.dataset_version_key(self.ns, rel.name, digest)
             self.versions[rel.key] = vkey
             pending[vkey] = (rel.key, schema)

@@ -4,21 +4,26 @@ schema language keeps `int`/`integer` -> int64."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 import lineage
-from lineage import health
+from lineage import EdgeKind, NodeKind, health
 from lineage import openlineage as ol
+from lineage._keys import dataset_version_key, field_key, tail
 from lineage._types import dialect_of, normalize_type
-from lineage.dbt import import_dbt
+from lineage.dbt import import_dbt, schema_digest
 from lineage.impact import change_impact
 from lineage.manifest import register_text
 from lineage.notify import notifications_for
+from lineage.openlineage import field_type
 from lineage.schema import diff
+from tests.conftest import snapshot
 from tests.test_dbt_import import copy_target, edit
 
 PG = "postgres://db.prod:5432"
@@ -151,3 +156,123 @@ def test_a_dbt_catalog_integer_is_read_in_the_adapters_dialect(
     import_dbt(store, target)
     props = store.node(store.resolve("raw.refunds.amount_cents").key).properties
     assert (props["type"], props["source_type"]) == (expected, "INTEGER")
+
+
+# ------------------------------------------------------------------ a store written before
+
+
+def _as_stored_before(store: lineage.Store) -> int:
+    """Put `store`'s types back to what the release before this rule stored (every spelling
+    read as the library's own language: a PostgreSQL INTEGER as int64; dbt versions keyed
+    by the hash of those types) and mark its schema as that release's; returns how many
+    field nodes moved."""
+    fields: dict[str, dict[str, Any]] = {}
+    for ref in store.find("", [NodeKind.FIELD], 100_000):
+        props = store.node(ref.key).properties
+        spelling = props.get("source_type")
+        if isinstance(spelling, str) and props.get("type") != field_type(spelling):
+            fields[ref.key] = {**props, "type": field_type(spelling)}
+    schemas: dict[str, tuple[str, str, dict[str, Any], list[dict[str, Any]]]] = {}
+    for ref in store.find("", [NodeKind.DATASET_VERSION], 100_000):
+        node = store.node(ref.key)
+        [dataset] = [r for e, r in store.neighbours(ref.key) if e.kind is EdgeKind.VERSION_OF]
+        dnode = store.node(dataset.key)
+        old = [f.model_dump() for f in store.schema(ref.key)]
+        for f in old:
+            moved = fields.get(field_key(str(dnode.namespace), dnode.name, f["name"]))
+            if moved is not None:
+                f["type"] = moved["type"]
+        key, props = ref.key, dict(node.properties)
+        if props.get("source") == "dbt":
+            props["version"] = schema_digest((f["name"], f["type"], f["nullable"]) for f in old)
+            key = dataset_version_key(str(dnode.namespace), dnode.name, props["version"])
+        schemas[ref.key] = (key, f"{dnode.name}@{props.get('version')}", props, old)
+    consumers = [r.key for r in store.find("consumer:", [NodeKind.CONSUMER], 1000)]
+    contracts = {(c, a): {**contract, "fields": [
+        {**f, "type": field_type(f["physical_type"])} if f.get("physical_type") else f
+        for f in contract.get("fields", [])]}
+        for c, by_asset in store.contracts(consumers).items()
+        for a, contract in by_asset.items()}
+
+    records = getattr(store, "records", store)  # Neo4j: contracts are in its records store
+    with records.engine.begin() as conn:  # type: ignore[attr-defined]
+        update = sa.text("UPDATE consumer_contract SET contract = :c WHERE consumer_id = "
+                         "(SELECT id FROM node WHERE key = :k) AND asset_id = (SELECT id FROM "
+                         "node WHERE key = :a)").bindparams(sa.bindparam("c", type_=sa.JSON))
+        for (consumer, asset), contract in contracts.items():
+            conn.execute(update, {"c": contract, "k": consumer, "a": asset})
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0006'"))
+    if records is not store:
+        driver, database = store.driver, store.database  # type: ignore[attr-defined]
+        for key, props in fields.items():
+            driver.execute_query("MATCH (n:LineageNode {key: $k}) SET n.properties = $p",
+                                 k=key, p=json.dumps(props, sort_keys=True), database_=database)
+        for key, (new_key, name, props, old) in schemas.items():
+            driver.execute_query(
+                "MATCH (n:LineageNode {key: $k}) SET n.schema = $s, n.key = $nk, n.rtail = $t, "
+                "n.name = $n, n.properties = $p", k=key, s=json.dumps(old, sort_keys=True),
+                nk=new_key, t=tail(new_key)[::-1], n=name,
+                p=json.dumps(props, sort_keys=True), database_=database)
+        driver.execute_query("MATCH (s:LineageSchema {id: 'lineage'}) SET s.version = 2",
+                             database_=database)
+        return len(fields)
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        props_update = sa.text("UPDATE node SET properties = :p WHERE key = :k").bindparams(
+            sa.bindparam("p", type_=sa.JSON))
+        for key, props in fields.items():
+            conn.execute(props_update, {"p": props, "k": key})
+        for key, (new_key, name, props, old) in schemas.items():
+            for i, f in enumerate(old):
+                conn.execute(sa.text("UPDATE schema_field SET type = :t WHERE position = :i "
+                                     "AND version_id = (SELECT id FROM node WHERE key = :k)"),
+                             {"t": f["type"], "i": i, "k": key})
+            conn.execute(sa.text("UPDATE node SET key = :nk, rtail = :t, name = :n, "
+                                 "properties = :p WHERE key = :k").bindparams(
+                sa.bindparam("p", type_=sa.JSON)),
+                {"nk": new_key, "t": tail(new_key)[::-1], "n": name, "p": props, "k": key})
+    return len(fields)
+
+
+def _history(store: lineage.Store, target: Path) -> None:
+    """What a team's store holds: PostgreSQL, BigQuery and Snowflake tables from
+    OpenLineage events (two runs of the PostgreSQL one), a table registered from YAML, a
+    PostgreSQL dbt project, and consumers of the PostgreSQL columns with a channel."""
+    for event in (orders_event(PG, "INTEGER", day=1), orders_event(PG, "INTEGER", day=2),
+                  orders_event("bigquery", "INTEGER"),
+                  orders_event("snowflake://acme", "INTEGER")):
+        ol.ingest(store, event)
+    register_text(store, "datasets:\n  - name: ledger\n    fields: [{name: id, type: int}]\n")
+    import_dbt(store, target)
+    register_text(store, "consumers:\n  - name: billing\n"
+                         f"    consumes: ['{field()}', 'dataset:postgres/jaffle.raw.refunds']\n"
+                         "    channels: [{kind: webhook, url: 'http://127.0.0.1:9/hook'}]\n")
+
+
+def test_a_store_written_before_is_re_read_in_place_and_the_same_events_change_nothing(
+        store_url: str, tmp_path: Path) -> None:
+    target = copy_target(tmp_path)
+    _adapter(target, "postgres")
+    with lineage.connect(store_url) as store:
+        _history(store, target)
+        expected = snapshot(store)
+        consumers = [r.key for r in store.find("consumer:", [NodeKind.CONSUMER], 1000)]
+        contracts = store.contracts(consumers)
+        assert contracts["consumer:dbt-contract/model.jaffle_shop.order_refunds"][
+            "dataset:postgres/jaffle.main.order_refunds"]["fields"][0]["type"] == "int32"
+        # (a PostgreSQL INTEGER in each: the orders id, the dbt project's, the contract's)
+        assert _as_stored_before(store) > 10
+    with lineage.connect(store_url) as store:  # migrates
+        assert snapshot(store) == expected
+        assert store.contracts(consumers) == contracts
+        assert store.node(field("bigquery")).properties["type"] == "int64"
+        assert store.node(field("snowflake://acme")).properties["type"] == "decimal(38,0)"
+        assert store.node(store.resolve("ledger.id").key).properties["type"] == "int64"
+        # the same events and artifacts again: no version, no notification, nothing moves
+        for event in (orders_event(PG, "INTEGER", day=1), orders_event(PG, "INTEGER", day=2),
+                      orders_event("bigquery", "INTEGER"),
+                      orders_event("snowflake://acme", "INTEGER")):
+            ol.ingest(store, event)
+        again = import_dbt(store, target)
+        assert again.new_versions == [] and again.apply.notifications_enqueued == 0
+        assert store.outbox() == []
+        assert snapshot(store) == expected
