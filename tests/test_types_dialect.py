@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 import lineage
 from lineage import EdgeKind, NodeKind, health
@@ -23,6 +24,7 @@ from lineage.manifest import register_text
 from lineage.notify import notifications_for
 from lineage.openlineage import field_type
 from lineage.schema import diff
+from lineage_cli.main import cli
 from tests.conftest import snapshot
 from tests.test_dbt_import import copy_target, edit
 
@@ -111,6 +113,18 @@ def test_impact_of_bigint_on_a_postgres_integer_is_a_widening_not_no_change(
     [change] = report.changes
     assert (change.old_type, change.new_type, change.relation) == ("int32", "int64", "widening")
     assert "consumer:billing" in {j.node.key for j in report.judged}
+
+
+def test_the_impact_command_reports_bigint_on_a_postgres_integer_as_a_widening(
+        store_url: str) -> None:
+    with lineage.connect(store_url) as store:
+        ol.ingest(store, orders_event(PG, "INTEGER"))
+        register_text(store, f"consumers:\n  - {{name: billing, consumes: ['{field()}']}}\n")
+    result = CliRunner().invoke(cli, ["--store", store_url, "impact", "public.orders.id",
+                                      "--change", "type:bigint"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "no change" not in result.stdout
+    assert "type int32 -> int64 (widening)" in result.stdout
 
 
 def test_a_newer_event_narrowing_bigint_to_integer_breaks_and_notifies_the_consumer(

@@ -13,7 +13,7 @@ Revises: 0006
 Create Date: 2026-12-06
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ _JSON_UPDATE = sa.text("UPDATE node SET properties = :p WHERE id = :id").bindpar
     sa.bindparam("p", type_=sa.JSON))
 
 
-def _fields() -> Iterator[list[Any]]:
+def _fields() -> Iterator[Sequence[Any]]:
     """(id, key, namespace, properties) of the field nodes, in chunks of ids."""
     conn = op.get_bind()
     query = sa.text("SELECT id, key, namespace, properties FROM node WHERE kind = 'field' "
