@@ -88,17 +88,22 @@ SYSTEM_ALIASES = {"int": "int32", "integer": "int32"}
 #: per system (a dataset namespace's scheme or a dbt adapter type, see `dialect_of`), the
 #: spellings it reads differently from `SYSTEM_ALIASES` and `ALIASES`: BigQuery's integer
 #: names are all INT64, SQLite stores every integer in up to 8 bytes, Snowflake's are all
-#: NUMBER(38,0) (what Snowflake itself reports for them)
+#: NUMBER(38,0) (what Snowflake itself reports for them), and so are Oracle's; PostgreSQL
+#: and the systems speaking its dialect count bytes, so their int8 is a bigint (elsewhere
+#: `int8` is the canonical 8-bit integer)
+_EIGHT_BYTES = {"int8": "int64"}
 DIALECT_ALIASES: dict[str, dict[str, str]] = {
+    "postgres": _EIGHT_BYTES, "redshift": _EIGHT_BYTES, "duckdb": _EIGHT_BYTES,
+    "oracle": dict.fromkeys(("int", "integer", "smallint"), "decimal(38,0)"),
     "bigquery": dict.fromkeys(("int", "integer", "smallint", "tinyint", "byteint", "bigint"),
                               "int64"),
-    "sqlite": dict.fromkeys(("int", "integer", "tinyint", "smallint", "mediumint", "bigint"),
-                            "int64"),
+    "sqlite": dict.fromkeys(("int", "integer", "tinyint", "smallint", "mediumint", "bigint",
+                             "int2", "int8"), "int64"),
     "snowflake": dict.fromkeys(("int", "integer", "smallint", "tinyint", "byteint", "bigint"),
                                "decimal(38,0)"),
 }
 #: other names of the systems in DIALECT_ALIASES (URL schemes, adapter names)
-_DIALECT_NAMES = {"bq": "bigquery", "sqlite3": "sqlite"}
+_DIALECT_NAMES = {"bq": "bigquery", "sqlite3": "sqlite", "postgresql": "postgres"}
 
 _DECIMAL = re.compile(r"^(?:decimal|numeric)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
 _LENGTH = re.compile(r"^(varchar|character varying|nvarchar|char|character|nchar|bpchar)"

@@ -71,7 +71,12 @@ def test_a_system_reads_integer_in_its_dialect_and_the_library_keeps_int64() -> 
         assert normalize_type("int", system) == "int32", system
         assert normalize_type("bigint", system) == "int64", system
     assert normalize_type("INTEGER", "bigquery") == normalize_type("int", "sqlite") == "int64"
-    assert normalize_type("INTEGER", "snowflake") == "decimal(38,0)"
+    assert normalize_type("INTEGER", "snowflake") == normalize_type("int", "oracle") == \
+        "decimal(38,0)"
+    # PostgreSQL counts bytes: its int8 is a bigint; elsewhere int8 is 8 bits (ClickHouse)
+    assert normalize_type("int8", "postgresql://db:5432") == normalize_type("INT8", "duckdb") \
+        == "int64"
+    assert normalize_type("int8") == normalize_type("Int8", "clickhouse") == "int8"
     assert normalize_type("array<integer>", "postgres") == "array<int32>"
     assert normalize_type("struct<a:int,b:text>", "bigquery") == "struct<a:int64,b:string>"
     assert [dialect_of(ns) for ns in (PG, "bigquery", "snowflake://acme", "sqlite:/tmp/x.db",

@@ -27,7 +27,7 @@ events sent again then change nothing. What is re-read:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._types import dialect_of
@@ -50,6 +50,13 @@ def retyped_field(properties: Mapping[str, Any], namespace: str | None
     """A field node's properties with its type re-read, or None when it stays."""
     new = retyped(properties.get("type"), properties.get("source_type"), namespace)
     return None if new is None else {**properties, "type": new}
+
+
+def field_prefixes(keys: Iterable[str]) -> set[str]:
+    """Every prefix of the field `keys` that ends in a dot: the fields' key prefix of a
+    dataset (`lineage._keys.fields_prefix`) is among them when one of its fields is in
+    `keys` (so only the versions of those datasets are read)."""
+    return {key[:i + 1] for key in keys for i, ch in enumerate(key) if ch == "."}
 
 
 def retyped_schema(fields: Sequence[Mapping[str, Any]],

@@ -116,8 +116,8 @@ def _system_integer_width(store: Neo4jStore) -> None:
     versions' snapshots and dbt versions' hash keys, in place (what the SQL migration 0007
     does; the rules are `lineage.store._retype`), in one transaction. Contracts live in the
     records store, whose own migration 0007 re-reads them."""
-    from ..._keys import field_key
-    from .._retype import dbt_version_key, retyped_field, retyped_schema
+    from ..._keys import field_key, fields_prefix
+    from .._retype import dbt_version_key, field_prefixes, retyped_field, retyped_schema
 
     with store._tx("re-reading the types of system spellings") as tx:
         moved: dict[str, tuple[str, str]] = {}
@@ -139,9 +139,12 @@ def _system_integer_width(store: Neo4jStore) -> None:
             f"MATCH (v:{NODE} {{kind: 'dataset_version'}})-[:{_REL_TYPE[EdgeKind.VERSION_OF]}]->"
             f"(d:{NODE} {{kind: 'dataset'}}) WHERE v.schema IS NOT NULL AND d.namespace IS NOT "
             "NULL RETURN v.key AS key, v.properties AS p, v.schema AS s, d.namespace AS ns, "
-            "d.name AS name ORDER BY v.key"))
+            "d.name AS name, d.key AS dkey ORDER BY v.key"))
+        prefixes = field_prefixes(moved)
         taken: set[str] = set()
         for r in versions:
+            if fields_prefix(r["dkey"]) not in prefixes:
+                continue  # none of its dataset's fields was re-read
             fields = _schema_of(r["s"])
             spellings = {str(f.get("name")): moved[k] for f in fields
                          if (k := field_key(r["ns"], r["name"], str(f.get("name")))) in moved}

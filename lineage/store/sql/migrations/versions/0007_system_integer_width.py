@@ -19,9 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from lineage._keys import field_key
+from lineage._keys import field_key, fields_prefix
 from lineage.store._retype import (
     dbt_version_key,
+    field_prefixes,
     retyped_contract,
     retyped_field,
     retyped_schema,
@@ -75,20 +76,21 @@ def _retype_snapshots(moved: dict[str, tuple[str, str]]) -> None:
     the dbt versions whose schema hash that changes."""
     conn = op.get_bind()
     versions = conn.execute(sa.text(
-        "SELECT v.id, v.key, v.properties, d.namespace, d.name FROM node v "
+        "SELECT v.id, v.key, v.properties, d.namespace, d.name, d.key AS dkey FROM node v "
         "JOIN edge e ON e.src = v.id AND e.kind = 'version_of' JOIN node d ON d.id = e.dst "
         "WHERE v.kind = 'dataset_version' AND d.kind = 'dataset' ORDER BY v.id").columns(
         sa.column("id", sa.Integer), sa.column("key", sa.Text),
         sa.column("properties", sa.JSON), sa.column("namespace", sa.Text),
-        sa.column("name", sa.Text))).all()
+        sa.column("name", sa.Text), sa.column("dkey", sa.Text))).all()
+    prefixes = field_prefixes(moved)
     rows_of = sa.text("SELECT position, name, type, nullable FROM schema_field "
                       "WHERE version_id = :v ORDER BY position")
     update = sa.text("UPDATE schema_field SET type = :t WHERE version_id = :v AND "
                      "position = :i")
     taken = set()
-    for version_id, key, props, namespace, dataset in versions:
-        if namespace is None:
-            continue
+    for version_id, key, props, namespace, dataset, dkey in versions:
+        if namespace is None or fields_prefix(dkey) not in prefixes:
+            continue  # none of its dataset's fields was re-read
         rows = conn.execute(rows_of, {"v": version_id}).all()
         spellings = {name: moved[k] for _, name, _, _ in rows
                      if (k := field_key(namespace, dataset, name)) in moved}
