@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from lineage._keys import field_key, fields_prefix
+from lineage._keys import field_key, fields_prefix, identity
 from lineage.store._retype import (
     dbt_version_key,
     field_prefixes,
@@ -123,13 +123,17 @@ def _retype_snapshots(moved: dict[str, tuple[str, str]]) -> None:
 def _retype_contracts() -> None:
     conn = op.get_bind()
     rows = conn.execute(sa.text(
-        "SELECT c.consumer_id, c.asset_id, c.contract, n.namespace FROM consumer_contract c "
-        "JOIN node n ON n.id = c.asset_id").columns(
+        "SELECT c.consumer_id, c.asset_id, c.contract, n.namespace, n.key FROM "
+        "consumer_contract c JOIN node n ON n.id = c.asset_id").columns(
         sa.column("consumer_id", sa.Integer), sa.column("asset_id", sa.Integer),
-        sa.column("contract", sa.JSON), sa.column("namespace", sa.Text))).all()
+        sa.column("contract", sa.JSON), sa.column("namespace", sa.Text),
+        sa.column("key", sa.Text))).all()
+    # a Neo4j store's records store may hold the asset as a stub without its namespace:
+    # its key begins with it (the scheme is all the dialect needs)
     changed = [{"c": new, "consumer": consumer, "asset": asset}
-               for consumer, asset, contract, namespace in rows
-               if (new := retyped_contract(contract or {}, namespace)) is not None]
+               for consumer, asset, contract, namespace, key in rows
+               if (new := retyped_contract(contract or {}, namespace or identity(key).split(
+                   "/", 1)[0])) is not None]
     if changed:
         conn.execute(sa.text("UPDATE consumer_contract SET contract = :c WHERE consumer_id = "
                              ":consumer AND asset_id = :asset").bindparams(
