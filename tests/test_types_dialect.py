@@ -295,3 +295,18 @@ def test_a_store_written_before_is_re_read_in_place_and_the_same_events_change_n
         assert again.new_versions == [] and again.apply.notifications_enqueued == 0
         assert store.outbox() == []
         assert snapshot(store) == expected
+
+
+def test_the_upgrade_re_reads_only_what_the_old_rule_made_of_a_systems_spelling() -> None:
+    from lineage.store._retype import retyped
+
+    assert retyped("int64", "INTEGER", PG) == "int32"
+    assert retyped("int64", "INTEGER", "snowflake://acme") == "decimal(38,0)"
+    assert retyped("int8", "int8", PG) == "int64"
+    assert retyped("int64", "INTEGER", "bigquery") is None  # read alike before and now
+    assert retyped("int64", "BIGINT", PG) is None
+    assert retyped("int64", None, PG) is None  # registered from YAML: no spelling
+    # not the old reading of its spelling: a struct (members' spellings were not kept), or
+    # a type set otherwise
+    assert retyped("struct<a:int64>", "STRUCT", PG) is None
+    assert retyped("decimal(10,0)", "INTEGER", PG) is None
