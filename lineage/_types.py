@@ -6,6 +6,13 @@ Accepted spellings are normalised (``int`` -> ``int64``, ``varchar`` -> ``string
 A length or a fractional-second precision is kept (``character varying(20)`` ->
 ``varchar(20)``, ``timestamptz(3)`` -> ``timestamp_tz(3)``): shrinking one is a real change.
 `parse_type` reads a canonical spelling back as its base kind plus those parameters.
+
+A spelling that arrives from a system (an OpenLineage schema facet, a dbt catalog) is read
+in that system's dialect (`normalize_type(spelling, dialect)`, `DIALECT_ALIASES`): there
+``INTEGER`` is the SQL standard's 32-bit integer (PostgreSQL, MySQL, Spark, Hive, DuckDB,
+Redshift, Trino, SQL Server), except in BigQuery and SQLite (64 bits) and Snowflake
+(NUMBER(38,0)). The library's own schema language (YAML, the CLI, the Python API) keeps
+``int``/``integer`` -> ``int64``: `normalize_type(spelling)` without a dialect.
 """
 
 from __future__ import annotations
@@ -74,6 +81,30 @@ ALIASES = {
     "time without time zone": "time",
 }
 
+#: how a spelling from a system reads where it differs from the library's own language
+#: (`ALIASES`): INTEGER is 32 bits in the SQL standard and in most systems; the systems
+#: named in `DIALECT_ALIASES` say otherwise for their integer spellings
+SYSTEM_ALIASES = {"int": "int32", "integer": "int32"}
+#: per system (a dataset namespace's scheme or a dbt adapter type, see `dialect_of`), the
+#: spellings it reads differently from `SYSTEM_ALIASES` and `ALIASES`: BigQuery's integer
+#: names are all INT64, SQLite stores every integer in up to 8 bytes, Snowflake's are all
+#: NUMBER(38,0) (what Snowflake itself reports for them), and so are Oracle's; PostgreSQL
+#: and the systems speaking its dialect count bytes, so their int8 is a bigint (elsewhere
+#: `int8` is the canonical 8-bit integer)
+_EIGHT_BYTES = {"int8": "int64"}
+DIALECT_ALIASES: dict[str, dict[str, str]] = {
+    "postgres": _EIGHT_BYTES, "redshift": _EIGHT_BYTES, "duckdb": _EIGHT_BYTES,
+    "oracle": dict.fromkeys(("int", "integer", "smallint"), "decimal(38,0)"),
+    "bigquery": dict.fromkeys(("int", "integer", "smallint", "tinyint", "byteint", "bigint"),
+                              "int64"),
+    "sqlite": dict.fromkeys(("int", "integer", "tinyint", "smallint", "mediumint", "bigint",
+                             "int2", "int8"), "int64"),
+    "snowflake": dict.fromkeys(("int", "integer", "smallint", "tinyint", "byteint", "bigint"),
+                               "decimal(38,0)"),
+}
+#: other names of the systems in DIALECT_ALIASES (URL schemes, adapter names)
+_DIALECT_NAMES = {"bq": "bigquery", "sqlite3": "sqlite", "postgresql": "postgres"}
+
 _DECIMAL = re.compile(r"^(?:decimal|numeric)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
 _LENGTH = re.compile(r"^(varchar|character varying|nvarchar|char|character|nchar|bpchar)"
                      r"\s*\(\s*(\d+)\s*\)$")
@@ -90,11 +121,32 @@ DEFAULT_TIME_PRECISION = 6
 _CONTAINER = re.compile(r"^(array|list|map|struct)\s*<(.*)>$")
 
 
-def normalize_type(spelling: str) -> str:
-    """Return the canonical spelling of a field type, or raise ValidationError."""
+def dialect_of(source: str) -> str:
+    """The dialect of a system named by a dataset namespace (its scheme, as OpenLineage's
+    naming spec writes them: ``postgres://host:5432``, ``bigquery``, ``snowflake://account``,
+    ``sqlite:...``) or by a dbt adapter type (``postgres``, ``bigquery``): the scheme,
+    lowercased. Any system is a dialect; those without an entry in `DIALECT_ALIASES` read
+    spellings by `SYSTEM_ALIASES` (the SQL standard's)."""
+    scheme = source.strip().lower().split("://", 1)[0].split(":", 1)[0]
+    return _DIALECT_NAMES.get(scheme, scheme)
+
+
+def normalize_type(spelling: str, dialect: str | None = None) -> str:
+    """Return the canonical spelling of a field type, or raise ValidationError.
+
+    `dialect`: None for a spelling of the library's own schema language (``int`` ->
+    ``int64``); the system a spelling comes from (`dialect_of`) to read it as that system
+    does (``integer`` -> ``int32``, but ``int64`` for ``bigquery`` and ``sqlite`` and
+    ``decimal(38,0)`` for ``snowflake``; see `SYSTEM_ALIASES`, `DIALECT_ALIASES`)."""
     if not isinstance(spelling, str) or not spelling.strip():
         raise ValidationError(f"field type must be a non-empty string, got {spelling!r}")
     text = " ".join(spelling.strip().lower().split())
+    if dialect is not None:
+        system = DIALECT_ALIASES.get(dialect_of(dialect), {})
+        if text in system:
+            return system[text]
+        if text in SYSTEM_ALIASES:
+            return SYSTEM_ALIASES[text]
     if text in SCALARS:
         return text
     if text in ALIASES:
@@ -127,19 +179,19 @@ def normalize_type(spelling: str) -> str:
         if container == "list":
             container = "array"
         if container == "array":
-            return f"array<{normalize_type(inner)}>"
+            return f"array<{normalize_type(inner, dialect)}>"
         if container == "map":
             parts = _split_top_level(inner)
             if len(parts) != 2:
                 raise ValidationError(f"map type needs a key and a value type: {spelling!r}")
-            return f"map<{normalize_type(parts[0])},{normalize_type(parts[1])}>"
+            return f"map<{normalize_type(parts[0], dialect)},{normalize_type(parts[1], dialect)}>"
         # struct<a:int,b:string>: keep member names, normalise member types
         members = []
         for part in _split_top_level(inner):
             name, sep, member_type = part.partition(":")
             if not sep or not name.strip():
                 raise ValidationError(f"struct members are 'name:type': {spelling!r}")
-            members.append(f"{name.strip()}:{normalize_type(member_type)}")
+            members.append(f"{name.strip()}:{normalize_type(member_type, dialect)}")
         return f"struct<{','.join(members)}>"
     known = list(SCALARS) + list(ALIASES) + ["decimal(p,s)", "varchar(n)", "char(n)",
                                              "timestamp(p)", "time(p)", "array<T>", "map<K,V>",

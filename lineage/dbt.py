@@ -6,7 +6,9 @@ What each artifact entry becomes (keys as in `lineage._keys`; edges in data-flow
 - seed, source, model, snapshot (not ephemeral models: dbt inlines them): a dataset
   ``dataset:{namespace}/{database}.{schema}.{identifier}`` (namespace: `--namespace`, default
   the adapter type, e.g. ``duckdb``); its catalog columns become fields (``has_field``) with
-  the canonical type (the catalog's spelling kept as `source_type`) and a dataset version
+  the canonical type (the catalog's spelling kept as `source_type`, read in the dialect of
+  the manifest's `adapter_type`: INTEGER is int32 in PostgreSQL or DuckDB, int64 in
+  BigQuery; `lineage._types.dialect_of`) and a dataset version
   ``@<schema hash>``: the same columns and types give the same version, a changed project a
   new one, whose schema change notifies consumers like any other new version.
 - seed, model, snapshot: a job ``job:{job namespace}/{unique_id}`` (default ``dbt``) with
@@ -91,6 +93,7 @@ from . import _keys as keys
 from ._errors import ValidationError
 from ._files import read_text
 from ._model import ApplyResult, FieldSchema, GraphBatch
+from ._types import dialect_of
 from ._vocabulary import EdgeKind, NodeKind, Transformation
 from .openlineage._fieldtypes import field_type
 from .store.base import Store
@@ -243,6 +246,12 @@ class _ModelLineage:
         while the store still holds exactly this."""
         return _digest([self.status, self.reason, self.unknown_columns, self.unknown,
                         [[src, dst, props] for (src, dst), props in sorted(self.edges.items())]])
+
+
+def schema_digest(fields: Iterable[tuple[str, str, bool]]) -> str:
+    """The version of a dataset whose catalog gives these (name, canonical type, nullable)
+    columns, in order: the same schema, the same version."""
+    return hashlib.sha256(json.dumps([list(f) for f in fields]).encode()).hexdigest()[:12]
 
 
 def _digest(value: Any) -> str:
@@ -485,6 +494,9 @@ class _Builder:
             or "dbt"
         self.adapter = manifest.get(meta, "adapter_type", "metadata", str, required=False)
         self.ns = namespace or self.adapter or "dbt"
+        #: the system whose spellings the catalog and contracts use (INTEGER is 32 bits in
+        #: PostgreSQL and DuckDB, 64 in BigQuery: lineage._types.dialect_of)
+        self.dialect = dialect_of(self.adapter or self.ns)
         self.nodes: dict[str, Any] = manifest.get(manifest.data, "nodes", "", dict)
         self.sources: dict[str, Any] = manifest.get(manifest.data, "sources", "", dict)
         self.exposures: dict[str, Any] = manifest.get(manifest.data, "exposures", "", dict,
@@ -563,7 +575,8 @@ class _Builder:
                 fkey = keys.field_key(self.ns, rel.name, cname)
                 info = _lookup(described, cname) or {}
                 self.batch.add_node(fkey, f"{rel.name}.{cname}", self.ns,
-                                    type=field_type(ctype), source_type=ctype,
+                                    type=field_type(ctype, dialect=self.dialect),
+                                    source_type=ctype,
                                     description=info.get("description") or None)
                 self.batch.add_edge(rel.key, fkey, EdgeKind.HAS_FIELD)
                 self.result.fields += 1
@@ -864,7 +877,7 @@ class _Builder:
                     continue
                 entry: dict[str, Any] = {"name": col.get("name") or cname}
                 if isinstance(col.get("data_type"), str) and col["data_type"]:
-                    entry["type"] = field_type(col["data_type"])
+                    entry["type"] = field_type(col["data_type"], dialect=self.dialect)
                     entry["physical_type"] = col["data_type"]
                 if any(isinstance(c, Mapping) and c.get("type") == "not_null"
                        for c in col.get("constraints") or []):
@@ -978,10 +991,9 @@ class _Builder:
             schema = []
             for cname, ctype in rel.columns:
                 fkey = keys.field_key(self.ns, rel.name, cname)
-                schema.append(FieldSchema(name=cname, type=field_type(ctype),
+                schema.append(FieldSchema(name=cname, type=field_type(ctype, dialect=self.dialect),
                                           nullable=fkey not in self.not_null))
-            digest = hashlib.sha256(json.dumps(
-                [[f.name, f.type, f.nullable] for f in schema]).encode()).hexdigest()[:12]
+            digest = schema_digest((f.name, f.type, f.nullable) for f in schema)
             vkey = keys.dataset_version_key(self.ns, rel.name, digest)
             self.versions[rel.key] = vkey
             pending[vkey] = (rel.key, schema)

@@ -412,7 +412,7 @@ def test_a_version_1_graph_of_runs_keyed_by_run_id_migrates_to_runs_keyed_by_job
     with lineage.connect(neo4j_url) as migrated:
         (version,) = migrated._query(  # type: ignore[attr-defined]
             "MATCH (s:LineageSchema) RETURN s.version AS v")
-        assert version["v"] == SCHEMA_VERSION == 2
+        assert version["v"] == SCHEMA_VERSION == 3
         # (types as version 1 stored them: no lengths or precisions; nor `last_written`,
         # which ingest stamps since the lifecycle's writes)
         assert without_sizes(snapshot(migrated)) == without_sizes(unwritten(expected))

@@ -23,6 +23,12 @@ The rules, in order:
 
 The producer's own spelling is always kept on the field node as `source_type`, so nothing
 is lost when a spelling maps to a nearer-but-wider type.
+
+A spelling is read in the dialect of the system it comes from (`dialect`: the dataset
+namespace's scheme or the dbt adapter, see `lineage._types.dialect_of`): ``INTEGER`` is
+``int32`` as in the SQL standard, ``int64`` for ``bigquery`` and ``sqlite``,
+``decimal(38,0)`` for ``snowflake``. Without a dialect, as the library's own schema language
+reads it (``int64``).
 """
 
 from __future__ import annotations
@@ -41,52 +47,56 @@ _INTEGER = re.compile(r"u?(tiny|small|medium|big|huge|byte)?int(eger)?\d*")
 _MEMBER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def field_type(spelling: str | None, nested: Sequence[Mapping[str, Any]] | None = None) -> str:
-    """The canonical type of one schema-facet field (see the module docstring)."""
+def field_type(spelling: str | None, nested: Sequence[Mapping[str, Any]] | None = None,
+               dialect: str | None = None) -> str:
+    """The canonical type of one schema-facet field (see the module docstring), read in
+    `dialect` (the system the spelling comes from; None: the library's own language)."""
     if not nested:  # the usual field: its type depends on its spelling alone
-        return _flat_type(spelling)
-    return _field_type(spelling, nested)
+        return _flat_type(spelling, dialect)
+    return _field_type(spelling, nested, dialect)
 
 
 @lru_cache(maxsize=4096)
-def _flat_type(spelling: str | None) -> str:
-    return _field_type(spelling, None)
+def _flat_type(spelling: str | None, dialect: str | None) -> str:
+    return _field_type(spelling, None, dialect)
 
 
-def _field_type(spelling: str | None, nested: Sequence[Mapping[str, Any]] | None) -> str:
+def _field_type(spelling: str | None, nested: Sequence[Mapping[str, Any]] | None,
+                dialect: str | None) -> str:
     nested = [f for f in nested or [] if isinstance(f, Mapping)]
     text = " ".join((spelling or "").strip().lower().split())
     base = re.split(r"[(<\s]", text, maxsplit=1)[0] if text else ""
     if nested:
         if base in ("", "struct", "record", "row"):
-            return _struct(nested)
+            return _struct(nested, dialect)
         if base in ("array", "list") and len(nested) == 1:
-            return _checked(f"array<{_member_type(nested[0])}>")
+            return _checked(f"array<{_member_type(nested[0], dialect)}>")
         if base == "map":
             by_name = {str(f.get("name")): f for f in nested}
             if set(by_name) == {"key", "value"}:
-                return _checked(f"map<{_member_type(by_name['key'])},"
-                                f"{_member_type(by_name['value'])}>")
+                return _checked(f"map<{_member_type(by_name['key'], dialect)},"
+                                f"{_member_type(by_name['value'], dialect)}>")
     if not text:
         return "json"
     try:
-        return normalize_type(text)
+        return normalize_type(text, dialect)
     except ValidationError:
-        return _nearest(text, base)
+        return _nearest(text, base, dialect)
 
 
-def _member_type(field: Mapping[str, Any]) -> str:
+def _member_type(field: Mapping[str, Any], dialect: str | None) -> str:
     spelling = field.get("type")
-    return field_type(spelling if isinstance(spelling, str) else None, field.get("fields"))
+    return field_type(spelling if isinstance(spelling, str) else None, field.get("fields"),
+                      dialect)
 
 
-def _struct(nested: Sequence[Mapping[str, Any]]) -> str:
+def _struct(nested: Sequence[Mapping[str, Any]], dialect: str | None) -> str:
     members = []
     for f in nested:
         name = f.get("name")
         if not isinstance(name, str) or not _MEMBER_NAME.match(name):
             return "struct"  # a member name the struct<...> spelling cannot carry
-        members.append(f"{name}:{_member_type(f)}")
+        members.append(f"{name}:{_member_type(f, dialect)}")
     return _checked(f"struct<{','.join(members)}>") if members else "struct"
 
 
@@ -97,12 +107,12 @@ def _checked(spelling: str) -> str:
         return "json"
 
 
-def _nearest(text: str, base: str) -> str:
+def _nearest(text: str, base: str, dialect: str | None) -> str:
     # a known type with a length or precision it does not take: timestamp(6), tinyint(1)
     without = " ".join(_PARAMS.sub(" ", text).split())
     if without != text:
         try:
-            return normalize_type(without)
+            return normalize_type(without, dialect)
         except ValidationError:
             pass
     if "timestamp" in base or base.startswith("datetime"):
@@ -122,7 +132,7 @@ def _nearest(text: str, base: str) -> str:
         return "decimal(38,0)"
     if base in ("array", "list") and text.endswith(">") and "<" in text:
         inner = text[text.index("<") + 1:-1]
-        return _checked(f"array<{field_type(inner)}>")
+        return _checked(f"array<{field_type(inner, dialect=dialect)}>")
     if _INTEGER.fullmatch(base) or base in ("long", "short"):
         return "uint64" if base.startswith("uint") or "unsigned" in text else "int64"
     if any(word in base for word in ("float", "double", "real")):

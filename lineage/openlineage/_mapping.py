@@ -108,6 +108,7 @@ from uuid import UUID
 from .. import _keys as keys
 from .._errors import ValidationError
 from .._model import EdgeRecord, EdgeSpec, FieldSchema, GraphBatch, NodeRecord
+from .._types import dialect_of
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..lifecycle import BY_EVENTS
 from ..lifecycle import PROPERTIES as LIFECYCLE_PROPERTIES
@@ -404,6 +405,7 @@ class BatchBuilder:
         if isinstance(schema, Mapping) and isinstance(schema.get("fields"), list):
             snapshot = []
             seen: dict[str, int] = {}
+            dialect = dialect_of(ns)
             for j, f in enumerate(schema["fields"]):
                 fpath = [*path, "facets", "schema", "fields", j, "name"]
                 if f["name"] in seen:
@@ -411,7 +413,9 @@ class BatchBuilder:
                                    f"(fields[{seen[f['name']]}] and fields[{j}])", fpath)
                 seen[f["name"]] = j
                 spelling = f.get("type") if isinstance(f.get("type"), str) else None
-                canonical = field_type(spelling, f.get("fields"))
+                # read as the dataset's system spells it: INTEGER is 32 bits in PostgreSQL
+                # and Spark, 64 in BigQuery (lineage._types.dialect_of)
+                canonical = field_type(spelling, f.get("fields"), dialect)
                 self.field(ev, fpath, dkey, ns, name, f["name"],
                            type=canonical if spelling or f.get("fields") else None,
                            source_type=spelling, description=f.get("description"),

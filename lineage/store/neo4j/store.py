@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 #: the version of the graph's schema (constraints, indexes, property layout) this release
 #: writes; `_MIGRATIONS[v]` brings a graph from version v - 1 to v
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: where the records live when the URL names no `records=` and the graph was never paired
 #: with a records store: a SQLite file in the working directory (recorded as an absolute
 #: path on the graph's schema node when the store is created, see `_paired_records`)
@@ -110,6 +110,64 @@ def _run_keys_with_job(store: Neo4jStore) -> None:
                    "SET n.properties = row.p", rows=chunk)
 
 
+def _system_integer_width(store: Neo4jStore) -> None:
+    """Version 3: a system's INTEGER re-read in its dialect (``int32`` from PostgreSQL or
+    Spark, where the graph held ``int64``): field nodes with a `source_type`, their datasets'
+    versions' snapshots and dbt versions' hash keys, in place (what the SQL migration 0007
+    does; the rules are `lineage.store._retype`), in one transaction. Contracts live in the
+    records store, whose own migration 0007 re-reads them."""
+    from ..._keys import field_key, fields_prefix
+    from .._retype import dbt_version_key, field_prefixes, retyped_field, retyped_schema
+
+    with store._tx("re-reading the types of system spellings") as tx:
+        moved: dict[str, tuple[str, str]] = {}
+        changed = []
+        for r in tx.run(f"MATCH (n:{NODE} {{kind: 'field'}}) WHERE n.properties CONTAINS "
+                        "'\"source_type\"' RETURN n.key AS key, n.namespace AS ns, "
+                        "n.properties AS p"):
+            props = _props(r["p"])
+            new = retyped_field(props, r["ns"])
+            if new is not None:
+                moved[r["key"]] = (props["type"], new["type"])
+                changed.append({"key": r["key"], "p": _json_text(_canonical(new))})
+        for chunk in _chunks(changed, _UNWIND):
+            tx.run(f"UNWIND $rows AS row MATCH (n:{NODE} {{key: row.key}}) "
+                   "SET n.properties = row.p", rows=chunk)
+        if not moved:
+            return
+        versions = list(tx.run(
+            f"MATCH (v:{NODE} {{kind: 'dataset_version'}})-[:{_REL_TYPE[EdgeKind.VERSION_OF]}]->"
+            f"(d:{NODE} {{kind: 'dataset'}}) WHERE v.schema IS NOT NULL AND d.namespace IS NOT "
+            "NULL RETURN v.key AS key, v.properties AS p, v.schema AS s, d.namespace AS ns, "
+            "d.name AS name, d.key AS dkey ORDER BY v.key"))
+        prefixes = field_prefixes(moved)
+        taken: set[str] = set()
+        for r in versions:
+            if fields_prefix(r["dkey"]) not in prefixes:
+                continue  # none of its dataset's fields was re-read
+            fields = _schema_of(r["s"])
+            spellings = {str(f.get("name")): moved[k] for f in fields
+                         if (k := field_key(r["ns"], r["name"], str(f.get("name")))) in moved}
+            schema = retyped_schema(fields, spellings) if spellings else None
+            if schema is None:
+                continue
+            tx.run(f"MATCH (n:{NODE} {{key: $key}}) SET n.schema = $s", key=r["key"],
+                   s=json.dumps(schema, sort_keys=True))
+            props = _props(r["p"])
+            rekey = dbt_version_key(r["key"], props, r["ns"], r["name"], schema)
+            if rekey is None:
+                continue
+            new_key, digest = rekey
+            if new_key in taken or tx.run(f"MATCH (n:{NODE} {{key: $k}}) RETURN n.key",
+                                          k=new_key).single() is not None:
+                continue  # two versions that now read alike: each keeps its key
+            taken.add(new_key)
+            tx.run(f"MATCH (n:{NODE} {{key: $key}}) SET n.key = $k, n.rtail = $t, "
+                   "n.name = $n, n.properties = $p", key=r["key"], k=new_key,
+                   t=tail(new_key)[::-1], n=f"{r['name']}@{digest}",
+                   p=_json_text(_canonical({**props, "version": digest})))
+
+
 #: per version, Cypher schema statements (each idempotent) or a data step (a function of
 #: the store, one transaction)
 _MIGRATIONS: dict[int, list[str | Callable[[Neo4jStore], None]]] = {
@@ -121,6 +179,7 @@ _MIGRATIONS: dict[int, list[str | Callable[[Neo4jStore], None]]] = {
         "REQUIRE s.id IS UNIQUE",
     ],
     2: [_run_keys_with_job],
+    3: [_system_integer_width],
 }
 
 # Seek hints on every lookup by key. Neo4j caches a query's plan, and a plan made while the

@@ -17,7 +17,7 @@ from pathlib import Path
 
 #: the Alembic revision the tables correspond to (checked against the scripts by a test;
 #: `tables.SCHEMA_REVISION` is this one)
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 #: how long a SQLite connection waits for another writer's lock before giving up
 SQLITE_BUSY_TIMEOUT_MS = 30_000
