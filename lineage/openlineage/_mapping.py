@@ -184,8 +184,6 @@ class BatchBuilder:
         self._dataset_change: dict[str, tuple[Any, Any]] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
         self.warnings: list[dict[str, str]] = []
-        #: runId -> {job key -> (index of the first event naming it, JSON path)}
-        self.run_ids: dict[str, dict[str, tuple[int, str]]] = {}
 
     # ---------------------------------------------------------------- nodes and edges
 
@@ -249,11 +247,10 @@ class BatchBuilder:
     def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
             job_ns: str, **properties: Any) -> str:
         """A run of `job_key`, keyed by the job and the runId (`keys.run_key`): a runId that
-        another job reports too is another run, whichever arrives first. Each one sighted
-        is listed in `run_ids` (for `shared_run_warnings`)."""
+        another job reports too is another run, whichever arrives first (the ingest warns
+        of it: `_ingest._SharedRuns`)."""
         rid = _run_id(ev, path, run_id)
         key = keys.run_key(rid, job_key)
-        self.run_ids.setdefault(rid, {}).setdefault(job_key, (ev.index, path_text(path)))
         return self.node(key, rid, job_ns, at=ev.time, job=job_key, **properties)
 
     # ---------------------------------------------------------------- events
