@@ -196,6 +196,20 @@ def without_sizes(value: object) -> object:
 LAUNCH = "import sys; from lineage_cli.main import cli; cli(sys.argv[1:], prog_name='lineage')"
 
 
+def nodes_read_whole(store: lineage.Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys `store` reads whole from here on (its `_nodes` hook, which still answers),
+    in order: a test asserts a read asked only for what it must."""
+    asked: list[str] = []
+    nodes = store._nodes
+
+    def recorded(keys: list[str]) -> dict[str, lineage.Node]:
+        asked.extend(keys)
+        return nodes(keys)
+
+    monkeypatch.setattr(store, "_nodes", recorded)
+    return asked
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as sock:

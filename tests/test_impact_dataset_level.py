@@ -20,6 +20,7 @@ from lineage.impact import change_impact, downstream, impact, upstream
 from lineage.render import subgraph, to_dot
 from lineage_cli.main import cli
 
+from .conftest import nodes_read_whole
 from .test_server import Served, served  # noqa: F401  (the running-server fixture)
 
 SESSIONS = """\
@@ -287,14 +288,7 @@ def test_an_impact_reports_dict_reads_quality_checks_from_the_walk_not_every_nod
         "assertion": "accepted_values", "success": False, "column": "x"}})
     report = impact(store, "events.a")
     walked = {r.node.key for r in store.downstream("events.a")}
-    asked: list[str] = []
-    nodes = store._nodes
-
-    def recorded(keys: list[str]) -> Any:
-        asked.extend(keys)
-        return nodes(keys)
-
-    monkeypatch.setattr(store, "_nodes", recorded)
+    asked = nodes_read_whole(store, monkeypatch)
     data = report.to_dict()
     assert [(c["on"], c["assertion"]) for c in data["quality_checks"]] == [
         ("field:pg/mart.other.x", "accepted_values")]

@@ -16,7 +16,14 @@ import lineage
 from lineage import EdgeKind, GraphBatch
 from lineage.store.neo4j import SCHEMA_VERSION, Neo4jStore, parse_url
 
-from .conftest import EXAMPLE, snapshot, unwritten, without_sizes, without_symlink_links
+from .conftest import (
+    EXAMPLE,
+    nodes_read_whole,
+    snapshot,
+    unwritten,
+    without_sizes,
+    without_symlink_links,
+)
 
 
 @pytest.fixture
@@ -537,14 +544,7 @@ def test_impact_reads_quality_checks_from_the_walks_ids_and_only_nodes_that_ment
     # a row added after the walk (as dataset-level lineage adds them) is read by key
     closure.extend([("field:pg/t.d", NodeRef("field:pg/u.x", NodeKind.FIELD, "x"),
                      EdgeKind.DERIVED_FROM, None)])
-    asked: list[str] = []
-    nodes = neo._nodes
-
-    def recorded(keys: list[str]) -> Any:
-        asked.extend(keys)
-        return nodes(keys)
-
-    monkeypatch.setattr(neo, "_nodes", recorded)
+    asked = nodes_read_whole(neo, monkeypatch)
     kinds = (NodeKind.FIELD, NodeKind.DATASET)
     found = neo.closure_properties(closure, "quality_checks", kinds)
     assert found == {"field:pg/t.a": check, "dataset:pg/t": {"d": {"assertion": "rows"}},

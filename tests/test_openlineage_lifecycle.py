@@ -174,6 +174,19 @@ def _stores(tmp_path: Path, events: list[dict[str, Any]]) -> dict[str, object]:
         return snapshot(other)
 
 
+def _assert_order_independent(tmp_path: Path, store: lineage.Store,
+                              events: list[dict[str, Any]]) -> None:
+    """Every arrival order of `events`, one request each, ends in the same store: each
+    permutation into a fresh SQLite store matches the first, and `store` (whatever its backend)
+    fed the events newest first matches too."""
+    expected = _stores(tmp_path, events)
+    for order in itertools.permutations(events):
+        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
+    for e in reversed(events):
+        ol.ingest(store, e)
+    assert snapshot(store) == expected
+
+
 @pytest.mark.parametrize("case", ["drop last", "create after drop", "rename"])
 def test_lifecycle_follows_event_time_in_every_arrival_order(
         store: lineage.Store, tmp_path: Path, case: str) -> None:
@@ -183,12 +196,7 @@ def test_lifecycle_follows_event_time_in_every_arrival_order(
     events = {"drop last": [build(1), totals(2), drop(3)],
               "create after drop": [build(1), drop(3), build(5, "CREATE")],
               "rename": [build(1), totals(2), rename(3)]}[case]
-    expected = _stores(tmp_path, events)
-    for order in itertools.permutations(events):
-        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
-    for e in reversed(events):  # and on this backend, newest first
-        ol.ingest(store, e)
-    assert snapshot(store) == expected
+    _assert_order_independent(tmp_path, store, events)
     live = {"drop last": "deleted", "create after drop": None, "rename": "deprecated"}[case]
     assert state(store, STAGE) == live
     assert {state(store, k) for k in stage_owned(store)} == {live}
@@ -253,12 +261,7 @@ def test_a_newer_write_without_a_lifecycle_facet_brings_a_dropped_table_back_in_
                         "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
                         "DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"}}}}
     events = [build(1), totals(2), drop(3), again]
-    expected = _stores(tmp_path, events)
-    for order in itertools.permutations(events):
-        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
-    for e in reversed(events):
-        ol.ingest(store, e)
-    assert snapshot(store) == expected
+    _assert_order_independent(tmp_path, store, events)
     assert state(store, STAGE) is None
     assert state(store, f(STAGE, "id")) is None and state(store, f(STAGE, "amount")) is None
     found = versions(store)
@@ -483,12 +486,7 @@ def test_a_drop_retires_the_tables_symlinked_names_in_every_order(
     so it and its columns are retired too, and impact no longer reaches mart.totals through
     it, whatever order the events arrive in."""
     events = [spark_build(1), totals(2), spark_drop(3, listed=listed)]
-    expected = _stores(tmp_path, events)
-    for order in itertools.permutations(events):
-        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
-    for e in reversed(events):
-        ol.ingest(store, e)
-    assert snapshot(store) == expected
+    _assert_order_independent(tmp_path, store, events)
     assert state(store, PATH_KEY) == "deleted" and state(store, STAGE) == "deleted"
     assert state(store, f(STAGE, "amount")) == "deleted"
     assert store.node(STAGE).properties["lifecycle_at"] == "2024-06-01T03:00:00+00:00"
@@ -499,11 +497,7 @@ def test_a_drop_retires_the_tables_symlinked_names_in_every_order(
 def test_a_newer_write_by_the_path_brings_back_the_symlinked_name(
         store: lineage.Store, tmp_path: Path) -> None:
     events = [spark_build(1), totals(2), spark_drop(3, listed=True), spark_build(5)]
-    expected = _stores(tmp_path, events)
-    for order in itertools.permutations(events):
-        assert _stores(tmp_path, list(order)) == expected, [e["eventTime"] for e in order]
-    for e in reversed(events):
-        ol.ingest(store, e)
+    _assert_order_independent(tmp_path, store, events)
     assert state(store, PATH_KEY) is None and state(store, STAGE) is None
     assert state(store, f(STAGE, "amount")) is None
     assert f(MART, "total") in impact(store, f(RAW, "amount")).closure.keys()

@@ -616,6 +616,23 @@ def test_an_incomplete_backend_cannot_be_built() -> None:
         HalfStore()  # type: ignore[abstract]
 
 
+def test_every_shared_store_name_stays_importable_from_store_base() -> None:
+    """`lineage.store.common` holds the shared value types and constants; `base` re-exports
+    all of them for older imports, so every public name common assigns must be in its
+    `__all__` (which base re-exports)."""
+    import ast
+    import inspect
+
+    from lineage.store import base, common
+
+    assigned = {t.id for node in ast.parse(inspect.getsource(common)).body
+                if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name) and not t.id.startswith("_")}
+    assert set(common.__all__) == assigned
+    assert set(common.__all__) <= set(base.__all__)
+    assert all(getattr(base, n) is getattr(common, n) for n in common.__all__)
+
+
 def test_connect_rejects_unknown_schemes_and_missing_folders(tmp_path) -> None:
     with pytest.raises(lineage.ValidationError, match="no store backend"):
         lineage.connect("mysql://localhost/x")

@@ -187,8 +187,6 @@ class BatchBuilder:
         self._dataset_change: dict[str, tuple[Any, Any]] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
         self.warnings: list[dict[str, str]] = []
-        #: runId -> {job key -> (index of the first event naming it, JSON path)}
-        self.run_ids: dict[str, dict[str, tuple[int, str]]] = {}
 
     # ---------------------------------------------------------------- nodes and edges
 
@@ -252,11 +250,10 @@ class BatchBuilder:
     def run(self, ev: Event, path: list[str | int], run_id: Any, job_key: str,
             job_ns: str, **properties: Any) -> str:
         """A run of `job_key`, keyed by the job and the runId (`keys.run_key`): a runId that
-        another job reports too is another run, whichever arrives first. Each one sighted
-        is listed in `run_ids` (for `shared_run_warnings`)."""
+        another job reports too is another run, whichever arrives first (the ingest warns
+        of it: `_ingest._SharedRuns`)."""
         rid = _run_id(ev, path, run_id)
         key = keys.run_key(rid, job_key)
-        self.run_ids.setdefault(rid, {}).setdefault(job_key, (ev.index, path_text(path)))
         return self.node(key, rid, job_ns, at=ev.time, job=job_key, **properties)
 
     # ---------------------------------------------------------------- events
@@ -712,8 +709,8 @@ class BatchBuilder:
         stored = store.nodes(self.pending)
         for key, (name, namespace, props) in self.pending.items():
             old = stored.get(key)
-            self.batch.add_node(key, name, namespace,
-                                **self._merged(key, old.properties if old else {}, props))
+            self.batch.add_node(key, name, namespace, **self._merged(
+                key, keys.kind_of(key), old.properties if old else {}, props))
         # a dry run's caller gets specs, as from any other batch
         self.batch.edges = {ident: EdgeSpec(src=e.src, dst=e.dst, kind=e.kind,
                                             properties=e.properties)
@@ -725,9 +722,10 @@ class BatchBuilder:
         """`merge_node`, and for a dataset whose current `fields` no longer list a field the
         store or this batch knew it by, that field's `has_field` edge goes into the batch's
         `removed_edges` (the store reads it after merging the nodes)."""
-        merged = self._merged(key, old, new)
+        kind = keys.kind_of(key)
+        merged = self._merged(key, kind, old, new)
         current = merged.get("fields")
-        if isinstance(current, list) and keys.kind_of(key) is NodeKind.DATASET:
+        if isinstance(current, list) and kind is NodeKind.DATASET:
             before = old.get("fields")
             known = set(before if isinstance(before, list) else []) | self.listed.get(key, set())
             name, namespace, _ = self.pending[key]
@@ -736,14 +734,13 @@ class BatchBuilder:
                     (key, keys.field_key(str(namespace), name, gone), EdgeKind.HAS_FIELD.value))
         return merged
 
-    def _merged(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]
-                ) -> dict[str, Any]:
-        kind = keys.kind_of(key)
+    def _merged(self, key: str, kind: NodeKind, old: Mapping[str, Any],
+                new: Mapping[str, Any]) -> dict[str, Any]:
         if self._dataset_change and kind in (NodeKind.FIELD, NodeKind.DATASET_VERSION):
             new = self._inherited(key, old, new)
         elif self._dataset_change and kind is NodeKind.DATASET and "symlink_of" in new:
             new = self._symlink_inherited(new)
-        merged = merge_node(key, old, new)
+        merged = merge_node(key, old, new, kind=kind)
         if kind is NodeKind.DATASET and "lifecycle_change" in merged:
             times = merged.get("event_times")
             self._dataset_change[key] = (merged["lifecycle_change"], times.get(
@@ -905,14 +902,16 @@ def shared_run_message(run_id: str, others: Sequence[str], job: str) -> str:
 # ------------------------------------------------------------------ merging
 
 
-def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+def merge_node(key: str, old: Mapping[str, Any], new: Mapping[str, Any], *,
+               kind: NodeKind | None = None) -> dict[str, Any]:
     """A node's stored properties merged with an ingest's (`merge_properties`), a run's
     `state` derived from its merged `states`, and a dataset's, field's or version's
     `lifecycle` from its merged `lifecycle_change` when the ingest says one
-    (`_with_lifecycle`). (A run's key holds its job, so a run's stored `job` and an event's
-    always agree.)"""
+    (`_with_lifecycle`). `kind` is `keys.kind_of(key)`, given by a caller that has it.
+    (A run's key holds its job, so a run's stored `job` and an event's always agree.)"""
     merged = merge_properties(old, new)
-    kind = keys.kind_of(key)
+    if kind is None:
+        kind = keys.kind_of(key)
     if kind is NodeKind.RUN:
         merged = _with_state(merged)
     elif kind in _LIFECYCLE_KINDS and ("lifecycle_change" in new or (

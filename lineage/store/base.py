@@ -12,7 +12,8 @@ a `GraphRecordStore`, the consumer listing a `GraphOperationsStore`); `Store` is
 and what `lineage.connect` returns. A backend implements every part's hooks (the abstract
 `_`-prefixed methods), or hands some of them on (the Neo4j store gives records and
 operations to a SQL store beside its graph). Shared value types live in
-`lineage.store.common`; the names below stay importable from here for older imports.
+`lineage.store.common`; every name in its `__all__` stays importable from here for older
+imports.
 """
 
 from __future__ import annotations
@@ -20,15 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .common import (
-    DEFAULT_MAX_DEPTH,
-    UNBOUNDED,
-    BulkEdges,
-    BulkNodes,
-    MergeEdgeProperties,
-    MergeProperties,
-    OnRuns,
-)
+from . import common
+from .common import *  # noqa: F403 (all of common.__all__, re-exported: see above)
 from .graph import GraphStore
 from .operations import TOKEN_USE_RESOLUTION_SECONDS, OperationsStore
 from .records import RecordStore
@@ -69,6 +63,6 @@ class Store(GraphRecordStore, GraphOperationsStore):
         return change_impact(self, name, changes, max_depth, precise=precise)
 
 
-__all__ = ["Store", "GraphStore", "RecordStore", "OperationsStore", "UNBOUNDED",
-           "DEFAULT_MAX_DEPTH", "TOKEN_USE_RESOLUTION_SECONDS", "BulkNodes", "BulkEdges",
-           "MergeProperties", "MergeEdgeProperties", "OnRuns"]
+__all__ = ["Store", "GraphStore", "RecordStore", "OperationsStore",
+           "TOKEN_USE_RESOLUTION_SECONDS"]
+__all__ += common.__all__

@@ -32,3 +32,7 @@ MergeEdgeProperties = Callable[[tuple[str, str, str], Mapping[str, Any], Mapping
 #: what `Store.apply(batch, run_ids=..., on_runs=...)` tells of the runIds it was asked about:
 #: {runId: the keys of the stored runs that runId names (`Store.candidates(runId, [run])`)}
 OnRuns = Callable[[dict[str, list[str]]], None]
+
+# `lineage.store.base` re-exports exactly these, so a name added here is importable there too
+__all__ = ["BulkNodes", "BulkEdges", "UNBOUNDED", "DEFAULT_MAX_DEPTH", "MergeProperties",
+           "MergeEdgeProperties", "OnRuns"]
