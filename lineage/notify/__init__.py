@@ -36,6 +36,7 @@ from ._produce import (
     new_version_notifications,
     notifications_for,
     notify_change,
+    schema_change_notifications,
 )
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "deliver",
     "latest_version",
     "new_version_notifications",
+    "schema_change_notifications",
     "notifications_for",
     "notify_change",
     "register_channel",

@@ -99,17 +99,29 @@ def new_version_notifications(store: Store, batch: GraphBatch) -> list[Notificat
         previous = latest_version(store, dataset)
         if previous is None:
             continue
-        by_field: dict[str, list[Change]] = {}
-        for change in diff(store.schema(previous), batch.schemas[version]):
-            if change.kind != "added":  # nobody depends on a field that was not there
-                by_field.setdefault(fields_prefix(dataset) + change.field,
-                                    []).append(change)
         context = {"dataset": dataset, "dataset_version": version,
                    "previous_version": previous}
-        for field in sorted(store.exists(by_field)):
-            impact = change_impact(store, field, by_field[field])
-            specs += notifications_for(store, impact, "new_version", context,
-                                       channels=batch.channels)
+        specs += schema_change_notifications(
+            store, dataset, diff(store.schema(previous), batch.schemas[version]), context,
+            channels=batch.channels)
+    return specs
+
+
+def schema_change_notifications(store: Store, dataset: str, changes: Sequence[Change],
+                                context: Mapping[str, Any],
+                                channels: Mapping[str, Sequence[ChannelSpec]] | None = None
+                                ) -> list[NotificationSpec]:
+    """Notifications (event `new_version`) for a change of `dataset`'s schema (`changes`,
+    as `lineage.schema.diff` tells them): for each changed field the store holds, the
+    consumers its changes break or may break. `context` goes into every payload."""
+    by_field: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.kind != "added":  # nobody depends on a field that was not there
+            by_field.setdefault(fields_prefix(dataset) + change.field, []).append(change)
+    specs: list[NotificationSpec] = []
+    for field in sorted(store.exists(by_field)):
+        impact = change_impact(store, field, by_field[field])
+        specs += notifications_for(store, impact, "new_version", context, channels=channels)
     return specs
 
 

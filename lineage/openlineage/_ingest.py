@@ -272,6 +272,10 @@ def write(store: Store, prepared: Sequence[Prepared], *,
     name; a facet naming what cannot be keyed was dropped by `prepare`): nothing is
     written then.
 
+    A newer event whose schema changes a dataset's current columns or types enqueues, in
+    the same transaction, notifications for the consumers the changes break or may break
+    (`BatchBuilder.schema_changes`; one read before the write per request with a schema).
+
     The shared-runId warnings (`note_shared_runs`) are added inside the write transaction,
     before anything is written; `on_warnings()` is called then, when every `Prepared`
     holds all its warnings (to put them in the audit entries of the enclosing
@@ -287,6 +291,13 @@ def write(store: Store, prepared: Sequence[Prepared], *,
             done.warnings.extend({"event": ev.index, **w} for w in builder.warnings[before:])
     builder.follow_lifecycle(store)  # a dropped dataset's stored fields and versions
     batch = builder.unmerged()
+    changed = builder.schema_changes(store)
+    if changed:  # told to the consumers the changes break, in the write's transaction
+        from ..notify import schema_change_notifications  # (here: notify imports the store)
+
+        for dataset, version, changes in changed:
+            batch.notifications += schema_change_notifications(
+                store, dataset, changes, {"dataset": dataset, "dataset_version": version})
 
     def found(runs: dict[str, list[str]]) -> None:
         shared.found(runs)

@@ -112,6 +112,7 @@ from .._types import dialect_of
 from .._vocabulary import EdgeKind, NodeKind, Transformation
 from ..lifecycle import BY_EVENTS
 from ..lifecycle import PROPERTIES as LIFECYCLE_PROPERTIES
+from ..schema import Change, diff
 from ..store.base import Store
 from ._fieldtypes import field_type
 from ._validate import EventKind, parse_time, path_text
@@ -183,6 +184,9 @@ class BatchBuilder:
         self.lifecycle_changed: set[str] = set()
         #: dataset key -> the other names a symlinks facet of this batch links it to
         self.linked: dict[str, set[str]] = {}
+        #: dataset key -> (event time, version key or None) of the newest event of this batch
+        #: that gives its schema (`schema_changes`)
+        self.described: dict[str, tuple[Any, str | None]] = {}
         #: dataset key -> its merged (`lifecycle_change`, event time), as `merge` saw it
         self._dataset_change: dict[str, tuple[Any, Any]] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
@@ -422,6 +426,8 @@ class BatchBuilder:
             names = [str(n) for n, _, _ in snapshot]
             self.node(dkey, name, ns, at=ev.time, fields=names)
             self.listed.setdefault(dkey, set()).update(names)
+        if snapshot is not None:
+            self._describe(dkey, ev.time, None)
         self._symlinked(ev, path, facets.get("symlinks"), dkey, ns, name,
                         [str(n) for n, _, _ in snapshot or ()], written)
         if role == "produced" or ev.kind == "DatasetEvent":
@@ -440,6 +446,8 @@ class BatchBuilder:
         vkey = _key(ev, vpath, keys.dataset_version_key, ns, name, version,
                     names=(None, None, None))
         self.counts.versions.add(vkey)
+        if snapshot is not None:
+            self._describe(dkey, ev.time, vkey)
         # stamped like every other fact: two runs reporting one named version at one time
         # end with the same `run` whichever arrived last (the larger value wins the tie)
         self.node(vkey, f"{name}@{version}", ns, at=ev.time, version=version,
@@ -495,6 +503,60 @@ class BatchBuilder:
                     self.edge(src, dst, EdgeKind.DERIVED_FROM, at=ev.time,
                               transformation=Transformation.IDENTITY.value,
                               declared="symlink")
+
+    def _describe(self, dkey: str, at: Any, version: str | None) -> None:
+        known = self.described.get(dkey)
+        if known is None or _time_or_min(at) > _time_or_min(known[0]) or (
+                at == known[0] and version is not None):
+            self.described[dkey] = (at, version)
+
+    def schema_changes(self, store: Store) -> list[tuple[str, str | None, list[Change]]]:
+        """What this batch changes in the current schema of each dataset an event of it
+        gives a schema of: `lineage.schema.diff` of the stored current columns and types
+        and what the merge will make of them (event time deciding, as in `merge`), with the
+        version of the newest such event. An older event arriving late changes nothing
+        current, so nothing here; neither does a dataset new to the store. Names and types
+        only (a description is no change a reader breaks on). One read, two when a column
+        leaves the current schema; none without schemas."""
+        if not self.described:
+            return []
+        datasets = sorted(self.described)
+        given = {k: d for k, d in self.dataset_of.items()
+                 if d in self.described and k.startswith(_FIELD_PREFIX) and k in self.pending}
+        stored = store.nodes([*datasets, *sorted(given)])
+        found: list[tuple[str, str | None, list[Change]]] = []
+        for dkey in datasets:
+            old = stored.get(dkey)
+            before = old.properties.get("fields") if old is not None else None
+            if not isinstance(before, list) or not before:
+                continue  # nothing to compare with
+            merged = merge_node(dkey, old.properties, self.pending[dkey][2],
+                                kind=NodeKind.DATASET) if old is not None else {}
+            after = merged.get("fields")
+            after = after if isinstance(after, list) else before
+            prefix = keys.fields_prefix(dkey)
+            missing = [prefix + n for n in before
+                       if prefix + n not in stored and prefix + n not in given]
+            if missing:  # a column this batch does not list (it left the schema)
+                stored.update(store.nodes(missing))
+            old_types = {n: _stored_type(stored.get(prefix + n)) for n in before}
+            new_types = {}
+            for n in after:
+                fkey = prefix + n
+                node = stored.get(fkey)
+                if fkey in given:
+                    new_types[n] = merge_node(fkey, node.properties if node else {},
+                                              self.pending[fkey][2],
+                                              kind=NodeKind.FIELD).get("type")
+                else:
+                    new_types[n] = _stored_type(node)
+            if before == after and old_types == new_types:
+                continue  # the common case: the schema as stored
+            changes = [c for c in diff(_schema(before, old_types), _schema(after, new_types))
+                       if c.kind != "added"]
+            if changes:
+                found.append((dkey, self.described[dkey][1], changes))
+        return found
 
     @staticmethod
     def _write_time(ev: Event, role: str, facets: Mapping[str, Any]) -> str | None:
@@ -1074,6 +1136,20 @@ def _union(a: list[Any], b: list[Any]) -> list[Any]:
 
 
 # ------------------------------------------------------------------ facets
+
+
+_FIELD_PREFIX = f"{NodeKind.FIELD.value}:"
+
+
+def _stored_type(node: Any) -> Any:
+    return node.properties.get("type") if node is not None else None
+
+
+def _schema(names: Sequence[Any], types: Mapping[Any, Any]) -> list[FieldSchema]:
+    """The fields of a current schema that have a type (a column never typed has no
+    type to change), in order."""
+    return [FieldSchema(name=str(n), type=t) for n in names
+            if isinstance(t := types.get(n), str) and t]
 
 
 def _aliases(props: Mapping[str, Any]) -> set[str]:
