@@ -19,6 +19,7 @@ from ..store.base import Store
 from ._mapping import (  # noqa: F401 - merge_node: bench/
     BatchBuilder,
     Event,
+    SchemaChanged,
     merge_edge,
     merge_node,
     run_refs,
@@ -274,7 +275,7 @@ def write(store: Store, prepared: Sequence[Prepared], *,
 
     A newer event whose schema changes a dataset's current columns or types enqueues, in
     the same transaction, notifications for the consumers the changes break or may break
-    (`BatchBuilder.schema_changes`; one read before the write per request with a schema).
+    (`_apply_telling_schema_changes`: nothing is read unless a schema changes).
 
     The shared-runId warnings (`note_shared_runs`) are added inside the write transaction,
     before anything is written; `on_warnings()` is called then, when every `Prepared`
@@ -291,13 +292,6 @@ def write(store: Store, prepared: Sequence[Prepared], *,
             done.warnings.extend({"event": ev.index, **w} for w in builder.warnings[before:])
     builder.follow_lifecycle(store)  # a dropped dataset's stored fields and versions
     batch = builder.unmerged()
-    changed = builder.schema_changes(store)
-    if changed:  # told to the consumers the changes break, in the write's transaction
-        from ..notify import schema_change_notifications  # (here: notify imports the store)
-
-        for dataset, version, changes in changed:
-            batch.notifications += schema_change_notifications(
-                store, dataset, changes, {"dataset": dataset, "dataset_version": version})
 
     def found(runs: dict[str, list[str]]) -> None:
         shared.found(runs)
@@ -305,8 +299,7 @@ def write(store: Store, prepared: Sequence[Prepared], *,
             on_warnings()
 
     if events:
-        applied = store.apply(batch, merge=builder.merge, merge_edges=merge_edge,
-                              run_ids=shared.run_ids, on_runs=found)
+        applied = _apply_telling_schema_changes(store, builder, batch, shared.run_ids, found)
     else:
         found({})
         applied = ApplyResult()
@@ -334,6 +327,46 @@ def write(store: Store, prepared: Sequence[Prepared], *,
         warnings=tuple(w for p in prepared for w in p.warnings),
         rejected=tuple(r for p in prepared for r in p.rejected),
     )
+
+
+#: how many times a write is tried again when another writer changed a schema meanwhile
+_SCHEMA_RETRIES = 3
+
+
+def _apply_telling_schema_changes(store: Store, builder: BatchBuilder, batch: GraphBatch,
+                                  run_ids: Sequence[str], found: Callable[..., None]
+                                  ) -> ApplyResult:
+    """Apply the batch, with notifications for the consumers any change of a dataset's
+    current schema breaks, in the same transaction. Optimistic: the merge watches for such
+    a change (`BatchBuilder._watch`, from the stored properties it is given: no read) and
+    raises SchemaChanged, which rolls the transaction back; the changes are then read and
+    diffed (`schema_changes`), their notifications put in the batch, and the batch applied
+    again, expecting exactly those changes (again if another writer changed the schema
+    meanwhile). The common case, a schema as stored, costs nothing; the shared-runId
+    reads happen in the first attempt only (their warnings are kept)."""
+    from ..notify import schema_change_notifications  # (here: notify imports the store)
+
+    builder.expected_changes = set()
+    try:
+        return store.apply(batch, merge=builder.merge, merge_edges=merge_edge,
+                           run_ids=run_ids, on_runs=found)
+    except SchemaChanged:
+        pass
+    told = list(batch.notifications)
+    for attempt in range(_SCHEMA_RETRIES + 1):
+        builder.expected_changes = set()
+        notes = []
+        for dataset, version, changes in builder.schema_changes(store):
+            notes += schema_change_notifications(
+                store, dataset, changes, {"dataset": dataset, "dataset_version": version})
+        batch.notifications = told + notes
+        if attempt == _SCHEMA_RETRIES:
+            builder.expected_changes = None  # changed under us every time: write, untold
+        try:
+            return store.apply(batch, merge=builder.merge, merge_edges=merge_edge)
+        except SchemaChanged:
+            continue
+    raise AssertionError("unreachable: the last attempt does not watch")
 
 
 def to_batch(store: Store, events: Events, *, principal: str | None = None,

@@ -187,6 +187,10 @@ class BatchBuilder:
         #: dataset key -> (event time, version key or None) of the newest event of this batch
         #: that gives its schema (`schema_changes`)
         self.described: dict[str, tuple[Any, str | None]] = {}
+        #: `merge` raises SchemaChanged on a change of a described dataset's current schema
+        #: not in this set: (field key, old type, new type) or (dataset key, dropped name, None)
+        #: (see `openlineage.write`); None: not watched
+        self.expected_changes: set[tuple[str, Any, Any]] | None = None
         #: dataset key -> its merged (`lifecycle_change`, event time), as `merge` saw it
         self._dataset_change: dict[str, tuple[Any, Any]] = {}
         #: what was read but not stored: {"path": ..., "message": ...} (see `add`)
@@ -556,6 +560,12 @@ class BatchBuilder:
                        if c.kind != "added"]
             if changes:
                 found.append((dkey, self.described[dkey][1], changes))
+            # what the merge will do, for `merge` to check it against (`_watch`)
+            self.expected_changes = (self.expected_changes or set()) | {
+                (prefix + n, old_types[n], new_types[n]) for n in after
+                if n in old_types and old_types[n] is not None
+                and new_types[n] != old_types[n]} | {
+                (dkey, n, None) for n in set(before) - set(after)}
         return found
 
     @staticmethod
@@ -794,7 +804,27 @@ class BatchBuilder:
             for gone in known - set(current):
                 self.batch.removed_edges.add(
                     (key, keys.field_key(str(namespace), name, gone), EdgeKind.HAS_FIELD.value))
+        if self.expected_changes is not None and old:
+            self._watch(key, kind, old, merged)
         return merged
+
+    def _watch(self, key: str, kind: NodeKind, old: Mapping[str, Any],
+               merged: Mapping[str, Any]) -> None:
+        """Raise SchemaChanged when this merge changes the current schema of a dataset an
+        event of the batch describes in a way `expected_changes` does not list: a typed
+        column's type, or a column leaving the dataset's `fields`. Told by the stored
+        properties the merge is given anyway: nothing is read."""
+        expected = self.expected_changes or set()
+        if kind is NodeKind.FIELD and self.dataset_of.get(key) in self.described:
+            before, after = old.get("type"), merged.get("type")
+            if before is not None and after != before and (key, before, after) not in expected:
+                raise SchemaChanged(key)
+        elif kind is NodeKind.DATASET and key in self.described:
+            before, after = old.get("fields"), merged.get("fields")
+            if isinstance(before, list) and isinstance(after, list):
+                for gone in set(before) - set(after):
+                    if (key, gone, None) not in expected:
+                        raise SchemaChanged(key)
 
     def _merged(self, key: str, kind: NodeKind, old: Mapping[str, Any],
                 new: Mapping[str, Any]) -> dict[str, Any]:
@@ -1136,6 +1166,16 @@ def _union(a: list[Any], b: list[Any]) -> list[Any]:
 
 
 # ------------------------------------------------------------------ facets
+
+
+class SchemaChanged(Exception):
+    """Raised inside a write transaction by `BatchBuilder.merge` (when watching) on a change
+    of a dataset's current schema the batch carries no notifications for: the transaction
+    rolls back, and `openlineage.write` works the notifications out and writes again."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the current schema of '{key}' changes")
+        self.key = key
 
 
 _FIELD_PREFIX = f"{NodeKind.FIELD.value}:"
