@@ -130,3 +130,32 @@ def test_a_column_a_newer_schema_drops_is_told(
     assert ol.ingest(store, without).applied.notifications_enqueued == 1
     [item] = store.outbox()
     assert "dropped" in str(item.payload)
+
+
+def test_a_schema_another_writer_changes_meanwhile_is_read_again_and_told_once(
+        store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our event (02:00, VARCHAR) changes the schema, so its first write rolls back; before
+    it is written again, another writer stores a newer schema (03:00, BIGINT). Our event is
+    then history: written without notifications of its own, and the consumer is told once,
+    by the newer write, of NUMERIC -> BIGINT."""
+    from lineage.openlineage import _mapping
+
+    with lineage.connect(store_url) as store, lineage.connect(store_url) as other:
+        ol.ingest(store, build_totals(1, "NUMERIC(12,2)"))
+        consumer(store, tmp_path, monkeypatch)
+        read_changes = _mapping.BatchBuilder.schema_changes
+        raced: list[int] = []
+
+        def racing(self: _mapping.BatchBuilder, s: lineage.Store) -> Any:
+            if not raced:  # the other writer commits between our rollback and our read
+                raced.append(1)
+                ol.ingest(other, build_totals(3, "BIGINT"))
+            return read_changes(self, s)
+
+        monkeypatch.setattr(_mapping.BatchBuilder, "schema_changes", racing)
+        ours = ol.ingest(store, build_totals(2, "VARCHAR"))
+        assert raced and ours.applied.notifications_enqueued == 0
+        [item] = store.outbox()
+        assert item.consumer == "consumer:finance_dashboard"
+        assert store.node(f"field:{WH}/mart.totals.total").properties["type"] == "int64"
+        assert "int64" in str(item.payload) and "string" not in str(item.payload)
