@@ -531,11 +531,11 @@ class BatchBuilder:
         found: list[tuple[str, str | None, list[Change]]] = []
         for dkey in datasets:
             old = stored.get(dkey)
-            before = old.properties.get("fields") if old is not None else None
-            if not isinstance(before, list) or not before:
+            if old is None or not isinstance(before := old.properties.get("fields"), list) \
+                    or not before:
                 continue  # nothing to compare with
             merged = merge_node(dkey, old.properties, self.pending[dkey][2],
-                                kind=NodeKind.DATASET) if old is not None else {}
+                                kind=NodeKind.DATASET)
             after = merged.get("fields")
             after = after if isinstance(after, list) else before
             prefix = keys.fields_prefix(dkey)
@@ -834,9 +834,7 @@ class BatchBuilder:
             new = self._symlink_inherited(new)
         merged = merge_node(key, old, new, kind=kind)
         if kind is NodeKind.DATASET and "lifecycle_change" in merged:
-            times = merged.get("event_times")
-            self._dataset_change[key] = (merged["lifecycle_change"], times.get(
-                "lifecycle_change") if isinstance(times, dict) else None)
+            self._dataset_change[key] = _stamped_change(merged)
         return merged
 
     def _inherited(self, key: str, old: Mapping[str, Any], new: Mapping[str, Any]
@@ -883,8 +881,7 @@ class BatchBuilder:
         passed: list[tuple[str, Any, Any]] = []  # (other name, change, its event time)
         for dkey in changed:
             _, _, props = self.pending[dkey]
-            times = props.get("event_times") or {}
-            value, at = props.get("lifecycle_change"), times.get("lifecycle_change")
+            value, at = _stamped_change(props)
             found = stored.get(dkey)
             if value is not None:
                 aliases = _aliases(props) | _aliases(found.properties if found else {})
@@ -898,8 +895,7 @@ class BatchBuilder:
                 name, ns = others[alias].name, others[alias].namespace
             else:
                 continue  # named by a symlinks facet the store never kept
-            self.node(alias, name, ns, at=at, lifecycle_change=value)
-            self.lifecycle_changed.add(alias)
+            self._pass_change(alias, name, ns, value, at)
 
     def _adopt_linked_changes(self, store: Store) -> None:
         """Two names a symlinks facet of this batch links take each other's stored
@@ -917,15 +913,17 @@ class BatchBuilder:
         stored = store.nodes(sorted({a for a, _ in pairs}))
         for source, target in pairs:
             found = stored.get(source)
-            props = found.properties if found is not None else {}
-            value = props.get("lifecycle_change")
-            if value is None:
-                continue
-            times = props.get("event_times")
-            at = times.get("lifecycle_change") if isinstance(times, Mapping) else None
-            name, ns, _ = self.pending[target]
-            self.node(target, name, ns, at=at, lifecycle_change=value)
-            self.lifecycle_changed.add(target)
+            value, at = _stamped_change(found.properties if found is not None else {})
+            if value is not None:
+                name, ns, _ = self.pending[target]
+                self._pass_change(target, name, ns, value, at)
+
+    def _pass_change(self, target: str, name: str, ns: str | None, value: Any,
+                     at: Any) -> None:
+        """Lay another name's lifecycle change on `target`, stamped with its event time
+        (the newest wins whatever the order), and follow it there (`follow_lifecycle`)."""
+        self.node(target, name, ns, at=at, lifecycle_change=value)
+        self.lifecycle_changed.add(target)
 
     def follow_lifecycle(self, store: Store) -> None:
         """Put into the batch the stored fields and versions of each dataset whose
@@ -1190,6 +1188,13 @@ def _schema(names: Sequence[Any], types: Mapping[Any, Any]) -> list[FieldSchema]
     type to change), in order."""
     return [FieldSchema(name=str(n), type=t) for n in names
             if isinstance(t := types.get(n), str) and t]
+
+
+def _stamped_change(props: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A node's `lifecycle_change` and its event time (None for either it lacks)."""
+    times = props.get("event_times")
+    return props.get("lifecycle_change"), (
+        times.get("lifecycle_change") if isinstance(times, Mapping) else None)
 
 
 def _aliases(props: Mapping[str, Any]) -> set[str]:
